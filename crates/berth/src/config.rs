@@ -1,0 +1,105 @@
+//! Configuration: defaults, then `berth.toml`, then `BERTH_*` environment
+//! variables and command-line flags (clap reads both; flags win).
+
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Options of `berth serve`; each is also a `berth.toml` key of the same name
+/// with `_` for `-`.
+#[derive(Args, Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "BERTH_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// URL clients use to reach Berth (token realm, links) [default: http(s)://<listen>]
+    #[arg(long, env = "BERTH_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+    /// Directory for all local data [default: ./berth-data]
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://path or postgres://user@host/db [default: sqlite://<data-dir>/berth.db]
+    #[arg(long, env = "BERTH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for blobs and uploads [default: <data-dir>/storage]
+    #[arg(long, env = "BERTH_STORAGE_PATH")]
+    pub storage_path: Option<PathBuf>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS (rustls)
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log filter, e.g. info or berth_core=debug,info [default: info]
+    #[arg(long, env = "BERTH_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "BERTH_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub external_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub storage_path: PathBuf,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub log_level: String,
+    pub json_logs: bool,
+}
+
+impl ServeOptions {
+    /// Fills unset options from `other`.
+    fn or(self, other: ServeOptions) -> ServeOptions {
+        ServeOptions {
+            listen: self.listen.or(other.listen),
+            external_url: self.external_url.or(other.external_url),
+            data_dir: self.data_dir.or(other.data_dir),
+            database_url: self.database_url.or(other.database_url),
+            storage_path: self.storage_path.or(other.storage_path),
+            tls_cert: self.tls_cert.or(other.tls_cert),
+            tls_key: self.tls_key.or(other.tls_key),
+            log_level: self.log_level.or(other.log_level),
+            log_format: self.log_format.or(other.log_format),
+        }
+    }
+
+    /// Merges flags/environment over the config file (if any) over defaults.
+    pub fn resolve(self, file: Option<&Path>) -> anyhow::Result<Config> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            None => ServeOptions::default(),
+        };
+        let o = self.or(from_file);
+        let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("berth-data"));
+        let database_url = o
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("berth.db").display()));
+        let json_logs = match o.log_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => anyhow::bail!("log format must be text or json, not {other:?}"),
+        };
+        Ok(Config {
+            listen: o
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            external_url: o.external_url,
+            storage_path: o.storage_path.unwrap_or_else(|| data_dir.join("storage")),
+            data_dir,
+            database_url,
+            tls: o.tls_cert.zip(o.tls_key),
+            log_level: o.log_level.unwrap_or_else(|| "info".into()),
+            json_logs,
+        })
+    }
+}

@@ -1,0 +1,321 @@
+//! Test harness: spawns the real `berth` binary on 127.0.0.1:0 with a temp
+//! data dir, on SQLite and (when `BERTH_TEST_DATABASE_URL` is set) on a fresh
+//! PostgreSQL database, and talks HTTP to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const EMPTY_JSON: &str = "application/vnd.oci.empty.v1+json";
+
+/// A running Berth process and the data it owns.
+pub struct Server {
+    pub url: String,
+    pub client: Client,
+    pub database_url: String,
+    pub backend: &'static str,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+/// The database URLs to run each test on.
+pub async fn databases() -> Vec<(&'static str, Option<String>)> {
+    let mut out = vec![("sqlite", None)];
+    if let Ok(base) = std::env::var("BERTH_TEST_DATABASE_URL") {
+        out.push(("postgres", Some(fresh_pg(&base).await)));
+    }
+    out
+}
+
+async fn fresh_pg(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("berth_t_{}", uuid::Uuid::new_v4().simple());
+    let mut c = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to BERTH_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+/// Starts one server per database backend.
+pub async fn servers() -> Vec<Server> {
+    let mut out = Vec::new();
+    for (backend, url) in databases().await {
+        out.push(Server::start(backend, url).await);
+    }
+    out
+}
+
+impl Server {
+    pub async fn start(backend: &'static str, database_url: Option<String>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url =
+            database_url.unwrap_or_else(|| format!("sqlite://{}/berth.db", dir.path().display()));
+        let mut s = Server {
+            url: String::new(),
+            client: Client::builder().pool_max_idle_per_host(4).build().unwrap(),
+            database_url,
+            backend,
+            child: None,
+            dir,
+        };
+        s.spawn();
+        s
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--database-url", &self.database_url, "--log-level", "warn"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn berth");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("Berth listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// SIGKILLs the process (no chance to clean up).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Sends SIGTERM and returns the child to wait on.
+    pub fn terminate(&mut self) -> Child {
+        let c = self.child.take().unwrap();
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        c
+    }
+
+    /// Starts the process again on the same data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn u(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.u(path)).send().await.unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> Response {
+        self.client.head(self.u(path)).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.u(path)).send().await.unwrap()
+    }
+
+    /// Resolves a Location header (relative or absolute) to a URL.
+    pub fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http") {
+            location.to_string()
+        } else {
+            self.u(location)
+        }
+    }
+
+    /// Pushes a blob monolithically; returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let d = digest(data);
+        let r = self
+            .client
+            .post(self.u(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+            .body(data.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        d
+    }
+
+    /// Starts an upload session; returns its absolute URL.
+    pub async fn start_upload(&self, repo: &str) -> String {
+        let r = self
+            .client
+            .post(self.u(&format!("/v2/{repo}/blobs/uploads/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        self.resolve(header(&r, "location"))
+    }
+
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Response {
+        self.client
+            .put(self.u(&format!("/v2/{repo}/manifests/{reference}")))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Pushes config + one layer + an OCI image manifest under `tag`;
+    /// returns (manifest digest, manifest bytes).
+    pub async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<u8>) {
+        let config =
+            format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#).into_bytes();
+        let layer = format!("layer-{seed}").repeat(100).into_bytes();
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (
+                OCI_CONFIG,
+                &self.push_blob(repo, &config).await,
+                config.len(),
+            ),
+            &[(OCI_LAYER, &self.push_blob(repo, &layer).await, layer.len())],
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        (digest(&body), body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(data)))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn header<'a>(r: &'a Response, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("missing header {name}"))
+        .to_str()
+        .unwrap()
+}
+
+/// Asserts the status and OCI error code of a response.
+pub async fn expect_error(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status for expected {code}");
+    let body: Value = r.json().await.expect("JSON error body");
+    assert_eq!(body["errors"][0]["code"], code, "{body}");
+    assert!(body["errors"][0]["message"].is_string());
+    body
+}
+
+pub fn image_manifest(
+    media_type: &str,
+    config: (&str, &str, usize),
+    layers: &[(&str, &str, usize)],
+    extra: Option<Value>,
+) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": {"mediaType": config.0, "digest": config.1, "size": config.2},
+        "layers": layers.iter().map(|(mt, d, s)| json!({"mediaType": mt, "digest": d, "size": s})).collect::<Vec<_>>(),
+    });
+    if let Some(Value::Object(extra)) = extra {
+        for (k, v) in extra {
+            m[k] = v;
+        }
+    }
+    serde_json::to_vec(&m).unwrap()
+}
+
+pub fn index_manifest(media_type: &str, children: &[(&str, &str, usize)]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": children.iter().map(|(mt, d, s)| json!({
+            "mediaType": mt, "digest": d, "size": s,
+            "platform": {"os": "linux", "architecture": "amd64"}
+        })).collect::<Vec<_>>(),
+    }))
+    .unwrap()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A body fed from a channel, to control timing.
+pub fn channel_body() -> (tokio::sync::mpsc::Sender<Vec<u8>>, reqwest::Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), rx))
+    });
+    (tx, reqwest::Body::wrap_stream(stream))
+}
+
+pub async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

@@ -1,0 +1,599 @@
+//! The registry engine: blob uploads and mounts, manifests, tags, referrers.
+
+use berth_db::artifacts::{ManifestRow, NewArtifact, Referrer};
+use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db, DbError};
+use berth_oci::manifest::MAX_MANIFEST_SIZE;
+use berth_oci::{
+    ByteRange, Digest, Manifest, ManifestError, ManifestKind, Reference, RepositoryName, Tag,
+};
+use berth_storage::{FsStore, StorageError, UploadHash};
+use bytes::Bytes;
+use futures_util::Stream;
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// Why a registry operation failed; each maps to one OCI error code.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    #[error("blob upload unknown to registry")]
+    UploadUnknown,
+    #[error("blob upload invalid: {0}")]
+    UploadInvalid(String),
+    #[error("provided digest did not match uploaded content")]
+    DigestMismatch,
+    #[error("invalid digest: {0}")]
+    DigestInvalid(String),
+    #[error("manifest references {0}, which is not in the repository")]
+    ManifestBlobUnknown(Digest),
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest is larger than {MAX_MANIFEST_SIZE} bytes")]
+    ManifestTooLarge,
+    #[error("manifest unknown to registry")]
+    ManifestUnknown,
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    #[error("{0}")]
+    SizeInvalid(String),
+    #[error("chunk does not start at the upload's current offset {size}")]
+    OutOfOrder { size: u64 },
+    #[error("the artifact is referenced by an index and cannot be deleted")]
+    Referenced,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// Tag and catalog pages are never longer than this.
+pub const MAX_PAGE: i64 = 10_000;
+
+/// A request body as a stream of chunks.
+pub trait BodyStream: Stream<Item = Result<Bytes, Self::Error>> + Send + Unpin {
+    type Error: std::fmt::Display;
+}
+impl<S, E> BodyStream for S
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    type Error = E;
+}
+
+/// An upload's in-memory state; `None` until loaded (it is rebuilt from the
+/// file after a restart). The mutex serializes requests on one upload.
+type UploadSlot = Arc<tokio::sync::Mutex<Option<UploadHash>>>;
+
+/// The result of a manifest push.
+#[derive(Debug, Clone)]
+pub struct PushedManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+    pub tags: Vec<Tag>,
+}
+
+/// A blob ready to be read.
+pub struct BlobReader {
+    pub file: tokio::fs::File,
+    pub size: u64,
+}
+
+/// The registry engine.
+pub struct Registry {
+    db: Db,
+    store: FsStore,
+    uploads: Mutex<HashMap<Uuid, UploadSlot>>,
+}
+
+impl Registry {
+    /// Builds the engine on a database and a blob store.
+    pub fn new(db: Db, store: FsStore) -> Self {
+        Registry {
+            db,
+            store,
+            uploads: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The database, for health checks.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    // ----- blobs -----
+
+    /// The size of a blob linked to the repository.
+    pub async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
+        let size = blobs::linked_size(self.db.reader(), repo.as_str(), &digest.to_string())
+            .await?
+            .ok_or(RegistryError::BlobUnknown)?;
+        Ok(size as u64)
+    }
+
+    /// Opens a blob linked to the repository.
+    pub async fn open_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<BlobReader> {
+        self.blob_size(repo, digest).await?;
+        let (file, size) = self.store.open_blob(digest).await?;
+        Ok(BlobReader { file, size })
+    }
+
+    /// Unlinks a blob from a repository (storage is reclaimed by GC).
+    pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !blobs::unlink(&mut *tx, repo.as_str(), &digest.to_string()).await? {
+            return Err(RegistryError::BlobUnknown);
+        }
+        berth_db::commit(tx).await?;
+        Ok(())
+    }
+
+    /// Links a blob from `from` into `repo`; false if `from` does not have it.
+    pub async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        from: &RepositoryName,
+    ) -> Result<bool> {
+        let d = digest.to_string();
+        let mut tx = self.db.begin().await?;
+        if blobs::linked_size(&mut *tx, from.as_str(), &d)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let now = now_millis();
+        let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
+        blobs::link(&mut *tx, id, &d, now).await?;
+        berth_db::commit(tx).await?;
+        Ok(true)
+    }
+
+    // ----- uploads -----
+
+    /// Opens an upload session recorded in the database.
+    pub async fn start_upload(&self, repo: &RepositoryName) -> Result<Uuid> {
+        let id = Uuid::new_v4();
+        self.store.create_upload(id).await?;
+        uploads::insert(
+            self.db.writer(),
+            &id.to_string(),
+            repo.as_str(),
+            now_millis(),
+        )
+        .await?;
+        self.slot(id, Some(UploadHash::default()));
+        Ok(id)
+    }
+
+    /// Pushes a whole blob in one request (POST with `?digest=`).
+    pub async fn upload_monolithic<S: BodyStream>(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        content_length: Option<u64>,
+        body: S,
+    ) -> Result<()> {
+        // No session row: a crash leaves only an unreferenced file in uploads/,
+        // which the abandoned-upload purge removes.
+        let id = Uuid::new_v4();
+        self.store.create_upload(id).await?;
+        let (state, written) = self
+            .store
+            .append(id, UploadHash::default(), body, content_length)
+            .await;
+        let result = match written {
+            Ok(()) => {
+                self.complete(repo, id, &state, digest, content_length, false)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        if result.is_err() {
+            self.store.delete_upload(id).await?;
+        }
+        result
+    }
+
+    /// The number of bytes an upload has received.
+    pub async fn upload_size(&self, repo: &RepositoryName, id: &str) -> Result<(Uuid, u64)> {
+        let (id, slot) = self.session(repo, id).await?;
+        let mut state = slot.lock().await;
+        let state = self.loaded(id, &mut state).await?;
+        Ok((id, state.len()))
+    }
+
+    /// Appends a chunk (PATCH). `range` is the optional `Content-Range`.
+    pub async fn upload_chunk<S: BodyStream>(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+        range: Option<ByteRange>,
+        content_length: Option<u64>,
+        body: S,
+    ) -> Result<(Uuid, u64)> {
+        let (id, slot) = self.session(repo, id).await?;
+        let mut guard = slot.lock().await;
+        let state = self.loaded(id, &mut guard).await?.clone();
+        let limit = check_chunk(&state, range, content_length)?;
+        let (state, written) = self.store.append(id, state, body, limit).await;
+        let size = state.len();
+        *guard = Some(state);
+        uploads::set_size(self.db.writer(), &id.to_string(), size as i64, now_millis()).await?;
+        written.map_err(|e| RegistryError::UploadInvalid(e.to_string()))?;
+        if let Some(r) = range {
+            if size != r.end + 1 {
+                return Err(RegistryError::SizeInvalid(
+                    "body shorter than Content-Range".into(),
+                ));
+            }
+        }
+        Ok((id, size))
+    }
+
+    /// Closes an upload (PUT with `?digest=`), with an optional last chunk.
+    pub async fn finish_upload<S: BodyStream>(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+        range: Option<ByteRange>,
+        content_length: Option<u64>,
+        body: S,
+    ) -> Result<()> {
+        let (id, slot) = self.session(repo, id).await?;
+        let mut guard = slot.lock().await;
+        let state = self.loaded(id, &mut guard).await?.clone();
+        let before = state.len();
+        let limit = check_chunk(&state, range, content_length)?;
+        let (state, written) = self.store.append(id, state, body, limit).await;
+        *guard = Some(state.clone());
+        written.map_err(|e| RegistryError::UploadInvalid(e.to_string()))?;
+        let expected_total = match (range, content_length) {
+            (Some(r), _) => Some(r.end + 1),
+            (None, Some(n)) => Some(before + n),
+            _ => None,
+        };
+        let result = self
+            .complete(repo, id, &state, digest, expected_total, true)
+            .await;
+        if matches!(result, Err(RegistryError::DigestMismatch)) {
+            // A wrong digest ends the session, as Distribution does: the bytes
+            // can never become the blob the client named.
+            self.discard(id).await?;
+        }
+        if result.is_ok() {
+            self.forget(id);
+        }
+        result
+    }
+
+    /// Cancels an upload session.
+    pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<()> {
+        let (id, slot) = self.session(repo, id).await?;
+        let _guard = slot.lock().await;
+        self.discard(id).await
+    }
+
+    async fn discard(&self, id: Uuid) -> Result<()> {
+        uploads::delete(self.db.writer(), &id.to_string()).await?;
+        self.store.delete_upload(id).await?;
+        self.forget(id);
+        Ok(())
+    }
+
+    /// Verifies and commits an upload's bytes as a blob of `repo`.
+    async fn complete(
+        &self,
+        repo: &RepositoryName,
+        id: Uuid,
+        state: &UploadHash,
+        digest: &Digest,
+        expected_size: Option<u64>,
+        has_row: bool,
+    ) -> Result<()> {
+        if let Some(n) = expected_size {
+            if n != state.len() {
+                return Err(RegistryError::SizeInvalid(format!(
+                    "received {} bytes, expected {n}",
+                    state.len()
+                )));
+            }
+        }
+        if state.digest() != *digest {
+            return Err(RegistryError::DigestMismatch);
+        }
+        self.store.commit(id, digest).await?;
+        let now = now_millis();
+        let d = digest.to_string();
+        let mut tx = self.db.begin().await?;
+        let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
+        blobs::insert(&mut *tx, &d, state.len() as i64, now).await?;
+        blobs::link(&mut *tx, repo_id, &d, now).await?;
+        if has_row {
+            uploads::delete(&mut *tx, &id.to_string()).await?;
+        }
+        berth_db::commit(tx).await?;
+        Ok(())
+    }
+
+    /// Finds a session of this repository and its in-memory slot.
+    async fn session(&self, repo: &RepositoryName, id: &str) -> Result<(Uuid, UploadSlot)> {
+        let uuid = Uuid::parse_str(id).map_err(|_| RegistryError::UploadUnknown)?;
+        let row = uploads::get(self.db.reader(), &uuid.to_string())
+            .await?
+            .ok_or(RegistryError::UploadUnknown)?;
+        if row.repository_name != repo.as_str() {
+            return Err(RegistryError::UploadUnknown);
+        }
+        Ok((uuid, self.slot(uuid, None)))
+    }
+
+    fn slot(&self, id: Uuid, initial: Option<UploadHash>) -> UploadSlot {
+        let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(initial)))
+            .clone()
+    }
+
+    fn forget(&self, id: Uuid) {
+        self.uploads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// The upload's hash state, rebuilt from its file if this process has none.
+    async fn loaded<'a>(
+        &self,
+        id: Uuid,
+        state: &'a mut Option<UploadHash>,
+    ) -> Result<&'a UploadHash> {
+        if state.is_none() {
+            let rebuilt = self.store.rehash_upload(id).await.map_err(|e| match e {
+                StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                    RegistryError::UploadUnknown
+                }
+                e => e.into(),
+            })?;
+            *state = Some(rebuilt);
+        }
+        state.as_ref().ok_or(RegistryError::UploadUnknown)
+    }
+
+    // ----- manifests -----
+
+    /// Stores a manifest under a tag or digest, plus any extra tags (`?tag=`).
+    pub async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: &[u8],
+        extra_tags: Vec<Tag>,
+    ) -> Result<PushedManifest> {
+        if body.len() > MAX_MANIFEST_SIZE {
+            return Err(RegistryError::ManifestTooLarge);
+        }
+        let out: [u8; 32] = Sha256::digest(body).into();
+        let digest = Digest::from_sha256_bytes(&out);
+        let mut tag_list = extra_tags;
+        match reference {
+            Reference::Digest(d) if *d != digest => return Err(RegistryError::DigestMismatch),
+            Reference::Digest(_) => {}
+            Reference::Tag(t) => tag_list.insert(0, t.clone()),
+        }
+        let manifest = Manifest::parse(body, content_type).map_err(|e| match e {
+            ManifestError::TooLarge => RegistryError::ManifestTooLarge,
+            e => RegistryError::ManifestInvalid(e.to_string()),
+        })?;
+        let annotations = manifest
+            .annotations
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .and_then(|a| serde_json::to_string(a).ok());
+        let d = digest.to_string();
+        let now = now_millis();
+
+        let mut tx = self.db.begin().await?;
+        let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
+        let mut size = body.len() as u64;
+        let mut blob_digests = BTreeMap::new();
+        for desc in manifest.required_blobs() {
+            let stored = blobs::linked_size_by_id(&mut *tx, repo_id, &desc.digest.to_string())
+                .await?
+                .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
+            if stored as u64 != desc.size {
+                return Err(RegistryError::ManifestInvalid(format!(
+                    "descriptor of {} says {} bytes, the blob has {stored}",
+                    desc.digest, desc.size
+                )));
+            }
+            if blob_digests.insert(desc.digest.to_string(), ()).is_none() {
+                size += desc.size;
+            }
+        }
+        let mut children = Vec::new();
+        if manifest.kind == ManifestKind::Index {
+            for desc in &manifest.manifests {
+                let child =
+                    artifacts::id_in_repository(&mut *tx, repo_id, &desc.digest.to_string())
+                        .await?
+                        .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
+                children.push(child);
+                size += desc.size;
+            }
+        }
+        let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+        let subject_str = subject.as_ref().map(|s| s.to_string());
+        let id = artifacts::upsert(
+            &mut *tx,
+            &NewArtifact {
+                repository_id: repo_id,
+                digest: &d,
+                media_type: &manifest.media_type,
+                artifact_type: manifest.artifact_type.as_deref(),
+                manifest: body,
+                size: size as i64,
+                subject_digest: subject_str.as_deref(),
+                annotations: annotations.as_deref(),
+                now,
+            },
+        )
+        .await?;
+        for blob in blob_digests.keys() {
+            artifacts::add_blob(&mut *tx, id, blob).await?;
+        }
+        for child in children {
+            artifacts::add_child(&mut *tx, id, child).await?;
+        }
+        for tag in &tag_list {
+            tags::upsert(&mut *tx, repo_id, id, tag.as_str(), now).await?;
+        }
+        berth_db::commit(tx).await?;
+        Ok(PushedManifest {
+            digest,
+            subject,
+            tags: tag_list,
+        })
+    }
+
+    /// A manifest by tag or digest.
+    pub async fn get_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<ManifestRow> {
+        let row = match reference {
+            Reference::Tag(t) => {
+                artifacts::by_tag(self.db.reader(), repo.as_str(), t.as_str()).await?
+            }
+            Reference::Digest(d) => {
+                artifacts::by_digest(self.db.reader(), repo.as_str(), &d.to_string()).await?
+            }
+        };
+        match row {
+            Some(r) => Ok(r),
+            None => Err(self.missing_manifest(repo).await),
+        }
+    }
+
+    async fn missing_manifest(&self, repo: &RepositoryName) -> RegistryError {
+        match repositories::id_by_name(self.db.reader(), repo.as_str()).await {
+            Ok(Some(_)) => RegistryError::ManifestUnknown,
+            Ok(None) => RegistryError::NameUnknown,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Deletes a tag, or a manifest by digest (with its tags).
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        match reference {
+            Reference::Tag(t) => {
+                if !tags::delete(&mut *tx, repo.as_str(), t.as_str()).await? {
+                    drop(tx);
+                    return Err(self.missing_manifest(repo).await);
+                }
+            }
+            Reference::Digest(d) => {
+                let Some(row) =
+                    artifacts::by_digest(&mut *tx, repo.as_str(), &d.to_string()).await?
+                else {
+                    drop(tx);
+                    return Err(self.missing_manifest(repo).await);
+                };
+                if artifacts::has_parent(&mut *tx, row.id).await? {
+                    return Err(RegistryError::Referenced);
+                }
+                artifacts::delete(&mut *tx, row.id).await?;
+            }
+        }
+        berth_db::commit(tx).await?;
+        Ok(())
+    }
+
+    // ----- listings -----
+
+    /// One page of a repository's tags, and whether more follow.
+    pub async fn tags(
+        &self,
+        repo: &RepositoryName,
+        n: Option<i64>,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, bool)> {
+        let id = repositories::id_by_name(self.db.reader(), repo.as_str())
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        let limit = page_limit(n);
+        let mut page = tags::list(self.db.reader(), id, last.unwrap_or(""), limit + 1).await?;
+        Ok(truncate(&mut page, limit))
+    }
+
+    /// One page of the catalog, and whether more follow.
+    pub async fn catalog(&self, n: Option<i64>, last: Option<&str>) -> Result<(Vec<String>, bool)> {
+        let limit = page_limit(n);
+        let mut page =
+            repositories::catalog(self.db.reader(), last.unwrap_or(""), limit + 1).await?;
+        Ok(truncate(&mut page, limit))
+    }
+
+    /// Manifests in the repository whose subject is `digest`.
+    pub async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        Ok(artifacts::referrers(
+            self.db.reader(),
+            repo.as_str(),
+            &digest.to_string(),
+            artifact_type,
+        )
+        .await?)
+    }
+}
+
+/// Checks a chunk's `Content-Range`/`Content-Length` against the upload and
+/// returns how many bytes the body may carry.
+fn check_chunk(
+    state: &UploadHash,
+    range: Option<ByteRange>,
+    content_length: Option<u64>,
+) -> Result<Option<u64>> {
+    match range {
+        Some(r) => {
+            if r.start != state.len() {
+                return Err(RegistryError::OutOfOrder { size: state.len() });
+            }
+            if content_length.is_some_and(|n| n != r.len()) {
+                return Err(RegistryError::SizeInvalid(
+                    "Content-Length does not match Content-Range".into(),
+                ));
+            }
+            Ok(Some(r.len()))
+        }
+        None => Ok(content_length),
+    }
+}
+
+fn page_limit(n: Option<i64>) -> i64 {
+    n.unwrap_or(MAX_PAGE).clamp(0, MAX_PAGE)
+}
+
+fn truncate(page: &mut Vec<String>, limit: i64) -> (Vec<String>, bool) {
+    let more = page.len() as i64 > limit;
+    page.truncate(limit as usize);
+    (std::mem::take(page), more)
+}

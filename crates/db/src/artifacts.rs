@@ -1,0 +1,218 @@
+//! Artifacts: stored manifests, what they reference, and their referrers.
+
+use crate::DbError;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+/// A manifest as served on `/v2`.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    pub id: i64,
+    pub digest: String,
+    pub media_type: String,
+    pub manifest: Vec<u8>,
+}
+
+impl ManifestRow {
+    fn from_row(r: AnyRow) -> Result<Self, DbError> {
+        Ok(ManifestRow {
+            id: r.try_get(0)?,
+            digest: r.try_get(1)?,
+            media_type: r.try_get(2)?,
+            manifest: r.try_get(3)?,
+        })
+    }
+}
+
+/// A manifest in a repository, by digest.
+pub async fn by_digest<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<ManifestRow>, DbError> {
+    sqlx::query(
+        "SELECT a.id, a.digest, a.media_type, a.manifest FROM repository r \
+         JOIN artifact a ON a.repository_id = r.id WHERE r.name = $1 AND a.digest = $2",
+    )
+    .bind(repository)
+    .bind(digest)
+    .fetch_optional(ex)
+    .await?
+    .map(ManifestRow::from_row)
+    .transpose()
+}
+
+/// A manifest in a repository, by tag.
+pub async fn by_tag<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<ManifestRow>, DbError> {
+    sqlx::query(
+        "SELECT a.id, a.digest, a.media_type, a.manifest FROM repository r \
+         JOIN tag t ON t.repository_id = r.id JOIN artifact a ON a.id = t.artifact_id \
+         WHERE r.name = $1 AND t.name = $2",
+    )
+    .bind(repository)
+    .bind(tag)
+    .fetch_optional(ex)
+    .await?
+    .map(ManifestRow::from_row)
+    .transpose()
+}
+
+/// What a manifest push records.
+#[derive(Debug)]
+pub struct NewArtifact<'a> {
+    pub repository_id: i64,
+    pub digest: &'a str,
+    pub media_type: &'a str,
+    pub artifact_type: Option<&'a str>,
+    pub manifest: &'a [u8],
+    pub size: i64,
+    pub subject_digest: Option<&'a str>,
+    pub annotations: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Inserts an artifact, or finds the existing one with the same digest; returns its id.
+pub async fn upsert<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    a: &NewArtifact<'_>,
+) -> Result<i64, DbError> {
+    // Same digest means same bytes, so an existing row is kept as it is.
+    let id = sqlx::query_scalar(
+        "INSERT INTO artifact (repository_id, digest, media_type, artifact_type, manifest, \
+         manifest_size, size, subject_digest, annotations, push_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (repository_id, digest) DO UPDATE SET digest = excluded.digest RETURNING id",
+    )
+    .bind(a.repository_id)
+    .bind(a.digest)
+    .bind(a.media_type)
+    .bind(a.artifact_type)
+    .bind(a.manifest)
+    .bind(a.manifest.len() as i64)
+    .bind(a.size)
+    .bind(a.subject_digest)
+    .bind(a.annotations)
+    .bind(a.now)
+    .fetch_one(ex)
+    .await?;
+    Ok(id)
+}
+
+/// The id of an artifact in the repository with this id.
+pub async fn id_in_repository<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository_id: i64,
+    digest: &str,
+) -> Result<Option<i64>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM artifact WHERE repository_id = $1 AND digest = $2")
+            .bind(repository_id)
+            .bind(digest)
+            .fetch_optional(ex)
+            .await?,
+    )
+}
+
+/// Records that an artifact references a blob.
+pub async fn add_blob<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    artifact_id: i64,
+    digest: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO artifact_blob (artifact_id, digest) VALUES ($1, $2) \
+         ON CONFLICT (artifact_id, digest) DO NOTHING",
+    )
+    .bind(artifact_id)
+    .bind(digest)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Records that an index references a child manifest.
+pub async fn add_child<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    parent_id: i64,
+    child_id: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO artifact_reference (parent_id, child_id) VALUES ($1, $2) \
+         ON CONFLICT (parent_id, child_id) DO NOTHING",
+    )
+    .bind(parent_id)
+    .bind(child_id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Whether an index references this artifact.
+pub async fn has_parent<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    artifact_id: i64,
+) -> Result<bool, DbError> {
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM artifact_reference WHERE child_id = $1 LIMIT 1")
+            .bind(artifact_id)
+            .fetch_optional(ex)
+            .await?;
+    Ok(n.is_some())
+}
+
+/// Deletes an artifact (its tags and references go with it).
+pub async fn delete<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    artifact_id: i64,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM artifact WHERE id = $1")
+        .bind(artifact_id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// A manifest that names another as its subject.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub digest: String,
+    pub media_type: String,
+    pub manifest_size: i64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+/// The referrers of `subject` in a repository, optionally of one artifact type.
+pub async fn referrers<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    subject: &str,
+    artifact_type: Option<&str>,
+) -> Result<Vec<Referrer>, DbError> {
+    let rows = sqlx::query(
+        "SELECT a.digest, a.media_type, a.manifest_size, a.artifact_type, a.annotations \
+         FROM repository r JOIN artifact a ON a.repository_id = r.id \
+         WHERE r.name = $1 AND a.subject_digest = $2 AND ($3 IS NULL OR a.artifact_type = $3) \
+         ORDER BY a.push_time, a.digest",
+    )
+    .bind(repository)
+    .bind(subject)
+    .bind(artifact_type)
+    .fetch_all(ex)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Referrer {
+                digest: r.try_get(0)?,
+                media_type: r.try_get(1)?,
+                manifest_size: r.try_get(2)?,
+                artifact_type: r.try_get(3)?,
+                annotations: r.try_get(4)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,271 @@
+//! Berth's metadata database on SQLite or PostgreSQL.
+//!
+//! Queries go through sqlx's `Any` driver with `$n` placeholders, which both
+//! engines accept, so there is one copy of every query. The schema is one set
+//! of migrations written in the common subset of both dialects, with three
+//! tokens rendered per engine (see `migrate`).
+//!
+//! Architecture invariant: all SQL lives in this crate; callers get plain
+//! row structs, never sqlx types other than the pool and transaction.
+
+pub mod artifacts;
+pub mod blobs;
+pub mod repositories;
+pub mod tags;
+pub mod uploads;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A transaction on the write pool.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A connection, as used inside a transaction.
+pub type Conn = sqlx::AnyConnection;
+
+/// Database errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database URL {0:?} is neither sqlite: nor postgres:")]
+    UnsupportedUrl(String),
+}
+
+impl DbError {
+    /// Whether the error is a foreign-key violation (the row is still referenced).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        match self {
+            DbError::Sqlx(sqlx::Error::Database(e)) => {
+                e.kind() == sqlx::error::ErrorKind::ForeignKeyViolation
+                    || e.message().contains("FOREIGN KEY constraint failed")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Which engine the database URL selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection pools: one writer and a reader pool on SQLite (WAL lets reads
+/// run beside the single writer), one shared pool on PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct Db {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;";
+
+impl Db {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies migrations.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_string()));
+        };
+        let db = match backend {
+            Backend::Sqlite => {
+                let rw = sqlite_url(url, "rwc");
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL;").await?;
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(AnyConnectOptions::from_str(&rw)?)
+                    .await?;
+                let read = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(AnyConnectOptions::from_str(&sqlite_url(url, "ro"))?)
+                    .await?;
+                Db {
+                    write,
+                    read,
+                    backend,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Db {
+                    write: pool.clone(),
+                    read: pool,
+                    backend,
+                }
+            }
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// The engine in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// The pool for single-statement writes.
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// Checks the database's own integrity (SQLite `integrity_check` and
+    /// `foreign_key_check`; a trivial query on PostgreSQL).
+    pub async fn integrity_check(&self) -> Result<Vec<String>, DbError> {
+        use sqlx::Row;
+        let mut problems = Vec::new();
+        if self.backend == Backend::Sqlite {
+            for row in sqlx::query("PRAGMA integrity_check")
+                .fetch_all(&self.write)
+                .await?
+            {
+                let line: String = row.try_get(0)?;
+                if line != "ok" {
+                    problems.push(line);
+                }
+            }
+            let fk = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&self.write)
+                .await?;
+            if !fk.is_empty() {
+                problems.push(format!("{} foreign key violations", fk.len()));
+            }
+        } else {
+            sqlx::query("SELECT 1").fetch_one(&self.write).await?;
+        }
+        Ok(problems)
+    }
+
+    /// Applies pending migrations, each in its own transaction.
+    async fn migrate(&self) -> Result<(), DbError> {
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Replicas starting together must not race on the schema.
+            sqlx::query("SELECT pg_advisory_xact_lock(7362301)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS berth_migration (version BIGINT PRIMARY KEY, \
+             name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM berth_migration")
+            .fetch_all(&mut *tx)
+            .await?;
+        for (version, name, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            tracing::info!(version, name, "applying migration");
+            for statement in statements(&self.render(sql)) {
+                sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO berth_migration (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(*version)
+            .bind(*name)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn render(&self, sql: &str) -> String {
+        let (id, bytes, name) = match self.backend {
+            Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB", "TEXT"),
+            Backend::Postgres => (
+                "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                "BYTEA",
+                "TEXT COLLATE \"C\"",
+            ),
+        };
+        sql.replace("{{id}}", id)
+            .replace("{{bytes}}", bytes)
+            .replace("{{name}}", name)
+    }
+}
+
+/// The migrations, in order: (version, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "registry",
+    include_str!("../migrations/0001_registry.sql"),
+)];
+
+/// Splits a migration into statements; `--` comments are dropped first so
+/// they may contain any text.
+fn statements(sql: &str) -> Vec<String> {
+    let code: String = sql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Adds the access mode to a SQLite URL (`rwc` writer, `ro` readers).
+fn sqlite_url(url: &str, mode: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}mode={mode}")
+}
+
+/// Milliseconds since the Unix epoch: every timestamp column's unit.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Commits a write transaction.
+pub async fn commit(tx: Tx) -> Result<(), DbError> {
+    Ok(tx.commit().await?)
+}

@@ -1,0 +1,59 @@
+//! Tags.
+
+use crate::DbError;
+use sqlx::{Any, Executor};
+
+/// Points a tag at an artifact, moving it if it exists.
+pub async fn upsert<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository_id: i64,
+    artifact_id: i64,
+    name: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO tag (repository_id, artifact_id, name, push_time) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, \
+         push_time = excluded.push_time",
+    )
+    .bind(repository_id)
+    .bind(artifact_id)
+    .bind(name)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Tag names of a repository after `last`, in lexical order.
+pub async fn list<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository_id: i64,
+    last: &str,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT name FROM tag WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+    )
+    .bind(repository_id)
+    .bind(last)
+    .bind(limit)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// Deletes a tag; returns whether it existed.
+pub async fn delete<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    name: &str,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "DELETE FROM tag WHERE name = $2 AND repository_id = (SELECT id FROM repository WHERE name = $1)",
+    )
+    .bind(repository)
+    .bind(name)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}

@@ -1,0 +1,76 @@
+//! Upload sessions.
+
+use crate::DbError;
+use sqlx::{Any, Executor, Row};
+
+/// An upload session row.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub id: String,
+    pub repository_name: String,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+/// Records a new session.
+pub async fn insert<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    repository_name: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO upload (id, repository_name, size, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)",
+    )
+    .bind(id)
+    .bind(repository_name)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Looks a session up by id.
+pub async fn get<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> Result<Option<Upload>, DbError> {
+    let row = sqlx::query("SELECT id, repository_name, size, created_at FROM upload WHERE id = $1")
+        .bind(id)
+        .fetch_optional(ex)
+        .await?;
+    row.map(|r| {
+        Ok(Upload {
+            id: r.try_get(0)?,
+            repository_name: r.try_get(1)?,
+            size: r.try_get(2)?,
+            created_at: r.try_get(3)?,
+        })
+    })
+    .transpose()
+}
+
+/// Records the bytes received so far.
+pub async fn set_size<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    size: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE upload SET size = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(size)
+        .bind(now)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Removes a session; returns whether it existed.
+pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM upload WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

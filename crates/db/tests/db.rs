@@ -1,0 +1,74 @@
+//! Migrations and the bytewise order of names, on SQLite and (when
+//! `BERTH_TEST_DATABASE_URL` is set) PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+use berth_db::{now_millis, repositories, Db};
+
+async fn databases() -> Vec<(Db, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let mut out = vec![(Db::connect(&url).await.unwrap(), Some(dir))];
+    if let Ok(base) = std::env::var("BERTH_TEST_DATABASE_URL") {
+        out.push((Db::connect(&fresh_pg(&base).await).await.unwrap(), None));
+    }
+    out
+}
+
+async fn fresh_pg(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("berth_dbtest_{}", std::process::id());
+    let mut c = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_order_is_bytewise() {
+    for (db, _dir) in databases().await {
+        let mut tx = db.begin().await.unwrap();
+        let now = now_millis();
+        let a = repositories::ensure(&mut *tx, "p/B", "p", now)
+            .await
+            .unwrap();
+        let again = repositories::ensure(&mut *tx, "p/B", "p", now)
+            .await
+            .unwrap();
+        assert_eq!(a, again);
+        tx.commit().await.unwrap();
+        assert!(db.integrity_check().await.unwrap().is_empty());
+        // Bytewise: "B" < "a"; a locale collation would put "a" first.
+        let mut tx = db.begin().await.unwrap();
+        for t in ["a", "B", "_z"] {
+            let art = berth_db::artifacts::upsert(
+                &mut *tx,
+                &berth_db::artifacts::NewArtifact {
+                    repository_id: a,
+                    digest: &format!("sha256:{t}"),
+                    media_type: "m",
+                    artifact_type: None,
+                    manifest: b"{}",
+                    size: 2,
+                    subject_digest: None,
+                    annotations: None,
+                    now,
+                },
+            )
+            .await
+            .unwrap();
+            berth_db::tags::upsert(&mut *tx, a, art, t, now)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let tags = berth_db::tags::list(db.reader(), a, "", 10).await.unwrap();
+        assert_eq!(tags, vec!["B", "_z", "a"]);
+    }
+}

@@ -1,0 +1,46 @@
+//! Berth's HTTP surfaces. Handlers are thin: parse the request, call one core
+//! service, map the result (or error) to the protocol's format.
+//!
+//! Architecture invariant: only this crate knows HTTP; error envelopes are
+//! produced here and nowhere else.
+
+pub mod distribution;
+
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use berth_core::Registry;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Everything a handler can reach.
+pub struct AppState {
+    pub registry: Registry,
+}
+
+/// Shared handler state.
+pub type State = Arc<AppState>;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .merge(distribution::router())
+        .with_state(state)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                        let id = req
+                            .headers()
+                            .get(&REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+}

@@ -1,0 +1,320 @@
+//! Content-addressed blob storage on the local filesystem.
+//!
+//! Layout under the root: `blobs/sha256/<first two hex>/<hex>` for committed
+//! blobs, `uploads/<uuid>` for upload sessions in progress.
+//!
+//! Architecture invariants: a file appears under `blobs/` only by an atomic
+//! rename of a fully written, fsynced file whose digest was computed while it
+//! was written, so a committed blob is never partial; no path is built from
+//! anything but a parsed `Digest` or `Uuid`.
+
+use berth_oci::Digest;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest as _, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// Errors from the blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error("upload body: {0}")]
+    Body(String),
+}
+
+/// Writeback is started every this many bytes so the final fsync has little left to flush.
+const WRITEBACK_EVERY: u64 = 16 * 1024 * 1024;
+/// Chunks buffered between the network and the writer thread.
+const PIPELINE_DEPTH: usize = 16;
+
+/// The running hash of an upload, kept in memory between requests.
+#[derive(Clone, Default)]
+pub struct UploadHash {
+    hasher: Sha256,
+    len: u64,
+}
+
+impl UploadHash {
+    /// Bytes hashed so far (equals the upload's size).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing has been hashed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The digest of everything hashed so far.
+    pub fn digest(&self) -> Digest {
+        let out: [u8; 32] = self.hasher.clone().finalize().into();
+        Digest::from_sha256_bytes(&out)
+    }
+}
+
+/// Filesystem blob store.
+#[derive(Clone, Debug)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let root = root.into();
+        fs::create_dir_all(root.join("blobs/sha256"))?;
+        fs::create_dir_all(root.join("uploads"))?;
+        Ok(FsStore { root })
+    }
+
+    /// Where a committed blob lives.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_path(&self, id: Uuid) -> PathBuf {
+        self.root.join("uploads").join(id.to_string())
+    }
+
+    /// Opens a committed blob for reading, with its size.
+    pub async fn open_blob(&self, digest: &Digest) -> Result<(tokio::fs::File, u64), StorageError> {
+        let file = tokio::fs::File::open(self.blob_path(digest)).await?;
+        let len = file.metadata().await?.len();
+        Ok((file, len))
+    }
+
+    /// Whether a committed blob file exists.
+    pub async fn blob_exists(&self, digest: &Digest) -> bool {
+        tokio::fs::try_exists(self.blob_path(digest))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Creates the empty file of a new upload session.
+    pub async fn create_upload(&self, id: Uuid) -> Result<(), StorageError> {
+        let path = self.upload_path(id);
+        tokio::task::spawn_blocking(move || {
+            OpenOptions::new().write(true).create_new(true).open(path)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    /// Rebuilds an upload's hash state from its file, after a restart lost the
+    /// in-memory state. The file length is the upload's true offset.
+    pub async fn rehash_upload(&self, id: Uuid) -> Result<UploadHash, StorageError> {
+        let path = self.upload_path(id);
+        let state = tokio::task::spawn_blocking(move || -> io::Result<UploadHash> {
+            let mut file = File::open(path)?;
+            let mut state = UploadHash::default();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                state.hasher.update(&buf[..n]);
+                state.len += n as u64;
+            }
+            Ok(state)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(state)
+    }
+
+    /// Streams `body` onto the end of an upload, hashing as it writes.
+    ///
+    /// Network reads run on the async task while a blocking thread writes and
+    /// hashes, so receiving, hashing and disk writeback overlap. Returns the new
+    /// hash state; on a body error the bytes already written stay (the client can
+    /// resume from the reported offset) and the error is returned with the state.
+    pub async fn append<S, E>(
+        &self,
+        id: Uuid,
+        state: UploadHash,
+        body: S,
+        limit: Option<u64>,
+    ) -> (UploadHash, Result<(), StorageError>)
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = self.upload_path(id);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+        let writer = tokio::task::spawn_blocking(move || write_chunks(&path, state, rx));
+        let feed = feed(body, tx, limit).await;
+        match writer.await {
+            Ok((state, write)) => {
+                let result = write.and(feed);
+                (state, result)
+            }
+            Err(join) => (
+                UploadHash::default(),
+                Err(StorageError::Io(io::Error::other(join))),
+            ),
+        }
+    }
+
+    /// Makes an upload durable and moves it to its content address.
+    pub async fn commit(&self, id: Uuid, digest: &Digest) -> Result<(), StorageError> {
+        let from = self.upload_path(id);
+        let to = self.blob_path(digest);
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            File::open(&from)?.sync_all()?;
+            let dir = to.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir)?;
+            // Renaming over an existing copy is harmless: same digest, same bytes.
+            fs::rename(&from, &to)?;
+            File::open(dir)?.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    /// Removes an upload's file; missing is fine.
+    pub async fn delete_upload(&self, id: Uuid) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.upload_path(id)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Moves body chunks into the writer's channel, enforcing an optional byte limit.
+async fn feed<S, E>(
+    mut body: S,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    limit: Option<u64>,
+) -> Result<(), StorageError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut seen = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| StorageError::Body(e.to_string()))?;
+        seen += chunk.len() as u64;
+        if limit.is_some_and(|l| seen > l) {
+            return Err(StorageError::Body("body is longer than declared".into()));
+        }
+        if tx.send(chunk).await.is_err() {
+            // The writer stopped on an I/O error; it reports it.
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn write_chunks(
+    path: &Path,
+    mut state: UploadHash,
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> (UploadHash, Result<(), StorageError>) {
+    let mut file = match OpenOptions::new().append(true).open(path) {
+        Ok(f) => f,
+        Err(e) => return (state, Err(e.into())),
+    };
+    let mut unflushed_from = state.len;
+    while let Some(chunk) = rx.blocking_recv() {
+        if let Err(e) = file.write_all(&chunk) {
+            return (state, Err(e.into()));
+        }
+        state.hasher.update(&chunk);
+        state.len += chunk.len() as u64;
+        if state.len - unflushed_from >= WRITEBACK_EVERY {
+            start_writeback(&file, unflushed_from, state.len - unflushed_from);
+            unflushed_from = state.len;
+        }
+    }
+    (state, Ok(()))
+}
+
+/// Asks the kernel to begin writing a range back now (Linux), without waiting.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall on a valid open fd; failure only loses the hint.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn upload_hash_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        store.create_upload(id).await.unwrap();
+        let (state, r) = store
+            .append(
+                id,
+                UploadHash::default(),
+                chunks(&[b"hello ", b"world"]),
+                None,
+            )
+            .await;
+        r.unwrap();
+        assert_eq!(state.len(), 11);
+        let rehashed = store.rehash_upload(id).await.unwrap();
+        assert_eq!(rehashed.digest(), state.digest());
+        let digest = state.digest();
+        assert_eq!(
+            digest.to_string(),
+            "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        store.commit(id, &digest).await.unwrap();
+        let (_, len) = store.open_blob(&digest).await.unwrap();
+        assert_eq!(len, 11);
+        assert!(store.rehash_upload(id).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn limit_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        store.create_upload(id).await.unwrap();
+        let (_, r) = store
+            .append(
+                id,
+                UploadHash::default(),
+                chunks(&[b"abc", b"def"]),
+                Some(4),
+            )
+            .await;
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Real clients against a running Berth: skopeo (copy in, inspect, list tags,
+# copy out byte-identical, delete, copy --all of a multi-arch index) and oras
+# (push, pull, referrers). Images are built locally with umoci: no network.
+# Usage: scripts/clients.sh BERTH_BINARY [DATABASE_URL]
+set -euo pipefail
+bin=$(realpath "$1")
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
+db_url=${2:-}
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+cd "$work"
+
+args=(serve --listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn)
+[ -n "$db_url" ] && args+=(--database-url "$db_url")
+"$bin" "${args[@]}" > berth.out &
+pid=$!
+for _ in $(seq 100); do grep -q "listening" berth.out 2>/dev/null && break; sleep 0.1; done
+host=$(sed -n 's|^Berth listening on http://||p' berth.out)
+[ -n "$host" ] || { echo "berth did not start"; exit 1; }
+echo "clients: Berth at $host (${db_url:+postgres}${db_url:-sqlite})"
+sk=(skopeo --insecure-policy)
+tls=(--dest-tls-verify=false)
+src_tls=(--src-tls-verify=false)
+
+# --- build two single-arch images with umoci ---
+umoci init --layout img
+for arch in amd64 arm64; do
+  umoci new --image "img:$arch"
+  umoci config --image "img:$arch" --architecture "$arch" --os linux --config.cmd "/hello"
+  umoci unpack --rootless --image "img:$arch" "bundle-$arch" >/dev/null
+  mkdir -p "bundle-$arch/rootfs/etc"
+  echo "built for $arch" > "bundle-$arch/rootfs/etc/greeting"
+  head -c 3000000 /dev/urandom > "bundle-$arch/rootfs/payload.bin"
+  umoci repack --image "img:$arch" "bundle-$arch" >/dev/null
+done
+
+# --- copy in, inspect, list tags ---
+"${sk[@]}" copy -q oci:img:amd64 "docker://$host/library/hello:v1" "${tls[@]}"
+"${sk[@]}" copy -q oci:img:amd64 "docker://$host/library/hello:v2" "${tls[@]}"
+inspect=$("${sk[@]}" inspect --tls-verify=false "docker://$host/library/hello:v1")
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["Architecture"]=="amd64", d; assert len(d["Layers"])>=1' "$inspect"
+tags=$("${sk[@]}" list-tags --tls-verify=false "docker://$host/library/hello")
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert sorted(d["Tags"])==["v1","v2"], d' "$tags"
+
+# --- copy out, byte-identical ---
+"${sk[@]}" copy -q "docker://$host/library/hello:v1" oci:out:v1 "${src_tls[@]}"
+src_manifest=$(python3 -c 'import json; print([m["digest"] for m in json.load(open("img/index.json"))["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"]=="amd64"][0])')
+out_manifest=$(python3 -c 'import json; print(json.load(open("out/index.json"))["manifests"][0]["digest"])')
+[ "$src_manifest" = "$out_manifest" ] || { echo "manifest digest changed: $src_manifest vs $out_manifest"; exit 1; }
+for blob in out/blobs/sha256/*; do
+  cmp "$blob" "img/blobs/sha256/$(basename "$blob")"
+done
+echo "clients: skopeo round trip byte-identical ($src_manifest)"
+
+# --- delete ---
+"${sk[@]}" delete --tls-verify=false "docker://$host/library/hello:v2"
+if "${sk[@]}" inspect --tls-verify=false "docker://$host/library/hello:v2" >/dev/null 2>&1; then
+  echo "v2 still there after delete"; exit 1
+fi
+
+# --- multi-arch index with copy --all ---
+index=$(python3 "$SCRIPTS/make_index.py" img multi)
+"${sk[@]}" copy -q --all oci:img:multi "docker://$host/library/multi:v1" "${tls[@]}"
+raw=$("${sk[@]}" inspect --raw --tls-verify=false "docker://$host/library/multi:v1")
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert len(d["manifests"])==2, d' "$raw"
+[ "sha256:$(printf '%s' "$raw" | sha256sum | cut -d' ' -f1)" = "$index" ] || { echo "index digest changed"; exit 1; }
+"${sk[@]}" copy -q --all "docker://$host/library/multi:v1" oci:multi-out:v1 "${src_tls[@]}"
+for blob in multi-out/blobs/sha256/*; do
+  cmp "$blob" "img/blobs/sha256/$(basename "$blob")"
+done
+echo "clients: skopeo copy --all of a 2-platform index byte-identical ($index)"
+
+# --- oras ---
+python3 "$SCRIPTS/oras_check.py" "$host"
+echo "clients: all real-client checks passed"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test of Berth on a fresh machine: installs the real clients when
+# missing, creates a fresh PostgreSQL test database when a server is reachable,
+# checks formatting and lints, runs the Rust test suite on SQLite and
+# PostgreSQL, then the real-client checks (skopeo, umoci, oras) on both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+# --- tools ---
+missing=()
+for tool in skopeo umoci curl openssl psql; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  pkgs=("${missing[@]/psql/postgresql-client}")
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+python3 -c 'import oras' 2>/dev/null || { log "installing oras (PyPI)"; python3 -m pip install -q oras; }
+
+# --- database ---
+pg_base=${BERTH_PG_BASE:-postgres://postgres@127.0.0.1:5432}
+if [ -z "${BERTH_TEST_DATABASE_URL:-}" ] && psql "$pg_base/postgres" -qAtc 'select 1' >/dev/null 2>&1; then
+  log "fresh PostgreSQL test database"
+  # Databases left by earlier runs (one per test server) are dropped first.
+  for db in $(psql "$pg_base/postgres" -qAtc "select datname from pg_database where datname like 'berth\_t\_%' or datname like 'berth\_dbtest\_%' or datname = 'berth_test'"); do
+    psql "$pg_base/postgres" -qc "drop database if exists $db" >/dev/null
+  done
+  psql "$pg_base/postgres" -qc "create database berth_test" >/dev/null
+  export BERTH_TEST_DATABASE_URL="$pg_base/berth_test"
+fi
+if [ -n "${BERTH_TEST_DATABASE_URL:-}" ]; then
+  echo "PostgreSQL tests on: $BERTH_TEST_DATABASE_URL"
+else
+  echo "no PostgreSQL reachable: SQLite only"
+fi
+
+# --- checks and tests ---
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "cargo test"
+cargo test --workspace 2>&1 | tee target/test-output.txt
+grep -q "test result: FAILED" target/test-output.txt && exit 1
+
+log "real clients (SQLite)"
+scripts/clients.sh target/debug/berth
+if [ -n "${BERTH_TEST_DATABASE_URL:-}" ]; then
+  log "real clients (PostgreSQL)"
+  psql "$BERTH_TEST_DATABASE_URL" -qc "select 1" >/dev/null
+  psql "${BERTH_TEST_DATABASE_URL%/*}/postgres" -qc "drop database if exists berth_t_clients" -qc "create database berth_t_clients" >/dev/null
+  scripts/clients.sh target/debug/berth "${BERTH_TEST_DATABASE_URL%/*}/berth_t_clients"
+fi
+log "all tests passed"
