@@ -18,7 +18,7 @@ pid=$!
 for _ in $(seq 100); do grep -q "listening" berth.out 2>/dev/null && break; sleep 0.1; done
 host=$(sed -n 's|^Berth listening on http://||p' berth.out)
 [ -n "$host" ] || { echo "berth did not start"; exit 1; }
-echo "clients: Berth at $host (${db_url:+postgres}${db_url:-sqlite})"
+echo "clients: Berth at $host ($([ -n "$db_url" ] && echo PostgreSQL || echo SQLite))"
 sk=(skopeo --insecure-policy)
 tls=(--dest-tls-verify=false)
 src_tls=(--src-tls-verify=false)

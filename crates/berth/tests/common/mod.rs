@@ -85,24 +85,18 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        let mut cmd = berth();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.data_dir())
-            .args(["--database-url", &self.database_url, "--log-level", "warn"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn berth");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("Berth listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+            .args(["--database-url", &self.database_url, "--log-level", "warn"]);
+        let (child, url) = spawn_listening(cmd);
         self.url = url;
         self.child = Some(child);
+    }
+
+    /// The database, opened directly (for integrity checks after a crash).
+    pub async fn open_db(&self) -> berth_db::Db {
+        berth_db::Db::connect(&self.database_url).await.unwrap()
     }
 
     /// SIGKILLs the process (no chance to clean up).
@@ -225,6 +219,29 @@ impl Server {
         );
         (digest(&body), body)
     }
+}
+
+/// The `berth` binary under test.
+pub fn berth() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// Spawns `berth serve` and waits for its "listening" line; returns the URL.
+pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn berth");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Berth listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
 }
 
 impl Drop for Server {

@@ -1,0 +1,254 @@
+//! Crash safety and restarts: SIGKILL in the middle of uploads and manifest
+//! pushes, upload sessions that outlive the process, graceful SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use sha2::{Digest as _, Sha256};
+use std::time::{Duration, Instant};
+
+/// Every file under blobs/ must hash to its own name: nothing partial is ever
+/// visible at a content address.
+fn assert_blob_files_whole(s: &Server) {
+    let root = s.data_dir().join("storage/blobs/sha256");
+    for prefix in std::fs::read_dir(&root).unwrap() {
+        for f in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let f = f.unwrap();
+            let data = std::fs::read(f.path()).unwrap();
+            let hex: String = Sha256::digest(&data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(
+                hex,
+                f.file_name().to_string_lossy(),
+                "blob file is not whole"
+            );
+        }
+    }
+}
+
+async fn assert_db_sound(s: &Server) {
+    let problems = s.open_db().await.integrity_check().await.unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[tokio::test]
+async fn upload_session_survives_restart() {
+    for mut s in servers().await {
+        let data = bytes(3 * 1024 * 1024, 20);
+        let loc = s.start_upload("p/resume").await;
+        let r = s
+            .client
+            .patch(&loc)
+            .body(data[..1_000_000].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let path = loc.trim_start_matches(&s.url).to_string();
+
+        s.restart();
+        let loc = s.u(&path);
+        let r = s.client.get(&loc).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(header(&r, "range"), "0-999999");
+        let r = s
+            .client
+            .patch(&loc)
+            .header("content-range", format!("1000000-{}", data.len() - 1))
+            .body(data[1_000_000..].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let r = s
+            .client
+            .put(format!("{loc}?digest={}", digest(&data)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let got = s
+            .get(&format!("/v2/p/resume/blobs/{}", digest(&data)))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(got.as_ref(), &data[..]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_upload_loses_nothing_acknowledged() {
+    for mut s in servers().await {
+        // Acknowledged content before the crash.
+        let (image, image_body) = s.push_image("p/crash", "stable", "before").await;
+        let kept = bytes(2 * 1024 * 1024, 21);
+        let kept_digest = s.push_blob("p/crash", &kept).await;
+
+        // A large chunked upload, killed mid-stream.
+        let big = bytes(48 * 1024 * 1024, 22);
+        let big_digest = digest(&big);
+        let loc = s.start_upload("p/crash").await;
+        let path = loc.trim_start_matches(&s.url).to_string();
+        let (tx, body) = channel_body();
+        let client = s.client.clone();
+        let patch = tokio::spawn(async move { client.patch(&loc).body(body).send().await });
+        for chunk in big[..24 * 1024 * 1024].chunks(1024 * 1024) {
+            tx.send(chunk.to_vec()).await.unwrap();
+        }
+        // And a monolithic push killed mid-stream.
+        let (mono_tx, mono_body) = channel_body();
+        let client = s.client.clone();
+        let mono_url = s.u(&format!("/v2/p/crash/blobs/uploads/?digest={big_digest}"));
+        let mono = tokio::spawn(async move { client.post(mono_url).body(mono_body).send().await });
+        mono_tx.send(big[..8 * 1024 * 1024].to_vec()).await.unwrap();
+        sleep_ms(300).await;
+        s.kill();
+        assert!(
+            patch.await.unwrap().is_err(),
+            "killed request must not succeed"
+        );
+        assert!(
+            mono.await.unwrap().is_err(),
+            "killed request must not succeed"
+        );
+        drop((tx, mono_tx));
+
+        assert_db_sound(&s).await;
+        assert_blob_files_whole(&s);
+        s.restart();
+
+        // Everything acknowledged is intact; nothing partial is visible.
+        let r = s.get("/v2/p/crash/manifests/stable").await;
+        assert_eq!(header(&r, "docker-content-digest"), image);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), &image_body[..]);
+        let got = s
+            .get(&format!("/v2/p/crash/blobs/{kept_digest}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(got.as_ref(), &kept[..]);
+        assert_eq!(
+            s.head(&format!("/v2/p/crash/blobs/{big_digest}"))
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+
+        // The interrupted session resumes from what reached the disk.
+        let loc = s.u(&path);
+        let r = s.client.get(&loc).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let range = header(&r, "range").to_string();
+        let offset: usize = range.split('-').nth(1).unwrap().parse::<usize>().unwrap() + 1;
+        assert!(offset > 0 && offset <= 24 * 1024 * 1024, "offset {offset}");
+        let r = s
+            .client
+            .patch(&loc)
+            .header("content-range", format!("{offset}-{}", big.len() - 1))
+            .body(big[offset..].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::ACCEPTED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        let r = s
+            .client
+            .put(format!("{loc}?digest={big_digest}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let got = s
+            .get(&format!("/v2/p/crash/blobs/{big_digest}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert!(got.as_ref() == &big[..], "resumed blob differs");
+        assert_blob_files_whole(&s);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_manifest_push() {
+    for mut s in servers().await {
+        let (stable, _) = s.push_image("p/mcrash", "stable", "one").await;
+        let (_, body) = s.push_image("p/mcrash", "other", "two").await;
+
+        let (tx, stream) = channel_body();
+        let client = s.client.clone();
+        let url = s.u("/v2/p/mcrash/manifests/new");
+        let put = tokio::spawn(async move {
+            client
+                .put(url)
+                .header("content-type", OCI_MANIFEST)
+                .body(stream)
+                .send()
+                .await
+        });
+        tx.send(body[..body.len() / 2].to_vec()).await.unwrap();
+        sleep_ms(200).await;
+        s.kill();
+        assert!(put.await.unwrap().is_err());
+        drop(tx);
+        assert_db_sound(&s).await;
+        s.restart();
+
+        expect_error(
+            s.get("/v2/p/mcrash/manifests/new").await,
+            404,
+            "MANIFEST_UNKNOWN",
+        )
+        .await;
+        let r = s.head("/v2/p/mcrash/manifests/stable").await;
+        assert_eq!(header(&r, "docker-content-digest"), stable);
+        let r = s.put_manifest("p/mcrash", "new", OCI_MANIFEST, &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let mut s = Server::start("sqlite", None).await;
+    let data = bytes(4 * 1024 * 1024, 23);
+    let loc = s.start_upload("p/term").await;
+    let (tx, body) = channel_body();
+    let client = s.client.clone();
+    let l2 = loc.clone();
+    let patch = tokio::spawn(async move { client.patch(&l2).body(body).send().await });
+    tx.send(data[..1024 * 1024].to_vec()).await.unwrap();
+    sleep_ms(200).await;
+    let mut child = s.terminate();
+    sleep_ms(200).await;
+    // Still finishing the request in flight; new connections are refused.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    for chunk in data[1024 * 1024..].chunks(1024 * 1024) {
+        tx.send(chunk.to_vec()).await.unwrap();
+    }
+    drop(tx);
+    let r = patch.await.unwrap().unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(header(&r, "range"), format!("0-{}", data.len() - 1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        sleep_ms(50).await;
+    }
+}
