@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Benchmarks Berth against CNCF Distribution 2.8 (Debian docker-registry),
+# both on filesystem storage on the same disk, in the same run.
+# Usage: bench/run.sh [--runs N] [--scale K]   (scale > 1 shrinks every size)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v docker-registry >/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq docker-registry >/dev/null
+fi
+cargo build --release -q -p berth -p berth-bench
+
+work=$(realpath -m target/bench-data)
+rm -rf "$work"; mkdir -p "$work"
+cleanup() { kill "$berth_pid" "$dist_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/distribution.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/distribution
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$port
+YAML
+docker-registry serve "$work/distribution.yml" 2> "$work/distribution.log" &
+dist_pid=$!
+
+target/release/berth serve --listen 127.0.0.1:0 --data-dir "$work/berth" --log-level warn > "$work/berth.out" &
+berth_pid=$!
+for _ in $(seq 100); do
+  grep -q listening "$work/berth.out" 2>/dev/null && curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
+  sleep 0.1
+done
+berth_url=$(sed -n 's/^Berth listening on //p' "$work/berth.out")
+echo "Berth $berth_url (pid $berth_pid), Distribution $(docker-registry --version 2>/dev/null | head -1) http://127.0.0.1:$port (pid $dist_pid)"
+target/release/berth-bench --berth "$berth_url" --berth-pid "$berth_pid" \
+  --dist "http://127.0.0.1:$port" --dist-pid "$dist_pid" --scratch "$work/scratch" "$@"

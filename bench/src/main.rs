@@ -1,0 +1,343 @@
+//! Drives the same scenarios against Berth and CNCF Distribution, alternating
+//! runs, and prints each figure with its spread and the Berth/Distribution ratio,
+//! plus the machine's ceilings measured in the same run.
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use clap::Parser;
+use reqwest::{Client, StatusCode};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Berth's base URL
+    #[arg(long)]
+    berth: String,
+    /// Berth's process id (for peak RSS)
+    #[arg(long)]
+    berth_pid: u32,
+    /// Distribution's base URL
+    #[arg(long)]
+    dist: String,
+    /// Distribution's process id
+    #[arg(long)]
+    dist_pid: u32,
+    /// Runs per side
+    #[arg(long, default_value_t = 2)]
+    runs: usize,
+    /// A directory on the registries' disk, for the write+fsync ceiling
+    #[arg(long)]
+    scratch: PathBuf,
+    /// Scale every size and count down by this factor (for a quick smoke run)
+    #[arg(long, default_value_t = 1)]
+    scale: usize,
+}
+
+/// One figure: name, unit, and whether higher is better.
+struct Metric {
+    name: &'static str,
+    unit: &'static str,
+    higher_is_better: bool,
+}
+
+const METRICS: &[Metric] = &[
+    Metric { name: "blob push 512 MiB", unit: "MB/s", higher_is_better: true },
+    Metric { name: "blob pull 512 MiB", unit: "MB/s", higher_is_better: true },
+    Metric { name: "chunked push 256 MiB / 8 MiB", unit: "MB/s", higher_is_better: true },
+    Metric { name: "16 KiB blob pushes c=16", unit: "blobs/s", higher_is_better: true },
+    Metric { name: "manifest GET by tag c=32", unit: "req/s", higher_is_better: true },
+    Metric { name: "manifest GET by tag p99", unit: "ms", higher_is_better: false },
+    Metric { name: "manifest HEAD by digest c=32", unit: "req/s", higher_is_better: true },
+    Metric { name: "manifest HEAD by digest p99", unit: "ms", higher_is_better: false },
+    Metric { name: "list 2,000 tags", unit: "lists/s", higher_is_better: true },
+];
+
+struct Target {
+    name: &'static str,
+    url: String,
+    pid: u32,
+    client: Client,
+    results: BTreeMap<&'static str, Vec<f64>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let client = || Client::builder().pool_max_idle_per_host(64).build();
+    let mut targets = [
+        Target { name: "berth", url: args.berth.clone(), pid: args.berth_pid, client: client()?, results: BTreeMap::new() },
+        Target { name: "distribution", url: args.dist.clone(), pid: args.dist_pid, client: client()?, results: BTreeMap::new() },
+    ];
+    let scale = args.scale.max(1);
+    let big = random(512 * 1024 * 1024 / scale, 1);
+    let mid = random(256 * 1024 * 1024 / scale, 2);
+
+    println!("ceilings: one-core SHA-256 {:.0} MB/s, disk write+fsync {:.0} MB/s",
+        sha_ceiling(&big), disk_ceiling(&args.scratch, &big)?);
+
+    for run in 0..args.runs {
+        for t in targets.iter_mut() {
+            eprintln!("run {} on {}", run + 1, t.name);
+            let r = scenarios(t, run, &big, &mid, scale).await.with_context(|| format!("{} run {}", t.name, run + 1))?;
+            for (k, v) in r {
+                t.results.entry(k).or_default().push(v);
+            }
+        }
+    }
+    let rss: Vec<f64> = targets.iter().map(|t| peak_rss_mb(t.pid)).collect::<Result<_>>()?;
+
+    println!("\n| scenario | unit | Berth (runs) | Distribution (runs) | Berth / Distribution |");
+    println!("|---|---|---|---|---|");
+    for m in METRICS {
+        let b = &targets[0].results[m.name];
+        let d = &targets[1].results[m.name];
+        let (bm, dm) = (mean(b), mean(d));
+        let ratio = if m.higher_is_better { bm / dm } else { dm / bm };
+        println!("| {} | {} | {} | {} | {:.2}x{} |", m.name, m.unit, fmt_runs(b), fmt_runs(d), ratio,
+            if m.higher_is_better { "" } else { " (lower is better: Dist/Berth)" });
+    }
+    println!("| peak RSS | MB | {:.1} | {:.1} | {:.2}x (Berth/Dist, lower is better) |", rss[0], rss[1], rss[0] / rss[1]);
+    Ok(())
+}
+
+async fn scenarios(t: &Target, run: usize, big: &[u8], mid: &[u8], scale: usize) -> Result<BTreeMap<&'static str, f64>> {
+    let mut out = BTreeMap::new();
+    let repo = format!("bench/run{run}");
+    let mb = |n: usize, d: Duration| n as f64 / 1e6 / d.as_secs_f64();
+
+    // Unique content per run and target, so no push is deduplicated away.
+    let big = salted(big, run, t.name);
+    let started = Instant::now();
+    let big_digest = push_whole(t, &repo, big.clone()).await?;
+    out.insert("blob push 512 MiB", mb(big.len(), started.elapsed()));
+
+    let started = Instant::now();
+    let mut resp = t.client.get(format!("{}/v2/{repo}/blobs/{big_digest}", t.url)).send().await?;
+    check(resp.status(), StatusCode::OK, "blob GET")?;
+    let mut n = 0;
+    while let Some(c) = resp.chunk().await? {
+        n += c.len();
+    }
+    if n != big.len() {
+        bail!("pulled {n} bytes, expected {}", big.len());
+    }
+    out.insert("blob pull 512 MiB", mb(n, started.elapsed()));
+
+    let mid = salted(mid, run, t.name);
+    let started = Instant::now();
+    push_chunked(t, &repo, &mid, 8 * 1024 * 1024 / scale).await?;
+    out.insert("chunked push 256 MiB / 8 MiB", mb(mid.len(), started.elapsed()));
+
+    let count = 500 / scale.min(10);
+    let started = Instant::now();
+    let small: Vec<Bytes> = (0..count).map(|i| Bytes::from(salted(&random(16 * 1024, 1000 + i as u64), run, t.name))).collect();
+    let repo_ref = &repo;
+    concurrently(16, small, |blob| async move { push_whole(t, repo_ref, blob).await.map(|_| ()) }).await?;
+    out.insert("16 KiB blob pushes c=16", count as f64 / started.elapsed().as_secs_f64());
+
+    // A small image for manifest reads; then 2,000 tags on it.
+    let config = Bytes::from(format!(r#"{{"architecture":"amd64","os":"linux","run":"{run}"}}"#));
+    let layer = Bytes::from(salted(&random(1024, 7), run, t.name));
+    let (cd, cl) = (push_whole(t, &repo, config.clone()).await?, config.len());
+    let (ld, ll) = (push_whole(t, &repo, layer.clone()).await?, layer.len());
+    let manifest = Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cl},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ll}],
+    }))?);
+    let md = sha256(&manifest);
+    put_manifest(t, &repo, "latest", manifest.clone()).await?;
+
+    let requests = 20_000 / scale;
+    let url = format!("{}/v2/{repo}/manifests/latest", t.url);
+    let (rps, p99) = hammer(t, 32, requests, &url, false).await?;
+    out.insert("manifest GET by tag c=32", rps);
+    out.insert("manifest GET by tag p99", p99);
+    let url = format!("{}/v2/{repo}/manifests/{md}", t.url);
+    let (rps, p99) = hammer(t, 32, requests, &url, true).await?;
+    out.insert("manifest HEAD by digest c=32", rps);
+    out.insert("manifest HEAD by digest p99", p99);
+
+    let tags: Vec<String> = (0..2000 / scale).map(|i| format!("t{i:05}")).collect();
+    let n_tags = tags.len();
+    concurrently(16, tags, |tag| {
+        let manifest = manifest.clone();
+        let repo = &repo;
+        async move { put_manifest(t, repo, &tag, manifest).await }
+    })
+    .await?;
+    let lists = 50;
+    let started = Instant::now();
+    for _ in 0..lists {
+        let v: serde_json::Value = t.client.get(format!("{}/v2/{repo}/tags/list", t.url)).send().await?.json().await?;
+        let got = v["tags"].as_array().map(|a| a.len()).unwrap_or(0);
+        if got != n_tags + 1 {
+            bail!("listed {got} tags, expected {}", n_tags + 1);
+        }
+    }
+    out.insert("list 2,000 tags", lists as f64 / started.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+fn check(got: StatusCode, want: StatusCode, what: &str) -> Result<()> {
+    if got != want {
+        bail!("{what}: status {got}, expected {want}");
+    }
+    Ok(())
+}
+
+fn location(base: &str, resp: &reqwest::Response) -> Result<String> {
+    let loc = resp.headers().get("location").context("no Location")?.to_str()?;
+    Ok(if loc.starts_with("http") { loc.to_string() } else { format!("{base}{loc}") })
+}
+
+fn with_query(url: &str, q: &str) -> String {
+    if url.contains('?') { format!("{url}&{q}") } else { format!("{url}?{q}") }
+}
+
+/// POST a session, then PUT the whole blob with its digest (works on both).
+async fn push_whole(t: &Target, repo: &str, data: impl Into<Bytes>) -> Result<String> {
+    let data: Bytes = data.into();
+    let digest = sha256(&data);
+    let r = t.client.post(format!("{}/v2/{repo}/blobs/uploads/", t.url)).send().await?;
+    check(r.status(), StatusCode::ACCEPTED, "upload POST")?;
+    let loc = location(&t.url, &r)?;
+    let r = t.client.put(with_query(&loc, &format!("digest={digest}")))
+        .header("content-type", "application/octet-stream")
+        .body(data).send().await?;
+    check(r.status(), StatusCode::CREATED, "upload PUT")?;
+    Ok(digest)
+}
+
+async fn push_chunked(t: &Target, repo: &str, data: &[u8], chunk: usize) -> Result<()> {
+    let digest = sha256(data);
+    let r = t.client.post(format!("{}/v2/{repo}/blobs/uploads/", t.url)).send().await?;
+    check(r.status(), StatusCode::ACCEPTED, "upload POST")?;
+    let mut loc = location(&t.url, &r)?;
+    let mut offset = 0;
+    for c in data.chunks(chunk) {
+        let r = t.client.patch(&loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{}-{}", offset, offset + c.len() - 1))
+            .body(c.to_vec()).send().await?;
+        check(r.status(), StatusCode::ACCEPTED, "upload PATCH")?;
+        loc = location(&t.url, &r)?;
+        offset += c.len();
+    }
+    let r = t.client.put(with_query(&loc, &format!("digest={digest}"))).send().await?;
+    check(r.status(), StatusCode::CREATED, "upload PUT")?;
+    Ok(())
+}
+
+async fn put_manifest(t: &Target, repo: &str, tag: &str, body: Bytes) -> Result<()> {
+    let r = t.client.put(format!("{}/v2/{repo}/manifests/{tag}", t.url))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(body).send().await?;
+    check(r.status(), StatusCode::CREATED, "manifest PUT")
+}
+
+/// `requests` GETs (or HEADs) of one URL from `c` workers: (req/s, p99 ms).
+async fn hammer(t: &Target, c: usize, requests: usize, url: &str, head: bool) -> Result<(f64, f64)> {
+    let started = Instant::now();
+    let mut latencies = concurrently(c, (0..requests).collect(), |_| async move {
+        let s = Instant::now();
+        let req = if head { t.client.head(url) } else { t.client.get(url) };
+        let r = req.header("accept", "application/vnd.oci.image.manifest.v1+json").send().await?;
+        check(r.status(), StatusCode::OK, "manifest read")?;
+        let _ = r.bytes().await?;
+        Ok(s.elapsed())
+    })
+    .await?;
+    let rps = requests as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    Ok((rps, p99.as_secs_f64() * 1000.0))
+}
+
+/// Runs `f` over `items` with at most `c` in flight.
+async fn concurrently<I, T, F, Fut>(c: usize, items: Vec<I>, f: F) -> Result<Vec<T>>
+where
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    use futures_util::StreamExt;
+    futures_util::stream::iter(items.into_iter().map(f))
+        .buffer_unordered(c)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+fn random(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+fn salted(data: &[u8], run: usize, name: &str) -> Vec<u8> {
+    let mut v = data.to_vec();
+    let salt = format!("{run}-{name}-");
+    v[..salt.len()].copy_from_slice(salt.as_bytes());
+    v
+}
+
+fn sha_ceiling(data: &[u8]) -> f64 {
+    let started = Instant::now();
+    let _ = Sha256::digest(data);
+    data.len() as f64 / 1e6 / started.elapsed().as_secs_f64()
+}
+
+fn disk_ceiling(dir: &std::path::Path, data: &[u8]) -> Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("ceiling.tmp");
+    let started = Instant::now();
+    let mut f = std::fs::File::create(&path)?;
+    for c in data.chunks(1024 * 1024) {
+        f.write_all(c)?;
+    }
+    f.sync_all()?;
+    let rate = data.len() as f64 / 1e6 / started.elapsed().as_secs_f64();
+    std::fs::remove_file(path)?;
+    Ok(rate)
+}
+
+fn peak_rss_mb(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .context("no VmHWM")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?;
+    Ok(kb / 1024.0)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn fmt_runs(v: &[f64]) -> String {
+    let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    let spread = if mean(v) > 0.0 { (hi - lo) / mean(v) * 100.0 } else { 0.0 };
+    let runs: Vec<String> = v.iter().map(|x| format!("{x:.1}")).collect();
+    format!("{:.1} ({}; ±{:.0}%)", mean(v), runs.join(", "), spread / 2.0)
+}
