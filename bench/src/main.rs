@@ -6,7 +6,6 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::Parser;
 use reqwest::{Client, StatusCode};
-use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,15 +44,51 @@ struct Metric {
 }
 
 const METRICS: &[Metric] = &[
-    Metric { name: "blob push 512 MiB", unit: "MB/s", higher_is_better: true },
-    Metric { name: "blob pull 512 MiB", unit: "MB/s", higher_is_better: true },
-    Metric { name: "chunked push 256 MiB / 8 MiB", unit: "MB/s", higher_is_better: true },
-    Metric { name: "16 KiB blob pushes c=16", unit: "blobs/s", higher_is_better: true },
-    Metric { name: "manifest GET by tag c=32", unit: "req/s", higher_is_better: true },
-    Metric { name: "manifest GET by tag p99", unit: "ms", higher_is_better: false },
-    Metric { name: "manifest HEAD by digest c=32", unit: "req/s", higher_is_better: true },
-    Metric { name: "manifest HEAD by digest p99", unit: "ms", higher_is_better: false },
-    Metric { name: "list 2,000 tags", unit: "lists/s", higher_is_better: true },
+    Metric {
+        name: "blob push 512 MiB",
+        unit: "MB/s",
+        higher_is_better: true,
+    },
+    Metric {
+        name: "blob pull 512 MiB",
+        unit: "MB/s",
+        higher_is_better: true,
+    },
+    Metric {
+        name: "chunked push 256 MiB / 8 MiB",
+        unit: "MB/s",
+        higher_is_better: true,
+    },
+    Metric {
+        name: "16 KiB blob pushes c=16",
+        unit: "blobs/s",
+        higher_is_better: true,
+    },
+    Metric {
+        name: "manifest GET by tag c=32",
+        unit: "req/s",
+        higher_is_better: true,
+    },
+    Metric {
+        name: "manifest GET by tag p99",
+        unit: "ms",
+        higher_is_better: false,
+    },
+    Metric {
+        name: "manifest HEAD by digest c=32",
+        unit: "req/s",
+        higher_is_better: true,
+    },
+    Metric {
+        name: "manifest HEAD by digest p99",
+        unit: "ms",
+        higher_is_better: false,
+    },
+    Metric {
+        name: "list 2,000 tags",
+        unit: "lists/s",
+        higher_is_better: true,
+    },
 ];
 
 struct Target {
@@ -69,26 +104,46 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let client = || Client::builder().pool_max_idle_per_host(64).build();
     let mut targets = [
-        Target { name: "berth", url: args.berth.clone(), pid: args.berth_pid, client: client()?, results: BTreeMap::new() },
-        Target { name: "distribution", url: args.dist.clone(), pid: args.dist_pid, client: client()?, results: BTreeMap::new() },
+        Target {
+            name: "berth",
+            url: args.berth.clone(),
+            pid: args.berth_pid,
+            client: client()?,
+            results: BTreeMap::new(),
+        },
+        Target {
+            name: "distribution",
+            url: args.dist.clone(),
+            pid: args.dist_pid,
+            client: client()?,
+            results: BTreeMap::new(),
+        },
     ];
     let scale = args.scale.max(1);
     let big = random(512 * 1024 * 1024 / scale, 1);
     let mid = random(256 * 1024 * 1024 / scale, 2);
 
-    println!("ceilings: one-core SHA-256 {:.0} MB/s, disk write+fsync {:.0} MB/s",
-        sha_ceiling(&big), disk_ceiling(&args.scratch, &big)?);
+    println!(
+        "ceilings: one-core SHA-256 {:.0} MB/s, disk write+fsync {:.0} MB/s",
+        sha_ceiling(&big),
+        disk_ceiling(&args.scratch, &big)?
+    );
 
     for run in 0..args.runs {
         for t in targets.iter_mut() {
             eprintln!("run {} on {}", run + 1, t.name);
-            let r = scenarios(t, run, &big, &mid, scale).await.with_context(|| format!("{} run {}", t.name, run + 1))?;
+            let r = scenarios(t, run, &big, &mid, scale)
+                .await
+                .with_context(|| format!("{} run {}", t.name, run + 1))?;
             for (k, v) in r {
                 t.results.entry(k).or_default().push(v);
             }
         }
     }
-    let rss: Vec<f64> = targets.iter().map(|t| peak_rss_mb(t.pid)).collect::<Result<_>>()?;
+    let rss: Vec<f64> = targets
+        .iter()
+        .map(|t| peak_rss_mb(t.pid))
+        .collect::<Result<_>>()?;
 
     println!("\n| scenario | unit | Berth (runs) | Distribution (runs) | Berth / Distribution |");
     println!("|---|---|---|---|---|");
@@ -97,26 +152,54 @@ async fn main() -> Result<()> {
         let d = &targets[1].results[m.name];
         let (bm, dm) = (mean(b), mean(d));
         let ratio = if m.higher_is_better { bm / dm } else { dm / bm };
-        println!("| {} | {} | {} | {} | {:.2}x{} |", m.name, m.unit, fmt_runs(b), fmt_runs(d), ratio,
-            if m.higher_is_better { "" } else { " (lower is better: Dist/Berth)" });
+        println!(
+            "| {} | {} | {} | {} | {:.2}x{} |",
+            m.name,
+            m.unit,
+            fmt_runs(b),
+            fmt_runs(d),
+            ratio,
+            if m.higher_is_better {
+                ""
+            } else {
+                " (lower is better: Dist/Berth)"
+            }
+        );
     }
-    println!("| peak RSS | MB | {:.1} | {:.1} | {:.2}x (Berth/Dist, lower is better) |", rss[0], rss[1], rss[0] / rss[1]);
+    println!(
+        "| peak RSS | MB | {:.1} | {:.1} | {:.2}x (Berth/Dist, lower is better) |",
+        rss[0],
+        rss[1],
+        rss[0] / rss[1]
+    );
     Ok(())
 }
 
-async fn scenarios(t: &Target, run: usize, big: &[u8], mid: &[u8], scale: usize) -> Result<BTreeMap<&'static str, f64>> {
+async fn scenarios(
+    t: &Target,
+    run: usize,
+    big: &[u8],
+    mid: &[u8],
+    scale: usize,
+) -> Result<BTreeMap<&'static str, f64>> {
     let mut out = BTreeMap::new();
     let repo = format!("bench/run{run}");
     let mb = |n: usize, d: Duration| n as f64 / 1e6 / d.as_secs_f64();
 
     // Unique content per run and target, so no push is deduplicated away.
-    let big = salted(big, run, t.name);
+    // Digests are computed before the clock starts: only the server is timed.
+    let big = Bytes::from(salted(big, run, t.name));
+    let big_digest = sha256(&big);
     let started = Instant::now();
-    let big_digest = push_whole(t, &repo, big.clone()).await?;
+    push(t, &repo, big.clone(), &big_digest).await?;
     out.insert("blob push 512 MiB", mb(big.len(), started.elapsed()));
 
     let started = Instant::now();
-    let mut resp = t.client.get(format!("{}/v2/{repo}/blobs/{big_digest}", t.url)).send().await?;
+    let mut resp = t
+        .client
+        .get(format!("{}/v2/{repo}/blobs/{big_digest}", t.url))
+        .send()
+        .await?;
     check(resp.status(), StatusCode::OK, "blob GET")?;
     let mut n = 0;
     while let Some(c) = resp.chunk().await? {
@@ -128,19 +211,37 @@ async fn scenarios(t: &Target, run: usize, big: &[u8], mid: &[u8], scale: usize)
     out.insert("blob pull 512 MiB", mb(n, started.elapsed()));
 
     let mid = salted(mid, run, t.name);
+    let mid_digest = sha256(&mid);
     let started = Instant::now();
-    push_chunked(t, &repo, &mid, 8 * 1024 * 1024 / scale).await?;
-    out.insert("chunked push 256 MiB / 8 MiB", mb(mid.len(), started.elapsed()));
+    push_chunked(t, &repo, &mid, &mid_digest, 8 * 1024 * 1024 / scale).await?;
+    out.insert(
+        "chunked push 256 MiB / 8 MiB",
+        mb(mid.len(), started.elapsed()),
+    );
 
     let count = 500 / scale.min(10);
-    let started = Instant::now();
-    let small: Vec<Bytes> = (0..count).map(|i| Bytes::from(salted(&random(16 * 1024, 1000 + i as u64), run, t.name))).collect();
+    let small: Vec<(Bytes, String)> = (0..count)
+        .map(|i| {
+            let b = Bytes::from(salted(&random(16 * 1024, 1000 + i as u64), run, t.name));
+            let d = sha256(&b);
+            (b, d)
+        })
+        .collect();
     let repo_ref = &repo;
-    concurrently(16, small, |blob| async move { push_whole(t, repo_ref, blob).await.map(|_| ()) }).await?;
-    out.insert("16 KiB blob pushes c=16", count as f64 / started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    concurrently(16, small, |(blob, d)| async move {
+        push(t, repo_ref, blob, &d).await
+    })
+    .await?;
+    out.insert(
+        "16 KiB blob pushes c=16",
+        count as f64 / started.elapsed().as_secs_f64(),
+    );
 
     // A small image for manifest reads; then 2,000 tags on it.
-    let config = Bytes::from(format!(r#"{{"architecture":"amd64","os":"linux","run":"{run}"}}"#));
+    let config = Bytes::from(format!(
+        r#"{{"architecture":"amd64","os":"linux","run":"{run}"}}"#
+    ));
     let layer = Bytes::from(salted(&random(1024, 7), run, t.name));
     let (cd, cl) = (push_whole(t, &repo, config.clone()).await?, config.len());
     let (ld, ll) = (push_whole(t, &repo, layer.clone()).await?, layer.len());
@@ -174,13 +275,22 @@ async fn scenarios(t: &Target, run: usize, big: &[u8], mid: &[u8], scale: usize)
     let lists = 50;
     let started = Instant::now();
     for _ in 0..lists {
-        let v: serde_json::Value = t.client.get(format!("{}/v2/{repo}/tags/list", t.url)).send().await?.json().await?;
+        let v: serde_json::Value = t
+            .client
+            .get(format!("{}/v2/{repo}/tags/list", t.url))
+            .send()
+            .await?
+            .json()
+            .await?;
         let got = v["tags"].as_array().map(|a| a.len()).unwrap_or(0);
         if got != n_tags + 1 {
             bail!("listed {got} tags, expected {}", n_tags + 1);
         }
     }
-    out.insert("list 2,000 tags", lists as f64 / started.elapsed().as_secs_f64());
+    out.insert(
+        "list 2,000 tags",
+        lists as f64 / started.elapsed().as_secs_f64(),
+    );
     Ok(out)
 }
 
@@ -192,62 +302,123 @@ fn check(got: StatusCode, want: StatusCode, what: &str) -> Result<()> {
 }
 
 fn location(base: &str, resp: &reqwest::Response) -> Result<String> {
-    let loc = resp.headers().get("location").context("no Location")?.to_str()?;
-    Ok(if loc.starts_with("http") { loc.to_string() } else { format!("{base}{loc}") })
+    let loc = resp
+        .headers()
+        .get("location")
+        .context("no Location")?
+        .to_str()?;
+    Ok(if loc.starts_with("http") {
+        loc.to_string()
+    } else {
+        format!("{base}{loc}")
+    })
 }
 
 fn with_query(url: &str, q: &str) -> String {
-    if url.contains('?') { format!("{url}&{q}") } else { format!("{url}?{q}") }
+    if url.contains('?') {
+        format!("{url}&{q}")
+    } else {
+        format!("{url}?{q}")
+    }
 }
 
-/// POST a session, then PUT the whole blob with its digest (works on both).
-async fn push_whole(t: &Target, repo: &str, data: impl Into<Bytes>) -> Result<String> {
-    let data: Bytes = data.into();
+/// Pushes a blob and returns its digest (setup, untimed).
+async fn push_whole(t: &Target, repo: &str, data: Bytes) -> Result<String> {
     let digest = sha256(&data);
-    let r = t.client.post(format!("{}/v2/{repo}/blobs/uploads/", t.url)).send().await?;
-    check(r.status(), StatusCode::ACCEPTED, "upload POST")?;
-    let loc = location(&t.url, &r)?;
-    let r = t.client.put(with_query(&loc, &format!("digest={digest}")))
-        .header("content-type", "application/octet-stream")
-        .body(data).send().await?;
-    check(r.status(), StatusCode::CREATED, "upload PUT")?;
+    push(t, repo, data, &digest).await?;
     Ok(digest)
 }
 
-async fn push_chunked(t: &Target, repo: &str, data: &[u8], chunk: usize) -> Result<()> {
-    let digest = sha256(data);
-    let r = t.client.post(format!("{}/v2/{repo}/blobs/uploads/", t.url)).send().await?;
+/// POST a session, then PUT the whole blob with its digest (works on both).
+async fn push(t: &Target, repo: &str, data: Bytes, digest: &str) -> Result<()> {
+    let r = t
+        .client
+        .post(format!("{}/v2/{repo}/blobs/uploads/", t.url))
+        .send()
+        .await?;
+    check(r.status(), StatusCode::ACCEPTED, "upload POST")?;
+    let loc = location(&t.url, &r)?;
+    let r = t
+        .client
+        .put(with_query(&loc, &format!("digest={digest}")))
+        .header("content-type", "application/octet-stream")
+        .body(data)
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "upload PUT")
+}
+
+async fn push_chunked(
+    t: &Target,
+    repo: &str,
+    data: &[u8],
+    digest: &str,
+    chunk: usize,
+) -> Result<()> {
+    let r = t
+        .client
+        .post(format!("{}/v2/{repo}/blobs/uploads/", t.url))
+        .send()
+        .await?;
     check(r.status(), StatusCode::ACCEPTED, "upload POST")?;
     let mut loc = location(&t.url, &r)?;
     let mut offset = 0;
     for c in data.chunks(chunk) {
-        let r = t.client.patch(&loc)
+        let r = t
+            .client
+            .patch(&loc)
             .header("content-type", "application/octet-stream")
-            .header("content-range", format!("{}-{}", offset, offset + c.len() - 1))
-            .body(c.to_vec()).send().await?;
+            .header(
+                "content-range",
+                format!("{}-{}", offset, offset + c.len() - 1),
+            )
+            .body(c.to_vec())
+            .send()
+            .await?;
         check(r.status(), StatusCode::ACCEPTED, "upload PATCH")?;
         loc = location(&t.url, &r)?;
         offset += c.len();
     }
-    let r = t.client.put(with_query(&loc, &format!("digest={digest}"))).send().await?;
+    let r = t
+        .client
+        .put(with_query(&loc, &format!("digest={digest}")))
+        .send()
+        .await?;
     check(r.status(), StatusCode::CREATED, "upload PUT")?;
     Ok(())
 }
 
 async fn put_manifest(t: &Target, repo: &str, tag: &str, body: Bytes) -> Result<()> {
-    let r = t.client.put(format!("{}/v2/{repo}/manifests/{tag}", t.url))
+    let r = t
+        .client
+        .put(format!("{}/v2/{repo}/manifests/{tag}", t.url))
         .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(body).send().await?;
+        .body(body)
+        .send()
+        .await?;
     check(r.status(), StatusCode::CREATED, "manifest PUT")
 }
 
 /// `requests` GETs (or HEADs) of one URL from `c` workers: (req/s, p99 ms).
-async fn hammer(t: &Target, c: usize, requests: usize, url: &str, head: bool) -> Result<(f64, f64)> {
+async fn hammer(
+    t: &Target,
+    c: usize,
+    requests: usize,
+    url: &str,
+    head: bool,
+) -> Result<(f64, f64)> {
     let started = Instant::now();
     let mut latencies = concurrently(c, (0..requests).collect(), |_| async move {
         let s = Instant::now();
-        let req = if head { t.client.head(url) } else { t.client.get(url) };
-        let r = req.header("accept", "application/vnd.oci.image.manifest.v1+json").send().await?;
+        let req = if head {
+            t.client.head(url)
+        } else {
+            t.client.get(url)
+        };
+        let r = req
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await?;
         check(r.status(), StatusCode::OK, "manifest read")?;
         let _ = r.bytes().await?;
         Ok(s.elapsed())
@@ -275,7 +446,10 @@ where
 }
 
 fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+    format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
+    )
 }
 
 fn random(n: usize, seed: u64) -> Vec<u8> {
@@ -300,7 +474,7 @@ fn salted(data: &[u8], run: usize, name: &str) -> Vec<u8> {
 
 fn sha_ceiling(data: &[u8]) -> f64 {
     let started = Instant::now();
-    let _ = Sha256::digest(data);
+    let _ = ring::digest::digest(&ring::digest::SHA256, data);
     data.len() as f64 / 1e6 / started.elapsed().as_secs_f64()
 }
 
@@ -336,8 +510,19 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 fn fmt_runs(v: &[f64]) -> String {
-    let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
-    let spread = if mean(v) > 0.0 { (hi - lo) / mean(v) * 100.0 } else { 0.0 };
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    let spread = if mean(v) > 0.0 {
+        (hi - lo) / mean(v) * 100.0
+    } else {
+        0.0
+    };
     let runs: Vec<String> = v.iter().map(|x| format!("{x:.1}")).collect();
-    format!("{:.1} ({}; ±{:.0}%)", mean(v), runs.join(", "), spread / 2.0)
+    format!(
+        "{:.1} ({}; ±{:.0}%)",
+        mean(v),
+        runs.join(", "),
+        spread / 2.0
+    )
 }

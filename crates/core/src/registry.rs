@@ -9,7 +9,6 @@ use berth_oci::{
 use berth_storage::{FsStore, StorageError, UploadHash};
 use bytes::Bytes;
 use futures_util::Stream;
-use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -78,10 +77,25 @@ pub struct PushedManifest {
     pub tags: Vec<Tag>,
 }
 
-/// A blob ready to be read.
-pub struct BlobReader {
-    pub file: tokio::fs::File,
+/// A blob the caller may read (its repository link was checked).
+pub struct Blob {
     pub size: u64,
+    digest: Digest,
+    store: FsStore,
+}
+
+impl Blob {
+    /// Streams the whole blob, or an inclusive byte range of it.
+    pub async fn stream(
+        &self,
+        range: Option<ByteRange>,
+    ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
+        let (start, end) = match range {
+            Some(r) => (r.start, r.end + 1),
+            None => (0, self.size),
+        };
+        Ok(self.store.read_blob(&self.digest, start, end).await?)
+    }
 }
 
 /// The registry engine.
@@ -116,11 +130,13 @@ impl Registry {
         Ok(size as u64)
     }
 
-    /// Opens a blob linked to the repository.
-    pub async fn open_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<BlobReader> {
-        self.blob_size(repo, digest).await?;
-        let (file, size) = self.store.open_blob(digest).await?;
-        Ok(BlobReader { file, size })
+    /// A blob linked to the repository, ready to be streamed.
+    pub async fn blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Blob> {
+        Ok(Blob {
+            size: self.blob_size(repo, digest).await?,
+            digest: digest.clone(),
+            store: self.store.clone(),
+        })
     }
 
     /// Unlinks a blob from a repository (storage is reclaimed by GC).
@@ -381,8 +397,7 @@ impl Registry {
         if body.len() > MAX_MANIFEST_SIZE {
             return Err(RegistryError::ManifestTooLarge);
         }
-        let out: [u8; 32] = Sha256::digest(body).into();
-        let digest = Digest::from_sha256_bytes(&out);
+        let digest = berth_storage::digest_of(body);
         let mut tag_list = extra_tags;
         match reference {
             Reference::Digest(d) if *d != digest => return Err(RegistryError::DigestMismatch),

@@ -32,14 +32,22 @@ pub async fn list<'e>(
     last: &str,
     limit: i64,
 ) -> Result<Vec<String>, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT name FROM tag WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+    // One aggregated row instead of one row per tag: listing thousands of tags
+    // is dominated by per-row driver overhead otherwise. Tags cannot contain
+    // a newline, so it is a safe separator (string_agg: SQLite >= 3.44, PostgreSQL).
+    let joined: Option<String> = sqlx::query_scalar(
+        "SELECT string_agg(name, $4 ORDER BY name) FROM \
+         (SELECT name FROM tag WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3) page",
     )
     .bind(repository_id)
     .bind(last)
     .bind(limit)
-    .fetch_all(ex)
-    .await?)
+    .bind("\n")
+    .fetch_one(ex)
+    .await?;
+    Ok(joined
+        .map(|j| j.split('\n').map(String::from).collect())
+        .unwrap_or_default())
 }
 
 /// Deletes a tag; returns whether it existed.

@@ -5,7 +5,6 @@
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -251,7 +250,10 @@ impl Drop for Server {
 }
 
 pub fn digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(data)))
+    format!(
+        "sha256:{}",
+        hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+    )
 }
 
 fn hex(b: &[u8]) -> String {

@@ -7,11 +7,6 @@ use axum::response::{IntoResponse, Response};
 use berth_core::Registry;
 use berth_oci::range::{parse_range, RangeError};
 use berth_oci::{Digest, ErrorCode, RepositoryName};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
-
-/// Read size when streaming a blob to a client.
-const READ_CHUNK: usize = 512 * 1024;
 
 /// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single-range support.
 pub async fn get(
@@ -29,40 +24,30 @@ pub async fn get(
             .header(header::ACCEPT_RANGES, "bytes")
             .header(header::CACHE_CONTROL, "max-age=31536000")
     };
+    let blob = r.blob(name, digest).await?;
+    let size = blob.size;
     if head {
-        let size = r.blob_size(name, digest).await?;
         return common(Response::builder())
             .header(header::CONTENT_LENGTH, size)
             .body(Body::empty())
             .map_err(internal);
     }
-    let mut blob = r.open_blob(name, digest).await?;
-    let size = blob.size;
     let Some(range) = header_str(headers, header::RANGE) else {
-        let stream = ReaderStream::with_capacity(blob.file, READ_CHUNK);
+        let stream = blob.stream(None).await?;
         return common(Response::builder())
             .header(header::CONTENT_LENGTH, size)
             .body(Body::from_stream(stream))
             .map_err(internal);
     };
-    let range = match parse_range(range, size) {
-        Ok(r) => r,
-        Err(e) => {
-            let status = match e {
-                RangeError::Malformed => StatusCode::BAD_REQUEST,
-                RangeError::NotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-            };
-            return Err(
-                OciError::status(status, ErrorCode::SizeInvalid, e.to_string())
-                    .header(header::CONTENT_RANGE, format!("bytes */{size}")),
-            );
-        }
-    };
-    blob.file
-        .seek(std::io::SeekFrom::Start(range.start))
-        .await
-        .map_err(internal)?;
-    let stream = ReaderStream::with_capacity(blob.file.take(range.len()), READ_CHUNK);
+    let range = parse_range(range, size).map_err(|e| {
+        let status = match e {
+            RangeError::Malformed => StatusCode::BAD_REQUEST,
+            RangeError::NotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        };
+        OciError::status(status, ErrorCode::SizeInvalid, e.to_string())
+            .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+    })?;
+    let stream = blob.stream(Some(range)).await?;
     common(Response::builder())
         .status(StatusCode::PARTIAL_CONTENT)
         .header(header::CONTENT_LENGTH, range.len())
