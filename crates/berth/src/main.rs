@@ -3,7 +3,7 @@
 mod config;
 
 use anyhow::Context;
-use berth_core::Registry;
+use berth_core::{Iam, Projects, Registry};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeOptions};
@@ -26,23 +26,101 @@ struct Cli {
 enum Command {
     /// Run the registry server
     Serve(ServeOptions),
+    /// Operator tasks on the database (stop Berth first on SQLite)
+    Admin {
+        #[command(subcommand)]
+        task: AdminTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminTask {
+    /// Set a user's password (prints a generated one unless --password is given)
+    ResetPassword {
+        /// The user's name, e.g. admin
+        username: String,
+        /// The new password [env: BERTH_NEW_PASSWORD]
+        #[arg(long, env = "BERTH_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[command(flatten)]
+        opts: ServeOptions,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let file = cli
+        .config
+        .or_else(|| Some(PathBuf::from("berth.toml")).filter(|p| p.exists()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(opts) => {
-            let file = cli
-                .config
-                .or_else(|| Some(PathBuf::from("berth.toml")).filter(|p| p.exists()));
             let config = opts.resolve(file.as_deref())?;
             init_tracing(&config)?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(config))
+            runtime.block_on(serve(config))
+        }
+        Command::Admin {
+            task:
+                AdminTask::ResetPassword {
+                    username,
+                    password,
+                    opts,
+                },
+        } => {
+            let config = opts.resolve(file.as_deref())?;
+            init_tracing(&config)?;
+            runtime.block_on(reset_password(config, username, password))
         }
     }
+}
+
+async fn reset_password(
+    config: Config,
+    username: String,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let db = berth_db::Db::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(berth_core::iam::password::generate);
+    Iam::new(db).reset_password(&username, &password).await?;
+    if generated {
+        println!("New password for {username}: {password}");
+    } else {
+        println!("Password for {username} changed.");
+    }
+    Ok(())
+}
+
+/// Creates the first administrator and the `library` project on first start.
+async fn first_start(config: &Config, iam: &Iam, projects: &Projects) -> anyhow::Result<()> {
+    let from_env = std::env::var("BERTH_ADMIN_PASSWORD").ok();
+    if let Some(password) = iam.bootstrap_admin(from_env.as_deref()).await? {
+        let path = config.data_dir.join("initial-admin-password");
+        write_secret(&path, &format!("{password}\n"))?;
+        // Shown once, on stderr with the logs, never again.
+        eprintln!(
+            "Created user admin with password {password} (also in {}). Change it after logging in.",
+            path.display()
+        );
+    }
+    projects.ensure_library().await?;
+    Ok(())
+}
+
+/// Writes a file only its owner can read.
+fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn init_tracing(config: &Config) -> anyhow::Result<()> {
@@ -68,8 +146,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("opening the database")?;
     let store =
         berth_storage::FsStore::open(&config.storage_path).context("opening blob storage")?;
+    let iam = Iam::new(db.clone());
+    let projects = Projects::new(db.clone());
+    first_start(&config, &iam, &projects).await?;
     let state = Arc::new(AppState {
         registry: Registry::new(db, store),
+        iam,
+        projects,
     });
     let app = berth_server::router(state);
     let listener = std::net::TcpListener::bind(config.listen)

@@ -3,6 +3,12 @@
 //! Architecture invariant: no HTTP types here; errors are domain errors that
 //! the server maps to each protocol's envelope.
 
+pub mod error;
+pub mod iam;
+pub mod projects;
 pub mod registry;
 
+pub use error::{CoreError, CoreResult};
+pub use iam::Iam;
+pub use projects::Projects;
 pub use registry::{Registry, RegistryError};

@@ -10,9 +10,11 @@
 
 pub mod artifacts;
 pub mod blobs;
+pub mod projects;
 pub mod repositories;
 pub mod tags;
 pub mod uploads;
+pub mod users;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -34,6 +36,13 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the error is a unique-constraint violation (the row exists).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Sqlx(sqlx::Error::Database(e))
+            if e.kind() == sqlx::error::ErrorKind::UniqueViolation
+                || e.message().contains("UNIQUE constraint failed"))
+    }
+
     /// Whether the error is a foreign-key violation (the row is still referenced).
     pub fn is_foreign_key_violation(&self) -> bool {
         match self {
@@ -148,6 +157,11 @@ impl Db {
         Ok(self.write.begin().await?)
     }
 
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(&self.read).await.is_ok()
+    }
+
     /// Checks the database's own integrity (SQLite `integrity_check` and
     /// `foreign_key_check`; a trivial query on PostgreSQL).
     pub async fn integrity_check(&self) -> Result<Vec<String>, DbError> {
@@ -230,11 +244,14 @@ impl Db {
 }
 
 /// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../migrations/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../migrations/0001_registry.sql"),
+    ),
+    (2, "iam", include_str!("../migrations/0002_iam.sql")),
+];
 
 /// Splits a migration into statements; `--` comments are dropped first so
 /// they may contain any text.

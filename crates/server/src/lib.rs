@@ -4,11 +4,13 @@
 //! Architecture invariant: only this crate knows HTTP; error envelopes are
 //! produced here and nowhere else.
 
+pub mod api;
+pub mod auth;
 pub mod distribution;
 
 use axum::http::{HeaderName, Request};
 use axum::Router;
-use berth_core::Registry;
+use berth_core::{Iam, Projects, Registry};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -16,6 +18,8 @@ use tower_http::trace::TraceLayer;
 /// Everything a handler can reach.
 pub struct AppState {
     pub registry: Registry,
+    pub iam: Iam,
+    pub projects: Projects,
 }
 
 /// Shared handler state.
@@ -27,6 +31,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: State) -> Router {
     Router::new()
         .merge(distribution::router())
+        .merge(api::router())
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()

@@ -18,6 +18,8 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 pub const EMPTY_JSON: &str = "application/vnd.oci.empty.v1+json";
+/// The first administrator's password in every test server.
+pub const ADMIN_PASSWORD: &str = "Harbor12345";
 
 /// A running Berth process and the data it owns.
 pub struct Server {
@@ -87,7 +89,8 @@ impl Server {
         let mut cmd = berth();
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.data_dir())
-            .args(["--database-url", &self.database_url, "--log-level", "warn"]);
+            .args(["--database-url", &self.database_url, "--log-level", "warn"])
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
         let (child, url) = spawn_listening(cmd);
         self.url = url;
         self.child = Some(child);
@@ -135,6 +138,71 @@ impl Server {
 
     pub async fn delete(&self, path: &str) -> Response {
         self.client.delete(self.u(path)).send().await.unwrap()
+    }
+
+    /// A request to `/api/v2.0{path}` as `user` (None: anonymous).
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: Option<(&str, &str)>,
+    ) -> reqwest::RequestBuilder {
+        let rb = self
+            .client
+            .request(method, self.u(&format!("/api/v2.0{path}")));
+        match user {
+            Some((u, p)) => rb.basic_auth(u, Some(p)),
+            None => rb,
+        }
+    }
+
+    /// Creates a user as admin; returns its id.
+    pub async fn create_user(&self, name: &str, password: &str) -> i64 {
+        let r = self
+            .api(reqwest::Method::POST, "/users", ADMIN)
+            .json(&json!({"username": name, "email": format!("{name}@example.com"), "realname": name, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        header(&r, "location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Creates a project as `user`; returns its id.
+    pub async fn create_project(
+        &self,
+        name: &str,
+        public: bool,
+        user: Option<(&str, &str)>,
+    ) -> i64 {
+        let r = self
+            .api(reqwest::Method::POST, "/projects", user)
+            .json(&json!({"project_name": name, "metadata": {"public": public.to_string()}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        header(&r, "location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     /// Resolves a Location header (relative or absolute) to a URL.
@@ -248,6 +316,9 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// The first administrator's credentials.
+pub const ADMIN: Option<(&str, &str)> = Some(("admin", ADMIN_PASSWORD));
 
 pub fn digest(data: &[u8]) -> String {
     format!(

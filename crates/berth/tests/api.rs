@@ -1,0 +1,717 @@
+//! Harbor's v2.0 API: system endpoints, users, projects, metadata, members,
+//! with the permission checks a Harbor user expects, on every database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn api_error(r: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(r.status().as_u16(), status, "expected {code}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], code, "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn system_endpoints() {
+    for s in servers().await {
+        let v: Value = s.get("/api/version").await.json().await.unwrap();
+        assert_eq!(v["version"], "v2.0");
+        assert_eq!(s.get("/api/v2.0/ping").await.text().await.unwrap(), "Pong");
+        let h: Value = s.get("/api/v2.0/health").await.json().await.unwrap();
+        assert_eq!(h["status"], "healthy");
+        let r = s.get("/api/v2.0/nothing").await;
+        assert!(!header(&r, "x-request-id").is_empty());
+        api_error(r, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn users_and_authentication() {
+    for s in servers().await {
+        let me: Value = s
+            .api(Method::GET, "/users/current", ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["username"], "admin");
+        assert_eq!(me["sysadmin_flag"], true);
+        assert!(me.get("password").is_none() && me.get("password_hash").is_none());
+        api_error(
+            s.api(Method::GET, "/users/current", None)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        let r = s
+            .api(Method::GET, "/users/current", Some(("admin", "wrong")))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 401, "UNAUTHORIZED").await;
+        let r = s
+            .api(Method::GET, "/users/current", Some(("ghost", "Whatever1")))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 401, "UNAUTHORIZED").await;
+
+        let alice = s.create_user("alice", "Alice12345").await;
+        let a = Some(("alice", "Alice12345"));
+        // The password rule, uniqueness, and who may create users.
+        for (name, email, pw, status, code) in [
+            ("bob", "bob@example.com", "short1A", 400, "BAD_REQUEST"),
+            (
+                "bob",
+                "bob@example.com",
+                "alllowercase1",
+                400,
+                "BAD_REQUEST",
+            ),
+            ("bob", "not-an-email", "Bob1234567", 400, "BAD_REQUEST"),
+            (
+                "bad,name",
+                "b@example.com",
+                "Bob1234567",
+                400,
+                "BAD_REQUEST",
+            ),
+            ("alice", "other@example.com", "Alice12345", 409, "CONFLICT"),
+            ("carol", "alice@example.com", "Carol12345", 409, "CONFLICT"),
+        ] {
+            let r = s
+                .api(Method::POST, "/users", ADMIN)
+                .json(&json!({"username": name, "email": email, "password": pw}))
+                .send()
+                .await
+                .unwrap();
+            api_error(r, status, code).await;
+        }
+        let body = json!({"username": "bob", "email": "bob@example.com", "password": "Bob1234567"});
+        api_error(
+            s.api(Method::POST, "/users", a)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        api_error(
+            s.api(Method::POST, "/users", None)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        let r = s
+            .api(Method::POST, "/users", ADMIN)
+            .body(body.to_string())
+            .header("content-type", "text/plain")
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+        let r = s
+            .api(Method::POST, "/users", ADMIN)
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 400, "BAD_REQUEST").await;
+        let bob = s.create_user("bob", "Bob1234567").await;
+
+        let r = s
+            .api(Method::GET, "/users?page=1&page_size=2", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "x-total-count"), "3");
+        assert!(header(&r, "link").contains("rel=\"next\""));
+        let page: Value = r.json().await.unwrap();
+        assert_eq!(page.as_array().unwrap().len(), 2);
+        let r = s
+            .api(Method::GET, "/users?username=bo", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        let found: Value = r.json().await.unwrap();
+        assert_eq!(found[0]["username"], "bob");
+        api_error(
+            s.api(Method::GET, "/users", a).send().await.unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        api_error(
+            s.api(Method::GET, "/users?page_size=101", ADMIN)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+
+        let r = s
+            .api(Method::GET, &format!("/users/{alice}"), a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        api_error(
+            s.api(Method::GET, &format!("/users/{bob}"), a)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        api_error(
+            s.api(Method::GET, "/users/9999", ADMIN)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+
+        // Password change: the old password is checked.
+        let path = format!("/users/{alice}/password");
+        let r = s
+            .api(Method::PUT, &path, a)
+            .json(&json!({"old_password": "Wrong12345", "new_password": "Alice54321"}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::PUT, &path, a)
+            .json(&json!({"old_password": "Alice12345", "new_password": "weak"}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 400, "BAD_REQUEST").await;
+        let r = s
+            .api(Method::PUT, &path, a)
+            .json(&json!({"old_password": "Alice12345", "new_password": "Alice54321"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let a2 = Some(("alice", "Alice54321"));
+        assert_eq!(
+            s.api(Method::GET, "/users/current", a2)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        api_error(
+            s.api(Method::GET, "/users/current", a)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+
+        // Sysadmin flag: admin only.
+        let r = s
+            .api(Method::PUT, &format!("/users/{bob}/sysadmin"), a2)
+            .json(&json!({"sysadmin_flag": true}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::PUT, &format!("/users/{bob}/sysadmin"), ADMIN)
+            .json(&json!({"sysadmin_flag": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = s
+            .api(Method::GET, "/users", Some(("bob", "Bob1234567")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn projects_visibility_metadata_and_members() {
+    for s in servers().await {
+        s.create_user("owner", "Owner12345").await;
+        s.create_user("dev", "Devel12345").await;
+        s.create_user("stranger", "Strange123").await;
+        let (o, d, x) = (
+            Some(("owner", "Owner12345")),
+            Some(("dev", "Devel12345")),
+            Some(("stranger", "Strange123")),
+        );
+
+        // library exists and is public.
+        let lib: Value = s
+            .api(Method::GET, "/projects/library", None)
+            .header("x-is-resource-name", "true")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(lib["name"], "library");
+        assert_eq!(lib["metadata"]["public"], "true");
+        assert_eq!(lib["owner_name"], "admin");
+
+        let id = s.create_project("secret", false, o).await;
+        api_error(
+            s.api(Method::POST, "/projects", o)
+                .json(&json!({"project_name": "secret"}))
+                .send()
+                .await
+                .unwrap(),
+            409,
+            "CONFLICT",
+        )
+        .await;
+        for bad in ["Upper", "a--b", "", "-x"] {
+            let r = s
+                .api(Method::POST, "/projects", o)
+                .json(&json!({"project_name": bad}))
+                .send()
+                .await
+                .unwrap();
+            api_error(r, 400, "BAD_REQUEST").await;
+        }
+        let r = s
+            .api(Method::POST, "/projects", None)
+            .json(&json!({"project_name": "anon"}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 401, "UNAUTHORIZED").await;
+        let r = s
+            .api(Method::POST, "/projects", o)
+            .json(&json!({"project_name": "m", "metadata": {"severity": "extreme"}}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 400, "BAD_REQUEST").await;
+
+        assert_eq!(
+            s.api(Method::HEAD, "/projects?project_name=secret", None)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.api(Method::HEAD, "/projects?project_name=nope", None)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+
+        // Visibility: anonymous and strangers see public projects only.
+        let names = |v: Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let r = s.api(Method::GET, "/projects", None).send().await.unwrap();
+        assert_eq!(header(&r, "x-total-count"), "1");
+        assert_eq!(names(r.json().await.unwrap()), vec!["library"]);
+        let mine: Value = s
+            .api(Method::GET, "/projects", o)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(names(mine.clone()), vec!["library", "secret"]);
+        let secret = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "secret")
+            .unwrap();
+        assert_eq!(secret["current_user_role_id"], 1);
+        assert_eq!(secret["togglable"], true);
+        assert_eq!(secret["owner_name"], "owner");
+        assert_eq!(secret["metadata"]["public"], "false");
+        let all: Value = s
+            .api(Method::GET, "/projects?name=sec", ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(names(all), vec!["secret"]);
+        api_error(
+            s.api(Method::GET, &format!("/projects/{id}"), None)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        api_error(
+            s.api(Method::GET, "/projects/secret", x)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        api_error(
+            s.api(Method::GET, "/projects/nothere", o)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+
+        // Members.
+        let members = format!("/projects/{id}/members");
+        let r = s
+            .api(Method::POST, &members, x)
+            .json(&json!({"role_id": 2, "member_user": {"username": "dev"}}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::POST, &members, o)
+            .json(&json!({"role_id": 9, "member_user": {"username": "dev"}}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 400, "BAD_REQUEST").await;
+        let r = s
+            .api(Method::POST, &members, o)
+            .json(&json!({"role_id": 2, "member_user": {"username": "nobody"}}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 404, "NOT_FOUND").await;
+        let r = s
+            .api(Method::POST, &members, o)
+            .json(&json!({"role_id": 3, "member_user": {"username": "dev"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let mid: i64 = header(&r, "location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let r = s
+            .api(Method::POST, &members, o)
+            .json(&json!({"role_id": 3, "member_user": {"username": "dev"}}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 409, "CONFLICT").await;
+        let list: Value = s
+            .api(Method::GET, &members, d)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let dev = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["entity_name"] == "dev")
+            .unwrap();
+        assert_eq!(dev["role_name"], "guest");
+        assert_eq!(dev["entity_type"], "u");
+        let got: Value = s
+            .api(Method::GET, "/projects/secret", d)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(got["current_user_role_ids"], json!([3]));
+        // A guest cannot change metadata or members.
+        let r = s
+            .api(Method::PUT, "/projects/secret", d)
+            .json(&json!({"metadata": {"public": "true"}}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::PUT, &format!("{members}/{mid}"), d)
+            .json(&json!({"role_id": 1}))
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::PUT, &format!("{members}/{mid}"), o)
+            .json(&json!({"role_id": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let m: Value = s
+            .api(Method::GET, &format!("{members}/{mid}"), o)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(m["role_name"], "developer");
+
+        // Metadata.
+        let r = s
+            .api(Method::PUT, "/projects/secret", o)
+            .json(&json!({"metadata": {"auto_scan": "true", "severity": "high"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let md: Value = s
+            .api(Method::GET, &format!("/projects/{id}/metadatas/"), o)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            md,
+            json!({"auto_scan": "true", "public": "false", "severity": "high"})
+        );
+        let one: Value = s
+            .api(
+                Method::GET,
+                &format!("/projects/{id}/metadatas/severity"),
+                o,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one, json!({"severity": "high"}));
+        let r = s
+            .api(
+                Method::DELETE,
+                &format!("/projects/{id}/metadatas/auto_scan"),
+                o,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        api_error(
+            s.api(
+                Method::GET,
+                &format!("/projects/{id}/metadatas/auto_scan"),
+                o,
+            )
+            .send()
+            .await
+            .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        let r = s
+            .api(Method::PUT, &format!("/projects/{id}/metadatas/public"), o)
+            .json(&json!({"public": "true"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // Now public: strangers and anonymous can read it, not change it.
+        assert_eq!(
+            s.api(Method::GET, "/projects/secret", None)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        api_error(
+            s.api(Method::GET, &members, None).send().await.unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+
+        // Deletion: refused while it holds repositories, by non-admins of it, then done.
+        s.push_image("secret/app", "v1", "x").await;
+        let r: Value = s
+            .api(Method::GET, &format!("/projects/{id}/_deletable"), o)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["deletable"], false);
+        api_error(
+            s.api(Method::DELETE, &format!("/projects/{id}"), o)
+                .send()
+                .await
+                .unwrap(),
+            412,
+            "PRECONDITION",
+        )
+        .await;
+        let empty = s.create_project("empty", false, o).await;
+        api_error(
+            s.api(Method::DELETE, &format!("/projects/{empty}"), d)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        assert_eq!(
+            s.api(Method::DELETE, &format!("/projects/{empty}"), o)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        api_error(
+            s.api(Method::GET, &format!("/projects/{empty}"), o)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_eq!(
+            s.api(Method::DELETE, &format!("{members}/{mid}"), o)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        api_error(
+            s.api(Method::GET, &format!("{members}/{mid}"), o)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn first_admin_password_is_generated_once_and_resettable() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut cmd = berth();
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("BERTH_ADMIN_PASSWORD");
+        spawn_listening(cmd)
+    };
+    let (mut child, url) = start();
+    let file = dir.path().join("initial-admin-password");
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let client = reqwest::Client::new();
+    let me = |url: String, pw: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{url}/api/v2.0/users/current"))
+                .basic_auth("admin", Some(pw))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(url.clone(), password.clone()).await, StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A second start keeps the same admin.
+    let (mut child, url) = start();
+    assert_eq!(me(url.clone(), password.clone()).await, StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = berth()
+        .args(["admin", "reset-password", "admin", "--data-dir"])
+        .arg(dir.path())
+        .env("BERTH_NEW_PASSWORD", "Reset12345")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut child, url) = start();
+    assert_eq!(me(url.clone(), "Reset12345".into()).await, StatusCode::OK);
+    assert_eq!(me(url, password).await, StatusCode::UNAUTHORIZED);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

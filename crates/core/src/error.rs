@@ -1,0 +1,27 @@
+//! Errors of the management services (everything but the `/v2` engine).
+
+use berth_db::DbError;
+
+/// Why a management operation failed; the API maps each to Harbor's codes.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Precondition(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Result of a management operation.
+pub type CoreResult<T> = Result<T, CoreError>;

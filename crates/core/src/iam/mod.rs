@@ -1,0 +1,278 @@
+//! Identity and access: users, authentication, the security context and RBAC.
+
+pub mod context;
+pub mod password;
+pub mod rbac;
+
+use crate::error::{CoreError, CoreResult};
+use berth_db::users::{NewUser, User};
+use berth_db::{now_millis, users, Db};
+use context::{Principal, SecurityContext};
+use rbac::{can, Action, Resource};
+use std::sync::OnceLock;
+
+/// Users and authentication (database mode).
+#[derive(Clone)]
+pub struct Iam {
+    db: Db,
+}
+
+/// A user as the API creates it.
+#[derive(Debug, Clone, Default)]
+pub struct UserRequest {
+    pub username: String,
+    pub email: Option<String>,
+    pub realname: String,
+    pub comment: String,
+    pub password: String,
+}
+
+/// A hash verified when the user does not exist, so a wrong username costs
+/// as much time as a wrong password and names cannot be probed by timing.
+static DUMMY_HASH: OnceLock<String> = OnceLock::new();
+
+impl Iam {
+    /// The service on a database.
+    pub fn new(db: Db) -> Self {
+        Iam { db }
+    }
+
+    /// A context for a caller who presented no credentials.
+    pub fn anonymous(&self) -> SecurityContext {
+        SecurityContext::new(Principal::Anonymous, self.db.clone())
+    }
+
+    /// A context for a known user.
+    pub fn context_for(&self, user: &User) -> SecurityContext {
+        SecurityContext::new(
+            Principal::User {
+                id: user.user_id,
+                name: user.username.clone(),
+                sysadmin: user.sysadmin,
+            },
+            self.db.clone(),
+        )
+    }
+
+    /// Checks a username and password; `None` for bad credentials.
+    pub async fn authenticate(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
+        let user = users::by_name(self.db.reader(), username).await?;
+        let stored = match &user {
+            Some(u) => u.password_hash.clone(),
+            None => dummy_hash().await,
+        };
+        let ok = password::verify(password, &stored).await;
+        Ok(user.filter(|_| ok))
+    }
+
+    /// Creates the first system administrator if there are no users yet.
+    /// Returns the password when one was generated (to be shown once).
+    pub async fn bootstrap_admin(&self, password: Option<&str>) -> CoreResult<Option<String>> {
+        if users::count(self.db.reader()).await? > 0 {
+            return Ok(None);
+        }
+        let (pw, generated) = match password {
+            Some(p) => (p.to_string(), false),
+            None => (password::generate(), true),
+        };
+        password::check_rule(&pw)?;
+        let hash = password::hash(&pw).await?;
+        users::insert(
+            self.db.writer(),
+            &NewUser {
+                username: "admin",
+                email: Some("admin@example.com"),
+                realname: "system admin",
+                comment: "admin user",
+                password_hash: &hash,
+                sysadmin: true,
+                now: now_millis(),
+            },
+        )
+        .await?;
+        Ok(generated.then_some(pw))
+    }
+
+    /// Sets a user's password without the old one (operator recovery).
+    pub async fn reset_password(&self, username: &str, new: &str) -> CoreResult<()> {
+        password::check_rule(new)?;
+        let user = users::by_name(self.db.reader(), username)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("user {username} not found")))?;
+        let hash = password::hash(new).await?;
+        users::set_password(self.db.writer(), user.user_id, &hash, now_millis()).await?;
+        Ok(())
+    }
+
+    /// Creates a user (system administrators only while self-registration is off).
+    pub async fn create_user(&self, ctx: &SecurityContext, req: &UserRequest) -> CoreResult<i64> {
+        require(ctx, Action::Create, Resource::Users).await?;
+        validate_username(&req.username)?;
+        let email = req.email.as_deref().filter(|e| !e.is_empty());
+        match email {
+            Some(e) if valid_email(e) => {}
+            Some(_) => return Err(CoreError::BadRequest("invalid email address".into())),
+            None => return Err(CoreError::BadRequest("email is required".into())),
+        }
+        if req.realname.chars().count() > 255 || req.comment.chars().count() > 30_000 {
+            return Err(CoreError::BadRequest("realname or comment too long".into()));
+        }
+        password::check_rule(&req.password)?;
+        if users::exists(self.db.reader(), &req.username, email).await? {
+            return Err(CoreError::Conflict(
+                "username or email already exists".into(),
+            ));
+        }
+        let hash = password::hash(&req.password).await?;
+        let id = users::insert(
+            self.db.writer(),
+            &NewUser {
+                username: &req.username,
+                email,
+                realname: &req.realname,
+                comment: &req.comment,
+                password_hash: &hash,
+                sysadmin: false,
+                now: now_millis(),
+            },
+        )
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                CoreError::Conflict("username or email already exists".into())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(id)
+    }
+
+    /// A user by id: themselves, or anyone for an administrator.
+    pub async fn get_user(&self, ctx: &SecurityContext, id: i64) -> CoreResult<User> {
+        if ctx.user_id() != Some(id) {
+            require(ctx, Action::Read, Resource::Users).await?;
+        }
+        users::by_id(self.db.reader(), id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("user {id} not found")))
+    }
+
+    /// The calling user.
+    pub async fn current_user(&self, ctx: &SecurityContext) -> CoreResult<User> {
+        let id = ctx.user_id().ok_or(CoreError::Unauthorized)?;
+        self.get_user(ctx, id).await
+    }
+
+    /// One page of users (administrators only), with the total.
+    pub async fn list_users(
+        &self,
+        ctx: &SecurityContext,
+        name: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<User>, i64)> {
+        require(ctx, Action::List, Resource::Users).await?;
+        let total = users::count_like(self.db.reader(), name).await?;
+        let page = users::list(self.db.reader(), name, offset, limit).await?;
+        Ok((page, total))
+    }
+
+    /// Changes a password: a user gives the old one; an administrator may set
+    /// anyone else's without it.
+    pub async fn change_password(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+        old: Option<&str>,
+        new: &str,
+    ) -> CoreResult<()> {
+        let user = self.get_user(ctx, id).await?;
+        let own = ctx.user_id() == Some(id);
+        if own {
+            let old = old.unwrap_or("");
+            if !password::verify(old, &user.password_hash).await {
+                return Err(CoreError::Forbidden("the old password is wrong".into()));
+            }
+        } else {
+            require(ctx, Action::Update, Resource::Users).await?;
+        }
+        password::check_rule(new)?;
+        if password::verify(new, &user.password_hash).await {
+            return Err(CoreError::BadRequest(
+                "the new password must differ from the old one".into(),
+            ));
+        }
+        let hash = password::hash(new).await?;
+        users::set_password(self.db.writer(), id, &hash, now_millis()).await?;
+        Ok(())
+    }
+
+    /// Grants or revokes system administration (administrators only, not on themselves).
+    pub async fn set_sysadmin(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+        admin: bool,
+    ) -> CoreResult<()> {
+        require(ctx, Action::Update, Resource::Users).await?;
+        if ctx.user_id() == Some(id) {
+            return Err(CoreError::Forbidden(
+                "you cannot change your own administrator flag".into(),
+            ));
+        }
+        if !users::set_sysadmin(self.db.writer(), id, admin, now_millis()).await? {
+            return Err(CoreError::NotFound(format!("user {id} not found")));
+        }
+        Ok(())
+    }
+}
+
+/// Fails with 401 for anonymous callers and 403 for others unless allowed.
+pub async fn require(ctx: &SecurityContext, action: Action, resource: Resource) -> CoreResult<()> {
+    if can(ctx, action, resource).await? {
+        Ok(())
+    } else if ctx.is_authenticated() {
+        Err(CoreError::Forbidden("forbidden".into()))
+    } else {
+        Err(CoreError::Unauthorized)
+    }
+}
+
+async fn dummy_hash() -> String {
+    if let Some(h) = DUMMY_HASH.get() {
+        return h.clone();
+    }
+    let h = password::hash("not-a-real-password-1A")
+        .await
+        .unwrap_or_default();
+    DUMMY_HASH.get_or_init(|| h).clone()
+}
+
+/// Harbor's username rule: 1–255 characters, none of `,"~#%$` or control characters.
+fn validate_username(name: &str) -> CoreResult<()> {
+    let bad = name.is_empty()
+        || name.chars().count() > 255
+        || name.starts_with("robot$")
+        || name
+            .chars()
+            .any(|c| c.is_control() || ",\"~#%$".contains(c));
+    if bad {
+        Err(CoreError::BadRequest(
+            "username must be 1 to 255 characters without any of ,\"~#%$".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn valid_email(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !e.contains(char::is_whitespace)
+        && e.len() <= 255
+}

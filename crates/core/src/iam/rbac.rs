@@ -1,0 +1,178 @@
+//! Authorization: Harbor's role matrix behind one function, [`can`].
+
+use super::context::{Principal, SecurityContext};
+use berth_db::DbError;
+
+/// A project role (Harbor's role ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    ProjectAdmin = 1,
+    Developer = 2,
+    Guest = 3,
+    Maintainer = 4,
+    LimitedGuest = 5,
+}
+
+impl Role {
+    /// The role with Harbor's numeric id.
+    pub fn from_id(id: i64) -> Option<Role> {
+        Some(match id {
+            1 => Role::ProjectAdmin,
+            2 => Role::Developer,
+            3 => Role::Guest,
+            4 => Role::Maintainer,
+            5 => Role::LimitedGuest,
+            _ => return None,
+        })
+    }
+
+    /// Harbor's role name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::ProjectAdmin => "projectAdmin",
+            Role::Developer => "developer",
+            Role::Guest => "guest",
+            Role::Maintainer => "maintainer",
+            Role::LimitedGuest => "limitedGuest",
+        }
+    }
+}
+
+/// What is acted upon inside a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Project,
+    Member,
+    Metadata,
+    Log,
+    Repository,
+    Artifact,
+    Tag,
+    Robot,
+}
+
+/// The operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Read,
+    Update,
+    Delete,
+    List,
+    Pull,
+    Push,
+}
+
+/// A project, as authorization needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectRef {
+    pub id: i64,
+    pub public: bool,
+}
+
+/// The thing a permission is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// Something inside a project.
+    Project(ProjectRef, Kind),
+    /// System-wide user management.
+    Users,
+    /// The registry catalog (`/v2/_catalog` over all projects).
+    Catalog,
+    /// Creating projects.
+    ProjectCreation,
+}
+
+/// Whether the caller may perform `action` on `resource`.
+///
+/// System administrators may do everything; users get the union of their
+/// project roles; everyone (anonymous included) gets read access to public
+/// projects; any authenticated user may create projects (the configurable
+/// restriction is checked by the project service).
+pub async fn can(
+    ctx: &SecurityContext,
+    action: Action,
+    resource: Resource,
+) -> Result<bool, DbError> {
+    if ctx.is_sysadmin() {
+        return Ok(true);
+    }
+    match resource {
+        Resource::Users | Resource::Catalog => Ok(false),
+        Resource::ProjectCreation => Ok(!matches!(ctx.principal(), Principal::Anonymous)),
+        Resource::Project(project, kind) => {
+            if project.public && public_allows(kind, action) {
+                return Ok(true);
+            }
+            let roles = ctx.project_roles(project.id).await?;
+            Ok(roles.iter().any(|r| role_allows(*r, kind, action)))
+        }
+    }
+}
+
+/// What everyone may do in a public project.
+fn public_allows(kind: Kind, action: Action) -> bool {
+    use Action::*;
+    use Kind::*;
+    matches!(
+        (kind, action),
+        (Project, Read) | (Repository, List | Read | Pull) | (Artifact, Read | List) | (Tag, List)
+    )
+}
+
+/// Harbor's project role matrix (the parts Berth implements so far).
+fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
+    use Action::*;
+    use Kind::*;
+    use Role::*;
+    match (kind, role) {
+        (Project, ProjectAdmin) => matches!(action, Read | Update | Delete),
+        (Project, _) => action == Read,
+        (Member, ProjectAdmin) => matches!(action, Create | Read | Update | Delete | List),
+        (Member, LimitedGuest) => false,
+        (Member, _) => matches!(action, Read | List),
+        (Metadata, ProjectAdmin) => matches!(action, Create | Read | Update | Delete),
+        (Metadata, Maintainer) => action == Read,
+        (Metadata, _) => false,
+        (Log, ProjectAdmin) => action == List,
+        (Log, _) => false,
+        (Repository, ProjectAdmin | Maintainer) => true,
+        (Repository, Developer) => action != Delete,
+        (Repository, Guest | LimitedGuest) => matches!(action, Read | List | Pull),
+        (Artifact, ProjectAdmin | Maintainer) => matches!(action, Create | Read | Delete | List),
+        (Artifact, Developer) => matches!(action, Create | Read | List),
+        (Artifact, Guest | LimitedGuest) => matches!(action, Read | List),
+        (Tag, ProjectAdmin | Maintainer) => matches!(action, Create | Delete | List),
+        (Tag, Developer) => matches!(action, Create | List),
+        (Tag, Guest | LimitedGuest) => action == List,
+        (Robot, ProjectAdmin) => matches!(action, Create | Read | Update | Delete | List),
+        (Robot, LimitedGuest) => false,
+        (Robot, _) => matches!(action, Read | List),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Action::*;
+    use Kind::*;
+    use Role::*;
+
+    #[test]
+    fn matrix_spot_checks() {
+        assert!(role_allows(Developer, Repository, Push));
+        assert!(!role_allows(Developer, Repository, Delete));
+        assert!(role_allows(Maintainer, Repository, Delete));
+        assert!(!role_allows(Guest, Repository, Push));
+        assert!(role_allows(Guest, Repository, Pull));
+        assert!(role_allows(LimitedGuest, Repository, Pull));
+        assert!(!role_allows(LimitedGuest, Member, List));
+        assert!(role_allows(ProjectAdmin, Member, Create));
+        assert!(!role_allows(Maintainer, Member, Create));
+        assert!(!role_allows(Maintainer, Project, Delete));
+        assert!(role_allows(ProjectAdmin, Project, Delete));
+        assert!(public_allows(Repository, Pull));
+        assert!(!public_allows(Repository, Push));
+        assert!(!public_allows(Member, List));
+    }
+}

@@ -1,0 +1,525 @@
+//! Projects: creation, visibility, metadata, deletion and members.
+
+use crate::error::{CoreError, CoreResult};
+use crate::iam::context::SecurityContext;
+use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource, Role};
+use crate::iam::require;
+use berth_db::projects::{Member, Project, ProjectFilter, Visibility};
+use berth_db::{now_millis, projects, users, Db};
+use std::collections::BTreeMap;
+
+/// Metadata keys a project accepts, with the values each allows.
+const BOOL_KEYS: &[&str] = &[
+    "public",
+    "auto_scan",
+    "auto_sbom_generation",
+    "enable_content_trust",
+    "enable_content_trust_cosign",
+    "prevent_vul",
+    "reuse_sys_cve_allowlist",
+];
+const SEVERITIES: &[&str] = &["none", "low", "medium", "high", "critical"];
+
+/// A project with what the API shows about it.
+#[derive(Debug, Clone)]
+pub struct ProjectView {
+    pub project: Project,
+    pub metadata: BTreeMap<String, String>,
+    pub repo_count: i64,
+    /// The caller's roles in the project.
+    pub roles: Vec<Role>,
+}
+
+impl ProjectView {
+    /// Whether anyone may read the project.
+    pub fn is_public(&self) -> bool {
+        self.metadata.get("public").is_some_and(|v| v == "true")
+    }
+
+    /// The project as authorization sees it.
+    pub fn as_ref(&self) -> ProjectRef {
+        ProjectRef {
+            id: self.project.project_id,
+            public: self.is_public(),
+        }
+    }
+}
+
+/// How a project is named in a URL: by name or by numeric id.
+#[derive(Debug, Clone)]
+pub enum ProjectKey {
+    Name(String),
+    Id(i64),
+}
+
+impl ProjectKey {
+    /// Harbor's rule: digits mean an id unless the caller says it is a name.
+    pub fn parse(s: &str, is_name: bool) -> ProjectKey {
+        match s.parse::<i64>() {
+            Ok(id) if !is_name => ProjectKey::Id(id),
+            _ => ProjectKey::Name(s.to_string()),
+        }
+    }
+}
+
+/// The project manager.
+#[derive(Clone)]
+pub struct Projects {
+    db: Db,
+}
+
+impl Projects {
+    /// The service on a database.
+    pub fn new(db: Db) -> Self {
+        Projects { db }
+    }
+
+    /// Creates the public `library` project owned by the first administrator, once.
+    pub async fn ensure_library(&self) -> CoreResult<()> {
+        if projects::by_name(self.db.reader(), "library")
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let Some(admin) = users::by_name(self.db.reader(), "admin").await? else {
+            return Ok(());
+        };
+        self.insert(
+            "library",
+            admin.user_id,
+            &BTreeMap::from([("public".into(), "true".into())]),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a project owned by the caller, who becomes its project admin.
+    pub async fn create(
+        &self,
+        ctx: &SecurityContext,
+        name: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> CoreResult<i64> {
+        require(ctx, Action::Create, Resource::ProjectCreation).await?;
+        validate_name(name)?;
+        validate_metadata(metadata)?;
+        let owner = ctx.user_id().ok_or(CoreError::Unauthorized)?;
+        if projects::by_name(self.db.reader(), name).await?.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "the project named {name} already exists"
+            )));
+        }
+        self.insert(name, owner, metadata).await
+    }
+
+    async fn insert(
+        &self,
+        name: &str,
+        owner: i64,
+        metadata: &BTreeMap<String, String>,
+    ) -> CoreResult<i64> {
+        let now = now_millis();
+        let mut tx = self.db.begin().await?;
+        let id = projects::insert(&mut *tx, name, owner, now)
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    CoreError::Conflict(format!("the project named {name} already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        let mut all = metadata.clone();
+        all.entry("public".into()).or_insert_with(|| "false".into());
+        for (k, v) in &all {
+            projects::set_metadata(&mut *tx, id, k, v).await?;
+        }
+        projects::add_member(&mut *tx, id, owner, Role::ProjectAdmin as i64, now).await?;
+        berth_db::commit(tx).await?;
+        Ok(id)
+    }
+
+    /// Whether a project with this name exists (anyone may ask, as in Harbor).
+    pub async fn exists(&self, name: &str) -> CoreResult<bool> {
+        Ok(projects::by_name(self.db.reader(), name).await?.is_some())
+    }
+
+    /// A project the caller may read.
+    pub async fn get(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<ProjectView> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Read,
+            Resource::Project(view.as_ref(), Kind::Project),
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// A project for authorization checks on `/v2`, without permission checks.
+    pub async fn lookup(&self, name: &str) -> CoreResult<Option<ProjectRef>> {
+        let Some(p) = projects::by_name(self.db.reader(), name).await? else {
+            return Ok(None);
+        };
+        let public = projects::metadata(self.db.reader(), p.project_id)
+            .await?
+            .iter()
+            .any(|(k, v)| k == "public" && v == "true");
+        Ok(Some(ProjectRef {
+            id: p.project_id,
+            public,
+        }))
+    }
+
+    async fn load(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<ProjectView> {
+        let project = match key {
+            ProjectKey::Name(n) => projects::by_name(self.db.reader(), n).await?,
+            ProjectKey::Id(id) => projects::by_id(self.db.reader(), *id).await?,
+        }
+        .ok_or_else(|| CoreError::NotFound("project not found".into()))?;
+        self.view(ctx, project).await
+    }
+
+    async fn view(&self, ctx: &SecurityContext, project: Project) -> CoreResult<ProjectView> {
+        let metadata = projects::metadata(self.db.reader(), project.project_id)
+            .await?
+            .into_iter()
+            .collect();
+        let repo_count = projects::repo_count(self.db.reader(), &project.name).await?;
+        let roles = ctx.project_roles(project.project_id).await?;
+        Ok(ProjectView {
+            project,
+            metadata,
+            repo_count,
+            roles,
+        })
+    }
+
+    /// One page of the projects the caller may see, with the total.
+    pub async fn list(
+        &self,
+        ctx: &SecurityContext,
+        filter: &ProjectFilter<'_>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<ProjectView>, i64)> {
+        let vis = if ctx.is_sysadmin() {
+            Visibility::All
+        } else {
+            Visibility::PublicOrMemberOf(ctx.user_id())
+        };
+        let total = projects::count(self.db.reader(), vis, filter).await?;
+        let mut out = Vec::new();
+        for p in projects::list(self.db.reader(), vis, filter, offset, limit).await? {
+            out.push(self.view(ctx, p).await?);
+        }
+        Ok((out, total))
+    }
+
+    /// Deletes an empty project.
+    pub async fn delete(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<()> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Delete,
+            Resource::Project(view.as_ref(), Kind::Project),
+        )
+        .await?;
+        if view.repo_count > 0 {
+            return Err(CoreError::Precondition(
+                "the project contains repositories and cannot be deleted".into(),
+            ));
+        }
+        projects::delete(self.db.writer(), view.project.project_id).await?;
+        Ok(())
+    }
+
+    /// Whether the caller could delete the project now (`_deletable`).
+    pub async fn deletable(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+    ) -> CoreResult<(bool, String)> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Delete,
+            Resource::Project(view.as_ref(), Kind::Project),
+        )
+        .await?;
+        Ok(if view.repo_count > 0 {
+            (false, "the project contains repositories".into())
+        } else {
+            (true, String::new())
+        })
+    }
+
+    /// Sets metadata values (project update and `metadatas` writes).
+    pub async fn set_metadata(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        metadata: &BTreeMap<String, String>,
+    ) -> CoreResult<()> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Update,
+            Resource::Project(view.as_ref(), Kind::Metadata),
+        )
+        .await?;
+        validate_metadata(metadata)?;
+        let mut tx = self.db.begin().await?;
+        for (k, v) in metadata {
+            projects::set_metadata(&mut *tx, view.project.project_id, k, v).await?;
+        }
+        berth_db::commit(tx).await?;
+        Ok(())
+    }
+
+    /// Reads the project's metadata.
+    pub async fn metadata(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+    ) -> CoreResult<BTreeMap<String, String>> {
+        let view = self.load(ctx, key).await?;
+        if !can(
+            ctx,
+            Action::Read,
+            Resource::Project(view.as_ref(), Kind::Metadata),
+        )
+        .await?
+        {
+            // Harbor lets every project reader see the flags that shape the project page.
+            require(
+                ctx,
+                Action::Read,
+                Resource::Project(view.as_ref(), Kind::Project),
+            )
+            .await?;
+        }
+        Ok(view.metadata)
+    }
+
+    /// Removes one metadata value.
+    pub async fn delete_metadata(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        name: &str,
+    ) -> CoreResult<()> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Delete,
+            Resource::Project(view.as_ref(), Kind::Metadata),
+        )
+        .await?;
+        if !projects::delete_metadata(self.db.writer(), view.project.project_id, name).await? {
+            return Err(CoreError::NotFound(format!("metadata {name} not found")));
+        }
+        Ok(())
+    }
+
+    // ----- members -----
+
+    /// Adds a user (by name or id) to a project with a role.
+    pub async fn add_member(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        user: MemberUser,
+        role: i64,
+    ) -> CoreResult<i64> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Create,
+            Resource::Project(view.as_ref(), Kind::Member),
+        )
+        .await?;
+        Role::from_id(role)
+            .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
+        let found = match &user {
+            MemberUser::Id(id) => users::by_id(self.db.reader(), *id).await?,
+            MemberUser::Name(n) => users::by_name(self.db.reader(), n).await?,
+        }
+        .ok_or_else(|| CoreError::NotFound("user not found".into()))?;
+        projects::add_member(
+            self.db.writer(),
+            view.project.project_id,
+            found.user_id,
+            role,
+            now_millis(),
+        )
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                CoreError::Conflict(format!("{} is already a member", found.username))
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    /// One page of members, with the total.
+    pub async fn members(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        name: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<Member>, i64)> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::List,
+            Resource::Project(view.as_ref(), Kind::Member),
+        )
+        .await?;
+        let id = view.project.project_id;
+        let total = projects::member_count(self.db.reader(), id, name).await?;
+        Ok((
+            projects::members(self.db.reader(), id, name, offset, limit).await?,
+            total,
+        ))
+    }
+
+    /// One member.
+    pub async fn member(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        mid: i64,
+    ) -> CoreResult<Member> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Read,
+            Resource::Project(view.as_ref(), Kind::Member),
+        )
+        .await?;
+        projects::member(self.db.reader(), view.project.project_id, mid)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("member {mid} not found")))
+    }
+
+    /// Changes a member's role.
+    pub async fn update_member(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        mid: i64,
+        role: i64,
+    ) -> CoreResult<()> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Update,
+            Resource::Project(view.as_ref(), Kind::Member),
+        )
+        .await?;
+        Role::from_id(role)
+            .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
+        if !projects::set_member_role(
+            self.db.writer(),
+            view.project.project_id,
+            mid,
+            role,
+            now_millis(),
+        )
+        .await?
+        {
+            return Err(CoreError::NotFound(format!("member {mid} not found")));
+        }
+        Ok(())
+    }
+
+    /// Removes a member.
+    pub async fn delete_member(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        mid: i64,
+    ) -> CoreResult<()> {
+        let view = self.load(ctx, key).await?;
+        require(
+            ctx,
+            Action::Delete,
+            Resource::Project(view.as_ref(), Kind::Member),
+        )
+        .await?;
+        if !projects::delete_member(self.db.writer(), view.project.project_id, mid).await? {
+            return Err(CoreError::NotFound(format!("member {mid} not found")));
+        }
+        Ok(())
+    }
+}
+
+/// How a new member is named.
+#[derive(Debug, Clone)]
+pub enum MemberUser {
+    Id(i64),
+    Name(String),
+}
+
+/// Harbor's project name rule: `[a-z0-9]+(?:[._-][a-z0-9]+)*`, 1–255 characters.
+fn validate_name(name: &str) -> CoreResult<()> {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut prev_sep = true;
+    let mut ok = !name.is_empty() && name.len() <= 255;
+    for c in name.chars() {
+        if alnum(c) {
+            prev_sep = false;
+        } else if matches!(c, '.' | '_' | '-') && !prev_sep {
+            prev_sep = true;
+        } else {
+            ok = false;
+        }
+    }
+    if ok && !prev_sep {
+        Ok(())
+    } else {
+        Err(CoreError::BadRequest(format!(
+            "project name {name:?} must be lower-case letters and digits, optionally joined by single '.', '_' or '-'"
+        )))
+    }
+}
+
+fn validate_metadata(metadata: &BTreeMap<String, String>) -> CoreResult<()> {
+    for (k, v) in metadata {
+        let ok = if BOOL_KEYS.contains(&k.as_str()) {
+            v == "true" || v == "false"
+        } else if k == "severity" {
+            SEVERITIES.contains(&v.as_str())
+        } else {
+            return Err(CoreError::BadRequest(format!(
+                "unknown project metadata {k:?}"
+            )));
+        };
+        if !ok {
+            return Err(CoreError::BadRequest(format!(
+                "invalid value {v:?} for project metadata {k:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["library", "a", "my-proj", "a.b_c-d", "x1"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "A", "-a", "a-", "a--b", "a/b", "a b", "a..b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

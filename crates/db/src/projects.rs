@@ -1,0 +1,379 @@
+//! Projects, their metadata and their members.
+
+use crate::DbError;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+/// A project row with its owner's name.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub project_id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub creation_time: i64,
+    pub update_time: i64,
+}
+
+const SELECT: &str =
+    "SELECT p.project_id, p.name, p.owner_id, u.username, p.creation_time, p.update_time \
+                      FROM project p JOIN harbor_user u ON u.user_id = p.owner_id";
+
+fn from_row(r: AnyRow) -> Result<Project, DbError> {
+    Ok(Project {
+        project_id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        owner_id: r.try_get(2)?,
+        owner_name: r.try_get(3)?,
+        creation_time: r.try_get(4)?,
+        update_time: r.try_get(5)?,
+    })
+}
+
+/// Inserts a project; returns its id.
+pub async fn insert<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+    owner_id: i64,
+    now: i64,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO project (name, owner_id, creation_time, update_time) VALUES ($1, $2, $3, $3) \
+         RETURNING project_id",
+    )
+    .bind(name)
+    .bind(owner_id)
+    .bind(now)
+    .fetch_one(ex)
+    .await?)
+}
+
+/// A project by name.
+pub async fn by_name<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+) -> Result<Option<Project>, DbError> {
+    sqlx::query(&format!("{SELECT} WHERE p.name = $1"))
+        .bind(name)
+        .fetch_optional(ex)
+        .await?
+        .map(from_row)
+        .transpose()
+}
+
+/// A project by id.
+pub async fn by_id<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<Project>, DbError> {
+    sqlx::query(&format!("{SELECT} WHERE p.project_id = $1"))
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+        .map(from_row)
+        .transpose()
+}
+
+/// Which projects a list may show.
+#[derive(Debug, Clone, Copy)]
+pub enum Visibility {
+    /// Every project (system administrators).
+    All,
+    /// Public projects and those the user is a member of (`None`: public only).
+    PublicOrMemberOf(Option<i64>),
+}
+
+/// Filters for a project list.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter<'a> {
+    pub name: Option<&'a str>,
+    pub fuzzy: bool,
+    pub public: Option<bool>,
+    pub owner: Option<&'a str>,
+}
+
+const VISIBLE: &str = "($1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
+     AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
+     WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2))) \
+     AND ($3 IS NULL OR ($4 = 1 AND p.name LIKE $3) OR ($4 = 0 AND p.name = $3)) \
+     AND ($5 IS NULL OR u.username = $5) \
+     AND ($6 IS NULL OR (CASE WHEN EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
+     AND m.name = 'public' AND m.value = 'true') THEN 1 ELSE 0 END) = $6)";
+
+fn bind_filter<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    vis: Visibility,
+    f: &ProjectFilter<'_>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    let (all, user) = match vis {
+        Visibility::All => (1i64, None),
+        Visibility::PublicOrMemberOf(u) => (0, u),
+    };
+    let name = f.name.map(|n| {
+        if f.fuzzy {
+            format!("%{}%", crate::users::escape_like(n))
+        } else {
+            n.to_string()
+        }
+    });
+    q.bind(all)
+        .bind(user)
+        .bind(name)
+        .bind(i64::from(f.fuzzy))
+        .bind(f.owner.map(str::to_string))
+        .bind(f.public.map(i64::from))
+}
+
+/// One page of visible projects, by name.
+pub async fn list<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vis: Visibility,
+    filter: &ProjectFilter<'_>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Project>, DbError> {
+    let sql = format!("{SELECT} WHERE {VISIBLE} ORDER BY p.name LIMIT $7 OFFSET $8");
+    bind_filter(sqlx::query(&sql), vis, filter)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Number of visible projects.
+pub async fn count<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vis: Visibility,
+    filter: &ProjectFilter<'_>,
+) -> Result<i64, DbError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM project p JOIN harbor_user u ON u.user_id = p.owner_id WHERE {VISIBLE}"
+    );
+    let row = bind_filter(sqlx::query(&sql), vis, filter)
+        .fetch_one(ex)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Deletes a project (metadata and members go with it).
+pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: i64) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM project WHERE project_id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Number of repositories holding at least one artifact in a project.
+pub async fn repo_count<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM repository r WHERE r.project_name = $1 \
+         AND EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)",
+    )
+    .bind(name)
+    .fetch_one(ex)
+    .await?)
+}
+
+/// All metadata of a project.
+pub async fn metadata<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query("SELECT name, value FROM project_metadata WHERE project_id = $1 ORDER BY name")
+        .bind(id)
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Sets one metadata value.
+pub async fn set_metadata<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    name: &str,
+    value: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3) \
+         ON CONFLICT (project_id, name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(value)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Removes one metadata value; returns whether it existed.
+pub async fn delete_metadata<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    name: &str,
+) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
+        .bind(id)
+        .bind(name)
+        .execute(ex)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// The roles a user holds in a project (directly, as a user member).
+pub async fn user_roles<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    user_id: i64,
+) -> Result<Vec<i64>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT role FROM project_member WHERE project_id = $1 AND entity_type = 'u' AND entity_id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// A member row with the member's name.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: i64,
+    pub project_id: i64,
+    pub entity_id: i64,
+    pub entity_type: String,
+    pub entity_name: String,
+    pub role: i64,
+}
+
+const MEMBER_SELECT: &str = "SELECT pm.id, pm.project_id, pm.entity_id, pm.entity_type, u.username, pm.role \
+     FROM project_member pm JOIN harbor_user u ON pm.entity_type = 'u' AND u.user_id = pm.entity_id";
+
+fn member_from_row(r: AnyRow) -> Result<Member, DbError> {
+    Ok(Member {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        entity_id: r.try_get(2)?,
+        entity_type: r.try_get(3)?,
+        entity_name: r.try_get(4)?,
+        role: r.try_get(5)?,
+    })
+}
+
+/// Adds a user member; returns the membership id.
+pub async fn add_member<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    user_id: i64,
+    role: i64,
+    now: i64,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO project_member (project_id, entity_id, entity_type, role, creation_time, update_time) \
+         VALUES ($1, $2, 'u', $3, $4, $4) RETURNING id",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(now)
+    .fetch_one(ex)
+    .await?)
+}
+
+/// One page of a project's members whose name contains `name_like`.
+pub async fn members<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    name_like: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Member>, DbError> {
+    sqlx::query(&format!(
+        "{MEMBER_SELECT} WHERE pm.project_id = $1 AND ($2 IS NULL OR u.username LIKE $2) \
+         ORDER BY pm.id LIMIT $3 OFFSET $4"
+    ))
+    .bind(project_id)
+    .bind(name_like.map(|n| format!("%{}%", crate::users::escape_like(n))))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(member_from_row)
+    .collect()
+}
+
+/// Number of a project's members whose name contains `name_like`.
+pub async fn member_count<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    name_like: Option<&str>,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM project_member pm JOIN harbor_user u ON pm.entity_type = 'u' AND u.user_id = pm.entity_id \
+         WHERE pm.project_id = $1 AND ($2 IS NULL OR u.username LIKE $2)",
+    )
+    .bind(project_id)
+    .bind(name_like.map(|n| format!("%{}%", crate::users::escape_like(n))))
+    .fetch_one(ex)
+    .await?)
+}
+
+/// One membership of a project.
+pub async fn member<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    id: i64,
+) -> Result<Option<Member>, DbError> {
+    sqlx::query(&format!(
+        "{MEMBER_SELECT} WHERE pm.project_id = $1 AND pm.id = $2"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await?
+    .map(member_from_row)
+    .transpose()
+}
+
+/// Changes a member's role; returns whether it existed.
+pub async fn set_member_role<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    id: i64,
+    role: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE project_member SET role = $3, update_time = $4 WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(role)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Removes a membership; returns whether it existed.
+pub async fn delete_member<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    id: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM project_member WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

@@ -1,0 +1,197 @@
+//! Users (database authentication).
+
+use crate::DbError;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+/// A user row, password hash included (never serialized by callers).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub user_id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub realname: String,
+    pub comment: String,
+    pub password_hash: String,
+    pub sysadmin: bool,
+    pub creation_time: i64,
+    pub update_time: i64,
+}
+
+const COLUMNS: &str = "user_id, username, email, realname, comment, password_hash, sysadmin_flag, \
+                       creation_time, update_time";
+
+fn from_row(r: AnyRow) -> Result<User, DbError> {
+    Ok(User {
+        user_id: r.try_get(0)?,
+        username: r.try_get(1)?,
+        email: r.try_get(2)?,
+        realname: r.try_get(3)?,
+        comment: r.try_get(4)?,
+        password_hash: r.try_get(5)?,
+        sysadmin: r.try_get::<i64, _>(6)? != 0,
+        creation_time: r.try_get(7)?,
+        update_time: r.try_get(8)?,
+    })
+}
+
+/// What creating a user records.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub realname: &'a str,
+    pub comment: &'a str,
+    pub password_hash: &'a str,
+    pub sysadmin: bool,
+    pub now: i64,
+}
+
+/// Inserts a user; returns its id.
+pub async fn insert<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    u: &NewUser<'_>,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO harbor_user (username, email, realname, comment, password_hash, sysadmin_flag, \
+         creation_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING user_id",
+    )
+    .bind(u.username)
+    .bind(u.email)
+    .bind(u.realname)
+    .bind(u.comment)
+    .bind(u.password_hash)
+    .bind(i64::from(u.sysadmin))
+    .bind(u.now)
+    .fetch_one(ex)
+    .await?)
+}
+
+/// A user by name.
+pub async fn by_name<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    username: &str,
+) -> Result<Option<User>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM harbor_user WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(ex)
+    .await?
+    .map(from_row)
+    .transpose()
+}
+
+/// A user by id.
+pub async fn by_id<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<User>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM harbor_user WHERE user_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(ex)
+    .await?
+    .map(from_row)
+    .transpose()
+}
+
+/// Whether a username or email is taken (case-sensitive, as stored).
+pub async fn exists<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    username: &str,
+    email: Option<&str>,
+) -> Result<bool, DbError> {
+    let n: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM harbor_user WHERE username = $1 OR ($2 IS NOT NULL AND email = $2) LIMIT 1",
+    )
+    .bind(username)
+    .bind(email)
+    .fetch_optional(ex)
+    .await?;
+    Ok(n.is_some())
+}
+
+/// Number of users.
+pub async fn count<'e>(ex: impl Executor<'e, Database = Any>) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM harbor_user")
+        .fetch_one(ex)
+        .await?)
+}
+
+/// One page of users whose name contains `name_like` (if given), by id.
+pub async fn list<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name_like: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<User>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM harbor_user WHERE ($1 IS NULL OR username LIKE $1) \
+         ORDER BY user_id LIMIT $2 OFFSET $3"
+    ))
+    .bind(name_like.map(|n| format!("%{}%", escape_like(n))))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Number of users whose name contains `name_like` (if given).
+pub async fn count_like<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name_like: Option<&str>,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM harbor_user WHERE ($1 IS NULL OR username LIKE $1)",
+    )
+    .bind(name_like.map(|n| format!("%{}%", escape_like(n))))
+    .fetch_one(ex)
+    .await?)
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    hash: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE harbor_user SET password_hash = $2, update_time = $3 WHERE user_id = $1",
+    )
+    .bind(id)
+    .bind(hash)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Sets or clears the system administrator flag.
+pub async fn set_sysadmin<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    admin: bool,
+    now: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE harbor_user SET sysadmin_flag = $2, update_time = $3 WHERE user_id = $1",
+    )
+    .bind(id)
+    .bind(i64::from(admin))
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Drops LIKE wildcards from a fuzzy term: the engines disagree on the
+/// default escape character, so wildcards are not matchable literally.
+pub(crate) fn escape_like(s: &str) -> String {
+    s.replace(['%', '_', '\\'], "")
+}

@@ -1,0 +1,192 @@
+//! Harbor's v2.0 REST API at `/api/v2.0` (and `/api/version`).
+//!
+//! Every handler builds the request's security context first ([`context`])
+//! and leaves the permission decision to the core service it calls.
+
+mod error;
+mod projects;
+mod users;
+
+pub use error::ApiError;
+
+use crate::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use berth_core::iam::context::SecurityContext;
+use serde::de::DeserializeOwned;
+
+/// Routes for `/api`.
+pub fn router() -> Router<State> {
+    Router::new()
+        .route(
+            "/api/version",
+            get(|| async { axum::Json(serde_json::json!({ "version": "v2.0" })) }),
+        )
+        .route("/api/v2.0/ping", get(|| async { "Pong" }))
+        .route("/api/v2.0/health", get(health))
+        .merge(users::router())
+        .merge(projects::router())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
+        .layer(axum::middleware::from_fn(media_type_filter))
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<State>) -> Response {
+    let db_ok = state.registry.db().ping().await;
+    let status = if db_ok { "healthy" } else { "unhealthy" };
+    let body = serde_json::json!({
+        "status": status,
+        "components": [
+            {"name": "core", "status": "healthy"},
+            {"name": "database", "status": status},
+        ],
+    });
+    (
+        if db_ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// Harbor's media-type filter: writes must be JSON, multipart or octet-stream.
+async fn media_type_filter(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    if writes {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(berth_oci::media::essence);
+        let has_body = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|n| n != "0");
+        let ok = match ct {
+            Some(ct) => [
+                "application/json",
+                "multipart/form-data",
+                "application/octet-stream",
+            ]
+            .contains(&ct),
+            None => !has_body,
+        };
+        if !ok {
+            return ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Builds the caller's security context from basic auth (or anonymous).
+/// Bad credentials are a 401, never silently anonymous.
+pub async fn context(state: &State, headers: &HeaderMap) -> Result<SecurityContext, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(state.iam.anonymous());
+    };
+    let (user, password) = crate::auth::parse_basic(value).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unsupported or malformed Authorization header",
+        )
+    })?;
+    match state.iam.authenticate(&user, &password).await? {
+        Some(u) => Ok(state.iam.context_for(&u)),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid username or password",
+        )),
+    }
+}
+
+/// Parses a JSON request body into `T`, with Harbor's error on failure.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// `page` and `page_size` (default 10, at most 100) from a query string.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub page: i64,
+    pub size: i64,
+}
+
+impl Page {
+    /// Parses the paging parameters.
+    pub fn parse(query: Option<&str>) -> Result<Page, ApiError> {
+        let get = |k: &str| -> Result<Option<i64>, ApiError> {
+            query_value(query, k)
+                .map(|v| {
+                    v.parse::<i64>()
+                        .map_err(|_| ApiError::bad_request(format!("{k} must be an integer")))
+                })
+                .transpose()
+        };
+        let page = get("page")?.unwrap_or(1);
+        let size = get("page_size")?.unwrap_or(10);
+        if page < 1 || !(1..=100).contains(&size) {
+            return Err(ApiError::bad_request(
+                "page must be >= 1 and page_size between 1 and 100",
+            ));
+        }
+        Ok(Page { page, size })
+    }
+
+    /// Rows to skip.
+    pub fn offset(&self) -> i64 {
+        (self.page - 1) * self.size
+    }
+
+    /// Adds `X-Total-Count` and `Link` (prev/next) to a list response.
+    pub fn headers(&self, resp: &mut Response, path: &str, total: i64) {
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+            h.insert("x-total-count", v);
+        }
+        let link =
+            |p: i64, rel: &str| format!("<{path}?page={p}&page_size={}>; rel=\"{rel}\"", self.size);
+        let mut links = Vec::new();
+        if self.page > 1 {
+            links.push(link(self.page - 1, "prev"));
+        }
+        if self.page * self.size < total {
+            links.push(link(self.page + 1, "next"));
+        }
+        if !links.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&links.join(" , ")) {
+                h.insert(header::LINK, v);
+            }
+        }
+    }
+}
+
+/// The first value of a query parameter.
+pub fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Harbor's timestamp format (RFC 3339, UTC, milliseconds).
+pub fn timestamp(millis: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A 201 with a `Location`.
+pub fn created(location: String) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
