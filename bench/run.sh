@@ -36,13 +36,17 @@ YAML
 docker-registry serve "$work/distribution.yml" 2> "$work/distribution.log" &
 dist_pid=$!
 
-target/release/berth serve --listen 127.0.0.1:0 --data-dir "$work/berth" --log-level warn > "$work/berth.out" &
+BERTH_ADMIN_PASSWORD=Harbor12345 target/release/berth serve --listen 127.0.0.1:0 --data-dir "$work/berth" --log-level warn > "$work/berth.out" &
 berth_pid=$!
 for _ in $(seq 100); do
   grep -q listening "$work/berth.out" 2>/dev/null && curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
   sleep 0.1
 done
 berth_url=$(sed -n 's/^Berth listening on //p' "$work/berth.out")
+# Berth runs as Harbor users see it: token auth on, pushing into a project.
+curl -sf -u admin:Harbor12345 -H 'Content-Type: application/json' -X POST "$berth_url/api/v2.0/projects" \
+  -d '{"project_name":"bench","metadata":{"public":"false"}}'
 echo "Berth $berth_url (pid $berth_pid), Distribution $(docker-registry --version 2>/dev/null | head -1) http://127.0.0.1:$port (pid $dist_pid)"
 target/release/berth-bench --berth "$berth_url" --berth-pid "$berth_pid" \
+  --berth-creds admin:Harbor12345 \
   --dist "http://127.0.0.1:$port" --dist-pid "$dist_pid" --scratch "$work/scratch" "$@"

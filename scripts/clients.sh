@@ -13,15 +13,17 @@ cd "$work"
 
 args=(serve --listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn)
 [ -n "$db_url" ] && args+=(--database-url "$db_url")
-"$bin" "${args[@]}" > berth.out &
+BERTH_ADMIN_PASSWORD=Harbor12345 "$bin" "${args[@]}" > berth.out &
 pid=$!
 for _ in $(seq 100); do grep -q "listening" berth.out 2>/dev/null && break; sleep 0.1; done
 host=$(sed -n 's|^Berth listening on http://||p' berth.out)
 [ -n "$host" ] || { echo "berth did not start"; exit 1; }
 echo "clients: Berth at $host ($([ -n "$db_url" ] && echo PostgreSQL || echo SQLite))"
 sk=(skopeo --insecure-policy)
-tls=(--dest-tls-verify=false)
-src_tls=(--src-tls-verify=false)
+# Every skopeo call goes through Docker token auth (401 challenge, /service/token).
+tls=(--dest-tls-verify=false --dest-creds admin:Harbor12345)
+src_tls=(--src-tls-verify=false --src-creds admin:Harbor12345)
+ro=(--tls-verify=false --creds admin:Harbor12345)
 
 # --- build two single-arch images with umoci ---
 umoci init --layout img
@@ -38,9 +40,9 @@ done
 # --- copy in, inspect, list tags ---
 "${sk[@]}" copy -q oci:img:amd64 "docker://$host/library/hello:v1" "${tls[@]}"
 "${sk[@]}" copy -q oci:img:amd64 "docker://$host/library/hello:v2" "${tls[@]}"
-inspect=$("${sk[@]}" inspect --tls-verify=false "docker://$host/library/hello:v1")
+inspect=$("${sk[@]}" inspect "${ro[@]}" "docker://$host/library/hello:v1")
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["Architecture"]=="amd64", d; assert len(d["Layers"])>=1' "$inspect"
-tags=$("${sk[@]}" list-tags --tls-verify=false "docker://$host/library/hello")
+tags=$("${sk[@]}" list-tags "${ro[@]}" "docker://$host/library/hello")
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert sorted(d["Tags"])==["v1","v2"], d' "$tags"
 
 # --- copy out, byte-identical ---
@@ -54,15 +56,15 @@ done
 echo "clients: skopeo round trip byte-identical ($src_manifest)"
 
 # --- delete ---
-"${sk[@]}" delete --tls-verify=false "docker://$host/library/hello:v2"
-if "${sk[@]}" inspect --tls-verify=false "docker://$host/library/hello:v2" >/dev/null 2>&1; then
+"${sk[@]}" delete "${ro[@]}" "docker://$host/library/hello:v2"
+if "${sk[@]}" inspect "${ro[@]}" "docker://$host/library/hello:v2" >/dev/null 2>&1; then
   echo "v2 still there after delete"; exit 1
 fi
 
 # --- multi-arch index with copy --all ---
 index=$(python3 "$SCRIPTS/make_index.py" img multi)
 "${sk[@]}" copy -q --all oci:img:multi "docker://$host/library/multi:v1" "${tls[@]}"
-raw=$("${sk[@]}" inspect --raw --tls-verify=false "docker://$host/library/multi:v1")
+raw=$("${sk[@]}" inspect --raw "${ro[@]}" "docker://$host/library/multi:v1")
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert len(d["manifests"])==2, d' "$raw"
 [ "sha256:$(printf '%s' "$raw" | sha256sum | cut -d' ' -f1)" = "$index" ] || { echo "index digest changed"; exit 1; }
 "${sk[@]}" copy -q --all "docker://$host/library/multi:v1" oci:multi-out:v1 "${src_tls[@]}"
@@ -70,6 +72,23 @@ for blob in multi-out/blobs/sha256/*; do
   cmp "$blob" "img/blobs/sha256/$(basename "$blob")"
 done
 echo "clients: skopeo copy --all of a 2-platform index byte-identical ($index)"
+
+# --- users, a private project, anonymous access ---
+api() { curl -sf -u admin:Harbor12345 -H 'Content-Type: application/json' "$@"; }
+api -X POST "http://$host/api/v2.0/users" -d '{"username":"dev","email":"dev@example.com","password":"Devel12345"}'
+api -X POST "http://$host/api/v2.0/projects" -d '{"project_name":"private","metadata":{"public":"false"}}'
+api -X POST -H 'X-Is-Resource-Name: true' "http://$host/api/v2.0/projects/private/members" \
+  -d '{"role_id":2,"member_user":{"username":"dev"}}'
+"${sk[@]}" copy -q oci:img:amd64 "docker://$host/private/app:v1" --dest-tls-verify=false --dest-creds dev:Devel12345
+"${sk[@]}" inspect --tls-verify=false --creds dev:Devel12345 "docker://$host/private/app:v1" >/dev/null
+if "${sk[@]}" inspect --tls-verify=false --no-creds "docker://$host/private/app:v1" >/dev/null 2>&1; then
+  echo "anonymous pull of a private project succeeded"; exit 1
+fi
+"${sk[@]}" inspect --raw --tls-verify=false --no-creds "docker://$host/library/multi:v1" >/dev/null
+if "${sk[@]}" copy -q oci:img:amd64 "docker://$host/library/hello:anon" --dest-tls-verify=false --dest-no-creds 2>/dev/null; then
+  echo "anonymous push succeeded"; exit 1
+fi
+echo "clients: token auth for users; anonymous pull of public works, of private and anonymous push refused"
 
 # --- oras ---
 python3 "$SCRIPTS/oras_check.py" "$host"

@@ -12,6 +12,8 @@ import requests
 host = sys.argv[1]  # 127.0.0.1:port
 base = f"http://{host}"
 client = oras.client.OrasClient(hostname=host, insecure=True)
+client.login(username="admin", password="Harbor12345", hostname=host)
+auth = ("admin", "Harbor12345")
 
 work = tempfile.mkdtemp()
 os.chdir(work)
@@ -34,6 +36,7 @@ with open(files[0]) as got, open("artifact.txt") as want:
 head = requests.head(
     f"{base}/v2/library/oras-art/manifests/v1",
     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    auth=auth,
 )
 assert head.status_code == 200
 subject = oras.oci.Subject(
@@ -52,7 +55,7 @@ assert r.status_code == 201, r.text
 assert r.headers.get("OCI-Subject") == subject.digest, r.headers
 sig_digest = r.headers["Docker-Content-Digest"]
 
-idx = requests.get(f"{base}/v2/library/oras-art/referrers/{subject.digest}").json()
+idx = requests.get(f"{base}/v2/library/oras-art/referrers/{subject.digest}", auth=auth).json()
 found = [m for m in idx["manifests"] if m["digest"] == sig_digest]
 assert found, idx
 assert found[0]["annotations"]["org.example.kind"] == "signature", found

@@ -25,6 +25,10 @@ struct Args {
     /// Distribution's process id
     #[arg(long)]
     dist_pid: u32,
+    /// Berth credentials (user:password): Berth runs with token auth on,
+    /// each run's requests carry a bearer token from /service/token
+    #[arg(long)]
+    berth_creds: Option<String>,
     /// Runs per side
     #[arg(long, default_value_t = 2)]
     runs: usize,
@@ -96,6 +100,7 @@ struct Target {
     url: String,
     pid: u32,
     client: Client,
+    creds: Option<(String, String)>,
     results: BTreeMap<&'static str, Vec<f64>>,
 }
 
@@ -109,6 +114,11 @@ async fn main() -> Result<()> {
             url: args.berth.clone(),
             pid: args.berth_pid,
             client: client()?,
+            creds: args
+                .berth_creds
+                .as_deref()
+                .and_then(|c| c.split_once(':'))
+                .map(|(u, p)| (u.to_string(), p.to_string())),
             results: BTreeMap::new(),
         },
         Target {
@@ -116,6 +126,7 @@ async fn main() -> Result<()> {
             url: args.dist.clone(),
             pid: args.dist_pid,
             client: client()?,
+            creds: None,
             results: BTreeMap::new(),
         },
     ];
@@ -132,6 +143,19 @@ async fn main() -> Result<()> {
     for run in 0..args.runs {
         for t in targets.iter_mut() {
             eprintln!("run {} on {}", run + 1, t.name);
+            if let Some((user, password)) = &t.creds {
+                let scope = format!("repository:bench/run{run}:pull,push");
+                let token = fetch_token(&t.client, &t.url, user, password, &scope).await?;
+                let mut h = reqwest::header::HeaderMap::new();
+                h.insert(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Bearer {token}").parse()?,
+                );
+                t.client = Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .default_headers(h)
+                    .build()?;
+            }
             let r = scenarios(t, run, &big, &mid, scale)
                 .await
                 .with_context(|| format!("{} run {}", t.name, run + 1))?;
@@ -140,6 +164,12 @@ async fn main() -> Result<()> {
             }
         }
     }
+    let token_rate = match &targets[0].creds {
+        Some((user, password)) => {
+            Some(token_rate(&targets[0].url, user, password, 16, 200 / scale.min(10)).await?)
+        }
+        None => None,
+    };
     let rss: Vec<f64> = targets
         .iter()
         .map(|t| peak_rss_mb(t.pid))
@@ -172,6 +202,9 @@ async fn main() -> Result<()> {
         rss[1],
         rss[0] / rss[1]
     );
+    if let Some(rate) = token_rate {
+        println!("| Berth token service c=16 | tokens/s | {rate:.1} | – | – |");
+    }
     Ok(())
 }
 
@@ -292,6 +325,47 @@ async fn scenarios(
         lists as f64 / started.elapsed().as_secs_f64(),
     );
     Ok(out)
+}
+
+async fn fetch_token(
+    client: &Client,
+    url: &str,
+    user: &str,
+    password: &str,
+    scope: &str,
+) -> Result<String> {
+    let v: serde_json::Value = client
+        .get(format!(
+            "{url}/service/token?service=harbor-registry&scope={scope}"
+        ))
+        .basic_auth(user, Some(password))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(v["token"].as_str().context("no token")?.to_string())
+}
+
+/// Tokens per second at concurrency `c` (each request verifies the password).
+async fn token_rate(url: &str, user: &str, password: &str, c: usize, n: usize) -> Result<f64> {
+    let client = Client::new();
+    let started = Instant::now();
+    concurrently(c, (0..n).collect(), |i| {
+        let client = &client;
+        async move {
+            fetch_token(
+                client,
+                url,
+                user,
+                password,
+                &format!("repository:bench/t{i}:pull,push"),
+            )
+            .await
+        }
+    })
+    .await?;
+    Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
 fn check(got: StatusCode, want: StatusCode, what: &str) -> Result<()> {

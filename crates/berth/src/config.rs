@@ -38,6 +38,9 @@ pub struct ServeOptions {
     /// Log format: text or json [default: text]
     #[arg(long, env = "BERTH_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Lifetime of registry tokens from /service/token, in minutes [default: 30]
+    #[arg(long, env = "BERTH_TOKEN_EXPIRY_MINUTES")]
+    pub token_expiry_minutes: Option<i64>,
 }
 
 /// The effective configuration.
@@ -51,6 +54,7 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub log_level: String,
     pub json_logs: bool,
+    pub token_expiry_minutes: i64,
 }
 
 impl ServeOptions {
@@ -66,6 +70,7 @@ impl ServeOptions {
             tls_key: self.tls_key.or(other.tls_key),
             log_level: self.log_level.or(other.log_level),
             log_format: self.log_format.or(other.log_format),
+            token_expiry_minutes: self.token_expiry_minutes.or(other.token_expiry_minutes),
         }
     }
 
@@ -100,6 +105,7 @@ impl ServeOptions {
             tls: o.tls_cert.zip(o.tls_key),
             log_level: o.log_level.unwrap_or_else(|| "info".into()),
             json_logs,
+            token_expiry_minutes: o.token_expiry_minutes.unwrap_or(30).max(1),
         })
     }
 }

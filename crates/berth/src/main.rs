@@ -3,6 +3,7 @@
 mod config;
 
 use anyhow::Context;
+use berth_core::iam::token::TokenService;
 use berth_core::{Iam, Projects, Registry};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
@@ -149,12 +150,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let iam = Iam::new(db.clone());
     let projects = Projects::new(db.clone());
     first_start(&config, &iam, &projects).await?;
-    let state = Arc::new(AppState {
-        registry: Registry::new(db, store),
-        iam,
-        projects,
-    });
-    let app = berth_server::router(state);
+    let tokens = TokenService::load_or_create(&config.data_dir, config.token_expiry_minutes * 60)?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -164,6 +160,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         "http"
     };
+    let external_url = config
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let state = Arc::new(AppState {
+        registry: Registry::new(db, store),
+        iam,
+        projects,
+        tokens,
+        external_url,
+    });
+    let app = berth_server::router(state);
     tracing::info!(%addr, external_url = ?config.external_url, "Berth started");
     // A plain line on stdout that scripts and tests wait for.
     println!("Berth listening on {scheme}://{addr}");

@@ -50,7 +50,7 @@ async fn config_file_env_and_flags() {
     let mut cmd = berth();
     cmd.current_dir(dir.path()).arg("serve");
     let (mut child, url) = spawn_listening(cmd);
-    assert!(reqwest::get(format!("{url}/v2/"))
+    assert!(reqwest::get(format!("{url}/api/v2.0/ping"))
         .await
         .unwrap()
         .status()
@@ -150,11 +150,13 @@ async fn serves_tls_with_rustls() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ok, "{text}");
+    let lower = text.to_lowercase();
     assert!(
-        text.contains("200")
-            && text
-                .to_lowercase()
-                .contains("docker-distribution-api-version: registry/2.0"),
+        lower.contains(" 401") && lower.contains("docker-distribution-api-version: registry/2.0"),
+        "{text}"
+    );
+    assert!(
+        lower.contains("www-authenticate: bearer realm=\"https://127.0.0.1:"),
         "{text}"
     );
 }

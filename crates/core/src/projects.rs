@@ -41,6 +41,7 @@ impl ProjectView {
         ProjectRef {
             id: self.project.project_id,
             public: self.is_public(),
+            created_at: self.project.creation_time,
         }
     }
 }
@@ -169,6 +170,7 @@ impl Projects {
         Ok(Some(ProjectRef {
             id: p.project_id,
             public,
+            created_at: p.creation_time,
         }))
     }
 

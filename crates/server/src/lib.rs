@@ -7,9 +7,11 @@
 pub mod api;
 pub mod auth;
 pub mod distribution;
+pub mod token;
 
 use axum::http::{HeaderName, Request};
 use axum::Router;
+use berth_core::iam::token::TokenService;
 use berth_core::{Iam, Projects, Registry};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -20,6 +22,9 @@ pub struct AppState {
     pub registry: Registry,
     pub iam: Iam,
     pub projects: Projects,
+    pub tokens: TokenService,
+    /// The URL clients use to reach Berth, without a trailing slash.
+    pub external_url: String,
 }
 
 /// Shared handler state.
@@ -32,6 +37,7 @@ pub fn router(state: State) -> Router {
     Router::new()
         .merge(distribution::router())
         .merge(api::router())
+        .merge(token::router())
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()

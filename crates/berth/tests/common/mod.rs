@@ -24,7 +24,10 @@ pub const ADMIN_PASSWORD: &str = "Harbor12345";
 /// A running Berth process and the data it owns.
 pub struct Server {
     pub url: String,
+    /// Sends the admin's basic credentials on every request.
     pub client: Client,
+    /// Sends no credentials.
+    pub anon: Client,
     pub database_url: String,
     pub backend: &'static str,
     child: Option<Child>,
@@ -68,15 +71,27 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let database_url =
             database_url.unwrap_or_else(|| format!("sqlite://{}/berth.db", dir.path().display()));
+        use base64::Engine;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"))
+        );
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, auth.parse().unwrap());
         let mut s = Server {
             url: String::new(),
-            client: Client::builder().pool_max_idle_per_host(4).build().unwrap(),
+            client: Client::builder().default_headers(headers).build().unwrap(),
+            anon: Client::new(),
             database_url,
             backend,
             child: None,
             dir,
         };
         s.spawn();
+        // Every test server has private projects p and q to push into.
+        for p in ["p", "q"] {
+            s.create_project(p, false, ADMIN).await;
+        }
         s
     }
 
@@ -148,7 +163,7 @@ impl Server {
         user: Option<(&str, &str)>,
     ) -> reqwest::RequestBuilder {
         let rb = self
-            .client
+            .anon
             .request(method, self.u(&format!("/api/v2.0{path}")));
         match user {
             Some((u, p)) => rb.basic_auth(u, Some(p)),

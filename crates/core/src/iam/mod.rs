@@ -3,6 +3,7 @@
 pub mod context;
 pub mod password;
 pub mod rbac;
+pub mod token;
 
 use crate::error::{CoreError, CoreResult};
 use berth_db::users::{NewUser, User};
@@ -52,6 +53,14 @@ impl Iam {
             },
             self.db.clone(),
         )
+    }
+
+    /// A context for the subject of a verified token (anonymous if the user is gone).
+    pub async fn context_for_name(&self, username: &str) -> CoreResult<SecurityContext> {
+        Ok(match users::by_name(self.db.reader(), username).await? {
+            Some(u) => self.context_for(&u),
+            None => self.anonymous(),
+        })
     }
 
     /// Checks a username and password; `None` for bad credentials.

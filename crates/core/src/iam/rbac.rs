@@ -68,6 +68,8 @@ pub enum Action {
 pub struct ProjectRef {
     pub id: i64,
     pub public: bool,
+    /// Creation time (ms): tokens issued before it belong to an older project of the same name.
+    pub created_at: i64,
 }
 
 /// The thing a permission is asked for.

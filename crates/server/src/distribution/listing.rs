@@ -3,8 +3,10 @@
 use super::{query_value, OciError};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use berth_core::iam::context::SecurityContext;
 use berth_core::Registry;
 use berth_oci::{media, Digest, ErrorCode, RepositoryName};
+use std::collections::HashMap;
 
 fn page_params(query: Option<&str>) -> Result<(Option<i64>, Option<String>), OciError> {
     let n = query_value(query, "n")
@@ -59,17 +61,40 @@ pub async fn tags(
     ))
 }
 
-/// `GET /v2/_catalog?n=&last=`.
-pub async fn catalog(r: &Registry, query: Option<&str>) -> Result<Response, OciError> {
+/// `GET /v2/_catalog?n=&last=`: only repositories the caller may read
+/// (a filtered page may be shorter than `n`; `Link` still leads on).
+pub async fn catalog(
+    state: &crate::State,
+    ctx: &SecurityContext,
+    query: Option<&str>,
+) -> Result<Response, OciError> {
     let (n, last) = page_params(query)?;
-    let (repos, more) = r.catalog(n, last.as_deref()).await?;
+    let (page, more) = state.registry.catalog(n, last.as_deref()).await?;
+    let next_after = page.last().cloned();
+    let page_len = page.len();
+    let mut repos = Vec::with_capacity(page.len());
+    let mut readable: HashMap<String, bool> = HashMap::new();
+    for name in page {
+        let project = name.split('/').next().unwrap_or("").to_string();
+        let ok = match readable.get(&project) {
+            Some(ok) => *ok,
+            None => {
+                let ok = ctx.is_sysadmin() || super::auth::may_list(ctx, state, &project).await?;
+                readable.insert(project, ok);
+                ok
+            }
+        };
+        if ok {
+            repos.push(name);
+        }
+    }
     let resp = axum::Json(serde_json::json!({ "repositories": repos })).into_response();
     Ok(with_next(
         resp,
         more,
         "/v2/_catalog",
-        repos.len(),
-        repos.last(),
+        page_len,
+        next_after.as_ref(),
     ))
 }
 

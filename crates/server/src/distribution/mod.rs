@@ -4,6 +4,7 @@
 //! name is taken from the left, the operation from the right of the path),
 //! then dispatched; the name grammar is checked before any handler runs.
 
+mod auth;
 mod blobs;
 mod error;
 mod listing;
@@ -119,13 +120,24 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let endpoint = Endpoint::parse(rest)?;
     let method = req.method().clone();
+    if !supported(&endpoint, &method) {
+        return Err(unsupported());
+    }
+    let caller = auth::caller(&state, req.headers()).await?;
+    if let Some((name, action)) = needs(&endpoint, &method) {
+        auth::authorize(&state, &caller, name, action).await?;
+    }
     let r = &state.registry;
     use Endpoint as E;
     match (endpoint, method) {
         (E::Base, Method::GET | Method::HEAD) => {
+            auth::require_login(&state, &caller)?;
             Ok(([(header::CONTENT_TYPE, "application/json")], "{}").into_response())
         }
-        (E::Catalog, Method::GET) => listing::catalog(r, req.uri().query()).await,
+        (E::Catalog, Method::GET) => {
+            let ctx = auth::listing_context(&state, caller).await?;
+            listing::catalog(&state, &ctx, req.uri().query()).await
+        }
         (E::Tags(name), Method::GET) => listing::tags(r, &name, req.uri().query()).await,
         (E::Referrers(name, d), Method::GET) => {
             listing::referrers(r, &name, &d, req.uri().query()).await
@@ -134,7 +146,18 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
             blobs::get(r, &name, &d, req.headers(), m == Method::HEAD).await
         }
         (E::Blob(name, d), Method::DELETE) => blobs::delete(r, &name, &d).await,
-        (E::UploadStart(name), Method::POST) => uploads::start(r, &name, req).await,
+        (E::UploadStart(name), Method::POST) => {
+            // A mount needs pull access to its source; without it, a plain upload starts.
+            let from =
+                query_value(req.uri().query(), "from").and_then(|f| RepositoryName::parse(&f).ok());
+            let may_mount = match &from {
+                Some(f) => auth::authorize(&state, &caller, f, auth::RepoAction::Pull)
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            uploads::start(r, &name, req, may_mount).await
+        }
         (E::Upload(name, id), Method::GET) => uploads::status(r, &name, &id).await,
         (E::Upload(name, id), Method::PATCH) => uploads::patch(r, &name, &id, req).await,
         (E::Upload(name, id), Method::PUT) => uploads::put(r, &name, &id, req).await,
@@ -148,12 +171,53 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
         (E::Manifest(name, reference), Method::DELETE) => {
             manifests::delete(r, &name, &reference).await
         }
-        _ => Err(OciError::status(
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Unsupported,
-            "the operation is unsupported",
-        )),
+        _ => Err(unsupported()),
     }
+}
+
+fn unsupported() -> OciError {
+    OciError::status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Unsupported,
+        "the operation is unsupported",
+    )
+}
+
+/// Whether the endpoint answers the method (checked before authentication).
+fn supported(endpoint: &Endpoint, method: &Method) -> bool {
+    use Endpoint as E;
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    match endpoint {
+        E::Base => read,
+        E::Catalog | E::Tags(_) | E::Referrers(..) => *method == Method::GET,
+        E::Blob(..) => read || *method == Method::DELETE,
+        E::UploadStart(_) => *method == Method::POST,
+        E::Upload(..) => matches!(
+            *method,
+            Method::GET | Method::PATCH | Method::PUT | Method::DELETE
+        ),
+        E::Manifest(..) => read || matches!(*method, Method::PUT | Method::DELETE),
+    }
+}
+
+/// The repository and action a request needs, if it touches a repository.
+fn needs<'a>(
+    endpoint: &'a Endpoint,
+    method: &Method,
+) -> Option<(&'a RepositoryName, auth::RepoAction)> {
+    use auth::RepoAction as A;
+    use Endpoint as E;
+    let (name, is_upload) = match endpoint {
+        E::Base | E::Catalog => return None,
+        E::Tags(n) | E::Referrers(n, _) | E::Manifest(n, _) | E::Blob(n, _) => (n, false),
+        E::UploadStart(n) | E::Upload(n, _) => (n, true),
+    };
+    let action = match *method {
+        Method::GET | Method::HEAD if !is_upload => A::Pull,
+        Method::DELETE if !is_upload => A::Delete,
+        _ => A::Push,
+    };
+    Some((name, action))
 }
 
 /// Values of one query parameter, in order.

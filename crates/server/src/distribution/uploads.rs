@@ -63,11 +63,12 @@ pub async fn start(
     r: &Registry,
     name: &RepositoryName,
     req: Request<Body>,
+    may_mount: bool,
 ) -> Result<Response, OciError> {
     let query = req.uri().query();
     if let Some(mount) = query_value(query, "mount") {
         let digest = parse_digest(&mount)?;
-        if let Some(from) = query_value(query, "from") {
+        if let Some(from) = query_value(query, "from").filter(|_| may_mount) {
             let from = RepositoryName::parse(&from)
                 .map_err(|e| OciError::new(ErrorCode::NameInvalid, e.to_string()))?;
             if r.mount_blob(name, &digest, &from).await? {

@@ -1,0 +1,446 @@
+//! Docker token auth and `/v2` enforcement: Harbor's challenge, scopes
+//! filtered by role, bearer verification, basic auth, anonymous pulls of
+//! public projects, catalog filtering, and mounts that need read access.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn token(s: &Server, user: Option<(&str, &str)>, scopes: &[&str]) -> (String, Value) {
+    let mut url = s.u("/service/token?service=harbor-registry");
+    for sc in scopes {
+        url.push_str(&format!("&scope={}", form(sc)));
+    }
+    let mut rb = s.anon.get(url);
+    if let Some((u, p)) = user {
+        rb = rb.basic_auth(u, Some(p));
+    }
+    let r = rb.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let t = body["token"].as_str().unwrap().to_string();
+    assert_eq!(body["access_token"], t.as_str());
+    (t.clone(), claims(&t))
+}
+
+fn form(s: &str) -> String {
+    s.replace(':', "%3A")
+        .replace(',', "%2C")
+        .replace('/', "%2F")
+        .replace('*', "%2A")
+}
+
+fn claims(t: &str) -> Value {
+    let part = t.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn actions(c: &Value, name: &str) -> Vec<String> {
+    c["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .map(|a| {
+            a["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn bearer(s: &Server, m: Method, path: &str, t: &str) -> reqwest::Response {
+    s.anon
+        .request(m, s.u(path))
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn setup(s: &Server) {
+    s.create_user("dev", "Devel12345").await;
+    s.create_user("guest", "Guest12345").await;
+    s.create_user("stranger", "Strange123").await;
+    for (user, role) in [("dev", 2), ("guest", 3)] {
+        let r = s
+            .api(Method::POST, "/projects/p/members", ADMIN)
+            .header("x-is-resource-name", "true")
+            .json(&json!({"role_id": role, "member_user": {"username": user}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+}
+
+const DEV: Option<(&str, &str)> = Some(("dev", "Devel12345"));
+const GUEST: Option<(&str, &str)> = Some(("guest", "Guest12345"));
+const STRANGER: Option<(&str, &str)> = Some(("stranger", "Strange123"));
+
+#[tokio::test]
+async fn challenge_and_token_claims() {
+    for s in servers().await {
+        let r = s.anon.get(s.u("/v2/")).send().await.unwrap();
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            format!(
+                "Bearer realm=\"{}/service/token\",service=\"harbor-registry\"",
+                s.url
+            )
+        );
+        expect_error(r, 401, "UNAUTHORIZED").await;
+        let r = s.anon.get(s.u("/v2/p/x/tags/list")).send().await.unwrap();
+        assert!(header(&r, "www-authenticate").ends_with(",scope=\"repository:p/x:pull\""));
+        let r = s
+            .anon
+            .post(s.u("/v2/p/x/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+        assert!(header(&r, "www-authenticate").ends_with(",scope=\"repository:p/x:pull,push\""));
+
+        let (t, c) = token(&s, ADMIN, &["repository:p/x:pull,push"]).await;
+        let header_json: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header_json["alg"], "ES256");
+        assert!(header_json["kid"].as_str().is_some_and(|k| !k.is_empty()));
+        assert_eq!(c["iss"], "harbor-token-issuer");
+        assert_eq!(c["sub"], "admin");
+        assert_eq!(c["aud"], "harbor-registry");
+        assert_eq!(
+            c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+            1800
+        );
+        assert!(c["nbf"].is_i64() && c["jti"].is_string());
+        assert_eq!(actions(&c, "p/x"), vec!["pull", "push"]);
+        assert_eq!(
+            bearer(&s, Method::GET, "/v2/", &t).await.status(),
+            StatusCode::OK
+        );
+
+        let r = s
+            .anon
+            .get(s.u("/service/token?scope=repository:p/x:pull"))
+            .basic_auth("admin", Some("nope"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn scopes_follow_roles() {
+    for s in servers().await {
+        setup(&s).await;
+        let scope = ["repository:p/app:pull,push,delete"];
+        let (_, c) = token(&s, DEV, &scope).await;
+        assert_eq!(actions(&c, "p/app"), vec!["pull", "push"]);
+        let (_, c) = token(&s, GUEST, &scope).await;
+        assert_eq!(actions(&c, "p/app"), vec!["pull"]);
+        let (_, c) = token(&s, STRANGER, &scope).await;
+        assert!(actions(&c, "p/app").is_empty());
+        let (_, c) = token(&s, None, &scope).await;
+        assert!(actions(&c, "p/app").is_empty());
+        assert_eq!(c["sub"], "anonymous");
+        let (_, c) = token(&s, None, &["repository:library/app:pull,push"]).await;
+        assert_eq!(actions(&c, "library/app"), vec!["pull"]);
+        let (_, c) = token(
+            &s,
+            ADMIN,
+            &["repository:missing/app:pull,push", "repository:p/app:*"],
+        )
+        .await;
+        assert!(actions(&c, "missing/app").is_empty());
+        assert_eq!(actions(&c, "p/app"), vec!["pull", "push", "delete"]);
+        let (_, c) = token(&s, DEV, &["registry:catalog:*"]).await;
+        assert_eq!(actions(&c, "catalog"), vec!["*"]);
+    }
+}
+
+#[tokio::test]
+async fn v2_enforces_tokens_and_roles() {
+    for s in servers().await {
+        setup(&s).await;
+        let data = b"layer bytes".to_vec();
+        let d = digest(&data);
+        let push = |t: String| {
+            let s = &s;
+            let data = data.clone();
+            let d = d.clone();
+            async move {
+                s.anon
+                    .post(s.u(&format!("/v2/p/app/blobs/uploads/?digest={d}")))
+                    .bearer_auth(t)
+                    .body(data)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let (dev_t, _) = token(&s, DEV, &["repository:p/app:pull,push"]).await;
+        assert_eq!(push(dev_t.clone()).await.status(), StatusCode::CREATED);
+        let (guest_t, _) = token(&s, GUEST, &["repository:p/app:pull,push"]).await;
+        let r = push(guest_t.clone()).await;
+        assert!(header(&r, "www-authenticate").contains("scope=\"repository:p/app:pull,push\""));
+        expect_error(r, 401, "UNAUTHORIZED").await;
+        assert_eq!(
+            bearer(&s, Method::GET, &format!("/v2/p/app/blobs/{d}"), &guest_t)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        // A token for one repository does not open another.
+        let r = bearer(&s, Method::GET, &format!("/v2/p/other/blobs/{d}"), &guest_t).await;
+        expect_error(r, 401, "UNAUTHORIZED").await;
+        // A developer may not delete.
+        let (dev_del, c) = token(&s, DEV, &["repository:p/app:delete"]).await;
+        assert!(actions(&c, "p/app").is_empty());
+        expect_error(
+            bearer(
+                &s,
+                Method::DELETE,
+                &format!("/v2/p/app/blobs/{d}"),
+                &dev_del,
+            )
+            .await,
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+
+        // Basic auth works too: an authenticated user without the right gets 403.
+        let r = s
+            .anon
+            .post(s.u("/v2/p/app/blobs/uploads/"))
+            .basic_auth("guest", Some("Guest12345"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "DENIED").await;
+        let r = s
+            .anon
+            .post(s.u("/v2/p/app/blobs/uploads/"))
+            .basic_auth("dev", Some("Devel12345"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let r = s
+            .anon
+            .post(s.u("/v2/nope/app/blobs/uploads/"))
+            .basic_auth("dev", Some("Devel12345"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NAME_UNKNOWN").await;
+        let r = s
+            .anon
+            .get(s.u("/v2/"))
+            .basic_auth("dev", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+
+        // Anonymous: public projects pull, private ones challenge.
+        s.push_image("library/pub", "v1", "pub").await;
+        s.push_image("p/app", "v1", "priv").await;
+        assert_eq!(
+            s.anon
+                .get(s.u("/v2/library/pub/manifests/v1"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        expect_error(
+            s.anon
+                .get(s.u("/v2/p/app/manifests/v1"))
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        expect_error(
+            s.anon
+                .put(s.u("/v2/library/pub/manifests/v2"))
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+
+        // Mounting needs pull on the source: a stranger's token for its own
+        // project cannot lift a blob out of p.
+        s.create_project("mine", false, STRANGER).await;
+        let (t, _) = token(
+            &s,
+            STRANGER,
+            &["repository:mine/x:pull,push", "repository:p/app:pull"],
+        )
+        .await;
+        let r = bearer(
+            &s,
+            Method::POST,
+            &format!("/v2/mine/x/blobs/uploads/?mount={d}&from=p/app"),
+            &t,
+        )
+        .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::ACCEPTED,
+            "mount without read access must not link"
+        );
+        let (t, _) = token(
+            &s,
+            DEV,
+            &["repository:p/app2:pull,push", "repository:p/app:pull"],
+        )
+        .await;
+        let r = bearer(
+            &s,
+            Method::POST,
+            &format!("/v2/p/app2/blobs/uploads/?mount={d}&from=p/app"),
+            &t,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+
+        // The catalog shows only what the caller may read.
+        let (t, _) = token(&s, STRANGER, &["registry:catalog:*"]).await;
+        let cat: Value = bearer(&s, Method::GET, "/v2/_catalog", &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cat["repositories"], json!(["library/pub"]));
+        let cat: Value = s.get("/v2/_catalog").await.json().await.unwrap();
+        assert_eq!(cat["repositories"], json!(["library/pub", "p/app"]));
+        expect_error(
+            s.anon.get(s.u("/v2/_catalog")).send().await.unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        let (t, _) = token(&s, STRANGER, &["repository:mine/x:pull"]).await;
+        expect_error(
+            bearer(&s, Method::GET, "/v2/_catalog", &t).await,
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn forged_and_stale_tokens_are_rejected() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    for s in servers().await {
+        let key = std::fs::read(s.data_dir().join("token-signing-key.p8")).unwrap();
+        let good = EncodingKey::from_ec_der(&key);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let claims = |aud: &str, iat: i64, exp: i64| {
+            json!({"iss": "harbor-token-issuer", "sub": "admin", "aud": aud, "iat": iat, "nbf": iat, "exp": exp,
+                   "jti": "x", "access": [{"type": "repository", "name": "p/x", "actions": ["pull", "push"]}]})
+        };
+        let sign = |c: Value| encode(&Header::new(Algorithm::ES256), &c, &good).unwrap();
+        let path = "/v2/p/x/tags/list";
+        // The control: a well-formed token signed with the real key works.
+        let ok = sign(claims("harbor-registry", now, now + 600));
+        expect_error(
+            bearer(&s, Method::GET, path, &ok).await,
+            404,
+            "NAME_UNKNOWN",
+        )
+        .await;
+
+        let expired = sign(claims("harbor-registry", now - 7200, now - 3600));
+        let wrong_aud = sign(claims("other-service", now, now + 600));
+        let future = sign(claims("harbor-registry", now + 3600, now + 7200));
+        let hs256 = encode(
+            &Header::new(Algorithm::HS256),
+            &claims("harbor-registry", now, now + 600),
+            &EncodingKey::from_secret(&key),
+        )
+        .unwrap();
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims("harbor-registry", now, now + 600))
+        );
+        let mut parts: Vec<String> = ok.split('.').map(String::from).collect();
+        let mut c = claims("harbor-registry", now, now + 600);
+        c["sub"] = "someone-else".into();
+        parts[1] = b64(&c);
+        let tampered = parts.join(".");
+        for (what, t) in [
+            ("expired", expired),
+            ("audience", wrong_aud),
+            ("not yet valid", future),
+            ("HS256", hs256),
+            ("alg none", none),
+            ("tampered", tampered),
+        ] {
+            let r = bearer(&s, Method::GET, path, &t).await;
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "{what} token accepted"
+            );
+        }
+
+        // A token issued before the project was (re)created is stale.
+        let (t, _) = token(&s, ADMIN, &["repository:q/x:pull"]).await;
+        expect_error(
+            bearer(&s, Method::GET, "/v2/q/x/tags/list", &t).await,
+            404,
+            "NAME_UNKNOWN",
+        )
+        .await;
+        assert_eq!(
+            s.api(Method::DELETE, "/projects/q", ADMIN)
+                .header("x-is-resource-name", "true")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        sleep_ms(2100).await;
+        s.create_project("q", false, ADMIN).await;
+        expect_error(
+            bearer(&s, Method::GET, "/v2/q/x/tags/list", &t).await,
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+    }
+}

@@ -1,0 +1,192 @@
+//! Who may do what on `/v2`: the caller (anonymous, a user with basic auth,
+//! or a bearer token from `/service/token`) and Harbor's challenge rules.
+
+use super::OciError;
+use crate::State;
+use axum::http::{header, HeaderMap};
+use berth_core::iam::context::SecurityContext;
+use berth_core::iam::rbac::{can, Action, Kind, Resource};
+use berth_core::iam::token::{Verified, SERVICE};
+use berth_oci::{ErrorCode, RepositoryName};
+
+/// The authenticated caller of a `/v2` request.
+pub enum Caller {
+    Anonymous(SecurityContext),
+    User(SecurityContext),
+    Token(Verified),
+}
+
+/// What a repository request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoAction {
+    Pull,
+    Push,
+    Delete,
+}
+
+impl RepoAction {
+    fn token_action(self) -> &'static str {
+        match self {
+            RepoAction::Pull => "pull",
+            RepoAction::Push => "push",
+            RepoAction::Delete => "delete",
+        }
+    }
+
+    /// The scope a client should ask for (push implies pull, as Docker asks).
+    fn scope_actions(self) -> &'static str {
+        match self {
+            RepoAction::Pull => "pull",
+            RepoAction::Push => "pull,push",
+            RepoAction::Delete => "delete",
+        }
+    }
+
+    fn rbac(self) -> Action {
+        match self {
+            RepoAction::Pull => Action::Pull,
+            RepoAction::Push => Action::Push,
+            RepoAction::Delete => Action::Delete,
+        }
+    }
+}
+
+/// A 401 with Harbor's Bearer challenge.
+pub fn challenge(state: &State, scope: Option<String>, message: &str) -> OciError {
+    let scope = scope.map(|s| format!(",scope=\"{s}\"")).unwrap_or_default();
+    OciError::new(ErrorCode::Unauthorized, message).header(
+        header::WWW_AUTHENTICATE,
+        format!(
+            "Bearer realm=\"{}/service/token\",service=\"{SERVICE}\"{scope}",
+            state.external_url
+        ),
+    )
+}
+
+/// Identifies the caller; bad credentials or tokens are a 401, never anonymous.
+pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, OciError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(Caller::Anonymous(state.iam.anonymous()));
+    };
+    let text = value.to_str().unwrap_or("");
+    if let Some(token) = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+    {
+        return state
+            .tokens
+            .verify(token.trim())
+            .map(Caller::Token)
+            .ok_or_else(|| challenge(state, None, "invalid or expired token"));
+    }
+    let Some((user, password)) = crate::auth::parse_basic(value) else {
+        return Err(challenge(state, None, "unsupported Authorization header"));
+    };
+    match state.iam.authenticate(&user, &password).await {
+        Ok(Some(u)) => Ok(Caller::User(state.iam.context_for(&u))),
+        Ok(None) => Err(challenge(state, None, "invalid username or password")),
+        Err(e) => Err(super::blobs::internal(e)),
+    }
+}
+
+/// `GET /v2/` needs a logged-in caller or a valid token.
+pub fn require_login(state: &State, caller: &Caller) -> Result<(), OciError> {
+    match caller {
+        Caller::Anonymous(_) => Err(challenge(state, None, "authentication required")),
+        _ => Ok(()),
+    }
+}
+
+/// The security context to filter listings with (the token's subject for tokens).
+pub async fn listing_context(state: &State, caller: Caller) -> Result<SecurityContext, OciError> {
+    match caller {
+        Caller::Anonymous(_) => Err(challenge(
+            state,
+            Some("registry:catalog:*".into()),
+            "authentication required",
+        )),
+        Caller::User(ctx) => Ok(ctx),
+        Caller::Token(t) if t.allows_catalog() => state
+            .iam
+            .context_for_name(&t.subject)
+            .await
+            .map_err(super::blobs::internal),
+        Caller::Token(_) => Err(challenge(
+            state,
+            Some("registry:catalog:*".into()),
+            "insufficient scope",
+        )),
+    }
+}
+
+/// Checks one repository action for the caller.
+pub async fn authorize(
+    state: &State,
+    caller: &Caller,
+    repo: &RepositoryName,
+    action: RepoAction,
+) -> Result<(), OciError> {
+    let scope = || Some(format!("repository:{repo}:{}", action.scope_actions()));
+    let project = state
+        .projects
+        .lookup(repo.project())
+        .await
+        .map_err(super::blobs::internal)?;
+    match caller {
+        Caller::Token(t) => {
+            let fresh = project.is_some_and(|p| t.issued_at * 1000 >= p.created_at - 1000);
+            if fresh && t.allows(repo.as_str(), action.token_action()) {
+                Ok(())
+            } else {
+                Err(challenge(state, scope(), "insufficient scope"))
+            }
+        }
+        Caller::Anonymous(ctx) | Caller::User(ctx) => {
+            let anonymous = matches!(caller, Caller::Anonymous(_));
+            let Some(project) = project else {
+                return Err(if anonymous {
+                    challenge(state, scope(), "authentication required")
+                } else {
+                    OciError::new(
+                        ErrorCode::NameUnknown,
+                        format!("project {} not found", repo.project()),
+                    )
+                });
+            };
+            let allowed = can(
+                ctx,
+                action.rbac(),
+                Resource::Project(project, Kind::Repository),
+            )
+            .await
+            .map_err(super::blobs::internal)?;
+            match (allowed, anonymous) {
+                (true, _) => Ok(()),
+                (false, true) => Err(challenge(state, scope(), "authentication required")),
+                (false, false) => Err(OciError::new(
+                    ErrorCode::Denied,
+                    "requested access to the resource is denied",
+                )),
+            }
+        }
+    }
+}
+
+/// Whether the caller may read repositories of a project (catalog filtering).
+pub async fn may_list(
+    ctx: &SecurityContext,
+    state: &State,
+    project: &str,
+) -> Result<bool, OciError> {
+    let Some(p) = state
+        .projects
+        .lookup(project)
+        .await
+        .map_err(super::blobs::internal)?
+    else {
+        return Ok(false);
+    };
+    can(ctx, Action::List, Resource::Project(p, Kind::Repository))
+        .await
+        .map_err(super::blobs::internal)
+}
