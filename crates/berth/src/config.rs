@@ -41,6 +41,12 @@ pub struct ServeOptions {
     /// Lifetime of registry tokens from /service/token, in minutes [default: 30]
     #[arg(long, env = "BERTH_TOKEN_EXPIRY_MINUTES")]
     pub token_expiry_minutes: Option<i64>,
+    /// Failed logins in a row that lock a user out [default: 10]
+    #[arg(long, env = "BERTH_LOGIN_MAX_FAILURES")]
+    pub login_max_failures: Option<u32>,
+    /// How long a lockout lasts, in seconds [default: 300]
+    #[arg(long, env = "BERTH_LOGIN_LOCKOUT_SECONDS")]
+    pub login_lockout_seconds: Option<u64>,
 }
 
 /// The effective configuration.
@@ -55,6 +61,8 @@ pub struct Config {
     pub log_level: String,
     pub json_logs: bool,
     pub token_expiry_minutes: i64,
+    pub login_max_failures: u32,
+    pub login_lockout: std::time::Duration,
 }
 
 impl ServeOptions {
@@ -71,6 +79,8 @@ impl ServeOptions {
             log_level: self.log_level.or(other.log_level),
             log_format: self.log_format.or(other.log_format),
             token_expiry_minutes: self.token_expiry_minutes.or(other.token_expiry_minutes),
+            login_max_failures: self.login_max_failures.or(other.login_max_failures),
+            login_lockout_seconds: self.login_lockout_seconds.or(other.login_lockout_seconds),
         }
     }
 
@@ -106,6 +116,8 @@ impl ServeOptions {
             log_level: o.log_level.unwrap_or_else(|| "info".into()),
             json_logs,
             token_expiry_minutes: o.token_expiry_minutes.unwrap_or(30).max(1),
+            login_max_failures: o.login_max_failures.unwrap_or(10).max(1),
+            login_lockout: std::time::Duration::from_secs(o.login_lockout_seconds.unwrap_or(300)),
         })
     }
 }

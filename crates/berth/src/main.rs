@@ -147,7 +147,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("opening the database")?;
     let store =
         berth_storage::FsStore::open(&config.storage_path).context("opening blob storage")?;
-    let iam = Iam::new(db.clone());
+    let iam = Iam::with_lockout(db.clone(), config.login_max_failures, config.login_lockout);
     let projects = Projects::new(db.clone());
     first_start(&config, &iam, &projects).await?;
     let tokens = TokenService::load_or_create(&config.data_dir, config.token_expiry_minutes * 60)?;

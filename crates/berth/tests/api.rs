@@ -651,6 +651,68 @@ async fn projects_visibility_metadata_and_members() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn brute_force_is_throttled() {
+    for s in servers().await {
+        s.create_user("victim", "Victim1234").await;
+        let try_login = |pw: &'static str| {
+            let s = &s;
+            async move {
+                s.api(Method::GET, "/users/current", Some(("victim", pw)))
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        // 20 wrong passwords in a row, some at once: the first 10 are plain
+        // 401s (never a server error), the rest are throttled.
+        let wrong: Vec<_> = (0..20).map(|_| try_login("Wrong12345")).collect();
+        let mut statuses: Vec<u16> = Vec::new();
+        for r in futures_util::future::join_all(wrong).await {
+            statuses.push(r.status().as_u16());
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 401).count(),
+            10,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 429).count(),
+            10,
+            "{statuses:?}"
+        );
+        // Locked: even the right password waits, on /api, /v2 and the token service.
+        api_error(try_login("Victim1234").await, 429, "TOO_MANY_REQUESTS").await;
+        let r = s
+            .anon
+            .get(s.u("/v2/"))
+            .basic_auth("victim", Some("Victim1234"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 429, "TOOMANYREQUESTS").await;
+        let r = s
+            .anon
+            .get(s.u("/service/token"))
+            .basic_auth("victim", Some("Victim1234"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        // Other users are unaffected.
+        assert_eq!(
+            s.api(Method::GET, "/users/current", ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        sleep_ms(2100).await;
+        assert_eq!(try_login("Victim1234").await.status(), StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn first_admin_password_is_generated_once_and_resettable() {
     let dir = tempfile::tempdir().unwrap();

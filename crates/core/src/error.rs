@@ -17,6 +17,8 @@ pub enum CoreError {
     Conflict(String),
     #[error("{0}")]
     Precondition(String),
+    #[error("too many failed logins for this user; try again later")]
+    TooManyAttempts,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("{0}")]

@@ -148,13 +148,9 @@ impl Projects {
 
     /// A project the caller may read.
     pub async fn get(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<ProjectView> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Read,
-            Resource::Project(view.as_ref(), Kind::Project),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Read, Kind::Project)
+            .await?;
         Ok(view)
     }
 
@@ -172,6 +168,19 @@ impl Projects {
             public,
             created_at: p.creation_time,
         }))
+    }
+
+    /// Loads a project and checks one permission on it.
+    async fn authorized(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        action: Action,
+        kind: Kind,
+    ) -> CoreResult<ProjectView> {
+        let view = self.load(ctx, key).await?;
+        require(ctx, action, Resource::Project(view.as_ref(), kind)).await?;
+        Ok(view)
     }
 
     async fn load(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<ProjectView> {
@@ -221,13 +230,9 @@ impl Projects {
 
     /// Deletes an empty project.
     pub async fn delete(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<()> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Delete,
-            Resource::Project(view.as_ref(), Kind::Project),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Delete, Kind::Project)
+            .await?;
         if view.repo_count > 0 {
             return Err(CoreError::Precondition(
                 "the project contains repositories and cannot be deleted".into(),
@@ -243,13 +248,9 @@ impl Projects {
         ctx: &SecurityContext,
         key: &ProjectKey,
     ) -> CoreResult<(bool, String)> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Delete,
-            Resource::Project(view.as_ref(), Kind::Project),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Delete, Kind::Project)
+            .await?;
         Ok(if view.repo_count > 0 {
             (false, "the project contains repositories".into())
         } else {
@@ -264,13 +265,9 @@ impl Projects {
         key: &ProjectKey,
         metadata: &BTreeMap<String, String>,
     ) -> CoreResult<()> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Update,
-            Resource::Project(view.as_ref(), Kind::Metadata),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Update, Kind::Metadata)
+            .await?;
         validate_metadata(metadata)?;
         let mut tx = self.db.begin().await?;
         for (k, v) in metadata {
@@ -312,13 +309,9 @@ impl Projects {
         key: &ProjectKey,
         name: &str,
     ) -> CoreResult<()> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Delete,
-            Resource::Project(view.as_ref(), Kind::Metadata),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Delete, Kind::Metadata)
+            .await?;
         if !projects::delete_metadata(self.db.writer(), view.project.project_id, name).await? {
             return Err(CoreError::NotFound(format!("metadata {name} not found")));
         }
@@ -335,13 +328,9 @@ impl Projects {
         user: MemberUser,
         role: i64,
     ) -> CoreResult<i64> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Create,
-            Resource::Project(view.as_ref(), Kind::Member),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Create, Kind::Member)
+            .await?;
         Role::from_id(role)
             .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
         let found = match &user {
@@ -375,13 +364,9 @@ impl Projects {
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<Member>, i64)> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::List,
-            Resource::Project(view.as_ref(), Kind::Member),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::List, Kind::Member)
+            .await?;
         let id = view.project.project_id;
         let total = projects::member_count(self.db.reader(), id, name).await?;
         Ok((
@@ -397,13 +382,9 @@ impl Projects {
         key: &ProjectKey,
         mid: i64,
     ) -> CoreResult<Member> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Read,
-            Resource::Project(view.as_ref(), Kind::Member),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Read, Kind::Member)
+            .await?;
         projects::member(self.db.reader(), view.project.project_id, mid)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("member {mid} not found")))
@@ -417,13 +398,9 @@ impl Projects {
         mid: i64,
         role: i64,
     ) -> CoreResult<()> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Update,
-            Resource::Project(view.as_ref(), Kind::Member),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Update, Kind::Member)
+            .await?;
         Role::from_id(role)
             .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
         if !projects::set_member_role(
@@ -447,13 +424,9 @@ impl Projects {
         key: &ProjectKey,
         mid: i64,
     ) -> CoreResult<()> {
-        let view = self.load(ctx, key).await?;
-        require(
-            ctx,
-            Action::Delete,
-            Resource::Project(view.as_ref(), Kind::Member),
-        )
-        .await?;
+        let view = self
+            .authorized(ctx, key, Action::Delete, Kind::Member)
+            .await?;
         if !projects::delete_member(self.db.writer(), view.project.project_id, mid).await? {
             return Err(CoreError::NotFound(format!("member {mid} not found")));
         }

@@ -105,6 +105,7 @@ impl Server {
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.data_dir())
             .args(["--database-url", &self.database_url, "--log-level", "warn"])
+            .args(["--login-max-failures", "10", "--login-lockout-seconds", "2"])
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
         let (child, url) = spawn_listening(cmd);
         self.url = url;

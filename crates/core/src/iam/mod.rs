@@ -10,13 +10,33 @@ use berth_db::users::{NewUser, User};
 use berth_db::{now_millis, users, Db};
 use context::{Principal, SecurityContext};
 use rbac::{can, Action, Resource};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Users and authentication (database mode).
 #[derive(Clone)]
 pub struct Iam {
     db: Db,
+    lockout: Arc<Lockout>,
 }
+
+/// Failed-login bookkeeping: attempts for one user are serialized, and after
+/// `max_failures` failures in a row the user is locked for `duration`.
+struct Lockout {
+    max_failures: u32,
+    duration: Duration,
+    users: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Attempts>>>>,
+}
+
+#[derive(Default)]
+struct Attempts {
+    failures: u32,
+    locked_until: Option<Instant>,
+}
+
+/// Users tracked at most; past this, users with no recent failure are forgotten.
+const TRACKED_USERS: usize = 10_000;
 
 /// A user as the API creates it.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +55,19 @@ static DUMMY_HASH: OnceLock<String> = OnceLock::new();
 impl Iam {
     /// The service on a database.
     pub fn new(db: Db) -> Self {
-        Iam { db }
+        Self::with_lockout(db, 10, Duration::from_secs(300))
+    }
+
+    /// The service with a login lockout policy.
+    pub fn with_lockout(db: Db, max_failures: u32, duration: Duration) -> Self {
+        Iam {
+            db,
+            lockout: Arc::new(Lockout {
+                max_failures: max_failures.max(1),
+                duration,
+                users: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// A context for a caller who presented no credentials.
@@ -63,8 +95,43 @@ impl Iam {
         })
     }
 
-    /// Checks a username and password; `None` for bad credentials.
+    /// Checks a username and password; `None` for bad credentials,
+    /// `TooManyAttempts` while the user is locked out.
     pub async fn authenticate(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
+        let slot = {
+            let mut map = self.lockout.users.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= TRACKED_USERS {
+                map.retain(|_, a| {
+                    Arc::strong_count(a) > 1 || a.try_lock().is_ok_and(|a| a.failures > 0)
+                });
+            }
+            map.entry(username.to_string()).or_default().clone()
+        };
+        let mut attempts = slot.lock().await;
+        if let Some(until) = attempts.locked_until {
+            if Instant::now() < until {
+                return Err(CoreError::TooManyAttempts);
+            }
+            *attempts = Attempts::default();
+        }
+        let user = self.check_password(username, password).await?;
+        if user.is_some() {
+            attempts.failures = 0;
+        } else {
+            attempts.failures += 1;
+            if attempts.failures >= self.lockout.max_failures {
+                tracing::warn!(
+                    username,
+                    failures = attempts.failures,
+                    "locking out user after failed logins"
+                );
+                attempts.locked_until = Some(Instant::now() + self.lockout.duration);
+            }
+        }
+        Ok(user)
+    }
+
+    async fn check_password(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
         let user = users::by_name(self.db.reader(), username).await?;
         let stored = match &user {
             Some(u) => u.password_hash.clone(),

@@ -1,10 +1,20 @@
 //! Password hashing (argon2id) and Harbor's password rule.
+//!
+//! argon2 is memory-hard by design: each hash fills `M_COST_KIB` of memory.
+//! Hashes run on blocking threads, at most one per core, each reusing a
+//! preallocated work area, so a burst of logins costs bounded CPU and memory
+//! instead of one fresh allocation per request.
 
 use crate::error::{CoreError, CoreResult};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::{Mutex, OnceLock};
+use tokio::sync::Semaphore;
+
+/// OWASP's argon2id setting for a small memory budget: 7 MiB, 5 passes.
+const M_COST_KIB: u32 = 7 * 1024;
+const T_COST: u32 = 5;
+const OUTPUT_LEN: usize = 32;
 
 /// Harbor's rule: 8–128 characters with at least one upper-case letter, one
 /// lower-case letter and one digit.
@@ -25,34 +35,106 @@ pub fn check_rule(password: &str) -> CoreResult<()> {
     }
 }
 
-/// Hashes a password with argon2id (off the async runtime: it is deliberately slow).
-pub async fn hash(password: &str) -> CoreResult<String> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| CoreError::Internal(format!("hashing password: {e}")))
-    })
-    .await
-    .map_err(|e| CoreError::Internal(e.to_string()))?
+struct Workers {
+    permits: Semaphore,
+    areas: Mutex<Vec<Vec<Block>>>,
 }
 
-/// Verifies a password against a stored hash (constant-time comparison inside argon2).
-pub async fn verify(password: &str, stored: &str) -> bool {
-    let (password, stored) = (password.to_owned(), stored.to_owned());
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false)
+fn workers() -> &'static Workers {
+    static W: OnceLock<Workers> = OnceLock::new();
+    W.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Workers {
+            permits: Semaphore::new(n),
+            areas: Mutex::new(Vec::new()),
+        }
+    })
+}
+
+/// Runs one argon2 computation on a blocking thread with a reused work area.
+async fn compute(password: Vec<u8>, salt: Vec<u8>, params: Params) -> CoreResult<Vec<u8>> {
+    let w = workers();
+    let _permit = w
+        .permits
+        .acquire()
+        .await
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    let mut area = w
+        .areas
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    let (area, out) = tokio::task::spawn_blocking(move || {
+        let need = params.block_count();
+        if area.len() < need {
+            area.resize(need, Block::default());
+        }
+        let mut out = vec![0u8; params.output_len().unwrap_or(OUTPUT_LEN)];
+        let r = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into_with_memory(&password, &salt, &mut out, &mut area[..need]);
+        (area, r.map(|()| out))
     })
     .await
-    .unwrap_or(false)
+    .map_err(|e| CoreError::Internal(e.to_string()))?;
+    // Only standard-size areas are kept: an old hash with a larger cost does not pin memory.
+    if area.len() <= params_default().block_count() {
+        w.areas.lock().unwrap_or_else(|p| p.into_inner()).push(area);
+    }
+    out.map_err(|e| CoreError::Internal(format!("argon2: {e}")))
+}
+
+fn params_default() -> Params {
+    Params::new(M_COST_KIB, T_COST, 1, Some(OUTPUT_LEN)).unwrap_or_default()
+}
+
+/// Hashes a password with argon2id into a PHC string.
+pub async fn hash(password: &str) -> CoreResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut raw_salt = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut raw_salt)
+        .map_err(|e| CoreError::Internal(e.to_string()))?
+        .to_vec();
+    let params = params_default();
+    let out = compute(password.as_bytes().to_vec(), salt_bytes, params.clone()).await?;
+    let output =
+        argon2::password_hash::Output::new(&out).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params)
+            .try_into()
+            .map_err(|e: argon2::password_hash::Error| CoreError::Internal(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Verifies a password against a stored PHC hash (constant-time comparison).
+pub async fn verify(password: &str, stored: &str) -> bool {
+    let Ok(phc) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected), Ok(params)) = (phc.salt, phc.hash, Params::try_from(&phc))
+    else {
+        return false;
+    };
+    if phc.algorithm != Algorithm::Argon2id.ident() {
+        return false;
+    }
+    let mut raw_salt = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut raw_salt) else {
+        return false;
+    };
+    match compute(password.as_bytes().to_vec(), salt.to_vec(), params).await {
+        // Output's equality is constant-time.
+        Ok(out) => argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected),
+        Err(_) => false,
+    }
 }
 
 /// A random password that satisfies the rule (for the first admin).
@@ -88,9 +170,17 @@ mod tests {
     #[tokio::test]
     async fn hash_and_verify() {
         let h = hash("Harbor12345").await.unwrap();
-        assert!(h.starts_with("$argon2id$"));
+        assert!(h.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{h}");
         assert!(verify("Harbor12345", &h).await);
         assert!(!verify("Harbor12346", &h).await);
         assert!(!verify("Harbor12345", "not a hash").await);
+        // Hashes made with the crate's own defaults (other costs) still verify.
+        use argon2::PasswordHasher;
+        let other = Argon2::default()
+            .hash_password(b"Harbor12345", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify("Harbor12345", &other).await);
+        assert!(!verify("harbor12345", &other).await);
     }
 }

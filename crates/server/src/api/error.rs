@@ -35,6 +35,7 @@ impl ApiError {
             StatusCode::CONFLICT => "CONFLICT",
             StatusCode::PRECONDITION_FAILED => "PRECONDITION",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+            StatusCode::TOO_MANY_REQUESTS => "TOO_MANY_REQUESTS",
             _ => "UNKNOWN",
         }
     }
@@ -49,6 +50,7 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound(_) => StatusCode::NOT_FOUND,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
             CoreError::Precondition(_) => StatusCode::PRECONDITION_FAILED,
+            CoreError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             CoreError::Db(_) | CoreError::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");

@@ -85,6 +85,10 @@ pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, OciErr
     match state.iam.authenticate(&user, &password).await {
         Ok(Some(u)) => Ok(Caller::User(state.iam.context_for(&u))),
         Ok(None) => Err(challenge(state, None, "invalid username or password")),
+        Err(berth_core::CoreError::TooManyAttempts) => Err(OciError::new(
+            ErrorCode::TooManyRequests,
+            "too many failed logins for this user; try again later",
+        )),
         Err(e) => Err(super::blobs::internal(e)),
     }
 }
