@@ -777,3 +777,171 @@ async fn first_admin_password_is_generated_once_and_resettable() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn repositories_api() {
+    for s in servers().await {
+        s.create_user("member", "Member1234").await;
+        s.create_user("stranger", "Strange123").await;
+        let (m, x) = (
+            Some(("member", "Member1234")),
+            Some(("stranger", "Strange123")),
+        );
+        let r = s
+            .api(Method::POST, "/projects/p/members", ADMIN)
+            .header("x-is-resource-name", "true")
+            .json(&json!({"role_id": 2, "member_user": {"username": "member"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        s.push_image("p/web/app", "v1", "a").await;
+        s.push_image("p/web/app", "v2", "b").await;
+        s.push_image("p/db", "v1", "c").await;
+        s.push_image("library/pub", "v1", "d").await;
+        s.push_blob("p/blobs-only", b"no manifest").await;
+
+        let names = |v: Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let r = s
+            .api(Method::GET, "/projects/p/repositories", m)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "x-total-count"), "2");
+        let list: Value = r.json().await.unwrap();
+        assert_eq!(names(list.clone()), vec!["p/db", "p/web/app"]);
+        let app = &list[1];
+        assert_eq!(app["artifact_count"], 2);
+        assert!(app["project_id"].as_i64().unwrap() > 0 && app["creation_time"].is_string());
+        api_error(
+            s.api(Method::GET, "/projects/p/repositories", x)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        api_error(
+            s.api(Method::GET, "/projects/p/repositories", None)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        api_error(
+            s.api(Method::GET, "/projects/none/repositories", m)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+
+        // All visible repositories: a stranger sees public ones only.
+        let all: Value = s
+            .api(Method::GET, "/repositories", x)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(names(all), vec!["library/pub"]);
+        let all: Value = s
+            .api(Method::GET, "/repositories?q=name%3D~web", m)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(names(all), vec!["p/web/app"]);
+        let r = s
+            .api(Method::GET, "/repositories?page=2&page_size=1", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "x-total-count"), "3");
+        assert!(
+            header(&r, "link").contains("rel=\"prev\"")
+                && header(&r, "link").contains("rel=\"next\"")
+        );
+        api_error(
+            s.api(Method::GET, "/repositories?q=name%3Dx", ADMIN)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+
+        // Double-encoded names; description; delete by role.
+        let one: Value = s
+            .api(Method::GET, "/projects/p/repositories/web%252Fapp", m)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["name"], "p/web/app");
+        let r = s
+            .api(Method::PUT, "/projects/p/repositories/web%252Fapp", m)
+            .json(&json!({"description": "the web app"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let one: Value = s
+            .api(Method::GET, "/projects/p/repositories/web%252Fapp", m)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["description"], "the web app");
+        api_error(
+            s.api(Method::DELETE, "/projects/p/repositories/db", m)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        assert_eq!(
+            s.api(Method::DELETE, "/projects/p/repositories/db", ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        api_error(
+            s.api(Method::GET, "/projects/p/repositories/db", ADMIN)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        expect_error(s.get("/v2/p/db/manifests/v1").await, 404, "NAME_UNKNOWN").await;
+        assert_eq!(
+            s.get("/v2/p/web/app/manifests/v1").await.status(),
+            StatusCode::OK
+        );
+    }
+}

@@ -7,8 +7,10 @@ pub mod error;
 pub mod iam;
 pub mod projects;
 pub mod registry;
+pub mod repositories;
 
 pub use error::{CoreError, CoreResult};
 pub use iam::Iam;
 pub use projects::Projects;
 pub use registry::{Registry, RegistryError};
+pub use repositories::Repositories;

@@ -156,18 +156,13 @@ impl Projects {
 
     /// A project for authorization checks on `/v2`, without permission checks.
     pub async fn lookup(&self, name: &str) -> CoreResult<Option<ProjectRef>> {
-        let Some(p) = projects::by_name(self.db.reader(), name).await? else {
-            return Ok(None);
-        };
-        let public = projects::metadata(self.db.reader(), p.project_id)
+        Ok(projects::auth_ref(self.db.reader(), name)
             .await?
-            .iter()
-            .any(|(k, v)| k == "public" && v == "true");
-        Ok(Some(ProjectRef {
-            id: p.project_id,
-            public,
-            created_at: p.creation_time,
-        }))
+            .map(|(id, created_at, public)| ProjectRef {
+                id,
+                public,
+                created_at,
+            }))
     }
 
     /// Loads a project and checks one permission on it.

@@ -251,6 +251,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0001_registry.sql"),
     ),
     (2, "iam", include_str!("../migrations/0002_iam.sql")),
+    (
+        3,
+        "repository_description",
+        include_str!("../migrations/0003_repository_description.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -377,3 +377,21 @@ pub async fn delete_member<'e>(
         .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// What authorization needs of a project, in one query: (id, creation time, public).
+pub async fn auth_ref<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+) -> Result<Option<(i64, i64, bool)>, DbError> {
+    let row = sqlx::query(
+        "SELECT p.project_id, p.creation_time, \
+         (SELECT COUNT(*) FROM project_metadata m WHERE m.project_id = p.project_id \
+          AND m.name = 'public' AND m.value = 'true') \
+         FROM project p WHERE p.name = $1",
+    )
+    .bind(name)
+    .fetch_optional(ex)
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? > 0)))
+        .transpose()
+}

@@ -52,3 +52,137 @@ pub async fn catalog<'e>(
     .fetch_all(ex)
     .await?)
 }
+
+/// A repository as Harbor's API shows it.
+#[derive(Debug, Clone)]
+pub struct RepositoryRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    pub description: String,
+    pub artifact_count: i64,
+    pub creation_time: i64,
+    pub update_time: i64,
+}
+
+const REPO_SELECT: &str = "SELECT r.id, p.project_id, r.name, r.description, \
+     (SELECT COUNT(*) FROM artifact a WHERE a.repository_id = r.id), r.created_at, r.updated_at \
+     FROM repository r JOIN project p ON p.name = r.project_name";
+
+/// Repositories listed are those holding at least one artifact, in projects
+/// the caller may see (`$1` all, `$2` member user id), optionally of one
+/// project (`$3`) and with a name containing `$4`.
+const REPO_WHERE: &str = "WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id) \
+     AND ($1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
+     AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
+     WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2))) \
+     AND ($3 IS NULL OR r.project_name = $3) AND ($4 IS NULL OR r.name LIKE $4)";
+
+fn repo_from_row(r: sqlx::any::AnyRow) -> Result<RepositoryRow, DbError> {
+    use sqlx::Row;
+    Ok(RepositoryRow {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        description: r.try_get(3)?,
+        artifact_count: r.try_get(4)?,
+        creation_time: r.try_get(5)?,
+        update_time: r.try_get(6)?,
+    })
+}
+
+fn bind_repo_filter<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    vis: crate::projects::Visibility,
+    project: Option<&str>,
+    name_like: Option<&str>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    let (all, user) = match vis {
+        crate::projects::Visibility::All => (1i64, None),
+        crate::projects::Visibility::PublicOrMemberOf(u) => (0, u),
+    };
+    q.bind(all)
+        .bind(user)
+        .bind(project.map(str::to_string))
+        .bind(name_like.map(|n| format!("%{}%", crate::users::escape_like(n))))
+}
+
+/// One page of visible repositories, by name.
+pub async fn list<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vis: crate::projects::Visibility,
+    project: Option<&str>,
+    name_like: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<RepositoryRow>, DbError> {
+    let sql = format!("{REPO_SELECT} {REPO_WHERE} ORDER BY r.name LIMIT $5 OFFSET $6");
+    bind_repo_filter(sqlx::query(&sql), vis, project, name_like)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(repo_from_row)
+        .collect()
+}
+
+/// Number of visible repositories.
+pub async fn count<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vis: crate::projects::Visibility,
+    project: Option<&str>,
+    name_like: Option<&str>,
+) -> Result<i64, DbError> {
+    use sqlx::Row;
+    let sql = format!(
+        "SELECT COUNT(*) FROM repository r JOIN project p ON p.name = r.project_name {REPO_WHERE}"
+    );
+    let row = bind_repo_filter(sqlx::query(&sql), vis, project, name_like)
+        .fetch_one(ex)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// One repository holding at least one artifact.
+pub async fn get<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+) -> Result<Option<RepositoryRow>, DbError> {
+    sqlx::query(&format!(
+        "{REPO_SELECT} WHERE r.name = $1 AND EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)"
+    ))
+    .bind(name)
+    .fetch_optional(ex)
+    .await?
+    .map(repo_from_row)
+    .transpose()
+}
+
+/// Sets a repository's description.
+pub async fn set_description<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+    description: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query("UPDATE repository SET description = $2, updated_at = $3 WHERE name = $1")
+        .bind(name)
+        .bind(description)
+        .bind(now)
+        .execute(ex)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Deletes a repository with its artifacts, tags and blob links.
+pub async fn delete<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM repository WHERE name = $1")
+        .bind(name)
+        .execute(ex)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

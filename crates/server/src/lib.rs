@@ -12,7 +12,7 @@ pub mod token;
 use axum::http::{HeaderName, Request};
 use axum::Router;
 use berth_core::iam::token::TokenService;
-use berth_core::{Iam, Projects, Registry};
+use berth_core::{Iam, Projects, Registry, Repositories};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -22,6 +22,7 @@ pub struct AppState {
     pub registry: Registry,
     pub iam: Iam,
     pub projects: Projects,
+    pub repositories: Repositories,
     pub tokens: TokenService,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,

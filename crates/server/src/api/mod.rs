@@ -5,6 +5,7 @@
 
 mod error;
 mod projects;
+mod repositories;
 mod users;
 
 pub use error::ApiError;
@@ -28,6 +29,7 @@ pub fn router() -> Router<State> {
         .route("/api/v2.0/health", get(health))
         .merge(users::router())
         .merge(projects::router())
+        .merge(repositories::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))
 }

@@ -1,0 +1,106 @@
+//! Repositories as Harbor's API manages them: listing, description, deletion.
+
+use crate::error::{CoreError, CoreResult};
+use crate::iam::context::SecurityContext;
+use crate::iam::rbac::{Action, Kind, Resource};
+use crate::iam::require;
+use crate::projects::Projects;
+use berth_db::projects::Visibility;
+use berth_db::repositories::{self, RepositoryRow};
+use berth_db::{now_millis, Db};
+
+/// The repository service.
+#[derive(Clone)]
+pub struct Repositories {
+    db: Db,
+    projects: Projects,
+}
+
+impl Repositories {
+    /// The service on a database.
+    pub fn new(db: Db, projects: Projects) -> Self {
+        Repositories { db, projects }
+    }
+
+    /// One page of repositories the caller may see (all projects, or one), with the total.
+    pub async fn list(
+        &self,
+        ctx: &SecurityContext,
+        project: Option<&str>,
+        name: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<RepositoryRow>, i64)> {
+        if let Some(p) = project {
+            let project = self
+                .projects
+                .lookup(p)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("project {p} not found")))?;
+            require(
+                ctx,
+                Action::List,
+                Resource::Project(project, Kind::Repository),
+            )
+            .await?;
+        }
+        let vis = if ctx.is_sysadmin() || project.is_some() {
+            // Access to a named project was just checked.
+            Visibility::All
+        } else {
+            Visibility::PublicOrMemberOf(ctx.user_id())
+        };
+        let total = repositories::count(self.db.reader(), vis, project, name).await?;
+        let page = repositories::list(self.db.reader(), vis, project, name, offset, limit).await?;
+        Ok((page, total))
+    }
+
+    /// One repository (`project/rest`), checked for `action`.
+    async fn checked(
+        &self,
+        ctx: &SecurityContext,
+        project: &str,
+        repo: &str,
+        action: Action,
+    ) -> CoreResult<RepositoryRow> {
+        let p = self
+            .projects
+            .lookup(project)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("project {project} not found")))?;
+        require(ctx, action, Resource::Project(p, Kind::Repository)).await?;
+        repositories::get(self.db.reader(), &format!("{project}/{repo}"))
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("repository {project}/{repo} not found")))
+    }
+
+    /// One repository the caller may read.
+    pub async fn get(
+        &self,
+        ctx: &SecurityContext,
+        project: &str,
+        repo: &str,
+    ) -> CoreResult<RepositoryRow> {
+        self.checked(ctx, project, repo, Action::Read).await
+    }
+
+    /// Sets the description.
+    pub async fn update_description(
+        &self,
+        ctx: &SecurityContext,
+        project: &str,
+        repo: &str,
+        description: &str,
+    ) -> CoreResult<()> {
+        let r = self.checked(ctx, project, repo, Action::Update).await?;
+        repositories::set_description(self.db.writer(), &r.name, description, now_millis()).await?;
+        Ok(())
+    }
+
+    /// Deletes the repository and its artifacts (storage is reclaimed by GC).
+    pub async fn delete(&self, ctx: &SecurityContext, project: &str, repo: &str) -> CoreResult<()> {
+        let r = self.checked(ctx, project, repo, Action::Delete).await?;
+        repositories::delete(self.db.writer(), &r.name).await?;
+        Ok(())
+    }
+}
