@@ -137,11 +137,6 @@ impl Db {
         Ok(db)
     }
 
-    /// The engine in use.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// The pool for reads.
     pub fn reader(&self) -> &AnyPool {
         &self.read

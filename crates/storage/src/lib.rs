@@ -139,13 +139,6 @@ impl FsStore {
         }))
     }
 
-    /// Whether a committed blob file exists.
-    pub async fn blob_exists(&self, digest: &Digest) -> bool {
-        tokio::fs::try_exists(self.blob_path(digest))
-            .await
-            .unwrap_or(false)
-    }
-
     /// Creates the empty file of a new upload session.
     pub async fn create_upload(&self, id: Uuid) -> Result<(), StorageError> {
         let path = self.upload_path(id);
