@@ -945,3 +945,107 @@ async fn repositories_api() {
         );
     }
 }
+
+#[tokio::test]
+async fn systeminfo_and_statistics() {
+    for s in servers().await {
+        let anon: Value = s
+            .api(Method::GET, "/systeminfo", None)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(anon["auth_mode"], "db_auth");
+        assert_eq!(anon["self_registration"], false);
+        assert!(anon.get("external_url").is_none() && anon.get("read_only").is_none());
+        let full: Value = s
+            .api(Method::GET, "/systeminfo", ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(full["external_url"], s.url.as_str());
+        assert_eq!(full["registry_url"], s.url.trim_start_matches("http://"));
+        assert!(full["current_time"].is_string());
+
+        api_error(
+            s.api(Method::GET, "/statistics", None)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        s.create_user("viewer", "Viewer1234").await;
+        let layer = bytes(5000, 9);
+        let d = s.push_blob("library/pub", &layer).await;
+        let config = b"{}".to_vec();
+        let cd = s.push_blob("library/pub", &config).await;
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (OCI_CONFIG, &cd, 2),
+            &[(OCI_LAYER, &d, 5000)],
+            None,
+        );
+        assert_eq!(
+            s.put_manifest("library/pub", "v1", OCI_MANIFEST, &body)
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        // The same layer in a private repository is counted once.
+        let r = s
+            .client
+            .post(s.u(&format!(
+                "/v2/p/app/blobs/uploads/?mount={d}&from=library/pub"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let cd2 = s.push_blob("p/app", b"[]").await;
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (OCI_CONFIG, &cd2, 2),
+            &[(OCI_LAYER, &d, 5000)],
+            None,
+        );
+        assert_eq!(
+            s.put_manifest("p/app", "v1", OCI_MANIFEST, &body)
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+
+        let st: Value = s
+            .api(Method::GET, "/statistics", ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(st["public_project_count"], 1);
+        assert_eq!(st["private_project_count"], 2);
+        assert_eq!(st["total_project_count"], 3);
+        assert_eq!(st["public_repo_count"], 1);
+        assert_eq!(st["private_repo_count"], 1);
+        assert_eq!(st["total_storage_consumption"], 5000 + 2 + 2);
+        let st: Value = s
+            .api(Method::GET, "/statistics", Some(("viewer", "Viewer1234")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(st["total_project_count"], 1);
+        assert_eq!(st["private_repo_count"], 0);
+        assert_eq!(st["total_storage_consumption"], 5000 + 2);
+    }
+}

@@ -223,6 +223,16 @@ impl Projects {
         Ok((out, total))
     }
 
+    /// Project and repository counts and storage over what the caller may see.
+    pub async fn statistics(&self, ctx: &SecurityContext) -> CoreResult<[i64; 5]> {
+        let vis = if ctx.is_sysadmin() {
+            Visibility::All
+        } else {
+            Visibility::PublicOrMemberOf(ctx.user_id())
+        };
+        Ok(projects::statistics(self.db.reader(), vis).await?)
+    }
+
     /// Deletes an empty project.
     pub async fn delete(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<()> {
         let view = self

@@ -395,3 +395,41 @@ pub async fn auth_ref<'e>(
     row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? > 0)))
         .transpose()
 }
+
+/// Counts for `/statistics`: (public projects, private projects, public
+/// repositories, private repositories) among those visible, and the bytes
+/// of distinct blobs linked to visible repositories.
+pub async fn statistics<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vis: Visibility,
+) -> Result<[i64; 5], DbError> {
+    let (all, user) = match vis {
+        Visibility::All => (1i64, None),
+        Visibility::PublicOrMemberOf(u) => (0, u),
+    };
+    let row = sqlx::query(
+        "WITH v AS (SELECT p.project_id, p.name, \
+           (SELECT COUNT(*) FROM project_metadata m WHERE m.project_id = p.project_id \
+            AND m.name = 'public' AND m.value = 'true') AS pub FROM project p \
+           WHERE $1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
+            AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
+            WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2))), \
+         r AS (SELECT r.id, v.pub FROM repository r JOIN v ON v.name = r.project_name \
+           WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)) \
+         SELECT (SELECT COUNT(*) FROM v WHERE pub > 0), (SELECT COUNT(*) FROM v WHERE pub = 0), \
+           (SELECT COUNT(*) FROM r WHERE pub > 0), (SELECT COUNT(*) FROM r WHERE pub = 0), \
+           (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blob b WHERE b.digest IN \
+             (SELECT rb.digest FROM repository_blob rb JOIN r ON r.id = rb.repository_id))",
+    )
+    .bind(all)
+    .bind(user)
+    .fetch_one(ex)
+    .await?;
+    Ok([
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    ])
+}

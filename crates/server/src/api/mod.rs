@@ -6,6 +6,7 @@
 mod error;
 mod projects;
 mod repositories;
+mod system;
 mod users;
 
 pub use error::ApiError;
@@ -30,6 +31,7 @@ pub fn router() -> Router<State> {
         .merge(users::router())
         .merge(projects::router())
         .merge(repositories::router())
+        .merge(system::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))
 }

@@ -1,0 +1,66 @@
+//! System endpoints: `/systeminfo` and `/statistics`.
+
+use super::{context, timestamp, ApiError};
+use crate::State;
+use axum::extract::State as S;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/api/v2.0/systeminfo", get(systeminfo))
+        .route("/api/v2.0/statistics", get(statistics))
+}
+
+/// Anonymous callers get what a login page needs; others also the registry's settings.
+async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let mut info = json!({
+        "auth_mode": "db_auth",
+        "primary_auth_mode": false,
+        "self_registration": false,
+        "banner_message": "",
+        "harbor_version": concat!("berth-", env!("CARGO_PKG_VERSION")),
+    });
+    if ctx.is_authenticated() {
+        let host = state
+            .external_url
+            .split_once("://")
+            .map_or(state.external_url.as_str(), |(_, h)| h);
+        let extra = json!({
+            "current_time": timestamp(berth_db::now_millis()),
+            "external_url": state.external_url,
+            "registry_url": host,
+            "project_creation_restriction": "everyone",
+            "read_only": false,
+            "has_ca_root": false,
+            "registry_storage_provider_name": "filesystem",
+            "notification_enable": false,
+        });
+        if let (Some(i), Some(e)) = (info.as_object_mut(), extra.as_object()) {
+            i.extend(e.clone());
+        }
+    }
+    Ok(Json(info))
+}
+
+/// Counts over what the caller may see (Harbor's `Statistic`).
+async fn statistics(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    if !ctx.is_authenticated() {
+        return Err(berth_core::CoreError::Unauthorized.into());
+    }
+    let [public_projects, private_projects, public_repos, private_repos, storage] =
+        state.projects.statistics(&ctx).await?;
+    Ok(Json(json!({
+        "public_project_count": public_projects,
+        "private_project_count": private_projects,
+        "total_project_count": public_projects + private_projects,
+        "public_repo_count": public_repos,
+        "private_repo_count": private_repos,
+        "total_repo_count": public_repos + private_repos,
+        "total_storage_consumption": storage,
+    })))
+}
