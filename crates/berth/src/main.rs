@@ -4,7 +4,7 @@ mod config;
 
 use anyhow::Context;
 use berth_core::iam::token::TokenService;
-use berth_core::{Iam, Projects, Registry, Repositories};
+use berth_core::{Artifacts, Iam, Projects, Registry, Repositories};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeOptions};
@@ -168,6 +168,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .to_string();
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
+        artifacts: Artifacts::new(db.clone(), projects.clone()),
         registry: Registry::new(db, store),
         iam,
         projects,

@@ -1049,3 +1049,220 @@ async fn systeminfo_and_statistics() {
         assert_eq!(st["total_storage_consumption"], 5000 + 2);
     }
 }
+
+#[tokio::test]
+async fn artifacts_and_tags_api() {
+    for s in servers().await {
+        s.create_user("guest", "Guest12345").await;
+        let g = Some(("guest", "Guest12345"));
+        let r = s
+            .api(Method::POST, "/projects/p/members", ADMIN)
+            .header("x-is-resource-name", "true")
+            .json(&json!({"role_id": 3, "member_user": {"username": "guest"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let (d1, _) = s.push_image("p/web/app", "v1", "one").await;
+        let (d2, _) = s.push_image("p/web/app", "v2", "two").await;
+        let base = "/projects/p/repositories/web%252Fapp/artifacts";
+
+        let r = s.api(Method::GET, base, g).send().await.unwrap();
+        assert_eq!(header(&r, "x-total-count"), "2");
+        let list: Value = r.json().await.unwrap();
+        assert_eq!(list[0]["digest"], d2.as_str(), "newest first");
+        assert_eq!(list[0]["type"], "IMAGE");
+        assert_eq!(list[0]["manifest_media_type"], OCI_MANIFEST);
+        assert_eq!(list[0]["repository_name"], "p/web/app");
+        assert_eq!(list[0]["tags"][0]["name"], "v2");
+        assert!(list[0]["size"].as_i64().unwrap() > 0);
+        let list: Value = s
+            .api(Method::GET, &format!("{base}?with_tag=false"), g)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(list[0].get("tags").is_none());
+        api_error(
+            s.api(Method::GET, base, None).send().await.unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        api_error(
+            s.api(Method::GET, "/projects/p/repositories/nope/artifacts", g)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+
+        // By tag and by digest.
+        let a: Value = s
+            .api(Method::GET, &format!("{base}/v1"), g)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a["digest"], d1.as_str());
+        let a: Value = s
+            .api(Method::GET, &format!("{base}/{d1}"), g)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a["tags"][0]["name"], "v1");
+        api_error(
+            s.api(Method::GET, &format!("{base}/nope"), g)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+
+        // Tags: a guest may list, not create; a maintainer-level user (admin) may.
+        let body = json!({"name": "stable"});
+        api_error(
+            s.api(Method::POST, &format!("{base}/v1/tags"), g)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        let r = s
+            .api(Method::POST, &format!("{base}/v1/tags"), ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        api_error(
+            s.api(Method::POST, &format!("{base}/v2/tags"), ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            409,
+            "CONFLICT",
+        )
+        .await;
+        api_error(
+            s.api(Method::POST, &format!("{base}/v1/tags"), ADMIN)
+                .json(&json!({"name": "-bad"}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+        let tags: Value = s
+            .api(Method::GET, &format!("{base}/v1/tags"), g)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<&str> = tags
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["stable", "v1"]);
+        let r = s.head("/v2/p/web/app/manifests/stable").await;
+        assert_eq!(header(&r, "docker-content-digest"), d1);
+        api_error(
+            s.api(Method::DELETE, &format!("{base}/v1/tags/stable"), g)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        assert_eq!(
+            s.api(Method::DELETE, &format!("{base}/v1/tags/stable"), ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        api_error(
+            s.api(Method::DELETE, &format!("{base}/v1/tags/stable"), ADMIN)
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_eq!(
+            s.head("/v2/p/web/app/manifests/stable").await.status(),
+            StatusCode::NOT_FOUND
+        );
+
+        // Delete an artifact: its tags go, the other artifact stays.
+        api_error(
+            s.api(Method::DELETE, &format!("{base}/v1"), g)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        assert_eq!(
+            s.api(Method::DELETE, &format!("{base}/v1"), ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.head(&format!("/v2/p/web/app/manifests/{d1}"))
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            s.head("/v2/p/web/app/manifests/v2").await.status(),
+            StatusCode::OK
+        );
+        // A child of an index cannot be deleted while the index stands.
+        let (child, body) = s.push_image("p/multi", "c", "child").await;
+        let idx = index_manifest(OCI_INDEX, &[(OCI_MANIFEST, &child, body.len())]);
+        assert_eq!(
+            s.put_manifest("p/multi", "all", OCI_INDEX, &idx)
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        let r = s
+            .api(
+                Method::DELETE,
+                &format!("/projects/p/repositories/multi/artifacts/{child}"),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 412, "PRECONDITION").await;
+    }
+}

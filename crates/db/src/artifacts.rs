@@ -216,3 +216,108 @@ pub async fn referrers<'e>(
         })
         .collect()
 }
+
+/// An artifact as Harbor's API lists it, with its tags.
+#[derive(Debug, Clone)]
+pub struct ArtifactRow {
+    pub id: i64,
+    pub repository_id: i64,
+    pub digest: String,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub size: i64,
+    pub push_time: i64,
+    pub annotations: Option<String>,
+    /// (tag id, name, push time)
+    pub tags: Vec<(i64, String, i64)>,
+}
+
+// Tags come back aggregated in one column: `id|name|push_time` lines
+// (neither `|` nor a newline can occur in a tag); `$1` is the newline.
+const ARTIFACT_SELECT: &str = "SELECT a.id, a.repository_id, a.digest, a.media_type, a.artifact_type, a.size, \
+     a.push_time, a.annotations, \
+     (SELECT string_agg(CAST(t.id AS TEXT) || '|' || t.name || '|' || CAST(t.push_time AS TEXT), $1 ORDER BY t.name) \
+      FROM tag t WHERE t.artifact_id = a.id) \
+     FROM artifact a JOIN repository r ON r.id = a.repository_id";
+
+fn artifact_from_row(r: AnyRow) -> Result<ArtifactRow, DbError> {
+    let tags: Option<String> = r.try_get(8)?;
+    let tags = tags
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, '|');
+            Some((
+                it.next()?.parse().ok()?,
+                it.next()?.to_string(),
+                it.next()?.parse().ok()?,
+            ))
+        })
+        .collect();
+    Ok(ArtifactRow {
+        id: r.try_get(0)?,
+        repository_id: r.try_get(1)?,
+        digest: r.try_get(2)?,
+        media_type: r.try_get(3)?,
+        artifact_type: r.try_get(4)?,
+        size: r.try_get(5)?,
+        push_time: r.try_get(6)?,
+        annotations: r.try_get(7)?,
+        tags,
+    })
+}
+
+/// One page of a repository's artifacts, newest first.
+pub async fn list<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<ArtifactRow>, DbError> {
+    sqlx::query(&format!(
+        "{ARTIFACT_SELECT} WHERE r.name = $2 ORDER BY a.push_time DESC, a.id DESC LIMIT $3 OFFSET $4"
+    ))
+    .bind("\n")
+    .bind(repository)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(artifact_from_row)
+    .collect()
+}
+
+/// One artifact of a repository by digest, or by tag.
+pub async fn find<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    digest: Option<&str>,
+    tag: Option<&str>,
+) -> Result<Option<ArtifactRow>, DbError> {
+    sqlx::query(&format!(
+        "{ARTIFACT_SELECT} WHERE r.name = $2 AND ($3 IS NULL OR a.digest = $3) AND ($4 IS NULL OR EXISTS \
+         (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND t.name = $4))"
+    ))
+    .bind("\n")
+    .bind(repository)
+    .bind(digest)
+    .bind(tag)
+    .fetch_optional(ex)
+    .await?
+    .map(artifact_from_row)
+    .transpose()
+}
+
+/// Number of artifacts in a repository.
+pub async fn count<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1",
+    )
+    .bind(repository)
+    .fetch_one(ex)
+    .await?)
+}

@@ -65,3 +65,24 @@ pub async fn delete<'e>(
     .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// Adds a tag to an artifact; false if the repository already has the tag.
+pub async fn insert_new<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository_id: i64,
+    artifact_id: i64,
+    name: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "INSERT INTO tag (repository_id, artifact_id, name, push_time) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (repository_id, name) DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(artifact_id)
+    .bind(name)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}

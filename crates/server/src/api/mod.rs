@@ -3,6 +3,7 @@
 //! Every handler builds the request's security context first ([`context`])
 //! and leaves the permission decision to the core service it calls.
 
+mod artifacts;
 mod error;
 mod projects;
 mod repositories;
@@ -31,6 +32,7 @@ pub fn router() -> Router<State> {
         .merge(users::router())
         .merge(projects::router())
         .merge(repositories::router())
+        .merge(artifacts::router())
         .merge(system::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))

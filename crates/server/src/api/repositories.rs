@@ -49,7 +49,7 @@ fn name_filter(q: Option<&str>) -> Result<Option<String>, ApiError> {
 
 /// Repository names in paths are URL-encoded twice (`a/b` → `a%252Fb`);
 /// the router decoded once.
-fn repo_name(r: &str) -> Result<String, ApiError> {
+pub(super) fn repo_name(r: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(r)
         .decode_utf8()
         .map(|s| s.into_owned())

@@ -1,0 +1,156 @@
+//! Artifacts and tags as Harbor's API manages them.
+
+use crate::error::{CoreError, CoreResult};
+use crate::iam::context::SecurityContext;
+use crate::iam::rbac::{Action, Kind, Resource};
+use crate::iam::require;
+use crate::projects::Projects;
+use crate::registry::{Registry, RegistryError};
+use berth_db::artifacts::{self, ArtifactRow};
+use berth_db::{now_millis, tags, Db};
+use berth_oci::{Reference, RepositoryName, Tag};
+
+/// The artifact service.
+#[derive(Clone)]
+pub struct Artifacts {
+    db: Db,
+    projects: Projects,
+}
+
+impl Artifacts {
+    /// The service on a database.
+    pub fn new(db: Db, projects: Projects) -> Self {
+        Artifacts { db, projects }
+    }
+
+    async fn check(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        action: Action,
+        kind: Kind,
+    ) -> CoreResult<i64> {
+        let p =
+            self.projects.lookup(repo.project()).await?.ok_or_else(|| {
+                CoreError::NotFound(format!("project {} not found", repo.project()))
+            })?;
+        require(ctx, action, Resource::Project(p, kind)).await?;
+        Ok(p.id)
+    }
+
+    /// One page of a repository's artifacts (newest first), with the total.
+    pub async fn list(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<ArtifactRow>, i64, i64)> {
+        let project_id = self.check(ctx, repo, Action::List, Kind::Artifact).await?;
+        let total = artifacts::count(self.db.reader(), repo.as_str()).await?;
+        if total == 0
+            && berth_db::repositories::id_by_name(self.db.reader(), repo.as_str())
+                .await?
+                .is_none()
+        {
+            return Err(CoreError::NotFound(format!("repository {repo} not found")));
+        }
+        let page = artifacts::list(self.db.reader(), repo.as_str(), offset, limit).await?;
+        Ok((page, total, project_id))
+    }
+
+    /// One artifact by tag or digest.
+    pub async fn get(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> CoreResult<(ArtifactRow, i64)> {
+        let project_id = self.check(ctx, repo, Action::Read, Kind::Artifact).await?;
+        Ok((self.find(repo, reference).await?, project_id))
+    }
+
+    async fn find(&self, repo: &RepositoryName, reference: &Reference) -> CoreResult<ArtifactRow> {
+        let (digest, tag) = match reference {
+            Reference::Digest(d) => (Some(d.to_string()), None),
+            Reference::Tag(t) => (None, Some(t.as_str())),
+        };
+        artifacts::find(self.db.reader(), repo.as_str(), digest.as_deref(), tag)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("artifact {repo}:{reference} not found")))
+    }
+
+    /// Deletes an artifact with its tags (refused while an index refers to it).
+    pub async fn delete(
+        &self,
+        ctx: &SecurityContext,
+        registry: &Registry,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> CoreResult<()> {
+        self.check(ctx, repo, Action::Delete, Kind::Artifact)
+            .await?;
+        let a = self.find(repo, reference).await?;
+        let digest =
+            berth_oci::Digest::parse(&a.digest).map_err(|e| CoreError::Internal(e.to_string()))?;
+        registry
+            .delete_manifest(repo, &Reference::Digest(digest))
+            .await
+            .map_err(|e| match e {
+                RegistryError::Referenced => CoreError::Precondition(e.to_string()),
+                RegistryError::ManifestUnknown | RegistryError::NameUnknown => {
+                    CoreError::NotFound(e.to_string())
+                }
+                RegistryError::Db(d) => d.into(),
+                other => CoreError::Internal(other.to_string()),
+            })
+    }
+
+    /// Adds a tag to an artifact; 409 if the repository has it already.
+    pub async fn add_tag(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        reference: &Reference,
+        name: &str,
+    ) -> CoreResult<()> {
+        self.check(ctx, repo, Action::Create, Kind::Tag).await?;
+        let tag = Tag::parse(name)
+            .map_err(|_| CoreError::BadRequest(format!("invalid tag name {name:?}")))?;
+        let a = self.find(repo, reference).await?;
+        if !tags::insert_new(
+            self.db.writer(),
+            a.repository_id,
+            a.id,
+            tag.as_str(),
+            now_millis(),
+        )
+        .await?
+        {
+            return Err(CoreError::Conflict(format!(
+                "tag {name} already exists in {repo}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Removes a tag from an artifact.
+    pub async fn delete_tag(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        reference: &Reference,
+        name: &str,
+    ) -> CoreResult<()> {
+        self.check(ctx, repo, Action::Delete, Kind::Tag).await?;
+        let a = self.find(repo, reference).await?;
+        if !a.tags.iter().any(|(_, t, _)| t == name) {
+            return Err(CoreError::NotFound(format!(
+                "tag {name} not found on {}",
+                a.digest
+            )));
+        }
+        tags::delete(self.db.writer(), repo.as_str(), name).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! `/api/v2.0/projects/{p}/repositories/{r}/artifacts` and their tags.
+
+use super::{context, created, json_body, timestamp, ApiError, Page};
+use crate::State;
+use axum::extract::{Path, RawQuery, State as S};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use berth_db::artifacts::ArtifactRow;
+use berth_oci::{media, Reference, RepositoryName};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const BASE: &str = "/api/v2.0/projects/{p}/repositories/{r}/artifacts";
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route(BASE, get(list))
+        .route(
+            &format!("{BASE}/{{reference}}"),
+            get(get_one).delete(delete_one),
+        )
+        .route(
+            &format!("{BASE}/{{reference}}/tags"),
+            get(list_tags).post(add_tag),
+        )
+        .route(
+            &format!("{BASE}/{{reference}}/tags/{{tag}}"),
+            delete(delete_tag),
+        )
+}
+
+fn repo(p: &str, r: &str) -> Result<RepositoryName, ApiError> {
+    let r = super::repositories::repo_name(r)?;
+    RepositoryName::parse(&format!("{p}/{r}")).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn reference(s: &str) -> Result<Reference, ApiError> {
+    Reference::parse(s).map_err(|e| ApiError::bad_request(format!("invalid reference {s:?}: {e}")))
+}
+
+fn tag_json(a: &ArtifactRow, (id, name, push_time): &(i64, String, i64)) -> Value {
+    json!({
+        "id": id,
+        "repository_id": a.repository_id,
+        "artifact_id": a.id,
+        "name": name,
+        "push_time": timestamp(*push_time),
+        "immutable": false,
+    })
+}
+
+/// Harbor's `Artifact` model (the parts Berth records).
+fn artifact_json(a: &ArtifactRow, project_id: i64, repo: &RepositoryName, with_tag: bool) -> Value {
+    let image_config = matches!(
+        a.artifact_type.as_deref(),
+        Some(
+            "application/vnd.oci.image.config.v1+json"
+                | "application/vnd.docker.container.image.v1+json"
+        )
+    );
+    let index = a.media_type == media::OCI_INDEX || a.media_type == media::DOCKER_MANIFEST_LIST;
+    let annotations: Value = a
+        .annotations
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    let mut v = json!({
+        "id": a.id,
+        "type": if image_config || index { "IMAGE" } else { "UNKNOWN" },
+        "media_type": a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
+        "manifest_media_type": a.media_type,
+        "artifact_type": a.artifact_type,
+        "project_id": project_id,
+        "repository_id": a.repository_id,
+        "repository_name": repo.as_str(),
+        "digest": a.digest,
+        "size": a.size,
+        "push_time": timestamp(a.push_time),
+        "annotations": annotations,
+        "extra_attrs": {},
+        "labels": [],
+    });
+    if with_tag {
+        v["tags"] = a
+            .tags
+            .iter()
+            .map(|t| tag_json(a, t))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    v
+}
+
+fn with_tag(q: Option<&str>) -> bool {
+    super::query_value(q, "with_tag").is_none_or(|v| v != "false")
+}
+
+async fn list(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    let page = Page::parse(q.as_deref())?;
+    let (rows, total, project_id) = state
+        .artifacts
+        .list(&ctx, &repo, page.offset(), page.size)
+        .await?;
+    let tags = with_tag(q.as_deref());
+    let mut resp = Json(
+        rows.iter()
+            .map(|a| artifact_json(a, project_id, &repo, tags))
+            .collect::<Vec<_>>(),
+    )
+    .into_response();
+    page.headers(
+        &mut resp,
+        &format!("/api/v2.0/projects/{p}/repositories/{r}/artifacts"),
+        total,
+    );
+    Ok(resp)
+}
+
+async fn get_one(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r, reference_s)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    let (a, project_id) = state
+        .artifacts
+        .get(&ctx, &repo, &reference(&reference_s)?)
+        .await?;
+    Ok(Json(artifact_json(
+        &a,
+        project_id,
+        &repo,
+        with_tag(q.as_deref()),
+    )))
+}
+
+async fn delete_one(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r, reference_s)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    state
+        .artifacts
+        .delete(&ctx, &state.registry, &repo, &reference(&reference_s)?)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+async fn list_tags(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r, reference_s)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    let (a, _) = state
+        .artifacts
+        .get(&ctx, &repo, &reference(&reference_s)?)
+        .await?;
+    let mut resp = Json(a.tags.iter().map(|t| tag_json(&a, t)).collect::<Vec<_>>()).into_response();
+    if let Ok(v) = a.tags.len().to_string().parse() {
+        resp.headers_mut().insert("x-total-count", v);
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct TagReq {
+    name: String,
+}
+
+async fn add_tag(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r, reference_s)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    let req: TagReq = json_body(&body)?;
+    state
+        .artifacts
+        .add_tag(&ctx, &repo, &reference(&reference_s)?, &req.name)
+        .await?;
+    Ok(created(format!(
+        "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference_s}/tags/{}",
+        req.name
+    )))
+}
+
+async fn delete_tag(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r, reference_s, tag)): Path<(String, String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    state
+        .artifacts
+        .delete_tag(&ctx, &repo, &reference(&reference_s)?, &tag)
+        .await?;
+    Ok(StatusCode::OK)
+}
