@@ -88,7 +88,14 @@ fi
 if "${sk[@]}" copy -q oci:img:amd64 "docker://$host/library/hello:anon" --dest-tls-verify=false --dest-no-creds 2>/dev/null; then
   echo "anonymous push succeeded"; exit 1
 fi
-echo "clients: token auth for users; anonymous pull of public works, of private and anonymous push refused"
+robot=$(api -X POST "http://$host/api/v2.0/robots" -d '{"name":"ci","level":"project","duration":-1,
+  "permissions":[{"kind":"project","namespace":"private","access":[
+    {"resource":"repository","action":"pull"},{"resource":"repository","action":"push"}]}]}')
+robot_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret"])' "$robot")
+"${sk[@]}" copy -q oci:img:arm64 "docker://$host/private/app:arm" --dest-tls-verify=false \
+  --dest-creds "robot\$private+ci:$robot_secret"
+"${sk[@]}" inspect --tls-verify=false --creds "robot\$private+ci:$robot_secret" "docker://$host/private/app:arm" >/dev/null
+echo "clients: token auth for users and robots; anonymous pull of public works, of private and anonymous push refused"
 
 # --- oras ---
 python3 "$SCRIPTS/oras_check.py" "$host"

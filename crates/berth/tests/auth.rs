@@ -444,3 +444,231 @@ async fn forged_and_stale_tokens_are_rejected() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn robot_accounts() {
+    for s in servers().await {
+        setup(&s).await;
+        let perms = json!([{"kind": "project", "namespace": "p", "access": [
+            {"resource": "repository", "action": "pull"},
+            {"resource": "repository", "action": "push"},
+            {"resource": "artifact", "action": "list"},
+        ]}]);
+        let body = json!({"name": "ci", "description": "builds", "level": "project", "duration": 30, "permissions": perms});
+        // Only a project admin (or system admin) may create project robots.
+        api_error_of(
+            s.api(Method::POST, "/robots", DEV)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            403,
+        )
+        .await;
+        api_error_of(
+            s.api(Method::POST, "/robots", None)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            401,
+        )
+        .await;
+        let r = s
+            .api(Method::POST, "/robots", ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let created: Value = r.json().await.unwrap();
+        assert_eq!(created["name"], "robot$p+ci");
+        let id = created["id"].as_i64().unwrap();
+        let secret = created["secret"].as_str().unwrap().to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!((created["expires_at"].as_i64().unwrap() - (now + 30 * 86400)).abs() < 60);
+        api_error_of(
+            s.api(Method::POST, "/robots", ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            409,
+        )
+        .await;
+        for bad in [
+            json!({"name": "bad name", "level": "project", "permissions": perms}),
+            json!({"name": "x", "level": "project", "permissions": [{"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}]}),
+            json!({"name": "x", "level": "weird", "permissions": []}),
+            json!({"name": "x", "level": "project", "duration": 0, "permissions": perms}),
+        ] {
+            api_error_of(
+                s.api(Method::POST, "/robots", ADMIN)
+                    .json(&bad)
+                    .send()
+                    .await
+                    .unwrap(),
+                400,
+            )
+            .await;
+        }
+        let sys = json!({"name": "sys", "level": "system", "permissions": [{"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}]});
+        api_error_of(
+            s.api(Method::POST, "/robots", DEV)
+                .json(&sys)
+                .send()
+                .await
+                .unwrap(),
+            403,
+        )
+        .await;
+
+        let got: Value = s
+            .api(Method::GET, &format!("/robots/{id}"), ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(got.get("secret").is_none());
+        assert_eq!(got["permissions"][0]["access"].as_array().unwrap().len(), 3);
+        let pid: i64 = s
+            .api(Method::GET, "/projects/p", ADMIN)
+            .header("x-is-resource-name", "true")
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["project_id"]
+            .as_i64()
+            .unwrap();
+        let list: Value = s
+            .api(
+                Method::GET,
+                &format!("/robots?q=Level%3Dproject%2CProjectID%3D{pid}"),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+
+        // The robot logs in with its secret: token scopes follow its permissions.
+        let robot = Some(("robot$p+ci", secret.as_str()));
+        let (t, c) = token(
+            &s,
+            robot,
+            &["repository:p/app:pull,push,delete", "repository:q/app:pull"],
+        )
+        .await;
+        assert_eq!(c["sub"], "robot$p+ci");
+        assert_eq!(actions(&c, "p/app"), vec!["pull", "push"]);
+        assert!(actions(&c, "q/app").is_empty());
+        let data = b"robot layer".to_vec();
+        let r = s
+            .anon
+            .post(s.u(&format!(
+                "/v2/p/app/blobs/uploads/?digest={}",
+                digest(&data)
+            )))
+            .bearer_auth(&t)
+            .body(data)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        // Basic auth on the API: artifacts listable, members not.
+        s.push_image("p/app", "v1", "r").await;
+        let r = s
+            .api(Method::GET, "/projects/p/repositories/app/artifacts", robot)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        api_error_of(
+            s.api(Method::GET, "/projects/p/members", robot)
+                .header("x-is-resource-name", "true")
+                .send()
+                .await
+                .unwrap(),
+            403,
+        )
+        .await;
+
+        // Refresh: the old secret stops working.
+        let r: Value = s
+            .api(Method::PATCH, &format!("/robots/{id}"), ADMIN)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let new_secret = r["secret"].as_str().unwrap().to_string();
+        let r = s
+            .anon
+            .get(s.u("/service/token?scope=repository:p/app:pull"))
+            .basic_auth("robot$p+ci", Some(&secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        token(
+            &s,
+            Some(("robot$p+ci", new_secret.as_str())),
+            &["repository:p/app:pull"],
+        )
+        .await;
+
+        // Disable, then delete.
+        let upd = json!({"name": "ci", "level": "project", "disable": true, "duration": 30, "permissions": perms});
+        assert_eq!(
+            s.api(Method::PUT, &format!("/robots/{id}"), ADMIN)
+                .json(&upd)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let r = s
+            .anon
+            .get(s.u("/service/token?scope=repository:p/app:pull"))
+            .basic_auth("robot$p+ci", Some(&new_secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            s.api(Method::DELETE, &format!("/robots/{id}"), ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        api_error_of(
+            s.api(Method::GET, &format!("/robots/{id}"), ADMIN)
+                .send()
+                .await
+                .unwrap(),
+            404,
+        )
+        .await;
+    }
+}
+
+async fn api_error_of(r: reqwest::Response, status: u16) {
+    assert_eq!(r.status().as_u16(), status);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["errors"][0]["code"].is_string(), "{body}");
+}

@@ -165,6 +165,16 @@ impl Projects {
             }))
     }
 
+    /// A project by id, as authorization sees it.
+    pub async fn lookup_id(&self, id: i64) -> CoreResult<ProjectRef> {
+        let p = projects::by_id(self.db.reader(), id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("project {id} not found")))?;
+        self.lookup(&p.name)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("project {id} not found")))
+    }
+
     /// Loads a project and checks one permission on it.
     async fn authorized(
         &self,

@@ -12,6 +12,7 @@ pub mod artifacts;
 pub mod blobs;
 pub mod projects;
 pub mod repositories;
+pub mod robots;
 pub mod tags;
 pub mod uploads;
 pub mod users;
@@ -251,6 +252,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "repository_description",
         include_str!("../migrations/0003_repository_description.sql"),
     ),
+    (4, "robot", include_str!("../migrations/0004_robot.sql")),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

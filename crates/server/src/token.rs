@@ -3,7 +3,7 @@
 use crate::api::ApiError;
 use crate::State;
 use axum::extract::{RawQuery, State as S};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -19,22 +19,7 @@ async fn token(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let ctx = match headers.get(header::AUTHORIZATION) {
-        None => state.iam.anonymous(),
-        Some(v) => {
-            let (user, password) = crate::auth::parse_basic(v).ok_or_else(|| {
-                ApiError::new(StatusCode::UNAUTHORIZED, "basic credentials required")
-            })?;
-            let u = state
-                .iam
-                .authenticate(&user, &password)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::new(StatusCode::UNAUTHORIZED, "invalid username or password")
-                })?;
-            state.iam.context_for(&u)
-        }
-    };
+    let ctx = crate::api::context(&state, &headers).await?;
     let scopes: Vec<String> = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .filter(|(k, _)| k == "scope")
         .map(|(_, v)| v.into_owned())

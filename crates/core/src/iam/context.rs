@@ -14,6 +14,21 @@ pub enum Principal {
         name: String,
         sysadmin: bool,
     },
+    /// A robot account: only its explicit permissions count.
+    Robot {
+        id: i64,
+        name: String,
+        permissions: Vec<RobotGrant>,
+    },
+}
+
+/// One robot permission, with its namespace resolved to a project id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RobotGrant {
+    /// `None` for system permissions; `Some(None)` for every project (`*`).
+    pub project: Option<Option<i64>>,
+    pub resource: String,
+    pub action: String,
 }
 
 /// One request's caller plus a cache of its project roles.
@@ -52,14 +67,14 @@ impl SecurityContext {
     pub fn user_id(&self) -> Option<i64> {
         match &self.principal {
             Principal::User { id, .. } => Some(*id),
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::Robot { .. } => None,
         }
     }
 
     /// The caller's name (`anonymous` when nobody is logged in).
     pub fn username(&self) -> &str {
         match &self.principal {
-            Principal::User { name, .. } => name,
+            Principal::User { name, .. } | Principal::Robot { name, .. } => name,
             Principal::Anonymous => "anonymous",
         }
     }

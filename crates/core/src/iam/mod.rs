@@ -3,6 +3,7 @@
 pub mod context;
 pub mod password;
 pub mod rbac;
+pub mod robots;
 pub mod token;
 
 use crate::error::{CoreError, CoreResult};
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 pub struct Iam {
     db: Db,
     lockout: Arc<Lockout>,
+    /// Robot accounts (they log in through the same door as users).
+    pub robots: robots::Robots,
 }
 
 /// Failed-login bookkeeping: attempts for one user are serialized, and after
@@ -61,6 +64,7 @@ impl Iam {
     /// The service with a login lockout policy.
     pub fn with_lockout(db: Db, max_failures: u32, duration: Duration) -> Self {
         Iam {
+            robots: robots::Robots::new(db.clone(), crate::projects::Projects::new(db.clone())),
             db,
             lockout: Arc::new(Lockout {
                 max_failures: max_failures.max(1),
@@ -89,15 +93,26 @@ impl Iam {
 
     /// A context for the subject of a verified token (anonymous if the user is gone).
     pub async fn context_for_name(&self, username: &str) -> CoreResult<SecurityContext> {
+        if robots::is_robot(username) {
+            return Ok(self
+                .robots
+                .context_by_name(username)
+                .await?
+                .unwrap_or_else(|| self.anonymous()));
+        }
         Ok(match users::by_name(self.db.reader(), username).await? {
             Some(u) => self.context_for(&u),
             None => self.anonymous(),
         })
     }
 
-    /// Checks a username and password; `None` for bad credentials,
-    /// `TooManyAttempts` while the user is locked out.
-    pub async fn authenticate(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
+    /// Checks a user's password or a robot's secret and returns the caller's
+    /// context; `None` for bad credentials, `TooManyAttempts` while locked out.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> CoreResult<Option<SecurityContext>> {
         let slot = {
             let mut map = self.lockout.users.lock().unwrap_or_else(|p| p.into_inner());
             if map.len() >= TRACKED_USERS {
@@ -114,8 +129,14 @@ impl Iam {
             }
             *attempts = Attempts::default();
         }
-        let user = self.check_password(username, password).await?;
-        if user.is_some() {
+        let ctx = if robots::is_robot(username) {
+            self.robots.authenticate(username, password).await?
+        } else {
+            self.authenticate(username, password)
+                .await?
+                .map(|u| self.context_for(&u))
+        };
+        if ctx.is_some() {
             attempts.failures = 0;
         } else {
             attempts.failures += 1;
@@ -128,10 +149,11 @@ impl Iam {
                 attempts.locked_until = Some(Instant::now() + self.lockout.duration);
             }
         }
-        Ok(user)
+        Ok(ctx)
     }
 
-    async fn check_password(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
+    /// Checks a user's password (no lockout bookkeeping: use `login`).
+    async fn authenticate(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
         let user = users::by_name(self.db.reader(), username).await?;
         let stored = match &user {
             Some(u) => u.password_hash.clone(),
@@ -314,7 +336,7 @@ pub async fn require(ctx: &SecurityContext, action: Action, resource: Resource) 
     }
 }
 
-async fn dummy_hash() -> String {
+pub(crate) async fn dummy_hash() -> String {
     if let Some(h) = DUMMY_HASH.get() {
         return h.clone();
     }

@@ -99,6 +99,10 @@ pub async fn can(
     if ctx.is_sysadmin() {
         return Ok(true);
     }
+    if let Principal::Robot { permissions, .. } = ctx.principal() {
+        let public_read = matches!(resource, Resource::Project(p, kind) if p.public && public_allows(kind, action));
+        return Ok(public_read || robot_allows(permissions, action, resource));
+    }
     match resource {
         Resource::Users | Resource::Catalog => Ok(false),
         Resource::ProjectCreation => Ok(!matches!(ctx.principal(), Principal::Anonymous)),
@@ -109,6 +113,54 @@ pub async fn can(
             let roles = ctx.project_roles(project.id).await?;
             Ok(roles.iter().any(|r| role_allows(*r, kind, action)))
         }
+    }
+}
+
+/// A robot may do exactly what its permission list says.
+fn robot_allows(grants: &[super::context::RobotGrant], action: Action, resource: Resource) -> bool {
+    let (scope, res) = match resource {
+        Resource::Project(p, kind) => (Some(p.id), kind_name(kind)),
+        Resource::Catalog => (None, "catalog"),
+        Resource::ProjectCreation => (None, "project"),
+        Resource::Users => (None, "user"),
+    };
+    let act = action_name(action);
+    grants.iter().any(|g| {
+        let scope_ok = match (g.project, scope) {
+            (Some(None), Some(_)) => true,
+            (Some(Some(id)), Some(p)) => id == p,
+            (None, None) => true,
+            _ => false,
+        };
+        let act_ok = g.action == act || g.action == "*";
+        scope_ok && g.resource == res && act_ok
+    })
+}
+
+/// Harbor's resource name for a kind.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Project => "project",
+        Kind::Member => "member",
+        Kind::Metadata => "metadata",
+        Kind::Log => "log",
+        Kind::Repository => "repository",
+        Kind::Artifact => "artifact",
+        Kind::Tag => "tag",
+        Kind::Robot => "robot",
+    }
+}
+
+/// Harbor's action name.
+pub fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Read => "read",
+        Action::Update => "update",
+        Action::Delete => "delete",
+        Action::List => "list",
+        Action::Pull => "pull",
+        Action::Push => "push",
     }
 }
 

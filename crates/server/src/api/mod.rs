@@ -7,6 +7,7 @@ mod artifacts;
 mod error;
 mod projects;
 mod repositories;
+mod robots;
 mod system;
 mod users;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<State> {
         .merge(users::router())
         .merge(projects::router())
         .merge(repositories::router())
+        .merge(robots::router())
         .merge(artifacts::router())
         .merge(system::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
@@ -102,8 +104,8 @@ pub async fn context(state: &State, headers: &HeaderMap) -> Result<SecurityConte
             "unsupported or malformed Authorization header",
         )
     })?;
-    match state.iam.authenticate(&user, &password).await? {
-        Some(u) => Ok(state.iam.context_for(&u)),
+    match state.iam.login(&user, &password).await? {
+        Some(ctx) => Ok(ctx),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid username or password",

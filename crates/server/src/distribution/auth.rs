@@ -82,8 +82,8 @@ pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, OciErr
     let Some((user, password)) = crate::auth::parse_basic(value) else {
         return Err(challenge(state, None, "unsupported Authorization header"));
     };
-    match state.iam.authenticate(&user, &password).await {
-        Ok(Some(u)) => Ok(Caller::User(state.iam.context_for(&u))),
+    match state.iam.login(&user, &password).await {
+        Ok(Some(ctx)) => Ok(Caller::User(ctx)),
         Ok(None) => Err(challenge(state, None, "invalid username or password")),
         Err(berth_core::CoreError::TooManyAttempts) => Err(OciError::new(
             ErrorCode::TooManyRequests,

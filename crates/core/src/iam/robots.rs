@@ -1,0 +1,355 @@
+//! Robot accounts: `robot$<name>` (system) or `robot$<project>+<name>`
+//! (project), with an explicit permission list, a secret shown once and
+//! stored hashed, an expiry and a disable switch.
+
+use super::context::{Principal, RobotGrant, SecurityContext};
+use super::rbac::{Action, Kind, Resource};
+use super::{password, require};
+use crate::error::{CoreError, CoreResult};
+use crate::projects::Projects;
+use berth_db::robots::{self, Permission, Robot};
+use berth_db::{now_millis, Db};
+
+/// What a robot is created or updated with.
+#[derive(Debug, Clone)]
+pub struct RobotRequest {
+    pub name: String,
+    pub description: String,
+    pub level: String,
+    /// Days until expiry; -1 never.
+    pub duration: i64,
+    pub disable: bool,
+    pub permissions: Vec<Permission>,
+}
+
+/// The robot service.
+#[derive(Clone)]
+pub struct Robots {
+    db: Db,
+    projects: Projects,
+}
+
+const PREFIX: &str = "robot$";
+
+impl Robots {
+    /// The service on a database.
+    pub fn new(db: Db, projects: Projects) -> Self {
+        Robots { db, projects }
+    }
+
+    /// Who may manage a robot: admins for system robots, project admins for theirs.
+    async fn require_manage(
+        &self,
+        ctx: &SecurityContext,
+        level: &str,
+        project_id: Option<i64>,
+        action: Action,
+    ) -> CoreResult<()> {
+        match (level, project_id) {
+            ("project", Some(id)) => {
+                let p = self.projects.lookup_id(id).await?;
+                require(ctx, action, Resource::Project(p, Kind::Robot)).await
+            }
+            _ if ctx.is_sysadmin() => Ok(()),
+            _ if ctx.is_authenticated() => Err(CoreError::Forbidden(
+                "only system administrators manage system robots".into(),
+            )),
+            _ => Err(CoreError::Unauthorized),
+        }
+    }
+
+    /// Creates a robot; returns it and its secret (shown this once).
+    pub async fn create(
+        &self,
+        ctx: &SecurityContext,
+        req: &RobotRequest,
+    ) -> CoreResult<(Robot, String)> {
+        if req.name.is_empty()
+            || req.name.len() > 255
+            || !req
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(CoreError::BadRequest(
+                "robot name must be letters, digits, '.', '_' or '-'".into(),
+            ));
+        }
+        let (full, project_id) = match req.level.as_str() {
+            "system" => (format!("{PREFIX}{}", req.name), None),
+            "project" => {
+                let ns = single_project(&req.permissions)?;
+                let p = self
+                    .projects
+                    .lookup(&ns)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("project {ns} not found")))?;
+                (format!("{PREFIX}{ns}+{}", req.name), Some(p.id))
+            }
+            other => {
+                return Err(CoreError::BadRequest(format!(
+                    "level must be system or project, not {other:?}"
+                )))
+            }
+        };
+        self.require_manage(ctx, &req.level, project_id, Action::Create)
+            .await?;
+        validate_permissions(&req.permissions)?;
+        let secret = password::generate();
+        let now = now_millis();
+        let mut robot = Robot {
+            id: 0,
+            name: full,
+            description: req.description.clone(),
+            level: req.level.clone(),
+            project_id,
+            secret_hash: password::hash(&secret).await?,
+            disabled: req.disable,
+            duration: req.duration,
+            expires_at: expiry(now, req.duration)?,
+            creation_time: now,
+            update_time: now,
+        };
+        let mut tx = self.db.begin().await?;
+        robot.id = robots::insert(&mut tx, &robot, &req.permissions)
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    CoreError::Conflict(format!("robot {} already exists", robot.name))
+                } else {
+                    e.into()
+                }
+            })?;
+        berth_db::commit(tx).await?;
+        Ok((robot, secret))
+    }
+
+    /// A robot and its permissions.
+    pub async fn get(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+    ) -> CoreResult<(Robot, Vec<Permission>)> {
+        let r = robots::by_id(self.db.reader(), id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("robot {id} not found")))?;
+        self.require_manage(ctx, &r.level, r.project_id, Action::Read)
+            .await?;
+        let perms = robots::permissions(self.db.reader(), id).await?;
+        Ok((r, perms))
+    }
+
+    /// One page of robots (all for admins; of one project for its readers), with the total.
+    pub async fn list(
+        &self,
+        ctx: &SecurityContext,
+        project_id: Option<i64>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<(Robot, Vec<Permission>)>, i64)> {
+        match project_id {
+            Some(id) => {
+                self.require_manage(ctx, "project", Some(id), Action::List)
+                    .await?
+            }
+            None => {
+                self.require_manage(ctx, "system", None, Action::List)
+                    .await?
+            }
+        }
+        let total = robots::count(self.db.reader(), project_id).await?;
+        let mut out = Vec::new();
+        for r in robots::list(self.db.reader(), project_id, offset, limit).await? {
+            let perms = robots::permissions(self.db.reader(), r.id).await?;
+            out.push((r, perms));
+        }
+        Ok((out, total))
+    }
+
+    /// Updates description, disable, duration and permissions.
+    pub async fn update(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+        req: &RobotRequest,
+    ) -> CoreResult<()> {
+        let (mut r, _) = self.get(ctx, id).await?;
+        self.require_manage(ctx, &r.level, r.project_id, Action::Update)
+            .await?;
+        validate_permissions(&req.permissions)?;
+        if r.level == "project" && single_project(&req.permissions)? != project_of(&r.name) {
+            return Err(CoreError::BadRequest(
+                "a project robot's permissions must stay in its project".into(),
+            ));
+        }
+        r.description = req.description.clone();
+        r.disabled = req.disable;
+        r.duration = req.duration;
+        r.expires_at = expiry(r.creation_time, req.duration)?;
+        r.update_time = now_millis();
+        let mut tx = self.db.begin().await?;
+        robots::update(&mut tx, &r).await?;
+        robots::set_permissions(&mut tx, id, &req.permissions).await?;
+        berth_db::commit(tx).await?;
+        Ok(())
+    }
+
+    /// Replaces the secret (a given one must satisfy the password rule); returns it.
+    pub async fn refresh_secret(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+        given: Option<&str>,
+    ) -> CoreResult<String> {
+        let (r, _) = self.get(ctx, id).await?;
+        self.require_manage(ctx, &r.level, r.project_id, Action::Update)
+            .await?;
+        let secret = match given {
+            Some(s) => {
+                password::check_rule(s)?;
+                s.to_string()
+            }
+            None => password::generate(),
+        };
+        robots::set_secret(
+            self.db.writer(),
+            id,
+            &password::hash(&secret).await?,
+            now_millis(),
+        )
+        .await?;
+        Ok(secret)
+    }
+
+    /// Deletes a robot.
+    pub async fn delete(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
+        let (r, _) = self.get(ctx, id).await?;
+        self.require_manage(ctx, &r.level, r.project_id, Action::Delete)
+            .await?;
+        robots::delete(self.db.writer(), id).await?;
+        Ok(())
+    }
+
+    /// Authenticates `robot$…` with its secret; `None` for a bad secret or a
+    /// disabled or expired robot.
+    pub async fn authenticate(
+        &self,
+        name: &str,
+        secret: &str,
+    ) -> CoreResult<Option<SecurityContext>> {
+        let Some(r) = robots::by_name(self.db.reader(), name).await? else {
+            let _ = password::verify(secret, &super::dummy_hash().await).await;
+            return Ok(None);
+        };
+        if !password::verify(secret, &r.secret_hash).await {
+            return Ok(None);
+        }
+        let expired = r.expires_at >= 0 && r.expires_at * 1000 < now_millis();
+        if r.disabled || expired {
+            return Ok(None);
+        }
+        Ok(Some(self.context(&r).await?))
+    }
+
+    /// A context for a robot (e.g. the subject of a verified token).
+    pub async fn context_by_name(&self, name: &str) -> CoreResult<Option<SecurityContext>> {
+        match robots::by_name(self.db.reader(), name).await? {
+            Some(r) if !r.disabled => Ok(Some(self.context(&r).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn context(&self, r: &Robot) -> CoreResult<SecurityContext> {
+        let mut grants = Vec::new();
+        for p in robots::permissions(self.db.reader(), r.id).await? {
+            let project = match (p.kind.as_str(), p.namespace.as_str()) {
+                ("system", _) => None,
+                ("project", "*") => Some(None),
+                ("project", ns) => match self.projects.lookup(ns).await? {
+                    Some(proj) => Some(Some(proj.id)),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            grants.push(RobotGrant {
+                project,
+                resource: p.resource,
+                action: p.action,
+            });
+        }
+        Ok(SecurityContext::new(
+            Principal::Robot {
+                id: r.id,
+                name: r.name.clone(),
+                permissions: grants,
+            },
+            self.db.clone(),
+        ))
+    }
+}
+
+/// Whether a username names a robot.
+pub fn is_robot(name: &str) -> bool {
+    name.starts_with(PREFIX)
+}
+
+fn project_of(full: &str) -> String {
+    full.trim_start_matches(PREFIX)
+        .split('+')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Expiry in Unix seconds from a creation time (ms) and a duration in days (-1: never).
+fn expiry(created_ms: i64, days: i64) -> CoreResult<i64> {
+    match days {
+        -1 => Ok(-1),
+        d if d > 0 && d <= 365 * 100 => Ok(created_ms / 1000 + d * 86_400),
+        _ => Err(CoreError::BadRequest(
+            "duration must be -1 (never) or a positive number of days".into(),
+        )),
+    }
+}
+
+/// A project robot's permissions must name exactly one project.
+fn single_project(perms: &[Permission]) -> CoreResult<String> {
+    let mut ns: Vec<&str> = perms.iter().map(|p| p.namespace.as_str()).collect();
+    ns.dedup();
+    match (ns.as_slice(), perms.iter().all(|p| p.kind == "project")) {
+        ([one], true) if *one != "*" => Ok((*one).to_string()),
+        _ => Err(CoreError::BadRequest(
+            "a project robot needs permissions of kind project for exactly one project".into(),
+        )),
+    }
+}
+
+fn validate_permissions(perms: &[Permission]) -> CoreResult<()> {
+    const RESOURCES: &[&str] = &[
+        "project",
+        "member",
+        "metadata",
+        "log",
+        "repository",
+        "artifact",
+        "tag",
+        "robot",
+        "catalog",
+        "user",
+    ];
+    const ACTIONS: &[&str] = &[
+        "create", "read", "update", "delete", "list", "pull", "push", "*",
+    ];
+    for p in perms {
+        let ok = matches!(p.kind.as_str(), "system" | "project")
+            && RESOURCES.contains(&p.resource.as_str())
+            && ACTIONS.contains(&p.action.as_str());
+        if !ok {
+            return Err(CoreError::BadRequest(format!(
+                "unsupported permission {}:{}:{}:{}",
+                p.kind, p.namespace, p.resource, p.action
+            )));
+        }
+    }
+    Ok(())
+}
