@@ -97,6 +97,9 @@ robot_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secre
 "${sk[@]}" inspect --tls-verify=false --creds "robot\$private+ci:$robot_secret" "docker://$host/private/app:arm" >/dev/null
 echo "clients: token auth for users and robots; anonymous pull of public works, of private and anonymous push refused"
 
+# --- harborapi (a real Harbor v2.0 client) ---
+python3 "$SCRIPTS/harborapi_check.py" "$host" img:amd64
+
 # --- oras ---
 python3 "$SCRIPTS/oras_check.py" "$host"
 echo "clients: all real-client checks passed"

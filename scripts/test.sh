@@ -21,6 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 python3 -c 'import oras' 2>/dev/null || { log "installing oras (PyPI)"; python3 -m pip install -q oras; }
+python3 -c 'import harborapi' 2>/dev/null || { log "installing harborapi (PyPI)"; python3 -m pip install -q harborapi; }
 
 # --- database ---
 pg_base=${BERTH_PG_BASE:-postgres://postgres@127.0.0.1:5432}
