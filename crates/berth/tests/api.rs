@@ -1266,3 +1266,75 @@ async fn artifacts_and_tags_api() {
         api_error(r, 412, "PRECONDITION").await;
     }
 }
+
+#[tokio::test]
+async fn sessions_and_csrf() {
+    for s in servers().await {
+        let login = |pw: &str| {
+            s.anon
+                .post(s.u("/c/login"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("principal=admin&password={pw}"))
+                .send()
+        };
+        api_error(login("wrong").await.unwrap(), 401, "UNAUTHORIZED").await;
+        let r = login(ADMIN_PASSWORD).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let cookie = header(&r, "set-cookie").to_string();
+        assert!(
+            cookie.starts_with("sid=")
+                && cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let csrf = header(&r, "x-harbor-csrf-token").to_string();
+        let sid = cookie.split(';').next().unwrap().to_string();
+
+        let me: Value = s
+            .anon
+            .get(s.u("/api/v2.0/users/current"))
+            .header("cookie", &sid)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["username"], "admin");
+        let create = |token: Option<&str>| {
+            let mut rb = s
+                .anon
+                .post(s.u("/api/v2.0/projects"))
+                .header("cookie", &sid)
+                .json(&json!({"project_name": "from-browser"}));
+            if let Some(t) = token {
+                rb = rb.header("x-harbor-csrf-token", t);
+            }
+            rb.send()
+        };
+        api_error(create(None).await.unwrap(), 403, "FORBIDDEN").await;
+        api_error(create(Some("forged")).await.unwrap(), 403, "FORBIDDEN").await;
+        assert_eq!(
+            create(Some(&csrf)).await.unwrap().status(),
+            StatusCode::CREATED
+        );
+
+        let r = s
+            .anon
+            .get(s.u("/c/log_out"))
+            .header("cookie", &sid)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(header(&r, "set-cookie").contains("Max-Age=0"));
+        let r = s
+            .anon
+            .get(s.u("/api/v2.0/users/current"))
+            .header("cookie", &sid)
+            .send()
+            .await
+            .unwrap();
+        api_error(r, 401, "UNAUTHORIZED").await;
+    }
+}

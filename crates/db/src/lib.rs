@@ -13,6 +13,7 @@ pub mod blobs;
 pub mod projects;
 pub mod repositories;
 pub mod robots;
+pub mod sessions;
 pub mod tags;
 pub mod uploads;
 pub mod users;
@@ -253,6 +254,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_repository_description.sql"),
     ),
     (4, "robot", include_str!("../migrations/0004_robot.sql")),
+    (5, "session", include_str!("../migrations/0005_session.sql")),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

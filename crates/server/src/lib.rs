@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod distribution;
+pub mod session;
 pub mod token;
 
 use axum::http::{HeaderName, Request};
@@ -38,8 +39,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: State) -> Router {
     Router::new()
         .merge(distribution::router())
-        .merge(api::router())
+        .merge(api::router(state.clone()))
         .merge(token::router())
+        .merge(session::router())
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()

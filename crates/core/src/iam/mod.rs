@@ -38,6 +38,33 @@ struct Attempts {
     locked_until: Option<Instant>,
 }
 
+/// How long a browser session lasts.
+const SESSION_MS: i64 = 60 * 60 * 1000;
+
+/// 32 random bytes, URL-safe base64.
+fn random_token() -> String {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 32];
+    // SystemRandom only fails without OS randomness, which nothing here can run without.
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Sessions are stored by hash, so a database leak yields no usable cookie.
+fn token_hash(t: &str) -> String {
+    hex_encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()).as_ref())
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Users tracked at most; past this, users with no recent failure are forgotten.
 const TRACKED_USERS: usize = 10_000;
 
@@ -150,6 +177,43 @@ impl Iam {
             }
         }
         Ok(ctx)
+    }
+
+    /// Opens a browser session for a user: returns (cookie value, CSRF token).
+    pub async fn create_session(&self, ctx: &SecurityContext) -> CoreResult<(String, String)> {
+        let user = ctx
+            .user_id()
+            .ok_or_else(|| CoreError::Forbidden("only users can log in to the portal".into()))?;
+        let (sid, csrf) = (random_token(), random_token());
+        let now = now_millis();
+        berth_db::sessions::insert(
+            self.db.writer(),
+            &token_hash(&sid),
+            user,
+            &csrf,
+            now + SESSION_MS,
+            now,
+        )
+        .await?;
+        Ok((sid, csrf))
+    }
+
+    /// The context and CSRF token of a live session.
+    pub async fn session(&self, sid: &str) -> CoreResult<Option<(SecurityContext, String)>> {
+        let Some((user_id, csrf)) =
+            berth_db::sessions::get(self.db.reader(), &token_hash(sid), now_millis()).await?
+        else {
+            return Ok(None);
+        };
+        Ok(users::by_id(self.db.reader(), user_id)
+            .await?
+            .map(|u| (self.context_for(&u), csrf)))
+    }
+
+    /// Ends a session.
+    pub async fn end_session(&self, sid: &str) -> CoreResult<()> {
+        berth_db::sessions::delete(self.db.writer(), &token_hash(sid), now_millis()).await?;
+        Ok(())
     }
 
     /// Checks a user's password (no lockout bookkeeping: use `login`).

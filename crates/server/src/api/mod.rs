@@ -22,7 +22,7 @@ use berth_core::iam::context::SecurityContext;
 use serde::de::DeserializeOwned;
 
 /// Routes for `/api`.
-pub fn router() -> Router<State> {
+pub fn router(state: State) -> Router<State> {
     Router::new()
         .route(
             "/api/version",
@@ -38,6 +38,7 @@ pub fn router() -> Router<State> {
         .merge(system::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))
+        .layer(axum::middleware::from_fn_with_state(state, csrf_guard))
 }
 
 async fn health(axum::extract::State(state): axum::extract::State<State>) -> Response {
@@ -59,6 +60,37 @@ async fn health(axum::extract::State(state): axum::extract::State<State>) -> Res
         axum::Json(body),
     )
         .into_response()
+}
+
+/// Unsafe requests that ride on a session cookie must echo its CSRF token
+/// in `X-Harbor-CSRF-Token` (basic-auth requests carry no ambient credential).
+async fn csrf_guard(
+    axum::extract::State(state): axum::extract::State<State>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let headers = req.headers();
+    if unsafe_method && headers.get(header::AUTHORIZATION).is_none() {
+        if let Some(sid) = crate::session::session_id(headers) {
+            let expected = match state.iam.session(sid).await {
+                Ok(Some((_, csrf))) => Some(csrf),
+                Ok(None) => None,
+                Err(e) => return ApiError::from(e).into_response(),
+            };
+            if let Some(expected) = expected {
+                let given = headers
+                    .get(crate::session::CSRF_HEADER)
+                    .map(|v| v.as_bytes())
+                    .unwrap_or_default();
+                if !berth_core::iam::constant_time_eq(given, expected.as_bytes()) {
+                    return ApiError::new(StatusCode::FORBIDDEN, "CSRF token invalid")
+                        .into_response();
+                }
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// Harbor's media-type filter: writes must be JSON, multipart or octet-stream.
@@ -92,10 +124,15 @@ async fn media_type_filter(req: axum::extract::Request, next: axum::middleware::
     next.run(req).await
 }
 
-/// Builds the caller's security context from basic auth (or anonymous).
-/// Bad credentials are a 401, never silently anonymous.
+/// Builds the caller's security context: basic auth, else the session
+/// cookie, else anonymous. Bad credentials are a 401, never silently anonymous.
 pub async fn context(state: &State, headers: &HeaderMap) -> Result<SecurityContext, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
+        if let Some(sid) = crate::session::session_id(headers) {
+            if let Some((ctx, _)) = state.iam.session(sid).await? {
+                return Ok(ctx);
+            }
+        }
         return Ok(state.iam.anonymous());
     };
     let (user, password) = crate::auth::parse_basic(value).ok_or_else(|| {

@@ -1,0 +1,80 @@
+//! Browser sessions: `POST /c/login`, `GET /c/log_out`, and the cookie and
+//! CSRF rules every session-carrying request follows.
+
+use crate::api::ApiError;
+use crate::State;
+use axum::extract::State as S;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+/// The session cookie's name (Harbor's).
+pub const COOKIE: &str = "sid";
+/// The header that must echo the session's CSRF token on unsafe requests.
+pub const CSRF_HEADER: &str = "x-harbor-csrf-token";
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/c/login", post(login))
+        .route("/c/log_out", get(log_out))
+}
+
+/// The `sid` cookie's value, if any.
+pub fn session_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("sid="))
+        .filter(|v| !v.is_empty())
+}
+
+/// Form login with `principal` and `password`; sets `sid` and returns the CSRF token.
+async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let mut principal = None;
+    let mut password = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "principal" => principal = Some(v.into_owned()),
+            "password" => password = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let (Some(principal), Some(password)) = (principal, password) else {
+        return Err(ApiError::bad_request("principal and password are required"));
+    };
+    let ctx = state
+        .iam
+        .login(&principal, &password)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid username or password"))?;
+    let (sid, csrf) = state.iam.create_session(&ctx).await?;
+    let secure = if state.external_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let mut resp = StatusCode::OK.into_response();
+    let h = resp.headers_mut();
+    if let (Ok(c), Ok(t)) = (HeaderValue::from_str(&cookie), HeaderValue::from_str(&csrf)) {
+        h.insert(header::SET_COOKIE, c);
+        h.insert(CSRF_HEADER, t);
+    }
+    Ok(resp)
+}
+
+/// Ends the session and clears the cookie.
+async fn log_out(S(state): S<State>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(sid) = session_id(&headers) {
+        state.iam.end_session(sid).await?;
+    }
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(resp)
+}
