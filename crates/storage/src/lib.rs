@@ -52,10 +52,14 @@ impl Default for UploadHash {
     }
 }
 
+fn to_digest(out: ring::digest::Digest) -> Digest {
+    // A SHA-256 output is always 32 bytes; the fallback is unreachable.
+    Digest::from_sha256_bytes(out.as_ref().try_into().unwrap_or(&[0; 32]))
+}
+
 /// The sha256 digest of a byte string.
 pub fn digest_of(data: &[u8]) -> Digest {
-    let out = ring::digest::digest(&ring::digest::SHA256, data);
-    Digest::from_sha256_bytes(out.as_ref().try_into().unwrap_or(&[0; 32]))
+    to_digest(ring::digest::digest(&ring::digest::SHA256, data))
 }
 
 impl UploadHash {
@@ -71,8 +75,7 @@ impl UploadHash {
 
     /// The digest of everything hashed so far.
     pub fn digest(&self) -> Digest {
-        let out = self.hasher.clone().finish();
-        Digest::from_sha256_bytes(out.as_ref().try_into().unwrap_or(&[0; 32]))
+        to_digest(self.hasher.clone().finish())
     }
 }
 

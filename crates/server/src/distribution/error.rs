@@ -43,12 +43,6 @@ impl OciError {
         }
     }
 
-    /// The same error answered with 400.
-    pub fn with_bad_request(mut self) -> Self {
-        self.status = StatusCode::BAD_REQUEST;
-        self
-    }
-
     fn detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = Some(detail);
         self

@@ -11,13 +11,13 @@ use std::collections::HashMap;
 fn page_params(query: Option<&str>) -> Result<(Option<i64>, Option<String>), OciError> {
     let n = query_value(query, "n")
         .map(|n| {
-            n.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    OciError::new(ErrorCode::Unsupported, "n must be a non-negative integer")
-                })
-                .map_err(|e| e.with_bad_request())
+            n.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                OciError::status(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    ErrorCode::Unsupported,
+                    "n must be a non-negative integer",
+                )
+            })
         })
         .transpose()?;
     Ok((n, query_value(query, "last")))
