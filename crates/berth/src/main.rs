@@ -175,7 +175,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokens,
         external_url,
     });
-    let app = berth_server::router(state);
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PULL_FLUSH_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.registry.flush_pulls().await {
+                    tracing::warn!(error = %e, "writing pull counts");
+                }
+            }
+        })
+    };
+    let app = berth_server::router(state.clone());
     tracing::info!(%addr, external_url = ?config.external_url, "Berth started");
     // A plain line on stdout that scripts and tests wait for.
     println!("Berth listening on {scheme}://{addr}");
@@ -204,9 +216,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    flusher.abort();
+    // Pulls counted since the last tick are written before exiting.
+    if let Err(e) = state.registry.flush_pulls().await {
+        tracing::warn!(error = %e, "writing pull counts");
+    }
     tracing::info!("Berth stopped");
     Ok(())
 }
+
+/// How often counted pulls are written to the database.
+const PULL_FLUSH_EVERY: Duration = Duration::from_secs(2);
 
 /// Resolves on SIGTERM or Ctrl-C; in-flight requests then finish.
 async fn shutdown_signal() {

@@ -1338,3 +1338,51 @@ async fn sessions_and_csrf() {
         api_error(r, 401, "UNAUTHORIZED").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_counts_are_batched_and_survive_shutdown() {
+    for mut s in servers().await {
+        let (d, _) = s.push_image("p/pulled", "v1", "pc").await;
+        for _ in 0..3 {
+            assert_eq!(
+                s.get("/v2/p/pulled/manifests/v1").await.status(),
+                StatusCode::OK
+            );
+        }
+        // HEAD is not a pull.
+        s.head("/v2/p/pulled/manifests/v1").await;
+        let repo = |s: &Server| {
+            let rb = s.api(Method::GET, "/projects/p/repositories/pulled", ADMIN);
+            async move { rb.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let mut count = 0;
+        for _ in 0..50 {
+            count = repo(&s).await["pull_count"].as_i64().unwrap();
+            if count == 3 {
+                break;
+            }
+            sleep_ms(100).await;
+        }
+        assert_eq!(count, 3, "pulls are written within a few seconds");
+        let a: Value = s
+            .api(
+                Method::GET,
+                &format!("/projects/p/repositories/pulled/artifacts/{d}"),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(a["pull_time"].is_string());
+
+        // Pulls still in memory at SIGTERM are written before exit.
+        s.get(&format!("/v2/p/pulled/manifests/{d}")).await;
+        let mut child = s.terminate();
+        assert!(child.wait().unwrap().success());
+        s.restart();
+        assert_eq!(repo(&s).await["pull_count"], 4);
+    }
+}

@@ -98,11 +98,20 @@ impl Blob {
     }
 }
 
+/// Pulls counted in memory and written in batches, so a pull never costs a
+/// database write (Harbor's per-pull updates are a known write storm).
+#[derive(Default)]
+struct PullStats {
+    /// artifact id → (repository id, pulls, last pull time)
+    pending: HashMap<i64, (i64, i64, i64)>,
+}
+
 /// The registry engine.
 pub struct Registry {
     db: Db,
     store: FsStore,
     uploads: Mutex<HashMap<Uuid, UploadSlot>>,
+    pulls: Mutex<PullStats>,
 }
 
 impl Registry {
@@ -112,6 +121,7 @@ impl Registry {
             db,
             store,
             uploads: Mutex::new(HashMap::new()),
+            pulls: Mutex::new(PullStats::default()),
         }
     }
 
@@ -477,6 +487,34 @@ impl Registry {
             subject,
             tags: tag_list,
         })
+    }
+
+    /// Counts a pull of a manifest (flushed later by `flush_pulls`).
+    pub fn record_pull(&self, m: &ManifestRow) {
+        let mut stats = self.pulls.lock().unwrap_or_else(|p| p.into_inner());
+        let e = stats.pending.entry(m.id).or_insert((m.repository_id, 0, 0));
+        e.1 += 1;
+        e.2 = now_millis();
+    }
+
+    /// Writes the pulls counted since the last flush in one transaction.
+    pub async fn flush_pulls(&self) -> Result<()> {
+        let pending =
+            std::mem::take(&mut self.pulls.lock().unwrap_or_else(|p| p.into_inner()).pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut per_repo: HashMap<i64, i64> = HashMap::new();
+        let mut tx = self.db.begin().await?;
+        for (artifact, (repo, count, at)) in &pending {
+            artifacts::add_pulls(&mut *tx, *artifact, *count, *at).await?;
+            *per_repo.entry(*repo).or_default() += count;
+        }
+        for (repo, count) in per_repo {
+            repositories::add_pulls(&mut *tx, repo, count).await?;
+        }
+        berth_db::commit(tx).await?;
+        Ok(())
     }
 
     /// A manifest by tag or digest.

@@ -8,6 +8,7 @@ use sqlx::{Any, Executor, Row};
 #[derive(Debug, Clone)]
 pub struct ManifestRow {
     pub id: i64,
+    pub repository_id: i64,
     pub digest: String,
     pub media_type: String,
     pub manifest: Vec<u8>,
@@ -20,6 +21,7 @@ impl ManifestRow {
             digest: r.try_get(1)?,
             media_type: r.try_get(2)?,
             manifest: r.try_get(3)?,
+            repository_id: r.try_get(4)?,
         })
     }
 }
@@ -31,7 +33,7 @@ pub async fn by_digest<'e>(
     digest: &str,
 ) -> Result<Option<ManifestRow>, DbError> {
     sqlx::query(
-        "SELECT a.id, a.digest, a.media_type, a.manifest FROM repository r \
+        "SELECT a.id, a.digest, a.media_type, a.manifest, a.repository_id FROM repository r \
          JOIN artifact a ON a.repository_id = r.id WHERE r.name = $1 AND a.digest = $2",
     )
     .bind(repository)
@@ -49,7 +51,7 @@ pub async fn by_tag<'e>(
     tag: &str,
 ) -> Result<Option<ManifestRow>, DbError> {
     sqlx::query(
-        "SELECT a.id, a.digest, a.media_type, a.manifest FROM repository r \
+        "SELECT a.id, a.digest, a.media_type, a.manifest, a.repository_id FROM repository r \
          JOIN tag t ON t.repository_id = r.id JOIN artifact a ON a.id = t.artifact_id \
          WHERE r.name = $1 AND t.name = $2",
     )
@@ -115,6 +117,25 @@ pub async fn id_in_repository<'e>(
             .fetch_optional(ex)
             .await?,
     )
+}
+
+/// Adds batched pulls: `count` more pulls of an artifact, the last at `at`.
+pub async fn add_pulls<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    artifact_id: i64,
+    count: i64,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE artifact SET pull_count = pull_count + $2, \
+         pull_time = CASE WHEN pull_time IS NULL OR pull_time < $3 THEN $3 ELSE pull_time END WHERE id = $1",
+    )
+    .bind(artifact_id)
+    .bind(count)
+    .bind(at)
+    .execute(ex)
+    .await?;
+    Ok(())
 }
 
 /// Records that an artifact references a blob.
@@ -228,6 +249,7 @@ pub struct ArtifactRow {
     pub size: i64,
     pub push_time: i64,
     pub annotations: Option<String>,
+    pub pull_time: Option<i64>,
     /// (tag id, name, push time)
     pub tags: Vec<(i64, String, i64)>,
 }
@@ -235,13 +257,13 @@ pub struct ArtifactRow {
 // Tags come back aggregated in one column: `id|name|push_time` lines
 // (neither `|` nor a newline can occur in a tag); `$1` is the newline.
 const ARTIFACT_SELECT: &str = "SELECT a.id, a.repository_id, a.digest, a.media_type, a.artifact_type, a.size, \
-     a.push_time, a.annotations, \
+     a.push_time, a.annotations, a.pull_time, \
      (SELECT string_agg(CAST(t.id AS TEXT) || '|' || t.name || '|' || CAST(t.push_time AS TEXT), $1 ORDER BY t.name) \
       FROM tag t WHERE t.artifact_id = a.id) \
      FROM artifact a JOIN repository r ON r.id = a.repository_id";
 
 fn artifact_from_row(r: AnyRow) -> Result<ArtifactRow, DbError> {
-    let tags: Option<String> = r.try_get(8)?;
+    let tags: Option<String> = r.try_get(9)?;
     let tags = tags
         .unwrap_or_default()
         .lines()
@@ -263,6 +285,7 @@ fn artifact_from_row(r: AnyRow) -> Result<ArtifactRow, DbError> {
         size: r.try_get(5)?,
         push_time: r.try_get(6)?,
         annotations: r.try_get(7)?,
+        pull_time: r.try_get(8)?,
         tags,
     })
 }

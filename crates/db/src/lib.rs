@@ -255,6 +255,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (4, "robot", include_str!("../migrations/0004_robot.sql")),
     (5, "session", include_str!("../migrations/0005_session.sql")),
+    (
+        6,
+        "pull_stats",
+        include_str!("../migrations/0006_pull_stats.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

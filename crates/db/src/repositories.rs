@@ -53,10 +53,25 @@ pub async fn catalog<'e>(
     .await?)
 }
 
+/// Adds batched pulls to a repository's count.
+pub async fn add_pulls<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    count: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE repository SET pull_count = pull_count + $2 WHERE id = $1")
+        .bind(id)
+        .bind(count)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 /// A repository as Harbor's API shows it.
 #[derive(Debug, Clone)]
 pub struct RepositoryRow {
     pub id: i64,
+    pub pull_count: i64,
     pub project_id: i64,
     pub name: String,
     pub description: String,
@@ -66,7 +81,7 @@ pub struct RepositoryRow {
 }
 
 const REPO_SELECT: &str = "SELECT r.id, p.project_id, r.name, r.description, \
-     (SELECT COUNT(*) FROM artifact a WHERE a.repository_id = r.id), r.created_at, r.updated_at \
+     (SELECT COUNT(*) FROM artifact a WHERE a.repository_id = r.id), r.created_at, r.updated_at, r.pull_count \
      FROM repository r JOIN project p ON p.name = r.project_name";
 
 /// Repositories listed are those holding at least one artifact, in projects
@@ -88,6 +103,7 @@ fn repo_from_row(r: sqlx::any::AnyRow) -> Result<RepositoryRow, DbError> {
         artifact_count: r.try_get(4)?,
         creation_time: r.try_get(5)?,
         update_time: r.try_get(6)?,
+        pull_count: r.try_get(7)?,
     })
 }
 

@@ -82,6 +82,9 @@ fn artifact_json(a: &ArtifactRow, project_id: i64, repo: &RepositoryName, with_t
         "extra_attrs": {},
         "labels": [],
     });
+    if let Some(t) = a.pull_time {
+        v["pull_time"] = timestamp(t).into();
+    }
     if with_tag {
         v["tags"] = a
             .tags

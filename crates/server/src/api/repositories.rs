@@ -29,6 +29,7 @@ fn repo_json(r: &RepositoryRow) -> Value {
         "name": r.name,
         "description": r.description,
         "artifact_count": r.artifact_count,
+        "pull_count": r.pull_count,
         "creation_time": timestamp(r.creation_time),
         "update_time": timestamp(r.update_time),
     })

@@ -17,6 +17,10 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, OciError> {
     let m = r.get_manifest(name, reference).await?;
+    if !head {
+        // HEAD checks for existence; only a GET is a pull (as in Harbor).
+        r.record_pull(&m);
+    }
     let builder = Response::builder()
         .header(header::CONTENT_TYPE, &m.media_type)
         .header("docker-content-digest", &m.digest)
