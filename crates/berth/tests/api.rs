@@ -236,6 +236,77 @@ async fn users_and_authentication() {
         )
         .await;
 
+        // Search (any logged-in user) and profile updates (self or admin).
+        let r = s
+            .api(Method::GET, "/users/search?username=bo", a2)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "x-total-count"), "1");
+        let found: Value = r.json().await.unwrap();
+        assert_eq!(found, json!([{"user_id": bob, "username": "bob"}]));
+        api_error(
+            s.api(Method::GET, "/users/search?username=bo", None)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        let profile =
+            json!({"email": "alice@new.example.com", "realname": "Alice A.", "comment": "hi"});
+        assert_eq!(
+            s.api(Method::PUT, &format!("/users/{alice}"), a2)
+                .json(&profile)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let me: Value = s
+            .api(Method::GET, "/users/current", a2)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["email"], "alice@new.example.com");
+        assert_eq!(me["realname"], "Alice A.");
+        api_error(
+            s.api(Method::PUT, &format!("/users/{bob}"), a2)
+                .json(&profile)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        let taken = json!({"email": "alice@new.example.com"});
+        api_error(
+            s.api(Method::PUT, &format!("/users/{bob}"), ADMIN)
+                .json(&taken)
+                .send()
+                .await
+                .unwrap(),
+            409,
+            "CONFLICT",
+        )
+        .await;
+        api_error(
+            s.api(Method::PUT, &format!("/users/{bob}"), ADMIN)
+                .json(&json!({"email": "nope"}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+
         // Sysadmin flag: admin only.
         let r = s
             .api(Method::PUT, &format!("/users/{bob}/sysadmin"), a2)

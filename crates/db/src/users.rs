@@ -195,3 +195,25 @@ pub async fn set_sysadmin<'e>(
 pub(crate) fn escape_like(s: &str) -> String {
     s.replace(['%', '_', '\\'], "")
 }
+
+/// Updates a user's profile fields.
+pub async fn update_profile<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    email: Option<&str>,
+    realname: &str,
+    comment: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE harbor_user SET email = $2, realname = $3, comment = $4, update_time = $5 WHERE user_id = $1",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(realname)
+    .bind(comment)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}

@@ -339,6 +339,62 @@ impl Iam {
         Ok((page, total))
     }
 
+    /// Users whose name contains `name`, for any logged-in user (Harbor's
+    /// `/users/search`, used to pick members): ids and names only.
+    pub async fn search_users(
+        &self,
+        ctx: &SecurityContext,
+        name: &str,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<(i64, String)>, i64)> {
+        if !ctx.is_authenticated() {
+            return Err(CoreError::Unauthorized);
+        }
+        let total = users::count_like(self.db.reader(), Some(name)).await?;
+        let page = users::list(self.db.reader(), Some(name), offset, limit)
+            .await?
+            .into_iter()
+            .map(|u| (u.user_id, u.username))
+            .collect();
+        Ok((page, total))
+    }
+
+    /// Updates a profile (the user themselves or an administrator).
+    pub async fn update_profile(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+        email: Option<&str>,
+        realname: &str,
+        comment: &str,
+    ) -> CoreResult<()> {
+        if ctx.user_id() != Some(id) {
+            require(ctx, Action::Update, Resource::Users).await?;
+        }
+        let email = email.filter(|e| !e.is_empty());
+        if email.is_some_and(|e| !valid_email(e)) {
+            return Err(CoreError::BadRequest("invalid email address".into()));
+        }
+        if realname.chars().count() > 255 || comment.chars().count() > 30_000 {
+            return Err(CoreError::BadRequest("realname or comment too long".into()));
+        }
+        let updated =
+            users::update_profile(self.db.writer(), id, email, realname, comment, now_millis())
+                .await
+                .map_err(|e| {
+                    if e.is_unique_violation() {
+                        CoreError::Conflict("email already exists".into())
+                    } else {
+                        e.into()
+                    }
+                })?;
+        if !updated {
+            return Err(CoreError::NotFound(format!("user {id} not found")));
+        }
+        Ok(())
+    }
+
     /// Changes a password: a user gives the old one; an administrator may set
     /// anyone else's without it.
     pub async fn change_password(

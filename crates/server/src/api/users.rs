@@ -16,7 +16,8 @@ pub fn router() -> Router<State> {
     Router::new()
         .route("/api/v2.0/users", get(list).post(create))
         .route("/api/v2.0/users/current", get(current))
-        .route("/api/v2.0/users/{id}", get(get_one))
+        .route("/api/v2.0/users/search", get(search))
+        .route("/api/v2.0/users/{id}", get(get_one).put(update))
         .route("/api/v2.0/users/{id}/password", put(password))
         .route("/api/v2.0/users/{id}/sysadmin", put(sysadmin))
 }
@@ -109,6 +110,58 @@ async fn get_one(
     Ok(Json(user_json(
         &state.iam.get_user(&ctx, user_id(&id)?).await?,
     )))
+}
+
+async fn search(
+    S(state): S<State>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let page = Page::parse(q.as_deref())?;
+    let name = query_value(q.as_deref(), "username")
+        .ok_or_else(|| ApiError::bad_request("username is required"))?;
+    let (found, total) = state
+        .iam
+        .search_users(&ctx, &name, page.offset(), page.size)
+        .await?;
+    let body: Vec<Value> = found
+        .iter()
+        .map(|(id, n)| json!({"user_id": id, "username": n}))
+        .collect();
+    let mut resp = Json(body).into_response();
+    page.headers(&mut resp, "/api/v2.0/users/search", total);
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct ProfileReq {
+    email: Option<String>,
+    #[serde(default)]
+    realname: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn update(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let req: ProfileReq = json_body(&body)?;
+    state
+        .iam
+        .update_profile(
+            &ctx,
+            user_id(&id)?,
+            req.email.as_deref(),
+            &req.realname,
+            &req.comment,
+        )
+        .await?;
+    Ok(StatusCode::OK)
 }
 
 #[derive(Deserialize)]
