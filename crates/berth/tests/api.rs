@@ -1457,3 +1457,87 @@ async fn pull_counts_are_batched_and_survive_shutdown() {
         assert_eq!(repo(&s).await["pull_count"], 4);
     }
 }
+
+#[tokio::test]
+async fn copy_artifacts_between_repositories() {
+    for s in servers().await {
+        let (d, body) = s.push_image("p/src", "v1", "copy").await;
+        let idx = index_manifest(OCI_INDEX, &[(OCI_MANIFEST, &d, body.len())]);
+        let idx_d = digest(&idx);
+        assert_eq!(
+            s.put_manifest("p/src", "multi", OCI_INDEX, &idx)
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+
+        let copy = |to: &str, from: &str, user: Option<(&str, &str)>| {
+            s.api(
+                Method::POST,
+                &format!("/projects/q/repositories/{to}/artifacts?from={from}"),
+                user,
+            )
+            .send()
+        };
+        let r = copy("dst", "p/src:v1", ADMIN).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert!(header(&r, "location").ends_with(&d));
+        let r = s.get("/v2/q/dst/manifests/v1").await;
+        assert_eq!(header(&r, "docker-content-digest"), d);
+        let m: Value = r.json().await.unwrap();
+        for l in m["layers"].as_array().unwrap().iter().chain([&m["config"]]) {
+            let blob = s
+                .get(&format!(
+                    "/v2/q/dst/blobs/{}",
+                    l["digest"].as_str().unwrap()
+                ))
+                .await;
+            assert_eq!(blob.status(), StatusCode::OK);
+        }
+        // An index by digest brings its children and tags along.
+        let r = copy("idx", &format!("p/src@{idx_d}"), ADMIN).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(
+            header(
+                &s.head("/v2/q/idx/manifests/multi").await,
+                "docker-content-digest"
+            ),
+            idx_d
+        );
+        assert_eq!(
+            s.head(&format!("/v2/q/idx/manifests/{d}")).await.status(),
+            StatusCode::OK
+        );
+
+        api_error(
+            copy("dst", "p/src:nope", ADMIN).await.unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        api_error(
+            copy("dst", "garbage", ADMIN).await.unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+        // Pull on the source is not enough: the target needs artifact create.
+        s.create_user("dev", "Devel12345").await;
+        let r = s
+            .api(Method::POST, "/projects/p/members", ADMIN)
+            .header("x-is-resource-name", "true")
+            .json(&json!({"role_id": 2, "member_user": {"username": "dev"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        api_error(
+            copy("dev", "p/src:v1", Some(("dev", "Devel12345")))
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+    }
+}

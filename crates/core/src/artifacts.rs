@@ -80,6 +80,44 @@ impl Artifacts {
             .ok_or_else(|| CoreError::NotFound(format!("artifact {repo}:{reference} not found")))
     }
 
+    /// Copies `from` (`project/repo:tag` or `project/repo@digest`) into
+    /// `repo`; needs pull on the source and artifact create on the target.
+    pub async fn copy(
+        &self,
+        ctx: &SecurityContext,
+        registry: &Registry,
+        repo: &RepositoryName,
+        from: &str,
+    ) -> CoreResult<String> {
+        let (src, reference) = match from.split_once('@') {
+            Some((r, d)) => (r, d),
+            None => from
+                .rsplit_once(':')
+                .filter(|(r, _)| !r.is_empty())
+                .ok_or_else(|| {
+                    CoreError::BadRequest("from must be project/repository:tag or @digest".into())
+                })?,
+        };
+        let src = RepositoryName::parse(src).map_err(|e| CoreError::BadRequest(e.to_string()))?;
+        let reference =
+            Reference::parse(reference).map_err(|e| CoreError::BadRequest(e.to_string()))?;
+        self.check(ctx, &src, Action::Pull, Kind::Repository)
+            .await?;
+        self.check(ctx, repo, Action::Create, Kind::Artifact)
+            .await?;
+        let digest = registry
+            .copy_manifest(&src, &reference, repo)
+            .await
+            .map_err(|e| match e {
+                RegistryError::ManifestUnknown | RegistryError::NameUnknown => {
+                    CoreError::NotFound(e.to_string())
+                }
+                RegistryError::Db(d) => d.into(),
+                other => CoreError::Internal(other.to_string()),
+            })?;
+        Ok(digest.to_string())
+    }
+
     /// Deletes an artifact with its tags (refused while an index refers to it).
     pub async fn delete(
         &self,

@@ -517,6 +517,58 @@ impl Registry {
         Ok(())
     }
 
+    /// Copies an artifact (and, for an index, its children) with its tags
+    /// from one repository to another: blobs are linked, never duplicated.
+    pub fn copy_manifest<'a>(
+        &'a self,
+        src: &'a RepositoryName,
+        reference: &'a Reference,
+        dst: &'a RepositoryName,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Digest>> + Send + 'a>> {
+        Box::pin(async move {
+            let row = self.get_manifest(src, reference).await?;
+            let manifest = Manifest::parse(&row.manifest, Some(&row.media_type))
+                .map_err(|e| RegistryError::ManifestInvalid(e.to_string()))?;
+            for child in &manifest.manifests {
+                self.copy_manifest(src, &Reference::Digest(child.digest.clone()), dst)
+                    .await?;
+            }
+            let tags: Vec<Tag> = match reference {
+                Reference::Tag(t) => vec![t.clone()],
+                Reference::Digest(_) => artifacts::tag_names(self.db.reader(), row.id)
+                    .await?
+                    .iter()
+                    .filter_map(|t| Tag::parse(t).ok())
+                    .collect(),
+            };
+            let now = now_millis();
+            let mut tx = self.db.begin().await?;
+            let dst_id = repositories::ensure(&mut *tx, dst.as_str(), dst.project(), now).await?;
+            for blob in manifest.required_blobs() {
+                let d = blob.digest.to_string();
+                if blobs::linked_size(&mut *tx, src.as_str(), &d)
+                    .await?
+                    .is_none()
+                {
+                    return Err(RegistryError::ManifestBlobUnknown(blob.digest.clone()));
+                }
+                blobs::link(&mut *tx, dst_id, &d, now).await?;
+            }
+            berth_db::commit(tx).await?;
+            let digest = Digest::parse(&row.digest)
+                .map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
+            self.put_manifest(
+                dst,
+                &Reference::Digest(digest.clone()),
+                Some(&row.media_type),
+                &row.manifest,
+                tags,
+            )
+            .await?;
+            Ok(digest)
+        })
+    }
+
     /// A manifest by tag or digest.
     pub async fn get_manifest(
         &self,

@@ -138,6 +138,19 @@ pub async fn add_pulls<'e>(
     Ok(())
 }
 
+/// The tag names of an artifact.
+pub async fn tag_names<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    artifact_id: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT name FROM tag WHERE artifact_id = $1 ORDER BY name")
+            .bind(artifact_id)
+            .fetch_all(ex)
+            .await?,
+    )
+}
+
 /// Records that an artifact references a blob.
 pub async fn add_blob<'e>(
     ex: impl Executor<'e, Database = Any>,

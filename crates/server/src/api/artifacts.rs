@@ -16,7 +16,7 @@ const BASE: &str = "/api/v2.0/projects/{p}/repositories/{r}/artifacts";
 
 pub fn router() -> Router<State> {
     Router::new()
-        .route(BASE, get(list))
+        .route(BASE, get(list).post(copy))
         .route(
             &format!("{BASE}/{{reference}}"),
             get(get_one).delete(delete_one),
@@ -126,6 +126,26 @@ async fn list(
         total,
     );
     Ok(resp)
+}
+
+/// `POST …/artifacts?from=project/repo:tag|@digest`: copy an artifact here.
+async fn copy(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    let from = super::query_value(q.as_deref(), "from")
+        .ok_or_else(|| ApiError::bad_request("from is required"))?;
+    let digest = state
+        .artifacts
+        .copy(&ctx, &state.registry, &repo, &from)
+        .await?;
+    Ok(created(format!(
+        "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{digest}"
+    )))
 }
 
 async fn get_one(
