@@ -1541,3 +1541,105 @@ async fn copy_artifacts_between_repositories() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn project_summary_and_current_permissions() {
+    for s in servers().await {
+        s.create_user("g", "Guest12345").await;
+        let g = Some(("g", "Guest12345"));
+        let r = s
+            .api(Method::POST, "/projects/p/members", ADMIN)
+            .header("x-is-resource-name", "true")
+            .json(&json!({"role_id": 3, "member_user": {"username": "g"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        s.push_image("p/one", "v1", "s").await;
+        let sum: Value = s
+            .api(Method::GET, "/projects/p/summary", g)
+            .header("x-is-resource-name", "true")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(sum["repo_count"], 1);
+        assert_eq!(sum["project_admin_count"], 1);
+        assert_eq!(sum["guest_count"], 1);
+        assert_eq!(sum["developer_count"], 0);
+        api_error(
+            s.api(Method::GET, "/projects/p/summary", None)
+                .header("x-is-resource-name", "true")
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+
+        let pid = sum_project_id(&s).await;
+        let perms: Value = s
+            .api(
+                Method::GET,
+                &format!("/users/current/permissions?scope=/project/{pid}&relative=true"),
+                g,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let has = |res: &str, act: &str| {
+            perms
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["resource"] == res && p["action"] == act)
+        };
+        assert!(has("repository", "pull") && has("member", "list") && has("artifact", "list"));
+        assert!(!has("repository", "push") && !has("member", "create"));
+        let full: Value = s
+            .api(
+                Method::GET,
+                &format!("/users/current/permissions?scope=/project/{pid}"),
+                g,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(full
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["resource"] == format!("/project/{pid}/repository").as_str()));
+        api_error(
+            s.api(Method::GET, "/users/current/permissions?scope=/system", g)
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+    }
+}
+
+async fn sum_project_id(s: &Server) -> i64 {
+    let p: Value = s
+        .api(Method::GET, "/projects/p", ADMIN)
+        .header("x-is-resource-name", "true")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    p["project_id"].as_i64().unwrap()
+}

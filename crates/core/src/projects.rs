@@ -243,6 +243,41 @@ impl Projects {
         Ok(projects::statistics(self.db.reader(), vis).await?)
     }
 
+    /// A project's summary: repository count and member counts by role.
+    pub async fn summary(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+    ) -> CoreResult<(i64, Vec<(Role, i64)>)> {
+        let view = self
+            .authorized(ctx, key, Action::Read, Kind::Project)
+            .await?;
+        let counts = projects::member_counts(self.db.reader(), view.project.project_id)
+            .await?
+            .into_iter()
+            .filter_map(|(role, n)| Role::from_id(role).map(|r| (r, n)))
+            .collect();
+        Ok((view.repo_count, counts))
+    }
+
+    /// What the caller may do in a project, as Harbor's (resource, action) pairs.
+    pub async fn permissions(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+    ) -> CoreResult<Vec<(Kind, Action)>> {
+        let project = self.lookup_id(id).await?;
+        let mut out = Vec::new();
+        for kind in Kind::ALL {
+            for action in Action::ALL {
+                if can(ctx, action, Resource::Project(project, kind)).await? {
+                    out.push((kind, action));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes an empty project.
     pub async fn delete(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<()> {
         let view = self

@@ -433,3 +433,17 @@ pub async fn statistics<'e>(
         row.try_get(4)?,
     ])
 }
+
+/// Member counts of a project by role id.
+pub async fn member_counts<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+) -> Result<Vec<(i64, i64)>, DbError> {
+    sqlx::query("SELECT role, COUNT(*) FROM project_member WHERE project_id = $1 GROUP BY role")
+        .bind(project_id)
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}

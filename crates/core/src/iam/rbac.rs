@@ -51,6 +51,33 @@ pub enum Kind {
     Robot,
 }
 
+impl Kind {
+    /// Every kind, for listing permissions.
+    pub const ALL: [Kind; 8] = [
+        Kind::Project,
+        Kind::Member,
+        Kind::Metadata,
+        Kind::Log,
+        Kind::Repository,
+        Kind::Artifact,
+        Kind::Tag,
+        Kind::Robot,
+    ];
+}
+
+impl Action {
+    /// Every action, for listing permissions.
+    pub const ALL: [Action; 7] = [
+        Action::Create,
+        Action::Read,
+        Action::Update,
+        Action::Delete,
+        Action::List,
+        Action::Pull,
+        Action::Push,
+    ];
+}
+
 /// The operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -21,6 +21,7 @@ pub fn router() -> Router<State> {
             get(get_one).put(update).delete(delete),
         )
         .route("/api/v2.0/projects/{p}/_deletable", get(deletable))
+        .route("/api/v2.0/projects/{p}/summary", get(summary))
         .route(
             "/api/v2.0/projects/{p}/metadatas",
             get(get_metadata).post(add_metadata),
@@ -212,6 +213,30 @@ async fn deletable(
     let ctx = context(&state, &headers).await?;
     let (ok, message) = state.projects.deletable(&ctx, &key(&headers, &p)).await?;
     Ok(Json(json!({ "deletable": ok, "message": message })))
+}
+
+async fn summary(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(p): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    use berth_core::iam::rbac::Role;
+    let ctx = context(&state, &headers).await?;
+    let (repo_count, members) = state.projects.summary(&ctx, &key(&headers, &p)).await?;
+    let count = |role: Role| {
+        members
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map_or(0, |(_, n)| *n)
+    };
+    Ok(Json(json!({
+        "repo_count": repo_count,
+        "project_admin_count": count(Role::ProjectAdmin),
+        "maintainer_count": count(Role::Maintainer),
+        "developer_count": count(Role::Developer),
+        "guest_count": count(Role::Guest),
+        "limited_guest_count": count(Role::LimitedGuest),
+    })))
 }
 
 async fn get_metadata(

@@ -17,6 +17,7 @@ pub fn router() -> Router<State> {
         .route("/api/v2.0/users", get(list).post(create))
         .route("/api/v2.0/users/current", get(current))
         .route("/api/v2.0/users/search", get(search))
+        .route("/api/v2.0/users/current/permissions", get(permissions))
         .route("/api/v2.0/users/{id}", get(get_one).put(update))
         .route("/api/v2.0/users/{id}/password", put(password))
         .route("/api/v2.0/users/{id}/sysadmin", put(sysadmin))
@@ -132,6 +133,40 @@ async fn search(
     let mut resp = Json(body).into_response();
     page.headers(&mut resp, "/api/v2.0/users/search", total);
     Ok(resp)
+}
+
+/// `?scope=/project/<id>[&relative=true]`: what the caller may do there.
+async fn permissions(
+    S(state): S<State>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    use berth_core::iam::rbac::{action_name, kind_name};
+    let ctx = context(&state, &headers).await?;
+    if !ctx.is_authenticated() {
+        return Err(berth_core::CoreError::Unauthorized.into());
+    }
+    let scope = query_value(q.as_deref(), "scope")
+        .ok_or_else(|| ApiError::bad_request("scope is required"))?;
+    let id: i64 = scope
+        .strip_prefix("/project/")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("scope must be /project/<id>"))?;
+    let relative = query_value(q.as_deref(), "relative").is_some_and(|v| v == "true");
+    let perms = state.projects.permissions(&ctx, id).await?;
+    Ok(Json(Value::Array(
+        perms
+            .into_iter()
+            .map(|(k, a)| {
+                let resource = if relative {
+                    kind_name(k).to_string()
+                } else {
+                    format!("{scope}/{}", kind_name(k))
+                };
+                json!({"resource": resource, "action": action_name(a)})
+            })
+            .collect(),
+    )))
 }
 
 #[derive(Deserialize)]
