@@ -1643,3 +1643,56 @@ async fn sum_project_id(s: &Server) -> i64 {
         .unwrap();
     p["project_id"].as_i64().unwrap()
 }
+
+#[tokio::test]
+async fn search_projects_and_repositories() {
+    for s in servers().await {
+        s.create_user("x", "Stranger12").await;
+        s.push_image("p/webapp", "v1", "w").await;
+        s.push_image("library/webserver", "v1", "l").await;
+        let admin: Value = s
+            .api(Method::GET, "/search?q=web", ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let repos: Vec<&str> = admin["repository"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["repository_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(repos, vec!["library/webserver", "p/webapp"]);
+        assert_eq!(admin["repository"][0]["project_public"], true);
+        let found: Value = s
+            .api(Method::GET, "/search?q=lib", None)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(found["project"][0]["name"], "library");
+        let stranger: Value = s
+            .api(Method::GET, "/search?q=web", Some(("x", "Stranger12")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            stranger["repository"].as_array().unwrap().len(),
+            1,
+            "private repositories stay hidden"
+        );
+        api_error(
+            s.api(Method::GET, "/search", ADMIN).send().await.unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+    }
+}

@@ -55,7 +55,7 @@ fn key(headers: &HeaderMap, p: &str) -> ProjectKey {
 }
 
 /// Harbor's `Project` model.
-fn project_json(v: &ProjectView) -> Value {
+pub(super) fn project_json(v: &ProjectView) -> Value {
     let role_ids: Vec<i64> = v.roles.iter().map(|r| *r as i64).collect();
     json!({
         "project_id": v.project.project_id,

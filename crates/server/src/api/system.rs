@@ -12,6 +12,7 @@ pub fn router() -> Router<State> {
     Router::new()
         .route("/api/v2.0/systeminfo", get(systeminfo))
         .route("/api/v2.0/statistics", get(statistics))
+        .route("/api/v2.0/search", get(search))
 }
 
 /// Anonymous callers get what a login page needs; others also the registry's settings.
@@ -44,6 +45,48 @@ async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value
         }
     }
     Ok(Json(info))
+}
+
+/// Projects and repositories whose names contain `q`, among those the caller may see.
+async fn search(
+    S(state): S<State>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let term = super::query_value(q.as_deref(), "q")
+        .ok_or_else(|| ApiError::bad_request("q is required"))?;
+    let filter = berth_db::projects::ProjectFilter {
+        name: Some(&term),
+        fuzzy: true,
+        ..Default::default()
+    };
+    let (projects, _) = state.projects.list(&ctx, &filter, 0, 100).await?;
+    let (repos, _) = state
+        .repositories
+        .list(&ctx, None, Some(&term), 0, 100)
+        .await?;
+    let mut repo_json = Vec::new();
+    for r in &repos {
+        let project = r.name.split('/').next().unwrap_or("");
+        let public = state
+            .projects
+            .lookup(project)
+            .await?
+            .is_some_and(|p| p.public);
+        repo_json.push(json!({
+            "project_id": r.project_id,
+            "project_name": project,
+            "project_public": public,
+            "repository_name": r.name,
+            "pull_count": r.pull_count,
+            "artifact_count": r.artifact_count,
+        }));
+    }
+    Ok(Json(json!({
+        "project": projects.iter().map(super::projects::project_json).collect::<Vec<_>>(),
+        "repository": repo_json,
+    })))
 }
 
 /// Counts over what the caller may see (Harbor's `Statistic`).
