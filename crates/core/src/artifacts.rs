@@ -2,8 +2,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
-use crate::iam::rbac::{Action, Kind, Resource};
-use crate::iam::require;
+use crate::iam::rbac::{Action, Kind};
 use crate::projects::Projects;
 use crate::registry::{Registry, RegistryError};
 use berth_db::artifacts::{self, ArtifactRow};
@@ -30,12 +29,11 @@ impl Artifacts {
         action: Action,
         kind: Kind,
     ) -> CoreResult<i64> {
-        let p =
-            self.projects.lookup(repo.project()).await?.ok_or_else(|| {
-                CoreError::NotFound(format!("project {} not found", repo.project()))
-            })?;
-        require(ctx, action, Resource::Project(p, kind)).await?;
-        Ok(p.id)
+        Ok(self
+            .projects
+            .require_in(ctx, repo.project(), action, kind)
+            .await?
+            .id)
     }
 
     /// One page of a repository's artifacts (newest first), with the total.

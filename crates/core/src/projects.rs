@@ -165,6 +165,22 @@ impl Projects {
             }))
     }
 
+    /// Checks one permission in the named project (404 if it does not exist).
+    pub async fn require_in(
+        &self,
+        ctx: &SecurityContext,
+        name: &str,
+        action: Action,
+        kind: Kind,
+    ) -> CoreResult<ProjectRef> {
+        let p = self
+            .lookup(name)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("project {name} not found")))?;
+        require(ctx, action, Resource::Project(p, kind)).await?;
+        Ok(p)
+    }
+
     /// A project by id, as authorization sees it.
     pub async fn lookup_id(&self, id: i64) -> CoreResult<ProjectRef> {
         let p = projects::by_id(self.db.reader(), id)

@@ -2,8 +2,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
-use crate::iam::rbac::{Action, Kind, Resource};
-use crate::iam::require;
+use crate::iam::rbac::{Action, Kind};
 use crate::projects::Projects;
 use berth_db::projects::Visibility;
 use berth_db::repositories::{self, RepositoryRow};
@@ -32,17 +31,9 @@ impl Repositories {
         limit: i64,
     ) -> CoreResult<(Vec<RepositoryRow>, i64)> {
         if let Some(p) = project {
-            let project = self
-                .projects
-                .lookup(p)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("project {p} not found")))?;
-            require(
-                ctx,
-                Action::List,
-                Resource::Project(project, Kind::Repository),
-            )
-            .await?;
+            self.projects
+                .require_in(ctx, p, Action::List, Kind::Repository)
+                .await?;
         }
         let vis = if ctx.is_sysadmin() || project.is_some() {
             // Access to a named project was just checked.
@@ -63,12 +54,9 @@ impl Repositories {
         repo: &str,
         action: Action,
     ) -> CoreResult<RepositoryRow> {
-        let p = self
-            .projects
-            .lookup(project)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("project {project} not found")))?;
-        require(ctx, action, Resource::Project(p, Kind::Repository)).await?;
+        self.projects
+            .require_in(ctx, project, action, Kind::Repository)
+            .await?;
         repositories::get(self.db.reader(), &format!("{project}/{repo}"))
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("repository {project}/{repo} not found")))

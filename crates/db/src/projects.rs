@@ -83,6 +83,20 @@ pub enum Visibility {
     PublicOrMemberOf(Option<i64>),
 }
 
+impl Visibility {
+    /// Binds `$1` (all) and `$2` (member user id) for [`VISIBLE_TO`].
+    pub(crate) fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        let (all, user) = match self {
+            Visibility::All => (1i64, None),
+            Visibility::PublicOrMemberOf(u) => (0, u),
+        };
+        q.bind(all).bind(user)
+    }
+}
+
 /// Filters for a project list.
 #[derive(Debug, Clone, Default)]
 pub struct ProjectFilter<'a> {
@@ -92,10 +106,13 @@ pub struct ProjectFilter<'a> {
     pub owner: Option<&'a str>,
 }
 
-const VISIBLE: &str = "($1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
+/// The condition on project `p` for a caller's visibility; binds `$1`, `$2`
+/// (see [`Visibility::bind`]). Every visibility-filtered query uses it.
+pub(crate) const VISIBLE_TO: &str = "($1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
      AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
-     WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2))) \
-     AND ($3 IS NULL OR ($4 = 1 AND p.name LIKE $3) OR ($4 = 0 AND p.name = $3)) \
+     WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2)))";
+
+const VISIBLE: &str = "AND ($3 IS NULL OR ($4 = 1 AND p.name LIKE $3) OR ($4 = 0 AND p.name = $3)) \
      AND ($5 IS NULL OR u.username = $5) \
      AND ($6 IS NULL OR (CASE WHEN EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
      AND m.name = 'public' AND m.value = 'true') THEN 1 ELSE 0 END) = $6)";
@@ -105,10 +122,6 @@ fn bind_filter<'q>(
     vis: Visibility,
     f: &ProjectFilter<'_>,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    let (all, user) = match vis {
-        Visibility::All => (1i64, None),
-        Visibility::PublicOrMemberOf(u) => (0, u),
-    };
     let name = f.name.map(|n| {
         if f.fuzzy {
             format!("%{}%", crate::users::escape_like(n))
@@ -116,8 +129,7 @@ fn bind_filter<'q>(
             n.to_string()
         }
     });
-    q.bind(all)
-        .bind(user)
+    vis.bind(q)
         .bind(name)
         .bind(i64::from(f.fuzzy))
         .bind(f.owner.map(str::to_string))
@@ -132,7 +144,7 @@ pub async fn list<'e>(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<Project>, DbError> {
-    let sql = format!("{SELECT} WHERE {VISIBLE} ORDER BY p.name LIMIT $7 OFFSET $8");
+    let sql = format!("{SELECT} WHERE {VISIBLE_TO} {VISIBLE} ORDER BY p.name LIMIT $7 OFFSET $8");
     bind_filter(sqlx::query(&sql), vis, filter)
         .bind(limit)
         .bind(offset)
@@ -150,7 +162,7 @@ pub async fn count<'e>(
     filter: &ProjectFilter<'_>,
 ) -> Result<i64, DbError> {
     let sql = format!(
-        "SELECT COUNT(*) FROM project p JOIN harbor_user u ON u.user_id = p.owner_id WHERE {VISIBLE}"
+        "SELECT COUNT(*) FROM project p JOIN harbor_user u ON u.user_id = p.owner_id WHERE {VISIBLE_TO} {VISIBLE}"
     );
     let row = bind_filter(sqlx::query(&sql), vis, filter)
         .fetch_one(ex)
@@ -403,28 +415,19 @@ pub async fn statistics<'e>(
     ex: impl Executor<'e, Database = Any>,
     vis: Visibility,
 ) -> Result<[i64; 5], DbError> {
-    let (all, user) = match vis {
-        Visibility::All => (1i64, None),
-        Visibility::PublicOrMemberOf(u) => (0, u),
-    };
-    let row = sqlx::query(
+    let sql = format!(
         "WITH v AS (SELECT p.project_id, p.name, \
            (SELECT COUNT(*) FROM project_metadata m WHERE m.project_id = p.project_id \
             AND m.name = 'public' AND m.value = 'true') AS pub FROM project p \
-           WHERE $1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
-            AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
-            WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2))), \
+           WHERE {VISIBLE_TO}), \
          r AS (SELECT r.id, v.pub FROM repository r JOIN v ON v.name = r.project_name \
            WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)) \
          SELECT (SELECT COUNT(*) FROM v WHERE pub > 0), (SELECT COUNT(*) FROM v WHERE pub = 0), \
            (SELECT COUNT(*) FROM r WHERE pub > 0), (SELECT COUNT(*) FROM r WHERE pub = 0), \
            (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blob b WHERE b.digest IN \
              (SELECT rb.digest FROM repository_blob rb JOIN r ON r.id = rb.repository_id))",
-    )
-    .bind(all)
-    .bind(user)
-    .fetch_one(ex)
-    .await?;
+    );
+    let row = vis.bind(sqlx::query(&sql)).fetch_one(ex).await?;
     Ok([
         row.try_get(0)?,
         row.try_get(1)?,

@@ -1,5 +1,6 @@
 //! Repositories.
 
+use crate::projects::VISIBLE_TO;
 use crate::DbError;
 use sqlx::{Any, Executor};
 
@@ -88,10 +89,7 @@ const REPO_SELECT: &str = "SELECT r.id, p.project_id, r.name, r.description, \
 /// the caller may see (`$1` all, `$2` member user id), optionally of one
 /// project (`$3`) and with a name containing `$4`.
 const REPO_WHERE: &str = "WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id) \
-     AND ($1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
-     AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
-     WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2))) \
-     AND ($3 IS NULL OR r.project_name = $3) AND ($4 IS NULL OR r.name LIKE $4)";
+     AND ($3 IS NULL OR r.project_name = $3) AND ($4 IS NULL OR r.name LIKE $4) AND ";
 
 fn repo_from_row(r: sqlx::any::AnyRow) -> Result<RepositoryRow, DbError> {
     use sqlx::Row;
@@ -113,12 +111,7 @@ fn bind_repo_filter<'q>(
     project: Option<&str>,
     name_like: Option<&str>,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    let (all, user) = match vis {
-        crate::projects::Visibility::All => (1i64, None),
-        crate::projects::Visibility::PublicOrMemberOf(u) => (0, u),
-    };
-    q.bind(all)
-        .bind(user)
+    vis.bind(q)
         .bind(project.map(str::to_string))
         .bind(name_like.map(|n| format!("%{}%", crate::users::escape_like(n))))
 }
@@ -132,7 +125,7 @@ pub async fn list<'e>(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<RepositoryRow>, DbError> {
-    let sql = format!("{REPO_SELECT} {REPO_WHERE} ORDER BY r.name LIMIT $5 OFFSET $6");
+    let sql = format!("{REPO_SELECT} {REPO_WHERE} {VISIBLE_TO} ORDER BY r.name LIMIT $5 OFFSET $6");
     bind_repo_filter(sqlx::query(&sql), vis, project, name_like)
         .bind(limit)
         .bind(offset)
@@ -152,7 +145,7 @@ pub async fn count<'e>(
 ) -> Result<i64, DbError> {
     use sqlx::Row;
     let sql = format!(
-        "SELECT COUNT(*) FROM repository r JOIN project p ON p.name = r.project_name {REPO_WHERE}"
+        "SELECT COUNT(*) FROM repository r JOIN project p ON p.name = r.project_name {REPO_WHERE} {VISIBLE_TO}"
     );
     let row = bind_repo_filter(sqlx::query(&sql), vis, project, name_like)
         .fetch_one(ex)
