@@ -4,7 +4,7 @@ mod config;
 
 use anyhow::Context;
 use berth_core::iam::token::TokenService;
-use berth_core::{Artifacts, Iam, Projects, Registry, Repositories};
+use berth_core::{Artifacts, Configurations, Iam, Projects, Registry, Repositories};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeOptions};
@@ -148,7 +148,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store =
         berth_storage::FsStore::open(&config.storage_path).context("opening blob storage")?;
     let iam = Iam::with_lockout(db.clone(), config.login_max_failures, config.login_lockout);
-    let projects = Projects::new(db.clone());
+    let configurations =
+        Configurations::new(db.clone()).with_token_expiration(config.token_expiry_minutes);
+    let projects = Projects::new(db.clone(), configurations.clone());
     first_start(&config, &iam, &projects).await?;
     let tokens = TokenService::load_or_create(&config.data_dir, config.token_expiry_minutes * 60)?;
     let listener = std::net::TcpListener::bind(config.listen)
@@ -172,6 +174,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         registry: Registry::new(db, store),
         iam,
         projects,
+        configurations,
         tokens,
         external_url,
     });

@@ -947,8 +947,14 @@ async fn repositories_api() {
             header(&r, "link").contains("rel=\"prev\"")
                 && header(&r, "link").contains("rel=\"next\"")
         );
+        let r = s
+            .api(Method::GET, "/repositories?q=name%3Dp%2Fweb", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "x-total-count"), "0", "exact, not fuzzy");
         api_error(
-            s.api(Method::GET, "/repositories?q=name%3Dx", ADMIN)
+            s.api(Method::GET, "/repositories?q=owner%3Dx", ADMIN)
                 .send()
                 .await
                 .unwrap(),

@@ -4,10 +4,17 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::projects::Projects;
-use crate::registry::{Registry, RegistryError};
-use berth_db::artifacts::{self, ArtifactRow};
+use crate::registry::Registry;
+use berth_db::artifacts::{self, Accessory, ArtifactRow};
+use berth_db::query::ListQuery;
 use berth_db::{now_millis, tags, Db};
 use berth_oci::{Reference, RepositoryName, Tag};
+
+/// Config media types of container images (the ones with a build history).
+const IMAGE_CONFIGS: &[&str] = &[
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
 
 /// The artifact service.
 #[derive(Clone)]
@@ -41,11 +48,12 @@ impl Artifacts {
         &self,
         ctx: &SecurityContext,
         repo: &RepositoryName,
+        query: &ListQuery,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<ArtifactRow>, i64, i64)> {
         let project_id = self.check(ctx, repo, Action::List, Kind::Artifact).await?;
-        let total = artifacts::count(self.db.reader(), repo.as_str()).await?;
+        let total = artifacts::count(self.db.reader(), repo.as_str(), query).await?;
         if total == 0
             && berth_db::repositories::id_by_name(self.db.reader(), repo.as_str())
                 .await?
@@ -53,7 +61,7 @@ impl Artifacts {
         {
             return Err(CoreError::NotFound(format!("repository {repo} not found")));
         }
-        let page = artifacts::list(self.db.reader(), repo.as_str(), offset, limit).await?;
+        let page = artifacts::list(self.db.reader(), repo.as_str(), query, offset, limit).await?;
         Ok((page, total, project_id))
     }
 
@@ -103,16 +111,7 @@ impl Artifacts {
             .await?;
         self.check(ctx, repo, Action::Create, Kind::Artifact)
             .await?;
-        let digest = registry
-            .copy_manifest(&src, &reference, repo)
-            .await
-            .map_err(|e| match e {
-                RegistryError::ManifestUnknown | RegistryError::NameUnknown => {
-                    CoreError::NotFound(e.to_string())
-                }
-                RegistryError::Db(d) => d.into(),
-                other => CoreError::Internal(other.to_string()),
-            })?;
+        let digest = registry.copy_manifest(&src, &reference, repo).await?;
         Ok(digest.to_string())
     }
 
@@ -129,17 +128,70 @@ impl Artifacts {
         let a = self.find(repo, reference).await?;
         let digest =
             berth_oci::Digest::parse(&a.digest).map_err(|e| CoreError::Internal(e.to_string()))?;
-        registry
+        Ok(registry
             .delete_manifest(repo, &Reference::Digest(digest))
-            .await
-            .map_err(|e| match e {
-                RegistryError::Referenced => CoreError::Precondition(e.to_string()),
-                RegistryError::ManifestUnknown | RegistryError::NameUnknown => {
-                    CoreError::NotFound(e.to_string())
-                }
-                RegistryError::Db(d) => d.into(),
-                other => CoreError::Internal(other.to_string()),
-            })
+            .await?)
+    }
+
+    /// One page of an artifact's accessories (signatures, SBOMs, other
+    /// referrers), with the total and the subject.
+    pub async fn accessories(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        reference: &Reference,
+        query: &ListQuery,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<Accessory>, i64, ArtifactRow)> {
+        self.check(ctx, repo, Action::List, Kind::Accessory).await?;
+        let subject = self.find(repo, reference).await?;
+        let (page, total) = artifacts::accessories(
+            &self.db,
+            repo.as_str(),
+            &subject.digest,
+            query,
+            offset,
+            limit,
+        )
+        .await?;
+        Ok((page, total, subject))
+    }
+
+    /// The `history` of an image's config (Harbor's `build_history`
+    /// addition), as JSON; 404 for artifacts that are not images.
+    pub async fn build_history(
+        &self,
+        ctx: &SecurityContext,
+        registry: &Registry,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> CoreResult<serde_json::Value> {
+        const MAX_CONFIG: u64 = 4 << 20;
+        self.check(ctx, repo, Action::Read, Kind::ArtifactAddition)
+            .await?;
+        let a = self.find(repo, reference).await?;
+        let digest =
+            berth_oci::Digest::parse(&a.digest).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let row = registry
+            .get_manifest(repo, &Reference::Digest(digest))
+            .await?;
+        let no_history = || CoreError::NotFound(format!("{} has no build history", a.digest));
+        let manifest = berth_oci::manifest::Manifest::parse(&row.manifest, Some(&row.media_type))
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let config = manifest
+            .config
+            .filter(|c| IMAGE_CONFIGS.contains(&c.media_type.as_str()))
+            .ok_or_else(no_history)?;
+        let bytes = registry
+            .read_small_blob(repo, &config.digest, MAX_CONFIG)
+            .await?;
+        let config: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| CoreError::Internal(format!("image config is not JSON: {e}")))?;
+        Ok(config
+            .get("history")
+            .cloned()
+            .unwrap_or_else(|| serde_json::Value::Array(Vec::new())))
     }
 
     /// Adds a tag to an artifact; 409 if the repository has it already.

@@ -4,6 +4,7 @@
 //! the server maps to each protocol's envelope.
 
 pub mod artifacts;
+pub mod configurations;
 pub mod error;
 pub mod iam;
 pub mod projects;
@@ -11,6 +12,7 @@ pub mod registry;
 pub mod repositories;
 
 pub use artifacts::Artifacts;
+pub use configurations::Configurations;
 pub use error::{CoreError, CoreResult};
 pub use iam::Iam;
 pub use projects::Projects;

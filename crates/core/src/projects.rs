@@ -1,10 +1,12 @@
 //! Projects: creation, visibility, metadata, deletion and members.
 
+use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource, Role};
 use crate::iam::require;
-use berth_db::projects::{Member, Project, ProjectFilter, Visibility};
+use berth_db::projects::{Member, Project, Visibility};
+use berth_db::query::ListQuery;
 use berth_db::{now_millis, projects, users, Db};
 use std::collections::BTreeMap;
 
@@ -67,12 +69,13 @@ impl ProjectKey {
 #[derive(Clone)]
 pub struct Projects {
     db: Db,
+    configurations: Configurations,
 }
 
 impl Projects {
-    /// The service on a database.
-    pub fn new(db: Db) -> Self {
-        Projects { db }
+    /// The service on a database, following the run-time settings.
+    pub fn new(db: Db, configurations: Configurations) -> Self {
+        Projects { db, configurations }
     }
 
     /// Creates the public `library` project owned by the first administrator, once.
@@ -103,6 +106,11 @@ impl Projects {
         metadata: &BTreeMap<String, String>,
     ) -> CoreResult<i64> {
         require(ctx, Action::Create, Resource::ProjectCreation).await?;
+        if !ctx.is_sysadmin() && self.configurations.admin_only_project_creation().await? {
+            return Err(CoreError::Forbidden(
+                "only system administrators may create projects".into(),
+            ));
+        }
         validate_name(name)?;
         validate_metadata(metadata)?;
         let owner = ctx.user_id().ok_or(CoreError::Unauthorized)?;
@@ -232,7 +240,7 @@ impl Projects {
     pub async fn list(
         &self,
         ctx: &SecurityContext,
-        filter: &ProjectFilter<'_>,
+        query: &ListQuery,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<ProjectView>, i64)> {
@@ -241,9 +249,9 @@ impl Projects {
         } else {
             Visibility::PublicOrMemberOf(ctx.user_id())
         };
-        let total = projects::count(self.db.reader(), vis, filter).await?;
+        let total = projects::count(self.db.reader(), vis, query).await?;
         let mut out = Vec::new();
-        for p in projects::list(self.db.reader(), vis, filter, offset, limit).await? {
+        for p in projects::list(self.db.reader(), vis, query, offset, limit).await? {
             out.push(self.view(ctx, p).await?);
         }
         Ok((out, total))

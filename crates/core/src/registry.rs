@@ -149,6 +149,30 @@ impl Registry {
         })
     }
 
+    /// A small blob linked to the repository (an image config), read whole;
+    /// anything over `max` bytes is refused rather than buffered.
+    pub async fn read_small_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        max: u64,
+    ) -> Result<Vec<u8>> {
+        use futures_util::TryStreamExt;
+        let blob = self.blob(repo, digest).await?;
+        if blob.size > max {
+            return Err(RegistryError::SizeInvalid(format!(
+                "blob {digest} is larger than {max} bytes"
+            )));
+        }
+        let chunks: Vec<Bytes> = blob
+            .stream(None)
+            .await?
+            .try_collect()
+            .await
+            .map_err(StorageError::from)?;
+        Ok(chunks.concat())
+    }
+
     /// Unlinks a blob from a repository (storage is reclaimed by GC).
     pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
         let mut tx = self.db.begin().await?;

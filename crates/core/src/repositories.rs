@@ -5,6 +5,7 @@ use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::projects::Projects;
 use berth_db::projects::Visibility;
+use berth_db::query::ListQuery;
 use berth_db::repositories::{self, RepositoryRow};
 use berth_db::{now_millis, Db};
 
@@ -26,7 +27,7 @@ impl Repositories {
         &self,
         ctx: &SecurityContext,
         project: Option<&str>,
-        name: Option<&str>,
+        query: &ListQuery,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<RepositoryRow>, i64)> {
@@ -41,8 +42,8 @@ impl Repositories {
         } else {
             Visibility::PublicOrMemberOf(ctx.user_id())
         };
-        let total = repositories::count(self.db.reader(), vis, project, name).await?;
-        let page = repositories::list(self.db.reader(), vis, project, name, offset, limit).await?;
+        let total = repositories::count(self.db.reader(), vis, project, query).await?;
+        let page = repositories::list(self.db.reader(), vis, project, query, offset, limit).await?;
         Ok((page, total))
     }
 

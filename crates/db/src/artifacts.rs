@@ -1,5 +1,6 @@
 //! Artifacts: stored manifests, what they reference, and their referrers.
 
+use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -303,25 +304,75 @@ fn artifact_from_row(r: AnyRow) -> Result<ArtifactRow, DbError> {
     })
 }
 
-/// One page of a repository's artifacts, newest first.
+/// What an artifact list can be filtered and sorted on.
+pub static FIELDS: &[Field] = &[
+    Field {
+        key: "digest",
+        column: "a.digest",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "tags",
+        column: "t.name",
+        kind: Kind::Text,
+        within: Some("EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND {})"),
+    },
+    Field {
+        key: "media_type",
+        column: "a.media_type",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "artifact_type",
+        column: "a.artifact_type",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "size",
+        column: "a.size",
+        kind: Kind::Int,
+        within: None,
+    },
+    Field {
+        key: "push_time",
+        column: "a.push_time",
+        kind: Kind::Time,
+        within: None,
+    },
+    Field {
+        key: "pull_time",
+        column: "a.pull_time",
+        kind: Kind::Time,
+        within: None,
+    },
+];
+
+/// One page of a repository's artifacts matching `query` (newest first unless sorted).
 pub async fn list<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository: &str,
+    query: &ListQuery,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<ArtifactRow>, DbError> {
-    sqlx::query(&format!(
-        "{ARTIFACT_SELECT} WHERE r.name = $2 ORDER BY a.push_time DESC, a.id DESC LIMIT $3 OFFSET $4"
-    ))
-    .bind("\n")
-    .bind(repository)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(ex)
-    .await?
-    .into_iter()
-    .map(artifact_from_row)
-    .collect()
+    let (cond, args) = query.conditions(3);
+    let n = args.len() + 3;
+    let sql = format!(
+        "{ARTIFACT_SELECT} WHERE r.name = $2{cond} {} LIMIT ${n} OFFSET ${}",
+        query.order_by("a.push_time DESC, a.id DESC"),
+        n + 1
+    );
+    query::bind(sqlx::query(&sql).bind("\n").bind(repository), &args)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(artifact_from_row)
+        .collect()
 }
 
 /// One artifact of a repository by digest, or by tag.
@@ -345,15 +396,116 @@ pub async fn find<'e>(
     .transpose()
 }
 
-/// Number of artifacts in a repository.
+/// Number of a repository's artifacts matching `query`.
 pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository: &str,
+    query: &ListQuery,
 ) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1",
-    )
-    .bind(repository)
-    .fetch_one(ex)
-    .await?)
+    let (cond, args) = query.conditions(2);
+    let sql = format!(
+        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1{cond}"
+    );
+    let row = query::bind(sqlx::query(&sql).bind(repository), &args)
+        .fetch_one(ex)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Harbor's accessory type of a referrer, from its artifact type.
+const ACCESSORY_TYPE: &str = "(CASE a.artifact_type \
+     WHEN 'application/vnd.dev.cosign.artifact.sig.v1+json' THEN 'signature.cosign' \
+     WHEN 'application/vnd.cncf.notary.signature' THEN 'signature.notation' \
+     WHEN 'application/vnd.goharbor.harbor.sbom.v1' THEN 'sbom.harbor' \
+     WHEN 'application/vnd.nydus.image.manifest.v1+json' THEN 'accelerator.nydus' \
+     ELSE CASE WHEN a.subject_digest IS NULL THEN 'signature.cosign' ELSE 'subject.accessory' END END)";
+
+/// What an accessory list can be filtered and sorted on.
+pub static ACCESSORY_FIELDS: &[Field] = &[
+    Field {
+        key: "type",
+        column: ACCESSORY_TYPE,
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "digest",
+        column: "a.digest",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "creation_time",
+        column: "a.push_time",
+        kind: Kind::Time,
+        within: None,
+    },
+];
+
+/// An artifact attached to another: an OCI referrer, or a cosign signature
+/// pushed under the tag `sha256-<hex>.sig`.
+#[derive(Debug, Clone)]
+pub struct Accessory {
+    pub id: i64,
+    pub digest: String,
+    pub size: i64,
+    pub kind: String,
+    pub creation_time: i64,
+}
+
+// `$1` repository, `$2` subject digest, `$3` its cosign signature tag.
+const ACCESSORY_WHERE: &str = "FROM artifact a JOIN repository r ON r.id = a.repository_id \
+     WHERE r.name = $1 AND (a.subject_digest = $2 OR (a.subject_digest IS NULL AND EXISTS \
+     (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND t.name = $3)))";
+
+fn cosign_tag(subject: &str) -> String {
+    format!("{}.sig", subject.replacen(':', "-", 1))
+}
+
+/// One page of the accessories of `subject` in a repository, with the total.
+pub async fn accessories(
+    db: &crate::Db,
+    repository: &str,
+    subject: &str,
+    query: &ListQuery,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<Accessory>, i64), DbError> {
+    let (cond, args) = query.conditions(4);
+    let n = args.len() + 4;
+    let bound = |sql| {
+        query::bind(
+            sqlx::query(sql)
+                .bind(repository.to_string())
+                .bind(subject.to_string())
+                .bind(cosign_tag(subject)),
+            &args,
+        )
+    };
+    let count_sql = format!("SELECT COUNT(*) {ACCESSORY_WHERE}{cond}");
+    let total: i64 = bound(&count_sql).fetch_one(db.reader()).await?.try_get(0)?;
+    let sql = format!(
+        "SELECT a.id, a.digest, a.size, {ACCESSORY_TYPE}, a.push_time {ACCESSORY_WHERE}{cond} {} \
+         LIMIT ${n} OFFSET ${}",
+        query.order_by("a.push_time, a.id"),
+        n + 1
+    );
+    let rows = bound(&sql)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.reader())
+        .await?;
+    let page = rows
+        .into_iter()
+        .map(|r| {
+            Ok(Accessory {
+                id: r.try_get(0)?,
+                digest: r.try_get(1)?,
+                size: r.try_get(2)?,
+                kind: r.try_get(3)?,
+                creation_time: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_, DbError>>()?;
+    Ok((page, total))
 }

@@ -11,6 +11,8 @@
 pub mod artifacts;
 pub mod blobs;
 pub mod projects;
+pub mod properties;
+pub mod query;
 pub mod repositories;
 pub mod robots;
 pub mod sessions;
@@ -259,6 +261,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "pull_stats",
         include_str!("../migrations/0006_pull_stats.sql"),
+    ),
+    (
+        7,
+        "properties",
+        include_str!("../migrations/0007_properties.sql"),
     ),
 ];
 

@@ -1,5 +1,6 @@
 //! Projects, their metadata and their members.
 
+use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -97,14 +98,47 @@ impl Visibility {
     }
 }
 
-/// Filters for a project list.
-#[derive(Debug, Clone, Default)]
-pub struct ProjectFilter<'a> {
-    pub name: Option<&'a str>,
-    pub fuzzy: bool,
-    pub public: Option<bool>,
-    pub owner: Option<&'a str>,
-}
+/// What a project list can be filtered and sorted on.
+pub static FIELDS: &[Field] = &[
+    Field {
+        key: "name",
+        column: "p.name",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "owner",
+        column: "u.username",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "public",
+        column:
+            "(CASE WHEN EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
+                 AND m.name = 'public' AND m.value = 'true') THEN 'true' ELSE 'false' END)",
+        kind: Kind::Bool,
+        within: None,
+    },
+    Field {
+        key: "project_id",
+        column: "p.project_id",
+        kind: Kind::Int,
+        within: None,
+    },
+    Field {
+        key: "creation_time",
+        column: "p.creation_time",
+        kind: Kind::Time,
+        within: None,
+    },
+    Field {
+        key: "update_time",
+        column: "p.update_time",
+        kind: Kind::Time,
+        within: None,
+    },
+];
 
 /// The condition on project `p` for a caller's visibility; binds `$1`, `$2`
 /// (see [`Visibility::bind`]). Every visibility-filtered query uses it.
@@ -112,40 +146,22 @@ pub(crate) const VISIBLE_TO: &str = "($1 = 1 OR EXISTS (SELECT 1 FROM project_me
      AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
      WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2)))";
 
-const VISIBLE: &str = "AND ($3 IS NULL OR ($4 = 1 AND p.name LIKE $3) OR ($4 = 0 AND p.name = $3)) \
-     AND ($5 IS NULL OR u.username = $5) \
-     AND ($6 IS NULL OR (CASE WHEN EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
-     AND m.name = 'public' AND m.value = 'true') THEN 1 ELSE 0 END) = $6)";
-
-fn bind_filter<'q>(
-    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    vis: Visibility,
-    f: &ProjectFilter<'_>,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    let name = f.name.map(|n| {
-        if f.fuzzy {
-            format!("%{}%", crate::users::escape_like(n))
-        } else {
-            n.to_string()
-        }
-    });
-    vis.bind(q)
-        .bind(name)
-        .bind(i64::from(f.fuzzy))
-        .bind(f.owner.map(str::to_string))
-        .bind(f.public.map(i64::from))
-}
-
-/// One page of visible projects, by name.
+/// One page of visible projects matching `query` (by name unless sorted).
 pub async fn list<'e>(
     ex: impl Executor<'e, Database = Any>,
     vis: Visibility,
-    filter: &ProjectFilter<'_>,
+    query: &ListQuery,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<Project>, DbError> {
-    let sql = format!("{SELECT} WHERE {VISIBLE_TO} {VISIBLE} ORDER BY p.name LIMIT $7 OFFSET $8");
-    bind_filter(sqlx::query(&sql), vis, filter)
+    let (cond, args) = query.conditions(3);
+    let n = args.len() + 3;
+    let sql = format!(
+        "{SELECT} WHERE {VISIBLE_TO}{cond} {} LIMIT ${n} OFFSET ${}",
+        query.order_by("p.name"),
+        n + 1
+    );
+    query::bind(vis.bind(sqlx::query(&sql)), &args)
         .bind(limit)
         .bind(offset)
         .fetch_all(ex)
@@ -155,16 +171,17 @@ pub async fn list<'e>(
         .collect()
 }
 
-/// Number of visible projects.
+/// Number of visible projects matching `query`.
 pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
     vis: Visibility,
-    filter: &ProjectFilter<'_>,
+    query: &ListQuery,
 ) -> Result<i64, DbError> {
+    let (cond, args) = query.conditions(3);
     let sql = format!(
-        "SELECT COUNT(*) FROM project p JOIN harbor_user u ON u.user_id = p.owner_id WHERE {VISIBLE_TO} {VISIBLE}"
+        "SELECT COUNT(*) FROM project p JOIN harbor_user u ON u.user_id = p.owner_id WHERE {VISIBLE_TO}{cond}"
     );
-    let row = bind_filter(sqlx::query(&sql), vis, filter)
+    let row = query::bind(vis.bind(sqlx::query(&sql)), &args)
         .fetch_one(ex)
         .await?;
     Ok(row.try_get(0)?)
@@ -309,11 +326,11 @@ pub async fn members<'e>(
     limit: i64,
 ) -> Result<Vec<Member>, DbError> {
     sqlx::query(&format!(
-        "{MEMBER_SELECT} WHERE pm.project_id = $1 AND ($2 IS NULL OR u.username LIKE $2) \
+        "{MEMBER_SELECT} WHERE pm.project_id = $1 AND ($2 IS NULL OR LOWER(u.username) LIKE $2 ESCAPE '\\') \
          ORDER BY pm.id LIMIT $3 OFFSET $4"
     ))
     .bind(project_id)
-    .bind(name_like.map(|n| format!("%{}%", crate::users::escape_like(n))))
+    .bind(name_like.map(query::like_pattern))
     .bind(limit)
     .bind(offset)
     .fetch_all(ex)
@@ -331,10 +348,10 @@ pub async fn member_count<'e>(
 ) -> Result<i64, DbError> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM project_member pm JOIN harbor_user u ON pm.entity_type = 'u' AND u.user_id = pm.entity_id \
-         WHERE pm.project_id = $1 AND ($2 IS NULL OR u.username LIKE $2)",
+         WHERE pm.project_id = $1 AND ($2 IS NULL OR LOWER(u.username) LIKE $2 ESCAPE '\\')",
     )
     .bind(project_id)
-    .bind(name_like.map(|n| format!("%{}%", crate::users::escape_like(n))))
+    .bind(name_like.map(query::like_pattern))
     .fetch_one(ex)
     .await?)
 }

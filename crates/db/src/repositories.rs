@@ -1,6 +1,7 @@
 //! Repositories.
 
-use crate::projects::VISIBLE_TO;
+use crate::projects::{Visibility, VISIBLE_TO};
+use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
 use sqlx::{Any, Executor};
 
@@ -87,9 +88,43 @@ const REPO_SELECT: &str = "SELECT r.id, p.project_id, r.name, r.description, \
 
 /// Repositories listed are those holding at least one artifact, in projects
 /// the caller may see (`$1` all, `$2` member user id), optionally of one
-/// project (`$3`) and with a name containing `$4`.
+/// project (`$3`); query conditions follow from `$4`.
 const REPO_WHERE: &str = "WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id) \
-     AND ($3 IS NULL OR r.project_name = $3) AND ($4 IS NULL OR r.name LIKE $4) AND ";
+     AND ($3 IS NULL OR r.project_name = $3) AND ";
+
+/// What a repository list can be filtered and sorted on.
+pub static FIELDS: &[Field] = &[
+    Field {
+        key: "name",
+        column: "r.name",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "project_id",
+        column: "p.project_id",
+        kind: Kind::Int,
+        within: None,
+    },
+    Field {
+        key: "pull_count",
+        column: "r.pull_count",
+        kind: Kind::Int,
+        within: None,
+    },
+    Field {
+        key: "creation_time",
+        column: "r.created_at",
+        kind: Kind::Time,
+        within: None,
+    },
+    Field {
+        key: "update_time",
+        column: "r.updated_at",
+        kind: Kind::Time,
+        within: None,
+    },
+];
 
 fn repo_from_row(r: sqlx::any::AnyRow) -> Result<RepositoryRow, DbError> {
     use sqlx::Row;
@@ -105,51 +140,55 @@ fn repo_from_row(r: sqlx::any::AnyRow) -> Result<RepositoryRow, DbError> {
     })
 }
 
-fn bind_repo_filter<'q>(
-    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    vis: crate::projects::Visibility,
-    project: Option<&str>,
-    name_like: Option<&str>,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    vis.bind(q)
-        .bind(project.map(str::to_string))
-        .bind(name_like.map(|n| format!("%{}%", crate::users::escape_like(n))))
-}
-
-/// One page of visible repositories, by name.
+/// One page of visible repositories matching `query` (by name unless sorted).
 pub async fn list<'e>(
     ex: impl Executor<'e, Database = Any>,
-    vis: crate::projects::Visibility,
+    vis: Visibility,
     project: Option<&str>,
-    name_like: Option<&str>,
+    query: &ListQuery,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<RepositoryRow>, DbError> {
-    let sql = format!("{REPO_SELECT} {REPO_WHERE} {VISIBLE_TO} ORDER BY r.name LIMIT $5 OFFSET $6");
-    bind_repo_filter(sqlx::query(&sql), vis, project, name_like)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(ex)
-        .await?
-        .into_iter()
-        .map(repo_from_row)
-        .collect()
+    let (cond, args) = query.conditions(4);
+    let n = args.len() + 4;
+    let sql = format!(
+        "{REPO_SELECT} {REPO_WHERE} {VISIBLE_TO}{cond} {} LIMIT ${n} OFFSET ${}",
+        query.order_by("r.name"),
+        n + 1
+    );
+    query::bind(
+        vis.bind(sqlx::query(&sql))
+            .bind(project.map(str::to_string)),
+        &args,
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(repo_from_row)
+    .collect()
 }
 
-/// Number of visible repositories.
+/// Number of visible repositories matching `query`.
 pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
-    vis: crate::projects::Visibility,
+    vis: Visibility,
     project: Option<&str>,
-    name_like: Option<&str>,
+    query: &ListQuery,
 ) -> Result<i64, DbError> {
     use sqlx::Row;
+    let (cond, args) = query.conditions(4);
     let sql = format!(
-        "SELECT COUNT(*) FROM repository r JOIN project p ON p.name = r.project_name {REPO_WHERE} {VISIBLE_TO}"
+        "SELECT COUNT(*) FROM repository r JOIN project p ON p.name = r.project_name {REPO_WHERE} {VISIBLE_TO}{cond}"
     );
-    let row = bind_repo_filter(sqlx::query(&sql), vis, project, name_like)
-        .fetch_one(ex)
-        .await?;
+    let row = query::bind(
+        vis.bind(sqlx::query(&sql))
+            .bind(project.map(str::to_string)),
+        &args,
+    )
+    .fetch_one(ex)
+    .await?;
     Ok(row.try_get(0)?)
 }
 

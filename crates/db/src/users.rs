@@ -1,5 +1,6 @@
 //! Users (database authentication).
 
+use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -113,45 +114,69 @@ pub async fn exists<'e>(
     Ok(n.is_some())
 }
 
-/// Number of users.
-pub async fn count<'e>(ex: impl Executor<'e, Database = Any>) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM harbor_user")
-        .fetch_one(ex)
-        .await?)
-}
+/// What a user list can be filtered and sorted on.
+pub static FIELDS: &[Field] = &[
+    Field {
+        key: "username",
+        column: "username",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "email",
+        column: "email",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "user_id",
+        column: "user_id",
+        kind: Kind::Int,
+        within: None,
+    },
+    Field {
+        key: "creation_time",
+        column: "creation_time",
+        kind: Kind::Time,
+        within: None,
+    },
+];
 
-/// One page of users whose name contains `name_like` (if given), by id.
+/// One page of users matching `query` (by id unless sorted).
 pub async fn list<'e>(
     ex: impl Executor<'e, Database = Any>,
-    name_like: Option<&str>,
+    query: &ListQuery,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<User>, DbError> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM harbor_user WHERE ($1 IS NULL OR username LIKE $1) \
-         ORDER BY user_id LIMIT $2 OFFSET $3"
-    ))
-    .bind(name_like.map(|n| format!("%{}%", escape_like(n))))
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(ex)
-    .await?
-    .into_iter()
-    .map(from_row)
-    .collect()
+    let (cond, args) = query.conditions(1);
+    let n = args.len() + 1;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM harbor_user WHERE 1 = 1{cond} {} LIMIT ${n} OFFSET ${}",
+        query.order_by("user_id"),
+        n + 1
+    );
+    query::bind(sqlx::query(&sql), &args)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
 }
 
-/// Number of users whose name contains `name_like` (if given).
-pub async fn count_like<'e>(
+/// Number of users matching `query`.
+pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
-    name_like: Option<&str>,
+    query: &ListQuery,
 ) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM harbor_user WHERE ($1 IS NULL OR username LIKE $1)",
-    )
-    .bind(name_like.map(|n| format!("%{}%", escape_like(n))))
-    .fetch_one(ex)
-    .await?)
+    let (cond, args) = query.conditions(1);
+    let sql = format!("SELECT COUNT(*) FROM harbor_user WHERE 1 = 1{cond}");
+    Ok(query::bind(sqlx::query(&sql), &args)
+        .fetch_one(ex)
+        .await?
+        .try_get(0)?)
 }
 
 /// Replaces a user's password hash.
@@ -190,12 +215,6 @@ pub async fn set_sysadmin<'e>(
     Ok(r.rows_affected() > 0)
 }
 
-/// Drops LIKE wildcards from a fuzzy term: the engines disagree on the
-/// default escape character, so wildcards are not matchable literally.
-pub(crate) fn escape_like(s: &str) -> String {
-    s.replace(['%', '_', '\\'], "")
-}
-
 /// Updates a user's profile fields.
 pub async fn update_profile<'e>(
     ex: impl Executor<'e, Database = Any>,
@@ -215,5 +234,26 @@ pub async fn update_profile<'e>(
     .bind(now)
     .execute(ex)
     .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Deletes a user with their memberships and sessions; projects they owned
+/// pass to the administrator with the lowest id. False if there was no such user.
+pub async fn delete(tx: &mut crate::Tx, id: i64) -> Result<bool, DbError> {
+    sqlx::query("DELETE FROM project_member WHERE entity_type = 'u' AND entity_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE project SET owner_id = (SELECT MIN(user_id) FROM harbor_user \
+         WHERE sysadmin_flag = 1 AND user_id <> $1) WHERE owner_id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    let r = sqlx::query("DELETE FROM harbor_user WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(r.rows_affected() > 0)
 }

@@ -13,7 +13,7 @@ pub mod token;
 use axum::http::{HeaderName, Request};
 use axum::Router;
 use berth_core::iam::token::TokenService;
-use berth_core::{Artifacts, Iam, Projects, Registry, Repositories};
+use berth_core::{Artifacts, Configurations, Iam, Projects, Registry, Repositories};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -25,6 +25,7 @@ pub struct AppState {
     pub projects: Projects,
     pub repositories: Repositories,
     pub artifacts: Artifacts,
+    pub configurations: Configurations,
     pub tokens: TokenService,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,

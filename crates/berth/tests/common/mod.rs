@@ -172,6 +172,21 @@ impl Server {
         }
     }
 
+    /// GETs `/api/v2.0{path}` as `user`, expecting 200; returns the JSON body.
+    pub async fn api_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        user: Option<(&str, &str)>,
+    ) -> T {
+        let r = self
+            .api(reqwest::Method::GET, path, user)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+
     /// Creates a user as admin; returns its id.
     pub async fn create_user(&self, name: &str, password: &str) -> i64 {
         let r = self

@@ -7,6 +7,7 @@ pub mod robots;
 pub mod token;
 
 use crate::error::{CoreError, CoreResult};
+use berth_db::query::ListQuery;
 use berth_db::users::{NewUser, User};
 use berth_db::{now_millis, users, Db};
 use context::{Principal, SecurityContext};
@@ -91,7 +92,10 @@ impl Iam {
     /// The service with a login lockout policy.
     pub fn with_lockout(db: Db, max_failures: u32, duration: Duration) -> Self {
         Iam {
-            robots: robots::Robots::new(db.clone(), crate::projects::Projects::new(db.clone())),
+            robots: robots::Robots::new(
+                db.clone(),
+                crate::projects::Projects::new(db.clone(), crate::Configurations::new(db.clone())),
+            ),
             db,
             lockout: Arc::new(Lockout {
                 max_failures: max_failures.max(1),
@@ -230,7 +234,7 @@ impl Iam {
     /// Creates the first system administrator if there are no users yet.
     /// Returns the password when one was generated (to be shown once).
     pub async fn bootstrap_admin(&self, password: Option<&str>) -> CoreResult<Option<String>> {
-        if users::count(self.db.reader()).await? > 0 {
+        if users::count(self.db.reader(), &ListQuery::default()).await? > 0 {
             return Ok(None);
         }
         let (pw, generated) = match password {
@@ -329,13 +333,13 @@ impl Iam {
     pub async fn list_users(
         &self,
         ctx: &SecurityContext,
-        name: Option<&str>,
+        query: &ListQuery,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<User>, i64)> {
         require(ctx, Action::List, Resource::Users).await?;
-        let total = users::count_like(self.db.reader(), name).await?;
-        let page = users::list(self.db.reader(), name, offset, limit).await?;
+        let total = users::count(self.db.reader(), query).await?;
+        let page = users::list(self.db.reader(), query, offset, limit).await?;
         Ok((page, total))
     }
 
@@ -351,8 +355,9 @@ impl Iam {
         if !ctx.is_authenticated() {
             return Err(CoreError::Unauthorized);
         }
-        let total = users::count_like(self.db.reader(), Some(name)).await?;
-        let page = users::list(self.db.reader(), Some(name), offset, limit)
+        let query = ListQuery::default().fuzzy(users::FIELDS, "username", name)?;
+        let total = users::count(self.db.reader(), &query).await?;
+        let page = users::list(self.db.reader(), &query, offset, limit)
             .await?
             .into_iter()
             .map(|u| (u.user_id, u.username))
@@ -422,6 +427,21 @@ impl Iam {
         }
         let hash = password::hash(new).await?;
         users::set_password(self.db.writer(), id, &hash, now_millis()).await?;
+        Ok(())
+    }
+
+    /// Deletes a user (administrators only, not themselves): memberships go,
+    /// projects the user owned pass to the longest-standing administrator.
+    pub async fn delete_user(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
+        require(ctx, Action::Delete, Resource::Users).await?;
+        if ctx.user_id() == Some(id) {
+            return Err(CoreError::Forbidden("you cannot delete yourself".into()));
+        }
+        let mut tx = self.db.begin().await?;
+        if !users::delete(&mut tx, id).await? {
+            return Err(CoreError::NotFound(format!("user {id} not found")));
+        }
+        berth_db::commit(tx).await?;
         Ok(())
     }
 

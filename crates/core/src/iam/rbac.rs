@@ -49,11 +49,15 @@ pub enum Kind {
     Artifact,
     Tag,
     Robot,
+    /// Build history and other derived content of an artifact.
+    ArtifactAddition,
+    /// Signatures, SBOMs and other referrers attached to an artifact.
+    Accessory,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -62,6 +66,8 @@ impl Kind {
         Kind::Artifact,
         Kind::Tag,
         Kind::Robot,
+        Kind::ArtifactAddition,
+        Kind::Accessory,
     ];
 }
 
@@ -110,6 +116,8 @@ pub enum Resource {
     Catalog,
     /// Creating projects.
     ProjectCreation,
+    /// Run-time settings (system administrators only).
+    Configuration,
 }
 
 /// Whether the caller may perform `action` on `resource`.
@@ -131,7 +139,7 @@ pub async fn can(
         return Ok(public_read || robot_allows(permissions, action, resource));
     }
     match resource {
-        Resource::Users | Resource::Catalog => Ok(false),
+        Resource::Users | Resource::Catalog | Resource::Configuration => Ok(false),
         Resource::ProjectCreation => Ok(!matches!(ctx.principal(), Principal::Anonymous)),
         Resource::Project(project, kind) => {
             if project.public && public_allows(kind, action) {
@@ -150,6 +158,7 @@ fn robot_allows(grants: &[super::context::RobotGrant], action: Action, resource:
         Resource::Catalog => (None, "catalog"),
         Resource::ProjectCreation => (None, "project"),
         Resource::Users => (None, "user"),
+        Resource::Configuration => (None, "configuration"),
     };
     let act = action_name(action);
     grants.iter().any(|g| {
@@ -175,6 +184,8 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::Artifact => "artifact",
         Kind::Tag => "tag",
         Kind::Robot => "robot",
+        Kind::ArtifactAddition => "artifact-addition",
+        Kind::Accessory => "accessory",
     }
 }
 
@@ -197,7 +208,12 @@ fn public_allows(kind: Kind, action: Action) -> bool {
     use Kind::*;
     matches!(
         (kind, action),
-        (Project, Read) | (Repository, List | Read | Pull) | (Artifact, Read | List) | (Tag, List)
+        (Project, Read)
+            | (Repository, List | Read | Pull)
+            | (Artifact, Read | List)
+            | (Tag, List)
+            | (ArtifactAddition, Read)
+            | (Accessory, List)
     )
 }
 
@@ -229,6 +245,8 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
         (Robot, ProjectAdmin) => matches!(action, Create | Read | Update | Delete | List),
         (Robot, LimitedGuest) => false,
         (Robot, _) => matches!(action, Read | List),
+        (ArtifactAddition, _) => action == Read,
+        (Accessory, _) => action == List,
     }
 }
 

@@ -324,26 +324,78 @@ fn single_project(perms: &[Permission]) -> CoreResult<String> {
     }
 }
 
+impl Robots {
+    /// What robots may be granted, system-wide and per project (administrators only).
+    pub async fn grantable(
+        &self,
+        ctx: &SecurityContext,
+    ) -> CoreResult<(
+        &'static [(&'static str, &'static str)],
+        &'static [(&'static str, &'static str)],
+    )> {
+        super::require(ctx, Action::Read, super::rbac::Resource::Configuration).await?;
+        Ok((SYSTEM_GRANTS, PROJECT_GRANTS))
+    }
+}
+
+/// What a robot may be granted system-wide (Harbor's `/permissions`).
+pub const SYSTEM_GRANTS: &[(&str, &str)] = &[
+    ("project", "create"),
+    ("catalog", "read"),
+    ("user", "create"),
+    ("user", "read"),
+    ("user", "update"),
+    ("user", "delete"),
+    ("user", "list"),
+];
+
+/// What a robot may be granted in a project.
+pub const PROJECT_GRANTS: &[(&str, &str)] = &[
+    ("project", "read"),
+    ("project", "update"),
+    ("project", "delete"),
+    ("member", "create"),
+    ("member", "read"),
+    ("member", "update"),
+    ("member", "delete"),
+    ("member", "list"),
+    ("metadata", "create"),
+    ("metadata", "read"),
+    ("metadata", "update"),
+    ("metadata", "delete"),
+    ("log", "list"),
+    ("repository", "read"),
+    ("repository", "update"),
+    ("repository", "delete"),
+    ("repository", "list"),
+    ("repository", "pull"),
+    ("repository", "push"),
+    ("artifact", "create"),
+    ("artifact", "read"),
+    ("artifact", "delete"),
+    ("artifact", "list"),
+    ("tag", "create"),
+    ("tag", "delete"),
+    ("tag", "list"),
+    ("robot", "create"),
+    ("robot", "read"),
+    ("robot", "update"),
+    ("robot", "delete"),
+    ("robot", "list"),
+    ("artifact-addition", "read"),
+    ("accessory", "list"),
+];
+
 fn validate_permissions(perms: &[Permission]) -> CoreResult<()> {
-    const RESOURCES: &[&str] = &[
-        "project",
-        "member",
-        "metadata",
-        "log",
-        "repository",
-        "artifact",
-        "tag",
-        "robot",
-        "catalog",
-        "user",
-    ];
-    const ACTIONS: &[&str] = &[
-        "create", "read", "update", "delete", "list", "pull", "push", "*",
-    ];
     for p in perms {
-        let ok = matches!(p.kind.as_str(), "system" | "project")
-            && RESOURCES.contains(&p.resource.as_str())
-            && ACTIONS.contains(&p.action.as_str());
+        let grants = match p.kind.as_str() {
+            "system" => SYSTEM_GRANTS,
+            "project" => PROJECT_GRANTS,
+            _ => &[],
+        };
+        let ok = grants
+            .iter()
+            .any(|(r, a)| *r == p.resource && (*a == p.action || p.action == "*"));
         if !ok {
             return Err(CoreError::BadRequest(format!(
                 "unsupported permission {}:{}:{}:{}",

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use berth_db::artifacts::ArtifactRow;
+use berth_db::artifacts::{Accessory, ArtifactRow};
 use berth_oci::{media, Reference, RepositoryName};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -29,6 +29,20 @@ pub fn router() -> Router<State> {
             &format!("{BASE}/{{reference}}/tags/{{tag}}"),
             delete(delete_tag),
         )
+        .route(
+            &format!("{BASE}/{{reference}}/accessories"),
+            get(list_accessories),
+        )
+        .route(
+            &format!("{BASE}/{{reference}}/additions/{{addition}}"),
+            get(addition),
+        )
+}
+
+/// The artifacts collection's path, for `Link` headers.
+fn base(p: &str, r: &str) -> String {
+    let r = r.replace('%', "%25");
+    format!("/api/v2.0/projects/{p}/repositories/{r}/artifacts")
 }
 
 fn repo(p: &str, r: &str) -> Result<RepositoryName, ApiError> {
@@ -111,7 +125,13 @@ async fn list(
     let page = Page::parse(q.as_deref())?;
     let (rows, total, project_id) = state
         .artifacts
-        .list(&ctx, &repo, page.offset(), page.size)
+        .list(
+            &ctx,
+            &repo,
+            &super::list_query(q.as_deref(), berth_db::artifacts::FIELDS)?,
+            page.offset(),
+            page.size,
+        )
         .await?;
     let tags = with_tag(q.as_deref());
     let mut resp = Json(
@@ -120,11 +140,7 @@ async fn list(
             .collect::<Vec<_>>(),
     )
     .into_response();
-    page.headers(
-        &mut resp,
-        &format!("/api/v2.0/projects/{p}/repositories/{r}/artifacts"),
-        total,
-    );
+    page.headers(&mut resp, &base(&p, &r), total);
     Ok(resp)
 }
 
@@ -236,4 +252,83 @@ async fn delete_tag(
         .delete_tag(&ctx, &repo, &reference(&reference_s)?, &tag)
         .await?;
     Ok(StatusCode::OK)
+}
+
+/// Harbor's `Accessory` model.
+fn accessory_json(a: &Accessory, subject: &ArtifactRow, repo: &RepositoryName) -> Value {
+    json!({
+        "id": a.id,
+        "artifact_id": a.id,
+        "subject_artifact_id": subject.id,
+        "subject_artifact_digest": subject.digest,
+        "subject_artifact_repo": repo.as_str(),
+        "size": a.size,
+        "digest": a.digest,
+        "type": a.kind,
+        "icon": "",
+        "creation_time": timestamp(a.creation_time),
+    })
+}
+
+async fn list_accessories(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r, reference_s)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    let page = Page::parse(q.as_deref())?;
+    let query = super::list_query(q.as_deref(), berth_db::artifacts::ACCESSORY_FIELDS)?;
+    let (rows, total, subject) = state
+        .artifacts
+        .accessories(
+            &ctx,
+            &repo,
+            &reference(&reference_s)?,
+            &query,
+            page.offset(),
+            page.size,
+        )
+        .await?;
+    let mut resp = Json(
+        rows.iter()
+            .map(|a| accessory_json(a, &subject, &repo))
+            .collect::<Vec<_>>(),
+    )
+    .into_response();
+    page.headers(
+        &mut resp,
+        &format!("{}/{reference_s}/accessories", base(&p, &r)),
+        total,
+    );
+    Ok(resp)
+}
+
+/// `additions/build_history`: the image's build steps. Harbor's other
+/// additions (values.yaml, readme.md, dependencies) belong to Helm charts.
+async fn addition(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((p, r, reference_s, addition)): Path<(String, String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let repo = repo(&p, &r)?;
+    match addition.to_ascii_lowercase().as_str() {
+        "build_history" => Ok(Json(
+            state
+                .artifacts
+                .build_history(&ctx, &state.registry, &repo, &reference(&reference_s)?)
+                .await?,
+        )),
+        "values.yaml" | "readme.md" | "dependencies" | "sbom" | "license" | "files" => {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("{addition} is not available for this artifact"),
+            ))
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "unknown addition {addition:?}"
+        ))),
+    }
 }

@@ -80,3 +80,9 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+impl From<berth_db::query::QueryError> for ApiError {
+    fn from(e: berth_db::query::QueryError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}

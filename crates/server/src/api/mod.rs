@@ -212,6 +212,18 @@ impl Page {
     }
 }
 
+/// Harbor's `q` and `sort` parameters, checked against a list's fields.
+pub fn list_query(
+    query: Option<&str>,
+    fields: &'static [berth_db::query::Field],
+) -> Result<berth_db::query::ListQuery, ApiError> {
+    Ok(berth_db::query::ListQuery::parse(
+        query_value(query, "q").as_deref(),
+        query_value(query, "sort").as_deref(),
+        fields,
+    )?)
+}
+
 /// The first value of a query parameter.
 pub fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
-use berth_db::projects::{Member, ProjectFilter};
+use berth_db::projects::Member;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -142,23 +142,19 @@ async fn list(
     let ctx = context(&state, &headers).await?;
     let q = q.as_deref();
     let page = Page::parse(q)?;
-    let public = query_value(q, "public")
-        .map(|v| {
-            v.parse::<bool>()
-                .map_err(|_| ApiError::bad_request("public must be true or false"))
-        })
-        .transpose()?;
-    let name = query_value(q, "name");
-    let owner = query_value(q, "owner");
-    let filter = ProjectFilter {
-        name: name.as_deref(),
-        fuzzy: true,
-        public,
-        owner: owner.as_deref(),
-    };
+    let fields = berth_db::projects::FIELDS;
+    let mut query = super::list_query(q, fields)?;
+    if let Some(name) = query_value(q, "name") {
+        query = query.fuzzy(fields, "name", &name)?;
+    }
+    for key in ["public", "owner"] {
+        if let Some(v) = query_value(q, key) {
+            query = query.exact(fields, key, &v)?;
+        }
+    }
     let (projects, total) = state
         .projects
-        .list(&ctx, &filter, page.offset(), page.size)
+        .list(&ctx, &query, page.offset(), page.size)
         .await?;
     let mut resp = Json(projects.iter().map(project_json).collect::<Vec<_>>()).into_response();
     page.headers(&mut resp, "/api/v2.0/projects", total);

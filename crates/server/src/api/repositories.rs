@@ -1,6 +1,6 @@
 //! `/api/v2.0/repositories` and `/api/v2.0/projects/{p}/repositories`.
 
-use super::{context, query_value, timestamp, ApiError, Page};
+use super::{context, list_query, timestamp, ApiError, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
@@ -35,19 +35,6 @@ fn repo_json(r: &RepositoryRow) -> Value {
     })
 }
 
-/// The name filter from `q=name=~<text>` (the only query Berth supports here yet).
-fn name_filter(q: Option<&str>) -> Result<Option<String>, ApiError> {
-    match query_value(q, "q") {
-        None => Ok(None),
-        Some(expr) => expr
-            .strip_prefix("name=~")
-            .map(|n| Some(n.to_string()))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("unsupported query {expr:?}: use q=name=~<text>"))
-            }),
-    }
-}
-
 /// Repository names in paths are URL-encoded twice (`a/b` → `a%252Fb`);
 /// the router decoded once.
 pub(super) fn repo_name(r: &str) -> Result<String, ApiError> {
@@ -66,10 +53,10 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let ctx = context(state, headers).await?;
     let page = Page::parse(q)?;
-    let name = name_filter(q)?;
+    let query = list_query(q, berth_db::repositories::FIELDS)?;
     let (rows, total) = state
         .repositories
-        .list(&ctx, project, name.as_deref(), page.offset(), page.size)
+        .list(&ctx, project, &query, page.offset(), page.size)
         .await?;
     let mut resp = Json(rows.iter().map(repo_json).collect::<Vec<_>>()).into_response();
     page.headers(&mut resp, path, total);

@@ -13,6 +13,11 @@ pub fn router() -> Router<State> {
         .route("/api/v2.0/systeminfo", get(systeminfo))
         .route("/api/v2.0/statistics", get(statistics))
         .route("/api/v2.0/search", get(search))
+        .route("/api/v2.0/permissions", get(permissions))
+        .route(
+            "/api/v2.0/configurations",
+            get(configurations).put(update_configurations),
+        )
 }
 
 /// Anonymous callers get what a login page needs; others also the registry's settings.
@@ -34,7 +39,7 @@ async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value
             "current_time": timestamp(berth_db::now_millis()),
             "external_url": state.external_url,
             "registry_url": host,
-            "project_creation_restriction": "everyone",
+            "project_creation_restriction": state.configurations.project_creation_restriction().await?,
             "read_only": false,
             "has_ca_root": false,
             "registry_storage_provider_name": "filesystem",
@@ -56,15 +61,20 @@ async fn search(
     let ctx = context(&state, &headers).await?;
     let term = super::query_value(q.as_deref(), "q")
         .ok_or_else(|| ApiError::bad_request("q is required"))?;
-    let filter = berth_db::projects::ProjectFilter {
-        name: Some(&term),
-        fuzzy: true,
-        ..Default::default()
-    };
-    let (projects, _) = state.projects.list(&ctx, &filter, 0, 100).await?;
+    let by_name = |fields| berth_db::query::ListQuery::default().fuzzy(fields, "name", &term);
+    let (projects, _) = state
+        .projects
+        .list(&ctx, &by_name(berth_db::projects::FIELDS)?, 0, 100)
+        .await?;
     let (repos, _) = state
         .repositories
-        .list(&ctx, None, Some(&term), 0, 100)
+        .list(
+            &ctx,
+            None,
+            &by_name(berth_db::repositories::FIELDS)?,
+            0,
+            100,
+        )
         .await?;
     let mut repo_json = Vec::new();
     for r in &repos {
@@ -106,4 +116,47 @@ async fn statistics(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value
         "total_repo_count": public_repos + private_repos,
         "total_storage_consumption": storage,
     })))
+}
+
+/// What robots may be granted, system-wide and in a project.
+async fn permissions(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let (system, project) = state.iam.robots.grantable(&ctx).await?;
+    let list = |grants: &[(&str, &str)]| -> Value {
+        grants
+            .iter()
+            .map(|(resource, action)| json!({"resource": resource, "action": action}))
+            .collect()
+    };
+    Ok(Json(
+        json!({"system": list(system), "project": list(project)}),
+    ))
+}
+
+async fn configurations(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let items = state.configurations.all(&ctx).await?;
+    Ok(Json(
+        items
+            .into_iter()
+            .map(|(k, i)| {
+                (
+                    k.to_string(),
+                    json!({"value": i.value, "editable": i.editable}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    ))
+}
+
+async fn update_configurations(
+    S(state): S<State>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let changes = super::json_body(&body)?;
+    state.configurations.update(&ctx, &changes).await?;
+    Ok(axum::http::StatusCode::OK)
 }

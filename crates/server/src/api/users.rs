@@ -1,6 +1,6 @@
 //! `/api/v2.0/users`.
 
-use super::{context, created, json_body, query_value, timestamp, ApiError, Page};
+use super::{context, created, json_body, list_query, query_value, timestamp, ApiError, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,7 +18,10 @@ pub fn router() -> Router<State> {
         .route("/api/v2.0/users/current", get(current))
         .route("/api/v2.0/users/search", get(search))
         .route("/api/v2.0/users/current/permissions", get(permissions))
-        .route("/api/v2.0/users/{id}", get(get_one).put(update))
+        .route(
+            "/api/v2.0/users/{id}",
+            get(get_one).put(update).delete(delete_one),
+        )
         .route("/api/v2.0/users/{id}/password", put(password))
         .route("/api/v2.0/users/{id}/sysadmin", put(sysadmin))
 }
@@ -84,13 +87,13 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
-    let name = query_value(q.as_deref(), "username").or_else(|| {
-        query_value(q.as_deref(), "q")
-            .and_then(|q| q.strip_prefix("username=~").map(str::to_string))
-    });
+    let mut query = list_query(q.as_deref(), berth_db::users::FIELDS)?;
+    if let Some(name) = query_value(q.as_deref(), "username") {
+        query = query.fuzzy(berth_db::users::FIELDS, "username", &name)?;
+    }
     let (users, total) = state
         .iam
-        .list_users(&ctx, name.as_deref(), page.offset(), page.size)
+        .list_users(&ctx, &query, page.offset(), page.size)
         .await?;
     let mut resp = Json(users.iter().map(user_json).collect::<Vec<_>>()).into_response();
     page.headers(&mut resp, "/api/v2.0/users", total);
@@ -167,6 +170,16 @@ async fn permissions(
             })
             .collect(),
     )))
+}
+
+async fn delete_one(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    state.iam.delete_user(&ctx, user_id(&id)?).await?;
+    Ok(StatusCode::OK)
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,187 @@
+//! What Harbor shows around an artifact: its accessories (signatures, SBOMs
+//! and other referrers) and its build history.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const NOTATION: &str = "application/vnd.cncf.notary.signature";
+
+/// Pushes a manifest referring to `subject` with an artifact type; returns its digest.
+async fn push_referrer(s: &Server, repo: &str, subject: &(String, Vec<u8>), at: &str) -> String {
+    let empty = s.push_blob(repo, b"{}").await;
+    let payload = format!("payload for {at}").into_bytes();
+    let pd = s.push_blob(repo, &payload).await;
+    let body = image_manifest(
+        OCI_MANIFEST,
+        (EMPTY_JSON, &empty, 2),
+        &[("application/octet-stream", &pd, payload.len())],
+        Some(json!({
+            "artifactType": at,
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.0, "size": subject.1.len()},
+        })),
+    );
+    let d = digest(&body);
+    assert_eq!(
+        s.put_manifest(repo, &d, OCI_MANIFEST, &body).await.status(),
+        201
+    );
+    d
+}
+
+#[tokio::test]
+async fn accessories_of_an_artifact() {
+    for s in servers().await {
+        let subject = s.push_image("p/app", "v1", "subject").await;
+        let other = s.push_image("p/app", "v2", "other").await;
+        let notation = push_referrer(&s, "p/app", &subject, NOTATION).await;
+        let sbom = push_referrer(&s, "p/app", &subject, "application/spdx+json").await;
+        push_referrer(&s, "p/app", &other, NOTATION).await;
+        // A cosign signature stored the tag way.
+        let cosign_tag = format!("{}.sig", subject.0.replace(':', "-"));
+        let (cosign, _) = s.push_image("p/app", &cosign_tag, "sig").await;
+
+        let base = format!(
+            "/projects/p/repositories/app/artifacts/{}/accessories",
+            subject.0
+        );
+        let list = |path: String, user| s.api(Method::GET, &path, user).send();
+        let r = list(base.clone(), ADMIN).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-total-count"), "3");
+        let got: Vec<Value> = r.json().await.unwrap();
+        let kind_of = |d: &str| {
+            got.iter()
+                .find(|a| a["digest"] == d)
+                .map(|a| a["type"].as_str().unwrap().to_string())
+        };
+        assert_eq!(kind_of(&notation).as_deref(), Some("signature.notation"));
+        assert_eq!(kind_of(&sbom).as_deref(), Some("subject.accessory"));
+        assert_eq!(kind_of(&cosign).as_deref(), Some("signature.cosign"));
+        for a in &got {
+            assert_eq!(a["subject_artifact_digest"], subject.0);
+            assert_eq!(a["subject_artifact_repo"], "p/app");
+            assert!(a["size"].as_i64().unwrap() > 0);
+            assert!(a["creation_time"].as_str().unwrap().ends_with('Z'));
+        }
+        // Filtered, paged, and by tag as well as digest.
+        let r = list(format!("{base}?q=type%3Dsignature.notation"), ADMIN)
+            .await
+            .unwrap();
+        let got: Vec<Value> = r.json().await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["digest"], notation);
+        let r = list(format!("{base}?page_size=2"), ADMIN).await.unwrap();
+        assert!(header(&r, "link").contains("rel=\"next\""));
+        assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 2);
+        let r = list(
+            "/projects/p/repositories/app/artifacts/v1/accessories".into(),
+            ADMIN,
+        )
+        .await
+        .unwrap();
+        assert_eq!(header(&r, "x-total-count"), "3");
+        let r = list(
+            "/projects/p/repositories/app/artifacts/nope/accessories".into(),
+            ADMIN,
+        )
+        .await
+        .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        // A private project's accessories are not for strangers.
+        let r = list(base.clone(), None).await.unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+        let r = list(format!("{base}?q=bogus%3D1"), ADMIN).await.unwrap();
+        expect_error(r, 400, "BAD_REQUEST").await;
+    }
+}
+
+#[tokio::test]
+async fn build_history_of_an_image() {
+    for s in servers().await {
+        let repo = "p/built";
+        let history = json!([
+            {"created": "2024-01-01T00:00:00Z", "created_by": "/bin/sh -c #(nop) ADD file:abc in /"},
+            {"created": "2024-01-01T00:00:01Z", "created_by": "RUN make", "empty_layer": true},
+        ]);
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64", "os": "linux", "history": history,
+        }))
+        .unwrap();
+        let layer = b"layer bytes".to_vec();
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (OCI_CONFIG, &s.push_blob(repo, &config).await, config.len()),
+            &[(OCI_LAYER, &s.push_blob(repo, &layer).await, layer.len())],
+            None,
+        );
+        assert_eq!(
+            s.put_manifest(repo, "v1", OCI_MANIFEST, &body)
+                .await
+                .status(),
+            201
+        );
+        let path = "/projects/p/repositories/built/artifacts/v1/additions/build_history";
+        let r = s.api(Method::GET, path, ADMIN).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(header(&r, "content-type").starts_with("application/json"));
+        assert_eq!(r.json::<Value>().await.unwrap(), history);
+
+        // An image without history has an empty one; a non-image has none.
+        let (plain, _) = s.push_image(repo, "plain", "x").await;
+        let r = s
+            .api(
+                Method::GET,
+                &format!(
+                    "/projects/p/repositories/built/artifacts/{plain}/additions/build_history"
+                ),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+        let idx = index_manifest(OCI_INDEX, &[(OCI_MANIFEST, &digest(&body), body.len())]);
+        assert_eq!(
+            s.put_manifest(repo, "multi", OCI_INDEX, &idx)
+                .await
+                .status(),
+            201
+        );
+        let r = s
+            .api(
+                Method::GET,
+                "/projects/p/repositories/built/artifacts/multi/additions/build_history",
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        let r = s
+            .api(
+                Method::GET,
+                "/projects/p/repositories/built/artifacts/v1/additions/readme.md",
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        let r = s
+            .api(
+                Method::GET,
+                "/projects/p/repositories/built/artifacts/v1/additions/nonsense",
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "BAD_REQUEST").await;
+        let r = s.api(Method::GET, path, None).send().await.unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+    }
+}

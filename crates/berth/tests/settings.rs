@@ -1,0 +1,170 @@
+//! Administration on the v2.0 API: run-time configurations (project
+//! creation restriction), robot-grantable permissions, user deletion.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const PW: &str = "Passw0rd!";
+
+#[tokio::test]
+async fn project_creation_restriction() {
+    for s in servers().await {
+        s.create_user("ann", PW).await;
+        let ann = Some(("ann", PW));
+        let get = |user| s.api(Method::GET, "/configurations", user).send();
+        let cfg: Value = get(ADMIN).await.unwrap().json().await.unwrap();
+        assert_eq!(
+            cfg["project_creation_restriction"],
+            json!({"value": "everyone", "editable": true})
+        );
+        assert_eq!(cfg["auth_mode"]["value"], "db_auth");
+        assert_eq!(cfg["auth_mode"]["editable"], false);
+        assert_eq!(cfg["token_expiration"]["value"], 30);
+        expect_error(get(ann).await.unwrap(), 403, "FORBIDDEN").await;
+        expect_error(get(None).await.unwrap(), 401, "UNAUTHORIZED").await;
+
+        let put = |user, body: Value| {
+            s.api(Method::PUT, "/configurations", user)
+                .json(&body)
+                .send()
+        };
+        for bad in [
+            json!({"project_creation_restriction": "nobody"}),
+            json!({"project_creation_restriction": 1}),
+            json!({"auth_mode": "ldap_auth"}),
+            json!({"no_such_setting": "x"}),
+        ] {
+            expect_error(put(ADMIN, bad).await.unwrap(), 400, "BAD_REQUEST").await;
+        }
+        let adminonly = json!({"project_creation_restriction": "adminonly"});
+        expect_error(put(ann, adminonly.clone()).await.unwrap(), 403, "FORBIDDEN").await;
+        s.create_project("before", false, ann).await;
+        assert_eq!(put(ADMIN, adminonly).await.unwrap().status(), 200);
+        let cfg: Value = get(ADMIN).await.unwrap().json().await.unwrap();
+        assert_eq!(cfg["project_creation_restriction"]["value"], "adminonly");
+        let info: Value = s.api_json("/systeminfo", ann).await;
+        assert_eq!(info["project_creation_restriction"], "adminonly");
+
+        let create = |user| {
+            s.api(Method::POST, "/projects", user)
+                .json(&json!({"project_name": "later"}))
+                .send()
+        };
+        expect_error(create(ann).await.unwrap(), 403, "FORBIDDEN").await;
+        // The setting is kept across a restart.
+        let mut s = s;
+        s.restart();
+        let create = |user| {
+            s.api(Method::POST, "/projects", user)
+                .json(&json!({"project_name": "later"}))
+                .send()
+        };
+        expect_error(create(ann).await.unwrap(), 403, "FORBIDDEN").await;
+        assert_eq!(create(ADMIN).await.unwrap().status(), 201);
+        let back = json!({"project_creation_restriction": "everyone"});
+        let r = s
+            .api(Method::PUT, "/configurations", ADMIN)
+            .json(&back)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        s.create_project("again", false, ann).await;
+    }
+}
+
+#[tokio::test]
+async fn grantable_permissions() {
+    for s in servers().await {
+        let v: Value = s.api_json("/permissions", ADMIN).await;
+        let has = |scope: &str, resource: &str, action: &str| {
+            v[scope]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["resource"] == resource && p["action"] == action)
+        };
+        assert!(has("project", "repository", "pull"));
+        assert!(has("project", "repository", "push"));
+        assert!(has("project", "accessory", "list"));
+        assert!(has("system", "project", "create"));
+        assert!(!has("system", "repository", "pull"));
+        // Everything listed can really be granted.
+        let r = s
+            .api(Method::POST, "/robots", ADMIN)
+            .json(&json!({
+                "name": "all", "level": "system", "duration": -1,
+                "permissions": [
+                    {"kind": "system", "namespace": "/", "access": v["system"]},
+                    {"kind": "project", "namespace": "*", "access": v["project"]},
+                ],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        s.create_user("bob", PW).await;
+        let r = s
+            .api(Method::GET, "/permissions", Some(("bob", PW)))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::GET, "/permissions", None)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_users() {
+    for s in servers().await {
+        let cid = s.create_user("cat", PW).await;
+        let did = s.create_user("dan", PW).await;
+        let cat = Some(("cat", PW));
+        let pid = s.create_project("catsproj", false, cat).await;
+        let r = s
+            .api(Method::POST, "/projects/p/members", ADMIN)
+            .json(&json!({"role_id": 2, "member_user": {"username": "cat"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+
+        let del = |id: i64, user| s.api(Method::DELETE, &format!("/users/{id}"), user).send();
+        expect_error(del(did, cat).await.unwrap(), 403, "FORBIDDEN").await;
+        expect_error(del(did, None).await.unwrap(), 401, "UNAUTHORIZED").await;
+        expect_error(del(1, ADMIN).await.unwrap(), 403, "FORBIDDEN").await;
+        expect_error(del(9999, ADMIN).await.unwrap(), 404, "NOT_FOUND").await;
+        assert_eq!(del(cid, ADMIN).await.unwrap().status(), 200);
+
+        let r = s
+            .api(Method::GET, &format!("/users/{cid}"), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        let r = s
+            .api(Method::GET, "/users/current", cat)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+        let project: Value = s.api_json(&format!("/projects/{pid}"), ADMIN).await;
+        assert_eq!(project["owner_name"], "admin");
+        let members: Vec<Value> = s.api_json("/projects/p/members", ADMIN).await;
+        assert!(
+            members.iter().all(|m| m["entity_name"] != "cat"),
+            "{members:?}"
+        );
+        // The name is free again.
+        s.create_user("cat", PW).await;
+    }
+}
