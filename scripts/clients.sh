@@ -97,6 +97,11 @@ robot_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secre
 "${sk[@]}" inspect --tls-verify=false --creds "robot\$private+ci:$robot_secret" "docker://$host/private/app:arm" >/dev/null
 echo "clients: token auth for users and robots; anonymous pull of public works, of private and anonymous push refused"
 
+# --- the published OpenAPI document is valid OpenAPI 3.1 ---
+curl -sf "http://$host/api/v2.0/openapi.json" > openapi.json
+python3 -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))' openapi.json
+echo "clients: /api/v2.0/openapi.json is a valid OpenAPI document"
+
 # --- harborapi (a real Harbor v2.0 client) ---
 python3 "$SCRIPTS/harborapi_check.py" "$host" img:amd64
 

@@ -22,6 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 python3 -c 'import oras' 2>/dev/null || { log "installing oras (PyPI)"; python3 -m pip install -q oras; }
 python3 -c 'import harborapi' 2>/dev/null || { log "installing harborapi (PyPI)"; python3 -m pip install -q harborapi; }
+python3 -c 'import openapi_spec_validator' 2>/dev/null || { log "installing openapi-spec-validator (PyPI)"; python3 -m pip install -q openapi-spec-validator; }
 
 # --- database ---
 pg_base=${BERTH_PG_BASE:-postgres://postgres@127.0.0.1:5432}

@@ -1,45 +1,35 @@
-//! `/api/v2.0/projects/{p}/repositories/{r}/artifacts` and their tags.
+//! `/api/v2.0/projects/{p}/repositories/{r}/artifacts`, their tags,
+//! accessories and additions.
 
-use super::{context, created, json_body, timestamp, ApiError, Page};
+use super::model::{self, Accessory, Artifact, BuildHistoryEntry, Errors, Tag};
+use super::{context, created, json_body, query_value, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
-use berth_db::artifacts::{Accessory, ArtifactRow};
+use axum::Json;
+use berth_core::iam::context::SecurityContext;
+use berth_db::artifacts::ArtifactRow;
+use berth_db::query::ListQuery;
 use berth_oci::{media, Reference, RepositoryName};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-const BASE: &str = "/api/v2.0/projects/{p}/repositories/{r}/artifacts";
-
-pub fn router() -> Router<State> {
-    Router::new()
-        .route(BASE, get(list).post(copy))
-        .route(
-            &format!("{BASE}/{{reference}}"),
-            get(get_one).delete(delete_one),
-        )
-        .route(
-            &format!("{BASE}/{{reference}}/tags"),
-            get(list_tags).post(add_tag),
-        )
-        .route(
-            &format!("{BASE}/{{reference}}/tags/{{tag}}"),
-            delete(delete_tag),
-        )
-        .route(
-            &format!("{BASE}/{{reference}}/accessories"),
-            get(list_accessories),
-        )
-        .route(
-            &format!("{BASE}/{{reference}}/additions/{{addition}}"),
-            get(addition),
-        )
+pub fn router() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list, copy))
+        .routes(routes!(get_one, delete_one))
+        .routes(routes!(list_tags, add_tag))
+        .routes(routes!(delete_tag))
+        .routes(routes!(list_accessories))
+        .routes(routes!(addition))
 }
 
-/// The artifacts collection's path, for `Link` headers.
+/// The artifacts collection's path, for `Link` headers (the repository
+/// name stays encoded twice).
 fn base(p: &str, r: &str) -> String {
     let r = r.replace('%', "%25");
     format!("/api/v2.0/projects/{p}/repositories/{r}/artifacts")
@@ -54,19 +44,41 @@ fn reference(s: &str) -> Result<Reference, ApiError> {
     Reference::parse(s).map_err(|e| ApiError::bad_request(format!("invalid reference {s:?}: {e}")))
 }
 
-fn tag_json(a: &ArtifactRow, (id, name, push_time): &(i64, String, i64)) -> Value {
-    json!({
-        "id": id,
-        "repository_id": a.repository_id,
-        "artifact_id": a.id,
-        "name": name,
-        "push_time": timestamp(*push_time),
-        "immutable": false,
-    })
+fn tag_json(a: &ArtifactRow, (id, name, push_time): &(i64, String, i64)) -> Tag {
+    Tag {
+        id: *id,
+        repository_id: a.repository_id,
+        artifact_id: a.id,
+        name: name.clone(),
+        push_time: timestamp(*push_time),
+        immutable: false,
+    }
+}
+
+/// Which optional parts an artifact is shown with.
+struct With {
+    tags: bool,
+    accessories: bool,
+}
+
+impl With {
+    fn parse(q: Option<&str>) -> With {
+        With {
+            tags: query_value(q, "with_tag").is_none_or(|v| v != "false"),
+            accessories: query_value(q, "with_accessory").is_some_and(|v| v == "true"),
+        }
+    }
 }
 
 /// Harbor's `Artifact` model (the parts Berth records).
-fn artifact_json(a: &ArtifactRow, project_id: i64, repo: &RepositoryName, with_tag: bool) -> Value {
+async fn artifact_json(
+    state: &State,
+    ctx: &SecurityContext,
+    a: &ArtifactRow,
+    project_id: i64,
+    repo: &RepositoryName,
+    with: &With,
+) -> Result<Artifact, ApiError> {
     let image_config = matches!(
         a.artifact_type.as_deref(),
         Some(
@@ -75,45 +87,62 @@ fn artifact_json(a: &ArtifactRow, project_id: i64, repo: &RepositoryName, with_t
         )
     );
     let index = a.media_type == media::OCI_INDEX || a.media_type == media::DOCKER_MANIFEST_LIST;
-    let annotations: Value = a
-        .annotations
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
-    let mut v = json!({
-        "id": a.id,
-        "type": if image_config || index { "IMAGE" } else { "UNKNOWN" },
-        "media_type": a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
-        "manifest_media_type": a.media_type,
-        "artifact_type": a.artifact_type,
-        "project_id": project_id,
-        "repository_id": a.repository_id,
-        "repository_name": repo.as_str(),
-        "digest": a.digest,
-        "size": a.size,
-        "push_time": timestamp(a.push_time),
-        "annotations": annotations,
-        "extra_attrs": {},
-        "labels": [],
-    });
-    if let Some(t) = a.pull_time {
-        v["pull_time"] = timestamp(t).into();
-    }
-    if with_tag {
-        v["tags"] = a
+    let accessories = if with.accessories {
+        let (rows, _, _) = state
+            .artifacts
+            .accessories(
+                ctx,
+                repo,
+                &reference(&a.digest)?,
+                &ListQuery::default(),
+                0,
+                100,
+            )
+            .await?;
+        Some(rows.iter().map(|x| accessory_json(x, a, repo)).collect())
+    } else {
+        None
+    };
+    Ok(Artifact {
+        id: a.id,
+        kind: if image_config || index {
+            "IMAGE"
+        } else {
+            "UNKNOWN"
+        }
+        .into(),
+        media_type: a
+            .artifact_type
+            .clone()
+            .unwrap_or_else(|| a.media_type.clone()),
+        manifest_media_type: a.media_type.clone(),
+        artifact_type: a.artifact_type.clone(),
+        project_id,
+        repository_id: a.repository_id,
+        repository_name: repo.as_str().to_string(),
+        digest: a.digest.clone(),
+        size: a.size,
+        push_time: timestamp(a.push_time),
+        pull_time: a.pull_time.map(timestamp),
+        annotations: a
+            .annotations
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
+        extra_attrs: BTreeMap::new(),
+        labels: Vec::new(),
+        tags: with
             .tags
-            .iter()
-            .map(|t| tag_json(a, t))
-            .collect::<Vec<_>>()
-            .into();
-    }
-    v
+            .then(|| a.tags.iter().map(|t| tag_json(a, t)).collect()),
+        accessories,
+    })
 }
 
-fn with_tag(q: Option<&str>) -> bool {
-    super::query_value(q, "with_tag").is_none_or(|v| v != "false")
-}
-
+/// A repository's artifacts, newest first; `q` keys: digest, tags,
+/// media_type, artifact_type, size, push_time, pull_time.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts", tag = "artifact",
+    operation_id = "listArtifacts",
+    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query)),
+    responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
 async fn list(
     S(state): S<State>,
     headers: HeaderMap,
@@ -133,18 +162,21 @@ async fn list(
             page.size,
         )
         .await?;
-    let tags = with_tag(q.as_deref());
-    let mut resp = Json(
-        rows.iter()
-            .map(|a| artifact_json(a, project_id, &repo, tags))
-            .collect::<Vec<_>>(),
-    )
-    .into_response();
+    let with = With::parse(q.as_deref());
+    let mut out = Vec::with_capacity(rows.len());
+    for a in &rows {
+        out.push(artifact_json(&state, &ctx, a, project_id, &repo, &with).await?);
+    }
+    let mut resp = Json(out).into_response();
     page.headers(&mut resp, &base(&p, &r), total);
     Ok(resp)
 }
 
 /// `POST …/artifacts?from=project/repo:tag|@digest`: copy an artifact here.
+#[utoipa::path(post, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts", tag = "artifact",
+    operation_id = "CopyArtifact",
+    params(("from" = String, Query, description = "project/repository:tag or project/repository@digest")),
+    responses((status = 201, description = "Copied; Location names the artifact")))]
 async fn copy(
     S(state): S<State>,
     headers: HeaderMap,
@@ -153,37 +185,43 @@ async fn copy(
 ) -> Result<Response, ApiError> {
     let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
-    let from = super::query_value(q.as_deref(), "from")
+    let from = query_value(q.as_deref(), "from")
         .ok_or_else(|| ApiError::bad_request("from is required"))?;
     let digest = state
         .artifacts
         .copy(&ctx, &state.registry, &repo, &from)
         .await?;
-    Ok(created(format!(
-        "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{digest}"
-    )))
+    Ok(created(format!("{}/{digest}", base(&p, &r))))
 }
 
+/// One artifact, by tag or digest.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}",
+    tag = "artifact", operation_id = "getArtifact",
+    params(("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query)),
+    responses((status = 200, description = "The artifact", body = Artifact)))]
 async fn get_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, r, reference_s)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Artifact>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let (a, project_id) = state
         .artifacts
         .get(&ctx, &repo, &reference(&reference_s)?)
         .await?;
-    Ok(Json(artifact_json(
-        &a,
-        project_id,
-        &repo,
-        with_tag(q.as_deref()),
-    )))
+    let with = With::parse(q.as_deref());
+    Ok(Json(
+        artifact_json(&state, &ctx, &a, project_id, &repo, &with).await?,
+    ))
 }
 
+/// Deletes an artifact and its tags.
+#[utoipa::path(delete, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}",
+    tag = "artifact", operation_id = "deleteArtifact",
+    responses((status = 200, description = "Deleted"),
+        (status = 412, description = "An index still refers to it", body = Errors)))]
 async fn delete_one(
     S(state): S<State>,
     headers: HeaderMap,
@@ -198,6 +236,10 @@ async fn delete_one(
     Ok(StatusCode::OK)
 }
 
+/// An artifact's tags.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/tags",
+    tag = "artifact", operation_id = "listTags",
+    responses((status = 200, description = "Every tag", body = [Tag])))]
 async fn list_tags(
     S(state): S<State>,
     headers: HeaderMap,
@@ -216,11 +258,17 @@ async fn list_tags(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
+/// A tag to add.
+#[derive(Deserialize, ToSchema)]
 struct TagReq {
     name: String,
 }
 
+/// Tags an artifact.
+#[utoipa::path(post, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/tags",
+    tag = "artifact", operation_id = "createTag", request_body = TagReq,
+    responses((status = 201, description = "Tagged; Location names the tag"),
+        (status = 409, description = "The repository has the tag already", body = Errors)))]
 async fn add_tag(
     S(state): S<State>,
     headers: HeaderMap,
@@ -235,11 +283,16 @@ async fn add_tag(
         .add_tag(&ctx, &repo, &reference(&reference_s)?, &req.name)
         .await?;
     Ok(created(format!(
-        "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference_s}/tags/{}",
+        "{}/{reference_s}/tags/{}",
+        base(&p, &r),
         req.name
     )))
 }
 
+/// Removes a tag.
+#[utoipa::path(delete, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/tags/{tag}",
+    tag = "artifact", operation_id = "deleteTag",
+    responses((status = 200, description = "Removed")))]
 async fn delete_tag(
     S(state): S<State>,
     headers: HeaderMap,
@@ -255,21 +308,30 @@ async fn delete_tag(
 }
 
 /// Harbor's `Accessory` model.
-fn accessory_json(a: &Accessory, subject: &ArtifactRow, repo: &RepositoryName) -> Value {
-    json!({
-        "id": a.id,
-        "artifact_id": a.id,
-        "subject_artifact_id": subject.id,
-        "subject_artifact_digest": subject.digest,
-        "subject_artifact_repo": repo.as_str(),
-        "size": a.size,
-        "digest": a.digest,
-        "type": a.kind,
-        "icon": "",
-        "creation_time": timestamp(a.creation_time),
-    })
+fn accessory_json(
+    a: &berth_db::artifacts::Accessory,
+    subject: &ArtifactRow,
+    repo: &RepositoryName,
+) -> Accessory {
+    model::Accessory {
+        id: a.id,
+        artifact_id: a.id,
+        subject_artifact_id: subject.id,
+        subject_artifact_digest: subject.digest.clone(),
+        subject_artifact_repo: repo.as_str().to_string(),
+        size: a.size,
+        digest: a.digest.clone(),
+        kind: a.kind.clone(),
+        icon: String::new(),
+        creation_time: timestamp(a.creation_time),
+    }
 }
 
+/// An artifact's accessories: signatures, SBOMs and other referrers;
+/// `q` keys: type, digest, creation_time.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/accessories",
+    tag = "artifact", operation_id = "listAccessories", params(ListParams),
+    responses((status = 200, description = "A page of accessories", body = [Accessory])))]
 async fn list_accessories(
     S(state): S<State>,
     headers: HeaderMap,
@@ -307,6 +369,9 @@ async fn list_accessories(
 
 /// `additions/build_history`: the image's build steps. Harbor's other
 /// additions (values.yaml, readme.md, dependencies) belong to Helm charts.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/additions/{addition}",
+    tag = "artifact", operation_id = "getAddition",
+    responses((status = 200, description = "The image's build history", body = [BuildHistoryEntry])))]
 async fn addition(
     S(state): S<State>,
     headers: HeaderMap,

@@ -5,6 +5,8 @@
 
 mod artifacts;
 mod error;
+mod model;
+mod openapi;
 mod projects;
 mod repositories;
 mod robots;
@@ -17,39 +19,68 @@ use crate::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use berth_core::iam::context::SecurityContext;
+use model::{ApiVersion, ComponentHealthStatus, OverallHealthStatus};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// Routes for `/api`.
+/// Where the API's own OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v2.0/openapi.json";
+
+/// Routes for `/api`, and the OpenAPI document generated from them.
 pub fn router(state: State) -> Router<State> {
-    Router::new()
-        .route(
-            "/api/version",
-            get(|| async { axum::Json(serde_json::json!({ "version": "v2.0" })) }),
-        )
-        .route("/api/v2.0/ping", get(|| async { "Pong" }))
-        .route("/api/v2.0/health", get(health))
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(version))
+        .routes(routes!(ping))
+        .routes(routes!(health))
         .merge(users::router())
         .merge(projects::router())
         .merge(repositories::router())
         .merge(robots::router())
         .merge(artifacts::router())
         .merge(system::router())
+        .split_for_parts();
+    let doc = Arc::new(openapi::finish(doc));
+    router
+        .route(OPENAPI_PATH, get(move || async move { Json(doc) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))
         .layer(axum::middleware::from_fn_with_state(state, csrf_guard))
 }
 
+/// The API version.
+#[utoipa::path(get, path = "/api/version", tag = "system", operation_id = "getVersion",
+    responses((status = 200, description = "Always v2.0", body = ApiVersion)))]
+async fn version() -> Json<ApiVersion> {
+    Json(ApiVersion {
+        version: "v2.0".into(),
+    })
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/api/v2.0/ping", tag = "ping", operation_id = "getPing",
+    responses((status = 200, description = "Pong", body = String, content_type = "text/plain")))]
+async fn ping() -> &'static str {
+    "Pong"
+}
+
+/// The health of Berth and its database.
+#[utoipa::path(get, path = "/api/v2.0/health", tag = "health", operation_id = "getHealth",
+    responses((status = 200, description = "Healthy", body = OverallHealthStatus),
+        (status = 503, description = "Unhealthy", body = OverallHealthStatus)))]
 async fn health(axum::extract::State(state): axum::extract::State<State>) -> Response {
     let db_ok = state.registry.db().ping().await;
     let status = if db_ok { "healthy" } else { "unhealthy" };
-    let body = serde_json::json!({
-        "status": status,
-        "components": [
-            {"name": "core", "status": "healthy"},
-            {"name": "database", "status": status},
-        ],
+    let component = |name: &str, status: &str| ComponentHealthStatus {
+        name: name.into(),
+        status: status.into(),
+    };
+    let body = Json(OverallHealthStatus {
+        status: status.into(),
+        components: vec![component("core", "healthy"), component("database", status)],
     });
     (
         if db_ok {
@@ -57,7 +88,7 @@ async fn health(axum::extract::State(state): axum::extract::State<State>) -> Res
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
-        axum::Json(body),
+        body,
     )
         .into_response()
 }
@@ -154,6 +185,22 @@ pub async fn context(state: &State, headers: &HeaderMap) -> Result<SecurityConte
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// The paging and query parameters every list takes (documentation of
+/// what [`Page::parse`] and [`list_query`] read from the raw query).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListParams {
+    /// Page number, from 1.
+    page: Option<i64>,
+    /// Page size, 1–100 (default 10).
+    page_size: Option<i64>,
+    /// `k=v` exact, `k=~v` fuzzy, `k=[a~b]` range, `k={a b}` or, `k=(a b)` and; comma-separated.
+    q: Option<String>,
+    /// Keys to sort by, `-` for descending: `name,-creation_time`.
+    sort: Option<String>,
 }
 
 /// `page` and `page_size` (default 10, at most 100) from a query string.

@@ -1,49 +1,42 @@
 //! `/api/v2.0/projects`: projects, their metadata and members.
 
-use super::{context, created, json_body, query_value, timestamp, ApiError, Page};
+use super::model::{
+    CveAllowlist, Errors, Project, ProjectDeletable, ProjectMemberEntity, ProjectSummary,
+};
+use super::{context, created, json_body, query_value, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
 use berth_db::projects::Member;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<State> {
-    Router::new()
-        .route("/api/v2.0/projects", get(list).post(create).head(head))
-        .route(
-            "/api/v2.0/projects/{p}",
-            get(get_one).put(update).delete(delete),
-        )
-        .route("/api/v2.0/projects/{p}/_deletable", get(deletable))
-        .route("/api/v2.0/projects/{p}/summary", get(summary))
-        .route(
-            "/api/v2.0/projects/{p}/metadatas",
-            get(get_metadata).post(add_metadata),
-        )
+pub fn router() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create, head))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(deletable))
+        .routes(routes!(summary))
+        .routes(routes!(get_metadata, add_metadata))
+        // Harbor's clients also use the trailing slash.
         .route(
             "/api/v2.0/projects/{p}/metadatas/",
             get(get_metadata).post(add_metadata),
         )
-        .route(
-            "/api/v2.0/projects/{p}/metadatas/{name}",
-            get(get_metadata_one)
-                .put(put_metadata_one)
-                .delete(delete_metadata_one),
-        )
-        .route(
-            "/api/v2.0/projects/{p}/members",
-            get(members).post(add_member),
-        )
-        .route(
-            "/api/v2.0/projects/{p}/members/{mid}",
-            get(member).put(update_member).delete(delete_member),
-        )
+        .routes(routes!(
+            get_metadata_one,
+            put_metadata_one,
+            delete_metadata_one
+        ))
+        .routes(routes!(members, add_member))
+        .routes(routes!(member, update_member, delete_member))
 }
 
 fn key(headers: &HeaderMap, p: &str) -> ProjectKey {
@@ -55,31 +48,37 @@ fn key(headers: &HeaderMap, p: &str) -> ProjectKey {
 }
 
 /// Harbor's `Project` model.
-pub(super) fn project_json(v: &ProjectView) -> Value {
+pub(super) fn project_json(v: &ProjectView) -> Project {
     let role_ids: Vec<i64> = v.roles.iter().map(|r| *r as i64).collect();
-    json!({
-        "project_id": v.project.project_id,
-        "owner_id": v.project.owner_id,
-        "owner_name": v.project.owner_name,
-        "name": v.project.name,
-        "registry_id": null,
-        "creation_time": timestamp(v.project.creation_time),
-        "update_time": timestamp(v.project.update_time),
-        "deleted": false,
-        "togglable": role_ids.contains(&1),
-        "current_user_role_id": role_ids.iter().min().copied().unwrap_or(0),
-        "current_user_role_ids": role_ids,
-        "repo_count": v.repo_count,
-        "metadata": v.metadata,
-        "cve_allowlist": {"items": [], "project_id": v.project.project_id},
-    })
+    Project {
+        project_id: v.project.project_id,
+        owner_id: v.project.owner_id,
+        owner_name: v.project.owner_name.clone(),
+        name: v.project.name.clone(),
+        registry_id: None,
+        creation_time: timestamp(v.project.creation_time),
+        update_time: timestamp(v.project.update_time),
+        deleted: false,
+        togglable: role_ids.contains(&1),
+        current_user_role_id: role_ids.iter().min().copied().unwrap_or(0),
+        current_user_role_ids: role_ids,
+        repo_count: v.repo_count,
+        metadata: v.metadata.clone(),
+        cve_allowlist: CveAllowlist {
+            project_id: v.project.project_id,
+            items: Vec::new(),
+        },
+    }
 }
 
-#[derive(Deserialize)]
+/// A new project, or changes to one.
+#[derive(Deserialize, ToSchema)]
 struct ProjectReq {
     project_name: Option<String>,
     public: Option<bool>,
+    /// Values are strings (`"true"`); booleans are accepted too.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
     metadata: BTreeMap<String, Value>,
 }
 
@@ -96,6 +95,10 @@ fn metadata_strings(m: BTreeMap<String, Value>) -> Result<BTreeMap<String, Strin
         .collect()
 }
 
+/// Creates a project; the caller becomes its project admin.
+#[utoipa::path(post, path = "/api/v2.0/projects", tag = "project", operation_id = "createProject",
+    request_body = ProjectReq, responses((status = 201, description = "Created; Location names it"),
+    (status = 409, description = "The name is taken", body = Errors)))]
 async fn create(
     S(state): S<State>,
     headers: HeaderMap,
@@ -124,7 +127,16 @@ async fn create(
     }))
 }
 
-async fn head(S(state): S<State>, RawQuery(q): RawQuery) -> Result<StatusCode, ApiError> {
+/// Whether a project name is taken.
+#[utoipa::path(head, path = "/api/v2.0/projects", tag = "project", operation_id = "headProject",
+    params(("project_name" = String, Query)),
+    responses((status = 200, description = "It exists")))]
+async fn head(
+    S(state): S<State>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    context(&state, &headers).await?;
     let name = query_value(q.as_deref(), "project_name")
         .ok_or_else(|| ApiError::bad_request("project_name is required"))?;
     Ok(if state.projects.exists(&name).await? {
@@ -134,6 +146,12 @@ async fn head(S(state): S<State>, RawQuery(q): RawQuery) -> Result<StatusCode, A
     })
 }
 
+/// Lists the projects the caller may see; `q` keys: name, owner, public,
+/// project_id, creation_time, update_time.
+#[utoipa::path(get, path = "/api/v2.0/projects", tag = "project", operation_id = "listProjects",
+    params(ListParams, ("name" = Option<String>, Query, description = "Part of the name"),
+        ("public" = Option<bool>, Query), ("owner" = Option<String>, Query)),
+    responses((status = 200, description = "A page of projects", body = [Project])))]
 async fn list(
     S(state): S<State>,
     headers: HeaderMap,
@@ -161,17 +179,23 @@ async fn list(
     Ok(resp)
 }
 
+/// One project, by id or (with `X-Is-Resource-Name: true`) name.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}", tag = "project", operation_id = "getProject",
+    responses((status = 200, description = "The project", body = Project)))]
 async fn get_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Project>, ApiError> {
     let ctx = context(&state, &headers).await?;
     Ok(Json(project_json(
         &state.projects.get(&ctx, &key(&headers, &p)).await?,
     )))
 }
 
+/// Updates a project's metadata.
+#[utoipa::path(put, path = "/api/v2.0/projects/{p}", tag = "project", operation_id = "updateProject",
+    request_body = ProjectReq, responses((status = 200, description = "Updated")))]
 async fn update(
     S(state): S<State>,
     headers: HeaderMap,
@@ -191,6 +215,10 @@ async fn update(
     Ok(StatusCode::OK)
 }
 
+/// Deletes an empty project.
+#[utoipa::path(delete, path = "/api/v2.0/projects/{p}", tag = "project", operation_id = "deleteProject",
+    responses((status = 200, description = "Deleted"),
+        (status = 412, description = "The project still holds repositories", body = Errors)))]
 async fn delete(
     S(state): S<State>,
     headers: HeaderMap,
@@ -201,21 +229,29 @@ async fn delete(
     Ok(StatusCode::OK)
 }
 
+/// Whether a project can be deleted now.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/_deletable", tag = "project",
+    operation_id = "getProjectDeletable",
+    responses((status = 200, description = "Deletable or why not", body = ProjectDeletable)))]
 async fn deletable(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectDeletable>, ApiError> {
     let ctx = context(&state, &headers).await?;
-    let (ok, message) = state.projects.deletable(&ctx, &key(&headers, &p)).await?;
-    Ok(Json(json!({ "deletable": ok, "message": message })))
+    let (deletable, message) = state.projects.deletable(&ctx, &key(&headers, &p)).await?;
+    Ok(Json(ProjectDeletable { deletable, message }))
 }
 
+/// Repository and member counts of a project.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/summary", tag = "project",
+    operation_id = "getProjectSummary",
+    responses((status = 200, description = "Counts", body = ProjectSummary)))]
 async fn summary(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectSummary>, ApiError> {
     use berth_core::iam::rbac::Role;
     let ctx = context(&state, &headers).await?;
     let (repo_count, members) = state.projects.summary(&ctx, &key(&headers, &p)).await?;
@@ -225,27 +261,35 @@ async fn summary(
             .find(|(r, _)| *r == role)
             .map_or(0, |(_, n)| *n)
     };
-    Ok(Json(json!({
-        "repo_count": repo_count,
-        "project_admin_count": count(Role::ProjectAdmin),
-        "maintainer_count": count(Role::Maintainer),
-        "developer_count": count(Role::Developer),
-        "guest_count": count(Role::Guest),
-        "limited_guest_count": count(Role::LimitedGuest),
-    })))
+    Ok(Json(ProjectSummary {
+        repo_count,
+        project_admin_count: count(Role::ProjectAdmin),
+        maintainer_count: count(Role::Maintainer),
+        developer_count: count(Role::Developer),
+        guest_count: count(Role::Guest),
+        limited_guest_count: count(Role::LimitedGuest),
+    }))
 }
 
+/// A project's metadata.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/metadatas", tag = "projectMetadata",
+    operation_id = "listProjectMetadatas",
+    responses((status = 200, description = "Every key", body = BTreeMap<String, String>)))]
 async fn get_metadata(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BTreeMap<String, String>>, ApiError> {
     let ctx = context(&state, &headers).await?;
-    Ok(Json(json!(
-        state.projects.metadata(&ctx, &key(&headers, &p)).await?
-    )))
+    Ok(Json(
+        state.projects.metadata(&ctx, &key(&headers, &p)).await?,
+    ))
 }
 
+/// Adds metadata keys.
+#[utoipa::path(post, path = "/api/v2.0/projects/{p}/metadatas", tag = "projectMetadata",
+    operation_id = "addProjectMetadatas", request_body = BTreeMap<String, String>,
+    responses((status = 200, description = "Added")))]
 async fn add_metadata(
     S(state): S<State>,
     headers: HeaderMap,
@@ -261,19 +305,27 @@ async fn add_metadata(
     Ok(StatusCode::OK)
 }
 
+/// One metadata key.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/metadatas/{name}", tag = "projectMetadata",
+    operation_id = "getProjectMetadata",
+    responses((status = 200, description = "The key and its value", body = BTreeMap<String, String>)))]
 async fn get_metadata_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BTreeMap<String, String>>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let all = state.projects.metadata(&ctx, &key(&headers, &p)).await?;
     let v = all.get(&name).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, format!("metadata {name} not found"))
     })?;
-    Ok(Json(json!({ name: v })))
+    Ok(Json(BTreeMap::from([(name, v.clone())])))
 }
 
+/// Sets one metadata key.
+#[utoipa::path(put, path = "/api/v2.0/projects/{p}/metadatas/{name}", tag = "projectMetadata",
+    operation_id = "updateProjectMetadata", request_body = BTreeMap<String, String>,
+    responses((status = 200, description = "Set")))]
 async fn put_metadata_one(
     S(state): S<State>,
     headers: HeaderMap,
@@ -294,6 +346,9 @@ async fn put_metadata_one(
     Ok(StatusCode::OK)
 }
 
+/// Removes one metadata key.
+#[utoipa::path(delete, path = "/api/v2.0/projects/{p}/metadatas/{name}", tag = "projectMetadata",
+    operation_id = "deleteProjectMetadata", responses((status = 200, description = "Removed")))]
 async fn delete_metadata_one(
     S(state): S<State>,
     headers: HeaderMap,
@@ -307,19 +362,19 @@ async fn delete_metadata_one(
     Ok(StatusCode::OK)
 }
 
-fn member_json(m: &Member) -> Value {
+fn member_json(m: &Member) -> ProjectMemberEntity {
     let role_name = berth_core::iam::rbac::Role::from_id(m.role)
         .map(|r| r.name())
         .unwrap_or("");
-    json!({
-        "id": m.id,
-        "project_id": m.project_id,
-        "entity_name": m.entity_name,
-        "role_name": role_name,
-        "role_id": m.role,
-        "entity_id": m.entity_id,
-        "entity_type": m.entity_type,
-    })
+    ProjectMemberEntity {
+        id: m.id,
+        project_id: m.project_id,
+        entity_name: m.entity_name.clone(),
+        role_name: role_name.to_string(),
+        role_id: m.role,
+        entity_id: m.entity_id,
+        entity_type: m.entity_type.clone(),
+    }
 }
 
 fn member_id(s: &str) -> Result<i64, ApiError> {
@@ -327,6 +382,12 @@ fn member_id(s: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request("member id must be an integer"))
 }
 
+/// A project's members.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/members", tag = "member",
+    operation_id = "listProjectMembers",
+    params(("entityname" = Option<String>, Query, description = "Part of the member's name"),
+        ("page" = Option<i64>, Query), ("page_size" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of members", body = [ProjectMemberEntity])))]
 async fn members(
     S(state): S<State>,
     headers: HeaderMap,
@@ -351,19 +412,28 @@ async fn members(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
+/// A new member: a user by id or name, and a role id (1–5).
+#[derive(Deserialize, ToSchema)]
 struct MemberReq {
     role_id: i64,
     member_user: Option<MemberUserReq>,
+    /// Groups need LDAP or OIDC, which are not configured.
+    #[schema(value_type = Option<Object>)]
     member_group: Option<Value>,
 }
 
-#[derive(Deserialize)]
+/// A user, by id or name.
+#[derive(Deserialize, ToSchema)]
 struct MemberUserReq {
     user_id: Option<i64>,
     username: Option<String>,
 }
 
+/// Adds a member.
+#[utoipa::path(post, path = "/api/v2.0/projects/{p}/members", tag = "member",
+    operation_id = "createProjectMember", request_body = MemberReq,
+    responses((status = 201, description = "Added; Location names the membership"),
+        (status = 409, description = "Already a member", body = Errors)))]
 async fn add_member(
     S(state): S<State>,
     headers: HeaderMap,
@@ -397,11 +467,15 @@ async fn add_member(
     Ok(created(format!("/api/v2.0/projects/{p}/members/{id}")))
 }
 
+/// One membership.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/members/{mid}", tag = "member",
+    operation_id = "getProjectMember",
+    responses((status = 200, description = "The membership", body = ProjectMemberEntity)))]
 async fn member(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, mid)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectMemberEntity>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let m = state
         .projects
@@ -410,11 +484,16 @@ async fn member(
     Ok(Json(member_json(&m)))
 }
 
-#[derive(Deserialize)]
+/// A member's new role.
+#[derive(Deserialize, ToSchema)]
 struct RoleReq {
     role_id: i64,
 }
 
+/// Changes a member's role.
+#[utoipa::path(put, path = "/api/v2.0/projects/{p}/members/{mid}", tag = "member",
+    operation_id = "updateProjectMember", request_body = RoleReq,
+    responses((status = 200, description = "Changed")))]
 async fn update_member(
     S(state): S<State>,
     headers: HeaderMap,
@@ -430,6 +509,9 @@ async fn update_member(
     Ok(StatusCode::OK)
 }
 
+/// Removes a member.
+#[utoipa::path(delete, path = "/api/v2.0/projects/{p}/members/{mid}", tag = "member",
+    operation_id = "deleteProjectMember", responses((status = 200, description = "Removed")))]
 async fn delete_member(
     S(state): S<State>,
     headers: HeaderMap,

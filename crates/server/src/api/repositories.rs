@@ -1,38 +1,36 @@
 //! `/api/v2.0/repositories` and `/api/v2.0/projects/{p}/repositories`.
 
-use super::{context, list_query, timestamp, ApiError, Page};
+use super::model::Repository;
+use super::{context, list_query, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use berth_db::repositories::RepositoryRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<State> {
-    Router::new()
-        .route("/api/v2.0/repositories", get(list_all))
-        .route("/api/v2.0/projects/{p}/repositories", get(list_in_project))
-        .route(
-            "/api/v2.0/projects/{p}/repositories/{r}",
-            get(get_one).put(update).delete(delete),
-        )
+pub fn router() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list_all))
+        .routes(routes!(list_in_project))
+        .routes(routes!(get_one, update, delete))
 }
 
 /// Harbor's `Repository` model.
-fn repo_json(r: &RepositoryRow) -> Value {
-    json!({
-        "id": r.id,
-        "project_id": r.project_id,
-        "name": r.name,
-        "description": r.description,
-        "artifact_count": r.artifact_count,
-        "pull_count": r.pull_count,
-        "creation_time": timestamp(r.creation_time),
-        "update_time": timestamp(r.update_time),
-    })
+fn repo_json(r: &RepositoryRow) -> Repository {
+    Repository {
+        id: r.id,
+        project_id: r.project_id,
+        name: r.name.clone(),
+        description: r.description.clone(),
+        artifact_count: r.artifact_count,
+        pull_count: r.pull_count,
+        creation_time: timestamp(r.creation_time),
+        update_time: timestamp(r.update_time),
+    }
 }
 
 /// Repository names in paths are URL-encoded twice (`a/b` → `a%252Fb`);
@@ -63,6 +61,11 @@ async fn list(
     Ok(resp)
 }
 
+/// Repositories in every project the caller may see; `q` keys: name,
+/// project_id, pull_count, creation_time, update_time.
+#[utoipa::path(get, path = "/api/v2.0/repositories", tag = "repository",
+    operation_id = "listAllRepositories", params(ListParams),
+    responses((status = 200, description = "A page of repositories", body = [Repository])))]
 async fn list_all(
     S(state): S<State>,
     headers: HeaderMap,
@@ -78,6 +81,10 @@ async fn list_all(
     .await
 }
 
+/// A project's repositories.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories", tag = "repository",
+    operation_id = "listRepositories", params(ListParams),
+    responses((status = 200, description = "A page of repositories", body = [Repository])))]
 async fn list_in_project(
     S(state): S<State>,
     headers: HeaderMap,
@@ -88,22 +95,31 @@ async fn list_in_project(
     list(&state, &headers, Some(&p), q.as_deref(), &path).await
 }
 
+/// One repository; its name inside the project is URL-encoded twice.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}", tag = "repository",
+    operation_id = "getRepository",
+    responses((status = 200, description = "The repository", body = Repository)))]
 async fn get_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, r)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Repository>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let row = state.repositories.get(&ctx, &p, &repo_name(&r)?).await?;
     Ok(Json(repo_json(&row)))
 }
 
-#[derive(Deserialize)]
+/// A repository's description.
+#[derive(Deserialize, ToSchema)]
 struct UpdateReq {
     #[serde(default)]
     description: String,
 }
 
+/// Sets a repository's description.
+#[utoipa::path(put, path = "/api/v2.0/projects/{p}/repositories/{r}", tag = "repository",
+    operation_id = "updateRepository", request_body = UpdateReq,
+    responses((status = 200, description = "Updated")))]
 async fn update(
     S(state): S<State>,
     headers: HeaderMap,
@@ -119,6 +135,9 @@ async fn update(
     Ok(StatusCode::OK)
 }
 
+/// Deletes a repository with its artifacts.
+#[utoipa::path(delete, path = "/api/v2.0/projects/{p}/repositories/{r}", tag = "repository",
+    operation_id = "deleteRepository", responses((status = 200, description = "Deleted")))]
 async fn delete(
     S(state): S<State>,
     headers: HeaderMap,

@@ -1,27 +1,26 @@
 //! `/api/v2.0/robots`.
 
-use super::{context, json_body, query_value, timestamp, ApiError, Page};
+use super::model::{self, Robot, RobotCreated, RobotPermission, RobotSec};
+use super::{context, json_body, query_value, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use berth_core::iam::robots::RobotRequest;
-use berth_db::robots::{Permission, Robot};
+use berth_db::robots::Permission;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<State> {
-    Router::new()
-        .route("/api/v2.0/robots", get(list).post(create))
-        .route(
-            "/api/v2.0/robots/{id}",
-            get(get_one).put(update).delete(delete).patch(refresh),
-        )
+pub fn router() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete, refresh))
 }
 
-#[derive(Deserialize)]
+/// One action granted (`effect` may only be `allow`).
+#[derive(Deserialize, ToSchema)]
 struct Access {
     resource: String,
     action: String,
@@ -29,7 +28,8 @@ struct Access {
     effect: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The actions granted in one namespace.
+#[derive(Deserialize, ToSchema)]
 struct PermissionReq {
     kind: String,
     namespace: String,
@@ -37,7 +37,8 @@ struct PermissionReq {
     access: Vec<Access>,
 }
 
-#[derive(Deserialize)]
+/// A robot account to create, or its new settings.
+#[derive(Deserialize, ToSchema)]
 struct RobotReq {
     #[serde(default)]
     name: String,
@@ -85,37 +86,39 @@ impl RobotReq {
 }
 
 /// Harbor's `Robot` model (never the secret or its hash).
-fn robot_json(r: &Robot, perms: &[Permission]) -> Value {
-    let mut grouped: Vec<Value> = Vec::new();
+fn robot_json(r: &berth_db::robots::Robot, perms: &[Permission]) -> Robot {
+    let mut grouped: Vec<RobotPermission> = Vec::new();
     for p in perms {
-        let access = json!({"resource": p.resource, "action": p.action, "effect": "allow"});
+        let access = model::Access {
+            resource: p.resource.clone(),
+            action: p.action.clone(),
+            effect: "allow".into(),
+        };
         match grouped
             .iter_mut()
-            .find(|g| g["kind"] == p.kind.as_str() && g["namespace"] == p.namespace.as_str())
+            .find(|g| g.kind == p.kind && g.namespace == p.namespace)
         {
-            Some(g) => {
-                if let Some(a) = g["access"].as_array_mut() {
-                    a.push(access);
-                }
-            }
-            None => {
-                grouped.push(json!({"kind": p.kind, "namespace": p.namespace, "access": [access]}))
-            }
+            Some(g) => g.access.push(access),
+            None => grouped.push(RobotPermission {
+                kind: p.kind.clone(),
+                namespace: p.namespace.clone(),
+                access: vec![access],
+            }),
         }
     }
-    json!({
-        "id": r.id,
-        "name": r.name,
-        "description": r.description,
-        "level": r.level,
-        "duration": r.duration,
-        "editable": true,
-        "disable": r.disabled,
-        "expires_at": r.expires_at,
-        "permissions": grouped,
-        "creation_time": timestamp(r.creation_time),
-        "update_time": timestamp(r.update_time),
-    })
+    Robot {
+        id: r.id,
+        name: r.name.clone(),
+        description: r.description.clone(),
+        level: r.level.clone(),
+        duration: r.duration,
+        editable: true,
+        disable: r.disabled,
+        expires_at: r.expires_at,
+        permissions: grouped,
+        creation_time: timestamp(r.creation_time),
+        update_time: timestamp(r.update_time),
+    }
 }
 
 fn robot_id(s: &str) -> Result<i64, ApiError> {
@@ -123,6 +126,11 @@ fn robot_id(s: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request("robot id must be an integer"))
 }
 
+/// Creates a robot account; its secret is in the answer and nowhere else.
+#[utoipa::path(post, path = "/api/v2.0/robots", tag = "robot", operation_id = "CreateRobot",
+    request_body = RobotReq,
+    responses((status = 201, description = "Created", body = RobotCreated),
+        (status = 409, description = "The name is taken", body = super::model::Errors)))]
 async fn create(
     S(state): S<State>,
     headers: HeaderMap,
@@ -133,13 +141,13 @@ async fn create(
     let (r, secret) = state.iam.robots.create(&ctx, &req).await?;
     let mut resp = (
         StatusCode::CREATED,
-        Json(json!({
-            "id": r.id,
-            "name": r.name,
-            "secret": secret,
-            "creation_time": timestamp(r.creation_time),
-            "expires_at": r.expires_at,
-        })),
+        Json(RobotCreated {
+            id: r.id,
+            name: r.name,
+            secret,
+            creation_time: timestamp(r.creation_time),
+            expires_at: r.expires_at,
+        }),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/robots/{}", r.id)) {
@@ -166,6 +174,11 @@ fn project_filter(q: Option<&str>) -> Result<Option<i64>, ApiError> {
     )))
 }
 
+/// Robot accounts: all (administrators), or one project's with
+/// `q=Level=project,ProjectID=<id>`.
+#[utoipa::path(get, path = "/api/v2.0/robots", tag = "robot", operation_id = "ListRobot",
+    params(ListParams),
+    responses((status = 200, description = "A page of robots", body = [Robot])))]
 async fn list(
     S(state): S<State>,
     headers: HeaderMap,
@@ -189,16 +202,22 @@ async fn list(
     Ok(resp)
 }
 
+/// One robot account.
+#[utoipa::path(get, path = "/api/v2.0/robots/{id}", tag = "robot", operation_id = "GetRobotByID",
+    responses((status = 200, description = "The robot", body = Robot)))]
 async fn get_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Robot>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let (r, p) = state.iam.robots.get(&ctx, robot_id(&id)?).await?;
     Ok(Json(robot_json(&r, &p)))
 }
 
+/// Changes a robot's description, state, duration and permissions.
+#[utoipa::path(put, path = "/api/v2.0/robots/{id}", tag = "robot", operation_id = "UpdateRobot",
+    request_body = RobotReq, responses((status = 200, description = "Updated")))]
 async fn update(
     S(state): S<State>,
     headers: HeaderMap,
@@ -211,6 +230,9 @@ async fn update(
     Ok(StatusCode::OK)
 }
 
+/// Deletes a robot account.
+#[utoipa::path(delete, path = "/api/v2.0/robots/{id}", tag = "robot", operation_id = "DeleteRobot",
+    responses((status = 200, description = "Deleted")))]
 async fn delete(
     S(state): S<State>,
     headers: HeaderMap,
@@ -221,17 +243,22 @@ async fn delete(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize)]
+/// A secret to set; none or empty generates one.
+#[derive(Deserialize, ToSchema)]
 struct SecretReq {
     secret: Option<String>,
 }
 
+/// Replaces a robot's secret.
+#[utoipa::path(patch, path = "/api/v2.0/robots/{id}", tag = "robot", operation_id = "RefreshSec",
+    request_body = SecretReq,
+    responses((status = 200, description = "The new secret", body = RobotSec)))]
 async fn refresh(
     S(state): S<State>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RobotSec>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let req: SecretReq = if body.is_empty() {
         SecretReq { secret: None }
@@ -247,5 +274,5 @@ async fn refresh(
             req.secret.as_deref().filter(|s| !s.is_empty()),
         )
         .await?;
-    Ok(Json(json!({ "secret": secret })))
+    Ok(Json(RobotSec { secret }))
 }

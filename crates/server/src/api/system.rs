@@ -1,63 +1,76 @@
 //! System endpoints: `/systeminfo` and `/statistics`.
 
+use super::model::{
+    ConfigurationItem, GeneralInfo, Permission, Permissions, Search, SearchRepository, Statistic,
+};
 use super::{context, timestamp, ApiError};
 use crate::State;
 use axum::extract::State as S;
-use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use std::collections::BTreeMap;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<State> {
-    Router::new()
-        .route("/api/v2.0/systeminfo", get(systeminfo))
-        .route("/api/v2.0/statistics", get(statistics))
-        .route("/api/v2.0/search", get(search))
-        .route("/api/v2.0/permissions", get(permissions))
-        .route(
-            "/api/v2.0/configurations",
-            get(configurations).put(update_configurations),
-        )
+pub fn router() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(systeminfo))
+        .routes(routes!(statistics))
+        .routes(routes!(search))
+        .routes(routes!(permissions))
+        .routes(routes!(configurations, update_configurations))
 }
 
 /// Anonymous callers get what a login page needs; others also the registry's settings.
-async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v2.0/systeminfo", tag = "systeminfo", operation_id = "getSystemInfo",
+    responses((status = 200, description = "General information", body = GeneralInfo)))]
+async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<GeneralInfo>, ApiError> {
     let ctx = context(&state, &headers).await?;
-    let mut info = json!({
-        "auth_mode": "db_auth",
-        "primary_auth_mode": false,
-        "self_registration": false,
-        "banner_message": "",
-        "harbor_version": concat!("berth-", env!("CARGO_PKG_VERSION")),
-    });
+    let mut info = GeneralInfo {
+        auth_mode: "db_auth".into(),
+        primary_auth_mode: false,
+        self_registration: false,
+        banner_message: String::new(),
+        harbor_version: concat!("berth-", env!("CARGO_PKG_VERSION")).into(),
+        current_time: None,
+        external_url: None,
+        registry_url: None,
+        project_creation_restriction: None,
+        read_only: None,
+        has_ca_root: None,
+        registry_storage_provider_name: None,
+        notification_enable: None,
+    };
     if ctx.is_authenticated() {
         let host = state
             .external_url
             .split_once("://")
             .map_or(state.external_url.as_str(), |(_, h)| h);
-        let extra = json!({
-            "current_time": timestamp(berth_db::now_millis()),
-            "external_url": state.external_url,
-            "registry_url": host,
-            "project_creation_restriction": state.configurations.project_creation_restriction().await?,
-            "read_only": false,
-            "has_ca_root": false,
-            "registry_storage_provider_name": "filesystem",
-            "notification_enable": false,
-        });
-        if let (Some(i), Some(e)) = (info.as_object_mut(), extra.as_object()) {
-            i.extend(e.clone());
-        }
+        info = GeneralInfo {
+            current_time: Some(timestamp(berth_db::now_millis())),
+            external_url: Some(state.external_url.clone()),
+            registry_url: Some(host.to_string()),
+            project_creation_restriction: Some(
+                state.configurations.project_creation_restriction().await?,
+            ),
+            read_only: Some(false),
+            has_ca_root: Some(false),
+            registry_storage_provider_name: Some("filesystem".into()),
+            notification_enable: Some(false),
+            ..info
+        };
     }
     Ok(Json(info))
 }
 
 /// Projects and repositories whose names contain `q`, among those the caller may see.
+#[utoipa::path(get, path = "/api/v2.0/search", tag = "search", operation_id = "search",
+    params(("q" = String, Query, description = "Part of a project or repository name")),
+    responses((status = 200, description = "What matched", body = Search)))]
 async fn search(
     S(state): S<State>,
     headers: HeaderMap,
     axum::extract::RawQuery(q): axum::extract::RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Search>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let term = super::query_value(q.as_deref(), "q")
         .ok_or_else(|| ApiError::bad_request("q is required"))?;
@@ -76,64 +89,82 @@ async fn search(
             100,
         )
         .await?;
-    let mut repo_json = Vec::new();
-    for r in &repos {
-        let project = r.name.split('/').next().unwrap_or("");
-        let public = state
+    let mut repository = Vec::new();
+    for r in repos {
+        let project = r.name.split('/').next().unwrap_or("").to_string();
+        let project_public = state
             .projects
-            .lookup(project)
+            .lookup(&project)
             .await?
             .is_some_and(|p| p.public);
-        repo_json.push(json!({
-            "project_id": r.project_id,
-            "project_name": project,
-            "project_public": public,
-            "repository_name": r.name,
-            "pull_count": r.pull_count,
-            "artifact_count": r.artifact_count,
-        }));
+        repository.push(SearchRepository {
+            project_id: r.project_id,
+            project_name: project,
+            project_public,
+            repository_name: r.name,
+            pull_count: r.pull_count,
+            artifact_count: r.artifact_count,
+        });
     }
-    Ok(Json(json!({
-        "project": projects.iter().map(super::projects::project_json).collect::<Vec<_>>(),
-        "repository": repo_json,
-    })))
+    Ok(Json(Search {
+        project: projects.iter().map(super::projects::project_json).collect(),
+        repository,
+    }))
 }
 
 /// Counts over what the caller may see (Harbor's `Statistic`).
-async fn statistics(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v2.0/statistics", tag = "statistic", operation_id = "getStatistic",
+    responses((status = 200, description = "Counts", body = Statistic)))]
+async fn statistics(S(state): S<State>, headers: HeaderMap) -> Result<Json<Statistic>, ApiError> {
     let ctx = context(&state, &headers).await?;
     if !ctx.is_authenticated() {
         return Err(berth_core::CoreError::Unauthorized.into());
     }
     let [public_projects, private_projects, public_repos, private_repos, storage] =
         state.projects.statistics(&ctx).await?;
-    Ok(Json(json!({
-        "public_project_count": public_projects,
-        "private_project_count": private_projects,
-        "total_project_count": public_projects + private_projects,
-        "public_repo_count": public_repos,
-        "private_repo_count": private_repos,
-        "total_repo_count": public_repos + private_repos,
-        "total_storage_consumption": storage,
-    })))
+    Ok(Json(Statistic {
+        public_project_count: public_projects,
+        private_project_count: private_projects,
+        total_project_count: public_projects + private_projects,
+        public_repo_count: public_repos,
+        private_repo_count: private_repos,
+        total_repo_count: public_repos + private_repos,
+        total_storage_consumption: storage,
+    }))
 }
 
 /// What robots may be granted, system-wide and in a project.
-async fn permissions(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v2.0/permissions", tag = "permissions", operation_id = "getPermissions",
+    responses((status = 200, description = "Grantable permissions", body = Permissions)))]
+async fn permissions(
+    S(state): S<State>,
+    headers: HeaderMap,
+) -> Result<Json<Permissions>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let (system, project) = state.iam.robots.grantable(&ctx).await?;
-    let list = |grants: &[(&str, &str)]| -> Value {
+    let list = |grants: &[(&str, &str)]| {
         grants
             .iter()
-            .map(|(resource, action)| json!({"resource": resource, "action": action}))
+            .map(|(resource, action)| Permission {
+                resource: resource.to_string(),
+                action: action.to_string(),
+            })
             .collect()
     };
-    Ok(Json(
-        json!({"system": list(system), "project": list(project)}),
-    ))
+    Ok(Json(Permissions {
+        system: list(system),
+        project: list(project),
+    }))
 }
 
-async fn configurations(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// Every setting and whether it can be changed (administrators).
+#[utoipa::path(get, path = "/api/v2.0/configurations", tag = "configure",
+    operation_id = "getConfigurations",
+    responses((status = 200, description = "The settings", body = BTreeMap<String, ConfigurationItem>)))]
+async fn configurations(
+    S(state): S<State>,
+    headers: HeaderMap,
+) -> Result<Json<BTreeMap<String, ConfigurationItem>>, ApiError> {
     let ctx = context(&state, &headers).await?;
     let items = state.configurations.all(&ctx).await?;
     Ok(Json(
@@ -142,21 +173,28 @@ async fn configurations(S(state): S<State>, headers: HeaderMap) -> Result<Json<V
             .map(|(k, i)| {
                 (
                     k.to_string(),
-                    json!({"value": i.value, "editable": i.editable}),
+                    ConfigurationItem {
+                        value: i.value,
+                        editable: i.editable,
+                    },
                 )
             })
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
+            .collect(),
     ))
 }
 
+/// Changes editable settings (administrators): `project_creation_restriction`
+/// is `everyone` or `adminonly`.
+#[utoipa::path(put, path = "/api/v2.0/configurations", tag = "configure",
+    operation_id = "updateConfigurations", request_body = BTreeMap<String, String>,
+    responses((status = 200, description = "Changed")))]
 async fn update_configurations(
     S(state): S<State>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<axum::http::StatusCode, ApiError> {
+) -> Result<StatusCode, ApiError> {
     let ctx = context(&state, &headers).await?;
     let changes = super::json_body(&body)?;
     state.configurations.update(&ctx, &changes).await?;
-    Ok(axum::http::StatusCode::OK)
+    Ok(StatusCode::OK)
 }

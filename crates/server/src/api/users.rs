@@ -1,44 +1,45 @@
 //! `/api/v2.0/users`.
 
-use super::{context, created, json_body, list_query, query_value, timestamp, ApiError, Page};
+use super::model::Errors;
+use super::model::{Permission, UserResp, UserSearchRespItem};
+use super::{
+    context, created, json_body, list_query, query_value, timestamp, ApiError, ListParams, Page,
+};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use berth_core::iam::UserRequest;
 use berth_db::users::User;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<State> {
-    Router::new()
-        .route("/api/v2.0/users", get(list).post(create))
-        .route("/api/v2.0/users/current", get(current))
-        .route("/api/v2.0/users/search", get(search))
-        .route("/api/v2.0/users/current/permissions", get(permissions))
-        .route(
-            "/api/v2.0/users/{id}",
-            get(get_one).put(update).delete(delete_one),
-        )
-        .route("/api/v2.0/users/{id}/password", put(password))
-        .route("/api/v2.0/users/{id}/sysadmin", put(sysadmin))
+pub fn router() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(current))
+        .routes(routes!(search))
+        .routes(routes!(permissions))
+        .routes(routes!(get_one, update, delete_one))
+        .routes(routes!(password))
+        .routes(routes!(sysadmin))
 }
 
 /// Harbor's `UserResp` (never the password or its hash).
-fn user_json(u: &User) -> Value {
-    json!({
-        "user_id": u.user_id,
-        "username": u.username,
-        "email": u.email.clone().unwrap_or_default(),
-        "realname": u.realname,
-        "comment": u.comment,
-        "sysadmin_flag": u.sysadmin,
-        "admin_role_in_auth": false,
-        "creation_time": timestamp(u.creation_time),
-        "update_time": timestamp(u.update_time),
-    })
+fn user_json(u: &User) -> UserResp {
+    UserResp {
+        user_id: u.user_id,
+        username: u.username.clone(),
+        email: u.email.clone().unwrap_or_default(),
+        realname: u.realname.clone(),
+        comment: u.comment.clone(),
+        sysadmin_flag: u.sysadmin,
+        admin_role_in_auth: false,
+        creation_time: timestamp(u.creation_time),
+        update_time: timestamp(u.update_time),
+    }
 }
 
 fn user_id(id: &str) -> Result<i64, ApiError> {
@@ -46,7 +47,8 @@ fn user_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request("user id must be an integer"))
 }
 
-#[derive(Deserialize)]
+/// A new user.
+#[derive(Deserialize, ToSchema)]
 struct CreateReq {
     username: String,
     email: Option<String>,
@@ -57,6 +59,10 @@ struct CreateReq {
     password: String,
 }
 
+/// Creates a user (administrators).
+#[utoipa::path(post, path = "/api/v2.0/users", tag = "user", operation_id = "createUser",
+    request_body = CreateReq, responses((status = 201, description = "Created; Location names it"),
+    (status = 409, description = "Username or email taken", body = Errors)))]
 async fn create(
     S(state): S<State>,
     headers: HeaderMap,
@@ -80,6 +86,10 @@ async fn create(
     Ok(created(format!("/api/v2.0/users/{id}")))
 }
 
+/// Lists users (administrators); `q` keys: username, email, user_id, creation_time.
+#[utoipa::path(get, path = "/api/v2.0/users", tag = "user", operation_id = "listUsers",
+    params(ListParams, ("username" = Option<String>, Query, description = "Part of the name")),
+    responses((status = 200, description = "A page of users", body = [UserResp])))]
 async fn list(
     S(state): S<State>,
     headers: HeaderMap,
@@ -100,22 +110,33 @@ async fn list(
     Ok(resp)
 }
 
-async fn current(S(state): S<State>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// The calling user.
+#[utoipa::path(get, path = "/api/v2.0/users/current", tag = "user", operation_id = "getCurrentUserInfo",
+    responses((status = 200, description = "The caller", body = UserResp)))]
+async fn current(S(state): S<State>, headers: HeaderMap) -> Result<Json<UserResp>, ApiError> {
     let ctx = context(&state, &headers).await?;
     Ok(Json(user_json(&state.iam.current_user(&ctx).await?)))
 }
 
+/// One user (administrators, or the user themselves).
+#[utoipa::path(get, path = "/api/v2.0/users/{id}", tag = "user", operation_id = "getUser",
+    responses((status = 200, description = "The user", body = UserResp)))]
 async fn get_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserResp>, ApiError> {
     let ctx = context(&state, &headers).await?;
     Ok(Json(user_json(
         &state.iam.get_user(&ctx, user_id(&id)?).await?,
     )))
 }
 
+/// Users whose name contains `username`, for any signed-in caller.
+#[utoipa::path(get, path = "/api/v2.0/users/search", tag = "user", operation_id = "searchUsers",
+    params(("username" = String, Query, description = "Part of the name"), ("page" = Option<i64>, Query),
+        ("page_size" = Option<i64>, Query)),
+    responses((status = 200, description = "Matching users", body = [UserSearchRespItem])))]
 async fn search(
     S(state): S<State>,
     headers: HeaderMap,
@@ -129,9 +150,9 @@ async fn search(
         .iam
         .search_users(&ctx, &name, page.offset(), page.size)
         .await?;
-    let body: Vec<Value> = found
-        .iter()
-        .map(|(id, n)| json!({"user_id": id, "username": n}))
+    let body: Vec<UserSearchRespItem> = found
+        .into_iter()
+        .map(|(user_id, username)| UserSearchRespItem { user_id, username })
         .collect();
     let mut resp = Json(body).into_response();
     page.headers(&mut resp, "/api/v2.0/users/search", total);
@@ -139,11 +160,15 @@ async fn search(
 }
 
 /// `?scope=/project/<id>[&relative=true]`: what the caller may do there.
+#[utoipa::path(get, path = "/api/v2.0/users/current/permissions", tag = "user",
+    operation_id = "getCurrentUserPermissions",
+    params(("scope" = String, Query, description = "/project/<id>"), ("relative" = Option<bool>, Query)),
+    responses((status = 200, description = "Granted permissions", body = [Permission])))]
 async fn permissions(
     S(state): S<State>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Permission>>, ApiError> {
     use berth_core::iam::rbac::{action_name, kind_name};
     let ctx = context(&state, &headers).await?;
     if !ctx.is_authenticated() {
@@ -157,21 +182,24 @@ async fn permissions(
         .ok_or_else(|| ApiError::bad_request("scope must be /project/<id>"))?;
     let relative = query_value(q.as_deref(), "relative").is_some_and(|v| v == "true");
     let perms = state.projects.permissions(&ctx, id).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         perms
             .into_iter()
-            .map(|(k, a)| {
-                let resource = if relative {
+            .map(|(k, a)| Permission {
+                resource: if relative {
                     kind_name(k).to_string()
                 } else {
                     format!("{scope}/{}", kind_name(k))
-                };
-                json!({"resource": resource, "action": action_name(a)})
+                },
+                action: action_name(a).to_string(),
             })
             .collect(),
-    )))
+    ))
 }
 
+/// Deletes a user (administrators; not themselves).
+#[utoipa::path(delete, path = "/api/v2.0/users/{id}", tag = "user", operation_id = "deleteUser",
+    responses((status = 200, description = "Deleted")))]
 async fn delete_one(
     S(state): S<State>,
     headers: HeaderMap,
@@ -182,7 +210,8 @@ async fn delete_one(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize)]
+/// Profile fields.
+#[derive(Deserialize, ToSchema)]
 struct ProfileReq {
     email: Option<String>,
     #[serde(default)]
@@ -191,6 +220,9 @@ struct ProfileReq {
     comment: String,
 }
 
+/// Updates a profile (administrators, or the user themselves).
+#[utoipa::path(put, path = "/api/v2.0/users/{id}", tag = "user", operation_id = "updateUserProfile",
+    request_body = ProfileReq, responses((status = 200, description = "Updated")))]
 async fn update(
     S(state): S<State>,
     headers: HeaderMap,
@@ -212,12 +244,16 @@ async fn update(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize)]
+/// A password change; users give their old password.
+#[derive(Deserialize, ToSchema)]
 struct PasswordReq {
     old_password: Option<String>,
     new_password: String,
 }
 
+/// Changes a password.
+#[utoipa::path(put, path = "/api/v2.0/users/{id}/password", tag = "user", operation_id = "updateUserPassword",
+    request_body = PasswordReq, responses((status = 200, description = "Changed")))]
 async fn password(
     S(state): S<State>,
     headers: HeaderMap,
@@ -238,11 +274,15 @@ async fn password(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize)]
+/// The administrator flag.
+#[derive(Deserialize, ToSchema)]
 struct SysadminReq {
     sysadmin_flag: bool,
 }
 
+/// Grants or revokes system administration (administrators; not themselves).
+#[utoipa::path(put, path = "/api/v2.0/users/{id}/sysadmin", tag = "user", operation_id = "setUserSysAdmin",
+    request_body = SysadminReq, responses((status = 200, description = "Changed")))]
 async fn sysadmin(
     S(state): S<State>,
     headers: HeaderMap,

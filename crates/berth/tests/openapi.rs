@@ -1,0 +1,505 @@
+//! The API's published OpenAPI document against what the server really
+//! answers: every documented operation is called, and every answer must be
+//! a documented status with a body that validates against its schema (with
+//! no undocumented fields), on every database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const PW: &str = "Passw0rd!";
+
+/// Sends API requests and checks each answer against the document.
+struct Checker<'a> {
+    s: &'a Server,
+    doc: Value,
+    /// The component schemas as `$defs`, every object closed to extra fields.
+    defs: Value,
+    /// (method, path template) of every call made.
+    seen: BTreeSet<(String, String)>,
+}
+
+/// Forbids fields a schema does not name (except where it says otherwise).
+fn close_objects(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("properties") && !m.contains_key("additionalProperties") {
+                m.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            m.values_mut().for_each(close_objects);
+        }
+        Value::Array(a) => a.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
+/// Points `$ref`s at `$defs` instead of `components/schemas`.
+fn rebase(v: &Value) -> Value {
+    serde_json::from_str(&v.to_string().replace("#/components/schemas/", "#/$defs/")).unwrap()
+}
+
+impl<'a> Checker<'a> {
+    async fn new(s: &'a Server) -> Checker<'a> {
+        let r = s
+            .anon
+            .get(s.u("/api/v2.0/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let doc: Value = r.json().await.unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut defs = rebase(&doc["components"]["schemas"]);
+        close_objects(&mut defs);
+        // Build history entries are passed on from image configs as they are.
+        defs["BuildHistoryEntry"]["additionalProperties"] = Value::Bool(true);
+        Checker {
+            s,
+            doc,
+            defs,
+            seen: BTreeSet::new(),
+        }
+    }
+
+    /// The documented path that `path` instantiates (literal segments win).
+    fn template(&self, path: &str) -> String {
+        let segs: Vec<&str> = path.split('/').collect();
+        let mut best: Option<(usize, &String)> = None;
+        for t in self.doc["paths"].as_object().unwrap().keys() {
+            let tsegs: Vec<&str> = t.split('/').collect();
+            if tsegs.len() != segs.len() {
+                continue;
+            }
+            let mut literal = 0;
+            let fits = tsegs.iter().zip(&segs).all(|(t, s)| {
+                if t.starts_with('{') {
+                    true
+                } else {
+                    literal += 1;
+                    t == s
+                }
+            });
+            if fits && best.is_none_or(|(n, _)| literal > n) {
+                best = Some((literal, t));
+            }
+        }
+        best.unwrap_or_else(|| panic!("{path} is not documented"))
+            .1
+            .clone()
+    }
+
+    /// Calls `method path` (path without its query) as `user`; checks the
+    /// answer; returns its status and JSON body (Null when there is none).
+    async fn call(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        user: Option<(&str, &str)>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = self.s.u(path_and_query);
+        let mut rb = self.s.anon.request(method.clone(), url);
+        if let Some((u, p)) = user {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = r.bytes().await.unwrap();
+
+        let path = path_and_query.split('?').next().unwrap();
+        let template = self.template(path);
+        let m = method.as_str().to_lowercase();
+        let op = &self.doc["paths"][&template][&m];
+        assert!(op.is_object(), "{m} {template} is not documented");
+        let what = format!("{m} {path_and_query} → {status}");
+        let resp = &op["responses"][status.to_string()];
+        assert!(resp.is_object(), "{what}: status not documented");
+        self.seen.insert((m.clone(), template));
+
+        let content = resp["content"].as_object();
+        if m == "head" || bytes.is_empty() {
+            assert!(
+                content.is_none() || m == "head",
+                "{what}: documented body missing"
+            );
+            return (status, Value::Null);
+        }
+        let content = content.unwrap_or_else(|| panic!("{what}: body not documented"));
+        let essence = ct.split(';').next().unwrap().trim();
+        let media = content
+            .get(essence)
+            .unwrap_or_else(|| panic!("{what}: content type {ct} not documented"));
+        if essence != "application/json" {
+            return (
+                status,
+                Value::String(String::from_utf8_lossy(&bytes).into()),
+            );
+        }
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        let mut schema = rebase(&media["schema"]);
+        close_objects(&mut schema);
+        schema["$defs"] = self.defs.clone();
+        if let Err(e) = jsonschema::validate(&schema, &value) {
+            panic!("{what}: body does not match the schema: {e}\n{value:#}");
+        }
+        (status, value)
+    }
+
+    /// Every documented operation has been called.
+    fn assert_all_called(&self) {
+        let mut missing = Vec::new();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for m in item.as_object().unwrap().keys() {
+                if !self.seen.contains(&(m.clone(), path.clone())) {
+                    missing.push(format!("{m} {path}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "never called: {missing:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_answer_matches_the_published_document() {
+    use Method as M;
+    for s in servers().await {
+        let mut c = Checker::new(&s).await;
+        let a = ADMIN;
+        let v2 = |p: &str| format!("/api/v2.0{p}");
+
+        // System.
+        c.call(M::GET, "/api/version", None, None).await;
+        c.call(M::GET, &v2("/ping"), None, None).await;
+        c.call(M::GET, &v2("/health"), None, None).await;
+        c.call(M::GET, &v2("/systeminfo"), None, None).await;
+        c.call(M::GET, &v2("/systeminfo"), a, None).await;
+        let (_, stats) = c.call(M::GET, &v2("/statistics"), a, None).await;
+        // The check is not vacuous: an extra or mistyped field fails it.
+        let schema = json!({"$ref": "#/$defs/Statistic", "$defs": c.defs.clone()});
+        assert!(jsonschema::is_valid(&schema, &stats));
+        let mut extra = stats.clone();
+        extra["surprise"] = json!(1);
+        assert!(!jsonschema::is_valid(&schema, &extra));
+        let mut mistyped = stats.clone();
+        mistyped["total_repo_count"] = json!("3");
+        assert!(!jsonschema::is_valid(&schema, &mistyped));
+        c.call(M::GET, &v2("/permissions"), a, None).await;
+        c.call(M::GET, &v2("/configurations"), a, None).await;
+        let cfg = json!({"project_creation_restriction": "everyone"});
+        assert_eq!(
+            c.call(M::PUT, &v2("/configurations"), a, Some(cfg)).await.0,
+            200
+        );
+        c.call(M::GET, &v2("/search?q=p"), a, None).await;
+
+        // Users.
+        let body = json!({"username": "uma", "email": "uma@example.com", "realname": "Uma", "password": PW});
+        assert_eq!(
+            c.call(M::POST, &v2("/users"), a, Some(body.clone()))
+                .await
+                .0,
+            201
+        );
+        assert_eq!(c.call(M::POST, &v2("/users"), a, Some(body)).await.0, 409);
+        let (_, users) = c
+            .call(
+                M::GET,
+                &v2("/users?q=username%3D~um&sort=-username"),
+                a,
+                None,
+            )
+            .await;
+        let uid = users[0]["user_id"].as_i64().unwrap();
+        let uma = Some(("uma", PW));
+        c.call(M::GET, &v2("/users/current"), uma, None).await;
+        c.call(M::GET, &v2("/users/search?username=um"), uma, None)
+            .await;
+        c.call(M::GET, &v2(&format!("/users/{uid}")), a, None).await;
+        let profile = json!({"email": "uma@example.org", "realname": "Uma B", "comment": "x"});
+        c.call(M::PUT, &v2(&format!("/users/{uid}")), a, Some(profile))
+            .await;
+        let pw = json!({"old_password": PW, "new_password": "Passw0rd!2"});
+        assert_eq!(
+            c.call(
+                M::PUT,
+                &v2(&format!("/users/{uid}/password")),
+                uma,
+                Some(pw)
+            )
+            .await
+            .0,
+            200
+        );
+        let uma = Some(("uma", "Passw0rd!2"));
+        let flag = json!({"sysadmin_flag": false});
+        c.call(
+            M::PUT,
+            &v2(&format!("/users/{uid}/sysadmin")),
+            a,
+            Some(flag),
+        )
+        .await;
+        assert_eq!(c.call(M::GET, &v2("/users"), None, None).await.0, 401);
+        assert_eq!(
+            c.call(M::GET, &v2("/configurations"), uma, None).await.0,
+            403
+        );
+
+        // Projects, metadata, members.
+        let proj = json!({"project_name": "docs", "metadata": {"public": "false"}});
+        assert_eq!(
+            c.call(M::POST, &v2("/projects"), a, Some(proj.clone()))
+                .await
+                .0,
+            201
+        );
+        assert_eq!(
+            c.call(M::POST, &v2("/projects"), a, Some(proj)).await.0,
+            409
+        );
+        assert_eq!(
+            c.call(M::HEAD, &v2("/projects?project_name=docs"), a, None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            c.call(M::HEAD, &v2("/projects?project_name=nope"), a, None)
+                .await
+                .0,
+            404
+        );
+        let (_, list) = c
+            .call(M::GET, &v2("/projects?q=name%3Ddocs"), a, None)
+            .await;
+        let pid = list[0]["project_id"].as_i64().unwrap();
+        c.call(M::GET, &v2("/projects/docs"), a, None).await;
+        assert_eq!(
+            c.call(M::GET, &v2("/projects/999999"), a, None).await.0,
+            404
+        );
+        c.call(
+            M::PUT,
+            &v2("/projects/docs"),
+            a,
+            Some(json!({"metadata": {"auto_scan": "true"}})),
+        )
+        .await;
+        c.call(M::GET, &v2("/projects/docs/_deletable"), a, None)
+            .await;
+        c.call(M::GET, &v2("/projects/docs/summary"), a, None).await;
+        c.call(M::GET, &v2("/projects/docs/metadatas"), a, None)
+            .await;
+        c.call(
+            M::POST,
+            &v2("/projects/docs/metadatas"),
+            a,
+            Some(json!({"severity": "high"})),
+        )
+        .await;
+        c.call(M::GET, &v2("/projects/docs/metadatas/severity"), a, None)
+            .await;
+        c.call(
+            M::PUT,
+            &v2("/projects/docs/metadatas/severity"),
+            a,
+            Some(json!({"severity": "low"})),
+        )
+        .await;
+        c.call(M::DELETE, &v2("/projects/docs/metadatas/severity"), a, None)
+            .await;
+        let member = json!({"role_id": 2, "member_user": {"username": "uma"}});
+        assert_eq!(
+            c.call(M::POST, &v2("/projects/docs/members"), a, Some(member))
+                .await
+                .0,
+            201
+        );
+        let (_, members) = c
+            .call(M::GET, &v2("/projects/docs/members?entityname=um"), a, None)
+            .await;
+        let mid = members[0]["id"].as_i64().unwrap();
+        c.call(
+            M::GET,
+            &v2(&format!("/projects/docs/members/{mid}")),
+            a,
+            None,
+        )
+        .await;
+        c.call(
+            M::PUT,
+            &v2(&format!("/projects/docs/members/{mid}")),
+            a,
+            Some(json!({"role_id": 4})),
+        )
+        .await;
+        c.call(
+            M::GET,
+            &v2(&format!("/users/current/permissions?scope=/project/{pid}")),
+            uma,
+            None,
+        )
+        .await;
+
+        // Registry content.
+        let (d, _) = s.push_image("docs/app", "v1", "one").await;
+        let config =
+            serde_json::to_vec(&json!({"os": "linux", "history": [{"created_by": "RUN x"}]}))
+                .unwrap();
+        let layer = b"layer".to_vec();
+        let m = image_manifest(
+            OCI_MANIFEST,
+            (
+                OCI_CONFIG,
+                &s.push_blob("docs/app", &config).await,
+                config.len(),
+            ),
+            &[(
+                OCI_LAYER,
+                &s.push_blob("docs/app", &layer).await,
+                layer.len(),
+            )],
+            None,
+        );
+        assert_eq!(
+            s.put_manifest("docs/app", "built", OCI_MANIFEST, &m)
+                .await
+                .status(),
+            201
+        );
+        c.call(M::GET, &v2("/repositories"), a, None).await;
+        c.call(
+            M::GET,
+            &v2("/projects/docs/repositories?sort=-name"),
+            a,
+            None,
+        )
+        .await;
+        let repo = v2("/projects/docs/repositories/app");
+        c.call(M::GET, &repo, a, None).await;
+        c.call(M::PUT, &repo, a, Some(json!({"description": "an app"})))
+            .await;
+        let arts = format!("{repo}/artifacts");
+        c.call(
+            M::GET,
+            &format!("{arts}?with_accessory=true&q=tags%3D~v"),
+            a,
+            None,
+        )
+        .await;
+        c.call(M::GET, &format!("{arts}/v1"), a, None).await;
+        assert_eq!(
+            c.call(M::POST, &format!("{arts}?from=docs/app:v1"), a, None)
+                .await
+                .0,
+            201
+        );
+        let art = format!("{arts}/{d}");
+        assert_eq!(
+            c.call(
+                M::POST,
+                &format!("{art}/tags"),
+                a,
+                Some(json!({"name": "v9"}))
+            )
+            .await
+            .0,
+            201
+        );
+        assert_eq!(
+            c.call(
+                M::POST,
+                &format!("{art}/tags"),
+                a,
+                Some(json!({"name": "v9"}))
+            )
+            .await
+            .0,
+            409
+        );
+        c.call(M::GET, &format!("{art}/tags"), a, None).await;
+        c.call(M::DELETE, &format!("{art}/tags/v9"), a, None).await;
+        c.call(M::GET, &format!("{art}/accessories"), a, None).await;
+        let (_, history) = c
+            .call(
+                M::GET,
+                &format!("{arts}/built/additions/build_history"),
+                a,
+                None,
+            )
+            .await;
+        assert_eq!(history[0]["created_by"], "RUN x");
+        assert_eq!(
+            c.call(M::DELETE, &v2("/projects/docs"), a, None).await.0,
+            412
+        );
+        c.call(M::DELETE, &art, a, None).await;
+        c.call(M::DELETE, &repo, a, None).await;
+
+        // Robots.
+        let robot = json!({"name": "ci", "level": "project", "duration": 30, "permissions": [
+            {"kind": "project", "namespace": "docs", "access": [{"resource": "repository", "action": "pull"}]}]});
+        let (st, created) = c
+            .call(M::POST, &v2("/robots"), a, Some(robot.clone()))
+            .await;
+        assert_eq!(st, 201);
+        let rid = created["id"].as_i64().unwrap();
+        c.call(
+            M::GET,
+            &v2(&format!("/robots?q=Level%3Dproject,ProjectID%3D{pid}")),
+            a,
+            None,
+        )
+        .await;
+        c.call(M::GET, &v2(&format!("/robots/{rid}")), a, None)
+            .await;
+        c.call(M::PUT, &v2(&format!("/robots/{rid}")), a, Some(robot))
+            .await;
+        c.call(M::PATCH, &v2(&format!("/robots/{rid}")), a, Some(json!({})))
+            .await;
+        c.call(M::DELETE, &v2(&format!("/robots/{rid}")), a, None)
+            .await;
+
+        // Removals, and an unsupported body.
+        c.call(
+            M::DELETE,
+            &v2(&format!("/projects/docs/members/{mid}")),
+            a,
+            None,
+        )
+        .await;
+        assert_eq!(
+            c.call(M::DELETE, &v2("/projects/docs"), a, None).await.0,
+            200
+        );
+        assert_eq!(
+            c.call(M::DELETE, &v2(&format!("/users/{uid}")), a, None)
+                .await
+                .0,
+            200
+        );
+        let r = s
+            .api(Method::POST, "/projects", ADMIN)
+            .header("content-type", "text/plain")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 415);
+        assert!(c.doc["paths"]["/api/v2.0/projects"]["post"]["responses"]["415"].is_object());
+
+        c.assert_all_called();
+    }
+}

@@ -1,0 +1,363 @@
+//! The JSON bodies of Harbor's v2.0 API, as Berth sends them.
+//!
+//! Handlers serialize these types and the OpenAPI document describes the
+//! same types, so the published schema cannot drift from what is sent.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Harbor's error envelope.
+#[derive(Serialize, ToSchema)]
+pub struct Errors {
+    pub errors: Vec<Error>,
+}
+
+/// One error.
+#[derive(Serialize, ToSchema)]
+pub struct Error {
+    /// `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, …
+    pub code: String,
+    pub message: String,
+}
+
+/// `GET /api/version`.
+#[derive(Serialize, ToSchema)]
+pub struct ApiVersion {
+    pub version: String,
+}
+
+/// Overall health and each component's.
+#[derive(Serialize, ToSchema)]
+pub struct OverallHealthStatus {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    pub components: Vec<ComponentHealthStatus>,
+}
+
+/// One component's health.
+#[derive(Serialize, ToSchema)]
+pub struct ComponentHealthStatus {
+    pub name: String,
+    pub status: String,
+}
+
+/// A user (never its password).
+#[derive(Serialize, ToSchema)]
+pub struct UserResp {
+    pub user_id: i64,
+    pub username: String,
+    pub email: String,
+    pub realname: String,
+    pub comment: String,
+    pub sysadmin_flag: bool,
+    pub admin_role_in_auth: bool,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+}
+
+/// A user found by `/users/search`.
+#[derive(Serialize, ToSchema)]
+pub struct UserSearchRespItem {
+    pub user_id: i64,
+    pub username: String,
+}
+
+/// A resource and an action on it.
+#[derive(Serialize, ToSchema)]
+pub struct Permission {
+    pub resource: String,
+    pub action: String,
+}
+
+/// What robots may be granted, system-wide and in a project.
+#[derive(Serialize, ToSchema)]
+pub struct Permissions {
+    pub system: Vec<Permission>,
+    pub project: Vec<Permission>,
+}
+
+/// A project.
+#[derive(Serialize, ToSchema)]
+pub struct Project {
+    pub project_id: i64,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub name: String,
+    /// Set for proxy-cache projects (none in Berth yet).
+    pub registry_id: Option<i64>,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+    pub deleted: bool,
+    /// Whether the caller may change the project's visibility.
+    pub togglable: bool,
+    pub current_user_role_id: i64,
+    pub current_user_role_ids: Vec<i64>,
+    pub repo_count: i64,
+    /// `public`, `auto_scan`, `enable_content_trust`, … as strings.
+    pub metadata: BTreeMap<String, String>,
+    pub cve_allowlist: CveAllowlist,
+}
+
+/// A project's CVE allowlist.
+#[derive(Serialize, ToSchema)]
+pub struct CveAllowlist {
+    pub project_id: i64,
+    pub items: Vec<CveAllowlistItem>,
+}
+
+/// One allowed CVE.
+#[derive(Serialize, ToSchema)]
+pub struct CveAllowlistItem {
+    pub cve_id: String,
+}
+
+/// Whether a project can be deleted, and why not.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectDeletable {
+    pub deletable: bool,
+    pub message: String,
+}
+
+/// Counts about a project.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectSummary {
+    pub repo_count: i64,
+    pub project_admin_count: i64,
+    pub maintainer_count: i64,
+    pub developer_count: i64,
+    pub guest_count: i64,
+    pub limited_guest_count: i64,
+}
+
+/// A project member.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectMemberEntity {
+    pub id: i64,
+    pub project_id: i64,
+    pub entity_name: String,
+    pub role_name: String,
+    pub role_id: i64,
+    pub entity_id: i64,
+    /// `u` for users.
+    pub entity_type: String,
+}
+
+/// A repository.
+#[derive(Serialize, ToSchema)]
+pub struct Repository {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    pub description: String,
+    pub artifact_count: i64,
+    pub pull_count: i64,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+}
+
+/// An artifact.
+#[derive(Serialize, ToSchema)]
+pub struct Artifact {
+    pub id: i64,
+    /// `IMAGE` or `UNKNOWN`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub media_type: String,
+    pub manifest_media_type: String,
+    pub artifact_type: Option<String>,
+    pub project_id: i64,
+    pub repository_id: i64,
+    pub repository_name: String,
+    pub digest: String,
+    pub size: i64,
+    #[schema(format = DateTime)]
+    pub push_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub pull_time: Option<String>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub extra_attrs: BTreeMap<String, String>,
+    pub labels: Vec<Label>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessories: Option<Vec<Accessory>>,
+}
+
+/// A label (labels are not managed by Berth yet; lists are empty).
+#[derive(Serialize, ToSchema)]
+pub struct Label {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A tag.
+#[derive(Serialize, ToSchema)]
+pub struct Tag {
+    pub id: i64,
+    pub repository_id: i64,
+    pub artifact_id: i64,
+    pub name: String,
+    #[schema(format = DateTime)]
+    pub push_time: String,
+    pub immutable: bool,
+}
+
+/// A signature, SBOM or other artifact attached to another.
+#[derive(Serialize, ToSchema)]
+pub struct Accessory {
+    pub id: i64,
+    pub artifact_id: i64,
+    pub subject_artifact_id: i64,
+    pub subject_artifact_digest: String,
+    pub subject_artifact_repo: String,
+    pub size: i64,
+    pub digest: String,
+    /// `signature.cosign`, `signature.notation`, `sbom.harbor`,
+    /// `accelerator.nydus` or `subject.accessory`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub icon: String,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+}
+
+/// One step of an image's build history. Documentation only: the entries
+/// are passed on from the image config as they are.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BuildHistoryEntry {
+    #[schema(format = DateTime)]
+    pub created: Option<String>,
+    pub created_by: Option<String>,
+    pub author: Option<String>,
+    pub comment: Option<String>,
+    pub empty_layer: Option<bool>,
+}
+
+/// A robot account (never its secret).
+#[derive(Serialize, ToSchema)]
+pub struct Robot {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    /// `system` or `project`.
+    pub level: String,
+    /// Days; -1 never expires.
+    pub duration: i64,
+    pub editable: bool,
+    pub disable: bool,
+    /// Unix seconds; -1 never.
+    pub expires_at: i64,
+    pub permissions: Vec<RobotPermission>,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+}
+
+/// What a robot may do in one namespace.
+#[derive(Serialize, ToSchema)]
+pub struct RobotPermission {
+    /// `system` or `project`.
+    pub kind: String,
+    /// `/`, a project name, or `*` for every project.
+    pub namespace: String,
+    pub access: Vec<Access>,
+}
+
+/// One granted action.
+#[derive(Serialize, ToSchema)]
+pub struct Access {
+    pub resource: String,
+    pub action: String,
+    pub effect: String,
+}
+
+/// A new robot with its secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct RobotCreated {
+    pub id: i64,
+    pub name: String,
+    pub secret: String,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    pub expires_at: i64,
+}
+
+/// A robot's new secret.
+#[derive(Serialize, ToSchema)]
+pub struct RobotSec {
+    pub secret: String,
+}
+
+/// What the portal needs to know; the `Option` fields only for signed-in callers.
+#[derive(Serialize, ToSchema)]
+pub struct GeneralInfo {
+    pub auth_mode: String,
+    pub primary_auth_mode: bool,
+    pub self_registration: bool,
+    pub banner_message: String,
+    pub harbor_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub current_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_creation_restriction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_ca_root: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_storage_provider_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_enable: Option<bool>,
+}
+
+/// Project and repository counts over what the caller may see.
+#[derive(Serialize, ToSchema)]
+pub struct Statistic {
+    pub public_project_count: i64,
+    pub private_project_count: i64,
+    pub total_project_count: i64,
+    pub public_repo_count: i64,
+    pub private_repo_count: i64,
+    pub total_repo_count: i64,
+    pub total_storage_consumption: i64,
+}
+
+/// Projects and repositories whose names match a search.
+#[derive(Serialize, ToSchema)]
+pub struct Search {
+    pub project: Vec<Project>,
+    pub repository: Vec<SearchRepository>,
+}
+
+/// A repository found by a search.
+#[derive(Serialize, ToSchema)]
+pub struct SearchRepository {
+    pub project_id: i64,
+    pub project_name: String,
+    pub project_public: bool,
+    pub repository_name: String,
+    pub pull_count: i64,
+    pub artifact_count: i64,
+}
+
+/// One setting and whether it can be changed through the API.
+#[derive(Serialize, ToSchema)]
+pub struct ConfigurationItem {
+    pub value: serde_json::Value,
+    pub editable: bool,
+}
