@@ -47,6 +47,20 @@ pub struct ServeOptions {
     /// How long a lockout lasts, in seconds [default: 300]
     #[arg(long, env = "BERTH_LOGIN_LOCKOUT_SECONDS")]
     pub login_lockout_seconds: Option<u64>,
+    /// Background job workers in this process [default: 10]
+    #[arg(long, env = "BERTH_JOB_WORKERS")]
+    pub job_workers: Option<usize>,
+    /// Seconds a job stays claimed without a heartbeat before another
+    /// process may run it again [default: 30]
+    #[arg(long, env = "BERTH_JOB_LEASE_SECONDS")]
+    pub job_lease_seconds: Option<u64>,
+    /// Blobs touched this many seconds ago or less are never garbage
+    /// collected, whatever the time window, so pushes in flight never fail [default: 60]
+    #[arg(long, env = "BERTH_GC_MIN_WINDOW_SECONDS")]
+    pub gc_min_window_seconds: Option<u64>,
+    /// Upload sessions idle this many hours are purged by garbage collection [default: 168]
+    #[arg(long, env = "BERTH_UPLOAD_PURGE_AGE_HOURS")]
+    pub upload_purge_age_hours: Option<u64>,
 }
 
 /// The effective configuration.
@@ -63,6 +77,8 @@ pub struct Config {
     pub token_expiry_minutes: i64,
     pub login_max_failures: u32,
     pub login_lockout: std::time::Duration,
+    pub jobs: berth_core::jobs::JobSettings,
+    pub gc: berth_core::gc::GcSettings,
 }
 
 impl ServeOptions {
@@ -81,6 +97,10 @@ impl ServeOptions {
             token_expiry_minutes: self.token_expiry_minutes.or(other.token_expiry_minutes),
             login_max_failures: self.login_max_failures.or(other.login_max_failures),
             login_lockout_seconds: self.login_lockout_seconds.or(other.login_lockout_seconds),
+            job_workers: self.job_workers.or(other.job_workers),
+            job_lease_seconds: self.job_lease_seconds.or(other.job_lease_seconds),
+            gc_min_window_seconds: self.gc_min_window_seconds.or(other.gc_min_window_seconds),
+            upload_purge_age_hours: self.upload_purge_age_hours.or(other.upload_purge_age_hours),
         }
     }
 
@@ -118,6 +138,16 @@ impl ServeOptions {
             token_expiry_minutes: o.token_expiry_minutes.unwrap_or(30).max(1),
             login_max_failures: o.login_max_failures.unwrap_or(10).max(1),
             login_lockout: std::time::Duration::from_secs(o.login_lockout_seconds.unwrap_or(300)),
+            jobs: berth_core::jobs::JobSettings {
+                workers: o.job_workers.unwrap_or(10).clamp(1, 100),
+                lease: std::time::Duration::from_secs(o.job_lease_seconds.unwrap_or(30).max(3)),
+            },
+            gc: berth_core::gc::GcSettings {
+                min_window: std::time::Duration::from_secs(o.gc_min_window_seconds.unwrap_or(60)),
+                upload_age: std::time::Duration::from_secs(
+                    o.upload_purge_age_hours.unwrap_or(168) * 3600,
+                ),
+            },
         })
     }
 }

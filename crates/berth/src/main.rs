@@ -3,8 +3,9 @@
 mod config;
 
 use anyhow::Context;
+use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
-use berth_core::{Artifacts, Configurations, Iam, Projects, Registry, Repositories};
+use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeOptions};
@@ -168,6 +169,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("{scheme}://{addr}"))
         .trim_end_matches('/')
         .to_string();
+    let jobs = Jobs::new(db.clone(), config.jobs);
+    let gc = Gc::new(db.clone(), store.clone(), jobs.clone(), config.gc);
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts: Artifacts::new(db.clone(), projects.clone()),
@@ -177,7 +180,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         configurations,
         tokens,
         external_url,
+        jobs: jobs.clone(),
+        gc,
     });
+    jobs.start();
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -220,6 +226,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     flusher.abort();
+    jobs.shutdown().await;
     // Pulls counted since the last tick are written before exiting.
     if let Err(e) = state.registry.flush_pulls().await {
         tracing::warn!(error = %e, "writing pull counts");

@@ -472,6 +472,65 @@ async fn every_answer_matches_the_published_document() {
         c.call(M::DELETE, &v2(&format!("/robots/{rid}")), a, None)
             .await;
 
+        // Garbage collection and the job service.
+        let run = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
+        let (st, _) = c
+            .call(M::POST, &v2("/system/gc/schedule"), a, Some(run))
+            .await;
+        assert_eq!(st, 201);
+        let (_, runs) = c.call(M::GET, &v2("/system/gc"), a, None).await;
+        let gc = runs[0]["id"].as_i64().unwrap();
+        for _ in 0..100 {
+            let (_, r) = c
+                .call(M::GET, &v2(&format!("/system/gc/{gc}")), a, None)
+                .await;
+            if r["job_status"] == "Success" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        c.call(M::GET, &v2(&format!("/system/gc/{gc}/log")), a, None)
+            .await;
+        let daily = json!({"schedule": {"type": "Daily"}, "parameters": {"dry_run": true}});
+        c.call(M::PUT, &v2("/system/gc/schedule"), a, Some(daily))
+            .await;
+        c.call(M::GET, &v2("/system/gc/schedule"), a, None).await;
+        c.call(M::GET, &v2("/schedules"), a, None).await;
+        c.call(M::GET, &v2("/schedules/GARBAGE_COLLECTION/paused"), a, None)
+            .await;
+        assert_eq!(
+            c.call(M::PUT, &v2(&format!("/system/gc/{gc}")), a, None)
+                .await
+                .0,
+            412
+        );
+        let (_, pools) = c.call(M::GET, &v2("/jobservice/pools"), a, None).await;
+        let pool = pools[0]["worker_pool_id"].as_str().unwrap().to_string();
+        c.call(
+            M::GET,
+            &v2(&format!("/jobservice/pools/{pool}/workers")),
+            a,
+            None,
+        )
+        .await;
+        c.call(M::GET, &v2("/jobservice/queues"), a, None).await;
+        let resume = json!({"action": "resume"});
+        c.call(M::PUT, &v2("/jobservice/queues/all"), a, Some(resume))
+            .await;
+        let stop = json!({"action": "stop"});
+        assert_eq!(
+            c.call(M::PUT, &v2("/jobservice/jobs/999999"), a, Some(stop))
+                .await
+                .0,
+            404
+        );
+        assert_eq!(
+            c.call(M::GET, &v2("/jobservice/jobs/999999/log"), a, None)
+                .await
+                .0,
+            404
+        );
+
         // Removals, and an unsupported body.
         c.call(
             M::DELETE,

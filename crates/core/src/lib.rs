@@ -6,7 +6,9 @@
 pub mod artifacts;
 pub mod configurations;
 pub mod error;
+pub mod gc;
 pub mod iam;
+pub mod jobs;
 pub mod projects;
 pub mod registry;
 pub mod repositories;
@@ -15,6 +17,15 @@ pub use artifacts::Artifacts;
 pub use configurations::Configurations;
 pub use error::{CoreError, CoreResult};
 pub use iam::Iam;
+pub use jobs::Jobs;
 pub use projects::Projects;
 pub use registry::{Registry, RegistryError};
 pub use repositories::Repositories;
+
+/// Harbor's timestamp format (RFC 3339, UTC) for Unix milliseconds.
+pub fn timestamp(millis: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

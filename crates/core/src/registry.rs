@@ -191,14 +191,12 @@ impl Registry {
         from: &RepositoryName,
     ) -> Result<bool> {
         let d = digest.to_string();
+        let now = now_millis();
         let mut tx = self.db.begin().await?;
-        if blobs::linked_size(&mut *tx, from.as_str(), &d)
-            .await?
-            .is_none()
-        {
+        // Touching the blob keeps a concurrent garbage collection off it.
+        if !blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? {
             return Ok(false);
         }
-        let now = now_millis();
         let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
         blobs::link(&mut *tx, id, &d, now).await?;
         berth_db::commit(tx).await?;
@@ -359,12 +357,15 @@ impl Registry {
         if state.digest() != *digest {
             return Err(RegistryError::DigestMismatch);
         }
-        self.store.commit(id, digest).await?;
+        self.store.sync_upload(id).await?;
         let now = now_millis();
         let d = digest.to_string();
         let mut tx = self.db.begin().await?;
         let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
+        // Row first, file second: a garbage collection sweeping this digest
+        // either finished before the row was touched, or sees it touched.
         blobs::insert(&mut *tx, &d, state.len() as i64, now).await?;
+        self.store.place(id, digest).await?;
         blobs::link(&mut *tx, repo_id, &d, now).await?;
         if has_row {
             uploads::delete(&mut *tx, &id.to_string()).await?;
@@ -497,7 +498,14 @@ impl Registry {
         )
         .await?;
         for blob in blob_digests.keys() {
-            artifacts::add_blob(&mut *tx, id, blob).await?;
+            // A garbage collection that removed the blob since it was checked
+            // above makes the reference fail: the client pushes it again.
+            artifacts::add_blob(&mut *tx, id, blob).await.map_err(|e| {
+                match (e.is_foreign_key_violation(), Digest::parse(blob)) {
+                    (true, Ok(d)) => RegistryError::ManifestBlobUnknown(d),
+                    _ => e.into(),
+                }
+            })?;
         }
         for child in children {
             artifacts::add_child(&mut *tx, id, child).await?;

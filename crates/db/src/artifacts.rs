@@ -199,6 +199,42 @@ pub async fn has_parent<'e>(
     Ok(n.is_some())
 }
 
+/// Pushed before `$1`, no tag, in no index, no subject.
+const UNTAGGED: &str = "a.push_time < $1 AND a.subject_digest IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id) \
+     AND NOT EXISTS (SELECT 1 FROM artifact_reference ar WHERE ar.child_id = a.id)";
+
+/// Artifacts pushed before `cutoff` that have no tag, are in no index and
+/// have no subject (referrers stay with their subject): (id, repository, digest).
+pub async fn untagged<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    cutoff: i64,
+) -> Result<Vec<(i64, String, String)>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT a.id, r.name, a.digest FROM artifact a JOIN repository r ON r.id = a.repository_id \
+         WHERE {UNTAGGED} ORDER BY a.id"
+    ))
+    .bind(cutoff)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// Whether an artifact still qualifies for [`untagged`].
+pub async fn untagged_by_id<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    cutoff: i64,
+) -> Result<bool, DbError> {
+    let n: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT 1 FROM artifact a WHERE {UNTAGGED} AND a.id = $2"
+    ))
+    .bind(cutoff)
+    .bind(id)
+    .fetch_optional(ex)
+    .await?;
+    Ok(n.is_some())
+}
+
 /// Deletes an artifact (its tags and references go with it).
 pub async fn delete<'e>(
     ex: impl Executor<'e, Database = Any>,

@@ -3,7 +3,9 @@
 use crate::DbError;
 use sqlx::{Any, Executor};
 
-/// Records a committed blob (idempotent).
+/// Records a committed blob, or marks an existing one as just uploaded.
+/// Run it before the file is put in place: the row lock it takes orders the
+/// upload against a garbage collection sweeping the same digest.
 pub async fn insert<'e>(
     ex: impl Executor<'e, Database = Any>,
     digest: &str,
@@ -11,7 +13,8 @@ pub async fn insert<'e>(
     now: i64,
 ) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO blob (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+        "INSERT INTO blob (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at",
     )
     .bind(digest)
     .bind(size)
@@ -89,4 +92,78 @@ pub async fn unlink<'e>(
     .execute(ex)
     .await?;
     Ok(r.rows_affected() > 0)
+}
+
+/// Marks a blob linked to `repository` as just used (a mount); false if it
+/// is not linked there (or a garbage collection just removed it).
+pub async fn touch_linked<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    digest: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE blob SET touched_at = $3 WHERE digest = $2 AND EXISTS (SELECT 1 FROM repository_blob rb \
+         JOIN repository r ON r.id = rb.repository_id WHERE r.name = $1 AND rb.digest = $2)",
+    )
+    .bind(repository)
+    .bind(digest)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Whether a blob row exists.
+pub async fn exists<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    digest: &str,
+) -> Result<bool, DbError> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob WHERE digest = $1")
+        .bind(digest)
+        .fetch_optional(ex)
+        .await?;
+    Ok(n.is_some())
+}
+
+/// Blobs no artifact references and nobody touched since `cutoff`: what a
+/// garbage collection may delete. (digest, size)
+pub async fn unreferenced<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    cutoff: i64,
+) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT b.digest, b.size FROM blob b WHERE b.touched_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest = b.digest) ORDER BY b.digest",
+    )
+    .bind(cutoff)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// Deletes a blob's row and links if it is still unreferenced and untouched
+/// since `cutoff`; returns its size if it was deleted.
+pub async fn delete_unreferenced(
+    conn: &mut crate::Conn,
+    digest: &str,
+    cutoff: i64,
+) -> Result<Option<i64>, DbError> {
+    const STILL_GARBAGE: &str =
+        "EXISTS (SELECT 1 FROM blob b WHERE b.digest = $1 AND b.touched_at < $2 \
+         AND NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest = b.digest))";
+    sqlx::query(&format!(
+        "DELETE FROM repository_blob WHERE digest = $1 AND {STILL_GARBAGE}"
+    ))
+    .bind(digest)
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_scalar(
+        "DELETE FROM blob WHERE digest = $1 AND touched_at < $2 \
+         AND NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest = blob.digest) RETURNING size",
+    )
+    .bind(digest)
+    .bind(cutoff)
+    .fetch_optional(&mut *conn)
+    .await?)
 }

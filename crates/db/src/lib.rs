@@ -10,6 +10,7 @@
 
 pub mod artifacts;
 pub mod blobs;
+pub mod jobs;
 pub mod projects;
 pub mod properties;
 pub mod query;
@@ -79,6 +80,11 @@ const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10
      PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;";
 
 impl Db {
+    /// The engine behind this database.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies migrations.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
@@ -266,6 +272,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "properties",
         include_str!("../migrations/0007_properties.sql"),
+    ),
+    (8, "jobs", include_str!("../migrations/0008_jobs.sql")),
+    (9, "gc", include_str!("../migrations/0009_gc.sql")),
+    (
+        10,
+        "schedule",
+        include_str!("../migrations/0010_schedule.sql"),
     ),
 ];
 

@@ -74,3 +74,25 @@ pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> Resu
         .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// Ids of upload sessions not written to since `before`.
+pub async fn idle_since<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    before: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM upload WHERE updated_at < $1")
+            .bind(before)
+            .fetch_all(ex)
+            .await?,
+    )
+}
+
+/// Whether an upload session exists.
+pub async fn exists<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> Result<bool, DbError> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT 1 FROM upload WHERE id = $1")
+        .bind(id)
+        .fetch_optional(ex)
+        .await?;
+    Ok(n.is_some())
+}

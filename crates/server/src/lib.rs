@@ -12,8 +12,9 @@ pub mod token;
 
 use axum::http::{HeaderName, Request};
 use axum::Router;
+use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
-use berth_core::{Artifacts, Configurations, Iam, Projects, Registry, Repositories};
+use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub repositories: Repositories,
     pub artifacts: Artifacts,
     pub configurations: Configurations,
+    pub jobs: Jobs,
+    pub gc: Gc,
     pub tokens: TokenService,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,

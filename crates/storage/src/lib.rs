@@ -209,17 +209,28 @@ impl FsStore {
         }
     }
 
-    /// Makes an upload durable and moves it to its content address.
-    pub async fn commit(&self, id: Uuid, digest: &Digest) -> Result<(), StorageError> {
-        let from = self.upload_path(id);
-        let to = self.blob_path(digest);
+    /// Makes an upload's bytes durable (before it is placed).
+    pub async fn sync_upload(&self, id: Uuid) -> Result<(), StorageError> {
+        let path = self.upload_path(id);
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             let started = std::time::Instant::now();
-            File::open(&from)?.sync_all()?;
+            File::open(&path)?.sync_all()?;
             tracing::debug!(
                 fsync_ms = started.elapsed().as_millis() as u64,
                 "upload fsynced"
             );
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    /// Moves a synced upload to its content address, durably.
+    pub async fn place(&self, id: Uuid, digest: &Digest) -> Result<(), StorageError> {
+        let from = self.upload_path(id);
+        let to = self.blob_path(digest);
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
             let dir = to.parent().unwrap_or(Path::new("."));
             fs::create_dir_all(dir)?;
             // Renaming over an existing copy is harmless: same digest, same bytes.
@@ -231,12 +242,107 @@ impl FsStore {
         Ok(())
     }
 
+    fn trash_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("trash")
+            .join(format!("{}-{}", digest.algorithm(), digest.hex()))
+    }
+
+    /// Moves a blob aside (the first step of deleting it); false if it was not there.
+    pub async fn trash_blob(&self, digest: &Digest) -> Result<bool, StorageError> {
+        let (from, to) = (self.blob_path(digest), self.trash_path(digest));
+        tokio::task::spawn_blocking(move || -> io::Result<bool> {
+            fs::create_dir_all(to.parent().unwrap_or(Path::new(".")))?;
+            match fs::rename(&from, &to) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(Into::into)
+    }
+
+    /// Puts a trashed blob back, unless a fresh copy took its place.
+    pub async fn restore_blob(&self, digest: &Digest) -> Result<(), StorageError> {
+        let (to, from) = (self.blob_path(digest), self.trash_path(digest));
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            if to.exists() {
+                return remove_if_present(&from);
+            }
+            match fs::rename(&from, &to) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    /// Deletes a trashed blob for good.
+    pub async fn empty_trash(&self, digest: &Digest) -> Result<(), StorageError> {
+        let path = self.trash_path(digest);
+        tokio::task::spawn_blocking(move || remove_if_present(&path))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    /// Blobs left in the trash by an interrupted deletion.
+    pub async fn trashed(&self) -> Result<Vec<Digest>, StorageError> {
+        let dir = self.root.join("trash");
+        let names = tokio::task::spawn_blocking(move || -> io::Result<Vec<String>> {
+            match fs::read_dir(&dir) {
+                Ok(entries) => entries
+                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(names
+            .iter()
+            .filter_map(|n| n.split_once('-'))
+            .filter_map(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}")).ok())
+            .collect())
+    }
+
+    /// Ids of upload files not written to for `age`.
+    pub async fn old_uploads(&self, age: std::time::Duration) -> Result<Vec<Uuid>, StorageError> {
+        let dir = self.root.join("uploads");
+        let ids = tokio::task::spawn_blocking(move || -> io::Result<Vec<Uuid>> {
+            let mut out = Vec::new();
+            for e in fs::read_dir(&dir)? {
+                let e = e?;
+                let old = e.metadata()?.modified()?.elapsed().is_ok_and(|d| d >= age);
+                if let (true, Ok(id)) = (old, Uuid::parse_str(&e.file_name().to_string_lossy())) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(ids)
+    }
+
     /// Removes an upload's file; missing is fine.
     pub async fn delete_upload(&self, id: Uuid) -> Result<(), StorageError> {
         match tokio::fs::remove_file(self.upload_path(id)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -368,7 +474,8 @@ mod tests {
             digest.to_string(),
             "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
         );
-        store.commit(id, &digest).await.unwrap();
+        store.sync_upload(id).await.unwrap();
+        store.place(id, &digest).await.unwrap();
         let parts: Vec<Bytes> = store
             .read_blob(&digest, 6, 11)
             .await

@@ -32,6 +32,8 @@ pub struct Server {
     pub backend: &'static str,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Extra `berth serve` flags.
+    extra: Vec<String>,
 }
 
 /// The database URLs to run each test on.
@@ -68,6 +70,15 @@ pub async fn servers() -> Vec<Server> {
 
 impl Server {
     pub async fn start(backend: &'static str, database_url: Option<String>) -> Server {
+        Self::start_with(backend, database_url, &[]).await
+    }
+
+    /// Starts a server with extra `berth serve` flags.
+    pub async fn start_with(
+        backend: &'static str,
+        database_url: Option<String>,
+        extra: &[&str],
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let database_url =
             database_url.unwrap_or_else(|| format!("sqlite://{}/berth.db", dir.path().display()));
@@ -86,12 +97,29 @@ impl Server {
             backend,
             child: None,
             dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         s.spawn();
         // Every test server has private projects p and q to push into.
         for p in ["p", "q"] {
             s.create_project(p, false, ADMIN).await;
         }
+        s
+    }
+
+    /// A second Berth process on this server's database (its own data directory).
+    pub fn sibling(&self) -> Server {
+        let mut s = Server {
+            url: String::new(),
+            client: self.client.clone(),
+            anon: Client::new(),
+            database_url: self.database_url.clone(),
+            backend: self.backend,
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            extra: self.extra.clone(),
+        };
+        s.spawn();
         s
     }
 
@@ -106,6 +134,7 @@ impl Server {
             .arg(self.data_dir())
             .args(["--database-url", &self.database_url, "--log-level", "warn"])
             .args(["--login-max-failures", "10", "--login-lockout-seconds", "2"])
+            .args(&self.extra)
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
         let (child, url) = spawn_listening(cmd);
         self.url = url;

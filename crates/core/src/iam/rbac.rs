@@ -94,6 +94,8 @@ pub enum Action {
     List,
     Pull,
     Push,
+    /// Stopping a running job (GC, purge, a jobservice task).
+    Stop,
 }
 
 /// A project, as authorization needs to know it.
@@ -118,6 +120,10 @@ pub enum Resource {
     ProjectCreation,
     /// Run-time settings (system administrators only).
     Configuration,
+    /// A system-wide resource by Harbor's name (`jobservice-monitor`,
+    /// `garbage-collection`, `audit-log`, …): administrators, and robots
+    /// granted it.
+    System(&'static str),
 }
 
 /// Whether the caller may perform `action` on `resource`.
@@ -139,7 +145,9 @@ pub async fn can(
         return Ok(public_read || robot_allows(permissions, action, resource));
     }
     match resource {
-        Resource::Users | Resource::Catalog | Resource::Configuration => Ok(false),
+        Resource::Users | Resource::Catalog | Resource::Configuration | Resource::System(_) => {
+            Ok(false)
+        }
         Resource::ProjectCreation => Ok(!matches!(ctx.principal(), Principal::Anonymous)),
         Resource::Project(project, kind) => {
             if project.public && public_allows(kind, action) {
@@ -159,6 +167,7 @@ fn robot_allows(grants: &[super::context::RobotGrant], action: Action, resource:
         Resource::ProjectCreation => (None, "project"),
         Resource::Users => (None, "user"),
         Resource::Configuration => (None, "configuration"),
+        Resource::System(name) => (None, name),
     };
     let act = action_name(action);
     grants.iter().any(|g| {
@@ -199,6 +208,7 @@ pub fn action_name(action: Action) -> &'static str {
         Action::List => "list",
         Action::Pull => "pull",
         Action::Push => "push",
+        Action::Stop => "stop",
     }
 }
 

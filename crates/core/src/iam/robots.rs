@@ -341,6 +341,12 @@ impl Robots {
 /// What a robot may be granted system-wide (Harbor's `/permissions`).
 pub const SYSTEM_GRANTS: &[(&str, &str)] = &[
     ("project", "create"),
+    ("garbage-collection", "read"),
+    ("garbage-collection", "create"),
+    ("garbage-collection", "list"),
+    ("garbage-collection", "stop"),
+    ("jobservice-monitor", "list"),
+    ("jobservice-monitor", "stop"),
     ("catalog", "read"),
     ("user", "create"),
     ("user", "read"),

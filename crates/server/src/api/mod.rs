@@ -5,6 +5,8 @@
 
 mod artifacts;
 mod error;
+mod gc;
+mod jobservice;
 mod model;
 mod openapi;
 mod projects;
@@ -42,6 +44,8 @@ pub fn router(state: State) -> Router<State> {
         .merge(robots::router())
         .merge(artifacts::router())
         .merge(system::router())
+        .merge(jobservice::router())
+        .merge(gc::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     router
@@ -278,13 +282,7 @@ pub fn query_value(query: Option<&str>, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Harbor's timestamp format (RFC 3339, UTC, milliseconds).
-pub fn timestamp(millis: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+pub use berth_core::timestamp;
 
 /// A 201 with a `Location`.
 pub fn created(location: String) -> Response {

@@ -361,3 +361,89 @@ pub struct ConfigurationItem {
     pub value: serde_json::Value,
     pub editable: bool,
 }
+
+/// One garbage collection run.
+#[derive(Serialize, ToSchema)]
+pub struct GCHistory {
+    pub id: i64,
+    pub job_name: String,
+    /// `MANUAL` or `SCHEDULE`.
+    pub job_kind: String,
+    /// The parameters, as a JSON string.
+    pub job_parameters: String,
+    pub schedule: Option<ScheduleObj>,
+    /// `Pending`, `Running`, `Success`, `Error` or `Stopped`.
+    pub job_status: String,
+    pub deleted: bool,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+}
+
+/// When a job runs.
+#[derive(Serialize, serde::Deserialize, ToSchema, Clone)]
+pub struct ScheduleObj {
+    /// `Hourly`, `Daily`, `Weekly`, `Custom`, `Manual`, `Schedule` or `None`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Six fields with seconds, for `Custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub next_scheduled_time: Option<String>,
+}
+
+/// A worker pool: the job workers of one Berth process.
+#[derive(Serialize, ToSchema)]
+pub struct WorkerPool {
+    pub pid: i64,
+    pub worker_pool_id: String,
+    #[schema(format = DateTime)]
+    pub start_at: String,
+    #[schema(format = DateTime)]
+    pub heartbeat_at: String,
+    pub concurrency: i64,
+    pub host: String,
+}
+
+/// A worker and the job it runs, if any.
+#[derive(Serialize, ToSchema)]
+pub struct Worker {
+    pub id: String,
+    pub pool_id: String,
+    pub job_name: String,
+    pub job_id: String,
+    #[schema(format = DateTime)]
+    pub start_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub check_in_at: Option<String>,
+}
+
+/// Pending jobs of one type.
+#[derive(Serialize, ToSchema)]
+pub struct JobQueue {
+    pub job_type: String,
+    pub count: i64,
+    /// Seconds the oldest pending job has waited.
+    pub latency: i64,
+    pub paused: bool,
+}
+
+/// A schedule.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleTask {
+    pub id: i64,
+    pub vendor_type: String,
+    pub vendor_id: i64,
+    pub cron: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+}
+
+/// Whether a job type's scheduled runs are paused.
+#[derive(Serialize, ToSchema)]
+pub struct SchedulerStatus {
+    pub paused: bool,
+}

@@ -1,0 +1,487 @@
+//! Online garbage collection on the job service: what it deletes and keeps,
+//! pushes and pulls during a collection, a collection killed mid-sweep, and
+//! the job service's own API, on every database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Fast leases and a one-second floor on the time window, so tests need not wait.
+const FLAGS: &[&str] = &["--gc-min-window-seconds", "1", "--job-lease-seconds", "3"];
+
+async fn gc_servers() -> Vec<Server> {
+    let mut out = Vec::new();
+    for (backend, url) in databases().await {
+        out.push(Server::start_with(backend, url, FLAGS).await);
+    }
+    out
+}
+
+/// Starts a collection; returns its id.
+async fn start_gc(s: &Server, parameters: Value) -> i64 {
+    let r = s
+        .api(Method::POST, "/system/gc/schedule", ADMIN)
+        .json(&json!({"schedule": {"type": "Manual"}, "parameters": parameters}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    header(&r, "location")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Waits for a collection to end; returns its history entry.
+async fn wait_gc(s: &Server, id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v: Value = s.api_json(&format!("/system/gc/{id}"), ADMIN).await;
+        if !matches!(v["job_status"].as_str(), Some("Pending" | "Running")) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "collection {id} did not end: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn gc_log(s: &Server, id: i64) -> String {
+    let r = s
+        .api(Method::GET, &format!("/system/gc/{id}/log"), ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").starts_with("text/plain"));
+    r.text().await.unwrap()
+}
+
+/// The bytes a finished collection says it freed.
+fn freed(log: &str) -> i64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains(" freed "))
+        .unwrap_or_else(|| panic!("no summary in:\n{log}"));
+    line.split(" freed ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn blob_file(s: &Server, digest: &str) -> std::path::PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    s.data_dir()
+        .join("storage/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+}
+
+/// Pushes `n` blobs no manifest will ever reference; returns (digests, bytes).
+async fn orphans(s: &Server, repo: &str, n: usize, seed: u64) -> (Vec<String>, i64) {
+    let mut out = Vec::new();
+    let mut total = 0;
+    for i in 0..n {
+        let data = bytes(512 + i % 100, seed * 100_000 + i as u64);
+        total += data.len() as i64;
+        out.push(s.push_blob(repo, &data).await);
+    }
+    (out, total)
+}
+
+/// Pulls an image by tag and checks every byte against what was pushed.
+async fn pull_exact(s: &Server, repo: &str, tag: &str, manifest: &[u8]) {
+    let r = s
+        .client
+        .get(s.u(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{repo}:{tag}");
+    assert_eq!(r.bytes().await.unwrap(), manifest);
+    let m: Value = serde_json::from_slice(manifest).unwrap();
+    let mut descs = vec![m["config"].clone()];
+    descs.extend(m["layers"].as_array().unwrap().iter().cloned());
+    for d in descs {
+        let digest = d["digest"].as_str().unwrap();
+        let r = s.get(&format!("/v2/{repo}/blobs/{digest}")).await;
+        assert_eq!(r.status(), 200, "{repo}@{digest}");
+        let body = r.bytes().await.unwrap();
+        assert_eq!(common::digest(&body), digest);
+    }
+}
+
+#[tokio::test]
+async fn collects_garbage_and_keeps_what_is_referenced() {
+    for s in gc_servers().await {
+        let (_, kept) = s.push_image("p/app", "v1", "kept").await;
+        let (orphan_digests, orphan_bytes) = orphans(&s, "p/junk", 5, 1).await;
+        // An untagged image whose blobs only it references.
+        let config = br#"{"os":"linux","untagged":true}"#.to_vec();
+        let layer = bytes(3000, 77);
+        let untagged = image_manifest(
+            OCI_MANIFEST,
+            (
+                OCI_CONFIG,
+                &s.push_blob("p/app", &config).await,
+                config.len(),
+            ),
+            &[(OCI_LAYER, &s.push_blob("p/app", &layer).await, layer.len())],
+            None,
+        );
+        let ud = digest(&untagged);
+        assert_eq!(
+            s.put_manifest("p/app", &ud, OCI_MANIFEST, &untagged)
+                .await
+                .status(),
+            201
+        );
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+
+        // A dry run reports and deletes nothing.
+        let id = start_gc(&s, json!({"dry_run": true, "time_window": 0})).await;
+        assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+        let log = gc_log(&s, id).await;
+        assert!(
+            log.contains("mark: 7 unreferenced blobs")
+                || log.contains("mark: 5 unreferenced blobs"),
+            "{log}"
+        );
+        assert!(
+            log.contains(&format!("would delete untagged p/app@{ud}")),
+            "{log}"
+        );
+        assert!(orphan_digests.iter().all(|d| blob_file(&s, d).exists()));
+
+        let id = start_gc(
+            &s,
+            json!({"delete_untagged": true, "time_window": 0, "workers": 3}),
+        )
+        .await;
+        let run = wait_gc(&s, id).await;
+        assert_eq!(run["job_status"], "Success", "{}", gc_log(&s, id).await);
+        assert_eq!(run["job_kind"], "MANUAL");
+        let params: Value = serde_json::from_str(run["job_parameters"].as_str().unwrap()).unwrap();
+        assert_eq!(params["workers"], 3);
+        let log = gc_log(&s, id).await;
+        assert_eq!(
+            freed(&log),
+            orphan_bytes + (config.len() + layer.len()) as i64,
+            "{log}"
+        );
+        for d in &orphan_digests {
+            assert!(!blob_file(&s, d).exists(), "{d} still on disk");
+            assert_eq!(s.head(&format!("/v2/p/junk/blobs/{d}")).await.status(), 404);
+        }
+        let r = s.get(&format!("/v2/p/app/manifests/{ud}")).await;
+        assert_eq!(r.status(), 404, "the untagged image is gone");
+        pull_exact(&s, "p/app", "v1", &kept).await;
+        assert!(std::fs::read_dir(s.data_dir().join("storage/trash"))
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true));
+
+        // History, newest first; a missing run is a 404.
+        let r = s
+            .api(Method::GET, "/system/gc?page_size=1", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "x-total-count"), "2");
+        let list: Vec<Value> = r.json().await.unwrap();
+        assert_eq!(list[0]["id"], id);
+        let r = s
+            .api(Method::GET, "/system/gc/999999", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        // Only administrators collect garbage.
+        s.create_user("gwen", "Passw0rd!").await;
+        let r = s
+            .api(
+                Method::POST,
+                "/system/gc/schedule",
+                Some(("gwen", "Passw0rd!")),
+            )
+            .json(&json!({"schedule": {"type": "Manual"}}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::POST, "/system/gc/schedule", ADMIN)
+            .json(&json!({"schedule": {"type": "Manual"}, "parameters": {"workers": 11}}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "BAD_REQUEST").await;
+    }
+}
+
+#[tokio::test]
+async fn paused_queues_stop_and_conflicts() {
+    for s in gc_servers().await {
+        let pause = |action: &'static str| {
+            s.api(Method::PUT, "/jobservice/queues/GARBAGE_COLLECTION", ADMIN)
+                .json(&json!({ "action": action }))
+                .send()
+        };
+        assert_eq!(pause("pause").await.unwrap().status(), 200);
+        let id = start_gc(&s, json!({})).await;
+        // While one waits, another is refused.
+        let r = s
+            .api(Method::POST, "/system/gc/schedule", ADMIN)
+            .json(&json!({"schedule": {"type": "Manual"}}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 409, "CONFLICT").await;
+        let queues: Vec<Value> = s.api_json("/jobservice/queues", ADMIN).await;
+        let q = queues
+            .iter()
+            .find(|q| q["job_type"] == "GARBAGE_COLLECTION")
+            .unwrap();
+        assert_eq!(
+            (q["count"].as_i64(), q["paused"].as_bool()),
+            (Some(1), Some(true))
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let v: Value = s.api_json(&format!("/system/gc/{id}"), ADMIN).await;
+        assert_eq!(v["job_status"], "Pending", "a paused queue runs nothing");
+
+        let r = s
+            .api(Method::PUT, &format!("/system/gc/{id}"), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(wait_gc(&s, id).await["job_status"], "Stopped");
+        let r = s
+            .api(Method::PUT, &format!("/system/gc/{id}"), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 412, "PRECONDITION").await;
+        assert_eq!(pause("resume").await.unwrap().status(), 200);
+        assert_eq!(pause("explode").await.unwrap().status(), 400);
+        let id = start_gc(&s, json!({})).await;
+        assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+
+        // The pool of this process and its workers.
+        let pools: Vec<Value> = s.api_json("/jobservice/pools", ADMIN).await;
+        assert_eq!(pools.len(), 1);
+        assert_eq!(pools[0]["concurrency"], 10);
+        let pool = pools[0]["worker_pool_id"].as_str().unwrap();
+        let workers: Vec<Value> = s
+            .api_json(&format!("/jobservice/pools/{pool}/workers"), ADMIN)
+            .await;
+        assert_eq!(workers.len(), 10);
+        let r = s
+            .api(Method::GET, "/jobservice/pools/nope/workers", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        let r = s
+            .api(Method::GET, "/jobservice/queues", None)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+    }
+}
+
+#[tokio::test]
+async fn pushes_and_pulls_go_on_during_collection() {
+    for s in gc_servers().await {
+        let (orphan_digests, _) = orphans(&s, "p/junk", 40, 2).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let shared = bytes(4096, 9);
+
+        let pusher = async {
+            let mut pushed = Vec::new();
+            for i in 0..15 {
+                let repo = "p/live";
+                let config = format!(r#"{{"os":"linux","n":{i}}}"#).into_bytes();
+                let own = bytes(2048, 1000 + i);
+                let m = image_manifest(
+                    OCI_MANIFEST,
+                    (OCI_CONFIG, &s.push_blob(repo, &config).await, config.len()),
+                    &[
+                        (OCI_LAYER, &s.push_blob(repo, &shared).await, shared.len()),
+                        (OCI_LAYER, &s.push_blob(repo, &own).await, own.len()),
+                    ],
+                    None,
+                );
+                let tag = format!("t{i}");
+                let r = s.put_manifest(repo, &tag, OCI_MANIFEST, &m).await;
+                assert_eq!(
+                    r.status(),
+                    201,
+                    "push {i} failed during GC: {}",
+                    r.text().await.unwrap()
+                );
+                pull_exact(&s, repo, &tag, &m).await;
+                pushed.push((tag, m));
+            }
+            pushed
+        };
+        let collector = async {
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                let id = start_gc(&s, json!({"time_window": 0, "workers": 4})).await;
+                assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+                ids.push(id);
+            }
+            ids
+        };
+        let (pushed, _) = tokio::join!(pusher, collector);
+        for d in &orphan_digests {
+            assert!(!blob_file(&s, d).exists());
+        }
+        // Long after the pushes, a collection still keeps every layer they use.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let id = start_gc(&s, json!({"time_window": 0})).await;
+        assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+        for (tag, m) in &pushed {
+            pull_exact(&s, "p/live", tag, m).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_collection_killed_mid_sweep_resumes_after_restart() {
+    for mut s in gc_servers().await {
+        let (_, kept) = s.push_image("p/app", "v1", "kept").await;
+        let (mut orphan_digests, _) = orphans(&s, "p/junk", 1000, 3).await;
+        orphan_digests.sort();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let id = start_gc(&s, json!({"time_window": 0, "workers": 1})).await;
+        // The sweep goes in digest order: kill it once the first orphan is gone.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while blob_file(&s, &orphan_digests[0]).exists() {
+            assert!(Instant::now() < deadline, "the sweep never started");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        s.kill();
+        let left = orphan_digests
+            .iter()
+            .filter(|d| blob_file(&s, d).exists())
+            .count();
+        s.restart();
+        let run = wait_gc(&s, id).await;
+        assert_eq!(run["job_status"], "Success", "{}", gc_log(&s, id).await);
+        let log = gc_log(&s, id).await;
+        assert!(
+            log.contains("run 2 of 3"),
+            "the job ran again after the crash:\n{log}"
+        );
+        for d in &orphan_digests {
+            assert!(!blob_file(&s, d).exists(), "{d} survived");
+        }
+        assert!(left > 0, "the kill came after the sweep had finished");
+        pull_exact(&s, "p/app", "v1", &kept).await;
+        let db = s.open_db().await;
+        let problems = db.integrity_check().await.unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+}
+
+#[tokio::test]
+async fn schedules_fire_once_per_period_across_processes() {
+    for s in gc_servers().await {
+        let set = |body: Value| {
+            s.api(Method::PUT, "/system/gc/schedule", ADMIN)
+                .json(&body)
+                .send()
+        };
+        let none: Value = s.api_json("/system/gc/schedule", ADMIN).await;
+        assert_eq!(none["schedule"]["type"], "None");
+        for bad in [
+            json!({"schedule": {"type": "Custom", "cron": "not a cron"}}),
+            json!({"schedule": {"type": "Custom"}}),
+            json!({"schedule": {"type": "Monthly"}}),
+            json!({"schedule": {"type": "Manual"}}),
+        ] {
+            expect_error(set(bad).await.unwrap(), 400, "BAD_REQUEST").await;
+        }
+        let r = s
+            .api(Method::POST, "/system/gc/schedule", ADMIN)
+            .json(&json!({"schedule": {"type": "Daily"}, "parameters": {"dry_run": true}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let daily: Value = s.api_json("/system/gc/schedule", ADMIN).await;
+        assert_eq!(daily["schedule"]["type"], "Daily");
+        assert_eq!(daily["schedule"]["cron"], "0 0 0 * * *");
+        let next = daily["schedule"]["next_scheduled_time"].as_str().unwrap();
+        assert!(next.ends_with("T00:00:00Z"), "{next}");
+        let listed: Vec<Value> = s.api_json("/schedules", ADMIN).await;
+        assert_eq!(listed[0]["vendor_type"], "GARBAGE_COLLECTION");
+
+        // Every 2 seconds, with a second process on the same database when
+        // there is a server database to share.
+        let sibling = (s.backend == "postgres").then(|| s.sibling());
+        let every2 = json!({"schedule": {"type": "Custom", "cron": "*/2 * * * * *"},
+            "parameters": {"dry_run": true}});
+        assert_eq!(set(every2).await.unwrap().status(), 200);
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(
+            set(json!({"schedule": {"type": "None"}}))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        drop(sibling);
+        let runs: Vec<Value> = s.api_json("/system/gc?page_size=100", ADMIN).await;
+        let scheduled: Vec<&Value> = runs
+            .iter()
+            .filter(|r| r["job_kind"] == "SCHEDULE")
+            .collect();
+        assert!(
+            (2..=5).contains(&scheduled.len()),
+            "{} runs in 9 s: {runs:?}",
+            scheduled.len()
+        );
+        // No period fired twice.
+        let db = s.open_db().await;
+        let attrs: Vec<String> =
+            sqlx::query_scalar("SELECT extra_attrs FROM execution WHERE trigger_type = 'SCHEDULE'")
+                .fetch_all(db.reader())
+                .await
+                .unwrap();
+        let mut periods: Vec<i64> = attrs
+            .iter()
+            .map(|a| {
+                serde_json::from_str::<Value>(a).unwrap()["scheduled_at"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        let n = periods.len();
+        periods.sort();
+        periods.dedup();
+        assert_eq!(periods.len(), n, "a period fired twice");
+        let gone: Value = s.api_json("/system/gc/schedule", ADMIN).await;
+        assert_eq!(gone["schedule"]["type"], "None");
+        let paused: Value = s
+            .api_json("/schedules/GARBAGE_COLLECTION/paused", ADMIN)
+            .await;
+        assert_eq!(paused["paused"], false);
+    }
+}

@@ -1,0 +1,425 @@
+//! Online garbage collection, run by the job service while pushes and pulls
+//! go on.
+//!
+//! Mark reads references from the database only: untagged artifacts
+//! (optionally) are deleted, then every blob that no artifact references and
+//! nobody touched within the time window is a candidate. Sweep deletes one
+//! blob per transaction: the row goes (only if it is still garbage), the
+//! file is moved to `trash/`, the transaction commits, the trashed file is
+//! unlinked. An upload of the same digest touches the row before placing
+//! its file, so it either waits for the sweep's commit or makes the sweep
+//! skip the blob; a manifest that references a blob being swept fails its
+//! foreign key and is told to push the blob again. A crash leaves at worst
+//! a file in `trash/`, put back or removed by the next run, which is also
+//! how a stopped or killed collection resumes: each run starts from what
+//! the database says is garbage now.
+
+use crate::error::{CoreError, CoreResult};
+use crate::iam::context::SecurityContext;
+use crate::iam::rbac::{Action, Resource};
+use crate::iam::require;
+use crate::jobs::{JobContext, JobResult, Jobs};
+use berth_db::jobs::{self as jobrows, Execution, NewJob, Schedule};
+use berth_db::{artifacts, blobs, now_millis, uploads, Db};
+use berth_oci::Digest;
+use berth_storage::FsStore;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Harbor's vendor and job type for garbage collection.
+pub const VENDOR: &str = "GARBAGE_COLLECTION";
+
+/// Finished collections kept in the history.
+const KEEP: i64 = 50;
+
+/// What a collection is asked to do (Harbor's parameters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcParams {
+    /// Delete artifacts that have no tag first.
+    #[serde(default = "yes")]
+    pub delete_untagged: bool,
+    /// Report what would go, delete nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Parallel sweepers, 1–10.
+    #[serde(default = "one")]
+    pub workers: i64,
+    /// Hours: anything touched more recently is spared.
+    #[serde(default = "two")]
+    pub time_window: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> i64 {
+    1
+}
+fn two() -> i64 {
+    2
+}
+
+impl Default for GcParams {
+    fn default() -> Self {
+        GcParams {
+            delete_untagged: true,
+            dry_run: false,
+            workers: 1,
+            time_window: 2,
+        }
+    }
+}
+
+/// Settings fixed at start.
+#[derive(Debug, Clone, Copy)]
+pub struct GcSettings {
+    /// Blobs touched this recently are always spared, whatever the time
+    /// window, so a push between its blob uploads and its manifest never
+    /// loses a layer to a collection with `time_window` 0.
+    pub min_window: Duration,
+    /// Upload sessions idle this long are purged.
+    pub upload_age: Duration,
+}
+
+/// What a collection did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GcResult {
+    pub freed_bytes: i64,
+    pub deleted_blobs: i64,
+    pub deleted_artifacts: i64,
+    pub purged_uploads: i64,
+}
+
+struct Inner {
+    db: Db,
+    store: FsStore,
+    settings: GcSettings,
+}
+
+/// The garbage collection service.
+#[derive(Clone)]
+pub struct Gc {
+    inner: Arc<Inner>,
+    jobs: Jobs,
+}
+
+impl Gc {
+    /// The service; registers its job with `jobs`.
+    pub fn new(db: Db, store: FsStore, jobs: Jobs, settings: GcSettings) -> Self {
+        let inner = Arc::new(Inner {
+            db,
+            store,
+            settings,
+        });
+        let run = inner.clone();
+        jobs.register(VENDOR, move |ctx| {
+            let inner = run.clone();
+            async move { inner.collect(ctx).await }
+        });
+        Gc { inner, jobs }
+    }
+
+    /// Starts a collection now; 409 while another one has not ended.
+    pub async fn start(
+        &self,
+        ctx: &SecurityContext,
+        params: &GcParams,
+        trigger: &str,
+    ) -> CoreResult<i64> {
+        require(ctx, Action::Create, Resource::System("garbage-collection")).await?;
+        validate(params)?;
+        if jobrows::has_active(self.inner.db.reader(), VENDOR).await? {
+            return Err(CoreError::Conflict(
+                "a garbage collection is already running".into(),
+            ));
+        }
+        let p = serde_json::to_string(params).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let (execution, _) = self
+            .jobs
+            .enqueue(&NewJob {
+                vendor_type: VENDOR,
+                vendor_id: -1,
+                trigger,
+                extra_attrs: &p,
+                job_type: VENDOR,
+                params: &p,
+                max_runs: 3,
+            })
+            .await?;
+        Ok(execution)
+    }
+
+    /// Schedules collections (`None` removes the schedule).
+    pub async fn set_schedule(
+        &self,
+        ctx: &SecurityContext,
+        cron_type: &str,
+        cron: Option<&str>,
+        params: &GcParams,
+    ) -> CoreResult<()> {
+        require(ctx, Action::Update, Resource::System("garbage-collection")).await?;
+        validate(params)?;
+        let p = serde_json::to_string(params).map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.jobs.set_schedule(VENDOR, cron_type, cron, &p).await
+    }
+
+    /// The schedule, if collections are scheduled.
+    pub async fn schedule(&self, ctx: &SecurityContext) -> CoreResult<Option<Schedule>> {
+        require(ctx, Action::Read, Resource::System("garbage-collection")).await?;
+        self.jobs.schedule_of(VENDOR).await
+    }
+
+    /// One page of the history, newest first, with the total.
+    pub async fn history(
+        &self,
+        ctx: &SecurityContext,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<Execution>, i64)> {
+        require(ctx, Action::List, Resource::System("garbage-collection")).await?;
+        Ok(jobrows::executions(&self.inner.db, VENDOR, offset, limit).await?)
+    }
+
+    /// One collection.
+    pub async fn get(&self, ctx: &SecurityContext, id: i64) -> CoreResult<Execution> {
+        require(ctx, Action::Read, Resource::System("garbage-collection")).await?;
+        self.execution(id).await
+    }
+
+    async fn execution(&self, id: i64) -> CoreResult<Execution> {
+        jobrows::execution(self.inner.db.reader(), id)
+            .await?
+            .filter(|e| e.vendor_type == VENDOR)
+            .ok_or_else(|| CoreError::NotFound(format!("garbage collection {id} not found")))
+    }
+
+    async fn task_of(&self, id: i64) -> CoreResult<i64> {
+        self.execution(id).await?;
+        jobrows::tasks_of(self.inner.db.reader(), id)
+            .await?
+            .first()
+            .map(|t| t.id)
+            .ok_or_else(|| CoreError::NotFound(format!("garbage collection {id} has no job")))
+    }
+
+    /// A collection's log.
+    pub async fn log(&self, ctx: &SecurityContext, id: i64) -> CoreResult<String> {
+        require(ctx, Action::Read, Resource::System("garbage-collection")).await?;
+        self.jobs.task_log(self.task_of(id).await?).await
+    }
+
+    /// Stops a collection; what it deleted stays deleted, the rest waits for the next run.
+    pub async fn stop(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
+        require(ctx, Action::Stop, Resource::System("garbage-collection")).await?;
+        self.jobs.stop_task(self.task_of(id).await?).await
+    }
+}
+
+impl Inner {
+    async fn collect(self: Arc<Self>, ctx: JobContext) -> JobResult {
+        let params: GcParams = serde_json::from_value(ctx.params.clone())
+            .map_err(|e| format!("bad parameters: {e}"))?;
+        let started = now_millis();
+        let window =
+            Duration::from_secs(params.time_window as u64 * 3600).max(self.settings.min_window);
+        let cutoff = started - window.as_millis() as i64;
+        ctx.log(format!(
+            "parameters: delete_untagged={} dry_run={} workers={} time_window={}h (sparing anything touched in the last {}s)",
+            params.delete_untagged, params.dry_run, params.workers, params.time_window, window.as_secs()
+        ));
+        self.recover_trash(&ctx).await.map_err(|e| e.to_string())?;
+        let mut result = GcResult::default();
+        if params.delete_untagged {
+            result.deleted_artifacts = self
+                .delete_untagged(&ctx, cutoff, params.dry_run)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let candidates = blobs::unreferenced(self.db.reader(), cutoff)
+            .await
+            .map_err(|e| e.to_string())?;
+        let bytes: i64 = candidates.iter().map(|(_, s)| s).sum();
+        ctx.log(format!(
+            "mark: {} unreferenced blobs, {bytes} bytes",
+            candidates.len()
+        ));
+        if params.dry_run {
+            ctx.log("dry run: nothing deleted");
+            return Ok(());
+        }
+        let (freed, deleted) = self.sweep(&ctx, candidates, params.workers, cutoff).await;
+        result.freed_bytes = freed;
+        result.deleted_blobs = deleted;
+        if ctx.stopping() {
+            return Err("stopped during the sweep".into());
+        }
+        result.purged_uploads = self.purge_uploads(&ctx).await.map_err(|e| e.to_string())?;
+        ctx.log(format!(
+            "freed {} bytes: {} blobs, {} untagged artifacts, {} abandoned uploads deleted",
+            result.freed_bytes,
+            result.deleted_blobs,
+            result.deleted_artifacts,
+            result.purged_uploads
+        ));
+        let attrs = serde_json::json!({"parameters": params, "result": result}).to_string();
+        jobrows::set_extra_attrs(self.db.writer(), ctx.execution_id, &attrs)
+            .await
+            .map_err(|e| e.to_string())?;
+        jobrows::sweep(self.db.writer(), VENDOR, KEEP)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Puts back or finishes deleting what an interrupted sweep left in the trash.
+    async fn recover_trash(&self, ctx: &JobContext) -> CoreResult<()> {
+        for d in self.store.trashed().await.map_err(internal)? {
+            if blobs::exists(self.db.reader(), &d.to_string()).await? {
+                self.store.restore_blob(&d).await.map_err(internal)?;
+                ctx.log(format!("restored {d}, whose deletion did not commit"));
+            } else {
+                self.store.empty_trash(&d).await.map_err(internal)?;
+                ctx.log(format!("finished deleting {d}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes untagged artifacts (an index first, then children it freed).
+    async fn delete_untagged(
+        &self,
+        ctx: &JobContext,
+        cutoff: i64,
+        dry_run: bool,
+    ) -> CoreResult<i64> {
+        let mut deleted = 0;
+        for _ in 0..5 {
+            let found = artifacts::untagged(self.db.reader(), cutoff).await?;
+            if found.is_empty() {
+                break;
+            }
+            for (id, repo, digest) in &found {
+                if ctx.stopping() {
+                    return Ok(deleted);
+                }
+                if dry_run {
+                    ctx.log(format!("would delete untagged {repo}@{digest}"));
+                    continue;
+                }
+                let mut tx = self.db.begin().await?;
+                // Checked again inside the transaction: it may have been tagged meanwhile.
+                if artifacts::untagged_by_id(&mut *tx, *id, cutoff).await? {
+                    artifacts::delete(&mut *tx, *id).await?;
+                    berth_db::commit(tx).await?;
+                    deleted += 1;
+                    ctx.log(format!("deleted untagged {repo}@{digest}"));
+                }
+            }
+            if dry_run {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes candidates with `workers` sweepers; returns (bytes, blobs) freed.
+    async fn sweep(
+        self: &Arc<Self>,
+        ctx: &JobContext,
+        candidates: Vec<(String, i64)>,
+        workers: i64,
+        cutoff: i64,
+    ) -> (i64, i64) {
+        let freed = Arc::new(AtomicI64::new(0));
+        let count = Arc::new(AtomicI64::new(0));
+        let queue = Arc::new(std::sync::Mutex::new(candidates.into_iter()));
+        let mut handles = Vec::new();
+        for _ in 0..workers.max(1) {
+            let (me, ctx) = (self.clone(), ctx.clone());
+            let (queue, freed, count) = (queue.clone(), freed.clone(), count.clone());
+            handles.push(tokio::spawn(async move {
+                loop {
+                    if ctx.stopping() {
+                        return;
+                    }
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some((digest, _)) = next else { return };
+                    match me.sweep_one(&digest, cutoff).await {
+                        Ok(Some(size)) => {
+                            freed.fetch_add(size, Ordering::Relaxed);
+                            count.fetch_add(1, Ordering::Relaxed);
+                            ctx.log(format!("deleted blob {digest} ({size} bytes)"));
+                        }
+                        Ok(None) => ctx.log(format!("kept blob {digest}: in use again")),
+                        Err(e) => ctx.log(format!("kept blob {digest}: {e}")),
+                    }
+                }
+            }));
+        }
+        for h in handles {
+            let _ = h.await;
+        }
+        (freed.load(Ordering::Relaxed), count.load(Ordering::Relaxed))
+    }
+
+    /// Deletes one blob if it is still garbage; returns its size if it went.
+    async fn sweep_one(&self, digest: &str, cutoff: i64) -> CoreResult<Option<i64>> {
+        let d = Digest::parse(digest).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let mut tx = self.db.begin().await?;
+        let Some(size) = blobs::delete_unreferenced(&mut tx, digest, cutoff).await? else {
+            return Ok(None);
+        };
+        let moved = self.store.trash_blob(&d).await.map_err(internal)?;
+        if let Err(e) = berth_db::commit(tx).await {
+            if moved {
+                self.store.restore_blob(&d).await.map_err(internal)?;
+            }
+            return Err(e.into());
+        }
+        self.store.empty_trash(&d).await.map_err(internal)?;
+        Ok(Some(size))
+    }
+
+    /// Removes upload sessions (and stray upload files) idle for the configured age.
+    async fn purge_uploads(&self, ctx: &JobContext) -> CoreResult<i64> {
+        let age = self.settings.upload_age;
+        let before = now_millis() - age.as_millis() as i64;
+        let mut purged = 0;
+        for id in uploads::idle_since(self.db.reader(), before).await? {
+            uploads::delete(self.db.writer(), &id).await?;
+            if let Ok(uuid) = uuid::Uuid::parse_str(&id) {
+                self.store.delete_upload(uuid).await.map_err(internal)?;
+            }
+            purged += 1;
+        }
+        // Files of uploads that never had a session row (a monolithic push cut short).
+        for id in self.store.old_uploads(age).await.map_err(internal)? {
+            if !uploads::exists(self.db.reader(), &id.to_string()).await? {
+                self.store.delete_upload(id).await.map_err(internal)?;
+                purged += 1;
+            }
+        }
+        if purged > 0 {
+            ctx.log(format!("purged {purged} abandoned uploads"));
+        }
+        Ok(purged)
+    }
+}
+
+fn validate(params: &GcParams) -> CoreResult<()> {
+    if !(1..=10).contains(&params.workers) {
+        return Err(CoreError::BadRequest("workers must be 1 to 10".into()));
+    }
+    if params.time_window < 0 {
+        return Err(CoreError::BadRequest(
+            "time_window must be 0 or more hours".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn internal(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(e.to_string())
+}

@@ -1,0 +1,645 @@
+//! The job service inside Berth: a durable queue in the database, a pool of
+//! workers per process, retries with backoff, stop, bounded per-task logs.
+//!
+//! A task is claimed with a lease that its worker renews while it runs; a
+//! task whose lease runs out (its process was killed) is queued again by
+//! whichever process notices first, so work survives crashes and several
+//! Berth processes can share one database.
+
+use crate::error::{CoreError, CoreResult};
+use crate::iam::context::SecurityContext;
+use crate::iam::rbac::{Action, Resource};
+use crate::iam::require;
+use berth_db::jobs::{self, NewJob, Pool, Queue, Schedule, Task};
+use berth_db::{now_millis, Db};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// What a job's code returns: Err(message) fails the run (retried while runs remain).
+pub type JobResult = Result<(), String>;
+
+/// A job type's code.
+pub type Handler =
+    Arc<dyn Fn(JobContext) -> Pin<Box<dyn Future<Output = JobResult> + Send>> + Send + Sync>;
+
+/// Logs are kept to this many bytes per task (the newest part survives).
+const MAX_LOG: usize = 256 * 1024;
+
+/// What a running job sees.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The task id (Harbor's job id).
+    pub task_id: i64,
+    pub execution_id: i64,
+    /// The job's parameters, as enqueued.
+    pub params: serde_json::Value,
+    /// Which run this is, from 1.
+    pub run: i64,
+    log: Arc<Mutex<String>>,
+    stop: watch::Receiver<bool>,
+}
+
+impl JobContext {
+    /// Appends a line to the task's log.
+    pub fn log(&self, line: impl AsRef<str>) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let stamp = crate::timestamp(now_millis());
+        log.push_str(&format!("{stamp} {}\n", line.as_ref()));
+        if log.len() > MAX_LOG {
+            let cut = log.len() - MAX_LOG / 2;
+            let cut = (cut..log.len())
+                .find(|i| log.is_char_boundary(*i))
+                .unwrap_or(log.len());
+            log.replace_range(..cut, "[… earlier lines dropped …]\n");
+        }
+    }
+
+    /// Whether the job was asked to stop (long jobs check between steps).
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    fn snapshot(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Settings of the worker pool.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// Workers in this process.
+    pub workers: usize,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+}
+
+/// Why a running task ends early.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interrupt {
+    None,
+    /// Someone asked it to stop.
+    Stop,
+    /// This process is shutting down: the task runs again later.
+    Shutdown,
+}
+
+struct Inner {
+    db: Db,
+    settings: JobSettings,
+    handlers: Mutex<HashMap<String, Handler>>,
+    wake: Notify,
+    pool: Pool,
+    /// Tasks running in this process, to stop them without waiting for a heartbeat.
+    running: Mutex<HashMap<i64, watch::Sender<Interrupt>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The job service.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+impl Jobs {
+    /// The service; no worker runs until [`Jobs::start`].
+    pub fn new(db: Db, settings: JobSettings) -> Self {
+        let now = now_millis();
+        let pool = Pool {
+            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            pid: i64::from(std::process::id()),
+            host: hostname(),
+            concurrency: settings.workers as i64,
+            start_at: now,
+            heartbeat_at: now,
+        };
+        Jobs {
+            inner: Arc::new(Inner {
+                db,
+                settings,
+                handlers: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                pool,
+                running: Mutex::new(HashMap::new()),
+                shutdown: watch::channel(false).0,
+            }),
+        }
+    }
+
+    /// Registers the code of a job type.
+    pub fn register<F, Fut>(&self, job_type: &str, f: F)
+    where
+        F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobResult> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |ctx| Box::pin(f(ctx)));
+        self.inner
+            .handlers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job_type.to_string(), handler);
+    }
+
+    /// Starts the workers and the housekeeping loop.
+    pub fn start(&self) {
+        for n in 0..self.inner.settings.workers {
+            let inner = self.inner.clone();
+            tokio::spawn(async move { inner.work(n).await });
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.housekeeping().await });
+    }
+
+    /// Stops claiming; running tasks are interrupted and will run again.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        for tx in self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            tx.send_replace(Interrupt::Shutdown);
+        }
+        for _ in 0..100 {
+            if self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Tells idle workers that a job was committed.
+    pub fn wake(&self) {
+        self.inner.wake.notify_waiters();
+    }
+
+    /// Enqueues a job in its own transaction; returns (execution id, task id).
+    pub async fn enqueue(&self, job: &NewJob<'_>) -> CoreResult<(i64, i64)> {
+        let mut tx = self.inner.db.begin().await?;
+        let ids = jobs::enqueue(&mut tx, job, now_millis()).await?;
+        berth_db::commit(tx).await?;
+        self.wake();
+        Ok(ids)
+    }
+
+    /// Asks a task to stop (jobservice-monitor stop).
+    pub async fn stop(&self, ctx: &SecurityContext, task_id: i64) -> CoreResult<()> {
+        require(ctx, Action::Stop, Resource::System("jobservice-monitor")).await?;
+        self.stop_task(task_id).await
+    }
+
+    /// Stops a task without a permission check (the caller checked its own).
+    pub async fn stop_task(&self, task_id: i64) -> CoreResult<()> {
+        match jobs::request_stop(&self.inner.db, task_id, now_millis()).await? {
+            None => Err(CoreError::NotFound(format!("job {task_id} not found"))),
+            Some(false) => Err(CoreError::Precondition(format!(
+                "job {task_id} has already ended"
+            ))),
+            Some(true) => {
+                if let Some(tx) = self
+                    .inner
+                    .running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&task_id)
+                {
+                    tx.send_replace(Interrupt::Stop);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A task's log.
+    pub async fn log(&self, ctx: &SecurityContext, task_id: i64) -> CoreResult<String> {
+        require(ctx, Action::List, Resource::System("jobservice-monitor")).await?;
+        self.task_log(task_id).await
+    }
+
+    /// A task's log, without a permission check (the caller checked its own).
+    pub async fn task_log(&self, task_id: i64) -> CoreResult<String> {
+        jobs::task_log(self.inner.db.reader(), task_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("job {task_id} not found")))
+    }
+
+    /// One task.
+    pub async fn task(&self, task_id: i64) -> CoreResult<Task> {
+        jobs::task(self.inner.db.reader(), task_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("job {task_id} not found")))
+    }
+
+    /// The queues: pending tasks per job type.
+    pub async fn queues(&self, ctx: &SecurityContext) -> CoreResult<Vec<Queue>> {
+        require(ctx, Action::List, Resource::System("jobservice-monitor")).await?;
+        Ok(jobs::queues(self.inner.db.reader(), now_millis()).await?)
+    }
+
+    /// Pauses, resumes or stops a job type's queue (`all`: every known type).
+    pub async fn act_on_queue(
+        &self,
+        ctx: &SecurityContext,
+        job_type: &str,
+        action: &str,
+    ) -> CoreResult<()> {
+        require(ctx, Action::Stop, Resource::System("jobservice-monitor")).await?;
+        let types = if job_type.eq_ignore_ascii_case("all") {
+            jobs::job_types(self.inner.db.reader()).await?
+        } else {
+            vec![job_type.to_string()]
+        };
+        let now = now_millis();
+        for t in &types {
+            match action {
+                "pause" => jobs::set_paused(&self.inner.db, t, true, now).await?,
+                "resume" => jobs::set_paused(&self.inner.db, t, false, now).await?,
+                "stop" => jobs::stop_queue(&self.inner.db, t, now).await?,
+                other => {
+                    return Err(CoreError::BadRequest(format!(
+                        "action must be stop, pause or resume, not {other:?}"
+                    )))
+                }
+            }
+        }
+        if action == "stop" {
+            let running = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(id, tx)| (*id, tx.clone()))
+                .collect::<Vec<_>>();
+            for (id, tx) in running {
+                if let Ok(task) = self.task(id).await {
+                    if types.contains(&task.job_type) {
+                        tx.send_replace(Interrupt::Stop);
+                    }
+                }
+            }
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// The live worker pools (one per Berth process on this database).
+    pub async fn pools(&self, ctx: &SecurityContext) -> CoreResult<Vec<Pool>> {
+        require(ctx, Action::List, Resource::System("jobservice-monitor")).await?;
+        let since = now_millis() - 3 * POOL_HEARTBEAT.as_millis() as i64;
+        Ok(jobs::live_pools(&self.inner.db, since).await?)
+    }
+
+    /// A pool's workers: one per slot, with the task each is running.
+    pub async fn workers(
+        &self,
+        ctx: &SecurityContext,
+        pool_id: &str,
+    ) -> CoreResult<(Pool, Vec<Task>)> {
+        let pool = self
+            .pools(ctx)
+            .await?
+            .into_iter()
+            .find(|p| p.id == pool_id)
+            .ok_or_else(|| CoreError::NotFound(format!("worker pool {pool_id} not found")))?;
+        let running = jobs::running_in(self.inner.db.reader(), pool_id).await?;
+        Ok((pool, running))
+    }
+}
+
+impl Jobs {
+    /// Sets when a vendor's job runs: `Hourly`, `Daily`, `Weekly`, `Custom`
+    /// (a 6-field cron with seconds), or `None` to stop running it.
+    pub async fn set_schedule(
+        &self,
+        vendor_type: &str,
+        cron_type: &str,
+        cron: Option<&str>,
+        params: &str,
+    ) -> CoreResult<()> {
+        let now = now_millis();
+        if cron_type == "None" {
+            jobs::delete_schedule(self.inner.db.writer(), vendor_type, -1).await?;
+            return Ok(());
+        }
+        let cron = cron_for(cron_type, cron)?;
+        let next = next_after(&cron, now)?;
+        jobs::set_schedule(
+            self.inner.db.writer(),
+            vendor_type,
+            -1,
+            cron_type,
+            &cron,
+            params,
+            next,
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A vendor's schedule, if it has one.
+    pub async fn schedule_of(&self, vendor_type: &str) -> CoreResult<Option<Schedule>> {
+        Ok(jobs::schedule(self.inner.db.reader(), vendor_type, -1).await?)
+    }
+
+    /// Every schedule.
+    pub async fn schedules(&self, ctx: &SecurityContext) -> CoreResult<Vec<Schedule>> {
+        require(ctx, Action::List, Resource::System("jobservice-monitor")).await?;
+        Ok(jobs::schedules(self.inner.db.reader(), None).await?)
+    }
+
+    /// Whether a job type's queue is paused.
+    pub async fn paused(&self, ctx: &SecurityContext, job_type: &str) -> CoreResult<bool> {
+        let queues = self.queues(ctx).await?;
+        Ok(queues.iter().any(|q| q.job_type == job_type && q.paused))
+    }
+}
+
+/// The cron of a Harbor schedule type (six fields, seconds first).
+pub fn cron_for(cron_type: &str, cron: Option<&str>) -> CoreResult<String> {
+    let cron = match cron_type {
+        "Hourly" => "0 0 * * * *".to_string(),
+        "Daily" => "0 0 0 * * *".to_string(),
+        "Weekly" => "0 0 0 * * 0".to_string(),
+        "Custom" | "Schedule" => cron
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| CoreError::BadRequest("a Custom schedule needs a cron".into()))?
+            .trim()
+            .to_string(),
+        other => {
+            return Err(CoreError::BadRequest(format!(
+                "schedule type must be Hourly, Daily, Weekly, Custom, Manual or None, not {other:?}"
+            )))
+        }
+    };
+    next_after(&cron, now_millis())?;
+    Ok(cron)
+}
+
+/// The first time after `after_ms` that a 6-field cron names.
+pub fn next_after(cron: &str, after_ms: i64) -> CoreResult<i64> {
+    use croner::parser::{CronParser, Seconds, Year};
+    let bad =
+        |e: &dyn std::fmt::Display| CoreError::BadRequest(format!("invalid cron {cron:?}: {e}"));
+    let parsed = CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Disallowed)
+        .build()
+        .parse(cron)
+        .map_err(|e| bad(&e))?;
+    // Whole seconds: the parser carries a start's fraction into its answer.
+    let after = chrono::DateTime::from_timestamp(after_ms.div_euclid(1000), 0)
+        .ok_or_else(|| CoreError::Internal("time out of range".into()))?;
+    let next = parsed
+        .find_next_occurrence(&after, false)
+        .map_err(|e| bad(&e))?;
+    Ok(next.timestamp_millis())
+}
+
+/// How often a pool records that it is alive.
+const POOL_HEARTBEAT: Duration = Duration::from_secs(5);
+
+impl Inner {
+    fn worker_id(&self, n: usize) -> String {
+        format!("{}:{n}", self.pool.id)
+    }
+
+    async fn work(self: Arc<Self>, n: usize) {
+        let worker = self.worker_id(n);
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let now = now_millis();
+            let lease_until = now + self.settings.lease.as_millis() as i64;
+            match jobs::claim(&self.db, &worker, lease_until, now).await {
+                Ok(Some(task)) => self.run(&worker, task).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming a job");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn run(&self, worker: &str, task: jobs::Claimed) {
+        let handler = self
+            .handlers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&task.job_type)
+            .cloned();
+        let (interrupt_tx, mut interrupt) = watch::channel(Interrupt::None);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task.id, interrupt_tx.clone());
+        let ctx = JobContext {
+            task_id: task.id,
+            execution_id: task.execution_id,
+            params: serde_json::from_str(&task.params).unwrap_or(serde_json::Value::Null),
+            run: task.run_count,
+            log: Arc::new(Mutex::new(String::new())),
+            stop: stop_rx,
+        };
+        ctx.log(format!(
+            "run {} of {} started on {worker}",
+            task.run_count, task.max_runs
+        ));
+        let beat = {
+            let ctx = ctx.clone();
+            let db = self.db.clone();
+            let worker = worker.to_string();
+            let lease = self.settings.lease;
+            let interrupt_tx = interrupt_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    let now = now_millis();
+                    let until = now + lease.as_millis() as i64;
+                    match jobs::heartbeat(
+                        db.writer(),
+                        ctx.task_id,
+                        &worker,
+                        until,
+                        &ctx.snapshot(),
+                        now,
+                    )
+                    .await
+                    {
+                        Ok(Some(false)) => {}
+                        Ok(Some(true)) | Ok(None) => {
+                            interrupt_tx.send_replace(Interrupt::Stop);
+                        }
+                        Err(e) => tracing::warn!(error = %e, task = ctx.task_id, "job heartbeat"),
+                    }
+                }
+            })
+        };
+        let result = match handler {
+            None => Err(format!("no code for job type {}", task.job_type)),
+            Some(h) => {
+                let fut = h(ctx.clone());
+                tokio::select! {
+                    r = fut => r,
+                    _ = interrupt.wait_for(|i| *i != Interrupt::None) => {
+                        stop_tx.send_replace(true);
+                        Err("interrupted".to_string())
+                    }
+                }
+            }
+        };
+        beat.abort();
+        let why = *interrupt_tx.borrow();
+        let now = now_millis();
+        let (status, message, next) = match (result, why) {
+            (_, Interrupt::Shutdown) => {
+                ctx.log("interrupted by shutdown; it will run again");
+                (jobs::PENDING, String::new(), now)
+            }
+            (_, Interrupt::Stop) => {
+                ctx.log("stopped");
+                (jobs::STOPPED, "stopped".to_string(), now)
+            }
+            (Ok(()), Interrupt::None) => {
+                ctx.log("succeeded");
+                (jobs::SUCCESS, String::new(), now)
+            }
+            (Err(e), Interrupt::None) if task.run_count < task.max_runs => {
+                let wait = backoff(task.run_count);
+                ctx.log(format!("failed: {e}; retrying in {}s", wait.as_secs()));
+                (jobs::PENDING, e, now + wait.as_millis() as i64)
+            }
+            (Err(e), Interrupt::None) => {
+                ctx.log(format!("failed: {e}; no runs left"));
+                (jobs::ERROR, e, now)
+            }
+        };
+        if let Err(e) = jobs::finish(
+            &self.db,
+            task.id,
+            worker,
+            status,
+            &message,
+            &ctx.snapshot(),
+            next,
+            now,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, task = task.id, "recording a job's end");
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&task.id);
+        if status == jobs::PENDING {
+            self.wake.notify_waiters();
+        }
+    }
+
+    /// Requeues tasks of dead workers and says this pool is alive.
+    async fn housekeeping(self: Arc<Self>) {
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            let now = now_millis();
+            match jobs::reclaim_expired(self.db.writer(), now).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(tasks = n, "requeued jobs whose worker stopped");
+                    self.wake.notify_waiters();
+                }
+                Err(e) => tracing::warn!(error = %e, "requeuing jobs"),
+            }
+            if let Err(e) = self.fire_schedules(now).await {
+                tracing::warn!(error = %e, "firing schedules");
+            }
+            let pool = Pool {
+                heartbeat_at: now,
+                ..self.pool.clone()
+            };
+            if let Err(e) = jobs::pool_heartbeat(self.db.writer(), &pool).await {
+                tracing::warn!(error = %e, "worker pool heartbeat");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Enqueues the job of every schedule that is due, once per period even
+    /// with several processes: only the one that moves `next_run_at` on enqueues.
+    async fn fire_schedules(&self, now: i64) -> CoreResult<()> {
+        for s in jobs::schedules(self.db.reader(), Some(now)).await? {
+            let next = match next_after(&s.cron, now) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, schedule = s.id, "skipping a schedule");
+                    continue;
+                }
+            };
+            let mut tx = self.db.begin().await?;
+            if !jobs::advance_schedule(&mut tx, s.id, s.next_run_at, next).await? {
+                continue;
+            }
+            // A run still going on makes this period's run pointless.
+            if !jobs::has_active(&mut *tx, &s.vendor_type).await? {
+                let attrs = serde_json::json!({
+                    "parameters": serde_json::from_str::<serde_json::Value>(&s.params).unwrap_or_default(),
+                    "scheduled_at": s.next_run_at,
+                })
+                .to_string();
+                jobs::enqueue(
+                    &mut tx,
+                    &NewJob {
+                        vendor_type: &s.vendor_type,
+                        vendor_id: s.vendor_id,
+                        trigger: "SCHEDULE",
+                        extra_attrs: &attrs,
+                        job_type: &s.vendor_type,
+                        params: &s.params,
+                        max_runs: 3,
+                    },
+                    now,
+                )
+                .await?;
+            }
+            berth_db::commit(tx).await?;
+            self.wake.notify_waiters();
+        }
+        Ok(())
+    }
+}
+
+/// Waits 2, 4, 8 … seconds between runs, at most a minute.
+fn backoff(run: i64) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(run.clamp(1, 6) as u32).min(60))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}

@@ -1,0 +1,766 @@
+//! The job service's tables: executions, their tasks (the durable queue),
+//! paused job types and worker pools.
+//!
+//! Backend-specific SQL lives here and only here: on PostgreSQL a claim
+//! skips rows other workers hold (`FOR UPDATE SKIP LOCKED`); SQLite has one
+//! writer, so claims are serialized already.
+
+use crate::{Backend, Db, DbError};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+/// A task's or an execution's state (Harbor's names).
+pub const PENDING: &str = "Pending";
+pub const RUNNING: &str = "Running";
+pub const SUCCESS: &str = "Success";
+pub const ERROR: &str = "Error";
+pub const STOPPED: &str = "Stopped";
+
+/// An execution row.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub id: i64,
+    pub vendor_type: String,
+    pub vendor_id: i64,
+    pub status: String,
+    pub status_message: String,
+    pub trigger: String,
+    pub extra_attrs: String,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    pub update_time: i64,
+}
+
+const EXECUTION_COLUMNS: &str =
+    "id, vendor_type, vendor_id, status, status_message, trigger_type, \
+     extra_attrs, start_time, end_time, update_time";
+
+fn execution_from_row(r: AnyRow) -> Result<Execution, DbError> {
+    Ok(Execution {
+        id: r.try_get(0)?,
+        vendor_type: r.try_get(1)?,
+        vendor_id: r.try_get(2)?,
+        status: r.try_get(3)?,
+        status_message: r.try_get(4)?,
+        trigger: r.try_get(5)?,
+        extra_attrs: r.try_get(6)?,
+        start_time: r.try_get(7)?,
+        end_time: r.try_get(8)?,
+        update_time: r.try_get(9)?,
+    })
+}
+
+/// A task row (without its log).
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: i64,
+    pub execution_id: i64,
+    pub job_type: String,
+    pub params: String,
+    pub status: String,
+    pub status_message: String,
+    pub run_count: i64,
+    pub max_runs: i64,
+    pub worker: Option<String>,
+    pub creation_time: i64,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub update_time: i64,
+}
+
+const TASK_COLUMNS: &str =
+    "id, execution_id, job_type, params, status, status_message, run_count, \
+     max_runs, worker, creation_time, start_time, end_time, update_time";
+
+fn task_from_row(r: AnyRow) -> Result<Task, DbError> {
+    Ok(Task {
+        id: r.try_get(0)?,
+        execution_id: r.try_get(1)?,
+        job_type: r.try_get(2)?,
+        params: r.try_get(3)?,
+        status: r.try_get(4)?,
+        status_message: r.try_get(5)?,
+        run_count: r.try_get(6)?,
+        max_runs: r.try_get(7)?,
+        worker: r.try_get(8)?,
+        creation_time: r.try_get(9)?,
+        start_time: r.try_get(10)?,
+        end_time: r.try_get(11)?,
+        update_time: r.try_get(12)?,
+    })
+}
+
+/// What enqueuing a job records.
+#[derive(Debug)]
+pub struct NewJob<'a> {
+    pub vendor_type: &'a str,
+    pub vendor_id: i64,
+    pub trigger: &'a str,
+    pub extra_attrs: &'a str,
+    pub job_type: &'a str,
+    pub params: &'a str,
+    pub max_runs: i64,
+}
+
+/// Records an execution with one pending task, inside the caller's
+/// transaction (so the job exists exactly when the change that caused it
+/// does). Returns (execution id, task id).
+pub async fn enqueue(
+    conn: &mut crate::Conn,
+    job: &NewJob<'_>,
+    now: i64,
+) -> Result<(i64, i64), DbError> {
+    let execution_id: i64 = sqlx::query_scalar(
+        "INSERT INTO execution (vendor_type, vendor_id, status, status_message, trigger_type, \
+         extra_attrs, start_time, update_time) VALUES ($1, $2, 'Pending', '', $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(job.vendor_type)
+    .bind(job.vendor_id)
+    .bind(job.trigger)
+    .bind(job.extra_attrs)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let task_id: i64 = sqlx::query_scalar(
+        "INSERT INTO task (execution_id, job_type, params, status, status_message, run_count, \
+         max_runs, next_run_at, stop_requested, log, creation_time, update_time) \
+         VALUES ($1, $2, $3, 'Pending', '', 0, $4, $5, 0, '', $5, $5) RETURNING id",
+    )
+    .bind(execution_id)
+    .bind(job.job_type)
+    .bind(job.params)
+    .bind(job.max_runs)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((execution_id, task_id))
+}
+
+/// A task a worker has claimed.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub execution_id: i64,
+    pub job_type: String,
+    pub params: String,
+    pub run_count: i64,
+    pub max_runs: i64,
+}
+
+/// Claims the oldest runnable task of a job type that is not paused.
+pub async fn claim(
+    db: &Db,
+    worker: &str,
+    lease_until: i64,
+    now: i64,
+) -> Result<Option<Claimed>, DbError> {
+    let lock = match db.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE task SET status = 'Running', run_count = run_count + 1, worker = $1, lease_until = $2, \
+         start_time = $3, update_time = $3, status_message = '' \
+         WHERE id = (SELECT t.id FROM task t WHERE t.status = 'Pending' AND t.next_run_at <= $3 \
+           AND NOT EXISTS (SELECT 1 FROM job_queue_status q WHERE q.job_type = t.job_type AND q.paused = 1) \
+           ORDER BY t.next_run_at, t.id LIMIT 1 {lock}) \
+         RETURNING id, execution_id, job_type, params, run_count, max_runs"
+    );
+    let mut tx = db.begin().await?;
+    let row = sqlx::query(&sql)
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let claimed = match row {
+        None => None,
+        Some(r) => {
+            let c = Claimed {
+                id: r.try_get(0)?,
+                execution_id: r.try_get(1)?,
+                job_type: r.try_get(2)?,
+                params: r.try_get(3)?,
+                run_count: r.try_get(4)?,
+                max_runs: r.try_get(5)?,
+            };
+            sqlx::query(
+                "UPDATE execution SET status = 'Running', update_time = $2 WHERE id = $1 AND status = 'Pending'",
+            )
+            .bind(c.execution_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            Some(c)
+        }
+    };
+    crate::commit(tx).await?;
+    Ok(claimed)
+}
+
+/// Running tasks whose worker stopped renewing its lease (a crash) become
+/// pending again, or fail once they have used every run. Returns how many.
+pub async fn reclaim_expired<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    now: i64,
+) -> Result<u64, DbError> {
+    let r = sqlx::query(
+        "UPDATE task SET worker = NULL, lease_until = NULL, update_time = $1, next_run_at = $1, \
+         status = CASE WHEN stop_requested = 1 THEN 'Stopped' WHEN run_count >= max_runs THEN 'Error' ELSE 'Pending' END, \
+         status_message = 'the worker running it stopped', \
+         end_time = CASE WHEN stop_requested = 1 OR run_count >= max_runs THEN $1 ELSE NULL END \
+         WHERE status = 'Running' AND lease_until < $1",
+    )
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Renews a lease and saves the log so far; returns whether a stop was
+/// requested, or None if the worker no longer holds the task.
+pub async fn heartbeat<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+    worker: &str,
+    lease_until: i64,
+    log: &str,
+    now: i64,
+) -> Result<Option<bool>, DbError> {
+    let row = sqlx::query(
+        "UPDATE task SET lease_until = $3, log = $4, update_time = $5 \
+         WHERE id = $1 AND worker = $2 AND status = 'Running' RETURNING stop_requested",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(lease_until)
+    .bind(log)
+    .bind(now)
+    .fetch_optional(ex)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get::<i64, _>(0)? == 1),
+        None => None,
+    })
+}
+
+/// Ends a run: `status` is final, or Pending again (a retry at `next_run_at`).
+#[allow(clippy::too_many_arguments)]
+pub async fn finish(
+    db: &Db,
+    id: i64,
+    worker: &str,
+    status: &str,
+    message: &str,
+    log: &str,
+    next_run_at: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    let execution_id: Option<i64> = sqlx::query_scalar(
+        "UPDATE task SET status = $3, status_message = $4, log = $5, next_run_at = $6, worker = NULL, \
+         lease_until = NULL, update_time = $7, end_time = CASE WHEN $3 = 'Pending' THEN NULL ELSE $7 END \
+         WHERE id = $1 AND worker = $2 RETURNING execution_id",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(status)
+    .bind(message)
+    .bind(log)
+    .bind(next_run_at)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(e) = execution_id {
+        refresh_execution(&mut tx, e, now).await?;
+    }
+    crate::commit(tx).await?;
+    Ok(())
+}
+
+/// An execution's status follows its tasks: running while any is pending or
+/// running, else Error if any failed, else Stopped if any stopped, else Success.
+pub async fn refresh_execution(
+    tx: &mut crate::Tx,
+    execution_id: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT status, status_message FROM task WHERE execution_id = $1")
+            .bind(execution_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let has = |s: &str| statuses.iter().any(|(t, _)| t == s);
+    let (status, done) = if has(RUNNING) {
+        (RUNNING, false)
+    } else if has(PENDING) {
+        (
+            if statuses.iter().all(|(t, _)| t == PENDING) {
+                PENDING
+            } else {
+                RUNNING
+            },
+            false,
+        )
+    } else if has(ERROR) {
+        (ERROR, true)
+    } else if has(STOPPED) {
+        (STOPPED, true)
+    } else {
+        (SUCCESS, true)
+    };
+    let message = statuses
+        .iter()
+        .find(|(t, m)| t == ERROR && !m.is_empty())
+        .map(|(_, m)| m.as_str())
+        .unwrap_or("");
+    sqlx::query(
+        "UPDATE execution SET status = $2, status_message = $3, update_time = $4, \
+         end_time = CASE WHEN $5 = 1 THEN $4 ELSE NULL END WHERE id = $1",
+    )
+    .bind(execution_id)
+    .bind(status)
+    .bind(message)
+    .bind(now)
+    .bind(i64::from(done))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Asks a task to stop: a pending one stops at once, a running one when
+/// its worker next checks in. False if it had already ended.
+pub async fn request_stop(db: &Db, id: i64, now: i64) -> Result<Option<bool>, DbError> {
+    let mut tx = db.begin().await?;
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT execution_id, status FROM task WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((execution_id, status)) = row else {
+        return Ok(None);
+    };
+    let stopping = match status.as_str() {
+        PENDING => {
+            sqlx::query(
+                "UPDATE task SET status = 'Stopped', stop_requested = 1, end_time = $2, update_time = $2 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            refresh_execution(&mut tx, execution_id, now).await?;
+            true
+        }
+        RUNNING => {
+            sqlx::query("UPDATE task SET stop_requested = 1, update_time = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            true
+        }
+        _ => false,
+    };
+    crate::commit(tx).await?;
+    Ok(Some(stopping))
+}
+
+/// One task.
+pub async fn task<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<Task>, DbError> {
+    sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM task WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+        .map(task_from_row)
+        .transpose()
+}
+
+/// A task's log.
+pub async fn task_log<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT log FROM task WHERE id = $1")
+        .bind(id)
+        .fetch_optional(ex)
+        .await?)
+}
+
+/// An execution's tasks.
+pub async fn tasks_of<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    execution_id: i64,
+) -> Result<Vec<Task>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {TASK_COLUMNS} FROM task WHERE execution_id = $1 ORDER BY id"
+    ))
+    .bind(execution_id)
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(task_from_row)
+    .collect()
+}
+
+/// One execution.
+pub async fn execution<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<Execution>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {EXECUTION_COLUMNS} FROM execution WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(ex)
+    .await?
+    .map(execution_from_row)
+    .transpose()
+}
+
+/// One page of a vendor type's executions, newest first, with the total.
+pub async fn executions(
+    db: &Db,
+    vendor_type: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<Execution>, i64), DbError> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM execution WHERE vendor_type = $1")
+        .bind(vendor_type)
+        .fetch_one(db.reader())
+        .await?;
+    let page = sqlx::query(&format!(
+        "SELECT {EXECUTION_COLUMNS} FROM execution WHERE vendor_type = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(vendor_type)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db.reader())
+    .await?
+    .into_iter()
+    .map(execution_from_row)
+    .collect::<Result<_, _>>()?;
+    Ok((page, total))
+}
+
+/// Keeps the newest `keep` finished executions of a vendor type; returns how many went.
+pub async fn sweep<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vendor_type: &str,
+    keep: i64,
+) -> Result<u64, DbError> {
+    let r = sqlx::query(
+        "DELETE FROM execution WHERE vendor_type = $1 AND end_time IS NOT NULL AND id NOT IN \
+         (SELECT id FROM execution WHERE vendor_type = $1 ORDER BY id DESC LIMIT $2)",
+    )
+    .bind(vendor_type)
+    .bind(keep)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// A queue: pending tasks of one job type.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub job_type: String,
+    pub count: i64,
+    /// Milliseconds the oldest pending task has waited.
+    pub latency: i64,
+    pub paused: bool,
+}
+
+/// Every job type that has pending tasks or a pause flag.
+pub async fn queues<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    now: i64,
+) -> Result<Vec<Queue>, DbError> {
+    let rows = sqlx::query(
+        "SELECT k.job_type, \
+           (SELECT COUNT(*) FROM task t WHERE t.job_type = k.job_type AND t.status = 'Pending'), \
+           COALESCE((SELECT $1 - MIN(t.creation_time) FROM task t WHERE t.job_type = k.job_type AND t.status = 'Pending'), 0), \
+           COALESCE((SELECT q.paused FROM job_queue_status q WHERE q.job_type = k.job_type), 0) \
+         FROM (SELECT job_type FROM task WHERE status = 'Pending' UNION SELECT job_type FROM job_queue_status) k \
+         ORDER BY k.job_type",
+    )
+    .bind(now)
+    .fetch_all(ex)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Queue {
+                job_type: r.try_get(0)?,
+                count: r.try_get(1)?,
+                latency: r.try_get(2)?,
+                paused: r.try_get::<i64, _>(3)? == 1,
+            })
+        })
+        .collect()
+}
+
+/// Pauses or resumes a job type (`None`: every type known to the queue).
+pub async fn set_paused(db: &Db, job_type: &str, paused: bool, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO job_queue_status (job_type, paused, update_time) VALUES ($1, $2, $3) \
+         ON CONFLICT (job_type) DO UPDATE SET paused = excluded.paused, update_time = excluded.update_time",
+    )
+    .bind(job_type)
+    .bind(i64::from(paused))
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Stops every pending task of a job type and asks its running ones to stop.
+pub async fn stop_queue(db: &Db, job_type: &str, now: i64) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    let executions: Vec<i64> = sqlx::query_scalar(
+        "UPDATE task SET status = CASE WHEN status = 'Pending' THEN 'Stopped' ELSE status END, \
+         end_time = CASE WHEN status = 'Pending' THEN $2 ELSE end_time END, stop_requested = 1, update_time = $2 \
+         WHERE job_type = $1 AND status IN ('Pending', 'Running') RETURNING execution_id",
+    )
+    .bind(job_type)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    for e in executions {
+        refresh_execution(&mut tx, e, now).await?;
+    }
+    crate::commit(tx).await?;
+    Ok(())
+}
+
+/// Every job type with a pause flag or tasks.
+pub async fn job_types<'e>(ex: impl Executor<'e, Database = Any>) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT job_type FROM task UNION SELECT job_type FROM job_queue_status ORDER BY 1",
+    )
+    .fetch_all(ex)
+    .await?)
+}
+
+/// A worker pool (one per Berth process).
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub id: String,
+    pub pid: i64,
+    pub host: String,
+    pub concurrency: i64,
+    pub start_at: i64,
+    pub heartbeat_at: i64,
+}
+
+/// Records that a pool is alive.
+pub async fn pool_heartbeat<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    p: &Pool,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO worker_pool (id, pid, host, concurrency, start_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+    )
+    .bind(&p.id)
+    .bind(p.pid)
+    .bind(&p.host)
+    .bind(p.concurrency)
+    .bind(p.start_at)
+    .bind(p.heartbeat_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Pools that checked in since `since`; older rows are dropped.
+pub async fn live_pools(db: &Db, since: i64) -> Result<Vec<Pool>, DbError> {
+    sqlx::query("DELETE FROM worker_pool WHERE heartbeat_at < $1")
+        .bind(since)
+        .execute(db.writer())
+        .await?;
+    let rows = sqlx::query(
+        "SELECT id, pid, host, concurrency, start_at, heartbeat_at FROM worker_pool ORDER BY start_at, id",
+    )
+    .fetch_all(db.reader())
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Pool {
+                id: r.try_get(0)?,
+                pid: r.try_get(1)?,
+                host: r.try_get(2)?,
+                concurrency: r.try_get(3)?,
+                start_at: r.try_get(4)?,
+                heartbeat_at: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// Tasks running in a pool (their worker ids start with the pool's id).
+pub async fn running_in<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    pool_id: &str,
+) -> Result<Vec<Task>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {TASK_COLUMNS} FROM task WHERE status = 'Running' AND worker LIKE $1 ORDER BY id"
+    ))
+    .bind(format!("{pool_id}:%"))
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(task_from_row)
+    .collect()
+}
+
+/// Records what an execution produced (JSON).
+pub async fn set_extra_attrs<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    execution_id: i64,
+    attrs: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE execution SET extra_attrs = $2 WHERE id = $1")
+        .bind(execution_id)
+        .bind(attrs)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Whether a vendor type has an execution that has not ended.
+pub async fn has_active<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vendor_type: &str,
+) -> Result<bool, DbError> {
+    let n: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM execution WHERE vendor_type = $1 AND status IN ('Pending', 'Running') LIMIT 1",
+    )
+    .bind(vendor_type)
+    .fetch_optional(ex)
+    .await?;
+    Ok(n.is_some())
+}
+
+/// A schedule row.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub id: i64,
+    pub vendor_type: String,
+    pub vendor_id: i64,
+    pub cron_type: String,
+    pub cron: String,
+    pub params: String,
+    pub next_run_at: i64,
+    pub update_time: i64,
+}
+
+const SCHEDULE_COLUMNS: &str =
+    "id, vendor_type, vendor_id, cron_type, cron, params, next_run_at, update_time";
+
+fn schedule_from_row(r: AnyRow) -> Result<Schedule, DbError> {
+    Ok(Schedule {
+        id: r.try_get(0)?,
+        vendor_type: r.try_get(1)?,
+        vendor_id: r.try_get(2)?,
+        cron_type: r.try_get(3)?,
+        cron: r.try_get(4)?,
+        params: r.try_get(5)?,
+        next_run_at: r.try_get(6)?,
+        update_time: r.try_get(7)?,
+    })
+}
+
+/// Creates or replaces a vendor's schedule.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_schedule<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vendor_type: &str,
+    vendor_id: i64,
+    cron_type: &str,
+    cron: &str,
+    params: &str,
+    next_run_at: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO schedule (vendor_type, vendor_id, cron_type, cron, params, next_run_at, creation_time, update_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (vendor_type, vendor_id) DO UPDATE SET \
+         cron_type = excluded.cron_type, cron = excluded.cron, params = excluded.params, \
+         next_run_at = excluded.next_run_at, update_time = excluded.update_time",
+    )
+    .bind(vendor_type)
+    .bind(vendor_id)
+    .bind(cron_type)
+    .bind(cron)
+    .bind(params)
+    .bind(next_run_at)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Removes a vendor's schedule.
+pub async fn delete_schedule<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vendor_type: &str,
+    vendor_id: i64,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM schedule WHERE vendor_type = $1 AND vendor_id = $2")
+        .bind(vendor_type)
+        .bind(vendor_id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// A vendor's schedule.
+pub async fn schedule<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vendor_type: &str,
+    vendor_id: i64,
+) -> Result<Option<Schedule>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE vendor_type = $1 AND vendor_id = $2"
+    ))
+    .bind(vendor_type)
+    .bind(vendor_id)
+    .fetch_optional(ex)
+    .await?
+    .map(schedule_from_row)
+    .transpose()
+}
+
+/// Every schedule (`due_by`: only those due by then).
+pub async fn schedules<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    due_by: Option<i64>,
+) -> Result<Vec<Schedule>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE ($1 IS NULL OR next_run_at <= $1) ORDER BY id"
+    ))
+    .bind(due_by)
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(schedule_from_row)
+    .collect()
+}
+
+/// Moves a schedule to its next period if nobody else did; true if this caller won.
+pub async fn advance_schedule(
+    conn: &mut crate::Conn,
+    id: i64,
+    expected: i64,
+    next: i64,
+) -> Result<bool, DbError> {
+    let r = sqlx::query("UPDATE schedule SET next_run_at = $3 WHERE id = $1 AND next_run_at = $2")
+        .bind(id)
+        .bind(expected)
+        .bind(next)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
