@@ -3,6 +3,7 @@
 mod config;
 
 use anyhow::Context;
+use berth_core::audit::Audit;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
@@ -171,6 +172,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .to_string();
     let jobs = Jobs::new(db.clone(), config.jobs);
     let gc = Gc::new(db.clone(), store.clone(), jobs.clone(), config.gc);
+    let audit = Audit::new(
+        db.clone(),
+        configurations.clone(),
+        projects.clone(),
+        jobs.clone(),
+    );
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts: Artifacts::new(db.clone(), projects.clone()),
@@ -182,17 +189,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         external_url,
         jobs: jobs.clone(),
         gc,
+        audit,
     });
     jobs.start();
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PULL_FLUSH_EVERY);
+            let mut tick = tokio::time::interval(FLUSH_EVERY);
             loop {
                 tick.tick().await;
-                if let Err(e) = state.registry.flush_pulls().await {
-                    tracing::warn!(error = %e, "writing pull counts");
-                }
+                flush(&state).await;
             }
         })
     };
@@ -227,16 +233,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     flusher.abort();
     jobs.shutdown().await;
-    // Pulls counted since the last tick are written before exiting.
-    if let Err(e) = state.registry.flush_pulls().await {
-        tracing::warn!(error = %e, "writing pull counts");
-    }
+    // Pulls counted and audit entries since the last tick are written before exiting.
+    flush(&state).await;
     tracing::info!("Berth stopped");
     Ok(())
 }
 
-/// How often counted pulls are written to the database.
-const PULL_FLUSH_EVERY: Duration = Duration::from_secs(2);
+/// How often counted pulls and audit entries are written to the database.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Writes what is buffered in memory: pull counts and audit entries.
+async fn flush(state: &AppState) {
+    if let Err(e) = state.registry.flush_pulls().await {
+        tracing::warn!(error = %e, "writing pull counts");
+    }
+    if let Err(e) = state.audit.flush().await {
+        tracing::warn!(error = %e, "writing audit logs");
+    }
+}
 
 /// Resolves on SIGTERM or Ctrl-C; in-flight requests then finish.
 async fn shutdown_signal() {

@@ -531,6 +531,49 @@ async fn every_answer_matches_the_published_document() {
             404
         );
 
+        // Audit logs and their purge.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        c.call(M::GET, &v2("/audit-logs?q=operation%3Dcreate"), a, None)
+            .await;
+        c.call(M::GET, &v2("/projects/docs/logs"), a, None).await;
+        c.call(M::GET, &v2("/auditlog-exts?sort=-op_time"), a, None)
+            .await;
+        c.call(M::GET, &v2("/projects/docs/auditlog-exts"), a, None)
+            .await;
+        c.call(M::GET, &v2("/auditlog-exts/events"), a, None).await;
+        let purge = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
+        let (st, _) = c
+            .call(M::POST, &v2("/system/purgeaudit/schedule"), a, Some(purge))
+            .await;
+        assert_eq!(st, 201);
+        let (_, runs) = c.call(M::GET, &v2("/system/purgeaudit"), a, None).await;
+        let pid_ = runs[0]["id"].as_i64().unwrap();
+        for _ in 0..100 {
+            let (_, r) = c
+                .call(M::GET, &v2(&format!("/system/purgeaudit/{pid_}")), a, None)
+                .await;
+            if r["job_status"] == "Success" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        c.call(
+            M::GET,
+            &v2(&format!("/system/purgeaudit/{pid_}/log")),
+            a,
+            None,
+        )
+        .await;
+        let (st, _) = c
+            .call(M::PUT, &v2(&format!("/system/purgeaudit/{pid_}")), a, None)
+            .await;
+        assert_eq!(st, 412);
+        let weekly = json!({"schedule": {"type": "Weekly"}, "parameters": {}});
+        c.call(M::PUT, &v2("/system/purgeaudit/schedule"), a, Some(weekly))
+            .await;
+        c.call(M::GET, &v2("/system/purgeaudit/schedule"), a, None)
+            .await;
+
         // Removals, and an unsupported body.
         c.call(
             M::DELETE,

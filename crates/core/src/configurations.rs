@@ -18,16 +18,52 @@ pub struct Item {
 struct Editable {
     key: &'static str,
     default: &'static str,
-    allowed: &'static [&'static str],
+    allowed: Allowed,
 }
 
-const EDITABLE: &[Editable] = &[Editable {
-    key: PROJECT_CREATION_RESTRICTION,
-    default: "everyone",
-    allowed: &["everyone", "adminonly"],
-}];
+/// What an editable setting may be.
+enum Allowed {
+    /// Exactly one of these.
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list of these (possibly empty).
+    ListOf(&'static [&'static str]),
+}
+
+impl Allowed {
+    fn admits(&self, v: &str) -> bool {
+        match self {
+            Allowed::OneOf(values) => values.contains(&v),
+            Allowed::ListOf(values) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .all(|s| values.contains(&s)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Allowed::OneOf(values) => format!("one of {}", values.join(", ")),
+            Allowed::ListOf(values) => format!("a comma-separated list of {}", values.join(", ")),
+        }
+    }
+}
+
+const EDITABLE: &[Editable] = &[
+    Editable {
+        key: PROJECT_CREATION_RESTRICTION,
+        default: "everyone",
+        allowed: Allowed::OneOf(&["everyone", "adminonly"]),
+    },
+    Editable {
+        key: DISABLED_AUDIT_LOG_EVENT_TYPES,
+        default: "",
+        allowed: Allowed::ListOf(crate::audit::EVENT_TYPES),
+    },
+];
 
 const PROJECT_CREATION_RESTRICTION: &str = "project_creation_restriction";
+const DISABLED_AUDIT_LOG_EVENT_TYPES: &str = "disabled_audit_log_event_types";
 
 /// The configuration service.
 #[derive(Clone)]
@@ -67,6 +103,18 @@ impl Configurations {
     /// `everyone` or `adminonly`.
     pub async fn project_creation_restriction(&self) -> CoreResult<String> {
         self.value(&EDITABLE[0]).await
+    }
+
+    /// Audit event types not to record (`pull_artifact`, …).
+    pub async fn disabled_audit_event_types(&self) -> CoreResult<Vec<String>> {
+        Ok(self
+            .value(&EDITABLE[1])
+            .await?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect())
     }
 
     /// Every setting (administrators only).
@@ -112,9 +160,9 @@ impl Configurations {
             })?;
             let v = value
                 .as_str()
-                .filter(|v| e.allowed.contains(v))
+                .filter(|v| e.allowed.admits(v))
                 .ok_or_else(|| {
-                    CoreError::BadRequest(format!("{key} must be one of {}", e.allowed.join(", ")))
+                    CoreError::BadRequest(format!("{key} must be {}", e.allowed.describe()))
                 })?;
             valid.push((e.key, v));
         }

@@ -16,10 +16,8 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
-use crate::iam::rbac::{Action, Resource};
-use crate::iam::require;
-use crate::jobs::{JobContext, JobResult, Jobs};
-use berth_db::jobs::{self as jobrows, Execution, NewJob, Schedule};
+use crate::jobs::{JobContext, JobResult, Jobs, Vendor};
+use berth_db::jobs as jobrows;
 use berth_db::{artifacts, blobs, now_millis, uploads, Db};
 use berth_oci::Digest;
 use berth_storage::FsStore;
@@ -30,9 +28,6 @@ use std::time::Duration;
 
 /// Harbor's vendor and job type for garbage collection.
 pub const VENDOR: &str = "GARBAGE_COLLECTION";
-
-/// Finished collections kept in the history.
-const KEEP: i64 = 50;
 
 /// What a collection is asked to do (Harbor's parameters).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,8 +96,7 @@ struct Inner {
 /// The garbage collection service.
 #[derive(Clone)]
 pub struct Gc {
-    inner: Arc<Inner>,
-    jobs: Jobs,
+    runs: Vendor,
 }
 
 impl Gc {
@@ -113,42 +107,19 @@ impl Gc {
             store,
             settings,
         });
-        let run = inner.clone();
         jobs.register(VENDOR, move |ctx| {
-            let inner = run.clone();
+            let inner = inner.clone();
             async move { inner.collect(ctx).await }
         });
-        Gc { inner, jobs }
+        Gc {
+            runs: Vendor::new(jobs, VENDOR, "garbage-collection"),
+        }
     }
 
     /// Starts a collection now; 409 while another one has not ended.
-    pub async fn start(
-        &self,
-        ctx: &SecurityContext,
-        params: &GcParams,
-        trigger: &str,
-    ) -> CoreResult<i64> {
-        require(ctx, Action::Create, Resource::System("garbage-collection")).await?;
+    pub async fn start(&self, ctx: &SecurityContext, params: &GcParams) -> CoreResult<i64> {
         validate(params)?;
-        if jobrows::has_active(self.inner.db.reader(), VENDOR).await? {
-            return Err(CoreError::Conflict(
-                "a garbage collection is already running".into(),
-            ));
-        }
-        let p = serde_json::to_string(params).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let (execution, _) = self
-            .jobs
-            .enqueue(&NewJob {
-                vendor_type: VENDOR,
-                vendor_id: -1,
-                trigger,
-                extra_attrs: &p,
-                job_type: VENDOR,
-                params: &p,
-                max_runs: 3,
-            })
-            .await?;
-        Ok(execution)
+        self.runs.start(ctx, &to_json(params)?).await
     }
 
     /// Schedules collections (`None` removes the schedule).
@@ -159,62 +130,20 @@ impl Gc {
         cron: Option<&str>,
         params: &GcParams,
     ) -> CoreResult<()> {
-        require(ctx, Action::Update, Resource::System("garbage-collection")).await?;
         validate(params)?;
-        let p = serde_json::to_string(params).map_err(|e| CoreError::Internal(e.to_string()))?;
-        self.jobs.set_schedule(VENDOR, cron_type, cron, &p).await
+        self.runs
+            .set_schedule(ctx, cron_type, cron, &to_json(params)?)
+            .await
     }
 
-    /// The schedule, if collections are scheduled.
-    pub async fn schedule(&self, ctx: &SecurityContext) -> CoreResult<Option<Schedule>> {
-        require(ctx, Action::Read, Resource::System("garbage-collection")).await?;
-        self.jobs.schedule_of(VENDOR).await
+    /// History, logs, stop and schedule of collections.
+    pub fn runs(&self) -> &Vendor {
+        &self.runs
     }
+}
 
-    /// One page of the history, newest first, with the total.
-    pub async fn history(
-        &self,
-        ctx: &SecurityContext,
-        offset: i64,
-        limit: i64,
-    ) -> CoreResult<(Vec<Execution>, i64)> {
-        require(ctx, Action::List, Resource::System("garbage-collection")).await?;
-        Ok(jobrows::executions(&self.inner.db, VENDOR, offset, limit).await?)
-    }
-
-    /// One collection.
-    pub async fn get(&self, ctx: &SecurityContext, id: i64) -> CoreResult<Execution> {
-        require(ctx, Action::Read, Resource::System("garbage-collection")).await?;
-        self.execution(id).await
-    }
-
-    async fn execution(&self, id: i64) -> CoreResult<Execution> {
-        jobrows::execution(self.inner.db.reader(), id)
-            .await?
-            .filter(|e| e.vendor_type == VENDOR)
-            .ok_or_else(|| CoreError::NotFound(format!("garbage collection {id} not found")))
-    }
-
-    async fn task_of(&self, id: i64) -> CoreResult<i64> {
-        self.execution(id).await?;
-        jobrows::tasks_of(self.inner.db.reader(), id)
-            .await?
-            .first()
-            .map(|t| t.id)
-            .ok_or_else(|| CoreError::NotFound(format!("garbage collection {id} has no job")))
-    }
-
-    /// A collection's log.
-    pub async fn log(&self, ctx: &SecurityContext, id: i64) -> CoreResult<String> {
-        require(ctx, Action::Read, Resource::System("garbage-collection")).await?;
-        self.jobs.task_log(self.task_of(id).await?).await
-    }
-
-    /// Stops a collection; what it deleted stays deleted, the rest waits for the next run.
-    pub async fn stop(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
-        require(ctx, Action::Stop, Resource::System("garbage-collection")).await?;
-        self.jobs.stop_task(self.task_of(id).await?).await
-    }
+fn to_json(params: &GcParams) -> CoreResult<String> {
+    serde_json::to_string(params).map_err(|e| CoreError::Internal(e.to_string()))
 }
 
 impl Inner {
@@ -265,9 +194,6 @@ impl Inner {
         ));
         let attrs = serde_json::json!({"parameters": params, "result": result}).to_string();
         jobrows::set_extra_attrs(self.db.writer(), ctx.execution_id, &attrs)
-            .await
-            .map_err(|e| e.to_string())?;
-        jobrows::sweep(self.db.writer(), VENDOR, KEEP)
             .await
             .map_err(|e| e.to_string())?;
         Ok(())

@@ -367,6 +367,130 @@ impl Jobs {
     }
 }
 
+/// The runs of one vendor type (garbage collection, audit log purge …)
+/// behind one system permission: start, history, one run, its log, stop,
+/// schedule. Each run is an execution with one task.
+#[derive(Clone)]
+pub struct Vendor {
+    jobs: Jobs,
+    vendor: &'static str,
+    resource: &'static str,
+}
+
+/// Finished runs of a vendor type kept in its history.
+const KEEP_RUNS: i64 = 50;
+
+impl Vendor {
+    /// Runs of `vendor` (also its job type), guarded by the system resource
+    /// `resource`.
+    pub fn new(jobs: Jobs, vendor: &'static str, resource: &'static str) -> Self {
+        Vendor {
+            jobs,
+            vendor,
+            resource,
+        }
+    }
+
+    async fn require(&self, ctx: &SecurityContext, action: Action) -> CoreResult<()> {
+        require(ctx, action, Resource::System(self.resource)).await
+    }
+
+    /// Starts a run now with JSON parameters; 409 while another has not ended.
+    pub async fn start(&self, ctx: &SecurityContext, params: &str) -> CoreResult<i64> {
+        self.require(ctx, Action::Create).await?;
+        let db = &self.jobs.inner.db;
+        if jobs::has_active(db.reader(), self.vendor).await? {
+            return Err(CoreError::Conflict(format!(
+                "a {} run has not ended yet",
+                self.vendor
+            )));
+        }
+        jobs::sweep(db.writer(), self.vendor, KEEP_RUNS).await?;
+        let attrs = serde_json::json!({
+            "parameters": serde_json::from_str::<serde_json::Value>(params).unwrap_or_default()
+        })
+        .to_string();
+        let (execution, _) = self
+            .jobs
+            .enqueue(&NewJob {
+                vendor_type: self.vendor,
+                vendor_id: -1,
+                trigger: "MANUAL",
+                extra_attrs: &attrs,
+                job_type: self.vendor,
+                params,
+                max_runs: 3,
+            })
+            .await?;
+        Ok(execution)
+    }
+
+    /// One page of runs, newest first, with the total.
+    pub async fn history(
+        &self,
+        ctx: &SecurityContext,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<jobs::Execution>, i64)> {
+        self.require(ctx, Action::List).await?;
+        Ok(jobs::executions(&self.jobs.inner.db, self.vendor, offset, limit).await?)
+    }
+
+    /// One run.
+    pub async fn get(&self, ctx: &SecurityContext, id: i64) -> CoreResult<jobs::Execution> {
+        self.require(ctx, Action::Read).await?;
+        self.execution(id).await
+    }
+
+    async fn execution(&self, id: i64) -> CoreResult<jobs::Execution> {
+        jobs::execution(self.jobs.inner.db.reader(), id)
+            .await?
+            .filter(|e| e.vendor_type == self.vendor)
+            .ok_or_else(|| CoreError::NotFound(format!("{} run {id} not found", self.vendor)))
+    }
+
+    async fn task_of(&self, id: i64) -> CoreResult<i64> {
+        self.execution(id).await?;
+        jobs::tasks_of(self.jobs.inner.db.reader(), id)
+            .await?
+            .first()
+            .map(|t| t.id)
+            .ok_or_else(|| CoreError::NotFound(format!("{} run {id} has no job", self.vendor)))
+    }
+
+    /// A run's log.
+    pub async fn log(&self, ctx: &SecurityContext, id: i64) -> CoreResult<String> {
+        self.require(ctx, Action::Read).await?;
+        self.jobs.task_log(self.task_of(id).await?).await
+    }
+
+    /// Stops a run.
+    pub async fn stop(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
+        self.require(ctx, Action::Stop).await?;
+        self.jobs.stop_task(self.task_of(id).await?).await
+    }
+
+    /// Schedules runs with JSON parameters (`None` removes the schedule).
+    pub async fn set_schedule(
+        &self,
+        ctx: &SecurityContext,
+        cron_type: &str,
+        cron: Option<&str>,
+        params: &str,
+    ) -> CoreResult<()> {
+        self.require(ctx, Action::Update).await?;
+        self.jobs
+            .set_schedule(self.vendor, cron_type, cron, params)
+            .await
+    }
+
+    /// The schedule, if runs are scheduled.
+    pub async fn schedule(&self, ctx: &SecurityContext) -> CoreResult<Option<Schedule>> {
+        self.require(ctx, Action::Read).await?;
+        self.jobs.schedule_of(self.vendor).await
+    }
+}
+
 /// The cron of a Harbor schedule type (six fields, seconds first).
 pub fn cron_for(cron_type: &str, cron: Option<&str>) -> CoreResult<String> {
     let cron = match cron_type {
@@ -604,6 +728,7 @@ impl Inner {
             if !jobs::advance_schedule(&mut tx, s.id, s.next_run_at, next).await? {
                 continue;
             }
+            jobs::sweep(&mut *tx, &s.vendor_type, KEEP_RUNS).await?;
             // A run still going on makes this period's run pointless.
             if !jobs::has_active(&mut *tx, &s.vendor_type).await? {
                 let attrs = serde_json::json!({

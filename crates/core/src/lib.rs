@@ -4,6 +4,7 @@
 //! the server maps to each protocol's envelope.
 
 pub mod artifacts;
+pub mod audit;
 pub mod configurations;
 pub mod error;
 pub mod gc;

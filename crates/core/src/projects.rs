@@ -189,7 +189,12 @@ impl Projects {
         Ok(p)
     }
 
-    /// A project by id, as authorization sees it.
+    /// A project's name by id.
+    pub async fn name_of(&self, id: i64) -> CoreResult<Option<String>> {
+        Ok(projects::by_id(self.db.reader(), id).await?.map(|p| p.name))
+    }
+
+    /// A project by id, as authorization needs it.
     pub async fn lookup_id(&self, id: i64) -> CoreResult<ProjectRef> {
         let p = projects::by_id(self.db.reader(), id)
             .await?

@@ -9,6 +9,7 @@
 //! row structs, never sqlx types other than the pool and transaction.
 
 pub mod artifacts;
+pub mod audit;
 pub mod blobs;
 pub mod jobs;
 pub mod projects;
@@ -280,6 +281,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedule",
         include_str!("../migrations/0010_schedule.sql"),
     ),
+    (11, "audit", include_str!("../migrations/0011_audit.sql")),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -12,6 +12,7 @@ pub mod token;
 
 use axum::http::{HeaderName, Request};
 use axum::Router;
+use berth_core::audit::Audit;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
@@ -29,6 +30,7 @@ pub struct AppState {
     pub configurations: Configurations,
     pub jobs: Jobs,
     pub gc: Gc,
+    pub audit: Audit,
     pub tokens: TokenService,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,

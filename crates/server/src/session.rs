@@ -45,10 +45,10 @@ async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, 
     let (Some(principal), Some(password)) = (principal, password) else {
         return Err(ApiError::bad_request("principal and password are required"));
     };
-    let ctx = state
-        .iam
-        .login(&principal, &password)
-        .await?
+    let ctx = state.iam.login(&principal, &password).await;
+    let ok = matches!(ctx, Ok(Some(_)));
+    audit(&state, "login", &principal, ok);
+    let ctx = ctx?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid username or password"))?;
     let (sid, csrf) = state.iam.create_session(&ctx).await?;
     let secure = if state.external_url.starts_with("https://") {
@@ -69,6 +69,9 @@ async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, 
 /// Ends the session and clears the cookie.
 async fn log_out(S(state): S<State>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(sid) = session_id(&headers) {
+        if let Some((ctx, _)) = state.iam.session(sid).await? {
+            audit(&state, "logout", ctx.username(), true);
+        }
         state.iam.end_session(sid).await?;
     }
     let mut resp = StatusCode::OK.into_response();
@@ -77,4 +80,15 @@ async fn log_out(S(state): S<State>, headers: HeaderMap) -> Result<Response, Api
         HeaderValue::from_static("sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     Ok(resp)
+}
+
+fn audit(state: &State, operation: &str, user: &str, success: bool) {
+    state.audit.record(&berth_core::audit::Event {
+        project: None,
+        operation,
+        resource_type: "user",
+        resource: user,
+        username: user,
+        success,
+    });
 }

@@ -4,7 +4,9 @@
 //! and leaves the permission decision to the core service it calls.
 
 mod artifacts;
+mod audit;
 mod error;
+mod executions;
 mod gc;
 mod jobservice;
 mod model;
@@ -46,9 +48,14 @@ pub fn router(state: State) -> Router<State> {
         .merge(system::router())
         .merge(jobservice::router())
         .merge(gc::router())
+        .merge(audit::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_changes,
+        ))
         .route(OPENAPI_PATH, get(move || async move { Json(doc) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))

@@ -362,9 +362,9 @@ pub struct ConfigurationItem {
     pub editable: bool,
 }
 
-/// One garbage collection run.
+/// One run of a system job (garbage collection, audit log purge).
 #[derive(Serialize, ToSchema)]
-pub struct GCHistory {
+pub struct ExecHistory {
     pub id: i64,
     pub job_name: String,
     /// `MANUAL` or `SCHEDULE`.
@@ -446,4 +446,37 @@ pub struct ScheduleTask {
 #[derive(Serialize, ToSchema)]
 pub struct SchedulerStatus {
     pub paused: bool,
+}
+
+/// A legacy audit log entry.
+#[derive(Serialize, ToSchema)]
+pub struct AuditLog {
+    pub id: i64,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    /// `create`, `delete` or `pull`.
+    pub operation: String,
+    #[schema(format = DateTime)]
+    pub op_time: String,
+}
+
+/// An extended audit log entry.
+#[derive(Serialize, ToSchema)]
+pub struct AuditLogExt {
+    pub id: i64,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub operation: String,
+    pub operation_description: String,
+    pub operation_result: bool,
+    #[schema(format = DateTime)]
+    pub op_time: String,
+}
+
+/// An audit event type (`create_artifact`, `login_user`, …).
+#[derive(Serialize, ToSchema)]
+pub struct AuditLogEventType {
+    pub event_type: String,
 }

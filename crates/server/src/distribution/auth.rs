@@ -16,6 +16,17 @@ pub enum Caller {
     Token(Verified),
 }
 
+impl Caller {
+    /// Who is calling, for the audit log.
+    pub fn username(&self) -> &str {
+        match self {
+            Caller::Anonymous(ctx) | Caller::User(ctx) => ctx.username(),
+            Caller::Token(v) if v.subject.is_empty() => "anonymous",
+            Caller::Token(v) => &v.subject,
+        }
+    }
+}
+
 /// What a repository request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepoAction {

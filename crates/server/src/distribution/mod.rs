@@ -163,16 +163,47 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
         (E::Upload(name, id), Method::PUT) => uploads::put(r, &name, &id, req).await,
         (E::Upload(name, id), Method::DELETE) => uploads::cancel(r, &name, &id).await,
         (E::Manifest(name, reference), m @ (Method::GET | Method::HEAD)) => {
-            manifests::get(r, &name, &reference, m == Method::HEAD).await
+            let resp = manifests::get(r, &name, &reference, m == Method::HEAD).await?;
+            if m == Method::GET {
+                audit(&state, &caller, &name, &reference, "pull");
+            }
+            Ok(resp)
         }
         (E::Manifest(name, reference), Method::PUT) => {
-            manifests::put(r, &name, &reference, req).await
+            let resp = manifests::put(r, &name, &reference, req).await?;
+            audit(&state, &caller, &name, &reference, "create");
+            Ok(resp)
         }
         (E::Manifest(name, reference), Method::DELETE) => {
-            manifests::delete(r, &name, &reference).await
+            let resp = manifests::delete(r, &name, &reference).await?;
+            audit(&state, &caller, &name, &reference, "delete");
+            Ok(resp)
         }
         _ => Err(unsupported()),
     }
+}
+
+/// Records a manifest push, pull or delete (deleting by tag removes a tag).
+fn audit(
+    state: &State,
+    caller: &auth::Caller,
+    name: &RepositoryName,
+    reference: &Reference,
+    operation: &str,
+) {
+    let (resource_type, resource) = match reference {
+        Reference::Tag(t) if operation == "delete" => ("tag", format!("{name}:{t}")),
+        Reference::Tag(t) => ("artifact", format!("{name}:{t}")),
+        Reference::Digest(d) => ("artifact", format!("{name}@{d}")),
+    };
+    state.audit.record(&berth_core::audit::Event {
+        project: Some(name.project()),
+        operation,
+        resource_type,
+        resource: &resource,
+        username: caller.username(),
+        success: true,
+    });
 }
 
 fn unsupported() -> OciError {

@@ -1,0 +1,321 @@
+//! Audit logs: who did what, when, with what result.
+//!
+//! Entries are buffered in memory and written in one transaction every
+//! second (and at shutdown), so a pull or push never waits for an audit
+//! write; a process killed outright loses at most the last second, as
+//! Harbor's own asynchronous audit does. Disabled event types are read from
+//! the configuration at each flush, so every process follows a change
+//! within a second.
+
+use crate::configurations::Configurations;
+use crate::error::{CoreError, CoreResult};
+use crate::iam::context::SecurityContext;
+use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
+use crate::iam::require;
+use crate::jobs::{JobContext, JobResult, Jobs, Vendor};
+use crate::projects::Projects;
+use berth_db::audit::{self, Entry, Log, Table};
+use berth_db::query::ListQuery;
+use berth_db::{now_millis, Db};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The event types recorded (`operation_resourcetype`), as Harbor names them.
+pub const EVENT_TYPES: &[&str] = &[
+    "create_artifact",
+    "delete_artifact",
+    "pull_artifact",
+    "create_tag",
+    "delete_tag",
+    "delete_repository",
+    "update_repository",
+    "create_project",
+    "update_project",
+    "delete_project",
+    "create_member",
+    "update_member",
+    "delete_member",
+    "create_robot",
+    "update_robot",
+    "delete_robot",
+    "create_user",
+    "update_user",
+    "delete_user",
+    "login_user",
+    "logout_user",
+    "update_configuration",
+];
+
+/// Operations the legacy log keeps (on these resource types only).
+fn legacy(operation: &str, resource_type: &str) -> bool {
+    matches!(operation, "create" | "delete" | "pull")
+        && matches!(resource_type, "artifact" | "tag" | "repository" | "project")
+}
+
+/// Harbor's vendor and job type for the purge.
+pub const PURGE_VENDOR: &str = "PURGE_AUDIT_LOG";
+
+/// What a purge is asked to do (Harbor's parameters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeParams {
+    /// Entries older than this many hours go.
+    #[serde(default = "month")]
+    pub audit_retention_hour: i64,
+    /// Comma-separated event types to purge (empty: all).
+    #[serde(default)]
+    pub include_event_types: String,
+    /// Count, delete nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn month() -> i64 {
+    24 * 30
+}
+
+impl Default for PurgeParams {
+    fn default() -> Self {
+        PurgeParams {
+            audit_retention_hour: month(),
+            include_event_types: String::new(),
+            dry_run: false,
+        }
+    }
+}
+
+struct Inner {
+    db: Db,
+    configurations: Configurations,
+    buffer: Mutex<Vec<Entry>>,
+    disabled: RwLock<Vec<String>>,
+}
+
+/// The audit service.
+#[derive(Clone)]
+pub struct Audit {
+    inner: Arc<Inner>,
+    projects: Projects,
+    purges: Vendor,
+}
+
+/// One operation to record.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    /// The project's name, if it belongs to one.
+    pub project: Option<&'a str>,
+    pub operation: &'a str,
+    pub resource_type: &'a str,
+    pub resource: &'a str,
+    pub username: &'a str,
+    pub success: bool,
+}
+
+impl Audit {
+    /// The service; registers the purge job with `jobs`.
+    pub fn new(db: Db, configurations: Configurations, projects: Projects, jobs: Jobs) -> Self {
+        let inner = Arc::new(Inner {
+            db,
+            configurations,
+            buffer: Mutex::new(Vec::new()),
+            disabled: RwLock::new(Vec::new()),
+        });
+        let run = inner.clone();
+        jobs.register(PURGE_VENDOR, move |ctx| {
+            let inner = run.clone();
+            async move { inner.purge(ctx).await }
+        });
+        Audit {
+            inner,
+            projects,
+            purges: Vendor::new(jobs, PURGE_VENDOR, "purge-audit"),
+        }
+    }
+
+    /// Records an operation (written at the next flush).
+    pub fn record(&self, e: &Event<'_>) {
+        let event_type = format!("{}_{}", e.operation, e.resource_type);
+        if self
+            .inner
+            .disabled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&event_type)
+        {
+            return;
+        }
+        let entry = Entry {
+            project: e.project.map(str::to_string),
+            operation: e.operation.to_string(),
+            resource_type: e.resource_type.to_string(),
+            resource: e.resource.to_string(),
+            username: e.username.to_string(),
+            description: format!("{} {} {}", e.operation, e.resource_type, e.resource),
+            success: e.success,
+            op_time: now_millis(),
+            legacy: e.success && legacy(e.operation, e.resource_type),
+        };
+        self.inner
+            .buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry);
+    }
+
+    /// Writes buffered entries and re-reads which event types are disabled.
+    pub async fn flush(&self) -> CoreResult<()> {
+        let disabled = self
+            .inner
+            .configurations
+            .disabled_audit_event_types()
+            .await?;
+        *self
+            .inner
+            .disabled
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = disabled;
+        let entries =
+            std::mem::take(&mut *self.inner.buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.inner.db.begin().await?;
+        audit::insert_all(&mut tx, &entries).await?;
+        berth_db::commit(tx).await?;
+        Ok(())
+    }
+
+    /// A page of a log: everything for administrators, else the projects
+    /// where the caller may list logs (`project`: one project).
+    pub async fn list(
+        &self,
+        ctx: &SecurityContext,
+        table: Table,
+        project: Option<&str>,
+        query: &ListQuery,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<Log>, i64)> {
+        if table == Table::Extended && project.is_none() {
+            require(ctx, Action::List, Resource::System("audit-log")).await?;
+        }
+        let scope: Option<Vec<i64>> = match project {
+            Some(p) => Some(vec![
+                self.projects
+                    .require_in(ctx, p, Action::List, Kind::Log)
+                    .await?
+                    .id,
+            ]),
+            None if can(ctx, Action::List, Resource::System("audit-log")).await? => None,
+            None => {
+                if !ctx.is_authenticated() {
+                    return Err(CoreError::Unauthorized);
+                }
+                let mut ids = Vec::new();
+                if let Some(user) = ctx.user_id() {
+                    for (id, _) in audit::memberships(self.inner.db.reader(), user).await? {
+                        let p = ProjectRef {
+                            id,
+                            public: false,
+                            created_at: 0,
+                        };
+                        if can(ctx, Action::List, Resource::Project(p, Kind::Log)).await? {
+                            ids.push(id);
+                        }
+                    }
+                }
+                Some(ids)
+            }
+        };
+        Ok(audit::list(
+            self.inner.db.reader(),
+            table,
+            scope.as_deref(),
+            query,
+            offset,
+            limit,
+        )
+        .await?)
+    }
+
+    /// Starts a purge now.
+    pub async fn purge_now(&self, ctx: &SecurityContext, params: &PurgeParams) -> CoreResult<i64> {
+        validate(params)?;
+        self.purges.start(ctx, &to_json(params)?).await
+    }
+
+    /// Schedules purges (`None` removes the schedule).
+    pub async fn schedule_purge(
+        &self,
+        ctx: &SecurityContext,
+        cron_type: &str,
+        cron: Option<&str>,
+        params: &PurgeParams,
+    ) -> CoreResult<()> {
+        validate(params)?;
+        self.purges
+            .set_schedule(ctx, cron_type, cron, &to_json(params)?)
+            .await
+    }
+
+    /// History, logs, stop and schedule of purges.
+    pub fn purges(&self) -> &Vendor {
+        &self.purges
+    }
+}
+
+fn validate(p: &PurgeParams) -> CoreResult<()> {
+    if p.audit_retention_hour < 0 {
+        return Err(CoreError::BadRequest(
+            "audit_retention_hour must be 0 or more".into(),
+        ));
+    }
+    if let Some(bad) = event_types(&p.include_event_types)
+        .into_iter()
+        .find(|t| !EVENT_TYPES.contains(&t.as_str()))
+    {
+        return Err(CoreError::BadRequest(format!("unknown event type {bad:?}")));
+    }
+    Ok(())
+}
+
+fn event_types(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn to_json(p: &PurgeParams) -> CoreResult<String> {
+    serde_json::to_string(p).map_err(|e| CoreError::Internal(e.to_string()))
+}
+
+impl Inner {
+    async fn purge(self: Arc<Self>, ctx: JobContext) -> JobResult {
+        let p: PurgeParams = serde_json::from_value(ctx.params.clone())
+            .map_err(|e| format!("bad parameters: {e}"))?;
+        let before = now_millis() - p.audit_retention_hour * 3_600_000;
+        let types = event_types(&p.include_event_types);
+        ctx.log(format!(
+            "purging entries older than {} hours of {} (dry run: {})",
+            p.audit_retention_hour,
+            if types.is_empty() {
+                "every event type".to_string()
+            } else {
+                types.join(", ")
+            },
+            p.dry_run
+        ));
+        let mut tx = self.db.begin().await.map_err(|e| e.to_string())?;
+        let n = audit::purge(&mut tx, before, &types, p.dry_run)
+            .await
+            .map_err(|e| e.to_string())?;
+        berth_db::commit(tx).await.map_err(|e| e.to_string())?;
+        ctx.log(if p.dry_run {
+            format!("would purge {n} entries")
+        } else {
+            format!("purged {n} entries")
+        });
+        Ok(())
+    }
+}

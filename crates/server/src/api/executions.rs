@@ -1,0 +1,148 @@
+//! What the runs of system jobs (garbage collection, audit log purge) share
+//! on the API: history, one run, its log, stop, schedule.
+
+use super::jobservice::{job_id_of, text};
+use super::model::{ExecHistory, ScheduleObj};
+use super::{context, timestamp, ApiError, Page};
+use crate::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_core::jobs::Vendor;
+use berth_db::jobs::Execution;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// A run to start now (`Manual`), or a schedule.
+#[derive(Deserialize, ToSchema)]
+pub struct Schedule {
+    pub schedule: ScheduleObj,
+    /// The job's parameters.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: Option<serde_json::Value>,
+}
+
+impl Schedule {
+    /// The parameters as `T` (its defaults when absent).
+    pub fn params<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        match &self.parameters {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid parameters: {e}"))),
+            None => Ok(T::default()),
+        }
+    }
+}
+
+fn history_json(e: &Execution) -> ExecHistory {
+    let params = serde_json::from_str::<serde_json::Value>(&e.extra_attrs)
+        .ok()
+        .and_then(|v| v.get("parameters").cloned())
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    ExecHistory {
+        id: e.id,
+        job_name: e.vendor_type.clone(),
+        job_kind: e.trigger.clone(),
+        job_parameters: params,
+        schedule: None,
+        job_status: e.status.clone(),
+        deleted: false,
+        creation_time: timestamp(e.start_time),
+        update_time: timestamp(e.update_time),
+    }
+}
+
+/// A page of runs, newest first.
+pub async fn history(
+    state: &State,
+    headers: &HeaderMap,
+    q: Option<&str>,
+    runs: &Vendor,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let ctx = context(state, headers).await?;
+    let page = Page::parse(q)?;
+    let (rows, total) = runs.history(&ctx, page.offset(), page.size).await?;
+    let mut resp = Json(rows.iter().map(history_json).collect::<Vec<_>>()).into_response();
+    page.headers(&mut resp, path, total);
+    Ok(resp)
+}
+
+/// One run.
+pub async fn get_one(
+    state: &State,
+    headers: &HeaderMap,
+    id: &str,
+    runs: &Vendor,
+) -> Result<Json<ExecHistory>, ApiError> {
+    let ctx = context(state, headers).await?;
+    Ok(Json(history_json(&runs.get(&ctx, job_id_of(id)?).await?)))
+}
+
+/// Stops a run.
+pub async fn stop(
+    state: &State,
+    headers: &HeaderMap,
+    id: &str,
+    runs: &Vendor,
+) -> Result<StatusCode, ApiError> {
+    let ctx = context(state, headers).await?;
+    runs.stop(&ctx, job_id_of(id)?).await?;
+    Ok(StatusCode::OK)
+}
+
+/// A run's log, as text.
+pub async fn log(
+    state: &State,
+    headers: &HeaderMap,
+    id: &str,
+    runs: &Vendor,
+) -> Result<Response, ApiError> {
+    let ctx = context(state, headers).await?;
+    Ok(text(runs.log(&ctx, job_id_of(id)?).await?))
+}
+
+/// The schedule (type `None` when runs are not scheduled).
+pub async fn schedule(
+    state: &State,
+    headers: &HeaderMap,
+    runs: &Vendor,
+    vendor: &str,
+) -> Result<Json<ExecHistory>, ApiError> {
+    let ctx = context(state, headers).await?;
+    let s = runs.schedule(&ctx).await?;
+    let (id, params, obj, time) = match s {
+        Some(s) => (
+            s.id,
+            s.params.clone(),
+            ScheduleObj {
+                kind: s.cron_type.clone(),
+                cron: Some(s.cron.clone()),
+                next_scheduled_time: Some(timestamp(s.next_run_at)),
+            },
+            s.update_time,
+        ),
+        None => (
+            0,
+            String::new(),
+            ScheduleObj {
+                kind: "None".into(),
+                cron: None,
+                next_scheduled_time: None,
+            },
+            0,
+        ),
+    };
+    Ok(Json(ExecHistory {
+        id,
+        job_name: vendor.into(),
+        job_kind: "SCHEDULE".into(),
+        job_parameters: params,
+        schedule: Some(obj),
+        job_status: String::new(),
+        deleted: false,
+        creation_time: timestamp(time),
+        update_time: timestamp(time),
+    }))
+}
