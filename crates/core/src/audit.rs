@@ -12,7 +12,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
 use crate::iam::require;
-use crate::jobs::{JobContext, JobResult, Jobs, Vendor};
+use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::projects::Projects;
 use berth_db::audit::{self, Entry, Log, Table};
 use berth_db::query::ListQuery;
@@ -237,45 +237,27 @@ impl Audit {
         .await?)
     }
 
-    /// Starts a purge now.
-    pub async fn purge_now(&self, ctx: &SecurityContext, params: &PurgeParams) -> CoreResult<i64> {
-        validate(params)?;
-        self.purges.start(ctx, &to_json(params)?).await
-    }
-
-    /// Schedules purges (`None` removes the schedule).
-    pub async fn schedule_purge(
-        &self,
-        ctx: &SecurityContext,
-        cron_type: &str,
-        cron: Option<&str>,
-        params: &PurgeParams,
-    ) -> CoreResult<()> {
-        validate(params)?;
-        self.purges
-            .set_schedule(ctx, cron_type, cron, &to_json(params)?)
-            .await
-    }
-
     /// History, logs, stop and schedule of purges.
     pub fn purges(&self) -> &Vendor {
         &self.purges
     }
 }
 
-fn validate(p: &PurgeParams) -> CoreResult<()> {
-    if p.audit_retention_hour < 0 {
-        return Err(CoreError::BadRequest(
-            "audit_retention_hour must be 0 or more".into(),
-        ));
+impl JobParams for PurgeParams {
+    fn validate(&self) -> CoreResult<()> {
+        if self.audit_retention_hour < 0 {
+            return Err(CoreError::BadRequest(
+                "audit_retention_hour must be 0 or more".into(),
+            ));
+        }
+        if let Some(bad) = event_types(&self.include_event_types)
+            .into_iter()
+            .find(|t| !EVENT_TYPES.contains(&t.as_str()))
+        {
+            return Err(CoreError::BadRequest(format!("unknown event type {bad:?}")));
+        }
+        Ok(())
     }
-    if let Some(bad) = event_types(&p.include_event_types)
-        .into_iter()
-        .find(|t| !EVENT_TYPES.contains(&t.as_str()))
-    {
-        return Err(CoreError::BadRequest(format!("unknown event type {bad:?}")));
-    }
-    Ok(())
 }
 
 fn event_types(list: &str) -> Vec<String> {
@@ -284,10 +266,6 @@ fn event_types(list: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_lowercase)
         .collect()
-}
-
-fn to_json(p: &PurgeParams) -> CoreResult<String> {
-    serde_json::to_string(p).map_err(|e| CoreError::Internal(e.to_string()))
 }
 
 impl Inner {

@@ -15,8 +15,7 @@
 //! the database says is garbage now.
 
 use crate::error::{CoreError, CoreResult};
-use crate::iam::context::SecurityContext;
-use crate::jobs::{JobContext, JobResult, Jobs, Vendor};
+use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
 use berth_db::jobs as jobrows;
 use berth_db::{artifacts, blobs, now_millis, uploads, Db};
 use berth_oci::Digest;
@@ -116,34 +115,10 @@ impl Gc {
         }
     }
 
-    /// Starts a collection now; 409 while another one has not ended.
-    pub async fn start(&self, ctx: &SecurityContext, params: &GcParams) -> CoreResult<i64> {
-        validate(params)?;
-        self.runs.start(ctx, &to_json(params)?).await
-    }
-
-    /// Schedules collections (`None` removes the schedule).
-    pub async fn set_schedule(
-        &self,
-        ctx: &SecurityContext,
-        cron_type: &str,
-        cron: Option<&str>,
-        params: &GcParams,
-    ) -> CoreResult<()> {
-        validate(params)?;
-        self.runs
-            .set_schedule(ctx, cron_type, cron, &to_json(params)?)
-            .await
-    }
-
     /// History, logs, stop and schedule of collections.
     pub fn runs(&self) -> &Vendor {
         &self.runs
     }
-}
-
-fn to_json(params: &GcParams) -> CoreResult<String> {
-    serde_json::to_string(params).map_err(|e| CoreError::Internal(e.to_string()))
 }
 
 impl Inner {
@@ -334,16 +309,18 @@ impl Inner {
     }
 }
 
-fn validate(params: &GcParams) -> CoreResult<()> {
-    if !(1..=10).contains(&params.workers) {
-        return Err(CoreError::BadRequest("workers must be 1 to 10".into()));
+impl JobParams for GcParams {
+    fn validate(&self) -> CoreResult<()> {
+        if !(1..=10).contains(&self.workers) {
+            return Err(CoreError::BadRequest("workers must be 1 to 10".into()));
+        }
+        if self.time_window < 0 {
+            return Err(CoreError::BadRequest(
+                "time_window must be 0 or more hours".into(),
+            ));
+        }
+        Ok(())
     }
-    if params.time_window < 0 {
-        return Err(CoreError::BadRequest(
-            "time_window must be 0 or more hours".into(),
-        ));
-    }
-    Ok(())
 }
 
 fn internal(e: impl std::fmt::Display) -> CoreError {

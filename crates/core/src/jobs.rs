@@ -367,6 +367,16 @@ impl Jobs {
     }
 }
 
+/// Parameters of a system job, as clients send them.
+pub trait JobParams: serde::Serialize + serde::de::DeserializeOwned + Default {
+    /// Refuses values the job cannot run with.
+    fn validate(&self) -> CoreResult<()>;
+}
+
+fn to_json<P: JobParams>(params: &P) -> CoreResult<String> {
+    serde_json::to_string(params).map_err(|e| CoreError::Internal(e.to_string()))
+}
+
 /// The runs of one vendor type (garbage collection, audit log purge …)
 /// behind one system permission: start, history, one run, its log, stop,
 /// schedule. Each run is an execution with one task.
@@ -395,9 +405,11 @@ impl Vendor {
         require(ctx, action, Resource::System(self.resource)).await
     }
 
-    /// Starts a run now with JSON parameters; 409 while another has not ended.
-    pub async fn start(&self, ctx: &SecurityContext, params: &str) -> CoreResult<i64> {
+    /// Starts a run now; 409 while another has not ended.
+    pub async fn start<P: JobParams>(&self, ctx: &SecurityContext, params: &P) -> CoreResult<i64> {
         self.require(ctx, Action::Create).await?;
+        params.validate()?;
+        let params = &to_json(params)?;
         let db = &self.jobs.inner.db;
         if jobs::has_active(db.reader(), self.vendor).await? {
             return Err(CoreError::Conflict(format!(
@@ -470,17 +482,18 @@ impl Vendor {
         self.jobs.stop_task(self.task_of(id).await?).await
     }
 
-    /// Schedules runs with JSON parameters (`None` removes the schedule).
-    pub async fn set_schedule(
+    /// Schedules runs (`None` removes the schedule).
+    pub async fn set_schedule<P: JobParams>(
         &self,
         ctx: &SecurityContext,
         cron_type: &str,
         cron: Option<&str>,
-        params: &str,
+        params: &P,
     ) -> CoreResult<()> {
         self.require(ctx, Action::Update).await?;
+        params.validate()?;
         self.jobs
-            .set_schedule(self.vendor, cron_type, cron, params)
+            .set_schedule(self.vendor, cron_type, cron, &to_json(params)?)
             .await
     }
 

@@ -3,7 +3,7 @@
 
 use super::executions::{self, Schedule};
 use super::model::{AuditLog, AuditLogEventType, AuditLogExt, Errors, ExecHistory};
-use super::{context, created, json_body, list_query, timestamp, ApiError, ListParams, Page};
+use super::{context, list_query, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State as S};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -420,23 +420,8 @@ async fn purge_create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
-    let req: Schedule = json_body(&body)?;
-    let params: PurgeParams = req.params()?;
-    if req.schedule.kind == "Manual" {
-        let id = state.audit.purge_now(&ctx, &params).await?;
-        return Ok(created(format!("/api/v2.0/system/purgeaudit/{id}")));
-    }
-    state
-        .audit
-        .schedule_purge(
-            &ctx,
-            &req.schedule.kind,
-            req.schedule.cron.as_deref(),
-            &params,
-        )
-        .await?;
-    Ok(created("/api/v2.0/system/purgeaudit/schedule".into()))
+    let base = "/api/v2.0/system/purgeaudit";
+    executions::create::<PurgeParams>(&state, &headers, &body, state.audit.purges(), base).await
 }
 
 /// Changes the purge schedule; type `None` removes it.
@@ -448,19 +433,5 @@ async fn purge_update(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
-    let req: Schedule = json_body(&body)?;
-    if req.schedule.kind == "Manual" {
-        return Err(ApiError::bad_request("use POST to purge now"));
-    }
-    state
-        .audit
-        .schedule_purge(
-            &ctx,
-            &req.schedule.kind,
-            req.schedule.cron.as_deref(),
-            &req.params()?,
-        )
-        .await?;
-    Ok(StatusCode::OK)
+    executions::update::<PurgeParams>(&state, &headers, &body, state.audit.purges()).await
 }

@@ -3,12 +3,12 @@
 
 use super::jobservice::{job_id_of, text};
 use super::model::{ExecHistory, ScheduleObj};
-use super::{context, timestamp, ApiError, Page};
+use super::{context, created, json_body, timestamp, ApiError, Page};
 use crate::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::jobs::Vendor;
+use berth_core::jobs::{JobParams, Vendor};
 use berth_db::jobs::Execution;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -24,14 +24,62 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The parameters as `T` (its defaults when absent).
-    pub fn params<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+    /// The parameters as `P` (its defaults when absent).
+    fn params<P: JobParams>(&self) -> Result<P, ApiError> {
         match &self.parameters {
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid parameters: {e}"))),
-            None => Ok(T::default()),
+            None => Ok(P::default()),
         }
     }
+}
+
+/// `POST …/schedule`: `Manual` starts a run now, other types schedule runs.
+pub async fn create<P: JobParams>(
+    state: &State,
+    headers: &HeaderMap,
+    body: &[u8],
+    runs: &Vendor,
+    base: &str,
+) -> Result<Response, ApiError> {
+    let ctx = context(state, headers).await?;
+    let req: Schedule = json_body(body)?;
+    let params: P = req.params()?;
+    if req.schedule.kind == "Manual" {
+        let id = runs.start(&ctx, &params).await?;
+        return Ok(created(format!("{base}/{id}")));
+    }
+    runs.set_schedule(
+        &ctx,
+        &req.schedule.kind,
+        req.schedule.cron.as_deref(),
+        &params,
+    )
+    .await?;
+    Ok(created(format!("{base}/schedule")))
+}
+
+/// `PUT …/schedule`: changes the schedule; `None` removes it.
+pub async fn update<P: JobParams>(
+    state: &State,
+    headers: &HeaderMap,
+    body: &[u8],
+    runs: &Vendor,
+) -> Result<StatusCode, ApiError> {
+    let ctx = context(state, headers).await?;
+    let req: Schedule = json_body(body)?;
+    if req.schedule.kind == "Manual" {
+        return Err(ApiError::bad_request("use POST to run now"));
+    }
+    let params: P = req.params()?;
+    runs.set_schedule(
+        &ctx,
+        &req.schedule.kind,
+        req.schedule.cron.as_deref(),
+        &params,
+    )
+    .await?;
+    Ok(StatusCode::OK)
 }
 
 fn history_json(e: &Execution) -> ExecHistory {

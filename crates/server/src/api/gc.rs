@@ -2,7 +2,7 @@
 
 use super::executions::{self, Schedule};
 use super::model::{Errors, ExecHistory};
-use super::{context, created, json_body, ApiError};
+use super::ApiError;
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
@@ -89,23 +89,8 @@ async fn create_schedule(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
-    let req: Schedule = json_body(&body)?;
-    let params: GcParams = req.params()?;
-    if req.schedule.kind == "Manual" {
-        let id = state.gc.start(&ctx, &params).await?;
-        return Ok(created(format!("/api/v2.0/system/gc/{id}")));
-    }
-    state
-        .gc
-        .set_schedule(
-            &ctx,
-            &req.schedule.kind,
-            req.schedule.cron.as_deref(),
-            &params,
-        )
-        .await?;
-    Ok(created("/api/v2.0/system/gc/schedule".into()))
+    let base = "/api/v2.0/system/gc";
+    executions::create::<GcParams>(&state, &headers, &body, state.gc.runs(), base).await
 }
 
 /// Changes the schedule; type `None` removes it.
@@ -117,19 +102,5 @@ async fn update_schedule(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
-    let req: Schedule = json_body(&body)?;
-    if req.schedule.kind == "Manual" {
-        return Err(ApiError::bad_request("use POST to run a collection now"));
-    }
-    state
-        .gc
-        .set_schedule(
-            &ctx,
-            &req.schedule.kind,
-            req.schedule.cron.as_deref(),
-            &req.params()?,
-        )
-        .await?;
-    Ok(StatusCode::OK)
+    executions::update::<GcParams>(&state, &headers, &body, state.gc.runs()).await
 }
