@@ -6,6 +6,7 @@ use anyhow::Context;
 use berth_core::audit::Audit;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
+use berth_core::webhooks::Webhooks;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
@@ -152,6 +153,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let iam = Iam::with_lockout(db.clone(), config.login_max_failures, config.login_lockout);
     let configurations =
         Configurations::new(db.clone()).with_token_expiration(config.token_expiry_minutes);
+    // Read-only mode and the other switches hold from the first request.
+    configurations.refresh().await?;
     let projects = Projects::new(db.clone(), configurations.clone());
     first_start(&config, &iam, &projects).await?;
     let tokens = TokenService::load_or_create(&config.data_dir, config.token_expiry_minutes * 60)?;
@@ -178,6 +181,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         projects.clone(),
         jobs.clone(),
     );
+    let webhooks = Webhooks::new(
+        db.clone(),
+        jobs.clone(),
+        projects.clone(),
+        configurations.clone(),
+        &external_url,
+    );
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts: Artifacts::new(db.clone(), projects.clone()),
@@ -190,7 +200,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         jobs: jobs.clone(),
         gc,
         audit,
+        webhooks,
     });
+    state.registry.set_outbox(state.webhooks.outbox());
     jobs.start();
     let flusher = {
         let state = state.clone();

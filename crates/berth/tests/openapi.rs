@@ -353,6 +353,28 @@ async fn every_answer_matches_the_published_document() {
         )
         .await;
 
+        // A webhook that cannot be delivered (nothing listens on port 9).
+        let hook = json!({"name": "h", "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"type": "http", "address": "http://127.0.0.1:9/"}]});
+        let (st, _) = c
+            .call(
+                M::POST,
+                &v2("/projects/docs/webhook/policies"),
+                a,
+                Some(hook.clone()),
+            )
+            .await;
+        assert_eq!(st, 201);
+        let (_, hooks) = c
+            .call(M::GET, &v2("/projects/docs/webhook/policies"), a, None)
+            .await;
+        let hid = hooks[0]["id"].as_i64().unwrap();
+        let hp = v2(&format!("/projects/docs/webhook/policies/{hid}"));
+        c.call(M::GET, &hp, a, None).await;
+        c.call(M::PUT, &hp, a, Some(hook)).await;
+        c.call(M::GET, &v2("/projects/docs/webhook/events"), a, None)
+            .await;
+
         // Registry content.
         let (d, _) = s.push_image("docs/app", "v1", "one").await;
         let config =
@@ -447,6 +469,30 @@ async fn every_answer_matches_the_published_document() {
         );
         c.call(M::DELETE, &art, a, None).await;
         c.call(M::DELETE, &repo, a, None).await;
+
+        let mut execs = Value::Null;
+        for _ in 0..100 {
+            execs = c.call(M::GET, &format!("{hp}/executions"), a, None).await.1;
+            if execs.as_array().is_some_and(|e| !e.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let eid = execs[0]["id"].as_i64().unwrap();
+        let (_, tasks) = c
+            .call(M::GET, &format!("{hp}/executions/{eid}/tasks"), a, None)
+            .await;
+        let tid = tasks[0]["id"].as_i64().unwrap();
+        c.call(
+            M::GET,
+            &format!("{hp}/executions/{eid}/tasks/{tid}/log"),
+            a,
+            None,
+        )
+        .await;
+        c.call(M::GET, &v2("/projects/docs/webhook/lasttrigger"), a, None)
+            .await;
+        c.call(M::DELETE, &hp, a, None).await;
 
         // Robots.
         let robot = json!({"name": "ci", "level": "project", "duration": 30, "permissions": [

@@ -168,3 +168,79 @@ async fn deleting_users() {
         s.create_user("cat", PW).await;
     }
 }
+
+#[tokio::test]
+async fn read_only_mode_refuses_every_write() {
+    for s in servers().await {
+        s.push_image("p/app", "v1", "before").await;
+        let set = |on: bool| {
+            s.api(Method::PUT, "/configurations", ADMIN)
+                .json(&json!({ "read_only": on }))
+                .send()
+        };
+        expect_error(
+            s.api(Method::PUT, "/configurations", ADMIN)
+                .json(&json!({"read_only": "sometimes"}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "BAD_REQUEST",
+        )
+        .await;
+        assert_eq!(set(true).await.unwrap().status(), 200);
+        let cfg: Value = s.api_json("/configurations", ADMIN).await;
+        assert_eq!(cfg["read_only"], json!({"value": true, "editable": true}));
+
+        // /v2 writes: the OCI envelope.
+        let r = s
+            .client
+            .post(s.u("/v2/p/app/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(r, 403, "DENIED").await;
+        assert_eq!(
+            body["errors"][0]["message"],
+            "The system is in read only mode. Any modification is prohibited."
+        );
+        assert_eq!(s.delete("/v2/p/app/manifests/v1").await.status(), 403);
+        // /api writes: Harbor's envelope with DENIED.
+        let r = s
+            .api(Method::POST, "/projects", ADMIN)
+            .json(&json!({"project_name": "nope"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "DENIED").await;
+        // Reads and logins go on.
+        assert_eq!(s.get("/v2/p/app/manifests/v1").await.status(), 200);
+        let r = s
+            .anon
+            .post(s.u("/c/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // Still on after a restart; off again through the configuration.
+        let mut s = s;
+        s.restart();
+        let r = s
+            .client
+            .post(s.u("/v2/p/app/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = s
+            .api(Method::PUT, "/configurations", ADMIN)
+            .json(&json!({"read_only": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        s.push_image("p/app", "v2", "after").await;
+    }
+}

@@ -111,7 +111,9 @@ impl Artifacts {
             .await?;
         self.check(ctx, repo, Action::Create, Kind::Artifact)
             .await?;
-        let digest = registry.copy_manifest(&src, &reference, repo).await?;
+        let digest = registry
+            .copy_manifest(&src, &reference, repo, ctx.username())
+            .await?;
         Ok(digest.to_string())
     }
 
@@ -129,7 +131,7 @@ impl Artifacts {
         let digest =
             berth_oci::Digest::parse(&a.digest).map_err(|e| CoreError::Internal(e.to_string()))?;
         Ok(registry
-            .delete_manifest(repo, &Reference::Digest(digest))
+            .delete_manifest(repo, &Reference::Digest(digest), ctx.username())
             .await?)
     }
 

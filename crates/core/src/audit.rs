@@ -18,7 +18,7 @@ use berth_db::audit::{self, Entry, Log, Table};
 use berth_db::query::ListQuery;
 use berth_db::{now_millis, Db};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// The event types recorded (`operation_resourcetype`), as Harbor names them.
 pub const EVENT_TYPES: &[&str] = &[
@@ -87,7 +87,6 @@ struct Inner {
     db: Db,
     configurations: Configurations,
     buffer: Mutex<Vec<Entry>>,
-    disabled: RwLock<Vec<String>>,
 }
 
 /// The audit service.
@@ -117,7 +116,6 @@ impl Audit {
             db,
             configurations,
             buffer: Mutex::new(Vec::new()),
-            disabled: RwLock::new(Vec::new()),
         });
         let run = inner.clone();
         jobs.register(PURGE_VENDOR, move |ctx| {
@@ -134,13 +132,7 @@ impl Audit {
     /// Records an operation (written at the next flush).
     pub fn record(&self, e: &Event<'_>) {
         let event_type = format!("{}_{}", e.operation, e.resource_type);
-        if self
-            .inner
-            .disabled
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&event_type)
-        {
+        if self.inner.configurations.audit_disabled(&event_type) {
             return;
         }
         let entry = Entry {
@@ -161,18 +153,10 @@ impl Audit {
             .push(entry);
     }
 
-    /// Writes buffered entries and re-reads which event types are disabled.
+    /// Writes buffered entries (and re-reads the settings, which say which
+    /// event types are disabled).
     pub async fn flush(&self) -> CoreResult<()> {
-        let disabled = self
-            .inner
-            .configurations
-            .disabled_audit_event_types()
-            .await?;
-        *self
-            .inner
-            .disabled
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = disabled;
+        self.inner.configurations.refresh().await?;
         let entries =
             std::mem::take(&mut *self.inner.buffer.lock().unwrap_or_else(|p| p.into_inner()));
         if entries.is_empty() {

@@ -6,6 +6,7 @@ use crate::iam::rbac::{Action, Resource};
 use crate::iam::require;
 use berth_db::{properties, Db};
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 /// One setting as Harbor shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,17 +28,36 @@ enum Allowed {
     OneOf(&'static [&'static str]),
     /// A comma-separated list of these (possibly empty).
     ListOf(&'static [&'static str]),
+    /// `true` or `false` (JSON booleans; the strings are accepted too).
+    Bool,
 }
 
 impl Allowed {
-    fn admits(&self, v: &str) -> bool {
-        match self {
-            Allowed::OneOf(values) => values.contains(&v),
-            Allowed::ListOf(values) => v
+    /// The stored text of a valid JSON value.
+    fn admit(&self, v: &serde_json::Value) -> Option<String> {
+        match (self, v) {
+            (Allowed::Bool, serde_json::Value::Bool(b)) => Some(b.to_string()),
+            (Allowed::Bool, serde_json::Value::String(s)) if s == "true" || s == "false" => {
+                Some(s.clone())
+            }
+            (Allowed::OneOf(values), serde_json::Value::String(s)) => {
+                values.contains(&s.as_str()).then(|| s.clone())
+            }
+            (Allowed::ListOf(values), serde_json::Value::String(s)) => s
                 .split(',')
                 .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .all(|s| values.contains(&s)),
+                .filter(|t| !t.is_empty())
+                .all(|t| values.contains(&t))
+                .then(|| s.clone()),
+            _ => None,
+        }
+    }
+
+    /// The JSON value of stored text.
+    fn show(&self, stored: &str) -> serde_json::Value {
+        match self {
+            Allowed::Bool => (stored == "true").into(),
+            _ => stored.into(),
         }
     }
 
@@ -45,31 +65,49 @@ impl Allowed {
         match self {
             Allowed::OneOf(values) => format!("one of {}", values.join(", ")),
             Allowed::ListOf(values) => format!("a comma-separated list of {}", values.join(", ")),
+            Allowed::Bool => "true or false".into(),
         }
     }
 }
 
 const EDITABLE: &[Editable] = &[
     Editable {
-        key: PROJECT_CREATION_RESTRICTION,
+        key: "project_creation_restriction",
         default: "everyone",
         allowed: Allowed::OneOf(&["everyone", "adminonly"]),
     },
     Editable {
-        key: DISABLED_AUDIT_LOG_EVENT_TYPES,
+        key: "disabled_audit_log_event_types",
         default: "",
         allowed: Allowed::ListOf(crate::audit::EVENT_TYPES),
     },
+    Editable {
+        key: "read_only",
+        default: "false",
+        allowed: Allowed::Bool,
+    },
+    Editable {
+        key: "notification_enable",
+        default: "true",
+        allowed: Allowed::Bool,
+    },
 ];
 
-const PROJECT_CREATION_RESTRICTION: &str = "project_creation_restriction";
-const DISABLED_AUDIT_LOG_EVENT_TYPES: &str = "disabled_audit_log_event_types";
+/// The settings other services consult on hot paths, as last read.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub admin_only_project_creation: bool,
+    pub disabled_audit_event_types: Vec<String>,
+    pub read_only: bool,
+    pub notifications: bool,
+}
 
 /// The configuration service.
 #[derive(Clone)]
 pub struct Configurations {
     db: Db,
     token_expiration_minutes: i64,
+    snapshot: Arc<RwLock<Snapshot>>,
 }
 
 impl Configurations {
@@ -78,6 +116,10 @@ impl Configurations {
         Configurations {
             db,
             token_expiration_minutes: 30,
+            snapshot: Arc::new(RwLock::new(Snapshot {
+                notifications: true,
+                ..Snapshot::default()
+            })),
         }
     }
 
@@ -89,32 +131,72 @@ impl Configurations {
         }
     }
 
-    async fn value(&self, e: &Editable) -> CoreResult<String> {
-        Ok(properties::get(self.db.reader(), e.key)
+    /// Every editable setting's stored text.
+    async fn values(&self) -> CoreResult<BTreeMap<&'static str, String>> {
+        let stored: BTreeMap<String, String> = properties::all(self.db.reader())
             .await?
-            .unwrap_or_else(|| e.default.to_string()))
-    }
-
-    /// Whether only system administrators may create projects.
-    pub async fn admin_only_project_creation(&self) -> CoreResult<bool> {
-        Ok(self.value(&EDITABLE[0]).await? == "adminonly")
-    }
-
-    /// `everyone` or `adminonly`.
-    pub async fn project_creation_restriction(&self) -> CoreResult<String> {
-        self.value(&EDITABLE[0]).await
-    }
-
-    /// Audit event types not to record (`pull_artifact`, …).
-    pub async fn disabled_audit_event_types(&self) -> CoreResult<Vec<String>> {
-        Ok(self
-            .value(&EDITABLE[1])
-            .await?
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
+            .into_iter()
+            .collect();
+        Ok(EDITABLE
+            .iter()
+            .map(|e| {
+                let v = stored.get(e.key).cloned();
+                (e.key, v.unwrap_or_else(|| e.default.to_string()))
+            })
             .collect())
+    }
+
+    /// Re-reads the settings (every process does so every second, so a
+    /// change made through any of them is followed within seconds).
+    pub async fn refresh(&self) -> CoreResult<Snapshot> {
+        let v = self.values().await?;
+        let get = |k: &str| v.get(k).map(String::as_str).unwrap_or("");
+        let snap = Snapshot {
+            admin_only_project_creation: get("project_creation_restriction") == "adminonly",
+            disabled_audit_event_types: get("disabled_audit_log_event_types")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            read_only: get("read_only") == "true",
+            notifications: get("notification_enable") == "true",
+        };
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap.clone();
+        Ok(snap)
+    }
+
+    /// The settings as last read.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether an audit event type is switched off (as last read).
+    pub fn audit_disabled(&self, event_type: &str) -> bool {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .disabled_audit_event_types
+            .iter()
+            .any(|t| t == event_type)
+    }
+
+    /// Whether only system administrators may create projects (read now).
+    pub async fn admin_only_project_creation(&self) -> CoreResult<bool> {
+        Ok(self.refresh().await?.admin_only_project_creation)
+    }
+
+    /// `everyone` or `adminonly` (read now).
+    pub async fn project_creation_restriction(&self) -> CoreResult<String> {
+        Ok(if self.admin_only_project_creation().await? {
+            "adminonly"
+        } else {
+            "everyone"
+        }
+        .into())
     }
 
     /// Every setting (administrators only).
@@ -127,18 +209,19 @@ impl Configurations {
         let mut out = BTreeMap::from([
             ("auth_mode", fixed("db_auth".into())),
             ("self_registration", fixed(false.into())),
-            ("read_only", fixed(false.into())),
             (
                 "token_expiration",
                 fixed(self.token_expiration_minutes.into()),
             ),
             ("robot_name_prefix", fixed("robot$".into())),
         ]);
+        let values = self.values().await?;
         for e in EDITABLE {
+            let stored = values.get(e.key).map(String::as_str).unwrap_or(e.default);
             out.insert(
                 e.key,
                 Item {
-                    value: self.value(e).await?.into(),
+                    value: e.allowed.show(stored),
                     editable: true,
                 },
             );
@@ -158,19 +241,17 @@ impl Configurations {
             let e = EDITABLE.iter().find(|e| e.key == key).ok_or_else(|| {
                 CoreError::BadRequest(format!("{key} is not an editable setting"))
             })?;
-            let v = value
-                .as_str()
-                .filter(|v| e.allowed.admits(v))
-                .ok_or_else(|| {
-                    CoreError::BadRequest(format!("{key} must be {}", e.allowed.describe()))
-                })?;
+            let v = e.allowed.admit(value).ok_or_else(|| {
+                CoreError::BadRequest(format!("{key} must be {}", e.allowed.describe()))
+            })?;
             valid.push((e.key, v));
         }
         let mut tx = self.db.begin().await?;
-        for (k, v) in valid {
+        for (k, v) in &valid {
             properties::set(&mut *tx, k, v).await?;
         }
         berth_db::commit(tx).await?;
+        self.refresh().await?;
         Ok(())
     }
 }

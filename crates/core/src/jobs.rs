@@ -367,6 +367,33 @@ impl Jobs {
     }
 }
 
+/// A job to enqueue, owned (what an outbox hands over).
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub vendor_type: String,
+    pub vendor_id: i64,
+    pub trigger: String,
+    pub extra_attrs: String,
+    pub job_type: String,
+    pub params: String,
+    pub max_runs: i64,
+}
+
+impl JobSpec {
+    /// The row to insert.
+    pub fn new_job(&self) -> NewJob<'_> {
+        NewJob {
+            vendor_type: &self.vendor_type,
+            vendor_id: self.vendor_id,
+            trigger: &self.trigger,
+            extra_attrs: &self.extra_attrs,
+            job_type: &self.job_type,
+            params: &self.params,
+            max_runs: self.max_runs,
+        }
+    }
+}
+
 /// Parameters of a system job, as clients send them.
 pub trait JobParams: serde::Serialize + serde::de::DeserializeOwned + Default {
     /// Refuses values the job cannot run with.
@@ -445,7 +472,7 @@ impl Vendor {
         limit: i64,
     ) -> CoreResult<(Vec<jobs::Execution>, i64)> {
         self.require(ctx, Action::List).await?;
-        Ok(jobs::executions(&self.jobs.inner.db, self.vendor, offset, limit).await?)
+        Ok(jobs::executions(&self.jobs.inner.db, self.vendor, None, offset, limit).await?)
     }
 
     /// One run.
@@ -592,12 +619,18 @@ impl Inner {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(task.id, interrupt_tx.clone());
+        // Each run adds to the log of the runs before it.
+        let earlier = jobs::task_log(self.db.reader(), task.id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let ctx = JobContext {
             task_id: task.id,
             execution_id: task.execution_id,
             params: serde_json::from_str(&task.params).unwrap_or(serde_json::Value::Null),
             run: task.run_count,
-            log: Arc::new(Mutex::new(String::new())),
+            log: Arc::new(Mutex::new(earlier)),
             stop: stop_rx,
         };
         ctx.log(format!(

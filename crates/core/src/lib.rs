@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod projects;
 pub mod registry;
 pub mod repositories;
+pub mod webhooks;
 
 pub use artifacts::Artifacts;
 pub use configurations::Configurations;

@@ -106,12 +106,44 @@ struct PullStats {
     pending: HashMap<i64, (i64, i64, i64)>,
 }
 
+/// What happened to an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactChange {
+    Pushed,
+    Deleted,
+}
+
+/// An artifact change, as the outbox sees it.
+#[derive(Debug)]
+pub struct ChangeEvent<'a> {
+    pub change: ArtifactChange,
+    pub repo: &'a RepositoryName,
+    pub digest: &'a str,
+    pub tags: &'a [String],
+    pub operator: &'a str,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// Jobs that must follow an artifact change, enqueued in the change's own
+/// transaction so they exist exactly when the change does (a transactional outbox).
+pub trait Outbox: Send + Sync {
+    /// The jobs a change calls for.
+    fn jobs<'a>(
+        &'a self,
+        e: &'a ChangeEvent<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<crate::jobs::JobSpec>> + Send + 'a>>;
+    /// Jobs were committed: workers may look.
+    fn committed(&self);
+}
+
 /// The registry engine.
 pub struct Registry {
     db: Db,
     store: FsStore,
     uploads: Mutex<HashMap<Uuid, UploadSlot>>,
     pulls: Mutex<PullStats>,
+    outbox: std::sync::OnceLock<Arc<dyn Outbox>>,
 }
 
 impl Registry {
@@ -122,6 +154,30 @@ impl Registry {
             store,
             uploads: Mutex::new(HashMap::new()),
             pulls: Mutex::new(PullStats::default()),
+            outbox: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets who turns artifact changes into jobs (once, at start).
+    pub fn set_outbox(&self, outbox: Arc<dyn Outbox>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Enqueues the jobs a change calls for in its transaction; true if any.
+    async fn emit(&self, tx: &mut berth_db::Tx, e: &ChangeEvent<'_>) -> Result<bool> {
+        let Some(outbox) = self.outbox.get() else {
+            return Ok(false);
+        };
+        let specs = outbox.jobs(e).await;
+        for spec in &specs {
+            berth_db::jobs::enqueue(tx, &spec.new_job(), e.at).await?;
+        }
+        Ok(!specs.is_empty())
+    }
+
+    fn committed(&self, emitted: bool) {
+        if let (true, Some(o)) = (emitted, self.outbox.get()) {
+            o.committed();
         }
     }
 
@@ -428,6 +484,7 @@ impl Registry {
         content_type: Option<&str>,
         body: &[u8],
         extra_tags: Vec<Tag>,
+        operator: &str,
     ) -> Result<PushedManifest> {
         if body.len() > MAX_MANIFEST_SIZE {
             return Err(RegistryError::ManifestTooLarge);
@@ -513,7 +570,18 @@ impl Registry {
         for tag in &tag_list {
             tags::upsert(&mut *tx, repo_id, id, tag.as_str(), now).await?;
         }
+        let tag_names: Vec<String> = tag_list.iter().map(|t| t.as_str().to_string()).collect();
+        let event = ChangeEvent {
+            change: ArtifactChange::Pushed,
+            repo,
+            digest: &d,
+            tags: &tag_names,
+            operator,
+            at: now,
+        };
+        let emitted = self.emit(&mut tx, &event).await?;
         berth_db::commit(tx).await?;
+        self.committed(emitted);
         Ok(PushedManifest {
             digest,
             subject,
@@ -556,13 +624,14 @@ impl Registry {
         src: &'a RepositoryName,
         reference: &'a Reference,
         dst: &'a RepositoryName,
+        operator: &'a str,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Digest>> + Send + 'a>> {
         Box::pin(async move {
             let row = self.get_manifest(src, reference).await?;
             let manifest = Manifest::parse(&row.manifest, Some(&row.media_type))
                 .map_err(|e| RegistryError::ManifestInvalid(e.to_string()))?;
             for child in &manifest.manifests {
-                self.copy_manifest(src, &Reference::Digest(child.digest.clone()), dst)
+                self.copy_manifest(src, &Reference::Digest(child.digest.clone()), dst, operator)
                     .await?;
             }
             let tags: Vec<Tag> = match reference {
@@ -595,6 +664,7 @@ impl Registry {
                 Some(&row.media_type),
                 &row.manifest,
                 tags,
+                operator,
             )
             .await?;
             Ok(digest)
@@ -634,8 +704,10 @@ impl Registry {
         &self,
         repo: &RepositoryName,
         reference: &Reference,
+        operator: &str,
     ) -> Result<()> {
         let mut tx = self.db.begin().await?;
+        let mut emitted = false;
         match reference {
             Reference::Tag(t) => {
                 if !tags::delete(&mut *tx, repo.as_str(), t.as_str()).await? {
@@ -653,10 +725,21 @@ impl Registry {
                 if artifacts::has_parent(&mut *tx, row.id).await? {
                     return Err(RegistryError::Referenced);
                 }
+                let tag_names = artifacts::tag_names(&mut *tx, row.id).await?;
                 artifacts::delete(&mut *tx, row.id).await?;
+                let event = ChangeEvent {
+                    change: ArtifactChange::Deleted,
+                    repo,
+                    digest: &row.digest,
+                    tags: &tag_names,
+                    operator,
+                    at: now_millis(),
+                };
+                emitted = self.emit(&mut tx, &event).await?;
             }
         }
         berth_db::commit(tx).await?;
+        self.committed(emitted);
         Ok(())
     }
 

@@ -421,21 +421,26 @@ pub async fn execution<'e>(
     .transpose()
 }
 
-/// One page of a vendor type's executions, newest first, with the total.
+/// One page of a vendor's executions (of one vendor id, if given), newest
+/// first, with the total.
 pub async fn executions(
     db: &Db,
     vendor_type: &str,
+    vendor_id: Option<i64>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<Execution>, i64), DbError> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM execution WHERE vendor_type = $1")
+    const WHERE: &str = "WHERE vendor_type = $1 AND ($2 IS NULL OR vendor_id = $2)";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM execution {WHERE}"))
         .bind(vendor_type)
+        .bind(vendor_id)
         .fetch_one(db.reader())
         .await?;
     let page = sqlx::query(&format!(
-        "SELECT {EXECUTION_COLUMNS} FROM execution WHERE vendor_type = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
+        "SELECT {EXECUTION_COLUMNS} FROM execution {WHERE} ORDER BY id DESC LIMIT $3 OFFSET $4"
     ))
     .bind(vendor_type)
+    .bind(vendor_id)
     .bind(limit)
     .bind(offset)
     .fetch_all(db.reader())

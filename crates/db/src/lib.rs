@@ -21,6 +21,7 @@ pub mod sessions;
 pub mod tags;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -282,6 +283,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0010_schedule.sql"),
     ),
     (11, "audit", include_str!("../migrations/0011_audit.sql")),
+    (
+        12,
+        "webhook",
+        include_str!("../migrations/0012_webhook.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -15,6 +15,7 @@ use axum::Router;
 use berth_core::audit::Audit;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
+use berth_core::webhooks::Webhooks;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -31,6 +32,7 @@ pub struct AppState {
     pub jobs: Jobs,
     pub gc: Gc,
     pub audit: Audit,
+    pub webhooks: Webhooks,
     pub tokens: TokenService,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,
@@ -48,6 +50,7 @@ pub fn router(state: State) -> Router {
         .merge(api::router(state.clone()))
         .merge(token::router())
         .merge(session::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()
@@ -64,4 +67,34 @@ pub fn router(state: State) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// What read-only mode answers every write with.
+const READ_ONLY: &str = "The system is in read only mode. Any modification is prohibited.";
+
+/// In read-only mode (configuration `read_only`) every write on `/v2`,
+/// `/api` and `/c` is refused with 403 `DENIED`, except changing the
+/// configuration (to leave the mode) and logging in.
+async fn read_only_guard(
+    axum::extract::State(state): axum::extract::State<State>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    let exempt = matches!(
+        (req.method(), path),
+        (&Method::PUT, "/api/v2.0/configurations") | (&Method::POST, "/c/login")
+    );
+    if write && !exempt && state.configurations.snapshot().read_only {
+        return if path.starts_with("/v2") {
+            distribution::OciError::new(berth_oci::ErrorCode::Denied, READ_ONLY).into_response()
+        } else {
+            api::ApiError::with_code(axum::http::StatusCode::FORBIDDEN, "DENIED", READ_ONLY)
+                .into_response()
+        };
+    }
+    next.run(req).await
 }

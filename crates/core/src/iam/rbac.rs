@@ -53,11 +53,13 @@ pub enum Kind {
     ArtifactAddition,
     /// Signatures, SBOMs and other referrers attached to an artifact.
     Accessory,
+    /// Webhook policies.
+    NotificationPolicy,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -68,6 +70,7 @@ impl Kind {
         Kind::Robot,
         Kind::ArtifactAddition,
         Kind::Accessory,
+        Kind::NotificationPolicy,
     ];
 }
 
@@ -195,6 +198,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::Robot => "robot",
         Kind::ArtifactAddition => "artifact-addition",
         Kind::Accessory => "accessory",
+        Kind::NotificationPolicy => "notification-policy",
     }
 }
 
@@ -255,6 +259,11 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
         (Robot, ProjectAdmin) => matches!(action, Create | Read | Update | Delete | List),
         (Robot, LimitedGuest) => false,
         (Robot, _) => matches!(action, Read | List),
+        (NotificationPolicy, ProjectAdmin) => {
+            matches!(action, Create | Read | Update | Delete | List)
+        }
+        (NotificationPolicy, Maintainer) => matches!(action, Read | List),
+        (NotificationPolicy, _) => false,
         (ArtifactAddition, _) => action == Read,
         (Accessory, _) => action == List,
     }

@@ -396,6 +396,11 @@ pub const PROJECT_GRANTS: &[(&str, &str)] = &[
     ("robot", "list"),
     ("artifact-addition", "read"),
     ("accessory", "list"),
+    ("notification-policy", "create"),
+    ("notification-policy", "read"),
+    ("notification-policy", "update"),
+    ("notification-policy", "delete"),
+    ("notification-policy", "list"),
 ];
 
 fn validate_permissions(perms: &[Permission]) -> CoreResult<()> {

@@ -9,6 +9,8 @@ use berth_core::CoreError;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// A code other than the status's own (`DENIED` in read-only mode).
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -17,6 +19,15 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            code: None,
+        }
+    }
+
+    /// An error with its own code.
+    pub fn with_code(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code: Some(code),
+            ..Self::new(status, message)
         }
     }
 
@@ -26,6 +37,9 @@ impl ApiError {
     }
 
     fn code(&self) -> &'static str {
+        if let Some(c) = self.code {
+            return c;
+        }
         match self.status {
             StatusCode::BAD_REQUEST => "BAD_REQUEST",
             StatusCode::UNAUTHORIZED => "UNAUTHORIZED",

@@ -16,6 +16,7 @@ mod repositories;
 mod robots;
 mod system;
 mod users;
+mod webhooks;
 
 pub use error::ApiError;
 
@@ -49,6 +50,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(jobservice::router())
         .merge(gc::router())
         .merge(audit::router())
+        .merge(webhooks::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     router

@@ -480,3 +480,99 @@ pub struct AuditLogExt {
 pub struct AuditLogEventType {
     pub event_type: String,
 }
+
+/// A webhook policy.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookPolicy {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub project_id: i64,
+    pub targets: Vec<WebhookTargetObject>,
+    pub event_types: Vec<String>,
+    pub creator: String,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+    pub enabled: bool,
+}
+
+/// Where and how a policy sends events.
+#[derive(Serialize, serde::Deserialize, ToSchema)]
+pub struct WebhookTargetObject {
+    /// `http` or `slack`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub address: String,
+    #[serde(default)]
+    pub auth_header: String,
+    #[serde(default)]
+    pub skip_cert_verify: bool,
+    /// `Default` or `CloudEvents`.
+    #[serde(default)]
+    pub payload_format: String,
+}
+
+/// When each policy last sent something.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookLastTrigger {
+    pub policy_name: String,
+    pub event_type: String,
+    pub enabled: bool,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub last_trigger_time: Option<String>,
+}
+
+/// The event types, target types and payload formats webhooks support.
+#[derive(Serialize, ToSchema)]
+pub struct SupportedWebhookEventTypes {
+    pub event_type: Vec<String>,
+    pub notify_type: Vec<String>,
+    pub payload_formats: Vec<PayloadFormat>,
+}
+
+/// The payload formats of a target type.
+#[derive(Serialize, ToSchema)]
+pub struct PayloadFormat {
+    pub notify_type: String,
+    pub formats: Vec<String>,
+}
+
+/// One run of a job (a webhook delivery …).
+#[derive(Serialize, ToSchema)]
+pub struct Execution {
+    pub id: i64,
+    pub vendor_type: String,
+    pub vendor_id: i64,
+    pub status: String,
+    pub status_message: String,
+    /// `MANUAL`, `SCHEDULE` or `EVENT`.
+    pub trigger: String,
+    #[schema(value_type = Object)]
+    pub extra_attrs: serde_json::Value,
+    #[schema(format = DateTime)]
+    pub start_time: String,
+    #[schema(format = DateTime)]
+    pub end_time: Option<String>,
+}
+
+/// One task of an execution.
+#[derive(Serialize, ToSchema)]
+pub struct Task {
+    pub id: i64,
+    pub execution_id: i64,
+    pub status: String,
+    pub status_message: String,
+    pub run_count: i64,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
+    #[schema(format = DateTime)]
+    pub start_time: Option<String>,
+    #[schema(format = DateTime)]
+    pub end_time: Option<String>,
+}

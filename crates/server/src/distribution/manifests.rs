@@ -40,6 +40,7 @@ pub async fn put(
     name: &RepositoryName,
     reference: &Reference,
     req: Request<Body>,
+    operator: &str,
 ) -> Result<Response, OciError> {
     let extra_tags = query_values(req.uri().query(), "tag")
         .map(|t| {
@@ -53,7 +54,14 @@ pub async fn put(
         .await
         .map_err(|_| OciError::from(RegistryError::ManifestTooLarge))?;
     let pushed = r
-        .put_manifest(name, reference, content_type.as_deref(), &body, extra_tags)
+        .put_manifest(
+            name,
+            reference,
+            content_type.as_deref(),
+            &body,
+            extra_tags,
+            operator,
+        )
         .await?;
     let digest = pushed.digest.to_string();
     let mut resp = (
@@ -89,7 +97,8 @@ pub async fn delete(
     r: &Registry,
     name: &RepositoryName,
     reference: &Reference,
+    operator: &str,
 ) -> Result<Response, OciError> {
-    r.delete_manifest(name, reference).await?;
+    r.delete_manifest(name, reference, operator).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

@@ -166,16 +166,20 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
             let resp = manifests::get(r, &name, &reference, m == Method::HEAD).await?;
             if m == Method::GET {
                 audit(&state, &caller, &name, &reference, "pull");
+                // Off the pull's path: the client has its manifest already.
+                let (hooks, name) = (state.webhooks.clone(), name.clone());
+                let (reference, user) = (reference.to_string(), caller.username().to_string());
+                tokio::spawn(async move { hooks.pulled(&name, &reference, &user).await });
             }
             Ok(resp)
         }
         (E::Manifest(name, reference), Method::PUT) => {
-            let resp = manifests::put(r, &name, &reference, req).await?;
+            let resp = manifests::put(r, &name, &reference, req, caller.username()).await?;
             audit(&state, &caller, &name, &reference, "create");
             Ok(resp)
         }
         (E::Manifest(name, reference), Method::DELETE) => {
-            let resp = manifests::delete(r, &name, &reference).await?;
+            let resp = manifests::delete(r, &name, &reference, caller.username()).await?;
             audit(&state, &caller, &name, &reference, "delete");
             Ok(resp)
         }

@@ -1,0 +1,399 @@
+//! Webhooks: policies, and deliveries of pushes, pulls and deletes to a
+//! receiver this test runs on 127.0.0.1, in both payload formats, with
+//! retries, on every database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::{HeaderMap, StatusCode};
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PW: &str = "Passw0rd!";
+
+/// An HTTP receiver that fails its first `fail` requests (or all, with `usize::MAX`).
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    attempts: Arc<AtomicUsize>,
+}
+
+async fn receiver(fail: usize) -> Receiver {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let (g, a) = (got.clone(), attempts.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (g, a) = (g.clone(), a.clone());
+            async move {
+                if a.fetch_add(1, Ordering::SeqCst) < fail {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                g.lock()
+                    .unwrap()
+                    .push((headers, serde_json::from_slice(&body).unwrap()));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, got, attempts }
+}
+
+impl Receiver {
+    /// Waits until `n` events arrived; returns them.
+    async fn wait(&self, n: usize) -> Vec<(HeaderMap, Value)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} events arrived",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn add_policy(s: &Server, project: &str, events: &[&str], target: Value) -> i64 {
+    let r = s
+        .api(Method::POST, &format!("/projects/{project}/webhook/policies"), ADMIN)
+        .json(&json!({"name": format!("hook-{}", target["address"]), "event_types": events, "targets": [target]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    header(&r, "location")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pushes_pulls_and_deletes_reach_receivers_in_both_formats() {
+    for s in servers().await {
+        let plain = receiver(0).await;
+        let cloud = receiver(0).await;
+        let all = ["PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT"];
+        add_policy(
+            &s,
+            "p",
+            &all,
+            json!({"type": "http", "address": plain.url, "auth_header": "Bearer s3cret"}),
+        )
+        .await;
+        let cid = add_policy(
+            &s,
+            "p",
+            &all,
+            json!({"address": cloud.url, "payload_format": "CloudEvents"}),
+        )
+        .await;
+        let pid: Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = pid["project_id"].as_i64().unwrap();
+
+        let (d, _) = s.push_image("p/app", "v1", "hooked").await;
+        assert_eq!(s.get("/v2/p/app/manifests/v1").await.status(), 200);
+        assert_eq!(
+            s.delete(&format!("/v2/p/app/manifests/{d}")).await.status(),
+            202
+        );
+
+        let got = plain.wait(3).await;
+        let by_type = |t: &str| {
+            got.iter()
+                .find(|(_, b)| b["type"] == t)
+                .unwrap_or_else(|| panic!("no {t}: {got:?}"))
+        };
+        let (h, push) = by_type("PUSH_ARTIFACT");
+        assert_eq!(h["authorization"], "Bearer s3cret");
+        assert!(h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        assert_eq!(push["operator"], "admin");
+        assert!(push["occur_at"].as_i64().unwrap() > 1_700_000_000);
+        let repo = &push["event_data"]["repository"];
+        assert_eq!(repo["repo_full_name"], "p/app");
+        assert_eq!(repo["namespace"], "p");
+        assert_eq!(repo["name"], "app");
+        assert_eq!(repo["repo_type"], "private");
+        let res = &push["event_data"]["resources"][0];
+        assert_eq!(res["digest"], d);
+        assert_eq!(res["tag"], "v1");
+        assert!(res["resource_url"].as_str().unwrap().ends_with("/p/app:v1"));
+        let (_, pull) = by_type("PULL_ARTIFACT");
+        assert_eq!(pull["event_data"]["resources"][0]["tag"], "v1");
+        let (_, del) = by_type("DELETE_ARTIFACT");
+        assert_eq!(del["event_data"]["resources"][0]["digest"], d);
+
+        let got = cloud.wait(3).await;
+        let (h, ce) = got
+            .iter()
+            .find(|(_, b)| b["type"] == "harbor.artifact.pushed")
+            .unwrap();
+        assert_eq!(h["content-type"], "application/cloudevents+json");
+        assert_eq!(ce["specversion"], "1.0");
+        assert_eq!(
+            ce["source"],
+            format!("/projects/{pid}/webhook/policies/{cid}")
+        );
+        assert_eq!(ce["operator"], "admin");
+        assert!(!ce["id"].as_str().unwrap().is_empty());
+        assert_eq!(ce["data"]["resources"][0]["digest"], d);
+        assert!(got
+            .iter()
+            .any(|(_, b)| b["type"] == "harbor.artifact.pulled"));
+        assert!(got
+            .iter()
+            .any(|(_, b)| b["type"] == "harbor.artifact.deleted"));
+
+        // Nothing more arrives: each event went out once per target.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(plain.attempts.load(Ordering::SeqCst), 3);
+        assert_eq!(cloud.attempts.load(Ordering::SeqCst), 3);
+        let last: Vec<Value> = s.api_json("/projects/p/webhook/lasttrigger", ADMIN).await;
+        assert_eq!(last.len(), 6);
+        assert!(last.iter().all(|l| l["last_trigger_time"].is_string()));
+    }
+}
+
+#[tokio::test]
+async fn failing_receivers_are_retried_three_times_at_most() {
+    for s in servers().await {
+        let flaky = receiver(2).await;
+        let dead = receiver(usize::MAX).await;
+        let fid = add_policy(&s, "p", &["PUSH_ARTIFACT"], json!({"address": flaky.url})).await;
+        let did = add_policy(&s, "p", &["PUSH_ARTIFACT"], json!({"address": dead.url})).await;
+        s.push_image("p/app", "v1", "retry").await;
+        let got = flaky.wait(1).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            flaky.attempts.load(Ordering::SeqCst),
+            3,
+            "two failures, then the event once"
+        );
+
+        // The dead one: three attempts, then the delivery is an error.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let execs = loop {
+            let e: Vec<Value> = s
+                .api_json(
+                    &format!("/projects/p/webhook/policies/{did}/executions"),
+                    ADMIN,
+                )
+                .await;
+            if e.first().is_some_and(|e| e["status"] == "Error") {
+                break e;
+            }
+            assert!(Instant::now() < deadline, "{e:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(dead.attempts.load(Ordering::SeqCst), 3);
+        assert_eq!(execs[0]["trigger"], "EVENT");
+        assert_eq!(execs[0]["extra_attrs"]["event_type"], "PUSH_ARTIFACT");
+        let eid = execs[0]["id"].as_i64().unwrap();
+        let tasks: Vec<Value> = s
+            .api_json(
+                &format!("/projects/p/webhook/policies/{did}/executions/{eid}/tasks"),
+                ADMIN,
+            )
+            .await;
+        assert_eq!(tasks[0]["run_count"], 3);
+        let tid = tasks[0]["id"].as_i64().unwrap();
+        let log = s
+            .api(
+                Method::GET,
+                &format!("/projects/p/webhook/policies/{did}/executions/{eid}/tasks/{tid}/log"),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(log.matches("failed: ").count(), 3, "{log}");
+        assert!(log.contains("no runs left"), "{log}");
+        let ok: Vec<Value> = s
+            .api_json(
+                &format!("/projects/p/webhook/policies/{fid}/executions"),
+                ADMIN,
+            )
+            .await;
+        assert_eq!(ok[0]["status"], "Success");
+    }
+}
+
+#[tokio::test]
+async fn policies_are_managed_by_project_admins() {
+    for s in servers().await {
+        s.create_user("mia", PW).await;
+        s.create_user("dee", PW).await;
+        for (user, role) in [("mia", 4), ("dee", 2)] {
+            let r = s
+                .api(Method::POST, "/projects/p/members", ADMIN)
+                .json(&json!({"role_id": role, "member_user": {"username": user}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        let body = json!({"name": "ci", "description": "to CI", "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"type": "http", "address": "http://127.0.0.1:9/hook"}]});
+        let post = |user, body: &Value| {
+            s.api(Method::POST, "/projects/p/webhook/policies", user)
+                .json(body)
+                .send()
+        };
+        let r = post(ADMIN, &body).await.unwrap();
+        assert_eq!(r.status(), 201);
+        let loc = header(&r, "location").to_string();
+        let id = loc.rsplit('/').next().unwrap();
+        expect_error(post(ADMIN, &body).await.unwrap(), 409, "CONFLICT").await;
+        for bad in [
+            json!({"name": "x", "event_types": ["EXPLODE"], "targets": [{"address": "http://a/"}]}),
+            json!({"name": "x", "event_types": ["PUSH_ARTIFACT"], "targets": [{"address": "ftp://a/"}]}),
+            json!({"name": "x", "event_types": ["PUSH_ARTIFACT"], "targets": []}),
+            json!({"name": "x", "event_types": ["PUSH_ARTIFACT"],
+                "targets": [{"type": "slack", "address": "http://a/", "payload_format": "CloudEvents"}]}),
+        ] {
+            expect_error(post(ADMIN, &bad).await.unwrap(), 400, "BAD_REQUEST").await;
+        }
+        // A maintainer reads; a developer sees nothing; neither writes.
+        let one: Value = s
+            .api_json(
+                &format!("/projects/p/webhook/policies/{id}"),
+                Some(("mia", PW)),
+            )
+            .await;
+        assert_eq!(one["name"], "ci");
+        assert_eq!(one["enabled"], true);
+        assert_eq!(one["targets"][0]["payload_format"], "Default");
+        assert_eq!(one["creator"], "admin");
+        expect_error(
+            post(Some(("mia", PW)), &body).await.unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+        let r = s
+            .api(
+                Method::GET,
+                "/projects/p/webhook/policies",
+                Some(("dee", PW)),
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "FORBIDDEN").await;
+        let r = s
+            .api(Method::GET, "/projects/p/webhook/policies", None)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+
+        let mut changed = body.clone();
+        changed["enabled"] = json!(false);
+        changed["event_types"] = json!(["PULL_ARTIFACT", "DELETE_ARTIFACT"]);
+        let r = s
+            .api(
+                Method::PUT,
+                &format!("/projects/p/webhook/policies/{id}"),
+                ADMIN,
+            )
+            .json(&changed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let one: Value = s
+            .api_json(&format!("/projects/p/webhook/policies/{id}"), ADMIN)
+            .await;
+        assert_eq!(one["enabled"], false);
+        assert_eq!(
+            one["event_types"],
+            json!(["PULL_ARTIFACT", "DELETE_ARTIFACT"])
+        );
+        let events: Value = s.api_json("/projects/p/webhook/events", ADMIN).await;
+        assert_eq!(events["event_type"].as_array().unwrap().len(), 10);
+        assert_eq!(events["notify_type"], json!(["http", "slack"]));
+        let r = s
+            .api(
+                Method::DELETE,
+                &format!("/projects/p/webhook/policies/{id}"),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = s
+            .api(
+                Method::GET,
+                &format!("/projects/p/webhook/policies/{id}"),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        // A policy in another project is not found through this one.
+        let other = s
+            .api(Method::POST, "/projects/q/webhook/policies", ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let oid = header(&other, "location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let r = s
+            .api(
+                Method::GET,
+                &format!("/projects/p/webhook/policies/{oid}"),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn notification_enable_switches_every_policy_off() {
+    for s in servers().await {
+        let hook = receiver(0).await;
+        add_policy(&s, "p", &["PUSH_ARTIFACT"], json!({"address": hook.url})).await;
+        let set = |on: bool| {
+            s.api(Method::PUT, "/configurations", ADMIN)
+                .json(&json!({ "notification_enable": on }))
+                .send()
+        };
+        assert_eq!(set(false).await.unwrap().status(), 200);
+        s.push_image("p/app", "off", "quiet").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(hook.attempts.load(Ordering::SeqCst), 0);
+        assert_eq!(set(true).await.unwrap().status(), 200);
+        s.push_image("p/app", "on", "loud").await;
+        let got = hook.wait(1).await;
+        assert_eq!(got[0].1["event_data"]["resources"][0]["tag"], "on");
+    }
+}
