@@ -170,10 +170,17 @@ async fn main() -> Result<()> {
         }
         None => None,
     };
+    // Peak memory of the shared scenarios, before Berth's own figures below.
     let rss: Vec<f64> = targets
         .iter()
         .map(|t| peak_rss_mb(t.pid))
         .collect::<Result<_>>()?;
+    let extras = match &targets[0].creds {
+        Some((user, password)) => {
+            Some(berth_extras(&targets[0].url, user, password, args.runs, scale).await?)
+        }
+        None => None,
+    };
 
     println!("\n| scenario | unit | Berth (runs) | Distribution (runs) | Berth / Distribution |");
     println!("|---|---|---|---|---|");
@@ -205,7 +212,201 @@ async fn main() -> Result<()> {
     if let Some(rate) = token_rate {
         println!("| Berth token service c=16 | tokens/s | {rate:.1} | – | – |");
     }
+    if let Some(x) = extras {
+        println!(
+            "| Berth image pushes c=16, audit+webhooks off | images/s | {} | – | – |",
+            fmt_runs(&x.off)
+        );
+        println!(
+            "| Berth image pushes c=16, audit+webhooks on | images/s | {} | – | on/off {:.2}x ({} deliveries) |",
+            fmt_runs(&x.on),
+            mean(&x.on) / mean(&x.off),
+            x.delivered
+        );
+        println!(
+            "| Berth GC mark+sweep, {} orphan blobs | blobs/s | {:.0} | – | – |",
+            x.gc_blobs, x.gc_rate
+        );
+    }
     Ok(())
+}
+
+/// Berth-only figures.
+struct Extras {
+    off: Vec<f64>,
+    on: Vec<f64>,
+    delivered: usize,
+    gc_blobs: usize,
+    gc_rate: f64,
+}
+
+/// The cost of audit logs and webhooks on pushes (each image: config,
+/// layer, manifest), and garbage collection's mark+sweep rate.
+async fn berth_extras(
+    url: &str,
+    user: &str,
+    password: &str,
+    runs: usize,
+    scale: usize,
+) -> Result<Extras> {
+    // A webhook receiver that answers every delivery at once.
+    let delivered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = delivered.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let admin = Client::new();
+    let api = |path: &str| format!("{url}/api/v2.0{path}");
+    let settings = |on: bool| {
+        let off_types = if on {
+            String::new()
+        } else {
+            [
+                "create_artifact",
+                "pull_artifact",
+                "delete_artifact",
+                "create_tag",
+                "delete_tag",
+            ]
+            .join(",")
+        };
+        serde_json::json!({"notification_enable": on, "disabled_audit_log_event_types": off_types})
+    };
+    let r = admin
+        .post(api("/projects/bench/webhook/policies"))
+        .basic_auth(user, Some(password))
+        .json(
+            &serde_json::json!({"name": "bench", "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"type": "http", "address": hook}]}),
+        )
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "webhook policy")?;
+
+    let token = fetch_token(
+        &admin,
+        url,
+        user,
+        password,
+        "repository:bench/extras:pull,push",
+    )
+    .await?;
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse()?,
+    );
+    let t = Target {
+        name: "berth",
+        url: url.to_string(),
+        pid: 0,
+        client: Client::builder()
+            .pool_max_idle_per_host(64)
+            .default_headers(h)
+            .build()?,
+        creds: None,
+        results: BTreeMap::new(),
+    };
+    let images = 1000 / scale.min(10);
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        for enabled in [false, true] {
+            let r = admin
+                .put(api("/configurations"))
+                .basic_auth(user, Some(password))
+                .json(&settings(enabled))
+                .send()
+                .await?;
+            check(r.status(), StatusCode::OK, "configuration")?;
+            // Every process re-reads the settings within a second.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let seed = (run * 2 + usize::from(enabled)) as u64;
+            let t = &t;
+            let started = Instant::now();
+            concurrently(16, (0..images).collect(), |i| async move {
+                let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed},"i":{i}}}"#));
+                let layer = Bytes::from(random(1024, seed * 1_000_000 + i as u64));
+                let (cd, cl) = (push_whole(t, "bench/extras", config.clone()).await?, config.len());
+                let (ld, ll) = (push_whole(t, "bench/extras", layer.clone()).await?, layer.len());
+                let manifest = Bytes::from(serde_json::to_vec(&serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cl},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ll}],
+                }))?);
+                put_manifest(t, "bench/extras", &format!("s{seed}i{i}"), manifest).await
+            })
+            .await?;
+            let rate = images as f64 / started.elapsed().as_secs_f64();
+            if enabled {
+                on.push(rate)
+            } else {
+                off.push(rate)
+            }
+        }
+    }
+    // Deliveries are jobs: give them a moment to drain before counting.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered.load(std::sync::atomic::Ordering::Relaxed) < images * runs
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // GC: orphan blobs, then one collection with no time window.
+    let gc_blobs = 100_000 / scale;
+    let t = &t;
+    concurrently(32, (0..gc_blobs).collect(), |i| async move {
+        push_whole(
+            t,
+            "bench/extras",
+            Bytes::from(random(64, 10_000_000 + i as u64)),
+        )
+        .await
+    })
+    .await?;
+    let started = Instant::now();
+    let r = admin
+        .post(api("/system/gc/schedule"))
+        .basic_auth(user, Some(password))
+        .json(&serde_json::json!({"schedule": {"type": "Manual"},
+            "parameters": {"time_window": 0, "workers": 4, "delete_untagged": false}}))
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "GC start")?;
+    let gc = location(url, &r)?;
+    loop {
+        let v: serde_json::Value = admin
+            .get(&gc)
+            .basic_auth(user, Some(password))
+            .send()
+            .await?
+            .json()
+            .await?;
+        match v["job_status"].as_str() {
+            Some("Success") => break,
+            Some("Pending" | "Running") => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => bail!("GC ended {other:?}"),
+        }
+    }
+    Ok(Extras {
+        off,
+        on,
+        delivered: delivered.load(std::sync::atomic::Ordering::Relaxed),
+        gc_blobs,
+        gc_rate: gc_blobs as f64 / started.elapsed().as_secs_f64(),
+    })
 }
 
 async fn scenarios(

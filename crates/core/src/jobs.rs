@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 /// What a job's code returns: Err(message) fails the run (retried while runs remain).
@@ -414,8 +414,11 @@ pub struct Vendor {
     resource: &'static str,
 }
 
-/// Finished runs of a vendor type kept in its history.
+/// Finished runs kept per vendor (each GC, each webhook policy …).
 const KEEP_RUNS: i64 = 50;
+
+/// How often old runs are swept away.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl Vendor {
     /// Runs of `vendor` (also its job type), guarded by the system resource
@@ -444,7 +447,6 @@ impl Vendor {
                 self.vendor
             )));
         }
-        jobs::sweep(db.writer(), self.vendor, KEEP_RUNS).await?;
         let attrs = serde_json::json!({
             "parameters": serde_json::from_str::<serde_json::Value>(params).unwrap_or_default()
         })
@@ -732,8 +734,17 @@ impl Inner {
     /// Requeues tasks of dead workers and says this pool is alive.
     async fn housekeeping(self: Arc<Self>) {
         let mut shutdown = self.shutdown.subscribe();
+        let mut swept = Instant::now();
         loop {
             let now = now_millis();
+            if swept.elapsed() >= SWEEP_EVERY {
+                swept = Instant::now();
+                match jobs::sweep(self.db.writer(), KEEP_RUNS).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(executions = n, "swept old job runs"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping old job runs"),
+                }
+            }
             match jobs::reclaim_expired(self.db.writer(), now).await {
                 Ok(0) => {}
                 Ok(n) => {
@@ -774,7 +785,6 @@ impl Inner {
             if !jobs::advance_schedule(&mut tx, s.id, s.next_run_at, next).await? {
                 continue;
             }
-            jobs::sweep(&mut *tx, &s.vendor_type, KEEP_RUNS).await?;
             // A run still going on makes this period's run pointless.
             if !jobs::has_active(&mut *tx, &s.vendor_type).await? {
                 let attrs = serde_json::json!({

@@ -340,6 +340,29 @@ impl Webhooks {
         self.check(ctx, project, Action::List).await.map(|_| ())
     }
 
+    /// Whether a pull in this project may need a delivery: false only when
+    /// what this process read of its policies a moment ago says none wants
+    /// pulls, so the hot pull path usually costs one map lookup.
+    pub fn may_want_pulls(&self, project: &str) -> bool {
+        if !self.inner.configurations.snapshot().notifications {
+            return false;
+        }
+        match self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(project)
+        {
+            Some((at, scope)) if at.elapsed() < CACHE_FOR => scope.as_ref().is_some_and(|s| {
+                s.policies
+                    .iter()
+                    .any(|p| p.enabled && p.event_types.iter().any(|t| t == "PULL_ARTIFACT"))
+            }),
+            _ => true,
+        }
+    }
+
     /// Sends a pull to the policies that want it.
     pub async fn pulled(&self, repo: &RepositoryName, reference: &str, operator: &str) {
         let (digest, tags) = match reference.strip_prefix("sha256:") {

@@ -21,38 +21,80 @@ pub struct Entry {
     pub legacy: bool,
 }
 
-/// Writes entries in one transaction.
+/// Writes entries in one transaction, many rows per statement.
 pub async fn insert_all(tx: &mut crate::Tx, entries: &[Entry]) -> Result<(), DbError> {
-    const PROJECT: &str = "COALESCE((SELECT project_id FROM project WHERE name = $1), 0)";
-    for e in entries {
-        sqlx::query(&format!(
+    // Well under both engines' limit on bound values per statement.
+    const ROWS: usize = 500;
+    let project =
+        |n: usize| format!("COALESCE((SELECT project_id FROM project WHERE name = ${n}), 0)");
+    for chunk in entries.chunks(ROWS) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 8;
+                format!(
+                    "({}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    project(b + 1),
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                )
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO audit_log_ext (project_id, operation, operation_description, operation_result, \
-             resource_type, resource, username, op_time) VALUES ({PROJECT}, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(e.project.as_deref())
-        .bind(&e.operation)
-        .bind(&e.description)
-        .bind(i64::from(e.success))
-        .bind(&e.resource_type)
-        .bind(&e.resource)
-        .bind(&e.username)
-        .bind(e.op_time)
-        .execute(&mut **tx)
-        .await?;
-        if e.legacy {
-            sqlx::query(&format!(
-                "INSERT INTO audit_log (project_id, operation, resource_type, resource, username, op_time) \
-                 VALUES ({PROJECT}, $2, $3, $4, $5, $6)"
-            ))
-            .bind(e.project.as_deref())
-            .bind(&e.operation)
-            .bind(&e.resource_type)
-            .bind(&e.resource)
-            .bind(&e.username)
-            .bind(e.op_time)
-            .execute(&mut **tx)
-            .await?;
+             resource_type, resource, username, op_time) VALUES {}",
+            tuples.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.project.as_deref())
+                .bind(&e.operation)
+                .bind(&e.description)
+                .bind(i64::from(e.success))
+                .bind(&e.resource_type)
+                .bind(&e.resource)
+                .bind(&e.username)
+                .bind(e.op_time);
         }
+        q.execute(&mut **tx).await?;
+        let legacy: Vec<&Entry> = chunk.iter().filter(|e| e.legacy).collect();
+        if legacy.is_empty() {
+            continue;
+        }
+        let tuples: Vec<String> = (0..legacy.len())
+            .map(|i| {
+                let b = i * 6;
+                format!(
+                    "({}, ${}, ${}, ${}, ${}, ${})",
+                    project(b + 1),
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_log (project_id, operation, resource_type, resource, username, op_time) VALUES {}",
+            tuples.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for e in legacy {
+            q = q
+                .bind(e.project.as_deref())
+                .bind(&e.operation)
+                .bind(&e.resource_type)
+                .bind(&e.resource)
+                .bind(&e.username)
+                .bind(e.op_time);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -451,17 +451,14 @@ pub async fn executions(
     Ok((page, total))
 }
 
-/// Keeps the newest `keep` finished executions of a vendor type; returns how many went.
-pub async fn sweep<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    vendor_type: &str,
-    keep: i64,
-) -> Result<u64, DbError> {
+/// Keeps the newest `keep` finished executions of every vendor (type and
+/// id: each GC, each webhook policy); returns how many went.
+pub async fn sweep<'e>(ex: impl Executor<'e, Database = Any>, keep: i64) -> Result<u64, DbError> {
     let r = sqlx::query(
-        "DELETE FROM execution WHERE vendor_type = $1 AND end_time IS NOT NULL AND id NOT IN \
-         (SELECT id FROM execution WHERE vendor_type = $1 ORDER BY id DESC LIMIT $2)",
+        "DELETE FROM execution WHERE id IN (SELECT e.id FROM execution e WHERE e.end_time IS NOT NULL \
+         AND (SELECT COUNT(*) FROM execution x WHERE x.vendor_type = e.vendor_type \
+              AND x.vendor_id = e.vendor_id AND x.id > e.id) >= $1)",
     )
-    .bind(vendor_type)
     .bind(keep)
     .execute(ex)
     .await?;

@@ -16,7 +16,9 @@ async fn databases() -> Vec<(Db, Option<tempfile::TempDir>)> {
 
 async fn fresh_pg(base: &str) -> String {
     use sqlx::Connection;
-    let name = format!("berth_dbtest_{}", std::process::id());
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("berth_dbtest_{}_{n}", std::process::id());
     let mut c = sqlx::PgConnection::connect(base).await.unwrap();
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(&mut c)
@@ -70,5 +72,51 @@ async fn migrations_are_idempotent_and_order_is_bytewise() {
         tx.commit().await.unwrap();
         let tags = berth_db::tags::list(db.reader(), a, "", 10).await.unwrap();
         assert_eq!(tags, vec!["B", "_z", "a"]);
+    }
+}
+
+#[tokio::test]
+async fn sweeping_keeps_the_newest_finished_runs_of_each_vendor() {
+    use berth_db::jobs::{self, NewJob};
+    for (db, _dir) in databases().await {
+        let job = |vendor_id| NewJob {
+            vendor_type: "WEBHOOK",
+            vendor_id,
+            trigger: "EVENT",
+            extra_attrs: "{}",
+            job_type: "WEBHOOK",
+            params: "{}",
+            max_runs: 1,
+        };
+        let mut tx = db.begin().await.unwrap();
+        for i in 0..60 {
+            let (e, _) = jobs::enqueue(&mut tx, &job(1), i).await.unwrap();
+            // Finished: the last one stays running.
+            if i < 59 {
+                sqlx::query("UPDATE execution SET end_time = 1 WHERE id = $1")
+                    .bind(e)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+        }
+        for i in 0..3 {
+            let (e, _) = jobs::enqueue(&mut tx, &job(2), i).await.unwrap();
+            sqlx::query("UPDATE execution SET end_time = 1 WHERE id = $1")
+                .bind(e)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        assert_eq!(jobs::sweep(db.writer(), 50).await.unwrap(), 10);
+        let (_, one) = jobs::executions(&db, "WEBHOOK", Some(1), 0, 100)
+            .await
+            .unwrap();
+        let (_, two) = jobs::executions(&db, "WEBHOOK", Some(2), 0, 100)
+            .await
+            .unwrap();
+        assert_eq!((one, two), (50, 3));
+        assert_eq!(jobs::sweep(db.writer(), 50).await.unwrap(), 0);
     }
 }

@@ -167,9 +167,11 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
             if m == Method::GET {
                 audit(&state, &caller, &name, &reference, "pull");
                 // Off the pull's path: the client has its manifest already.
-                let (hooks, name) = (state.webhooks.clone(), name.clone());
-                let (reference, user) = (reference.to_string(), caller.username().to_string());
-                tokio::spawn(async move { hooks.pulled(&name, &reference, &user).await });
+                if state.webhooks.may_want_pulls(name.project()) {
+                    let (hooks, name) = (state.webhooks.clone(), name.clone());
+                    let (reference, user) = (reference.to_string(), caller.username().to_string());
+                    tokio::spawn(async move { hooks.pulled(&name, &reference, &user).await });
+                }
             }
             Ok(resp)
         }
