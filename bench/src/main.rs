@@ -337,14 +337,7 @@ async fn berth_extras(
             concurrently(16, (0..images).collect(), |i| async move {
                 let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed},"i":{i}}}"#));
                 let layer = Bytes::from(random(1024, seed * 1_000_000 + i as u64));
-                let (cd, cl) = (push_whole(t, "bench/extras", config.clone()).await?, config.len());
-                let (ld, ll) = (push_whole(t, "bench/extras", layer.clone()).await?, layer.len());
-                let manifest = Bytes::from(serde_json::to_vec(&serde_json::json!({
-                    "schemaVersion": 2,
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cl},
-                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ll}],
-                }))?);
+                let manifest = push_image_blobs(t, "bench/extras", config, layer).await?;
                 put_manifest(t, "bench/extras", &format!("s{seed}i{i}"), manifest).await
             })
             .await?;
@@ -477,14 +470,7 @@ async fn scenarios(
         r#"{{"architecture":"amd64","os":"linux","run":"{run}"}}"#
     ));
     let layer = Bytes::from(salted(&random(1024, 7), run, t.name));
-    let (cd, cl) = (push_whole(t, &repo, config.clone()).await?, config.len());
-    let (ld, ll) = (push_whole(t, &repo, layer.clone()).await?, layer.len());
-    let manifest = Bytes::from(serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cl},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ll}],
-    }))?);
+    let manifest = push_image_blobs(t, &repo, config, layer).await?;
     let md = sha256(&manifest);
     put_manifest(t, &repo, "latest", manifest.clone()).await?;
 
@@ -672,6 +658,18 @@ async fn put_manifest(t: &Target, repo: &str, tag: &str, body: Bytes) -> Result<
         .send()
         .await?;
     check(r.status(), StatusCode::CREATED, "manifest PUT")
+}
+
+/// Pushes an image's config and one layer; returns its OCI manifest.
+async fn push_image_blobs(t: &Target, repo: &str, config: Bytes, layer: Bytes) -> Result<Bytes> {
+    let (cd, cl) = (push_whole(t, repo, config.clone()).await?, config.len());
+    let (ld, ll) = (push_whole(t, repo, layer.clone()).await?, layer.len());
+    Ok(Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cl},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ll}],
+    }))?))
 }
 
 /// `requests` GETs (or HEADs) of one URL from `c` workers: (req/s, p99 ms).

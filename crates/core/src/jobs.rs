@@ -179,9 +179,10 @@ impl Jobs {
         }
     }
 
-    /// Tells idle workers that a job was committed.
+    /// Tells an idle worker that a job was committed (it wakes the next if
+    /// it finds one, so a burst is spread without every worker racing for each job).
     pub fn wake(&self) {
-        self.inner.wake.notify_waiters();
+        self.inner.wake.notify_one();
     }
 
     /// Enqueues a job in its own transaction; returns (execution id, task id).
@@ -592,11 +593,19 @@ impl Inner {
             let now = now_millis();
             let lease_until = now + self.settings.lease.as_millis() as i64;
             match jobs::claim(&self.db, &worker, lease_until, now).await {
-                Ok(Some(task)) => self.run(&worker, task).await,
+                Ok(Some(task)) => {
+                    // There may be more: one idle worker looks, and wakes the next.
+                    self.wake.notify_one();
+                    self.run(&worker, task).await
+                }
                 Ok(None) => {
+                    // Local jobs wake a worker at once; retries falling due and
+                    // other processes' jobs are found by polling, which one
+                    // worker does every second and the rest rarely.
+                    let poll = Duration::from_secs(if n == 0 { 1 } else { 10 });
                     tokio::select! {
                         _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = tokio::time::sleep(poll) => {}
                         _ = shutdown.changed() => {}
                     }
                 }
@@ -727,7 +736,7 @@ impl Inner {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&task.id);
         if status == jobs::PENDING {
-            self.wake.notify_waiters();
+            self.wake.notify_one();
         }
     }
 
@@ -749,7 +758,7 @@ impl Inner {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(tasks = n, "requeued jobs whose worker stopped");
-                    self.wake.notify_waiters();
+                    self.wake.notify_one();
                 }
                 Err(e) => tracing::warn!(error = %e, "requeuing jobs"),
             }
@@ -808,7 +817,7 @@ impl Inner {
                 .await?;
             }
             berth_db::commit(tx).await?;
-            self.wake.notify_waiters();
+            self.wake.notify_one();
         }
         Ok(())
     }
