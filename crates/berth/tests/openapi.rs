@@ -157,6 +157,18 @@ impl<'a> Checker<'a> {
         (status, value)
     }
 
+    /// Polls a run (as admin) until its `job_status` is `Success`.
+    async fn wait_success(&mut self, path: &str) {
+        for _ in 0..100 {
+            let (_, r) = self.call(Method::GET, path, ADMIN, None).await;
+            if r["job_status"] == "Success" {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{path} did not succeed");
+    }
+
     /// Every documented operation has been called.
     fn assert_all_called(&self) {
         let mut missing = Vec::new();
@@ -526,15 +538,7 @@ async fn every_answer_matches_the_published_document() {
         assert_eq!(st, 201);
         let (_, runs) = c.call(M::GET, &v2("/system/gc"), a, None).await;
         let gc = runs[0]["id"].as_i64().unwrap();
-        for _ in 0..100 {
-            let (_, r) = c
-                .call(M::GET, &v2(&format!("/system/gc/{gc}")), a, None)
-                .await;
-            if r["job_status"] == "Success" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        c.wait_success(&v2(&format!("/system/gc/{gc}"))).await;
         c.call(M::GET, &v2(&format!("/system/gc/{gc}/log")), a, None)
             .await;
         let daily = json!({"schedule": {"type": "Daily"}, "parameters": {"dry_run": true}});
@@ -594,15 +598,8 @@ async fn every_answer_matches_the_published_document() {
         assert_eq!(st, 201);
         let (_, runs) = c.call(M::GET, &v2("/system/purgeaudit"), a, None).await;
         let pid_ = runs[0]["id"].as_i64().unwrap();
-        for _ in 0..100 {
-            let (_, r) = c
-                .call(M::GET, &v2(&format!("/system/purgeaudit/{pid_}")), a, None)
-                .await;
-            if r["job_status"] == "Success" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        c.wait_success(&v2(&format!("/system/purgeaudit/{pid_}")))
+            .await;
         c.call(
             M::GET,
             &v2(&format!("/system/purgeaudit/{pid_}/log")),
