@@ -3,10 +3,10 @@
 //!
 //! Mark reads references from the database only: untagged artifacts
 //! (optionally) are deleted, then every blob that no artifact references and
-//! nobody touched within the time window is a candidate. Sweep deletes one
-//! blob per transaction: the row goes (only if it is still garbage), the
-//! file is moved to `trash/`, the transaction commits, the trashed file is
-//! unlinked. An upload of the same digest touches the row before placing
+//! nobody touched within the time window is a candidate. Sweep deletes
+//! blobs in small batches, one transaction each: a row goes (only if it is
+//! still garbage), its file is moved to `trash/`, the transaction commits,
+//! the trashed files are unlinked. An upload of the same digest touches the row before placing
 //! its file, so it either waits for the sweep's commit or makes the sweep
 //! skip the blob; a manifest that references a blob being swept fails its
 //! foreign key and is told to push the blob again. A crash leaves at worst
@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Blobs deleted per transaction.
+const BATCH: usize = 32;
 
 /// Harbor's vendor and job type for garbage collection.
 pub const VENDOR: &str = "GARBAGE_COLLECTION";
@@ -245,16 +248,44 @@ impl Inner {
                     if ctx.stopping() {
                         return;
                     }
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                    let Some((digest, _)) = next else { return };
-                    match me.sweep_one(&digest, cutoff).await {
-                        Ok(Some(size)) => {
-                            freed.fetch_add(size, Ordering::Relaxed);
-                            count.fetch_add(1, Ordering::Relaxed);
-                            ctx.log(format!("deleted blob {digest} ({size} bytes)"));
+                    let batch: Vec<String> = queue
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .by_ref()
+                        .take(BATCH)
+                        .map(|(d, _)| d)
+                        .collect();
+                    if batch.is_empty() {
+                        return;
+                    }
+                    // A batch fails whole (a manifest took one of its blobs
+                    // meanwhile): its blobs are then tried one by one.
+                    let results = match me.sweep_batch(&batch, cutoff).await {
+                        Ok(r) => r,
+                        Err(_) if batch.len() > 1 => {
+                            let mut r = Vec::new();
+                            for d in &batch {
+                                match me.sweep_batch(std::slice::from_ref(d), cutoff).await {
+                                    Ok(mut one) => r.append(&mut one),
+                                    Err(e) => ctx.log(format!("kept blob {d}: {e}")),
+                                }
+                            }
+                            r
                         }
-                        Ok(None) => ctx.log(format!("kept blob {digest}: in use again")),
-                        Err(e) => ctx.log(format!("kept blob {digest}: {e}")),
+                        Err(e) => {
+                            ctx.log(format!("kept blob {}: {e}", batch[0]));
+                            Vec::new()
+                        }
+                    };
+                    for (digest, size) in results {
+                        match size {
+                            Some(size) => {
+                                freed.fetch_add(size, Ordering::Relaxed);
+                                count.fetch_add(1, Ordering::Relaxed);
+                                ctx.log(format!("deleted blob {digest} ({size} bytes)"));
+                            }
+                            None => ctx.log(format!("kept blob {digest}: in use again")),
+                        }
                     }
                 }
             }));
@@ -265,22 +296,42 @@ impl Inner {
         (freed.load(Ordering::Relaxed), count.load(Ordering::Relaxed))
     }
 
-    /// Deletes one blob if it is still garbage; returns its size if it went.
-    async fn sweep_one(&self, digest: &str, cutoff: i64) -> CoreResult<Option<i64>> {
-        let d = Digest::parse(digest).map_err(|e| CoreError::Internal(e.to_string()))?;
+    /// Deletes the blobs of a batch that are still garbage, in one
+    /// transaction; returns each digest with its size if it went.
+    async fn sweep_batch(
+        &self,
+        digests: &[String],
+        cutoff: i64,
+    ) -> CoreResult<Vec<(String, Option<i64>)>> {
         let mut tx = self.db.begin().await?;
-        let Some(size) = blobs::delete_unreferenced(&mut tx, digest, cutoff).await? else {
-            return Ok(None);
-        };
-        let moved = self.store.trash_blob(&d).await.map_err(internal)?;
-        if let Err(e) = berth_db::commit(tx).await {
-            if moved {
-                self.store.restore_blob(&d).await.map_err(internal)?;
+        let mut moved = Vec::new();
+        let mut out = Vec::new();
+        let marked: CoreResult<()> = async {
+            for digest in digests {
+                let d = Digest::parse(digest).map_err(internal)?;
+                let size = blobs::delete_unreferenced(&mut tx, digest, cutoff).await?;
+                if size.is_some() && self.store.trash_blob(&d).await.map_err(internal)? {
+                    moved.push(d);
+                }
+                out.push((digest.clone(), size));
             }
-            return Err(e.into());
+            Ok(())
         }
-        self.store.empty_trash(&d).await.map_err(internal)?;
-        Ok(Some(size))
+        .await;
+        let committed = match marked {
+            Ok(()) => berth_db::commit(tx).await.map_err(CoreError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
+            for d in &moved {
+                self.store.restore_blob(d).await.map_err(internal)?;
+            }
+            return Err(e);
+        }
+        for d in &moved {
+            self.store.empty_trash(d).await.map_err(internal)?;
+        }
+        Ok(out)
     }
 
     /// Removes upload sessions (and stray upload files) idle for the configured age.
