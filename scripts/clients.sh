@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real clients against a running Berth: skopeo (copy in, inspect, list tags,
-# copy out byte-identical, delete, copy --all of a multi-arch index) and oras
-# (push, pull, referrers). Images are built locally with umoci: no network.
+# copy out byte-identical, delete, copy --all of a multi-arch index, webhooks
+# for its push, pull and delete), harborapi and oras (push, pull, referrers).
+# Images are built locally with umoci: no network.
 # Usage: scripts/clients.sh BERTH_BINARY [DATABASE_URL]
 set -euo pipefail
 bin=$(realpath "$1")
@@ -96,6 +97,9 @@ robot_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secre
   --dest-creds "robot\$private+ci:$robot_secret"
 "${sk[@]}" inspect --tls-verify=false --creds "robot\$private+ci:$robot_secret" "docker://$host/private/app:arm" >/dev/null
 echo "clients: token auth for users and robots; anonymous pull of public works, of private and anonymous push refused"
+
+# --- webhooks for skopeo's push, pull and delete ---
+python3 "$SCRIPTS/webhook_check.py" "$host" img:amd64
 
 # --- the published OpenAPI document is valid OpenAPI 3.1 ---
 curl -sf "http://$host/api/v2.0/openapi.json" > openapi.json
