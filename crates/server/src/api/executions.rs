@@ -1,7 +1,7 @@
 //! What the runs of system jobs (garbage collection, audit log purge) share
 //! on the API: history, one run, its log, stop, schedule.
 
-use super::jobservice::{job_id_of, text};
+use super::jobservice::text;
 use super::model::{ExecHistory, ScheduleObj};
 use super::{context, created, json_body, timestamp, ApiError, Page};
 use crate::State;
@@ -125,7 +125,9 @@ pub async fn get_one(
     runs: &Vendor,
 ) -> Result<Json<ExecHistory>, ApiError> {
     let ctx = context(state, headers).await?;
-    Ok(Json(history_json(&runs.get(&ctx, job_id_of(id)?).await?)))
+    Ok(Json(history_json(
+        &runs.get(&ctx, super::path_id(id, "run id")?).await?,
+    )))
 }
 
 /// Stops a run.
@@ -136,7 +138,7 @@ pub async fn stop(
     runs: &Vendor,
 ) -> Result<StatusCode, ApiError> {
     let ctx = context(state, headers).await?;
-    runs.stop(&ctx, job_id_of(id)?).await?;
+    runs.stop(&ctx, super::path_id(id, "run id")?).await?;
     Ok(StatusCode::OK)
 }
 
@@ -148,7 +150,7 @@ pub async fn log(
     runs: &Vendor,
 ) -> Result<Response, ApiError> {
     let ctx = context(state, headers).await?;
-    Ok(text(runs.log(&ctx, job_id_of(id)?).await?))
+    Ok(text(runs.log(&ctx, super::path_id(id, "run id")?).await?))
 }
 
 /// The schedule (type `None` when runs are not scheduled).

@@ -178,7 +178,10 @@ async fn act_on_job(
     if req.action != "stop" {
         return Err(ApiError::bad_request("the only action on a job is stop"));
     }
-    state.jobs.stop(&ctx, job_id_of(&job_id)?).await?;
+    state
+        .jobs
+        .stop(&ctx, super::path_id(&job_id, "job id")?)
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -192,13 +195,11 @@ async fn job_log(
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let ctx = context(&state, &headers).await?;
-    let log = state.jobs.log(&ctx, job_id_of(&job_id)?).await?;
+    let log = state
+        .jobs
+        .log(&ctx, super::path_id(&job_id, "job id")?)
+        .await?;
     Ok(text(log))
-}
-
-pub(super) fn job_id_of(s: &str) -> Result<i64, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::bad_request("the id must be an integer"))
 }
 
 /// A plain-text answer (job logs).

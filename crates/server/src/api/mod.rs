@@ -284,6 +284,12 @@ pub fn list_query(
     )?)
 }
 
+/// A numeric id from a path segment (`what` names it in the error).
+pub fn path_id(s: &str, what: &str) -> Result<i64, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::bad_request(format!("{what} must be an integer")))
+}
+
 /// The first value of a query parameter.
 pub fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())

@@ -377,11 +377,6 @@ fn member_json(m: &Member) -> ProjectMemberEntity {
     }
 }
 
-fn member_id(s: &str) -> Result<i64, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::bad_request("member id must be an integer"))
-}
-
 /// A project's members.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/members", tag = "member",
     operation_id = "listProjectMembers",
@@ -479,7 +474,7 @@ async fn member(
     let ctx = context(&state, &headers).await?;
     let m = state
         .projects
-        .member(&ctx, &key(&headers, &p), member_id(&mid)?)
+        .member(&ctx, &key(&headers, &p), super::path_id(&mid, "member id")?)
         .await?;
     Ok(Json(member_json(&m)))
 }
@@ -504,7 +499,12 @@ async fn update_member(
     let req: RoleReq = json_body(&body)?;
     state
         .projects
-        .update_member(&ctx, &key(&headers, &p), member_id(&mid)?, req.role_id)
+        .update_member(
+            &ctx,
+            &key(&headers, &p),
+            super::path_id(&mid, "member id")?,
+            req.role_id,
+        )
         .await?;
     Ok(StatusCode::OK)
 }
@@ -520,7 +520,7 @@ async fn delete_member(
     let ctx = context(&state, &headers).await?;
     state
         .projects
-        .delete_member(&ctx, &key(&headers, &p), member_id(&mid)?)
+        .delete_member(&ctx, &key(&headers, &p), super::path_id(&mid, "member id")?)
         .await?;
     Ok(StatusCode::OK)
 }

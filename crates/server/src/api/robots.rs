@@ -121,11 +121,6 @@ fn robot_json(r: &berth_db::robots::Robot, perms: &[Permission]) -> Robot {
     }
 }
 
-fn robot_id(s: &str) -> Result<i64, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::bad_request("robot id must be an integer"))
-}
-
 /// Creates a robot account; its secret is in the answer and nowhere else.
 #[utoipa::path(post, path = "/api/v2.0/robots", tag = "robot", operation_id = "CreateRobot",
     request_body = RobotReq,
@@ -211,7 +206,11 @@ async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<Robot>, ApiError> {
     let ctx = context(&state, &headers).await?;
-    let (r, p) = state.iam.robots.get(&ctx, robot_id(&id)?).await?;
+    let (r, p) = state
+        .iam
+        .robots
+        .get(&ctx, super::path_id(&id, "robot id")?)
+        .await?;
     Ok(Json(robot_json(&r, &p)))
 }
 
@@ -226,7 +225,11 @@ async fn update(
 ) -> Result<StatusCode, ApiError> {
     let ctx = context(&state, &headers).await?;
     let req = json_body::<RobotReq>(&body)?.into_request()?;
-    state.iam.robots.update(&ctx, robot_id(&id)?, &req).await?;
+    state
+        .iam
+        .robots
+        .update(&ctx, super::path_id(&id, "robot id")?, &req)
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -239,7 +242,11 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let ctx = context(&state, &headers).await?;
-    state.iam.robots.delete(&ctx, robot_id(&id)?).await?;
+    state
+        .iam
+        .robots
+        .delete(&ctx, super::path_id(&id, "robot id")?)
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -270,7 +277,7 @@ async fn refresh(
         .robots
         .refresh_secret(
             &ctx,
-            robot_id(&id)?,
+            super::path_id(&id, "robot id")?,
             req.secret.as_deref().filter(|s| !s.is_empty()),
         )
         .await?;

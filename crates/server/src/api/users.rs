@@ -42,11 +42,6 @@ fn user_json(u: &User) -> UserResp {
     }
 }
 
-fn user_id(id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("user id must be an integer"))
-}
-
 /// A new user.
 #[derive(Deserialize, ToSchema)]
 struct CreateReq {
@@ -128,7 +123,10 @@ async fn get_one(
 ) -> Result<Json<UserResp>, ApiError> {
     let ctx = context(&state, &headers).await?;
     Ok(Json(user_json(
-        &state.iam.get_user(&ctx, user_id(&id)?).await?,
+        &state
+            .iam
+            .get_user(&ctx, super::path_id(&id, "user id")?)
+            .await?,
     )))
 }
 
@@ -206,7 +204,10 @@ async fn delete_one(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let ctx = context(&state, &headers).await?;
-    state.iam.delete_user(&ctx, user_id(&id)?).await?;
+    state
+        .iam
+        .delete_user(&ctx, super::path_id(&id, "user id")?)
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -235,7 +236,7 @@ async fn update(
         .iam
         .update_profile(
             &ctx,
-            user_id(&id)?,
+            super::path_id(&id, "user id")?,
             req.email.as_deref(),
             &req.realname,
             &req.comment,
@@ -266,7 +267,7 @@ async fn password(
         .iam
         .change_password(
             &ctx,
-            user_id(&id)?,
+            super::path_id(&id, "user id")?,
             req.old_password.as_deref(),
             &req.new_password,
         )
@@ -293,7 +294,7 @@ async fn sysadmin(
     let req: SysadminReq = json_body(&body)?;
     state
         .iam
-        .set_sysadmin(&ctx, user_id(&id)?, req.sysadmin_flag)
+        .set_sysadmin(&ctx, super::path_id(&id, "user id")?, req.sysadmin_flag)
         .await?;
     Ok(StatusCode::OK)
 }

@@ -1,7 +1,7 @@
 //! `/api/v2.0/projects/{p}/webhook`: policies, their deliveries, last
 //! triggers and the supported events.
 
-use super::jobservice::{job_id_of, text};
+use super::jobservice::text;
 use super::model::{
     Errors, Execution, PayloadFormat, SupportedWebhookEventTypes, Task, WebhookLastTrigger,
     WebhookPolicy, WebhookTargetObject,
@@ -142,7 +142,10 @@ async fn get_one(
     Path((p, id)): Path<(String, String)>,
 ) -> Result<Json<WebhookPolicy>, ApiError> {
     let ctx = context(&state, &headers).await?;
-    let policy = state.webhooks.get(&ctx, &p, job_id_of(&id)?).await?;
+    let policy = state
+        .webhooks
+        .get(&ctx, &p, super::path_id(&id, "policy id")?)
+        .await?;
     Ok(Json(policy_json(&policy)))
 }
 
@@ -161,7 +164,7 @@ async fn update(
     let req = json_body::<PolicyReq>(&body)?.into_request();
     state
         .webhooks
-        .update(&ctx, &p, job_id_of(&id)?, &req)
+        .update(&ctx, &p, super::path_id(&id, "policy id")?, &req)
         .await?;
     Ok(StatusCode::OK)
 }
@@ -176,7 +179,10 @@ async fn delete(
     Path((p, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let ctx = context(&state, &headers).await?;
-    state.webhooks.delete(&ctx, &p, job_id_of(&id)?).await?;
+    state
+        .webhooks
+        .delete(&ctx, &p, super::path_id(&id, "policy id")?)
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -209,7 +215,13 @@ async fn executions(
     let page = Page::parse(q.as_deref())?;
     let (rows, total) = state
         .webhooks
-        .executions(&ctx, &p, job_id_of(&id)?, page.offset(), page.size)
+        .executions(
+            &ctx,
+            &p,
+            super::path_id(&id, "policy id")?,
+            page.offset(),
+            page.size,
+        )
         .await?;
     let mut resp = Json(rows.iter().map(execution_json).collect::<Vec<_>>()).into_response();
     let path = format!("/api/v2.0/projects/{p}/webhook/policies/{id}/executions");
@@ -230,7 +242,12 @@ async fn tasks(
     let ctx = context(&state, &headers).await?;
     let tasks = state
         .webhooks
-        .tasks(&ctx, &p, job_id_of(&id)?, job_id_of(&eid)?)
+        .tasks(
+            &ctx,
+            &p,
+            super::path_id(&id, "policy id")?,
+            super::path_id(&eid, "execution id")?,
+        )
         .await?;
     Ok(Json(
         tasks
@@ -266,9 +283,9 @@ async fn task_log(
         .task_log(
             &ctx,
             &p,
-            job_id_of(&id)?,
-            job_id_of(&eid)?,
-            job_id_of(&tid)?,
+            super::path_id(&id, "policy id")?,
+            super::path_id(&eid, "execution id")?,
+            super::path_id(&tid, "task id")?,
         )
         .await?;
     Ok(text(log))
