@@ -38,6 +38,9 @@ struct Args {
     /// Scale every size and count down by this factor (for a quick smoke run)
     #[arg(long, default_value_t = 1)]
     scale: usize,
+    /// Only Berth's own rows (image pushes with audit and webhooks, GC)
+    #[arg(long)]
+    extras_only: bool,
 }
 
 /// One figure: name, unit, and whether higher is better.
@@ -140,7 +143,8 @@ async fn main() -> Result<()> {
         disk_ceiling(&args.scratch, &big)?
     );
 
-    for run in 0..args.runs {
+    let shared_runs = if args.extras_only { 0 } else { args.runs };
+    for run in 0..shared_runs {
         for t in targets.iter_mut() {
             eprintln!("run {} on {}", run + 1, t.name);
             if let Some((user, password)) = &t.creds {
@@ -165,10 +169,10 @@ async fn main() -> Result<()> {
         }
     }
     let token_rate = match &targets[0].creds {
-        Some((user, password)) => {
+        Some((user, password)) if !args.extras_only => {
             Some(token_rate(&targets[0].url, user, password, 16, 200 / scale.min(10)).await?)
         }
-        None => None,
+        _ => None,
     };
     // Peak memory of the shared scenarios, before Berth's own figures below.
     let rss: Vec<f64> = targets
@@ -176,15 +180,23 @@ async fn main() -> Result<()> {
         .map(|t| peak_rss_mb(t.pid))
         .collect::<Result<_>>()?;
     let extras = match &targets[0].creds {
-        Some((user, password)) => {
-            Some(berth_extras(&targets[0].url, user, password, args.runs, scale).await?)
-        }
+        Some((user, password)) => Some(
+            berth_extras(
+                &targets[0].url,
+                targets[0].pid,
+                user,
+                password,
+                args.runs,
+                scale,
+            )
+            .await?,
+        ),
         None => None,
     };
 
     println!("\n| scenario | unit | Berth (runs) | Distribution (runs) | Berth / Distribution |");
     println!("|---|---|---|---|---|");
-    for m in METRICS {
+    for m in METRICS.iter().filter(|_| shared_runs > 0) {
         let b = &targets[0].results[m.name];
         let d = &targets[1].results[m.name];
         let (bm, dm) = (mean(b), mean(d));
@@ -203,25 +215,37 @@ async fn main() -> Result<()> {
             }
         );
     }
-    println!(
-        "| peak RSS | MB | {:.1} | {:.1} | {:.2}x (Berth/Dist, lower is better) |",
-        rss[0],
-        rss[1],
-        rss[0] / rss[1]
-    );
+    if shared_runs > 0 {
+        println!(
+            "| peak RSS | MB | {:.1} | {:.1} | {:.2}x (Berth/Dist, lower is better) |",
+            rss[0],
+            rss[1],
+            rss[0] / rss[1]
+        );
+    }
     if let Some(rate) = token_rate {
         println!("| Berth token service c=16 | tokens/s | {rate:.1} | – | – |");
     }
     if let Some(x) = extras {
+        for (m, mode) in PUSH_MODES.iter().enumerate() {
+            println!(
+                "| Berth image pushes c=16, {} | images/s | {} | – | {:.2}x of off |",
+                mode.name,
+                fmt_runs(&x.pushes[m]),
+                mean(&x.pushes[m]) / mean(&x.pushes[0]),
+            );
+        }
+        for (m, mode) in PUSH_MODES.iter().enumerate() {
+            println!(
+                "| Berth CPU per image push, {} | ms | {} | – | {:.2}x of off |",
+                mode.name,
+                fmt_runs(&x.cpu[m]),
+                mean(&x.cpu[m]) / mean(&x.cpu[0]),
+            );
+        }
         println!(
-            "| Berth image pushes c=16, audit+webhooks off | images/s | {} | – | – |",
-            fmt_runs(&x.off)
-        );
-        println!(
-            "| Berth image pushes c=16, audit+webhooks on | images/s | {} | – | on/off {:.2}x ({} deliveries) |",
-            fmt_runs(&x.on),
-            mean(&x.on) / mean(&x.off),
-            x.delivered
+            "| Berth webhook deliveries arrived | deliveries | {} of {} | – | – |",
+            x.delivered, x.expected
         );
         println!(
             "| Berth GC mark+sweep, {} orphan blobs | blobs/s | {:.0} | – | – |",
@@ -233,17 +257,51 @@ async fn main() -> Result<()> {
 
 /// Berth-only figures.
 struct Extras {
-    off: Vec<f64>,
-    on: Vec<f64>,
+    /// Image push rates per run, one list per `PUSH_MODES` entry.
+    pushes: Vec<Vec<f64>>,
+    /// Berth's CPU milliseconds per image (deliveries included), likewise.
+    cpu: Vec<Vec<f64>>,
     delivered: usize,
+    expected: usize,
     gc_blobs: usize,
     gc_rate: f64,
 }
+
+/// Which of audit logging and webhooks an image-push run has on.
+struct PushMode {
+    name: &'static str,
+    audit: bool,
+    webhooks: bool,
+}
+
+const PUSH_MODES: &[PushMode] = &[
+    PushMode {
+        name: "audit+webhooks off",
+        audit: false,
+        webhooks: false,
+    },
+    PushMode {
+        name: "audit on",
+        audit: true,
+        webhooks: false,
+    },
+    PushMode {
+        name: "webhooks on",
+        audit: false,
+        webhooks: true,
+    },
+    PushMode {
+        name: "audit+webhooks on",
+        audit: true,
+        webhooks: true,
+    },
+];
 
 /// The cost of audit logs and webhooks on pushes (each image: config,
 /// layer, manifest), and garbage collection's mark+sweep rate.
 async fn berth_extras(
     url: &str,
+    pid: u32,
     user: &str,
     password: &str,
     runs: usize,
@@ -268,8 +326,8 @@ async fn berth_extras(
 
     let admin = Client::new();
     let api = |path: &str| format!("{url}/api/v2.0{path}");
-    let settings = |on: bool| {
-        let off_types = if on {
+    let settings = |mode: &PushMode| {
+        let off_types = if mode.audit {
             String::new()
         } else {
             [
@@ -281,7 +339,7 @@ async fn berth_extras(
             ]
             .join(",")
         };
-        serde_json::json!({"notification_enable": on, "disabled_audit_log_event_types": off_types})
+        serde_json::json!({"notification_enable": mode.webhooks, "disabled_audit_log_event_types": off_types})
     };
     let r = admin
         .post(api("/projects/bench/webhook/policies"))
@@ -319,20 +377,23 @@ async fn berth_extras(
         results: BTreeMap::new(),
     };
     let images = 1000 / scale.min(10);
-    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let mut pushes = vec![Vec::new(); PUSH_MODES.len()];
+    let mut cpu = vec![Vec::new(); PUSH_MODES.len()];
+    let mut expected = 0;
     for run in 0..runs {
-        for enabled in [false, true] {
+        for (m, mode) in PUSH_MODES.iter().enumerate() {
             let r = admin
                 .put(api("/configurations"))
                 .basic_auth(user, Some(password))
-                .json(&settings(enabled))
+                .json(&settings(mode))
                 .send()
                 .await?;
             check(r.status(), StatusCode::OK, "configuration")?;
             // Every process re-reads the settings within a second.
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            let seed = (run * 2 + usize::from(enabled)) as u64;
+            let seed = (run * PUSH_MODES.len() + m) as u64;
             let t = &t;
+            let cpu_before = cpu_millis(pid)?;
             let started = Instant::now();
             concurrently(16, (0..images).collect(), |i| async move {
                 let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed},"i":{i}}}"#));
@@ -341,20 +402,19 @@ async fn berth_extras(
                 put_manifest(t, "bench/extras", &format!("s{seed}i{i}"), manifest).await
             })
             .await?;
-            let rate = images as f64 / started.elapsed().as_secs_f64();
-            if enabled {
-                on.push(rate)
-            } else {
-                off.push(rate)
+            pushes[m].push(images as f64 / started.elapsed().as_secs_f64());
+            if mode.webhooks {
+                expected += images;
             }
+            // Deliveries are jobs: their cost counts once they have arrived.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while delivered.load(std::sync::atomic::Ordering::Relaxed) < expected
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            cpu[m].push((cpu_millis(pid)? - cpu_before) / images as f64);
         }
-    }
-    // Deliveries are jobs: give them a moment to drain before counting.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while delivered.load(std::sync::atomic::Ordering::Relaxed) < images * runs
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // GC: orphan blobs, then one collection with no time window.
@@ -394,8 +454,9 @@ async fn berth_extras(
         }
     }
     Ok(Extras {
-        off,
-        on,
+        pushes,
+        cpu,
+        expected,
         delivered: delivered.load(std::sync::atomic::Ordering::Relaxed),
         gc_blobs,
         gc_rate: gc_blobs as f64 / started.elapsed().as_secs_f64(),
@@ -763,6 +824,17 @@ fn disk_ceiling(dir: &std::path::Path, data: &[u8]) -> Result<f64> {
     let rate = data.len() as f64 / 1e6 / started.elapsed().as_secs_f64();
     std::fs::remove_file(path)?;
     Ok(rate)
+}
+
+/// A process's user+system CPU time so far, in milliseconds.
+fn cpu_millis(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at state.
+    let rest = stat.rsplit_once(')').context("bad stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    // Linux reports in USER_HZ, which is 100 on every platform Berth runs on.
+    Ok(ticks * 10.0)
 }
 
 fn peak_rss_mb(pid: u32) -> Result<f64> {
