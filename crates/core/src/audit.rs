@@ -146,19 +146,14 @@ impl Audit {
             op_time: now_millis(),
             legacy: e.success && legacy(e.operation, e.resource_type),
         };
-        self.inner
-            .buffer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(entry);
+        crate::lock(&self.inner.buffer).push(entry);
     }
 
     /// Writes buffered entries (and re-reads the settings, which say which
     /// event types are disabled).
     pub async fn flush(&self) -> CoreResult<()> {
         self.inner.configurations.refresh().await?;
-        let entries =
-            std::mem::take(&mut *self.inner.buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        let entries = std::mem::take(&mut *crate::lock(&self.inner.buffer));
         if entries.is_empty() {
             return Ok(());
         }

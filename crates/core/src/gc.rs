@@ -248,9 +248,7 @@ impl Inner {
                     if ctx.stopping() {
                         return;
                     }
-                    let batch: Vec<String> = queue
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                    let batch: Vec<String> = crate::lock(&queue)
                         .by_ref()
                         .take(BATCH)
                         .map(|(d, _)| d)

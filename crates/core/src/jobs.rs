@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 /// What a job's code returns: Err(message) fails the run (retried while runs remain).
 pub type JobResult = Result<(), String>;
@@ -46,7 +46,7 @@ pub struct JobContext {
 impl JobContext {
     /// Appends a line to the task's log.
     pub fn log(&self, line: impl AsRef<str>) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let mut log = crate::lock(&self.log);
         let stamp = crate::timestamp(now_millis());
         log.push_str(&format!("{stamp} {}\n", line.as_ref()));
         if log.len() > MAX_LOG {
@@ -64,7 +64,7 @@ impl JobContext {
     }
 
     fn snapshot(&self) -> String {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::lock(&self.log).clone()
     }
 }
 
@@ -87,11 +87,20 @@ enum Interrupt {
     Shutdown,
 }
 
+/// A run's end, and who waits for it to be written.
+type RunEnd = (jobs::Finished, oneshot::Sender<()>);
+
 struct Inner {
     db: Db,
     settings: JobSettings,
     handlers: Mutex<HashMap<String, Handler>>,
+    /// Wakes the dispatcher: a job was committed or a worker became free.
     wake: Notify,
+    /// Worker numbers not running a task.
+    idle: Mutex<Vec<usize>>,
+    /// Ends of runs, written by one recorder many at a time.
+    finished: mpsc::UnboundedSender<RunEnd>,
+    finished_rx: Mutex<Option<mpsc::UnboundedReceiver<RunEnd>>>,
     pool: Pool,
     /// Tasks running in this process, to stop them without waiting for a heartbeat.
     running: Mutex<HashMap<i64, watch::Sender<Interrupt>>>,
@@ -116,12 +125,16 @@ impl Jobs {
             start_at: now,
             heartbeat_at: now,
         };
+        let (finished, finished_rx) = mpsc::unbounded_channel();
         Jobs {
             inner: Arc::new(Inner {
                 db,
                 settings,
                 handlers: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                idle: Mutex::new((0..settings.workers).rev().collect()),
+                finished,
+                finished_rx: Mutex::new(Some(finished_rx)),
                 pool,
                 running: Mutex::new(HashMap::new()),
                 shutdown: watch::channel(false).0,
@@ -136,18 +149,16 @@ impl Jobs {
         Fut: Future<Output = JobResult> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |ctx| Box::pin(f(ctx)));
-        self.inner
-            .handlers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(job_type.to_string(), handler);
+        crate::lock(&self.inner.handlers).insert(job_type.to_string(), handler);
     }
 
-    /// Starts the workers and the housekeeping loop.
+    /// Starts the dispatcher, the recorder and the housekeeping loop.
     pub fn start(&self) {
-        for n in 0..self.inner.settings.workers {
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.dispatch().await });
+        if let Some(rx) = crate::lock(&self.inner.finished_rx).take() {
             let inner = self.inner.clone();
-            tokio::spawn(async move { inner.work(n).await });
+            tokio::spawn(async move { inner.record(rx).await });
         }
         let inner = self.inner.clone();
         tokio::spawn(async move { inner.housekeeping().await });
@@ -156,31 +167,19 @@ impl Jobs {
     /// Stops claiming; running tasks are interrupted and will run again.
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
-        for tx in self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
+        for tx in crate::lock(&self.inner.running).values() {
             tx.send_replace(Interrupt::Shutdown);
         }
         for _ in 0..100 {
-            if self
-                .inner
-                .running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
-            {
+            if crate::lock(&self.inner.running).is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Tells an idle worker that a job was committed (it wakes the next if
-    /// it finds one, so a burst is spread without every worker racing for each job).
+    /// Tells the dispatcher that a job was committed (a burst of wakes
+    /// becomes one claim of everything pending).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
     }
@@ -208,13 +207,7 @@ impl Jobs {
                 "job {task_id} has already ended"
             ))),
             Some(true) => {
-                if let Some(tx) = self
-                    .inner
-                    .running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&task_id)
-                {
+                if let Some(tx) = crate::lock(&self.inner.running).get(&task_id) {
                     tx.send_replace(Interrupt::Stop);
                 }
                 Ok(())
@@ -275,11 +268,7 @@ impl Jobs {
             }
         }
         if action == "stop" {
-            let running = self
-                .inner
-                .running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            let running = crate::lock(&self.inner.running)
                 .iter()
                 .map(|(id, tx)| (*id, tx.clone()))
                 .collect::<Vec<_>>();
@@ -583,65 +572,77 @@ impl Inner {
         format!("{}:{n}", self.pool.id)
     }
 
-    async fn work(self: Arc<Self>, n: usize) {
-        let worker = self.worker_id(n);
+    /// Hands runnable tasks to idle workers: one claim transaction for as
+    /// many tasks as there are idle workers. Local jobs wake it at once;
+    /// retries falling due and other processes' jobs are found by polling.
+    async fn dispatch(self: Arc<Self>) {
         let mut shutdown = self.shutdown.subscribe();
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            let now = now_millis();
-            let lease_until = now + self.settings.lease.as_millis() as i64;
-            match jobs::claim(&self.db, &worker, lease_until, now).await {
-                Ok(Some(task)) => {
-                    // There may be more: one idle worker looks, and wakes the next.
-                    self.wake.notify_one();
-                    self.run(&worker, task).await
-                }
-                Ok(None) => {
-                    // Local jobs wake a worker at once; retries falling due and
-                    // other processes' jobs are found by polling, which one
-                    // worker does every second and the rest rarely.
-                    let poll = Duration::from_secs(if n == 0 { 1 } else { 10 });
-                    tokio::select! {
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(poll) => {}
-                        _ = shutdown.changed() => {}
+            let idle = std::mem::take(&mut *crate::lock(&self.idle));
+            let mut full = false;
+            if !idle.is_empty() {
+                let workers: Vec<String> = idle.iter().map(|n| self.worker_id(*n)).collect();
+                let now = now_millis();
+                let lease_until = now + self.settings.lease.as_millis() as i64;
+                let claimed = match jobs::claim(&self.db, &workers, lease_until, now).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming jobs");
+                        Vec::new()
                     }
+                };
+                full = claimed.len() == idle.len();
+                crate::lock(&self.idle).extend(&idle[claimed.len()..]);
+                for (n, task) in idle.into_iter().zip(claimed) {
+                    let inner = self.clone();
+                    tokio::spawn(async move {
+                        inner.run(n, task).await;
+                        crate::lock(&inner.idle).push(n);
+                        inner.wake.notify_one();
+                    });
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming a job");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+            }
+            // With every worker busy, the next wake is a worker coming free.
+            let poll = Duration::from_secs(if full { 10 } else { 1 });
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {}
             }
         }
     }
 
-    async fn run(&self, worker: &str, task: jobs::Claimed) {
-        let handler = self
-            .handlers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&task.job_type)
-            .cloned();
+    /// Writes the ends of runs: whatever has queued up while the last
+    /// transaction ran goes into the next one.
+    async fn record(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<RunEnd>) {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 64).await > 0 {
+            let (runs, done): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+            if let Err(e) = jobs::finish(&self.db, &runs).await {
+                tracing::warn!(error = %e, tasks = runs.len(), "recording the end of jobs");
+            }
+            for d in done {
+                let _ = d.send(());
+            }
+        }
+    }
+
+    async fn run(&self, n: usize, task: jobs::Claimed) {
+        let worker = &self.worker_id(n);
+        let handler = crate::lock(&self.handlers).get(&task.job_type).cloned();
         let (interrupt_tx, mut interrupt) = watch::channel(Interrupt::None);
         let (stop_tx, stop_rx) = watch::channel(false);
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(task.id, interrupt_tx.clone());
-        // Each run adds to the log of the runs before it.
-        let earlier = jobs::task_log(self.db.reader(), task.id)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        crate::lock(&self.running).insert(task.id, interrupt_tx.clone());
         let ctx = JobContext {
             task_id: task.id,
             execution_id: task.execution_id,
             params: serde_json::from_str(&task.params).unwrap_or(serde_json::Value::Null),
             run: task.run_count,
-            log: Arc::new(Mutex::new(earlier)),
+            // Each run adds to the log of the runs before it.
+            log: Arc::new(Mutex::new(task.log.clone())),
             stop: stop_rx,
         };
         ctx.log(format!(
@@ -717,27 +718,20 @@ impl Inner {
                 (jobs::ERROR, e, now)
             }
         };
-        if let Err(e) = jobs::finish(
-            &self.db,
-            task.id,
-            worker,
+        let (done, recorded) = oneshot::channel();
+        let end = jobs::Finished {
+            id: task.id,
+            worker: worker.clone(),
             status,
-            &message,
-            &ctx.snapshot(),
-            next,
+            message,
+            log: ctx.snapshot(),
+            next_run_at: next,
             now,
-        )
-        .await
-        {
-            tracing::warn!(error = %e, task = task.id, "recording a job's end");
+        };
+        if self.finished.send((end, done)).is_ok() {
+            let _ = recorded.await;
         }
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&task.id);
-        if status == jobs::PENDING {
-            self.wake.notify_one();
-        }
+        crate::lock(&self.running).remove(&task.id);
     }
 
     /// Requeues tasks of dead workers and says this pool is alive.

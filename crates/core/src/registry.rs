@@ -443,17 +443,14 @@ impl Registry {
     }
 
     fn slot(&self, id: Uuid, initial: Option<UploadHash>) -> UploadSlot {
-        let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::lock(&self.uploads);
         map.entry(id)
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(initial)))
             .clone()
     }
 
     fn forget(&self, id: Uuid) {
-        self.uploads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        crate::lock(&self.uploads).remove(&id);
     }
 
     /// The upload's hash state, rebuilt from its file if this process has none.
@@ -591,7 +588,7 @@ impl Registry {
 
     /// Counts a pull of a manifest (flushed later by `flush_pulls`).
     pub fn record_pull(&self, m: &ManifestRow) {
-        let mut stats = self.pulls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stats = crate::lock(&self.pulls);
         let e = stats.pending.entry(m.id).or_insert((m.repository_id, 0, 0));
         e.1 += 1;
         e.2 = now_millis();
@@ -599,8 +596,7 @@ impl Registry {
 
     /// Writes the pulls counted since the last flush in one transaction.
     pub async fn flush_pulls(&self) -> Result<()> {
-        let pending =
-            std::mem::take(&mut self.pulls.lock().unwrap_or_else(|p| p.into_inner()).pending);
+        let pending = std::mem::take(&mut crate::lock(&self.pulls).pending);
         if pending.is_empty() {
             return Ok(());
         }

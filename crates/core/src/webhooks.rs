@@ -181,11 +181,7 @@ impl Webhooks {
     }
 
     fn forget(&self, project: &str) {
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(project);
+        crate::lock(&self.inner.cache).remove(project);
     }
 
     /// A project's policies.
@@ -347,13 +343,7 @@ impl Webhooks {
         if !self.inner.configurations.snapshot().notifications {
             return false;
         }
-        match self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(project)
-        {
+        match crate::lock(&self.inner.cache).get(project) {
             Some((at, scope)) if at.elapsed() < CACHE_FOR => scope.as_ref().is_some_and(|s| {
                 s.policies
                     .iter()
@@ -471,12 +461,7 @@ struct Event<'a> {
 impl Inner {
     /// A project's id, visibility and policies (cached a moment: pulls are hot).
     async fn scope(&self, project: &str) -> Option<Scope> {
-        if let Some((at, s)) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(project)
-        {
+        if let Some((at, s)) = crate::lock(&self.cache).get(project) {
             if at.elapsed() < CACHE_FOR {
                 return s.clone();
             }
@@ -501,10 +486,7 @@ impl Inner {
         .await;
         match loaded {
             Ok(s) => {
-                self.cache
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(project.to_string(), (Instant::now(), s.clone()));
+                crate::lock(&self.cache).insert(project.to_string(), (Instant::now(), s.clone()));
                 s
             }
             Err(e) => {

@@ -145,15 +145,19 @@ pub struct Claimed {
     pub params: String,
     pub run_count: i64,
     pub max_runs: i64,
+    /// The log of its earlier runs.
+    pub log: String,
 }
 
-/// Claims the oldest runnable task of a job type that is not paused.
+/// Claims the oldest runnable tasks of job types that are not paused, one
+/// per worker named, all in one transaction (a burst of jobs costs one
+/// write, not one per job). Returns fewer when fewer are runnable.
 pub async fn claim(
     db: &Db,
-    worker: &str,
+    workers: &[String],
     lease_until: i64,
     now: i64,
-) -> Result<Option<Claimed>, DbError> {
+) -> Result<Vec<Claimed>, DbError> {
     let lock = match db.backend() {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
@@ -164,36 +168,45 @@ pub async fn claim(
          WHERE id = (SELECT t.id FROM task t WHERE t.status = 'Pending' AND t.next_run_at <= $3 \
            AND NOT EXISTS (SELECT 1 FROM job_queue_status q WHERE q.job_type = t.job_type AND q.paused = 1) \
            ORDER BY t.next_run_at, t.id LIMIT 1 {lock}) \
-         RETURNING id, execution_id, job_type, params, run_count, max_runs"
+         RETURNING id, execution_id, job_type, params, run_count, max_runs, log"
     );
     let mut tx = db.begin().await?;
-    let row = sqlx::query(&sql)
-        .bind(worker)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let claimed = match row {
-        None => None,
-        Some(r) => {
-            let c = Claimed {
-                id: r.try_get(0)?,
-                execution_id: r.try_get(1)?,
-                job_type: r.try_get(2)?,
-                params: r.try_get(3)?,
-                run_count: r.try_get(4)?,
-                max_runs: r.try_get(5)?,
-            };
-            sqlx::query(
-                "UPDATE execution SET status = 'Running', update_time = $2 WHERE id = $1 AND status = 'Pending'",
-            )
-            .bind(c.execution_id)
+    let mut claimed = Vec::new();
+    for worker in workers {
+        let Some(r) = sqlx::query(&sql)
+            .bind(worker)
+            .bind(lease_until)
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            Some(c)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            break;
+        };
+        claimed.push(Claimed {
+            id: r.try_get(0)?,
+            execution_id: r.try_get(1)?,
+            job_type: r.try_get(2)?,
+            params: r.try_get(3)?,
+            run_count: r.try_get(4)?,
+            max_runs: r.try_get(5)?,
+            log: r.try_get(6)?,
+        });
+    }
+    if !claimed.is_empty() {
+        let ids = (2..claimed.len() + 2)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE execution SET status = 'Running', update_time = $1 \
+             WHERE status = 'Pending' AND id IN ({ids})"
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for c in &claimed {
+            q = q.bind(c.execution_id);
         }
-    };
+        q.execute(&mut *tx).await?;
+    }
     crate::commit(tx).await?;
     Ok(claimed)
 }
@@ -244,85 +257,70 @@ pub async fn heartbeat<'e>(
     })
 }
 
-/// Ends a run: `status` is final, or Pending again (a retry at `next_run_at`).
-#[allow(clippy::too_many_arguments)]
-pub async fn finish(
-    db: &Db,
-    id: i64,
-    worker: &str,
-    status: &str,
-    message: &str,
-    log: &str,
-    next_run_at: i64,
-    now: i64,
-) -> Result<(), DbError> {
+/// How a run ended: `status` is final, or Pending again (a retry at `next_run_at`).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub id: i64,
+    pub worker: String,
+    pub status: &'static str,
+    pub message: String,
+    pub log: String,
+    pub next_run_at: i64,
+    pub now: i64,
+}
+
+/// Records the ends of runs, all in one transaction.
+pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
-    let execution_id: Option<i64> = sqlx::query_scalar(
-        "UPDATE task SET status = $3, status_message = $4, log = $5, next_run_at = $6, worker = NULL, \
-         lease_until = NULL, update_time = $7, end_time = CASE WHEN $3 = 'Pending' THEN NULL ELSE $7 END \
-         WHERE id = $1 AND worker = $2 RETURNING execution_id",
-    )
-    .bind(id)
-    .bind(worker)
-    .bind(status)
-    .bind(message)
-    .bind(log)
-    .bind(next_run_at)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(e) = execution_id {
-        refresh_execution(&mut tx, e, now).await?;
+    for f in runs {
+        let execution_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE task SET status = $3, status_message = $4, log = $5, next_run_at = $6, worker = NULL, \
+             lease_until = NULL, update_time = $7, end_time = CASE WHEN $3 = 'Pending' THEN NULL ELSE $7 END \
+             WHERE id = $1 AND worker = $2 RETURNING execution_id",
+        )
+        .bind(f.id)
+        .bind(&f.worker)
+        .bind(f.status)
+        .bind(&f.message)
+        .bind(&f.log)
+        .bind(f.next_run_at)
+        .bind(f.now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(e) = execution_id {
+            refresh_execution(&mut tx, e, f.now).await?;
+        }
     }
     crate::commit(tx).await?;
     Ok(())
 }
 
 /// An execution's status follows its tasks: running while any is pending or
-/// running, else Error if any failed, else Stopped if any stopped, else Success.
+/// running (pending while all are), else Error if any failed, else Stopped
+/// if any stopped, else Success. One statement, as it runs for every job's end.
 pub async fn refresh_execution(
     tx: &mut crate::Tx,
     execution_id: i64,
     now: i64,
 ) -> Result<(), DbError> {
-    let statuses: Vec<(String, String)> =
-        sqlx::query_as("SELECT status, status_message FROM task WHERE execution_id = $1")
-            .bind(execution_id)
-            .fetch_all(&mut **tx)
-            .await?;
-    let has = |s: &str| statuses.iter().any(|(t, _)| t == s);
-    let (status, done) = if has(RUNNING) {
-        (RUNNING, false)
-    } else if has(PENDING) {
-        (
-            if statuses.iter().all(|(t, _)| t == PENDING) {
-                PENDING
-            } else {
-                RUNNING
-            },
-            false,
-        )
-    } else if has(ERROR) {
-        (ERROR, true)
-    } else if has(STOPPED) {
-        (STOPPED, true)
-    } else {
-        (SUCCESS, true)
-    };
-    let message = statuses
-        .iter()
-        .find(|(t, m)| t == ERROR && !m.is_empty())
-        .map(|(_, m)| m.as_str())
-        .unwrap_or("");
     sqlx::query(
-        "UPDATE execution SET status = $2, status_message = $3, update_time = $4, \
-         end_time = CASE WHEN $5 = 1 THEN $4 ELSE NULL END WHERE id = $1",
+        "UPDATE execution SET status = CASE \
+           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Running') THEN 'Running' \
+           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Pending') THEN \
+             CASE WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status <> 'Pending') \
+               THEN 'Running' ELSE 'Pending' END \
+           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Error') THEN 'Error' \
+           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Stopped') THEN 'Stopped' \
+           ELSE 'Success' END, \
+         status_message = COALESCE((SELECT status_message FROM task WHERE execution_id = $1 \
+           AND status = 'Error' AND status_message <> '' ORDER BY id LIMIT 1), ''), \
+         update_time = $2, \
+         end_time = CASE WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 \
+           AND status IN ('Running', 'Pending')) THEN NULL ELSE $2 END \
+         WHERE id = $1",
     )
     .bind(execution_id)
-    .bind(status)
-    .bind(message)
     .bind(now)
-    .bind(i64::from(done))
     .execute(&mut **tx)
     .await?;
     Ok(())

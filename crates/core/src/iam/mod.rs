@@ -145,7 +145,7 @@ impl Iam {
         password: &str,
     ) -> CoreResult<Option<SecurityContext>> {
         let slot = {
-            let mut map = self.lockout.users.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = crate::lock(&self.lockout.users);
             if map.len() >= TRACKED_USERS {
                 map.retain(|_, a| {
                     Arc::strong_count(a) > 1 || a.try_lock().is_ok_and(|a| a.failures > 0)

@@ -61,12 +61,7 @@ async fn compute(password: Vec<u8>, salt: Vec<u8>, params: Params) -> CoreResult
         .acquire()
         .await
         .map_err(|e| CoreError::Internal(e.to_string()))?;
-    let mut area = w
-        .areas
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop()
-        .unwrap_or_default();
+    let mut area = crate::lock(&w.areas).pop().unwrap_or_default();
     let (area, out) = tokio::task::spawn_blocking(move || {
         let need = params.block_count();
         if area.len() < need {
@@ -81,7 +76,7 @@ async fn compute(password: Vec<u8>, salt: Vec<u8>, params: Params) -> CoreResult
     .map_err(|e| CoreError::Internal(e.to_string()))?;
     // Only standard-size areas are kept: an old hash with a larger cost does not pin memory.
     if area.len() <= params_default().block_count() {
-        w.areas.lock().unwrap_or_else(|p| p.into_inner()).push(area);
+        crate::lock(&w.areas).push(area);
     }
     out.map_err(|e| CoreError::Internal(format!("argon2: {e}")))
 }

@@ -153,7 +153,7 @@ impl TokenService {
     pub fn verify(&self, token: &str) -> Option<Verified> {
         let now = berth_db::now_millis() / 1000;
         {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let cache = crate::lock(&self.cache);
             if let Some(v) = cache.get(token) {
                 return (v.expires_at > now).then(|| v.clone());
             }
@@ -171,7 +171,7 @@ impl TokenService {
             expires_at: data.claims.exp,
             access: data.claims.access,
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = crate::lock(&self.cache);
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
