@@ -150,14 +150,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("opening the database")?;
     let store =
         berth_storage::FsStore::open(&config.storage_path).context("opening blob storage")?;
-    let iam = Iam::with_lockout(db.clone(), config.login_max_failures, config.login_lockout);
     let configurations =
         Configurations::new(db.clone()).with_token_expiration(config.token_expiry_minutes);
     // Read-only mode and the other switches hold from the first request.
     configurations.refresh().await?;
+    let iam = Iam::with_lockout(
+        db.clone(),
+        configurations.clone(),
+        config.login_max_failures,
+        config.login_lockout,
+    );
     let projects = Projects::new(db.clone(), configurations.clone());
     first_start(&config, &iam, &projects).await?;
-    let tokens = TokenService::load_or_create(&config.data_dir, config.token_expiry_minutes * 60)?;
+    let tokens = TokenService::load_or_create(&config.data_dir)?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;

@@ -1,5 +1,6 @@
 //! Administration on the v2.0 API: run-time configurations (project
-//! creation restriction), robot-grantable permissions, user deletion.
+//! creation restriction, token expiration, self-registration), robot-grantable
+//! permissions, user deletion.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -242,5 +243,85 @@ async fn read_only_mode_refuses_every_write() {
             .unwrap();
         assert_eq!(r.status(), 200);
         s.push_image("p/app", "v2", "after").await;
+    }
+}
+
+#[tokio::test]
+async fn token_expiration_is_editable() {
+    for s in servers().await {
+        let put = |body: Value| {
+            s.api(Method::PUT, "/configurations", ADMIN)
+                .json(&body)
+                .send()
+        };
+        let expires_in = || async {
+            let r = s
+                .anon
+                .get(s.u("/service/token?service=harbor-registry"))
+                .basic_auth("admin", Some(ADMIN_PASSWORD))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["expires_in"].clone()
+        };
+        assert_eq!(expires_in().await, 30 * 60);
+        for bad in [json!(0), json!(-5), json!("soon"), json!(true)] {
+            let r = put(json!({"token_expiration": bad})).await.unwrap();
+            expect_error(r, 400, "BAD_REQUEST").await;
+        }
+        assert_eq!(
+            put(json!({"token_expiration": 5})).await.unwrap().status(),
+            200
+        );
+        let cfg: Value = s.api_json("/configurations", ADMIN).await;
+        assert_eq!(
+            cfg["token_expiration"],
+            json!({"value": 5, "editable": true})
+        );
+        assert_eq!(expires_in().await, 5 * 60);
+    }
+}
+
+#[tokio::test]
+async fn self_registration() {
+    for s in servers().await {
+        let sign_up = |name: &str| {
+            s.api(Method::POST, "/users", None)
+                .json(
+                    &json!({"username": name, "email": format!("{name}@example.com"),
+                    "realname": name, "password": PW}),
+                )
+                .send()
+        };
+        let info: Value = s.api_json("/systeminfo", None).await;
+        assert_eq!(info["self_registration"], false);
+        expect_error(sign_up("eve").await.unwrap(), 401, "UNAUTHORIZED").await;
+
+        let on = json!({"self_registration": true});
+        let r = s
+            .api(Method::PUT, "/configurations", ADMIN)
+            .json(&on)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let info: Value = s.api_json("/systeminfo", None).await;
+        assert_eq!(info["self_registration"], true);
+        assert_eq!(sign_up("eve").await.unwrap().status(), 201);
+        expect_error(sign_up("eve").await.unwrap(), 409, "CONFLICT").await;
+        // The new user logs in and is no administrator.
+        let me: Value = s.api_json("/users/current", Some(("eve", PW))).await;
+        assert_eq!(me["username"], "eve");
+        assert_eq!(me["sysadmin_flag"], false);
+        // A logged-in user who is not an administrator still cannot create users.
+        let r = s
+            .api(Method::POST, "/users", Some(("eve", PW)))
+            .json(&json!({"username": "mallory", "email": "m@example.com",
+                "realname": "m", "password": PW}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "FORBIDDEN").await;
     }
 }

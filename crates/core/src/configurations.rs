@@ -30,6 +30,8 @@ enum Allowed {
     ListOf(&'static [&'static str]),
     /// `true` or `false` (JSON booleans; the strings are accepted too).
     Bool,
+    /// A whole number in this range (JSON numbers; digit strings are accepted too).
+    Range(i64, i64),
 }
 
 impl Allowed {
@@ -39,6 +41,14 @@ impl Allowed {
             (Allowed::Bool, serde_json::Value::Bool(b)) => Some(b.to_string()),
             (Allowed::Bool, serde_json::Value::String(s)) if s == "true" || s == "false" => {
                 Some(s.clone())
+            }
+            (Allowed::Range(lo, hi), v) => {
+                let n = match v {
+                    serde_json::Value::Number(n) => n.as_i64(),
+                    serde_json::Value::String(s) => s.parse().ok(),
+                    _ => None,
+                }?;
+                (*lo..=*hi).contains(&n).then(|| n.to_string())
             }
             (Allowed::OneOf(values), serde_json::Value::String(s)) => {
                 values.contains(&s.as_str()).then(|| s.clone())
@@ -57,6 +67,9 @@ impl Allowed {
     fn show(&self, stored: &str) -> serde_json::Value {
         match self {
             Allowed::Bool => (stored == "true").into(),
+            Allowed::Range(..) => stored
+                .parse::<i64>()
+                .map_or(serde_json::Value::Null, Into::into),
             _ => stored.into(),
         }
     }
@@ -66,6 +79,7 @@ impl Allowed {
             Allowed::OneOf(values) => format!("one of {}", values.join(", ")),
             Allowed::ListOf(values) => format!("a comma-separated list of {}", values.join(", ")),
             Allowed::Bool => "true or false".into(),
+            Allowed::Range(lo, hi) => format!("a whole number from {lo} to {hi}"),
         }
     }
 }
@@ -91,6 +105,17 @@ const EDITABLE: &[Editable] = &[
         default: "true",
         allowed: Allowed::Bool,
     },
+    Editable {
+        key: "self_registration",
+        default: "false",
+        allowed: Allowed::Bool,
+    },
+    // Minutes; the default is the server's `--token-expiry-minutes`.
+    Editable {
+        key: "token_expiration",
+        default: "",
+        allowed: Allowed::Range(1, 525_600),
+    },
 ];
 
 /// The settings other services consult on hot paths, as last read.
@@ -100,6 +125,9 @@ pub struct Snapshot {
     pub disabled_audit_event_types: Vec<String>,
     pub read_only: bool,
     pub notifications: bool,
+    pub self_registration: bool,
+    /// Lifetime of registry tokens.
+    pub token_expiration_minutes: i64,
 }
 
 /// The configuration service.
@@ -118,13 +146,15 @@ impl Configurations {
             token_expiration_minutes: 30,
             snapshot: Arc::new(RwLock::new(Snapshot {
                 notifications: true,
+                token_expiration_minutes: 30,
                 ..Snapshot::default()
             })),
         }
     }
 
-    /// Shows the token lifetime the server was started with (read-only).
+    /// The token lifetime used until an administrator sets one.
     pub fn with_token_expiration(self, minutes: i64) -> Self {
+        crate::lock_write(&self.snapshot).token_expiration_minutes = minutes;
         Configurations {
             token_expiration_minutes: minutes,
             ..self
@@ -140,8 +170,11 @@ impl Configurations {
         Ok(EDITABLE
             .iter()
             .map(|e| {
-                let v = stored.get(e.key).cloned();
-                (e.key, v.unwrap_or_else(|| e.default.to_string()))
+                let v = stored.get(e.key).cloned().unwrap_or_else(|| match e.key {
+                    "token_expiration" => self.token_expiration_minutes.to_string(),
+                    _ => e.default.to_string(),
+                });
+                (e.key, v)
             })
             .collect())
     }
@@ -161,8 +194,12 @@ impl Configurations {
                 .collect(),
             read_only: get("read_only") == "true",
             notifications: get("notification_enable") == "true",
+            self_registration: get("self_registration") == "true",
+            token_expiration_minutes: get("token_expiration")
+                .parse()
+                .unwrap_or(self.token_expiration_minutes),
         };
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap.clone();
+        *crate::lock_write(&self.snapshot) = snap.clone();
         Ok(snap)
     }
 
@@ -208,16 +245,11 @@ impl Configurations {
         };
         let mut out = BTreeMap::from([
             ("auth_mode", fixed("db_auth".into())),
-            ("self_registration", fixed(false.into())),
-            (
-                "token_expiration",
-                fixed(self.token_expiration_minutes.into()),
-            ),
             ("robot_name_prefix", fixed("robot$".into())),
         ]);
         let values = self.values().await?;
         for e in EDITABLE {
-            let stored = values.get(e.key).map(String::as_str).unwrap_or(e.default);
+            let stored = values.get(e.key).map(String::as_str).unwrap_or_default();
             out.insert(
                 e.key,
                 Item {

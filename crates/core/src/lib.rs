@@ -24,13 +24,18 @@ pub use projects::Projects;
 pub use registry::{Registry, RegistryError};
 pub use repositories::Repositories;
 
-/// Harbor's timestamp format (RFC 3339, UTC) for Unix milliseconds.
 /// Locks a mutex, carrying on past a panic elsewhere (every guarded value
 /// here stays consistent between statements).
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Write-locks an RwLock the same way.
+pub(crate) fn lock_write<T>(l: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Harbor's timestamp format (RFC 3339, UTC) for Unix milliseconds.
 pub fn timestamp(millis: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);

@@ -25,7 +25,8 @@ async fn token(
         .map(|(_, v)| v.into_owned())
         .collect();
     let access = berth_core::iam::token::grant(&ctx, &state.projects, &scopes).await?;
-    let issued = state.tokens.issue(ctx.username(), access)?;
+    let minutes = state.configurations.snapshot().token_expiration_minutes;
+    let issued = state.tokens.issue(ctx.username(), access, minutes * 60)?;
     Ok(Json(json!({
         "token": issued.token,
         "access_token": issued.token,

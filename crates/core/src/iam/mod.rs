@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Iam {
     db: Db,
+    configurations: crate::Configurations,
     lockout: Arc<Lockout>,
     /// Robot accounts (they log in through the same door as users).
     pub robots: robots::Robots,
@@ -86,16 +87,23 @@ static DUMMY_HASH: OnceLock<String> = OnceLock::new();
 impl Iam {
     /// The service on a database.
     pub fn new(db: Db) -> Self {
-        Self::with_lockout(db, 10, Duration::from_secs(300))
+        let configurations = crate::Configurations::new(db.clone());
+        Self::with_lockout(db, configurations, 10, Duration::from_secs(300))
     }
 
-    /// The service with a login lockout policy.
-    pub fn with_lockout(db: Db, max_failures: u32, duration: Duration) -> Self {
+    /// The service with the run-time settings and a login lockout policy.
+    pub fn with_lockout(
+        db: Db,
+        configurations: crate::Configurations,
+        max_failures: u32,
+        duration: Duration,
+    ) -> Self {
         Iam {
             robots: robots::Robots::new(
                 db.clone(),
-                crate::projects::Projects::new(db.clone(), crate::Configurations::new(db.clone())),
+                crate::projects::Projects::new(db.clone(), configurations.clone()),
             ),
+            configurations,
             db,
             lockout: Arc::new(Lockout {
                 max_failures: max_failures.max(1),
@@ -270,9 +278,14 @@ impl Iam {
         Ok(())
     }
 
-    /// Creates a user (system administrators only while self-registration is off).
+    /// Creates a user: system administrators may; a caller who is not
+    /// logged in may sign up while self-registration is on.
     pub async fn create_user(&self, ctx: &SecurityContext, req: &UserRequest) -> CoreResult<i64> {
-        require(ctx, Action::Create, Resource::Users).await?;
+        let signing_up =
+            !ctx.is_authenticated() && self.configurations.refresh().await?.self_registration;
+        if !signing_up {
+            require(ctx, Action::Create, Resource::Users).await?;
+        }
         validate_username(&req.username)?;
         let email = req.email.as_deref().filter(|e| !e.is_empty());
         match email {

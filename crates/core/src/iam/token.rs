@@ -81,13 +81,12 @@ pub struct TokenService {
     encoding: EncodingKey,
     decoding: DecodingKey,
     kid: String,
-    expiry_secs: i64,
     cache: Mutex<HashMap<String, Verified>>,
 }
 
 impl TokenService {
     /// Loads the signing key from `dir`, generating it (0600) on first start.
-    pub fn load_or_create(dir: &Path, expiry_secs: i64) -> CoreResult<Self> {
+    pub fn load_or_create(dir: &Path) -> CoreResult<Self> {
         let path = dir.join("token-signing-key.p8");
         let pkcs8 = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -120,19 +119,23 @@ impl TokenService {
             encoding: EncodingKey::from_ec_der(&pkcs8),
             decoding: DecodingKey::from_ec_der(public),
             kid,
-            expiry_secs,
             cache: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Signs a token for `subject` with the given access.
-    pub fn issue(&self, subject: &str, access: Vec<Access>) -> CoreResult<IssuedToken> {
+    /// Signs a token for `subject` with the given access, valid for `expiry_secs`.
+    pub fn issue(
+        &self,
+        subject: &str,
+        access: Vec<Access>,
+        expiry_secs: i64,
+    ) -> CoreResult<IssuedToken> {
         let now = berth_db::now_millis() / 1000;
         let claims = Claims {
             iss: ISSUER.into(),
             sub: subject.into(),
             aud: SERVICE.into(),
-            exp: now + self.expiry_secs,
+            exp: now + expiry_secs,
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().simple().to_string(),
@@ -144,7 +147,7 @@ impl TokenService {
             .map_err(|e| CoreError::Internal(format!("signing a token: {e}")))?;
         Ok(IssuedToken {
             token,
-            expires_in: self.expiry_secs,
+            expires_in: expiry_secs,
             issued_at: now,
         })
     }

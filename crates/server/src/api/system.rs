@@ -28,7 +28,7 @@ async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Gener
     let mut info = GeneralInfo {
         auth_mode: "db_auth".into(),
         primary_auth_mode: false,
-        self_registration: false,
+        self_registration: state.configurations.snapshot().self_registration,
         banner_message: String::new(),
         harbor_version: concat!("berth-", env!("CARGO_PKG_VERSION")).into(),
         current_time: None,
