@@ -232,7 +232,7 @@ async fn main() -> Result<()> {
                 "| Berth image pushes c=16, {} | images/s | {} | – | {:.2}x of off |",
                 mode.name,
                 fmt_runs(&x.pushes[m]),
-                mean(&x.pushes[m]) / mean(&x.pushes[0]),
+                mean(&x.pushes[m]) / mean(&x.pushes[mode.base]),
             );
         }
         for (m, mode) in PUSH_MODES.iter().enumerate() {
@@ -240,7 +240,7 @@ async fn main() -> Result<()> {
                 "| Berth CPU per image push, {} | ms | {} | – | {:.2}x of off |",
                 mode.name,
                 fmt_runs(&x.cpu[m]),
-                mean(&x.cpu[m]) / mean(&x.cpu[0]),
+                mean(&x.cpu[m]) / mean(&x.cpu[mode.base]),
             );
         }
         println!(
@@ -267,33 +267,62 @@ struct Extras {
     gc_rate: f64,
 }
 
-/// Which of audit logging and webhooks an image-push run has on.
+/// Which of audit logging and webhooks an image-push run has on, and how
+/// big each image's one layer is.
 struct PushMode {
     name: &'static str,
     audit: bool,
     webhooks: bool,
+    layer: usize,
+    /// The mode this one is compared with (same layer size, both off).
+    base: usize,
 }
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
 
 const PUSH_MODES: &[PushMode] = &[
     PushMode {
-        name: "audit+webhooks off",
+        name: "1 KiB layer, audit+webhooks off",
         audit: false,
         webhooks: false,
+        layer: KIB,
+        base: 0,
     },
     PushMode {
-        name: "audit on",
+        name: "1 KiB layer, audit on",
         audit: true,
         webhooks: false,
+        layer: KIB,
+        base: 0,
     },
     PushMode {
-        name: "webhooks on",
+        name: "1 KiB layer, webhooks on",
         audit: false,
         webhooks: true,
+        layer: KIB,
+        base: 0,
     },
     PushMode {
-        name: "audit+webhooks on",
+        name: "1 KiB layer, audit+webhooks on",
         audit: true,
         webhooks: true,
+        layer: KIB,
+        base: 0,
+    },
+    PushMode {
+        name: "1 MiB layer, audit+webhooks off",
+        audit: false,
+        webhooks: false,
+        layer: MIB,
+        base: 4,
+    },
+    PushMode {
+        name: "1 MiB layer, audit+webhooks on",
+        audit: true,
+        webhooks: true,
+        layer: MIB,
+        base: 4,
     },
 ];
 
@@ -392,12 +421,12 @@ async fn berth_extras(
             // Every process re-reads the settings within a second.
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let seed = (run * PUSH_MODES.len() + m) as u64;
-            let t = &t;
+            let (t, layer) = (&t, mode.layer);
             let cpu_before = cpu_millis(pid)?;
             let started = Instant::now();
             concurrently(16, (0..images).collect(), |i| async move {
                 let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed},"i":{i}}}"#));
-                let layer = Bytes::from(random(1024, seed * 1_000_000 + i as u64));
+                let layer = Bytes::from(random(layer, seed * 1_000_000 + i as u64));
                 let manifest = push_image_blobs(t, "bench/extras", config, layer).await?;
                 put_manifest(t, "bench/extras", &format!("s{seed}i{i}"), manifest).await
             })

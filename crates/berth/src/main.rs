@@ -4,6 +4,7 @@ mod config;
 
 use anyhow::Context;
 use berth_core::audit::Audit;
+use berth_core::events::Events;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::webhooks::Webhooks;
@@ -193,10 +194,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         configurations.clone(),
         &external_url,
     );
+    let events = Events::new();
+    webhooks.subscribe(&events);
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts: Artifacts::new(db.clone(), projects.clone()),
-        registry: Registry::new(db, store),
+        registry: Registry::new(db, store, events.clone()),
         iam,
         projects,
         configurations,
@@ -207,7 +210,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         audit,
         webhooks,
     });
-    state.registry.set_outbox(state.webhooks.outbox());
     jobs.start();
     let flusher = {
         let state = state.clone();

@@ -184,13 +184,23 @@ impl Jobs {
         self.inner.wake.notify_one();
     }
 
-    /// Enqueues a job in its own transaction; returns (execution id, task id).
-    pub async fn enqueue(&self, job: &NewJob<'_>) -> CoreResult<(i64, i64)> {
+    /// Enqueues a job in its own transaction; returns its execution id.
+    pub async fn enqueue(&self, job: &NewJob<'_>) -> CoreResult<i64> {
         let mut tx = self.inner.db.begin().await?;
-        let ids = jobs::enqueue(&mut tx, job, now_millis()).await?;
+        let mut enqueued = self.batch();
+        enqueued.add(&mut tx, job, now_millis()).await?;
         berth_db::commit(tx).await?;
-        self.wake();
-        Ok(ids)
+        enqueued.start();
+        Ok(enqueued.executions[0])
+    }
+
+    /// Nothing yet: jobs to add in a caller's transaction (see [`Enqueued`]).
+    pub fn batch(&self) -> Enqueued {
+        Enqueued {
+            inner: self.inner.clone(),
+            executions: Vec::new(),
+            held: Vec::new(),
+        }
     }
 
     /// Asks a task to stop (jobservice-monitor stop).
@@ -357,6 +367,79 @@ impl Jobs {
     }
 }
 
+/// Jobs enqueued in a transaction that has not committed yet. An idle
+/// worker of this process takes each on at once, so it starts as soon as
+/// [`Enqueued::start`] is called after the commit, without a claim.
+#[must_use = "start the jobs once the transaction has committed"]
+pub struct Enqueued {
+    inner: Arc<Inner>,
+    /// Their execution ids.
+    pub executions: Vec<i64>,
+    /// Tasks idle workers of this process hold.
+    held: Vec<(Worker, jobs::Claimed)>,
+}
+
+impl Enqueued {
+    /// Adds another job to the same transaction.
+    pub async fn add(
+        &mut self,
+        tx: &mut berth_db::Tx,
+        job: &NewJob<'_>,
+        now: i64,
+    ) -> Result<(), berth_db::DbError> {
+        let Some(worker) = Worker::take(&self.inner) else {
+            self.executions.push(jobs::enqueue(tx, job, now).await?.0);
+            return Ok(());
+        };
+        let lease_until = now + self.inner.settings.lease.as_millis() as i64;
+        let id = self.inner.worker_id(worker.n);
+        let (execution, task) = jobs::enqueue_claimed(tx, job, &id, lease_until, now).await?;
+        self.executions.push(execution);
+        // None: its queue is paused, and the worker stays free.
+        if let Some(task) = task {
+            self.held.push((worker, task));
+        }
+        Ok(())
+    }
+
+    /// The transaction committed: held tasks start, the rest are the dispatcher's.
+    pub fn start(&mut self) {
+        for (worker, task) in self.held.drain(..) {
+            self.inner.clone().spawn_run(worker, task);
+        }
+        self.inner.wake.notify_one();
+    }
+}
+
+/// One of this process's worker slots, taken from the idle list; it goes
+/// back when dropped — after its run, or unused when the transaction that
+/// reserved it rolled back (a task whose commit went through anyway is
+/// requeued once its lease runs out).
+struct Worker {
+    n: usize,
+    inner: Arc<Inner>,
+}
+
+impl Worker {
+    fn take(inner: &Arc<Inner>) -> Option<Worker> {
+        if *inner.shutdown.borrow() {
+            return None;
+        }
+        let n = crate::lock(&inner.idle).pop()?;
+        Some(Worker {
+            n,
+            inner: inner.clone(),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        crate::lock(&self.inner.idle).push(self.n);
+        self.inner.wake.notify_one();
+    }
+}
+
 /// A job to enqueue, owned (what an outbox hands over).
 #[derive(Debug, Clone)]
 pub struct JobSpec {
@@ -441,8 +524,7 @@ impl Vendor {
             "parameters": serde_json::from_str::<serde_json::Value>(params).unwrap_or_default()
         })
         .to_string();
-        let (execution, _) = self
-            .jobs
+        self.jobs
             .enqueue(&NewJob {
                 vendor_type: self.vendor,
                 vendor_id: -1,
@@ -452,8 +534,7 @@ impl Vendor {
                 params,
                 max_runs: 3,
             })
-            .await?;
-        Ok(execution)
+            .await
     }
 
     /// One page of runs, newest first, with the total.
@@ -597,12 +678,11 @@ impl Inner {
                 full = claimed.len() == idle.len();
                 crate::lock(&self.idle).extend(&idle[claimed.len()..]);
                 for (n, task) in idle.into_iter().zip(claimed) {
-                    let inner = self.clone();
-                    tokio::spawn(async move {
-                        inner.run(n, task).await;
-                        crate::lock(&inner.idle).push(n);
-                        inner.wake.notify_one();
-                    });
+                    let worker = Worker {
+                        n,
+                        inner: self.clone(),
+                    };
+                    self.clone().spawn_run(worker, task);
                 }
             }
             // With every worker busy, the next wake is a worker coming free.
@@ -613,6 +693,14 @@ impl Inner {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+
+    /// Runs a claimed task; its worker comes free afterwards.
+    fn spawn_run(self: Arc<Self>, worker: Worker, task: jobs::Claimed) {
+        tokio::spawn(async move {
+            self.run(worker.n, task).await;
+            drop(worker);
+        });
     }
 
     /// Writes the ends of runs: whatever has queued up while the last
@@ -649,50 +737,31 @@ impl Inner {
             "run {} of {} started on {worker}",
             task.run_count, task.max_runs
         ));
-        let beat = {
-            let ctx = ctx.clone();
-            let db = self.db.clone();
-            let worker = worker.to_string();
-            let lease = self.settings.lease;
-            let interrupt_tx = interrupt_tx.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(lease / 3).await;
-                    let now = now_millis();
-                    let until = now + lease.as_millis() as i64;
-                    match jobs::heartbeat(
-                        db.writer(),
-                        ctx.task_id,
-                        &worker,
-                        until,
-                        &ctx.snapshot(),
-                        now,
-                    )
-                    .await
-                    {
-                        Ok(Some(false)) => {}
-                        Ok(Some(true)) | Ok(None) => {
-                            interrupt_tx.send_replace(Interrupt::Stop);
-                        }
-                        Err(e) => tracing::warn!(error = %e, task = ctx.task_id, "job heartbeat"),
-                    }
-                }
-            })
-        };
+        // Heartbeats share the run's task: most jobs (deliveries) end long
+        // before the first, and a second task per run would cost a wake-up.
+        let beat_every = self.settings.lease / 3;
+        let mut beat =
+            tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);
         let result = match handler {
             None => Err(format!("no code for job type {}", task.job_type)),
             Some(h) => {
-                let fut = h(ctx.clone());
-                tokio::select! {
-                    r = fut => r,
-                    _ = interrupt.wait_for(|i| *i != Interrupt::None) => {
-                        stop_tx.send_replace(true);
-                        Err("interrupted".to_string())
+                let mut fut = h(ctx.clone());
+                loop {
+                    tokio::select! {
+                        r = &mut fut => break r,
+                        () = interrupted(&mut interrupt) => {
+                            stop_tx.send_replace(true);
+                            break Err("interrupted".to_string());
+                        }
+                        _ = beat.tick() => {
+                            if self.heartbeat(&ctx, worker).await {
+                                interrupt_tx.send_replace(Interrupt::Stop);
+                            }
+                        }
                     }
                 }
             }
         };
-        beat.abort();
         let why = *interrupt_tx.borrow();
         let now = now_millis();
         let (status, message, next) = match (result, why) {
@@ -732,6 +801,22 @@ impl Inner {
             let _ = recorded.await;
         }
         crate::lock(&self.running).remove(&task.id);
+    }
+
+    /// Renews a running task's lease and saves its log; true if it must stop
+    /// (asked to, or no longer this worker's).
+    async fn heartbeat(&self, ctx: &JobContext, worker: &str) -> bool {
+        let now = now_millis();
+        let until = now + self.settings.lease.as_millis() as i64;
+        let log = ctx.snapshot();
+        match jobs::heartbeat(self.db.writer(), ctx.task_id, worker, until, &log, now).await {
+            Ok(Some(stop)) => stop,
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, task = ctx.task_id, "job heartbeat");
+                false
+            }
+        }
     }
 
     /// Requeues tasks of dead workers and says this pool is alive.
@@ -815,6 +900,12 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// Returns once a run is told to end early (the watch guard is dropped
+/// inside, so the run's future stays `Send`).
+async fn interrupted(rx: &mut watch::Receiver<Interrupt>) {
+    let _ = rx.wait_for(|i| *i != Interrupt::None).await;
 }
 
 /// Waits 2, 4, 8 … seconds between runs, at most a minute.

@@ -7,6 +7,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod configurations;
 pub mod error;
+pub mod events;
 pub mod gc;
 pub mod iam;
 pub mod jobs;

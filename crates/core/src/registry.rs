@@ -1,5 +1,6 @@
 //! The registry engine: blob uploads and mounts, manifests, tags, referrers.
 
+use crate::events::{Artifact, Event, Events};
 use berth_db::artifacts::{ManifestRow, NewArtifact, Referrer};
 use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db, DbError};
 use berth_oci::manifest::MAX_MANIFEST_SIZE;
@@ -106,78 +107,25 @@ struct PullStats {
     pending: HashMap<i64, (i64, i64, i64)>,
 }
 
-/// What happened to an artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArtifactChange {
-    Pushed,
-    Deleted,
-}
-
-/// An artifact change, as the outbox sees it.
-#[derive(Debug)]
-pub struct ChangeEvent<'a> {
-    pub change: ArtifactChange,
-    pub repo: &'a RepositoryName,
-    pub digest: &'a str,
-    pub tags: &'a [String],
-    pub operator: &'a str,
-    /// Unix milliseconds.
-    pub at: i64,
-}
-
-/// Jobs that must follow an artifact change, enqueued in the change's own
-/// transaction so they exist exactly when the change does (a transactional outbox).
-pub trait Outbox: Send + Sync {
-    /// The jobs a change calls for.
-    fn jobs<'a>(
-        &'a self,
-        e: &'a ChangeEvent<'a>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<crate::jobs::JobSpec>> + Send + 'a>>;
-    /// Jobs were committed: workers may look.
-    fn committed(&self);
-}
-
 /// The registry engine.
 pub struct Registry {
     db: Db,
     store: FsStore,
     uploads: Mutex<HashMap<Uuid, UploadSlot>>,
     pulls: Mutex<PullStats>,
-    outbox: std::sync::OnceLock<Arc<dyn Outbox>>,
+    events: Events,
 }
 
 impl Registry {
-    /// Builds the engine on a database and a blob store.
-    pub fn new(db: Db, store: FsStore) -> Self {
+    /// Builds the engine on a database and a blob store; it tells `events`
+    /// of pushes, pulls and deletes.
+    pub fn new(db: Db, store: FsStore, events: Events) -> Self {
         Registry {
             db,
             store,
             uploads: Mutex::new(HashMap::new()),
             pulls: Mutex::new(PullStats::default()),
-            outbox: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// Sets who turns artifact changes into jobs (once, at start).
-    pub fn set_outbox(&self, outbox: Arc<dyn Outbox>) {
-        let _ = self.outbox.set(outbox);
-    }
-
-    /// Enqueues the jobs a change calls for in its transaction; true if any.
-    async fn emit(&self, tx: &mut berth_db::Tx, e: &ChangeEvent<'_>) -> Result<bool> {
-        let Some(outbox) = self.outbox.get() else {
-            return Ok(false);
-        };
-        let specs = outbox.jobs(e).await;
-        for spec in &specs {
-            berth_db::jobs::enqueue(tx, &spec.new_job(), e.at).await?;
-        }
-        Ok(!specs.is_empty())
-    }
-
-    fn committed(&self, emitted: bool) {
-        if let (true, Some(o)) = (emitted, self.outbox.get()) {
-            o.committed();
+            events,
         }
     }
 
@@ -567,23 +515,36 @@ impl Registry {
         for tag in &tag_list {
             tags::upsert(&mut *tx, repo_id, id, tag.as_str(), now).await?;
         }
-        let tag_names: Vec<String> = tag_list.iter().map(|t| t.as_str().to_string()).collect();
-        let event = ChangeEvent {
-            change: ArtifactChange::Pushed,
-            repo,
-            digest: &d,
-            tags: &tag_names,
-            operator,
+        let event = Event::ArtifactPushed(Artifact {
+            repo: repo.clone(),
+            digest: d,
+            tags: tag_list.iter().map(|t| t.as_str().to_string()).collect(),
+            operator: operator.to_string(),
             at: now,
-        };
-        let emitted = self.emit(&mut tx, &event).await?;
+        });
+        let staged = self.events.stage(&mut tx, event).await?;
         berth_db::commit(tx).await?;
-        self.committed(emitted);
+        staged.committed();
         Ok(PushedManifest {
             digest,
             subject,
             tags: tag_list,
         })
+    }
+
+    /// Tells subscribers that a manifest was pulled (after it was served).
+    pub fn pulled(&self, repo: &RepositoryName, reference: &Reference, operator: &str) {
+        let (digest, tags) = match reference {
+            Reference::Digest(d) => (d.to_string(), Vec::new()),
+            Reference::Tag(t) => (String::new(), vec![t.as_str().to_string()]),
+        };
+        self.events.publish(Event::ArtifactPulled(Artifact {
+            repo: repo.clone(),
+            digest,
+            tags,
+            operator: operator.to_string(),
+            at: now_millis(),
+        }));
     }
 
     /// Counts a pull of a manifest (flushed later by `flush_pulls`).
@@ -703,7 +664,7 @@ impl Registry {
         operator: &str,
     ) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        let mut emitted = false;
+        let mut staged = None;
         match reference {
             Reference::Tag(t) => {
                 if !tags::delete(&mut *tx, repo.as_str(), t.as_str()).await? {
@@ -721,21 +682,22 @@ impl Registry {
                 if artifacts::has_parent(&mut *tx, row.id).await? {
                     return Err(RegistryError::Referenced);
                 }
-                let tag_names = artifacts::tag_names(&mut *tx, row.id).await?;
+                let tags = artifacts::tag_names(&mut *tx, row.id).await?;
                 artifacts::delete(&mut *tx, row.id).await?;
-                let event = ChangeEvent {
-                    change: ArtifactChange::Deleted,
-                    repo,
-                    digest: &row.digest,
-                    tags: &tag_names,
-                    operator,
+                let event = Event::ArtifactDeleted(Artifact {
+                    repo: repo.clone(),
+                    digest: row.digest,
+                    tags,
+                    operator: operator.to_string(),
                     at: now_millis(),
-                };
-                emitted = self.emit(&mut tx, &event).await?;
+                });
+                staged = Some(self.events.stage(&mut tx, event).await?);
             }
         }
         berth_db::commit(tx).await?;
-        self.committed(emitted);
+        if let Some(s) = staged {
+            s.committed();
+        }
         Ok(())
     }
 

@@ -1,25 +1,24 @@
 //! Webhooks: a project's policies send artifact events to HTTP or Slack
 //! targets. Each delivery is a job (3 runs, 3 s timeout): for pushes and
-//! deletes it is enqueued in the change's own transaction (the registry's
-//! outbox), for pulls right after the pull. The payload is fixed when the
+//! deletes it is enqueued in the change's own transaction (an outbox on the
+//! event bus), for pulls by a stateful subscriber that enqueues whatever
+//! pulls came meanwhile in one transaction. The payload is fixed when the
 //! job is enqueued, so every retry sends the same bytes.
 
 use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
+use crate::events::{Event, Events, Outbox, Subscriber};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
-use crate::jobs::{JobContext, JobResult, JobSpec, Jobs};
+use crate::jobs::{Enqueued, JobContext, JobResult, JobSpec, Jobs};
 use crate::projects::Projects;
-use crate::registry::{ArtifactChange, ChangeEvent, Outbox};
 use berth_db::jobs::{self as jobrows, Execution, Task};
 use berth_db::webhooks::{self as rows};
-use berth_db::{now_millis, Db};
-use berth_oci::RepositoryName;
+use berth_db::{now_millis, Db, DbError, Tx};
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -336,58 +335,19 @@ impl Webhooks {
         self.check(ctx, project, Action::List).await.map(|_| ())
     }
 
-    /// Whether a pull in this project may need a delivery: false only when
-    /// what this process read of its policies a moment ago says none wants
-    /// pulls, so the hot pull path usually costs one map lookup.
-    pub fn may_want_pulls(&self, project: &str) -> bool {
-        if !self.inner.configurations.snapshot().notifications {
-            return false;
-        }
-        match crate::lock(&self.inner.cache).get(project) {
-            Some((at, scope)) if at.elapsed() < CACHE_FOR => scope.as_ref().is_some_and(|s| {
-                s.policies
-                    .iter()
-                    .any(|p| p.enabled && p.event_types.iter().any(|t| t == "PULL_ARTIFACT"))
-            }),
-            _ => true,
-        }
-    }
-
-    /// Sends a pull to the policies that want it.
-    pub async fn pulled(&self, repo: &RepositoryName, reference: &str, operator: &str) {
-        let (digest, tags) = match reference.strip_prefix("sha256:") {
-            Some(_) => (reference.to_string(), Vec::new()),
-            None => (String::new(), vec![reference.to_string()]),
-        };
-        let event = Event {
-            event_type: "PULL_ARTIFACT",
-            repo,
-            digest: &digest,
-            tags: &tags,
-            operator,
-            at: now_millis(),
-        };
-        let specs = self.inner.specs(&event).await;
-        if specs.is_empty() {
-            return;
-        }
-        let result = async {
-            let mut tx = self.inner.db.begin().await?;
-            for spec in &specs {
-                jobrows::enqueue(&mut tx, &spec.new_job(), event.at).await?;
-            }
-            berth_db::commit(tx).await
-        }
-        .await;
-        match result {
-            Ok(()) => self.inner.jobs.wake(),
-            Err(e) => tracing::warn!(error = %e, "enqueuing pull webhooks"),
-        }
-    }
-
-    /// The registry's outbox: pushes and deletes become deliveries in their own transaction.
-    pub fn outbox(&self) -> Arc<dyn Outbox> {
-        self.inner.clone()
+    /// Listens on the bus: pushes and deletes through an outbox, pulls
+    /// through a stateful subscriber (called at start, inside the runtime).
+    pub fn subscribe(&self, events: &Events) {
+        events.add_outbox(self.inner.clone());
+        let inner = self.inner.clone();
+        let wants = self.inner.clone();
+        events.subscribe(
+            Box::new(move |e| matches!(e, Event::ArtifactPulled(_)) && wants.may_want_pulls(e)),
+            Subscriber::Stateful(Box::new(move |pulls| {
+                let inner = inner.clone();
+                Box::pin(async move { inner.pulled(&pulls).await })
+            })),
+        );
     }
 }
 
@@ -448,16 +408,6 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// An event about to be delivered.
-struct Event<'a> {
-    event_type: &'static str,
-    repo: &'a RepositoryName,
-    digest: &'a str,
-    tags: &'a [String],
-    operator: &'a str,
-    at: i64,
-}
-
 impl Inner {
     /// A project's id, visibility and policies (cached a moment: pulls are hot).
     async fn scope(&self, project: &str) -> Option<Scope> {
@@ -496,29 +446,75 @@ impl Inner {
         }
     }
 
+    /// Whether a pull may need a delivery: false only when what this
+    /// process read of the project's policies a moment ago says none wants
+    /// pulls, so the hot pull path usually costs one map lookup.
+    fn may_want_pulls(&self, e: &Event) -> bool {
+        if !self.configurations.snapshot().notifications {
+            return false;
+        }
+        match crate::lock(&self.cache).get(e.artifact().repo.project()) {
+            Some((at, scope)) if at.elapsed() < CACHE_FOR => scope.as_ref().is_some_and(|s| {
+                s.policies
+                    .iter()
+                    .any(|p| p.enabled && p.event_types.iter().any(|t| t == "PULL_ARTIFACT"))
+            }),
+            _ => true,
+        }
+    }
+
+    /// Enqueues the deliveries of pulls, all in one transaction.
+    async fn pulled(&self, pulls: &[Arc<Event>]) {
+        let mut specs = Vec::new();
+        for e in pulls {
+            specs.extend(
+                self.specs(e)
+                    .await
+                    .into_iter()
+                    .map(|s| (s, e.artifact().at)),
+            );
+        }
+        if specs.is_empty() {
+            return;
+        }
+        let mut jobs = self.jobs.batch();
+        let result = async {
+            let mut tx = self.db.begin().await?;
+            for (spec, at) in &specs {
+                jobs.add(&mut tx, &spec.new_job(), *at).await?;
+            }
+            berth_db::commit(tx).await
+        }
+        .await;
+        match result {
+            Ok(()) => jobs.start(),
+            Err(e) => tracing::warn!(error = %e, "enqueuing pull webhooks"),
+        }
+    }
+
     /// One delivery job per target of every enabled policy that wants the event.
-    async fn specs(&self, e: &Event<'_>) -> Vec<JobSpec> {
+    async fn specs(&self, e: &Event) -> Vec<JobSpec> {
         if !self.configurations.snapshot().notifications {
             return Vec::new();
         }
-        let Some(scope) = self.scope(e.repo.project()).await else {
+        let kind = e.kind();
+        let Some(scope) = self.scope(e.artifact().repo.project()).await else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for p in scope
             .policies
             .iter()
-            .filter(|p| p.enabled && p.event_types.iter().any(|t| t == e.event_type))
+            .filter(|p| p.enabled && p.event_types.iter().any(|t| t == kind))
         {
             for t in &p.targets {
                 let body = payload(e, &scope, p, t, &self.host);
-                let params = json!({"target": t, "body": body, "event_type": e.event_type});
+                let params = json!({"target": t, "body": body, "event_type": kind});
                 out.push(JobSpec {
                     vendor_type: VENDOR.into(),
                     vendor_id: p.id,
                     trigger: "EVENT".into(),
-                    extra_attrs: json!({"event_type": e.event_type, "address": t.address})
-                        .to_string(),
+                    extra_attrs: json!({"event_type": kind, "address": t.address}).to_string(),
                     job_type: VENDOR.into(),
                     params: params.to_string(),
                     max_runs: DELIVERY_RUNS,
@@ -530,33 +526,31 @@ impl Inner {
 }
 
 impl Outbox for Inner {
-    fn jobs<'a>(
+    fn enqueue<'a>(
         &'a self,
-        e: &'a ChangeEvent<'a>,
-    ) -> Pin<Box<dyn Future<Output = Vec<JobSpec>> + Send + 'a>> {
+        tx: &'a mut Tx,
+        e: &'a Event,
+    ) -> BoxFuture<'a, Result<Option<Enqueued>, DbError>> {
         Box::pin(async move {
-            let event = Event {
-                event_type: match e.change {
-                    ArtifactChange::Pushed => "PUSH_ARTIFACT",
-                    ArtifactChange::Deleted => "DELETE_ARTIFACT",
-                },
-                repo: e.repo,
-                digest: e.digest,
-                tags: e.tags,
-                operator: e.operator,
-                at: e.at,
-            };
-            self.specs(&event).await
+            if matches!(e, Event::ArtifactPulled(_)) {
+                return Ok(None);
+            }
+            let specs = self.specs(e).await;
+            if specs.is_empty() {
+                return Ok(None);
+            }
+            let mut jobs = self.jobs.batch();
+            for spec in &specs {
+                jobs.add(tx, &spec.new_job(), e.artifact().at).await?;
+            }
+            Ok(Some(jobs))
         })
-    }
-
-    fn committed(&self) {
-        self.jobs.wake();
     }
 }
 
 /// Harbor's payload for a target: Default, CloudEvents 1.0, or a Slack message.
-fn payload(e: &Event<'_>, scope: &Scope, p: &Policy, t: &Target, host: &str) -> String {
+fn payload(event: &Event, scope: &Scope, p: &Policy, t: &Target, host: &str) -> String {
+    let e = event.artifact();
     let repo = e.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
     let resource = |tag: &str| {
@@ -588,7 +582,7 @@ fn payload(e: &Event<'_>, scope: &Scope, p: &Policy, t: &Target, host: &str) -> 
             "id": uuid::Uuid::new_v4().to_string(),
             "requestid": uuid::Uuid::new_v4().to_string(),
             "source": format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id),
-            "type": cloud_type(e.event_type),
+            "type": cloud_type(event.kind()),
             "datacontenttype": "application/json",
             "time": crate::timestamp(e.at),
             "operator": e.operator,
@@ -597,11 +591,11 @@ fn payload(e: &Event<'_>, scope: &Scope, p: &Policy, t: &Target, host: &str) -> 
         ("slack", _) => json!({
             "text": format!(
                 "Harbor webhook events\n**event_type:** {}\n**occur_at:** {}\n**operator:** {}\n**event_data:** ```{}```",
-                e.event_type, crate::timestamp(e.at), e.operator, data
+                event.kind(), crate::timestamp(e.at), e.operator, data
             ),
         }),
         _ => json!({
-            "type": e.event_type,
+            "type": event.kind(),
             "occur_at": e.at / 1000,
             "operator": e.operator,
             "event_data": data,

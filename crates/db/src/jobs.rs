@@ -110,30 +110,86 @@ pub async fn enqueue(
     job: &NewJob<'_>,
     now: i64,
 ) -> Result<(i64, i64), DbError> {
-    let execution_id: i64 = sqlx::query_scalar(
+    let (execution_id, task) = insert(conn, job, None, now).await?;
+    Ok((execution_id, task.id))
+}
+
+/// Records an execution whose one task `worker` already runs under a lease
+/// until `lease_until` (no claim needed), unless the job type's queue is
+/// paused: then it is pending like any other and None comes back.
+pub async fn enqueue_claimed(
+    conn: &mut crate::Conn,
+    job: &NewJob<'_>,
+    worker: &str,
+    lease_until: i64,
+    now: i64,
+) -> Result<(i64, Option<Claimed>), DbError> {
+    let (execution_id, task) = insert(conn, job, Some((worker, lease_until)), now).await?;
+    Ok((execution_id, (task.run_count == 1).then_some(task)))
+}
+
+async fn insert(
+    conn: &mut crate::Conn,
+    job: &NewJob<'_>,
+    runner: Option<(&str, i64)>,
+    now: i64,
+) -> Result<(i64, Claimed), DbError> {
+    let status = if runner.is_some() {
+        "CASE WHEN EXISTS (SELECT 1 FROM job_queue_status WHERE job_type = $6 AND paused = 1) \
+         THEN 'Pending' ELSE 'Running' END"
+    } else {
+        "'Pending'"
+    };
+    let sql = format!(
         "INSERT INTO execution (vendor_type, vendor_id, status, status_message, trigger_type, \
-         extra_attrs, start_time, update_time) VALUES ($1, $2, 'Pending', '', $3, $4, $5, $5) RETURNING id",
-    )
-    .bind(job.vendor_type)
-    .bind(job.vendor_id)
-    .bind(job.trigger)
-    .bind(job.extra_attrs)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+         extra_attrs, start_time, update_time) VALUES ($1, $2, {status}, '', $3, $4, $5, $5) \
+         RETURNING id, status"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(job.vendor_type)
+        .bind(job.vendor_id)
+        .bind(job.trigger)
+        .bind(job.extra_attrs)
+        .bind(now);
+    if runner.is_some() {
+        q = q.bind(job.job_type);
+    }
+    let row = q.fetch_one(&mut *conn).await?;
+    let execution_id: i64 = row.try_get(0)?;
+    let status: String = row.try_get(1)?;
+    let (worker, lease_until) = match runner {
+        Some((w, until)) if status == RUNNING => (Some(w), Some(until)),
+        _ => (None, None),
+    };
+    let run_count = i64::from(worker.is_some());
     let task_id: i64 = sqlx::query_scalar(
         "INSERT INTO task (execution_id, job_type, params, status, status_message, run_count, \
-         max_runs, next_run_at, stop_requested, log, creation_time, update_time) \
-         VALUES ($1, $2, $3, 'Pending', '', 0, $4, $5, 0, '', $5, $5) RETURNING id",
+         max_runs, next_run_at, stop_requested, log, creation_time, update_time, worker, \
+         lease_until, start_time) \
+         VALUES ($1, $2, $3, $6, '', $7, $4, $5, 0, '', $5, $5, $8, $9, $10) RETURNING id",
     )
     .bind(execution_id)
     .bind(job.job_type)
     .bind(job.params)
     .bind(job.max_runs)
     .bind(now)
+    .bind(&status)
+    .bind(run_count)
+    .bind(worker)
+    .bind(lease_until)
+    .bind(worker.map(|_| now))
     .fetch_one(&mut *conn)
     .await?;
-    Ok((execution_id, task_id))
+    let task = Claimed {
+        id: task_id,
+        execution_id,
+        job_type: job.job_type.to_string(),
+        params: job.params.to_string(),
+        run_count,
+        max_runs: job.max_runs,
+        log: String::new(),
+    };
+    Ok((execution_id, task))
 }
 
 /// A task a worker has claimed.

@@ -166,12 +166,7 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
             let resp = manifests::get(r, &name, &reference, m == Method::HEAD).await?;
             if m == Method::GET {
                 audit(&state, &caller, &name, &reference, "pull");
-                // Off the pull's path: the client has its manifest already.
-                if state.webhooks.may_want_pulls(name.project()) {
-                    let (hooks, name) = (state.webhooks.clone(), name.clone());
-                    let (reference, user) = (reference.to_string(), caller.username().to_string());
-                    tokio::spawn(async move { hooks.pulled(&name, &reference, &user).await });
-                }
+                r.pulled(&name, &reference, caller.username());
             }
             Ok(resp)
         }
