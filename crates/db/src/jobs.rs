@@ -328,6 +328,7 @@ pub struct Finished {
 /// Records the ends of runs, all in one transaction.
 pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
+    let mut executions = Vec::with_capacity(runs.len());
     for f in runs {
         let execution_id: Option<i64> = sqlx::query_scalar(
             "UPDATE task SET status = $3, status_message = $4, log = $5, next_run_at = $6, worker = NULL, \
@@ -343,9 +344,10 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
         .bind(f.now)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(e) = execution_id {
-            refresh_execution(&mut tx, e, f.now).await?;
-        }
+        executions.extend(execution_id);
+    }
+    if let Some(now) = runs.iter().map(|f| f.now).max() {
+        refresh_executions(&mut tx, &executions, now).await?;
     }
     crate::commit(tx).await?;
     Ok(())
@@ -353,32 +355,45 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
 
 /// An execution's status follows its tasks: running while any is pending or
 /// running (pending while all are), else Error if any failed, else Stopped
-/// if any stopped, else Success. One statement, as it runs for every job's end.
-pub async fn refresh_execution(
+/// if any stopped, else Success. One statement for any number of
+/// executions, as it runs at the end of every batch of runs.
+pub async fn refresh_executions(
     tx: &mut crate::Tx,
-    execution_id: i64,
+    ids: &[i64],
     now: i64,
 ) -> Result<(), DbError> {
-    sqlx::query(
+    // Chunks keep the statement within every engine's bind limit.
+    for chunk in ids.chunks(500) {
+        refresh_chunk(tx, chunk, now).await?;
+    }
+    Ok(())
+}
+
+async fn refresh_chunk(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
+    let list = (2..ids.len() + 2)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    const OF: &str = "SELECT 1 FROM task WHERE execution_id = execution.id";
+    let sql = format!(
         "UPDATE execution SET status = CASE \
-           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Running') THEN 'Running' \
-           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Pending') THEN \
-             CASE WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status <> 'Pending') \
-               THEN 'Running' ELSE 'Pending' END \
-           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Error') THEN 'Error' \
-           WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 AND status = 'Stopped') THEN 'Stopped' \
+           WHEN EXISTS ({OF} AND status = 'Running') THEN 'Running' \
+           WHEN EXISTS ({OF} AND status = 'Pending') THEN \
+             CASE WHEN EXISTS ({OF} AND status <> 'Pending') THEN 'Running' ELSE 'Pending' END \
+           WHEN EXISTS ({OF} AND status = 'Error') THEN 'Error' \
+           WHEN EXISTS ({OF} AND status = 'Stopped') THEN 'Stopped' \
            ELSE 'Success' END, \
-         status_message = COALESCE((SELECT status_message FROM task WHERE execution_id = $1 \
+         status_message = COALESCE((SELECT status_message FROM task WHERE execution_id = execution.id \
            AND status = 'Error' AND status_message <> '' ORDER BY id LIMIT 1), ''), \
-         update_time = $2, \
-         end_time = CASE WHEN EXISTS (SELECT 1 FROM task WHERE execution_id = $1 \
-           AND status IN ('Running', 'Pending')) THEN NULL ELSE $2 END \
-         WHERE id = $1",
-    )
-    .bind(execution_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+         update_time = $1, \
+         end_time = CASE WHEN EXISTS ({OF} AND status IN ('Running', 'Pending')) THEN NULL ELSE $1 END \
+         WHERE id IN ({list})"
+    );
+    let mut q = sqlx::query(&sql).bind(now);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -403,7 +418,7 @@ pub async fn request_stop(db: &Db, id: i64, now: i64) -> Result<Option<bool>, Db
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            refresh_execution(&mut tx, execution_id, now).await?;
+            refresh_executions(&mut tx, &[execution_id], now).await?;
             true
         }
         RUNNING => {
@@ -583,9 +598,7 @@ pub async fn stop_queue(db: &Db, job_type: &str, now: i64) -> Result<(), DbError
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    for e in executions {
-        refresh_execution(&mut tx, e, now).await?;
-    }
+    refresh_executions(&mut tx, &executions, now).await?;
     crate::commit(tx).await?;
     Ok(())
 }
