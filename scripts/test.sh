@@ -10,12 +10,14 @@ log() { printf '\n== %s\n' "$*"; }
 
 # --- tools ---
 missing=()
-for tool in skopeo umoci curl openssl psql; do
+# The portal's browser tests drive Debian's Chromium through its WebDriver.
+for tool in skopeo umoci curl openssl psql chromium chromedriver; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   pkgs=("${missing[@]/psql/postgresql-client}")
+  pkgs=("${pkgs[@]/chromedriver/chromium-driver}")
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${pkgs[@]}" >/dev/null

@@ -98,6 +98,21 @@ impl Projects {
         Ok(())
     }
 
+    /// Whether the caller may create projects (what `create` checks first).
+    pub async fn may_create(&self, ctx: &SecurityContext) -> bool {
+        self.check_creation(ctx).await.is_ok()
+    }
+
+    async fn check_creation(&self, ctx: &SecurityContext) -> CoreResult<()> {
+        require(ctx, Action::Create, Resource::ProjectCreation).await?;
+        if !ctx.is_sysadmin() && self.configurations.admin_only_project_creation().await? {
+            return Err(CoreError::Forbidden(
+                "only system administrators may create projects".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Creates a project owned by the caller, who becomes its project admin.
     pub async fn create(
         &self,
@@ -105,12 +120,7 @@ impl Projects {
         name: &str,
         metadata: &BTreeMap<String, String>,
     ) -> CoreResult<i64> {
-        require(ctx, Action::Create, Resource::ProjectCreation).await?;
-        if !ctx.is_sysadmin() && self.configurations.admin_only_project_creation().await? {
-            return Err(CoreError::Forbidden(
-                "only system administrators may create projects".into(),
-            ));
-        }
+        self.check_creation(ctx).await?;
         validate_name(name)?;
         validate_metadata(metadata)?;
         let owner = ctx.user_id().ok_or(CoreError::Unauthorized)?;

@@ -357,11 +357,7 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
 /// running (pending while all are), else Error if any failed, else Stopped
 /// if any stopped, else Success. One statement for any number of
 /// executions, as it runs at the end of every batch of runs.
-pub async fn refresh_executions(
-    tx: &mut crate::Tx,
-    ids: &[i64],
-    now: i64,
-) -> Result<(), DbError> {
+pub async fn refresh_executions(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
     // Chunks keep the statement within every engine's bind limit.
     for chunk in ids.chunks(500) {
         refresh_chunk(tx, chunk, now).await?;

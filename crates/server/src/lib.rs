@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod distribution;
+pub mod portal;
 pub mod session;
 pub mod token;
 
@@ -50,6 +51,7 @@ pub fn router(state: State) -> Router {
         .merge(api::router(state.clone()))
         .merge(token::router())
         .merge(session::router())
+        .merge(portal::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))
         .with_state(state)
         .layer(
@@ -73,8 +75,8 @@ pub fn router(state: State) -> Router {
 const READ_ONLY: &str = "The system is in read only mode. Any modification is prohibited.";
 
 /// In read-only mode (configuration `read_only`) every write on `/v2`,
-/// `/api` and `/c` is refused with 403 `DENIED`, except changing the
-/// configuration (to leave the mode) and logging in.
+/// `/api`, `/c` and the portal is refused with 403 (`DENIED`), except
+/// changing the configuration (to leave the mode) and signing in or out.
 async fn read_only_guard(
     axum::extract::State(state): axum::extract::State<State>,
     req: Request<axum::body::Body>,
@@ -86,10 +88,16 @@ async fn read_only_guard(
     let path = req.uri().path();
     let exempt = matches!(
         (req.method(), path),
-        (&Method::PUT, "/api/v2.0/configurations") | (&Method::POST, "/c/login")
+        (&Method::PUT, "/api/v2.0/configurations")
+            | (
+                &Method::POST,
+                "/c/login" | "/harbor/sign-in" | "/harbor/sign-out"
+            )
     );
     if write && !exempt && state.configurations.snapshot().read_only {
-        return if path.starts_with("/v2") {
+        return if path.starts_with("/harbor") {
+            portal::read_only(READ_ONLY)
+        } else if path.starts_with("/v2") {
             distribution::OciError::new(berth_oci::ErrorCode::Denied, READ_ONLY).into_response()
         } else {
             api::ApiError::with_code(axum::http::StatusCode::FORBIDDEN, "DENIED", READ_ONLY)

@@ -22,14 +22,40 @@ pub fn router() -> Router<State> {
 
 /// The `sid` cookie's value, if any.
 pub fn session_id(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// A cookie's value, if it is set and not empty.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix("sid="))
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
         .filter(|v| !v.is_empty())
 }
+
+/// Starts a session for a signed-in user: the `Set-Cookie` value and the
+/// session's CSRF token.
+pub async fn start(
+    state: &crate::State,
+    ctx: &berth_core::iam::context::SecurityContext,
+) -> Result<(HeaderValue, String), berth_core::CoreError> {
+    let (sid, csrf) = state.iam.create_session(ctx).await?;
+    let secure = if state.external_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let cookie = HeaderValue::from_str(&cookie)
+        .map_err(|e| berth_core::CoreError::Internal(e.to_string()))?;
+    Ok((cookie, csrf))
+}
+
+/// Clears the session cookie.
+pub const CLEAR_COOKIE: &str = "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
 
 /// Form login with `principal` and `password`; sets `sid` and returns the CSRF token.
 async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, ApiError> {
@@ -50,17 +76,11 @@ async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, 
     audit(&state, "login", &principal, ok);
     let ctx = ctx?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid username or password"))?;
-    let (sid, csrf) = state.iam.create_session(&ctx).await?;
-    let secure = if state.external_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let (cookie, csrf) = start(&state, &ctx).await?;
     let mut resp = StatusCode::OK.into_response();
     let h = resp.headers_mut();
-    if let (Ok(c), Ok(t)) = (HeaderValue::from_str(&cookie), HeaderValue::from_str(&csrf)) {
-        h.insert(header::SET_COOKIE, c);
+    h.insert(header::SET_COOKIE, cookie);
+    if let Ok(t) = HeaderValue::from_str(&csrf) {
         h.insert(CSRF_HEADER, t);
     }
     Ok(resp)
@@ -75,14 +95,13 @@ async fn log_out(S(state): S<State>, headers: HeaderMap) -> Result<Response, Api
         state.iam.end_session(sid).await?;
     }
     let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(CLEAR_COOKIE));
     Ok(resp)
 }
 
-fn audit(state: &State, operation: &str, user: &str, success: bool) {
+/// Records a login or logout.
+pub fn audit(state: &State, operation: &str, user: &str, success: bool) {
     state.audit.record(&berth_core::audit::Event {
         project: None,
         operation,

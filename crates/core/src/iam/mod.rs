@@ -44,7 +44,7 @@ struct Attempts {
 const SESSION_MS: i64 = 60 * 60 * 1000;
 
 /// 32 random bytes, URL-safe base64.
-fn random_token() -> String {
+pub fn random_token() -> String {
     use base64::Engine;
     use ring::rand::SecureRandom;
     let mut b = [0u8; 32];

@@ -1,0 +1,258 @@
+//! The web portal in a real browser: headless Chromium driven through
+//! chromedriver (Debian's `chromium` and `chromium-driver`, installed by
+//! scripts/test.sh). Screenshots of the pages land in target/screenshots.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Server, ADMIN_PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A chromedriver of our own on a free port, stopped when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn browser() -> (Driver, Client) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian chromium-driver; scripts/test.sh installs it)");
+    let driver = Driver(child, port);
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"]
+        }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    for _ in 0..100 {
+        if let Ok(c) = ClientBuilder::rustls()
+            .expect("rustls")
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.1))
+            .await
+        {
+            return (driver, c);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer");
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks a submit button and waits until the next page has replaced this one.
+async fn submit(c: &Client, css: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    click(c, css).await;
+    for _ in 0..400 {
+        if old.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("clicking {css} led to no new page");
+}
+
+/// Changes system settings through the API, as the administrator.
+async fn configure(s: &Server, settings: serde_json::Value) {
+    let r = s
+        .client
+        .put(s.u("/api/v2.0/configurations"))
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn sign_in(c: &Client, s: &Server, user: &str, password: &str) {
+    c.goto(&s.u("/harbor/projects")).await.unwrap();
+    // Not signed in: the portal sends the browser to its sign-in page.
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/harbor/sign-in"));
+    fill(c, "#principal", user).await;
+    fill(c, "#password", password).await;
+    submit(c, "form[action='/harbor/sign-in'] button").await;
+}
+
+#[tokio::test]
+async fn sign_in_create_and_find_projects_sign_out() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let b = s.backend;
+        sign_in(&c, &s, "admin", "wrong").await;
+        assert_eq!(
+            text(&c, ".notice.err").await,
+            "Invalid username or password."
+        );
+        screenshot(&c, &format!("{b}-sign-in-failed")).await;
+
+        fill(&c, "#principal", "admin").await;
+        fill(&c, "#password", ADMIN_PASSWORD).await;
+        submit(&c, "form[action='/harbor/sign-in'] button").await;
+        assert_eq!(text(&c, "h1").await, "Projects");
+        assert!(text(&c, "header.top").await.contains("Signed in as admin"));
+        // The harness's projects p and q are there, both private.
+        let rows = text(&c, "tbody").await;
+        assert!(
+            rows.contains("p\tPrivate") || rows.contains("p Private"),
+            "{rows}"
+        );
+
+        fill(&c, "#project_name", "web-one").await;
+        click(&c, "input[name=public]").await;
+        submit(&c, "form[action='/harbor/projects'][method=post] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Project web-one created.");
+        screenshot(&c, &format!("{b}-projects")).await;
+        // The API sees what the portal made, public as asked.
+        let p: serde_json::Value = s
+            .client
+            .get(s.u("/api/v2.0/projects/web-one"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(p["metadata"]["public"], "true");
+
+        // A name taken already: the error is shown, nothing else changes.
+        fill(&c, "#project_name", "web-one").await;
+        submit(&c, "form[action='/harbor/projects'][method=post] button").await;
+        assert!(text(&c, ".notice.err").await.contains("already exists"));
+
+        fill(&c, "#name", "web").await;
+        submit(&c, "form[role=search] button").await;
+        let rows = text(&c, "tbody").await;
+        assert!(
+            rows.contains("web-one") && !rows.contains("Private"),
+            "{rows}"
+        );
+        fill(&c, "#name", "nothing-like-it").await;
+        submit(&c, "form[role=search] button").await;
+        assert!(text(&c, "p.empty")
+            .await
+            .contains("No project name contains"));
+
+        // A form posted without the session's CSRF token changes nothing.
+        let sid = c.get_named_cookie("sid").await.unwrap().value().to_string();
+        let r = s
+            .anon
+            .post(s.u("/harbor/projects"))
+            .header("cookie", format!("sid={sid}"))
+            .form(&[("project_name", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = s
+            .client
+            .get(s.u("/api/v2.0/projects/forged"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+
+        // Read-only mode refuses the portal's writes too.
+        configure(&s, json!({"read_only": true})).await;
+        c.goto(&s.u("/harbor/projects")).await.unwrap();
+        fill(&c, "#project_name", "during-read-only").await;
+        submit(&c, "form[action='/harbor/projects'][method=post] button").await;
+        assert!(text(&c, ".notice.err").await.contains("read only mode"));
+        configure(&s, json!({"read_only": false})).await;
+
+        c.goto(&s.u("/harbor/projects")).await.unwrap();
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "You have signed out.");
+        // The session is over: the cookie no longer opens the portal.
+        let r = s
+            .anon
+            .get(s.u("/harbor/projects"))
+            .header("cookie", format!("sid={sid}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.url().path().ends_with("/harbor/sign-in"));
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_developer_sees_only_what_they_may_and_cannot_create_when_restricted() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        s.create_user("dev1", "Dev12345pass").await;
+        configure(&s, json!({"project_creation_restriction": "adminonly"})).await;
+        sign_in(&c, &s, "dev1", "Dev12345pass").await;
+        screenshot(&c, &format!("{}-projects-developer", s.backend)).await;
+        // Only the public library: private p and q are not theirs; no form.
+        assert!(text(&c, "caption").await.starts_with("1 project"));
+        let rows = text(&c, "tbody").await;
+        assert!(
+            rows.contains("library") && rows.contains("Public"),
+            "{rows}"
+        );
+        assert!(c.find(Locator::Css("#project_name")).await.is_err());
+        fill(&c, "#name", "p").await;
+        submit(&c, "form[role=search] button").await;
+        assert!(text(&c, "p.empty")
+            .await
+            .contains("No project name contains"));
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        text(&c, ".notice.ok").await;
+    }
+    c.close().await.unwrap();
+}

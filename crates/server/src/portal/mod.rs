@@ -1,0 +1,249 @@
+//! The web portal: server-rendered pages under `/harbor/…` (Harbor's own
+//! UI paths) over the same core services and RBAC as the API. It signs in
+//! with the same sessions as `/c/login`; every form carries the session's
+//! CSRF token, and a post without it is refused.
+
+mod projects;
+mod sign_in;
+
+use crate::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use berth_core::iam::context::SecurityContext;
+use berth_core::CoreError;
+use maud::{html, Markup, DOCTYPE};
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/harbor/projects") }))
+        .route(
+            "/harbor",
+            get(|| async { Redirect::to("/harbor/projects") }),
+        )
+        .route("/harbor/static/portal.css", get(css))
+        .route("/harbor/static/portal.js", get(js))
+        .route("/harbor/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/harbor/sign-out", axum::routing::post(sign_in::sign_out))
+        .route(
+            "/harbor/projects",
+            get(projects::list).post(projects::create),
+        )
+}
+
+async fn css() -> Response {
+    asset("text/css", include_str!("../../assets/portal.css"))
+}
+
+async fn js() -> Response {
+    asset("text/javascript", include_str!("../../assets/portal.js"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A signed-in person looking at the portal.
+pub struct Viewer {
+    pub ctx: SecurityContext,
+    /// The session's CSRF token, which every form echoes.
+    pub csrf: String,
+}
+
+/// The viewer, or a redirect to the sign-in page.
+async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> {
+    let found = match crate::session::session_id(headers) {
+        Some(sid) => state.iam.session(sid).await.ok().flatten(),
+        None => None,
+    };
+    match found {
+        Some((ctx, csrf)) => Ok(Viewer { ctx, csrf }),
+        None => Err(Redirect::to("/harbor/sign-in").into_response()),
+    }
+}
+
+/// A posted form's fields.
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(body: &[u8]) -> Form {
+        Form(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// A field's value ("" when absent).
+    pub fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Whether a checkbox was ticked.
+    pub fn checked(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// The viewer and the form they posted, once its CSRF token checks out.
+async fn posted(
+    state: &State,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Viewer, Form), Response> {
+    let v = viewer(state, headers).await?;
+    let form = Form::parse(body);
+    if !berth_core::iam::constant_time_eq(form.get("_csrf").as_bytes(), v.csrf.as_bytes()) {
+        return Err(refused());
+    }
+    Ok((v, form))
+}
+
+/// What a form without its CSRF token gets.
+fn refused() -> Response {
+    let body = layout(
+        None,
+        "Request refused",
+        None,
+        html! {
+            p { "This form did not come from a page of this Berth session, so nothing was changed. "
+                "Reload the page and try again." }
+        },
+    );
+    respond(StatusCode::FORBIDDEN, body)
+}
+
+/// A message shown once on the next page.
+pub enum Flash {
+    Ok(String),
+    Err(String),
+}
+
+const FLASH: &str = "berth_flash";
+
+/// Redirects to `to`, showing `flash` there.
+fn redirect_with(to: &str, flash: Flash) -> Response {
+    let (kind, text) = match &flash {
+        Flash::Ok(t) => ("ok", t),
+        Flash::Err(t) => ("err", t),
+    };
+    let value: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair(kind, text)
+        .finish();
+    let mut resp = Redirect::to(to).into_response();
+    if let Ok(c) = HeaderValue::from_str(&format!(
+        "{FLASH}={value}; Path=/harbor; HttpOnly; SameSite=Strict"
+    )) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// The message the previous step left, if any.
+fn take_flash(headers: &HeaderMap) -> Option<Flash> {
+    let raw = crate::session::cookie(headers, FLASH)?;
+    let (kind, text) = form_urlencoded::parse(raw.as_bytes()).next()?;
+    match kind.as_ref() {
+        "ok" => Some(Flash::Ok(text.into_owned())),
+        "err" => Some(Flash::Err(text.into_owned())),
+        _ => None,
+    }
+}
+
+/// A full page; a flash shown on it is cleared.
+fn page(v: Option<&Viewer>, headers: &HeaderMap, title: &str, body: Markup) -> Response {
+    let flash = take_flash(headers);
+    let clear = flash.is_some();
+    let mut resp = respond(StatusCode::OK, layout(v, title, flash.as_ref(), body));
+    if clear {
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static("berth_flash=; Path=/harbor; Max-Age=0"),
+        );
+    }
+    resp
+}
+
+/// An HTML answer.
+fn respond(status: StatusCode, body: Markup) -> Response {
+    (status, axum::response::Html(body.into_string())).into_response()
+}
+
+fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Berth" }
+                link rel="stylesheet" href="/harbor/static/portal.css";
+                script src="/harbor/static/portal.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/harbor/projects" { "Berth" }
+                    @if let Some(v) = v {
+                        nav aria-label="Main" {
+                            a href="/harbor/projects" { "Projects" }
+                        }
+                        span { "Signed in as " strong { (v.ctx.username()) } }
+                        form method="post" action="/harbor/sign-out" {
+                            input type="hidden" name="_csrf" value=(v.csrf);
+                            button.secondary type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main {
+                    @match flash {
+                        Some(Flash::Ok(t)) => div.notice.ok role="status" { (t) },
+                        Some(Flash::Err(t)) => div.notice.err role="alert" { (t) },
+                        None => {},
+                    }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The hidden field every form of a signed-in page carries.
+fn csrf_field(v: &Viewer) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(v.csrf); }
+}
+
+/// What a failed action tells the person who tried it.
+fn message(e: &CoreError) -> String {
+    match e {
+        CoreError::Unauthorized => "Sign in again to do that.".into(),
+        CoreError::Db(_) | CoreError::Internal(_) => {
+            tracing::warn!(error = %e, "portal action failed");
+            "Something went wrong on the server; the change was not made.".into()
+        }
+        other => {
+            let mut s = other.to_string();
+            if let Some(first) = s.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            s
+        }
+    }
+}
+
+/// The read-only mode's answer to a portal write.
+pub fn read_only(message: &str) -> Response {
+    let body = layout(
+        None,
+        "Read-only mode",
+        Some(&Flash::Err(message.to_string())),
+        html! { p { a href="/harbor/projects" { "Back to the projects" } } },
+    );
+    respond(StatusCode::FORBIDDEN, body)
+}

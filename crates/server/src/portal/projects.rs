@@ -1,0 +1,170 @@
+//! The projects list: search, pages, and creating a project.
+
+use super::{csrf_field, message, page, posted, redirect_with, viewer, Flash};
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State as S};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use berth_core::iam::rbac::Role;
+use berth_db::query::ListQuery;
+use maud::html;
+use std::collections::BTreeMap;
+
+/// Projects per page.
+const PAGE: i64 = 15;
+
+/// How Harbor's UI names a role.
+pub fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::ProjectAdmin => "Project Admin",
+        Role::Maintainer => "Maintainer",
+        Role::Developer => "Developer",
+        Role::Guest => "Guest",
+        Role::LimitedGuest => "Limited Guest",
+    }
+}
+
+/// A query parameter's value.
+pub fn param(query: &Option<String>, key: &str) -> String {
+    form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    // The search box is free text: characters of the query language go.
+    let search: String = param(&query, "name")
+        .chars()
+        .filter(|c| !",=~[]{}()".contains(*c))
+        .collect();
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let q = (!search.trim().is_empty()).then(|| format!("name=~{}", search.trim()));
+    let listed = match ListQuery::parse(q.as_deref(), Some("name"), berth_db::projects::FIELDS) {
+        Ok(lq) => state
+            .projects
+            .list(&v.ctx, &lq, (page_no - 1) * PAGE, PAGE)
+            .await
+            .map_err(|e| message(&e)),
+        Err(e) => Err(e.to_string()),
+    };
+    let may_create = state.projects.may_create(&v.ctx).await;
+    let body = html! {
+        h1 { "Projects" }
+        div.toolbar {
+            form method="get" action="/harbor/projects" role="search" {
+                div {
+                    label for="name" { "Search by name" }
+                    input #name type="search" name="name" value=(search);
+                }
+                button.secondary type="submit" { "Search" }
+            }
+        }
+        @match &listed {
+            Err(e) => div.notice.err role="alert" { (e) },
+            Ok((projects, _)) if projects.is_empty() => {
+                p.empty {
+                    @if search.is_empty() {
+                        "There are no projects you can see yet. "
+                        @if may_create { "Create one below, then push an image into it." }
+                    } @else {
+                        "No project name contains “" (search) "”."
+                    }
+                }
+            }
+            Ok((projects, total)) => {
+                table {
+                    caption.muted { (total) " project" @if *total != 1 { "s" } }
+                    thead { tr {
+                        th scope="col" { "Name" }
+                        th scope="col" { "Access level" }
+                        th scope="col" { "My role" }
+                        th scope="col" { "Repositories" }
+                        th.wide scope="col" { "Owner" }
+                        th.wide scope="col" { "Created" }
+                    } }
+                    tbody {
+                        @for p in projects {
+                            tr {
+                                td { (p.project.name) }
+                                td { @if p.is_public() { "Public" } @else { "Private" } }
+                                td {
+                                    @if v.ctx.is_sysadmin() && p.roles.is_empty() { "System Admin" }
+                                    @else { (p.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", ")) }
+                                }
+                                td { (p.repo_count) }
+                                td.wide { (p.project.owner_name) }
+                                td.wide { (minutes(p.project.creation_time)) }
+                            }
+                        }
+                    }
+                }
+                div.pager {
+                    @if page_no > 1 {
+                        a href=(page_link(&search, page_no - 1)) { "← Previous" }
+                    }
+                    span.muted { "Page " (page_no) " of " (((*total + PAGE - 1) / PAGE).max(1)) }
+                    @if page_no * PAGE < *total {
+                        a href=(page_link(&search, page_no + 1)) { "Next →" }
+                    }
+                }
+            }
+        }
+        @if may_create {
+            h2 { "New project" }
+            form method="post" action="/harbor/projects" {
+                (csrf_field(&v))
+                fieldset {
+                    legend { "Create a project" }
+                    label for="project_name" { "Project name" }
+                    input #project_name type="text" name="project_name" required
+                        pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*" maxlength="255"
+                        aria-describedby="project_name_help";
+                    p #project_name_help .muted { "Lower-case letters, digits and . _ - between them." }
+                    label { input type="checkbox" name="public"; "Public: anyone may pull its images" }
+                    p { button type="submit" { "Create project" } }
+                }
+            }
+        }
+    };
+    page(Some(&v), &headers, "Projects", body)
+}
+
+/// A time to the minute, as people read it (UTC).
+fn minutes(ms: i64) -> String {
+    let t = berth_core::timestamp(ms);
+    format!("{} UTC", t.get(..16).unwrap_or(&t).replace('T', " "))
+}
+
+fn page_link(search: &str, page: i64) -> String {
+    form_urlencoded::Serializer::new("/harbor/projects?".to_string())
+        .append_pair("name", search)
+        .append_pair("page", &page.to_string())
+        .finish()
+}
+
+pub async fn create(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let name = form.get("project_name").trim();
+    let public = if form.checked("public") {
+        "true"
+    } else {
+        "false"
+    };
+    let metadata = BTreeMap::from([("public".to_string(), public.to_string())]);
+    match state.projects.create(&v.ctx, name, &metadata).await {
+        Ok(_) => redirect_with(
+            "/harbor/projects",
+            Flash::Ok(format!("Project {name} created.")),
+        ),
+        Err(e) => redirect_with("/harbor/projects", Flash::Err(message(&e))),
+    }
+}
