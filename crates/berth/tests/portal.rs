@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, ADMIN_PASSWORD};
+use common::{Server, ADMIN, ADMIN_PASSWORD};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -158,15 +158,7 @@ async fn sign_in_create_and_find_projects_sign_out() {
         assert_eq!(text(&c, ".notice.ok").await, "Project web-one created.");
         screenshot(&c, &format!("{b}-projects")).await;
         // The API sees what the portal made, public as asked.
-        let p: serde_json::Value = s
-            .client
-            .get(s.u("/api/v2.0/projects/web-one"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let p: serde_json::Value = s.api_json("/projects/web-one", ADMIN).await;
         assert_eq!(p["metadata"]["public"], "true");
 
         // A name taken already: the error is shown, nothing else changes.
