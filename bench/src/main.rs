@@ -2,7 +2,7 @@
 //! runs, and prints each figure with its spread and the Berth/Distribution ratio,
 //! plus the machine's ceilings measured in the same run.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use bytes::Bytes;
 use clap::Parser;
 use reqwest::{Client, StatusCode};
@@ -425,7 +425,11 @@ async fn berth_extras(
                 .send()
                 .await?;
             check(r.status(), StatusCode::OK, "configuration")?;
-            // Every process re-reads the settings within a second.
+            // Every process re-reads the settings within a second. Flushing
+            // the page cache first keeps the previous mode's write-back (1 GiB
+            // after a 1 MiB-layer mode) from being billed to this one.
+            let synced = tokio::process::Command::new("sync").status().await?;
+            ensure!(synced.success(), "sync failed");
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let seed = (run * PUSH_MODES.len() + m) as u64;
             let (t, layer) = (&t, mode.layer);

@@ -248,3 +248,232 @@ async fn a_developer_sees_only_what_they_may_and_cannot_create_when_restricted()
     }
     c.close().await.unwrap();
 }
+
+/// Clicks a button whose form asks first, says yes, and waits for the next page.
+async fn confirm(c: &Client, css: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    click(c, css).await;
+    c.accept_alert()
+        .await
+        .expect("the action asks for confirmation");
+    for _ in 0..400 {
+        if old.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("confirming {css} led to no new page");
+}
+
+/// A one-layer image in an OCI layout, built with umoci (no network).
+fn image_layout(dir: &std::path::Path) -> String {
+    let layout = dir.join("img");
+    let run = |args: &[&str]| {
+        let out = Command::new("umoci")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("umoci (scripts/test.sh installs it)");
+        assert!(out.status.success(), "umoci {args:?}: {out:?}");
+    };
+    run(&["init", "--layout", "img"]);
+    run(&["new", "--image", "img:v1"]);
+    run(&["config", "--image", "img:v1", "--config.cmd", "/hello"]);
+    run(&["unpack", "--rootless", "--image", "img:v1", "bundle"]);
+    std::fs::write(
+        dir.join("bundle/rootfs/greeting"),
+        "hello from the portal test\n",
+    )
+    .unwrap();
+    run(&["repack", "--image", "img:v1", "bundle"]);
+    format!("oci:{}:v1", layout.display())
+}
+
+/// `skopeo copy` of `src` to `host/dest` as `creds`; the command's output.
+fn skopeo_push(src: &str, s: &Server, dest: &str, creds: &str) -> std::process::Output {
+    let host = s.url.trim_start_matches("http://");
+    Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q", src])
+        .arg(format!("docker://{host}/{dest}"))
+        .args(["--dest-tls-verify=false", "--dest-creds", creds])
+        .output()
+        .expect("skopeo (scripts/test.sh installs it)")
+}
+
+/// Opens one of project p's tabs.
+async fn tab(c: &Client, s: &Server, project: i64, name: &str) {
+    c.goto(&s.u(&format!("/harbor/projects/{project}/{name}")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
+    let (_driver, c) = browser().await;
+    let work = tempfile::tempdir().unwrap();
+    let image = image_layout(work.path());
+    let admin = format!("admin:{ADMIN_PASSWORD}");
+    for s in common::servers().await {
+        let b = s.backend;
+        s.create_user("dev1", "Dev12345pass").await;
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+
+        // Members: add, change role, remove (which asks first).
+        tab(&c, &s, pid, "members").await;
+        fill(&c, "#username", "dev1").await;
+        submit(&c, "form[action$='/members'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "dev1 was added to p.");
+        assert!(text(&c, "tbody").await.contains("dev1"));
+        screenshot(&c, &format!("{b}-project-members")).await;
+        let members: serde_json::Value = s
+            .api_json("/projects/p/members?entityname=dev1", ADMIN)
+            .await;
+        assert_eq!(members[0]["role_name"], "developer", "{members}");
+        let mid = members[0]["id"].as_i64().unwrap();
+        c.find(Locator::Css(&format!("#role-{mid} option[value='3']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        submit(
+            &c,
+            &format!("form[action$='/members/{mid}'] button[value=role]"),
+        )
+        .await;
+        assert_eq!(text(&c, ".notice.ok").await, "dev1 is now Guest.");
+        confirm(
+            &c,
+            &format!("form[action$='/members/{mid}'] button[value=remove]"),
+        )
+        .await;
+        assert_eq!(text(&c, ".notice.ok").await, "dev1 was removed from p.");
+        assert!(!text(&c, "tbody").await.contains("dev1"));
+
+        // An image pushed with skopeo shows up with its tag.
+        tab(&c, &s, pid, "repositories").await;
+        assert!(text(&c, "p.empty").await.contains("No repositories yet"));
+        let out = skopeo_push(&image, &s, "p/app:v1", &admin);
+        assert!(out.status.success(), "{out:?}");
+        tab(&c, &s, pid, "repositories").await;
+        screenshot(&c, &format!("{b}-project-repositories")).await;
+        submit(&c, "tbody a").await;
+        assert_eq!(text(&c, "h1").await, "p/app");
+        assert_eq!(text(&c, "td.tags").await, "v1");
+        screenshot(&c, &format!("{b}-repository")).await;
+        submit(&c, "tbody a").await;
+        let digest: serde_json::Value = s
+            .api_json("/projects/p/repositories/app/artifacts/v1", ADMIN)
+            .await;
+        let digest = digest["digest"].as_str().unwrap().to_string();
+        let host = s.url.trim_start_matches("http://");
+        let commands = text(&c, "dl.commands").await;
+        assert!(
+            commands.contains(&format!("docker pull {host}/p/app@{digest}")),
+            "{commands}"
+        );
+        assert!(text(&c, "table.layers").await.contains("sha256:"));
+        assert!(text(&c, "table.history").await.contains("umoci"));
+
+        // Tags: add one, see it through the API, delete it.
+        fill(&c, "#new_tag", "v2").await;
+        submit(&c, "button[value=add-tag]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Tag v2 added.");
+        screenshot(&c, &format!("{b}-artifact")).await;
+        let tags: serde_json::Value = s
+            .api_json("/projects/p/repositories/app/artifacts/v2/tags", ADMIN)
+            .await;
+        assert_eq!(tags.as_array().unwrap().len(), 2, "{tags}");
+        confirm(&c, "button[aria-label='Delete tag v2']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Tag v2 deleted.");
+        let r = s
+            .get("/api/v2.0/projects/p/repositories/app/artifacts/v2")
+            .await;
+        assert_eq!(r.status(), 404);
+
+        // A robot's secret is shown once and works with skopeo until disabled.
+        tab(&c, &s, pid, "robot-account").await;
+        fill(&c, "#robot_name", "ci").await;
+        submit(&c, "form[action$='/robot-account'] button").await;
+        let secret = text(&c, "#robot-secret").await;
+        screenshot(&c, &format!("{b}-project-robots")).await;
+        let robot = format!("robot$p+ci:{secret}");
+        let out = skopeo_push(&image, &s, "p/app:from-robot", &robot);
+        assert!(out.status.success(), "{out:?}");
+        tab(&c, &s, pid, "robot-account").await;
+        assert!(
+            c.find(Locator::Css("#robot-secret")).await.is_err(),
+            "shown once only"
+        );
+        submit(&c, "button[value=disable]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "robot$p+ci is disabled.");
+        let out = skopeo_push(&image, &s, "p/app:refused", &robot);
+        assert!(!out.status.success(), "a disabled robot pushed");
+
+        // GC from the portal, then its log.
+        c.goto(&s.u("/harbor/gc")).await.unwrap();
+        c.find(Locator::Css("#time_window"))
+            .await
+            .unwrap()
+            .clear()
+            .await
+            .unwrap();
+        fill(&c, "#time_window", "0").await;
+        submit(&c, "button[value=run]").await;
+        assert!(text(&c, ".notice.ok")
+            .await
+            .starts_with("Garbage collection"));
+        let mut status = String::new();
+        for _ in 0..100 {
+            c.goto(&s.u("/harbor/gc")).await.unwrap();
+            status = text(&c, "td.status").await;
+            if status != "Pending" && status != "Running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "Success");
+        screenshot(&c, &format!("{b}-gc")).await;
+        submit(&c, "tbody a").await;
+        assert!(text(&c, "pre.log").await.contains("succeeded"));
+        screenshot(&c, &format!("{b}-gc-log")).await;
+
+        // Read-only from the configuration page refuses a push, and the page
+        // can turn it off again.
+        c.goto(&s.u("/harbor/configs")).await.unwrap();
+        click(&c, "input[name=read_only]").await;
+        submit(&c, "form[action='/harbor/configs'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The configuration was saved.");
+        screenshot(&c, &format!("{b}-configs")).await;
+        let out = skopeo_push(&image, &s, "p/app:during-read-only", &admin);
+        assert!(!out.status.success(), "pushed in read-only mode");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("read only"),
+            "{out:?}"
+        );
+        click(&c, "input[name=read_only]").await;
+        submit(&c, "form[action='/harbor/configs'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The configuration was saved.");
+        let out = skopeo_push(&image, &s, "p/app:after-read-only", &admin);
+        assert!(out.status.success(), "{out:?}");
+
+        // The portal's changes are in the project's log.
+        let mut logged = String::new();
+        for _ in 0..50 {
+            tab(&c, &s, pid, "logs").await;
+            logged = text(&c, "main").await;
+            if logged.contains("p/app:v2") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            logged.contains("p/member dev1") && logged.contains("p/app:v2"),
+            "{logged}"
+        );
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+    c.close().await.unwrap();
+}

@@ -8,6 +8,7 @@ use crate::registry::Registry;
 use berth_db::artifacts::{self, Accessory, ArtifactRow};
 use berth_db::query::ListQuery;
 use berth_db::{now_millis, tags, Db};
+use berth_oci::manifest::Manifest;
 use berth_oci::{Reference, RepositoryName, Tag};
 
 /// Config media types of container images (the ones with a build history).
@@ -160,6 +161,20 @@ impl Artifacts {
         Ok((page, total, subject))
     }
 
+    /// An artifact with its manifest (its config, layers or child manifests).
+    pub async fn manifest(
+        &self,
+        ctx: &SecurityContext,
+        registry: &Registry,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> CoreResult<(ArtifactRow, Manifest)> {
+        self.check(ctx, repo, Action::Read, Kind::Artifact).await?;
+        let a = self.find(repo, reference).await?;
+        let manifest = parsed(registry, repo, &a).await?;
+        Ok((a, manifest))
+    }
+
     /// The `history` of an image's config (Harbor's `build_history`
     /// addition), as JSON; 404 for artifacts that are not images.
     pub async fn build_history(
@@ -173,14 +188,8 @@ impl Artifacts {
         self.check(ctx, repo, Action::Read, Kind::ArtifactAddition)
             .await?;
         let a = self.find(repo, reference).await?;
-        let digest =
-            berth_oci::Digest::parse(&a.digest).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let row = registry
-            .get_manifest(repo, &Reference::Digest(digest))
-            .await?;
+        let manifest = parsed(registry, repo, &a).await?;
         let no_history = || CoreError::NotFound(format!("{} has no build history", a.digest));
-        let manifest = berth_oci::manifest::Manifest::parse(&row.manifest, Some(&row.media_type))
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
         let config = manifest
             .config
             .filter(|c| IMAGE_CONFIGS.contains(&c.media_type.as_str()))
@@ -243,4 +252,19 @@ impl Artifacts {
         tags::delete(self.db.writer(), repo.as_str(), name).await?;
         Ok(())
     }
+}
+
+/// An artifact's manifest, parsed (it was validated when pushed).
+async fn parsed(
+    registry: &Registry,
+    repo: &RepositoryName,
+    a: &ArtifactRow,
+) -> CoreResult<Manifest> {
+    let digest =
+        berth_oci::Digest::parse(&a.digest).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let row = registry
+        .get_manifest(repo, &Reference::Digest(digest))
+        .await?;
+    Manifest::parse(&row.manifest, Some(&row.media_type))
+        .map_err(|e| CoreError::Internal(e.to_string()))
 }

@@ -76,7 +76,8 @@ const READ_ONLY: &str = "The system is in read only mode. Any modification is pr
 
 /// In read-only mode (configuration `read_only`) every write on `/v2`,
 /// `/api`, `/c` and the portal is refused with 403 (`DENIED`), except
-/// changing the configuration (to leave the mode) and signing in or out.
+/// changing the configuration (to leave the mode, through the API or the
+/// portal) and signing in or out.
 async fn read_only_guard(
     axum::extract::State(state): axum::extract::State<State>,
     req: Request<axum::body::Body>,
@@ -91,7 +92,7 @@ async fn read_only_guard(
         (&Method::PUT, "/api/v2.0/configurations")
             | (
                 &Method::POST,
-                "/c/login" | "/harbor/sign-in" | "/harbor/sign-out"
+                "/c/login" | "/harbor/sign-in" | "/harbor/sign-out" | "/harbor/configs"
             )
     );
     if write && !exempt && state.configurations.snapshot().read_only {

@@ -26,6 +26,11 @@ impl Role {
         })
     }
 
+    /// Harbor's numeric id.
+    pub fn id(self) -> i64 {
+        self as i64
+    }
+
     /// Harbor's role name.
     pub fn name(self) -> &'static str {
         match self {

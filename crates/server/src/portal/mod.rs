@@ -3,13 +3,17 @@
 //! with the same sessions as `/c/login`; every form carries the session's
 //! CSRF token, and a post without it is refused.
 
+mod admin;
+mod logs;
+mod project;
 mod projects;
+mod repository;
 mod sign_in;
 
 use crate::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use berth_core::iam::context::SecurityContext;
 use berth_core::CoreError;
@@ -25,11 +29,36 @@ pub fn router() -> Router<State> {
         .route("/harbor/static/portal.css", get(css))
         .route("/harbor/static/portal.js", get(js))
         .route("/harbor/sign-in", get(sign_in::form).post(sign_in::submit))
-        .route("/harbor/sign-out", axum::routing::post(sign_in::sign_out))
+        .route("/harbor/sign-out", post(sign_in::sign_out))
         .route(
             "/harbor/projects",
             get(projects::list).post(projects::create),
         )
+        .route("/harbor/projects/{id}", get(project::root))
+        .route("/harbor/projects/{id}/summary", get(project::summary))
+        .route(
+            "/harbor/projects/{id}/repositories",
+            get(project::repositories),
+        )
+        .route(
+            "/harbor/projects/{id}/members",
+            get(project::members).post(project::add_member),
+        )
+        .route(
+            "/harbor/projects/{id}/members/{mid}",
+            post(project::change_member),
+        )
+        .route(
+            "/harbor/projects/{id}/robot-account",
+            get(project::robots).post(project::create_robot),
+        )
+        .route(
+            "/harbor/projects/{id}/robot-account/{rid}",
+            post(project::change_robot),
+        )
+        .route("/harbor/projects/{id}/logs", get(project::logs))
+        .merge(repository::router())
+        .merge(admin::router())
 }
 
 async fn css() -> Response {
@@ -86,6 +115,14 @@ impl Form {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// Every value of a repeated field.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether a checkbox was ticked.
     pub fn checked(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
@@ -118,6 +155,55 @@ fn refused() -> Response {
         },
     );
     respond(StatusCode::FORBIDDEN, body)
+}
+
+/// A page that only says what went wrong.
+fn failed(v: Option<&Viewer>, status: StatusCode, text: &str) -> Response {
+    let body = html! {
+        p { a href="/harbor/projects" { "Back to the projects" } }
+    };
+    respond(
+        status,
+        layout(
+            v,
+            "Not available",
+            Some(&Flash::Err(text.to_string())),
+            body,
+        ),
+    )
+}
+
+/// The page for a failed read: sign in again, not found, or not allowed.
+fn refusal(v: &Viewer, e: &CoreError) -> Response {
+    let status = match e {
+        CoreError::Unauthorized => return Redirect::to("/harbor/sign-in").into_response(),
+        CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    failed(Some(v), status, &message(e))
+}
+
+/// Records a portal change in the audit log, as the API's middleware
+/// records the same change made through the API.
+fn record(
+    state: &State,
+    v: &Viewer,
+    project: Option<&str>,
+    operation: &str,
+    resource_type: &str,
+    resource: &str,
+    success: bool,
+) {
+    state.audit.record(&berth_core::audit::Event {
+        project,
+        operation,
+        resource_type,
+        resource,
+        username: v.ctx.username(),
+        success,
+    });
 }
 
 /// A message shown once on the next page.
@@ -193,6 +279,11 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                     @if let Some(v) = v {
                         nav aria-label="Main" {
                             a href="/harbor/projects" { "Projects" }
+                            @if v.ctx.is_sysadmin() {
+                                a href="/harbor/logs" { "Logs" }
+                                a href="/harbor/gc" { "Garbage Collection" }
+                                a href="/harbor/configs" { "Configuration" }
+                            }
                         }
                         span { "Signed in as " strong { (v.ctx.username()) } }
                         form method="post" action="/harbor/sign-out" {

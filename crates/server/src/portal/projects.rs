@@ -1,6 +1,6 @@
 //! The projects list: search, pages, and creating a project.
 
-use super::{csrf_field, message, page, posted, redirect_with, viewer, Flash};
+use super::{csrf_field, message, page, posted, record, redirect_with, viewer, Flash};
 use crate::State;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as S};
@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::Role;
 use berth_db::query::ListQuery;
-use maud::html;
+use maud::{html, Markup};
 use std::collections::BTreeMap;
 
 /// Projects per page.
@@ -38,13 +38,9 @@ pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
         Ok(v) => v,
         Err(r) => return r,
     };
-    // The search box is free text: characters of the query language go.
-    let search: String = param(&query, "name")
-        .chars()
-        .filter(|c| !",=~[]{}()".contains(*c))
-        .collect();
+    let search = search_text(&param(&query, "name"));
     let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
-    let q = (!search.trim().is_empty()).then(|| format!("name=~{}", search.trim()));
+    let q = (!search.is_empty()).then(|| format!("name=~{search}"));
     let listed = match ListQuery::parse(q.as_deref(), Some("name"), berth_db::projects::FIELDS) {
         Ok(lq) => state
             .projects
@@ -91,7 +87,7 @@ pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
                     tbody {
                         @for p in projects {
                             tr {
-                                td { (p.project.name) }
+                                td { a href={ "/harbor/projects/" (p.project.project_id) "/summary" } { (p.project.name) } }
                                 td { @if p.is_public() { "Public" } @else { "Private" } }
                                 td {
                                     @if v.ctx.is_sysadmin() && p.roles.is_empty() { "System Admin" }
@@ -104,15 +100,7 @@ pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
                         }
                     }
                 }
-                div.pager {
-                    @if page_no > 1 {
-                        a href=(page_link(&search, page_no - 1)) { "← Previous" }
-                    }
-                    span.muted { "Page " (page_no) " of " (((*total + PAGE - 1) / PAGE).max(1)) }
-                    @if page_no * PAGE < *total {
-                        a href=(page_link(&search, page_no + 1)) { "Next →" }
-                    }
-                }
+                (pager("/harbor/projects", &[("name", &search)], page_no, PAGE, *total))
             }
         }
         @if may_create {
@@ -135,17 +123,41 @@ pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
     page(Some(&v), &headers, "Projects", body)
 }
 
+/// A search box's text, without the characters of the query language.
+pub fn search_text(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !",=~[]{}()".contains(*c))
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// A time to the minute, as people read it (UTC).
-fn minutes(ms: i64) -> String {
+pub fn minutes(ms: i64) -> String {
     let t = berth_core::timestamp(ms);
     format!("{} UTC", t.get(..16).unwrap_or(&t).replace('T', " "))
 }
 
-fn page_link(search: &str, page: i64) -> String {
-    form_urlencoded::Serializer::new("/harbor/projects?".to_string())
-        .append_pair("name", search)
-        .append_pair("page", &page.to_string())
-        .finish()
+/// Previous and next links around "Page n of m"; `keep` are the list's other parameters.
+pub fn pager(base: &str, keep: &[(&str, &str)], page_no: i64, per_page: i64, total: i64) -> Markup {
+    let link = |n: i64| {
+        let mut q = form_urlencoded::Serializer::new(format!("{base}?"));
+        for (k, v) in keep.iter().filter(|(_, v)| !v.is_empty()) {
+            q.append_pair(k, v);
+        }
+        q.append_pair("page", &n.to_string()).finish()
+    };
+    html! {
+        nav.pager aria-label="Pages" {
+            @if page_no > 1 {
+                a href=(link(page_no - 1)) rel="prev" { "← Previous" }
+            }
+            span.muted { "Page " (page_no) " of " (((total + per_page - 1) / per_page).max(1)) }
+            @if page_no * per_page < total {
+                a href=(link(page_no + 1)) rel="next" { "Next →" }
+            }
+        }
+    }
 }
 
 pub async fn create(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
@@ -160,7 +172,17 @@ pub async fn create(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
         "false"
     };
     let metadata = BTreeMap::from([("public".to_string(), public.to_string())]);
-    match state.projects.create(&v.ctx, name, &metadata).await {
+    let result = state.projects.create(&v.ctx, name, &metadata).await;
+    record(
+        &state,
+        &v,
+        Some(name),
+        "create",
+        "project",
+        name,
+        result.is_ok(),
+    );
+    match result {
         Ok(_) => redirect_with(
             "/harbor/projects",
             Flash::Ok(format!("Project {name} created.")),

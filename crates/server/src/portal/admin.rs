@@ -1,0 +1,260 @@
+//! Administration: garbage collection, the audit log and system settings.
+
+use super::projects::{minutes, pager, param};
+use super::{csrf_field, message, page, posted, record, redirect_with, refusal, viewer, Flash};
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as S};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use berth_core::gc::GcParams;
+use maud::html;
+use std::collections::BTreeMap;
+
+/// Runs per page.
+const PAGE: i64 = 15;
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/harbor/gc", get(gc).post(gc_act))
+        .route("/harbor/gc/{id}/log", get(gc_log))
+        .route("/harbor/logs", get(logs))
+        .route("/harbor/configs", get(configs).post(configure))
+}
+
+/// The schedule types Harbor offers.
+const CRON_TYPES: &[&str] = &["None", "Hourly", "Daily", "Weekly", "Custom"];
+
+pub async fn gc(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let runs = state.gc.runs();
+    let (history, total) = match runs.history(&v.ctx, (page_no - 1) * PAGE, PAGE).await {
+        Ok(x) => x,
+        Err(e) => return refusal(&v, &e),
+    };
+    let schedule = runs.schedule(&v.ctx).await.ok().flatten();
+    let cron_type = schedule.as_ref().map_or("None", |s| s.cron_type.as_str());
+    let body = html! {
+        h1 { "Garbage collection" }
+        p.muted { "Deletes blobs and manifests no tag or manifest refers to any more. Pushes and pulls go on meanwhile." }
+        form method="post" action="/harbor/gc" {
+            (csrf_field(&v))
+            fieldset {
+                legend { "Run now" }
+                label { input type="checkbox" name="delete_untagged" checked; "Also delete untagged artifacts" }
+                label for="workers" { "Workers" }
+                select #workers name="workers" {
+                    @for n in 1..=5 { option value=(n) { (n) } }
+                }
+                label for="time_window" { "Spare anything touched in the last (hours)" }
+                input #time_window type="text" inputmode="numeric" name="time_window" value="2";
+                p {
+                    button type="submit" name="action" value="run" { "Run GC now" } " "
+                    button.secondary type="submit" name="action" value="dry-run" { "Dry run" }
+                }
+            }
+        }
+        form method="post" action="/harbor/gc" {
+            (csrf_field(&v))
+            fieldset {
+                legend { "Schedule" }
+                label for="cron_type" { "Repeat" }
+                select #cron_type name="cron_type" {
+                    @for t in CRON_TYPES { option value=(t) selected[*t == cron_type] { (t) } }
+                }
+                label for="cron" { "Custom cron (6 fields, seconds first)" }
+                input #cron type="text" name="cron" value=(schedule.as_ref().map_or("", |s| s.cron.as_str()));
+                @if let Some(s) = &schedule { p.muted { "Next run: " (minutes(s.next_run_at)) } }
+                p { button.secondary type="submit" name="action" value="schedule" { "Save schedule" } }
+            }
+        }
+        h2 { "History" }
+        @if history.is_empty() {
+            p.empty { "Garbage collection has not run yet." }
+        } @else {
+            table.runs {
+                caption.muted { (total) " run" @if total != 1 { "s" } }
+                thead { tr {
+                    th scope="col" { "Run" }
+                    th scope="col" { "Trigger" }
+                    th scope="col" { "Status" }
+                    th.wide scope="col" { "Started" }
+                    th.wide scope="col" { "Ended" }
+                    th scope="col" { "Log" }
+                } }
+                tbody {
+                    @for e in &history {
+                        tr {
+                            td { (e.id) @if e.extra_attrs.contains("\"dry_run\":true") { " (dry run)" } }
+                            td { (e.trigger) }
+                            td.status { (e.status) }
+                            td.wide { (minutes(e.start_time)) }
+                            td.wide { @match e.end_time { Some(t) => (minutes(t)), None => "—" } }
+                            td { a href={ "/harbor/gc/" (e.id) "/log" } { "Log of run " (e.id) } }
+                        }
+                    }
+                }
+            }
+            (pager("/harbor/gc", &[], page_no, PAGE, total))
+        }
+    };
+    page(Some(&v), &headers, "Garbage collection", body)
+}
+
+pub async fn gc_act(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let params = GcParams {
+        delete_untagged: form.checked("delete_untagged"),
+        dry_run: form.get("action") == "dry-run",
+        workers: form.get("workers").parse().unwrap_or(1),
+        time_window: form.get("time_window").trim().parse().unwrap_or(-1),
+    };
+    let runs = state.gc.runs();
+    let result = if form.get("action") == "schedule" {
+        let cron = Some(form.get("cron").trim()).filter(|c| !c.is_empty());
+        runs.set_schedule(&v.ctx, form.get("cron_type"), cron, &GcParams::default())
+            .await
+            .map(|()| "The schedule was saved.".to_string())
+    } else {
+        runs.start(&v.ctx, &params).await.map(|id| {
+            let what = if params.dry_run {
+                "Dry run"
+            } else {
+                "Garbage collection"
+            };
+            format!("{what} {id} started.")
+        })
+    };
+    match result {
+        Ok(done) => redirect_with("/harbor/gc", Flash::Ok(done)),
+        Err(e) => redirect_with("/harbor/gc", Flash::Err(message(&e))),
+    }
+}
+
+pub async fn gc_log(S(state): S<State>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let runs = state.gc.runs();
+    let (run, log) = match (runs.get(&v.ctx, id).await, runs.log(&v.ctx, id).await) {
+        (Ok(run), Ok(log)) => (run, log),
+        (Err(e), _) | (_, Err(e)) => return refusal(&v, &e),
+    };
+    let body = html! {
+        p.crumbs { a href="/harbor/gc" { "Garbage collection" } " /" }
+        h1 { "Log of run " (id) }
+        p { "Status: " strong.status { (run.status) } }
+        @if log.is_empty() { p.empty { "The run has not written anything yet. Reload in a moment." } }
+        @else { pre.log { (log) } }
+    };
+    page(Some(&v), &headers, &format!("GC run {id}"), body)
+}
+
+pub async fn logs(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let table = super::logs::table(&state, &v, None, page_no, "/harbor/logs").await;
+    let body = html! { h1 { "Audit log" } (table) };
+    page(Some(&v), &headers, "Audit log", body)
+}
+
+pub async fn configs(S(state): S<State>, headers: HeaderMap) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let all = match state.configurations.all(&v.ctx).await {
+        Ok(all) => all,
+        Err(e) => return refusal(&v, &e),
+    };
+    let value = |k: &str| all.get(k).map(|i| i.value.clone()).unwrap_or_default();
+    let on = |k: &str| value(k).as_bool().unwrap_or(false);
+    let restriction = value("project_creation_restriction");
+    let body = html! {
+        h1 { "Configuration" }
+        form method="post" action="/harbor/configs" {
+            (csrf_field(&v))
+            fieldset {
+                legend { "Authentication" }
+                p { "Auth mode: " strong { (value("auth_mode").as_str().unwrap_or("db_auth")) } " (fixed)" }
+                label { input type="checkbox" name="self_registration" checked[on("self_registration")]; "Allow self-registration" }
+                label for="token_expiration" { "Token expiration (minutes)" }
+                input #token_expiration type="text" inputmode="numeric" name="token_expiration"
+                    value=(value("token_expiration"));
+            }
+            fieldset {
+                legend { "System" }
+                label for="project_creation_restriction" { "Who may create projects" }
+                select #project_creation_restriction name="project_creation_restriction" {
+                    option value="everyone" selected[restriction == "everyone"] { "Everyone" }
+                    option value="adminonly" selected[restriction == "adminonly"] { "Administrators only" }
+                }
+                label { input type="checkbox" name="read_only" checked[on("read_only")];
+                    "Read only: refuse every push, deletion and change" }
+                label { input type="checkbox" name="notification_enable" checked[on("notification_enable")];
+                    "Send webhook notifications" }
+            }
+            p { button type="submit" { "Save" } }
+        }
+    };
+    page(Some(&v), &headers, "Configuration", body)
+}
+
+pub async fn configure(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let changes: BTreeMap<String, serde_json::Value> = [
+        (
+            "self_registration",
+            form.checked("self_registration").into(),
+        ),
+        ("read_only", form.checked("read_only").into()),
+        (
+            "notification_enable",
+            form.checked("notification_enable").into(),
+        ),
+        (
+            "token_expiration",
+            form.get("token_expiration").trim().into(),
+        ),
+        (
+            "project_creation_restriction",
+            form.get("project_creation_restriction").into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let result = state.configurations.update(&v.ctx, &changes).await;
+    record(
+        &state,
+        &v,
+        None,
+        "update",
+        "configuration",
+        "configurations",
+        result.is_ok(),
+    );
+    match result {
+        Ok(()) => redirect_with(
+            "/harbor/configs",
+            Flash::Ok("The configuration was saved.".into()),
+        ),
+        Err(e) => redirect_with("/harbor/configs", Flash::Err(message(&e))),
+    }
+}

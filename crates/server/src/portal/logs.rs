@@ -1,0 +1,72 @@
+//! Audit log tables: a project's Logs tab and the administrators' log.
+
+use super::message;
+use super::projects::{minutes, pager};
+use super::Viewer;
+use crate::State;
+use berth_db::audit::Table;
+use berth_db::query::ListQuery;
+use maud::{html, Markup};
+
+/// Entries per page.
+const PAGE: i64 = 20;
+
+/// One page of the extended audit log (of one project, or all the viewer
+/// may see), newest first; `here` is the page's own address.
+pub async fn table(
+    state: &State,
+    v: &Viewer,
+    project: Option<&str>,
+    page_no: i64,
+    here: &str,
+) -> Markup {
+    let listed = match ListQuery::parse(None, Some("-op_time"), berth_db::audit::FIELDS) {
+        Ok(q) => state
+            .audit
+            .list(
+                &v.ctx,
+                Table::Extended,
+                project,
+                &q,
+                (page_no - 1) * PAGE,
+                PAGE,
+            )
+            .await
+            .map_err(|e| message(&e)),
+        Err(e) => Err(e.to_string()),
+    };
+    html! {
+        @match &listed {
+            Err(e) => div.notice.err role="alert" { (e) },
+            Ok((logs, _)) if logs.is_empty() => p.empty {
+                "Nothing has been recorded yet: pushes, pulls, deletions and changes appear here."
+            },
+            Ok((logs, total)) => {
+                table.logs {
+                    caption.muted { (total) " entr" @if *total == 1 { "y" } @else { "ies" } }
+                    thead { tr {
+                        th scope="col" { "Time" }
+                        th scope="col" { "User" }
+                        th scope="col" { "Operation" }
+                        th scope="col" { "Resource" }
+                        th.wide scope="col" { "Type" }
+                        th scope="col" { "Result" }
+                    } }
+                    tbody {
+                        @for l in logs {
+                            tr {
+                                td { (minutes(l.op_time)) }
+                                td { (l.username) }
+                                td { (l.operation) }
+                                td { code { (l.resource) } }
+                                td.wide { (l.resource_type) }
+                                td { @if l.success { "Success" } @else { "Failure" } }
+                            }
+                        }
+                    }
+                }
+                (pager(here, &[], page_no, PAGE, *total))
+            }
+        }
+    }
+}

@@ -1,0 +1,743 @@
+//! One project's pages, a tab each: summary with push instructions,
+//! repositories, members, robot accounts and logs.
+
+use super::projects::{minutes, pager, param, role_label};
+use super::{
+    csrf_field, failed, message, page, posted, record, redirect_with, refusal, viewer, Flash, Form,
+    Viewer,
+};
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as S};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Redirect, Response};
+use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
+use berth_core::iam::robots::{RobotRequest, PROJECT_GRANTS};
+use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
+use berth_db::query::ListQuery;
+use berth_db::robots::Permission;
+use maud::{html, Markup};
+
+/// Rows per page on every tab.
+const PAGE: i64 = 15;
+
+/// The tabs: path segment, label, and what the viewer must be allowed to list there.
+const TABS: &[(&str, &str, Option<Kind>)] = &[
+    ("summary", "Summary", None),
+    ("repositories", "Repositories", Some(Kind::Repository)),
+    ("members", "Members", Some(Kind::Member)),
+    ("robot-account", "Robot Accounts", Some(Kind::Robot)),
+    ("logs", "Logs", Some(Kind::Log)),
+];
+
+/// The roles a member can be given, in Harbor's order.
+const ROLES: &[Role] = &[
+    Role::ProjectAdmin,
+    Role::Maintainer,
+    Role::Developer,
+    Role::Guest,
+    Role::LimitedGuest,
+];
+
+/// The viewer and the project they opened, or the page saying why not.
+pub(super) async fn load(
+    state: &State,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Viewer, ProjectView), Response> {
+    let v = viewer(state, headers).await?;
+    let p = project(state, &v, id).await?;
+    Ok((v, p))
+}
+
+/// The viewer, their form (its CSRF token checked) and the project it posts to.
+async fn load_posted(
+    state: &State,
+    headers: &HeaderMap,
+    id: &str,
+    body: &[u8],
+) -> Result<(Viewer, Form, ProjectView), Response> {
+    let (v, form) = posted(state, headers, body).await?;
+    let p = project(state, &v, id).await?;
+    Ok((v, form, p))
+}
+
+/// The project with id `id` (from the URL), as the viewer may see it.
+pub(super) async fn project(state: &State, v: &Viewer, id: &str) -> Result<ProjectView, Response> {
+    let Ok(id) = id.parse() else {
+        return Err(failed(
+            Some(v),
+            StatusCode::NOT_FOUND,
+            &format!("There is no project {id}."),
+        ));
+    };
+    state
+        .projects
+        .get(&v.ctx, &ProjectKey::Id(id))
+        .await
+        .map_err(|e| refusal(v, &e))
+}
+
+/// Whether the viewer may do `action` on `kind` in the project.
+pub(super) async fn may(v: &Viewer, p: &ProjectView, action: Action, kind: Kind) -> bool {
+    can(&v.ctx, action, Resource::Project(p.as_ref(), kind))
+        .await
+        .unwrap_or(false)
+}
+
+/// The project's heading and tab bar around one tab's content.
+async fn frame(v: &Viewer, p: &ProjectView, tab: &str, body: Markup) -> Markup {
+    let mut tabs = Vec::new();
+    for (slug, label, kind) in TABS {
+        if match kind {
+            Some(k) => may(v, p, Action::List, *k).await,
+            None => true,
+        } {
+            tabs.push((*slug, *label));
+        }
+    }
+    let id = p.project.project_id;
+    html! {
+        p.crumbs { a href="/harbor/projects" { "Projects" } " /" }
+        h1 {
+            (p.project.name) " "
+            span.badge { @if p.is_public() { "Public" } @else { "Private" } }
+        }
+        nav.tabs aria-label="Project" {
+            @for (slug, label) in tabs {
+                a href={ "/harbor/projects/" (id) "/" (slug) }
+                    aria-current=[(slug == tab).then_some("page")] { (label) }
+            }
+        }
+        (body)
+    }
+}
+
+async fn show(
+    v: &Viewer,
+    headers: &HeaderMap,
+    p: &ProjectView,
+    tab: &str,
+    body: Markup,
+) -> Response {
+    let title = format!("{} · {}", p.project.name, tab);
+    page(Some(v), headers, &title, frame(v, p, tab, body).await)
+}
+
+/// The address of one of the project's tabs.
+fn tab_url(p: &ProjectView, tab: &str) -> String {
+    format!("/harbor/projects/{}/{tab}", p.project.project_id)
+}
+
+pub async fn root(Path(id): Path<String>) -> Redirect {
+    Redirect::to(&format!("/harbor/projects/{id}/summary"))
+}
+
+/// The host part of Berth's external URL: what registry clients are given.
+pub(super) fn registry_host(state: &State) -> &str {
+    state
+        .external_url
+        .split_once("://")
+        .map_or(state.external_url.as_str(), |(_, h)| h)
+}
+
+pub async fn summary(S(state): S<State>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let key = ProjectKey::Id(p.project.project_id);
+    let counts = match state.projects.summary(&v.ctx, &key).await {
+        Ok((_, counts)) => counts,
+        Err(e) => return refusal(&v, &e),
+    };
+    let host = registry_host(&state);
+    let name = &p.project.name;
+    let may_push = may(&v, &p, Action::Push, Kind::Repository).await;
+    let body = html! {
+        dl.facts {
+            dt { "Access level" } dd { @if p.is_public() { "Public" } @else { "Private" } }
+            dt { "My role" } dd { (my_role(&v, &p)) }
+            dt { "Repositories" } dd { (p.repo_count) }
+            dt { "Members" }
+            dd {
+                @if counts.is_empty() { "none" }
+                @for (i, (role, n)) in counts.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (n) " " (role_label(*role))
+                }
+            }
+            dt { "Owner" } dd { (p.project.owner_name) }
+            dt { "Created" } dd { (minutes(p.project.creation_time)) }
+        }
+        h2 { "Push an image" }
+        @if !may_push {
+            p.muted { "Your role lets you pull from this project, not push to it." }
+        }
+        p { "Sign in first: " code.copy { "docker login " (host) } }
+        dl.commands {
+            dt { "Docker" }
+            dd {
+                code.copy { "docker tag SOURCE_IMAGE[:TAG] " (host) "/" (name) "/REPOSITORY[:TAG]" }
+                code.copy { "docker push " (host) "/" (name) "/REPOSITORY[:TAG]" }
+            }
+            dt { "Podman" }
+            dd { code.copy { "podman push IMAGE_ID " (host) "/" (name) "/REPOSITORY[:TAG]" } }
+            dt { "Helm" }
+            dd { code.copy { "helm push CHART_PACKAGE oci://" (host) "/" (name) } }
+            dt { "ORAS" }
+            dd { code.copy { "oras push " (host) "/" (name) "/REPOSITORY[:TAG] FILE" } }
+        }
+    };
+    show(&v, &headers, &p, "summary", body).await
+}
+
+fn my_role(v: &Viewer, p: &ProjectView) -> String {
+    if p.roles.is_empty() {
+        return if v.ctx.is_sysadmin() {
+            "System Admin"
+        } else {
+            "None (public project)"
+        }
+        .into();
+    }
+    p.roles
+        .iter()
+        .map(|r| role_label(*r))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn repositories(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let search = super::projects::search_text(&param(&query, "name"));
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let q = (!search.is_empty()).then(|| format!("name=~{search}"));
+    let listed = match ListQuery::parse(q.as_deref(), Some("name"), berth_db::repositories::FIELDS)
+    {
+        Ok(lq) => state
+            .repositories
+            .list(
+                &v.ctx,
+                Some(&p.project.name),
+                &lq,
+                (page_no - 1) * PAGE,
+                PAGE,
+            )
+            .await
+            .map_err(|e| message(&e)),
+        Err(e) => Err(e.to_string()),
+    };
+    let here = tab_url(&p, "repositories");
+    let body = html! {
+        div.toolbar {
+            form method="get" action=(here) role="search" {
+                div {
+                    label for="name" { "Search repositories" }
+                    input #name type="search" name="name" value=(search);
+                }
+                button.secondary type="submit" { "Search" }
+            }
+        }
+        @match &listed {
+            Err(e) => div.notice.err role="alert" { (e) },
+            Ok((repos, _)) if repos.is_empty() => p.empty {
+                @if search.is_empty() {
+                    "No repositories yet. Push an image to create one: see "
+                    a href=(tab_url(&p, "summary")) { "the push commands" } "."
+                } @else { "No repository name contains “" (search) "”." }
+            },
+            Ok((repos, total)) => {
+                table {
+                    caption.muted { (total) " repositor" @if *total == 1 { "y" } @else { "ies" } }
+                    thead { tr {
+                        th scope="col" { "Name" }
+                        th scope="col" { "Artifacts" }
+                        th scope="col" { "Pulls" }
+                        th.wide scope="col" { "Last modified" }
+                    } }
+                    tbody {
+                        @for r in repos {
+                            tr {
+                                td { a href=(super::repository::url(p.project.project_id, &r.name)) { (r.name) } }
+                                td { (r.artifact_count) }
+                                td { (r.pull_count) }
+                                td.wide { (minutes(r.update_time)) }
+                            }
+                        }
+                    }
+                }
+                (pager(&here, &[("name", &search)], page_no, PAGE, *total))
+            }
+        }
+    };
+    show(&v, &headers, &p, "repositories", body).await
+}
+
+pub async fn members(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let key = ProjectKey::Id(p.project.project_id);
+    let listed = state
+        .projects
+        .members(&v.ctx, &key, None, (page_no - 1) * PAGE, PAGE)
+        .await;
+    let (may_add, may_change, may_remove) = (
+        may(&v, &p, Action::Create, Kind::Member).await,
+        may(&v, &p, Action::Update, Kind::Member).await,
+        may(&v, &p, Action::Delete, Kind::Member).await,
+    );
+    let here = tab_url(&p, "members");
+    let body = html! {
+        @match &listed {
+            Err(e) => div.notice.err role="alert" { (message(e)) },
+            Ok((members, total)) => {
+                table {
+                    caption.muted { (total) " member" @if *total != 1 { "s" } }
+                    thead { tr {
+                        th scope="col" { "Name" }
+                        th scope="col" { "Role" }
+                        @if may_change || may_remove { th scope="col" { "Actions" } }
+                    } }
+                    tbody {
+                        @for m in members {
+                            tr {
+                                td { (m.entity_name) }
+                                td { (Role::from_id(m.role).map_or("?", role_label)) }
+                                @if may_change || may_remove {
+                                    td {
+                                        @if may_change {
+                                            form.inline method="post" action={ (here) "/" (m.id) } {
+                                                (csrf_field(&v))
+                                                label.sr-only for={ "role-" (m.id) } { "Role of " (m.entity_name) }
+                                                select id={ "role-" (m.id) } name="role" {
+                                                    @for r in ROLES {
+                                                        option value=(r.id()) selected[r.id() == m.role] { (role_label(*r)) }
+                                                    }
+                                                }
+                                                button.secondary type="submit" name="action" value="role" { "Change role" }
+                                            }
+                                        }
+                                        @if may_remove {
+                                            form.inline method="post" action={ (here) "/" (m.id) }
+                                                data-confirm={ "Remove " (m.entity_name) " from " (p.project.name) "?" } {
+                                                (csrf_field(&v))
+                                                button.danger type="submit" name="action" value="remove" { "Remove" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                (pager(&here, &[], page_no, PAGE, *total))
+            }
+        }
+        @if may_add {
+            form method="post" action=(here) {
+                (csrf_field(&v))
+                fieldset {
+                    legend { "Add a member" }
+                    label for="username" { "Username" }
+                    input #username type="text" name="username" required autocomplete="off";
+                    label for="role" { "Role" }
+                    select #role name="role" {
+                        @for r in ROLES {
+                            option value=(r.id()) selected[*r == Role::Developer] { (role_label(*r)) }
+                        }
+                    }
+                    p { button type="submit" { "Add member" } }
+                }
+            }
+        }
+    };
+    show(&v, &headers, &p, "members", body).await
+}
+
+pub async fn add_member(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let username = form.get("username").trim();
+    let role = form.get("role").parse().unwrap_or(0);
+    let key = ProjectKey::Id(p.project.project_id);
+    let result = state
+        .projects
+        .add_member(&v.ctx, &key, MemberUser::Name(username.to_string()), role)
+        .await;
+    let resource = format!("{}/member {username}", p.project.name);
+    record(
+        &state,
+        &v,
+        Some(p.project.name.as_str()),
+        "create",
+        "member",
+        &resource,
+        result.is_ok(),
+    );
+    let to = tab_url(&p, "members");
+    match result {
+        Ok(_) => redirect_with(
+            &to,
+            Flash::Ok(format!("{username} was added to {}.", p.project.name)),
+        ),
+        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+    }
+}
+
+pub async fn change_member(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((id, mid)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let key = ProjectKey::Id(p.project.project_id);
+    let name = match state.projects.member(&v.ctx, &key, mid).await {
+        Ok(m) => m.entity_name,
+        Err(e) => return redirect_with(&tab_url(&p, "members"), Flash::Err(message(&e))),
+    };
+    let (op, result, done) = if form.get("action") == "remove" {
+        let r = state.projects.delete_member(&v.ctx, &key, mid).await;
+        (
+            "delete",
+            r,
+            format!("{name} was removed from {}.", p.project.name),
+        )
+    } else {
+        let role = form.get("role").parse().unwrap_or(0);
+        let r = state.projects.update_member(&v.ctx, &key, mid, role).await;
+        let label = Role::from_id(role).map_or("?", role_label);
+        ("update", r, format!("{name} is now {label}."))
+    };
+    let resource = format!("{}/member {name}", p.project.name);
+    record(
+        &state,
+        &v,
+        Some(p.project.name.as_str()),
+        op,
+        "member",
+        &resource,
+        result.is_ok(),
+    );
+    let to = tab_url(&p, "members");
+    match result {
+        Ok(()) => redirect_with(&to, Flash::Ok(done)),
+        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+    }
+}
+
+/// A robot's permissions as `resource:action` pairs, for people.
+fn grants(perms: &[Permission]) -> String {
+    perms
+        .iter()
+        .map(|p| format!("{}:{}", p.resource, p.action))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The robots tab; `secret` is a just-issued secret, shown this once.
+async fn robots_page(
+    state: &State,
+    headers: &HeaderMap,
+    v: &Viewer,
+    p: &ProjectView,
+    page_no: i64,
+    secret: Option<(String, String)>,
+) -> Response {
+    let listed = state
+        .iam
+        .robots
+        .list(
+            &v.ctx,
+            Some(p.project.project_id),
+            (page_no - 1) * PAGE,
+            PAGE,
+        )
+        .await;
+    let may_create = may(v, p, Action::Create, Kind::Robot).await;
+    let may_update = may(v, p, Action::Update, Kind::Robot).await;
+    let may_delete = may(v, p, Action::Delete, Kind::Robot).await;
+    let here = tab_url(p, "robot-account");
+    let body = html! {
+        @if let Some((name, secret)) = &secret {
+            div.notice.ok role="status" #secret-notice {
+                p { "Copy the secret of " strong { (name) } " now: it is not shown again." }
+                p { code.copy #robot-secret { (secret) } }
+            }
+        }
+        @match &listed {
+            Err(e) => div.notice.err role="alert" { (message(e)) },
+            Ok((robots, _)) if robots.is_empty() => p.empty {
+                "No robot accounts. A robot lets CI pull or push without a person's password"
+                @if may_create { ": create one below." } @else { "." }
+            },
+            Ok((robots, total)) => {
+                table {
+                    caption.muted { (total) " robot account" @if *total != 1 { "s" } }
+                    thead { tr {
+                        th scope="col" { "Name" }
+                        th scope="col" { "Status" }
+                        th.wide scope="col" { "Permissions" }
+                        th scope="col" { "Expires" }
+                        @if may_update || may_delete { th scope="col" { "Actions" } }
+                    } }
+                    tbody {
+                        @for (r, perms) in robots {
+                            tr {
+                                td { (r.name) @if !r.description.is_empty() { br; span.muted { (r.description) } } }
+                                td { @if r.disabled { "Disabled" } @else { "Enabled" } }
+                                td.wide { (grants(perms)) }
+                                td { @if r.expires_at < 0 { "Never" } @else { (minutes(r.expires_at * 1000)) } }
+                                @if may_update || may_delete {
+                                    td {
+                                        @if may_update {
+                                            form.inline method="post" action={ (here) "/" (r.id) } {
+                                                (csrf_field(v))
+                                                @if r.disabled {
+                                                    button.secondary type="submit" name="action" value="enable" { "Enable" }
+                                                } @else {
+                                                    button.secondary type="submit" name="action" value="disable" { "Disable" }
+                                                }
+                                            }
+                                            form.inline method="post" action={ (here) "/" (r.id) }
+                                                data-confirm={ "Issue a new secret for " (r.name) "? The old one stops working." } {
+                                                (csrf_field(v))
+                                                button.secondary type="submit" name="action" value="refresh" { "Refresh secret" }
+                                            }
+                                        }
+                                        @if may_delete {
+                                            form.inline method="post" action={ (here) "/" (r.id) }
+                                                data-confirm={ "Delete " (r.name) "? Anything using it loses access." } {
+                                                (csrf_field(v))
+                                                button.danger type="submit" name="action" value="delete" { "Delete" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                (pager(&here, &[], page_no, PAGE, *total))
+            }
+        }
+        @if may_create {
+            form method="post" action=(here) {
+                (csrf_field(v))
+                fieldset {
+                    legend { "New robot account" }
+                    label for="robot_name" { "Name" }
+                    input #robot_name type="text" name="name" required pattern="[A-Za-z0-9._-]+" maxlength="200"
+                        aria-describedby="robot_name_help";
+                    p #robot_name_help .muted { "It signs in as robot$" (p.project.name) "+NAME." }
+                    label for="robot_description" { "Description" }
+                    input #robot_description type="text" name="description";
+                    label for="robot_days" { "Expires after (days, -1 for never)" }
+                    input #robot_days type="text" inputmode="numeric" name="duration" value="30";
+                    fieldset.grants {
+                        legend { "Permissions" }
+                        @for (resource, action) in PROJECT_GRANTS {
+                            @let value = format!("{resource}:{action}");
+                            label.check {
+                                input type="checkbox" name="perm" value=(value)
+                                    checked[*resource == "repository" && (*action == "pull" || *action == "push")];
+                                (value)
+                            }
+                        }
+                    }
+                    p { button type="submit" { "Create robot account" } }
+                }
+            }
+        }
+    };
+    show(v, headers, p, "robot-account", body).await
+}
+
+pub async fn robots(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    robots_page(&state, &headers, &v, &p, page_no, None).await
+}
+
+pub async fn create_robot(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let permissions = form
+        .all("perm")
+        .filter_map(|g| g.split_once(':'))
+        .map(|(resource, action)| Permission {
+            kind: "project".into(),
+            namespace: p.project.name.clone(),
+            resource: resource.into(),
+            action: action.into(),
+        })
+        .collect();
+    let req = RobotRequest {
+        name: form.get("name").trim().to_string(),
+        description: form.get("description").trim().to_string(),
+        level: "project".into(),
+        duration: form.get("duration").trim().parse().unwrap_or(0),
+        disable: false,
+        permissions,
+    };
+    let result = state.iam.robots.create(&v.ctx, &req).await;
+    let name = match &result {
+        Ok((r, _)) => r.name.clone(),
+        Err(_) => req.name.clone(),
+    };
+    record(
+        &state,
+        &v,
+        Some(p.project.name.as_str()),
+        "create",
+        "robot",
+        &name,
+        result.is_ok(),
+    );
+    match result {
+        Ok((robot, secret)) => {
+            robots_page(&state, &headers, &v, &p, 1, Some((robot.name, secret))).await
+        }
+        Err(e) => redirect_with(&tab_url(&p, "robot-account"), Flash::Err(message(&e))),
+    }
+}
+
+pub async fn change_robot(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((id, rid)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let to = tab_url(&p, "robot-account");
+    let robots = &state.iam.robots;
+    // The robot must be this project's: its id came from the form.
+    let (robot, perms) = match robots.get(&v.ctx, rid).await {
+        Ok(r) if r.0.project_id == Some(p.project.project_id) => r,
+        Ok(_) => {
+            return redirect_with(
+                &to,
+                Flash::Err(format!("Robot {rid} is not in this project.")),
+            )
+        }
+        Err(e) => return redirect_with(&to, Flash::Err(message(&e))),
+    };
+    let name = robot.name.clone();
+    let (op, result) = match form.get("action") {
+        "refresh" => {
+            let r = robots.refresh_secret(&v.ctx, rid, None).await;
+            record(
+                &state,
+                &v,
+                Some(p.project.name.as_str()),
+                "update",
+                "robot",
+                &name,
+                r.is_ok(),
+            );
+            return match r {
+                Ok(secret) => robots_page(&state, &headers, &v, &p, 1, Some((name, secret))).await,
+                Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+            };
+        }
+        "delete" => (
+            "delete",
+            robots
+                .delete(&v.ctx, rid)
+                .await
+                .map(|()| format!("{name} was deleted.")),
+        ),
+        action @ ("enable" | "disable") => {
+            let req = RobotRequest {
+                name: name.clone(),
+                description: robot.description.clone(),
+                level: robot.level.clone(),
+                duration: robot.duration,
+                disable: action == "disable",
+                permissions: perms,
+            };
+            (
+                "update",
+                robots
+                    .update(&v.ctx, rid, &req)
+                    .await
+                    .map(|()| format!("{name} is {action}d.")),
+            )
+        }
+        other => return redirect_with(&to, Flash::Err(format!("Unknown action {other:?}."))),
+    };
+    record(
+        &state,
+        &v,
+        Some(p.project.name.as_str()),
+        op,
+        "robot",
+        &name,
+        result.is_ok(),
+    );
+    match result {
+        Ok(done) => redirect_with(&to, Flash::Ok(done)),
+        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+    }
+}
+
+pub async fn logs(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let here = tab_url(&p, "logs");
+    let listed = super::logs::table(&state, &v, Some(&p.project.name), page_no, &here).await;
+    show(&v, &headers, &p, "logs", listed).await
+}

@@ -1,0 +1,454 @@
+//! A repository's artifacts, and one artifact: tags, layers, build
+//! history, referrers and pull commands.
+
+use super::project::{load, may, project, registry_host};
+use super::projects::{minutes, pager, param, search_text};
+use super::{csrf_field, message, page, posted, record, redirect_with, refusal, Flash};
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as S};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use berth_core::iam::rbac::{Action, Kind};
+use berth_core::projects::ProjectView;
+use berth_db::artifacts::ArtifactRow;
+use berth_db::query::ListQuery;
+use berth_oci::manifest::Descriptor;
+use berth_oci::{Reference, RepositoryName};
+use maud::{html, Markup};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// Artifacts per page.
+const PAGE: i64 = 15;
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/harbor/projects/{id}/repositories/{repo}", get(artifacts))
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts/{digest}",
+            get(artifact).post(change),
+        )
+}
+
+/// What must be escaped in a repository name to make it one path segment.
+const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'%').add(b'?').add(b'#');
+
+/// A repository's page; `full` is `project/rest`.
+pub fn url(project_id: i64, full: &str) -> String {
+    let rest = full.split_once('/').map_or(full, |(_, r)| r);
+    format!(
+        "/harbor/projects/{project_id}/repositories/{}",
+        utf8_percent_encode(rest, SEGMENT)
+    )
+}
+
+fn artifact_url(project_id: i64, full: &str, digest: &str) -> String {
+    format!("{}/artifacts/{digest}", url(project_id, full))
+}
+
+/// The repository named in the URL, inside the project.
+fn repository(p: &ProjectView, rest: &str) -> Result<RepositoryName, String> {
+    RepositoryName::parse(&format!("{}/{rest}", p.project.name))
+        .map_err(|e| format!("Invalid repository name: {e}."))
+}
+
+/// `sha256:0123456789ab` — how Harbor's lists show a digest.
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+/// Sizes as people read them.
+fn size(bytes: i64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// What kind of artifact a row is, as Harbor names it.
+fn kind_of(a: &ArtifactRow) -> &'static str {
+    let t = a.artifact_type.as_deref().unwrap_or("");
+    if a.media_type.contains("index") || a.media_type.contains("manifest.list") {
+        "IMAGE INDEX"
+    } else if t.contains("helm") {
+        "CHART"
+    } else if t.contains("image.config") || t.contains("container.image") || t.is_empty() {
+        "IMAGE"
+    } else {
+        "ARTIFACT"
+    }
+}
+
+/// Where the page sits; `inside` links the repository too (an artifact's page).
+fn crumbs(p: &ProjectView, repo: &RepositoryName, inside: bool) -> Markup {
+    html! {
+        p.crumbs {
+            a href="/harbor/projects" { "Projects" } " / "
+            a href={ "/harbor/projects/" (p.project.project_id) "/repositories" } { (p.project.name) } " / "
+            @if inside {
+                a href=(url(p.project.project_id, repo.as_str())) { (repo.as_str()) } " /"
+            } @else {
+                span { (repo.as_str()) }
+            }
+        }
+    }
+}
+
+pub async fn artifacts(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((id, rest)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let repo = match repository(&p, &rest) {
+        Ok(r) => r,
+        Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
+    };
+    let search = search_text(&param(&query, "tag"));
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let q = (!search.is_empty()).then(|| format!("tags=~{search}"));
+    let lq = match ListQuery::parse(q.as_deref(), None, berth_db::artifacts::FIELDS) {
+        Ok(lq) => lq,
+        Err(e) => return super::failed(Some(&v), StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let (rows, total) = match state
+        .artifacts
+        .list(&v.ctx, &repo, &lq, (page_no - 1) * PAGE, PAGE)
+        .await
+    {
+        Ok((rows, total, _)) => (rows, total),
+        Err(e) => return refusal(&v, &e),
+    };
+    let here = url(p.project.project_id, repo.as_str());
+    let host = registry_host(&state);
+    let body = html! {
+        (crumbs(&p, &repo, false))
+        h1 { (repo.as_str()) }
+        p { "Pull by tag: " code.copy { "docker pull " (host) "/" (repo.as_str()) ":TAG" } }
+        div.toolbar {
+            form method="get" action=(here) role="search" {
+                div {
+                    label for="tag" { "Filter by tag" }
+                    input #tag type="search" name="tag" value=(search);
+                }
+                button.secondary type="submit" { "Filter" }
+            }
+        }
+        @if rows.is_empty() {
+            p.empty {
+                @if search.is_empty() { "This repository has no artifacts left. Push one to it again, or delete the repository." }
+                @else { "No tag contains “" (search) "”." }
+            }
+        } @else {
+            table.artifacts {
+                caption.muted { (total) " artifact" @if total != 1 { "s" } }
+                thead { tr {
+                    th scope="col" { "Digest" }
+                    th scope="col" { "Tags" }
+                    th.wide scope="col" { "Type" }
+                    th scope="col" { "Size" }
+                    th.wide scope="col" { "Pushed" }
+                    th.wide scope="col" { "Pulled" }
+                } }
+                tbody {
+                    @for a in &rows {
+                        tr {
+                            td { a href=(artifact_url(p.project.project_id, repo.as_str(), &a.digest)) { code { (short(&a.digest)) } } }
+                            td.tags {
+                                @for (_, t, _) in &a.tags { span.tag { (t) } " " }
+                                @if a.tags.is_empty() { span.muted { "untagged" } }
+                            }
+                            td.wide { (kind_of(a)) }
+                            td { (size(a.size)) }
+                            td.wide { (minutes(a.push_time)) }
+                            td.wide { @match a.pull_time { Some(t) => (minutes(t)), None => span.muted { "never" } } }
+                        }
+                    }
+                }
+            }
+            (pager(&here, &[("tag", &search)], page_no, PAGE, total))
+        }
+    };
+    page(Some(&v), &headers, repo.as_str(), body)
+}
+
+/// The repository and digest named in the URL.
+fn named(p: &ProjectView, rest: &str, digest: &str) -> Result<(RepositoryName, Reference), String> {
+    let repo = repository(p, rest)?;
+    let reference = Reference::parse(digest).map_err(|e| format!("Invalid digest: {e}."))?;
+    Ok((repo, reference))
+}
+
+pub async fn artifact(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((id, rest, digest)): Path<(String, String, String)>,
+) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (repo, reference) = match named(&p, &rest, &digest) {
+        Ok(x) => x,
+        Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
+    };
+    let (a, manifest) = match state
+        .artifacts
+        .manifest(&v.ctx, &state.registry, &repo, &reference)
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return refusal(&v, &e),
+    };
+    // Both are optional parts of the page: an artifact without an image
+    // config has no history, and a viewer may not be allowed to list referrers.
+    let history = state
+        .artifacts
+        .build_history(&v.ctx, &state.registry, &repo, &reference)
+        .await
+        .ok();
+    let referrers = match ListQuery::parse(None, None, berth_db::artifacts::ACCESSORY_FIELDS) {
+        Ok(q) => state
+            .artifacts
+            .accessories(&v.ctx, &repo, &reference, &q, 0, 50)
+            .await
+            .ok(),
+        Err(_) => None,
+    };
+    let may_tag = may(&v, &p, Action::Create, Kind::Tag).await;
+    let may_untag = may(&v, &p, Action::Delete, Kind::Tag).await;
+    let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
+    let here = artifact_url(p.project.project_id, repo.as_str(), &a.digest);
+    let host = registry_host(&state);
+    let name = repo.as_str();
+    let body = html! {
+        (crumbs(&p, &repo, true))
+        h1 { code { (short(&a.digest)) } }
+        dl.facts {
+            dt { "Digest" } dd { code.copy { (a.digest) } }
+            dt { "Type" } dd { (kind_of(&a)) }
+            dt { "Media type" } dd { (a.media_type) }
+            @if let Some(t) = &a.artifact_type { dt { "Artifact type" } dd { (t) } }
+            dt { "Size" } dd { (size(a.size)) }
+            dt { "Pushed" } dd { (minutes(a.push_time)) }
+            dt { "Pulled" } dd { @match a.pull_time { Some(t) => (minutes(t)), None => "never" } }
+        }
+        h2 { "Pull" }
+        dl.commands {
+            dt { "Docker" } dd { code.copy { "docker pull " (host) "/" (name) "@" (a.digest) } }
+            dt { "Podman" } dd { code.copy { "podman pull " (host) "/" (name) "@" (a.digest) } }
+            dt { "ORAS" } dd { code.copy { "oras pull " (host) "/" (name) "@" (a.digest) } }
+        }
+        h2 #tags-heading { "Tags" }
+        @if a.tags.is_empty() {
+            p.empty { "No tags: this artifact is pulled by digest only." @if may_tag { " Add a tag below." } }
+        } @else {
+            table.tags aria-labelledby="tags-heading" {
+                thead { tr {
+                    th scope="col" { "Tag" }
+                    th.wide scope="col" { "Pushed" }
+                    th scope="col" { "Pull command" }
+                    @if may_untag { th scope="col" { "Actions" } }
+                } }
+                tbody {
+                    @for (_, t, pushed) in &a.tags {
+                        tr {
+                            td.tag-name { (t) }
+                            td.wide { (minutes(*pushed)) }
+                            td { code.copy { "docker pull " (host) "/" (name) ":" (t) } }
+                            @if may_untag {
+                                td {
+                                    form.inline method="post" action=(here)
+                                        data-confirm={ "Delete tag " (t) "? The artifact stays." } {
+                                        (csrf_field(&v))
+                                        input type="hidden" name="tag" value=(t);
+                                        button.danger type="submit" name="action" value="delete-tag"
+                                            aria-label={ "Delete tag " (t) } { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if may_tag {
+            form method="post" action=(here) {
+                (csrf_field(&v))
+                fieldset {
+                    legend { "Add a tag" }
+                    label for="new_tag" { "Tag" }
+                    input #new_tag type="text" name="tag" required maxlength="128"
+                        pattern="[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}";
+                    p { button type="submit" name="action" value="add-tag" { "Add tag" } }
+                }
+            }
+        }
+        @if !manifest.layers.is_empty() {
+            h2 { "Layers" }
+            (descriptors(&manifest.layers))
+        }
+        @if !manifest.manifests.is_empty() {
+            h2 { "Manifests" }
+            (descriptors(&manifest.manifests))
+        }
+        @if let Some(serde_json::Value::Array(steps)) = &history {
+            h2 { "Build history" }
+            @if steps.is_empty() { p.muted { "The image config records no history." } }
+            @else {
+                table.history {
+                    thead { tr { th scope="col" { "Created" } th scope="col" { "Command" } } }
+                    tbody {
+                        @for s in steps {
+                            tr {
+                                td { (s.get("created").and_then(|c| c.as_str()).unwrap_or("")) }
+                                td { code { (s.get("created_by").and_then(|c| c.as_str()).unwrap_or("")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some((accessories, total, _)) = &referrers {
+            h2 { "Referrers" }
+            @if accessories.is_empty() { p.muted { "No signatures, SBOMs or other artifacts refer to this one." } }
+            @else {
+                table {
+                    caption.muted { (total) " referrer" @if *total != 1 { "s" } }
+                    thead { tr { th scope="col" { "Type" } th scope="col" { "Digest" } th scope="col" { "Size" } } }
+                    tbody {
+                        @for r in accessories {
+                            tr {
+                                td { (r.kind) }
+                                td { a href=(artifact_url(p.project.project_id, name, &r.digest)) { code { (short(&r.digest)) } } }
+                                td { (size(r.size)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if may_delete {
+            form method="post" action=(here)
+                data-confirm={ "Delete this artifact and its " (a.tags.len()) " tag(s)? This cannot be undone." } {
+                (csrf_field(&v))
+                p { button.danger type="submit" name="action" value="delete" { "Delete artifact" } }
+            }
+        }
+    };
+    page(
+        Some(&v),
+        &headers,
+        &format!("{name}@{}", short(&a.digest)),
+        body,
+    )
+}
+
+fn descriptors(list: &[Descriptor]) -> Markup {
+    html! {
+        table.layers {
+            thead { tr {
+                th scope="col" { "Digest" }
+                th.wide scope="col" { "Media type" }
+                th scope="col" { "Size" }
+            } }
+            tbody {
+                @for d in list {
+                    tr {
+                        td { code { (short(&d.digest.to_string())) } }
+                        td.wide { (d.media_type) }
+                        td { (size(d.size as i64)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds or deletes a tag, or deletes the artifact.
+pub async fn change(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((id, rest, digest)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = match project(&state, &v, &id).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (repo, reference) = match named(&p, &rest, &digest) {
+        Ok(x) => x,
+        Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
+    };
+    let here = artifact_url(p.project.project_id, repo.as_str(), &digest);
+    let arts = &state.artifacts;
+    let tag = form.get("tag").trim();
+    let project = Some(p.project.name.as_str());
+    let (result, to) = match form.get("action") {
+        "add-tag" => {
+            let r = arts.add_tag(&v.ctx, &repo, &reference, tag).await;
+            let resource = format!("{}:{tag}", repo.as_str());
+            record(&state, &v, project, "create", "tag", &resource, r.is_ok());
+            (r.map(|()| format!("Tag {tag} added.")), here)
+        }
+        "delete-tag" => {
+            let r = arts.delete_tag(&v.ctx, &repo, &reference, tag).await;
+            let resource = format!("{}:{tag}", repo.as_str());
+            record(&state, &v, project, "delete", "tag", &resource, r.is_ok());
+            (r.map(|()| format!("Tag {tag} deleted.")), here)
+        }
+        "delete" => {
+            let r = arts
+                .delete(&v.ctx, &state.registry, &repo, &reference)
+                .await;
+            let resource = format!("{}@{digest}", repo.as_str());
+            record(
+                &state,
+                &v,
+                project,
+                "delete",
+                "artifact",
+                &resource,
+                r.is_ok(),
+            );
+            // A deleted artifact's page is gone: go back to its repository.
+            let to = if r.is_ok() {
+                url(p.project.project_id, repo.as_str())
+            } else {
+                here
+            };
+            (
+                r.map(|()| format!("Artifact {} deleted.", short(&digest))),
+                to,
+            )
+        }
+        other => (
+            Err(berth_core::CoreError::BadRequest(format!(
+                "unknown action {other:?}"
+            ))),
+            here,
+        ),
+    };
+    match result {
+        Ok(done) => redirect_with(&to, Flash::Ok(done)),
+        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+    }
+}
