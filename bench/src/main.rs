@@ -38,9 +38,13 @@ struct Args {
     /// Scale every size and count down by this factor (for a quick smoke run)
     #[arg(long, default_value_t = 1)]
     scale: usize,
-    /// Only Berth's own rows (image pushes with audit and webhooks, GC)
+    /// Only Berth's own rows (image pushes with audit and webhooks, GC,
+    /// the portal's render of a 10,000-artifact repository)
     #[arg(long)]
     extras_only: bool,
+    /// Only the portal's render of a 10,000-artifact repository
+    #[arg(long)]
+    portal_only: bool,
 }
 
 /// One figure: name, unit, and whether higher is better.
@@ -143,7 +147,11 @@ async fn main() -> Result<()> {
         disk_ceiling(&args.scratch, &big)?
     );
 
-    let shared_runs = if args.extras_only { 0 } else { args.runs };
+    let shared_runs = if args.extras_only || args.portal_only {
+        0
+    } else {
+        args.runs
+    };
     for run in 0..shared_runs {
         for t in targets.iter_mut() {
             eprintln!("run {} on {}", run + 1, t.name);
@@ -169,7 +177,7 @@ async fn main() -> Result<()> {
         }
     }
     let token_rate = match &targets[0].creds {
-        Some((user, password)) if !args.extras_only => {
+        Some((user, password)) if shared_runs > 0 => {
             Some(token_rate(&targets[0].url, user, password, 16, 200 / scale.min(10)).await?)
         }
         _ => None,
@@ -180,7 +188,7 @@ async fn main() -> Result<()> {
         .map(|t| peak_rss_mb(t.pid))
         .collect::<Result<_>>()?;
     let extras = match &targets[0].creds {
-        Some((user, password)) => Some(
+        Some((user, password)) if !args.portal_only => Some(
             berth_extras(
                 &targets[0].url,
                 targets[0].pid,
@@ -191,6 +199,12 @@ async fn main() -> Result<()> {
             )
             .await?,
         ),
+        _ => None,
+    };
+    let portal = match &targets[0].creds {
+        Some((user, password)) => {
+            Some(portal_render(&targets[0].url, user, password, 10_000 / scale).await?)
+        }
         None => None,
     };
 
@@ -251,6 +265,17 @@ async fn main() -> Result<()> {
             "| Berth GC mark+sweep, {} orphan blobs | blobs/s | {:.0} | – | – |",
             x.gc_blobs, x.gc_rate
         );
+    }
+    if let Some(p) = portal {
+        for (which, ms) in [("first", &p.first), ("last", &p.last)] {
+            println!(
+                "| Berth portal repository page, {} artifacts, {which} page (median of {}) | ms | {:.1} (p95 {:.1}) | – | – |",
+                p.artifacts,
+                ms.len(),
+                percentile(ms, 0.5),
+                percentile(ms, 0.95),
+            );
+        }
     }
     Ok(())
 }
@@ -501,6 +526,137 @@ async fn berth_extras(
         gc_blobs,
         gc_rate: gc_blobs as f64 / started.elapsed().as_secs_f64(),
     })
+}
+
+/// Time of the portal's repository page over many artifacts, per request.
+struct PortalRender {
+    artifacts: usize,
+    first: Vec<f64>,
+    last: Vec<f64>,
+}
+
+/// Pushes `artifacts` tagged manifests into one repository (one shared
+/// config and layer), signs in to the portal, and times its first and last
+/// page of artifacts (loopback, one request at a time: server time).
+async fn portal_render(
+    url: &str,
+    user: &str,
+    password: &str,
+    artifacts: usize,
+) -> Result<PortalRender> {
+    let client = Client::builder().pool_max_idle_per_host(32).build()?;
+    let token = fetch_token(
+        &client,
+        url,
+        user,
+        password,
+        "repository:bench/many:pull,push",
+    )
+    .await?;
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse()?,
+    );
+    let t = Target {
+        name: "berth",
+        url: url.to_string(),
+        pid: 0,
+        client: Client::builder()
+            .pool_max_idle_per_host(32)
+            .default_headers(h)
+            .build()?,
+        creds: None,
+        results: BTreeMap::new(),
+    };
+    let base: serde_json::Value = serde_json::from_slice(
+        &push_image_blobs(
+            &t,
+            "bench/many",
+            Bytes::from_static(br#"{"os":"linux"}"#),
+            Bytes::from(random(1024, 7)),
+        )
+        .await?,
+    )?;
+    let t = &t;
+    concurrently(16, (0..artifacts).collect(), |i| {
+        let mut m = base.clone();
+        async move {
+            m["annotations"] = serde_json::json!({"i": i.to_string()});
+            put_manifest(
+                t,
+                "bench/many",
+                &format!("t{i}"),
+                Bytes::from(serde_json::to_vec(&m)?),
+            )
+            .await
+        }
+    })
+    .await?;
+
+    let r = client
+        .post(format!("{url}/c/login"))
+        .form(&[("principal", user), ("password", password)])
+        .send()
+        .await?;
+    check(r.status(), StatusCode::OK, "portal sign-in")?;
+    let sid = r
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("sid=")?.split(';').next())
+        .context("no session cookie")?
+        .to_string();
+    let project: serde_json::Value = client
+        .get(format!("{url}/api/v2.0/projects/bench"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let page = format!(
+        "{url}/harbor/projects/{}/repositories/many",
+        project["project_id"]
+    );
+    let last = format!("{page}?page={}", artifacts.div_ceil(15));
+    let time = |u: String| {
+        let (client, sid) = (&client, &sid);
+        async move {
+            let mut ms = Vec::new();
+            for i in 0..35 {
+                let started = Instant::now();
+                let r = client
+                    .get(&u)
+                    .header(reqwest::header::COOKIE, format!("sid={sid}"))
+                    .send()
+                    .await?;
+                check(r.status(), StatusCode::OK, "portal page")?;
+                let body = r.text().await?;
+                // The first five warm the caches and are not counted.
+                if i >= 5 {
+                    ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+                ensure!(
+                    body.contains(&format!("{artifacts} artifacts")),
+                    "the page does not count {artifacts} artifacts"
+                );
+            }
+            Ok::<_, anyhow::Error>(ms)
+        }
+    };
+    Ok(PortalRender {
+        artifacts,
+        first: time(page.clone()).await?,
+        last: time(last).await?,
+    })
+}
+
+/// The `q` quantile of `v` (nearest rank).
+fn percentile(v: &[f64], q: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[((s.len() as f64 - 1.0) * q).round() as usize]
 }
 
 async fn scenarios(

@@ -64,14 +64,20 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// The text of the first element matching `css`, waiting for it; when it
+/// never comes, the failure shows the page the browser is on.
 async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    match c.wait().for_element(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => {
+            let url = c.current_url().await.map(|u| u.to_string());
+            let page = match c.find(Locator::Css("body")).await {
+                Ok(b) => b.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("{css}: {e}\non {url:?}:\n{page}");
+        }
+    }
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {
@@ -436,9 +442,41 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
         }
         assert_eq!(status, "Success");
         screenshot(&c, &format!("{b}-gc")).await;
+        c.find(Locator::Css("#cron_type option[value=Daily]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "button[value=schedule]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The schedule was saved.");
+        assert!(text(&c, "main").await.contains("Next run:"));
+        let schedule: serde_json::Value = s.api_json("/system/gc/schedule", ADMIN).await;
+        assert_eq!(schedule["schedule"]["type"], "Daily", "{schedule}");
         submit(&c, "tbody a").await;
         assert!(text(&c, "pre.log").await.contains("succeeded"));
         screenshot(&c, &format!("{b}-gc-log")).await;
+
+        // Job queues: one paused through the API is resumed from the page.
+        c.goto(&s.u("/harbor/job-service-dashboard")).await.unwrap();
+        assert!(text(&c, "table.pools tbody").await.contains("pid"));
+        let r = s
+            .api(reqwest::Method::PUT, "/jobservice/queues/WEBHOOK", ADMIN)
+            .json(&json!({"action": "pause"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        c.refresh().await.unwrap();
+        assert!(text(&c, "table.queues").await.contains("Paused"));
+        screenshot(&c, &format!("{b}-job-queues")).await;
+        submit(&c, "button[value=resume]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "WEBHOOK: resume done.");
+        let queues = text(&c, "table.queues").await;
+        assert!(
+            queues.contains("Running") && !queues.contains("Paused"),
+            "{queues}"
+        );
 
         // Read-only from the configuration page refuses a push, and the page
         // can turn it off again.
@@ -473,6 +511,188 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
             logged.contains("p/member dev1") && logged.contains("p/app:v2"),
             "{logged}"
         );
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn sign_up_account_and_user_administration_in_the_browser() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let b = s.backend;
+        // Without self-registration there is no sign-up page.
+        let r = s.anon.get(s.u("/harbor/sign-up")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        configure(&s, json!({"self_registration": true})).await;
+        c.goto(&s.u("/harbor/sign-in")).await.unwrap();
+        submit(&c, "a[href='/harbor/sign-up']").await;
+        fill(&c, "#new_username", "newbie").await;
+        fill(&c, "#new_email", "newbie@example.com").await;
+        fill(&c, "#new_password", "weak").await;
+        submit(&c, "form[action='/harbor/sign-up'] button").await;
+        let err = text(&c, ".notice.err").await;
+        assert!(err.starts_with("Password must be 8 to 128"), "{err}");
+        fill(&c, "#new_username", "newbie").await;
+        fill(&c, "#new_password", "Newbie12345").await;
+        submit(&c, "form[action='/harbor/sign-up'] button").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "Account newbie created: sign in."
+        );
+        fill(&c, "#principal", "newbie").await;
+        fill(&c, "#password", "Newbie12345").await;
+        submit(&c, "form[action='/harbor/sign-in'] button").await;
+        assert!(text(&c, "header.top").await.contains("Signed in as newbie"));
+        // Not an administrator: no user list.
+        let nav = text(&c, "header.top nav").await;
+        assert!(!nav.contains("Users"), "{nav}");
+        let sid = c.get_named_cookie("sid").await.unwrap().value().to_string();
+        let r = s
+            .anon
+            .get(s.u("/harbor/users"))
+            .header("cookie", format!("sid={sid}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+
+        // Their own account: a wrong current password changes nothing.
+        c.goto(&s.u("/harbor/account")).await.unwrap();
+        fill(&c, "#old_password", "Wrong12345").await;
+        fill(&c, "#new_password", "Changed12345").await;
+        submit(&c, "button[value=password]").await;
+        text(&c, ".notice.err").await;
+        fill(&c, "#old_password", "Newbie12345").await;
+        fill(&c, "#new_password", "Changed12345").await;
+        submit(&c, "button[value=password]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Your password was changed.");
+        fill(&c, "#realname", "New Bie").await;
+        submit(&c, "button[value=profile]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Your profile was saved.");
+        screenshot(&c, &format!("{b}-account")).await;
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        sign_in(&c, &s, "newbie", "Newbie12345").await;
+        text(&c, ".notice.err").await;
+        fill(&c, "#principal", "newbie").await;
+        fill(&c, "#password", "Changed12345").await;
+        submit(&c, "form[action='/harbor/sign-in'] button").await;
+        assert!(text(&c, "header.top").await.contains("Signed in as newbie"));
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+
+        // The administrator creates a user, makes them an admin, deletes another.
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        submit(&c, "header.top a[href='/harbor/users']").await;
+        fill(&c, "#new_username", "made").await;
+        fill(&c, "#new_email", "made@example.com").await;
+        fill(&c, "#new_password", "Made12345pass").await;
+        submit(&c, "form[action='/harbor/users'][method=post] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "User made created.");
+        submit(&c, "button[aria-label='Make made an administrator']").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "made is now an administrator."
+        );
+        let users: serde_json::Value = s.api_json("/users?q=username%3Dmade", ADMIN).await;
+        assert_eq!(users[0]["sysadmin_flag"], true, "{users}");
+        screenshot(&c, &format!("{b}-users")).await;
+        confirm(&c, "button[aria-label='Delete newbie']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "User newbie deleted.");
+        let users: serde_json::Value = s.api_json("/users?q=username%3Dnewbie", ADMIN).await;
+        assert_eq!(users.as_array().unwrap().len(), 0, "{users}");
+        // No buttons against oneself.
+        assert!(c
+            .find(Locator::Css("button[aria-label='Delete admin']"))
+            .await
+            .is_err());
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn project_webhooks_and_configuration_in_the_browser() {
+    let (_driver, c) = browser().await;
+    // A receiver that counts what it is sent.
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    for s in common::servers().await {
+        let b = s.backend;
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+
+        tab(&c, &s, pid, "webhooks").await;
+        assert!(text(&c, "p.empty").await.contains("No webhooks"));
+        fill(&c, "#hook_name", "ci").await;
+        fill(&c, "#hook_address", &hook).await;
+        submit(&c, "form[action$='/webhooks'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Webhook ci added.");
+        assert_eq!(text(&c, "dd.last").await, "never");
+        // A push is delivered and shows as the policy's last trigger.
+        let before = got.load(std::sync::atomic::Ordering::SeqCst);
+        s.push_image("p/hooked", "v1", "portal-webhook").await;
+        let mut last = String::new();
+        for _ in 0..100 {
+            tab(&c, &s, pid, "webhooks").await;
+            last = text(&c, "dd.last").await;
+            if last != "never" && text(&c, "main").await.contains("Success") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(last.ends_with("UTC"), "{last}");
+        assert!(text(&c, "table.deliveries").await.contains("PUSH_ARTIFACT"));
+        assert!(got.load(std::sync::atomic::Ordering::SeqCst) > before);
+        screenshot(&c, &format!("{b}-project-webhooks")).await;
+        submit(&c, "button[value=disable]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Webhook ci is disabled.");
+        let policies: serde_json::Value = s.api_json("/projects/p/webhook/policies", ADMIN).await;
+        assert_eq!(policies[0]["enabled"], false, "{policies}");
+        confirm(&c, "button[value=delete]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Webhook ci deleted.");
+
+        // Configuration: make p public and block critical vulnerabilities.
+        tab(&c, &s, pid, "configs").await;
+        click(&c, "input[name=public]").await;
+        click(&c, "input[name=prevent_vul]").await;
+        c.find(Locator::Css("#severity option[value=critical]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "form[action$='/configs'] button").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The project's configuration was saved."
+        );
+        screenshot(&c, &format!("{b}-project-configs")).await;
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        assert_eq!(p["metadata"]["public"], "true", "{p}");
+        assert_eq!(p["metadata"]["prevent_vul"], "true", "{p}");
+        assert_eq!(p["metadata"]["severity"], "critical", "{p}");
+        // Now anyone may pull: the anonymous catalog of p answers.
+        let r = s
+            .anon
+            .get(s.u("/api/v2.0/projects/p"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
     c.close().await.unwrap();

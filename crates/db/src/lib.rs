@@ -288,6 +288,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhook",
         include_str!("../migrations/0012_webhook.sql"),
     ),
+    (
+        13,
+        "artifact_order",
+        include_str!("../migrations/0013_artifact_order.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -1,4 +1,5 @@
-//! Administration: garbage collection, the audit log and system settings.
+//! Administration: garbage collection, the audit log, job queues and
+//! system settings.
 
 use super::projects::{minutes, pager, param};
 use super::{csrf_field, message, page, posted, record, redirect_with, refusal, viewer, Flash};
@@ -22,6 +23,10 @@ pub fn router() -> Router<State> {
         .route("/harbor/gc/{id}/log", get(gc_log))
         .route("/harbor/logs", get(logs))
         .route("/harbor/configs", get(configs).post(configure))
+        .route(
+            "/harbor/job-service-dashboard",
+            get(job_queues).post(act_on_queue),
+        )
 }
 
 /// The schedule types Harbor offers.
@@ -256,5 +261,97 @@ pub async fn configure(S(state): S<State>, headers: HeaderMap, body: Bytes) -> R
             Flash::Ok("The configuration was saved.".into()),
         ),
         Err(e) => redirect_with("/harbor/configs", Flash::Err(message(&e))),
+    }
+}
+
+pub async fn job_queues(S(state): S<State>, headers: HeaderMap) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (queues, pools) = match (
+        state.jobs.queues(&v.ctx).await,
+        state.jobs.pools(&v.ctx).await,
+    ) {
+        (Ok(q), Ok(p)) => (q, p),
+        (Err(e), _) | (_, Err(e)) => return refusal(&v, &e),
+    };
+    let body = html! {
+        h1 { "Job queues" }
+        @if queues.is_empty() {
+            p.empty { "No job is waiting and no queue is paused." }
+        } @else {
+            table.queues {
+                thead { tr {
+                    th scope="col" { "Job type" }
+                    th scope="col" { "Pending" }
+                    th scope="col" { "Oldest waiting" }
+                    th scope="col" { "Status" }
+                    th scope="col" { "Actions" }
+                } }
+                tbody {
+                    @for q in &queues {
+                        tr {
+                            td { (q.job_type) }
+                            td { (q.count) }
+                            td { (q.latency / 1000) " s" }
+                            td { @if q.paused { "Paused" } @else { "Running" } }
+                            td {
+                                form.inline method="post" action="/harbor/job-service-dashboard" {
+                                    (csrf_field(&v))
+                                    input type="hidden" name="job_type" value=(q.job_type);
+                                    @if q.paused {
+                                        button.secondary type="submit" name="action" value="resume" { "Resume" }
+                                    } @else {
+                                        button.secondary type="submit" name="action" value="pause" { "Pause" }
+                                    }
+                                }
+                                form.inline method="post" action="/harbor/job-service-dashboard"
+                                    data-confirm={ "Stop every pending and running " (q.job_type) " job?" } {
+                                    (csrf_field(&v))
+                                    input type="hidden" name="job_type" value=(q.job_type);
+                                    button.danger type="submit" name="action" value="stop" { "Stop all" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Worker pools" }
+        table.pools {
+            thead { tr {
+                th scope="col" { "Pool" }
+                th scope="col" { "Host" }
+                th scope="col" { "Workers" }
+                th.wide scope="col" { "Started" }
+                th.wide scope="col" { "Last heartbeat" }
+            } }
+            tbody {
+                @for p in &pools {
+                    tr {
+                        td { code { (p.id) } }
+                        td { (p.host) " (pid " (p.pid) ")" }
+                        td { (p.concurrency) }
+                        td.wide { (minutes(p.start_at)) }
+                        td.wide { (minutes(p.heartbeat_at)) }
+                    }
+                }
+            }
+        }
+    };
+    page(Some(&v), &headers, "Job queues", body)
+}
+
+pub async fn act_on_queue(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (job_type, action) = (form.get("job_type"), form.get("action"));
+    let to = "/harbor/job-service-dashboard";
+    match state.jobs.act_on_queue(&v.ctx, job_type, action).await {
+        Ok(()) => redirect_with(to, Flash::Ok(format!("{job_type}: {action} done."))),
+        Err(e) => redirect_with(to, Flash::Err(message(&e))),
     }
 }

@@ -9,6 +9,8 @@ mod project;
 mod projects;
 mod repository;
 mod sign_in;
+mod users;
+mod webhooks;
 
 use crate::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -30,6 +32,10 @@ pub fn router() -> Router<State> {
         .route("/harbor/static/portal.js", get(js))
         .route("/harbor/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/harbor/sign-out", post(sign_in::sign_out))
+        .route(
+            "/harbor/sign-up",
+            get(sign_in::sign_up_form).post(sign_in::sign_up),
+        )
         .route(
             "/harbor/projects",
             get(projects::list).post(projects::create),
@@ -57,8 +63,21 @@ pub fn router() -> Router<State> {
             post(project::change_robot),
         )
         .route("/harbor/projects/{id}/logs", get(project::logs))
+        .route(
+            "/harbor/projects/{id}/webhooks",
+            get(webhooks::tab).post(webhooks::create),
+        )
+        .route(
+            "/harbor/projects/{id}/webhooks/{policy}",
+            post(webhooks::change),
+        )
+        .route(
+            "/harbor/projects/{id}/configs",
+            get(project::configuration).post(project::configure),
+        )
         .merge(repository::router())
         .merge(admin::router())
+        .merge(users::router())
 }
 
 async fn css() -> Response {
@@ -280,12 +299,14 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                         nav aria-label="Main" {
                             a href="/harbor/projects" { "Projects" }
                             @if v.ctx.is_sysadmin() {
+                                a href="/harbor/users" { "Users" }
                                 a href="/harbor/logs" { "Logs" }
                                 a href="/harbor/gc" { "Garbage Collection" }
+                                a href="/harbor/job-service-dashboard" { "Job Queues" }
                                 a href="/harbor/configs" { "Configuration" }
                             }
                         }
-                        span { "Signed in as " strong { (v.ctx.username()) } }
+                        span { "Signed in as " a href="/harbor/account" { strong { (v.ctx.username()) } } }
                         form method="post" action="/harbor/sign-out" {
                             input type="hidden" name="_csrf" value=(v.csrf);
                             button.secondary type="submit" { "Sign out" }

@@ -28,6 +28,8 @@ const TABS: &[(&str, &str, Option<Kind>)] = &[
     ("members", "Members", Some(Kind::Member)),
     ("robot-account", "Robot Accounts", Some(Kind::Robot)),
     ("logs", "Logs", Some(Kind::Log)),
+    ("webhooks", "Webhooks", Some(Kind::NotificationPolicy)),
+    ("configs", "Configuration", None),
 ];
 
 /// The roles a member can be given, in Harbor's order.
@@ -51,7 +53,7 @@ pub(super) async fn load(
 }
 
 /// The viewer, their form (its CSRF token checked) and the project it posts to.
-async fn load_posted(
+pub(super) async fn load_posted(
     state: &State,
     headers: &HeaderMap,
     id: &str,
@@ -113,7 +115,7 @@ async fn frame(v: &Viewer, p: &ProjectView, tab: &str, body: Markup) -> Markup {
     }
 }
 
-async fn show(
+pub(super) async fn show(
     v: &Viewer,
     headers: &HeaderMap,
     p: &ProjectView,
@@ -125,7 +127,7 @@ async fn show(
 }
 
 /// The address of one of the project's tabs.
-fn tab_url(p: &ProjectView, tab: &str) -> String {
+pub(super) fn tab_url(p: &ProjectView, tab: &str) -> String {
     format!("/harbor/projects/{}/{tab}", p.project.project_id)
 }
 
@@ -740,4 +742,96 @@ pub async fn logs(
     let here = tab_url(&p, "logs");
     let listed = super::logs::table(&state, &v, Some(&p.project.name), page_no, &here).await;
     show(&v, &headers, &p, "logs", listed).await
+}
+
+/// The switches of a project's Configuration tab: metadata key and label.
+const SWITCHES: &[(&str, &str)] = &[
+    ("public", "Public: anyone may pull its images"),
+    (
+        "enable_content_trust",
+        "Content trust: only signed images may be pulled",
+    ),
+    (
+        "enable_content_trust_cosign",
+        "Cosign: only images signed with cosign may be pulled",
+    ),
+    ("prevent_vul", "Prevent vulnerable images from being pulled"),
+    ("auto_scan", "Scan images automatically on push"),
+    (
+        "auto_sbom_generation",
+        "Generate an SBOM automatically on push",
+    ),
+    ("reuse_sys_cve_allowlist", "Use the system CVE allowlist"),
+];
+
+/// The severities from which `prevent_vul` blocks a pull.
+const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+
+pub async fn configuration(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let editable = may(&v, &p, Action::Update, Kind::Metadata).await;
+    let on = |k: &str| p.metadata.get(k).is_some_and(|v| v == "true");
+    let severity = p.metadata.get("severity").map_or("low", String::as_str);
+    let body = html! {
+        form method="post" action=(tab_url(&p, "configs")) {
+            (csrf_field(&v))
+            fieldset disabled[!editable] {
+                legend { "Project settings" }
+                @for (key, label) in SWITCHES {
+                    label.check { input type="checkbox" name=(key) checked[on(key)]; (label) }
+                }
+                label for="severity" { "Prevent pulls from this severity up" }
+                select #severity name="severity" {
+                    @for s in SEVERITIES { option value=(s) selected[*s == severity] { (s) } }
+                }
+                @if editable { p { button type="submit" { "Save" } } }
+                @else { p.muted { "Only the project's administrators change these." } }
+            }
+        }
+    };
+    show(&v, &headers, &p, "configs", body).await
+}
+
+pub async fn configure(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut metadata: std::collections::BTreeMap<String, String> = SWITCHES
+        .iter()
+        .map(|(k, _)| (k.to_string(), form.checked(k).to_string()))
+        .collect();
+    metadata.insert("severity".into(), form.get("severity").to_string());
+    let key = ProjectKey::Id(p.project.project_id);
+    let result = state.projects.set_metadata(&v.ctx, &key, &metadata).await;
+    let name = p.project.name.as_str();
+    record(
+        &state,
+        &v,
+        Some(name),
+        "update",
+        "project",
+        name,
+        result.is_ok(),
+    );
+    let to = tab_url(&p, "configs");
+    match result {
+        Ok(()) => redirect_with(
+            &to,
+            Flash::Ok("The project's configuration was saved.".into()),
+        ),
+        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+    }
 }

@@ -16,10 +16,11 @@ pub async fn form(S(state): S<State>, headers: HeaderMap) -> Response {
     if super::viewer(&state, &headers).await.is_ok() {
         return Redirect::to("/harbor/projects").into_response();
     }
-    render(&headers, None, StatusCode::OK)
+    let sign_up = state.configurations.snapshot().self_registration;
+    render(&headers, None, StatusCode::OK, sign_up)
 }
 
-fn render(headers: &HeaderMap, error: Option<&str>, status: StatusCode) -> Response {
+fn render(headers: &HeaderMap, error: Option<&str>, status: StatusCode, sign_up: bool) -> Response {
     let token = berth_core::iam::random_token();
     let body = html! {
         div.sign-in {
@@ -35,28 +36,111 @@ fn render(headers: &HeaderMap, error: Option<&str>, status: StatusCode) -> Respo
                 input #password type="password" name="password" autocomplete="current-password" required;
                 p { button type="submit" { "Sign in" } }
             }
+            @if sign_up {
+                p { "No account yet? " a href="/harbor/sign-up" { "Sign up" } }
+            }
         }
     };
-    let mut resp = if error.is_some() {
+    let resp = if error.is_some() {
         respond(status, layout(None, "Sign in", None, body))
     } else {
         page(None, headers, "Sign in", body)
     };
+    with_form_cookie(resp, status, &token)
+}
+
+/// A pre-session page with its form's CSRF token in the form cookie.
+fn with_form_cookie(mut resp: Response, status: StatusCode, token: &str) -> Response {
     *resp.status_mut() = status;
     if let Ok(c) = HeaderValue::from_str(&format!(
-        "{FORM_COOKIE}={token}; Path=/harbor/sign-in; HttpOnly; SameSite=Strict"
+        "{FORM_COOKIE}={token}; Path=/harbor; HttpOnly; SameSite=Strict"
     )) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
 }
 
+/// Whether a pre-session form echoes the token of its form cookie.
+fn form_checks(headers: &HeaderMap, form: &Form) -> bool {
+    let expected = session::cookie(headers, FORM_COOKIE).unwrap_or_default();
+    !expected.is_empty()
+        && berth_core::iam::constant_time_eq(form.get("_csrf").as_bytes(), expected.as_bytes())
+}
+
+fn sign_up_page(
+    entered: Option<&berth_core::iam::UserRequest>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let token = berth_core::iam::random_token();
+    let body = html! {
+        div.sign-in {
+            h1 { "Sign up for Berth" }
+            @if let Some(e) = error {
+                div.notice.err role="alert" { (e) }
+            }
+            form method="post" action="/harbor/sign-up" {
+                input type="hidden" name="_csrf" value=(token);
+                (super::users::person_fields(entered))
+                p { button type="submit" { "Sign up" } }
+            }
+            p { "Have an account? " a href="/harbor/sign-in" { "Sign in" } }
+        }
+    };
+    let resp = respond(status, layout(None, "Sign up", None, body));
+    with_form_cookie(resp, status, &token)
+}
+
+/// Self-registration off: there is no sign-up page.
+fn no_sign_up() -> Response {
+    super::failed(
+        None,
+        StatusCode::NOT_FOUND,
+        "Self-registration is off: an administrator creates accounts.",
+    )
+}
+
+pub async fn sign_up_form(S(state): S<State>) -> Response {
+    if !state.configurations.snapshot().self_registration {
+        return no_sign_up();
+    }
+    sign_up_page(None, None, StatusCode::OK)
+}
+
+pub async fn sign_up(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if !form_checks(&headers, &form) {
+        return super::refused();
+    }
+    if !state.configurations.snapshot().self_registration {
+        return no_sign_up();
+    }
+    let req = super::users::person(&form);
+    let result = state.iam.create_user(&state.iam.anonymous(), &req).await;
+    state.audit.record(&berth_core::audit::Event {
+        project: None,
+        operation: "create",
+        resource_type: "user",
+        resource: &req.username,
+        username: &req.username,
+        success: result.is_ok(),
+    });
+    match result {
+        Ok(_) => redirect_with(
+            "/harbor/sign-in",
+            Flash::Ok(format!("Account {} created: sign in.", req.username)),
+        ),
+        Err(e) => sign_up_page(
+            Some(&req),
+            Some(&super::message(&e)),
+            StatusCode::BAD_REQUEST,
+        ),
+    }
+}
+
 pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    let expected = session::cookie(&headers, FORM_COOKIE).unwrap_or_default();
-    if expected.is_empty()
-        || !berth_core::iam::constant_time_eq(form.get("_csrf").as_bytes(), expected.as_bytes())
-    {
+    if !form_checks(&headers, &form) {
         return super::refused();
     }
     let principal = form.get("principal");
@@ -69,6 +153,7 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
                 &headers,
                 Some("Invalid username or password."),
                 StatusCode::UNAUTHORIZED,
+                false,
             )
         }
         Err(e) => {
@@ -76,6 +161,7 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
                 &headers,
                 Some(&super::message(&e)),
                 StatusCode::UNAUTHORIZED,
+                false,
             )
         }
     };
@@ -85,7 +171,12 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
             resp.headers_mut().insert(header::SET_COOKIE, cookie);
             resp
         }
-        Err(e) => render(&headers, Some(&super::message(&e)), StatusCode::FORBIDDEN),
+        Err(e) => render(
+            &headers,
+            Some(&super::message(&e)),
+            StatusCode::FORBIDDEN,
+            false,
+        ),
     }
 }
 

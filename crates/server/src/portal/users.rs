@@ -1,0 +1,316 @@
+//! People: the administrators' user list, and each person's own account
+//! (profile and password).
+
+use super::projects::{minutes, pager, param, search_text};
+use super::{csrf_field, message, page, posted, record, redirect_with, refusal, viewer, Flash};
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as S};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use berth_core::iam::UserRequest;
+use berth_db::query::ListQuery;
+use maud::html;
+
+/// Users per page.
+const PAGE: i64 = 15;
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/harbor/users", get(list).post(create))
+        .route("/harbor/users/{id}", post(change))
+        .route("/harbor/account", get(account).post(update_account))
+}
+
+pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let search = search_text(&param(&query, "username"));
+    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let q = (!search.is_empty()).then(|| format!("username=~{search}"));
+    let listed = match ListQuery::parse(q.as_deref(), Some("username"), berth_db::users::FIELDS) {
+        Ok(lq) => {
+            state
+                .iam
+                .list_users(&v.ctx, &lq, (page_no - 1) * PAGE, PAGE)
+                .await
+        }
+        Err(e) => Err(berth_core::CoreError::BadRequest(e.to_string())),
+    };
+    let (users, total) = match listed {
+        Ok(x) => x,
+        Err(e) => return refusal(&v, &e),
+    };
+    let me = v.ctx.user_id();
+    let body = html! {
+        h1 { "Users" }
+        div.toolbar {
+            form method="get" action="/harbor/users" role="search" {
+                div {
+                    label for="username_search" { "Search by username" }
+                    input #username_search type="search" name="username" value=(search);
+                }
+                button.secondary type="submit" { "Search" }
+            }
+        }
+        @if users.is_empty() {
+            p.empty { "No username contains “" (search) "”." }
+        } @else {
+            table.users {
+                caption.muted { (total) " user" @if total != 1 { "s" } }
+                thead { tr {
+                    th scope="col" { "Username" }
+                    th scope="col" { "Administrator" }
+                    th.wide scope="col" { "Email" }
+                    th.wide scope="col" { "Registered" }
+                    th scope="col" { "Actions" }
+                } }
+                tbody {
+                    @for u in &users {
+                        tr {
+                            td { (u.username) }
+                            td { @if u.sysadmin { "Yes" } @else { "No" } }
+                            td.wide { (u.email.as_deref().unwrap_or("")) }
+                            td.wide { (minutes(u.creation_time)) }
+                            td {
+                                // Nobody changes or deletes themselves here.
+                                @if me != Some(u.user_id) {
+                                    form.inline method="post" action={ "/harbor/users/" (u.user_id) } {
+                                        (csrf_field(&v))
+                                        @if u.sysadmin {
+                                            button.secondary type="submit" name="action" value="revoke"
+                                                aria-label={ "Revoke administrator from " (u.username) } { "Revoke admin" }
+                                        } @else {
+                                            button.secondary type="submit" name="action" value="grant"
+                                                aria-label={ "Make " (u.username) " an administrator" } { "Make admin" }
+                                        }
+                                    }
+                                    form.inline method="post" action={ "/harbor/users/" (u.user_id) }
+                                        data-confirm={ "Delete user " (u.username) "? This cannot be undone." } {
+                                        (csrf_field(&v))
+                                        button.danger type="submit" name="action" value="delete"
+                                            aria-label={ "Delete " (u.username) } { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (pager("/harbor/users", &[("username", &search)], page_no, PAGE, total))
+        }
+        form method="post" action="/harbor/users" {
+            (csrf_field(&v))
+            fieldset {
+                legend { "New user" }
+                (person_fields(None))
+                p { button type="submit" { "Create user" } }
+            }
+        }
+    };
+    page(Some(&v), &headers, "Users", body)
+}
+
+/// The fields a new account is made of (the user list and sign-up),
+/// holding what was entered before, if anything (never the password).
+pub fn person_fields(entered: Option<&UserRequest>) -> maud::Markup {
+    let (username, email, realname) = entered.map_or(("", "", ""), |u| {
+        (
+            u.username.as_str(),
+            u.email.as_deref().unwrap_or(""),
+            u.realname.as_str(),
+        )
+    });
+    html! {
+        label for="new_username" { "Username" }
+        input #new_username type="text" name="username" required maxlength="255" autocomplete="off" value=(username);
+        label for="new_email" { "Email" }
+        input #new_email type="email" name="email" required autocomplete="off" value=(email);
+        label for="new_realname" { "Full name" }
+        input #new_realname type="text" name="realname" value=(realname);
+        label for="new_password" { "Password" }
+        input #new_password type="password" name="password" required autocomplete="new-password"
+            aria-describedby="new_password_help";
+        p #new_password_help .muted { "8 to 128 characters, with an upper-case letter, a lower-case letter and a digit." }
+    }
+}
+
+/// The account a posted person form asks for.
+pub fn person(form: &super::Form) -> UserRequest {
+    UserRequest {
+        username: form.get("username").trim().to_string(),
+        email: Some(form.get("email").trim().to_string()).filter(|e| !e.is_empty()),
+        realname: form.get("realname").trim().to_string(),
+        comment: String::new(),
+        password: form.get("password").to_string(),
+    }
+}
+
+pub async fn create(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let req = person(&form);
+    let result = state.iam.create_user(&v.ctx, &req).await;
+    record(
+        &state,
+        &v,
+        None,
+        "create",
+        "user",
+        &req.username,
+        result.is_ok(),
+    );
+    match result {
+        Ok(_) => redirect_with(
+            "/harbor/users",
+            Flash::Ok(format!("User {} created.", req.username)),
+        ),
+        Err(e) => redirect_with("/harbor/users", Flash::Err(message(&e))),
+    }
+}
+
+pub async fn change(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let name = match state.iam.get_user(&v.ctx, id).await {
+        Ok(u) => u.username,
+        Err(e) => return redirect_with("/harbor/users", Flash::Err(message(&e))),
+    };
+    let iam = &state.iam;
+    let (op, result) = match form.get("action") {
+        "grant" => (
+            "update",
+            iam.set_sysadmin(&v.ctx, id, true)
+                .await
+                .map(|()| format!("{name} is now an administrator.")),
+        ),
+        "revoke" => (
+            "update",
+            iam.set_sysadmin(&v.ctx, id, false)
+                .await
+                .map(|()| format!("{name} is no longer an administrator.")),
+        ),
+        "delete" => (
+            "delete",
+            iam.delete_user(&v.ctx, id)
+                .await
+                .map(|()| format!("User {name} deleted.")),
+        ),
+        other => {
+            return redirect_with(
+                "/harbor/users",
+                Flash::Err(format!("Unknown action {other:?}.")),
+            )
+        }
+    };
+    record(&state, &v, None, op, "user", &name, result.is_ok());
+    match result {
+        Ok(done) => redirect_with("/harbor/users", Flash::Ok(done)),
+        Err(e) => redirect_with("/harbor/users", Flash::Err(message(&e))),
+    }
+}
+
+pub async fn account(S(state): S<State>, headers: HeaderMap) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let me = match state.iam.current_user(&v.ctx).await {
+        Ok(u) => u,
+        Err(e) => return refusal(&v, &e),
+    };
+    let body = html! {
+        h1 { "My account" }
+        form method="post" action="/harbor/account" {
+            (csrf_field(&v))
+            fieldset {
+                legend { "Profile of " (me.username) }
+                label for="email" { "Email" }
+                input #email type="text" inputmode="email" name="email" value=(me.email.as_deref().unwrap_or(""));
+                label for="realname" { "Full name" }
+                input #realname type="text" name="realname" value=(me.realname);
+                label for="comment" { "Comment" }
+                input #comment type="text" name="comment" value=(me.comment);
+                p { button type="submit" name="action" value="profile" { "Save profile" } }
+            }
+        }
+        form method="post" action="/harbor/account" {
+            (csrf_field(&v))
+            fieldset {
+                legend { "Change password" }
+                label for="old_password" { "Current password" }
+                input #old_password type="password" name="old_password" required autocomplete="current-password";
+                label for="new_password" { "New password" }
+                input #new_password type="password" name="new_password" required autocomplete="new-password"
+                    aria-describedby="new_password_help";
+                p #new_password_help .muted { "8 to 128 characters, with an upper-case letter, a lower-case letter and a digit." }
+                p { button type="submit" name="action" value="password" { "Change password" } }
+            }
+        }
+    };
+    page(Some(&v), &headers, "My account", body)
+}
+
+pub async fn update_account(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let (v, form) = match posted(&state, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(id) = v.ctx.user_id() else {
+        return redirect_with(
+            "/harbor/projects",
+            Flash::Err("Robots have no account page.".into()),
+        );
+    };
+    let result = if form.get("action") == "password" {
+        state
+            .iam
+            .change_password(
+                &v.ctx,
+                id,
+                Some(form.get("old_password")),
+                form.get("new_password"),
+            )
+            .await
+            .map(|()| "Your password was changed.".to_string())
+    } else {
+        let email = Some(form.get("email").trim()).filter(|e| !e.is_empty());
+        state
+            .iam
+            .update_profile(
+                &v.ctx,
+                id,
+                email,
+                form.get("realname").trim(),
+                form.get("comment").trim(),
+            )
+            .await
+            .map(|()| "Your profile was saved.".to_string())
+    };
+    record(
+        &state,
+        &v,
+        None,
+        "update",
+        "user",
+        v.ctx.username(),
+        result.is_ok(),
+    );
+    match result {
+        Ok(done) => redirect_with("/harbor/account", Flash::Ok(done)),
+        Err(e) => redirect_with("/harbor/account", Flash::Err(message(&e))),
+    }
+}

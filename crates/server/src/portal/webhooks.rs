@@ -1,0 +1,209 @@
+//! A project's Webhooks tab: policies with their last trigger, creating,
+//! enabling, disabling and deleting them, and each policy's deliveries.
+
+use super::project::{load, load_posted, may, show, tab_url};
+use super::projects::minutes;
+use super::{csrf_field, message, redirect_with, refusal, Flash};
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{Path, State as S};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use berth_core::iam::rbac::{Action, Kind};
+use berth_core::webhooks::{PolicyRequest, Target, EVENT_TYPES};
+use maud::html;
+
+/// Deliveries shown per policy.
+const RECENT: i64 = 10;
+
+pub async fn tab(S(state): S<State>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (v, p) = match load(&state, &headers, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let name = &p.project.name;
+    let policies = match state.webhooks.last_triggers(&v.ctx, name).await {
+        Ok(x) => x,
+        Err(e) => return refusal(&v, &e),
+    };
+    let mut recent = Vec::new();
+    for (policy, _) in &policies {
+        let runs = state
+            .webhooks
+            .executions(&v.ctx, name, policy.id, 0, RECENT)
+            .await
+            .map(|(runs, _)| runs)
+            .unwrap_or_default();
+        recent.push(runs);
+    }
+    let may_create = may(&v, &p, Action::Create, Kind::NotificationPolicy).await;
+    let may_update = may(&v, &p, Action::Update, Kind::NotificationPolicy).await;
+    let may_delete = may(&v, &p, Action::Delete, Kind::NotificationPolicy).await;
+    let here = tab_url(&p, "webhooks");
+    let off = !state.configurations.snapshot().notifications;
+    let body = html! {
+        @if off {
+            div.notice.err role="status" { "Webhook notifications are switched off for the whole system; nothing is sent until an administrator turns them on." }
+        }
+        @if policies.is_empty() {
+            p.empty { "No webhooks. A webhook tells another service when artifacts are pushed, pulled or deleted here"
+                @if may_create { ": add one below." } @else { "." } }
+        }
+        @for ((policy, last), runs) in policies.iter().zip(&recent) {
+            section.policy aria-label={ "Webhook " (policy.name) } {
+                h2 { (policy.name) " " span.badge { @if policy.enabled { "Enabled" } @else { "Disabled" } } }
+                dl.facts {
+                    dt { "Endpoint" } dd { @for t in &policy.targets { code { (t.address) } " (" (t.kind) ", " (t.payload_format) ")" br; } }
+                    dt { "Events" } dd { (policy.event_types.join(", ")) }
+                    dt { "Last triggered" } dd.last { @match last { Some(t) => (minutes(*t)), None => "never" } }
+                    dt { "Created by" } dd { (policy.creator) }
+                }
+                @if !runs.is_empty() {
+                    table.deliveries {
+                        caption.muted { "Recent deliveries" }
+                        thead { tr { th scope="col" { "Event" } th scope="col" { "Status" } th scope="col" { "Started" } } }
+                        tbody {
+                            @for e in runs {
+                                tr {
+                                    td { (serde_json::from_str::<serde_json::Value>(&e.extra_attrs).ok()
+                                        .and_then(|a| a["event_type"].as_str().map(str::to_string)).unwrap_or_default()) }
+                                    td { (e.status) }
+                                    td { (minutes(e.start_time)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if may_update {
+                    form.inline method="post" action={ (here) "/" (policy.id) } {
+                        (csrf_field(&v))
+                        @if policy.enabled {
+                            button.secondary type="submit" name="action" value="disable" { "Disable" }
+                        } @else {
+                            button.secondary type="submit" name="action" value="enable" { "Enable" }
+                        }
+                    }
+                }
+                @if may_delete {
+                    form.inline method="post" action={ (here) "/" (policy.id) }
+                        data-confirm={ "Delete webhook " (policy.name) "?" } {
+                        (csrf_field(&v))
+                        button.danger type="submit" name="action" value="delete" { "Delete" }
+                    }
+                }
+            }
+        }
+        @if may_create {
+            form method="post" action=(here) {
+                (csrf_field(&v))
+                fieldset {
+                    legend { "New webhook" }
+                    label for="hook_name" { "Name" }
+                    input #hook_name type="text" name="name" required;
+                    label for="hook_address" { "Endpoint URL" }
+                    input #hook_address type="text" inputmode="url" name="address" required placeholder="https://ci.example.com/hooks/berth";
+                    label for="hook_type" { "Notify type" }
+                    select #hook_type name="type" {
+                        option value="http" { "http" }
+                        option value="slack" { "slack" }
+                    }
+                    label for="hook_format" { "Payload format" }
+                    select #hook_format name="payload_format" {
+                        option value="Default" { "Default" }
+                        option value="CloudEvents" { "CloudEvents" }
+                    }
+                    label for="hook_auth" { "Auth header" }
+                    input #hook_auth type="text" name="auth_header" autocomplete="off";
+                    label.check { input type="checkbox" name="skip_cert_verify"; "Skip certificate verification" }
+                    fieldset.grants {
+                        legend { "Event types" }
+                        @for t in EVENT_TYPES {
+                            label.check {
+                                input type="checkbox" name="event_type" value=(t)
+                                    checked[t.ends_with("_ARTIFACT")];
+                                (t)
+                            }
+                        }
+                    }
+                    p { button type="submit" { "Add webhook" } }
+                }
+            }
+        }
+    };
+    show(&v, &headers, &p, "webhooks", body).await
+}
+
+pub async fn create(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let req = PolicyRequest {
+        name: form.get("name").trim().to_string(),
+        description: String::new(),
+        enabled: true,
+        event_types: form.all("event_type").map(str::to_string).collect(),
+        targets: vec![Target {
+            kind: form.get("type").to_string(),
+            address: form.get("address").trim().to_string(),
+            auth_header: form.get("auth_header").trim().to_string(),
+            skip_cert_verify: form.checked("skip_cert_verify"),
+            payload_format: form.get("payload_format").to_string(),
+        }],
+    };
+    let name = &p.project.name;
+    let result = state.webhooks.create(&v.ctx, name, &req).await;
+    let to = tab_url(&p, "webhooks");
+    match result {
+        Ok(_) => redirect_with(&to, Flash::Ok(format!("Webhook {} added.", req.name))),
+        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+    }
+}
+
+pub async fn change(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path((id, policy)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let name = &p.project.name;
+    let to = tab_url(&p, "webhooks");
+    let hooks = &state.webhooks;
+    let current = match hooks.get(&v.ctx, name, policy).await {
+        Ok(c) => c,
+        Err(e) => return redirect_with(&to, Flash::Err(message(&e))),
+    };
+    let result = match form.get("action") {
+        "delete" => hooks
+            .delete(&v.ctx, name, policy)
+            .await
+            .map(|()| format!("Webhook {} deleted.", current.name)),
+        action @ ("enable" | "disable") => {
+            let req = PolicyRequest {
+                name: current.name.clone(),
+                description: current.description.clone(),
+                enabled: action == "enable",
+                event_types: current.event_types.clone(),
+                targets: current.targets.clone(),
+            };
+            hooks
+                .update(&v.ctx, name, policy, &req)
+                .await
+                .map(|()| format!("Webhook {} is {action}d.", current.name))
+        }
+        other => return redirect_with(&to, Flash::Err(format!("Unknown action {other:?}."))),
+    };
+    match result {
+        Ok(done) => redirect_with(&to, Flash::Ok(done)),
+        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
+    }
+}
