@@ -406,30 +406,7 @@ async fn berth_extras(
         .await?;
     check(r.status(), StatusCode::CREATED, "webhook policy")?;
 
-    let token = fetch_token(
-        &admin,
-        url,
-        user,
-        password,
-        "repository:bench/extras:pull,push",
-    )
-    .await?;
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse()?,
-    );
-    let t = Target {
-        name: "berth",
-        url: url.to_string(),
-        pid: 0,
-        client: Client::builder()
-            .pool_max_idle_per_host(64)
-            .default_headers(h)
-            .build()?,
-        creds: None,
-        results: BTreeMap::new(),
-    };
+    let t = berth_pusher(url, user, password, "bench/extras", 64).await?;
     let images = 1000 / scale.min(10);
     let mut pushes = vec![Vec::new(); PUSH_MODES.len()];
     let mut cpu = vec![Vec::new(); PUSH_MODES.len()];
@@ -528,6 +505,35 @@ async fn berth_extras(
     })
 }
 
+/// A Berth target whose every request carries a bearer token to pull and
+/// push `repo`, keeping up to `idle` connections.
+async fn berth_pusher(
+    url: &str,
+    user: &str,
+    password: &str,
+    repo: &str,
+    idle: usize,
+) -> Result<Target> {
+    let scope = format!("repository:{repo}:pull,push");
+    let token = fetch_token(&Client::new(), url, user, password, &scope).await?;
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse()?,
+    );
+    Ok(Target {
+        name: "berth",
+        url: url.to_string(),
+        pid: 0,
+        client: Client::builder()
+            .pool_max_idle_per_host(idle)
+            .default_headers(h)
+            .build()?,
+        creds: None,
+        results: BTreeMap::new(),
+    })
+}
+
 /// Time of the portal's repository page over many artifacts, per request.
 struct PortalRender {
     artifacts: usize,
@@ -545,30 +551,7 @@ async fn portal_render(
     artifacts: usize,
 ) -> Result<PortalRender> {
     let client = Client::builder().pool_max_idle_per_host(32).build()?;
-    let token = fetch_token(
-        &client,
-        url,
-        user,
-        password,
-        "repository:bench/many:pull,push",
-    )
-    .await?;
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse()?,
-    );
-    let t = Target {
-        name: "berth",
-        url: url.to_string(),
-        pid: 0,
-        client: Client::builder()
-            .pool_max_idle_per_host(32)
-            .default_headers(h)
-            .build()?,
-        creds: None,
-        results: BTreeMap::new(),
-    };
+    let t = berth_pusher(url, user, password, "bench/many", 32).await?;
     let base: serde_json::Value = serde_json::from_slice(
         &push_image_blobs(
             &t,

@@ -172,14 +172,14 @@ async fn sign_in_create_and_find_projects_sign_out() {
         submit(&c, "form[action='/harbor/projects'][method=post] button").await;
         assert!(text(&c, ".notice.err").await.contains("already exists"));
 
-        fill(&c, "#name", "web").await;
+        fill(&c, "#search-name", "web").await;
         submit(&c, "form[role=search] button").await;
         let rows = text(&c, "tbody").await;
         assert!(
             rows.contains("web-one") && !rows.contains("Private"),
             "{rows}"
         );
-        fill(&c, "#name", "nothing-like-it").await;
+        fill(&c, "#search-name", "nothing-like-it").await;
         submit(&c, "form[role=search] button").await;
         assert!(text(&c, "p.empty")
             .await
@@ -244,7 +244,7 @@ async fn a_developer_sees_only_what_they_may_and_cannot_create_when_restricted()
             "{rows}"
         );
         assert!(c.find(Locator::Css("#project_name")).await.is_err());
-        fill(&c, "#name", "p").await;
+        fill(&c, "#search-name", "p").await;
         submit(&c, "form[role=search] button").await;
         assert!(text(&c, "p.empty")
             .await

@@ -1,10 +1,9 @@
 //! Administration: garbage collection, the audit log, job queues and
 //! system settings.
 
-use super::projects::{minutes, pager, param};
-use super::{csrf_field, message, page, posted, record, redirect_with, refusal, viewer, Flash};
+use super::projects::{minutes, page_number, pager};
+use super::{csrf_field, message, page, record, redirect_with, refusal, Flash, Posted, Viewer};
 use crate::State;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -32,12 +31,13 @@ pub fn router() -> Router<State> {
 /// The schedule types Harbor offers.
 const CRON_TYPES: &[&str] = &["None", "Hourly", "Daily", "Weekly", "Custom"];
 
-pub async fn gc(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+pub async fn gc(
+    S(state): S<State>,
+    v: Viewer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let page_no = page_number(&query);
     let runs = state.gc.runs();
     let (history, total) = match runs.history(&v.ctx, (page_no - 1) * PAGE, PAGE).await {
         Ok(x) => x,
@@ -112,11 +112,7 @@ pub async fn gc(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuer
     page(Some(&v), &headers, "Garbage collection", body)
 }
 
-pub async fn gc_act(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn gc_act(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let params = GcParams {
         delete_untagged: form.checked("delete_untagged"),
         dry_run: form.get("action") == "dry-run",
@@ -145,11 +141,12 @@ pub async fn gc_act(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
     }
 }
 
-pub async fn gc_log(S(state): S<State>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub async fn gc_log(
+    S(state): S<State>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
     let runs = state.gc.runs();
     let (run, log) = match (runs.get(&v.ctx, id).await, runs.log(&v.ctx, id).await) {
         (Ok(run), Ok(log)) => (run, log),
@@ -165,22 +162,19 @@ pub async fn gc_log(S(state): S<State>, headers: HeaderMap, Path(id): Path<i64>)
     page(Some(&v), &headers, &format!("GC run {id}"), body)
 }
 
-pub async fn logs(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+pub async fn logs(
+    S(state): S<State>,
+    v: Viewer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let page_no = page_number(&query);
     let table = super::logs::table(&state, &v, None, page_no, "/harbor/logs").await;
     let body = html! { h1 { "Audit log" } (table) };
     page(Some(&v), &headers, "Audit log", body)
 }
 
-pub async fn configs(S(state): S<State>, headers: HeaderMap) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub async fn configs(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
     let all = match state.configurations.all(&v.ctx).await {
         Ok(all) => all,
         Err(e) => return refusal(&v, &e),
@@ -218,11 +212,7 @@ pub async fn configs(S(state): S<State>, headers: HeaderMap) -> Response {
     page(Some(&v), &headers, "Configuration", body)
 }
 
-pub async fn configure(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let changes: BTreeMap<String, serde_json::Value> = [
         (
             "self_registration",
@@ -264,11 +254,7 @@ pub async fn configure(S(state): S<State>, headers: HeaderMap, body: Bytes) -> R
     }
 }
 
-pub async fn job_queues(S(state): S<State>, headers: HeaderMap) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
     let (queues, pools) = match (
         state.jobs.queues(&v.ctx).await,
         state.jobs.pools(&v.ctx).await,
@@ -343,11 +329,7 @@ pub async fn job_queues(S(state): S<State>, headers: HeaderMap) -> Response {
     page(Some(&v), &headers, "Job queues", body)
 }
 
-pub async fn act_on_queue(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn act_on_queue(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let (job_type, action) = (form.get("job_type"), form.get("action"));
     let to = "/harbor/job-service-dashboard";
     match state.jobs.act_on_queue(&v.ctx, job_type, action).await {

@@ -13,6 +13,8 @@ mod users;
 mod webhooks;
 
 use crate::State;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -106,6 +108,48 @@ pub struct Viewer {
     pub csrf: String,
 }
 
+/// A handler's viewer: without a session the request is sent to sign in.
+impl FromRequestParts<State> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Response> {
+        viewer(state, &parts.headers).await
+    }
+}
+
+/// A posted form whose CSRF token matches its viewer's session.
+pub struct Posted(pub Viewer, pub Form);
+
+/// Portal forms are a few fields; anything larger is not one of them.
+const MAX_FORM: usize = 64 * 1024;
+
+impl FromRequest<State> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &State) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let (v, form) = read_posted(&parts, body, state).await?;
+        Ok(Posted(v, form))
+    }
+}
+
+/// The viewer and their form, once its CSRF token checks out.
+pub(super) async fn read_posted(
+    parts: &Parts,
+    body: axum::body::Body,
+    state: &State,
+) -> Result<(Viewer, Form), Response> {
+    let v = viewer(state, &parts.headers).await?;
+    let body = axum::body::to_bytes(body, MAX_FORM)
+        .await
+        .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+    let form = Form::parse(&body);
+    if !berth_core::iam::constant_time_eq(form.get("_csrf").as_bytes(), v.csrf.as_bytes()) {
+        return Err(refused());
+    }
+    Ok((v, form))
+}
+
 /// The viewer, or a redirect to the sign-in page.
 async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> {
     let found = match crate::session::session_id(headers) {
@@ -146,20 +190,6 @@ impl Form {
     pub fn checked(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
     }
-}
-
-/// The viewer and the form they posted, once its CSRF token checks out.
-async fn posted(
-    state: &State,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(Viewer, Form), Response> {
-    let v = viewer(state, headers).await?;
-    let form = Form::parse(body);
-    if !berth_core::iam::constant_time_eq(form.get("_csrf").as_bytes(), v.csrf.as_bytes()) {
-        return Err(refused());
-    }
-    Ok((v, form))
 }
 
 /// What a form without its CSRF token gets.

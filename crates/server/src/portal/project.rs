@@ -1,16 +1,18 @@
 //! One project's pages, a tab each: summary with push instructions,
 //! repositories, members, robot accounts and logs.
 
-use super::projects::{minutes, pager, param, role_label};
+use super::projects::{minutes, page_number, pager, param, role_label, search_box};
 use super::{
-    csrf_field, failed, message, page, posted, record, redirect_with, refusal, viewer, Flash, Form,
+    csrf_field, failed, message, page, read_posted, record, redirect_with, refusal, Flash, Form,
     Viewer,
 };
 use crate::State;
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State as S};
+use axum::extract::{
+    FromRequest, FromRequestParts, Path, RawPathParams, RawQuery, Request, State as S,
+};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
 use berth_core::iam::robots::{RobotRequest, PROJECT_GRANTS};
 use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
@@ -41,31 +43,48 @@ const ROLES: &[Role] = &[
     Role::LimitedGuest,
 ];
 
-/// The viewer and the project they opened, or the page saying why not.
-pub(super) async fn load(
-    state: &State,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<(Viewer, ProjectView), Response> {
-    let v = viewer(state, headers).await?;
-    let p = project(state, &v, id).await?;
-    Ok((v, p))
+/// The viewer and the project of the URL's `{id}`, which they may see.
+pub struct InProject(pub Viewer, pub ProjectView);
+
+impl FromRequestParts<State> for InProject {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Response> {
+        let v = Viewer::from_request_parts(parts, state).await?;
+        let p = project(state, &v, &path_id(parts, state).await?).await?;
+        Ok(InProject(v, p))
+    }
 }
 
-/// The viewer, their form (its CSRF token checked) and the project it posts to.
-pub(super) async fn load_posted(
-    state: &State,
-    headers: &HeaderMap,
-    id: &str,
-    body: &[u8],
-) -> Result<(Viewer, Form, ProjectView), Response> {
-    let (v, form) = posted(state, headers, body).await?;
-    let p = project(state, &v, id).await?;
-    Ok((v, form, p))
+/// A form posted to a page of the URL's project, its CSRF token checked
+/// before the project is looked up.
+pub struct ProjectPost(pub Viewer, pub Form, pub ProjectView);
+
+impl FromRequest<State> for ProjectPost {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &State) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let (v, form) = read_posted(&parts, body, state).await?;
+        let p = project(state, &v, &path_id(&mut parts, state).await?).await?;
+        Ok(ProjectPost(v, form, p))
+    }
+}
+
+/// The URL's `{id}`.
+async fn path_id(parts: &mut Parts, state: &State) -> Result<String, Response> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(params
+        .iter()
+        .find(|(k, _)| *k == "id")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default())
 }
 
 /// The project with id `id` (from the URL), as the viewer may see it.
-pub(super) async fn project(state: &State, v: &Viewer, id: &str) -> Result<ProjectView, Response> {
+async fn project(state: &State, v: &Viewer, id: &str) -> Result<ProjectView, Response> {
     let Ok(id) = id.parse() else {
         return Err(failed(
             Some(v),
@@ -143,11 +162,11 @@ pub(super) fn registry_host(state: &State) -> &str {
         .map_or(state.external_url.as_str(), |(_, h)| h)
 }
 
-pub async fn summary(S(state): S<State>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn summary(
+    S(state): S<State>,
+    headers: HeaderMap,
+    InProject(v, p): InProject,
+) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
     let counts = match state.projects.summary(&v.ctx, &key).await {
         Ok((_, counts)) => counts,
@@ -213,15 +232,11 @@ fn my_role(v: &Viewer, p: &ProjectView) -> String {
 pub async fn repositories(
     S(state): S<State>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    InProject(v, p): InProject,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let search = super::projects::search_text(&param(&query, "name"));
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let page_no = page_number(&query);
     let q = (!search.is_empty()).then(|| format!("name=~{search}"));
     let listed = match ListQuery::parse(q.as_deref(), Some("name"), berth_db::repositories::FIELDS)
     {
@@ -240,15 +255,7 @@ pub async fn repositories(
     };
     let here = tab_url(&p, "repositories");
     let body = html! {
-        div.toolbar {
-            form method="get" action=(here) role="search" {
-                div {
-                    label for="name" { "Search repositories" }
-                    input #name type="search" name="name" value=(search);
-                }
-                button.secondary type="submit" { "Search" }
-            }
-        }
+        (search_box(&here, "name", "Search repositories", &search, "Search"))
         @match &listed {
             Err(e) => div.notice.err role="alert" { (e) },
             Ok((repos, _)) if repos.is_empty() => p.empty {
@@ -287,14 +294,10 @@ pub async fn repositories(
 pub async fn members(
     S(state): S<State>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    InProject(v, p): InProject,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let page_no = page_number(&query);
     let key = ProjectKey::Id(p.project.project_id);
     let listed = state
         .projects
@@ -373,16 +376,7 @@ pub async fn members(
     show(&v, &headers, &p, "members", body).await
 }
 
-pub async fn add_member(
-    S(state): S<State>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn add_member(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
     let username = form.get("username").trim();
     let role = form.get("role").parse().unwrap_or(0);
     let key = ProjectKey::Id(p.project.project_id);
@@ -412,14 +406,9 @@ pub async fn add_member(
 
 pub async fn change_member(
     S(state): S<State>,
-    headers: HeaderMap,
-    Path((id, mid)): Path<(String, i64)>,
-    body: Bytes,
+    Path((_, mid)): Path<(String, i64)>,
+    ProjectPost(v, form, p): ProjectPost,
 ) -> Response {
-    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let key = ProjectKey::Id(p.project.project_id);
     let name = match state.projects.member(&v.ctx, &key, mid).await {
         Ok(m) => m.entity_name,
@@ -585,27 +574,18 @@ async fn robots_page(
 pub async fn robots(
     S(state): S<State>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    InProject(v, p): InProject,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let page_no = page_number(&query);
     robots_page(&state, &headers, &v, &p, page_no, None).await
 }
 
 pub async fn create_robot(
     S(state): S<State>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    ProjectPost(v, form, p): ProjectPost,
 ) -> Response {
-    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let permissions = form
         .all("perm")
         .filter_map(|g| g.split_once(':'))
@@ -649,13 +629,9 @@ pub async fn create_robot(
 pub async fn change_robot(
     S(state): S<State>,
     headers: HeaderMap,
-    Path((id, rid)): Path<(String, i64)>,
-    body: Bytes,
+    Path((_, rid)): Path<(String, i64)>,
+    ProjectPost(v, form, p): ProjectPost,
 ) -> Response {
-    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let to = tab_url(&p, "robot-account");
     let robots = &state.iam.robots;
     // The robot must be this project's: its id came from the form.
@@ -731,14 +707,10 @@ pub async fn change_robot(
 pub async fn logs(
     S(state): S<State>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    InProject(v, p): InProject,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let page_no = page_number(&query);
     let here = tab_url(&p, "logs");
     let listed = super::logs::table(&state, &v, Some(&p.project.name), page_no, &here).await;
     show(&v, &headers, &p, "logs", listed).await
@@ -767,15 +739,7 @@ const SWITCHES: &[(&str, &str)] = &[
 /// The severities from which `prevent_vul` blocks a pull.
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 
-pub async fn configuration(
-    S(state): S<State>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn configuration(headers: HeaderMap, InProject(v, p): InProject) -> Response {
     let editable = may(&v, &p, Action::Update, Kind::Metadata).await;
     let on = |k: &str| p.metadata.get(k).is_some_and(|v| v == "true");
     let severity = p.metadata.get("severity").map_or("low", String::as_str);
@@ -799,16 +763,7 @@ pub async fn configuration(
     show(&v, &headers, &p, "configs", body).await
 }
 
-pub async fn configure(
-    S(state): S<State>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
     let mut metadata: std::collections::BTreeMap<String, String> = SWITCHES
         .iter()
         .map(|(k, _)| (k.to_string(), form.checked(k).to_string()))

@@ -1,8 +1,7 @@
 //! The projects list: search, pages, and creating a project.
 
-use super::{csrf_field, message, page, posted, record, redirect_with, viewer, Flash};
+use super::{csrf_field, message, page, record, redirect_with, Flash, Posted, Viewer};
 use crate::State;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -33,13 +32,14 @@ pub fn param(query: &Option<String>, key: &str) -> String {
         .unwrap_or_default()
 }
 
-pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub async fn list(
+    S(state): S<State>,
+    v: Viewer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let search = search_text(&param(&query, "name"));
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let page_no = page_number(&query);
     let q = (!search.is_empty()).then(|| format!("name=~{search}"));
     let listed = match ListQuery::parse(q.as_deref(), Some("name"), berth_db::projects::FIELDS) {
         Ok(lq) => state
@@ -52,15 +52,7 @@ pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
     let may_create = state.projects.may_create(&v.ctx).await;
     let body = html! {
         h1 { "Projects" }
-        div.toolbar {
-            form method="get" action="/harbor/projects" role="search" {
-                div {
-                    label for="name" { "Search by name" }
-                    input #name type="search" name="name" value=(search);
-                }
-                button.secondary type="submit" { "Search" }
-            }
-        }
+        (search_box("/harbor/projects", "name", "Search by name", &search, "Search"))
         @match &listed {
             Err(e) => div.notice.err role="alert" { (e) },
             Ok((projects, _)) if projects.is_empty() => {
@@ -123,6 +115,26 @@ pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
     page(Some(&v), &headers, "Projects", body)
 }
 
+/// The page number a list was asked for (from 1).
+pub fn page_number(query: &Option<String>) -> i64 {
+    param(query, "page").parse::<i64>().unwrap_or(1).max(1)
+}
+
+/// A list's search form: one field `name` (labelled `label`) sent by GET to `action`.
+pub fn search_box(action: &str, name: &str, label: &str, value: &str, button: &str) -> Markup {
+    html! {
+        div.toolbar {
+            form method="get" action=(action) role="search" {
+                div {
+                    label for={ "search-" (name) } { (label) }
+                    input id={ "search-" (name) } type="search" name=(name) value=(value);
+                }
+                button.secondary type="submit" { (button) }
+            }
+        }
+    }
+}
+
 /// A search box's text, without the characters of the query language.
 pub fn search_text(raw: &str) -> String {
     raw.chars()
@@ -160,11 +172,7 @@ pub fn pager(base: &str, keep: &[(&str, &str)], page_no: i64, per_page: i64, tot
     }
 }
 
-pub async fn create(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let name = form.get("project_name").trim();
     let public = if form.checked("public") {
         "true"

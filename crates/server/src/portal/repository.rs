@@ -1,11 +1,10 @@
 //! A repository's artifacts, and one artifact: tags, layers, build
 //! history, referrers and pull commands.
 
-use super::project::{load, may, project, registry_host};
-use super::projects::{minutes, pager, param, search_text};
-use super::{csrf_field, message, page, posted, record, redirect_with, refusal, Flash};
+use super::project::{may, registry_host, InProject, ProjectPost};
+use super::projects::{minutes, page_number, pager, param, search_box, search_text};
+use super::{csrf_field, message, page, record, redirect_with, refusal, Flash};
 use crate::State;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -107,19 +106,16 @@ fn crumbs(p: &ProjectView, repo: &RepositoryName, inside: bool) -> Markup {
 pub async fn artifacts(
     S(state): S<State>,
     headers: HeaderMap,
-    Path((id, rest)): Path<(String, String)>,
+    Path((_, rest)): Path<(String, String)>,
+    InProject(v, p): InProject,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let repo = match repository(&p, &rest) {
         Ok(r) => r,
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
     };
     let search = search_text(&param(&query, "tag"));
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let page_no = page_number(&query);
     let q = (!search.is_empty()).then(|| format!("tags=~{search}"));
     let lq = match ListQuery::parse(q.as_deref(), None, berth_db::artifacts::FIELDS) {
         Ok(lq) => lq,
@@ -139,15 +135,7 @@ pub async fn artifacts(
         (crumbs(&p, &repo, false))
         h1 { (repo.as_str()) }
         p { "Pull by tag: " code.copy { "docker pull " (host) "/" (repo.as_str()) ":TAG" } }
-        div.toolbar {
-            form method="get" action=(here) role="search" {
-                div {
-                    label for="tag" { "Filter by tag" }
-                    input #tag type="search" name="tag" value=(search);
-                }
-                button.secondary type="submit" { "Filter" }
-            }
-        }
+        (search_box(&here, "tag", "Filter by tag", &search, "Filter"))
         @if rows.is_empty() {
             p.empty {
                 @if search.is_empty() { "This repository has no artifacts left. Push one to it again, or delete the repository." }
@@ -196,12 +184,9 @@ fn named(p: &ProjectView, rest: &str, digest: &str) -> Result<(RepositoryName, R
 pub async fn artifact(
     S(state): S<State>,
     headers: HeaderMap,
-    Path((id, rest, digest)): Path<(String, String, String)>,
+    Path((_, rest, digest)): Path<(String, String, String)>,
+    InProject(v, p): InProject,
 ) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let (repo, reference) = match named(&p, &rest, &digest) {
         Ok(x) => x,
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
@@ -382,18 +367,9 @@ fn descriptors(list: &[Descriptor]) -> Markup {
 /// Adds or deletes a tag, or deletes the artifact.
 pub async fn change(
     S(state): S<State>,
-    headers: HeaderMap,
-    Path((id, rest, digest)): Path<(String, String, String)>,
-    body: Bytes,
+    Path((_, rest, digest)): Path<(String, String, String)>,
+    ProjectPost(v, form, p): ProjectPost,
 ) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let p = match project(&state, &v, &id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let (repo, reference) = match named(&p, &rest, &digest) {
         Ok(x) => x,
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),

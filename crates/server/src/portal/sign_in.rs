@@ -1,6 +1,6 @@
 //! Signing in and out.
 
-use super::{layout, page, posted, redirect_with, respond, Flash, Form};
+use super::{layout, page, redirect_with, respond, Flash, Form, Posted};
 use crate::session;
 use crate::State;
 use axum::body::Bytes;
@@ -180,11 +180,7 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
     }
 }
 
-pub async fn sign_out(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let v = match posted(&state, &headers, &body).await {
-        Ok((v, _)) => v,
-        Err(r) => return r,
-    };
+pub async fn sign_out(S(state): S<State>, headers: HeaderMap, Posted(v, _): Posted) -> Response {
     if let Some(sid) = session::session_id(&headers) {
         if let Err(e) = state.iam.end_session(sid).await {
             return redirect_with("/harbor/projects", Flash::Err(super::message(&e)));

@@ -1,10 +1,9 @@
 //! People: the administrators' user list, and each person's own account
 //! (profile and password).
 
-use super::projects::{minutes, pager, param, search_text};
-use super::{csrf_field, message, page, posted, record, redirect_with, refusal, viewer, Flash};
+use super::projects::{minutes, page_number, pager, param, search_box, search_text};
+use super::{csrf_field, message, page, record, redirect_with, refusal, Flash, Posted, Viewer};
 use crate::State;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -24,13 +23,14 @@ pub fn router() -> Router<State> {
         .route("/harbor/account", get(account).post(update_account))
 }
 
-pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub async fn list(
+    S(state): S<State>,
+    v: Viewer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let search = search_text(&param(&query, "username"));
-    let page_no = param(&query, "page").parse::<i64>().unwrap_or(1).max(1);
+    let page_no = page_number(&query);
     let q = (!search.is_empty()).then(|| format!("username=~{search}"));
     let listed = match ListQuery::parse(q.as_deref(), Some("username"), berth_db::users::FIELDS) {
         Ok(lq) => {
@@ -48,15 +48,7 @@ pub async fn list(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
     let me = v.ctx.user_id();
     let body = html! {
         h1 { "Users" }
-        div.toolbar {
-            form method="get" action="/harbor/users" role="search" {
-                div {
-                    label for="username_search" { "Search by username" }
-                    input #username_search type="search" name="username" value=(search);
-                }
-                button.secondary type="submit" { "Search" }
-            }
-        }
+        (search_box("/harbor/users", "username", "Search by username", &search, "Search"))
         @if users.is_empty() {
             p.empty { "No username contains “" (search) "”." }
         } @else {
@@ -150,11 +142,7 @@ pub fn person(form: &super::Form) -> UserRequest {
     }
 }
 
-pub async fn create(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let req = person(&form);
     let result = state.iam.create_user(&v.ctx, &req).await;
     record(
@@ -175,16 +163,7 @@ pub async fn create(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
     }
 }
 
-pub async fn change(
-    S(state): S<State>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    body: Bytes,
-) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Posted) -> Response {
     let name = match state.iam.get_user(&v.ctx, id).await {
         Ok(u) => u.username,
         Err(e) => return redirect_with("/harbor/users", Flash::Err(message(&e))),
@@ -223,11 +202,7 @@ pub async fn change(
     }
 }
 
-pub async fn account(S(state): S<State>, headers: HeaderMap) -> Response {
-    let v = match viewer(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub async fn account(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
     let me = match state.iam.current_user(&v.ctx).await {
         Ok(u) => u,
         Err(e) => return refusal(&v, &e),
@@ -264,11 +239,7 @@ pub async fn account(S(state): S<State>, headers: HeaderMap) -> Response {
     page(Some(&v), &headers, "My account", body)
 }
 
-pub async fn update_account(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let (v, form) = match posted(&state, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn update_account(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let Some(id) = v.ctx.user_id() else {
         return redirect_with(
             "/harbor/projects",

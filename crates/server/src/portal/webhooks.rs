@@ -1,11 +1,10 @@
 //! A project's Webhooks tab: policies with their last trigger, creating,
 //! enabling, disabling and deleting them, and each policy's deliveries.
 
-use super::project::{load, load_posted, may, show, tab_url};
+use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
 use super::{csrf_field, message, redirect_with, refusal, Flash};
 use crate::State;
-use axum::body::Bytes;
 use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -16,11 +15,7 @@ use maud::html;
 /// Deliveries shown per policy.
 const RECENT: i64 = 10;
 
-pub async fn tab(S(state): S<State>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (v, p) = match load(&state, &headers, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn tab(S(state): S<State>, headers: HeaderMap, InProject(v, p): InProject) -> Response {
     let name = &p.project.name;
     let policies = match state.webhooks.last_triggers(&v.ctx, name).await {
         Ok(x) => x,
@@ -133,16 +128,7 @@ pub async fn tab(S(state): S<State>, headers: HeaderMap, Path(id): Path<String>)
     show(&v, &headers, &p, "webhooks", body).await
 }
 
-pub async fn create(
-    S(state): S<State>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn create(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
     let req = PolicyRequest {
         name: form.get("name").trim().to_string(),
         description: String::new(),
@@ -167,14 +153,9 @@ pub async fn create(
 
 pub async fn change(
     S(state): S<State>,
-    headers: HeaderMap,
-    Path((id, policy)): Path<(String, i64)>,
-    body: Bytes,
+    Path((_, policy)): Path<(String, i64)>,
+    ProjectPost(v, form, p): ProjectPost,
 ) -> Response {
-    let (v, form, p) = match load_posted(&state, &headers, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let name = &p.project.name;
     let to = tab_url(&p, "webhooks");
     let hooks = &state.webhooks;
