@@ -10,28 +10,6 @@ use serde_json::{json, Value};
 
 const NOTATION: &str = "application/vnd.cncf.notary.signature";
 
-/// Pushes a manifest referring to `subject` with an artifact type; returns its digest.
-async fn push_referrer(s: &Server, repo: &str, subject: &(String, Vec<u8>), at: &str) -> String {
-    let empty = s.push_blob(repo, b"{}").await;
-    let payload = format!("payload for {at}").into_bytes();
-    let pd = s.push_blob(repo, &payload).await;
-    let body = image_manifest(
-        OCI_MANIFEST,
-        (EMPTY_JSON, &empty, 2),
-        &[("application/octet-stream", &pd, payload.len())],
-        Some(json!({
-            "artifactType": at,
-            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.0, "size": subject.1.len()},
-        })),
-    );
-    let d = digest(&body);
-    assert_eq!(
-        s.put_manifest(repo, &d, OCI_MANIFEST, &body).await.status(),
-        201
-    );
-    d
-}
-
 #[tokio::test]
 async fn accessories_of_an_artifact() {
     for s in servers().await {

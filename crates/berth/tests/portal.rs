@@ -363,6 +363,10 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
         assert!(text(&c, "p.empty").await.contains("No repositories yet"));
         let out = skopeo_push(&image, &s, "p/app:v1", &admin);
         assert!(out.status.success(), "{out:?}");
+        tab(&c, &s, pid, "summary").await;
+        let used = text(&c, "dd.storage").await;
+        assert!(used != "0 B" && used.ends_with('B'), "{used}");
+        screenshot(&c, &format!("{b}-project-summary")).await;
         tab(&c, &s, pid, "repositories").await;
         screenshot(&c, &format!("{b}-project-repositories")).await;
         submit(&c, "tbody a").await;
@@ -381,7 +385,36 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
             "{commands}"
         );
         assert!(text(&c, "table.layers").await.contains("sha256:"));
+        // Every command has a working copy button.
+        let copy = format!("button[aria-label='Copy docker pull {host}/p/app@{digest}']");
+        click(&c, &copy).await;
+        let mut said = String::new();
+        for _ in 0..40 {
+            said = text(&c, &copy).await;
+            if said != "Copy" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(said == "Copied" || said == "Press Ctrl+C", "{said}");
         assert!(text(&c, "table.history").await.contains("umoci"));
+
+        // On a phone's width nothing needs sideways scrolling.
+        c.set_window_size(390, 844).await.unwrap();
+        let fits = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        screenshot(&c, &format!("{b}-artifact-narrow")).await;
+        c.set_window_size(1280, 900).await.unwrap();
+        assert_eq!(
+            fits,
+            serde_json::Value::Bool(true),
+            "the artifact page overflows"
+        );
 
         // Tags: add one, see it through the API, delete it.
         fill(&c, "#new_tag", "v2").await;
@@ -658,6 +691,7 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         assert!(text(&c, "table.deliveries").await.contains("PUSH_ARTIFACT"));
         assert!(got.load(std::sync::atomic::Ordering::SeqCst) > before);
         screenshot(&c, &format!("{b}-project-webhooks")).await;
+
         submit(&c, "button[value=disable]").await;
         assert_eq!(text(&c, ".notice.ok").await, "Webhook ci is disabled.");
         let policies: serde_json::Value = s.api_json("/projects/p/webhook/policies", ADMIN).await;
@@ -693,6 +727,28 @@ async fn project_webhooks_and_configuration_in_the_browser() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+
+        // A signature pushed for the image shows in its repository's list
+        // and on its page.
+        let (subject, body) = s.push_image("p/signed", "v1", "portal-referrer").await;
+        let signature = common::push_referrer(
+            &s,
+            "p/signed",
+            &(subject.clone(), body),
+            "application/vnd.cncf.notary.signature",
+        )
+        .await;
+        c.goto(&s.u(&format!("/harbor/projects/{pid}/repositories/signed")))
+            .await
+            .unwrap();
+        let row = text(&c, &format!("tr:has(a[href$='{subject}'])")).await;
+        assert!(row.contains("v1"), "{row}");
+        assert_eq!(
+            text(&c, &format!("tr:has(a[href$='{subject}']) td.referrers")).await,
+            "1"
+        );
+        submit(&c, &format!("a[href$='{subject}']")).await;
+        assert!(text(&c, "main").await.contains(&signature[..19]));
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
     c.close().await.unwrap();

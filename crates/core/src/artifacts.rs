@@ -66,6 +66,22 @@ impl Artifacts {
         Ok((page, total, project_id))
     }
 
+    /// How many accessories (signatures, SBOMs, other referrers) each of a
+    /// page of `repo`'s artifacts has; artifacts without any are absent.
+    pub async fn accessory_counts(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        page: &[ArtifactRow],
+    ) -> CoreResult<std::collections::BTreeMap<String, i64>> {
+        self.check(ctx, repo, Action::List, Kind::Accessory).await?;
+        let Some(first) = page.first() else {
+            return Ok(Default::default());
+        };
+        let digests: Vec<String> = page.iter().map(|a| a.digest.clone()).collect();
+        Ok(artifacts::accessory_counts(self.db.reader(), first.repository_id, &digests).await?)
+    }
+
     /// One artifact by tag or digest.
     pub async fn get(
         &self,

@@ -299,6 +299,16 @@ impl Projects {
         Ok((view.repo_count, counts))
     }
 
+    /// Bytes stored for each of these projects. The views show the caller
+    /// was allowed to read them.
+    pub async fn storage_used(&self, projects: &[&ProjectView]) -> CoreResult<BTreeMap<i64, i64>> {
+        let ids: Vec<i64> = projects.iter().map(|p| p.project.project_id).collect();
+        Ok(projects::storage_used(self.db.reader(), &ids)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// What the caller may do in a project, as Harbor's (resource, action) pairs.
     pub async fn permissions(
         &self,

@@ -545,3 +545,50 @@ pub async fn accessories(
         .collect::<Result<_, DbError>>()?;
     Ok((page, total))
 }
+
+/// How many accessories refer to each of `subjects` (digests of artifacts of
+/// the repository `repository_id`): referrers by `subject`, and cosign
+/// signatures by their `sha256-….sig` tag. Subjects without any are absent.
+pub async fn accessory_counts<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository_id: i64,
+    subjects: &[String],
+) -> Result<std::collections::BTreeMap<String, i64>, DbError> {
+    if subjects.is_empty() {
+        return Ok(Default::default());
+    }
+    let n = subjects.len();
+    let list = |from: usize| {
+        (from..from + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sql = format!(
+        "SELECT s, COUNT(*) FROM (\
+           SELECT a.subject_digest AS s FROM artifact a \
+           WHERE a.repository_id = $1 AND a.subject_digest IN ({}) \
+           UNION ALL \
+           SELECT t.name AS s FROM tag t JOIN artifact a ON a.id = t.artifact_id \
+           WHERE t.repository_id = $1 AND a.subject_digest IS NULL AND t.name IN ({})\
+         ) x GROUP BY s",
+        list(2),
+        list(n + 2)
+    );
+    let mut q = sqlx::query(&sql).bind(repository_id);
+    for s in subjects {
+        q = q.bind(s.clone());
+    }
+    for s in subjects {
+        q = q.bind(cosign_tag(s));
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for r in q.fetch_all(ex).await? {
+        let (key, count): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+        // A signature tag names its subject: `sha256-<hex>.sig`.
+        if let Some(subject) = subjects.iter().find(|s| **s == key || cosign_tag(s) == key) {
+            *out.entry(subject.clone()).or_insert(0) += count;
+        }
+    }
+    Ok(out)
+}

@@ -467,3 +467,30 @@ pub async fn member_counts<'e>(
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect()
 }
+
+/// Bytes stored for each project: its repositories' distinct blobs (a
+/// layer shared by many images counts once), as the statistics count them.
+pub async fn storage_used<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_ids: &[i64],
+) -> Result<Vec<(i64, i64)>, DbError> {
+    if project_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=project_ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT p.project_id,          (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blob b WHERE b.digest IN            (SELECT rb.digest FROM repository_blob rb JOIN repository r ON r.id = rb.repository_id             WHERE r.project_name = p.name))          FROM project p WHERE p.project_id IN ({list})"
+    );
+    let mut q = sqlx::query(&sql);
+    for id in project_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}

@@ -1,8 +1,40 @@
-// Berth portal: the only script. Destructive forms ask first.
+// Berth portal: the only script. Destructive forms ask first; commands
+// get a copy button.
 document.addEventListener("submit", function (e) {
   var form = e.target;
   var question = form.getAttribute("data-confirm");
   if (question && !window.confirm(question)) {
     e.preventDefault();
   }
+});
+
+document.querySelectorAll("code.copy").forEach(function (code) {
+  var wrap = document.createElement("span");
+  wrap.className = "copyable";
+  code.replaceWith(wrap);
+  wrap.appendChild(code);
+  var button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary copy";
+  button.textContent = "Copy";
+  button.setAttribute("aria-label", "Copy " + code.textContent);
+  // Without a clipboard (plain http to a remote host), the text is selected instead.
+  var select = function () {
+    var range = document.createRange();
+    range.selectNodeContents(code);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    button.textContent = "Press Ctrl+C";
+  };
+  button.addEventListener("click", function () {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(code.textContent).then(function () {
+        button.textContent = "Copied";
+      }, select);
+    } else {
+      select();
+    }
+  });
+  wrap.appendChild(button);
 });

@@ -348,6 +348,33 @@ impl Server {
     }
 }
 
+/// Pushes a manifest referring to `subject` with an artifact type; returns its digest.
+pub async fn push_referrer(
+    s: &Server,
+    repo: &str,
+    subject: &(String, Vec<u8>),
+    at: &str,
+) -> String {
+    let empty = s.push_blob(repo, b"{}").await;
+    let payload = format!("payload for {at}").into_bytes();
+    let pd = s.push_blob(repo, &payload).await;
+    let body = image_manifest(
+        OCI_MANIFEST,
+        (EMPTY_JSON, &empty, 2),
+        &[("application/octet-stream", &pd, payload.len())],
+        Some(json!({
+            "artifactType": at,
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.0, "size": subject.1.len()},
+        })),
+    );
+    let d = digest(&body);
+    assert_eq!(
+        s.put_manifest(repo, &d, OCI_MANIFEST, &body).await.status(),
+        201
+    );
+    d
+}
+
 /// The `berth` binary under test.
 pub fn berth() -> Command {
     Command::new(env!("CARGO_BIN_EXE_berth"))

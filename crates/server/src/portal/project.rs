@@ -1,7 +1,8 @@
 //! One project's pages, a tab each: summary with push instructions,
-//! repositories, members, robot accounts and logs.
+//! repositories, members, robot accounts, logs and configuration (the
+//! webhooks tab has its own module).
 
-use super::projects::{minutes, page_number, pager, param, role_label, search_box};
+use super::projects::{minutes, page_number, pager, param, role_label, search_box, size};
 use super::{
     csrf_field, failed, message, page, read_posted, record, redirect_with, refusal, Flash, Form,
     Viewer,
@@ -134,6 +135,7 @@ async fn frame(v: &Viewer, p: &ProjectView, tab: &str, body: Markup) -> Markup {
     }
 }
 
+/// A project tab's page.
 pub(super) async fn show(
     v: &Viewer,
     headers: &HeaderMap,
@@ -172,6 +174,10 @@ pub async fn summary(
         Ok((_, counts)) => counts,
         Err(e) => return refusal(&v, &e),
     };
+    let storage = match state.projects.storage_used(&[&p]).await {
+        Ok(used) => used.get(&p.project.project_id).copied().unwrap_or(0),
+        Err(e) => return refusal(&v, &e),
+    };
     let host = registry_host(&state);
     let name = &p.project.name;
     let may_push = may(&v, &p, Action::Push, Kind::Repository).await;
@@ -180,6 +186,7 @@ pub async fn summary(
             dt { "Access level" } dd { @if p.is_public() { "Public" } @else { "Private" } }
             dt { "My role" } dd { (my_role(&v, &p)) }
             dt { "Repositories" } dd { (p.repo_count) }
+            dt { "Storage used" } dd.storage { (size(storage)) }
             dt { "Members" }
             dd {
                 @if counts.is_empty() { "none" }

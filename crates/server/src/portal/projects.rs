@@ -50,6 +50,17 @@ pub async fn list(
         Err(e) => Err(e.to_string()),
     };
     let may_create = state.projects.may_create(&v.ctx).await;
+    let storage = match &listed {
+        Ok((projects, _)) => {
+            let views: Vec<_> = projects.iter().collect();
+            state
+                .projects
+                .storage_used(&views)
+                .await
+                .unwrap_or_default()
+        }
+        Err(_) => Default::default(),
+    };
     let body = html! {
         h1 { "Projects" }
         (search_box("/harbor/projects", "name", "Search by name", &search, "Search"))
@@ -73,6 +84,7 @@ pub async fn list(
                         th scope="col" { "Access level" }
                         th scope="col" { "My role" }
                         th scope="col" { "Repositories" }
+                        th scope="col" { "Storage" }
                         th.wide scope="col" { "Owner" }
                         th.wide scope="col" { "Created" }
                     } }
@@ -86,6 +98,7 @@ pub async fn list(
                                     @else { (p.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", ")) }
                                 }
                                 td { (p.repo_count) }
+                                td { (size(storage.get(&p.project.project_id).copied().unwrap_or(0))) }
                                 td.wide { (p.project.owner_name) }
                                 td.wide { (minutes(p.project.creation_time)) }
                             }
@@ -142,6 +155,22 @@ pub fn search_text(raw: &str) -> String {
         .collect::<String>()
         .trim()
         .to_string()
+}
+
+/// Sizes as people read them.
+pub fn size(bytes: i64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
 }
 
 /// A time to the minute, as people read it (UTC).

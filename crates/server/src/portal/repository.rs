@@ -2,7 +2,7 @@
 //! history, referrers and pull commands.
 
 use super::project::{may, registry_host, InProject, ProjectPost};
-use super::projects::{minutes, page_number, pager, param, search_box, search_text};
+use super::projects::{minutes, page_number, pager, param, search_box, search_text, size};
 use super::{csrf_field, message, page, record, redirect_with, refusal, Flash};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
@@ -56,22 +56,6 @@ fn repository(p: &ProjectView, rest: &str) -> Result<RepositoryName, String> {
 /// `sha256:0123456789ab` — how Harbor's lists show a digest.
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
-}
-
-/// Sizes as people read them.
-fn size(bytes: i64) -> String {
-    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
 }
 
 /// What kind of artifact a row is, as Harbor names it.
@@ -129,6 +113,12 @@ pub async fn artifacts(
         Ok((rows, total, _)) => (rows, total),
         Err(e) => return refusal(&v, &e),
     };
+    // A viewer who may not list referrers sees no counts.
+    let referrers = state
+        .artifacts
+        .accessory_counts(&v.ctx, &repo, &rows)
+        .await
+        .unwrap_or_default();
     let here = url(p.project.project_id, repo.as_str());
     let host = registry_host(&state);
     let body = html! {
@@ -149,6 +139,7 @@ pub async fn artifacts(
                     th scope="col" { "Tags" }
                     th.wide scope="col" { "Type" }
                     th scope="col" { "Size" }
+                    th.wide scope="col" { "Referrers" }
                     th.wide scope="col" { "Pushed" }
                     th.wide scope="col" { "Pulled" }
                 } }
@@ -162,6 +153,7 @@ pub async fn artifacts(
                             }
                             td.wide { (kind_of(a)) }
                             td { (size(a.size)) }
+                            td.wide.referrers { (referrers.get(&a.digest).copied().unwrap_or(0)) }
                             td.wide { (minutes(a.push_time)) }
                             td.wide { @match a.pull_time { Some(t) => (minutes(t)), None => span.muted { "never" } } }
                         }
