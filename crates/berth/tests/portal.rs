@@ -749,6 +749,12 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         );
         submit(&c, &format!("a[href$='{subject}']")).await;
         assert!(text(&c, "main").await.contains(&signature[..19]));
+        // The repository goes, after a confirmation.
+        submit(&c, "p.crumbs a[href$='/repositories/signed']").await;
+        confirm(&c, "button[value=delete]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Repository p/signed deleted.");
+        let r = s.get("/api/v2.0/projects/p/repositories/signed").await;
+        assert_eq!(r.status(), 404);
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
     c.close().await.unwrap();

@@ -24,7 +24,10 @@ const PAGE: i64 = 15;
 
 pub fn router() -> Router<State> {
     Router::new()
-        .route("/harbor/projects/{id}/repositories/{repo}", get(artifacts))
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}",
+            get(artifacts).post(delete_repository),
+        )
         .route(
             "/harbor/projects/{id}/repositories/{repo}/artifacts/{digest}",
             get(artifact).post(change),
@@ -119,6 +122,7 @@ pub async fn artifacts(
         .accessory_counts(&v.ctx, &repo, &rows)
         .await
         .unwrap_or_default();
+    let may_delete = may(&v, &p, Action::Delete, Kind::Repository).await;
     let here = url(p.project.project_id, repo.as_str());
     let host = registry_host(&state);
     let body = html! {
@@ -128,7 +132,7 @@ pub async fn artifacts(
         (search_box(&here, "tag", "Filter by tag", &search, "Filter"))
         @if rows.is_empty() {
             p.empty {
-                @if search.is_empty() { "This repository has no artifacts left. Push one to it again, or delete the repository." }
+                @if search.is_empty() { "This repository has no artifacts left: push one to it again, or delete it below." }
                 @else { "No tag contains “" (search) "”." }
             }
         } @else {
@@ -162,8 +166,42 @@ pub async fn artifacts(
             }
             (pager(&here, &[("tag", &search)], page_no, PAGE, total))
         }
+        @if may_delete {
+            form method="post" action=(here)
+                data-confirm={ "Delete " (repo.as_str()) " and all " (total) " of its artifacts? This cannot be undone." } {
+                (csrf_field(&v))
+                p { button.danger type="submit" name="action" value="delete" { "Delete repository" } }
+            }
+        }
     };
     page(Some(&v), &headers, repo.as_str(), body)
+}
+
+/// Deletes the repository with its artifacts (GC reclaims the storage).
+pub async fn delete_repository(
+    S(state): S<State>,
+    Path((_, rest)): Path<(String, String)>,
+    ProjectPost(v, _, p): ProjectPost,
+) -> Response {
+    let name = &p.project.name;
+    let result = state.repositories.delete(&v.ctx, name, &rest).await;
+    let full = format!("{name}/{rest}");
+    record(
+        &state,
+        &v,
+        Some(name),
+        "delete",
+        "repository",
+        &full,
+        result.is_ok(),
+    );
+    match result {
+        Ok(()) => redirect_with(
+            &super::project::tab_url(&p, "repositories"),
+            Flash::Ok(format!("Repository {full} deleted.")),
+        ),
+        Err(e) => redirect_with(&url(p.project.project_id, &full), Flash::Err(message(&e))),
+    }
 }
 
 /// The repository and digest named in the URL.
