@@ -1,7 +1,7 @@
 //! Administration: garbage collection, the audit log, job queues and
 //! system settings.
 
-use super::projects::{minutes, page_number, pager};
+use super::projects::{counted, minutes, page_number, pager};
 use super::{csrf_field, message, page, record, redirect_with, refusal, Flash, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
@@ -84,7 +84,7 @@ pub async fn gc(
             p.empty { "Garbage collection has not run yet." }
         } @else {
             table.runs {
-                caption.muted { (total) " run" @if total != 1 { "s" } }
+                (counted(total, "run", "runs"))
                 thead { tr {
                     th scope="col" { "Run" }
                     th scope="col" { "Trigger" }

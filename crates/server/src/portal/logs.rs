@@ -1,7 +1,7 @@
 //! Audit log tables: a project's Logs tab and the administrators' log.
 
 use super::message;
-use super::projects::{minutes, pager};
+use super::projects::{counted, minutes, pager};
 use super::Viewer;
 use crate::State;
 use berth_db::audit::Table;
@@ -43,7 +43,7 @@ pub async fn table(
             },
             Ok((logs, total)) => {
                 table.logs {
-                    caption.muted { (total) " entr" @if *total == 1 { "y" } @else { "ies" } }
+                    (counted(*total, "entry", "entries"))
                     thead { tr {
                         th scope="col" { "Time" }
                         th scope="col" { "User" }

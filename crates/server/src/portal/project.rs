@@ -2,7 +2,7 @@
 //! repositories, members, robot accounts, logs and configuration (the
 //! webhooks tab has its own module).
 
-use super::projects::{minutes, page_number, pager, param, role_label, search_box, size};
+use super::projects::{counted, minutes, page_number, pager, param, role_label, search_box, size};
 use super::{
     csrf_field, failed, message, page, read_posted, record, redirect_with, refusal, Flash, Form,
     Viewer,
@@ -273,7 +273,7 @@ pub async fn repositories(
             },
             Ok((repos, total)) => {
                 table {
-                    caption.muted { (total) " repositor" @if *total == 1 { "y" } @else { "ies" } }
+                    (counted(*total, "repository", "repositories"))
                     thead { tr {
                         th scope="col" { "Name" }
                         th scope="col" { "Artifacts" }
@@ -321,7 +321,7 @@ pub async fn members(
             Err(e) => div.notice.err role="alert" { (message(e)) },
             Ok((members, total)) => {
                 table {
-                    caption.muted { (total) " member" @if *total != 1 { "s" } }
+                    (counted(*total, "member", "members"))
                     thead { tr {
                         th scope="col" { "Name" }
                         th scope="col" { "Role" }
@@ -498,7 +498,7 @@ async fn robots_page(
             },
             Ok((robots, total)) => {
                 table {
-                    caption.muted { (total) " robot account" @if *total != 1 { "s" } }
+                    (counted(*total, "robot account", "robot accounts"))
                     thead { tr {
                         th scope="col" { "Name" }
                         th scope="col" { "Status" }

@@ -78,7 +78,7 @@ pub async fn list(
             }
             Ok((projects, total)) => {
                 table {
-                    caption.muted { (total) " project" @if *total != 1 { "s" } }
+                    (counted(*total, "project", "projects"))
                     thead { tr {
                         th scope="col" { "Name" }
                         th scope="col" { "Access level" }
@@ -126,6 +126,11 @@ pub async fn list(
         }
     };
     page(Some(&v), &headers, "Projects", body)
+}
+
+/// A list's caption: how many rows it has in all.
+pub fn counted(total: i64, one: &str, many: &str) -> Markup {
+    html! { caption.muted { (total) " " @if total == 1 { (one) } @else { (many) } } }
 }
 
 /// The page number a list was asked for (from 1).

@@ -2,7 +2,7 @@
 //! history, referrers and pull commands.
 
 use super::project::{may, registry_host, InProject, ProjectPost};
-use super::projects::{minutes, page_number, pager, param, search_box, search_text, size};
+use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text, size};
 use super::{csrf_field, message, page, record, redirect_with, refusal, Flash};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
@@ -137,7 +137,7 @@ pub async fn artifacts(
             }
         } @else {
             table.artifacts {
-                caption.muted { (total) " artifact" @if total != 1 { "s" } }
+                (counted(total, "artifact", "artifacts"))
                 thead { tr {
                     th scope="col" { "Digest" }
                     th scope="col" { "Tags" }
@@ -343,7 +343,7 @@ pub async fn artifact(
             @if accessories.is_empty() { p.muted { "No signatures, SBOMs or other artifacts refer to this one." } }
             @else {
                 table {
-                    caption.muted { (total) " referrer" @if *total != 1 { "s" } }
+                    (counted(*total, "referrer", "referrers"))
                     thead { tr { th scope="col" { "Type" } th scope="col" { "Digest" } th scope="col" { "Size" } } }
                     tbody {
                         @for r in accessories {

@@ -117,14 +117,7 @@ pub async fn sign_up(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Res
     }
     let req = super::users::person(&form);
     let result = state.iam.create_user(&state.iam.anonymous(), &req).await;
-    state.audit.record(&berth_core::audit::Event {
-        project: None,
-        operation: "create",
-        resource_type: "user",
-        resource: &req.username,
-        username: &req.username,
-        success: result.is_ok(),
-    });
+    session::audit(&state, "create", &req.username, result.is_ok());
     match result {
         Ok(_) => redirect_with(
             "/harbor/sign-in",

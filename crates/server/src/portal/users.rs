@@ -1,7 +1,7 @@
 //! People: the administrators' user list, and each person's own account
 //! (profile and password).
 
-use super::projects::{minutes, page_number, pager, param, search_box, search_text};
+use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text};
 use super::{csrf_field, message, page, record, redirect_with, refusal, Flash, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
@@ -53,7 +53,7 @@ pub async fn list(
             p.empty { "No username contains “" (search) "”." }
         } @else {
             table.users {
-                caption.muted { (total) " user" @if total != 1 { "s" } }
+                (counted(total, "user", "users"))
                 thead { tr {
                     th scope="col" { "Username" }
                     th scope="col" { "Administrator" }
