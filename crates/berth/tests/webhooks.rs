@@ -23,6 +23,11 @@ struct Receiver {
 }
 
 async fn receiver(fail: usize) -> Receiver {
+    slow_receiver(fail, Duration::ZERO).await
+}
+
+/// A receiver that takes `delay` to answer each request.
+async fn slow_receiver(fail: usize, delay: Duration) -> Receiver {
     let got = Arc::new(Mutex::new(Vec::new()));
     let attempts = Arc::new(AtomicUsize::new(0));
     let (g, a) = (got.clone(), attempts.clone());
@@ -31,6 +36,7 @@ async fn receiver(fail: usize) -> Receiver {
         axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
             let (g, a) = (g.clone(), a.clone());
             async move {
+                tokio::time::sleep(delay).await;
                 if a.fetch_add(1, Ordering::SeqCst) < fail {
                     return StatusCode::INTERNAL_SERVER_ERROR;
                 }
@@ -235,6 +241,45 @@ async fn failing_receivers_are_retried_three_times_at_most() {
             )
             .await;
         assert_eq!(ok[0]["status"], "Success");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_larger_than_the_worker_pool_is_delivered_promptly() {
+    for (backend, url) in databases().await {
+        let s = Server::start_with(backend, url, &["--job-workers", "2"]).await;
+        // Each answer takes a while, so most deliveries wait for a worker.
+        let slow = slow_receiver(0, Duration::from_millis(100)).await;
+        let id = add_policy(&s, "p", &["PUSH_ARTIFACT"], json!({"address": slow.url})).await;
+        let started = Instant::now();
+        futures_util::future::join_all((0..12).map(|i| {
+            let s = &s;
+            async move {
+                s.push_image("p/app", &format!("v{i}"), &format!("burst{i}"))
+                    .await
+            }
+        }))
+        .await;
+        slow.wait(12).await;
+        // Two workers need 0.6 s; waiting for the dispatcher's idle polls
+        // instead of being handed the next task would take far longer.
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "{backend}: took {took:?}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e: Vec<Value> = s
+                .api_json(
+                    &format!("/projects/p/webhook/policies/{id}/executions?page_size=50"),
+                    ADMIN,
+                )
+                .await;
+            if e.len() == 12 && e.iter().all(|e| e["status"] == "Success") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{e:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(slow.attempts.load(Ordering::SeqCst), 12);
     }
 }
 

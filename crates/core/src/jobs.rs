@@ -15,6 +15,7 @@ use berth_db::{now_millis, Db};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
@@ -96,6 +97,10 @@ struct Inner {
     handlers: Mutex<HashMap<String, Handler>>,
     /// Wakes the dispatcher: a job was committed or a worker became free.
     wake: Notify,
+    /// Pending tasks may be waiting for a worker. A freed worker wakes the
+    /// dispatcher only then: each claim is a write transaction, and one that
+    /// finds nothing would cost as much as the job the worker just ran.
+    backlog: AtomicBool,
     /// Worker numbers not running a task.
     idle: Mutex<Vec<usize>>,
     /// Ends of runs, written by one recorder many at a time.
@@ -132,6 +137,7 @@ impl Jobs {
                 settings,
                 handlers: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                backlog: AtomicBool::new(true),
                 idle: Mutex::new((0..settings.workers).rev().collect()),
                 finished,
                 finished_rx: Mutex::new(Some(finished_rx)),
@@ -178,10 +184,10 @@ impl Jobs {
         }
     }
 
-    /// Tells the dispatcher that a job was committed (a burst of wakes
+    /// Tells the dispatcher that tasks may be pending (a burst of wakes
     /// becomes one claim of everything pending).
     pub fn wake(&self) {
-        self.inner.wake.notify_one();
+        self.inner.more();
     }
 
     /// Enqueues a job in its own transaction; returns its execution id.
@@ -200,6 +206,7 @@ impl Jobs {
             inner: self.inner.clone(),
             executions: Vec::new(),
             held: Vec::new(),
+            pending: false,
         }
     }
 
@@ -377,6 +384,8 @@ pub struct Enqueued {
     pub executions: Vec<i64>,
     /// Tasks idle workers of this process hold.
     held: Vec<(Worker, jobs::Claimed)>,
+    /// Some job was left for the dispatcher.
+    pending: bool,
 }
 
 impl Enqueued {
@@ -389,6 +398,7 @@ impl Enqueued {
     ) -> Result<(), berth_db::DbError> {
         let Some(worker) = Worker::take(&self.inner) else {
             self.executions.push(jobs::enqueue(tx, job, now).await?.0);
+            self.pending = true;
             return Ok(());
         };
         let lease_until = now + self.inner.settings.lease.as_millis() as i64;
@@ -396,8 +406,9 @@ impl Enqueued {
         let (execution, task) = jobs::enqueue_claimed(tx, job, &id, lease_until, now).await?;
         self.executions.push(execution);
         // None: its queue is paused, and the worker stays free.
-        if let Some(task) = task {
-            self.held.push((worker, task));
+        match task {
+            Some(task) => self.held.push((worker, task)),
+            None => self.pending = true,
         }
         Ok(())
     }
@@ -407,7 +418,9 @@ impl Enqueued {
         for (worker, task) in self.held.drain(..) {
             self.inner.clone().spawn_run(worker, task);
         }
-        self.inner.wake.notify_one();
+        if std::mem::take(&mut self.pending) {
+            self.inner.more();
+        }
     }
 }
 
@@ -436,7 +449,9 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         crate::lock(&self.inner.idle).push(self.n);
-        self.inner.wake.notify_one();
+        if self.inner.backlog.load(Ordering::SeqCst) {
+            self.inner.wake.notify_one();
+        }
     }
 }
 
@@ -645,12 +660,23 @@ pub fn next_after(cron: &str, after_ms: i64) -> CoreResult<i64> {
     Ok(next.timestamp_millis())
 }
 
+/// Run ends written per transaction at most.
+const RECORD_BATCH: usize = 128;
+/// How long the first of a burst of run ends waits for the rest.
+const RECORD_LINGER: Duration = Duration::from_millis(20);
+
 /// How often a pool records that it is alive.
 const POOL_HEARTBEAT: Duration = Duration::from_secs(5);
 
 impl Inner {
     fn worker_id(&self, n: usize) -> String {
         format!("{}:{n}", self.pool.id)
+    }
+
+    /// Tasks may be pending: wakes the dispatcher.
+    fn more(&self) {
+        self.backlog.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
     }
 
     /// Hands runnable tasks to idle workers: one claim transaction for as
@@ -665,6 +691,8 @@ impl Inner {
             let idle = std::mem::take(&mut *crate::lock(&self.idle));
             let mut full = false;
             if !idle.is_empty() {
+                // Cleared before the claim: whatever is enqueued during it sets it again.
+                self.backlog.store(false, Ordering::SeqCst);
                 let workers: Vec<String> = idle.iter().map(|n| self.worker_id(*n)).collect();
                 let now = now_millis();
                 let lease_until = now + self.settings.lease.as_millis() as i64;
@@ -684,6 +712,14 @@ impl Inner {
                     };
                     self.clone().spawn_run(worker, task);
                 }
+                if full {
+                    // More may be pending: workers freed from now on wake the
+                    // dispatcher, and one freed during the claim is used now.
+                    self.backlog.store(true, Ordering::SeqCst);
+                    if !crate::lock(&self.idle).is_empty() {
+                        continue;
+                    }
+                }
             }
             // With every worker busy, the next wake is a worker coming free.
             let poll = Duration::from_secs(if full { 10 } else { 1 });
@@ -697,17 +733,24 @@ impl Inner {
 
     /// Runs a claimed task; its worker comes free afterwards.
     fn spawn_run(self: Arc<Self>, worker: Worker, task: jobs::Claimed) {
-        tokio::spawn(async move {
-            self.run(worker.n, task).await;
-            drop(worker);
-        });
+        tokio::spawn(async move { self.run(worker, task).await });
     }
 
     /// Writes the ends of runs: whatever has queued up while the last
-    /// transaction ran goes into the next one.
+    /// transaction ran, or within a moment of the first end, goes into the
+    /// next one (a burst of deliveries costs one write, not one each).
     async fn record(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<RunEnd>) {
         let mut batch = Vec::new();
-        while rx.recv_many(&mut batch, 64).await > 0 {
+        while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            if batch.len() < RECORD_BATCH {
+                tokio::time::sleep(RECORD_LINGER).await;
+                while batch.len() < RECORD_BATCH {
+                    match rx.try_recv() {
+                        Ok(end) => batch.push(end),
+                        Err(_) => break,
+                    }
+                }
+            }
             let (runs, done): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
             if let Err(e) = jobs::finish(&self.db, &runs).await {
                 tracing::warn!(error = %e, tasks = runs.len(), "recording the end of jobs");
@@ -718,8 +761,10 @@ impl Inner {
         }
     }
 
-    async fn run(&self, n: usize, task: jobs::Claimed) {
-        let worker = &self.worker_id(n);
+    /// Runs a task; its worker slot comes free as soon as the run has
+    /// ended, before its end is written (the lease covers the gap).
+    async fn run(&self, slot: Worker, task: jobs::Claimed) {
+        let worker = &self.worker_id(slot.n);
         let handler = crate::lock(&self.handlers).get(&task.job_type).cloned();
         let (interrupt_tx, mut interrupt) = watch::channel(Interrupt::None);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -797,7 +842,10 @@ impl Inner {
             next_run_at: next,
             now,
         };
-        if self.finished.send((end, done)).is_ok() {
+        let sent = self.finished.send((end, done)).is_ok();
+        drop(slot);
+        // Listed as running until written, so shutdown waits for the write.
+        if sent {
             let _ = recorded.await;
         }
         crate::lock(&self.running).remove(&task.id);
@@ -827,7 +875,7 @@ impl Inner {
             let now = now_millis();
             if swept.elapsed() >= SWEEP_EVERY {
                 swept = Instant::now();
-                match jobs::sweep(self.db.writer(), KEEP_RUNS).await {
+                match jobs::sweep(&self.db, KEEP_RUNS).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(executions = n, "swept old job runs"),
                     Err(e) => tracing::warn!(error = %e, "sweeping old job runs"),
@@ -837,7 +885,7 @@ impl Inner {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(tasks = n, "requeued jobs whose worker stopped");
-                    self.wake.notify_one();
+                    self.more();
                 }
                 Err(e) => tracing::warn!(error = %e, "requeuing jobs"),
             }
@@ -896,7 +944,7 @@ impl Inner {
                 .await?;
             }
             berth_db::commit(tx).await?;
-            self.wake.notify_one();
+            self.more();
         }
         Ok(())
     }

@@ -140,56 +140,58 @@ async fn insert(
     } else {
         "'Pending'"
     };
-    let sql = format!(
+    let execution = format!(
         "INSERT INTO execution (vendor_type, vendor_id, status, status_message, trigger_type, \
-         extra_attrs, start_time, update_time) VALUES ($1, $2, {status}, '', $3, $4, $5, $5) \
-         RETURNING id, status"
+         extra_attrs, start_time, update_time) VALUES ($1, $2, {status}, '', $3, $4, $5, $5)"
     );
-    let mut q = sqlx::query(&sql)
+    // Both rows in one round trip (a delivery is enqueued inside a push's
+    // transaction): a data-modifying CTE on PostgreSQL, two statements in
+    // one call on SQLite.
+    let (head, source) = if conn.backend_name() == "PostgreSQL" {
+        (
+            format!("WITH e AS ({execution} RETURNING id, status) "),
+            "e",
+        )
+    } else {
+        (
+            format!("{execution}; "),
+            "execution e WHERE e.id = last_insert_rowid()",
+        )
+    };
+    const RUNNING_ONLY: &str = "CASE WHEN e.status = 'Running' THEN";
+    let sql = format!(
+        "{head}INSERT INTO task (execution_id, job_type, params, status, status_message, run_count, \
+         max_runs, next_run_at, stop_requested, log, creation_time, update_time, worker, \
+         lease_until, start_time) \
+         SELECT e.id, $6, $7, e.status, '', {RUNNING_ONLY} 1 ELSE 0 END, $8, $5, 0, '', $5, $5, \
+         {RUNNING_ONLY} $9 END, {RUNNING_ONLY} $10 END, {RUNNING_ONLY} $5 END \
+         FROM {source} RETURNING id, execution_id, run_count"
+    );
+    let row = sqlx::query(&sql)
         .bind(job.vendor_type)
         .bind(job.vendor_id)
         .bind(job.trigger)
         .bind(job.extra_attrs)
-        .bind(now);
-    if runner.is_some() {
-        q = q.bind(job.job_type);
-    }
-    let row = q.fetch_one(&mut *conn).await?;
-    let execution_id: i64 = row.try_get(0)?;
-    let status: String = row.try_get(1)?;
-    let (worker, lease_until) = match runner {
-        Some((w, until)) if status == RUNNING => (Some(w), Some(until)),
-        _ => (None, None),
-    };
-    let run_count = i64::from(worker.is_some());
-    let task_id: i64 = sqlx::query_scalar(
-        "INSERT INTO task (execution_id, job_type, params, status, status_message, run_count, \
-         max_runs, next_run_at, stop_requested, log, creation_time, update_time, worker, \
-         lease_until, start_time) \
-         VALUES ($1, $2, $3, $6, '', $7, $4, $5, 0, '', $5, $5, $8, $9, $10) RETURNING id",
-    )
-    .bind(execution_id)
-    .bind(job.job_type)
-    .bind(job.params)
-    .bind(job.max_runs)
-    .bind(now)
-    .bind(&status)
-    .bind(run_count)
-    .bind(worker)
-    .bind(lease_until)
-    .bind(worker.map(|_| now))
-    .fetch_one(&mut *conn)
-    .await?;
+        .bind(now)
+        .bind(job.job_type)
+        .bind(job.params)
+        .bind(job.max_runs)
+        .bind(runner.map(|r| r.0))
+        .bind(runner.map(|r| r.1))
+        .fetch_all(&mut *conn)
+        .await?
+        .pop()
+        .ok_or(sqlx::Error::RowNotFound)?;
     let task = Claimed {
-        id: task_id,
-        execution_id,
+        id: row.try_get(0)?,
+        execution_id: row.try_get(1)?,
         job_type: job.job_type.to_string(),
         params: job.params.to_string(),
-        run_count,
+        run_count: row.try_get(2)?,
         max_runs: job.max_runs,
         log: String::new(),
     };
-    Ok((execution_id, task))
+    Ok((task.execution_id, task))
 }
 
 /// A task a worker has claimed.
@@ -325,38 +327,57 @@ pub struct Finished {
     pub now: i64,
 }
 
-/// Records the ends of runs, all in one transaction.
+/// Records the ends of runs, all in one transaction of two statements.
 pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
+    let Some(now) = runs.iter().map(|f| f.now).max() else {
+        return Ok(());
+    };
     let mut tx = db.begin().await?;
     let mut executions = Vec::with_capacity(runs.len());
-    for f in runs {
-        let execution_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE task SET status = $3, status_message = $4, log = $5, next_run_at = $6, worker = NULL, \
-             lease_until = NULL, update_time = $7, end_time = CASE WHEN $3 = 'Pending' THEN NULL ELSE $7 END \
-             WHERE id = $1 AND worker = $2 RETURNING execution_id",
-        )
-        .bind(f.id)
-        .bind(&f.worker)
-        .bind(f.status)
-        .bind(&f.message)
-        .bind(&f.log)
-        .bind(f.next_run_at)
-        .bind(f.now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        executions.extend(execution_id);
+    // 7 values a run: chunks stay within every engine's bind limit.
+    for chunk in runs.chunks(128) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let n = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        // VALUES columns are column1… on both engines.
+        let sql = format!(
+            "UPDATE task SET status = v.column3, status_message = v.column4, log = v.column5, \
+             next_run_at = v.column6, worker = NULL, lease_until = NULL, update_time = v.column7, \
+             end_time = CASE WHEN v.column3 = 'Pending' THEN NULL ELSE v.column7 END \
+             FROM (VALUES {values}) AS v \
+             WHERE task.id = v.column1 AND task.worker = v.column2 RETURNING task.execution_id"
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for f in chunk {
+            q = q
+                .bind(f.id)
+                .bind(&f.worker)
+                .bind(f.status)
+                .bind(&f.message)
+                .bind(&f.log)
+                .bind(f.next_run_at)
+                .bind(f.now);
+        }
+        executions.extend(q.fetch_all(&mut *tx).await?);
     }
-    if let Some(now) = runs.iter().map(|f| f.now).max() {
-        refresh_executions(&mut tx, &executions, now).await?;
-    }
+    refresh_executions(&mut tx, &executions, now).await?;
     crate::commit(tx).await?;
     Ok(())
 }
 
-/// An execution's status follows its tasks: running while any is pending or
-/// running (pending while all are), else Error if any failed, else Stopped
-/// if any stopped, else Success. One statement for any number of
-/// executions, as it runs at the end of every batch of runs.
 pub async fn refresh_executions(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
     // Chunks keep the statement within every engine's bind limit.
     for chunk in ids.chunks(500) {
@@ -518,16 +539,27 @@ pub async fn executions(
 
 /// Keeps the newest `keep` finished executions of every vendor (type and
 /// id: each GC, each webhook policy); returns how many went.
-pub async fn sweep<'e>(ex: impl Executor<'e, Database = Any>, keep: i64) -> Result<u64, DbError> {
-    let r = sqlx::query(
-        "DELETE FROM execution WHERE id IN (SELECT e.id FROM execution e WHERE e.end_time IS NOT NULL \
-         AND (SELECT COUNT(*) FROM execution x WHERE x.vendor_type = e.vendor_type \
-              AND x.vendor_id = e.vendor_id AND x.id > e.id) >= $1)",
-    )
-    .bind(keep)
-    .execute(ex)
-    .await?;
-    Ok(r.rows_affected())
+pub async fn sweep(db: &Db, keep: i64) -> Result<u64, DbError> {
+    // Ranked in one pass, deleted a batch per statement: SQLite's one
+    // writer is never held for long, however much history piled up.
+    const BATCH: u64 = 1000;
+    let mut total = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM execution WHERE id IN (SELECT id FROM (SELECT id, end_time, \
+             ROW_NUMBER() OVER (PARTITION BY vendor_type, vendor_id ORDER BY id DESC) AS pos \
+             FROM execution) AS ranked WHERE end_time IS NOT NULL AND pos > $1 LIMIT $2)",
+        )
+        .bind(keep)
+        .bind(BATCH as i64)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+        total += deleted;
+        if deleted < BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 /// A queue: pending tasks of one job type.

@@ -109,7 +109,7 @@ async fn sweeping_keeps_the_newest_finished_runs_of_each_vendor() {
                 .unwrap();
         }
         tx.commit().await.unwrap();
-        assert_eq!(jobs::sweep(db.writer(), 50).await.unwrap(), 10);
+        assert_eq!(jobs::sweep(&db, 50).await.unwrap(), 10);
         let (_, one) = jobs::executions(&db, "WEBHOOK", Some(1), 0, 100)
             .await
             .unwrap();
@@ -117,6 +117,6 @@ async fn sweeping_keeps_the_newest_finished_runs_of_each_vendor() {
             .await
             .unwrap();
         assert_eq!((one, two), (50, 3));
-        assert_eq!(jobs::sweep(db.writer(), 50).await.unwrap(), 0);
+        assert_eq!(jobs::sweep(&db, 50).await.unwrap(), 0);
     }
 }
