@@ -558,12 +558,7 @@ pub async fn accessory_counts<'e>(
         return Ok(Default::default());
     }
     let n = subjects.len();
-    let list = |from: usize| {
-        (from..from + n)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = |from: usize| crate::placeholders(from..from + n);
     let sql = format!(
         "SELECT s, COUNT(*) FROM (\
            SELECT a.subject_digest AS s FROM artifact a \

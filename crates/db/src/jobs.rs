@@ -251,10 +251,7 @@ pub async fn claim(
         });
     }
     if !claimed.is_empty() {
-        let ids = (2..claimed.len() + 2)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = crate::placeholders(2..claimed.len() + 2);
         let sql = format!(
             "UPDATE execution SET status = 'Running', update_time = $1 \
              WHERE status = 'Pending' AND id IN ({ids})"
@@ -337,19 +334,7 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     // 7 values a run: chunks stay within every engine's bind limit.
     for chunk in runs.chunks(128) {
         let values = (0..chunk.len())
-            .map(|i| {
-                let n = i * 7;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7
-                )
-            })
+            .map(|i| format!("({})", crate::placeholders(i * 7 + 1..i * 7 + 8)))
             .collect::<Vec<_>>()
             .join(", ");
         // VALUES columns are column1… on both engines.
@@ -387,10 +372,7 @@ pub async fn refresh_executions(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Re
 }
 
 async fn refresh_chunk(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
-    let list = (2..ids.len() + 2)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = crate::placeholders(2..ids.len() + 2);
     const OF: &str = "SELECT 1 FROM task WHERE execution_id = execution.id";
     let sql = format!(
         "UPDATE execution SET status = CASE \

@@ -62,6 +62,14 @@ impl DbError {
     }
 }
 
+/// `$a, $a+1, …` for the bind positions in `positions` (an `IN (…)` list).
+pub(crate) fn placeholders(positions: std::ops::Range<usize>) -> String {
+    positions
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Which engine the database URL selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

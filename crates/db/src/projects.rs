@@ -477,10 +477,7 @@ pub async fn storage_used<'e>(
     if project_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = (1..=project_ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = crate::placeholders(1..project_ids.len() + 1);
     let sql = format!(
         "SELECT p.project_id,          (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blob b WHERE b.digest IN            (SELECT rb.digest FROM repository_blob rb JOIN repository r ON r.id = rb.repository_id             WHERE r.project_name = p.name))          FROM project p WHERE p.project_id IN ({list})"
     );
