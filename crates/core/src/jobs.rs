@@ -745,10 +745,8 @@ impl Inner {
             if batch.len() < RECORD_BATCH {
                 tokio::time::sleep(RECORD_LINGER).await;
                 while batch.len() < RECORD_BATCH {
-                    match rx.try_recv() {
-                        Ok(end) => batch.push(end),
-                        Err(_) => break,
-                    }
+                    let Ok(end) = rx.try_recv() else { break };
+                    batch.push(end);
                 }
             }
             let (runs, done): (Vec<_>, Vec<_>) = batch.drain(..).unzip();

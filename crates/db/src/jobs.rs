@@ -3,7 +3,9 @@
 //!
 //! Backend-specific SQL lives here and only here: on PostgreSQL a claim
 //! skips rows other workers hold (`FOR UPDATE SKIP LOCKED`); SQLite has one
-//! writer, so claims are serialized already.
+//! writer, so claims are serialized already. Enqueuing inserts an execution
+//! and its task in one round trip: a data-modifying CTE on PostgreSQL, two
+//! statements in one call on SQLite.
 
 use crate::{Backend, Db, DbError};
 use sqlx::any::AnyRow;
