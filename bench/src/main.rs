@@ -243,18 +243,18 @@ async fn main() -> Result<()> {
     if let Some(x) = extras {
         for (m, mode) in PUSH_MODES.iter().enumerate() {
             println!(
-                "| Berth image pushes c=16, {} | images/s | {} | – | {:.2}x of off |",
+                "| Berth image pushes c=16, {} | images/s | {} | – | {} |",
                 mode.name,
                 fmt_runs(&x.pushes[m]),
-                mean(&x.pushes[m]) / mean(&x.pushes[mode.base]),
+                of_off(&x.pushes[m], &x.pushes[mode.base]),
             );
         }
         for (m, mode) in PUSH_MODES.iter().enumerate() {
             println!(
-                "| Berth CPU per image push, {} | ms | {} | – | {:.2}x of off |",
+                "| Berth CPU per image push, {} | ms | {} | – | {} |",
                 mode.name,
                 fmt_runs(&x.cpu[m]),
-                mean(&x.cpu[m]) / mean(&x.cpu[mode.base]),
+                of_off(&x.cpu[m], &x.cpu[mode.base]),
             );
         }
         println!(
@@ -1035,6 +1035,18 @@ fn peak_rss_mb(pid: u32) -> Result<f64> {
         .trim()
         .parse()?;
     Ok(kb / 1024.0)
+}
+
+/// A mode's figure against "off": the ratio of the means, and the median of
+/// each run's own ratio (a run measures every mode within a minute, so its
+/// ratio is spared the drift of a shared machine between runs).
+fn of_off(mode: &[f64], off: &[f64]) -> String {
+    let per_run: Vec<f64> = mode.iter().zip(off).map(|(m, o)| m / o).collect();
+    format!(
+        "{:.2}x of off (per run: median {:.2}x)",
+        mean(mode) / mean(off),
+        percentile(&per_run, 0.5)
+    )
 }
 
 fn mean(v: &[f64]) -> f64 {

@@ -249,8 +249,7 @@ fn event_types(list: &str) -> Vec<String> {
 
 impl Inner {
     async fn purge(self: Arc<Self>, ctx: JobContext) -> JobResult {
-        let p: PurgeParams = serde_json::from_value(ctx.params.clone())
-            .map_err(|e| format!("bad parameters: {e}"))?;
+        let p: PurgeParams = ctx.params()?;
         let before = now_millis() - p.audit_retention_hour * 3_600_000;
         let types = event_types(&p.include_event_types);
         ctx.log(format!(

@@ -126,8 +126,7 @@ impl Gc {
 
 impl Inner {
     async fn collect(self: Arc<Self>, ctx: JobContext) -> JobResult {
-        let params: GcParams = serde_json::from_value(ctx.params.clone())
-            .map_err(|e| format!("bad parameters: {e}"))?;
+        let params: GcParams = ctx.params()?;
         let started = now_millis();
         let window =
             Duration::from_secs(params.time_window as u64 * 3600).max(self.settings.min_window);

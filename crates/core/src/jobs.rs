@@ -36,8 +36,8 @@ pub struct JobContext {
     /// The task id (Harbor's job id).
     pub task_id: i64,
     pub execution_id: i64,
-    /// The job's parameters, as enqueued.
-    pub params: serde_json::Value,
+    /// The job's parameters (JSON), as enqueued.
+    params: Arc<str>,
     /// Which run this is, from 1.
     pub run: i64,
     log: Arc<Mutex<String>>,
@@ -57,6 +57,11 @@ impl JobContext {
                 .unwrap_or(log.len());
             log.replace_range(..cut, "[… earlier lines dropped …]\n");
         }
+    }
+
+    /// The job's parameters, read as its code expects them.
+    pub fn params<'a, P: serde::Deserialize<'a>>(&'a self) -> Result<P, String> {
+        serde_json::from_str(&self.params).map_err(|e| format!("bad parameters: {e}"))
     }
 
     /// Whether the job was asked to stop (long jobs check between steps).
@@ -770,7 +775,7 @@ impl Inner {
         let ctx = JobContext {
             task_id: task.id,
             execution_id: task.execution_id,
-            params: serde_json::from_str(&task.params).unwrap_or(serde_json::Value::Null),
+            params: task.params.into(),
             run: task.run_count,
             // Each run adds to the log of the runs before it.
             log: Arc::new(Mutex::new(task.log.clone())),

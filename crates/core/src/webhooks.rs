@@ -17,7 +17,7 @@ use berth_db::webhooks::{self as rows};
 use berth_db::{now_millis, Db, DbError, Tx};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -508,15 +508,21 @@ impl Inner {
             .filter(|p| p.enabled && p.event_types.iter().any(|t| t == kind))
         {
             for t in &p.targets {
-                let body = payload(e, &scope, p, t, &self.host);
-                let params = json!({"target": t, "body": body, "event_type": kind});
+                let delivery = Delivery {
+                    event_type: kind,
+                    target: t,
+                    body: payload(e, &scope, p, t, &self.host),
+                };
                 out.push(JobSpec {
                     vendor_type: VENDOR.into(),
                     vendor_id: p.id,
                     trigger: "EVENT".into(),
-                    extra_attrs: json!({"event_type": kind, "address": t.address}).to_string(),
+                    extra_attrs: to_json(&Attrs {
+                        event_type: kind,
+                        address: &t.address,
+                    }),
                     job_type: VENDOR.into(),
-                    params: params.to_string(),
+                    params: to_json(&delivery),
                     max_runs: DELIVERY_RUNS,
                 });
             }
@@ -548,60 +554,127 @@ impl Outbox for Inner {
     }
 }
 
+/// What a delivery job carries: its target and the payload, fixed at enqueue.
+#[derive(Serialize, Deserialize)]
+struct Delivery<'a, T, B> {
+    event_type: &'a str,
+    target: T,
+    body: B,
+}
+
+/// An execution's `extra_attrs`, shown in its listing.
+#[derive(Serialize)]
+struct Attrs<'a> {
+    event_type: &'a str,
+    address: &'a str,
+}
+
+/// Harbor's payloads, in the order Harbor writes their fields.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Payload<'a> {
+    Default {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        occur_at: i64,
+        operator: &'a str,
+        event_data: EventData<'a>,
+    },
+    CloudEvents {
+        specversion: &'static str,
+        id: String,
+        requestid: String,
+        source: String,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        datacontenttype: &'static str,
+        time: String,
+        operator: &'a str,
+        data: EventData<'a>,
+    },
+    Slack {
+        text: String,
+    },
+}
+
+#[derive(Serialize)]
+struct EventData<'a> {
+    resources: Vec<Resource<'a>>,
+    repository: Repository<'a>,
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    digest: &'a str,
+    tag: &'a str,
+    resource_url: String,
+}
+
+#[derive(Serialize)]
+struct Repository<'a> {
+    date_created: i64,
+    name: &'a str,
+    namespace: &'a str,
+    repo_full_name: &'a str,
+    repo_type: &'static str,
+}
+
 /// Harbor's payload for a target: Default, CloudEvents 1.0, or a Slack message.
-fn payload(event: &Event, scope: &Scope, p: &Policy, t: &Target, host: &str) -> String {
+fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &str) -> Payload<'a> {
     let e = event.artifact();
     let repo = e.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
-    let resource = |tag: &str| {
-        let url = if tag.is_empty() {
+    let resource = |tag: &'a str| Resource {
+        digest: &e.digest,
+        tag,
+        resource_url: if tag.is_empty() {
             format!("{host}/{repo}@{}", e.digest)
         } else {
             format!("{host}/{repo}:{tag}")
-        };
-        json!({"digest": e.digest, "tag": tag, "resource_url": url})
-    };
-    let resources: Vec<Value> = if e.tags.is_empty() {
-        vec![resource("")]
-    } else {
-        e.tags.iter().map(|t| resource(t)).collect()
-    };
-    let data = json!({
-        "resources": resources,
-        "repository": {
-            "date_created": e.at / 1000,
-            "name": name,
-            "namespace": namespace,
-            "repo_full_name": repo,
-            "repo_type": if scope.public { "public" } else { "private" },
         },
-    });
-    let body = match (t.kind.as_str(), t.payload_format.as_str()) {
-        (_, "CloudEvents") => json!({
-            "specversion": "1.0",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "requestid": uuid::Uuid::new_v4().to_string(),
-            "source": format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id),
-            "type": cloud_type(event.kind()),
-            "datacontenttype": "application/json",
-            "time": crate::timestamp(e.at),
-            "operator": e.operator,
-            "data": data,
-        }),
-        ("slack", _) => json!({
-            "text": format!(
-                "Harbor webhook events\n**event_type:** {}\n**occur_at:** {}\n**operator:** {}\n**event_data:** ```{}```",
-                event.kind(), crate::timestamp(e.at), e.operator, data
-            ),
-        }),
-        _ => json!({
-            "type": event.kind(),
-            "occur_at": e.at / 1000,
-            "operator": e.operator,
-            "event_data": data,
-        }),
     };
-    body.to_string()
+    let data = EventData {
+        resources: if e.tags.is_empty() {
+            vec![resource("")]
+        } else {
+            e.tags.iter().map(|t| resource(t)).collect()
+        },
+        repository: Repository {
+            date_created: e.at / 1000,
+            name,
+            namespace,
+            repo_full_name: repo,
+            repo_type: if scope.public { "public" } else { "private" },
+        },
+    };
+    match (t.kind.as_str(), t.payload_format.as_str()) {
+        (_, "CloudEvents") => Payload::CloudEvents {
+            specversion: "1.0",
+            id: uuid::Uuid::new_v4().to_string(),
+            requestid: uuid::Uuid::new_v4().to_string(),
+            source: format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id),
+            kind: cloud_type(event.kind()),
+            datacontenttype: "application/json",
+            time: crate::timestamp(e.at),
+            operator: &e.operator,
+            data,
+        },
+        ("slack", _) => Payload::Slack {
+            text: format!(
+                "Harbor webhook events\n**event_type:** {}\n**occur_at:** {}\n**operator:** {}\n**event_data:** ```{}```",
+                event.kind(),
+                crate::timestamp(e.at),
+                e.operator,
+                to_json(&data)
+            ),
+        },
+        _ => Payload::Default {
+            kind: event.kind(),
+            occur_at: e.at / 1000,
+            operator: &e.operator,
+            event_data: data,
+        },
+    }
 }
 
 fn cloud_type(event_type: &str) -> &'static str {
@@ -643,9 +716,11 @@ fn client(skip_cert_verify: bool) -> Result<&'static reqwest::Client, String> {
 
 /// The delivery job: one POST, a 2xx answer within the timeout succeeds.
 async fn deliver(ctx: JobContext) -> JobResult {
-    let target: Target = serde_json::from_value(ctx.params["target"].clone())
-        .map_err(|e| format!("bad target: {e}"))?;
-    let body = ctx.params["body"].as_str().unwrap_or("{}").to_string();
+    let Delivery {
+        event_type,
+        target,
+        body,
+    } = ctx.params::<Delivery<Target, &RawValue>>()?;
     let content_type = if target.payload_format == "CloudEvents" {
         "application/cloudevents+json"
     } else {
@@ -654,15 +729,11 @@ async fn deliver(ctx: JobContext) -> JobResult {
     let mut req = client(target.skip_cert_verify)?
         .post(&target.address)
         .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(body);
+        .body(body.get().to_owned());
     if !target.auth_header.is_empty() {
         req = req.header(reqwest::header::AUTHORIZATION, &target.auth_header);
     }
-    ctx.log(format!(
-        "sending {} to {}",
-        ctx.params["event_type"].as_str().unwrap_or(""),
-        target.address
-    ));
+    ctx.log(format!("sending {event_type} to {}", target.address));
     let started = Instant::now();
     match req.send().await {
         Ok(r) if r.status().is_success() => {

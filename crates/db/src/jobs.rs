@@ -335,11 +335,13 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     let mut executions = Vec::with_capacity(runs.len());
     // 7 values a run: chunks stay within every engine's bind limit.
     for chunk in runs.chunks(128) {
-        let values = (0..chunk.len())
+        let rows = crate::padded(chunk.len());
+        let values = (0..rows)
             .map(|i| format!("({})", crate::placeholders(i * 7 + 1..i * 7 + 8)))
             .collect::<Vec<_>>()
             .join(", ");
-        // VALUES columns are column1… on both engines.
+        // VALUES columns are column1… on both engines. A repeated row
+        // updates its task once and returns it once.
         let sql = format!(
             "UPDATE task SET status = v.column3, status_message = v.column4, log = v.column5, \
              next_run_at = v.column6, worker = NULL, lease_until = NULL, update_time = v.column7, \
@@ -348,7 +350,7 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
              WHERE task.id = v.column1 AND task.worker = v.column2 RETURNING task.execution_id"
         );
         let mut q = sqlx::query_scalar::<_, i64>(&sql);
-        for f in chunk {
+        for f in chunk.iter().chain(std::iter::repeat(&chunk[0])).take(rows) {
             q = q
                 .bind(f.id)
                 .bind(&f.worker)
@@ -365,16 +367,18 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Sets each execution's status, message and end from its tasks.
 pub async fn refresh_executions(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
     // Chunks keep the statement within every engine's bind limit.
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(512) {
         refresh_chunk(tx, chunk, now).await?;
     }
     Ok(())
 }
 
 async fn refresh_chunk(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
-    let list = crate::placeholders(2..ids.len() + 2);
+    let rows = crate::padded(ids.len());
+    let list = crate::placeholders(2..rows + 2);
     const OF: &str = "SELECT 1 FROM task WHERE execution_id = execution.id";
     let sql = format!(
         "UPDATE execution SET status = CASE \
@@ -391,7 +395,7 @@ async fn refresh_chunk(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), 
          WHERE id IN ({list})"
     );
     let mut q = sqlx::query(&sql).bind(now);
-    for id in ids {
+    for id in ids.iter().chain(std::iter::repeat(&ids[0])).take(rows) {
         q = q.bind(id);
     }
     q.execute(&mut **tx).await?;

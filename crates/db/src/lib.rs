@@ -70,6 +70,14 @@ pub(crate) fn placeholders(positions: std::ops::Range<usize>) -> String {
         .join(", ")
 }
 
+/// How many rows a batch statement is written for: `n` rounded up to a
+/// power of two (the caller repeats a row to fill it), so its text takes one
+/// of a few forms, each prepared once per connection; preparing a statement
+/// costs more than running it.
+pub(crate) fn padded(n: usize) -> usize {
+    n.next_power_of_two()
+}
+
 /// Which engine the database URL selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
