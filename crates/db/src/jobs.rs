@@ -335,8 +335,8 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     let mut executions = Vec::with_capacity(runs.len());
     // 7 values a run: chunks stay within every engine's bind limit.
     for chunk in runs.chunks(128) {
-        let rows = crate::padded(chunk.len());
-        let values = (0..rows)
+        let rows = crate::padded(chunk);
+        let values = (0..rows.len())
             .map(|i| format!("({})", crate::placeholders(i * 7 + 1..i * 7 + 8)))
             .collect::<Vec<_>>()
             .join(", ");
@@ -350,7 +350,7 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
              WHERE task.id = v.column1 AND task.worker = v.column2 RETURNING task.execution_id"
         );
         let mut q = sqlx::query_scalar::<_, i64>(&sql);
-        for f in chunk.iter().chain(std::iter::repeat(&chunk[0])).take(rows) {
+        for f in rows {
             q = q
                 .bind(f.id)
                 .bind(&f.worker)
@@ -377,8 +377,8 @@ pub async fn refresh_executions(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Re
 }
 
 async fn refresh_chunk(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
-    let rows = crate::padded(ids.len());
-    let list = crate::placeholders(2..rows + 2);
+    let rows = crate::padded(ids);
+    let list = crate::placeholders(2..rows.len() + 2);
     const OF: &str = "SELECT 1 FROM task WHERE execution_id = execution.id";
     let sql = format!(
         "UPDATE execution SET status = CASE \
@@ -395,7 +395,7 @@ async fn refresh_chunk(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), 
          WHERE id IN ({list})"
     );
     let mut q = sqlx::query(&sql).bind(now);
-    for id in ids.iter().chain(std::iter::repeat(&ids[0])).take(rows) {
+    for id in rows {
         q = q.bind(id);
     }
     q.execute(&mut **tx).await?;

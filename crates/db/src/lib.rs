@@ -70,12 +70,13 @@ pub(crate) fn placeholders(positions: std::ops::Range<usize>) -> String {
         .join(", ")
 }
 
-/// How many rows a batch statement is written for: `n` rounded up to a
-/// power of two (the caller repeats a row to fill it), so its text takes one
-/// of a few forms, each prepared once per connection; preparing a statement
-/// costs more than running it.
-pub(crate) fn padded(n: usize) -> usize {
-    n.next_power_of_two()
+/// A batch's rows padded to a power of two by repeating them, so a
+/// batch statement's text takes one of a few forms, each prepared once per
+/// connection; preparing a statement costs more than running it. Callers
+/// use it where a repeated row changes nothing (an `IN` list, an update).
+pub(crate) fn padded<T>(rows: &[T]) -> Vec<&T> {
+    let n = rows.len().next_power_of_two();
+    rows.iter().chain(rows.iter().cycle()).take(n).collect()
 }
 
 /// Which engine the database URL selected.
