@@ -77,6 +77,28 @@ async fn registry_operations_are_logged() {
     }
 }
 
+/// A burst bigger than one insert statement (entries are written many rows
+/// a statement) is logged whole: every entry once.
+#[tokio::test]
+async fn a_burst_of_pulls_is_logged_entry_by_entry() {
+    const PULLS: usize = 45;
+    for s in servers().await {
+        s.push_image("p/burst", "v1", "burst").await;
+        let pulls = (0..PULLS).map(|_| s.get("/v2/p/burst/manifests/v1"));
+        for r in futures_util::future::join_all(pulls).await {
+            assert_eq!(r.status(), 200);
+        }
+        let path = "/audit-logs?q=operation%3Dpull&page_size=100";
+        let rows = wait_for(&s, path, ADMIN, |r| r.len() >= PULLS).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let rows_later: Vec<Value> = s.api_json(path, ADMIN).await;
+        assert_eq!(rows_later.len(), PULLS, "{rows:#?}");
+        assert!(rows_later
+            .iter()
+            .all(|r| r["resource"] == "p/burst:v1" && r["resource_type"] == "artifact"));
+    }
+}
+
 #[tokio::test]
 async fn api_changes_and_logins_are_logged_with_their_result() {
     for s in servers().await {

@@ -23,24 +23,17 @@ pub struct Entry {
 
 /// Writes entries in one transaction, many rows per statement.
 pub async fn insert_all(tx: &mut crate::Tx, entries: &[Entry]) -> Result<(), DbError> {
-    // Well under both engines' limit on bound values per statement.
-    const ROWS: usize = 500;
+    const ROWS: usize = 32;
     let project =
         |n: usize| format!("COALESCE((SELECT project_id FROM project WHERE name = ${n}), 0)");
-    for chunk in entries.chunks(ROWS) {
-        let tuples: Vec<String> = (0..chunk.len())
+    for run in crate::power_of_two_runs(entries, ROWS) {
+        let tuples: Vec<String> = (0..run.len())
             .map(|i| {
                 let b = i * 8;
                 format!(
-                    "({}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    "({}, {})",
                     project(b + 1),
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
+                    crate::placeholders(b + 2..b + 9)
                 )
             })
             .collect();
@@ -50,7 +43,7 @@ pub async fn insert_all(tx: &mut crate::Tx, entries: &[Entry]) -> Result<(), DbE
             tuples.join(", ")
         );
         let mut q = sqlx::query(&sql);
-        for e in chunk {
+        for e in run {
             q = q
                 .bind(e.project.as_deref())
                 .bind(&e.operation)
@@ -62,21 +55,16 @@ pub async fn insert_all(tx: &mut crate::Tx, entries: &[Entry]) -> Result<(), DbE
                 .bind(e.op_time);
         }
         q.execute(&mut **tx).await?;
-        let legacy: Vec<&Entry> = chunk.iter().filter(|e| e.legacy).collect();
-        if legacy.is_empty() {
-            continue;
-        }
-        let tuples: Vec<String> = (0..legacy.len())
+    }
+    let legacy: Vec<&Entry> = entries.iter().filter(|e| e.legacy).collect();
+    for run in crate::power_of_two_runs(&legacy, ROWS) {
+        let tuples: Vec<String> = (0..run.len())
             .map(|i| {
                 let b = i * 6;
                 format!(
-                    "({}, ${}, ${}, ${}, ${}, ${})",
+                    "({}, {})",
                     project(b + 1),
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
+                    crate::placeholders(b + 2..b + 7)
                 )
             })
             .collect();
@@ -85,7 +73,7 @@ pub async fn insert_all(tx: &mut crate::Tx, entries: &[Entry]) -> Result<(), DbE
             tuples.join(", ")
         );
         let mut q = sqlx::query(&sql);
-        for e in legacy {
+        for e in run {
             q = q
                 .bind(e.project.as_deref())
                 .bind(&e.operation)

@@ -333,8 +333,8 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     };
     let mut tx = db.begin().await?;
     let mut executions = Vec::with_capacity(runs.len());
-    // 7 values a run: chunks stay within every engine's bind limit.
-    for chunk in runs.chunks(128) {
+    // 7 values a run; short chunks keep binding cheap (see power_of_two_runs).
+    for chunk in runs.chunks(32) {
         let rows = crate::padded(chunk);
         let values = (0..rows.len())
             .map(|i| format!("({})", crate::placeholders(i * 7 + 1..i * 7 + 8)))
@@ -369,8 +369,8 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
 
 /// Sets each execution's status, message and end from its tasks.
 pub async fn refresh_executions(tx: &mut crate::Tx, ids: &[i64], now: i64) -> Result<(), DbError> {
-    // Chunks keep the statement within every engine's bind limit.
-    for chunk in ids.chunks(512) {
+    // Short chunks keep binding cheap (see power_of_two_runs).
+    for chunk in ids.chunks(64) {
         refresh_chunk(tx, chunk, now).await?;
     }
     Ok(())

@@ -79,6 +79,21 @@ pub(crate) fn padded<T>(rows: &[T]) -> Vec<&T> {
     rows.iter().chain(rows.iter().cycle()).take(n).collect()
 }
 
+/// A batch cut into runs of a power of two rows, the largest first, none
+/// over `max` (a power of two): for multi-row inserts, which cannot repeat
+/// a row to pad, the same few statement texts. Runs stay short because
+/// SQLite finds each `$n` by a linear search when parsing and binding, so a
+/// statement's cost grows with the square of its parameters.
+pub(crate) fn power_of_two_runs<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let n = max.min(1 << rest.len().checked_ilog2()?);
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        Some(run)
+    })
+}
+
 /// Which engine the database URL selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -344,4 +359,20 @@ pub fn now_millis() -> i64 {
 /// Commits a write transaction.
 pub async fn commit(tx: Tx) -> Result<(), DbError> {
     Ok(tx.commit().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn power_of_two_runs_cut_largest_first() {
+        let lens = |n: usize| -> Vec<usize> {
+            let rows: Vec<usize> = (0..n).collect();
+            super::power_of_two_runs(&rows, 4)
+                .map(<[usize]>::len)
+                .collect()
+        };
+        assert_eq!(lens(0), Vec::<usize>::new());
+        assert_eq!(lens(3), [2, 1]);
+        assert_eq!(lens(13), [4, 4, 4, 1]);
+    }
 }
