@@ -177,6 +177,44 @@ async fn pushes_pulls_and_deletes_reach_receivers_in_both_formats() {
     }
 }
 
+/// Deleting a repository deletes each of its artifacts, and each deletion
+/// is an event, as Harbor sends them.
+#[tokio::test]
+async fn deleting_a_repository_sends_a_delete_event_per_artifact() {
+    for s in servers().await {
+        let hook = receiver(0).await;
+        add_policy(&s, "p", &["DELETE_ARTIFACT"], json!({"address": hook.url})).await;
+        let (a, _) = s.push_image("p/gone", "a", "first").await;
+        let (b, _) = s.push_image("p/gone", "b", "second").await;
+        let repo = |m: Method| {
+            let r = s.api(m, "/projects/p/repositories/gone", ADMIN).send();
+            async { r.await.unwrap().status() }
+        };
+        assert_eq!(repo(Method::DELETE).await, 200);
+        let got = hook.wait(2).await;
+        let mut deleted: Vec<(&str, &str)> = got
+            .iter()
+            .map(|(_, e)| {
+                assert_eq!(e["type"], "DELETE_ARTIFACT");
+                assert_eq!(e["event_data"]["repository"]["repo_full_name"], "p/gone");
+                let res = &e["event_data"]["resources"][0];
+                (
+                    res["digest"].as_str().unwrap(),
+                    res["tag"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        deleted.sort();
+        let mut want = vec![(a.as_str(), "a"), (b.as_str(), "b")];
+        want.sort();
+        assert_eq!(deleted, want);
+        assert_eq!(repo(Method::GET).await, 404);
+        assert_eq!(repo(Method::DELETE).await, 404);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(hook.attempts.load(Ordering::SeqCst), 2);
+    }
+}
+
 #[tokio::test]
 async fn failing_receivers_are_retried_three_times_at_most() {
     for s in servers().await {

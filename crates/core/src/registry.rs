@@ -701,6 +701,34 @@ impl Registry {
         Ok(())
     }
 
+    /// Deletes a repository with its artifacts and tags; each artifact's
+    /// deletion is an event, as if it had been deleted on its own. False if
+    /// there was no such repository.
+    pub async fn delete_repository(&self, repo: &RepositoryName, operator: &str) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let artifacts = artifacts::digests_and_tags(&mut *tx, repo.as_str()).await?;
+        if !repositories::delete(&mut *tx, repo.as_str()).await? {
+            return Ok(false);
+        }
+        let at = now_millis();
+        let mut staged = Vec::with_capacity(artifacts.len());
+        for (digest, tags) in artifacts {
+            let event = Event::ArtifactDeleted(Artifact {
+                repo: repo.clone(),
+                digest,
+                tags,
+                operator: operator.to_string(),
+                at,
+            });
+            staged.push(self.events.stage(&mut tx, event).await?);
+        }
+        berth_db::commit(tx).await?;
+        for s in staged {
+            s.committed();
+        }
+        Ok(true)
+    }
+
     // ----- listings -----
 
     /// One page of a repository's tags, and whether more follow.

@@ -4,10 +4,12 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::projects::Projects;
+use crate::registry::Registry;
 use berth_db::projects::Visibility;
 use berth_db::query::ListQuery;
 use berth_db::repositories::{self, RepositoryRow};
 use berth_db::{now_millis, Db};
+use berth_oci::RepositoryName;
 
 /// The repository service.
 #[derive(Clone)]
@@ -86,10 +88,24 @@ impl Repositories {
         Ok(())
     }
 
-    /// Deletes the repository and its artifacts (storage is reclaimed by GC).
-    pub async fn delete(&self, ctx: &SecurityContext, project: &str, repo: &str) -> CoreResult<()> {
+    /// Deletes the repository and its artifacts, each artifact's deletion an
+    /// event (storage is reclaimed by GC).
+    pub async fn delete(
+        &self,
+        ctx: &SecurityContext,
+        registry: &Registry,
+        project: &str,
+        repo: &str,
+    ) -> CoreResult<()> {
         let r = self.checked(ctx, project, repo, Action::Delete).await?;
-        repositories::delete(self.db.writer(), &r.name).await?;
+        let name =
+            RepositoryName::parse(&r.name).map_err(|e| CoreError::Internal(e.to_string()))?;
+        if !registry.delete_repository(&name, ctx.username()).await? {
+            return Err(CoreError::NotFound(format!(
+                "repository {} not found",
+                r.name
+            )));
+        }
         Ok(())
     }
 }

@@ -152,6 +152,30 @@ pub async fn tag_names<'e>(
     )
 }
 
+/// Every artifact of a repository: its digest and tag names, oldest first.
+pub async fn digests_and_tags<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+) -> Result<Vec<(String, Vec<String>)>, DbError> {
+    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT a.id, a.digest, t.name FROM artifact a JOIN repository r ON r.id = a.repository_id \
+         LEFT JOIN tag t ON t.artifact_id = a.id WHERE r.name = $1 ORDER BY a.id, t.name",
+    )
+    .bind(repository)
+    .fetch_all(ex)
+    .await?;
+    let mut out: Vec<(i64, String, Vec<String>)> = Vec::new();
+    for (id, digest, tag) in rows {
+        if out.last().is_none_or(|(last, _, _)| *last != id) {
+            out.push((id, digest, Vec::new()));
+        }
+        if let (Some(t), Some((_, _, tags))) = (tag, out.last_mut()) {
+            tags.push(t);
+        }
+    }
+    Ok(out.into_iter().map(|(_, d, t)| (d, t)).collect())
+}
+
 /// Records that an artifact references a blob.
 pub async fn add_blob<'e>(
     ex: impl Executor<'e, Database = Any>,

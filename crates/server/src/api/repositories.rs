@@ -144,6 +144,9 @@ async fn delete(
     Path((p, r)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let ctx = context(&state, &headers).await?;
-    state.repositories.delete(&ctx, &p, &repo_name(&r)?).await?;
+    state
+        .repositories
+        .delete(&ctx, &state.registry, &p, &repo_name(&r)?)
+        .await?;
     Ok(StatusCode::OK)
 }

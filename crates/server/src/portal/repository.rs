@@ -184,7 +184,10 @@ pub async fn delete_repository(
     ProjectPost(v, _, p): ProjectPost,
 ) -> Response {
     let name = &p.project.name;
-    let result = state.repositories.delete(&v.ctx, name, &rest).await;
+    let result = state
+        .repositories
+        .delete(&v.ctx, &state.registry, name, &rest)
+        .await;
     let full = format!("{name}/{rest}");
     record(
         &state,
