@@ -8,6 +8,7 @@ use clap::Parser;
 use reqwest::{Client, StatusCode};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -411,17 +412,11 @@ async fn berth_extras(
     let mut pushes = vec![Vec::new(); PUSH_MODES.len()];
     let mut cpu = vec![Vec::new(); PUSH_MODES.len()];
     let mut expected = 0;
-    // Run 0 is a warm-up, not counted: one mode with everything on, so
-    // connections, prepared statements and caches are warm before the first
-    // measured mode (which otherwise pays for them).
-    const WARM_UP: usize = 3;
-    for run in 0..=runs {
+    for run in 0..runs {
         // Every other run goes backwards, so no mode always follows the
-        // same one (a mode after 1 GiB of writes pays for their write-back).
+        // same one.
         let mut order: Vec<usize> = (0..PUSH_MODES.len()).collect();
-        if run == 0 {
-            order = vec![WARM_UP];
-        } else if run % 2 == 0 {
+        if run % 2 == 1 {
             order.reverse();
         }
         for m in order {
@@ -440,30 +435,29 @@ async fn berth_extras(
             ensure!(synced.success(), "sync failed");
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let seed = (run * PUSH_MODES.len() + m) as u64;
-            let (t, layer) = (&t, mode.layer);
-            let cpu_before = cpu_millis(pid)?;
-            let started = Instant::now();
-            concurrently(16, (0..images).collect(), |i| async move {
-                let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed},"i":{i}}}"#));
-                let layer = Bytes::from(random(layer, seed * 1_000_000 + i as u64));
-                let manifest = push_image_blobs(t, "bench/extras", config, layer).await?;
-                put_manifest(t, "bench/extras", &format!("s{seed}i{i}"), manifest).await
-            })
-            .await?;
-            let rate = images as f64 / started.elapsed().as_secs_f64();
-            if mode.webhooks {
-                expected += images;
-            }
-            // Deliveries are jobs: their cost counts once they have arrived.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while delivered.load(std::sync::atomic::Ordering::Relaxed) < expected
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            if run > 0 {
-                pushes[m].push(rate);
-                cpu[m].push((cpu_millis(pid)? - cpu_before) / images as f64);
+            // A tenth as many images first, untimed: the mode settles in
+            // (connections, prepared statements, and the after-effects of
+            // the mode before, such as 1 GiB just written) before it is timed.
+            let settle = images / 10;
+            for (timed, range) in [(false, 0..settle), (true, settle..settle + images)] {
+                let cpu_before = cpu_millis(pid)?;
+                let started = Instant::now();
+                push_images(&t, seed, mode.layer, range).await?;
+                let pushed = started.elapsed();
+                if mode.webhooks {
+                    expected += if timed { images } else { settle };
+                }
+                // Deliveries are jobs: their cost counts once they have arrived.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while delivered.load(std::sync::atomic::Ordering::Relaxed) < expected
+                    && Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                if timed {
+                    pushes[m].push(images as f64 / pushed.as_secs_f64());
+                    cpu[m].push((cpu_millis(pid)? - cpu_before) / images as f64);
+                }
             }
         }
     }
@@ -512,6 +506,19 @@ async fn berth_extras(
         gc_blobs,
         gc_rate: gc_blobs as f64 / started.elapsed().as_secs_f64(),
     })
+}
+
+/// Pushes images `range` of a run's mode (config, one layer of `layer`
+/// bytes, manifest by tag), 16 at a time.
+async fn push_images(t: &Target, seed: u64, layer: usize, range: Range<usize>) -> Result<()> {
+    concurrently(16, range.collect(), |i| async move {
+        let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed},"i":{i}}}"#));
+        let layer = Bytes::from(random(layer, seed * 1_000_000 + i as u64));
+        let manifest = push_image_blobs(t, "bench/extras", config, layer).await?;
+        put_manifest(t, "bench/extras", &format!("s{seed}i{i}"), manifest).await
+    })
+    .await?;
+    Ok(())
 }
 
 /// A Berth target whose every request carries a bearer token to pull and
