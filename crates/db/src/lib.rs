@@ -132,9 +132,13 @@ impl Db {
         let db = match backend {
             Backend::Sqlite => {
                 let rw = sqlite_url(url, "rwc");
+                // A SQLite connection is a file handle that cannot go stale:
+                // pinging it before each use (sqlx's default) would cost a
+                // round trip to its worker thread on every acquire.
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
                     .min_connections(1)
+                    .test_before_acquire(false)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .after_connect(|conn, _| {
@@ -148,6 +152,7 @@ impl Db {
                     .await?;
                 let read = AnyPoolOptions::new()
                     .max_connections(8)
+                    .test_before_acquire(false)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .after_connect(|conn, _| {
