@@ -15,10 +15,10 @@ use berth_db::{now_millis, Db};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 /// What a job's code returns: Err(message) fails the run (retried while runs remain).
 pub type JobResult = Result<(), String>;
@@ -93,9 +93,6 @@ enum Interrupt {
     Shutdown,
 }
 
-/// A run's end, and who waits for it to be written.
-type RunEnd = (jobs::Finished, oneshot::Sender<()>);
-
 struct Inner {
     db: Db,
     settings: JobSettings,
@@ -109,8 +106,11 @@ struct Inner {
     /// Worker numbers not running a task.
     idle: Mutex<Vec<usize>>,
     /// Ends of runs, written by one recorder many at a time.
-    finished: mpsc::UnboundedSender<RunEnd>,
-    finished_rx: Mutex<Option<mpsc::UnboundedReceiver<RunEnd>>>,
+    finished: mpsc::UnboundedSender<jobs::Finished>,
+    finished_rx: Mutex<Option<mpsc::UnboundedReceiver<jobs::Finished>>>,
+    /// Ends of runs sent to the recorder and not yet written (shutdown
+    /// waits for them).
+    unrecorded: AtomicUsize,
     pool: Pool,
     /// Tasks running in this process, to stop them without waiting for a heartbeat.
     running: Mutex<HashMap<i64, watch::Sender<Interrupt>>>,
@@ -146,6 +146,7 @@ impl Jobs {
                 idle: Mutex::new((0..settings.workers).rev().collect()),
                 finished,
                 finished_rx: Mutex::new(Some(finished_rx)),
+                unrecorded: AtomicUsize::new(0),
                 pool,
                 running: Mutex::new(HashMap::new()),
                 shutdown: watch::channel(false).0,
@@ -182,7 +183,9 @@ impl Jobs {
             tx.send_replace(Interrupt::Shutdown);
         }
         for _ in 0..100 {
-            if crate::lock(&self.inner.running).is_empty() {
+            if crate::lock(&self.inner.running).is_empty()
+                && self.inner.unrecorded.load(Ordering::SeqCst) == 0
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -744,7 +747,7 @@ impl Inner {
     /// Writes the ends of runs: whatever has queued up while the last
     /// transaction ran, or within a moment of the first end, goes into the
     /// next one (a burst of deliveries costs one write, not one each).
-    async fn record(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<RunEnd>) {
+    async fn record(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<jobs::Finished>) {
         let mut batch = Vec::new();
         while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
             if batch.len() < RECORD_BATCH {
@@ -754,13 +757,11 @@ impl Inner {
                     batch.push(end);
                 }
             }
-            let (runs, done): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-            if let Err(e) = jobs::finish(&self.db, &runs).await {
-                tracing::warn!(error = %e, tasks = runs.len(), "recording the end of jobs");
+            if let Err(e) = jobs::finish(&self.db, &batch).await {
+                tracing::warn!(error = %e, tasks = batch.len(), "recording the end of jobs");
             }
-            for d in done {
-                let _ = d.send(());
-            }
+            self.unrecorded.fetch_sub(batch.len(), Ordering::SeqCst);
+            batch.clear();
         }
     }
 
@@ -835,7 +836,6 @@ impl Inner {
                 (jobs::ERROR, e, now)
             }
         };
-        let (done, recorded) = oneshot::channel();
         let end = jobs::Finished {
             id: task.id,
             worker: worker.clone(),
@@ -845,13 +845,14 @@ impl Inner {
             next_run_at: next,
             now,
         };
-        let sent = self.finished.send((end, done)).is_ok();
-        drop(slot);
-        // Listed as running until written, so shutdown waits for the write.
-        if sent {
-            let _ = recorded.await;
+        // Counted before it is sent, so shutdown never sees it in neither
+        // place; the run's task ends here, without waiting for the write.
+        self.unrecorded.fetch_add(1, Ordering::SeqCst);
+        if self.finished.send(end).is_err() {
+            self.unrecorded.fetch_sub(1, Ordering::SeqCst);
         }
         crate::lock(&self.running).remove(&task.id);
+        drop(slot);
     }
 
     /// Renews a running task's lease and saves its log; true if it must stop
