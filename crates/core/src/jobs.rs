@@ -845,8 +845,9 @@ impl Inner {
             next_run_at: next,
             now,
         };
-        // Counted before it is sent, so shutdown never sees it in neither
-        // place; the run's task ends here, without waiting for the write.
+        // Counted before it leaves `running`, so shutdown, which waits for
+        // both to empty, never misses it; the run's task ends here, without
+        // waiting for the write.
         self.unrecorded.fetch_add(1, Ordering::SeqCst);
         if self.finished.send(end).is_err() {
             self.unrecorded.fetch_sub(1, Ordering::SeqCst);
