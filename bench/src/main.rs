@@ -246,7 +246,7 @@ async fn main() -> Result<()> {
             println!(
                 "| Berth image pushes c=16, {} | images/s | {} | – | {} |",
                 mode.name,
-                fmt_runs(&x.pushes[m]),
+                fmt_rounds(&x.pushes[m]),
                 of_off(&x.pushes[m], &x.pushes[mode.base]),
             );
         }
@@ -254,7 +254,7 @@ async fn main() -> Result<()> {
             println!(
                 "| Berth CPU per image push, {} | ms | {} | – | {} |",
                 mode.name,
-                fmt_runs(&x.cpu[m]),
+                fmt_rounds(&x.cpu[m]),
                 of_off(&x.cpu[m], &x.cpu[mode.base]),
             );
         }
@@ -283,7 +283,7 @@ async fn main() -> Result<()> {
 
 /// Berth-only figures.
 struct Extras {
-    /// Image push rates per run, one list per `PUSH_MODES` entry.
+    /// Image push rates per round, one list per `PUSH_MODES` entry.
     pushes: Vec<Vec<f64>>,
     /// Berth's CPU milliseconds per image (deliveries included), likewise.
     cpu: Vec<Vec<f64>>,
@@ -408,19 +408,25 @@ async fn berth_extras(
     check(r.status(), StatusCode::CREATED, "webhook policy")?;
 
     let t = berth_pusher(url, user, password, "bench/extras", 64).await?;
-    let images = 1000 / scale.min(10);
+    // Each run is five rounds of a fifth of the images per mode: modes
+    // compared within a round are measured seconds apart, so the drift of a
+    // shared machine (a mode's CPU per image swings 2x over minutes here)
+    // hardly reaches their ratio.
+    let block = 200 / scale.min(10);
+    let rounds = runs * 5;
     let mut pushes = vec![Vec::new(); PUSH_MODES.len()];
     let mut cpu = vec![Vec::new(); PUSH_MODES.len()];
     let mut expected = 0;
-    for run in 0..runs {
-        // Every other run goes backwards, so no mode always follows the
+    for round in 0..rounds {
+        // Every other round goes backwards, so no mode always follows the
         // same one.
         let mut order: Vec<usize> = (0..PUSH_MODES.len()).collect();
-        if run % 2 == 1 {
+        if round % 2 == 1 {
             order.reverse();
         }
         for m in order {
             let mode = &PUSH_MODES[m];
+            // The server that takes the change applies it before answering.
             let r = admin
                 .put(api("/configurations"))
                 .basic_auth(user, Some(password))
@@ -428,24 +434,22 @@ async fn berth_extras(
                 .send()
                 .await?;
             check(r.status(), StatusCode::OK, "configuration")?;
-            // Every process re-reads the settings within a second. Flushing
-            // the page cache first keeps the previous mode's write-back (1 GiB
-            // after a 1 MiB-layer mode) from being billed to this one.
+            // Writing back dirty pages first keeps the previous mode's
+            // write-back from being billed to this one.
             let synced = tokio::process::Command::new("sync").status().await?;
             ensure!(synced.success(), "sync failed");
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let seed = (run * PUSH_MODES.len() + m) as u64;
+            let seed = (round * PUSH_MODES.len() + m) as u64;
             // A tenth as many images first, untimed: the mode settles in
-            // (connections, prepared statements, and the after-effects of
-            // the mode before, such as 1 GiB just written) before it is timed.
-            let settle = images / 10;
-            for (timed, range) in [(false, 0..settle), (true, settle..settle + images)] {
+            // (connections, prepared statements, the after-effects of the
+            // mode before) before it is timed.
+            let settle = block / 10;
+            for (timed, range) in [(false, 0..settle), (true, settle..settle + block)] {
                 let cpu_before = cpu_millis(pid)?;
                 let started = Instant::now();
                 push_images(&t, seed, mode.layer, range).await?;
                 let pushed = started.elapsed();
                 if mode.webhooks {
-                    expected += if timed { images } else { settle };
+                    expected += if timed { block } else { settle };
                 }
                 // Deliveries are jobs: their cost counts once they have arrived.
                 let deadline = Instant::now() + Duration::from_secs(60);
@@ -455,8 +459,8 @@ async fn berth_extras(
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 if timed {
-                    pushes[m].push(images as f64 / pushed.as_secs_f64());
-                    cpu[m].push((cpu_millis(pid)? - cpu_before) / images as f64);
+                    pushes[m].push(block as f64 / pushed.as_secs_f64());
+                    cpu[m].push((cpu_millis(pid)? - cpu_before) / block as f64);
                 }
             }
         }
@@ -1054,14 +1058,27 @@ fn peak_rss_mb(pid: u32) -> Result<f64> {
 }
 
 /// A mode's figure against "off": the ratio of the means, and the median of
-/// each run's own ratio (a run measures every mode within a minute, so its
-/// ratio is spared the drift of a shared machine between runs).
+/// each round's own ratio (a round measures every mode within seconds, so
+/// its ratio is spared the drift of a shared machine between rounds).
 fn of_off(mode: &[f64], off: &[f64]) -> String {
-    let per_run: Vec<f64> = mode.iter().zip(off).map(|(m, o)| m / o).collect();
+    let per_round: Vec<f64> = mode.iter().zip(off).map(|(m, o)| m / o).collect();
     format!(
-        "{:.2}x of off (per run: median {:.2}x)",
+        "{:.2}x of off (per round: median {:.2}x)",
         mean(mode) / mean(off),
-        percentile(&per_run, 0.5)
+        percentile(&per_round, 0.5)
+    )
+}
+
+/// Per-round figures: too many to list, so their mean, median and range.
+fn fmt_rounds(v: &[f64]) -> String {
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    format!(
+        "{:.1} (median {:.1} of {} rounds, {lo:.1}–{hi:.1})",
+        mean(v),
+        percentile(v, 0.5),
+        v.len()
     )
 }
 
