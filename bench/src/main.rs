@@ -1071,9 +1071,7 @@ fn of_off(mode: &[f64], off: &[f64]) -> String {
 
 /// Per-round figures: too many to list, so their mean, median and range.
 fn fmt_rounds(v: &[f64]) -> String {
-    let (lo, hi) = v
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    let (lo, hi) = range(v);
     format!(
         "{:.1} (median {:.1} of {} rounds, {lo:.1}–{hi:.1})",
         mean(v),
@@ -1086,10 +1084,14 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
+/// The smallest and largest of `v`.
+fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)))
+}
+
 fn fmt_runs(v: &[f64]) -> String {
-    let (lo, hi) = v
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    let (lo, hi) = range(v);
     let spread = if mean(v) > 0.0 {
         (hi - lo) / mean(v) * 100.0
     } else {
