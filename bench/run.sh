@@ -11,7 +11,8 @@ if ! command -v docker-registry >/dev/null; then
 fi
 cargo build --release -q -p berth -p berth-bench
 
-work=$(realpath -m target/bench-data)
+# BENCH_DIR puts the data elsewhere (a tmpfs, say), in BENCH_DIR/bench-data.
+work=$(realpath -m "${BENCH_DIR:-target}")/bench-data
 rm -rf "$work"; mkdir -p "$work"
 cleanup() { kill "$berth_pid" "$dist_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

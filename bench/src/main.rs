@@ -46,6 +46,17 @@ struct Args {
     /// Only the portal's render of a 10,000-artifact repository
     #[arg(long)]
     portal_only: bool,
+    /// Only the image-push modes, no GC or portal (implies --extras-only):
+    /// for comparing two builds of Berth's push path
+    #[arg(long)]
+    push_only: bool,
+    /// Rounds of the image-push modes [default: --runs x 5]
+    #[arg(long)]
+    push_rounds: Option<usize>,
+    /// Which image-push modes run, by number from 0 (as the table lists
+    /// them), comma-separated; each one's "off" mode runs too [default: all]
+    #[arg(long, value_delimiter = ',')]
+    push_modes: Vec<usize>,
 }
 
 /// One figure: name, unit, and whether higher is better.
@@ -148,7 +159,7 @@ async fn main() -> Result<()> {
         disk_ceiling(&args.scratch, &big)?
     );
 
-    let shared_runs = if args.extras_only || args.portal_only {
+    let shared_runs = if args.extras_only || args.portal_only || args.push_only {
         0
     } else {
         args.runs
@@ -193,9 +204,9 @@ async fn main() -> Result<()> {
             berth_extras(
                 &targets[0].url,
                 targets[0].pid,
-                user,
-                password,
-                args.runs,
+                (user, password),
+                &push_plan(&args)?,
+                !args.push_only,
                 scale,
             )
             .await?,
@@ -203,10 +214,10 @@ async fn main() -> Result<()> {
         _ => None,
     };
     let portal = match &targets[0].creds {
-        Some((user, password)) => {
+        Some((user, password)) if !args.push_only => {
             Some(portal_render(&targets[0].url, user, password, 10_000 / scale).await?)
         }
-        None => None,
+        _ => None,
     };
 
     println!("\n| scenario | unit | Berth (runs) | Distribution (runs) | Berth / Distribution |");
@@ -242,7 +253,13 @@ async fn main() -> Result<()> {
         println!("| Berth token service c=16 | tokens/s | {rate:.1} | – | – |");
     }
     if let Some(x) = extras {
-        for (m, mode) in PUSH_MODES.iter().enumerate() {
+        let ran = || {
+            PUSH_MODES
+                .iter()
+                .enumerate()
+                .filter(|(m, _)| !x.cpu[*m].is_empty())
+        };
+        for (m, mode) in ran() {
             println!(
                 "| Berth image pushes c=16, {} | images/s | {} | – | {} |",
                 mode.name,
@@ -250,7 +267,7 @@ async fn main() -> Result<()> {
                 of_off(&x.pushes[m], &x.pushes[mode.base]),
             );
         }
-        for (m, mode) in PUSH_MODES.iter().enumerate() {
+        for (m, mode) in ran() {
             println!(
                 "| Berth CPU per image push, {} | ms | {} | – | {} |",
                 mode.name,
@@ -262,10 +279,9 @@ async fn main() -> Result<()> {
             "| Berth webhook deliveries arrived | deliveries | {} of {} | – | – |",
             x.delivered, x.expected
         );
-        println!(
-            "| Berth GC mark+sweep, {} orphan blobs | blobs/s | {:.0} | – | – |",
-            x.gc_blobs, x.gc_rate
-        );
+        if let Some((blobs, rate)) = x.gc {
+            println!("| Berth GC mark+sweep, {blobs} orphan blobs | blobs/s | {rate:.0} | – | – |");
+        }
     }
     if let Some(p) = portal {
         for (which, ms) in &p.pages {
@@ -289,8 +305,8 @@ struct Extras {
     cpu: Vec<Vec<f64>>,
     delivered: usize,
     expected: usize,
-    gc_blobs: usize,
-    gc_rate: f64,
+    /// Orphan blobs collected and the mark+sweep rate (blobs/s), if GC ran.
+    gc: Option<(usize, f64)>,
 }
 
 /// Which of audit logging and webhooks an image-push run has on, and how
@@ -352,14 +368,39 @@ const PUSH_MODES: &[PushMode] = &[
     },
 ];
 
+/// Which image-push modes run, and for how many rounds.
+struct PushPlan {
+    rounds: usize,
+    /// Indexed like `PUSH_MODES`.
+    modes: Vec<bool>,
+}
+
+/// The push plan the arguments ask for; a chosen mode brings its "off" mode.
+fn push_plan(args: &Args) -> Result<PushPlan> {
+    let mut modes = vec![args.push_modes.is_empty(); PUSH_MODES.len()];
+    for &m in &args.push_modes {
+        ensure!(
+            m < PUSH_MODES.len(),
+            "no push mode {m} (0 to {})",
+            PUSH_MODES.len() - 1
+        );
+        modes[m] = true;
+        modes[PUSH_MODES[m].base] = true;
+    }
+    Ok(PushPlan {
+        rounds: args.push_rounds.unwrap_or(args.runs * 5),
+        modes,
+    })
+}
+
 /// The cost of audit logs and webhooks on pushes (each image: config,
-/// layer, manifest), and garbage collection's mark+sweep rate.
+/// layer, manifest), and (if `gc`) garbage collection's mark+sweep rate.
 async fn berth_extras(
     url: &str,
     pid: u32,
-    user: &str,
-    password: &str,
-    runs: usize,
+    (user, password): (&str, &str),
+    plan: &PushPlan,
+    gc: bool,
     scale: usize,
 ) -> Result<Extras> {
     // A webhook receiver that answers every delivery at once.
@@ -413,14 +454,14 @@ async fn berth_extras(
     // shared machine (a mode's CPU per image swings 2x over minutes here)
     // hardly reaches their ratio.
     let block = 200 / scale.min(10);
-    let rounds = runs * 5;
+    let rounds = plan.rounds;
     let mut pushes = vec![Vec::new(); PUSH_MODES.len()];
     let mut cpu = vec![Vec::new(); PUSH_MODES.len()];
     let mut expected = 0;
     for round in 0..rounds {
         // Every other round goes backwards, so no mode always follows the
         // same one.
-        let mut order: Vec<usize> = (0..PUSH_MODES.len()).collect();
+        let mut order: Vec<usize> = (0..PUSH_MODES.len()).filter(|m| plan.modes[*m]).collect();
         if round % 2 == 1 {
             order.reverse();
         }
@@ -459,13 +500,29 @@ async fn berth_extras(
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 if timed {
-                    pushes[m].push(block as f64 / pushed.as_secs_f64());
-                    cpu[m].push((cpu_millis(pid)? - cpu_before) / block as f64);
+                    let rate = block as f64 / pushed.as_secs_f64();
+                    let ms = (cpu_millis(pid)? - cpu_before) / block as f64;
+                    // Each round's own figures, to compare builds round by round.
+                    eprintln!(
+                        "round {round} mode {m}: {rate:.1} images/s, {ms:.3} ms CPU per image"
+                    );
+                    pushes[m].push(rate);
+                    cpu[m].push(ms);
                 }
             }
         }
     }
 
+    let delivered = delivered.load(std::sync::atomic::Ordering::Relaxed);
+    if !gc {
+        return Ok(Extras {
+            pushes,
+            cpu,
+            expected,
+            delivered,
+            gc: None,
+        });
+    }
     // GC: orphan blobs, then one collection with no time window.
     let gc_blobs = 100_000 / scale;
     let t = &t;
@@ -506,9 +563,8 @@ async fn berth_extras(
         pushes,
         cpu,
         expected,
-        delivered: delivered.load(std::sync::atomic::Ordering::Relaxed),
-        gc_blobs,
-        gc_rate: gc_blobs as f64 / started.elapsed().as_secs_f64(),
+        delivered,
+        gc: Some((gc_blobs, gc_blobs as f64 / started.elapsed().as_secs_f64())),
     })
 }
 
