@@ -449,16 +449,14 @@ async fn berth_extras(
     check(r.status(), StatusCode::CREATED, "webhook policy")?;
 
     let t = berth_pusher(url, user, password, "bench/extras", 64).await?;
-    // Each run is five rounds of a fifth of the images per mode: modes
-    // compared within a round are measured seconds apart, so the drift of a
-    // shared machine (a mode's CPU per image swings 2x over minutes here)
-    // hardly reaches their ratio.
+    // Short rounds of 200 images per mode: modes compared within a round
+    // are measured seconds apart, so the drift of a shared machine (a mode's
+    // CPU per image swings 2x over minutes here) hardly reaches their ratio.
     let block = 200 / scale.min(10);
-    let rounds = plan.rounds;
     let mut pushes = vec![Vec::new(); PUSH_MODES.len()];
     let mut cpu = vec![Vec::new(); PUSH_MODES.len()];
     let mut expected = 0;
-    for round in 0..rounds {
+    for round in 0..plan.rounds {
         // Every other round goes backwards, so no mode always follows the
         // same one.
         let mut order: Vec<usize> = (0..PUSH_MODES.len()).filter(|m| plan.modes[*m]).collect();
@@ -513,19 +511,29 @@ async fn berth_extras(
         }
     }
 
-    let delivered = delivered.load(std::sync::atomic::Ordering::Relaxed);
-    if !gc {
-        return Ok(Extras {
-            pushes,
-            cpu,
-            expected,
-            delivered,
-            gc: None,
-        });
-    }
-    // GC: orphan blobs, then one collection with no time window.
+    let gc = if gc {
+        Some(gc_rate(url, &t, (user, password), scale).await?)
+    } else {
+        None
+    };
+    Ok(Extras {
+        pushes,
+        cpu,
+        expected,
+        delivered: delivered.load(std::sync::atomic::Ordering::Relaxed),
+        gc,
+    })
+}
+
+/// GC: orphan blobs pushed, then one collection with no time window;
+/// returns the blobs and the mark+sweep rate (blobs/s).
+async fn gc_rate(
+    url: &str,
+    t: &Target,
+    (user, password): (&str, &str),
+    scale: usize,
+) -> Result<(usize, f64)> {
     let gc_blobs = 100_000 / scale;
-    let t = &t;
     concurrently(32, (0..gc_blobs).collect(), |i| async move {
         push_whole(
             t,
@@ -535,9 +543,10 @@ async fn berth_extras(
         .await
     })
     .await?;
+    let admin = Client::new();
     let started = Instant::now();
     let r = admin
-        .post(api("/system/gc/schedule"))
+        .post(format!("{url}/api/v2.0/system/gc/schedule"))
         .basic_auth(user, Some(password))
         .json(&serde_json::json!({"schedule": {"type": "Manual"},
             "parameters": {"time_window": 0, "workers": 4, "delete_untagged": false}}))
@@ -559,13 +568,7 @@ async fn berth_extras(
             other => bail!("GC ended {other:?}"),
         }
     }
-    Ok(Extras {
-        pushes,
-        cpu,
-        expected,
-        delivered,
-        gc: Some((gc_blobs, gc_blobs as f64 / started.elapsed().as_secs_f64())),
-    })
+    Ok((gc_blobs, gc_blobs as f64 / started.elapsed().as_secs_f64()))
 }
 
 /// Pushes images `range` of a run's mode (config, one layer of `layer`
