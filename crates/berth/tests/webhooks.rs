@@ -28,16 +28,25 @@ async fn receiver(fail: usize) -> Receiver {
 
 /// A receiver that takes `delay` to answer each request.
 async fn slow_receiver(fail: usize, delay: Duration) -> Receiver {
+    receiver_delaying(fail, move |_| delay).await
+}
+
+/// A receiver that takes `delay(n)` to answer its request number `n` (from 0).
+async fn receiver_delaying(
+    fail: usize,
+    delay: impl Fn(usize) -> Duration + Clone + Send + Sync + 'static,
+) -> Receiver {
     let got = Arc::new(Mutex::new(Vec::new()));
     let attempts = Arc::new(AtomicUsize::new(0));
     let (g, a) = (got.clone(), attempts.clone());
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let (g, a) = (g.clone(), a.clone());
+            let (g, a, delay) = (g.clone(), a.clone(), delay.clone());
             async move {
-                tokio::time::sleep(delay).await;
-                if a.fetch_add(1, Ordering::SeqCst) < fail {
+                let n = a.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay(n)).await;
+                if n < fail {
                     return StatusCode::INTERNAL_SERVER_ERROR;
                 }
                 g.lock()
@@ -54,6 +63,15 @@ async fn slow_receiver(fail: usize, delay: Duration) -> Receiver {
 }
 
 impl Receiver {
+    /// Waits until `n` requests came in.
+    async fn wait_attempts(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.attempts.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "request {n} never came");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Waits until `n` events arrived; returns them.
     async fn wait(&self, n: usize) -> Vec<(HeaderMap, Value)> {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -73,9 +91,14 @@ impl Receiver {
 }
 
 async fn add_policy(s: &Server, project: &str, events: &[&str], target: Value) -> i64 {
+    add_policy_for(s, project, events, json!([target])).await
+}
+
+/// A policy with several targets; returns its id.
+async fn add_policy_for(s: &Server, project: &str, events: &[&str], targets: Value) -> i64 {
     let r = s
         .api(Method::POST, &format!("/projects/{project}/webhook/policies"), ADMIN)
-        .json(&json!({"name": format!("hook-{}", target["address"]), "event_types": events, "targets": [target]}))
+        .json(&json!({"name": format!("hook-{}", targets[0]["address"]), "event_types": events, "targets": targets}))
         .send()
         .await
         .unwrap();
@@ -258,18 +281,11 @@ async fn failing_receivers_are_retried_three_times_at_most() {
             .await;
         assert_eq!(tasks[0]["run_count"], 3);
         let tid = tasks[0]["id"].as_i64().unwrap();
-        let log = s
-            .api(
-                Method::GET,
-                &format!("/projects/p/webhook/policies/{did}/executions/{eid}/tasks/{tid}/log"),
-                ADMIN,
-            )
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let log = task_log(
+            &s,
+            &format!("/projects/p/webhook/policies/{did}/executions/{eid}/tasks/{tid}"),
+        )
+        .await;
         assert_eq!(log.matches("failed: ").count(), 3, "{log}");
         assert!(log.contains("no runs left"), "{log}");
         let ok: Vec<Value> = s
@@ -282,6 +298,152 @@ async fn failing_receivers_are_retried_three_times_at_most() {
     }
 }
 
+/// Pushes `n` images to p/app at once, tagged v0 …
+async fn push_burst(s: &Server, n: usize, seed: &str) {
+    futures_util::future::join_all((0..n).map(|i| async move {
+        s.push_image("p/app", &format!("v{i}"), &format!("{seed}{i}"))
+            .await
+    }))
+    .await;
+}
+
+/// The log of a delivery, at a task's path.
+async fn task_log(s: &Server, task: &str) -> String {
+    s.api(Method::GET, &format!("{task}/log"), ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The executions of a policy.
+async fn executions(s: &Server, policy: i64) -> Vec<Value> {
+    s.api_json(
+        &format!("/projects/p/webhook/policies/{policy}/executions"),
+        ADMIN,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn deliveries_cut_off_by_a_crash_are_made_after_restart() {
+    for (backend, url) in databases().await {
+        let mut s = Server::start_with(backend, url, &["--job-lease-seconds", "3"]).await;
+        // Requests 0 and 2 hang until the process sending them is killed.
+        let hook = receiver_delaying(0, |n| {
+            Duration::from_secs(if n % 2 == 0 { 3600 } else { 0 })
+        })
+        .await;
+        let id = add_policy(&s, "p", &["PUSH_ARTIFACT"], json!({"address": hook.url})).await;
+
+        // Killed as soon as the receiver has the request: the delivery has
+        // not even got its execution yet.
+        s.push_image("p/app", "v1", "crash1").await;
+        hook.wait_attempts(1).await;
+        s.kill();
+        s.restart();
+        let got = hook.wait(1).await;
+        assert_eq!(got[0].1["event_data"]["resources"][0]["tag"], "v1");
+
+        // Killed once the delivery shows as running.
+        s.push_image("p/app", "v2", "crash2").await;
+        hook.wait_attempts(3).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !executions(&s, id)
+            .await
+            .iter()
+            .any(|e| e["status"] == "Running")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{backend}: never listed as running"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        s.kill();
+        s.restart();
+        let got = hook.wait(2).await;
+        assert_eq!(got[1].1["event_data"]["resources"][0]["tag"], "v2");
+        assert_eq!(hook.attempts.load(Ordering::SeqCst), 4);
+
+        // Each delivery is one execution, which took a second run.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let execs = loop {
+            let e = executions(&s, id).await;
+            if e.len() == 2 && e.iter().all(|e| e["status"] == "Success") {
+                break e;
+            }
+            assert!(Instant::now() < deadline, "{backend}: {e:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        for e in execs {
+            let eid = e["id"].as_i64().unwrap();
+            let tasks: Vec<Value> = s
+                .api_json(
+                    &format!("/projects/p/webhook/policies/{id}/executions/{eid}/tasks"),
+                    ADMIN,
+                )
+                .await;
+            assert_eq!(tasks.len(), 1, "{backend}: {tasks:?}");
+            assert_eq!(tasks[0]["run_count"], 2, "{backend}: {tasks:?}");
+        }
+    }
+}
+
+/// Deliveries that end together are recorded together: each execution
+/// keeps its own target, status and log.
+#[tokio::test]
+async fn deliveries_ending_together_keep_their_own_records() {
+    for s in servers().await {
+        let ok = receiver(0).await;
+        let bad = receiver(usize::MAX).await;
+        let targets = json!([{"address": ok.url}, {"address": bad.url}]);
+        let id = add_policy_for(&s, "p", &["PUSH_ARTIFACT"], targets).await;
+        push_burst(&s, 6, "together").await;
+        ok.wait(6).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let execs = loop {
+            let e: Vec<Value> = s
+                .api_json(
+                    &format!("/projects/p/webhook/policies/{id}/executions?page_size=50"),
+                    ADMIN,
+                )
+                .await;
+            let ended = |e: &&Value| e["status"] == "Success" || e["status"] == "Error";
+            if e.len() == 12 && e.iter().filter(ended).count() >= 6 {
+                break e;
+            }
+            assert!(Instant::now() < deadline, "{e:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        for e in &execs {
+            let address = e["extra_attrs"]["address"].as_str().unwrap();
+            let eid = e["id"].as_i64().unwrap();
+            let base = format!("/projects/p/webhook/policies/{id}/executions/{eid}/tasks");
+            let tasks: Vec<Value> = s.api_json(&base, ADMIN).await;
+            assert_eq!(tasks.len(), 1, "{tasks:?}");
+            let tid = tasks[0]["id"].as_i64().unwrap();
+            let log = task_log(&s, &format!("{base}/{tid}")).await;
+            assert!(
+                log.contains(&format!("sending PUSH_ARTIFACT to {address}")),
+                "{log}"
+            );
+            if address == ok.url {
+                assert_eq!(e["status"], "Success", "{e}");
+                assert_eq!(tasks[0]["status"], "Success");
+                assert_eq!(tasks[0]["run_count"], 1);
+                assert!(log.contains("succeeded"), "{log}");
+            } else {
+                assert_eq!(address, bad.url);
+                assert_ne!(e["status"], "Success", "{e}");
+                assert!(log.contains("answered 500"), "{log}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_burst_larger_than_the_worker_pool_is_delivered_promptly() {
     for (backend, url) in databases().await {
@@ -290,14 +452,7 @@ async fn a_burst_larger_than_the_worker_pool_is_delivered_promptly() {
         let slow = slow_receiver(0, Duration::from_millis(100)).await;
         let id = add_policy(&s, "p", &["PUSH_ARTIFACT"], json!({"address": slow.url})).await;
         let started = Instant::now();
-        futures_util::future::join_all((0..12).map(|i| {
-            let s = &s;
-            async move {
-                s.push_image("p/app", &format!("v{i}"), &format!("burst{i}"))
-                    .await
-            }
-        }))
-        .await;
+        push_burst(&s, 12, "burst").await;
         slow.wait(12).await;
         // Two workers need 0.6 s; waiting for the dispatcher's idle polls
         // instead of being handed the next task would take far longer.

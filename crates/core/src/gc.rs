@@ -170,7 +170,9 @@ impl Inner {
             result.purged_uploads
         ));
         let attrs = serde_json::json!({"parameters": params, "result": result}).to_string();
-        jobrows::set_extra_attrs(self.db.writer(), ctx.execution_id, &attrs)
+        // Collections are enqueued as tasks, so a run always has its execution.
+        let execution = ctx.execution_id().ok_or("the run has no execution")?;
+        jobrows::set_extra_attrs(self.db.writer(), execution, &attrs)
             .await
             .map_err(|e| e.to_string())?;
         Ok(())

@@ -10,13 +10,13 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Resource};
 use crate::iam::require;
-use berth_db::jobs::{self, NewJob, Pool, Queue, Schedule, Task};
+use berth_db::jobs::{self, NewJob, Pool, Queue, Row, Schedule, Task};
 use berth_db::{now_millis, Db};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -33,9 +33,9 @@ const MAX_LOG: usize = 256 * 1024;
 /// What a running job sees.
 #[derive(Clone)]
 pub struct JobContext {
-    /// The task id (Harbor's job id).
-    pub task_id: i64,
-    pub execution_id: i64,
+    /// (task id, execution id): a job started from the outbox has them
+    /// only once its run outlasts [`PROMOTE_AFTER`].
+    ids: Arc<OnceLock<(i64, i64)>>,
     /// The job's parameters (JSON), as enqueued.
     params: Arc<str>,
     /// Which run this is, from 1.
@@ -62,6 +62,11 @@ impl JobContext {
     /// The job's parameters, read as its code expects them.
     pub fn params<'a, P: serde::Deserialize<'a>>(&'a self) -> Result<P, String> {
         serde_json::from_str(&self.params).map_err(|e| format!("bad parameters: {e}"))
+    }
+
+    /// The run's execution, once it has one (see [`Enqueued::add`]).
+    pub fn execution_id(&self) -> Option<i64> {
+        self.ids.get().map(|ids| ids.1)
     }
 
     /// Whether the job was asked to stop (long jobs check between steps).
@@ -93,6 +98,14 @@ enum Interrupt {
     Shutdown,
 }
 
+/// A run in progress in this process.
+struct Running {
+    /// Its task, once it has one.
+    task: Option<i64>,
+    job_type: String,
+    interrupt: watch::Sender<Interrupt>,
+}
+
 struct Inner {
     db: Db,
     settings: JobSettings,
@@ -112,8 +125,10 @@ struct Inner {
     /// waits for them).
     unrecorded: AtomicUsize,
     pool: Pool,
-    /// Tasks running in this process, to stop them without waiting for a heartbeat.
-    running: Mutex<HashMap<i64, watch::Sender<Interrupt>>>,
+    /// Runs in progress in this process, by a number of their own, to stop
+    /// them without waiting for a heartbeat.
+    running: Mutex<HashMap<u64, Running>>,
+    next_run: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
 
@@ -149,6 +164,7 @@ impl Jobs {
                 unrecorded: AtomicUsize::new(0),
                 pool,
                 running: Mutex::new(HashMap::new()),
+                next_run: AtomicU64::new(0),
                 shutdown: watch::channel(false).0,
             }),
         }
@@ -179,8 +195,8 @@ impl Jobs {
     /// Stops claiming; running tasks are interrupted and will run again.
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
-        for tx in crate::lock(&self.inner.running).values() {
-            tx.send_replace(Interrupt::Shutdown);
+        for run in crate::lock(&self.inner.running).values() {
+            run.interrupt.send_replace(Interrupt::Shutdown);
         }
         for _ in 0..100 {
             if crate::lock(&self.inner.running).is_empty()
@@ -201,18 +217,16 @@ impl Jobs {
     /// Enqueues a job in its own transaction; returns its execution id.
     pub async fn enqueue(&self, job: &NewJob<'_>) -> CoreResult<i64> {
         let mut tx = self.inner.db.begin().await?;
-        let mut enqueued = self.batch();
-        enqueued.add(&mut tx, job, now_millis()).await?;
+        let (execution, _) = jobs::enqueue(&mut tx, job, now_millis()).await?;
         berth_db::commit(tx).await?;
-        enqueued.start();
-        Ok(enqueued.executions[0])
+        self.inner.more();
+        Ok(execution)
     }
 
     /// Nothing yet: jobs to add in a caller's transaction (see [`Enqueued`]).
     pub fn batch(&self) -> Enqueued {
         Enqueued {
             inner: self.inner.clone(),
-            executions: Vec::new(),
             held: Vec::new(),
             pending: false,
         }
@@ -232,8 +246,10 @@ impl Jobs {
                 "job {task_id} has already ended"
             ))),
             Some(true) => {
-                if let Some(tx) = crate::lock(&self.inner.running).get(&task_id) {
-                    tx.send_replace(Interrupt::Stop);
+                for run in crate::lock(&self.inner.running).values() {
+                    if run.task == Some(task_id) {
+                        run.interrupt.send_replace(Interrupt::Stop);
+                    }
                 }
                 Ok(())
             }
@@ -249,13 +265,6 @@ impl Jobs {
     /// A task's log, without a permission check (the caller checked its own).
     pub async fn task_log(&self, task_id: i64) -> CoreResult<String> {
         jobs::task_log(self.inner.db.reader(), task_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("job {task_id} not found")))
-    }
-
-    /// One task.
-    pub async fn task(&self, task_id: i64) -> CoreResult<Task> {
-        jobs::task(self.inner.db.reader(), task_id)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("job {task_id} not found")))
     }
@@ -293,15 +302,9 @@ impl Jobs {
             }
         }
         if action == "stop" {
-            let running = crate::lock(&self.inner.running)
-                .iter()
-                .map(|(id, tx)| (*id, tx.clone()))
-                .collect::<Vec<_>>();
-            for (id, tx) in running {
-                if let Ok(task) = self.task(id).await {
-                    if types.contains(&task.job_type) {
-                        tx.send_replace(Interrupt::Stop);
-                    }
+            for run in crate::lock(&self.inner.running).values() {
+                if types.contains(&run.job_type) {
+                    run.interrupt.send_replace(Interrupt::Stop);
                 }
             }
         }
@@ -384,13 +387,14 @@ impl Jobs {
 
 /// Jobs enqueued in a transaction that has not committed yet. An idle
 /// worker of this process takes each on at once, so it starts as soon as
-/// [`Enqueued::start`] is called after the commit, without a claim.
+/// [`Enqueued::start`] is called after the commit, without a claim; such a
+/// job is only an outbox row until its run ends or outlasts
+/// [`PROMOTE_AFTER`], so it costs one write in the transaction and a share
+/// of a batch afterwards. Jobs no worker is free for are pending tasks.
 #[must_use = "start the jobs once the transaction has committed"]
 pub struct Enqueued {
     inner: Arc<Inner>,
-    /// Their execution ids.
-    pub executions: Vec<i64>,
-    /// Tasks idle workers of this process hold.
+    /// Jobs idle workers of this process hold.
     held: Vec<(Worker, jobs::Claimed)>,
     /// Some job was left for the dispatcher.
     pending: bool,
@@ -404,20 +408,17 @@ impl Enqueued {
         job: &NewJob<'_>,
         now: i64,
     ) -> Result<(), berth_db::DbError> {
-        let Some(worker) = Worker::take(&self.inner) else {
-            self.executions.push(jobs::enqueue(tx, job, now).await?.0);
-            self.pending = true;
-            return Ok(());
-        };
-        let lease_until = now + self.inner.settings.lease.as_millis() as i64;
-        let id = self.inner.worker_id(worker.n);
-        let (execution, task) = jobs::enqueue_claimed(tx, job, &id, lease_until, now).await?;
-        self.executions.push(execution);
-        // None: its queue is paused, and the worker stays free.
-        match task {
-            Some(task) => self.held.push((worker, task)),
-            None => self.pending = true,
+        if let Some(worker) = Worker::take(&self.inner) {
+            let lease_until = now + self.inner.settings.lease.as_millis() as i64;
+            // None: its queue is paused, and the worker stays free.
+            if let Some(id) = jobs::enqueue_started(tx, job, lease_until, now).await? {
+                self.held
+                    .push((worker, jobs::Claimed::started(id, job, now)));
+                return Ok(());
+            }
         }
+        jobs::enqueue(tx, job, now).await?;
+        self.pending = true;
         Ok(())
     }
 
@@ -434,8 +435,8 @@ impl Enqueued {
 
 /// One of this process's worker slots, taken from the idle list; it goes
 /// back when dropped — after its run, or unused when the transaction that
-/// reserved it rolled back (a task whose commit went through anyway is
-/// requeued once its lease runs out).
+/// reserved it rolled back (a job whose commit went through anyway is
+/// queued again once its lease runs out).
 struct Worker {
     n: usize,
     inner: Arc<Inner>,
@@ -673,6 +674,11 @@ const RECORD_BATCH: usize = 128;
 /// How long the first of a burst of run ends waits for the rest.
 const RECORD_LINGER: Duration = Duration::from_millis(20);
 
+/// How long a job started from the outbox runs before it gets its
+/// execution and task (as Running): deliveries end long before, and one
+/// that lasts shows in its listing from then on and can be stopped.
+pub const PROMOTE_AFTER: Duration = Duration::from_secs(1);
+
 /// How often a pool records that it is alive.
 const POOL_HEARTBEAT: Duration = Duration::from_secs(5);
 
@@ -765,21 +771,31 @@ impl Inner {
         }
     }
 
-    /// Runs a task; its worker slot comes free as soon as the run has
-    /// ended, before its end is written (the lease covers the gap).
-    async fn run(&self, slot: Worker, task: jobs::Claimed) {
+    /// Runs a task or a job started from the outbox; its worker slot comes
+    /// free as soon as the run has ended, before its end is written (the
+    /// lease covers the gap).
+    async fn run(&self, slot: Worker, mut task: jobs::Claimed) {
         let worker = &self.worker_id(slot.n);
         let handler = crate::lock(&self.handlers).get(&task.job_type).cloned();
         let (interrupt_tx, mut interrupt) = watch::channel(Interrupt::None);
         let (stop_tx, stop_rx) = watch::channel(false);
-        crate::lock(&self.running).insert(task.id, interrupt_tx.clone());
+        let ids = Arc::new(OnceLock::new());
+        if let Row::Task { id, execution_id } = task.row {
+            let _ = ids.set((id, execution_id));
+        }
+        let key = self.next_run.fetch_add(1, Ordering::Relaxed);
+        let running = Running {
+            task: ids.get().map(|ids: &(i64, i64)| ids.0),
+            job_type: task.job_type.clone(),
+            interrupt: interrupt_tx.clone(),
+        };
+        crate::lock(&self.running).insert(key, running);
         let ctx = JobContext {
-            task_id: task.id,
-            execution_id: task.execution_id,
-            params: task.params.into(),
+            ids,
+            params: task.params.as_str().into(),
             run: task.run_count,
             // Each run adds to the log of the runs before it.
-            log: Arc::new(Mutex::new(task.log.clone())),
+            log: Arc::new(Mutex::new(std::mem::take(&mut task.log))),
             stop: stop_rx,
         };
         ctx.log(format!(
@@ -788,9 +804,13 @@ impl Inner {
         ));
         // Heartbeats share the run's task: most jobs (deliveries) end long
         // before the first, and a second task per run would cost a wake-up.
+        // A job started from the outbox gets its rows at the first.
         let beat_every = self.settings.lease / 3;
-        let mut beat =
-            tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);
+        let first = match task.row {
+            Row::Outbox { .. } => beat_every.min(PROMOTE_AFTER),
+            Row::Task { .. } => beat_every,
+        };
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + first, beat_every);
         let result = match handler {
             None => Err(format!("no code for job type {}", task.job_type)),
             Some(h) => {
@@ -803,7 +823,7 @@ impl Inner {
                             break Err("interrupted".to_string());
                         }
                         _ = beat.tick() => {
-                            if self.heartbeat(&ctx, worker).await {
+                            if self.heartbeat(&mut task, &ctx, worker, key).await {
                                 interrupt_tx.send_replace(Interrupt::Stop);
                             }
                         }
@@ -836,12 +856,12 @@ impl Inner {
                 (jobs::ERROR, e, now)
             }
         };
+        task.log = ctx.snapshot();
         let end = jobs::Finished {
-            id: task.id,
+            run: task,
             worker: worker.clone(),
             status,
             message,
-            log: ctx.snapshot(),
             next_run_at: next,
             now,
         };
@@ -852,21 +872,45 @@ impl Inner {
         if self.finished.send(end).is_err() {
             self.unrecorded.fetch_sub(1, Ordering::SeqCst);
         }
-        crate::lock(&self.running).remove(&task.id);
+        crate::lock(&self.running).remove(&key);
         drop(slot);
     }
 
-    /// Renews a running task's lease and saves its log; true if it must stop
-    /// (asked to, or no longer this worker's).
-    async fn heartbeat(&self, ctx: &JobContext, worker: &str) -> bool {
+    /// Renews a running task's lease and saves its log, or gives a job
+    /// started from the outbox its rows; true if it must stop (asked to, or
+    /// no longer this worker's).
+    async fn heartbeat(
+        &self,
+        task: &mut jobs::Claimed,
+        ctx: &JobContext,
+        worker: &str,
+        key: u64,
+    ) -> bool {
         let now = now_millis();
         let until = now + self.settings.lease.as_millis() as i64;
-        let log = ctx.snapshot();
-        match jobs::heartbeat(self.db.writer(), ctx.task_id, worker, until, &log, now).await {
+        task.log = ctx.snapshot();
+        let outcome = match task.row {
+            Row::Task { id, .. } => {
+                jobs::heartbeat(self.db.writer(), id, worker, until, &task.log, now).await
+            }
+            Row::Outbox { .. } => match jobs::promote(&self.db, task, worker, until, now).await {
+                Ok(Some((execution_id, id))) => {
+                    task.row = Row::Task { id, execution_id };
+                    let _ = ctx.ids.set((id, execution_id));
+                    if let Some(run) = crate::lock(&self.running).get_mut(&key) {
+                        run.task = Some(id);
+                    }
+                    Ok(Some(false))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
             Ok(Some(stop)) => stop,
             Ok(None) => true,
             Err(e) => {
-                tracing::warn!(error = %e, task = ctx.task_id, "job heartbeat");
+                tracing::warn!(error = %e, job = task.job_type, "job heartbeat");
                 false
             }
         }
@@ -886,7 +930,7 @@ impl Inner {
                     Err(e) => tracing::warn!(error = %e, "sweeping old job runs"),
                 }
             }
-            match jobs::reclaim_expired(self.db.writer(), now).await {
+            match jobs::reclaim_expired(&self.db, now).await {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(tasks = n, "requeued jobs whose worker stopped");

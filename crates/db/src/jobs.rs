@@ -6,10 +6,15 @@
 //! writer, so claims are serialized already. Enqueuing inserts an execution
 //! and its task in one round trip: a data-modifying CTE on PostgreSQL, two
 //! statements in one call on SQLite.
+//!
+//! A job that its own process starts at once (a webhook delivery) is only
+//! an outbox row until its run ends: then its execution and task are
+//! written once, already ended, many runs per transaction — not written
+//! in the change's transaction and rewritten at the end.
 
 use crate::{Backend, Db, DbError};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, Row as _};
 
 /// A task's or an execution's state (Harbor's names).
 pub const PENDING: &str = "Pending";
@@ -112,101 +117,214 @@ pub async fn enqueue(
     job: &NewJob<'_>,
     now: i64,
 ) -> Result<(i64, i64), DbError> {
-    let (execution_id, task) = insert(conn, job, None, now).await?;
-    Ok((execution_id, task.id))
+    let pending = TaskState {
+        status: PENDING,
+        message: "",
+        run_count: 0,
+        log: "",
+        next_run_at: now,
+        worker: None,
+        lease_until: None,
+        start_time: None,
+        end_time: None,
+    };
+    insert(conn, job, &pending, now, now).await
 }
 
-/// Records an execution whose one task `worker` already runs under a lease
-/// until `lease_until` (no claim needed), unless the job type's queue is
-/// paused: then it is pending like any other and None comes back.
-pub async fn enqueue_claimed(
+/// Records a job that the caller's own process runs as soon as the
+/// transaction commits: one outbox row, held until `lease_until`, instead
+/// of an execution and a task that the end of the run would rewrite.
+/// None when the job type's queue is paused (enqueue it as pending instead).
+pub async fn enqueue_started(
     conn: &mut crate::Conn,
     job: &NewJob<'_>,
-    worker: &str,
     lease_until: i64,
     now: i64,
-) -> Result<(i64, Option<Claimed>), DbError> {
-    let (execution_id, task) = insert(conn, job, Some((worker, lease_until)), now).await?;
-    Ok((execution_id, (task.run_count == 1).then_some(task)))
+) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO job_outbox (vendor_type, vendor_id, trigger_type, extra_attrs, job_type, \
+         params, max_runs, lease_until, creation_time) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+         WHERE NOT EXISTS (SELECT 1 FROM job_queue_status WHERE job_type = $5 AND paused = 1) \
+         RETURNING id",
+    )
+    .bind(job.vendor_type)
+    .bind(job.vendor_id)
+    .bind(job.trigger)
+    .bind(job.extra_attrs)
+    .bind(job.job_type)
+    .bind(job.params)
+    .bind(job.max_runs)
+    .bind(lease_until)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
+/// The state an execution's one task is written in.
+struct TaskState<'a> {
+    status: &'a str,
+    message: &'a str,
+    run_count: i64,
+    log: &'a str,
+    next_run_at: i64,
+    worker: Option<&'a str>,
+    lease_until: Option<i64>,
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+}
+
+/// Writes an execution with its one task, created at `created`, in one
+/// round trip (a data-modifying CTE on PostgreSQL, two statements in one
+/// call on SQLite); the execution's state follows its task's. Returns
+/// (execution id, task id).
 async fn insert(
     conn: &mut crate::Conn,
     job: &NewJob<'_>,
-    runner: Option<(&str, i64)>,
+    state: &TaskState<'_>,
+    created: i64,
     now: i64,
-) -> Result<(i64, Claimed), DbError> {
-    let status = if runner.is_some() {
-        "CASE WHEN EXISTS (SELECT 1 FROM job_queue_status WHERE job_type = $6 AND paused = 1) \
-         THEN 'Pending' ELSE 'Running' END"
-    } else {
-        "'Pending'"
-    };
-    let execution = format!(
-        "INSERT INTO execution (vendor_type, vendor_id, status, status_message, trigger_type, \
-         extra_attrs, start_time, update_time) VALUES ($1, $2, {status}, '', $3, $4, $5, $5)"
-    );
-    // Both rows in one round trip (a delivery is enqueued inside a push's
-    // transaction): a data-modifying CTE on PostgreSQL, two statements in
-    // one call on SQLite.
-    let (head, source) = if conn.backend_name() == "PostgreSQL" {
-        (
-            format!("WITH e AS ({execution} RETURNING id, status) "),
-            "e",
+) -> Result<(i64, i64), DbError> {
+    let (execution, task) = insert_values(0);
+    let sql = if conn.backend_name() == "PostgreSQL" {
+        format!(
+            "WITH e AS ({INSERT_EXECUTION} VALUES ({execution}) RETURNING id) \
+             {INSERT_TASK} SELECT e.id, {task} FROM e RETURNING id, execution_id"
         )
     } else {
-        (
-            format!("{execution}; "),
-            "execution e WHERE e.id = last_insert_rowid()",
+        format!(
+            "{INSERT_EXECUTION} VALUES ({execution}); {INSERT_TASK} SELECT e.id, {task} \
+             FROM execution e WHERE e.id = last_insert_rowid() RETURNING id, execution_id"
         )
     };
-    const RUNNING_ONLY: &str = "CASE WHEN e.status = 'Running' THEN";
-    let sql = format!(
-        "{head}INSERT INTO task (execution_id, job_type, params, status, status_message, run_count, \
-         max_runs, next_run_at, stop_requested, log, creation_time, update_time, worker, \
-         lease_until, start_time) \
-         SELECT e.id, $6, $7, e.status, '', {RUNNING_ONLY} 1 ELSE 0 END, $8, $5, 0, '', $5, $5, \
-         {RUNNING_ONLY} $9 END, {RUNNING_ONLY} $10 END, {RUNNING_ONLY} $5 END \
-         FROM {source} RETURNING id, execution_id, run_count"
-    );
-    let row = sqlx::query(&sql)
-        .bind(job.vendor_type)
-        .bind(job.vendor_id)
-        .bind(job.trigger)
-        .bind(job.extra_attrs)
-        .bind(now)
-        .bind(job.job_type)
-        .bind(job.params)
-        .bind(job.max_runs)
-        .bind(runner.map(|r| r.0))
-        .bind(runner.map(|r| r.1))
+    let row = bind_insert(sqlx::query(&sql), job, state, created, now)
         .fetch_all(&mut *conn)
         .await?
         .pop()
         .ok_or(sqlx::Error::RowNotFound)?;
-    let task = Claimed {
-        id: row.try_get(0)?,
-        execution_id: row.try_get(1)?,
-        job_type: job.job_type.to_string(),
-        params: job.params.to_string(),
-        run_count: row.try_get(2)?,
-        max_runs: job.max_runs,
-        log: String::new(),
-    };
-    Ok((task.execution_id, task))
+    Ok((row.try_get(1)?, row.try_get(0)?))
 }
 
-/// A task a worker has claimed.
+const INSERT_EXECUTION: &str = "INSERT INTO execution (vendor_type, vendor_id, status, \
+    status_message, trigger_type, extra_attrs, start_time, end_time, update_time)";
+const INSERT_TASK: &str = "INSERT INTO task (execution_id, job_type, params, status, \
+    status_message, run_count, max_runs, next_run_at, stop_requested, log, creation_time, \
+    start_time, end_time, update_time, worker, lease_until)";
+/// Parameters of one execution and its task (see [`bind_insert`]).
+const INSERT_PARAMS: usize = 19;
+
+/// The values of the `i`th execution and task a statement writes (the task's
+/// after its execution id): parameters 19i+1 … 19i+19.
+fn insert_values(i: usize) -> (String, String) {
+    let p = |k: usize| format!("${}", i * INSERT_PARAMS + k);
+    let execution = (1..=9).map(p).collect::<Vec<_>>().join(", ");
+    let task = [10, 11, 3, 12, 13, 14, 15, 0, 16, 7, 17, 8, 9, 18, 19]
+        .map(|k| if k == 0 { "0".to_string() } else { p(k) })
+        .join(", ");
+    (execution, task)
+}
+
+/// Binds the values [`insert_values`] names.
+fn bind_insert<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    job: &NewJob<'q>,
+    state: &TaskState<'q>,
+    created: i64,
+    now: i64,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    // An execution shows the message of its failed task.
+    let execution_message = if state.status == ERROR {
+        state.message
+    } else {
+        ""
+    };
+    q.bind(job.vendor_type)
+        .bind(job.vendor_id)
+        .bind(state.status)
+        .bind(execution_message)
+        .bind(job.trigger)
+        .bind(job.extra_attrs)
+        .bind(created)
+        .bind(state.end_time)
+        .bind(now)
+        .bind(job.job_type)
+        .bind(job.params)
+        .bind(state.message)
+        .bind(state.run_count)
+        .bind(job.max_runs)
+        .bind(state.next_run_at)
+        .bind(state.log)
+        .bind(state.start_time)
+        .bind(state.worker)
+        .bind(state.lease_until)
+}
+
+/// A task a worker has claimed, or a job it started from the outbox.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub id: i64,
-    pub execution_id: i64,
+    pub row: Row,
     pub job_type: String,
     pub params: String,
     pub run_count: i64,
     pub max_runs: i64,
     /// The log of its earlier runs.
     pub log: String,
+}
+
+/// Where a run's state is kept.
+#[derive(Debug, Clone)]
+pub enum Row {
+    /// Its task (and execution).
+    Task { id: i64, execution_id: i64 },
+    /// Only its outbox row so far, and what its execution will say.
+    Outbox { id: i64, execution: Box<Planned> },
+}
+
+/// The execution a job started from the outbox will be written as.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub vendor_type: String,
+    pub vendor_id: i64,
+    pub trigger: String,
+    pub extra_attrs: String,
+    /// When it was enqueued (and started).
+    pub created: i64,
+}
+
+impl Claimed {
+    /// The first run of a job recorded by [`enqueue_started`] as outbox row `id`.
+    pub fn started(id: i64, job: &NewJob<'_>, now: i64) -> Claimed {
+        Claimed {
+            row: Row::Outbox {
+                id,
+                execution: Box::new(Planned {
+                    vendor_type: job.vendor_type.to_string(),
+                    vendor_id: job.vendor_id,
+                    trigger: job.trigger.to_string(),
+                    extra_attrs: job.extra_attrs.to_string(),
+                    created: now,
+                }),
+            },
+            job_type: job.job_type.to_string(),
+            params: job.params.to_string(),
+            run_count: 1,
+            max_runs: job.max_runs,
+            log: String::new(),
+        }
+    }
+
+    /// The job, as enqueued.
+    fn job<'a>(&'a self, planned: &'a Planned) -> NewJob<'a> {
+        NewJob {
+            vendor_type: &planned.vendor_type,
+            vendor_id: planned.vendor_id,
+            trigger: &planned.trigger,
+            extra_attrs: &planned.extra_attrs,
+            job_type: &self.job_type,
+            params: &self.params,
+            max_runs: self.max_runs,
+        }
+    }
 }
 
 /// Claims the oldest runnable tasks of job types that are not paused, one
@@ -232,6 +350,7 @@ pub async fn claim(
     );
     let mut tx = db.begin().await?;
     let mut claimed = Vec::new();
+    let mut executions = Vec::new();
     for worker in workers {
         let Some(r) = sqlx::query(&sql)
             .bind(worker)
@@ -242,9 +361,13 @@ pub async fn claim(
         else {
             break;
         };
+        let execution_id = r.try_get(1)?;
+        executions.push(execution_id);
         claimed.push(Claimed {
-            id: r.try_get(0)?,
-            execution_id: r.try_get(1)?,
+            row: Row::Task {
+                id: r.try_get(0)?,
+                execution_id,
+            },
             job_type: r.try_get(2)?,
             params: r.try_get(3)?,
             run_count: r.try_get(4)?,
@@ -253,14 +376,14 @@ pub async fn claim(
         });
     }
     if !claimed.is_empty() {
-        let ids = crate::placeholders(2..claimed.len() + 2);
+        let ids = crate::placeholders(2..executions.len() + 2);
         let sql = format!(
             "UPDATE execution SET status = 'Running', update_time = $1 \
              WHERE status = 'Pending' AND id IN ({ids})"
         );
         let mut q = sqlx::query(&sql).bind(now);
-        for c in &claimed {
-            q = q.bind(c.execution_id);
+        for id in &executions {
+            q = q.bind(id);
         }
         q.execute(&mut *tx).await?;
     }
@@ -268,23 +391,199 @@ pub async fn claim(
     Ok(claimed)
 }
 
+/// Why a run ended without its worker saying so.
+const LOST: &str = "the worker running it stopped";
+
 /// Running tasks whose worker stopped renewing its lease (a crash) become
-/// pending again, or fail once they have used every run. Returns how many.
-pub async fn reclaim_expired<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    now: i64,
-) -> Result<u64, DbError> {
-    let r = sqlx::query(
+/// pending again, or fail once they have used every run; so do outbox rows
+/// whose lease ran out, as tasks whose first run was lost. Returns how many.
+pub async fn reclaim_expired(db: &Db, now: i64) -> Result<u64, DbError> {
+    let mut tx = db.begin().await?;
+    let mut reclaimed = sqlx::query(
         "UPDATE task SET worker = NULL, lease_until = NULL, update_time = $1, next_run_at = $1, \
          status = CASE WHEN stop_requested = 1 THEN 'Stopped' WHEN run_count >= max_runs THEN 'Error' ELSE 'Pending' END, \
-         status_message = 'the worker running it stopped', \
+         status_message = $2, \
          end_time = CASE WHEN stop_requested = 1 OR run_count >= max_runs THEN $1 ELSE NULL END \
          WHERE status = 'Running' AND lease_until < $1",
     )
     .bind(now)
-    .execute(ex)
+    .bind(LOST)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let lost = sqlx::query(
+        "DELETE FROM job_outbox WHERE lease_until < $1 RETURNING id, vendor_type, vendor_id, \
+         trigger_type, extra_attrs, job_type, params, max_runs, creation_time",
+    )
+    .bind(now)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(r.rows_affected())
+    for r in lost {
+        let text = |i| r.try_get::<String, _>(i);
+        let (vendor_type, trigger, extra_attrs) = (text(1)?, text(3)?, text(4)?);
+        let (job_type, params) = (text(5)?, text(6)?);
+        let job = NewJob {
+            vendor_type: &vendor_type,
+            vendor_id: r.try_get(2)?,
+            trigger: &trigger,
+            extra_attrs: &extra_attrs,
+            job_type: &job_type,
+            params: &params,
+            max_runs: r.try_get(7)?,
+        };
+        let created: i64 = r.try_get(8)?;
+        let spent = job.max_runs <= 1;
+        let state = TaskState {
+            status: if spent { ERROR } else { PENDING },
+            message: LOST,
+            run_count: 1,
+            log: "",
+            next_run_at: now,
+            worker: None,
+            lease_until: None,
+            start_time: Some(created),
+            end_time: spent.then_some(now),
+        };
+        insert(&mut tx, &job, &state, created, now).await?;
+        reclaimed += 1;
+    }
+    crate::commit(tx).await?;
+    Ok(reclaimed)
+}
+
+/// Gives a job started from the outbox its execution and task, Running
+/// under `worker` until `lease_until` (a run that lasts can then be listed,
+/// stopped and renewed like any other). None if its outbox row is gone:
+/// its lease ran out and the job was queued again.
+pub async fn promote(
+    db: &Db,
+    run: &Claimed,
+    worker: &str,
+    lease_until: i64,
+    now: i64,
+) -> Result<Option<(i64, i64)>, DbError> {
+    let Row::Outbox { id, execution } = &run.row else {
+        return Ok(None);
+    };
+    let mut tx = db.begin().await?;
+    if take_outbox(&mut tx, &[*id]).await?.is_empty() {
+        return Ok(None);
+    }
+    let running = TaskState {
+        status: RUNNING,
+        message: "",
+        run_count: run.run_count,
+        log: &run.log,
+        next_run_at: execution.created,
+        worker: Some(worker),
+        lease_until: Some(lease_until),
+        start_time: Some(execution.created),
+        end_time: None,
+    };
+    let ids = insert(
+        &mut tx,
+        &run.job(execution),
+        &running,
+        execution.created,
+        now,
+    )
+    .await?;
+    crate::commit(tx).await?;
+    Ok(Some(ids))
+}
+
+/// Deletes outbox rows; returns the ids of those that were there.
+async fn take_outbox(tx: &mut crate::Tx, ids: &[i64]) -> Result<Vec<i64>, DbError> {
+    let mut taken = Vec::with_capacity(ids.len());
+    // Short chunks keep binding cheap (see power_of_two_runs).
+    for chunk in ids.chunks(64) {
+        let rows = crate::padded(chunk);
+        let list = crate::placeholders(1..rows.len() + 1);
+        let sql = format!("DELETE FROM job_outbox WHERE id IN ({list}) RETURNING id");
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for id in rows {
+            q = q.bind(id);
+        }
+        taken.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(taken)
+}
+
+/// Writes the executions and tasks of jobs started from the outbox, in the
+/// state their runs ended in, and deletes their outbox rows, a run of up to
+/// 8 jobs per round trip (on SQLite each is a hand-over to the connection's
+/// thread and back, which costs more than the writing). A job whose row is
+/// gone was queued again when its lease ran out, and is skipped.
+async fn write_started(tx: &mut crate::Tx, ends: &[&Finished]) -> Result<(), DbError> {
+    let postgres = tx.backend_name() == "PostgreSQL";
+    let items: Vec<_> = ends.iter().filter_map(|end| started(end)).collect();
+    for run in crate::power_of_two_runs(&items, 8) {
+        let n = run.len();
+        let outbox = |i: usize| format!("${}", n * INSERT_PARAMS + i + 1);
+        let ids = (0..n).map(outbox).collect::<Vec<_>>().join(", ");
+        let delete = format!("DELETE FROM job_outbox WHERE id IN ({ids})");
+        let mut parts = Vec::with_capacity(n + 1);
+        for i in 0..n {
+            let (execution, task) = insert_values(i);
+            let o = outbox(i);
+            parts.push(if postgres {
+                // Only rows this statement deleted count (another process
+                // may have taken one).
+                format!(
+                    "e{i} AS ({INSERT_EXECUTION} SELECT {execution} \
+                     WHERE EXISTS (SELECT 1 FROM o WHERE o.id = {o}) RETURNING id), \
+                     t{i} AS ({INSERT_TASK} SELECT e{i}.id, {task} FROM e{i})"
+                )
+            } else {
+                // One writer: the rows cannot go between these statements.
+                let held = format!("EXISTS (SELECT 1 FROM job_outbox WHERE id = {o})");
+                format!(
+                    "{INSERT_EXECUTION} SELECT {execution} WHERE {held}; \
+                     {INSERT_TASK} SELECT e.id, {task} FROM execution e \
+                     WHERE e.id = last_insert_rowid() AND {held}"
+                )
+            });
+        }
+        let sql = if postgres {
+            format!(
+                "WITH o AS ({delete} RETURNING id), {} SELECT 1",
+                parts.join(", ")
+            )
+        } else {
+            parts.push(delete);
+            parts.join("; ")
+        };
+        let mut q = sqlx::query(&sql);
+        for (_, end, job, state, created) in run {
+            q = bind_insert(q, job, state, *created, end.now);
+        }
+        for (id, ..) in run {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A started job's outbox row, the run's end, the job, the state its run
+/// ended in and when it was created; None for a claimed task.
+#[allow(clippy::type_complexity)]
+fn started<'a>(end: &'a Finished) -> Option<(i64, &'a Finished, NewJob<'a>, TaskState<'a>, i64)> {
+    let Row::Outbox { id, execution } = &end.run.row else {
+        return None;
+    };
+    let state = TaskState {
+        status: end.status,
+        message: &end.message,
+        run_count: end.run.run_count,
+        log: &end.run.log,
+        next_run_at: end.next_run_at,
+        worker: None,
+        lease_until: None,
+        start_time: Some(execution.created),
+        end_time: (end.status != PENDING).then_some(end.now),
+    };
+    Some((*id, end, end.run.job(execution), state, execution.created))
 }
 
 /// Renews a lease and saves the log so far; returns whether a stop was
@@ -314,27 +613,36 @@ pub async fn heartbeat<'e>(
     })
 }
 
-/// How a run ended: `status` is final, or Pending again (a retry at `next_run_at`).
+/// How a run ended: `status` is final, or Pending again (a retry at
+/// `next_run_at`); the run's log is its whole log now.
 #[derive(Debug, Clone)]
 pub struct Finished {
-    pub id: i64,
+    pub run: Claimed,
     pub worker: String,
     pub status: &'static str,
     pub message: String,
-    pub log: String,
     pub next_run_at: i64,
     pub now: i64,
 }
 
-/// Records the ends of runs, all in one transaction of two statements.
+/// Records the ends of runs, all in one transaction: claimed tasks are
+/// updated; jobs started from the outbox get their execution and task
+/// written in that state and their outbox row deleted.
 pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
     let Some(now) = runs.iter().map(|f| f.now).max() else {
         return Ok(());
     };
+    let (mut tasks, mut started) = (Vec::new(), Vec::new());
+    for f in runs {
+        match f.run.row {
+            Row::Task { id, .. } => tasks.push((id, f)),
+            Row::Outbox { .. } => started.push(f),
+        }
+    }
     let mut tx = db.begin().await?;
-    let mut executions = Vec::with_capacity(runs.len());
+    let mut executions = Vec::with_capacity(tasks.len());
     // 7 values a run; short chunks keep binding cheap (see power_of_two_runs).
-    for chunk in runs.chunks(32) {
+    for chunk in tasks.chunks(32) {
         let rows = crate::padded(chunk);
         let values = (0..rows.len())
             .map(|i| format!("({})", crate::placeholders(i * 7 + 1..i * 7 + 8)))
@@ -350,19 +658,20 @@ pub async fn finish(db: &Db, runs: &[Finished]) -> Result<(), DbError> {
              WHERE task.id = v.column1 AND task.worker = v.column2 RETURNING task.execution_id"
         );
         let mut q = sqlx::query_scalar::<_, i64>(&sql);
-        for f in rows {
+        for (id, f) in rows {
             q = q
-                .bind(f.id)
+                .bind(id)
                 .bind(&f.worker)
                 .bind(f.status)
                 .bind(&f.message)
-                .bind(&f.log)
+                .bind(&f.run.log)
                 .bind(f.next_run_at)
                 .bind(f.now);
         }
         executions.extend(q.fetch_all(&mut *tx).await?);
     }
     refresh_executions(&mut tx, &executions, now).await?;
+    write_started(&mut tx, &started).await?;
     crate::commit(tx).await?;
     Ok(())
 }
@@ -438,19 +747,6 @@ pub async fn request_stop(db: &Db, id: i64, now: i64) -> Result<Option<bool>, Db
     };
     crate::commit(tx).await?;
     Ok(Some(stopping))
-}
-
-/// One task.
-pub async fn task<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    id: i64,
-) -> Result<Option<Task>, DbError> {
-    sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM task WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(ex)
-        .await?
-        .map(task_from_row)
-        .transpose()
 }
 
 /// A task's log.
@@ -720,7 +1016,8 @@ pub async fn has_active<'e>(
     vendor_type: &str,
 ) -> Result<bool, DbError> {
     let n: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM execution WHERE vendor_type = $1 AND status IN ('Pending', 'Running') LIMIT 1",
+        "SELECT 1 FROM execution WHERE vendor_type = $1 AND status IN ('Pending', 'Running') \
+         UNION ALL SELECT 1 FROM job_outbox WHERE vendor_type = $1 LIMIT 1",
     )
     .bind(vendor_type)
     .fetch_optional(ex)

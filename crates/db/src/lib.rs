@@ -330,6 +330,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "artifact_order",
         include_str!("../migrations/0013_artifact_order.sql"),
     ),
+    (
+        14,
+        "job_outbox",
+        include_str!("../migrations/0014_job_outbox.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so
