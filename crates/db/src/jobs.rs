@@ -466,7 +466,11 @@ pub async fn promote(
         return Ok(None);
     };
     let mut tx = db.begin().await?;
-    if take_outbox(&mut tx, &[*id]).await?.is_empty() {
+    let taken = sqlx::query("DELETE FROM job_outbox WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if taken.rows_affected() == 0 {
         return Ok(None);
     }
     let running = TaskState {
@@ -490,23 +494,6 @@ pub async fn promote(
     .await?;
     crate::commit(tx).await?;
     Ok(Some(ids))
-}
-
-/// Deletes outbox rows; returns the ids of those that were there.
-async fn take_outbox(tx: &mut crate::Tx, ids: &[i64]) -> Result<Vec<i64>, DbError> {
-    let mut taken = Vec::with_capacity(ids.len());
-    // Short chunks keep binding cheap (see power_of_two_runs).
-    for chunk in ids.chunks(64) {
-        let rows = crate::padded(chunk);
-        let list = crate::placeholders(1..rows.len() + 1);
-        let sql = format!("DELETE FROM job_outbox WHERE id IN ({list}) RETURNING id");
-        let mut q = sqlx::query_scalar::<_, i64>(&sql);
-        for id in rows {
-            q = q.bind(id);
-        }
-        taken.extend(q.fetch_all(&mut **tx).await?);
-    }
-    Ok(taken)
 }
 
 /// Writes the executions and tasks of jobs started from the outbox, in the
