@@ -780,19 +780,21 @@ impl Inner {
         let (interrupt_tx, mut interrupt) = watch::channel(Interrupt::None);
         let (stop_tx, stop_rx) = watch::channel(false);
         let ids = Arc::new(OnceLock::new());
+        let mut task_id = None;
         if let Row::Task { id, execution_id } = task.row {
             let _ = ids.set((id, execution_id));
+            task_id = Some(id);
         }
         let key = self.next_run.fetch_add(1, Ordering::Relaxed);
         let running = Running {
-            task: ids.get().map(|ids: &(i64, i64)| ids.0),
+            task: task_id,
             job_type: task.job_type.clone(),
             interrupt: interrupt_tx.clone(),
         };
         crate::lock(&self.running).insert(key, running);
         let ctx = JobContext {
             ids,
-            params: task.params.as_str().into(),
+            params: task.params.clone(),
             run: task.run_count,
             // Each run adds to the log of the runs before it.
             log: Arc::new(Mutex::new(std::mem::take(&mut task.log))),

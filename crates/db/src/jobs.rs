@@ -15,6 +15,7 @@
 use crate::{Backend, Db, DbError};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row as _};
+use std::sync::Arc;
 
 /// A task's or an execution's state (Harbor's names).
 pub const PENDING: &str = "Pending";
@@ -264,7 +265,8 @@ fn bind_insert<'q>(
 pub struct Claimed {
     pub row: Row,
     pub job_type: String,
-    pub params: String,
+    /// Shared with the running job's context, not copied.
+    pub params: Arc<str>,
     pub run_count: i64,
     pub max_runs: i64,
     /// The log of its earlier runs.
@@ -306,7 +308,7 @@ impl Claimed {
                 }),
             },
             job_type: job.job_type.to_string(),
-            params: job.params.to_string(),
+            params: job.params.into(),
             run_count: 1,
             max_runs: job.max_runs,
             log: String::new(),
@@ -369,7 +371,7 @@ pub async fn claim(
                 execution_id,
             },
             job_type: r.try_get(2)?,
-            params: r.try_get(3)?,
+            params: r.try_get::<String, _>(3)?.into(),
             run_count: r.try_get(4)?,
             max_runs: r.try_get(5)?,
             log: r.try_get(6)?,
@@ -541,21 +543,28 @@ async fn write_started(tx: &mut crate::Tx, ends: &[&Finished]) -> Result<(), DbE
             parts.join("; ")
         };
         let mut q = sqlx::query(&sql);
-        for (_, end, job, state, created) in run {
-            q = bind_insert(q, job, state, *created, end.now);
+        for w in run {
+            q = bind_insert(q, &w.job, &w.state, w.created, w.now);
         }
-        for (id, ..) in run {
-            q = q.bind(*id);
+        for w in run {
+            q = q.bind(w.outbox_id);
         }
         q.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-/// A started job's outbox row, the run's end, the job, the state its run
-/// ended in and when it was created; None for a claimed task.
-#[allow(clippy::type_complexity)]
-fn started<'a>(end: &'a Finished) -> Option<(i64, &'a Finished, NewJob<'a>, TaskState<'a>, i64)> {
+/// What is written for a job started from the outbox when its run ended.
+struct Started<'a> {
+    outbox_id: i64,
+    job: NewJob<'a>,
+    state: TaskState<'a>,
+    created: i64,
+    now: i64,
+}
+
+/// The rows a run's end writes; None for a claimed task.
+fn started(end: &Finished) -> Option<Started<'_>> {
     let Row::Outbox { id, execution } = &end.run.row else {
         return None;
     };
@@ -570,7 +579,13 @@ fn started<'a>(end: &'a Finished) -> Option<(i64, &'a Finished, NewJob<'a>, Task
         start_time: Some(execution.created),
         end_time: (end.status != PENDING).then_some(end.now),
     };
-    Some((*id, end, end.run.job(execution), state, execution.created))
+    Some(Started {
+        outbox_id: *id,
+        job: end.run.job(execution),
+        state,
+        created: execution.created,
+        now: end.now,
+    })
 }
 
 /// Renews a lease and saves the log so far; returns whether a stop was
