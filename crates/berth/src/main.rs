@@ -181,6 +181,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .to_string();
     let jobs = Jobs::new(db.clone(), config.jobs);
     let gc = Gc::new(db.clone(), store.clone(), jobs.clone(), config.gc);
+    gc.recover_trash()
+        .await
+        .context("recovering blobs a collection left aside")?;
     let audit = Audit::new(
         db.clone(),
         configurations.clone(),

@@ -485,3 +485,102 @@ async fn schedules_fire_once_per_period_across_processes() {
         assert_eq!(paused["paused"], false);
     }
 }
+
+fn trash_file(s: &Server, digest: &str) -> std::path::PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    s.data_dir().join(format!("storage/trash/sha256-{hex}"))
+}
+
+/// The digest of the one layer of an image manifest.
+fn layer_of(manifest: &[u8]) -> String {
+    let m: Value = serde_json::from_slice(manifest).unwrap();
+    m["layers"][0]["digest"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_collection_killed_then_stopped_ends_and_its_trash_is_put_back() {
+    // A lease long enough that the stop reaches the run its dead process left.
+    let flags = &["--gc-min-window-seconds", "1", "--job-lease-seconds", "6"];
+    for (backend, url) in databases().await {
+        let mut s = Server::start_with(backend, url, flags).await;
+        let (_, kept) = s.push_image("p/app", "v1", "kept").await;
+        let (mut orphan_digests, _) = orphans(&s, "p/junk", 300, 4).await;
+        orphan_digests.sort();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let id = start_gc(&s, json!({"time_window": 0, "workers": 1})).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while blob_file(&s, &orphan_digests[0]).exists() {
+            assert!(Instant::now() < deadline, "the sweep never started");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        s.kill();
+        // What a crash between moving a batch aside and its commit leaves:
+        // recorded blobs whose files sit in the trash (here one of an image).
+        let layer = layer_of(&kept);
+        std::fs::create_dir_all(trash_file(&s, &layer).parent().unwrap()).unwrap();
+        std::fs::rename(blob_file(&s, &layer), trash_file(&s, &layer)).unwrap();
+        s.restart();
+        // Put back before the first request is served.
+        assert!(blob_file(&s, &layer).exists(), "{backend}: not put back");
+        assert!(!trash_file(&s, &layer).exists());
+        pull_exact(&s, "p/app", "v1", &kept).await;
+
+        let stop = s
+            .api(Method::PUT, &format!("/system/gc/{id}"), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stop.status(), 200, "{backend}");
+        let run = wait_gc(&s, id).await;
+        assert_eq!(run["job_status"], "Stopped", "{backend}: {run}");
+        // Ended for good: a new collection is accepted and finishes the job.
+        let next = start_gc(&s, json!({"time_window": 0, "workers": 2})).await;
+        assert_eq!(wait_gc(&s, next).await["job_status"], "Success");
+        for d in &orphan_digests {
+            assert!(!blob_file(&s, d).exists(), "{backend}: {d} survived");
+        }
+        s.restart();
+        let run: Value = s.api_json(&format!("/system/gc/{id}"), ADMIN).await;
+        assert_eq!(run["job_status"], "Stopped", "{backend}: {run}");
+        pull_exact(&s, "p/app", "v1", &kept).await;
+        let trash = std::fs::read_dir(s.data_dir().join("storage/trash")).unwrap();
+        assert_eq!(trash.count(), 0, "{backend}: trash left behind");
+    }
+}
+
+#[tokio::test]
+async fn a_blob_whose_file_is_aside_is_unknown_to_every_request() {
+    for s in gc_servers().await {
+        let data = bytes(2048, 91);
+        let d = s.push_blob("p/a", &data).await;
+        let config = br#"{"os":"linux"}"#.to_vec();
+        let cd = s.push_blob("p/a", &config).await;
+        let manifest = image_manifest(
+            OCI_MANIFEST,
+            (OCI_CONFIG, &cd, config.len()),
+            &[(OCI_LAYER, &d, data.len())],
+            None,
+        );
+        // As while a sweep's batch is moved aside and not yet committed.
+        let aside = s.data_dir().join("aside");
+        std::fs::rename(blob_file(&s, &d), &aside).unwrap();
+        let path = format!("/v2/p/a/blobs/{d}");
+        assert_eq!(s.head(&path).await.status(), 404, "{}", s.backend);
+        expect_error(s.get(&path).await, 404, "BLOB_UNKNOWN").await;
+        let mount = |to: &'static str| {
+            s.client
+                .post(s.u(&format!("/v2/{to}/blobs/uploads/?mount={d}&from=p/a")))
+                .send()
+        };
+        assert_eq!(mount("p/b").await.unwrap().status(), 202, "no mount");
+        let r = s.put_manifest("p/a", "v1", OCI_MANIFEST, &manifest).await;
+        expect_error(r, 400, "MANIFEST_BLOB_UNKNOWN").await;
+
+        std::fs::rename(&aside, blob_file(&s, &d)).unwrap();
+        assert_eq!(s.head(&path).await.status(), 200);
+        assert_eq!(s.get(&path).await.bytes().await.unwrap(), data);
+        assert_eq!(mount("p/c").await.unwrap().status(), 201);
+        let r = s.put_manifest("p/a", "v1", OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), 201);
+    }
+}

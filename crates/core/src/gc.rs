@@ -98,6 +98,7 @@ struct Inner {
 /// The garbage collection service.
 #[derive(Clone)]
 pub struct Gc {
+    inner: Arc<Inner>,
     runs: Vendor,
 }
 
@@ -109,13 +110,25 @@ impl Gc {
             store,
             settings,
         });
+        let run = inner.clone();
         jobs.register(VENDOR, move |ctx| {
-            let inner = inner.clone();
+            let inner = run.clone();
             async move { inner.collect(ctx).await }
         });
         Gc {
+            inner,
             runs: Vendor::new(jobs, VENDOR, "garbage-collection"),
         }
+    }
+
+    /// Puts back or finishes deleting what an interrupted sweep left in the
+    /// trash. Run at start, before serving: until then a blob may be
+    /// recorded while its file is aside, and the run that moved it may wait
+    /// for a retry or have been stopped for good.
+    pub async fn recover_trash(&self) -> CoreResult<()> {
+        self.inner
+            .recover_trash(|line| tracing::info!("garbage collection: {line}"))
+            .await
     }
 
     /// History, logs, stop and schedule of collections.
@@ -135,7 +148,9 @@ impl Inner {
             "parameters: delete_untagged={} dry_run={} workers={} time_window={}h (sparing anything touched in the last {}s)",
             params.delete_untagged, params.dry_run, params.workers, params.time_window, window.as_secs()
         ));
-        self.recover_trash(&ctx).await.map_err(|e| e.to_string())?;
+        self.recover_trash(|line| ctx.log(line))
+            .await
+            .map_err(|e| e.to_string())?;
         let mut result = GcResult::default();
         if params.delete_untagged {
             result.deleted_artifacts = self
@@ -179,14 +194,14 @@ impl Inner {
     }
 
     /// Puts back or finishes deleting what an interrupted sweep left in the trash.
-    async fn recover_trash(&self, ctx: &JobContext) -> CoreResult<()> {
+    async fn recover_trash(&self, log: impl Fn(String)) -> CoreResult<()> {
         for d in self.store.trashed().await.map_err(internal)? {
             if blobs::exists(self.db.reader(), &d.to_string()).await? {
                 self.store.restore_blob(&d).await.map_err(internal)?;
-                ctx.log(format!("restored {d}, whose deletion did not commit"));
+                log(format!("restored {d}, whose deletion did not commit"));
             } else {
                 self.store.empty_trash(&d).await.map_err(internal)?;
-                ctx.log(format!("finished deleting {d}"));
+                log(format!("finished deleting {d}"));
             }
         }
         Ok(())

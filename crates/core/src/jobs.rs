@@ -189,7 +189,14 @@ impl Jobs {
             tokio::spawn(async move { inner.record(rx).await });
         }
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.housekeeping().await });
+        tokio::spawn(async move {
+            match jobs::repair_executions(&inner.db, now_millis()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(executions = n, "ended runs whose tasks had all ended"),
+                Err(e) => tracing::warn!(error = %e, "ending runs whose tasks had all ended"),
+            }
+            inner.housekeeping().await
+        });
     }
 
     /// Stops claiming; running tasks are interrupted and will run again.

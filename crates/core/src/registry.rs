@@ -7,7 +7,7 @@ use berth_oci::manifest::MAX_MANIFEST_SIZE;
 use berth_oci::{
     ByteRange, Digest, Manifest, ManifestError, ManifestKind, Reference, RepositoryName, Tag,
 };
-use berth_storage::{FsStore, StorageError, UploadHash};
+use berth_storage::{BlobFile, FsStore, StorageError, UploadHash};
 use bytes::Bytes;
 use futures_util::Stream;
 use std::collections::{BTreeMap, HashMap};
@@ -78,24 +78,23 @@ pub struct PushedManifest {
     pub tags: Vec<Tag>,
 }
 
-/// A blob the caller may read (its repository link was checked).
+/// A blob the caller may read (its repository link was checked), open.
 pub struct Blob {
     pub size: u64,
-    digest: Digest,
-    store: FsStore,
+    file: BlobFile,
 }
 
 impl Blob {
     /// Streams the whole blob, or an inclusive byte range of it.
-    pub async fn stream(
+    pub fn stream(
         &self,
         range: Option<ByteRange>,
-    ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
+    ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
         let (start, end) = match range {
             Some(r) => (r.start, r.end + 1),
             None => (0, self.size),
         };
-        Ok(self.store.read_blob(&self.digest, start, end).await?)
+        self.file.stream(start, end)
     }
 }
 
@@ -136,21 +135,18 @@ impl Registry {
 
     // ----- blobs -----
 
-    /// The size of a blob linked to the repository.
-    pub async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
+    /// A blob linked to the repository, opened: HEAD and GET answer alike,
+    /// and a blob whose file a collection is deleting is unknown to both.
+    pub async fn blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Blob> {
         let size = blobs::linked_size(self.db.reader(), repo.as_str(), &digest.to_string())
             .await?
+            .ok_or(RegistryError::BlobUnknown)? as u64;
+        let file = self
+            .store
+            .open_blob(digest)
+            .await?
             .ok_or(RegistryError::BlobUnknown)?;
-        Ok(size as u64)
-    }
-
-    /// A blob linked to the repository, ready to be streamed.
-    pub async fn blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Blob> {
-        Ok(Blob {
-            size: self.blob_size(repo, digest).await?,
-            digest: digest.clone(),
-            store: self.store.clone(),
-        })
+        Ok(Blob { size, file })
     }
 
     /// A small blob linked to the repository (an image config), read whole;
@@ -170,7 +166,6 @@ impl Registry {
         }
         let chunks: Vec<Bytes> = blob
             .stream(None)
-            .await?
             .try_collect()
             .await
             .map_err(StorageError::from)?;
@@ -199,6 +194,16 @@ impl Registry {
         let mut tx = self.db.begin().await?;
         // Touching the blob keeps a concurrent garbage collection off it.
         if !blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? {
+            return Ok(false);
+        }
+        // A row whose file is gone (moved aside by a collection that did not
+        // finish) is not mounted: the client uploads the blob instead.
+        if self
+            .store
+            .first_missing(vec![digest.clone()])
+            .await?
+            .is_some()
+        {
             return Ok(false);
         }
         let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
@@ -450,6 +455,14 @@ impl Registry {
             .as_ref()
             .filter(|a| !a.is_empty())
             .and_then(|a| serde_json::to_string(a).ok());
+        // What the manifest needs must be servable, not just recorded.
+        let needed = manifest
+            .required_blobs()
+            .map(|d| d.digest.clone())
+            .collect();
+        if let Some(missing) = self.store.first_missing(needed).await? {
+            return Err(RegistryError::ManifestBlobUnknown(missing));
+        }
         let d = digest.to_string();
         let now = now_millis();
 

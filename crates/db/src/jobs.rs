@@ -401,18 +401,22 @@ const LOST: &str = "the worker running it stopped";
 /// whose lease ran out, as tasks whose first run was lost. Returns how many.
 pub async fn reclaim_expired(db: &Db, now: i64) -> Result<u64, DbError> {
     let mut tx = db.begin().await?;
-    let mut reclaimed = sqlx::query(
+    let executions: Vec<i64> = sqlx::query_scalar(
         "UPDATE task SET worker = NULL, lease_until = NULL, update_time = $1, next_run_at = $1, \
          status = CASE WHEN stop_requested = 1 THEN 'Stopped' WHEN run_count >= max_runs THEN 'Error' ELSE 'Pending' END, \
          status_message = $2, \
          end_time = CASE WHEN stop_requested = 1 OR run_count >= max_runs THEN $1 ELSE NULL END \
-         WHERE status = 'Running' AND lease_until < $1",
+         WHERE status = 'Running' AND lease_until < $1 RETURNING execution_id",
     )
     .bind(now)
     .bind(LOST)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut reclaimed = executions.len() as u64;
+    // A task that ends here (stopped, or out of runs) ends its execution too:
+    // no worker is left to say so, and a GC left Running would refuse every
+    // later one.
+    refresh_executions(&mut tx, &executions, now).await?;
     let lost = sqlx::query(
         "DELETE FROM job_outbox WHERE lease_until < $1 RETURNING id, vendor_type, vendor_id, \
          trigger_type, extra_attrs, job_type, params, max_runs, creation_time",
@@ -451,6 +455,22 @@ pub async fn reclaim_expired(db: &Db, now: i64) -> Result<u64, DbError> {
     }
     crate::commit(tx).await?;
     Ok(reclaimed)
+}
+
+/// Ends executions still shown as pending or running whose tasks have all
+/// ended (left so by a release that did not end them when it reclaimed
+/// their last task). Returns how many.
+pub async fn repair_executions(db: &Db, now: i64) -> Result<u64, DbError> {
+    let mut tx = db.begin().await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM execution WHERE status IN ('Pending', 'Running') AND NOT EXISTS \
+         (SELECT 1 FROM task WHERE execution_id = execution.id AND status IN ('Pending', 'Running'))",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    refresh_executions(&mut tx, &ids, now).await?;
+    crate::commit(tx).await?;
+    Ok(ids.len() as u64)
 }
 
 /// Gives a job started from the outbox its execution and task, Running

@@ -108,38 +108,39 @@ impl FsStore {
         self.root.join("uploads").join(id.to_string())
     }
 
-    /// Streams bytes `start..end` of a committed blob.
-    ///
-    /// Each slice is a read-only memory map of one window of the file, made
-    /// (and faulted in with `MAP_POPULATE`) on a blocking thread, so bytes go
-    /// from the page cache to the socket with one copy and a cold read never
-    /// stalls the async runtime. A window is unmapped when the response has
-    /// sent it, so memory use stays at a few windows per download.
-    pub async fn read_blob(
-        &self,
-        digest: &Digest,
-        start: u64,
-        end: u64,
-    ) -> Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static, StorageError> {
+    /// Opens a committed blob; None if its file is not there (a collection
+    /// is deleting it, or moved it aside before a crash).
+    pub async fn open_blob(&self, digest: &Digest) -> Result<Option<BlobFile>, StorageError> {
         let path = self.blob_path(digest);
         let file = tokio::task::spawn_blocking(move || File::open(path))
             .await
-            .map_err(io::Error::other)??;
-        let file = std::sync::Arc::new(file);
-        Ok(futures_util::stream::unfold(start, move |offset| {
-            let file = file.clone();
-            async move {
-                if offset >= end {
-                    return None;
+            .map_err(io::Error::other)?;
+        match file {
+            Ok(f) => Ok(Some(BlobFile(std::sync::Arc::new(f)))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The first of `digests` whose file is not there, if any.
+    pub async fn first_missing(
+        &self,
+        digests: Vec<Digest>,
+    ) -> Result<Option<Digest>, StorageError> {
+        let paths: Vec<_> = digests.iter().map(|d| self.blob_path(d)).collect();
+        let found = tokio::task::spawn_blocking(move || -> io::Result<Option<usize>> {
+            for (i, p) in paths.iter().enumerate() {
+                match fs::metadata(p) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(i)),
+                    Err(e) => return Err(e),
                 }
-                let next = (offset + READ_SLICE).min(end);
-                let window = tokio::task::spawn_blocking(move || map_window(&file, offset, next))
-                    .await
-                    .map_err(io::Error::other)
-                    .and_then(|r| r);
-                Some((window, next))
             }
-        }))
+            Ok(None)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(found.map(|i| digests[i].clone()))
     }
 
     /// Creates the empty file of a new upload session.
@@ -346,6 +347,41 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
+/// An open committed blob: it stays readable to the end even if a
+/// collection unlinks it meanwhile.
+pub struct BlobFile(std::sync::Arc<File>);
+
+impl BlobFile {
+    /// Streams bytes `start..end`.
+    ///
+    /// Each slice is a read-only memory map of one window of the file, made
+    /// (and faulted in with `MAP_POPULATE`) on a blocking thread, so bytes go
+    /// from the page cache to the socket with one copy and a cold read never
+    /// stalls the async runtime. A window is unmapped when the response has
+    /// sent it, so memory use stays at a few windows per download.
+    pub fn stream(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+        let file = self.0.clone();
+        futures_util::stream::unfold(start, move |offset| {
+            let file = file.clone();
+            async move {
+                if offset >= end {
+                    return None;
+                }
+                let next = (offset + READ_SLICE).min(end);
+                let window = tokio::task::spawn_blocking(move || map_window(&file, offset, next))
+                    .await
+                    .map_err(io::Error::other)
+                    .and_then(|r| r);
+                Some((window, next))
+            }
+        })
+    }
+}
+
 /// Maps bytes `start..end` of a blob file read-only, faulted in.
 fn map_window(file: &File, start: u64, end: u64) -> io::Result<Bytes> {
     // Touching a mapped page past the end of the file would be SIGBUS.
@@ -476,15 +512,21 @@ mod tests {
         );
         store.sync_upload(id).await.unwrap();
         store.place(id, &digest).await.unwrap();
-        let parts: Vec<Bytes> = store
-            .read_blob(&digest, 6, 11)
-            .await
-            .unwrap()
-            .map(|c| c.unwrap())
-            .collect()
-            .await;
+        let file = store.open_blob(&digest).await.unwrap().unwrap();
+        let parts: Vec<Bytes> = file.stream(6, 11).map(|c| c.unwrap()).collect().await;
         assert_eq!(parts.concat(), b"world");
         assert!(store.rehash_upload(id).await.is_err());
+        assert!(store
+            .first_missing(vec![digest.clone()])
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store.trash_blob(&digest).await.unwrap());
+        assert!(store.open_blob(&digest).await.unwrap().is_none());
+        assert_eq!(
+            store.first_missing(vec![digest.clone()]).await.unwrap(),
+            Some(digest)
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

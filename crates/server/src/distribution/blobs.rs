@@ -33,7 +33,7 @@ pub async fn get(
             .map_err(internal);
     }
     let Some(range) = header_str(headers, header::RANGE) else {
-        let stream = blob.stream(None).await?;
+        let stream = blob.stream(None);
         return common(Response::builder())
             .header(header::CONTENT_LENGTH, size)
             .body(Body::from_stream(stream))
@@ -47,7 +47,7 @@ pub async fn get(
         OciError::status(status, ErrorCode::SizeInvalid, e.to_string())
             .header(header::CONTENT_RANGE, format!("bytes */{size}"))
     })?;
-    let stream = blob.stream(Some(range)).await?;
+    let stream = blob.stream(Some(range));
     common(Response::builder())
         .status(StatusCode::PARTIAL_CONTENT)
         .header(header::CONTENT_LENGTH, range.len())
