@@ -672,3 +672,157 @@ async fn api_error_of(r: reqwest::Response, status: u16) {
     let body: Value = r.json().await.unwrap();
     assert!(body["errors"][0]["code"].is_string(), "{body}");
 }
+
+/// Creates a robot as `creator`; returns the answer's status and body.
+async fn create_robot(
+    s: &Server,
+    creator: Option<(&str, &str)>,
+    name: &str,
+    level: &str,
+    perms: Value,
+) -> (u16, Value) {
+    let r = s
+        .api(Method::POST, "/robots", creator)
+        .json(&json!({"name": name, "level": level, "duration": -1, "permissions": perms}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Pushes a small blob into `repo` with basic auth as `who`; returns the status.
+async fn push_as(s: &Server, who: Option<(&str, &str)>, repo: &str) -> StatusCode {
+    let (user, secret) = who.unwrap();
+    let data = format!("pushed by {user}").into_bytes();
+    s.anon
+        .post(s.u(&format!(
+            "/v2/{repo}/blobs/uploads/?digest={}",
+            digest(&data)
+        )))
+        .basic_auth(user, Some(secret))
+        .body(data)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn project_perms(ns: &str, access: &[(&str, &str)]) -> Value {
+    let access: Vec<Value> = access
+        .iter()
+        .map(|(r, a)| json!({"resource": r, "action": a}))
+        .collect();
+    json!([{"kind": "project", "namespace": ns, "access": access}])
+}
+
+#[tokio::test]
+async fn robots_grant_no_more_than_their_creator_holds() {
+    for s in servers().await {
+        setup(&s).await;
+        let maker_perms = project_perms(
+            "p",
+            &[
+                ("robot", "create"),
+                ("robot", "read"),
+                ("repository", "pull"),
+            ],
+        );
+        let (status, maker) = create_robot(&s, ADMIN, "maker", "project", maker_perms).await;
+        assert_eq!(status, 201, "{maker}");
+        let maker = Some(("robot$p+maker", maker["secret"].as_str().unwrap()));
+
+        // More than it holds, by name or by `*`: refused, as Harbor does.
+        for access in [
+            &[("repository", "pull"), ("repository", "push")][..],
+            &[("artifact", "delete")][..],
+            &[("repository", "*")][..],
+        ] {
+            let (status, body) =
+                create_robot(&s, maker, "wider", "project", project_perms("p", access)).await;
+            assert_eq!(status, 403, "{access:?}: {body}");
+            assert_eq!(body["errors"][0]["code"], "FORBIDDEN");
+            let msg = body["errors"][0]["message"].as_str().unwrap();
+            assert!(msg.starts_with("permission scope is invalid"), "{msg}");
+        }
+        // As much or less is allowed, and the robot made gets no more.
+        let (status, made) = create_robot(
+            &s,
+            maker,
+            "puller",
+            "project",
+            project_perms("p", &[("repository", "pull")]),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        let puller = Some(("robot$p+puller", made["secret"].as_str().unwrap()));
+        let (_, c) = token(&s, puller, &["repository:p/app:pull,push"]).await;
+        assert_eq!(actions(&c, "p/app"), vec!["pull"]);
+        assert_eq!(push_as(&s, puller, "p/app").await, StatusCode::FORBIDDEN);
+
+        // Nor may it widen a robot by updating it.
+        let id = made["id"].as_i64().unwrap();
+        let upd = json!({"name": "puller", "level": "project", "duration": -1,
+            "permissions": project_perms("p", &[("repository", "pull"), ("repository", "push")])});
+        let r = s
+            .api(Method::PUT, &format!("/robots/{id}"), maker)
+            .json(&upd)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // A project admin who is no system admin holds what it grants.
+        s.create_user("owner", "Owner12345").await;
+        let owner = Some(("owner", "Owner12345"));
+        s.create_project("mine", false, owner).await;
+        let wide = project_perms("mine", &[("repository", "push"), ("artifact", "delete")]);
+        assert_eq!(create_robot(&s, owner, "ci", "project", wide).await.0, 201);
+        let theirs = project_perms("p", &[("repository", "pull")]);
+        assert_eq!(create_robot(&s, owner, "x", "project", theirs).await.0, 403);
+    }
+}
+
+#[tokio::test]
+async fn robot_grants_end_with_their_project_and_skip_a_namesake() {
+    for s in servers().await {
+        setup(&s).await;
+        s.create_project("tmpp", false, ADMIN).await;
+        let perms = json!([
+            {"kind": "project", "namespace": "tmpp", "access": [
+                {"resource": "repository", "action": "pull"},
+                {"resource": "repository", "action": "push"}]},
+            {"kind": "project", "namespace": "q", "access": [
+                {"resource": "repository", "action": "pull"}]},
+        ]);
+        let (status, made) = create_robot(&s, ADMIN, "sys", "system", perms).await;
+        assert_eq!(status, 201, "{made}");
+        let id = made["id"].as_i64().unwrap();
+        let robot = Some(("robot$sys", made["secret"].as_str().unwrap()));
+        let (_, c) = token(&s, robot, &["repository:tmpp/app:pull,push"]).await;
+        assert_eq!(actions(&c, "tmpp/app"), vec!["pull", "push"]);
+
+        let r = s
+            .api(Method::DELETE, "/projects/tmpp", ADMIN)
+            .header("x-is-resource-name", "true")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // Another user takes the name: the old grant does not follow it.
+        s.create_project("tmpp", false, DEV).await;
+        let (_, c) = token(&s, robot, &["repository:tmpp/app:pull,push"]).await;
+        assert!(actions(&c, "tmpp/app").is_empty(), "{c}");
+        assert_eq!(push_as(&s, robot, "tmpp/app").await, StatusCode::FORBIDDEN);
+        // The grant went with its project; the other stays.
+        let got: Value = s.api_json(&format!("/robots/{id}"), ADMIN).await;
+        let namespaces: Vec<&str> = got["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["namespace"].as_str().unwrap())
+            .collect();
+        assert_eq!(namespaces, vec!["q"], "{got}");
+        // Granting a project that does not exist is refused.
+        let ghost = project_perms("ghost", &[("repository", "pull")]);
+        assert_eq!(create_robot(&s, ADMIN, "g", "system", ghost).await.0, 404);
+    }
+}

@@ -335,6 +335,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "job_outbox",
         include_str!("../migrations/0014_job_outbox.sql"),
     ),
+    (
+        15,
+        "robot_permission_project",
+        include_str!("../migrations/0015_robot_permission_project.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

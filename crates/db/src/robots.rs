@@ -27,6 +27,9 @@ pub struct Permission {
     pub namespace: String,
     pub resource: String,
     pub action: String,
+    /// The project a `project` permission with a named namespace is bound
+    /// to (set by the robot service; None for system permissions and `*`).
+    pub project_id: Option<i64>,
 }
 
 const COLUMNS: &str =
@@ -82,14 +85,15 @@ pub async fn set_permissions(
         .await?;
     for p in perms {
         sqlx::query(
-            "INSERT INTO robot_permission (robot_id, kind, namespace, resource, action) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO robot_permission (robot_id, kind, namespace, resource, action, project_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(&p.kind)
         .bind(&p.namespace)
         .bind(&p.resource)
         .bind(&p.action)
+        .bind(p.project_id)
         .execute(&mut *tx)
         .await?;
     }
@@ -160,7 +164,7 @@ pub async fn permissions<'e>(
     ex: impl Executor<'e, Database = Any>,
     id: i64,
 ) -> Result<Vec<Permission>, DbError> {
-    sqlx::query("SELECT kind, namespace, resource, action FROM robot_permission WHERE robot_id = $1 ORDER BY kind, namespace, resource, action")
+    sqlx::query("SELECT kind, namespace, resource, action, project_id FROM robot_permission WHERE robot_id = $1 ORDER BY kind, namespace, resource, action")
         .bind(id)
         .fetch_all(ex)
         .await?
@@ -171,6 +175,7 @@ pub async fn permissions<'e>(
                 namespace: r.try_get(1)?,
                 resource: r.try_get(2)?,
                 action: r.try_get(3)?,
+                project_id: r.try_get(4)?,
             })
         })
         .collect()

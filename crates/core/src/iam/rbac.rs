@@ -207,6 +207,19 @@ pub fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
+/// The kind with Harbor's resource name.
+pub fn kind_named(name: &str) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|k| kind_name(*k) == name)
+}
+
+/// The action with Harbor's name.
+pub fn action_named(name: &str) -> Option<Action> {
+    Action::ALL
+        .into_iter()
+        .chain([Action::Stop])
+        .find(|a| action_name(*a) == name)
+}
+
 /// Harbor's action name.
 pub fn action_name(action: Action) -> &'static str {
     match action {

@@ -3,7 +3,7 @@
 //! stored hashed, an expiry and a disable switch.
 
 use super::context::{Principal, RobotGrant, SecurityContext};
-use super::rbac::{Action, Kind, Resource};
+use super::rbac::{self, Action, Kind, ProjectRef, Resource};
 use super::{password, require};
 use crate::error::{CoreError, CoreResult};
 use crate::projects::Projects;
@@ -58,6 +58,40 @@ impl Robots {
         }
     }
 
+    /// The permissions bound to their projects' ids (a grant follows its
+    /// project, never a later project of the same name), once the caller is
+    /// found to hold each itself: Harbor's rule for robots that create
+    /// robots ("equal to or more restrictive than the creator's"), applied
+    /// to every creator but a system administrator.
+    async fn bind(
+        &self,
+        ctx: &SecurityContext,
+        requested: &[Permission],
+    ) -> CoreResult<Vec<Permission>> {
+        let mut out = Vec::with_capacity(requested.len());
+        for p in requested {
+            let mut p = p.clone();
+            p.project_id = None;
+            let project = if p.kind == "project" && p.namespace != "*" {
+                let found = self.projects.lookup(&p.namespace).await?.ok_or_else(|| {
+                    CoreError::NotFound(format!("project {} not found", p.namespace))
+                })?;
+                p.project_id = Some(found.id);
+                Some(found)
+            } else {
+                None
+            };
+            if !ctx.is_sysadmin() && !holds(ctx, &p, project).await? {
+                return Err(CoreError::Forbidden(format!(
+                    "permission scope is invalid. It must be equal to or more restrictive than the creator's permissions: {}",
+                    ctx.username()
+                )));
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
     /// Creates a robot; returns it and its secret (shown this once).
     pub async fn create(
         &self,
@@ -95,6 +129,7 @@ impl Robots {
         self.require_manage(ctx, &req.level, project_id, Action::Create)
             .await?;
         validate_permissions(&req.permissions)?;
+        let permissions = self.bind(ctx, &req.permissions).await?;
         let secret = password::generate();
         let now = now_millis();
         let mut robot = Robot {
@@ -111,7 +146,7 @@ impl Robots {
             update_time: now,
         };
         let mut tx = self.db.begin().await?;
-        robot.id = robots::insert(&mut tx, &robot, &req.permissions)
+        robot.id = robots::insert(&mut tx, &robot, &permissions)
             .await
             .map_err(|e| {
                 if e.is_unique_violation() {
@@ -182,6 +217,7 @@ impl Robots {
                 "a project robot's permissions must stay in its project".into(),
             ));
         }
+        let permissions = self.bind(ctx, &req.permissions).await?;
         r.description = req.description.clone();
         r.disabled = req.disable;
         r.duration = req.duration;
@@ -189,7 +225,7 @@ impl Robots {
         r.update_time = now_millis();
         let mut tx = self.db.begin().await?;
         robots::update(&mut tx, &r).await?;
-        robots::set_permissions(&mut tx, id, &req.permissions).await?;
+        robots::set_permissions(&mut tx, id, &permissions).await?;
         berth_db::commit(tx).await?;
         Ok(())
     }
@@ -262,13 +298,10 @@ impl Robots {
     async fn context(&self, r: &Robot) -> CoreResult<SecurityContext> {
         let mut grants = Vec::new();
         for p in robots::permissions(self.db.reader(), r.id).await? {
-            let project = match (p.kind.as_str(), p.namespace.as_str()) {
+            let project = match (p.kind.as_str(), p.project_id) {
                 ("system", _) => None,
-                ("project", "*") => Some(None),
-                ("project", ns) => match self.projects.lookup(ns).await? {
-                    Some(proj) => Some(Some(proj.id)),
-                    None => continue,
-                },
+                ("project", Some(id)) => Some(Some(id)),
+                ("project", None) if p.namespace == "*" => Some(None),
                 _ => continue,
             };
             grants.push(RobotGrant {
@@ -286,6 +319,31 @@ impl Robots {
             self.db.clone(),
         ))
     }
+}
+
+/// Whether the caller may itself do everything a permission grants (each
+/// action, for `*`). Only system administrators grant system permissions
+/// or every project.
+async fn holds(
+    ctx: &SecurityContext,
+    p: &Permission,
+    project: Option<ProjectRef>,
+) -> CoreResult<bool> {
+    let (Some(project), Some(kind)) = (project, rbac::kind_named(&p.resource)) else {
+        return Ok(false);
+    };
+    for (resource, action) in PROJECT_GRANTS {
+        if *resource != p.resource || (p.action != "*" && p.action != *action) {
+            continue;
+        }
+        let Some(action) = rbac::action_named(action) else {
+            return Ok(false);
+        };
+        if !rbac::can(ctx, action, Resource::Project(project, kind)).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Whether a username names a robot.

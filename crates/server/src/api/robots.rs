@@ -71,6 +71,7 @@ impl RobotReq {
                     namespace: p.namespace.clone(),
                     resource: a.resource,
                     action: a.action,
+                    project_id: None,
                 });
             }
         }

@@ -601,6 +601,7 @@ pub async fn create_robot(
             namespace: p.project.name.clone(),
             resource: resource.into(),
             action: action.into(),
+            project_id: None,
         })
         .collect();
     let req = RobotRequest {
