@@ -61,6 +61,17 @@ pub struct ServeOptions {
     /// Upload sessions idle this many hours are purged by garbage collection [default: 168]
     #[arg(long, env = "BERTH_UPLOAD_PURGE_AGE_HOURS")]
     pub upload_purge_age_hours: Option<u64>,
+    /// Connections served at once; past it clients are answered 503
+    /// [default: half the open-file limit, at most 10000]
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may go without a request in flight: to send a
+    /// request's headers or finish a TLS handshake, and between requests [default: 30]
+    #[arg(long, env = "BERTH_HEADER_TIMEOUT_SECONDS")]
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds a request body may send nothing before the request fails [default: 60]
+    #[arg(long, env = "BERTH_BODY_TIMEOUT_SECONDS")]
+    pub body_timeout_seconds: Option<u64>,
 }
 
 /// The effective configuration.
@@ -79,6 +90,10 @@ pub struct Config {
     pub login_lockout: std::time::Duration,
     pub jobs: berth_core::jobs::JobSettings,
     pub gc: berth_core::gc::GcSettings,
+    /// `None`: from the open-file limit at start.
+    pub max_connections: Option<usize>,
+    pub header_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
 }
 
 impl ServeOptions {
@@ -101,6 +116,9 @@ impl ServeOptions {
             job_lease_seconds: self.job_lease_seconds.or(other.job_lease_seconds),
             gc_min_window_seconds: self.gc_min_window_seconds.or(other.gc_min_window_seconds),
             upload_purge_age_hours: self.upload_purge_age_hours.or(other.upload_purge_age_hours),
+            max_connections: self.max_connections.or(other.max_connections),
+            header_timeout_seconds: self.header_timeout_seconds.or(other.header_timeout_seconds),
+            body_timeout_seconds: self.body_timeout_seconds.or(other.body_timeout_seconds),
         }
     }
 
@@ -148,6 +166,13 @@ impl ServeOptions {
                     o.upload_purge_age_hours.unwrap_or(168) * 3600,
                 ),
             },
+            max_connections: o.max_connections.map(|n| n.max(1)),
+            header_timeout: std::time::Duration::from_secs(
+                o.header_timeout_seconds.unwrap_or(30).max(1),
+            ),
+            body_timeout: std::time::Duration::from_secs(
+                o.body_timeout_seconds.unwrap_or(60).max(1),
+            ),
         })
     }
 }

@@ -179,6 +179,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("{scheme}://{addr}"))
         .trim_end_matches('/')
         .to_string();
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|(c, k)| tls_config(c, k))
+        .transpose()?;
     let jobs = Jobs::new(db.clone(), config.jobs);
     let gc = Gc::new(db.clone(), store.clone(), jobs.clone(), config.gc);
     gc.recover_trash()
@@ -229,36 +234,75 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // A plain line on stdout that scripts and tests wait for.
     println!("Berth listening on {scheme}://{addr}");
 
-    match &config.tls {
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .context("loading TLS certificate and key")?;
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                h.graceful_shutdown(Some(Duration::from_secs(30)));
-            });
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await?;
-        }
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
-    }
+    let limits = berth_server::listener::Limits {
+        max_connections: config
+            .max_connections
+            .unwrap_or_else(|| connection_cap(raise_open_file_limit())),
+        header_timeout: config.header_timeout,
+        body_idle_timeout: config.body_timeout,
+    };
+    tracing::info!(max_connections = limits.max_connections, "serving");
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    berth_server::listener::serve(listener, app, tls, limits, shutdown_signal()).await;
     flusher.abort();
     jobs.shutdown().await;
     // Pulls counted and audit entries since the last tick are written before exiting.
     flush(&state).await;
     tracing::info!("Berth stopped");
     Ok(())
+}
+
+/// The rustls configuration for a PEM certificate chain and key, offering
+/// HTTP/2 and HTTP/1.1.
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the key {}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("loading the TLS certificate and key")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Raises the open-file limit to its hard limit (each connection, blob
+/// read and upload holds a descriptor); returns the limit now in force.
+fn raise_open_file_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Connections to serve at once for an open-file limit: half of it (the
+/// rest for blob files and the database), at most 10,000.
+fn connection_cap(open_files: u64) -> usize {
+    (open_files.saturating_sub(128) / 2).clamp(64, 10_000) as usize
 }
 
 /// How often counted pulls and audit entries are written to the database.

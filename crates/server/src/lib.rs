@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod distribution;
+pub mod listener;
 pub mod portal;
 pub mod session;
 pub mod token;
@@ -54,6 +55,7 @@ pub fn router(state: State) -> Router {
         .merge(portal::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))
         .with_state(state)
+        .layer(axum::middleware::from_fn(envelopes))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -69,6 +71,69 @@ pub fn router(state: State) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// The longest request target served (path and query, as nginx in front
+/// of Harbor allows); a longer one is answered 414. (Past 64 KiB the HTTP
+/// parser refuses the request line itself, before any route is known.)
+const MAX_URI: usize = 8192;
+
+/// Largest framework-made error body read back to rewrap it.
+const MAX_REWRAPPED: usize = 4096;
+
+/// Keeps every error on `/v2` and `/api` in its protocol's envelope: long
+/// URIs are refused here, and the framework's own plain-text refusals
+/// (a body over the limit, malformed JSON, a method a route lacks) are
+/// rewrapped.
+async fn envelopes(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, Method, StatusCode};
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let (v2, api) = (path.starts_with("/v2"), path.starts_with("/api/"));
+    let error = |status: StatusCode, message: String| {
+        if v2 {
+            let code = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => berth_oci::ErrorCode::SizeInvalid,
+                StatusCode::UNAUTHORIZED => berth_oci::ErrorCode::Unauthorized,
+                StatusCode::FORBIDDEN => berth_oci::ErrorCode::Denied,
+                StatusCode::TOO_MANY_REQUESTS => berth_oci::ErrorCode::TooManyRequests,
+                s if s.is_server_error() => berth_oci::ErrorCode::Unknown,
+                _ => berth_oci::ErrorCode::Unsupported,
+            };
+            distribution::OciError::status(status, code, message).into_response()
+        } else {
+            api::ApiError::new(status, message).into_response()
+        }
+    };
+    let target = path.len() + req.uri().query().map_or(0, |q| q.len() + 1);
+    if (v2 || api) && target > MAX_URI {
+        let message = format!("the request URI is {target} bytes long, over {MAX_URI}");
+        return error(StatusCode::URI_TOO_LONG, message);
+    }
+    let head = req.method() == Method::HEAD;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(v2 || api) || head || json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let text = axum::body::to_bytes(resp.into_body(), MAX_REWRAPPED)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    error(status, message)
 }
 
 /// What read-only mode answers every write with.

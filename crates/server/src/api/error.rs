@@ -50,6 +50,8 @@ impl ApiError {
             StatusCode::PRECONDITION_FAILED => "PRECONDITION",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
             StatusCode::TOO_MANY_REQUESTS => "TOO_MANY_REQUESTS",
+            StatusCode::PAYLOAD_TOO_LARGE => "REQUEST_ENTITY_TOO_LARGE",
+            StatusCode::URI_TOO_LONG => "URI_TOO_LONG",
             _ => "UNKNOWN",
         }
     }
