@@ -10,6 +10,8 @@ if ! command -v docker-registry >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq docker-registry >/dev/null
 fi
 cargo build --release -q -p berth -p berth-bench
+# BERTH_BIN measures another build of berth (say, one saved before a change).
+berth_bin=${BERTH_BIN:-target/release/berth}
 
 # BENCH_DIR puts the data elsewhere (a tmpfs, say), in BENCH_DIR/bench-data.
 work=$(realpath -m "${BENCH_DIR:-target}")/bench-data
@@ -38,7 +40,7 @@ docker-registry serve "$work/distribution.yml" 2> "$work/distribution.log" &
 dist_pid=$!
 
 # No GC floor: the GC figure collects blobs pushed a moment before.
-BERTH_ADMIN_PASSWORD=Harbor12345 target/release/berth serve --listen 127.0.0.1:0 --data-dir "$work/berth" \
+BERTH_ADMIN_PASSWORD=Harbor12345 "$berth_bin" serve --listen 127.0.0.1:0 --data-dir "$work/berth" \
   --log-level warn --gc-min-window-seconds 0 > "$work/berth.out" &
 berth_pid=$!
 for _ in $(seq 100); do

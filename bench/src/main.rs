@@ -46,6 +46,10 @@ struct Args {
     /// Only the portal's render of a 10,000-artifact repository
     #[arg(long)]
     portal_only: bool,
+    /// Only the figures shared with Distribution (no Berth-only rows): for
+    /// comparing two builds of Berth on them
+    #[arg(long)]
+    shared_only: bool,
     /// Only the image-push modes, no GC or portal (implies --extras-only):
     /// for comparing two builds of Berth's push path
     #[arg(long)]
@@ -200,7 +204,7 @@ async fn main() -> Result<()> {
         .map(|t| peak_rss_mb(t.pid))
         .collect::<Result<_>>()?;
     let extras = match &targets[0].creds {
-        Some((user, password)) if !args.portal_only => Some(
+        Some((user, password)) if !args.portal_only && !args.shared_only => Some(
             berth_extras(
                 &targets[0].url,
                 targets[0].pid,
@@ -214,7 +218,7 @@ async fn main() -> Result<()> {
         _ => None,
     };
     let portal = match &targets[0].creds {
-        Some((user, password)) if !args.push_only => {
+        Some((user, password)) if !args.push_only && !args.shared_only => {
             Some(portal_render(&targets[0].url, user, password, 10_000 / scale).await?)
         }
         _ => None,
