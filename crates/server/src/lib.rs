@@ -53,6 +53,7 @@ pub fn router(state: State) -> Router {
         .merge(token::router())
         .merge(session::router())
         .merge(portal::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), durable))
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))
         .with_state(state)
         .layer(axum::middleware::from_fn(envelopes))
@@ -134,6 +135,30 @@ async fn envelopes(
         text
     };
     error(status, message)
+}
+
+/// Answers a request that may have written only once what it wrote is
+/// durable (`Db::sync`: concurrent requests share one fsync of SQLite's
+/// log), so an acknowledged push or change survives a power loss.
+async fn durable(
+    axum::extract::State(state): axum::extract::State<State>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let resp = next.run(req).await;
+    if read {
+        return resp;
+    }
+    match state.registry.db().sync().await {
+        Ok(()) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "syncing the database log");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// What read-only mode answers every write with.
