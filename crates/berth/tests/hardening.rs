@@ -202,3 +202,115 @@ async fn oversized_requests_keep_the_error_envelope() {
         assert!(v["errors"][0]["message"].is_string());
     }
 }
+
+/// A client whose connections come from `source` (a loopback address).
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn login_floods_are_throttled_per_address_and_sessions_outlast_a_lockout() {
+    for s in servers().await {
+        let current = s.u("/api/v2.0/users/current");
+        // A browser session opened before the trouble starts.
+        let r = s
+            .anon
+            .post(s.u("/c/login"))
+            .form(&[("principal", "admin"), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let sid = header(&r, "set-cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+
+        // One address guesses random names: after its budget, it is refused
+        // before any password is checked.
+        let flood = client_from("127.0.0.3");
+        let mut statuses = Vec::new();
+        for i in 0..30 {
+            let r = flood
+                .get(&current)
+                .basic_auth(format!("nobody{i}"), Some("Wrong12345"))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(r.status().as_u16());
+            if r.status() == 429 {
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["errors"][0]["code"], "TOO_MANY_REQUESTS", "{v}");
+                let msg = v["errors"][0]["message"].as_str().unwrap();
+                assert!(msg.contains("this address"), "{msg}");
+            }
+        }
+        assert_eq!(&statuses[..20], &[401; 20], "{statuses:?}");
+        assert_eq!(&statuses[20..], &[429; 10], "{statuses:?}");
+        // Even the right password waits there; elsewhere it works.
+        let r = flood
+            .get(&current)
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429);
+        let r = s.client.get(&current).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+
+        // Another address locks the admin out by name: password logins are
+        // refused everywhere, on /api and /v2 ...
+        let other = client_from("127.0.0.4");
+        for _ in 0..10 {
+            let r = other
+                .get(&current)
+                .basic_auth("admin", Some("Wrong12345"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401);
+        }
+        let r = s.client.get(&current).send().await.unwrap();
+        assert_eq!(r.status(), 429);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this user"));
+        expect_error(s.get("/v2/").await, 429, "TOOMANYREQUESTS").await;
+        // ... but the session already open still works, and gets registry tokens.
+        let r = s
+            .anon
+            .get(&current)
+            .header("cookie", &sid)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = s
+            .anon
+            .get(s.u("/service/token?service=harbor-registry&scope=repository:p/app:pull,push"))
+            .header("cookie", &sid)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token: Value = r.json().await.unwrap();
+        let r = s
+            .anon
+            .get(s.u("/v2/p/app/tags/list"))
+            .bearer_auth(token["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "authorized, and the repository is unknown");
+        // The lockout ends (2 s in the test servers).
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let r = s.client.get(&current).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}

@@ -17,8 +17,9 @@ pub enum CoreError {
     Conflict(String),
     #[error("{0}")]
     Precondition(String),
-    #[error("too many failed logins for this user; try again later")]
-    TooManyAttempts,
+    /// Too many failed logins (for this user, or from this address).
+    #[error("{0}")]
+    TooManyAttempts(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("{0}")]

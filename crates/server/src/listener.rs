@@ -11,7 +11,6 @@
 //!   into a connection that is closing.
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderValue, Request, Response, Version};
 use axum::Router;
 use bytes::Bytes;
@@ -42,6 +41,17 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long a request body may stall between two chunks.
     pub body_idle_timeout: Duration,
+}
+
+tokio::task_local! {
+    /// The address of the client whose request is being handled.
+    static PEER: SocketAddr;
+}
+
+/// The address of the client whose request this task handles (None
+/// outside a request served by [`serve`]).
+pub fn peer() -> Option<std::net::IpAddr> {
+    PEER.try_with(|p| p.ip()).ok()
 }
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -199,11 +209,12 @@ struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        crate_lock(&self.conns.open).remove(&self.id);
+        lock(&self.conns.open).remove(&self.id);
     }
 }
 
-fn crate_lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A lock whose holder panicked still guards usable data (plain maps and counters).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -218,14 +229,14 @@ impl Connections {
     }
 
     fn len(&self) -> usize {
-        crate_lock(&self.open).len()
+        lock(&self.open).len()
     }
 
     /// Closes the connection that has had nothing in flight the longest,
     /// if that is at least `min`; whether one was closed.
     fn evict_idle(&self, min: Duration) -> bool {
         let now = self.start.elapsed().as_millis() as u64;
-        let open = crate_lock(&self.open);
+        let open = lock(&self.open);
         let oldest = open
             .values()
             .filter(|c| c.in_flight.load(Ordering::SeqCst) == 0)
@@ -253,7 +264,7 @@ impl Connections {
             kill: Notify::new(),
         });
         state.idle_since.store(state.millis(), Ordering::SeqCst);
-        crate_lock(&self.open).insert(id, state.clone());
+        lock(&self.open).insert(id, state.clone());
         Registered {
             conns: self.clone(),
             id,
@@ -270,7 +281,7 @@ async fn reap(conns: Arc<Connections>, limits: Limits) {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = conns.pressed.notified() => {}
         }
-        let open: Vec<Arc<ConnState>> = crate_lock(&conns.open).values().cloned().collect();
+        let open: Vec<Arc<ConnState>> = lock(&conns.open).values().cloned().collect();
         let pressed = open.len() * 4 >= limits.max_connections * 3;
         let allowed = if pressed {
             PRESSED_GRACE
@@ -339,8 +350,7 @@ impl Served {
     async fn call(self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         let flight = InFlight::start(self.conn.clone());
         let http1 = req.version() <= Version::HTTP_11;
-        let (mut parts, body) = req.into_parts();
-        parts.extensions.insert(ConnectInfo(self.peer));
+        let (parts, body) = req.into_parts();
         let read_all = Arc::new(AtomicBool::new(body.is_end_stream()));
         let body = RequestBody {
             inner: body,
@@ -349,7 +359,8 @@ impl Served {
             progressed: true,
             read_all: read_all.clone(),
         };
-        let Ok(mut resp) = self.app.oneshot(Request::from_parts(parts, body)).await;
+        let handled = self.app.oneshot(Request::from_parts(parts, body));
+        let Ok(mut resp) = PEER.scope(self.peer, handled).await;
         if http1 && !read_all.load(Ordering::SeqCst) {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

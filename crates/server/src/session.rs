@@ -71,7 +71,10 @@ async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, 
     let (Some(principal), Some(password)) = (principal, password) else {
         return Err(ApiError::bad_request("principal and password are required"));
     };
-    let ctx = state.iam.login(&principal, &password).await;
+    let ctx = state
+        .iam
+        .login(&principal, &password, crate::listener::peer())
+        .await;
     let ok = matches!(ctx, Ok(Some(_)));
     audit(&state, "login", &principal, ok);
     let ctx = ctx?

@@ -13,6 +13,7 @@ use berth_db::{now_millis, users, Db};
 use context::{Principal, SecurityContext};
 use rbac::{can, Action, Resource};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,11 +28,71 @@ pub struct Iam {
 }
 
 /// Failed-login bookkeeping: attempts for one user are serialized, and after
-/// `max_failures` failures in a row the user is locked for `duration`.
+/// `max_failures` failures in a row the user is locked for `duration`. Each
+/// source address also has a budget of failures, spent by every failed
+/// login from it and refilled over time; an address with none left is
+/// refused before any password is hashed, so a flood of guesses (random
+/// names included) from one place costs a few hashes, not one each.
 struct Lockout {
     max_failures: u32,
     duration: Duration,
     users: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Attempts>>>>,
+    addresses: Mutex<HashMap<IpAddr, Budget>>,
+}
+
+/// Failed logins an address may make at once.
+const ADDRESS_BURST: f64 = 20.0;
+/// One more failed login allowed per this many seconds.
+const ADDRESS_REFILL_SECS: f64 = 3.0;
+/// Addresses tracked at most (past it, those with a full budget are forgotten,
+/// then new addresses go untracked until room is made).
+const TRACKED_ADDRESSES: usize = 10_000;
+
+const USER_LOCKED: &str = "too many failed logins for this user; try again later";
+const ADDRESS_THROTTLED: &str = "too many failed logins from this address; try again later";
+
+/// An address's budget of failed logins.
+#[derive(Clone, Copy)]
+struct Budget {
+    left: f64,
+    at: Instant,
+}
+
+impl Budget {
+    fn now(self) -> f64 {
+        (self.left + self.at.elapsed().as_secs_f64() / ADDRESS_REFILL_SECS).min(ADDRESS_BURST)
+    }
+}
+
+impl Lockout {
+    /// Whether failed logins from `source` have used up its budget.
+    fn throttled(&self, source: IpAddr) -> bool {
+        crate::lock(&self.addresses)
+            .get(&source)
+            .is_some_and(|b| b.now() < 1.0)
+    }
+
+    /// Spends one failed login of `source`'s budget.
+    fn failed_from(&self, source: IpAddr) {
+        let mut map = crate::lock(&self.addresses);
+        if map.len() >= TRACKED_ADDRESSES && !map.contains_key(&source) {
+            map.retain(|_, b| b.now() < ADDRESS_BURST);
+            if map.len() >= TRACKED_ADDRESSES {
+                return;
+            }
+        }
+        let b = map.entry(source).or_insert(Budget {
+            left: ADDRESS_BURST,
+            at: Instant::now(),
+        });
+        *b = Budget {
+            left: b.now() - 1.0,
+            at: Instant::now(),
+        };
+        if b.left < 1.0 {
+            tracing::warn!(%source, "throttling logins from an address after failed logins");
+        }
+    }
 }
 
 #[derive(Default)]
@@ -109,6 +170,7 @@ impl Iam {
                 max_failures: max_failures.max(1),
                 duration,
                 users: Mutex::new(HashMap::new()),
+                addresses: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -145,13 +207,20 @@ impl Iam {
         })
     }
 
-    /// Checks a user's password or a robot's secret and returns the caller's
-    /// context; `None` for bad credentials, `TooManyAttempts` while locked out.
+    /// Checks a user's password or a robot's secret, presented from
+    /// `source` (when known), and returns the caller's context; `None` for
+    /// bad credentials, `TooManyAttempts` while the user is locked out or
+    /// the address has spent its failed logins. Sessions and tokens already
+    /// issued are not logins: they keep working through a lockout.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
+        source: Option<IpAddr>,
     ) -> CoreResult<Option<SecurityContext>> {
+        if source.is_some_and(|s| self.lockout.throttled(s)) {
+            return Err(CoreError::TooManyAttempts(ADDRESS_THROTTLED));
+        }
         let slot = {
             let mut map = crate::lock(&self.lockout.users);
             if map.len() >= TRACKED_USERS {
@@ -164,7 +233,7 @@ impl Iam {
         let mut attempts = slot.lock().await;
         if let Some(until) = attempts.locked_until {
             if Instant::now() < until {
-                return Err(CoreError::TooManyAttempts);
+                return Err(CoreError::TooManyAttempts(USER_LOCKED));
             }
             *attempts = Attempts::default();
         }
@@ -178,6 +247,9 @@ impl Iam {
         if ctx.is_some() {
             attempts.failures = 0;
         } else {
+            if let Some(s) = source {
+                self.lockout.failed_from(s);
+            }
             attempts.failures += 1;
             if attempts.failures >= self.lockout.max_failures {
                 tracing::warn!(

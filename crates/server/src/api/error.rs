@@ -66,7 +66,7 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound(_) => StatusCode::NOT_FOUND,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
             CoreError::Precondition(_) => StatusCode::PRECONDITION_FAILED,
-            CoreError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            CoreError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             CoreError::Db(_) | CoreError::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");

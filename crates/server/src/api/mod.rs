@@ -185,7 +185,11 @@ pub async fn context(state: &State, headers: &HeaderMap) -> Result<SecurityConte
             "unsupported or malformed Authorization header",
         )
     })?;
-    match state.iam.login(&user, &password).await? {
+    match state
+        .iam
+        .login(&user, &password, crate::listener::peer())
+        .await?
+    {
         Some(ctx) => Ok(ctx),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -93,13 +93,16 @@ pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, OciErr
     let Some((user, password)) = crate::auth::parse_basic(value) else {
         return Err(challenge(state, None, "unsupported Authorization header"));
     };
-    match state.iam.login(&user, &password).await {
+    match state
+        .iam
+        .login(&user, &password, crate::listener::peer())
+        .await
+    {
         Ok(Some(ctx)) => Ok(Caller::User(ctx)),
         Ok(None) => Err(challenge(state, None, "invalid username or password")),
-        Err(berth_core::CoreError::TooManyAttempts) => Err(OciError::new(
-            ErrorCode::TooManyRequests,
-            "too many failed logins for this user; try again later",
-        )),
+        Err(berth_core::CoreError::TooManyAttempts(why)) => {
+            Err(OciError::new(ErrorCode::TooManyRequests, why))
+        }
         Err(e) => Err(super::blobs::internal(e)),
     }
 }

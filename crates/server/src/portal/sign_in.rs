@@ -137,7 +137,10 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
         return super::refused();
     }
     let principal = form.get("principal");
-    let result = state.iam.login(principal, form.get("password")).await;
+    let result = state
+        .iam
+        .login(principal, form.get("password"), crate::listener::peer())
+        .await;
     session::audit(&state, "login", principal, matches!(result, Ok(Some(_))));
     let ctx = match result {
         Ok(Some(ctx)) => ctx,
