@@ -584,3 +584,79 @@ async fn a_blob_whose_file_is_aside_is_unknown_to_every_request() {
         assert_eq!(r.status(), 201);
     }
 }
+
+/// Pushes a small image like `push_image`, but says None instead of
+/// failing when the server dies on the way.
+async fn try_push_image(s: &Server, repo: &str, tag: &str, seed: &str) -> Option<Vec<u8>> {
+    let blob = |data: Vec<u8>| async move {
+        let d = digest(&data);
+        let url = s.u(&format!("/v2/{repo}/blobs/uploads/?digest={d}"));
+        let r = s.client.post(url).body(data).send().await.ok()?;
+        (r.status() == 201).then_some(d)
+    };
+    let config = format!(r#"{{"os":"linux","seed":"{seed}"}}"#).into_bytes();
+    let layer = format!("layer {seed} ").repeat(50).into_bytes();
+    let manifest = image_manifest(
+        OCI_MANIFEST,
+        (OCI_CONFIG, &blob(config.clone()).await?, config.len()),
+        &[(OCI_LAYER, &blob(layer.clone()).await?, layer.len())],
+        None,
+    );
+    let url = s.u(&format!("/v2/{repo}/manifests/{tag}"));
+    let r = s
+        .client
+        .put(url)
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .ok()?;
+    (r.status() == 201).then_some(manifest)
+}
+
+#[tokio::test]
+async fn acknowledged_images_survive_kills_during_pushes_and_collections() {
+    for mut s in gc_servers().await {
+        let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+        for round in 0..4u64 {
+            orphans(&s, "p/junk", 150, 20 + round).await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            // (The last round's run may still be going, after its restart.)
+            let r = s
+                .api(Method::POST, "/system/gc/schedule", ADMIN)
+                .json(&json!({"schedule": {"type": "Manual"},
+                    "parameters": {"time_window": 0, "workers": 2}}))
+                .send()
+                .await
+                .unwrap();
+            assert!(matches!(r.status().as_u16(), 201 | 409), "{}", r.status());
+            // Push until the kill, at a different moment each round.
+            let pushing = async {
+                for i in 0.. {
+                    let tag = format!("r{round}-{i}");
+                    if let Some(m) = try_push_image(&s, "p/live", &tag, &tag).await {
+                        acked.push((tag, m));
+                    }
+                }
+            };
+            tokio::select! {
+                _ = pushing => {}
+                _ = tokio::time::sleep(Duration::from_millis(150 + 170 * round)) => {}
+            }
+            s.kill();
+            s.restart();
+            // Every acknowledged image is whole from the first request on.
+            for (tag, m) in &acked {
+                pull_exact(&s, "p/live", tag, m).await;
+            }
+        }
+        assert!(
+            acked.len() > 8,
+            "too few pushes acknowledged: {}",
+            acked.len()
+        );
+        let db = s.open_db().await;
+        let problems = db.integrity_check().await.unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+}
