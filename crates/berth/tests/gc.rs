@@ -362,21 +362,28 @@ async fn pushes_and_pulls_go_on_during_collection() {
     }
 }
 
+/// Pushes an image to keep and `n` orphan blobs, starts a collection and
+/// SIGKILLs the server once its sweep (in digest order) has taken the first
+/// orphan; returns (run id, the kept manifest, the orphans' digests).
+async fn kill_mid_sweep(s: &mut Server, n: usize, seed: u64) -> (i64, Vec<u8>, Vec<String>) {
+    let (_, kept) = s.push_image("p/app", "v1", "kept").await;
+    let (mut orphan_digests, _) = orphans(s, "p/junk", n, seed).await;
+    orphan_digests.sort();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let id = start_gc(s, json!({"time_window": 0, "workers": 1})).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while blob_file(s, &orphan_digests[0]).exists() {
+        assert!(Instant::now() < deadline, "the sweep never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    s.kill();
+    (id, kept, orphan_digests)
+}
+
 #[tokio::test]
 async fn a_collection_killed_mid_sweep_resumes_after_restart() {
     for mut s in gc_servers().await {
-        let (_, kept) = s.push_image("p/app", "v1", "kept").await;
-        let (mut orphan_digests, _) = orphans(&s, "p/junk", 1000, 3).await;
-        orphan_digests.sort();
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let id = start_gc(&s, json!({"time_window": 0, "workers": 1})).await;
-        // The sweep goes in digest order: kill it once the first orphan is gone.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while blob_file(&s, &orphan_digests[0]).exists() {
-            assert!(Instant::now() < deadline, "the sweep never started");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        s.kill();
+        let (id, kept, orphan_digests) = kill_mid_sweep(&mut s, 1000, 3).await;
         let left = orphan_digests
             .iter()
             .filter(|d| blob_file(&s, d).exists())
@@ -503,17 +510,7 @@ async fn a_collection_killed_then_stopped_ends_and_its_trash_is_put_back() {
     let flags = &["--gc-min-window-seconds", "1", "--job-lease-seconds", "6"];
     for (backend, url) in databases().await {
         let mut s = Server::start_with(backend, url, flags).await;
-        let (_, kept) = s.push_image("p/app", "v1", "kept").await;
-        let (mut orphan_digests, _) = orphans(&s, "p/junk", 300, 4).await;
-        orphan_digests.sort();
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let id = start_gc(&s, json!({"time_window": 0, "workers": 1})).await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while blob_file(&s, &orphan_digests[0]).exists() {
-            assert!(Instant::now() < deadline, "the sweep never started");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        s.kill();
+        let (id, kept, orphan_digests) = kill_mid_sweep(&mut s, 300, 4).await;
         // What a crash between moving a batch aside and its commit leaves:
         // recorded blobs whose files sit in the trash (here one of an image).
         let layer = layer_of(&kept);
@@ -653,6 +650,11 @@ async fn acknowledged_images_survive_kills_during_pushes_and_collections() {
         assert!(
             acked.len() > 8,
             "too few pushes acknowledged: {}",
+            acked.len()
+        );
+        eprintln!(
+            "{}: {} acknowledged images whole after each of 4 kills",
+            s.backend,
             acked.len()
         );
         let db = s.open_db().await;
