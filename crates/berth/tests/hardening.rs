@@ -195,6 +195,17 @@ async fn oversized_requests_keep_the_error_envelope() {
         assert_eq!(v["errors"][0]["code"], "URI_TOO_LONG", "{v}");
         assert!(v["errors"][0]["message"].is_string());
 
+        // The router's own 405 keeps its Allow header, in the envelope.
+        let r = s
+            .api(reqwest::Method::DELETE, "/ping", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+        assert!(header(&r, "allow").contains("GET"));
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["errors"][0]["code"], "METHOD_NOT_ALLOWED", "{v}");
+
         let r = s.get(&format!("/v2/p/{long}/tags/list")).await;
         assert_eq!(r.status(), 414);
         let v: Value = r.json().await.unwrap();

@@ -189,21 +189,22 @@ impl Registry {
         digest: &Digest,
         from: &RepositoryName,
     ) -> Result<bool> {
-        let d = digest.to_string();
-        let now = now_millis();
-        let mut tx = self.db.begin().await?;
-        // Touching the blob keeps a concurrent garbage collection off it.
-        if !blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? {
-            return Ok(false);
-        }
-        // A row whose file is gone (moved aside by a collection that did not
-        // finish) is not mounted: the client uploads the blob instead.
+        // A blob whose file is aside (a collection is deleting it) is not
+        // mounted: the client uploads it instead. Checked before the
+        // transaction, so the writer is not held over a file system call.
         if self
             .store
             .first_missing(vec![digest.clone()])
             .await?
             .is_some()
         {
+            return Ok(false);
+        }
+        let d = digest.to_string();
+        let now = now_millis();
+        let mut tx = self.db.begin().await?;
+        // Touching the blob keeps a concurrent garbage collection off it.
+        if !blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? {
             return Ok(false);
         }
         let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;

@@ -458,8 +458,8 @@ pub async fn reclaim_expired(db: &Db, now: i64) -> Result<u64, DbError> {
 }
 
 /// Ends executions still shown as pending or running whose tasks have all
-/// ended (left so by a release that did not end them when it reclaimed
-/// their last task). Returns how many.
+/// ended (earlier versions did not end them when they reclaimed their last
+/// task from a dead process). Returns how many.
 pub async fn repair_executions(db: &Db, now: i64) -> Result<u64, DbError> {
     let mut tx = db.begin().await?;
     let ids: Vec<i64> = sqlx::query_scalar(

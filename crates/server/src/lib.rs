@@ -125,7 +125,8 @@ async fn envelopes(
     if !(v2 || api) || head || json || !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let text = axum::body::to_bytes(resp.into_body(), MAX_REWRAPPED)
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REWRAPPED)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
@@ -134,7 +135,14 @@ async fn envelopes(
     } else {
         text
     };
-    error(status, message)
+    let mut wrapped = error(status, message);
+    // The refusal's own headers (`Allow` on a 405, say) stay.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            wrapped.headers_mut().append(name, value.clone());
+        }
+    }
+    wrapped
 }
 
 /// Answers a request that may have written only once what it wrote is
