@@ -163,3 +163,112 @@ async fn build_history_of_an_image() {
         expect_error(r, 401, "UNAUTHORIZED").await;
     }
 }
+
+#[tokio::test]
+async fn children_and_accessories_are_shown_under_their_parent_and_go_with_it() {
+    for s in servers().await {
+        let repo = "p/multi";
+        let untag = |tag: &'static str| {
+            let path = format!("/v2/{repo}/manifests/{tag}");
+            let s = &s;
+            async move { s.delete(&path).await }
+        };
+        // Two platforms: one child only the index keeps, one tagged too.
+        let amd = s.push_image(repo, "tmp-amd", "amd").await;
+        assert_eq!(untag("tmp-amd").await.status(), 202);
+        let arm = s.push_image(repo, "arm", "arm").await;
+        let idx = index_manifest(
+            OCI_INDEX,
+            &[
+                (OCI_MANIFEST, &amd.0, amd.1.len()),
+                (OCI_MANIFEST, &arm.0, arm.1.len()),
+            ],
+        );
+        let index = (digest(&idx), idx.clone());
+        assert_eq!(
+            s.put_manifest(repo, "v1", OCI_INDEX, &idx).await.status(),
+            201
+        );
+        // The index's accessories: a referrer and a cosign signature by tag.
+        let notation = push_referrer(&s, repo, &index, NOTATION).await;
+        let sig_tag = format!("{}.sig", index.0.replace(':', "-"));
+        let (cosign, _) = s.push_image(repo, &sig_tag, "cosign").await;
+        // A plain image with nothing attached stays as it is.
+        let (plain, _) = s.push_image(repo, "plain", "plain").await;
+
+        let list = "/projects/p/repositories/multi/artifacts";
+        let r = s.api(Method::GET, list, ADMIN).send().await.unwrap();
+        assert_eq!(header(&r, "x-total-count"), "3");
+        let listed: Vec<Value> = r.json().await.unwrap();
+        let mut digests: Vec<&str> = listed
+            .iter()
+            .map(|a| a["digest"].as_str().unwrap())
+            .collect();
+        digests.sort();
+        let mut want = vec![index.0.as_str(), arm.0.as_str(), plain.as_str()];
+        want.sort();
+        assert_eq!(digests, want, "children and accessories are not top-level");
+        let repo_json: Value = s.api_json("/projects/p/repositories/multi", ADMIN).await;
+        assert_eq!(repo_json["artifact_count"], 3);
+
+        // Deleting the index takes its untagged child and its accessories;
+        // the tagged child stays.
+        let r = s
+            .api(Method::DELETE, &format!("{list}/v1"), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        for gone in [&index.0, &amd.0, &notation, &cosign] {
+            let r = s.get(&format!("/v2/{repo}/manifests/{gone}")).await;
+            assert_eq!(r.status(), 404, "{gone} stayed");
+        }
+        for kept in [&arm.0, &plain] {
+            let r = s.get(&format!("/v2/{repo}/manifests/{kept}")).await;
+            assert_eq!(r.status(), 200, "{kept} went");
+        }
+        let r = s.api(Method::GET, list, ADMIN).send().await.unwrap();
+        assert_eq!(header(&r, "x-total-count"), "2");
+
+        // A child two indexes share stays until the last one goes; deleting
+        // a child an index lists is refused.
+        let shared = s.push_image(repo, "tmp-shared", "shared").await;
+        assert_eq!(untag("tmp-shared").await.status(), 202);
+        let one = index_manifest(OCI_INDEX, &[(OCI_MANIFEST, &shared.0, shared.1.len())]);
+        let two = index_manifest(
+            OCI_INDEX,
+            &[
+                (OCI_MANIFEST, &shared.0, shared.1.len()),
+                (OCI_MANIFEST, &arm.0, arm.1.len()),
+            ],
+        );
+        for (tag, body) in [("one", &one), ("two", &two)] {
+            assert_eq!(
+                s.put_manifest(repo, tag, OCI_INDEX, body).await.status(),
+                201
+            );
+        }
+        let r = s
+            .api(Method::DELETE, &format!("{list}/{}", shared.0), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 412);
+        let r = s
+            .api(Method::DELETE, &format!("{list}/one"), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = s.get(&format!("/v2/{repo}/manifests/{}", shared.0)).await;
+        assert_eq!(r.status(), 200, "a child another index lists went");
+        assert_eq!(
+            s.delete(&format!("/v2/{repo}/manifests/{}", digest(&two)))
+                .await
+                .status(),
+            202
+        );
+        let r = s.get(&format!("/v2/{repo}/manifests/{}", shared.0)).await;
+        assert_eq!(r.status(), 404, "/v2 deletes the same way");
+    }
+}

@@ -770,6 +770,19 @@ async fn brute_force_is_throttled() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        // And the portal's sign-in form, with the lockout's message.
+        let r = s
+            .anon
+            .post(s.u("/harbor/sign-in"))
+            .header("cookie", "berth_signin=t0ken")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("_csrf=t0ken&principal=victim&password=Victim1234")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("failed logins for this user"), "{page}");
         // Other users are unaffected.
         assert_eq!(
             s.api(Method::GET, "/users/current", ADMIN)
@@ -1075,6 +1088,7 @@ async fn systeminfo_and_statistics() {
                 .status(),
             StatusCode::CREATED
         );
+        let public_manifest = body.len() as i64;
         // The same layer in a private repository is counted once.
         let r = s
             .client
@@ -1098,6 +1112,7 @@ async fn systeminfo_and_statistics() {
                 .status(),
             StatusCode::CREATED
         );
+        let private_manifest = body.len() as i64;
 
         let st: Value = s
             .api(Method::GET, "/statistics", ADMIN)
@@ -1112,7 +1127,11 @@ async fn systeminfo_and_statistics() {
         assert_eq!(st["total_project_count"], 3);
         assert_eq!(st["public_repo_count"], 1);
         assert_eq!(st["private_repo_count"], 1);
-        assert_eq!(st["total_storage_consumption"], 5000 + 2 + 2);
+        // Manifests count as Harbor's quotas count them.
+        assert_eq!(
+            st["total_storage_consumption"],
+            5000 + 2 + 2 + public_manifest + private_manifest
+        );
         let st: Value = s
             .api(Method::GET, "/statistics", Some(("viewer", "Viewer1234")))
             .send()
@@ -1123,7 +1142,29 @@ async fn systeminfo_and_statistics() {
             .unwrap();
         assert_eq!(st["total_project_count"], 1);
         assert_eq!(st["private_repo_count"], 0);
-        assert_eq!(st["total_storage_consumption"], 5000 + 2);
+        assert_eq!(st["total_storage_consumption"], 5000 + 2 + public_manifest);
+
+        // Deleted artifacts stop counting at once, whether or not GC has run.
+        let r = s
+            .api(
+                Method::DELETE,
+                "/projects/library/repositories/pub/artifacts/v1",
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let st: Value = s.api_json("/statistics", ADMIN).await;
+        assert_eq!(st["total_storage_consumption"], 5000 + 2 + private_manifest);
+        let summary: Value = s.api_json("/projects/library/summary", ADMIN).await;
+        assert_eq!(summary["quota"]["used"]["storage"], 0, "{summary}");
+        let summary: Value = s.api_json("/projects/p/summary", ADMIN).await;
+        assert_eq!(
+            summary["quota"]["used"]["storage"],
+            5000 + 2 + private_manifest
+        );
+        assert_eq!(summary["quota"]["hard"]["storage"], -1);
     }
 }
 
@@ -1367,17 +1408,24 @@ async fn sessions_and_csrf() {
         let csrf = header(&r, "x-harbor-csrf-token").to_string();
         let sid = cookie.split(';').next().unwrap().to_string();
 
-        let me: Value = s
+        let r = s
             .anon
             .get(s.u("/api/v2.0/users/current"))
             .header("cookie", &sid)
             .send()
             .await
-            .unwrap()
-            .json()
+            .unwrap();
+        // Every answer to a session request carries the token, as Harbor's do.
+        assert_eq!(header(&r, "x-harbor-csrf-token"), csrf);
+        let me: Value = r.json().await.unwrap();
+        assert_eq!(me["username"], "admin");
+        // Not to basic-auth or anonymous requests, which have no session.
+        let r = s
+            .api(Method::GET, "/users/current", ADMIN)
+            .send()
             .await
             .unwrap();
-        assert_eq!(me["username"], "admin");
+        assert!(r.headers().get("x-harbor-csrf-token").is_none());
         let create = |token: Option<&str>| {
             let mut rb = s
                 .anon

@@ -629,6 +629,52 @@ async fn robot_accounts() {
         )
         .await;
 
+        // A secret the caller chooses works and is not echoed back.
+        let chosen = "Chosen-Secret-1";
+        let r = s
+            .api(Method::PATCH, &format!("/robots/{id}"), ADMIN)
+            .json(&json!({"secret": chosen}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap()["secret"], "");
+        token(&s, Some(("robot$p+ci", chosen)), &["repository:p/app:pull"]).await;
+        let r = s
+            .api(Method::PATCH, &format!("/robots/{id}"), ADMIN)
+            .json(&json!({"secret": "weak"}))
+            .send()
+            .await
+            .unwrap();
+        api_error_of(r, 400).await;
+        let new_secret = chosen.to_string();
+        // So may the creator of a robot; a weak one is refused.
+        let mut given = json!({"name": "given", "level": "project", "duration": 30,
+            "permissions": perms, "secret": "Given-Secret-9"});
+        let r = s
+            .api(Method::POST, "/robots", ADMIN)
+            .json(&given)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.json::<Value>().await.unwrap()["secret"], "");
+        token(
+            &s,
+            Some(("robot$p+given", "Given-Secret-9")),
+            &["repository:p/app:pull"],
+        )
+        .await;
+        given["name"] = json!("weak");
+        given["secret"] = json!("password");
+        let r = s
+            .api(Method::POST, "/robots", ADMIN)
+            .json(&given)
+            .send()
+            .await
+            .unwrap();
+        api_error_of(r, 400).await;
+
         // Disable, then delete.
         let upd = json!({"name": "ci", "level": "project", "disable": true, "duration": 30, "permissions": perms});
         assert_eq!(

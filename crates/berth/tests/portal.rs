@@ -475,17 +475,35 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
         }
         assert_eq!(status, "Success");
         screenshot(&c, &format!("{b}-gc")).await;
-        c.find(Locator::Css("#cron_type option[value=Daily]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        // A schedule keeps the parameters it was saved with.
+        for css in [
+            "#cron_type option[value=Daily]",
+            "#workers option[value='2']",
+            "input[name=delete_untagged]",
+        ] {
+            c.find(Locator::Css(css))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
         submit(&c, "button[value=schedule]").await;
         assert_eq!(text(&c, ".notice.ok").await, "The schedule was saved.");
         assert!(text(&c, "main").await.contains("Next run:"));
         let schedule: serde_json::Value = s.api_json("/system/gc/schedule", ADMIN).await;
         assert_eq!(schedule["schedule"]["type"], "Daily", "{schedule}");
+        let params: serde_json::Value =
+            serde_json::from_str(schedule["job_parameters"].as_str().unwrap()).unwrap();
+        assert_eq!(params["delete_untagged"], false, "{schedule}");
+        assert_eq!(params["workers"], 2, "{schedule}");
+        assert!(!c
+            .find(Locator::Css("input[name=delete_untagged]"))
+            .await
+            .unwrap()
+            .is_selected()
+            .await
+            .unwrap());
         submit(&c, "tbody a").await;
         assert!(text(&c, "pre.log").await.contains("succeeded"));
         screenshot(&c, &format!("{b}-gc-log")).await;

@@ -325,3 +325,49 @@ async fn self_registration() {
         expect_error(r, 403, "FORBIDDEN").await;
     }
 }
+
+#[tokio::test]
+async fn systeminfo_reflects_the_settings() {
+    for s in servers().await {
+        let info: Value = s.api_json("/systeminfo", None).await;
+        // Harbor's version is among the protected fields.
+        assert!(info.get("harbor_version").is_none(), "{info}");
+        assert_eq!(info["banner_message"], "");
+        let info: Value = s.api_json("/systeminfo", ADMIN).await;
+        assert_eq!(info["read_only"], false);
+        assert_eq!(info["notification_enable"], true);
+        assert!(info["harbor_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("berth-"));
+
+        let banner = r#"{"closable":true,"message":"maintenance at 10","type":"warning"}"#;
+        let change =
+            json!({"read_only": true, "notification_enable": false, "banner_message": banner});
+        let r = s
+            .api(Method::PUT, "/configurations", ADMIN)
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let info: Value = s.api_json("/systeminfo", ADMIN).await;
+        assert_eq!(info["read_only"], true);
+        assert_eq!(info["notification_enable"], false);
+        assert_eq!(info["banner_message"], banner);
+        let anon: Value = s.api_json("/systeminfo", None).await;
+        assert_eq!(anon["banner_message"], banner);
+        assert!(anon.get("read_only").is_none());
+        let cfg: Value = s.api_json("/configurations", ADMIN).await;
+        assert_eq!(cfg["banner_message"]["value"], banner);
+
+        let too_long = json!({"read_only": false, "banner_message": "x".repeat(5000)});
+        let r = s
+            .api(Method::PUT, "/configurations", ADMIN)
+            .json(&too_long)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "BAD_REQUEST").await;
+    }
+}

@@ -164,8 +164,10 @@ async fn pushes_pulls_and_deletes_reach_receivers_in_both_formats() {
         assert_eq!(res["digest"], d);
         assert_eq!(res["tag"], "v1");
         assert!(res["resource_url"].as_str().unwrap().ends_with("/p/app:v1"));
+        // A pull by tag names the pulled manifest's digest and the tag.
         let (_, pull) = by_type("PULL_ARTIFACT");
         assert_eq!(pull["event_data"]["resources"][0]["tag"], "v1");
+        assert_eq!(pull["event_data"]["resources"][0]["digest"], d);
         let (_, del) = by_type("DELETE_ARTIFACT");
         assert_eq!(del["event_data"]["resources"][0]["digest"], d);
 
@@ -183,9 +185,12 @@ async fn pushes_pulls_and_deletes_reach_receivers_in_both_formats() {
         assert_eq!(ce["operator"], "admin");
         assert!(!ce["id"].as_str().unwrap().is_empty());
         assert_eq!(ce["data"]["resources"][0]["digest"], d);
-        assert!(got
+        let (_, pulled) = got
             .iter()
-            .any(|(_, b)| b["type"] == "harbor.artifact.pulled"));
+            .find(|(_, b)| b["type"] == "harbor.artifact.pulled")
+            .unwrap();
+        assert_eq!(pulled["data"]["resources"][0]["digest"], d);
+        assert_eq!(pulled["data"]["resources"][0]["tag"], "v1");
         assert!(got
             .iter()
             .any(|(_, b)| b["type"] == "harbor.artifact.deleted"));

@@ -32,6 +32,8 @@ enum Allowed {
     Bool,
     /// A whole number in this range (JSON numbers; digit strings are accepted too).
     Range(i64, i64),
+    /// Any string of at most this many bytes.
+    Text(usize),
 }
 
 impl Allowed {
@@ -49,6 +51,9 @@ impl Allowed {
                     _ => None,
                 }?;
                 (*lo..=*hi).contains(&n).then(|| n.to_string())
+            }
+            (Allowed::Text(max), serde_json::Value::String(s)) => {
+                (s.len() <= *max).then(|| s.clone())
             }
             (Allowed::OneOf(values), serde_json::Value::String(s)) => {
                 values.contains(&s.as_str()).then(|| s.clone())
@@ -80,6 +85,7 @@ impl Allowed {
             Allowed::ListOf(values) => format!("a comma-separated list of {}", values.join(", ")),
             Allowed::Bool => "true or false".into(),
             Allowed::Range(lo, hi) => format!("a whole number from {lo} to {hi}"),
+            Allowed::Text(max) => format!("a string of at most {max} bytes"),
         }
     }
 }
@@ -110,6 +116,13 @@ const EDITABLE: &[Editable] = &[
         default: "false",
         allowed: Allowed::Bool,
     },
+    // Shown by the portal above every page: Harbor's stringified banner
+    // object (`{"message":…,"type":…,"closable":…,"fromDate":…,"toDate":…}`).
+    Editable {
+        key: "banner_message",
+        default: "",
+        allowed: Allowed::Text(4096),
+    },
     // Minutes; the default is the server's `--token-expiry-minutes`.
     Editable {
         key: "token_expiration",
@@ -126,6 +139,7 @@ pub struct Snapshot {
     pub read_only: bool,
     pub notifications: bool,
     pub self_registration: bool,
+    pub banner_message: String,
     /// Lifetime of registry tokens.
     pub token_expiration_minutes: i64,
 }
@@ -195,6 +209,7 @@ impl Configurations {
             read_only: get("read_only") == "true",
             notifications: get("notification_enable") == "true",
             self_registration: get("self_registration") == "true",
+            banner_message: get("banner_message").to_string(),
             token_expiration_minutes: get("token_expiration")
                 .parse()
                 .unwrap_or(self.token_expiration_minutes),
@@ -224,16 +239,6 @@ impl Configurations {
     /// Whether only system administrators may create projects (read now).
     pub async fn admin_only_project_creation(&self) -> CoreResult<bool> {
         Ok(self.refresh().await?.admin_only_project_creation)
-    }
-
-    /// `everyone` or `adminonly` (read now).
-    pub async fn project_creation_restriction(&self) -> CoreResult<String> {
-        Ok(if self.admin_only_project_creation().await? {
-            "adminonly"
-        } else {
-            "everyone"
-        }
-        .into())
     }
 
     /// Every setting (administrators only).

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 pub enum Event {
     /// A manifest was pushed (`tags`: the tag it was pushed by, if any).
     ArtifactPushed(Artifact),
-    /// A manifest was pulled (`digest` empty when pulled by tag).
+    /// A manifest was pulled (`tags`: the tag it was pulled by, if any).
     ArtifactPulled(Artifact),
     /// A manifest was deleted with its tags.
     ArtifactDeleted(Artifact),

@@ -326,20 +326,30 @@ impl Jobs {
         Ok(jobs::live_pools(&self.inner.db, since).await?)
     }
 
-    /// A pool's workers: one per slot, with the task each is running.
+    /// The pools named (`all` for every live pool), each with the tasks its
+    /// workers are running.
     pub async fn workers(
         &self,
         ctx: &SecurityContext,
         pool_id: &str,
-    ) -> CoreResult<(Pool, Vec<Task>)> {
-        let pool = self
+    ) -> CoreResult<Vec<(Pool, Vec<Task>)>> {
+        let pools: Vec<Pool> = self
             .pools(ctx)
             .await?
             .into_iter()
-            .find(|p| p.id == pool_id)
-            .ok_or_else(|| CoreError::NotFound(format!("worker pool {pool_id} not found")))?;
-        let running = jobs::running_in(self.inner.db.reader(), pool_id).await?;
-        Ok((pool, running))
+            .filter(|p| pool_id == "all" || p.id == pool_id)
+            .collect();
+        if pools.is_empty() && pool_id != "all" {
+            return Err(CoreError::NotFound(format!(
+                "worker pool {pool_id} not found"
+            )));
+        }
+        let mut out = Vec::new();
+        for pool in pools {
+            let running = jobs::running_in(self.inner.db.reader(), &pool.id).await?;
+            out.push((pool, running));
+        }
+        Ok(out)
     }
 }
 
@@ -607,10 +617,13 @@ impl Vendor {
         self.jobs.task_log(self.task_of(id).await?).await
     }
 
-    /// Stops a run.
+    /// Stops a run; stopping one that has ended does nothing, as in Harbor.
     pub async fn stop(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
         self.require(ctx, Action::Stop).await?;
-        self.jobs.stop_task(self.task_of(id).await?).await
+        match self.jobs.stop_task(self.task_of(id).await?).await {
+            Err(CoreError::Precondition(_)) => Ok(()),
+            other => other,
+        }
     }
 
     /// Schedules runs (`None` removes the schedule).

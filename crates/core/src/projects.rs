@@ -22,6 +22,16 @@ const BOOL_KEYS: &[&str] = &[
 ];
 const SEVERITIES: &[&str] = &["none", "low", "medium", "high", "critical"];
 
+/// Counts about a project.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub repo_count: i64,
+    /// Members by role (roles without members are absent).
+    pub members: Vec<(Role, i64)>,
+    /// Bytes stored, as `/statistics` counts them.
+    pub storage: i64,
+}
+
 /// A project with what the API shows about it.
 #[derive(Debug, Clone)]
 pub struct ProjectView {
@@ -282,21 +292,23 @@ impl Projects {
         Ok(projects::statistics(self.db.reader(), vis).await?)
     }
 
-    /// A project's summary: repository count and member counts by role.
-    pub async fn summary(
-        &self,
-        ctx: &SecurityContext,
-        key: &ProjectKey,
-    ) -> CoreResult<(i64, Vec<(Role, i64)>)> {
+    /// A project's summary: repository count, member counts by role, bytes stored.
+    pub async fn summary(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<Summary> {
         let view = self
             .authorized(ctx, key, Action::Read, Kind::Project)
             .await?;
-        let counts = projects::member_counts(self.db.reader(), view.project.project_id)
+        let id = view.project.project_id;
+        let members = projects::member_counts(self.db.reader(), id)
             .await?
             .into_iter()
             .filter_map(|(role, n)| Role::from_id(role).map(|r| (r, n)))
             .collect();
-        Ok((view.repo_count, counts))
+        let storage = self.storage_used(&[&view]).await?.remove(&id).unwrap_or(0);
+        Ok(Summary {
+            repo_count: view.repo_count,
+            members,
+            storage,
+        })
     }
 
     /// Bytes stored for each of these projects. The views show the caller

@@ -546,27 +546,33 @@ impl Registry {
         })
     }
 
-    /// Tells subscribers that a manifest was pulled (after it was served).
-    pub fn pulled(&self, repo: &RepositoryName, reference: &Reference, operator: &str) {
-        let (digest, tags) = match reference {
-            Reference::Digest(d) => (d.to_string(), Vec::new()),
-            Reference::Tag(t) => (String::new(), vec![t.as_str().to_string()]),
+    /// A pull of a served manifest: counted (flushed later by
+    /// `flush_pulls`) and told to subscribers with its digest and the tag
+    /// it was pulled by, if any.
+    pub fn pulled(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        m: &ManifestRow,
+        operator: &str,
+    ) {
+        {
+            let mut stats = crate::lock(&self.pulls);
+            let e = stats.pending.entry(m.id).or_insert((m.repository_id, 0, 0));
+            e.1 += 1;
+            e.2 = now_millis();
+        }
+        let tags = match reference {
+            Reference::Digest(_) => Vec::new(),
+            Reference::Tag(t) => vec![t.as_str().to_string()],
         };
         self.events.publish(Event::ArtifactPulled(Artifact {
             repo: repo.clone(),
-            digest,
+            digest: m.digest.clone(),
             tags,
             operator: operator.to_string(),
             at: now_millis(),
         }));
-    }
-
-    /// Counts a pull of a manifest (flushed later by `flush_pulls`).
-    pub fn record_pull(&self, m: &ManifestRow) {
-        let mut stats = crate::lock(&self.pulls);
-        let e = stats.pending.entry(m.id).or_insert((m.repository_id, 0, 0));
-        e.1 += 1;
-        e.2 = now_millis();
     }
 
     /// Writes the pulls counted since the last flush in one transaction.
@@ -697,7 +703,7 @@ impl Registry {
                     return Err(RegistryError::Referenced);
                 }
                 let tags = artifacts::tag_names(&mut *tx, row.id).await?;
-                artifacts::delete(&mut *tx, row.id).await?;
+                delete_deeply(&mut tx, row.repository_id, row.id, &row.digest).await?;
                 let event = Event::ArtifactDeleted(Artifact {
                     repo: repo.clone(),
                     digest: row.digest,
@@ -721,7 +727,7 @@ impl Registry {
     pub async fn delete_repository(&self, repo: &RepositoryName, operator: &str) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let artifacts = artifacts::digests_and_tags(&mut *tx, repo.as_str()).await?;
-        if !repositories::delete(&mut *tx, repo.as_str()).await? {
+        if !repositories::delete(&mut tx, repo.as_str()).await? {
             return Ok(false);
         }
         let at = now_millis();
@@ -816,4 +822,43 @@ fn truncate(page: &mut Vec<String>, limit: i64) -> (Vec<String>, bool) {
     let more = page.len() as i64 > limit;
     page.truncate(limit as usize);
     (std::mem::take(page), more)
+}
+
+/// Deletes an artifact with what goes with it, as Harbor does: its
+/// accessories (unless an index still lists one) and its children that no
+/// tag and no other index keeps, and theirs in turn. Only the artifact
+/// itself is announced, as in Harbor. The caller has checked that no index
+/// lists it.
+async fn delete_deeply(
+    tx: &mut berth_db::Tx,
+    repository_id: i64,
+    id: i64,
+    digest: &str,
+) -> Result<()> {
+    // (id, digest, whether a tag keeps it: true for children, not for
+    // accessories, whose cosign tag only names their subject).
+    let mut pending = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut next = Some((id, digest.to_string()));
+    while let Some((id, digest)) = next.take() {
+        if seen.insert(id) {
+            let children = artifacts::children(&mut **tx, id).await?;
+            let accessories =
+                artifacts::hard_accessories(&mut **tx, repository_id, &digest).await?;
+            artifacts::delete(&mut **tx, id).await?;
+            pending.extend(children.into_iter().map(|(i, d)| (i, d, true)));
+            pending.extend(accessories.into_iter().map(|(i, d)| (i, d, false)));
+        }
+        while let Some((id, digest, tag_keeps)) = pending.pop() {
+            if seen.contains(&id)
+                || (tag_keeps && !artifacts::tag_names(&mut **tx, id).await?.is_empty())
+                || artifacts::has_parent(&mut **tx, id).await?
+            {
+                continue;
+            }
+            next = Some((id, digest));
+            break;
+        }
+    }
+    Ok(())
 }

@@ -210,6 +210,44 @@ pub async fn add_child<'e>(
     Ok(())
 }
 
+/// The children an index references: (id, digest).
+pub async fn children<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    parent_id: i64,
+) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.digest FROM artifact_reference ar JOIN artifact a ON a.id = ar.child_id \
+         WHERE ar.parent_id = $1 ORDER BY a.id",
+    )
+    .bind(parent_id)
+    .fetch_all(ex)
+    .await?)
+}
+
+/// The accessories that go when their subject is deleted (Harbor's hard
+/// references): the subject's referrers in its repository, but for
+/// accelerators (Harbor's soft references), and cosign signatures under
+/// its `sha256-<hex>.sig` tag: (id, digest).
+pub async fn hard_accessories<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository_id: i64,
+    subject: &str,
+) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.digest FROM artifact a WHERE a.repository_id = $1 AND a.subject_digest = $2 \
+           AND (a.artifact_type IS NULL OR a.artifact_type <> 'application/vnd.nydus.image.manifest.v1+json') \
+         UNION \
+         SELECT a.id, a.digest FROM tag t JOIN artifact a ON a.id = t.artifact_id \
+         WHERE t.repository_id = $1 AND t.name = $3 AND a.subject_digest IS NULL \
+         ORDER BY 1",
+    )
+    .bind(repository_id)
+    .bind(subject)
+    .bind(cosign_tag(subject))
+    .fetch_all(ex)
+    .await?)
+}
+
 /// Whether an index references this artifact.
 pub async fn has_parent<'e>(
     ex: impl Executor<'e, Database = Any>,
@@ -410,6 +448,8 @@ pub static FIELDS: &[Field] = &[
     },
 ];
 
+const LISTED: &str = listed_artifact!();
+
 /// One page of a repository's artifacts matching `query` (newest first unless sorted).
 pub async fn list<'e>(
     ex: impl Executor<'e, Database = Any>,
@@ -421,7 +461,7 @@ pub async fn list<'e>(
     let (cond, args) = query.conditions(3);
     let n = args.len() + 3;
     let sql = format!(
-        "{ARTIFACT_SELECT} WHERE r.name = $2{cond} {} LIMIT ${n} OFFSET ${}",
+        "{ARTIFACT_SELECT} WHERE r.name = $2{LISTED}{cond} {} LIMIT ${n} OFFSET ${}",
         query.order_by("a.push_time DESC, a.id DESC"),
         n + 1
     );
@@ -456,7 +496,7 @@ pub async fn find<'e>(
     .transpose()
 }
 
-/// Number of a repository's artifacts matching `query`.
+/// Number of a repository's listed artifacts matching `query`.
 pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository: &str,
@@ -464,7 +504,7 @@ pub async fn count<'e>(
 ) -> Result<i64, DbError> {
     let (cond, args) = query.conditions(2);
     let sql = format!(
-        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1{cond}"
+        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1{LISTED}{cond}"
     );
     let row = query::bind(sqlx::query(&sql).bind(repository), &args)
         .fetch_one(ex)

@@ -8,6 +8,22 @@
 //! Architecture invariant: all SQL lives in this crate; callers get plain
 //! row structs, never sqlx types other than the pool and transaction.
 
+/// The condition (after `AND`) on an artifact `a` that Harbor lists as a
+/// repository's artifact: an index's untagged children are shown under
+/// their index, accessories (referrers, cosign signatures under their
+/// subject's `sha256-<hex>.sig` tag) under their subject. A macro so that
+/// constant queries can include it.
+macro_rules! listed_artifact {
+    () => {
+        " AND (EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id) \
+         OR NOT EXISTS (SELECT 1 FROM artifact_reference ar WHERE ar.child_id = a.id)) \
+         AND a.subject_digest IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND t.name LIKE 'sha256-%.sig' \
+           AND EXISTS (SELECT 1 FROM artifact s WHERE s.repository_id = a.repository_id \
+             AND s.digest = 'sha256:' || SUBSTR(t.name, 8, 64)))"
+    };
+}
+
 pub mod artifacts;
 pub mod audit;
 pub mod blobs;

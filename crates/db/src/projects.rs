@@ -425,9 +425,22 @@ pub async fn auth_ref<'e>(
         .transpose()
 }
 
+/// Bytes stored for the artifacts `join` selects (`a` being each artifact),
+/// as Harbor's quotas count them: each distinct manifest and each distinct
+/// blob they reference, once however many artifacts share it. What no
+/// artifact references any more (deleted, awaiting GC) is not counted.
+fn stored(join: &str) -> String {
+    format!(
+        "(SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blob b WHERE b.digest IN \
+           (SELECT ab.digest FROM artifact_blob ab JOIN artifact a ON a.id = ab.artifact_id {join})) + \
+         (SELECT CAST(COALESCE(SUM(m.manifest_size), 0) AS BIGINT) FROM \
+           (SELECT DISTINCT a.digest, a.manifest_size FROM artifact a {join}) m)"
+    )
+}
+
 /// Counts for `/statistics`: (public projects, private projects, public
 /// repositories, private repositories) among those visible, and the bytes
-/// of distinct blobs linked to visible repositories.
+/// stored for visible repositories.
 pub async fn statistics<'e>(
     ex: impl Executor<'e, Database = Any>,
     vis: Visibility,
@@ -441,8 +454,8 @@ pub async fn statistics<'e>(
            WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)) \
          SELECT (SELECT COUNT(*) FROM v WHERE pub > 0), (SELECT COUNT(*) FROM v WHERE pub = 0), \
            (SELECT COUNT(*) FROM r WHERE pub > 0), (SELECT COUNT(*) FROM r WHERE pub = 0), \
-           (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blob b WHERE b.digest IN \
-             (SELECT rb.digest FROM repository_blob rb JOIN r ON r.id = rb.repository_id))",
+           {}",
+        stored("JOIN r ON r.id = a.repository_id")
     );
     let row = vis.bind(sqlx::query(&sql)).fetch_one(ex).await?;
     Ok([
@@ -468,8 +481,8 @@ pub async fn member_counts<'e>(
         .collect()
 }
 
-/// Bytes stored for each project: its repositories' distinct blobs (a
-/// layer shared by many images counts once), as the statistics count them.
+/// Bytes stored for each project (see [`stored`]), as the statistics
+/// count them.
 pub async fn storage_used<'e>(
     ex: impl Executor<'e, Database = Any>,
     project_ids: &[i64],
@@ -479,7 +492,8 @@ pub async fn storage_used<'e>(
     }
     let list = crate::placeholders(1..project_ids.len() + 1);
     let sql = format!(
-        "SELECT p.project_id,          (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blob b WHERE b.digest IN            (SELECT rb.digest FROM repository_blob rb JOIN repository r ON r.id = rb.repository_id             WHERE r.project_name = p.name))          FROM project p WHERE p.project_id IN ({list})"
+        "SELECT p.project_id, {} FROM project p WHERE p.project_id IN ({list})",
+        stored("JOIN repository r ON r.id = a.repository_id WHERE r.project_name = p.name")
     );
     let mut q = sqlx::query(&sql);
     for id in project_ids {

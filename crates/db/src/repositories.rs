@@ -82,9 +82,14 @@ pub struct RepositoryRow {
     pub update_time: i64,
 }
 
-const REPO_SELECT: &str = "SELECT r.id, p.project_id, r.name, r.description, \
-     (SELECT COUNT(*) FROM artifact a WHERE a.repository_id = r.id), r.created_at, r.updated_at, r.pull_count \
-     FROM repository r JOIN project p ON p.name = r.project_name";
+// The artifact count is of the artifacts Harbor lists.
+const REPO_SELECT: &str = concat!(
+    "SELECT r.id, p.project_id, r.name, r.description, \
+     (SELECT COUNT(*) FROM artifact a WHERE a.repository_id = r.id",
+    listed_artifact!(),
+    "), r.created_at, r.updated_at, r.pull_count \
+     FROM repository r JOIN project p ON p.name = r.project_name"
+);
 
 /// Repositories listed are those holding at least one artifact, in projects
 /// the caller may see (`$1` all, `$2` member user id), optionally of one
@@ -224,13 +229,19 @@ pub async fn set_description<'e>(
 }
 
 /// Deletes a repository with its artifacts, tags and blob links.
-pub async fn delete<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    name: &str,
-) -> Result<bool, DbError> {
+pub async fn delete(tx: &mut crate::Tx, name: &str) -> Result<bool, DbError> {
+    // An index's references go first: PostgreSQL may check a child's
+    // reference before the cascade has removed the index that makes it.
+    sqlx::query(
+        "DELETE FROM artifact_reference WHERE parent_id IN \
+         (SELECT a.id FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1)",
+    )
+    .bind(name)
+    .execute(&mut **tx)
+    .await?;
     let r = sqlx::query("DELETE FROM repository WHERE name = $1")
         .bind(name)
-        .execute(ex)
+        .execute(&mut **tx)
         .await?;
     Ok(r.rows_affected() > 0)
 }

@@ -20,6 +20,9 @@ pub struct RobotRequest {
     pub duration: i64,
     pub disable: bool,
     pub permissions: Vec<Permission>,
+    /// A secret chosen by the caller (checked against the password rule);
+    /// None generates one.
+    pub secret: Option<String>,
 }
 
 /// The robot service.
@@ -130,7 +133,7 @@ impl Robots {
             .await?;
         validate_permissions(&req.permissions)?;
         let permissions = self.bind(ctx, &req.permissions).await?;
-        let secret = password::generate();
+        let secret = chosen_or_generated(req.secret.as_deref())?;
         let now = now_millis();
         let mut robot = Robot {
             id: 0,
@@ -240,13 +243,7 @@ impl Robots {
         let (r, _) = self.get(ctx, id).await?;
         self.require_manage(ctx, &r.level, r.project_id, Action::Update)
             .await?;
-        let secret = match given {
-            Some(s) => {
-                password::check_rule(s)?;
-                s.to_string()
-            }
-            None => password::generate(),
-        };
+        let secret = chosen_or_generated(given)?;
         robots::set_secret(
             self.db.writer(),
             id,
@@ -479,4 +476,15 @@ fn validate_permissions(perms: &[Permission]) -> CoreResult<()> {
         }
     }
     Ok(())
+}
+
+/// A caller's secret that passes the password rule, or a generated one.
+fn chosen_or_generated(given: Option<&str>) -> CoreResult<String> {
+    match given {
+        Some(s) => {
+            password::check_rule(s)?;
+            Ok(s.to_string())
+        }
+        None => Ok(password::generate()),
+    }
 }

@@ -373,11 +373,10 @@ async fn purge_get(
     executions::get_one(&state, &headers, &id, state.audit.purges()).await
 }
 
-/// Stops a purge.
+/// Stops a purge (one that has ended stays as it is, as in Harbor).
 #[utoipa::path(put, path = "/api/v2.0/system/purgeaudit/{purge_id}", tag = "purge",
     operation_id = "stopPurge",
-    responses((status = 200, description = "Stopping"),
-        (status = 412, description = "The run has ended", body = Errors)))]
+    responses((status = 200, description = "Stopping, or already ended")))]
 async fn purge_stop(
     S(state): S<State>,
     headers: HeaderMap,

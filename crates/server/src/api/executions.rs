@@ -82,6 +82,17 @@ pub async fn update<P: JobParams>(
     Ok(StatusCode::OK)
 }
 
+/// Harbor's schedule type of a run's trigger: `MANUAL` → `Manual`,
+/// `SCHEDULE` → `Schedule`.
+fn trigger_type(trigger: &str) -> String {
+    let lower = trigger.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
 fn history_json(e: &Execution) -> ExecHistory {
     let params = serde_json::from_str::<serde_json::Value>(&e.extra_attrs)
         .ok()
@@ -93,7 +104,11 @@ fn history_json(e: &Execution) -> ExecHistory {
         job_name: e.vendor_type.clone(),
         job_kind: e.trigger.clone(),
         job_parameters: params,
-        schedule: None,
+        schedule: ScheduleObj {
+            kind: trigger_type(&e.trigger),
+            cron: None,
+            next_scheduled_time: None,
+        },
         job_status: e.status.clone(),
         deleted: false,
         creation_time: timestamp(e.start_time),
@@ -189,7 +204,7 @@ pub async fn schedule(
         job_name: vendor.into(),
         job_kind: "SCHEDULE".into(),
         job_parameters: params,
-        schedule: Some(obj),
+        schedule: obj,
         job_status: String::new(),
         deleted: false,
         creation_time: timestamp(time),

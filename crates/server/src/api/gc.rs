@@ -43,10 +43,10 @@ async fn get_one(
     executions::get_one(&state, &headers, &id, state.gc.runs()).await
 }
 
-/// Stops a run; what it deleted stays deleted.
+/// Stops a run; what it deleted stays deleted. A run that has ended stays
+/// as it is (and the answer is 200, as Harbor's).
 #[utoipa::path(put, path = "/api/v2.0/system/gc/{gc_id}", tag = "gc", operation_id = "stopGC",
-    responses((status = 200, description = "Stopping"),
-        (status = 412, description = "The run has ended", body = Errors)))]
+    responses((status = 200, description = "Stopping, or already ended")))]
 async fn stop(
     S(state): S<State>,
     headers: HeaderMap,

@@ -1,9 +1,9 @@
 //! `/api/v2.0/jobservice`: worker pools, workers, queues and jobs.
 
 use super::model::{JobQueue, ScheduleTask, SchedulerStatus, Worker, WorkerPool};
-use super::{context, json_body, timestamp, ApiError};
+use super::{context, json_body, timestamp, ApiError, Page};
 use crate::State;
-use axum::extract::{Path, State as S};
+use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,13 +25,16 @@ pub fn router() -> OpenApiRouter<State> {
 
 /// Every schedule.
 #[utoipa::path(get, path = "/api/v2.0/schedules", tag = "schedule", operation_id = "listSchedules",
+    params(("page" = Option<i64>, Query), ("page_size" = Option<i64>, Query)),
     responses((status = 200, description = "The schedules", body = [ScheduleTask])))]
 async fn schedules(
     S(state): S<State>,
     headers: HeaderMap,
-) -> Result<Json<Vec<ScheduleTask>>, ApiError> {
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let ctx = context(&state, &headers).await?;
-    Ok(Json(
+    let page = Page::parse(q.as_deref())?;
+    Ok(page.of(
         state
             .jobs
             .schedules(&ctx)
@@ -45,6 +48,7 @@ async fn schedules(
                 update_time: timestamp(s.update_time),
             })
             .collect(),
+        "/api/v2.0/schedules",
     ))
 }
 
@@ -93,7 +97,7 @@ async fn pools(S(state): S<State>, headers: HeaderMap) -> Result<Json<Vec<Worker
     ))
 }
 
-/// A pool's workers and what each runs.
+/// A pool's workers (`all`: every pool's) and what each runs.
 #[utoipa::path(get, path = "/api/v2.0/jobservice/pools/{pool_id}/workers", tag = "jobservice",
     operation_id = "getWorkers",
     responses((status = 200, description = "Every worker of the pool", body = [Worker])))]
@@ -103,21 +107,22 @@ async fn workers(
     Path(pool_id): Path<String>,
 ) -> Result<Json<Vec<Worker>>, ApiError> {
     let ctx = context(&state, &headers).await?;
-    let (pool, running) = state.jobs.workers(&ctx, &pool_id).await?;
-    let out = (0..pool.concurrency)
-        .map(|n| {
+    let mut out = Vec::new();
+    for (pool, running) in state.jobs.workers(&ctx, &pool_id).await? {
+        for n in 0..pool.concurrency {
             let id = format!("{}:{n}", pool.id);
             let task = running.iter().find(|t| t.worker.as_deref() == Some(&id));
-            Worker {
+            out.push(Worker {
                 id,
                 pool_id: pool.id.clone(),
                 job_name: task.map(|t| t.job_type.clone()).unwrap_or_default(),
                 job_id: task.map(|t| t.id.to_string()).unwrap_or_default(),
                 start_at: task.and_then(|t| t.start_time).map(timestamp),
-                check_in_at: task.map(|t| timestamp(t.update_time)),
-            }
-        })
-        .collect();
+                check_in: task.map(|t| t.status_message.clone()).unwrap_or_default(),
+                checkin_at: task.map(|t| timestamp(t.update_time)),
+            });
+        }
+    }
     Ok(Json(out))
 }
 
@@ -164,7 +169,7 @@ async fn act_on_queue(
 
 /// Stops a job.
 #[utoipa::path(put, path = "/api/v2.0/jobservice/jobs/{job_id}", tag = "jobservice",
-    operation_id = "actionGetJobLog", request_body = ActionRequest,
+    operation_id = "stopRunningJob", request_body = ActionRequest,
     responses((status = 200, description = "Stopping"),
         (status = 412, description = "The job has ended", body = super::model::Errors)))]
 async fn act_on_job(
@@ -187,7 +192,7 @@ async fn act_on_job(
 
 /// A job's log.
 #[utoipa::path(get, path = "/api/v2.0/jobservice/jobs/{job_id}/log", tag = "jobservice",
-    operation_id = "getJobLog",
+    operation_id = "actionGetJobLog",
     responses((status = 200, description = "The log", body = String, content_type = "text/plain")))]
 async fn job_log(
     S(state): S<State>,

@@ -107,34 +107,39 @@ async fn health(axum::extract::State(state): axum::extract::State<State>) -> Res
 }
 
 /// Unsafe requests that ride on a session cookie must echo its CSRF token
-/// in `X-Harbor-CSRF-Token` (basic-auth requests carry no ambient credential).
+/// in `X-Harbor-CSRF-Token` (basic-auth requests carry no ambient
+/// credential); every answer to a session request carries the token, as
+/// Harbor's do, so a client can fetch it without signing in again.
 async fn csrf_guard(
     axum::extract::State(state): axum::extract::State<State>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let headers = req.headers();
-    if unsafe_method && headers.get(header::AUTHORIZATION).is_none() {
-        if let Some(sid) = crate::session::session_id(headers) {
-            let expected = match state.iam.session(sid).await {
-                Ok(Some((_, csrf))) => Some(csrf),
-                Ok(None) => None,
-                Err(e) => return ApiError::from(e).into_response(),
-            };
-            if let Some(expected) = expected {
-                let given = headers
-                    .get(crate::session::CSRF_HEADER)
-                    .map(|v| v.as_bytes())
-                    .unwrap_or_default();
-                if !berth_core::iam::constant_time_eq(given, expected.as_bytes()) {
-                    return ApiError::new(StatusCode::FORBIDDEN, "CSRF token invalid")
-                        .into_response();
-                }
-            }
+    let sid = match crate::session::session_id(headers) {
+        Some(sid) if headers.get(header::AUTHORIZATION).is_none() => sid,
+        _ => return next.run(req).await,
+    };
+    let expected = match state.iam.session(sid).await {
+        Ok(Some((_, csrf))) => csrf,
+        Ok(None) => return next.run(req).await,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method {
+        let given = headers
+            .get(crate::session::CSRF_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !berth_core::iam::constant_time_eq(given, expected.as_bytes()) {
+            return ApiError::new(StatusCode::FORBIDDEN, "CSRF token invalid").into_response();
         }
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&expected) {
+        resp.headers_mut().insert(crate::session::CSRF_HEADER, v);
+    }
+    resp
 }
 
 /// Harbor's media-type filter: writes must be JSON, multipart or octet-stream.
@@ -251,6 +256,20 @@ impl Page {
     /// Rows to skip.
     pub fn offset(&self) -> i64 {
         (self.page - 1) * self.size
+    }
+
+    /// One page of a short list held whole (a few schedules, an
+    /// execution's tasks), with its headers.
+    pub fn of<T: serde::Serialize>(&self, items: Vec<T>, path: &str) -> Response {
+        let total = items.len() as i64;
+        let page: Vec<T> = items
+            .into_iter()
+            .skip(self.offset() as usize)
+            .take(self.size as usize)
+            .collect();
+        let mut resp = Json(page).into_response();
+        self.headers(&mut resp, path, total);
+        resp
     }
 
     /// Adds `X-Total-Count` and `Link` (prev/next) to a list response.

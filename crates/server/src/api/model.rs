@@ -86,6 +86,7 @@ pub struct Project {
     pub owner_id: i64,
     pub owner_name: String,
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     /// Set for proxy-cache projects (none in Berth yet).
     pub registry_id: Option<i64>,
     #[schema(format = DateTime)]
@@ -132,6 +133,15 @@ pub struct ProjectSummary {
     pub developer_count: i64,
     pub guest_count: i64,
     pub limited_guest_count: i64,
+    pub quota: ProjectSummaryQuota,
+}
+
+/// A project's limits and use, by resource (`storage`, in bytes).
+#[derive(Serialize, ToSchema)]
+pub struct ProjectSummaryQuota {
+    /// -1: unlimited.
+    pub hard: BTreeMap<String, i64>,
+    pub used: BTreeMap<String, i64>,
 }
 
 /// A project member.
@@ -171,6 +181,7 @@ pub struct Artifact {
     pub kind: String,
     pub media_type: String,
     pub manifest_media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     pub project_id: i64,
     pub repository_id: i64,
@@ -182,6 +193,7 @@ pub struct Artifact {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub pull_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
     pub extra_attrs: BTreeMap<String, String>,
     pub labels: Vec<Label>,
@@ -305,7 +317,10 @@ pub struct GeneralInfo {
     pub primary_auth_mode: bool,
     pub self_registration: bool,
     pub banner_message: String,
-    pub harbor_version: String,
+    /// Empty: sign-in is by database accounts.
+    pub oidc_provider_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub harbor_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub current_time: Option<String>,
@@ -371,7 +386,9 @@ pub struct ExecHistory {
     pub job_kind: String,
     /// The parameters, as a JSON string.
     pub job_parameters: String,
-    pub schedule: Option<ScheduleObj>,
+    /// How it was started: type `Manual` or `Schedule` (a run), or the
+    /// schedule itself.
+    pub schedule: ScheduleObj,
     /// `Pending`, `Running`, `Success`, `Error` or `Stopped`.
     pub job_status: String,
     pub deleted: bool,
@@ -415,10 +432,16 @@ pub struct Worker {
     pub pool_id: String,
     pub job_name: String,
     pub job_id: String,
+    /// When its job started (absent while idle).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub start_at: Option<String>,
+    /// What its job last reported.
+    pub check_in: String,
+    /// When its job last renewed its lease (absent while idle).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
-    pub check_in_at: Option<String>,
+    pub checkin_at: Option<String>,
 }
 
 /// Pending jobs of one type.
@@ -522,6 +545,7 @@ pub struct WebhookLastTrigger {
     pub enabled: bool,
     #[schema(format = DateTime)]
     pub creation_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub last_trigger_time: Option<String>,
 }
@@ -555,6 +579,7 @@ pub struct Execution {
     pub extra_attrs: serde_json::Value,
     #[schema(format = DateTime)]
     pub start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub end_time: Option<String>,
 }
@@ -571,8 +596,10 @@ pub struct Task {
     pub creation_time: String,
     #[schema(format = DateTime)]
     pub update_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub end_time: Option<String>,
 }

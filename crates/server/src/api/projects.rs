@@ -2,6 +2,7 @@
 
 use super::model::{
     CveAllowlist, Errors, Project, ProjectDeletable, ProjectMemberEntity, ProjectSummary,
+    ProjectSummaryQuota,
 };
 use super::{context, created, json_body, query_value, timestamp, ApiError, ListParams, Page};
 use crate::State;
@@ -243,7 +244,7 @@ async fn deletable(
     Ok(Json(ProjectDeletable { deletable, message }))
 }
 
-/// Repository and member counts of a project.
+/// Repository and member counts of a project, and the storage it uses.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/summary", tag = "project",
     operation_id = "getProjectSummary",
     responses((status = 200, description = "Counts", body = ProjectSummary)))]
@@ -254,20 +255,26 @@ async fn summary(
 ) -> Result<Json<ProjectSummary>, ApiError> {
     use berth_core::iam::rbac::Role;
     let ctx = context(&state, &headers).await?;
-    let (repo_count, members) = state.projects.summary(&ctx, &key(&headers, &p)).await?;
+    let summary = state.projects.summary(&ctx, &key(&headers, &p)).await?;
     let count = |role: Role| {
-        members
+        summary
+            .members
             .iter()
             .find(|(r, _)| *r == role)
             .map_or(0, |(_, n)| *n)
     };
     Ok(Json(ProjectSummary {
-        repo_count,
+        repo_count: summary.repo_count,
         project_admin_count: count(Role::ProjectAdmin),
         maintainer_count: count(Role::Maintainer),
         developer_count: count(Role::Developer),
         guest_count: count(Role::Guest),
         limited_guest_count: count(Role::LimitedGuest),
+        // No quotas yet: storage is unlimited (-1), as Harbor shows it.
+        quota: ProjectSummaryQuota {
+            hard: BTreeMap::from([("storage".into(), -1)]),
+            used: BTreeMap::from([("storage".into(), summary.storage)]),
+        },
     }))
 }
 

@@ -52,6 +52,11 @@ struct RobotReq {
     disable: bool,
     #[serde(default)]
     permissions: Vec<PermissionReq>,
+    /// On creation, a secret to use instead of a generated one (8–128
+    /// characters with an uppercase and a lowercase letter and a digit);
+    /// it is not sent back. A secret is changed with `PATCH`.
+    #[serde(default)]
+    secret: Option<String>,
 }
 
 fn never() -> i64 {
@@ -82,6 +87,7 @@ impl RobotReq {
             duration: self.duration,
             disable: self.disable,
             permissions,
+            secret: self.secret.filter(|s| !s.is_empty()),
         })
     }
 }
@@ -135,6 +141,12 @@ async fn create(
     let ctx = context(&state, &headers).await?;
     let req = json_body::<RobotReq>(&body)?.into_request()?;
     let (r, secret) = state.iam.robots.create(&ctx, &req).await?;
+    // A secret the caller chose is not echoed back (as Harbor's refresh does).
+    let secret = if req.secret.is_some() {
+        String::new()
+    } else {
+        secret
+    };
     let mut resp = (
         StatusCode::CREATED,
         Json(RobotCreated {
@@ -226,6 +238,11 @@ async fn update(
 ) -> Result<StatusCode, ApiError> {
     let ctx = context(&state, &headers).await?;
     let req = json_body::<RobotReq>(&body)?.into_request()?;
+    if req.secret.is_some() {
+        return Err(ApiError::bad_request(
+            "a robot's secret is changed with PATCH /robots/{id}",
+        ));
+    }
     state
         .iam
         .robots
@@ -251,7 +268,8 @@ async fn delete(
     Ok(StatusCode::OK)
 }
 
-/// A secret to set; none or empty generates one.
+/// A secret to set; none or empty generates one (and only a generated one
+/// is sent back).
 #[derive(Deserialize, ToSchema)]
 struct SecretReq {
     secret: Option<String>,
@@ -273,14 +291,17 @@ async fn refresh(
     } else {
         json_body(&body)?
     };
+    let chosen = req.secret.as_deref().filter(|s| !s.is_empty());
     let secret = state
         .iam
         .robots
-        .refresh_secret(
-            &ctx,
-            super::path_id(&id, "robot id")?,
-            req.secret.as_deref().filter(|s| !s.is_empty()),
-        )
+        .refresh_secret(&ctx, super::path_id(&id, "robot id")?, chosen)
         .await?;
-    Ok(Json(RobotSec { secret }))
+    Ok(Json(RobotSec {
+        secret: if chosen.is_some() {
+            String::new()
+        } else {
+            secret
+        },
+    }))
 }

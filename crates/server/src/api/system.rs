@@ -25,12 +25,14 @@ pub fn router() -> OpenApiRouter<State> {
     responses((status = 200, description = "General information", body = GeneralInfo)))]
 async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<GeneralInfo>, ApiError> {
     let ctx = context(&state, &headers).await?;
+    let settings = state.configurations.refresh().await?;
     let mut info = GeneralInfo {
         auth_mode: "db_auth".into(),
         primary_auth_mode: false,
-        self_registration: state.configurations.snapshot().self_registration,
-        banner_message: String::new(),
-        harbor_version: concat!("berth-", env!("CARGO_PKG_VERSION")).into(),
+        self_registration: settings.self_registration,
+        banner_message: settings.banner_message,
+        oidc_provider_name: String::new(),
+        harbor_version: None,
         current_time: None,
         external_url: None,
         registry_url: None,
@@ -40,22 +42,27 @@ async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Gener
         registry_storage_provider_name: None,
         notification_enable: None,
     };
+    // What Harbor counts as protected: for signed-in callers only.
     if ctx.is_authenticated() {
         let host = state
             .external_url
             .split_once("://")
             .map_or(state.external_url.as_str(), |(_, h)| h);
+        let restriction = if settings.admin_only_project_creation {
+            "adminonly"
+        } else {
+            "everyone"
+        };
         info = GeneralInfo {
+            harbor_version: Some(concat!("berth-", env!("CARGO_PKG_VERSION")).into()),
             current_time: Some(timestamp(berth_db::now_millis())),
             external_url: Some(state.external_url.clone()),
             registry_url: Some(host.to_string()),
-            project_creation_restriction: Some(
-                state.configurations.project_creation_restriction().await?,
-            ),
-            read_only: Some(false),
+            project_creation_restriction: Some(restriction.into()),
+            read_only: Some(settings.read_only),
             has_ca_root: Some(false),
             registry_storage_provider_name: Some("filesystem".into()),
-            notification_enable: Some(false),
+            notification_enable: Some(settings.notifications),
             ..info
         };
     }

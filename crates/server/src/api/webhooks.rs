@@ -233,13 +233,16 @@ async fn executions(
 #[utoipa::path(get,
     path = "/api/v2.0/projects/{p}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks",
     tag = "webhook", operation_id = "ListTasksOfWebhookExecution",
+    params(("page" = Option<i64>, Query), ("page_size" = Option<i64>, Query)),
     responses((status = 200, description = "The tasks", body = [Task])))]
 async fn tasks(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, id, eid)): Path<(String, String, String)>,
-) -> Result<Json<Vec<Task>>, ApiError> {
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let ctx = context(&state, &headers).await?;
+    let page = Page::parse(q.as_deref())?;
     let tasks = state
         .webhooks
         .tasks(
@@ -249,7 +252,8 @@ async fn tasks(
             super::path_id(&eid, "execution id")?,
         )
         .await?;
-    Ok(Json(
+    let path = format!("/api/v2.0/projects/{p}/webhook/policies/{id}/executions/{eid}/tasks");
+    Ok(page.of(
         tasks
             .into_iter()
             .map(|t| Task {
@@ -264,6 +268,7 @@ async fn tasks(
                 end_time: t.end_time.map(timestamp),
             })
             .collect(),
+        &path,
     ))
 }
 

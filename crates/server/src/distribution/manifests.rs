@@ -14,12 +14,13 @@ pub async fn get(
     r: &Registry,
     name: &RepositoryName,
     reference: &Reference,
-    head: bool,
+    puller: Option<&str>,
 ) -> Result<Response, OciError> {
     let m = r.get_manifest(name, reference).await?;
-    if !head {
-        // HEAD checks for existence; only a GET is a pull (as in Harbor).
-        r.record_pull(&m);
+    // HEAD checks for existence; only a GET is a pull (as in Harbor).
+    let head = puller.is_none();
+    if let Some(operator) = puller {
+        r.pulled(name, reference, &m, operator);
     }
     let builder = Response::builder()
         .header(header::CONTENT_TYPE, &m.media_type)

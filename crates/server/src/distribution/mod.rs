@@ -163,10 +163,10 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
         (E::Upload(name, id), Method::PUT) => uploads::put(r, &name, &id, req).await,
         (E::Upload(name, id), Method::DELETE) => uploads::cancel(r, &name, &id).await,
         (E::Manifest(name, reference), m @ (Method::GET | Method::HEAD)) => {
-            let resp = manifests::get(r, &name, &reference, m == Method::HEAD).await?;
-            if m == Method::GET {
+            let puller = (m == Method::GET).then(|| caller.username());
+            let resp = manifests::get(r, &name, &reference, puller).await?;
+            if puller.is_some() {
                 audit(&state, &caller, &name, &reference, "pull");
-                r.pulled(&name, &reference, caller.username());
             }
             Ok(resp)
         }

@@ -45,30 +45,32 @@ pub async fn gc(
     };
     let schedule = runs.schedule(&v.ctx).await.ok().flatten();
     let cron_type = schedule.as_ref().map_or("None", |s| s.cron_type.as_str());
+    // The form shows the parameters scheduled runs use, when there are any.
+    let params: GcParams = schedule
+        .as_ref()
+        .and_then(|s| serde_json::from_str(&s.params).ok())
+        .unwrap_or_default();
     let body = html! {
         h1 { "Garbage collection" }
         p.muted { "Deletes blobs and manifests no tag or manifest refers to any more. Pushes and pulls go on meanwhile." }
         form method="post" action="/harbor/gc" {
             (csrf_field(&v))
             fieldset {
-                legend { "Run now" }
-                label { input type="checkbox" name="delete_untagged" checked; "Also delete untagged artifacts" }
+                legend { "Parameters" }
+                label { input type="checkbox" name="delete_untagged" checked[params.delete_untagged]; "Also delete untagged artifacts" }
                 label for="workers" { "Workers" }
                 select #workers name="workers" {
-                    @for n in 1..=5 { option value=(n) { (n) } }
+                    @for n in 1..=5 { option value=(n) selected[n == params.workers] { (n) } }
                 }
                 label for="time_window" { "Spare anything touched in the last (hours)" }
-                input #time_window type="text" inputmode="numeric" name="time_window" value="2";
+                input #time_window type="text" inputmode="numeric" name="time_window" value=(params.time_window);
                 p {
                     button type="submit" name="action" value="run" { "Run GC now" } " "
                     button.secondary type="submit" name="action" value="dry-run" { "Dry run" }
                 }
             }
-        }
-        form method="post" action="/harbor/gc" {
-            (csrf_field(&v))
             fieldset {
-                legend { "Schedule" }
+                legend { "Schedule (runs with the parameters above)" }
                 label for="cron_type" { "Repeat" }
                 select #cron_type name="cron_type" {
                     @for t in CRON_TYPES { option value=(t) selected[*t == cron_type] { (t) } }
@@ -122,7 +124,7 @@ pub async fn gc_act(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let runs = state.gc.runs();
     let result = if form.get("action") == "schedule" {
         let cron = Some(form.get("cron").trim()).filter(|c| !c.is_empty());
-        runs.set_schedule(&v.ctx, form.get("cron_type"), cron, &GcParams::default())
+        runs.set_schedule(&v.ctx, form.get("cron_type"), cron, &params)
             .await
             .map(|()| "The schedule was saved.".to_string())
     } else {

@@ -170,12 +170,8 @@ pub async fn summary(
     InProject(v, p): InProject,
 ) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
-    let counts = match state.projects.summary(&v.ctx, &key).await {
-        Ok((_, counts)) => counts,
-        Err(e) => return refusal(&v, &e),
-    };
-    let storage = match state.projects.storage_used(&[&p]).await {
-        Ok(used) => used.get(&p.project.project_id).copied().unwrap_or(0),
+    let (counts, storage) = match state.projects.summary(&v.ctx, &key).await {
+        Ok(s) => (s.members, s.storage),
         Err(e) => return refusal(&v, &e),
     };
     let host = registry_host(&state);
@@ -611,6 +607,7 @@ pub async fn create_robot(
         duration: form.get("duration").trim().parse().unwrap_or(0),
         disable: false,
         permissions,
+        secret: None,
     };
     let result = state.iam.robots.create(&v.ctx, &req).await;
     let name = match &result {
@@ -686,6 +683,7 @@ pub async fn change_robot(
                 duration: robot.duration,
                 disable: action == "disable",
                 permissions: perms,
+                secret: None,
             };
             (
                 "update",

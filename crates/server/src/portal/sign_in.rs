@@ -153,12 +153,12 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
             )
         }
         Err(e) => {
-            return render(
-                &headers,
-                Some(&super::message(&e)),
-                StatusCode::UNAUTHORIZED,
-                false,
-            )
+            // A lockout is 429 here as on the API and the token service.
+            let status = match e {
+                berth_core::CoreError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return render(&headers, Some(&super::message(&e)), status, false);
         }
     };
     match session::start(&state, &ctx).await {
