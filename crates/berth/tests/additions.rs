@@ -272,3 +272,223 @@ async fn children_and_accessories_are_shown_under_their_parent_and_go_with_it() 
         assert_eq!(r.status(), 404, "/v2 deletes the same way");
     }
 }
+
+/// Pushes an image manifest with this config media type and config; returns its digest.
+async fn push_with_config(
+    s: &Server,
+    repo: &str,
+    tag: &str,
+    media: &str,
+    config: &Value,
+) -> String {
+    let config = serde_json::to_vec(config).unwrap();
+    let layer = format!("layer of {tag}").into_bytes();
+    let body = image_manifest(
+        OCI_MANIFEST,
+        (media, &s.push_blob(repo, &config).await, config.len()),
+        &[(OCI_LAYER, &s.push_blob(repo, &layer).await, layer.len())],
+        None,
+    );
+    let r = s.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
+    assert_eq!(r.status(), 201);
+    digest(&body)
+}
+
+#[tokio::test]
+async fn artifacts_as_harbor_describes_them() {
+    const HELM: &str = "application/vnd.cncf.helm.config.v1+json";
+    for s in servers().await {
+        let image_config = json!({"architecture": "arm64", "os": "linux",
+            "created": "2024-05-01T10:00:00Z",
+            "config": {"Env": ["PATH=/bin"], "Labels": {"org.opencontainers.image.authors": "ops@example.com"}},
+            "rootfs": {"type": "layers", "diff_ids": []}, "history": []});
+        let img = push_with_config(&s, "p/desc", "v1", OCI_CONFIG, &image_config).await;
+        let chart_config = json!({"name": "web", "version": "1.2.3", "appVersion": "2.0",
+            "description": "A web app", "apiVersion": "v2"});
+        let chart = push_with_config(&s, "p/charts", "1.2.3", HELM, &chart_config).await;
+        let thing = push_with_config(
+            &s,
+            "p/desc",
+            "thing",
+            "application/vnd.example.thing.config.v1+json",
+            &json!({"k": "v"}),
+        )
+        .await;
+        let get = |path: String| {
+            let s = &s;
+            async move { s.api_json::<Value>(&path, ADMIN).await }
+        };
+        let a = get(format!("/projects/p/repositories/desc/artifacts/{img}")).await;
+        assert_eq!(a["type"], "IMAGE");
+        assert_eq!(a["media_type"], OCI_CONFIG);
+        assert_eq!(a["manifest_media_type"], OCI_MANIFEST);
+        let attrs = &a["extra_attrs"];
+        assert_eq!(attrs["architecture"], "arm64");
+        assert_eq!(attrs["os"], "linux");
+        assert_eq!(attrs["created"], "2024-05-01T10:00:00Z");
+        assert_eq!(attrs["author"], "ops@example.com");
+        assert_eq!(attrs["config"]["Env"][0], "PATH=/bin");
+        assert!(attrs.get("rootfs").is_none(), "{attrs}");
+        // Its build history is where the link says.
+        let href = a["addition_links"]["build_history"]["href"]
+            .as_str()
+            .unwrap();
+        assert_eq!(a["addition_links"]["build_history"]["absolute"], false);
+        let r = s.client.get(s.u(href)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{href}");
+
+        let c = get(format!("/projects/p/repositories/charts/artifacts/{chart}")).await;
+        assert_eq!(c["type"], "CHART");
+        assert_eq!(c["media_type"], HELM);
+        assert_eq!(c["extra_attrs"], chart_config);
+        assert!(c.get("addition_links").is_none(), "{c}");
+        let t = get(format!("/projects/p/repositories/desc/artifacts/{thing}")).await;
+        assert_eq!(t["type"], "THING");
+
+        // Icons by type, served by their digest.
+        assert_ne!(a["icon"], c["icon"]);
+        let icon = get(format!("/icons/{}", a["icon"].as_str().unwrap())).await;
+        assert_eq!(icon["content-type"], "image/svg+xml");
+        use base64::Engine;
+        let svg = base64::engine::general_purpose::STANDARD
+            .decode(icon["content"].as_str().unwrap())
+            .unwrap();
+        assert!(String::from_utf8(svg).unwrap().starts_with("<svg"));
+        let r = s
+            .api(
+                Method::GET,
+                &format!("/icons/sha256:{}", "0".repeat(64)),
+                ADMIN,
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        let r = s
+            .api(Method::GET, "/icons/nonsense", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "BAD_REQUEST").await;
+
+        // An index lists its children with their platforms.
+        let arm_body = s
+            .get(&format!("/v2/p/desc/manifests/{img}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let amd = s.push_image("p/desc", "amd", "amd").await;
+        let idx = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": amd.0, "size": amd.1.len(),
+                 "platform": {"architecture": "amd64", "os": "linux"}},
+                {"mediaType": OCI_MANIFEST, "digest": img, "size": arm_body.len(),
+                 "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+                 "annotations": {"note": "arm"}}]}))
+        .unwrap();
+        assert_eq!(
+            s.put_manifest("p/desc", "multi", OCI_INDEX, &idx)
+                .await
+                .status(),
+            201
+        );
+        let m = get("/projects/p/repositories/desc/artifacts/multi".into()).await;
+        assert_eq!(m["type"], "IMAGE");
+        assert_eq!(m["media_type"], OCI_INDEX);
+        assert!(m.get("addition_links").is_none(), "{m}");
+        let refs = m["references"].as_array().unwrap();
+        assert_eq!(refs.len(), 2);
+        let arm = refs.iter().find(|r| r["child_digest"] == img).unwrap();
+        assert_eq!(arm["parent_id"], m["id"]);
+        assert_eq!(arm["child_id"], a["id"]);
+        assert_eq!(arm["platform"]["variant"], "v8");
+        assert_eq!(arm["annotations"]["note"], "arm");
+
+        // A tag remembers its last pull; the artifact's other tag does not.
+        let r = s
+            .api(
+                Method::POST,
+                &format!("/projects/p/repositories/desc/artifacts/{img}/tags"),
+                ADMIN,
+            )
+            .json(&json!({"name": "other"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(s.get("/v2/p/desc/manifests/v1").await.status(), 200);
+        let mut tags = Vec::new();
+        for _ in 0..50 {
+            tags = get(format!(
+                "/projects/p/repositories/desc/artifacts/{img}/tags"
+            ))
+            .await
+            .as_array()
+            .unwrap()
+            .clone();
+            if tags.iter().any(|t| t.get("pull_time").is_some()) {
+                break;
+            }
+            sleep_ms(100).await;
+        }
+        let pulled = |name: &str| {
+            tags.iter()
+                .find(|t| t["name"] == name)
+                .unwrap()
+                .get("pull_time")
+                .is_some()
+        };
+        assert!(pulled("v1") && !pulled("other"), "{tags:?}");
+
+        // A project's artifacts across its repositories; the newest chart of
+        // each repository.
+        let newer = push_with_config(
+            &s,
+            "p/charts",
+            "1.2.4",
+            HELM,
+            &json!({"name": "web", "version": "1.2.4"}),
+        )
+        .await;
+        let r = s
+            .api(Method::GET, "/projects/p/artifacts?page_size=50", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        let all: Vec<Value> = r.json().await.unwrap();
+        let repos: std::collections::BTreeSet<&str> = all
+            .iter()
+            .map(|a| a["repository_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            repos.into_iter().collect::<Vec<_>>(),
+            ["p/charts", "p/desc"]
+        );
+        let q = format!("q=media_type%3D{}", HELM.replace('+', "%2B"));
+        let charts: Vec<Value> = s
+            .api_json(&format!("/projects/p/artifacts?{q}"), ADMIN)
+            .await;
+        assert_eq!(charts.len(), 2);
+        let latest: Vec<Value> = s
+            .api_json(
+                &format!("/projects/p/artifacts?{q}&latest_in_repository=true"),
+                ADMIN,
+            )
+            .await;
+        assert_eq!(latest.len(), 1);
+        assert_eq!(latest[0]["digest"], newer);
+        let r = s
+            .api(Method::GET, "/projects/p/artifacts", None)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHORIZED").await;
+        let r = s
+            .api(Method::GET, "/projects/nope/artifacts", ADMIN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+    }
+}

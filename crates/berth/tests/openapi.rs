@@ -506,8 +506,21 @@ async fn every_answer_matches_the_published_document() {
             &with_immutable_status=true&with_accessory=true&with_sbom_overview=true&page_size=20";
         let (_, listed) = c.call(M::GET, &format!("{arts}?{flags}"), a, None).await;
         assert_eq!(listed.as_array().unwrap().len(), 5, "{listed:#}");
-        c.call(M::GET, &format!("{arts}/multi?{flags}"), a, None)
+        let (_, multi) = c
+            .call(M::GET, &format!("{arts}/multi?{flags}"), a, None)
             .await;
+        assert_eq!(multi["references"][0]["child_digest"], d2);
+        let (_, across) = c
+            .call(
+                M::GET,
+                &v2(&format!("/projects/docs/artifacts?{flags}")),
+                a,
+                None,
+            )
+            .await;
+        assert_eq!(across.as_array().unwrap().len(), 5);
+        let icon = format!("/icons/{}", multi["icon"].as_str().unwrap());
+        c.call(M::GET, &v2(&icon), a, None).await;
         assert_eq!(
             c.call(M::POST, &format!("{arts}?from=docs/app:v1"), a, None)
                 .await

@@ -3,19 +3,21 @@
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
-use crate::projects::Projects;
+use crate::projects::{ProjectKey, Projects};
 use crate::registry::Registry;
-use berth_db::artifacts::{self, Accessory, ArtifactRow};
+use berth_db::artifacts::{self, Accessory, ArtifactRow, Described, Within};
 use berth_db::query::ListQuery;
 use berth_db::{now_millis, tags, Db};
+use berth_oci::artifact::IMAGE_CONFIGS;
 use berth_oci::manifest::Manifest;
-use berth_oci::{Reference, RepositoryName, Tag};
+use berth_oci::{Descriptor, Reference, RepositoryName, Tag};
 
-/// Config media types of container images (the ones with a build history).
-const IMAGE_CONFIGS: &[&str] = &[
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-];
+/// A child of an index, as the index lists it (platform, annotations, urls).
+#[derive(Debug, Clone)]
+pub struct ChildReference {
+    pub child_id: i64,
+    pub descriptor: Descriptor,
+}
 
 /// The artifact service.
 #[derive(Clone)]
@@ -54,7 +56,8 @@ impl Artifacts {
         limit: i64,
     ) -> CoreResult<(Vec<ArtifactRow>, i64, i64)> {
         let project_id = self.check(ctx, repo, Action::List, Kind::Artifact).await?;
-        let total = artifacts::count(self.db.reader(), repo.as_str(), query).await?;
+        let within = Within::Repository(repo.as_str());
+        let total = artifacts::count(self.db.reader(), within, query).await?;
         if total == 0
             && berth_db::repositories::id_by_name(self.db.reader(), repo.as_str())
                 .await?
@@ -62,8 +65,33 @@ impl Artifacts {
         {
             return Err(CoreError::NotFound(format!("repository {repo} not found")));
         }
-        let page = artifacts::list(self.db.reader(), repo.as_str(), query, offset, limit).await?;
+        let page = artifacts::list(self.db.reader(), within, query, offset, limit).await?;
         Ok((page, total, project_id))
+    }
+
+    /// One page of a project's artifacts across its repositories (newest
+    /// first), with the total and the project's id; `latest` keeps the
+    /// newest match of each repository.
+    pub async fn list_in_project(
+        &self,
+        ctx: &SecurityContext,
+        project: &ProjectKey,
+        latest: bool,
+        query: &ListQuery,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<ArtifactRow>, i64, i64)> {
+        let view = self
+            .projects
+            .authorized(ctx, project, Action::List, Kind::Artifact)
+            .await?;
+        let within = Within::Project {
+            name: &view.project.name,
+            latest,
+        };
+        let total = artifacts::count(self.db.reader(), within, query).await?;
+        let page = artifacts::list(self.db.reader(), within, query, offset, limit).await?;
+        Ok((page, total, view.project.project_id))
     }
 
     /// How many accessories (signatures, SBOMs, other referrers) each of a
@@ -191,6 +219,47 @@ impl Artifacts {
         Ok((a, manifest))
     }
 
+    /// What Harbor's processors say of an artifact the caller has read:
+    /// recorded at push, or worked out now for one pushed before Berth
+    /// recorded it.
+    pub async fn described(
+        &self,
+        registry: &Registry,
+        repo: &RepositoryName,
+        a: &ArtifactRow,
+    ) -> CoreResult<Described> {
+        match &a.described {
+            Some(d) => Ok(d.clone()),
+            None => Ok(registry.describe(&parsed(registry, repo, a).await?).await),
+        }
+    }
+
+    /// The children of an index the caller has read, each with the
+    /// descriptor the index lists it by (none for other artifacts).
+    pub async fn references(
+        &self,
+        registry: &Registry,
+        repo: &RepositoryName,
+        a: &ArtifactRow,
+    ) -> CoreResult<Vec<ChildReference>> {
+        if !is_index(&a.media_type) {
+            return Ok(Vec::new());
+        }
+        let m = parsed(registry, repo, a).await?;
+        let children = artifacts::children(self.db.reader(), a.id).await?;
+        Ok(m.manifests
+            .into_iter()
+            .filter_map(|descriptor| {
+                let digest = descriptor.digest.to_string();
+                let (child_id, _) = children.iter().find(|(_, d)| *d == digest)?;
+                Some(ChildReference {
+                    child_id: *child_id,
+                    descriptor,
+                })
+            })
+            .collect())
+    }
+
     /// The `history` of an image's config (Harbor's `build_history`
     /// addition), as JSON; 404 for artifacts that are not images.
     pub async fn build_history(
@@ -259,7 +328,7 @@ impl Artifacts {
     ) -> CoreResult<()> {
         self.check(ctx, repo, Action::Delete, Kind::Tag).await?;
         let a = self.find(repo, reference).await?;
-        if !a.tags.iter().any(|(_, t, _)| t == name) {
+        if !a.tags.iter().any(|t| t.name == name) {
             return Err(CoreError::NotFound(format!(
                 "tag {name} not found on {}",
                 a.digest
@@ -283,4 +352,20 @@ async fn parsed(
         .await?;
     Manifest::parse(&row.manifest, Some(&row.media_type))
         .map_err(|e| CoreError::Internal(e.to_string()))
+}
+
+/// Whether an artifact has a build history addition: Harbor's image and
+/// Wasm processors list one for a manifest, not for an index.
+pub fn has_build_history(d: &Described, manifest_media_type: &str) -> bool {
+    matches!(d.harbor_type.as_str(), "IMAGE" | "WASM")
+        && IMAGE_CONFIGS.contains(&d.media_type.as_str())
+        && !is_index(manifest_media_type)
+}
+
+fn is_index(media_type: &str) -> bool {
+    [
+        berth_oci::media::OCI_INDEX,
+        berth_oci::media::DOCKER_MANIFEST_LIST,
+    ]
+    .contains(&media_type)
 }

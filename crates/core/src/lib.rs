@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod gc;
 pub mod iam;
+pub mod icons;
 pub mod jobs;
 pub mod projects;
 pub mod registry;

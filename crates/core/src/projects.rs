@@ -225,7 +225,7 @@ impl Projects {
     }
 
     /// Loads a project and checks one permission on it.
-    async fn authorized(
+    pub async fn authorized(
         &self,
         ctx: &SecurityContext,
         key: &ProjectKey,

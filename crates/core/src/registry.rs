@@ -1,8 +1,9 @@
 //! The registry engine: blob uploads and mounts, manifests, tags, referrers.
 
 use crate::events::{Artifact, Event, Events};
-use berth_db::artifacts::{ManifestRow, NewArtifact, Referrer};
+use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
 use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db, DbError};
+use berth_oci::artifact;
 use berth_oci::manifest::MAX_MANIFEST_SIZE;
 use berth_oci::{
     ByteRange, Digest, Manifest, ManifestError, ManifestKind, Reference, RepositoryName, Tag,
@@ -104,6 +105,8 @@ impl Blob {
 struct PullStats {
     /// artifact id → (repository id, pulls, last pull time)
     pending: HashMap<i64, (i64, i64, i64)>,
+    /// (repository id, tag) → last pull by that tag
+    tags: HashMap<(i64, String), i64>,
 }
 
 /// The registry engine.
@@ -157,19 +160,36 @@ impl Registry {
         digest: &Digest,
         max: u64,
     ) -> Result<Vec<u8>> {
-        use futures_util::TryStreamExt;
-        let blob = self.blob(repo, digest).await?;
-        if blob.size > max {
-            return Err(RegistryError::SizeInvalid(format!(
-                "blob {digest} is larger than {max} bytes"
-            )));
+        read_whole(self.blob(repo, digest).await?, digest, max).await
+    }
+
+    /// What Harbor's processors say of a manifest: its type and media type,
+    /// and the attributes of its config when its type takes them from there
+    /// (a config that cannot be read or parsed leaves them out).
+    pub async fn describe(&self, m: &Manifest) -> Described {
+        let harbor_type = artifact::harbor_type(m);
+        let mut extra_attrs = None;
+        if let Some(c) = m
+            .config
+            .as_ref()
+            .filter(|_| artifact::reads_config(m, &harbor_type))
+        {
+            let file = self.store.open_blob(&c.digest).await.ok().flatten();
+            if let Some(file) = file {
+                let blob = Blob { size: c.size, file };
+                let bytes = read_whole(blob, &c.digest, artifact::MAX_CONFIG_SIZE).await;
+                if let Some(config) = bytes.ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                    let attrs = artifact::extra_attrs(m, &harbor_type, &config);
+                    extra_attrs =
+                        (!attrs.is_empty()).then(|| serde_json::Value::Object(attrs).to_string());
+                }
+            }
         }
-        let chunks: Vec<Bytes> = blob
-            .stream(None)
-            .try_collect()
-            .await
-            .map_err(StorageError::from)?;
-        Ok(chunks.concat())
+        Described {
+            media_type: artifact::media_type(m),
+            harbor_type,
+            extra_attrs,
+        }
     }
 
     /// Unlinks a blob from a repository (storage is reclaimed by GC).
@@ -464,6 +484,7 @@ impl Registry {
         if let Some(missing) = self.store.first_missing(needed).await? {
             return Err(RegistryError::ManifestBlobUnknown(missing));
         }
+        let described = self.describe(&manifest).await;
         let d = digest.to_string();
         let now = now_millis();
 
@@ -509,6 +530,7 @@ impl Registry {
                 size: size as i64,
                 subject_digest: subject_str.as_deref(),
                 annotations: annotations.as_deref(),
+                described: &described,
                 now,
             },
         )
@@ -556,28 +578,32 @@ impl Registry {
         m: &ManifestRow,
         operator: &str,
     ) {
-        {
-            let mut stats = crate::lock(&self.pulls);
-            let e = stats.pending.entry(m.id).or_insert((m.repository_id, 0, 0));
-            e.1 += 1;
-            e.2 = now_millis();
-        }
+        let now = now_millis();
         let tags = match reference {
             Reference::Digest(_) => Vec::new(),
             Reference::Tag(t) => vec![t.as_str().to_string()],
         };
+        {
+            let mut stats = crate::lock(&self.pulls);
+            let e = stats.pending.entry(m.id).or_insert((m.repository_id, 0, 0));
+            e.1 += 1;
+            e.2 = now;
+            if let Some(t) = tags.first() {
+                stats.tags.insert((m.repository_id, t.clone()), now);
+            }
+        }
         self.events.publish(Event::ArtifactPulled(Artifact {
             repo: repo.clone(),
             digest: m.digest.clone(),
             tags,
             operator: operator.to_string(),
-            at: now_millis(),
+            at: now,
         }));
     }
 
     /// Writes the pulls counted since the last flush in one transaction.
     pub async fn flush_pulls(&self) -> Result<()> {
-        let pending = std::mem::take(&mut crate::lock(&self.pulls).pending);
+        let PullStats { pending, tags } = std::mem::take(&mut *crate::lock(&self.pulls));
         if pending.is_empty() {
             return Ok(());
         }
@@ -589,6 +615,9 @@ impl Registry {
         }
         for (repo, count) in per_repo {
             repositories::add_pulls(&mut *tx, repo, count).await?;
+        }
+        for ((repo, tag), at) in &tags {
+            berth_db::tags::pulled(&mut *tx, *repo, tag, *at).await?;
         }
         berth_db::commit(tx).await?;
         Ok(())
@@ -861,4 +890,20 @@ async fn delete_deeply(
         }
     }
     Ok(())
+}
+
+/// A blob of at most `max` bytes, read whole.
+async fn read_whole(blob: Blob, digest: &Digest, max: u64) -> Result<Vec<u8>> {
+    use futures_util::TryStreamExt;
+    if blob.size > max {
+        return Err(RegistryError::SizeInvalid(format!(
+            "blob {digest} is larger than {max} bytes"
+        )));
+    }
+    let chunks: Vec<Bytes> = blob
+        .stream(None)
+        .try_collect()
+        .await
+        .map_err(StorageError::from)?;
+    Ok(chunks.concat())
 }

@@ -75,7 +75,19 @@ pub struct NewArtifact<'a> {
     pub size: i64,
     pub subject_digest: Option<&'a str>,
     pub annotations: Option<&'a str>,
+    pub described: &'a Described,
     pub now: i64,
+}
+
+/// What Harbor's processors say of an artifact.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Described {
+    /// `IMAGE`, `CHART`, … or `UNKNOWN`.
+    pub harbor_type: String,
+    /// The config's media type, or an index's own.
+    pub media_type: String,
+    /// Attributes from the config, as a JSON object.
+    pub extra_attrs: Option<String>,
 }
 
 /// Inserts an artifact, or finds the existing one with the same digest; returns its id.
@@ -86,8 +98,9 @@ pub async fn upsert<'e>(
     // Same digest means same bytes, so an existing row is kept as it is.
     let id = sqlx::query_scalar(
         "INSERT INTO artifact (repository_id, digest, media_type, artifact_type, manifest, \
-         manifest_size, size, subject_digest, annotations, push_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         manifest_size, size, subject_digest, annotations, push_time, harbor_type, \
+         harbor_media_type, extra_attrs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (repository_id, digest) DO UPDATE SET digest = excluded.digest RETURNING id",
     )
     .bind(a.repository_id)
@@ -100,6 +113,9 @@ pub async fn upsert<'e>(
     .bind(a.subject_digest)
     .bind(a.annotations)
     .bind(a.now)
+    .bind(&a.described.harbor_type)
+    .bind(&a.described.media_type)
+    .bind(a.described.extra_attrs.as_deref())
     .fetch_one(ex)
     .await?;
     Ok(id)
@@ -362,16 +378,30 @@ pub struct ArtifactRow {
     pub push_time: i64,
     pub annotations: Option<String>,
     pub pull_time: Option<i64>,
-    /// (tag id, name, push time)
-    pub tags: Vec<(i64, String, i64)>,
+    /// Harbor's view, None for artifacts pushed before it was recorded.
+    pub described: Option<Described>,
+    pub tags: Vec<TagRow>,
+    pub repository_name: String,
 }
 
-// Tags come back aggregated in one column: `id|name|push_time` lines
-// (neither `|` nor a newline can occur in a tag); `$1` is the newline.
-const ARTIFACT_SELECT: &str = "SELECT a.id, a.repository_id, a.digest, a.media_type, a.artifact_type, a.size, \
+/// A tag as listed with its artifact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagRow {
+    pub id: i64,
+    pub name: String,
+    pub push_time: i64,
+    pub pull_time: Option<i64>,
+}
+
+// Tags come back aggregated in one column: `id|name|push_time|pull_time`
+// lines (neither `|` nor a newline can occur in a tag); `$1` is the newline.
+const ARTIFACT_SELECT: &str =
+    "SELECT a.id, a.repository_id, a.digest, a.media_type, a.artifact_type, a.size, \
      a.push_time, a.annotations, a.pull_time, \
-     (SELECT string_agg(CAST(t.id AS TEXT) || '|' || t.name || '|' || CAST(t.push_time AS TEXT), $1 ORDER BY t.name) \
-      FROM tag t WHERE t.artifact_id = a.id) \
+     (SELECT string_agg(CAST(t.id AS TEXT) || '|' || t.name || '|' || CAST(t.push_time AS TEXT) \
+        || '|' || COALESCE(CAST(t.pull_time AS TEXT), ''), $1 ORDER BY t.name) \
+      FROM tag t WHERE t.artifact_id = a.id), \
+     a.harbor_type, a.harbor_media_type, a.extra_attrs, r.name \
      FROM artifact a JOIN repository r ON r.id = a.repository_id";
 
 fn artifact_from_row(r: AnyRow) -> Result<ArtifactRow, DbError> {
@@ -380,14 +410,24 @@ fn artifact_from_row(r: AnyRow) -> Result<ArtifactRow, DbError> {
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {
-            let mut it = l.splitn(3, '|');
-            Some((
-                it.next()?.parse().ok()?,
-                it.next()?.to_string(),
-                it.next()?.parse().ok()?,
-            ))
+            let mut it = l.splitn(4, '|');
+            Some(TagRow {
+                id: it.next()?.parse().ok()?,
+                name: it.next()?.to_string(),
+                push_time: it.next()?.parse().ok()?,
+                pull_time: it.next()?.parse().ok(),
+            })
         })
         .collect();
+    let harbor_type: Option<String> = r.try_get(10)?;
+    let described = match (harbor_type, r.try_get::<Option<String>, _>(11)?) {
+        (Some(harbor_type), Some(media_type)) => Some(Described {
+            harbor_type,
+            media_type,
+            extra_attrs: r.try_get(12)?,
+        }),
+        _ => None,
+    };
     Ok(ArtifactRow {
         id: r.try_get(0)?,
         repository_id: r.try_get(1)?,
@@ -398,7 +438,9 @@ fn artifact_from_row(r: AnyRow) -> Result<ArtifactRow, DbError> {
         push_time: r.try_get(6)?,
         annotations: r.try_get(7)?,
         pull_time: r.try_get(8)?,
+        described,
         tags,
+        repository_name: r.try_get(13)?,
     })
 }
 
@@ -416,9 +458,17 @@ pub static FIELDS: &[Field] = &[
         kind: Kind::Text,
         within: Some("EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND {})"),
     },
+    // Harbor's media type: the config's (the manifest's for artifacts
+    // pushed before Berth recorded it).
     Field {
         key: "media_type",
-        column: "a.media_type",
+        column: "COALESCE(a.harbor_media_type, a.media_type)",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
+        key: "type",
+        column: "a.harbor_type",
         kind: Kind::Text,
         within: None,
     },
@@ -450,10 +500,43 @@ pub static FIELDS: &[Field] = &[
 
 const LISTED: &str = listed_artifact!();
 
-/// One page of a repository's artifacts matching `query` (newest first unless sorted).
+/// Whose artifacts a list is of.
+#[derive(Debug, Clone, Copy)]
+pub enum Within<'a> {
+    /// One repository's (by name).
+    Repository(&'a str),
+    /// Every repository's of a project (by name); with `latest`, only the
+    /// newest of each repository among those the query matches.
+    Project { name: &'a str, latest: bool },
+}
+
+impl Within<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Within::Repository(n) | Within::Project { name: n, .. } => n,
+        }
+    }
+
+    /// The condition on `a`/`r`, its name being `$n` and the query's own
+    /// conditions `cond`.
+    fn condition(&self, n: usize, cond: &str) -> String {
+        match self {
+            Within::Repository(_) => format!("r.name = ${n}"),
+            Within::Project { latest: false, .. } => format!("r.project_name = ${n}"),
+            Within::Project { latest: true, .. } => format!(
+                "r.project_name = ${n} AND a.id IN (SELECT x.id FROM (SELECT a.id, ROW_NUMBER() OVER \
+                 (PARTITION BY a.repository_id ORDER BY a.push_time DESC, a.id DESC) AS rn \
+                 FROM artifact a JOIN repository r ON r.id = a.repository_id \
+                 WHERE r.project_name = ${n}{LISTED}{cond}) x WHERE x.rn = 1)"
+            ),
+        }
+    }
+}
+
+/// One page of the listed artifacts matching `query` (newest first unless sorted).
 pub async fn list<'e>(
     ex: impl Executor<'e, Database = Any>,
-    repository: &str,
+    within: Within<'_>,
     query: &ListQuery,
     offset: i64,
     limit: i64,
@@ -461,11 +544,12 @@ pub async fn list<'e>(
     let (cond, args) = query.conditions(3);
     let n = args.len() + 3;
     let sql = format!(
-        "{ARTIFACT_SELECT} WHERE r.name = $2{LISTED}{cond} {} LIMIT ${n} OFFSET ${}",
+        "{ARTIFACT_SELECT} WHERE {}{LISTED}{cond} {} LIMIT ${n} OFFSET ${}",
+        within.condition(2, &cond),
         query.order_by("a.push_time DESC, a.id DESC"),
         n + 1
     );
-    query::bind(sqlx::query(&sql).bind("\n").bind(repository), &args)
+    query::bind(sqlx::query(&sql).bind("\n").bind(within.name()), &args)
         .bind(limit)
         .bind(offset)
         .fetch_all(ex)
@@ -496,17 +580,18 @@ pub async fn find<'e>(
     .transpose()
 }
 
-/// Number of a repository's listed artifacts matching `query`.
+/// Number of the listed artifacts matching `query`.
 pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
-    repository: &str,
+    within: Within<'_>,
     query: &ListQuery,
 ) -> Result<i64, DbError> {
     let (cond, args) = query.conditions(2);
     let sql = format!(
-        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1{LISTED}{cond}"
+        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE {}{LISTED}{cond}",
+        within.condition(1, &cond)
     );
-    let row = query::bind(sqlx::query(&sql).bind(repository), &args)
+    let row = query::bind(sqlx::query(&sql).bind(within.name()), &args)
         .fetch_one(ex)
         .await?;
     Ok(row.try_get(0)?)

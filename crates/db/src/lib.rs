@@ -420,6 +420,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "robot_permission_project",
         include_str!("../migrations/0015_robot_permission_project.sql"),
     ),
+    (
+        16,
+        "artifact_attributes",
+        include_str!("../migrations/0016_artifact_attributes.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

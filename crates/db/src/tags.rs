@@ -86,3 +86,22 @@ pub async fn insert_new<'e>(
     .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// Records the last pull of a tag (a later time wins).
+pub async fn pulled<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository_id: i64,
+    name: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE tag SET pull_time = $3 WHERE repository_id = $1 AND name = $2 \
+         AND (pull_time IS NULL OR pull_time < $3)",
+    )
+    .bind(repository_id)
+    .bind(name)
+    .bind(at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}

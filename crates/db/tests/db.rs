@@ -60,6 +60,7 @@ async fn migrations_are_idempotent_and_order_is_bytewise() {
                     size: 2,
                     subject_digest: None,
                     annotations: None,
+                    described: &Default::default(),
                     now,
                 },
             )

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no I/O and nothing async, so every
 //! parser here can be fuzzed and tested exhaustively.
 
+pub mod artifact;
 pub mod digest;
 pub mod error;
 pub mod manifest;

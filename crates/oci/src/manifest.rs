@@ -15,10 +15,11 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
-    /// The descriptor carries external `urls` (foreign layers may live elsewhere).
-    pub has_urls: bool,
+    /// External `urls` (foreign layers may live elsewhere).
+    pub urls: Vec<String>,
     pub artifact_type: Option<String>,
     pub platform: Option<serde_json::Value>,
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// Whether a manifest lists blobs or other manifests.
@@ -83,6 +84,7 @@ struct RawDescriptor {
     urls: Option<Vec<String>>,
     artifact_type: Option<String>,
     platform: Option<serde_json::Value>,
+    annotations: Option<BTreeMap<String, String>>,
 }
 
 impl RawDescriptor {
@@ -100,9 +102,10 @@ impl RawDescriptor {
             media_type,
             digest,
             size,
-            has_urls: self.urls.is_some_and(|u| !u.is_empty()),
+            urls: self.urls.unwrap_or_default(),
             artifact_type: self.artifact_type,
             platform: self.platform,
+            annotations: self.annotations,
         })
     }
 }
@@ -201,7 +204,7 @@ impl Manifest {
         self.config.iter().chain(
             self.layers
                 .iter()
-                .filter(|l| !(l.has_urls && media::is_foreign_layer(&l.media_type))),
+                .filter(|l| l.urls.is_empty() || !media::is_foreign_layer(&l.media_type)),
         )
     }
 }

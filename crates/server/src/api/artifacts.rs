@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::iam::context::SecurityContext;
-use berth_db::artifacts::ArtifactRow;
+use berth_db::artifacts::{ArtifactRow, TagRow};
 use berth_db::query::ListQuery;
-use berth_oci::{media, Reference, RepositoryName};
+use berth_oci::{Reference, RepositoryName};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -26,6 +26,8 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(delete_tag))
         .routes(routes!(list_accessories))
         .routes(routes!(addition))
+        .routes(routes!(list_in_project))
+        .routes(routes!(icon))
 }
 
 /// The artifacts collection's path, for `Link` headers (the repository
@@ -44,13 +46,14 @@ fn reference(s: &str) -> Result<Reference, ApiError> {
     Reference::parse(s).map_err(|e| ApiError::bad_request(format!("invalid reference {s:?}: {e}")))
 }
 
-fn tag_json(a: &ArtifactRow, (id, name, push_time): &(i64, String, i64)) -> Tag {
+fn tag_json(a: &ArtifactRow, t: &TagRow) -> Tag {
     Tag {
-        id: *id,
+        id: t.id,
         repository_id: a.repository_id,
         artifact_id: a.id,
-        name: name.clone(),
-        push_time: timestamp(*push_time),
+        name: t.name.clone(),
+        push_time: timestamp(t.push_time),
+        pull_time: t.pull_time.map(timestamp),
         immutable: false,
     }
 }
@@ -79,17 +82,23 @@ async fn artifact_json(
     repo: &RepositoryName,
     with: &With,
 ) -> Result<Artifact, ApiError> {
-    let image_config = matches!(
-        a.artifact_type.as_deref(),
-        Some(
-            "application/vnd.oci.image.config.v1+json"
-                | "application/vnd.docker.container.image.v1+json"
-        )
-    );
-    let index = a.media_type == media::OCI_INDEX || a.media_type == media::DOCKER_MANIFEST_LIST;
+    let arts = &state.artifacts;
+    let described = arts.described(&state.registry, repo, a).await?;
+    let references = arts
+        .references(&state.registry, repo, a)
+        .await?
+        .into_iter()
+        .map(|r| model::ArtifactReference {
+            parent_id: a.id,
+            child_id: r.child_id,
+            child_digest: r.descriptor.digest.to_string(),
+            platform: r.descriptor.platform,
+            annotations: r.descriptor.annotations,
+            urls: r.descriptor.urls,
+        })
+        .collect();
     let accessories = if with.accessories {
-        let (rows, _, _) = state
-            .artifacts
+        let (rows, _, _) = arts
             .accessories(
                 ctx,
                 repo,
@@ -103,18 +112,34 @@ async fn artifact_json(
     } else {
         None
     };
+    let (project, name) = repo.as_str().split_once('/').unwrap_or_default();
+    let mut addition_links = BTreeMap::new();
+    if berth_core::artifacts::has_build_history(&described, &a.media_type) {
+        let href = format!(
+            "{}/{}/additions/build_history",
+            base(project, &name.replace('/', "%2F")),
+            a.digest
+        );
+        addition_links.insert(
+            "build_history".to_string(),
+            model::AdditionLink {
+                href,
+                absolute: false,
+            },
+        );
+    }
     Ok(Artifact {
         id: a.id,
-        kind: if image_config || index {
-            "IMAGE"
-        } else {
-            "UNKNOWN"
-        }
-        .into(),
-        media_type: a
-            .artifact_type
-            .clone()
-            .unwrap_or_else(|| a.media_type.clone()),
+        icon: berth_core::icons::for_type(&described.harbor_type)
+            .digest
+            .clone(),
+        extra_attrs: described
+            .extra_attrs
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default(),
+        kind: described.harbor_type,
+        media_type: described.media_type,
         manifest_media_type: a.media_type.clone(),
         artifact_type: a.artifact_type.clone(),
         project_id,
@@ -128,7 +153,8 @@ async fn artifact_json(
             .annotations
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok()),
-        extra_attrs: BTreeMap::new(),
+        references,
+        addition_links,
         labels: Vec::new(),
         tags: with
             .tags
@@ -170,6 +196,79 @@ async fn list(
     let mut resp = Json(out).into_response();
     page.headers(&mut resp, &base(&p, &r), total);
     Ok(resp)
+}
+
+/// A project's artifacts across its repositories, newest first (`q` as for
+/// a repository's); `latest_in_repository=true` with a `media_type` or
+/// `artifact_type` in `q` keeps the newest match of each repository.
+#[utoipa::path(get, path = "/api/v2.0/projects/{p}/artifacts", tag = "project",
+    operation_id = "listArtifactsOfProject",
+    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
+        ("latest_in_repository" = Option<bool>, Query)),
+    responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
+async fn list_in_project(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(p): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ctx = context(&state, &headers).await?;
+    let page = Page::parse(q.as_deref())?;
+    let filters = query_value(q.as_deref(), "q").unwrap_or_default();
+    let by_type = filters
+        .split(',')
+        .any(|f| f.starts_with("media_type=") || f.starts_with("artifact_type="));
+    let latest =
+        by_type && query_value(q.as_deref(), "latest_in_repository").is_some_and(|v| v == "true");
+    let (rows, total, project_id) = state
+        .artifacts
+        .list_in_project(
+            &ctx,
+            &super::projects::key(&headers, &p),
+            latest,
+            &super::list_query(q.as_deref(), berth_db::artifacts::FIELDS)?,
+            page.offset(),
+            page.size,
+        )
+        .await?;
+    let with = With::parse(q.as_deref());
+    let mut out = Vec::with_capacity(rows.len());
+    for a in &rows {
+        let repo = RepositoryName::parse(&a.repository_name)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        out.push(artifact_json(&state, &ctx, a, project_id, &repo, &with).await?);
+    }
+    let mut resp = Json(out).into_response();
+    page.headers(
+        &mut resp,
+        &format!("/api/v2.0/projects/{p}/artifacts"),
+        total,
+    );
+    Ok(resp)
+}
+
+/// One of the icons artifacts are shown with (`icon` of an artifact).
+#[utoipa::path(get, path = "/api/v2.0/icons/{digest}", tag = "icon", operation_id = "getIcon",
+    responses((status = 200, description = "The icon, base64-encoded", body = model::Icon)))]
+async fn icon(
+    S(state): S<State>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+) -> Result<Json<model::Icon>, ApiError> {
+    // Anyone may fetch an icon (as in Harbor), but bad credentials still fail.
+    context(&state, &headers).await?;
+    berth_oci::Digest::parse(&digest)
+        .map_err(|e| ApiError::bad_request(format!("invalid digest {digest:?}: {e}")))?;
+    let icon = berth_core::icons::by_digest(&digest).ok_or_else(|| {
+        ApiError::from(berth_core::CoreError::NotFound(format!(
+            "icon {digest} not found"
+        )))
+    })?;
+    use base64::Engine;
+    Ok(Json(model::Icon {
+        content_type: icon.content_type.into(),
+        content: base64::engine::general_purpose::STANDARD.encode(icon.content),
+    }))
 }
 
 /// `POST …/artifacts?from=project/repo:tag|@digest`: copy an artifact here.

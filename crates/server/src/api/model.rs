@@ -176,9 +176,11 @@ pub struct Repository {
 #[derive(Serialize, ToSchema)]
 pub struct Artifact {
     pub id: i64,
-    /// `IMAGE` or `UNKNOWN`.
+    /// Harbor's type: `IMAGE`, `CHART`, `CNAB`, `WASM`, `SBOM`, `CNAI`, a
+    /// vendor's own type from its config media type, or `UNKNOWN`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The config's media type, or an index's own.
     pub media_type: String,
     pub manifest_media_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,6 +190,8 @@ pub struct Artifact {
     pub repository_name: String,
     pub digest: String,
     pub size: i64,
+    /// The digest of its icon (`GET /icons/{digest}`).
+    pub icon: String,
     #[schema(format = DateTime)]
     pub push_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,12 +199,53 @@ pub struct Artifact {
     pub pull_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
-    pub extra_attrs: BTreeMap<String, String>,
+    /// Read from the config: an image's architecture, os, created, author
+    /// and config; a chart's Chart.yaml fields; …
+    #[schema(value_type = Object)]
+    pub extra_attrs: serde_json::Map<String, serde_json::Value>,
+    /// An index's children.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ArtifactReference>,
+    /// Where its additions are (`build_history` for images).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub addition_links: BTreeMap<String, AdditionLink>,
     pub labels: Vec<Label>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accessories: Option<Vec<Accessory>>,
+}
+
+/// A child of an index.
+#[derive(Serialize, ToSchema)]
+pub struct ArtifactReference {
+    pub parent_id: i64,
+    pub child_id: i64,
+    pub child_digest: String,
+    /// As the index lists it: architecture, os, variant, `'os.version'` …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub platform: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+}
+
+/// Where an addition of an artifact is.
+#[derive(Serialize, ToSchema)]
+pub struct AdditionLink {
+    pub href: String,
+    /// Whether `href` is an absolute URL (never: it is a path).
+    pub absolute: bool,
+}
+
+/// An icon (`content` in base64).
+#[derive(Serialize, ToSchema)]
+pub struct Icon {
+    #[serde(rename = "content-type")]
+    pub content_type: String,
+    pub content: String,
 }
 
 /// A label (labels are not managed by Berth yet; lists are empty).
@@ -219,6 +264,10 @@ pub struct Tag {
     pub name: String,
     #[schema(format = DateTime)]
     pub push_time: String,
+    /// The last pull by this tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub pull_time: Option<String>,
     pub immutable: bool,
 }
 

@@ -40,7 +40,7 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(member, update_member, delete_member))
 }
 
-fn key(headers: &HeaderMap, p: &str) -> ProjectKey {
+pub(super) fn key(headers: &HeaderMap, p: &str) -> ProjectKey {
     let is_name = headers
         .get("x-is-resource-name")
         .and_then(|v| v.to_str().ok())

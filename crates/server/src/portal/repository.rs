@@ -12,7 +12,6 @@ use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
 use berth_core::projects::ProjectView;
-use berth_db::artifacts::ArtifactRow;
 use berth_db::query::ListQuery;
 use berth_oci::manifest::Descriptor;
 use berth_oci::{Reference, RepositoryName};
@@ -59,20 +58,6 @@ fn repository(p: &ProjectView, rest: &str) -> Result<RepositoryName, String> {
 /// `sha256:0123456789ab` — how Harbor's lists show a digest.
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
-}
-
-/// What kind of artifact a row is, as Harbor names it.
-fn kind_of(a: &ArtifactRow) -> &'static str {
-    let t = a.artifact_type.as_deref().unwrap_or("");
-    if a.media_type.contains("index") || a.media_type.contains("manifest.list") {
-        "IMAGE INDEX"
-    } else if t.contains("helm") {
-        "CHART"
-    } else if t.contains("image.config") || t.contains("container.image") || t.is_empty() {
-        "IMAGE"
-    } else {
-        "ARTIFACT"
-    }
 }
 
 /// Where the page sits; `inside` links the repository too (an artifact's page).
@@ -122,6 +107,14 @@ pub async fn artifacts(
         .accessory_counts(&v.ctx, &repo, &rows)
         .await
         .unwrap_or_default();
+    // Harbor's type of each (`IMAGE`, `CHART` …), as the API shows it.
+    let mut kinds = Vec::with_capacity(rows.len());
+    for a in &rows {
+        match state.artifacts.described(&state.registry, &repo, a).await {
+            Ok(d) => kinds.push(d.harbor_type),
+            Err(e) => return refusal(&v, &e),
+        }
+    }
     let may_delete = may(&v, &p, Action::Delete, Kind::Repository).await;
     let here = url(p.project.project_id, repo.as_str());
     let host = registry_host(&state);
@@ -148,14 +141,14 @@ pub async fn artifacts(
                     th.wide scope="col" { "Pulled" }
                 } }
                 tbody {
-                    @for a in &rows {
+                    @for (a, kind) in rows.iter().zip(&kinds) {
                         tr {
                             td { a href=(artifact_url(p.project.project_id, repo.as_str(), &a.digest)) { code { (short(&a.digest)) } } }
                             td.tags {
-                                @for (_, t, _) in &a.tags { span.tag { (t) } " " }
+                                @for t in &a.tags { span.tag { (t.name) } " " }
                                 @if a.tags.is_empty() { span.muted { "untagged" } }
                             }
-                            td.wide { (kind_of(a)) }
+                            td.wide { (kind) }
                             td { (size(a.size)) }
                             td.wide.referrers { (referrers.get(&a.digest).copied().unwrap_or(0)) }
                             td.wide { (minutes(a.push_time)) }
@@ -247,6 +240,10 @@ pub async fn artifact(
             .ok(),
         Err(_) => None,
     };
+    let kind = match state.artifacts.described(&state.registry, &repo, &a).await {
+        Ok(d) => d.harbor_type,
+        Err(e) => return refusal(&v, &e),
+    };
     let may_tag = may(&v, &p, Action::Create, Kind::Tag).await;
     let may_untag = may(&v, &p, Action::Delete, Kind::Tag).await;
     let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
@@ -258,7 +255,7 @@ pub async fn artifact(
         h1 { code { (short(&a.digest)) } }
         dl.facts {
             dt { "Digest" } dd { code.copy { (a.digest) } }
-            dt { "Type" } dd { (kind_of(&a)) }
+            dt { "Type" } dd { (kind) }
             dt { "Media type" } dd { (a.media_type) }
             @if let Some(t) = &a.artifact_type { dt { "Artifact type" } dd { (t) } }
             dt { "Size" } dd { (size(a.size)) }
@@ -283,10 +280,11 @@ pub async fn artifact(
                     @if may_untag { th scope="col" { "Actions" } }
                 } }
                 tbody {
-                    @for (_, t, pushed) in &a.tags {
+                    @for tag in &a.tags {
+                        @let t = &tag.name;
                         tr {
                             td.tag-name { (t) }
-                            td.wide { (minutes(*pushed)) }
+                            td.wide { (minutes(tag.push_time)) }
                             td { code.copy { "docker pull " (host) "/" (name) ":" (t) } }
                             @if may_untag {
                                 td {
