@@ -138,7 +138,13 @@ async fn build_history_of_an_image() {
             .send()
             .await
             .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
+        // As in Harbor: an addition the artifact's type lacks is a bad request.
+        let e = expect_error(r, 400, "BAD_REQUEST").await;
+        assert!(
+            e.to_string()
+                .contains("BUILD_HISTORY isn't supported for IMAGE"),
+            "{e}"
+        );
         let r = s
             .api(
                 Method::GET,
@@ -148,7 +154,7 @@ async fn build_history_of_an_image() {
             .send()
             .await
             .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
+        expect_error(r, 400, "BAD_REQUEST").await;
         let r = s
             .api(
                 Method::GET,
@@ -296,7 +302,6 @@ async fn push_with_config(
 
 #[tokio::test]
 async fn artifacts_as_harbor_describes_them() {
-    const HELM: &str = "application/vnd.cncf.helm.config.v1+json";
     for s in servers().await {
         let image_config = json!({"architecture": "arm64", "os": "linux",
             "created": "2024-05-01T10:00:00Z",
@@ -305,7 +310,10 @@ async fn artifacts_as_harbor_describes_them() {
         let img = push_with_config(&s, "p/desc", "v1", OCI_CONFIG, &image_config).await;
         let chart_config = json!({"name": "web", "version": "1.2.3", "appVersion": "2.0",
             "description": "A web app", "apiVersion": "v2"});
-        let chart = push_with_config(&s, "p/charts", "1.2.3", HELM, &chart_config).await;
+        let archive = chart_archive(&chart_config, &[]);
+        let chart = s
+            .push_chart("p/charts", "1.2.3", &chart_config, &archive)
+            .await;
         let thing = push_with_config(
             &s,
             "p/desc",
@@ -339,9 +347,10 @@ async fn artifacts_as_harbor_describes_them() {
 
         let c = get(format!("/projects/p/repositories/charts/artifacts/{chart}")).await;
         assert_eq!(c["type"], "CHART");
-        assert_eq!(c["media_type"], HELM);
+        assert_eq!(c["media_type"], HELM_CONFIG);
         assert_eq!(c["extra_attrs"], chart_config);
-        assert!(c.get("addition_links").is_none(), "{c}");
+        let links: Vec<_> = c["addition_links"].as_object().unwrap().keys().collect();
+        assert_eq!(links, ["dependencies", "readme.md", "values.yaml"]);
         let t = get(format!("/projects/p/repositories/desc/artifacts/{thing}")).await;
         assert_eq!(t["type"], "THING");
 
@@ -447,7 +456,7 @@ async fn artifacts_as_harbor_describes_them() {
             &s,
             "p/charts",
             "1.2.4",
-            HELM,
+            HELM_CONFIG,
             &json!({"name": "web", "version": "1.2.4"}),
         )
         .await;
@@ -465,7 +474,7 @@ async fn artifacts_as_harbor_describes_them() {
             repos.into_iter().collect::<Vec<_>>(),
             ["p/charts", "p/desc"]
         );
-        let q = format!("q=media_type%3D{}", HELM.replace('+', "%2B"));
+        let q = format!("q=media_type%3D{}", HELM_CONFIG.replace('+', "%2B"));
         let charts: Vec<Value> = s
             .api_json(&format!("/projects/p/artifacts?{q}"), ADMIN)
             .await;
@@ -490,5 +499,121 @@ async fn artifacts_as_harbor_describes_them() {
             .await
             .unwrap();
         expect_error(r, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn a_charts_additions_come_from_its_archive() {
+    for s in servers().await {
+        s.create_project("charts", false, ADMIN).await;
+        let chart = json!({"apiVersion": "v2", "name": "web", "version": "1.0.0",
+        "dependencies": [
+            {"name": "redis", "version": "~17.0", "repository": "oci://charts.example/bitnami",
+             "condition": "redis.enabled", "tags": ["cache"]},
+            {"name": "common", "version": "2.x", "repository": "", "alias": "lib"},
+        ]});
+        let values = b"replicas: 2\nimage:\n  tag: stable\n";
+        let readme = b"# web\n\nServes the web.\n";
+        let archive = chart_archive(
+            &chart,
+            &[
+                ("values.yaml", values),
+                ("README.md", readme),
+                ("templates/deployment.yaml", b"kind: Deployment\n"),
+                ("charts/redis/README.md", b"# a sub-chart's readme\n"),
+            ],
+        );
+        let web = s
+            .push_chart("charts/apps/web", "1.0.0", &chart, &archive)
+            .await;
+        let a = s
+            .api_json::<Value>(
+                &format!("/projects/charts/repositories/apps%252Fweb/artifacts/{web}"),
+                ADMIN,
+            )
+            .await;
+        let fetch = |href: String, who: Option<(&'static str, &'static str)>| {
+            let s = &s;
+            async move {
+                let mut rb = s.anon.get(s.u(&href));
+                if let Some((u, p)) = who {
+                    rb = rb.basic_auth(u, Some(p));
+                }
+                rb.send().await.unwrap()
+            }
+        };
+        let link = |name: &str| {
+            a["addition_links"][name]["href"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert!(link("values.yaml").contains("/repositories/apps%252Fweb/"));
+
+        let r = fetch(link("values.yaml"), ADMIN).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
+        assert_eq!(r.bytes().await.unwrap(), &values[..]);
+        let r = fetch(link("readme.md"), ADMIN).await;
+        assert_eq!(header(&r, "content-type"), "text/markdown; charset=utf-8");
+        assert_eq!(r.bytes().await.unwrap(), &readme[..]);
+        let r = fetch(link("dependencies"), ADMIN).await;
+        assert!(header(&r, "content-type").starts_with("application/json"));
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!([
+                {"name": "redis", "version": "~17.0", "repository": "oci://charts.example/bitnami",
+                 "condition": "redis.enabled", "tags": ["cache"]},
+                {"name": "common", "version": "2.x", "repository": "", "alias": "lib"},
+            ])
+        );
+        // Harbor compares addition names in any case.
+        let r = fetch(link("readme.md").replace("readme.md", "README.MD"), ADMIN).await;
+        assert_eq!(r.status(), 200);
+        // A private project's chart is not for strangers.
+        let r = fetch(link("values.yaml"), None).await;
+        expect_error(r, 401, "UNAUTHORIZED").await;
+        let r = fetch(
+            link("values.yaml").replace("values.yaml", "build_history"),
+            ADMIN,
+        )
+        .await;
+        let e = expect_error(r, 400, "BAD_REQUEST").await;
+        assert!(
+            e.to_string()
+                .contains("BUILD_HISTORY isn't supported for CHART"),
+            "{e}"
+        );
+
+        // A v1 chart lists its dependencies in requirements.yaml; without a
+        // README or values its additions are empty, as in Harbor.
+        let old = json!({"apiVersion": "v1", "name": "old", "version": "0.1.0"});
+        let requirements =
+            b"dependencies:\n- name: db\n  version: 1.0.0\n  repository: https://charts.example\n";
+        let archive = chart_archive(&old, &[("requirements.yaml", requirements)]);
+        s.push_chart("charts/old", "0.1.0", &old, &archive).await;
+        let base = "/projects/charts/repositories/old/artifacts/0.1.0/additions";
+        let deps = s
+            .api_json::<Value>(&format!("{base}/dependencies"), ADMIN)
+            .await;
+        assert_eq!(
+            deps,
+            json!([{"name": "db", "version": "1.0.0", "repository": "https://charts.example"}])
+        );
+        let r = fetch(format!("/api/v2.0{base}/readme.md"), ADMIN).await;
+        assert_eq!(r.status(), 200);
+        assert!(r.bytes().await.unwrap().is_empty());
+
+        // A chart whose archive is not one says so, and the server stands.
+        let broken = s
+            .push_chart("charts/broken", "1.0.0", &chart, b"not a gzip stream")
+            .await;
+        let r = fetch(
+            format!("/api/v2.0/projects/charts/repositories/broken/artifacts/{broken}/additions/values.yaml"),
+            ADMIN,
+        )
+        .await;
+        let e = expect_error(r, 400, "BAD_REQUEST").await;
+        assert!(e.to_string().contains("chart archive"), "{e}");
     }
 }

@@ -480,28 +480,13 @@ async fn every_answer_matches_the_published_document() {
             "sig",
         )
         .await;
-        let chart_config = br#"{"name":"app","version":"0.1.0","apiVersion":"v2"}"#.to_vec();
-        let chart = b"chart archive".to_vec();
-        let m = image_manifest(
-            OCI_MANIFEST,
-            (
-                "application/vnd.cncf.helm.config.v1+json",
-                &s.push_blob("docs/app", &chart_config).await,
-                chart_config.len(),
-            ),
-            &[(
-                "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
-                &s.push_blob("docs/app", &chart).await,
-                chart.len(),
-            )],
-            None,
+        let chart = json!({"name": "app", "version": "0.1.0", "apiVersion": "v2",
+            "dependencies": [{"name": "db", "version": "1.x", "repository": "oci://charts.example"}]});
+        let archive = chart_archive(
+            &chart,
+            &[("values.yaml", b"replicas: 1\n"), ("README.md", b"# app\n")],
         );
-        assert_eq!(
-            s.put_manifest("docs/app", "0.1.0", OCI_MANIFEST, &m)
-                .await
-                .status(),
-            201
-        );
+        s.push_chart("docs/app", "0.1.0", &chart, &archive).await;
         let flags = "with_tag=true&with_label=true&with_scan_overview=true&with_signature=true\
             &with_immutable_status=true&with_accessory=true&with_sbom_overview=true&page_size=20";
         let (_, listed) = c.call(M::GET, &format!("{arts}?{flags}"), a, None).await;
@@ -562,6 +547,21 @@ async fn every_answer_matches_the_published_document() {
             )
             .await;
         assert_eq!(history[0]["created_by"], "RUN x");
+        let chart_additions = format!("{arts}/0.1.0/additions");
+        let (_, deps) = c
+            .call(M::GET, &format!("{chart_additions}/dependencies"), a, None)
+            .await;
+        assert_eq!(deps[0]["name"], "db");
+        for (addition, text) in [("values.yaml", "replicas: 1\n"), ("readme.md", "# app\n")] {
+            let (st, body) = c
+                .call(M::GET, &format!("{chart_additions}/{addition}"), a, None)
+                .await;
+            assert_eq!((st, body), (200, Value::String(text.into())));
+        }
+        let (st, _) = c
+            .call(M::GET, &format!("{chart_additions}/build_history"), a, None)
+            .await;
+        assert_eq!(st, 400);
         assert_eq!(
             c.call(M::DELETE, &v2("/projects/docs"), a, None).await.0,
             412

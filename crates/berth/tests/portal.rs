@@ -432,6 +432,30 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
             .await;
         assert_eq!(r.status(), 404);
 
+        // A chart's page shows its README, dependencies and values.
+        let chart = serde_json::json!({"apiVersion": "v2", "name": "web", "version": "1.0.0",
+            "dependencies": [{"name": "redis", "version": "17.x", "repository": "oci://charts.example"}]});
+        let archive = common::chart_archive(
+            &chart,
+            &[
+                ("README.md", b"# Web chart\n"),
+                ("values.yaml", b"replicas: 3\n"),
+            ],
+        );
+        let web = s.push_chart("p/web", "1.0.0", &chart, &archive).await;
+        c.goto(&s.u(&format!(
+            "/harbor/projects/{pid}/repositories/web/artifacts/{web}"
+        )))
+        .await
+        .unwrap();
+        assert!(text(&c, "dl.facts").await.contains("CHART"));
+        let files = c.find_all(Locator::Css("pre.chart-file")).await.unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].text().await.unwrap(), "# Web chart");
+        assert_eq!(files[1].text().await.unwrap(), "replicas: 3");
+        assert!(text(&c, "table.dependencies").await.contains("redis"));
+        screenshot(&c, &format!("{b}-chart")).await;
+
         // A robot's secret is shown once and works with skopeo until disabled.
         tab(&c, &s, pid, "robot-account").await;
         fill(&c, "#robot_name", "ci").await;

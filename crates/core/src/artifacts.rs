@@ -9,8 +9,30 @@ use berth_db::artifacts::{self, Accessory, ArtifactRow, Described, Within};
 use berth_db::query::ListQuery;
 use berth_db::{now_millis, tags, Db};
 use berth_oci::artifact::IMAGE_CONFIGS;
+use berth_oci::chart::{self, ChartFiles};
 use berth_oci::manifest::Manifest;
 use berth_oci::{Descriptor, Reference, RepositoryName, Tag};
+
+/// An addition's content and its media type.
+#[derive(Debug)]
+pub struct Addition {
+    pub content: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+impl Addition {
+    fn new(content: Vec<u8>, content_type: &'static str) -> Self {
+        Addition {
+            content,
+            content_type,
+        }
+    }
+
+    fn json(value: &impl serde::Serialize) -> CoreResult<Self> {
+        let content = serde_json::to_vec(value).map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(Addition::new(content, "application/json; charset=utf-8"))
+    }
+}
 
 /// A child of an index, as the index lists it (platform, annotations, urls).
 #[derive(Debug, Clone)]
@@ -260,34 +282,51 @@ impl Artifacts {
             .collect())
     }
 
-    /// The `history` of an image's config (Harbor's `build_history`
-    /// addition), as JSON; 404 for artifacts that are not images.
-    pub async fn build_history(
+    /// One of an artifact's additions (`build_history` of an image;
+    /// `values.yaml`, `readme.md`, `dependencies` of a chart), named in any
+    /// case as in Harbor; 400 for one its type does not have.
+    pub async fn addition(
         &self,
         ctx: &SecurityContext,
         registry: &Registry,
         repo: &RepositoryName,
         reference: &Reference,
-    ) -> CoreResult<serde_json::Value> {
-        const MAX_CONFIG: u64 = 4 << 20;
+        name: &str,
+    ) -> CoreResult<Addition> {
         self.check(ctx, repo, Action::Read, Kind::ArtifactAddition)
             .await?;
         let a = self.find(repo, reference).await?;
-        let manifest = parsed(registry, repo, &a).await?;
-        let no_history = || CoreError::NotFound(format!("{} has no build history", a.digest));
-        let config = manifest
-            .config
-            .filter(|c| IMAGE_CONFIGS.contains(&c.media_type.as_str()))
-            .ok_or_else(no_history)?;
-        let bytes = registry
-            .read_small_blob(repo, &config.digest, MAX_CONFIG)
+        let described = self.described(registry, repo, &a).await?;
+        let name = name.to_ascii_lowercase();
+        if !additions_of(&described, &a.media_type).contains(&name.as_str()) {
+            return Err(CoreError::BadRequest(format!(
+                "addition {} isn't supported for {}",
+                name.to_ascii_uppercase(),
+                described.harbor_type
+            )));
+        }
+        if name == "build_history" {
+            return build_history(registry, repo, &parsed(registry, repo, &a).await?).await;
+        }
+        let files = chart_files(registry, repo, &a).await?;
+        Ok(match name.as_str() {
+            "values.yaml" => Addition::new(files.values, "text/plain; charset=utf-8"),
+            "readme.md" => Addition::new(files.readme, "text/markdown; charset=utf-8"),
+            _ => Addition::json(&files.dependencies)?,
+        })
+    }
+
+    /// A chart's readme, values and dependencies at once (for the portal).
+    pub async fn chart(
+        &self,
+        ctx: &SecurityContext,
+        registry: &Registry,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> CoreResult<ChartFiles> {
+        self.check(ctx, repo, Action::Read, Kind::ArtifactAddition)
             .await?;
-        let config: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| CoreError::Internal(format!("image config is not JSON: {e}")))?;
-        Ok(config
-            .get("history")
-            .cloned()
-            .unwrap_or_else(|| serde_json::Value::Array(Vec::new())))
+        chart_files(registry, repo, &self.find(repo, reference).await?).await
     }
 
     /// Adds a tag to an artifact; 409 if the repository has it already.
@@ -354,12 +393,55 @@ async fn parsed(
         .map_err(|e| CoreError::Internal(e.to_string()))
 }
 
-/// Whether an artifact has a build history addition: Harbor's image and
-/// Wasm processors list one for a manifest, not for an index.
-pub fn has_build_history(d: &Described, manifest_media_type: &str) -> bool {
-    matches!(d.harbor_type.as_str(), "IMAGE" | "WASM")
-        && IMAGE_CONFIGS.contains(&d.media_type.as_str())
-        && !is_index(manifest_media_type)
+/// The additions Harbor's processor for an artifact lists (as its links
+/// name them): an image manifest's build history (not an index's), a
+/// chart's values, readme and dependencies.
+pub fn additions_of(d: &Described, manifest_media_type: &str) -> &'static [&'static str] {
+    match d.harbor_type.as_str() {
+        "IMAGE" | "WASM"
+            if IMAGE_CONFIGS.contains(&d.media_type.as_str()) && !is_index(manifest_media_type) =>
+        {
+            &["build_history"]
+        }
+        "CHART" => &["values.yaml", "readme.md", "dependencies"],
+        _ => &[],
+    }
+}
+
+/// What a chart's archive holds for its additions.
+async fn chart_files(
+    registry: &Registry,
+    repo: &RepositoryName,
+    a: &ArtifactRow,
+) -> CoreResult<ChartFiles> {
+    let manifest = parsed(registry, repo, a).await?;
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == chart::CHART_LAYER)
+        .ok_or_else(|| CoreError::BadRequest(format!("{} has no chart archive", a.digest)))?;
+    registry
+        .read_blob_with(repo, &layer.digest, chart::read)
+        .await?
+        .map_err(|e| CoreError::BadRequest(e.to_string()))
+}
+
+/// The `history` of an image's config, as JSON.
+async fn build_history(
+    registry: &Registry,
+    repo: &RepositoryName,
+    manifest: &Manifest,
+) -> CoreResult<Addition> {
+    const MAX_CONFIG: u64 = 4 << 20;
+    let Some(config) = &manifest.config else {
+        return Addition::json(&serde_json::json!([]));
+    };
+    let bytes = registry
+        .read_small_blob(repo, &config.digest, MAX_CONFIG)
+        .await?;
+    let config: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| CoreError::BadRequest(format!("the image config is not JSON: {e}")))?;
+    Addition::json(config.get("history").unwrap_or(&serde_json::json!([])))
 }
 
 fn is_index(media_type: &str) -> bool {

@@ -163,6 +163,21 @@ impl Registry {
         read_whole(self.blob(repo, digest).await?, digest, max).await
     }
 
+    /// Hands a blob linked to the repository to a blocking parser (a chart's
+    /// archive) on a worker thread, streamed to it rather than buffered.
+    pub async fn read_blob_with<T: Send + 'static>(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        parse: impl FnOnce(Box<dyn std::io::Read + Send>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let stream = Box::pin(self.blob(repo, digest).await?.stream(None));
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        tokio::task::spawn_blocking(move || parse(Box::new(reader)))
+            .await
+            .map_err(|e| RegistryError::Storage(StorageError::Io(std::io::Error::other(e))))
+    }
+
     /// What Harbor's processors say of a manifest: its type and media type,
     /// and the attributes of its config when its type takes them from there
     /// (a config that cannot be read or parsed leaves them out).

@@ -1,10 +1,13 @@
 //! Pure OCI spec types: digests, repository names, references, media types,
-//! manifest parsing and validation, byte ranges and the spec's error codes.
+//! manifest parsing and validation, byte ranges and the spec's error codes,
+//! and what Harbor reads of artifacts (their types, Helm charts' archives).
 //!
-//! Architecture invariant: this crate does no I/O and nothing async, so every
-//! parser here can be fuzzed and tested exhaustively.
+//! Architecture invariant: this crate does no I/O of its own (its parsers
+//! take bytes or a `Read`) and nothing async, so every parser here can be
+//! fuzzed and tested exhaustively.
 
 pub mod artifact;
+pub mod chart;
 pub mod digest;
 pub mod error;
 pub mod manifest;

@@ -18,6 +18,8 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 pub const EMPTY_JSON: &str = "application/vnd.oci.empty.v1+json";
+pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 /// The first administrator's password in every test server.
 pub const ADMIN_PASSWORD: &str = "Harbor12345";
 
@@ -345,6 +347,52 @@ impl Server {
             r.text().await.unwrap()
         );
         (digest(&body), body)
+    }
+}
+
+/// A chart's `.tgz` as `helm package` makes it: its `Chart.yaml` (from
+/// `chart`'s fields) and `files`, all under the chart's name.
+pub fn chart_archive(chart: &Value, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let name = chart["name"].as_str().unwrap();
+    let chart_yaml = serde_norway::to_string(chart).unwrap();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (path, body) in [("Chart.yaml", chart_yaml.as_bytes())]
+        .into_iter()
+        .chain(files.iter().copied())
+    {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("{name}/{path}"), body)
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+impl Server {
+    /// Pushes a chart as `helm push` does: `Chart.yaml`'s fields as the
+    /// config, the archive as the one layer. Returns its digest.
+    pub async fn push_chart(&self, repo: &str, tag: &str, chart: &Value, archive: &[u8]) -> String {
+        let config = serde_json::to_vec(chart).unwrap();
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (
+                HELM_CONFIG,
+                &self.push_blob(repo, &config).await,
+                config.len(),
+            ),
+            &[(
+                HELM_CHART,
+                &self.push_blob(repo, archive).await,
+                archive.len(),
+            )],
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        digest(&body)
     }
 }
 

@@ -38,8 +38,9 @@ pub const DEVIATIONS: &[(&str, &str, u16, &str)] = &[
         "get",
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/additions/{addition}",
         200,
-        "Harbor's document calls an addition a string; Harbor, like Berth, sends the \
-         addition itself (the build history as a JSON array)",
+        "Harbor's document calls an addition a JSON string; Harbor, like Berth, sends the \
+         addition itself: build history and dependencies as JSON arrays, values.yaml as \
+         text/plain, readme.md as text/markdown",
     ),
     (
         "get",

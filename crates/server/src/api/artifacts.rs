@@ -1,10 +1,11 @@
 //! `/api/v2.0/projects/{p}/repositories/{r}/artifacts`, their tags,
 //! accessories and additions.
 
-use super::model::{self, Accessory, Artifact, BuildHistoryEntry, Errors, Tag};
+use super::model::{self, Accessory, Artifact, Errors, Tag};
 use super::{context, created, json_body, query_value, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,8 +14,6 @@ use berth_db::artifacts::{ArtifactRow, TagRow};
 use berth_db::query::ListQuery;
 use berth_oci::{Reference, RepositoryName};
 use serde::Deserialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -112,22 +111,22 @@ async fn artifact_json(
     } else {
         None
     };
-    let (project, name) = repo.as_str().split_once('/').unwrap_or_default();
-    let mut addition_links = BTreeMap::new();
-    if berth_core::artifacts::has_build_history(&described, &a.media_type) {
-        let href = format!(
-            "{}/{}/additions/build_history",
-            base(project, &name.replace('/', "%2F")),
-            a.digest
-        );
-        addition_links.insert(
-            "build_history".to_string(),
-            model::AdditionLink {
+    let (project, name_in_project) = repo.as_str().split_once('/').unwrap_or_default();
+    let addition_links = berth_core::artifacts::additions_of(&described, &a.media_type)
+        .iter()
+        .map(|name| {
+            let href = format!(
+                "{}/{}/additions/{name}",
+                base(project, &name_in_project.replace('/', "%2F")),
+                a.digest
+            );
+            let link = model::AdditionLink {
                 href,
                 absolute: false,
-            },
-        );
-    }
+            };
+            (name.to_string(), link)
+        })
+        .collect();
     Ok(Artifact {
         id: a.id,
         icon: berth_core::icons::for_type(&described.harbor_type)
@@ -466,33 +465,31 @@ async fn list_accessories(
     Ok(resp)
 }
 
-/// `additions/build_history`: the image's build steps. Harbor's other
-/// additions (values.yaml, readme.md, dependencies) belong to Helm charts.
+/// An artifact's addition: an image's `build_history`, a chart's
+/// `values.yaml`, `readme.md` or `dependencies`, with its own media type.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/additions/{addition}",
     tag = "artifact", operation_id = "getAddition",
-    responses((status = 200, description = "The image's build history", body = [BuildHistoryEntry])))]
+    responses((status = 200, description = "The addition: JSON for build_history and dependencies, \
+        text for values.yaml and readme.md", content(
+            (model::AdditionJson = "application/json"),
+            (String = "text/plain"),
+            (String = "text/markdown")))))]
 async fn addition(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, r, reference_s, addition)): Path<(String, String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
-    match addition.to_ascii_lowercase().as_str() {
-        "build_history" => Ok(Json(
-            state
-                .artifacts
-                .build_history(&ctx, &state.registry, &repo, &reference(&reference_s)?)
-                .await?,
-        )),
-        "values.yaml" | "readme.md" | "dependencies" | "sbom" | "license" | "files" => {
-            Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("{addition} is not available for this artifact"),
-            ))
-        }
-        _ => Err(ApiError::bad_request(format!(
-            "unknown addition {addition:?}"
-        ))),
-    }
+    let a = state
+        .artifacts
+        .addition(
+            &ctx,
+            &state.registry,
+            &repo,
+            &reference(&reference_s)?,
+            &addition,
+        )
+        .await?;
+    Ok(([(CONTENT_TYPE, a.content_type)], a.content).into_response())
 }

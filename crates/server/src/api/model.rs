@@ -303,6 +303,51 @@ pub struct BuildHistoryEntry {
     pub empty_layer: Option<bool>,
 }
 
+/// A chart's dependency, with Helm's fields. Documentation only: the
+/// entries are read from the chart's archive.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChartDependency {
+    pub name: String,
+    pub version: Option<String>,
+    pub repository: String,
+    pub condition: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+    #[schema(rename = "import-values")]
+    pub import_values: Option<Vec<serde_json::Value>>,
+    pub alias: Option<String>,
+}
+
+/// An addition sent as JSON: an image's build history or a chart's
+/// dependencies.
+pub struct AdditionJson;
+
+impl utoipa::PartialSchema for AdditionJson {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
+        use utoipa::openapi::Ref;
+        let list_of = |name| ArrayBuilder::new().items(Ref::from_schema_name(name));
+        AnyOfBuilder::new()
+            .item(list_of("BuildHistoryEntry"))
+            .item(list_of("ChartDependency"))
+            .into()
+    }
+}
+
+impl ToSchema for AdditionJson {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("BuildHistoryEntry".into(), BuildHistoryEntry::schema()));
+        schemas.push(("ChartDependency".into(), ChartDependency::schema()));
+    }
+}
+
 /// A robot account (never its secret).
 #[derive(Serialize, ToSchema)]
 pub struct Robot {

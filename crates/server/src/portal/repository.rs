@@ -225,13 +225,30 @@ pub async fn artifact(
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),
     };
-    // Both are optional parts of the page: an artifact without an image
-    // config has no history, and a viewer may not be allowed to list referrers.
+    let described = match state.artifacts.described(&state.registry, &repo, &a).await {
+        Ok(d) => d,
+        Err(e) => return refusal(&v, &e),
+    };
+    // The additions and referrers are optional parts of the page: only
+    // images have a history, only charts their files, and a viewer may not
+    // be allowed to list referrers.
     let history = state
         .artifacts
-        .build_history(&v.ctx, &state.registry, &repo, &reference)
+        .addition(&v.ctx, &state.registry, &repo, &reference, "build_history")
         .await
-        .ok();
+        .ok()
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h.content).ok());
+    let chart = if described.harbor_type == "CHART" {
+        Some(
+            state
+                .artifacts
+                .chart(&v.ctx, &state.registry, &repo, &reference)
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    } else {
+        None
+    };
     let referrers = match ListQuery::parse(None, None, berth_db::artifacts::ACCESSORY_FIELDS) {
         Ok(q) => state
             .artifacts
@@ -239,10 +256,6 @@ pub async fn artifact(
             .await
             .ok(),
         Err(_) => None,
-    };
-    let kind = match state.artifacts.described(&state.registry, &repo, &a).await {
-        Ok(d) => d.harbor_type,
-        Err(e) => return refusal(&v, &e),
     };
     let may_tag = may(&v, &p, Action::Create, Kind::Tag).await;
     let may_untag = may(&v, &p, Action::Delete, Kind::Tag).await;
@@ -255,7 +268,7 @@ pub async fn artifact(
         h1 { code { (short(&a.digest)) } }
         dl.facts {
             dt { "Digest" } dd { code.copy { (a.digest) } }
-            dt { "Type" } dd { (kind) }
+            dt { "Type" } dd { (described.harbor_type) }
             dt { "Media type" } dd { (a.media_type) }
             @if let Some(t) = &a.artifact_type { dt { "Artifact type" } dd { (t) } }
             dt { "Size" } dd { (size(a.size)) }
@@ -338,6 +351,33 @@ pub async fn artifact(
                     }
                 }
             }
+        }
+        @match &chart {
+            Some(Ok(files)) => {
+                h2 { "Chart" }
+                h3 { "README" }
+                @if files.readme.is_empty() { p.muted { "The chart has no README." } }
+                @else { pre.chart-file { (String::from_utf8_lossy(&files.readme)) } }
+                h3 { "Dependencies" }
+                @if files.dependencies.is_empty() { p.muted { "The chart depends on no other chart." } }
+                @else {
+                    table.dependencies {
+                        thead { tr {
+                            th scope="col" { "Name" } th scope="col" { "Version" } th scope="col" { "Repository" }
+                        } }
+                        tbody {
+                            @for d in &files.dependencies {
+                                tr { td { (d.name) } td { (d.version) } td { code { (d.repository) } } }
+                            }
+                        }
+                    }
+                }
+                h3 { "Values" }
+                @if files.values.is_empty() { p.muted { "The chart has no values.yaml." } }
+                @else { pre.chart-file { (String::from_utf8_lossy(&files.values)) } }
+            }
+            Some(Err(e)) => { h2 { "Chart" } p.muted { (e) } }
+            None => {}
         }
         @if let Some((accessories, total, _)) = &referrers {
             h2 { "Referrers" }
