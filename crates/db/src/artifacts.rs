@@ -467,6 +467,12 @@ pub static FIELDS: &[Field] = &[
         within: None,
     },
     Field {
+        key: "manifest_media_type",
+        column: "a.media_type",
+        kind: Kind::Text,
+        within: None,
+    },
+    Field {
         key: "type",
         column: "a.harbor_type",
         kind: Kind::Text,
