@@ -4,9 +4,11 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::projects::{ProjectKey, Projects};
+use crate::query::Filter;
 use crate::registry::Registry;
-use berth_db::artifacts::{self, Accessory, ArtifactRow, Described, Within};
-use berth_db::query::ListQuery;
+use berth_db::artifacts::{self, Described, Within};
+/// The rows the API and portal render.
+pub use berth_db::artifacts::{Accessory, ArtifactRow, TagRow};
 use berth_db::{now_millis, tags, Db};
 use berth_oci::artifact::IMAGE_CONFIGS;
 use berth_oci::chart::{self, ChartFiles};
@@ -73,10 +75,11 @@ impl Artifacts {
         &self,
         ctx: &SecurityContext,
         repo: &RepositoryName,
-        query: &ListQuery,
+        filter: &Filter,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<ArtifactRow>, i64, i64)> {
+        let query = &filter.parse(berth_db::artifacts::FIELDS)?;
         let project_id = self.check(ctx, repo, Action::List, Kind::Artifact).await?;
         let within = Within::Repository(repo.as_str());
         let total = artifacts::count(self.db.reader(), within, query).await?;
@@ -99,10 +102,11 @@ impl Artifacts {
         ctx: &SecurityContext,
         project: &ProjectKey,
         latest: bool,
-        query: &ListQuery,
+        filter: &Filter,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<ArtifactRow>, i64, i64)> {
+        let query = &filter.parse(berth_db::artifacts::FIELDS)?;
         let view = self
             .projects
             .authorized(ctx, project, Action::List, Kind::Artifact)
@@ -209,10 +213,11 @@ impl Artifacts {
         ctx: &SecurityContext,
         repo: &RepositoryName,
         reference: &Reference,
-        query: &ListQuery,
+        filter: &Filter,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<Accessory>, i64, ArtifactRow)> {
+        let query = &filter.parse(berth_db::artifacts::ACCESSORY_FIELDS)?;
         self.check(ctx, repo, Action::List, Kind::Accessory).await?;
         let subject = self.find(repo, reference).await?;
         let (page, total) = artifacts::accessories(

@@ -14,8 +14,10 @@ use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
 use crate::iam::require;
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::projects::Projects;
-use berth_db::audit::{self, Entry, Log, Table};
-use berth_db::query::ListQuery;
+use crate::query::Filter;
+use berth_db::audit::{self, Entry};
+/// An audit entry, and which log it is in.
+pub use berth_db::audit::{Log, Table};
 use berth_db::{now_millis, Db};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
@@ -170,10 +172,11 @@ impl Audit {
         ctx: &SecurityContext,
         table: Table,
         project: Option<&str>,
-        query: &ListQuery,
+        filter: &Filter,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<Log>, i64)> {
+        let query = &filter.parse(berth_db::audit::FIELDS)?;
         if table == Table::Extended && project.is_none() {
             require(ctx, Action::List, Resource::System("audit-log")).await?;
         }

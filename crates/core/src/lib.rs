@@ -13,11 +13,14 @@ pub mod iam;
 pub mod icons;
 pub mod jobs;
 pub mod projects;
+pub mod query;
 pub mod registry;
 pub mod repositories;
 pub mod webhooks;
 
 pub use artifacts::Artifacts;
+/// Now, in Unix milliseconds (every stored time).
+pub use berth_db::now_millis;
 pub use configurations::Configurations;
 pub use error::{CoreError, CoreResult};
 pub use iam::Iam;

@@ -5,8 +5,10 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource, Role};
 use crate::iam::require;
-use berth_db::projects::{Member, Project, Visibility};
-use berth_db::query::ListQuery;
+use crate::query::Filter;
+/// A project member as the API and portal render it.
+pub use berth_db::projects::Member;
+use berth_db::projects::{Project, Visibility};
 use berth_db::{now_millis, projects, users, Db};
 use std::collections::BTreeMap;
 
@@ -265,10 +267,11 @@ impl Projects {
     pub async fn list(
         &self,
         ctx: &SecurityContext,
-        query: &ListQuery,
+        filter: &Filter,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<ProjectView>, i64)> {
+        let query = &filter.parse(berth_db::projects::FIELDS)?;
         let vis = if ctx.is_sysadmin() {
             Visibility::All
         } else {

@@ -4,10 +4,12 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::projects::Projects;
+use crate::query::Filter;
 use crate::registry::Registry;
 use berth_db::projects::Visibility;
-use berth_db::query::ListQuery;
-use berth_db::repositories::{self, RepositoryRow};
+use berth_db::repositories;
+/// A repository as the API and portal render it.
+pub use berth_db::repositories::RepositoryRow;
 use berth_db::{now_millis, Db};
 use berth_oci::RepositoryName;
 
@@ -29,10 +31,11 @@ impl Repositories {
         &self,
         ctx: &SecurityContext,
         project: Option<&str>,
-        query: &ListQuery,
+        filter: &Filter,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<RepositoryRow>, i64)> {
+        let query = &filter.parse(berth_db::repositories::FIELDS)?;
         if let Some(p) = project {
             self.projects
                 .require_in(ctx, p, Action::List, Kind::Repository)

@@ -7,8 +7,11 @@ pub mod robots;
 pub mod token;
 
 use crate::error::{CoreError, CoreResult};
+use crate::query::Filter;
 use berth_db::query::ListQuery;
-use berth_db::users::{NewUser, User};
+use berth_db::users::NewUser;
+/// A user as the API and portal render it.
+pub use berth_db::users::User;
 use berth_db::{now_millis, users, Db};
 use context::{Principal, SecurityContext};
 use rbac::{can, Action, Resource};
@@ -418,10 +421,11 @@ impl Iam {
     pub async fn list_users(
         &self,
         ctx: &SecurityContext,
-        query: &ListQuery,
+        filter: &Filter,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<User>, i64)> {
+        let query = &filter.parse(berth_db::users::FIELDS)?;
         require(ctx, Action::List, Resource::Users).await?;
         let total = users::count(self.db.reader(), query).await?;
         let page = users::list(self.db.reader(), query, offset, limit).await?;

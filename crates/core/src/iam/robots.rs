@@ -7,7 +7,9 @@ use super::rbac::{self, Action, Kind, ProjectRef, Resource};
 use super::{password, require};
 use crate::error::{CoreError, CoreResult};
 use crate::projects::Projects;
-use berth_db::robots::{self, Permission, Robot};
+use berth_db::robots;
+/// A robot and its grants as the API and portal render them.
+pub use berth_db::robots::{Permission, Robot};
 use berth_db::{now_millis, Db};
 
 /// What a robot is created or updated with.

@@ -9,9 +9,9 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_core::artifacts::{ArtifactRow, TagRow};
 use berth_core::iam::context::SecurityContext;
-use berth_db::artifacts::{ArtifactRow, TagRow};
-use berth_db::query::ListQuery;
+use berth_core::query::Filter;
 use berth_oci::{Reference, RepositoryName};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -102,7 +102,7 @@ async fn artifact_json(
                 ctx,
                 repo,
                 &reference(&a.digest)?,
-                &ListQuery::default(),
+                &Filter::default(),
                 0,
                 100,
             )
@@ -182,7 +182,7 @@ async fn list(
         .list(
             &ctx,
             &repo,
-            &super::list_query(q.as_deref(), berth_db::artifacts::FIELDS)?,
+            &super::filter(q.as_deref()),
             page.offset(),
             page.size,
         )
@@ -225,7 +225,7 @@ async fn list_in_project(
             &ctx,
             &super::projects::key(&headers, &p),
             latest,
-            &super::list_query(q.as_deref(), berth_db::artifacts::FIELDS)?,
+            &super::filter(q.as_deref()),
             page.offset(),
             page.size,
         )
@@ -407,7 +407,7 @@ async fn delete_tag(
 
 /// Harbor's `Accessory` model.
 fn accessory_json(
-    a: &berth_db::artifacts::Accessory,
+    a: &berth_core::artifacts::Accessory,
     subject: &ArtifactRow,
     repo: &RepositoryName,
 ) -> Accessory {
@@ -439,7 +439,7 @@ async fn list_accessories(
     let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let page = Page::parse(q.as_deref())?;
-    let query = super::list_query(q.as_deref(), berth_db::artifacts::ACCESSORY_FIELDS)?;
+    let query = super::filter(q.as_deref());
     let (rows, total, subject) = state
         .artifacts
         .accessories(

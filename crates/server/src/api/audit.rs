@@ -3,7 +3,7 @@
 
 use super::executions::{self, Schedule};
 use super::model::{AuditLog, AuditLogEventType, AuditLogExt, Errors, ExecHistory};
-use super::{context, list_query, timestamp, ApiError, ListParams, Page};
+use super::{context, filter, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State as S};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -11,8 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::audit::{Event, PurgeParams, EVENT_TYPES, PURGE_VENDOR};
+use berth_core::audit::{Log, Table};
 use berth_core::projects::ProjectKey;
-use berth_db::audit::{Log, Table};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<State> {
@@ -217,7 +217,7 @@ async fn list<T: serde::Serialize>(
 ) -> Result<Response, ApiError> {
     let ctx = context(state, headers).await?;
     let page = Page::parse(q)?;
-    let query = list_query(q, berth_db::audit::FIELDS)?;
+    let query = filter(q);
     let (rows, total) = state
         .audit
         .list(&ctx, table, project, &query, page.offset(), page.size)

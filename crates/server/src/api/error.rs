@@ -76,12 +76,6 @@ impl From<CoreError> for ApiError {
     }
 }
 
-impl From<berth_db::DbError> for ApiError {
-    fn from(e: berth_db::DbError) -> Self {
-        CoreError::from(e).into()
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =
@@ -94,11 +88,5 @@ impl IntoResponse for ApiError {
             );
         }
         resp
-    }
-}
-
-impl From<berth_db::query::QueryError> for ApiError {
-    fn from(e: berth_db::query::QueryError) -> Self {
-        ApiError::bad_request(e.to_string())
     }
 }

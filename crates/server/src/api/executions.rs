@@ -8,8 +8,8 @@ use crate::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_core::jobs::Execution;
 use berth_core::jobs::{JobParams, Vendor};
-use berth_db::jobs::Execution;
 use serde::Deserialize;
 use utoipa::ToSchema;
 

@@ -210,7 +210,7 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// The paging and query parameters every list takes (documentation of
-/// what [`Page::parse`] and [`list_query`] read from the raw query).
+/// what [`Page::parse`] and [`filter`] read from the raw query).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -295,16 +295,10 @@ impl Page {
     }
 }
 
-/// Harbor's `q` and `sort` parameters, checked against a list's fields.
-pub fn list_query(
-    query: Option<&str>,
-    fields: &'static [berth_db::query::Field],
-) -> Result<berth_db::query::ListQuery, ApiError> {
-    Ok(berth_db::query::ListQuery::parse(
-        query_value(query, "q").as_deref(),
-        query_value(query, "sort").as_deref(),
-        fields,
-    )?)
+/// Harbor's `q` and `sort` parameters; the service checks them against
+/// its list's fields.
+pub fn filter(query: Option<&str>) -> Filter {
+    Filter::new(query_value(query, "q"), query_value(query, "sort"))
 }
 
 /// A numeric id from a path segment (`what` names it in the error).
@@ -320,6 +314,7 @@ pub fn query_value(query: Option<&str>, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+use berth_core::query::Filter;
 pub use berth_core::timestamp;
 
 /// A 201 with a `Location`.

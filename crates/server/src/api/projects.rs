@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Json;
+use berth_core::projects::Member;
 use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
-use berth_db::projects::Member;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -161,14 +161,13 @@ async fn list(
     let ctx = context(&state, &headers).await?;
     let q = q.as_deref();
     let page = Page::parse(q)?;
-    let fields = berth_db::projects::FIELDS;
-    let mut query = super::list_query(q, fields)?;
+    let mut query = super::filter(q);
     if let Some(name) = query_value(q, "name") {
-        query = query.fuzzy(fields, "name", &name)?;
+        query = query.search("name", name);
     }
     for key in ["public", "owner"] {
         if let Some(v) = query_value(q, key) {
-            query = query.exact(fields, key, &v)?;
+            query = query.exact(key, v);
         }
     }
     let (projects, total) = state

@@ -1,13 +1,13 @@
 //! `/api/v2.0/repositories` and `/api/v2.0/projects/{p}/repositories`.
 
 use super::model::Repository;
-use super::{context, list_query, timestamp, ApiError, ListParams, Page};
+use super::{context, filter, timestamp, ApiError, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_db::repositories::RepositoryRow;
+use berth_core::repositories::RepositoryRow;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -51,7 +51,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let ctx = context(state, headers).await?;
     let page = Page::parse(q)?;
-    let query = list_query(q, berth_db::repositories::FIELDS)?;
+    let query = filter(q);
     let (rows, total) = state
         .repositories
         .list(&ctx, project, &query, page.offset(), page.size)

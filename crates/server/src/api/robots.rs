@@ -7,8 +7,8 @@ use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_core::iam::robots::Permission;
 use berth_core::iam::robots::RobotRequest;
-use berth_db::robots::Permission;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -93,7 +93,7 @@ impl RobotReq {
 }
 
 /// Harbor's `Robot` model (never the secret or its hash).
-fn robot_json(r: &berth_db::robots::Robot, perms: &[Permission]) -> Robot {
+fn robot_json(r: &berth_core::iam::robots::Robot, perms: &[Permission]) -> Robot {
     let mut grouped: Vec<RobotPermission> = Vec::new();
     for p in perms {
         let access = model::Access {

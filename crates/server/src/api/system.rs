@@ -8,6 +8,7 @@ use crate::State;
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use berth_core::query::Filter;
 use std::collections::BTreeMap;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -55,7 +56,7 @@ async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Gener
         };
         info = GeneralInfo {
             harbor_version: Some(concat!("berth-", env!("CARGO_PKG_VERSION")).into()),
-            current_time: Some(timestamp(berth_db::now_millis())),
+            current_time: Some(timestamp(berth_core::now_millis())),
             external_url: Some(state.external_url.clone()),
             registry_url: Some(host.to_string()),
             project_creation_restriction: Some(restriction.into()),
@@ -81,20 +82,11 @@ async fn search(
     let ctx = context(&state, &headers).await?;
     let term = super::query_value(q.as_deref(), "q")
         .ok_or_else(|| ApiError::bad_request("q is required"))?;
-    let by_name = |fields| berth_db::query::ListQuery::default().fuzzy(fields, "name", &term);
-    let (projects, _) = state
-        .projects
-        .list(&ctx, &by_name(berth_db::projects::FIELDS)?, 0, 100)
-        .await?;
+    let by_name = Filter::default().search("name", term);
+    let (projects, _) = state.projects.list(&ctx, &by_name, 0, 100).await?;
     let (repos, _) = state
         .repositories
-        .list(
-            &ctx,
-            None,
-            &by_name(berth_db::repositories::FIELDS)?,
-            0,
-            100,
-        )
+        .list(&ctx, None, &by_name, 0, 100)
         .await?;
     let mut repository = Vec::new();
     for r in repos {

@@ -3,15 +3,15 @@
 use super::model::Errors;
 use super::model::{Permission, UserResp, UserSearchRespItem};
 use super::{
-    context, created, json_body, list_query, query_value, timestamp, ApiError, ListParams, Page,
+    context, created, filter, json_body, query_value, timestamp, ApiError, ListParams, Page,
 };
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_core::iam::User;
 use berth_core::iam::UserRequest;
-use berth_db::users::User;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -92,9 +92,9 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
-    let mut query = list_query(q.as_deref(), berth_db::users::FIELDS)?;
+    let mut query = filter(q.as_deref());
     if let Some(name) = query_value(q.as_deref(), "username") {
-        query = query.fuzzy(berth_db::users::FIELDS, "username", &name)?;
+        query = query.search("username", name);
     }
     let (users, total) = state
         .iam

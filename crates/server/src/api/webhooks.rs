@@ -186,7 +186,7 @@ async fn delete(
     Ok(StatusCode::OK)
 }
 
-fn execution_json(e: &berth_db::jobs::Execution) -> Execution {
+fn execution_json(e: &berth_core::jobs::Execution) -> Execution {
     Execution {
         id: e.id,
         vendor_type: e.vendor_type.clone(),

@@ -4,8 +4,8 @@ use super::message;
 use super::projects::{counted, minutes, pager};
 use super::Viewer;
 use crate::State;
-use berth_db::audit::Table;
-use berth_db::query::ListQuery;
+use berth_core::audit::Table;
+use berth_core::query::Filter;
 use maud::{html, Markup};
 
 /// Entries per page.
@@ -20,21 +20,19 @@ pub async fn table(
     page_no: i64,
     here: &str,
 ) -> Markup {
-    let listed = match ListQuery::parse(None, Some("-op_time"), berth_db::audit::FIELDS) {
-        Ok(q) => state
-            .audit
-            .list(
-                &v.ctx,
-                Table::Extended,
-                project,
-                &q,
-                (page_no - 1) * PAGE,
-                PAGE,
-            )
-            .await
-            .map_err(|e| message(&e)),
-        Err(e) => Err(e.to_string()),
-    };
+    let newest_first = Filter::new(None, Some("-op_time".into()));
+    let listed = state
+        .audit
+        .list(
+            &v.ctx,
+            Table::Extended,
+            project,
+            &newest_first,
+            (page_no - 1) * PAGE,
+            PAGE,
+        )
+        .await
+        .map_err(|e| message(&e));
     html! {
         @match &listed {
             Err(e) => div.notice.err role="alert" { (e) },

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_core::iam::context::SecurityContext;
+use berth_core::query::Filter;
 use berth_core::CoreError;
 use maud::{html, Markup, DOCTYPE};
 
@@ -376,6 +377,15 @@ fn message(e: &CoreError) -> String {
             }
             s
         }
+    }
+}
+
+/// A list sorted by `key`, and searched on it when there is a search.
+pub fn search_filter(key: &'static str, search: &str) -> Filter {
+    let sorted = Filter::new(None, Some(key.into()));
+    match search {
+        "" => sorted,
+        s => sorted.search(key, s.into()),
     }
 }
 

@@ -15,10 +15,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
+use berth_core::iam::robots::Permission;
 use berth_core::iam::robots::{RobotRequest, PROJECT_GRANTS};
 use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
-use berth_db::query::ListQuery;
-use berth_db::robots::Permission;
 use maud::{html, Markup};
 
 /// Rows per page on every tab.
@@ -240,22 +239,18 @@ pub async fn repositories(
 ) -> Response {
     let search = super::projects::search_text(&param(&query, "name"));
     let page_no = page_number(&query);
-    let q = (!search.is_empty()).then(|| format!("name=~{search}"));
-    let listed = match ListQuery::parse(q.as_deref(), Some("name"), berth_db::repositories::FIELDS)
-    {
-        Ok(lq) => state
-            .repositories
-            .list(
-                &v.ctx,
-                Some(&p.project.name),
-                &lq,
-                (page_no - 1) * PAGE,
-                PAGE,
-            )
-            .await
-            .map_err(|e| message(&e)),
-        Err(e) => Err(e.to_string()),
-    };
+    let filter = super::search_filter("name", &search);
+    let listed = state
+        .repositories
+        .list(
+            &v.ctx,
+            Some(&p.project.name),
+            &filter,
+            (page_no - 1) * PAGE,
+            PAGE,
+        )
+        .await
+        .map_err(|e| message(&e));
     let here = tab_url(&p, "repositories");
     let body = html! {
         (search_box(&here, "name", "Search repositories", &search, "Search"))

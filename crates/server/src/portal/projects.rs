@@ -6,7 +6,6 @@ use axum::extract::{RawQuery, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::Role;
-use berth_db::query::ListQuery;
 use maud::{html, Markup};
 use std::collections::BTreeMap;
 
@@ -40,15 +39,12 @@ pub async fn list(
 ) -> Response {
     let search = search_text(&param(&query, "name"));
     let page_no = page_number(&query);
-    let q = (!search.is_empty()).then(|| format!("name=~{search}"));
-    let listed = match ListQuery::parse(q.as_deref(), Some("name"), berth_db::projects::FIELDS) {
-        Ok(lq) => state
-            .projects
-            .list(&v.ctx, &lq, (page_no - 1) * PAGE, PAGE)
-            .await
-            .map_err(|e| message(&e)),
-        Err(e) => Err(e.to_string()),
-    };
+    let filter = super::search_filter("name", &search);
+    let listed = state
+        .projects
+        .list(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)
+        .await
+        .map_err(|e| message(&e));
     let may_create = state.projects.may_create(&v.ctx).await;
     let storage = match &listed {
         Ok((projects, _)) => {

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
 use berth_core::projects::ProjectView;
-use berth_db::query::ListQuery;
+use berth_core::query::Filter;
 use berth_oci::manifest::Descriptor;
 use berth_oci::{Reference, RepositoryName};
 use maud::{html, Markup};
@@ -88,14 +88,13 @@ pub async fn artifacts(
     };
     let search = search_text(&param(&query, "tag"));
     let page_no = page_number(&query);
-    let q = (!search.is_empty()).then(|| format!("tags=~{search}"));
-    let lq = match ListQuery::parse(q.as_deref(), None, berth_db::artifacts::FIELDS) {
-        Ok(lq) => lq,
-        Err(e) => return super::failed(Some(&v), StatusCode::BAD_REQUEST, &e.to_string()),
-    };
+    let mut filter = Filter::default();
+    if !search.is_empty() {
+        filter = filter.search("tags", search.clone());
+    }
     let (rows, total) = match state
         .artifacts
-        .list(&v.ctx, &repo, &lq, (page_no - 1) * PAGE, PAGE)
+        .list(&v.ctx, &repo, &filter, (page_no - 1) * PAGE, PAGE)
         .await
     {
         Ok((rows, total, _)) => (rows, total),
@@ -249,14 +248,11 @@ pub async fn artifact(
     } else {
         None
     };
-    let referrers = match ListQuery::parse(None, None, berth_db::artifacts::ACCESSORY_FIELDS) {
-        Ok(q) => state
-            .artifacts
-            .accessories(&v.ctx, &repo, &reference, &q, 0, 50)
-            .await
-            .ok(),
-        Err(_) => None,
-    };
+    let referrers = state
+        .artifacts
+        .accessories(&v.ctx, &repo, &reference, &Filter::default(), 0, 50)
+        .await
+        .ok();
     let may_tag = may(&v, &p, Action::Create, Kind::Tag).await;
     let may_untag = may(&v, &p, Action::Delete, Kind::Tag).await;
     let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;

@@ -10,7 +10,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use berth_core::iam::UserRequest;
-use berth_db::query::ListQuery;
 use maud::html;
 
 /// Users per page.
@@ -31,16 +30,11 @@ pub async fn list(
 ) -> Response {
     let search = search_text(&param(&query, "username"));
     let page_no = page_number(&query);
-    let q = (!search.is_empty()).then(|| format!("username=~{search}"));
-    let listed = match ListQuery::parse(q.as_deref(), Some("username"), berth_db::users::FIELDS) {
-        Ok(lq) => {
-            state
-                .iam
-                .list_users(&v.ctx, &lq, (page_no - 1) * PAGE, PAGE)
-                .await
-        }
-        Err(e) => Err(berth_core::CoreError::BadRequest(e.to_string())),
-    };
+    let filter = super::search_filter("username", &search);
+    let listed = state
+        .iam
+        .list_users(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)
+        .await;
     let (users, total) = match listed {
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),
