@@ -56,6 +56,34 @@ async fn project_creation_restriction() {
                 .send()
         };
         expect_error(create(ann).await.unwrap(), 403, "FORBIDDEN").await;
+        // A system robot granted project creation may, as in Harbor; the
+        // project is the first administrator's.
+        let robot: Value = s
+            .api(Method::POST, "/robots", ADMIN)
+            .json(&json!({"name": "maker", "level": "system", "duration": -1,
+                "permissions": [{"kind": "system", "namespace": "/",
+                    "access": [{"resource": "project", "action": "create"}]}]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (name, secret) = (
+            robot["name"].as_str().unwrap().to_string(),
+            robot["secret"].as_str().unwrap().to_string(),
+        );
+        let by_robot = s
+            .anon
+            .post(s.u("/api/v2.0/projects"))
+            .basic_auth(&name, Some(&secret))
+            .json(&json!({"project_name": "robots"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(by_robot.status(), 201);
+        let made: Value = s.api_json("/projects/robots", ADMIN).await;
+        assert_eq!(made["owner_name"], "admin");
         // The setting is kept across a restart.
         let mut s = s;
         s.restart();
@@ -75,6 +103,15 @@ async fn project_creation_restriction() {
             .unwrap();
         assert_eq!(r.status(), 200);
         s.create_project("again", false, ann).await;
+        let by_robot = s
+            .anon
+            .post(s.u("/api/v2.0/projects"))
+            .basic_auth(&name, Some(&secret))
+            .json(&json!({"project_name": "robots-too"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(by_robot.status(), 201);
     }
 }
 

@@ -3,12 +3,12 @@
 use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
-use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource, Role};
+use crate::iam::rbac::{self, can, Action, Kind, ProjectRef, Resource, Role};
 use crate::iam::require;
 use crate::query::Filter;
 /// A project member as the API and portal render it.
 pub use berth_db::projects::Member;
-use berth_db::projects::{Project, Visibility};
+use berth_db::projects::Project;
 use berth_db::{now_millis, projects, users, Db};
 use std::collections::BTreeMap;
 
@@ -116,13 +116,19 @@ impl Projects {
     }
 
     async fn check_creation(&self, ctx: &SecurityContext) -> CoreResult<()> {
-        require(ctx, Action::Create, Resource::ProjectCreation).await?;
-        if !ctx.is_sysadmin() && self.configurations.admin_only_project_creation().await? {
-            return Err(CoreError::Forbidden(
+        let admin_only = self.configurations.admin_only_project_creation().await?;
+        match require(
+            ctx,
+            Action::Create,
+            Resource::ProjectCreation { admin_only },
+        )
+        .await
+        {
+            Err(CoreError::Forbidden(_)) if admin_only => Err(CoreError::Forbidden(
                 "only system administrators may create projects".into(),
-            ));
+            )),
+            other => other,
         }
-        Ok(())
     }
 
     /// Creates a project owned by the caller, who becomes its project admin.
@@ -135,7 +141,14 @@ impl Projects {
         self.check_creation(ctx).await?;
         validate_name(name)?;
         validate_metadata(metadata)?;
-        let owner = ctx.user_id().ok_or(CoreError::Unauthorized)?;
+        let owner = match ctx.user_id() {
+            Some(id) => id,
+            // As in Harbor, a project a robot creates is the first
+            // administrator's.
+            None => users::first_admin(self.db.reader())
+                .await?
+                .ok_or_else(|| CoreError::Internal("there is no system administrator".into()))?,
+        };
         if projects::by_name(self.db.reader(), name).await?.is_some() {
             return Err(CoreError::Conflict(format!(
                 "the project named {name} already exists"
@@ -272,11 +285,7 @@ impl Projects {
         limit: i64,
     ) -> CoreResult<(Vec<ProjectView>, i64)> {
         let query = &filter.parse(berth_db::projects::FIELDS)?;
-        let vis = if ctx.is_sysadmin() {
-            Visibility::All
-        } else {
-            Visibility::PublicOrMemberOf(ctx.user_id())
-        };
+        let vis = rbac::visibility(ctx);
         let total = projects::count(self.db.reader(), vis, query).await?;
         let mut out = Vec::new();
         for p in projects::list(self.db.reader(), vis, query, offset, limit).await? {
@@ -287,11 +296,7 @@ impl Projects {
 
     /// Project and repository counts and storage over what the caller may see.
     pub async fn statistics(&self, ctx: &SecurityContext) -> CoreResult<[i64; 5]> {
-        let vis = if ctx.is_sysadmin() {
-            Visibility::All
-        } else {
-            Visibility::PublicOrMemberOf(ctx.user_id())
-        };
+        let vis = rbac::visibility(ctx);
         Ok(projects::statistics(self.db.reader(), vis).await?)
     }
 

@@ -2,7 +2,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
-use crate::iam::rbac::{Action, Kind};
+use crate::iam::rbac::{self, Action, Kind};
 use crate::projects::Projects;
 use crate::query::Filter;
 use crate::registry::Registry;
@@ -41,11 +41,10 @@ impl Repositories {
                 .require_in(ctx, p, Action::List, Kind::Repository)
                 .await?;
         }
-        let vis = if ctx.is_sysadmin() || project.is_some() {
-            // Access to a named project was just checked.
-            Visibility::All
-        } else {
-            Visibility::PublicOrMemberOf(ctx.user_id())
+        // Access to a named project was just checked.
+        let vis = match project {
+            Some(_) => Visibility::All,
+            None => rbac::visibility(ctx),
         };
         let total = repositories::count(self.db.reader(), vis, project, query).await?;
         let page = repositories::list(self.db.reader(), vis, project, query, offset, limit).await?;

@@ -98,6 +98,17 @@ pub async fn by_id<'e>(
     .transpose()
 }
 
+/// The first system administrator (the lowest id), if any.
+pub async fn first_admin<'e>(
+    ex: impl Executor<'e, Database = Any>,
+) -> Result<Option<i64>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT MIN(user_id) FROM harbor_user WHERE sysadmin_flag = 1")
+            .fetch_one(ex)
+            .await?,
+    )
+}
+
 /// Whether a username or email is taken (case-sensitive, as stored).
 pub async fn exists<'e>(
     ex: impl Executor<'e, Database = Any>,

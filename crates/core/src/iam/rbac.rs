@@ -1,6 +1,7 @@
 //! Authorization: Harbor's role matrix behind one function, [`can`].
 
 use super::context::{Principal, SecurityContext};
+use berth_db::projects::Visibility;
 use berth_db::DbError;
 
 /// A project role (Harbor's role ids).
@@ -124,14 +125,37 @@ pub enum Resource {
     Users,
     /// The registry catalog (`/v2/_catalog` over all projects).
     Catalog,
-    /// Creating projects.
-    ProjectCreation,
+    /// Creating projects; `admin_only` when the setting keeps it to
+    /// system administrators (and, as in Harbor, system robots granted it).
+    ProjectCreation { admin_only: bool },
     /// Run-time settings (system administrators only).
     Configuration,
     /// A system-wide resource by Harbor's name (`jobservice-monitor`,
     /// `garbage-collection`, `audit-log`, …): administrators, and robots
     /// granted it.
     System(&'static str),
+}
+
+/// Which projects the caller sees in lists and statistics: every one for a
+/// system administrator, else the public ones and those they belong to.
+pub fn visibility(ctx: &SecurityContext) -> Visibility {
+    if ctx.is_sysadmin() {
+        Visibility::All
+    } else {
+        Visibility::PublicOrMemberOf(ctx.user_id())
+    }
+}
+
+/// Whether the caller reaches the administration pages (users, logs,
+/// garbage collection, job queues, configuration).
+pub fn administers(ctx: &SecurityContext) -> bool {
+    ctx.is_sysadmin()
+}
+
+/// Whether one holding `roles` in a project may switch it between public
+/// and private (Harbor's `togglable`): its project administrators.
+pub fn may_toggle(roles: &[Role]) -> bool {
+    roles.contains(&Role::ProjectAdmin)
 }
 
 /// Whether the caller may perform `action` on `resource`.
@@ -156,7 +180,9 @@ pub async fn can(
         Resource::Users | Resource::Catalog | Resource::Configuration | Resource::System(_) => {
             Ok(false)
         }
-        Resource::ProjectCreation => Ok(!matches!(ctx.principal(), Principal::Anonymous)),
+        Resource::ProjectCreation { admin_only } => {
+            Ok(!admin_only && !matches!(ctx.principal(), Principal::Anonymous))
+        }
         Resource::Project(project, kind) => {
             if project.public && public_allows(kind, action) {
                 return Ok(true);
@@ -172,7 +198,7 @@ fn robot_allows(grants: &[super::context::RobotGrant], action: Action, resource:
     let (scope, res) = match resource {
         Resource::Project(p, kind) => (Some(p.id), kind_name(kind)),
         Resource::Catalog => (None, "catalog"),
-        Resource::ProjectCreation => (None, "project"),
+        Resource::ProjectCreation { .. } => (None, "project"),
         Resource::Users => (None, "user"),
         Resource::Configuration => (None, "configuration"),
         Resource::System(name) => (None, name),

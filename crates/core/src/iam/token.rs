@@ -2,7 +2,7 @@
 //! scopes a caller may have, and verifying tokens presented on `/v2`.
 
 use super::context::SecurityContext;
-use super::rbac::{can, Action, Kind, Resource};
+use super::rbac::{can, Action, Kind, ProjectRef, Resource};
 use crate::error::{CoreError, CoreResult};
 use crate::projects::Projects;
 use base64::Engine;
@@ -58,6 +58,15 @@ impl Verified {
                 && a.name == repository
                 && a.actions.iter().any(|x| x == action || x == "*")
         })
+    }
+
+    /// Whether the token grants `action` on a repository of `project` (none
+    /// when the project does not exist): a token issued before the project
+    /// was created was for an older project of the same name, and grants
+    /// nothing in this one.
+    pub fn allows_in(&self, project: Option<&ProjectRef>, repository: &str, action: &str) -> bool {
+        let fresh = project.is_some_and(|p| self.issued_at * 1000 >= p.created_at - 1000);
+        fresh && self.allows(repository, action)
     }
 
     /// Whether the token grants the catalog.

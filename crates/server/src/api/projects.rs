@@ -60,7 +60,7 @@ pub(super) fn project_json(v: &ProjectView) -> Project {
         creation_time: timestamp(v.project.creation_time),
         update_time: timestamp(v.project.update_time),
         deleted: false,
-        togglable: role_ids.contains(&1),
+        togglable: berth_core::iam::rbac::may_toggle(&v.roles),
         current_user_role_id: role_ids.iter().min().copied().unwrap_or(0),
         current_user_role_ids: role_ids,
         repo_count: v.repo_count,

@@ -152,8 +152,7 @@ pub async fn authorize(
         .map_err(super::blobs::internal)?;
     match caller {
         Caller::Token(t) => {
-            let fresh = project.is_some_and(|p| t.issued_at * 1000 >= p.created_at - 1000);
-            if fresh && t.allows(repo.as_str(), action.token_action()) {
+            if t.allows_in(project.as_ref(), repo.as_str(), action.token_action()) {
                 Ok(())
             } else {
                 Err(challenge(state, scope(), "insufficient scope"))

@@ -79,7 +79,7 @@ pub async fn catalog(
         let ok = match readable.get(&project) {
             Some(ok) => *ok,
             None => {
-                let ok = ctx.is_sysadmin() || super::auth::may_list(ctx, state, &project).await?;
+                let ok = super::auth::may_list(ctx, state, &project).await?;
                 readable.insert(project, ok);
                 ok
             }

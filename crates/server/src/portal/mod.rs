@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_core::iam::context::SecurityContext;
+use berth_core::iam::rbac;
 use berth_core::query::Filter;
 use berth_core::CoreError;
 use maud::{html, Markup, DOCTYPE};
@@ -329,7 +330,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                     @if let Some(v) = v {
                         nav aria-label="Main" {
                             a href="/harbor/projects" { "Projects" }
-                            @if v.ctx.is_sysadmin() {
+                            @if rbac::administers(&v.ctx) {
                                 a href="/harbor/users" { "Users" }
                                 a href="/harbor/logs" { "Logs" }
                                 a href="/harbor/gc" { "Garbage Collection" }
