@@ -7,6 +7,7 @@ use berth_core::audit::Audit;
 use berth_core::events::Events;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
+use berth_core::policy::Chain;
 use berth_core::webhooks::Webhooks;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use berth_server::AppState;
@@ -207,7 +208,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts: Artifacts::new(db.clone(), projects.clone()),
-        registry: Registry::new(db, store, events.clone()),
+        registry: Registry::new(db, store, events.clone(), Chain::standard()),
         iam,
         projects,
         configurations,

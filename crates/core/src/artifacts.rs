@@ -9,7 +9,7 @@ use crate::registry::Registry;
 use berth_db::artifacts::{self, Described, Within};
 /// The rows the API and portal render.
 pub use berth_db::artifacts::{Accessory, ArtifactRow, TagRow};
-use berth_db::{now_millis, tags, Db};
+use berth_db::Db;
 use berth_oci::artifact::IMAGE_CONFIGS;
 use berth_oci::chart::{self, ChartFiles};
 use berth_oci::manifest::Manifest;
@@ -338,6 +338,7 @@ impl Artifacts {
     pub async fn add_tag(
         &self,
         ctx: &SecurityContext,
+        registry: &Registry,
         repo: &RepositoryName,
         reference: &Reference,
         name: &str,
@@ -346,15 +347,7 @@ impl Artifacts {
         let tag = Tag::parse(name)
             .map_err(|_| CoreError::BadRequest(format!("invalid tag name {name:?}")))?;
         let a = self.find(repo, reference).await?;
-        if !tags::insert_new(
-            self.db.writer(),
-            a.repository_id,
-            a.id,
-            tag.as_str(),
-            now_millis(),
-        )
-        .await?
-        {
+        if !registry.add_tag(repo, a.repository_id, a.id, &tag).await? {
             return Err(CoreError::Conflict(format!(
                 "tag {name} already exists in {repo}"
             )));
@@ -366,6 +359,7 @@ impl Artifacts {
     pub async fn delete_tag(
         &self,
         ctx: &SecurityContext,
+        registry: &Registry,
         repo: &RepositoryName,
         reference: &Reference,
         name: &str,
@@ -378,7 +372,7 @@ impl Artifacts {
                 a.digest
             )));
         }
-        tags::delete(self.db.writer(), repo.as_str(), name).await?;
+        registry.delete_tag(repo, name).await?;
         Ok(())
     }
 }

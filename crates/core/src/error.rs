@@ -34,6 +34,7 @@ impl From<crate::registry::RegistryError> for CoreError {
         use crate::registry::RegistryError as R;
         match e {
             R::Referenced => CoreError::Precondition(e.to_string()),
+            R::Denied(why) => CoreError::Forbidden(why),
             R::ManifestUnknown | R::NameUnknown | R::BlobUnknown => {
                 CoreError::NotFound(e.to_string())
             }

@@ -12,6 +12,7 @@ pub mod gc;
 pub mod iam;
 pub mod icons;
 pub mod jobs;
+pub mod policy;
 pub mod projects;
 pub mod query;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! The registry engine: blob uploads and mounts, manifests, tags, referrers.
 
 use crate::events::{Artifact, Event, Events};
+use crate::policy::{Chain, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
 use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db, DbError};
 use berth_oci::artifact;
@@ -44,6 +45,9 @@ pub enum RegistryError {
     OutOfOrder { size: u64 },
     #[error("the artifact is referenced by an index and cannot be deleted")]
     Referenced,
+    /// A policy refused the write or pull (the text says why).
+    #[error("{0}")]
+    Denied(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -116,18 +120,21 @@ pub struct Registry {
     uploads: Mutex<HashMap<Uuid, UploadSlot>>,
     pulls: Mutex<PullStats>,
     events: Events,
+    policies: Chain,
 }
 
 impl Registry {
     /// Builds the engine on a database and a blob store; it tells `events`
-    /// of pushes, pulls and deletes.
-    pub fn new(db: Db, store: FsStore, events: Events) -> Self {
+    /// of pushes, pulls and deletes, and every write and pull passes
+    /// `policies`.
+    pub fn new(db: Db, store: FsStore, events: Events, policies: Chain) -> Self {
         Registry {
             db,
             store,
             uploads: Mutex::new(HashMap::new()),
             pulls: Mutex::new(PullStats::default()),
             events,
+            policies,
         }
     }
 
@@ -150,6 +157,15 @@ impl Registry {
             .await?
             .ok_or(RegistryError::BlobUnknown)?;
         Ok(Blob { size, file })
+    }
+
+    /// A blob served over `/v2`, once the policies allow the pull.
+    pub async fn serve_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Blob> {
+        let blob = self.blob(repo, digest).await?;
+        self.policies
+            .check_pull(&Read::Blob { repo, digest })
+            .await?;
+        Ok(blob)
     }
 
     /// A small blob linked to the repository (an image config), read whole;
@@ -242,9 +258,12 @@ impl Registry {
         if !blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? {
             return Ok(false);
         }
+        let write = Write::PutBlob { repo, digest };
+        self.policies.check_write(&mut tx, &write).await?;
         let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
         blobs::link(&mut *tx, id, &d, now).await?;
         berth_db::commit(tx).await?;
+        self.policies.after_write(&write).await;
         Ok(true)
     }
 
@@ -406,6 +425,8 @@ impl Registry {
         let now = now_millis();
         let d = digest.to_string();
         let mut tx = self.db.begin().await?;
+        let write = Write::PutBlob { repo, digest };
+        self.policies.check_write(&mut tx, &write).await?;
         let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
         // Row first, file second: a garbage collection sweeping this digest
         // either finished before the row was touched, or sees it touched.
@@ -416,6 +437,7 @@ impl Registry {
             uploads::delete(&mut *tx, &id.to_string()).await?;
         }
         berth_db::commit(tx).await?;
+        self.policies.after_write(&write).await;
         Ok(())
     }
 
@@ -504,6 +526,13 @@ impl Registry {
         let now = now_millis();
 
         let mut tx = self.db.begin().await?;
+        let write = Write::PushManifest {
+            repo,
+            digest: &digest,
+            manifest: &manifest,
+            tags: &tag_list,
+        };
+        self.policies.check_write(&mut tx, &write).await?;
         let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
         let mut size = body.len() as u64;
         let mut blob_digests = BTreeMap::new();
@@ -576,6 +605,7 @@ impl Registry {
         let staged = self.events.stage(&mut tx, event).await?;
         berth_db::commit(tx).await?;
         staged.committed();
+        self.policies.after_write(&write).await;
         Ok(PushedManifest {
             digest,
             subject,
@@ -666,6 +696,7 @@ impl Registry {
             let now = now_millis();
             let mut tx = self.db.begin().await?;
             let dst_id = repositories::ensure(&mut *tx, dst.as_str(), dst.project(), now).await?;
+            let mut linked = Vec::new();
             for blob in manifest.required_blobs() {
                 let d = blob.digest.to_string();
                 if blobs::linked_size(&mut *tx, src.as_str(), &d)
@@ -674,9 +705,18 @@ impl Registry {
                 {
                     return Err(RegistryError::ManifestBlobUnknown(blob.digest.clone()));
                 }
+                let write = Write::PutBlob {
+                    repo: dst,
+                    digest: &blob.digest,
+                };
+                self.policies.check_write(&mut tx, &write).await?;
                 blobs::link(&mut *tx, dst_id, &d, now).await?;
+                linked.push(write);
             }
             berth_db::commit(tx).await?;
+            for write in &linked {
+                self.policies.after_write(write).await;
+            }
             let digest = Digest::parse(&row.digest)
                 .map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
             self.put_manifest(
@@ -690,6 +730,22 @@ impl Registry {
             .await?;
             Ok(digest)
         })
+    }
+
+    /// A manifest served over `/v2`, once the policies allow the pull.
+    pub async fn serve_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<ManifestRow> {
+        let row = self.get_manifest(repo, reference).await?;
+        self.policies
+            .check_pull(&Read::Manifest {
+                repo,
+                digest: &row.digest,
+            })
+            .await?;
+        Ok(row)
     }
 
     /// A manifest by tag or digest.
@@ -727,42 +783,84 @@ impl Registry {
         reference: &Reference,
         operator: &str,
     ) -> Result<()> {
-        let mut tx = self.db.begin().await?;
-        let mut staged = None;
-        match reference {
+        let d = match reference {
             Reference::Tag(t) => {
-                if !tags::delete(&mut *tx, repo.as_str(), t.as_str()).await? {
-                    drop(tx);
-                    return Err(self.missing_manifest(repo).await);
+                return match self.delete_tag(repo, t.as_str()).await? {
+                    true => Ok(()),
+                    false => Err(self.missing_manifest(repo).await),
                 }
             }
-            Reference::Digest(d) => {
-                let Some(row) =
-                    artifacts::by_digest(&mut *tx, repo.as_str(), &d.to_string()).await?
-                else {
-                    drop(tx);
-                    return Err(self.missing_manifest(repo).await);
-                };
-                if artifacts::has_parent(&mut *tx, row.id).await? {
-                    return Err(RegistryError::Referenced);
-                }
-                let tags = artifacts::tag_names(&mut *tx, row.id).await?;
-                delete_deeply(&mut tx, row.repository_id, row.id, &row.digest).await?;
-                let event = Event::ArtifactDeleted(Artifact {
-                    repo: repo.clone(),
-                    digest: row.digest,
-                    tags,
-                    operator: operator.to_string(),
-                    at: now_millis(),
-                });
-                staged = Some(self.events.stage(&mut tx, event).await?);
-            }
-        }
+            Reference::Digest(d) => d.to_string(),
+        };
+        let mut tx = self.db.begin().await?;
+        let Some(row) = artifacts::by_digest(&mut *tx, repo.as_str(), &d).await? else {
+            drop(tx);
+            return Err(self.missing_manifest(repo).await);
+        };
+        let write = Write::DeleteArtifact {
+            repo,
+            artifact_id: row.id,
+            digest: &d,
+        };
+        self.policies.check_write(&mut tx, &write).await?;
+        let tags = artifacts::tag_names(&mut *tx, row.id).await?;
+        delete_deeply(&mut tx, row.repository_id, row.id, &row.digest).await?;
+        let event = Event::ArtifactDeleted(Artifact {
+            repo: repo.clone(),
+            digest: row.digest,
+            tags,
+            operator: operator.to_string(),
+            at: now_millis(),
+        });
+        let staged = self.events.stage(&mut tx, event).await?;
         berth_db::commit(tx).await?;
-        if let Some(s) = staged {
-            s.committed();
-        }
+        staged.committed();
+        self.policies.after_write(&write).await;
         Ok(())
+    }
+
+    /// Adds a tag to a stored artifact of the repository; false if the
+    /// repository has the tag already.
+    pub async fn add_tag(
+        &self,
+        repo: &RepositoryName,
+        repository_id: i64,
+        artifact_id: i64,
+        tag: &Tag,
+    ) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let write = Write::AddTag {
+            repo,
+            artifact_id,
+            tag,
+        };
+        self.policies.check_write(&mut tx, &write).await?;
+        let added = tags::insert_new(
+            &mut *tx,
+            repository_id,
+            artifact_id,
+            tag.as_str(),
+            now_millis(),
+        )
+        .await?;
+        berth_db::commit(tx).await?;
+        if added {
+            self.policies.after_write(&write).await;
+        }
+        Ok(added)
+    }
+
+    /// Removes a tag; false if the repository has no such tag.
+    pub async fn delete_tag(&self, repo: &RepositoryName, tag: &str) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let write = Write::DeleteTag { repo, tag };
+        self.policies.check_write(&mut tx, &write).await?;
+        let deleted = tags::delete(&mut *tx, repo.as_str(), tag).await?;
+        berth_db::commit(tx).await?;
+        if deleted {
+            self.policies.after_write(&write).await;
+        }
+        Ok(deleted)
     }
 
     /// Deletes a repository with its artifacts and tags; each artifact's
@@ -770,6 +868,8 @@ impl Registry {
     /// there was no such repository.
     pub async fn delete_repository(&self, repo: &RepositoryName, operator: &str) -> Result<bool> {
         let mut tx = self.db.begin().await?;
+        let write = Write::DeleteRepository { repo };
+        self.policies.check_write(&mut tx, &write).await?;
         let artifacts = artifacts::digests_and_tags(&mut *tx, repo.as_str()).await?;
         if !repositories::delete(&mut tx, repo.as_str()).await? {
             return Ok(false);
@@ -790,6 +890,7 @@ impl Registry {
         for s in staged {
             s.committed();
         }
+        self.policies.after_write(&write).await;
         Ok(true)
     }
 

@@ -378,7 +378,13 @@ async fn add_tag(
     let req: TagReq = json_body(&body)?;
     state
         .artifacts
-        .add_tag(&ctx, &repo, &reference(&reference_s)?, &req.name)
+        .add_tag(
+            &ctx,
+            &state.registry,
+            &repo,
+            &reference(&reference_s)?,
+            &req.name,
+        )
         .await?;
     Ok(created(format!(
         "{}/{reference_s}/tags/{}",
@@ -400,7 +406,13 @@ async fn delete_tag(
     let repo = repo(&p, &r)?;
     state
         .artifacts
-        .delete_tag(&ctx, &repo, &reference(&reference_s)?, &tag)
+        .delete_tag(
+            &ctx,
+            &state.registry,
+            &repo,
+            &reference(&reference_s)?,
+            &tag,
+        )
         .await?;
     Ok(StatusCode::OK)
 }

@@ -24,7 +24,7 @@ pub async fn get(
             .header(header::ACCEPT_RANGES, "bytes")
             .header(header::CACHE_CONTROL, "max-age=31536000")
     };
-    let blob = r.blob(name, digest).await?;
+    let blob = r.serve_blob(name, digest).await?;
     let size = blob.size;
     if head {
         return common(Response::builder())

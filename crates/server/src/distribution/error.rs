@@ -81,6 +81,7 @@ impl From<RegistryError> for OciError {
                     .header(header::RANGE, upload_range(size))
             }
             R::Referenced => OciError::status(StatusCode::PRECONDITION_FAILED, C::Denied, msg),
+            R::Denied(_) => OciError::status(StatusCode::FORBIDDEN, C::Denied, msg),
             R::Db(_) | R::Storage(_) => {
                 tracing::error!(error = %msg, "internal error");
                 OciError::status(

@@ -16,7 +16,7 @@ pub async fn get(
     reference: &Reference,
     puller: Option<&str>,
 ) -> Result<Response, OciError> {
-    let m = r.get_manifest(name, reference).await?;
+    let m = r.serve_manifest(name, reference).await?;
     // HEAD checks for existence; only a GET is a pull (as in Harbor).
     let head = puller.is_none();
     if let Some(operator) = puller {

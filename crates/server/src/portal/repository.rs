@@ -447,13 +447,17 @@ pub async fn change(
     let project = Some(p.project.name.as_str());
     let (result, to) = match form.get("action") {
         "add-tag" => {
-            let r = arts.add_tag(&v.ctx, &repo, &reference, tag).await;
+            let r = arts
+                .add_tag(&v.ctx, &state.registry, &repo, &reference, tag)
+                .await;
             let resource = format!("{}:{tag}", repo.as_str());
             record(&state, &v, project, "create", "tag", &resource, r.is_ok());
             (r.map(|()| format!("Tag {tag} added.")), here)
         }
         "delete-tag" => {
-            let r = arts.delete_tag(&v.ctx, &repo, &reference, tag).await;
+            let r = arts
+                .delete_tag(&v.ctx, &state.registry, &repo, &reference, tag)
+                .await;
             let resource = format!("{}:{tag}", repo.as_str());
             record(&state, &v, project, "delete", "tag", &resource, r.is_ok());
             (r.map(|()| format!("Tag {tag} deleted.")), here)

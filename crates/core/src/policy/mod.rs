@@ -1,0 +1,132 @@
+//! The policy chain: every write to the registry's tags, manifests and
+//! blobs (push, tag, delete, copy, mount, over `/v2` or the API) and every
+//! read that serves content over `/v2` passes it, so a rule on them (tag
+//! immutability, quotas, content trust …) is one module here implementing
+//! [`Policy`] plus one line in [`Chain::standard`].
+//!
+//! Write checks run in order inside the write's transaction, before it
+//! changes anything, so what a rule reads is what the write commits
+//! against; a refusal rolls the write back. `after_write` runs once the
+//! write has committed; `check_pull` before content is served.
+
+mod referenced;
+
+use crate::registry::RegistryError;
+use berth_db::Tx;
+use berth_oci::manifest::Manifest;
+use berth_oci::{Digest, RepositoryName, Tag};
+use futures_util::future::BoxFuture;
+
+/// A write to the registry, as the rules see it.
+#[derive(Debug)]
+pub enum Write<'a> {
+    /// A manifest stored under its digest, with these tags (none for a push
+    /// by digest).
+    PushManifest {
+        repo: &'a RepositoryName,
+        digest: &'a Digest,
+        manifest: &'a Manifest,
+        tags: &'a [Tag],
+    },
+    /// A tag added to a stored artifact.
+    AddTag {
+        repo: &'a RepositoryName,
+        artifact_id: i64,
+        tag: &'a Tag,
+    },
+    /// A tag removed.
+    DeleteTag {
+        repo: &'a RepositoryName,
+        tag: &'a str,
+    },
+    /// An artifact deleted by digest, with its tags (and, as in Harbor, its
+    /// unreferenced children and its accessories).
+    DeleteArtifact {
+        repo: &'a RepositoryName,
+        artifact_id: i64,
+        digest: &'a str,
+    },
+    /// A repository deleted with everything in it.
+    DeleteRepository { repo: &'a RepositoryName },
+    /// A blob added to a repository: uploaded, mounted or copied.
+    PutBlob {
+        repo: &'a RepositoryName,
+        digest: &'a Digest,
+    },
+}
+
+/// Content about to be served.
+#[derive(Debug)]
+pub enum Read<'a> {
+    Manifest {
+        repo: &'a RepositoryName,
+        digest: &'a str,
+    },
+    Blob {
+        repo: &'a RepositoryName,
+        digest: &'a Digest,
+    },
+}
+
+/// A rule on the registry's writes and reads. Every hook allows by default.
+pub trait Policy: Send + Sync {
+    /// Before a write changes anything, inside its transaction: an error
+    /// refuses it (and is the client's answer).
+    fn check_write<'a>(
+        &'a self,
+        _tx: &'a mut Tx,
+        _write: &'a Write<'a>,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// After a write has committed.
+    fn after_write<'a>(&'a self, _write: &'a Write<'a>) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// Before content is served: an error refuses the pull.
+    fn check_pull<'a>(&'a self, _read: &'a Read<'a>) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The rules, in the order they run.
+pub struct Chain(Vec<Box<dyn Policy>>);
+
+impl Chain {
+    /// Berth's rules.
+    pub fn standard() -> Self {
+        Chain(vec![Box::new(referenced::ReferencedByIndex)])
+    }
+
+    /// The chain with one more rule, run last.
+    pub fn with(mut self, rule: impl Policy + 'static) -> Self {
+        self.0.push(Box::new(rule));
+        self
+    }
+
+    pub(crate) async fn check_write(
+        &self,
+        tx: &mut Tx,
+        write: &Write<'_>,
+    ) -> Result<(), RegistryError> {
+        for rule in &self.0 {
+            rule.check_write(tx, write).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn after_write(&self, write: &Write<'_>) {
+        for rule in &self.0 {
+            rule.after_write(write).await;
+        }
+    }
+
+    pub(crate) async fn check_pull(&self, read: &Read<'_>) -> Result<(), RegistryError> {
+        for rule in &self.0 {
+            rule.check_pull(read).await?;
+        }
+        Ok(())
+    }
+}
