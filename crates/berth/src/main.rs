@@ -156,13 +156,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Configurations::new(db.clone()).with_token_expiration(config.token_expiry_minutes);
     // Read-only mode and the other switches hold from the first request.
     configurations.refresh().await?;
+    let projects = Projects::new(db.clone(), configurations.clone());
     let iam = Iam::with_lockout(
         db.clone(),
         configurations.clone(),
+        projects.clone(),
         config.login_max_failures,
         config.login_lockout,
     );
-    let projects = Projects::new(db.clone(), configurations.clone());
     first_start(&config, &iam, &projects).await?;
     let tokens = TokenService::load_or_create(&config.data_dir)?;
     let listener = std::net::TcpListener::bind(config.listen)

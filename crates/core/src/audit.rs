@@ -10,8 +10,8 @@
 use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
+use crate::iam::rbac::require;
 use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
-use crate::iam::require;
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::projects::Projects;
 use crate::query::Filter;
@@ -23,30 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 /// The event types recorded (`operation_resourcetype`), as Harbor names them.
-pub const EVENT_TYPES: &[&str] = &[
-    "create_artifact",
-    "delete_artifact",
-    "pull_artifact",
-    "create_tag",
-    "delete_tag",
-    "delete_repository",
-    "update_repository",
-    "create_project",
-    "update_project",
-    "delete_project",
-    "create_member",
-    "update_member",
-    "delete_member",
-    "create_robot",
-    "update_robot",
-    "delete_robot",
-    "create_user",
-    "update_user",
-    "delete_user",
-    "login_user",
-    "logout_user",
-    "update_configuration",
-];
+pub use crate::configurations::AUDIT_EVENT_TYPES as EVENT_TYPES;
 
 /// Operations the legacy log keeps (on these resource types only).
 fn legacy(operation: &str, resource_type: &str) -> bool {

@@ -2,11 +2,38 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
+use crate::iam::rbac::require;
 use crate::iam::rbac::{Action, Resource};
-use crate::iam::require;
 use berth_db::{properties, Db};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+
+/// The audit log's event types (`operation_resourcetype`), as Harbor names
+/// them: what `disabled_audit_log_event_types` may list.
+pub const AUDIT_EVENT_TYPES: &[&str] = &[
+    "create_artifact",
+    "delete_artifact",
+    "pull_artifact",
+    "create_tag",
+    "delete_tag",
+    "delete_repository",
+    "update_repository",
+    "create_project",
+    "update_project",
+    "delete_project",
+    "create_member",
+    "update_member",
+    "delete_member",
+    "create_robot",
+    "update_robot",
+    "delete_robot",
+    "create_user",
+    "update_user",
+    "delete_user",
+    "login_user",
+    "logout_user",
+    "update_configuration",
+];
 
 /// One setting as Harbor shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +126,7 @@ const EDITABLE: &[Editable] = &[
     Editable {
         key: "disabled_audit_log_event_types",
         default: "",
-        allowed: Allowed::ListOf(crate::audit::EVENT_TYPES),
+        allowed: Allowed::ListOf(AUDIT_EVENT_TYPES),
     },
     Editable {
         key: "read_only",

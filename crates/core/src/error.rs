@@ -29,21 +29,6 @@ pub enum CoreError {
 /// Result of a management operation.
 pub type CoreResult<T> = Result<T, CoreError>;
 
-impl From<crate::registry::RegistryError> for CoreError {
-    fn from(e: crate::registry::RegistryError) -> Self {
-        use crate::registry::RegistryError as R;
-        match e {
-            R::Referenced => CoreError::Precondition(e.to_string()),
-            R::Denied(why) => CoreError::Forbidden(why),
-            R::ManifestUnknown | R::NameUnknown | R::BlobUnknown => {
-                CoreError::NotFound(e.to_string())
-            }
-            R::Db(d) => d.into(),
-            other => CoreError::Internal(other.to_string()),
-        }
-    }
-}
-
 impl From<berth_db::query::QueryError> for CoreError {
     fn from(e: berth_db::query::QueryError) -> Self {
         CoreError::BadRequest(e.to_string())

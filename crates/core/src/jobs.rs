@@ -8,8 +8,8 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
+use crate::iam::rbac::require;
 use crate::iam::rbac::{Action, Resource};
-use crate::iam::require;
 /// A run of a job as the API shows it.
 pub use berth_db::jobs::Execution;
 use berth_db::jobs::{self, NewJob, Pool, Queue, Row, Schedule, Task};

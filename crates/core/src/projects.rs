@@ -3,8 +3,8 @@
 use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
+use crate::iam::rbac::require;
 use crate::iam::rbac::{self, can, Action, Kind, ProjectRef, Resource, Role};
-use crate::iam::require;
 use crate::query::Filter;
 /// A project member as the API and portal render it.
 pub use berth_db::projects::Member;

@@ -51,7 +51,7 @@ pub fn router(state: State) -> Router {
         .merge(distribution::router())
         .merge(api::router(state.clone()))
         .merge(token::router())
-        .merge(session::router())
+        .merge(api::login::router())
         .merge(portal::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), durable))
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))

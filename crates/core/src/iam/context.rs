@@ -1,6 +1,6 @@
 //! The security context: who is calling, built once per request.
 
-use super::rbac::Role;
+use super::role::Role;
 use berth_db::{projects, Db, DbError};
 use std::collections::HashMap;
 use tokio::sync::Mutex;

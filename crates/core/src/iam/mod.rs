@@ -4,9 +4,11 @@ pub mod context;
 pub mod password;
 pub mod rbac;
 pub mod robots;
+mod role;
 pub mod token;
 
 use crate::error::{CoreError, CoreResult};
+use crate::projects::Projects;
 use crate::query::Filter;
 use berth_db::query::ListQuery;
 use berth_db::users::NewUser;
@@ -14,7 +16,7 @@ use berth_db::users::NewUser;
 pub use berth_db::users::User;
 use berth_db::{now_millis, users, Db};
 use context::{Principal, SecurityContext};
-use rbac::{can, Action, Resource};
+use rbac::{require, Action, Resource};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -149,24 +151,25 @@ pub struct UserRequest {
 static DUMMY_HASH: OnceLock<String> = OnceLock::new();
 
 impl Iam {
-    /// The service on a database.
+    /// The service on a database, with the default lockout (for the
+    /// command line's password reset).
     pub fn new(db: Db) -> Self {
         let configurations = crate::Configurations::new(db.clone());
-        Self::with_lockout(db, configurations, 10, Duration::from_secs(300))
+        let projects = Projects::new(db.clone(), configurations.clone());
+        Self::with_lockout(db, configurations, projects, 10, Duration::from_secs(300))
     }
 
-    /// The service with the run-time settings and a login lockout policy.
+    /// The service with the run-time settings, the project service (robots
+    /// are bound to projects) and a login lockout policy.
     pub fn with_lockout(
         db: Db,
         configurations: crate::Configurations,
+        projects: Projects,
         max_failures: u32,
         duration: Duration,
     ) -> Self {
         Iam {
-            robots: robots::Robots::new(
-                db.clone(),
-                crate::projects::Projects::new(db.clone(), configurations.clone()),
-            ),
+            robots: robots::Robots::new(db.clone(), projects),
             configurations,
             db,
             lockout: Arc::new(Lockout {
@@ -551,17 +554,6 @@ impl Iam {
             return Err(CoreError::NotFound(format!("user {id} not found")));
         }
         Ok(())
-    }
-}
-
-/// Fails with 401 for anonymous callers and 403 for others unless allowed.
-pub async fn require(ctx: &SecurityContext, action: Action, resource: Resource) -> CoreResult<()> {
-    if can(ctx, action, resource).await? {
-        Ok(())
-    } else if ctx.is_authenticated() {
-        Err(CoreError::Forbidden("forbidden".into()))
-    } else {
-        Err(CoreError::Unauthorized)
     }
 }
 

@@ -1,48 +1,11 @@
 //! Authorization: Harbor's role matrix behind one function, [`can`].
 
 use super::context::{Principal, SecurityContext};
+use crate::error::{CoreError, CoreResult};
 use berth_db::projects::Visibility;
 use berth_db::DbError;
 
-/// A project role (Harbor's role ids).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    ProjectAdmin = 1,
-    Developer = 2,
-    Guest = 3,
-    Maintainer = 4,
-    LimitedGuest = 5,
-}
-
-impl Role {
-    /// The role with Harbor's numeric id.
-    pub fn from_id(id: i64) -> Option<Role> {
-        Some(match id {
-            1 => Role::ProjectAdmin,
-            2 => Role::Developer,
-            3 => Role::Guest,
-            4 => Role::Maintainer,
-            5 => Role::LimitedGuest,
-            _ => return None,
-        })
-    }
-
-    /// Harbor's numeric id.
-    pub fn id(self) -> i64 {
-        self as i64
-    }
-
-    /// Harbor's role name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::ProjectAdmin => "projectAdmin",
-            Role::Developer => "developer",
-            Role::Guest => "guest",
-            Role::Maintainer => "maintainer",
-            Role::LimitedGuest => "limitedGuest",
-        }
-    }
-}
+pub use super::role::Role;
 
 /// What is acted upon inside a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +119,17 @@ pub fn administers(ctx: &SecurityContext) -> bool {
 /// and private (Harbor's `togglable`): its project administrators.
 pub fn may_toggle(roles: &[Role]) -> bool {
     roles.contains(&Role::ProjectAdmin)
+}
+
+/// Fails with 401 for anonymous callers and 403 for others unless allowed.
+pub async fn require(ctx: &SecurityContext, action: Action, resource: Resource) -> CoreResult<()> {
+    if can(ctx, action, resource).await? {
+        Ok(())
+    } else if ctx.is_authenticated() {
+        Err(CoreError::Forbidden("forbidden".into()))
+    } else {
+        Err(CoreError::Unauthorized)
+    }
 }
 
 /// Whether the caller may perform `action` on `resource`.

@@ -11,7 +11,7 @@
 
 mod referenced;
 
-use crate::registry::RegistryError;
+use crate::registry::error::RegistryError;
 use berth_db::Tx;
 use berth_oci::manifest::Manifest;
 use berth_oci::{Digest, RepositoryName, Tag};

@@ -2,7 +2,7 @@
 //! refer to nothing (delete the index, and its children go with it).
 
 use super::{Policy, Write};
-use crate::registry::RegistryError;
+use crate::registry::error::RegistryError;
 use berth_db::{artifacts, Tx};
 use futures_util::future::BoxFuture;
 

@@ -9,6 +9,7 @@ mod error;
 mod executions;
 mod gc;
 mod jobservice;
+pub mod login;
 mod model;
 mod openapi;
 mod projects;

@@ -19,6 +19,19 @@ use berth_core::iam::robots::Permission;
 use berth_core::iam::robots::{RobotRequest, PROJECT_GRANTS};
 use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
 use maud::{html, Markup};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// What must be escaped in a repository name to make it one path segment.
+const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'%').add(b'?').add(b'#');
+
+/// A repository's page; `full` is `project/rest`.
+pub fn repository_url(project_id: i64, full: &str) -> String {
+    let rest = full.split_once('/').map_or(full, |(_, r)| r);
+    format!(
+        "/harbor/projects/{project_id}/repositories/{}",
+        utf8_percent_encode(rest, SEGMENT)
+    )
+}
 
 /// Rows per page on every tab.
 const PAGE: i64 = 15;
@@ -274,7 +287,7 @@ pub async fn repositories(
                     tbody {
                         @for r in repos {
                             tr {
-                                td { a href=(super::repository::url(p.project.project_id, &r.name)) { (r.name) } }
+                                td { a href=(repository_url(p.project.project_id, &r.name)) { (r.name) } }
                                 td { (r.artifact_count) }
                                 td { (r.pull_count) }
                                 td.wide { (minutes(r.update_time)) }

@@ -1,7 +1,7 @@
 //! A repository's artifacts, and one artifact: tags, layers, build
 //! history, referrers and pull commands.
 
-use super::project::{may, registry_host, InProject, ProjectPost};
+use super::project::{may, registry_host, repository_url as url, InProject, ProjectPost};
 use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text, size};
 use super::{csrf_field, message, page, record, redirect_with, refusal, Flash};
 use crate::State;
@@ -16,7 +16,6 @@ use berth_core::query::Filter;
 use berth_oci::manifest::Descriptor;
 use berth_oci::{Reference, RepositoryName};
 use maud::{html, Markup};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// Artifacts per page.
 const PAGE: i64 = 15;
@@ -31,18 +30,6 @@ pub fn router() -> Router<State> {
             "/harbor/projects/{id}/repositories/{repo}/artifacts/{digest}",
             get(artifact).post(change),
         )
-}
-
-/// What must be escaped in a repository name to make it one path segment.
-const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'%').add(b'?').add(b'#');
-
-/// A repository's page; `full` is `project/rest`.
-pub fn url(project_id: i64, full: &str) -> String {
-    let rest = full.split_once('/').map_or(full, |(_, r)| r);
-    format!(
-        "/harbor/projects/{project_id}/repositories/{}",
-        utf8_percent_encode(rest, SEGMENT)
-    )
 }
 
 fn artifact_url(project_id: i64, full: &str, digest: &str) -> String {

@@ -1,9 +1,11 @@
 //! The registry engine: blob uploads and mounts, manifests, tags, referrers.
 
+pub mod error;
+
 use crate::events::{Artifact, Event, Events};
 use crate::policy::{Chain, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
-use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db, DbError};
+use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db};
 use berth_oci::artifact;
 use berth_oci::manifest::MAX_MANIFEST_SIZE;
 use berth_oci::{
@@ -11,48 +13,11 @@ use berth_oci::{
 };
 use berth_storage::{BlobFile, FsStore, StorageError, UploadHash};
 use bytes::Bytes;
+pub use error::RegistryError;
 use futures_util::Stream;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-
-/// Why a registry operation failed; each maps to one OCI error code.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("blob unknown to registry")]
-    BlobUnknown,
-    #[error("blob upload unknown to registry")]
-    UploadUnknown,
-    #[error("blob upload invalid: {0}")]
-    UploadInvalid(String),
-    #[error("provided digest did not match uploaded content")]
-    DigestMismatch,
-    #[error("invalid digest: {0}")]
-    DigestInvalid(String),
-    #[error("manifest references {0}, which is not in the repository")]
-    ManifestBlobUnknown(Digest),
-    #[error("manifest invalid: {0}")]
-    ManifestInvalid(String),
-    #[error("manifest is larger than {MAX_MANIFEST_SIZE} bytes")]
-    ManifestTooLarge,
-    #[error("manifest unknown to registry")]
-    ManifestUnknown,
-    #[error("repository name not known to registry")]
-    NameUnknown,
-    #[error("{0}")]
-    SizeInvalid(String),
-    #[error("chunk does not start at the upload's current offset {size}")]
-    OutOfOrder { size: u64 },
-    #[error("the artifact is referenced by an index and cannot be deleted")]
-    Referenced,
-    /// A policy refused the write or pull (the text says why).
-    #[error("{0}")]
-    Denied(String),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
 
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
 

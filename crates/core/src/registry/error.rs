@@ -1,0 +1,60 @@
+//! The registry engine's errors.
+
+use crate::error::CoreError;
+use berth_db::DbError;
+use berth_oci::manifest::MAX_MANIFEST_SIZE;
+use berth_oci::Digest;
+use berth_storage::StorageError;
+
+/// Why a registry operation failed; each maps to one OCI error code.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    #[error("blob upload unknown to registry")]
+    UploadUnknown,
+    #[error("blob upload invalid: {0}")]
+    UploadInvalid(String),
+    #[error("provided digest did not match uploaded content")]
+    DigestMismatch,
+    #[error("invalid digest: {0}")]
+    DigestInvalid(String),
+    #[error("manifest references {0}, which is not in the repository")]
+    ManifestBlobUnknown(Digest),
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest is larger than {MAX_MANIFEST_SIZE} bytes")]
+    ManifestTooLarge,
+    #[error("manifest unknown to registry")]
+    ManifestUnknown,
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    #[error("{0}")]
+    SizeInvalid(String),
+    #[error("chunk does not start at the upload's current offset {size}")]
+    OutOfOrder { size: u64 },
+    #[error("the artifact is referenced by an index and cannot be deleted")]
+    Referenced,
+    /// A policy refused the write or pull (the text says why).
+    #[error("{0}")]
+    Denied(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<RegistryError> for CoreError {
+    fn from(e: RegistryError) -> Self {
+        use RegistryError as R;
+        match e {
+            R::Referenced => CoreError::Precondition(e.to_string()),
+            R::Denied(why) => CoreError::Forbidden(why),
+            R::ManifestUnknown | R::NameUnknown | R::BlobUnknown => {
+                CoreError::NotFound(e.to_string())
+            }
+            R::Db(d) => d.into(),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Harbor's form sign-in: `POST /c/login` and `GET /c/log_out`.
+
+use super::ApiError;
+use crate::session::{audit, session_id, start, CLEAR_COOKIE, CSRF_HEADER};
+use crate::State;
+use axum::extract::State as S;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/c/login", post(login))
+        .route("/c/log_out", get(log_out))
+}
+
+/// Form login with `principal` and `password`; sets `sid` and returns the CSRF token.
+async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let mut principal = None;
+    let mut password = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "principal" => principal = Some(v.into_owned()),
+            "password" => password = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let (Some(principal), Some(password)) = (principal, password) else {
+        return Err(ApiError::bad_request("principal and password are required"));
+    };
+    let ctx = state
+        .iam
+        .login(&principal, &password, crate::listener::peer())
+        .await;
+    let ok = matches!(ctx, Ok(Some(_)));
+    audit(&state, "login", &principal, ok);
+    let ctx = ctx?
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid username or password"))?;
+    let (cookie, csrf) = start(&state, &ctx).await?;
+    let mut resp = StatusCode::OK.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::SET_COOKIE, cookie);
+    if let Ok(t) = HeaderValue::from_str(&csrf) {
+        h.insert(CSRF_HEADER, t);
+    }
+    Ok(resp)
+}
+
+/// Ends the session and clears the cookie.
+async fn log_out(S(state): S<State>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(sid) = session_id(&headers) {
+        if let Some((ctx, _)) = state.iam.session(sid).await? {
+            audit(&state, "logout", ctx.username(), true);
+        }
+        state.iam.end_session(sid).await?;
+    }
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(CLEAR_COOKIE));
+    Ok(resp)
+}
