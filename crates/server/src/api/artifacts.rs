@@ -2,7 +2,7 @@
 //! accessories and additions.
 
 use super::model::{self, Accessory, Artifact, Errors, Tag};
-use super::{context, created, json_body, query_value, timestamp, ApiError, ListParams, Page};
+use super::{created, json_body, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::header::CONTENT_TYPE;
@@ -170,11 +170,10 @@ async fn artifact_json(
     responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
 async fn list(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let page = Page::parse(q.as_deref())?;
     let (rows, total, project_id) = state
@@ -210,8 +209,8 @@ async fn list_in_project(
     headers: HeaderMap,
     Path(p): Path<String>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     let filters = query_value(q.as_deref(), "q").unwrap_or_default();
     let by_type = filters
@@ -249,13 +248,8 @@ async fn list_in_project(
 /// One of the icons artifacts are shown with (`icon` of an artifact).
 #[utoipa::path(get, path = "/api/v2.0/icons/{digest}", tag = "icon", operation_id = "getIcon",
     responses((status = 200, description = "The icon, base64-encoded", body = model::Icon)))]
-async fn icon(
-    S(state): S<State>,
-    headers: HeaderMap,
-    Path(digest): Path<String>,
-) -> Result<Json<model::Icon>, ApiError> {
+async fn icon(Path(digest): Path<String>, Ctx(_ctx): Ctx) -> Result<Json<model::Icon>, ApiError> {
     // Anyone may fetch an icon (as in Harbor), but bad credentials still fail.
-    context(&state, &headers).await?;
     berth_oci::Digest::parse(&digest)
         .map_err(|e| ApiError::bad_request(format!("invalid digest {digest:?}: {e}")))?;
     let icon = berth_core::icons::by_digest(&digest).ok_or_else(|| {
@@ -277,11 +271,10 @@ async fn icon(
     responses((status = 201, description = "Copied; Location names the artifact")))]
 async fn copy(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let from = query_value(q.as_deref(), "from")
         .ok_or_else(|| ApiError::bad_request("from is required"))?;
@@ -299,11 +292,10 @@ async fn copy(
     responses((status = 200, description = "The artifact", body = Artifact)))]
 async fn get_one(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r, reference_s)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Artifact>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let (a, project_id) = state
         .artifacts
@@ -322,10 +314,9 @@ async fn get_one(
         (status = 412, description = "An index still refers to it", body = Errors)))]
 async fn delete_one(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r, reference_s)): Path<(String, String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     state
         .artifacts
@@ -340,10 +331,9 @@ async fn delete_one(
     responses((status = 200, description = "Every tag", body = [Tag])))]
 async fn list_tags(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r, reference_s)): Path<(String, String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let (a, _) = state
         .artifacts
@@ -369,11 +359,10 @@ struct TagReq {
         (status = 409, description = "The repository has the tag already", body = Errors)))]
 async fn add_tag(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r, reference_s)): Path<(String, String, String)>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let req: TagReq = json_body(&body)?;
     state
@@ -399,10 +388,9 @@ async fn add_tag(
     responses((status = 200, description = "Removed")))]
 async fn delete_tag(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r, reference_s, tag)): Path<(String, String, String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     state
         .artifacts
@@ -444,11 +432,10 @@ fn accessory_json(
     responses((status = 200, description = "A page of accessories", body = [Accessory])))]
 async fn list_accessories(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r, reference_s)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let page = Page::parse(q.as_deref())?;
     let query = super::filter(q.as_deref());
@@ -488,10 +475,9 @@ async fn list_accessories(
             (String = "text/markdown")))))]
 async fn addition(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r, reference_s, addition)): Path<(String, String, String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let repo = repo(&p, &r)?;
     let a = state
         .artifacts

@@ -3,7 +3,7 @@
 
 use super::executions::{self, Schedule};
 use super::model::{AuditLog, AuditLogEventType, AuditLogExt, Errors, ExecHistory};
-use super::{context, filter, timestamp, ApiError, ListParams, Page};
+use super::{context, filter, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State as S};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -322,11 +322,7 @@ async fn project_ext_logs(
 #[utoipa::path(get, path = "/api/v2.0/auditlog-exts/events", tag = "auditlog",
     operation_id = "listAuditLogEventTypes",
     responses((status = 200, description = "Every event type", body = [AuditLogEventType])))]
-async fn event_types(
-    S(state): S<State>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<AuditLogEventType>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
+async fn event_types(Ctx(ctx): Ctx) -> Result<Json<Vec<AuditLogEventType>>, ApiError> {
     if !ctx.is_authenticated() {
         return Err(berth_core::CoreError::Unauthorized.into());
     }

@@ -1,10 +1,10 @@
 //! `/api/v2.0/jobservice`: worker pools, workers, queues and jobs.
 
 use super::model::{JobQueue, ScheduleTask, SchedulerStatus, Worker, WorkerPool};
-use super::{context, json_body, timestamp, ApiError, Page};
+use super::{json_body, timestamp, ApiError, Ctx, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -29,10 +29,9 @@ pub fn router() -> OpenApiRouter<State> {
     responses((status = 200, description = "The schedules", body = [ScheduleTask])))]
 async fn schedules(
     S(state): S<State>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     Ok(page.of(
         state
@@ -58,10 +57,9 @@ async fn schedules(
     responses((status = 200, description = "Paused or not", body = SchedulerStatus)))]
 async fn schedule_paused(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(job_type): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<SchedulerStatus>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let paused = state.jobs.paused(&ctx, &job_type).await?;
     Ok(Json(SchedulerStatus { paused }))
 }
@@ -77,8 +75,7 @@ struct ActionRequest {
 #[utoipa::path(get, path = "/api/v2.0/jobservice/pools", tag = "jobservice",
     operation_id = "getWorkerPools",
     responses((status = 200, description = "Live pools", body = [WorkerPool])))]
-async fn pools(S(state): S<State>, headers: HeaderMap) -> Result<Json<Vec<WorkerPool>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
+async fn pools(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<Vec<WorkerPool>>, ApiError> {
     Ok(Json(
         state
             .jobs
@@ -103,10 +100,9 @@ async fn pools(S(state): S<State>, headers: HeaderMap) -> Result<Json<Vec<Worker
     responses((status = 200, description = "Every worker of the pool", body = [Worker])))]
 async fn workers(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(pool_id): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Vec<Worker>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let mut out = Vec::new();
     for (pool, running) in state.jobs.workers(&ctx, &pool_id).await? {
         for n in 0..pool.concurrency {
@@ -130,8 +126,7 @@ async fn workers(
 #[utoipa::path(get, path = "/api/v2.0/jobservice/queues", tag = "jobservice",
     operation_id = "listJobQueues",
     responses((status = 200, description = "The queues", body = [JobQueue])))]
-async fn queues(S(state): S<State>, headers: HeaderMap) -> Result<Json<Vec<JobQueue>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
+async fn queues(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<Vec<JobQueue>>, ApiError> {
     Ok(Json(
         state
             .jobs
@@ -154,11 +149,10 @@ async fn queues(S(state): S<State>, headers: HeaderMap) -> Result<Json<Vec<JobQu
     responses((status = 200, description = "Done")))]
 async fn act_on_queue(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(job_type): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: ActionRequest = json_body(&body)?;
     state
         .jobs
@@ -174,11 +168,10 @@ async fn act_on_queue(
         (status = 412, description = "The job has ended", body = super::model::Errors)))]
 async fn act_on_job(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(job_id): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: ActionRequest = json_body(&body)?;
     if req.action != "stop" {
         return Err(ApiError::bad_request("the only action on a job is stop"));
@@ -196,10 +189,9 @@ async fn act_on_job(
     responses((status = 200, description = "The log", body = String, content_type = "text/plain")))]
 async fn job_log(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(job_id): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let log = state
         .jobs
         .log(&ctx, super::path_id(&job_id, "job id")?)

@@ -22,6 +22,8 @@ mod webhooks;
 pub use error::ApiError;
 
 use crate::State;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -172,6 +174,18 @@ async fn media_type_filter(req: axum::extract::Request, next: axum::middleware::
         }
     }
     next.run(req).await
+}
+
+/// The caller's security context as an extractor (see [`context`]): a
+/// handler that takes it runs only for callers whose credentials hold.
+pub struct Ctx(pub SecurityContext);
+
+impl FromRequestParts<State> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
+        context(state, &parts.headers).await.map(Ctx)
+    }
 }
 
 /// Builds the caller's security context: basic auth, else the session

@@ -4,7 +4,7 @@ use super::model::{
     CveAllowlist, Errors, Project, ProjectDeletable, ProjectMemberEntity, ProjectSummary,
     ProjectSummaryQuota,
 };
-use super::{context, created, json_body, query_value, timestamp, ApiError, ListParams, Page};
+use super::{created, json_body, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
@@ -103,9 +103,9 @@ fn metadata_strings(m: BTreeMap<String, Value>) -> Result<BTreeMap<String, Strin
 async fn create(
     S(state): S<State>,
     headers: HeaderMap,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: ProjectReq = json_body(&body)?;
     let name = req
         .project_name
@@ -134,10 +134,9 @@ async fn create(
     responses((status = 200, description = "It exists")))]
 async fn head(
     S(state): S<State>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    Ctx(_ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    context(&state, &headers).await?;
     let name = query_value(q.as_deref(), "project_name")
         .ok_or_else(|| ApiError::bad_request("project_name is required"))?;
     Ok(if state.projects.exists(&name).await? {
@@ -155,10 +154,9 @@ async fn head(
     responses((status = 200, description = "A page of projects", body = [Project])))]
 async fn list(
     S(state): S<State>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let q = q.as_deref();
     let page = Page::parse(q)?;
     let mut query = super::filter(q);
@@ -186,8 +184,8 @@ async fn get_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Project>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     Ok(Json(project_json(
         &state.projects.get(&ctx, &key(&headers, &p)).await?,
     )))
@@ -200,9 +198,9 @@ async fn update(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: ProjectReq = json_body(&body)?;
     let mut metadata = metadata_strings(req.metadata)?;
     if let Some(p) = req.public {
@@ -223,8 +221,8 @@ async fn delete(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state.projects.delete(&ctx, &key(&headers, &p)).await?;
     Ok(StatusCode::OK)
 }
@@ -237,8 +235,8 @@ async fn deletable(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<ProjectDeletable>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let (deletable, message) = state.projects.deletable(&ctx, &key(&headers, &p)).await?;
     Ok(Json(ProjectDeletable { deletable, message }))
 }
@@ -251,9 +249,9 @@ async fn summary(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<ProjectSummary>, ApiError> {
     use berth_core::iam::rbac::Role;
-    let ctx = context(&state, &headers).await?;
     let summary = state.projects.summary(&ctx, &key(&headers, &p)).await?;
     let count = |role: Role| {
         summary
@@ -285,8 +283,8 @@ async fn get_metadata(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<BTreeMap<String, String>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     Ok(Json(
         state.projects.metadata(&ctx, &key(&headers, &p)).await?,
     ))
@@ -300,9 +298,9 @@ async fn add_metadata(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let m = metadata_strings(json_body(&body)?)?;
     state
         .projects
@@ -319,8 +317,8 @@ async fn get_metadata_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, name)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<BTreeMap<String, String>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let all = state.projects.metadata(&ctx, &key(&headers, &p)).await?;
     let v = all.get(&name).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, format!("metadata {name} not found"))
@@ -336,9 +334,9 @@ async fn put_metadata_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, name)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let m = metadata_strings(json_body(&body)?)?;
     if m.len() != 1 || !m.contains_key(&name) {
         return Err(ApiError::bad_request(format!(
@@ -359,8 +357,8 @@ async fn delete_metadata_one(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, name)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state
         .projects
         .delete_metadata(&ctx, &key(&headers, &p), &name)
@@ -394,8 +392,8 @@ async fn members(
     headers: HeaderMap,
     Path(p): Path<String>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     let name = query_value(q.as_deref(), "entityname");
     let (list, total) = state
@@ -439,9 +437,9 @@ async fn add_member(
     S(state): S<State>,
     headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: MemberReq = json_body(&body)?;
     if req.member_group.is_some() {
         return Err(ApiError::bad_request(
@@ -476,8 +474,8 @@ async fn member(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, mid)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<ProjectMemberEntity>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let m = state
         .projects
         .member(&ctx, &key(&headers, &p), super::path_id(&mid, "member id")?)
@@ -499,9 +497,9 @@ async fn update_member(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, mid)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: RoleReq = json_body(&body)?;
     state
         .projects
@@ -522,8 +520,8 @@ async fn delete_member(
     S(state): S<State>,
     headers: HeaderMap,
     Path((p, mid)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state
         .projects
         .delete_member(&ctx, &key(&headers, &p), super::path_id(&mid, "member id")?)

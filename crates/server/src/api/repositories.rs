@@ -1,7 +1,7 @@
 //! `/api/v2.0/repositories` and `/api/v2.0/projects/{p}/repositories`.
 
 use super::model::Repository;
-use super::{context, filter, timestamp, ApiError, ListParams, Page};
+use super::{context, filter, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
@@ -101,10 +101,9 @@ async fn list_in_project(
     responses((status = 200, description = "The repository", body = Repository)))]
 async fn get_one(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Repository>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let row = state.repositories.get(&ctx, &p, &repo_name(&r)?).await?;
     Ok(Json(repo_json(&row)))
 }
@@ -122,11 +121,10 @@ struct UpdateReq {
     responses((status = 200, description = "Updated")))]
 async fn update(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: UpdateReq = super::json_body(&body)?;
     state
         .repositories
@@ -140,10 +138,9 @@ async fn update(
     operation_id = "deleteRepository", responses((status = 200, description = "Deleted")))]
 async fn delete(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, r)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state
         .repositories
         .delete(&ctx, &state.registry, &p, &repo_name(&r)?)

@@ -1,10 +1,10 @@
 //! `/api/v2.0/robots`.
 
 use super::model::{self, Robot, RobotCreated, RobotPermission, RobotSec};
-use super::{context, json_body, query_value, timestamp, ApiError, ListParams, Page};
+use super::{json_body, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::iam::robots::Permission;
@@ -135,10 +135,9 @@ fn robot_json(r: &berth_core::iam::robots::Robot, perms: &[Permission]) -> Robot
         (status = 409, description = "The name is taken", body = super::model::Errors)))]
 async fn create(
     S(state): S<State>,
-    headers: HeaderMap,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req = json_body::<RobotReq>(&body)?.into_request()?;
     let (r, secret) = state.iam.robots.create(&ctx, &req).await?;
     // A secret the caller chose is not echoed back (as Harbor's refresh does).
@@ -189,10 +188,9 @@ fn project_filter(q: Option<&str>) -> Result<Option<i64>, ApiError> {
     responses((status = 200, description = "A page of robots", body = [Robot])))]
 async fn list(
     S(state): S<State>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     let project = project_filter(q.as_deref())?;
     let (rows, total) = state
@@ -215,10 +213,9 @@ async fn list(
     responses((status = 200, description = "The robot", body = Robot)))]
 async fn get_one(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Robot>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let (r, p) = state
         .iam
         .robots
@@ -232,11 +229,10 @@ async fn get_one(
     request_body = RobotReq, responses((status = 200, description = "Updated")))]
 async fn update(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req = json_body::<RobotReq>(&body)?.into_request()?;
     if req.secret.is_some() {
         return Err(ApiError::bad_request(
@@ -256,10 +252,9 @@ async fn update(
     responses((status = 200, description = "Deleted")))]
 async fn delete(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state
         .iam
         .robots
@@ -281,11 +276,10 @@ struct SecretReq {
     responses((status = 200, description = "The new secret", body = RobotSec)))]
 async fn refresh(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<Json<RobotSec>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: SecretReq = if body.is_empty() {
         SecretReq { secret: None }
     } else {

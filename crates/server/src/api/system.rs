@@ -3,10 +3,10 @@
 use super::model::{
     ConfigurationItem, GeneralInfo, Permission, Permissions, Search, SearchRepository, Statistic,
 };
-use super::{context, timestamp, ApiError};
+use super::{timestamp, ApiError, Ctx};
 use crate::State;
 use axum::extract::State as S;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use berth_core::query::Filter;
 use std::collections::BTreeMap;
@@ -24,8 +24,7 @@ pub fn router() -> OpenApiRouter<State> {
 /// Anonymous callers get what a login page needs; others also the registry's settings.
 #[utoipa::path(get, path = "/api/v2.0/systeminfo", tag = "systeminfo", operation_id = "getSystemInfo",
     responses((status = 200, description = "General information", body = GeneralInfo)))]
-async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<GeneralInfo>, ApiError> {
-    let ctx = context(&state, &headers).await?;
+async fn systeminfo(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<GeneralInfo>, ApiError> {
     let settings = state.configurations.refresh().await?;
     let mut info = GeneralInfo {
         auth_mode: "db_auth".into(),
@@ -76,10 +75,9 @@ async fn systeminfo(S(state): S<State>, headers: HeaderMap) -> Result<Json<Gener
     responses((status = 200, description = "What matched", body = Search)))]
 async fn search(
     S(state): S<State>,
-    headers: HeaderMap,
     axum::extract::RawQuery(q): axum::extract::RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Search>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let term = super::query_value(q.as_deref(), "q")
         .ok_or_else(|| ApiError::bad_request("q is required"))?;
     let by_name = Filter::default().search("name", term);
@@ -114,8 +112,7 @@ async fn search(
 /// Counts over what the caller may see (Harbor's `Statistic`).
 #[utoipa::path(get, path = "/api/v2.0/statistics", tag = "statistic", operation_id = "getStatistic",
     responses((status = 200, description = "Counts", body = Statistic)))]
-async fn statistics(S(state): S<State>, headers: HeaderMap) -> Result<Json<Statistic>, ApiError> {
-    let ctx = context(&state, &headers).await?;
+async fn statistics(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<Statistic>, ApiError> {
     if !ctx.is_authenticated() {
         return Err(berth_core::CoreError::Unauthorized.into());
     }
@@ -135,11 +132,7 @@ async fn statistics(S(state): S<State>, headers: HeaderMap) -> Result<Json<Stati
 /// What robots may be granted, system-wide and in a project.
 #[utoipa::path(get, path = "/api/v2.0/permissions", tag = "permissions", operation_id = "getPermissions",
     responses((status = 200, description = "Grantable permissions", body = Permissions)))]
-async fn permissions(
-    S(state): S<State>,
-    headers: HeaderMap,
-) -> Result<Json<Permissions>, ApiError> {
-    let ctx = context(&state, &headers).await?;
+async fn permissions(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<Permissions>, ApiError> {
     let (system, project) = state.iam.robots.grantable(&ctx).await?;
     let list = |grants: &[(&str, &str)]| {
         grants
@@ -162,9 +155,8 @@ async fn permissions(
     responses((status = 200, description = "The settings", body = BTreeMap<String, ConfigurationItem>)))]
 async fn configurations(
     S(state): S<State>,
-    headers: HeaderMap,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<BTreeMap<String, ConfigurationItem>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let items = state.configurations.all(&ctx).await?;
     Ok(Json(
         items
@@ -189,10 +181,9 @@ async fn configurations(
     responses((status = 200, description = "Changed")))]
 async fn update_configurations(
     S(state): S<State>,
-    headers: HeaderMap,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let changes = super::json_body(&body)?;
     state.configurations.update(&ctx, &changes).await?;
     Ok(StatusCode::OK)

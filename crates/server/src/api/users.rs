@@ -2,12 +2,10 @@
 
 use super::model::Errors;
 use super::model::{Permission, UserResp, UserSearchRespItem};
-use super::{
-    context, created, filter, json_body, query_value, timestamp, ApiError, ListParams, Page,
-};
+use super::{created, filter, json_body, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::iam::User;
@@ -60,10 +58,9 @@ struct CreateReq {
     (status = 409, description = "Username or email taken", body = Errors)))]
 async fn create(
     S(state): S<State>,
-    headers: HeaderMap,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: CreateReq = json_body(&body)?;
     let id = state
         .iam
@@ -87,10 +84,9 @@ async fn create(
     responses((status = 200, description = "A page of users", body = [UserResp])))]
 async fn list(
     S(state): S<State>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     let mut query = filter(q.as_deref());
     if let Some(name) = query_value(q.as_deref(), "username") {
@@ -108,8 +104,7 @@ async fn list(
 /// The calling user.
 #[utoipa::path(get, path = "/api/v2.0/users/current", tag = "user", operation_id = "getCurrentUserInfo",
     responses((status = 200, description = "The caller", body = UserResp)))]
-async fn current(S(state): S<State>, headers: HeaderMap) -> Result<Json<UserResp>, ApiError> {
-    let ctx = context(&state, &headers).await?;
+async fn current(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<UserResp>, ApiError> {
     Ok(Json(user_json(&state.iam.current_user(&ctx).await?)))
 }
 
@@ -118,10 +113,9 @@ async fn current(S(state): S<State>, headers: HeaderMap) -> Result<Json<UserResp
     responses((status = 200, description = "The user", body = UserResp)))]
 async fn get_one(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<UserResp>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     Ok(Json(user_json(
         &state
             .iam
@@ -137,10 +131,9 @@ async fn get_one(
     responses((status = 200, description = "Matching users", body = [UserSearchRespItem])))]
 async fn search(
     S(state): S<State>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     let name = query_value(q.as_deref(), "username")
         .ok_or_else(|| ApiError::bad_request("username is required"))?;
@@ -164,11 +157,10 @@ async fn search(
     responses((status = 200, description = "Granted permissions", body = [Permission])))]
 async fn permissions(
     S(state): S<State>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Vec<Permission>>, ApiError> {
     use berth_core::iam::rbac::{action_name, kind_name};
-    let ctx = context(&state, &headers).await?;
     if !ctx.is_authenticated() {
         return Err(berth_core::CoreError::Unauthorized.into());
     }
@@ -200,10 +192,9 @@ async fn permissions(
     responses((status = 200, description = "Deleted")))]
 async fn delete_one(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state
         .iam
         .delete_user(&ctx, super::path_id(&id, "user id")?)
@@ -226,11 +217,10 @@ struct ProfileReq {
     request_body = ProfileReq, responses((status = 200, description = "Updated")))]
 async fn update(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: ProfileReq = json_body(&body)?;
     state
         .iam
@@ -257,11 +247,10 @@ struct PasswordReq {
     request_body = PasswordReq, responses((status = 200, description = "Changed")))]
 async fn password(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: PasswordReq = json_body(&body)?;
     state
         .iam
@@ -286,11 +275,10 @@ struct SysadminReq {
     request_body = SysadminReq, responses((status = 200, description = "Changed")))]
 async fn sysadmin(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req: SysadminReq = json_body(&body)?;
     state
         .iam

@@ -6,10 +6,10 @@ use super::model::{
     Errors, Execution, PayloadFormat, SupportedWebhookEventTypes, Task, WebhookLastTrigger,
     WebhookPolicy, WebhookTargetObject,
 };
-use super::{context, created, json_body, timestamp, ApiError, Page};
+use super::{created, json_body, timestamp, ApiError, Ctx, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::webhooks::{Policy, PolicyRequest, Target, EVENT_TYPES};
@@ -101,10 +101,9 @@ impl PolicyReq {
     responses((status = 200, description = "The policies", body = [WebhookPolicy])))]
 async fn list(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let list = state.webhooks.list(&ctx, &p).await?;
     let mut resp = Json(list.iter().map(policy_json).collect::<Vec<_>>()).into_response();
     if let Ok(v) = list.len().to_string().parse() {
@@ -120,11 +119,10 @@ async fn list(
         (status = 409, description = "The name is taken", body = Errors)))]
 async fn create(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req = json_body::<PolicyReq>(&body)?.into_request();
     let id = state.webhooks.create(&ctx, &p, &req).await?;
     Ok(created(format!(
@@ -138,10 +136,9 @@ async fn create(
     responses((status = 200, description = "The policy", body = WebhookPolicy)))]
 async fn get_one(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, id)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<WebhookPolicy>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let policy = state
         .webhooks
         .get(&ctx, &p, super::path_id(&id, "policy id")?)
@@ -156,11 +153,10 @@ async fn get_one(
         (status = 409, description = "The name is taken", body = Errors)))]
 async fn update(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, id)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let req = json_body::<PolicyReq>(&body)?.into_request();
     state
         .webhooks
@@ -175,10 +171,9 @@ async fn update(
     responses((status = 200, description = "Deleted")))]
 async fn delete(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, id)): Path<(String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state
         .webhooks
         .delete(&ctx, &p, super::path_id(&id, "policy id")?)
@@ -207,11 +202,10 @@ fn execution_json(e: &berth_core::jobs::Execution) -> Execution {
     responses((status = 200, description = "A page of deliveries", body = [Execution])))]
 async fn executions(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     let (rows, total) = state
         .webhooks
@@ -237,11 +231,10 @@ async fn executions(
     responses((status = 200, description = "The tasks", body = [Task])))]
 async fn tasks(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, id, eid)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let page = Page::parse(q.as_deref())?;
     let tasks = state
         .webhooks
@@ -279,10 +272,9 @@ async fn tasks(
     responses((status = 200, description = "The log", body = String, content_type = "text/plain")))]
 async fn task_log(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((p, id, eid, tid)): Path<(String, String, String, String)>,
+    Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let log = state
         .webhooks
         .task_log(
@@ -302,10 +294,9 @@ async fn task_log(
     responses((status = 200, description = "Per policy and event type", body = [WebhookLastTrigger])))]
 async fn last_trigger(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<Vec<WebhookLastTrigger>>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     let mut out = Vec::new();
     for (policy, last) in state.webhooks.last_triggers(&ctx, &p).await? {
         for t in &policy.event_types {
@@ -327,10 +318,9 @@ async fn last_trigger(
     responses((status = 200, description = "What webhooks support", body = SupportedWebhookEventTypes)))]
 async fn events(
     S(state): S<State>,
-    headers: HeaderMap,
     Path(p): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> Result<Json<SupportedWebhookEventTypes>, ApiError> {
-    let ctx = context(&state, &headers).await?;
     state.webhooks.supported(&ctx, &p).await?;
     let formats = |t: &str, f: &[&str]| PayloadFormat {
         notify_type: t.into(),
