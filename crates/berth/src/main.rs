@@ -3,12 +3,12 @@
 mod config;
 
 use anyhow::Context;
-use berth_core::audit::Audit;
-use berth_core::events::Events;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
+use berth_core::notify::audit::Audit;
+use berth_core::notify::events::Events;
+use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::Chain;
-use berth_core::webhooks::Webhooks;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};

@@ -4,20 +4,18 @@
 //! the server maps to each protocol's envelope.
 
 pub mod artifacts;
-pub mod audit;
 pub mod configurations;
 pub mod error;
-pub mod events;
 pub mod gc;
 pub mod iam;
 pub mod icons;
 pub mod jobs;
+pub mod notify;
 pub mod policy;
 pub mod projects;
 pub mod query;
 pub mod registry;
 pub mod repositories;
-pub mod webhooks;
 
 pub use artifacts::Artifacts;
 /// Now, in Unix milliseconds (every stored time).

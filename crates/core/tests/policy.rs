@@ -4,7 +4,7 @@
 //! write's own transaction.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use berth_core::events::Events;
+use berth_core::notify::events::Events;
 use berth_core::policy::{Chain, Policy, Read, Write};
 use berth_core::{Registry, RegistryError};
 use berth_db::{artifacts, Db, Tx};

@@ -14,10 +14,10 @@ pub mod token;
 
 use axum::http::{HeaderName, Request};
 use axum::Router;
-use berth_core::audit::Audit;
 use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
-use berth_core::webhooks::Webhooks;
+use berth_core::notify::audit::Audit;
+use berth_core::notify::webhooks::Webhooks;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};

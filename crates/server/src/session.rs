@@ -48,7 +48,7 @@ pub const CLEAR_COOKIE: &str = "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age
 
 /// Records a login or logout.
 pub fn audit(state: &State, operation: &str, user: &str, success: bool) {
-    state.audit.record(&berth_core::audit::Event {
+    state.audit.record(&berth_core::notify::audit::Event {
         project: None,
         operation,
         resource_type: "user",

@@ -2,7 +2,7 @@
 
 pub mod error;
 
-use crate::events::{Artifact, Event, Events};
+use crate::notify::events::{Artifact, Event, Events};
 use crate::policy::{Chain, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
 use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db};

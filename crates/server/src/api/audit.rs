@@ -10,8 +10,8 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::audit::{Event, PurgeParams, EVENT_TYPES, PURGE_VENDOR};
-use berth_core::audit::{Log, Table};
+use berth_core::notify::audit::{Event, PurgeParams, EVENT_TYPES, PURGE_VENDOR};
+use berth_core::notify::audit::{Log, Table};
 use berth_core::projects::ProjectKey;
 use utoipa_axum::{router::OpenApiRouter, routes};
 

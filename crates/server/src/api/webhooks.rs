@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State as S};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::webhooks::{Policy, PolicyRequest, Target, EVENT_TYPES};
+use berth_core::notify::webhooks::{Policy, PolicyRequest, Target, EVENT_TYPES};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -197,7 +197,7 @@ fn audit(
         Reference::Tag(t) => ("artifact", format!("{name}:{t}")),
         Reference::Digest(d) => ("artifact", format!("{name}@{d}")),
     };
-    state.audit.record(&berth_core::audit::Event {
+    state.audit.record(&berth_core::notify::audit::Event {
         project: Some(name.project()),
         operation,
         resource_type,

@@ -4,7 +4,7 @@ use super::message;
 use super::projects::{counted, minutes, pager};
 use super::Viewer;
 use crate::State;
-use berth_core::audit::Table;
+use berth_core::notify::audit::Table;
 use berth_core::query::Filter;
 use maud::{html, Markup};
 

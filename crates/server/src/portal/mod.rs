@@ -247,7 +247,7 @@ fn record(
     resource: &str,
     success: bool,
 ) {
-    state.audit.record(&berth_core::audit::Event {
+    state.audit.record(&berth_core::notify::audit::Event {
         project,
         operation,
         resource_type,

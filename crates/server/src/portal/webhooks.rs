@@ -9,7 +9,7 @@ use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::{Action, Kind};
-use berth_core::webhooks::{PolicyRequest, Target, EVENT_TYPES};
+use berth_core::notify::webhooks::{PolicyRequest, Target, EVENT_TYPES};
 use maud::html;
 
 /// Deliveries shown per policy.

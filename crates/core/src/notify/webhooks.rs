@@ -7,10 +7,10 @@
 
 use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
-use crate::events::{Event, Events, Outbox, Subscriber};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::jobs::{Enqueued, JobContext, JobResult, JobSpec, Jobs};
+use crate::notify::events::{Event, Events, Outbox, Subscriber};
 use crate::projects::Projects;
 use berth_db::jobs::{self as jobrows, Execution, Task};
 use berth_db::webhooks::{self as rows};
