@@ -3,7 +3,6 @@
 //! Architecture invariant: no HTTP types here; errors are domain errors that
 //! the server maps to each protocol's envelope.
 
-pub mod artifacts;
 pub mod configurations;
 pub mod error;
 pub mod gc;
@@ -12,21 +11,20 @@ pub mod icons;
 pub mod jobs;
 pub mod notify;
 pub mod policy;
-pub mod projects;
+pub mod project;
 pub mod query;
 pub mod registry;
-pub mod repositories;
 
-pub use artifacts::Artifacts;
 /// Now, in Unix milliseconds (every stored time).
 pub use berth_db::now_millis;
 pub use configurations::Configurations;
 pub use error::{CoreError, CoreResult};
 pub use iam::Iam;
 pub use jobs::Jobs;
-pub use projects::Projects;
+pub use project::artifacts::Artifacts;
+pub use project::repositories::Repositories;
+pub use project::Projects;
 pub use registry::{Registry, RegistryError};
-pub use repositories::Repositories;
 
 /// Locks a mutex, carrying on past a panic elsewhere (every guarded value
 /// here stays consistent between statements).

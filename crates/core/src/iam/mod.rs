@@ -8,7 +8,7 @@ mod role;
 pub mod token;
 
 use crate::error::{CoreError, CoreResult};
-use crate::projects::Projects;
+use crate::project::Projects;
 use crate::query::Filter;
 use berth_db::query::ListQuery;
 use berth_db::users::NewUser;

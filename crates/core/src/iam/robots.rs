@@ -6,7 +6,7 @@ use super::context::{Principal, RobotGrant, SecurityContext};
 use super::rbac::{self, Action, Kind, ProjectRef, Resource};
 use super::{password, require};
 use crate::error::{CoreError, CoreResult};
-use crate::projects::Projects;
+use crate::project::Projects;
 use berth_db::robots;
 /// A robot and its grants as the API and portal render them.
 pub use berth_db::robots::{Permission, Robot};

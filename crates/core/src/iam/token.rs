@@ -4,7 +4,7 @@
 use super::context::SecurityContext;
 use super::rbac::{can, Action, Kind, ProjectRef, Resource};
 use crate::error::{CoreError, CoreResult};
-use crate::projects::Projects;
+use crate::project::Projects;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};

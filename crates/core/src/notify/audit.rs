@@ -13,7 +13,7 @@ use crate::iam::context::SecurityContext;
 use crate::iam::rbac::require;
 use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
-use crate::projects::Projects;
+use crate::project::Projects;
 use crate::query::Filter;
 use berth_db::audit::{self, Entry};
 /// An audit entry, and which log it is in.

@@ -11,7 +11,7 @@ use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::jobs::{Enqueued, JobContext, JobResult, JobSpec, Jobs};
 use crate::notify::events::{Event, Events, Outbox, Subscriber};
-use crate::projects::Projects;
+use crate::project::Projects;
 use berth_db::jobs::{self as jobrows, Execution, Task};
 use berth_db::webhooks::{self as rows};
 use berth_db::{now_millis, Db, DbError, Tx};

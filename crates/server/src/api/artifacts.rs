@@ -9,8 +9,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::artifacts::{ArtifactRow, TagRow};
 use berth_core::iam::context::SecurityContext;
+use berth_core::project::artifacts::{ArtifactRow, TagRow};
 use berth_core::query::Filter;
 use berth_oci::{Reference, RepositoryName};
 use serde::Deserialize;
@@ -112,7 +112,7 @@ async fn artifact_json(
         None
     };
     let (project, name_in_project) = repo.as_str().split_once('/').unwrap_or_default();
-    let addition_links = berth_core::artifacts::additions_of(&described, &a.media_type)
+    let addition_links = berth_core::project::artifacts::additions_of(&described, &a.media_type)
         .iter()
         .map(|name| {
             let href = format!(
@@ -407,7 +407,7 @@ async fn delete_tag(
 
 /// Harbor's `Accessory` model.
 fn accessory_json(
-    a: &berth_core::artifacts::Accessory,
+    a: &berth_core::project::artifacts::Accessory,
     subject: &ArtifactRow,
     repo: &RepositoryName,
 ) -> Accessory {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::notify::audit::{Event, PurgeParams, EVENT_TYPES, PURGE_VENDOR};
 use berth_core::notify::audit::{Log, Table};
-use berth_core::projects::ProjectKey;
+use berth_core::project::ProjectKey;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<State> {

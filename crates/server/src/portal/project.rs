@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
 use berth_core::iam::robots::Permission;
 use berth_core::iam::robots::{RobotRequest, PROJECT_GRANTS};
-use berth_core::projects::{MemberUser, ProjectKey, ProjectView};
+use berth_core::project::{MemberUser, ProjectKey, ProjectView};
 use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 

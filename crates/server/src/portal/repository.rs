@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
-use berth_core::projects::ProjectView;
+use berth_core::project::ProjectView;
 use berth_core::query::Filter;
 use berth_oci::manifest::Descriptor;
 use berth_oci::{Reference, RepositoryName};

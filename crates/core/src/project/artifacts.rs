@@ -3,7 +3,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
-use crate::projects::{ProjectKey, Projects};
+use crate::project::{ProjectKey, Projects};
 use crate::query::Filter;
 use crate::registry::Registry;
 use berth_db::artifacts::{self, Described, Within};

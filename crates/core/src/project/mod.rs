@@ -1,5 +1,8 @@
 //! Projects: creation, visibility, metadata, deletion and members.
 
+pub mod artifacts;
+pub mod repositories;
+
 use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;

@@ -3,7 +3,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{self, Action, Kind};
-use crate::projects::Projects;
+use crate::project::Projects;
 use crate::query::Filter;
 use crate::registry::Registry;
 use berth_db::projects::Visibility;
