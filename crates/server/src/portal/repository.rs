@@ -11,8 +11,10 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
+use berth_core::project::artifacts::Accessory;
 use berth_core::project::ProjectView;
 use berth_core::query::Filter;
+use berth_oci::chart::ChartFiles;
 use berth_oci::manifest::Descriptor;
 use berth_oci::{Reference, RepositoryName};
 use maud::{html, Markup};
@@ -318,68 +320,14 @@ pub async fn artifact(
             h2 { "Manifests" }
             (descriptors(&manifest.manifests))
         }
-        @if let Some(serde_json::Value::Array(steps)) = &history {
-            h2 { "Build history" }
-            @if steps.is_empty() { p.muted { "The image config records no history." } }
-            @else {
-                table.history {
-                    thead { tr { th scope="col" { "Created" } th scope="col" { "Command" } } }
-                    tbody {
-                        @for s in steps {
-                            tr {
-                                td { (s.get("created").and_then(|c| c.as_str()).unwrap_or("")) }
-                                td { code { (s.get("created_by").and_then(|c| c.as_str()).unwrap_or("")) } }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        @if let Some(serde_json::Value::Array(steps)) = &history { (build_history(steps)) }
         @match &chart {
-            Some(Ok(files)) => {
-                h2 { "Chart" }
-                h3 { "README" }
-                @if files.readme.is_empty() { p.muted { "The chart has no README." } }
-                @else { pre.chart-file { (String::from_utf8_lossy(&files.readme)) } }
-                h3 { "Dependencies" }
-                @if files.dependencies.is_empty() { p.muted { "The chart depends on no other chart." } }
-                @else {
-                    table.dependencies {
-                        thead { tr {
-                            th scope="col" { "Name" } th scope="col" { "Version" } th scope="col" { "Repository" }
-                        } }
-                        tbody {
-                            @for d in &files.dependencies {
-                                tr { td { (d.name) } td { (d.version) } td { code { (d.repository) } } }
-                            }
-                        }
-                    }
-                }
-                h3 { "Values" }
-                @if files.values.is_empty() { p.muted { "The chart has no values.yaml." } }
-                @else { pre.chart-file { (String::from_utf8_lossy(&files.values)) } }
-            }
+            Some(Ok(files)) => { (chart_files(files)) }
             Some(Err(e)) => { h2 { "Chart" } p.muted { (e) } }
             None => {}
         }
         @if let Some((accessories, total, _)) = &referrers {
-            h2 { "Referrers" }
-            @if accessories.is_empty() { p.muted { "No signatures, SBOMs or other artifacts refer to this one." } }
-            @else {
-                table {
-                    (counted(*total, "referrer", "referrers"))
-                    thead { tr { th scope="col" { "Type" } th scope="col" { "Digest" } th scope="col" { "Size" } } }
-                    tbody {
-                        @for r in accessories {
-                            tr {
-                                td { (r.kind) }
-                                td { a href=(artifact_url(p.project.project_id, name, &r.digest)) { code { (short(&r.digest)) } } }
-                                td { (size(r.size)) }
-                            }
-                        }
-                    }
-                }
-            }
+            (referrer_table(p.project.project_id, name, accessories, *total))
         }
         @if may_delete {
             form method="post" action=(here)
@@ -395,6 +343,77 @@ pub async fn artifact(
         &format!("{name}@{}", short(&a.digest)),
         body,
     )
+}
+
+/// An image's build steps.
+fn build_history(steps: &[serde_json::Value]) -> Markup {
+    html! {
+        h2 { "Build history" }
+        @if steps.is_empty() { p.muted { "The image config records no history." } }
+        @else {
+            table.history {
+                thead { tr { th scope="col" { "Created" } th scope="col" { "Command" } } }
+                tbody {
+                    @for s in steps {
+                        tr {
+                            td { (s.get("created").and_then(|c| c.as_str()).unwrap_or("")) }
+                            td { code { (s.get("created_by").and_then(|c| c.as_str()).unwrap_or("")) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A chart's README, dependencies and values.
+fn chart_files(files: &ChartFiles) -> Markup {
+    html! {
+        h2 { "Chart" }
+        h3 { "README" }
+        @if files.readme.is_empty() { p.muted { "The chart has no README." } }
+        @else { pre.chart-file { (String::from_utf8_lossy(&files.readme)) } }
+        h3 { "Dependencies" }
+        @if files.dependencies.is_empty() { p.muted { "The chart depends on no other chart." } }
+        @else {
+            table.dependencies {
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "Version" } th scope="col" { "Repository" }
+                } }
+                tbody {
+                    @for d in &files.dependencies {
+                        tr { td { (d.name) } td { (d.version) } td { code { (d.repository) } } }
+                    }
+                }
+            }
+        }
+        h3 { "Values" }
+        @if files.values.is_empty() { p.muted { "The chart has no values.yaml." } }
+        @else { pre.chart-file { (String::from_utf8_lossy(&files.values)) } }
+    }
+}
+
+/// The signatures, SBOMs and other artifacts that refer to one.
+fn referrer_table(project_id: i64, name: &str, accessories: &[Accessory], total: i64) -> Markup {
+    html! {
+        h2 { "Referrers" }
+        @if accessories.is_empty() { p.muted { "No signatures, SBOMs or other artifacts refer to this one." } }
+        @else {
+            table {
+                (counted(total, "referrer", "referrers"))
+                thead { tr { th scope="col" { "Type" } th scope="col" { "Digest" } th scope="col" { "Size" } } }
+                tbody {
+                    @for r in accessories {
+                        tr {
+                            td { (r.kind) }
+                            td { a href=(artifact_url(project_id, name, &r.digest)) { code { (short(&r.digest)) } } }
+                            td { (size(r.size)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn descriptors(list: &[Descriptor]) -> Markup {
