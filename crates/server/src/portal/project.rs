@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
-use berth_core::iam::robots::Permission;
+use berth_core::iam::robots::{Permission, Robot};
 use berth_core::iam::robots::{RobotRequest, PROJECT_GRANTS};
 use berth_core::project::{MemberUser, ProjectKey, ProjectView};
 use maud::{html, Markup};
@@ -518,30 +518,7 @@ async fn robots_page(
                                 td.wide { (grants(perms)) }
                                 td { @if r.expires_at < 0 { "Never" } @else { (minutes(r.expires_at * 1000)) } }
                                 @if may_update || may_delete {
-                                    td {
-                                        @if may_update {
-                                            form.inline method="post" action={ (here) "/" (r.id) } {
-                                                (csrf_field(v))
-                                                @if r.disabled {
-                                                    button.secondary type="submit" name="action" value="enable" { "Enable" }
-                                                } @else {
-                                                    button.secondary type="submit" name="action" value="disable" { "Disable" }
-                                                }
-                                            }
-                                            form.inline method="post" action={ (here) "/" (r.id) }
-                                                data-confirm={ "Issue a new secret for " (r.name) "? The old one stops working." } {
-                                                (csrf_field(v))
-                                                button.secondary type="submit" name="action" value="refresh" { "Refresh secret" }
-                                            }
-                                        }
-                                        @if may_delete {
-                                            form.inline method="post" action={ (here) "/" (r.id) }
-                                                data-confirm={ "Delete " (r.name) "? Anything using it loses access." } {
-                                                (csrf_field(v))
-                                                button.danger type="submit" name="action" value="delete" { "Delete" }
-                                            }
-                                        }
-                                    }
+                                    td { (robot_actions(v, &here, r, may_update, may_delete)) }
                                 }
                             }
                         }
@@ -550,36 +527,69 @@ async fn robots_page(
                 (pager(&here, &[], page_no, PAGE, *total))
             }
         }
-        @if may_create {
-            form method="post" action=(here) {
-                (csrf_field(v))
-                fieldset {
-                    legend { "New robot account" }
-                    label for="robot_name" { "Name" }
-                    input #robot_name type="text" name="name" required pattern="[A-Za-z0-9._-]+" maxlength="200"
-                        aria-describedby="robot_name_help";
-                    p #robot_name_help .muted { "It signs in as robot$" (p.project.name) "+NAME." }
-                    label for="robot_description" { "Description" }
-                    input #robot_description type="text" name="description";
-                    label for="robot_days" { "Expires after (days, -1 for never)" }
-                    input #robot_days type="text" inputmode="numeric" name="duration" value="30";
-                    fieldset.grants {
-                        legend { "Permissions" }
-                        @for (resource, action) in PROJECT_GRANTS {
-                            @let value = format!("{resource}:{action}");
-                            label.check {
-                                input type="checkbox" name="perm" value=(value)
-                                    checked[*resource == "repository" && (*action == "pull" || *action == "push")];
-                                (value)
-                            }
-                        }
-                    }
-                    p { button type="submit" { "Create robot account" } }
-                }
-            }
-        }
+        @if may_create { (new_robot_form(v, &here, &p.project.name)) }
     };
     show(v, headers, p, "robot-account", body).await
+}
+
+/// A robot's enable/disable, refresh and delete buttons, as allowed.
+fn robot_actions(v: &Viewer, here: &str, r: &Robot, may_update: bool, may_delete: bool) -> Markup {
+    html! {
+        @if may_update {
+            form.inline method="post" action={ (here) "/" (r.id) } {
+                (csrf_field(v))
+                @if r.disabled {
+                    button.secondary type="submit" name="action" value="enable" { "Enable" }
+                } @else {
+                    button.secondary type="submit" name="action" value="disable" { "Disable" }
+                }
+            }
+            form.inline method="post" action={ (here) "/" (r.id) }
+                data-confirm={ "Issue a new secret for " (r.name) "? The old one stops working." } {
+                (csrf_field(v))
+                button.secondary type="submit" name="action" value="refresh" { "Refresh secret" }
+            }
+        }
+        @if may_delete {
+            form.inline method="post" action={ (here) "/" (r.id) }
+                data-confirm={ "Delete " (r.name) "? Anything using it loses access." } {
+                (csrf_field(v))
+                button.danger type="submit" name="action" value="delete" { "Delete" }
+            }
+        }
+    }
+}
+
+/// The form that creates a project robot, pull and push checked.
+fn new_robot_form(v: &Viewer, here: &str, project: &str) -> Markup {
+    html! {
+        form method="post" action=(here) {
+            (csrf_field(v))
+            fieldset {
+                legend { "New robot account" }
+                label for="robot_name" { "Name" }
+                input #robot_name type="text" name="name" required pattern="[A-Za-z0-9._-]+" maxlength="200"
+                    aria-describedby="robot_name_help";
+                p #robot_name_help .muted { "It signs in as robot$" (project) "+NAME." }
+                label for="robot_description" { "Description" }
+                input #robot_description type="text" name="description";
+                label for="robot_days" { "Expires after (days, -1 for never)" }
+                input #robot_days type="text" inputmode="numeric" name="duration" value="30";
+                fieldset.grants {
+                    legend { "Permissions" }
+                    @for (resource, action) in PROJECT_GRANTS {
+                        @let value = format!("{resource}:{action}");
+                        label.check {
+                            input type="checkbox" name="perm" value=(value)
+                                checked[*resource == "repository" && (*action == "pull" || *action == "push")];
+                            (value)
+                        }
+                    }
+                }
+                p { button type="submit" { "Create robot account" } }
+            }
+        }
+    }
 }
 
 pub async fn robots(
