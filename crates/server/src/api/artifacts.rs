@@ -162,6 +162,26 @@ async fn artifact_json(
     })
 }
 
+/// A page of artifacts as Harbor lists them (`with_*` read from `query`),
+/// each from its own repository.
+async fn artifacts_json(
+    state: &State,
+    ctx: &SecurityContext,
+    rows: &[ArtifactRow],
+    project_id: i64,
+    query: Option<&str>,
+) -> Result<Vec<Artifact>, ApiError> {
+    let with = With::parse(query);
+    let mut out = Vec::with_capacity(rows.len());
+    for a in rows {
+        // Stored names were checked when their repository was made.
+        let repo = RepositoryName::parse(&a.repository_name)
+            .map_err(|e| berth_core::CoreError::Internal(e.to_string()))?;
+        out.push(artifact_json(state, ctx, a, project_id, &repo, &with).await?);
+    }
+    Ok(out)
+}
+
 /// A repository's artifacts, newest first; `q` keys: digest, tags,
 /// media_type, artifact_type, size, push_time, pull_time.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts", tag = "artifact",
@@ -186,11 +206,7 @@ async fn list(
             page.size,
         )
         .await?;
-    let with = With::parse(q.as_deref());
-    let mut out = Vec::with_capacity(rows.len());
-    for a in &rows {
-        out.push(artifact_json(&state, &ctx, a, project_id, &repo, &with).await?);
-    }
+    let out = artifacts_json(&state, &ctx, &rows, project_id, q.as_deref()).await?;
     let mut resp = Json(out).into_response();
     page.headers(&mut resp, &base(&p, &r), total);
     Ok(resp)
@@ -229,13 +245,7 @@ async fn list_in_project(
             page.size,
         )
         .await?;
-    let with = With::parse(q.as_deref());
-    let mut out = Vec::with_capacity(rows.len());
-    for a in &rows {
-        let repo = RepositoryName::parse(&a.repository_name)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        out.push(artifact_json(&state, &ctx, a, project_id, &repo, &with).await?);
-    }
+    let out = artifacts_json(&state, &ctx, &rows, project_id, q.as_deref()).await?;
     let mut resp = Json(out).into_response();
     page.headers(
         &mut resp,

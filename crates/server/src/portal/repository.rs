@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
-use berth_core::project::artifacts::Accessory;
+use berth_core::project::artifacts::{additions_of, Accessory};
 use berth_core::project::ProjectView;
 use berth_core::query::Filter;
 use berth_oci::chart::ChartFiles;
@@ -220,12 +220,16 @@ pub async fn artifact(
     // The additions and referrers are optional parts of the page: only
     // images have a history, only charts their files, and a viewer may not
     // be allowed to list referrers.
-    let history = state
-        .artifacts
-        .addition(&v.ctx, &state.registry, &repo, &reference, "build_history")
-        .await
-        .ok()
-        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h.content).ok());
+    let has_history = additions_of(&described, &a.media_type).contains(&"build_history");
+    let history = match has_history {
+        true => state
+            .artifacts
+            .addition(&v.ctx, &state.registry, &repo, &reference, "build_history")
+            .await
+            .ok()
+            .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h.content).ok()),
+        false => None,
+    };
     let chart = if described.harbor_type == "CHART" {
         Some(
             state
