@@ -7,6 +7,7 @@ use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::notify::audit::Audit;
 use berth_core::notify::events::Events;
+use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::Chain;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
@@ -152,11 +153,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("opening the database")?;
     let store =
         berth_storage::FsStore::open(&config.storage_path).context("opening blob storage")?;
-    let configurations =
-        Configurations::new(db.clone()).with_token_expiration(config.token_expiry_minutes);
+    // What every service records for the audit log (written out by `Audit`).
+    let trail = Trail::new();
+    let configurations = Configurations::new(db.clone(), trail.clone())
+        .with_token_expiration(config.token_expiry_minutes);
     // Read-only mode and the other switches hold from the first request.
     configurations.refresh().await?;
-    let projects = Projects::new(db.clone(), configurations.clone());
+    let projects = Projects::new(db.clone(), configurations.clone(), trail.clone());
     let iam = Iam::with_lockout(
         db.clone(),
         configurations.clone(),
@@ -196,6 +199,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         configurations.clone(),
         projects.clone(),
         jobs.clone(),
+        trail.clone(),
     );
     let webhooks = Webhooks::new(
         db.clone(),
@@ -209,7 +213,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts: Artifacts::new(db.clone(), projects.clone()),
-        registry: Registry::new(db, store, events.clone(), Chain::standard()),
+        registry: Registry::new(db, store, events.clone(), Chain::standard(), trail),
         iam,
         projects,
         configurations,

@@ -369,3 +369,69 @@ async fn disabled_event_types_and_purge() {
         assert_eq!(sched["schedule"]["cron"], "0 0 0 * * 0");
     }
 }
+
+/// Each service records what it did, naming the resource (users and robots
+/// by name), and what it refused, whoever asked through whichever door.
+#[tokio::test]
+async fn services_record_changes_by_name_and_refusals() {
+    for s in servers().await {
+        let rita = s.create_user("rita", PW).await;
+        let as_rita = Some(("rita", PW));
+        s.push_image("p/app", "v1", "names").await;
+        let call = |m: Method, path: &str, user, body: Option<Value>| {
+            let rb = s.api(m, path, user);
+            async move {
+                match body {
+                    Some(b) => rb.json(&b),
+                    None => rb,
+                }
+                .send()
+                .await
+                .unwrap()
+                .status()
+            }
+        };
+        let admin_flag = json!({"sysadmin_flag": false});
+        let path = format!("/users/{rita}/sysadmin");
+        assert_eq!(call(Method::PUT, &path, ADMIN, Some(admin_flag)).await, 200);
+        let robot = json!({"name": "ci", "level": "system", "duration": -1, "permissions": [
+            {"kind": "project", "namespace": "p", "access": [{"resource": "repository", "action": "pull"}]}]});
+        assert_eq!(call(Method::POST, "/robots", ADMIN, Some(robot)).await, 201);
+        let tags = "/projects/p/repositories/app/artifacts/v1/tags";
+        let tag = json!({"name": "v2"});
+        assert_eq!(call(Method::POST, tags, ADMIN, Some(tag)).await, 201);
+        // Refused: rita is no member of p.
+        let art = "/projects/p/repositories/app/artifacts/v1";
+        assert_eq!(call(Method::DELETE, art, as_rita, None).await, 403);
+        assert_eq!(
+            call(Method::DELETE, "/projects/p", as_rita, None).await,
+            403
+        );
+
+        let rows = wait_for(&s, "/auditlog-exts?page_size=100", ADMIN, |r| {
+            has(r, "delete", "project", "p")
+        })
+        .await;
+        let result = |op: &str, kind: &str, resource: &str| {
+            rows.iter()
+                .find(|r| {
+                    r["operation"] == op && r["resource_type"] == kind && r["resource"] == resource
+                })
+                .map(|r| (r["operation_result"].clone(), r["username"].clone()))
+        };
+        let ok = |who: &str| Some((json!(true), json!(who)));
+        let refused = |who: &str| Some((json!(false), json!(who)));
+        assert_eq!(result("create", "user", "rita"), ok("admin"), "{rows:#?}");
+        assert_eq!(result("update", "user", "rita"), ok("admin"));
+        assert_eq!(result("create", "robot", "robot$ci"), ok("admin"));
+        assert_eq!(result("create", "tag", "p/app:v2"), ok("admin"));
+        assert_eq!(result("delete", "artifact", "p/app:v1"), refused("rita"));
+        assert_eq!(result("delete", "project", "p"), refused("rita"));
+        // A refusal is not in the legacy log.
+        let legacy: Vec<Value> = s.api_json("/audit-logs?page_size=100", ADMIN).await;
+        assert!(
+            !legacy.iter().any(|r| r["username"] == "rita"),
+            "{legacy:#?}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::require;
 use crate::iam::rbac::{Action, Resource};
+use crate::notify::trail::{Operation, Target, Trail};
 use berth_db::{properties, Db};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -177,13 +178,15 @@ pub struct Configurations {
     db: Db,
     token_expiration_minutes: i64,
     snapshot: Arc<RwLock<Snapshot>>,
+    trail: Trail,
 }
 
 impl Configurations {
-    /// The service on a database.
-    pub fn new(db: Db) -> Self {
+    /// The service on a database, recording changes on `trail`.
+    pub fn new(db: Db, trail: Trail) -> Self {
         Configurations {
             db,
+            trail,
             token_expiration_minutes: 30,
             snapshot: Arc::new(RwLock::new(Snapshot {
                 notifications: true,
@@ -253,16 +256,6 @@ impl Configurations {
             .clone()
     }
 
-    /// Whether an audit event type is switched off (as last read).
-    pub fn audit_disabled(&self, event_type: &str) -> bool {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .disabled_audit_event_types
-            .iter()
-            .any(|t| t == event_type)
-    }
-
     /// Whether only system administrators may create projects (read now).
     pub async fn admin_only_project_creation(&self) -> CoreResult<bool> {
         Ok(self.refresh().await?.admin_only_project_creation)
@@ -295,6 +288,17 @@ impl Configurations {
 
     /// Changes settings; unknown, fixed or invalid values are refused whole.
     pub async fn update(
+        &self,
+        ctx: &SecurityContext,
+        changes: &BTreeMap<String, serde_json::Value>,
+    ) -> CoreResult<()> {
+        let work = self.apply(ctx, changes);
+        (self.trail)
+            .audited(ctx, Operation::Update, Target::Configuration, work)
+            .await
+    }
+
+    async fn apply(
         &self,
         ctx: &SecurityContext,
         changes: &BTreeMap<String, serde_json::Value>,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use berth_core::notify::events::Events;
+use berth_core::notify::trail::Trail;
 use berth_core::policy::{Chain, Policy, Read, Write};
 use berth_core::{Registry, RegistryError};
 use berth_db::{artifacts, Db, Tx};
@@ -151,7 +152,7 @@ async fn every_write_and_pull_passes_the_chain() {
             denied_blob: denied_blob.clone(),
             committed: committed.clone(),
         });
-        let r = Registry::new(db, store, Events::new(), chain);
+        let r = Registry::new(db, store, Events::new(), chain, Trail::new());
         let repo = RepositoryName::parse("p/app").unwrap();
         let tag = |t: &str| Reference::Tag(Tag::parse(t).unwrap());
 
@@ -180,14 +181,16 @@ async fn every_write_and_pull_passes_the_chain() {
         }
         let row = r.get_manifest(&repo, &tag("frozen")).await.unwrap();
         let frozen = Tag::parse("frozen").unwrap();
-        let added = r.add_tag(&repo, row.repository_id, row.id, &frozen).await;
+        let added = r
+            .add_tag(&repo, row.repository_id, row.id, &frozen, "ci")
+            .await;
         assert!(matches!(added, Err(RegistryError::Denied(_))));
         let v1 = Tag::parse("v1").unwrap();
         assert!(r
-            .add_tag(&repo, row.repository_id, row.id, &v1)
+            .add_tag(&repo, row.repository_id, row.id, &v1, "ci")
             .await
             .unwrap());
-        assert!(r.delete_tag(&repo, "v1").await.unwrap());
+        assert!(r.delete_tag(&repo, "v1", "ci").await.unwrap());
 
         // The standard rule runs too: an index's child cannot go alone.
         let (other, pushed) = push_image(&r, &repo, "other", "three").await;

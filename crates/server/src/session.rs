@@ -1,7 +1,6 @@
 //! Browser sessions: the cookie and CSRF rules every session-carrying
 //! request follows (the `/c/` sign-in routes are `api::login`).
 
-use crate::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 
 /// The session cookie's name (Harbor's).
@@ -45,15 +44,3 @@ pub async fn start(
 
 /// Clears the session cookie.
 pub const CLEAR_COOKIE: &str = "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
-
-/// Records a login or logout.
-pub fn audit(state: &State, operation: &str, user: &str, success: bool) {
-    state.audit.record(&berth_core::notify::audit::Event {
-        project: None,
-        operation,
-        resource_type: "user",
-        resource: user,
-        username: user,
-        success,
-    });
-}

@@ -8,6 +8,7 @@ mod role;
 pub mod token;
 
 use crate::error::{CoreError, CoreResult};
+use crate::notify::trail::{Operation, Target, Trail};
 use crate::project::Projects;
 use crate::query::Filter;
 use berth_db::query::ListQuery;
@@ -28,6 +29,7 @@ pub struct Iam {
     db: Db,
     configurations: crate::Configurations,
     lockout: Arc<Lockout>,
+    trail: Trail,
     /// Robot accounts (they log in through the same door as users).
     pub robots: robots::Robots,
 }
@@ -154,13 +156,15 @@ impl Iam {
     /// The service on a database, with the default lockout (for the
     /// command line's password reset).
     pub fn new(db: Db) -> Self {
-        let configurations = crate::Configurations::new(db.clone());
-        let projects = Projects::new(db.clone(), configurations.clone());
+        let trail = Trail::new();
+        let configurations = crate::Configurations::new(db.clone(), trail.clone());
+        let projects = Projects::new(db.clone(), configurations.clone(), trail);
         Self::with_lockout(db, configurations, projects, 10, Duration::from_secs(300))
     }
 
     /// The service with the run-time settings, the project service (robots
-    /// are bound to projects) and a login lockout policy.
+    /// are bound to projects; changes are recorded on its trail) and a
+    /// login lockout policy.
     pub fn with_lockout(
         db: Db,
         configurations: crate::Configurations,
@@ -169,6 +173,7 @@ impl Iam {
         duration: Duration,
     ) -> Self {
         Iam {
+            trail: projects.trail().clone(),
             robots: robots::Robots::new(db.clone(), projects),
             configurations,
             db,
@@ -269,6 +274,19 @@ impl Iam {
         Ok(ctx)
     }
 
+    /// A sign-in (portal or `/c/login`): a login, recorded as one.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> CoreResult<Option<SecurityContext>> {
+        let result = self.login(username, password, source).await;
+        let ok = matches!(result, Ok(Some(_)));
+        (self.trail).record(username, Operation::Login, &Target::User(username), ok);
+        result
+    }
+
     /// Opens a browser session for a user: returns (cookie value, CSRF token).
     pub async fn create_session(&self, ctx: &SecurityContext) -> CoreResult<(String, String)> {
         let user = ctx
@@ -300,10 +318,23 @@ impl Iam {
             .map(|u| (self.context_for(&u), csrf)))
     }
 
-    /// Ends a session.
+    /// Ends a session (a logout, recorded as one).
     pub async fn end_session(&self, sid: &str) -> CoreResult<()> {
+        let user = self.session(sid).await?;
         berth_db::sessions::delete(self.db.writer(), &token_hash(sid), now_millis()).await?;
+        if let Some((ctx, _)) = user {
+            let name = ctx.username();
+            (self.trail).record(name, Operation::Logout, &Target::User(name), true);
+        }
         Ok(())
+    }
+
+    /// The name the audit log gives a user (its id when there is none).
+    async fn username_of(&self, id: i64) -> String {
+        match users::by_id(self.db.reader(), id).await {
+            Ok(Some(u)) => u.username,
+            _ => id.to_string(),
+        }
     }
 
     /// Checks a user's password (no lockout bookkeeping: use `login`).
@@ -361,9 +392,25 @@ impl Iam {
     pub async fn create_user(&self, ctx: &SecurityContext, req: &UserRequest) -> CoreResult<i64> {
         let signing_up =
             !ctx.is_authenticated() && self.configurations.refresh().await?.self_registration;
-        if !signing_up {
-            require(ctx, Action::Create, Resource::Users).await?;
+        let result = async {
+            if !signing_up {
+                require(ctx, Action::Create, Resource::Users).await?;
+            }
+            self.insert_user(req).await
         }
+        .await;
+        // Who signs up creates themselves.
+        let operator = if signing_up {
+            &req.username
+        } else {
+            ctx.username()
+        };
+        let target = Target::User(&req.username);
+        (self.trail).outcome(operator, Operation::Create, &target, &result);
+        result
+    }
+
+    async fn insert_user(&self, req: &UserRequest) -> CoreResult<i64> {
         validate_username(&req.username)?;
         let email = req.email.as_deref().filter(|e| !e.is_empty());
         match email {
@@ -466,6 +513,32 @@ impl Iam {
         realname: &str,
         comment: &str,
     ) -> CoreResult<()> {
+        let work = self.set_profile(ctx, id, email, realname, comment);
+        self.audited(ctx, Operation::Update, id, work).await
+    }
+
+    /// Runs `work` on user `id` and records its outcome.
+    async fn audited(
+        &self,
+        ctx: &SecurityContext,
+        operation: Operation,
+        id: i64,
+        work: impl std::future::Future<Output = CoreResult<()>>,
+    ) -> CoreResult<()> {
+        let name = self.username_of(id).await;
+        (self.trail)
+            .audited(ctx, operation, Target::User(&name), work)
+            .await
+    }
+
+    async fn set_profile(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+        email: Option<&str>,
+        realname: &str,
+        comment: &str,
+    ) -> CoreResult<()> {
         if ctx.user_id() != Some(id) {
             require(ctx, Action::Update, Resource::Users).await?;
         }
@@ -501,6 +574,17 @@ impl Iam {
         old: Option<&str>,
         new: &str,
     ) -> CoreResult<()> {
+        let work = self.set_password(ctx, id, old, new);
+        self.audited(ctx, Operation::Update, id, work).await
+    }
+
+    async fn set_password(
+        &self,
+        ctx: &SecurityContext,
+        id: i64,
+        old: Option<&str>,
+        new: &str,
+    ) -> CoreResult<()> {
         let user = self.get_user(ctx, id).await?;
         let own = ctx.user_id() == Some(id);
         if own {
@@ -525,16 +609,19 @@ impl Iam {
     /// Deletes a user (administrators only, not themselves): memberships go,
     /// projects the user owned pass to the longest-standing administrator.
     pub async fn delete_user(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
-        require(ctx, Action::Delete, Resource::Users).await?;
-        if ctx.user_id() == Some(id) {
-            return Err(CoreError::Forbidden("you cannot delete yourself".into()));
-        }
-        let mut tx = self.db.begin().await?;
-        if !users::delete(&mut tx, id).await? {
-            return Err(CoreError::NotFound(format!("user {id} not found")));
-        }
-        berth_db::commit(tx).await?;
-        Ok(())
+        let work = async {
+            require(ctx, Action::Delete, Resource::Users).await?;
+            if ctx.user_id() == Some(id) {
+                return Err(CoreError::Forbidden("you cannot delete yourself".into()));
+            }
+            let mut tx = self.db.begin().await?;
+            if !users::delete(&mut tx, id).await? {
+                return Err(CoreError::NotFound(format!("user {id} not found")));
+            }
+            berth_db::commit(tx).await?;
+            Ok(())
+        };
+        self.audited(ctx, Operation::Delete, id, work).await
     }
 
     /// Grants or revokes system administration (administrators only, not on themselves).
@@ -544,16 +631,19 @@ impl Iam {
         id: i64,
         admin: bool,
     ) -> CoreResult<()> {
-        require(ctx, Action::Update, Resource::Users).await?;
-        if ctx.user_id() == Some(id) {
-            return Err(CoreError::Forbidden(
-                "you cannot change your own administrator flag".into(),
-            ));
-        }
-        if !users::set_sysadmin(self.db.writer(), id, admin, now_millis()).await? {
-            return Err(CoreError::NotFound(format!("user {id} not found")));
-        }
-        Ok(())
+        let work = async {
+            require(ctx, Action::Update, Resource::Users).await?;
+            if ctx.user_id() == Some(id) {
+                return Err(CoreError::Forbidden(
+                    "you cannot change your own administrator flag".into(),
+                ));
+            }
+            if !users::set_sysadmin(self.db.writer(), id, admin, now_millis()).await? {
+                return Err(CoreError::NotFound(format!("user {id} not found")));
+            }
+            Ok(())
+        };
+        self.audited(ctx, Operation::Update, id, work).await
     }
 }
 

@@ -6,6 +6,7 @@ use super::context::{Principal, RobotGrant, SecurityContext};
 use super::rbac::{self, Action, Kind, ProjectRef, Resource};
 use super::{password, require};
 use crate::error::{CoreError, CoreResult};
+use crate::notify::trail::{Operation, Target};
 use crate::project::Projects;
 use berth_db::robots;
 /// A robot and its grants as the API and portal render them.
@@ -99,6 +100,26 @@ impl Robots {
 
     /// Creates a robot; returns it and its secret (shown this once).
     pub async fn create(
+        &self,
+        ctx: &SecurityContext,
+        req: &RobotRequest,
+    ) -> CoreResult<(Robot, String)> {
+        let project = match req.level.as_str() {
+            "project" => single_project(&req.permissions).ok(),
+            _ => None,
+        };
+        let name = match &project {
+            Some(ns) => format!("{PREFIX}{ns}+{}", req.name),
+            None => format!("{PREFIX}{}", req.name),
+        };
+        let target = Target::Robot(&name, project.as_deref());
+        let work = self.insert(ctx, req);
+        (self.projects.trail())
+            .audited(ctx, Operation::Create, target, work)
+            .await
+    }
+
+    async fn insert(
         &self,
         ctx: &SecurityContext,
         req: &RobotRequest,
@@ -213,6 +234,31 @@ impl Robots {
         id: i64,
         req: &RobotRequest,
     ) -> CoreResult<()> {
+        let work = self.set(ctx, id, req);
+        self.audited(ctx, Operation::Update, id, work).await
+    }
+
+    /// Runs `work` on robot `id` and records its outcome.
+    async fn audited<T>(
+        &self,
+        ctx: &SecurityContext,
+        operation: Operation,
+        id: i64,
+        work: impl std::future::Future<Output = CoreResult<T>>,
+    ) -> CoreResult<T> {
+        let robot = robots::by_id(self.db.reader(), id).await.ok().flatten();
+        let (name, project) = match &robot {
+            Some(r) if r.level == "project" => (r.name.clone(), Some(project_of(&r.name))),
+            Some(r) => (r.name.clone(), None),
+            None => (id.to_string(), None),
+        };
+        let target = Target::Robot(&name, project.as_deref());
+        (self.projects.trail())
+            .audited(ctx, operation, target, work)
+            .await
+    }
+
+    async fn set(&self, ctx: &SecurityContext, id: i64, req: &RobotRequest) -> CoreResult<()> {
         let (mut r, _) = self.get(ctx, id).await?;
         self.require_manage(ctx, &r.level, r.project_id, Action::Update)
             .await?;
@@ -242,27 +288,28 @@ impl Robots {
         id: i64,
         given: Option<&str>,
     ) -> CoreResult<String> {
-        let (r, _) = self.get(ctx, id).await?;
-        self.require_manage(ctx, &r.level, r.project_id, Action::Update)
-            .await?;
-        let secret = chosen_or_generated(given)?;
-        robots::set_secret(
-            self.db.writer(),
-            id,
-            &password::hash(&secret).await?,
-            now_millis(),
-        )
-        .await?;
-        Ok(secret)
+        let work = async {
+            let (r, _) = self.get(ctx, id).await?;
+            self.require_manage(ctx, &r.level, r.project_id, Action::Update)
+                .await?;
+            let secret = chosen_or_generated(given)?;
+            let hash = password::hash(&secret).await?;
+            robots::set_secret(self.db.writer(), id, &hash, now_millis()).await?;
+            Ok(secret)
+        };
+        self.audited(ctx, Operation::Update, id, work).await
     }
 
     /// Deletes a robot.
     pub async fn delete(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
-        let (r, _) = self.get(ctx, id).await?;
-        self.require_manage(ctx, &r.level, r.project_id, Action::Delete)
-            .await?;
-        robots::delete(self.db.writer(), id).await?;
-        Ok(())
+        let work = async {
+            let (r, _) = self.get(ctx, id).await?;
+            self.require_manage(ctx, &r.level, r.project_id, Action::Delete)
+                .await?;
+            robots::delete(self.db.writer(), id).await?;
+            Ok(())
+        };
+        self.audited(ctx, Operation::Delete, id, work).await
     }
 
     /// Authenticates `robot$…` with its secret; `None` for a bad secret or a

@@ -1,11 +1,12 @@
 //! Audit logs: who did what, when, with what result.
 //!
-//! Entries are buffered in memory and written in one transaction every
-//! second (and at shutdown), so a pull or push never waits for an audit
-//! write; a process killed outright loses at most the last second, as
-//! Harbor's own asynchronous audit does. Disabled event types are read from
-//! the configuration at each flush, so every process follows a change
-//! within a second.
+//! The services record entries on a `Trail` as they act; they are written
+//! here in one transaction every second (and at shutdown), so a pull or
+//! push never waits for an audit write; a process killed outright loses at
+//! most the last second, as Harbor's own asynchronous audit does. Disabled
+//! event types are read from the configuration at each flush and their
+//! entries dropped there, so every process follows a change within a
+//! second.
 
 use crate::configurations::Configurations;
 use crate::error::{CoreError, CoreResult};
@@ -13,23 +14,18 @@ use crate::iam::context::SecurityContext;
 use crate::iam::rbac::require;
 use crate::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
+use crate::notify::trail::Trail;
 use crate::project::Projects;
 use crate::query::Filter;
-use berth_db::audit::{self, Entry};
+use berth_db::audit;
 /// An audit entry, and which log it is in.
 pub use berth_db::audit::{Log, Table};
 use berth_db::{now_millis, Db};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The event types recorded (`operation_resourcetype`), as Harbor names them.
 pub use crate::configurations::AUDIT_EVENT_TYPES as EVENT_TYPES;
-
-/// Operations the legacy log keeps (on these resource types only).
-fn legacy(operation: &str, resource_type: &str) -> bool {
-    matches!(operation, "create" | "delete" | "pull")
-        && matches!(resource_type, "artifact" | "tag" | "repository" | "project")
-}
 
 /// Harbor's vendor and job type for the purge.
 pub const PURGE_VENDOR: &str = "PURGE_AUDIT_LOG";
@@ -65,7 +61,7 @@ impl Default for PurgeParams {
 struct Inner {
     db: Db,
     configurations: Configurations,
-    buffer: Mutex<Vec<Entry>>,
+    trail: Trail,
 }
 
 /// The audit service.
@@ -76,25 +72,19 @@ pub struct Audit {
     purges: Vendor,
 }
 
-/// One operation to record.
-#[derive(Debug, Clone)]
-pub struct Event<'a> {
-    /// The project's name, if it belongs to one.
-    pub project: Option<&'a str>,
-    pub operation: &'a str,
-    pub resource_type: &'a str,
-    pub resource: &'a str,
-    pub username: &'a str,
-    pub success: bool,
-}
-
 impl Audit {
-    /// The service; registers the purge job with `jobs`.
-    pub fn new(db: Db, configurations: Configurations, projects: Projects, jobs: Jobs) -> Self {
+    /// The service writing out `trail`; registers the purge job with `jobs`.
+    pub fn new(
+        db: Db,
+        configurations: Configurations,
+        projects: Projects,
+        jobs: Jobs,
+        trail: Trail,
+    ) -> Self {
         let inner = Arc::new(Inner {
             db,
             configurations,
-            buffer: Mutex::new(Vec::new()),
+            trail,
         });
         let run = inner.clone();
         jobs.register(PURGE_VENDOR, move |ctx| {
@@ -108,31 +98,20 @@ impl Audit {
         }
     }
 
-    /// Records an operation (written at the next flush).
-    pub fn record(&self, e: &Event<'_>) {
-        let event_type = format!("{}_{}", e.operation, e.resource_type);
-        if self.inner.configurations.audit_disabled(&event_type) {
-            return;
-        }
-        let entry = Entry {
-            project: e.project.map(str::to_string),
-            operation: e.operation.to_string(),
-            resource_type: e.resource_type.to_string(),
-            resource: e.resource.to_string(),
-            username: e.username.to_string(),
-            description: format!("{} {} {}", e.operation, e.resource_type, e.resource),
-            success: e.success,
-            op_time: now_millis(),
-            legacy: e.success && legacy(e.operation, e.resource_type),
-        };
-        crate::lock(&self.inner.buffer).push(entry);
-    }
-
     /// Writes buffered entries (and re-reads the settings, which say which
     /// event types are disabled).
     pub async fn flush(&self) -> CoreResult<()> {
-        self.inner.configurations.refresh().await?;
-        let entries = std::mem::take(&mut *crate::lock(&self.inner.buffer));
+        let disabled = self
+            .inner
+            .configurations
+            .refresh()
+            .await?
+            .disabled_audit_event_types;
+        let mut entries = self.inner.trail.take();
+        entries.retain(|e| {
+            let event_type = format!("{}_{}", e.operation, e.resource_type);
+            !disabled.contains(&event_type)
+        });
         if entries.is_empty() {
             return Ok(());
         }

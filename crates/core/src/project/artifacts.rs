@@ -3,6 +3,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
+use crate::notify::trail::{Operation, Target};
 use crate::project::{ProjectKey, Projects};
 use crate::query::Filter;
 use crate::registry::Registry;
@@ -166,6 +167,25 @@ impl Artifacts {
         repo: &RepositoryName,
         from: &str,
     ) -> CoreResult<String> {
+        // The artifact would be the source's, in `repo`.
+        let source = match from.split_once('@') {
+            Some((_, digest)) => digest,
+            None => from.rsplit_once(':').map_or(from, |(_, tag)| tag),
+        };
+        let work = self.copy_checked(ctx, registry, repo, from);
+        let target = Target::Artifact(repo, source);
+        (self.projects.trail())
+            .refusal(ctx, Operation::Create, target, work)
+            .await
+    }
+
+    async fn copy_checked(
+        &self,
+        ctx: &SecurityContext,
+        registry: &Registry,
+        repo: &RepositoryName,
+        from: &str,
+    ) -> CoreResult<String> {
         let (src, reference) = match from.split_once('@') {
             Some((r, d)) => (r, d),
             None => from
@@ -196,14 +216,20 @@ impl Artifacts {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> CoreResult<()> {
-        self.check(ctx, repo, Action::Delete, Kind::Artifact)
-            .await?;
-        let a = self.find(repo, reference).await?;
-        let digest =
-            berth_oci::Digest::parse(&a.digest).map_err(|e| CoreError::Internal(e.to_string()))?;
-        Ok(registry
-            .delete_manifest(repo, &Reference::Digest(digest), ctx.username())
-            .await?)
+        let work = async {
+            self.check(ctx, repo, Action::Delete, Kind::Artifact)
+                .await?;
+            let a = self.find(repo, reference).await?;
+            let digest = berth_oci::Digest::parse(&a.digest)
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            Ok(registry
+                .delete_manifest(repo, &Reference::Digest(digest), ctx.username())
+                .await?)
+        };
+        let target = Target::Artifact(repo, &reference.to_string());
+        (self.projects.trail())
+            .refusal(ctx, Operation::Delete, target, work)
+            .await
     }
 
     /// One page of an artifact's accessories (signatures, SBOMs, other
@@ -343,16 +369,24 @@ impl Artifacts {
         reference: &Reference,
         name: &str,
     ) -> CoreResult<()> {
-        self.check(ctx, repo, Action::Create, Kind::Tag).await?;
-        let tag = Tag::parse(name)
-            .map_err(|_| CoreError::BadRequest(format!("invalid tag name {name:?}")))?;
-        let a = self.find(repo, reference).await?;
-        if !registry.add_tag(repo, a.repository_id, a.id, &tag).await? {
-            return Err(CoreError::Conflict(format!(
-                "tag {name} already exists in {repo}"
-            )));
-        }
-        Ok(())
+        let work = async {
+            self.check(ctx, repo, Action::Create, Kind::Tag).await?;
+            let tag = Tag::parse(name)
+                .map_err(|_| CoreError::BadRequest(format!("invalid tag name {name:?}")))?;
+            let a = self.find(repo, reference).await?;
+            let added = registry
+                .add_tag(repo, a.repository_id, a.id, &tag, ctx.username())
+                .await?;
+            if !added {
+                return Err(CoreError::Conflict(format!(
+                    "tag {name} already exists in {repo}"
+                )));
+            }
+            Ok(())
+        };
+        (self.projects.trail())
+            .refusal(ctx, Operation::Create, Target::Tag(repo, name), work)
+            .await
     }
 
     /// Removes a tag from an artifact.
@@ -364,16 +398,21 @@ impl Artifacts {
         reference: &Reference,
         name: &str,
     ) -> CoreResult<()> {
-        self.check(ctx, repo, Action::Delete, Kind::Tag).await?;
-        let a = self.find(repo, reference).await?;
-        if !a.tags.iter().any(|t| t.name == name) {
-            return Err(CoreError::NotFound(format!(
-                "tag {name} not found on {}",
-                a.digest
-            )));
-        }
-        registry.delete_tag(repo, name).await?;
-        Ok(())
+        let work = async {
+            self.check(ctx, repo, Action::Delete, Kind::Tag).await?;
+            let a = self.find(repo, reference).await?;
+            if !a.tags.iter().any(|t| t.name == name) {
+                return Err(CoreError::NotFound(format!(
+                    "tag {name} not found on {}",
+                    a.digest
+                )));
+            }
+            registry.delete_tag(repo, name, ctx.username()).await?;
+            Ok(())
+        };
+        (self.projects.trail())
+            .refusal(ctx, Operation::Delete, Target::Tag(repo, name), work)
+            .await
     }
 }
 

@@ -8,6 +8,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::require;
 use crate::iam::rbac::{self, can, Action, Kind, ProjectRef, Resource, Role};
+use crate::notify::trail::{Operation, Target, Trail};
 use crate::query::Filter;
 /// A project member as the API and portal render it.
 pub use berth_db::projects::Member;
@@ -85,12 +86,51 @@ impl ProjectKey {
 pub struct Projects {
     db: Db,
     configurations: Configurations,
+    trail: Trail,
 }
 
 impl Projects {
-    /// The service on a database, following the run-time settings.
-    pub fn new(db: Db, configurations: Configurations) -> Self {
-        Projects { db, configurations }
+    /// The service on a database, following the run-time settings and
+    /// recording changes on `trail`.
+    pub fn new(db: Db, configurations: Configurations, trail: Trail) -> Self {
+        Projects {
+            db,
+            configurations,
+            trail,
+        }
+    }
+
+    /// The trail the project's services record on.
+    pub(crate) fn trail(&self) -> &Trail {
+        &self.trail
+    }
+
+    /// The name a key stands for, as the audit log names the project (the
+    /// key itself when there is no such project).
+    async fn name_for(&self, key: &ProjectKey) -> String {
+        match key {
+            ProjectKey::Name(n) => n.clone(),
+            ProjectKey::Id(id) => match self.name_of(*id).await {
+                Ok(Some(n)) => n,
+                _ => id.to_string(),
+            },
+        }
+    }
+
+    /// The name the audit log gives a member (its id when there is none).
+    async fn member_name(&self, key: &ProjectKey, mid: i64) -> String {
+        let id = match key {
+            ProjectKey::Id(id) => Some(*id),
+            ProjectKey::Name(n) => self.lookup(n).await.ok().flatten().map(|p| p.id),
+        };
+        let member = match id {
+            Some(id) => projects::member(self.db.reader(), id, mid)
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        member.map_or_else(|| mid.to_string(), |m| m.entity_name)
     }
 
     /// Creates the public `library` project owned by the first administrator, once.
@@ -141,7 +181,21 @@ impl Projects {
         name: &str,
         metadata: &BTreeMap<String, String>,
     ) -> CoreResult<i64> {
-        self.check_creation(ctx).await?;
+        let work = async {
+            self.check_creation(ctx).await?;
+            self.create_checked(ctx, name, metadata).await
+        };
+        (self.trail)
+            .audited(ctx, Operation::Create, Target::Project(name), work)
+            .await
+    }
+
+    async fn create_checked(
+        &self,
+        ctx: &SecurityContext,
+        name: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> CoreResult<i64> {
         validate_name(name)?;
         validate_metadata(metadata)?;
         let owner = match ctx.user_id() {
@@ -352,16 +406,22 @@ impl Projects {
 
     /// Deletes an empty project.
     pub async fn delete(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<()> {
-        let view = self
-            .authorized(ctx, key, Action::Delete, Kind::Project)
-            .await?;
-        if view.repo_count > 0 {
-            return Err(CoreError::Precondition(
-                "the project contains repositories and cannot be deleted".into(),
-            ));
-        }
-        projects::delete(self.db.writer(), view.project.project_id).await?;
-        Ok(())
+        let name = self.name_for(key).await;
+        let work = async {
+            let view = self
+                .authorized(ctx, key, Action::Delete, Kind::Project)
+                .await?;
+            if view.repo_count > 0 {
+                return Err(CoreError::Precondition(
+                    "the project contains repositories and cannot be deleted".into(),
+                ));
+            }
+            projects::delete(self.db.writer(), view.project.project_id).await?;
+            Ok(())
+        };
+        (self.trail)
+            .audited(ctx, Operation::Delete, Target::Project(&name), work)
+            .await
     }
 
     /// Whether the caller could delete the project now (`_deletable`).
@@ -387,16 +447,22 @@ impl Projects {
         key: &ProjectKey,
         metadata: &BTreeMap<String, String>,
     ) -> CoreResult<()> {
-        let view = self
-            .authorized(ctx, key, Action::Update, Kind::Metadata)
-            .await?;
-        validate_metadata(metadata)?;
-        let mut tx = self.db.begin().await?;
-        for (k, v) in metadata {
-            projects::set_metadata(&mut *tx, view.project.project_id, k, v).await?;
-        }
-        berth_db::commit(tx).await?;
-        Ok(())
+        let name = self.name_for(key).await;
+        let work = async {
+            let view = self
+                .authorized(ctx, key, Action::Update, Kind::Metadata)
+                .await?;
+            validate_metadata(metadata)?;
+            let mut tx = self.db.begin().await?;
+            for (k, v) in metadata {
+                projects::set_metadata(&mut *tx, view.project.project_id, k, v).await?;
+            }
+            berth_db::commit(tx).await?;
+            Ok(())
+        };
+        (self.trail)
+            .audited(ctx, Operation::Update, Target::Project(&name), work)
+            .await
     }
 
     /// Reads the project's metadata.
@@ -431,19 +497,52 @@ impl Projects {
         key: &ProjectKey,
         name: &str,
     ) -> CoreResult<()> {
-        let view = self
-            .authorized(ctx, key, Action::Delete, Kind::Metadata)
-            .await?;
-        if !projects::delete_metadata(self.db.writer(), view.project.project_id, name).await? {
-            return Err(CoreError::NotFound(format!("metadata {name} not found")));
-        }
-        Ok(())
+        let project = self.name_for(key).await;
+        let work = async {
+            let view = self
+                .authorized(ctx, key, Action::Delete, Kind::Metadata)
+                .await?;
+            if !projects::delete_metadata(self.db.writer(), view.project.project_id, name).await? {
+                return Err(CoreError::NotFound(format!("metadata {name} not found")));
+            }
+            Ok(())
+        };
+        (self.trail)
+            .audited(ctx, Operation::Update, Target::Project(&project), work)
+            .await
     }
 
     // ----- members -----
 
     /// Adds a user (by name or id) to a project with a role.
     pub async fn add_member(
+        &self,
+        ctx: &SecurityContext,
+        key: &ProjectKey,
+        user: MemberUser,
+        role: i64,
+    ) -> CoreResult<i64> {
+        let project = self.name_for(key).await;
+        let member = match &user {
+            MemberUser::Id(id) => users::by_id(self.db.reader(), *id)
+                .await
+                .ok()
+                .flatten()
+                .map_or_else(|| id.to_string(), |u| u.username),
+            MemberUser::Name(n) => n.clone(),
+        };
+        let work = self.add_member_checked(ctx, key, user, role);
+        (self.trail)
+            .audited(
+                ctx,
+                Operation::Create,
+                Target::Member(&project, &member),
+                work,
+            )
+            .await
+    }
+
+    async fn add_member_checked(
         &self,
         ctx: &SecurityContext,
         key: &ProjectKey,
@@ -520,23 +619,27 @@ impl Projects {
         mid: i64,
         role: i64,
     ) -> CoreResult<()> {
-        let view = self
-            .authorized(ctx, key, Action::Update, Kind::Member)
-            .await?;
-        Role::from_id(role)
-            .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
-        if !projects::set_member_role(
-            self.db.writer(),
-            view.project.project_id,
-            mid,
-            role,
-            now_millis(),
-        )
-        .await?
-        {
-            return Err(CoreError::NotFound(format!("member {mid} not found")));
-        }
-        Ok(())
+        let (project, member) = (self.name_for(key).await, self.member_name(key, mid).await);
+        let work = async {
+            let view = self
+                .authorized(ctx, key, Action::Update, Kind::Member)
+                .await?;
+            Role::from_id(role)
+                .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
+            let id = view.project.project_id;
+            if !projects::set_member_role(self.db.writer(), id, mid, role, now_millis()).await? {
+                return Err(CoreError::NotFound(format!("member {mid} not found")));
+            }
+            Ok(())
+        };
+        (self.trail)
+            .audited(
+                ctx,
+                Operation::Update,
+                Target::Member(&project, &member),
+                work,
+            )
+            .await
     }
 
     /// Removes a member.
@@ -546,13 +649,24 @@ impl Projects {
         key: &ProjectKey,
         mid: i64,
     ) -> CoreResult<()> {
-        let view = self
-            .authorized(ctx, key, Action::Delete, Kind::Member)
-            .await?;
-        if !projects::delete_member(self.db.writer(), view.project.project_id, mid).await? {
-            return Err(CoreError::NotFound(format!("member {mid} not found")));
-        }
-        Ok(())
+        let (project, member) = (self.name_for(key).await, self.member_name(key, mid).await);
+        let work = async {
+            let view = self
+                .authorized(ctx, key, Action::Delete, Kind::Member)
+                .await?;
+            if !projects::delete_member(self.db.writer(), view.project.project_id, mid).await? {
+                return Err(CoreError::NotFound(format!("member {mid} not found")));
+            }
+            Ok(())
+        };
+        (self.trail)
+            .audited(
+                ctx,
+                Operation::Delete,
+                Target::Member(&project, &member),
+                work,
+            )
+            .await
     }
 }
 

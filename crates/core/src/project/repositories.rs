@@ -3,6 +3,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{self, Action, Kind};
+use crate::notify::trail::{Operation, Target};
 use crate::project::Projects;
 use crate::query::Filter;
 use crate::registry::Registry;
@@ -85,9 +86,16 @@ impl Repositories {
         repo: &str,
         description: &str,
     ) -> CoreResult<()> {
-        let r = self.checked(ctx, project, repo, Action::Update).await?;
-        repositories::set_description(self.db.writer(), &r.name, description, now_millis()).await?;
-        Ok(())
+        let work = async {
+            let r = self.checked(ctx, project, repo, Action::Update).await?;
+            let now = now_millis();
+            repositories::set_description(self.db.writer(), &r.name, description, now).await?;
+            Ok(())
+        };
+        let name = format!("{project}/{repo}");
+        (self.projects.trail())
+            .audited(ctx, Operation::Update, Target::Repository(&name), work)
+            .await
     }
 
     /// Deletes the repository and its artifacts, each artifact's deletion an
@@ -99,15 +107,21 @@ impl Repositories {
         project: &str,
         repo: &str,
     ) -> CoreResult<()> {
-        let r = self.checked(ctx, project, repo, Action::Delete).await?;
-        let name =
-            RepositoryName::parse(&r.name).map_err(|e| CoreError::Internal(e.to_string()))?;
-        if !registry.delete_repository(&name, ctx.username()).await? {
-            return Err(CoreError::NotFound(format!(
-                "repository {} not found",
-                r.name
-            )));
-        }
-        Ok(())
+        let work = async {
+            let r = self.checked(ctx, project, repo, Action::Delete).await?;
+            let name =
+                RepositoryName::parse(&r.name).map_err(|e| CoreError::Internal(e.to_string()))?;
+            if !registry.delete_repository(&name, ctx.username()).await? {
+                return Err(CoreError::NotFound(format!(
+                    "repository {} not found",
+                    r.name
+                )));
+            }
+            Ok(())
+        };
+        let name = format!("{project}/{repo}");
+        (self.projects.trail())
+            .refusal(ctx, Operation::Delete, Target::Repository(&name), work)
+            .await
     }
 }

@@ -3,6 +3,7 @@
 pub mod error;
 
 use crate::notify::events::{Artifact, Event, Events};
+use crate::notify::trail::{Operation, Target, Trail};
 use crate::policy::{Chain, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
 use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db};
@@ -86,13 +87,14 @@ pub struct Registry {
     pulls: Mutex<PullStats>,
     events: Events,
     policies: Chain,
+    trail: Trail,
 }
 
 impl Registry {
     /// Builds the engine on a database and a blob store; it tells `events`
     /// of pushes, pulls and deletes, and every write and pull passes
-    /// `policies`.
-    pub fn new(db: Db, store: FsStore, events: Events, policies: Chain) -> Self {
+    /// `policies`; it records each change and pull on `trail`.
+    pub fn new(db: Db, store: FsStore, events: Events, policies: Chain, trail: Trail) -> Self {
         Registry {
             db,
             store,
@@ -100,6 +102,7 @@ impl Registry {
             pulls: Mutex::new(PullStats::default()),
             events,
             policies,
+            trail,
         }
     }
 
@@ -571,6 +574,9 @@ impl Registry {
         berth_db::commit(tx).await?;
         staged.committed();
         self.policies.after_write(&write).await;
+        let pushed = Target::Artifact(repo, &reference.to_string());
+        self.trail
+            .record(operator, Operation::Create, &pushed, true);
         Ok(PushedManifest {
             digest,
             subject,
@@ -593,6 +599,8 @@ impl Registry {
             Reference::Digest(_) => Vec::new(),
             Reference::Tag(t) => vec![t.as_str().to_string()],
         };
+        let pulled = Target::Artifact(repo, &reference.to_string());
+        self.trail.record(operator, Operation::Pull, &pulled, true);
         {
             let mut stats = crate::lock(&self.pulls);
             let e = stats.pending.entry(m.id).or_insert((m.repository_id, 0, 0));
@@ -750,7 +758,7 @@ impl Registry {
     ) -> Result<()> {
         let d = match reference {
             Reference::Tag(t) => {
-                return match self.delete_tag(repo, t.as_str()).await? {
+                return match self.delete_tag(repo, t.as_str(), operator).await? {
                     true => Ok(()),
                     false => Err(self.missing_manifest(repo).await),
                 }
@@ -781,6 +789,9 @@ impl Registry {
         berth_db::commit(tx).await?;
         staged.committed();
         self.policies.after_write(&write).await;
+        let deleted = Target::Artifact(repo, &d);
+        self.trail
+            .record(operator, Operation::Delete, &deleted, true);
         Ok(())
     }
 
@@ -792,6 +803,7 @@ impl Registry {
         repository_id: i64,
         artifact_id: i64,
         tag: &Tag,
+        operator: &str,
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let write = Write::AddTag {
@@ -811,12 +823,20 @@ impl Registry {
         berth_db::commit(tx).await?;
         if added {
             self.policies.after_write(&write).await;
+            let tagged = Target::Tag(repo, tag.as_str());
+            self.trail
+                .record(operator, Operation::Create, &tagged, true);
         }
         Ok(added)
     }
 
     /// Removes a tag; false if the repository has no such tag.
-    pub async fn delete_tag(&self, repo: &RepositoryName, tag: &str) -> Result<bool> {
+    pub async fn delete_tag(
+        &self,
+        repo: &RepositoryName,
+        tag: &str,
+        operator: &str,
+    ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let write = Write::DeleteTag { repo, tag };
         self.policies.check_write(&mut tx, &write).await?;
@@ -824,6 +844,9 @@ impl Registry {
         berth_db::commit(tx).await?;
         if deleted {
             self.policies.after_write(&write).await;
+            let untagged = Target::Tag(repo, tag);
+            self.trail
+                .record(operator, Operation::Delete, &untagged, true);
         }
         Ok(deleted)
     }
@@ -856,6 +879,9 @@ impl Registry {
             s.committed();
         }
         self.policies.after_write(&write).await;
+        let deleted = Target::Repository(repo.as_str());
+        self.trail
+            .record(operator, Operation::Delete, &deleted, true);
         Ok(true)
     }
 

@@ -1,18 +1,17 @@
-//! Audit logs on the API: the middleware that records every change made
-//! through `/api`, the log listings, and the purge at `/system/purgeaudit`.
+//! Audit logs on the API: the log listings, and the purge at
+//! `/system/purgeaudit`. (The services record what they do; see
+//! `berth_core::notify::trail`.)
 
 use super::executions::{self, Schedule};
 use super::model::{AuditLog, AuditLogEventType, AuditLogExt, Errors, ExecHistory};
 use super::{context, filter, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
-use axum::extract::{MatchedPath, Path, RawQuery, Request, State as S};
-use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{Path, RawQuery, State as S};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::notify::audit::{Event, PurgeParams, EVENT_TYPES, PURGE_VENDOR};
 use berth_core::notify::audit::{Log, Table};
-use berth_core::project::ProjectKey;
+use berth_core::notify::audit::{PurgeParams, EVENT_TYPES, PURGE_VENDOR};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<State> {
@@ -26,160 +25,6 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(purge_get, purge_stop))
         .routes(routes!(purge_log))
         .routes(routes!(purge_schedule, purge_create, purge_update))
-}
-
-/// The operation and resource type of a change, from its route.
-fn classify(method: &Method, route: &str) -> Option<(&'static str, &'static str)> {
-    let t = route.strip_prefix("/api/v2.0")?;
-    let op = match *method {
-        Method::POST => "create",
-        Method::PUT | Method::PATCH => "update",
-        Method::DELETE => "delete",
-        _ => return None,
-    };
-    const ART: &str = "/projects/{p}/repositories/{r}/artifacts";
-    let kind = match t {
-        "/users" | "/users/{id}" | "/users/{id}/password" | "/users/{id}/sysadmin" => "user",
-        "/projects" | "/projects/{p}" => "project",
-        t if t.starts_with("/projects/{p}/metadatas") => return Some(("update", "project")),
-        "/projects/{p}/members" | "/projects/{p}/members/{mid}" => "member",
-        "/robots" | "/robots/{id}" => "robot",
-        "/configurations" => "configuration",
-        "/projects/{p}/repositories/{r}" => "repository",
-        t if t == ART || t == format!("{ART}/{{reference}}") => "artifact",
-        t if t.starts_with(ART) && (t.ends_with("/tags") || t.ends_with("/tags/{tag}")) => "tag",
-        _ => return None,
-    };
-    Some((op, kind))
-}
-
-/// The value of each `{param}` of `route` in `path`.
-fn params<'a>(route: &'a str, path: &'a str) -> Vec<(&'a str, &'a str)> {
-    route
-        .split('/')
-        .zip(path.split('/'))
-        .filter_map(|(t, v)| Some((t.strip_prefix('{')?.strip_suffix('}')?, v)))
-        .collect()
-}
-
-/// The name of the project a path or `Location` names by id or name.
-async fn project_name(state: &State, headers: &HeaderMap, p: &str) -> Option<String> {
-    let is_name = headers
-        .get("x-is-resource-name")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-    match ProjectKey::parse(p, is_name) {
-        ProjectKey::Name(n) => Some(n),
-        ProjectKey::Id(id) => state.projects.name_of(id).await.ok().flatten(),
-    }
-}
-
-/// Who is calling, without verifying again what the handler verified.
-async fn operator(state: &State, headers: &HeaderMap) -> String {
-    if let Some((user, _)) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(crate::auth::parse_basic)
-    {
-        return user;
-    }
-    if let Some(sid) = crate::session::session_id(headers) {
-        if let Ok(Some((ctx, _))) = state.iam.session(sid).await {
-            return ctx.username().to_string();
-        }
-    }
-    "anonymous".into()
-}
-
-/// Records every change made through the API, with its result; requests
-/// that fail authentication (401) are not attributed to anyone.
-pub async fn record_changes(S(state): S<State>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string());
-    let Some((operation, kind)) = route.as_deref().and_then(|r| classify(req.method(), r)) else {
-        return next.run(req).await;
-    };
-    let route = route.unwrap_or_default();
-    let path = req.uri().path().to_string();
-    let headers = req.headers().clone();
-    let ps = params(&route, &path);
-    let get = |k: &str| ps.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-    // Before the change: a deleted project has no name afterwards.
-    let mut project = match get("p") {
-        Some(p) => project_name(&state, &headers, &p).await,
-        None => None,
-    };
-    let resp = next.run(req).await;
-    if resp.status() == StatusCode::UNAUTHORIZED {
-        return resp;
-    }
-    let created = resp
-        .headers()
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|l| l.rsplit('/').next())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        });
-    if kind == "project" && project.is_none() {
-        if let Some(c) = &created {
-            project = project_name(&state, &resp_headers_name(&headers), c).await;
-        }
-    }
-    let repo = || {
-        let r = get("r").unwrap_or_default();
-        let r = percent_encoding::percent_decode_str(&r)
-            .decode_utf8_lossy()
-            .into_owned();
-        format!("{}/{r}", project.clone().unwrap_or_default())
-    };
-    let resource = match kind {
-        "project" => project.clone().unwrap_or_default(),
-        "repository" => repo(),
-        "artifact" => format!(
-            "{}@{}",
-            repo(),
-            get("reference").or(created.clone()).unwrap_or_default()
-        ),
-        "tag" => format!(
-            "{}:{}",
-            repo(),
-            get("tag").or(created.clone()).unwrap_or_default()
-        ),
-        "member" => format!(
-            "{}/member {}",
-            project.clone().unwrap_or_default(),
-            get("mid").or(created.clone()).unwrap_or_default()
-        ),
-        "configuration" => "configurations".into(),
-        _ => get("id").or(created).unwrap_or_default(),
-    };
-    state.audit.record(&Event {
-        project: project.as_deref(),
-        operation,
-        resource_type: kind,
-        resource: &resource,
-        username: &operator(&state, &headers).await,
-        success: resp.status().as_u16() < 400,
-    });
-    resp
-}
-
-/// A project's Location carries its id unless it was asked to carry the name.
-fn resp_headers_name(req: &HeaderMap) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    if req
-        .get("x-resource-name-in-location")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
-    {
-        h.insert(
-            "x-is-resource-name",
-            header::HeaderValue::from_static("true"),
-        );
-    }
-    h
 }
 
 fn legacy_json(l: &Log) -> AuditLog {

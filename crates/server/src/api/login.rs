@@ -1,7 +1,7 @@
 //! Harbor's form sign-in: `POST /c/login` and `GET /c/log_out`.
 
 use super::ApiError;
-use crate::session::{audit, session_id, start, CLEAR_COOKIE, CSRF_HEADER};
+use crate::session::{session_id, start, CLEAR_COOKIE, CSRF_HEADER};
 use crate::State;
 use axum::extract::State as S;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -31,11 +31,8 @@ async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, 
     };
     let ctx = state
         .iam
-        .login(&principal, &password, crate::listener::peer())
-        .await;
-    let ok = matches!(ctx, Ok(Some(_)));
-    audit(&state, "login", &principal, ok);
-    let ctx = ctx?
+        .sign_in(&principal, &password, crate::listener::peer())
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid username or password"))?;
     let (cookie, csrf) = start(&state, &ctx).await?;
     let mut resp = StatusCode::OK.into_response();
@@ -50,9 +47,6 @@ async fn login(S(state): S<State>, body: axum::body::Bytes) -> Result<Response, 
 /// Ends the session and clears the cookie.
 async fn log_out(S(state): S<State>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(sid) = session_id(&headers) {
-        if let Some((ctx, _)) = state.iam.session(sid).await? {
-            audit(&state, "logout", ctx.username(), true);
-        }
         state.iam.end_session(sid).await?;
     }
     let mut resp = StatusCode::OK.into_response();

@@ -57,10 +57,6 @@ pub fn router(state: State) -> Router<State> {
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     router
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            audit::record_changes,
-        ))
         .route(OPENAPI_PATH, get(move || async move { Json(doc) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))

@@ -164,47 +164,16 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
         (E::Upload(name, id), Method::DELETE) => uploads::cancel(r, &name, &id).await,
         (E::Manifest(name, reference), m @ (Method::GET | Method::HEAD)) => {
             let puller = (m == Method::GET).then(|| caller.username());
-            let resp = manifests::get(r, &name, &reference, puller).await?;
-            if puller.is_some() {
-                audit(&state, &caller, &name, &reference, "pull");
-            }
-            Ok(resp)
+            manifests::get(r, &name, &reference, puller).await
         }
         (E::Manifest(name, reference), Method::PUT) => {
-            let resp = manifests::put(r, &name, &reference, req, caller.username()).await?;
-            audit(&state, &caller, &name, &reference, "create");
-            Ok(resp)
+            manifests::put(r, &name, &reference, req, caller.username()).await
         }
         (E::Manifest(name, reference), Method::DELETE) => {
-            let resp = manifests::delete(r, &name, &reference, caller.username()).await?;
-            audit(&state, &caller, &name, &reference, "delete");
-            Ok(resp)
+            manifests::delete(r, &name, &reference, caller.username()).await
         }
         _ => Err(unsupported()),
     }
-}
-
-/// Records a manifest push, pull or delete (deleting by tag removes a tag).
-fn audit(
-    state: &State,
-    caller: &auth::Caller,
-    name: &RepositoryName,
-    reference: &Reference,
-    operation: &str,
-) {
-    let (resource_type, resource) = match reference {
-        Reference::Tag(t) if operation == "delete" => ("tag", format!("{name}:{t}")),
-        Reference::Tag(t) => ("artifact", format!("{name}:{t}")),
-        Reference::Digest(d) => ("artifact", format!("{name}@{d}")),
-    };
-    state.audit.record(&berth_core::notify::audit::Event {
-        project: Some(name.project()),
-        operation,
-        resource_type,
-        resource: &resource,
-        username: caller.username(),
-        success: true,
-    });
 }
 
 fn unsupported() -> OciError {

@@ -2,7 +2,7 @@
 //! system settings.
 
 use super::projects::{counted, minutes, page_number, pager};
-use super::{csrf_field, message, page, record, redirect_with, refusal, Flash, Posted, Viewer};
+use super::{csrf_field, message, page, redirect_with, refusal, Flash, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::HeaderMap;
@@ -238,15 +238,6 @@ pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response 
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let result = state.configurations.update(&v.ctx, &changes).await;
-    record(
-        &state,
-        &v,
-        None,
-        "update",
-        "configuration",
-        "configurations",
-        result.is_ok(),
-    );
     match result {
         Ok(()) => redirect_with(
             "/harbor/configs",

@@ -236,27 +236,6 @@ fn refusal(v: &Viewer, e: &CoreError) -> Response {
     failed(Some(v), status, &message(e))
 }
 
-/// Records a portal change in the audit log, as the API's middleware
-/// records the same change made through the API.
-fn record(
-    state: &State,
-    v: &Viewer,
-    project: Option<&str>,
-    operation: &str,
-    resource_type: &str,
-    resource: &str,
-    success: bool,
-) {
-    state.audit.record(&berth_core::notify::audit::Event {
-        project,
-        operation,
-        resource_type,
-        resource,
-        username: v.ctx.username(),
-        success,
-    });
-}
-
 /// A message shown once on the next page.
 pub enum Flash {
     Ok(String),

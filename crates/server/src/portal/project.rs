@@ -4,8 +4,7 @@
 
 use super::projects::{counted, minutes, page_number, pager, param, role_label, search_box, size};
 use super::{
-    csrf_field, failed, message, page, read_posted, record, redirect_with, refusal, Flash, Form,
-    Viewer,
+    csrf_field, failed, message, page, read_posted, redirect_with, refusal, Flash, Form, Viewer,
 };
 use crate::State;
 use axum::extract::{
@@ -395,16 +394,6 @@ pub async fn add_member(S(state): S<State>, ProjectPost(v, form, p): ProjectPost
         .projects
         .add_member(&v.ctx, &key, MemberUser::Name(username.to_string()), role)
         .await;
-    let resource = format!("{}/member {username}", p.project.name);
-    record(
-        &state,
-        &v,
-        Some(p.project.name.as_str()),
-        "create",
-        "member",
-        &resource,
-        result.is_ok(),
-    );
     let to = tab_url(&p, "members");
     match result {
         Ok(_) => redirect_with(
@@ -425,29 +414,15 @@ pub async fn change_member(
         Ok(m) => m.entity_name,
         Err(e) => return redirect_with(&tab_url(&p, "members"), Flash::Err(message(&e))),
     };
-    let (op, result, done) = if form.get("action") == "remove" {
+    let (result, done) = if form.get("action") == "remove" {
         let r = state.projects.delete_member(&v.ctx, &key, mid).await;
-        (
-            "delete",
-            r,
-            format!("{name} was removed from {}.", p.project.name),
-        )
+        (r, format!("{name} was removed from {}.", p.project.name))
     } else {
         let role = form.get("role").parse().unwrap_or(0);
         let r = state.projects.update_member(&v.ctx, &key, mid, role).await;
         let label = Role::from_id(role).map_or("?", role_label);
-        ("update", r, format!("{name} is now {label}."))
+        (r, format!("{name} is now {label}."))
     };
-    let resource = format!("{}/member {name}", p.project.name);
-    record(
-        &state,
-        &v,
-        Some(p.project.name.as_str()),
-        op,
-        "member",
-        &resource,
-        result.is_ok(),
-    );
     let to = tab_url(&p, "members");
     match result {
         Ok(()) => redirect_with(&to, Flash::Ok(done)),
@@ -627,21 +602,7 @@ pub async fn create_robot(
         permissions,
         secret: None,
     };
-    let result = state.iam.robots.create(&v.ctx, &req).await;
-    let name = match &result {
-        Ok((r, _)) => r.name.clone(),
-        Err(_) => req.name.clone(),
-    };
-    record(
-        &state,
-        &v,
-        Some(p.project.name.as_str()),
-        "create",
-        "robot",
-        &name,
-        result.is_ok(),
-    );
-    match result {
+    match state.iam.robots.create(&v.ctx, &req).await {
         Ok((robot, secret)) => {
             robots_page(&state, &headers, &v, &p, 1, Some((robot.name, secret))).await
         }
@@ -669,30 +630,18 @@ pub async fn change_robot(
         Err(e) => return redirect_with(&to, Flash::Err(message(&e))),
     };
     let name = robot.name.clone();
-    let (op, result) = match form.get("action") {
+    let result = match form.get("action") {
         "refresh" => {
             let r = robots.refresh_secret(&v.ctx, rid, None).await;
-            record(
-                &state,
-                &v,
-                Some(p.project.name.as_str()),
-                "update",
-                "robot",
-                &name,
-                r.is_ok(),
-            );
             return match r {
                 Ok(secret) => robots_page(&state, &headers, &v, &p, 1, Some((name, secret))).await,
                 Err(e) => redirect_with(&to, Flash::Err(message(&e))),
             };
         }
-        "delete" => (
-            "delete",
-            robots
-                .delete(&v.ctx, rid)
-                .await
-                .map(|()| format!("{name} was deleted.")),
-        ),
+        "delete" => robots
+            .delete(&v.ctx, rid)
+            .await
+            .map(|()| format!("{name} was deleted.")),
         action @ ("enable" | "disable") => {
             let req = RobotRequest {
                 name: name.clone(),
@@ -703,25 +652,13 @@ pub async fn change_robot(
                 permissions: perms,
                 secret: None,
             };
-            (
-                "update",
-                robots
-                    .update(&v.ctx, rid, &req)
-                    .await
-                    .map(|()| format!("{name} is {action}d.")),
-            )
+            robots
+                .update(&v.ctx, rid, &req)
+                .await
+                .map(|()| format!("{name} is {action}d."))
         }
         other => return redirect_with(&to, Flash::Err(format!("Unknown action {other:?}."))),
     };
-    record(
-        &state,
-        &v,
-        Some(p.project.name.as_str()),
-        op,
-        "robot",
-        &name,
-        result.is_ok(),
-    );
     match result {
         Ok(done) => redirect_with(&to, Flash::Ok(done)),
         Err(e) => redirect_with(&to, Flash::Err(message(&e))),
@@ -795,16 +732,6 @@ pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost)
     metadata.insert("severity".into(), form.get("severity").to_string());
     let key = ProjectKey::Id(p.project.project_id);
     let result = state.projects.set_metadata(&v.ctx, &key, &metadata).await;
-    let name = p.project.name.as_str();
-    record(
-        &state,
-        &v,
-        Some(name),
-        "update",
-        "project",
-        name,
-        result.is_ok(),
-    );
     let to = tab_url(&p, "configs");
     match result {
         Ok(()) => redirect_with(

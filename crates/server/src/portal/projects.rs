@@ -1,6 +1,6 @@
 //! The projects list: search, pages, and creating a project.
 
-use super::{csrf_field, message, page, record, redirect_with, Flash, Posted, Viewer};
+use super::{csrf_field, message, page, redirect_with, Flash, Posted, Viewer};
 use crate::State;
 use axum::extract::{RawQuery, State as S};
 use axum::http::HeaderMap;
@@ -211,15 +211,6 @@ pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     };
     let metadata = BTreeMap::from([("public".to_string(), public.to_string())]);
     let result = state.projects.create(&v.ctx, name, &metadata).await;
-    record(
-        &state,
-        &v,
-        Some(name),
-        "create",
-        "project",
-        name,
-        result.is_ok(),
-    );
     match result {
         Ok(_) => redirect_with(
             "/harbor/projects",

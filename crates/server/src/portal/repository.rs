@@ -3,7 +3,7 @@
 
 use super::project::{may, registry_host, repository_url as url, InProject, ProjectPost};
 use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text, size};
-use super::{csrf_field, message, page, record, redirect_with, refusal, Flash};
+use super::{csrf_field, message, page, redirect_with, refusal, Flash};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
@@ -170,15 +170,6 @@ pub async fn delete_repository(
         .delete(&v.ctx, &state.registry, name, &rest)
         .await;
     let full = format!("{name}/{rest}");
-    record(
-        &state,
-        &v,
-        Some(name),
-        "delete",
-        "repository",
-        &full,
-        result.is_ok(),
-    );
     match result {
         Ok(()) => redirect_with(
             &super::project::tab_url(&p, "repositories"),
@@ -454,38 +445,23 @@ pub async fn change(
     let here = artifact_url(p.project.project_id, repo.as_str(), &digest);
     let arts = &state.artifacts;
     let tag = form.get("tag").trim();
-    let project = Some(p.project.name.as_str());
     let (result, to) = match form.get("action") {
         "add-tag" => {
             let r = arts
                 .add_tag(&v.ctx, &state.registry, &repo, &reference, tag)
                 .await;
-            let resource = format!("{}:{tag}", repo.as_str());
-            record(&state, &v, project, "create", "tag", &resource, r.is_ok());
             (r.map(|()| format!("Tag {tag} added.")), here)
         }
         "delete-tag" => {
             let r = arts
                 .delete_tag(&v.ctx, &state.registry, &repo, &reference, tag)
                 .await;
-            let resource = format!("{}:{tag}", repo.as_str());
-            record(&state, &v, project, "delete", "tag", &resource, r.is_ok());
             (r.map(|()| format!("Tag {tag} deleted.")), here)
         }
         "delete" => {
             let r = arts
                 .delete(&v.ctx, &state.registry, &repo, &reference)
                 .await;
-            let resource = format!("{}@{digest}", repo.as_str());
-            record(
-                &state,
-                &v,
-                project,
-                "delete",
-                "artifact",
-                &resource,
-                r.is_ok(),
-            );
             // A deleted artifact's page is gone: go back to its repository.
             let to = if r.is_ok() {
                 url(p.project.project_id, repo.as_str())

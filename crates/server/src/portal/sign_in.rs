@@ -117,7 +117,6 @@ pub async fn sign_up(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Res
     }
     let req = super::users::person(&form);
     let result = state.iam.create_user(&state.iam.anonymous(), &req).await;
-    session::audit(&state, "create", &req.username, result.is_ok());
     match result {
         Ok(_) => redirect_with(
             "/harbor/sign-in",
@@ -139,9 +138,8 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
     let principal = form.get("principal");
     let result = state
         .iam
-        .login(principal, form.get("password"), crate::listener::peer())
+        .sign_in(principal, form.get("password"), crate::listener::peer())
         .await;
-    session::audit(&state, "login", principal, matches!(result, Ok(Some(_))));
     let ctx = match result {
         Ok(Some(ctx)) => ctx,
         Ok(None) => {
@@ -176,13 +174,12 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
     }
 }
 
-pub async fn sign_out(S(state): S<State>, headers: HeaderMap, Posted(v, _): Posted) -> Response {
+pub async fn sign_out(S(state): S<State>, headers: HeaderMap, Posted(_, _): Posted) -> Response {
     if let Some(sid) = session::session_id(&headers) {
         if let Err(e) = state.iam.end_session(sid).await {
             return redirect_with("/harbor/projects", Flash::Err(super::message(&e)));
         }
     }
-    session::audit(&state, "logout", v.ctx.username(), true);
     let mut resp = redirect_with("/harbor/sign-in", Flash::Ok("You have signed out.".into()));
     resp.headers_mut().append(
         header::SET_COOKIE,

@@ -2,7 +2,7 @@
 //! (profile and password).
 
 use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text};
-use super::{csrf_field, message, page, record, redirect_with, refusal, Flash, Posted, Viewer};
+use super::{csrf_field, message, page, redirect_with, refusal, Flash, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::HeaderMap;
@@ -139,15 +139,6 @@ pub fn person(form: &super::Form) -> UserRequest {
 pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let req = person(&form);
     let result = state.iam.create_user(&v.ctx, &req).await;
-    record(
-        &state,
-        &v,
-        None,
-        "create",
-        "user",
-        &req.username,
-        result.is_ok(),
-    );
     match result {
         Ok(_) => redirect_with(
             "/harbor/users",
@@ -163,25 +154,19 @@ pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Po
         Err(e) => return redirect_with("/harbor/users", Flash::Err(message(&e))),
     };
     let iam = &state.iam;
-    let (op, result) = match form.get("action") {
-        "grant" => (
-            "update",
-            iam.set_sysadmin(&v.ctx, id, true)
-                .await
-                .map(|()| format!("{name} is now an administrator.")),
-        ),
-        "revoke" => (
-            "update",
-            iam.set_sysadmin(&v.ctx, id, false)
-                .await
-                .map(|()| format!("{name} is no longer an administrator.")),
-        ),
-        "delete" => (
-            "delete",
-            iam.delete_user(&v.ctx, id)
-                .await
-                .map(|()| format!("User {name} deleted.")),
-        ),
+    let result = match form.get("action") {
+        "grant" => iam
+            .set_sysadmin(&v.ctx, id, true)
+            .await
+            .map(|()| format!("{name} is now an administrator.")),
+        "revoke" => iam
+            .set_sysadmin(&v.ctx, id, false)
+            .await
+            .map(|()| format!("{name} is no longer an administrator.")),
+        "delete" => iam
+            .delete_user(&v.ctx, id)
+            .await
+            .map(|()| format!("User {name} deleted.")),
         other => {
             return redirect_with(
                 "/harbor/users",
@@ -189,7 +174,6 @@ pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Po
             )
         }
     };
-    record(&state, &v, None, op, "user", &name, result.is_ok());
     match result {
         Ok(done) => redirect_with("/harbor/users", Flash::Ok(done)),
         Err(e) => redirect_with("/harbor/users", Flash::Err(message(&e))),
@@ -265,15 +249,6 @@ pub async fn update_account(S(state): S<State>, Posted(v, form): Posted) -> Resp
             .await
             .map(|()| "Your profile was saved.".to_string())
     };
-    record(
-        &state,
-        &v,
-        None,
-        "update",
-        "user",
-        v.ctx.username(),
-        result.is_ok(),
-    );
     match result {
         Ok(done) => redirect_with("/harbor/account", Flash::Ok(done)),
         Err(e) => redirect_with("/harbor/account", Flash::Err(message(&e))),
