@@ -3,6 +3,8 @@
 //! plus the machine's ceilings measured in the same run.
 
 use anyhow::{bail, ensure, Context, Result};
+use berth_testkit::registry::{check, digest, Registry};
+use berth_testkit::OCI_MANIFEST;
 use bytes::Bytes;
 use clap::Parser;
 use reqwest::{Client, StatusCode};
@@ -120,9 +122,9 @@ const METRICS: &[Metric] = &[
 
 struct Target {
     name: &'static str,
-    url: String,
+    /// The registry and the client that reaches it.
+    reg: Registry,
     pid: u32,
-    client: Client,
     creds: Option<(String, String)>,
     results: BTreeMap<&'static str, Vec<f64>>,
 }
@@ -134,9 +136,11 @@ async fn main() -> Result<()> {
     let mut targets = [
         Target {
             name: "berth",
-            url: args.berth.clone(),
+            reg: Registry {
+                url: args.berth.clone(),
+                http: client()?,
+            },
             pid: args.berth_pid,
-            client: client()?,
             creds: args
                 .berth_creds
                 .as_deref()
@@ -146,9 +150,11 @@ async fn main() -> Result<()> {
         },
         Target {
             name: "distribution",
-            url: args.dist.clone(),
+            reg: Registry {
+                url: args.dist.clone(),
+                http: client()?,
+            },
             pid: args.dist_pid,
-            client: client()?,
             creds: None,
             results: BTreeMap::new(),
         },
@@ -173,13 +179,13 @@ async fn main() -> Result<()> {
             eprintln!("run {} on {}", run + 1, t.name);
             if let Some((user, password)) = &t.creds {
                 let scope = format!("repository:bench/run{run}:pull,push");
-                let token = fetch_token(&t.client, &t.url, user, password, &scope).await?;
+                let token = fetch_token(&t.reg.http, &t.reg.url, user, password, &scope).await?;
                 let mut h = reqwest::header::HeaderMap::new();
                 h.insert(
                     reqwest::header::AUTHORIZATION,
                     format!("Bearer {token}").parse()?,
                 );
-                t.client = Client::builder()
+                t.reg.http = Client::builder()
                     .pool_max_idle_per_host(64)
                     .default_headers(h)
                     .build()?;
@@ -194,7 +200,7 @@ async fn main() -> Result<()> {
     }
     let token_rate = match &targets[0].creds {
         Some((user, password)) if shared_runs > 0 => {
-            Some(token_rate(&targets[0].url, user, password, 16, 200 / scale.min(10)).await?)
+            Some(token_rate(&targets[0].reg.url, user, password, 16, 200 / scale.min(10)).await?)
         }
         _ => None,
     };
@@ -206,7 +212,7 @@ async fn main() -> Result<()> {
     let extras = match &targets[0].creds {
         Some((user, password)) if !args.portal_only && !args.shared_only => Some(
             berth_extras(
-                &targets[0].url,
+                &targets[0].reg.url,
                 targets[0].pid,
                 (user, password),
                 &push_plan(&args)?,
@@ -219,7 +225,7 @@ async fn main() -> Result<()> {
     };
     let portal = match &targets[0].creds {
         Some((user, password)) if !args.push_only && !args.shared_only => {
-            Some(portal_render(&targets[0].url, user, password, 10_000 / scale).await?)
+            Some(portal_render(&targets[0].reg.url, user, password, 10_000 / scale).await?)
         }
         _ => None,
     };
@@ -539,12 +545,8 @@ async fn gc_rate(
 ) -> Result<(usize, f64)> {
     let gc_blobs = 100_000 / scale;
     concurrently(32, (0..gc_blobs).collect(), |i| async move {
-        push_whole(
-            t,
-            "bench/extras",
-            Bytes::from(random(64, 10_000_000 + i as u64)),
-        )
-        .await
+        let blob = Bytes::from(random(64, 10_000_000 + i as u64));
+        t.reg.push_whole("bench/extras", blob).await
     })
     .await?;
     let admin = Client::new();
@@ -557,7 +559,7 @@ async fn gc_rate(
         .send()
         .await?;
     check(r.status(), StatusCode::CREATED, "GC start")?;
-    let gc = location(url, &r)?;
+    let gc = t.reg.location(&r)?;
     loop {
         let v: serde_json::Value = admin
             .get(&gc)
@@ -581,8 +583,14 @@ async fn push_images(t: &Target, seed: u64, layer: usize, range: Range<usize>) -
     concurrently(16, range.collect(), |i| async move {
         let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed},"i":{i}}}"#));
         let layer = Bytes::from(random(layer, seed * 1_000_000 + i as u64));
-        let manifest = push_image_blobs(t, "bench/extras", config, layer).await?;
-        put_manifest(t, "bench/extras", &format!("s{seed}i{i}"), manifest).await
+        let manifest = t
+            .reg
+            .push_image_blobs("bench/extras", config, layer)
+            .await?;
+        let tag = format!("s{seed}i{i}");
+        t.reg
+            .push_manifest("bench/extras", &tag, OCI_MANIFEST, manifest)
+            .await
     })
     .await?;
     Ok(())
@@ -606,12 +614,14 @@ async fn berth_pusher(
     );
     Ok(Target {
         name: "berth",
-        url: url.to_string(),
+        reg: Registry {
+            url: url.to_string(),
+            http: Client::builder()
+                .pool_max_idle_per_host(idle)
+                .default_headers(h)
+                .build()?,
+        },
         pid: 0,
-        client: Client::builder()
-            .pool_max_idle_per_host(idle)
-            .default_headers(h)
-            .build()?,
         creds: None,
         results: BTreeMap::new(),
     })
@@ -636,26 +646,23 @@ async fn portal_render(
     let client = Client::builder().pool_max_idle_per_host(32).build()?;
     let t = berth_pusher(url, user, password, "bench/many", 32).await?;
     let base: serde_json::Value = serde_json::from_slice(
-        &push_image_blobs(
-            &t,
-            "bench/many",
-            Bytes::from_static(br#"{"os":"linux"}"#),
-            Bytes::from(random(1024, 7)),
-        )
-        .await?,
+        &t.reg
+            .push_image_blobs(
+                "bench/many",
+                Bytes::from_static(br#"{"os":"linux"}"#),
+                Bytes::from(random(1024, 7)),
+            )
+            .await?,
     )?;
     let t = &t;
     concurrently(16, (0..artifacts).collect(), |i| {
         let mut m = base.clone();
         async move {
             m["annotations"] = serde_json::json!({"i": i.to_string()});
-            put_manifest(
-                t,
-                "bench/many",
-                &format!("t{i}"),
-                Bytes::from(serde_json::to_vec(&m)?),
-            )
-            .await
+            let m = Bytes::from(serde_json::to_vec(&m)?);
+            t.reg
+                .push_manifest("bench/many", &format!("t{i}"), OCI_MANIFEST, m)
+                .await
         }
     })
     .await?;
@@ -747,15 +754,16 @@ async fn scenarios(
     // Unique content per run and target, so no push is deduplicated away.
     // Digests are computed before the clock starts: only the server is timed.
     let big = Bytes::from(salted(big, run, t.name));
-    let big_digest = sha256(&big);
+    let big_digest = digest(&big);
     let started = Instant::now();
-    push(t, &repo, big.clone(), &big_digest).await?;
+    t.reg.push_blob(&repo, big.clone(), &big_digest).await?;
     out.insert("blob push 512 MiB", mb(big.len(), started.elapsed()));
 
     let started = Instant::now();
     let mut resp = t
-        .client
-        .get(format!("{}/v2/{repo}/blobs/{big_digest}", t.url))
+        .reg
+        .http
+        .get(format!("{}/v2/{repo}/blobs/{big_digest}", t.reg.url))
         .send()
         .await?;
     check(resp.status(), StatusCode::OK, "blob GET")?;
@@ -769,9 +777,11 @@ async fn scenarios(
     out.insert("blob pull 512 MiB", mb(n, started.elapsed()));
 
     let mid = salted(mid, run, t.name);
-    let mid_digest = sha256(&mid);
+    let mid_digest = digest(&mid);
     let started = Instant::now();
-    push_chunked(t, &repo, &mid, &mid_digest, 8 * 1024 * 1024 / scale).await?;
+    (t.reg)
+        .push_chunked(&repo, &mid, &mid_digest, 8 * 1024 * 1024 / scale)
+        .await?;
     out.insert(
         "chunked push 256 MiB / 8 MiB",
         mb(mid.len(), started.elapsed()),
@@ -781,14 +791,14 @@ async fn scenarios(
     let small: Vec<(Bytes, String)> = (0..count)
         .map(|i| {
             let b = Bytes::from(salted(&random(16 * 1024, 1000 + i as u64), run, t.name));
-            let d = sha256(&b);
+            let d = digest(&b);
             (b, d)
         })
         .collect();
     let repo_ref = &repo;
     let started = Instant::now();
     concurrently(16, small, |(blob, d)| async move {
-        push(t, repo_ref, blob, &d).await
+        t.reg.push_blob(repo_ref, blob, &d).await
     })
     .await?;
     out.insert(
@@ -801,16 +811,18 @@ async fn scenarios(
         r#"{{"architecture":"amd64","os":"linux","run":"{run}"}}"#
     ));
     let layer = Bytes::from(salted(&random(1024, 7), run, t.name));
-    let manifest = push_image_blobs(t, &repo, config, layer).await?;
-    let md = sha256(&manifest);
-    put_manifest(t, &repo, "latest", manifest.clone()).await?;
+    let manifest = t.reg.push_image_blobs(&repo, config, layer).await?;
+    let md = digest(&manifest);
+    (t.reg)
+        .push_manifest(&repo, "latest", OCI_MANIFEST, manifest.clone())
+        .await?;
 
     let requests = 20_000 / scale;
-    let url = format!("{}/v2/{repo}/manifests/latest", t.url);
+    let url = format!("{}/v2/{repo}/manifests/latest", t.reg.url);
     let (rps, p99) = hammer(t, 32, requests, &url, false).await?;
     out.insert("manifest GET by tag c=32", rps);
     out.insert("manifest GET by tag p99", p99);
-    let url = format!("{}/v2/{repo}/manifests/{md}", t.url);
+    let url = format!("{}/v2/{repo}/manifests/{md}", t.reg.url);
     let (rps, p99) = hammer(t, 32, requests, &url, true).await?;
     out.insert("manifest HEAD by digest c=32", rps);
     out.insert("manifest HEAD by digest p99", p99);
@@ -820,15 +832,20 @@ async fn scenarios(
     concurrently(16, tags, |tag| {
         let manifest = manifest.clone();
         let repo = &repo;
-        async move { put_manifest(t, repo, &tag, manifest).await }
+        async move {
+            (t.reg)
+                .push_manifest(repo, &tag, OCI_MANIFEST, manifest)
+                .await
+        }
     })
     .await?;
     let lists = 50;
     let started = Instant::now();
     for _ in 0..lists {
         let v: serde_json::Value = t
-            .client
-            .get(format!("{}/v2/{repo}/tags/list", t.url))
+            .reg
+            .http
+            .get(format!("{}/v2/{repo}/tags/list", t.reg.url))
             .send()
             .await?
             .json()
@@ -886,123 +903,6 @@ async fn token_rate(url: &str, user: &str, password: &str, c: usize, n: usize) -
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
-fn check(got: StatusCode, want: StatusCode, what: &str) -> Result<()> {
-    if got != want {
-        bail!("{what}: status {got}, expected {want}");
-    }
-    Ok(())
-}
-
-fn location(base: &str, resp: &reqwest::Response) -> Result<String> {
-    let loc = resp
-        .headers()
-        .get("location")
-        .context("no Location")?
-        .to_str()?;
-    Ok(if loc.starts_with("http") {
-        loc.to_string()
-    } else {
-        format!("{base}{loc}")
-    })
-}
-
-fn with_query(url: &str, q: &str) -> String {
-    if url.contains('?') {
-        format!("{url}&{q}")
-    } else {
-        format!("{url}?{q}")
-    }
-}
-
-/// Pushes a blob and returns its digest (setup, untimed).
-async fn push_whole(t: &Target, repo: &str, data: Bytes) -> Result<String> {
-    let digest = sha256(&data);
-    push(t, repo, data, &digest).await?;
-    Ok(digest)
-}
-
-/// POST a session, then PUT the whole blob with its digest (works on both).
-async fn push(t: &Target, repo: &str, data: Bytes, digest: &str) -> Result<()> {
-    let r = t
-        .client
-        .post(format!("{}/v2/{repo}/blobs/uploads/", t.url))
-        .send()
-        .await?;
-    check(r.status(), StatusCode::ACCEPTED, "upload POST")?;
-    let loc = location(&t.url, &r)?;
-    let r = t
-        .client
-        .put(with_query(&loc, &format!("digest={digest}")))
-        .header("content-type", "application/octet-stream")
-        .body(data)
-        .send()
-        .await?;
-    check(r.status(), StatusCode::CREATED, "upload PUT")
-}
-
-async fn push_chunked(
-    t: &Target,
-    repo: &str,
-    data: &[u8],
-    digest: &str,
-    chunk: usize,
-) -> Result<()> {
-    let r = t
-        .client
-        .post(format!("{}/v2/{repo}/blobs/uploads/", t.url))
-        .send()
-        .await?;
-    check(r.status(), StatusCode::ACCEPTED, "upload POST")?;
-    let mut loc = location(&t.url, &r)?;
-    let mut offset = 0;
-    for c in data.chunks(chunk) {
-        let r = t
-            .client
-            .patch(&loc)
-            .header("content-type", "application/octet-stream")
-            .header(
-                "content-range",
-                format!("{}-{}", offset, offset + c.len() - 1),
-            )
-            .body(c.to_vec())
-            .send()
-            .await?;
-        check(r.status(), StatusCode::ACCEPTED, "upload PATCH")?;
-        loc = location(&t.url, &r)?;
-        offset += c.len();
-    }
-    let r = t
-        .client
-        .put(with_query(&loc, &format!("digest={digest}")))
-        .send()
-        .await?;
-    check(r.status(), StatusCode::CREATED, "upload PUT")?;
-    Ok(())
-}
-
-async fn put_manifest(t: &Target, repo: &str, tag: &str, body: Bytes) -> Result<()> {
-    let r = t
-        .client
-        .put(format!("{}/v2/{repo}/manifests/{tag}", t.url))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(body)
-        .send()
-        .await?;
-    check(r.status(), StatusCode::CREATED, "manifest PUT")
-}
-
-/// Pushes an image's config and one layer; returns its OCI manifest.
-async fn push_image_blobs(t: &Target, repo: &str, config: Bytes, layer: Bytes) -> Result<Bytes> {
-    let (cd, cl) = (push_whole(t, repo, config.clone()).await?, config.len());
-    let (ld, ll) = (push_whole(t, repo, layer.clone()).await?, layer.len());
-    Ok(Bytes::from(serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cl},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ll}],
-    }))?))
-}
-
 /// `requests` GETs (or HEADs) of one URL from `c` workers: (req/s, p99 ms).
 async fn hammer(
     t: &Target,
@@ -1015,9 +915,9 @@ async fn hammer(
     let mut latencies = concurrently(c, (0..requests).collect(), |_| async move {
         let s = Instant::now();
         let req = if head {
-            t.client.head(url)
+            t.reg.http.head(url)
         } else {
-            t.client.get(url)
+            t.reg.http.get(url)
         };
         let r = req
             .header("accept", "application/vnd.oci.image.manifest.v1+json")
@@ -1047,13 +947,6 @@ where
         .await
         .into_iter()
         .collect()
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
-    )
 }
 
 fn random(n: usize, seed: u64) -> Vec<u8> {

@@ -145,28 +145,25 @@ async fn build_history_of_an_image() {
                 .contains("BUILD_HISTORY isn't supported for IMAGE"),
             "{e}"
         );
-        let r = s
-            .api(
-                Method::GET,
-                "/projects/p/repositories/built/artifacts/v1/additions/readme.md",
-                ADMIN,
-            )
-            .send()
+        s.expect(
+            Method::GET,
+            "/projects/p/repositories/built/artifacts/v1/additions/readme.md",
+            ADMIN,
+            None,
+        )
+        .await
+        .error(400, "BAD_REQUEST");
+        s.expect(
+            Method::GET,
+            "/projects/p/repositories/built/artifacts/v1/additions/nonsense",
+            ADMIN,
+            None,
+        )
+        .await
+        .error(400, "BAD_REQUEST");
+        s.expect(Method::GET, path, None, None)
             .await
-            .unwrap();
-        expect_error(r, 400, "BAD_REQUEST").await;
-        let r = s
-            .api(
-                Method::GET,
-                "/projects/p/repositories/built/artifacts/v1/additions/nonsense",
-                ADMIN,
-            )
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 400, "BAD_REQUEST").await;
-        let r = s.api(Method::GET, path, None).send().await.unwrap();
-        expect_error(r, 401, "UNAUTHORIZED").await;
+            .error(401, "UNAUTHORIZED");
     }
 }
 
@@ -219,12 +216,9 @@ async fn children_and_accessories_are_shown_under_their_parent_and_go_with_it() 
 
         // Deleting the index takes its untagged child and its accessories;
         // the tagged child stays.
-        let r = s
-            .api(Method::DELETE, &format!("{list}/v1"), ADMIN)
-            .send()
+        s.expect(Method::DELETE, &format!("{list}/v1"), ADMIN, None)
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .is(200);
         for gone in [&index.0, &amd.0, &notation, &cosign] {
             let r = s.get(&format!("/v2/{repo}/manifests/{gone}")).await;
             assert_eq!(r.status(), 404, "{gone} stayed");
@@ -254,18 +248,12 @@ async fn children_and_accessories_are_shown_under_their_parent_and_go_with_it() 
                 201
             );
         }
-        let r = s
-            .api(Method::DELETE, &format!("{list}/{}", shared.0), ADMIN)
-            .send()
+        s.expect(Method::DELETE, &format!("{list}/{}", shared.0), ADMIN, None)
             .await
-            .unwrap();
-        assert_eq!(r.status(), 412);
-        let r = s
-            .api(Method::DELETE, &format!("{list}/one"), ADMIN)
-            .send()
+            .is(412);
+        s.expect(Method::DELETE, &format!("{list}/one"), ADMIN, None)
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .is(200);
         let r = s.get(&format!("/v2/{repo}/manifests/{}", shared.0)).await;
         assert_eq!(r.status(), 200, "a child another index lists went");
         assert_eq!(
@@ -363,22 +351,17 @@ async fn artifacts_as_harbor_describes_them() {
             .decode(icon["content"].as_str().unwrap())
             .unwrap();
         assert!(String::from_utf8(svg).unwrap().starts_with("<svg"));
-        let r = s
-            .api(
-                Method::GET,
-                &format!("/icons/sha256:{}", "0".repeat(64)),
-                ADMIN,
-            )
-            .send()
+        s.expect(
+            Method::GET,
+            &format!("/icons/sha256:{}", "0".repeat(64)),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
+        s.expect(Method::GET, "/icons/nonsense", ADMIN, None)
             .await
-            .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
-        let r = s
-            .api(Method::GET, "/icons/nonsense", ADMIN)
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 400, "BAD_REQUEST").await;
+            .error(400, "BAD_REQUEST");
 
         // An index lists its children with their platforms.
         let arm_body = s
@@ -415,17 +398,14 @@ async fn artifacts_as_harbor_describes_them() {
         assert_eq!(arm["annotations"]["note"], "arm");
 
         // A tag remembers its last pull; the artifact's other tag does not.
-        let r = s
-            .api(
-                Method::POST,
-                &format!("/projects/p/repositories/desc/artifacts/{img}/tags"),
-                ADMIN,
-            )
-            .json(&json!({"name": "other"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        s.expect(
+            Method::POST,
+            &format!("/projects/p/repositories/desc/artifacts/{img}/tags"),
+            ADMIN,
+            Some(&json!({"name": "other"})),
+        )
+        .await
+        .is(201);
         assert_eq!(s.get("/v2/p/desc/manifests/v1").await.status(), 200);
         let mut tags = Vec::new();
         for _ in 0..50 {
@@ -487,18 +467,12 @@ async fn artifacts_as_harbor_describes_them() {
             .await;
         assert_eq!(latest.len(), 1);
         assert_eq!(latest[0]["digest"], newer);
-        let r = s
-            .api(Method::GET, "/projects/p/artifacts", None)
-            .send()
+        s.expect(Method::GET, "/projects/p/artifacts", None, None)
             .await
-            .unwrap();
-        expect_error(r, 401, "UNAUTHORIZED").await;
-        let r = s
-            .api(Method::GET, "/projects/nope/artifacts", ADMIN)
-            .send()
+            .error(401, "UNAUTHORIZED");
+        s.expect(Method::GET, "/projects/nope/artifacts", ADMIN, None)
             .await
-            .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
+            .error(404, "NOT_FOUND");
     }
 }
 

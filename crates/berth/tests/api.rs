@@ -45,27 +45,25 @@ async fn users_and_authentication() {
         assert_eq!(me["username"], "admin");
         assert_eq!(me["sysadmin_flag"], true);
         assert!(me.get("password").is_none() && me.get("password_hash").is_none());
-        api_error(
-            s.api(Method::GET, "/users/current", None)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "UNAUTHORIZED",
+        s.expect(Method::GET, "/users/current", None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        s.expect(
+            Method::GET,
+            "/users/current",
+            Some(("admin", "wrong")),
+            None,
         )
-        .await;
-        let r = s
-            .api(Method::GET, "/users/current", Some(("admin", "wrong")))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 401, "UNAUTHORIZED").await;
-        let r = s
-            .api(Method::GET, "/users/current", Some(("ghost", "Whatever1")))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 401, "UNAUTHORIZED").await;
+        .await
+        .error(401, "UNAUTHORIZED");
+        s.expect(
+            Method::GET,
+            "/users/current",
+            Some(("ghost", "Whatever1")),
+            None,
+        )
+        .await
+        .error(401, "UNAUTHORIZED");
 
         let alice = s.create_user("alice", "Alice12345").await;
         let a = Some(("alice", "Alice12345"));
@@ -99,26 +97,12 @@ async fn users_and_authentication() {
             api_error(r, status, code).await;
         }
         let body = json!({"username": "bob", "email": "bob@example.com", "password": "Bob1234567"});
-        api_error(
-            s.api(Method::POST, "/users", a)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        api_error(
-            s.api(Method::POST, "/users", None)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
+        s.expect(Method::POST, "/users", a, Some(&body))
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::POST, "/users", None, Some(&body))
+            .await
+            .error(401, "UNAUTHORIZED");
         let r = s
             .api(Method::POST, "/users", ADMIN)
             .body(body.to_string())
@@ -153,88 +137,56 @@ async fn users_and_authentication() {
             .unwrap();
         let found: Value = r.json().await.unwrap();
         assert_eq!(found[0]["username"], "bob");
-        api_error(
-            s.api(Method::GET, "/users", a).send().await.unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        api_error(
-            s.api(Method::GET, "/users?page_size=101", ADMIN)
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "BAD_REQUEST",
-        )
-        .await;
-
-        let r = s
-            .api(Method::GET, &format!("/users/{alice}"), a)
-            .send()
+        s.expect(Method::GET, "/users", a, None)
             .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        api_error(
-            s.api(Method::GET, &format!("/users/{bob}"), a)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        api_error(
-            s.api(Method::GET, "/users/9999", ADMIN)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/users?page_size=101", ADMIN, None)
+            .await
+            .error(400, "BAD_REQUEST");
+
+        s.expect(Method::GET, &format!("/users/{alice}"), a, None)
+            .await
+            .is(200);
+        s.expect(Method::GET, &format!("/users/{bob}"), a, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/users/9999", ADMIN, None)
+            .await
+            .error(404, "NOT_FOUND");
 
         // Password change: the old password is checked.
         let path = format!("/users/{alice}/password");
-        let r = s
-            .api(Method::PUT, &path, a)
-            .json(&json!({"old_password": "Wrong12345", "new_password": "Alice54321"}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::PUT, &path, a)
-            .json(&json!({"old_password": "Alice12345", "new_password": "weak"}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 400, "BAD_REQUEST").await;
-        let r = s
-            .api(Method::PUT, &path, a)
-            .json(&json!({"old_password": "Alice12345", "new_password": "Alice54321"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let a2 = Some(("alice", "Alice54321"));
-        assert_eq!(
-            s.api(Method::GET, "/users/current", a2)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        api_error(
-            s.api(Method::GET, "/users/current", a)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "UNAUTHORIZED",
+        s.expect(
+            Method::PUT,
+            &path,
+            a,
+            Some(&json!({"old_password": "Wrong12345", "new_password": "Alice54321"})),
         )
-        .await;
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(
+            Method::PUT,
+            &path,
+            a,
+            Some(&json!({"old_password": "Alice12345", "new_password": "weak"})),
+        )
+        .await
+        .error(400, "BAD_REQUEST");
+        s.expect(
+            Method::PUT,
+            &path,
+            a,
+            Some(&json!({"old_password": "Alice12345", "new_password": "Alice54321"})),
+        )
+        .await
+        .is(200);
+        let a2 = Some(("alice", "Alice54321"));
+        s.expect(Method::GET, "/users/current", a2, None)
+            .await
+            .is(200);
+        s.expect(Method::GET, "/users/current", a, None)
+            .await
+            .error(401, "UNAUTHORIZED");
 
         // Search (any logged-in user) and profile updates (self or admin).
         let r = s
@@ -245,26 +197,14 @@ async fn users_and_authentication() {
         assert_eq!(header(&r, "x-total-count"), "1");
         let found: Value = r.json().await.unwrap();
         assert_eq!(found, json!([{"user_id": bob, "username": "bob"}]));
-        api_error(
-            s.api(Method::GET, "/users/search?username=bo", None)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
+        s.expect(Method::GET, "/users/search?username=bo", None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
         let profile =
             json!({"email": "alice@new.example.com", "realname": "Alice A.", "comment": "hi"});
-        assert_eq!(
-            s.api(Method::PUT, &format!("/users/{alice}"), a2)
-                .json(&profile)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        s.expect(Method::PUT, &format!("/users/{alice}"), a2, Some(&profile))
+            .await
+            .is(200);
         let me: Value = s
             .api(Method::GET, "/users/current", a2)
             .send()
@@ -275,59 +215,42 @@ async fn users_and_authentication() {
             .unwrap();
         assert_eq!(me["email"], "alice@new.example.com");
         assert_eq!(me["realname"], "Alice A.");
-        api_error(
-            s.api(Method::PUT, &format!("/users/{bob}"), a2)
-                .json(&profile)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
+        s.expect(Method::PUT, &format!("/users/{bob}"), a2, Some(&profile))
+            .await
+            .error(403, "FORBIDDEN");
         let taken = json!({"email": "alice@new.example.com"});
-        api_error(
-            s.api(Method::PUT, &format!("/users/{bob}"), ADMIN)
-                .json(&taken)
-                .send()
-                .await
-                .unwrap(),
-            409,
-            "CONFLICT",
+        s.expect(Method::PUT, &format!("/users/{bob}"), ADMIN, Some(&taken))
+            .await
+            .error(409, "CONFLICT");
+        s.expect(
+            Method::PUT,
+            &format!("/users/{bob}"),
+            ADMIN,
+            Some(&json!({"email": "nope"})),
         )
-        .await;
-        api_error(
-            s.api(Method::PUT, &format!("/users/{bob}"), ADMIN)
-                .json(&json!({"email": "nope"}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "BAD_REQUEST",
-        )
-        .await;
+        .await
+        .error(400, "BAD_REQUEST");
 
         // Sysadmin flag: admin only.
-        let r = s
-            .api(Method::PUT, &format!("/users/{bob}/sysadmin"), a2)
-            .json(&json!({"sysadmin_flag": true}))
-            .send()
+        s.expect(
+            Method::PUT,
+            &format!("/users/{bob}/sysadmin"),
+            a2,
+            Some(&json!({"sysadmin_flag": true})),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(
+            Method::PUT,
+            &format!("/users/{bob}/sysadmin"),
+            ADMIN,
+            Some(&json!({"sysadmin_flag": true})),
+        )
+        .await
+        .is(200);
+        s.expect(Method::GET, "/users", Some(("bob", "Bob1234567")), None)
             .await
-            .unwrap();
-        api_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::PUT, &format!("/users/{bob}/sysadmin"), ADMIN)
-            .json(&json!({"sysadmin_flag": true}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let r = s
-            .api(Method::GET, "/users", Some(("bob", "Bob1234567")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+            .is(200);
     }
 }
 
@@ -358,56 +281,47 @@ async fn projects_visibility_metadata_and_members() {
         assert_eq!(lib["owner_name"], "admin");
 
         let id = s.create_project("secret", false, o).await;
-        api_error(
-            s.api(Method::POST, "/projects", o)
-                .json(&json!({"project_name": "secret"}))
-                .send()
-                .await
-                .unwrap(),
-            409,
-            "CONFLICT",
+        s.expect(
+            Method::POST,
+            "/projects",
+            o,
+            Some(&json!({"project_name": "secret"})),
         )
-        .await;
+        .await
+        .error(409, "CONFLICT");
         for bad in ["Upper", "a--b", "", "-x"] {
-            let r = s
-                .api(Method::POST, "/projects", o)
-                .json(&json!({"project_name": bad}))
-                .send()
-                .await
-                .unwrap();
-            api_error(r, 400, "BAD_REQUEST").await;
+            s.expect(
+                Method::POST,
+                "/projects",
+                o,
+                Some(&json!({"project_name": bad})),
+            )
+            .await
+            .error(400, "BAD_REQUEST");
         }
-        let r = s
-            .api(Method::POST, "/projects", None)
-            .json(&json!({"project_name": "anon"}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 401, "UNAUTHORIZED").await;
-        let r = s
-            .api(Method::POST, "/projects", o)
-            .json(&json!({"project_name": "m", "metadata": {"severity": "extreme"}}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 400, "BAD_REQUEST").await;
+        s.expect(
+            Method::POST,
+            "/projects",
+            None,
+            Some(&json!({"project_name": "anon"})),
+        )
+        .await
+        .error(401, "UNAUTHORIZED");
+        s.expect(
+            Method::POST,
+            "/projects",
+            o,
+            Some(&json!({"project_name": "m", "metadata": {"severity": "extreme"}})),
+        )
+        .await
+        .error(400, "BAD_REQUEST");
 
-        assert_eq!(
-            s.api(Method::HEAD, "/projects?project_name=secret", None)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            s.api(Method::HEAD, "/projects?project_name=nope", None)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::NOT_FOUND
-        );
+        s.expect(Method::HEAD, "/projects?project_name=secret", None, None)
+            .await
+            .is(200);
+        s.expect(Method::HEAD, "/projects?project_name=nope", None, None)
+            .await
+            .is(404);
 
         // Visibility: anonymous and strangers see public projects only.
         let names = |v: Value| -> Vec<String> {
@@ -448,57 +362,42 @@ async fn projects_visibility_metadata_and_members() {
             .await
             .unwrap();
         assert_eq!(names(all), vec!["secret"]);
-        api_error(
-            s.api(Method::GET, &format!("/projects/{id}"), None)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
-        api_error(
-            s.api(Method::GET, "/projects/secret", x)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        api_error(
-            s.api(Method::GET, "/projects/nothere", o)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        s.expect(Method::GET, &format!("/projects/{id}"), None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        s.expect(Method::GET, "/projects/secret", x, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/projects/nothere", o, None)
+            .await
+            .error(404, "NOT_FOUND");
 
         // Members.
         let members = format!("/projects/{id}/members");
-        let r = s
-            .api(Method::POST, &members, x)
-            .json(&json!({"role_id": 2, "member_user": {"username": "dev"}}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::POST, &members, o)
-            .json(&json!({"role_id": 9, "member_user": {"username": "dev"}}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 400, "BAD_REQUEST").await;
-        let r = s
-            .api(Method::POST, &members, o)
-            .json(&json!({"role_id": 2, "member_user": {"username": "nobody"}}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 404, "NOT_FOUND").await;
+        s.expect(
+            Method::POST,
+            &members,
+            x,
+            Some(&json!({"role_id": 2, "member_user": {"username": "dev"}})),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(
+            Method::POST,
+            &members,
+            o,
+            Some(&json!({"role_id": 9, "member_user": {"username": "dev"}})),
+        )
+        .await
+        .error(400, "BAD_REQUEST");
+        s.expect(
+            Method::POST,
+            &members,
+            o,
+            Some(&json!({"role_id": 2, "member_user": {"username": "nobody"}})),
+        )
+        .await
+        .error(404, "NOT_FOUND");
         let r = s
             .api(Method::POST, &members, o)
             .json(&json!({"role_id": 3, "member_user": {"username": "dev"}}))
@@ -512,13 +411,14 @@ async fn projects_visibility_metadata_and_members() {
             .unwrap()
             .parse()
             .unwrap();
-        let r = s
-            .api(Method::POST, &members, o)
-            .json(&json!({"role_id": 3, "member_user": {"username": "dev"}}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 409, "CONFLICT").await;
+        s.expect(
+            Method::POST,
+            &members,
+            o,
+            Some(&json!({"role_id": 3, "member_user": {"username": "dev"}})),
+        )
+        .await
+        .error(409, "CONFLICT");
         let list: Value = s
             .api(Method::GET, &members, d)
             .send()
@@ -545,27 +445,30 @@ async fn projects_visibility_metadata_and_members() {
             .unwrap();
         assert_eq!(got["current_user_role_ids"], json!([3]));
         // A guest cannot change metadata or members.
-        let r = s
-            .api(Method::PUT, "/projects/secret", d)
-            .json(&json!({"metadata": {"public": "true"}}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::PUT, &format!("{members}/{mid}"), d)
-            .json(&json!({"role_id": 1}))
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::PUT, &format!("{members}/{mid}"), o)
-            .json(&json!({"role_id": 2}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        s.expect(
+            Method::PUT,
+            "/projects/secret",
+            d,
+            Some(&json!({"metadata": {"public": "true"}})),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(
+            Method::PUT,
+            &format!("{members}/{mid}"),
+            d,
+            Some(&json!({"role_id": 1})),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(
+            Method::PUT,
+            &format!("{members}/{mid}"),
+            o,
+            Some(&json!({"role_id": 2})),
+        )
+        .await
+        .is(200);
         let m: Value = s
             .api(Method::GET, &format!("{members}/{mid}"), o)
             .send()
@@ -577,13 +480,14 @@ async fn projects_visibility_metadata_and_members() {
         assert_eq!(m["role_name"], "developer");
 
         // Metadata.
-        let r = s
-            .api(Method::PUT, "/projects/secret", o)
-            .json(&json!({"metadata": {"auto_scan": "true", "severity": "high"}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        s.expect(
+            Method::PUT,
+            "/projects/secret",
+            o,
+            Some(&json!({"metadata": {"auto_scan": "true", "severity": "high"}})),
+        )
+        .await
+        .is(200);
         let md: Value = s
             .api(Method::GET, &format!("/projects/{id}/metadatas/"), o)
             .send()
@@ -609,51 +513,37 @@ async fn projects_visibility_metadata_and_members() {
             .await
             .unwrap();
         assert_eq!(one, json!({"severity": "high"}));
-        let r = s
-            .api(
-                Method::DELETE,
-                &format!("/projects/{id}/metadatas/auto_scan"),
-                o,
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        api_error(
-            s.api(
-                Method::GET,
-                &format!("/projects/{id}/metadatas/auto_scan"),
-                o,
-            )
-            .send()
-            .await
-            .unwrap(),
-            404,
-            "NOT_FOUND",
+        s.expect(
+            Method::DELETE,
+            &format!("/projects/{id}/metadatas/auto_scan"),
+            o,
+            None,
         )
-        .await;
-        let r = s
-            .api(Method::PUT, &format!("/projects/{id}/metadatas/public"), o)
-            .json(&json!({"public": "true"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        .await
+        .is(200);
+        s.expect(
+            Method::GET,
+            &format!("/projects/{id}/metadatas/auto_scan"),
+            o,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
+        s.expect(
+            Method::PUT,
+            &format!("/projects/{id}/metadatas/public"),
+            o,
+            Some(&json!({"public": "true"})),
+        )
+        .await
+        .is(200);
         // Now public: strangers and anonymous can read it, not change it.
-        assert_eq!(
-            s.api(Method::GET, "/projects/secret", None)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        api_error(
-            s.api(Method::GET, &members, None).send().await.unwrap(),
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
+        s.expect(Method::GET, "/projects/secret", None, None)
+            .await
+            .is(200);
+        s.expect(Method::GET, &members, None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
 
         // Deletion: refused while it holds repositories, by non-admins of it, then done.
         s.push_image("secret/app", "v1", "x").await;
@@ -666,59 +556,25 @@ async fn projects_visibility_metadata_and_members() {
             .await
             .unwrap();
         assert_eq!(r["deletable"], false);
-        api_error(
-            s.api(Method::DELETE, &format!("/projects/{id}"), o)
-                .send()
-                .await
-                .unwrap(),
-            412,
-            "PRECONDITION",
-        )
-        .await;
+        s.expect(Method::DELETE, &format!("/projects/{id}"), o, None)
+            .await
+            .error(412, "PRECONDITION");
         let empty = s.create_project("empty", false, o).await;
-        api_error(
-            s.api(Method::DELETE, &format!("/projects/{empty}"), d)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        assert_eq!(
-            s.api(Method::DELETE, &format!("/projects/{empty}"), o)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        api_error(
-            s.api(Method::GET, &format!("/projects/{empty}"), o)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
-        assert_eq!(
-            s.api(Method::DELETE, &format!("{members}/{mid}"), o)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        api_error(
-            s.api(Method::GET, &format!("{members}/{mid}"), o)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        s.expect(Method::DELETE, &format!("/projects/{empty}"), d, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::DELETE, &format!("/projects/{empty}"), o, None)
+            .await
+            .is(200);
+        s.expect(Method::GET, &format!("/projects/{empty}"), o, None)
+            .await
+            .error(404, "NOT_FOUND");
+        s.expect(Method::DELETE, &format!("{members}/{mid}"), o, None)
+            .await
+            .is(200);
+        s.expect(Method::GET, &format!("{members}/{mid}"), o, None)
+            .await
+            .error(404, "NOT_FOUND");
     }
 }
 
@@ -784,14 +640,9 @@ async fn brute_force_is_throttled() {
         let page = r.text().await.unwrap();
         assert!(page.contains("failed logins for this user"), "{page}");
         // Other users are unaffected.
-        assert_eq!(
-            s.api(Method::GET, "/users/current", ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        s.expect(Method::GET, "/users/current", ADMIN, None)
+            .await
+            .is(200);
         sleep_ms(2100).await;
         assert_eq!(try_login("Victim1234").await.status(), StatusCode::OK);
     }
@@ -903,33 +754,15 @@ async fn repositories_api() {
         let app = &list[1];
         assert_eq!(app["artifact_count"], 2);
         assert!(app["project_id"].as_i64().unwrap() > 0 && app["creation_time"].is_string());
-        api_error(
-            s.api(Method::GET, "/projects/p/repositories", x)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        api_error(
-            s.api(Method::GET, "/projects/p/repositories", None)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
-        api_error(
-            s.api(Method::GET, "/projects/none/repositories", m)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        s.expect(Method::GET, "/projects/p/repositories", x, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/projects/p/repositories", None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        s.expect(Method::GET, "/projects/none/repositories", m, None)
+            .await
+            .error(404, "NOT_FOUND");
 
         // All visible repositories: a stranger sees public ones only.
         let all: Value = s
@@ -966,15 +799,9 @@ async fn repositories_api() {
             .await
             .unwrap();
         assert_eq!(header(&r, "x-total-count"), "0", "exact, not fuzzy");
-        api_error(
-            s.api(Method::GET, "/repositories?q=owner%3Dx", ADMIN)
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "BAD_REQUEST",
-        )
-        .await;
+        s.expect(Method::GET, "/repositories?q=owner%3Dx", ADMIN, None)
+            .await
+            .error(400, "BAD_REQUEST");
 
         // Double-encoded names; description; delete by role.
         let one: Value = s
@@ -986,13 +813,14 @@ async fn repositories_api() {
             .await
             .unwrap();
         assert_eq!(one["name"], "p/web/app");
-        let r = s
-            .api(Method::PUT, "/projects/p/repositories/web%252Fapp", m)
-            .json(&json!({"description": "the web app"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        s.expect(
+            Method::PUT,
+            "/projects/p/repositories/web%252Fapp",
+            m,
+            Some(&json!({"description": "the web app"})),
+        )
+        .await
+        .is(200);
         let one: Value = s
             .api(Method::GET, "/projects/p/repositories/web%252Fapp", m)
             .send()
@@ -1002,32 +830,15 @@ async fn repositories_api() {
             .await
             .unwrap();
         assert_eq!(one["description"], "the web app");
-        api_error(
-            s.api(Method::DELETE, "/projects/p/repositories/db", m)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        assert_eq!(
-            s.api(Method::DELETE, "/projects/p/repositories/db", ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        api_error(
-            s.api(Method::GET, "/projects/p/repositories/db", ADMIN)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        s.expect(Method::DELETE, "/projects/p/repositories/db", m, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::DELETE, "/projects/p/repositories/db", ADMIN, None)
+            .await
+            .is(200);
+        s.expect(Method::GET, "/projects/p/repositories/db", ADMIN, None)
+            .await
+            .error(404, "NOT_FOUND");
         expect_error(s.get("/v2/p/db/manifests/v1").await, 404, "NAME_UNKNOWN").await;
         assert_eq!(
             s.get("/v2/p/web/app/manifests/v1").await.status(),
@@ -1062,15 +873,9 @@ async fn systeminfo_and_statistics() {
         assert_eq!(full["registry_url"], s.url.trim_start_matches("http://"));
         assert!(full["current_time"].is_string());
 
-        api_error(
-            s.api(Method::GET, "/statistics", None)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
+        s.expect(Method::GET, "/statistics", None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
         s.create_user("viewer", "Viewer1234").await;
         let layer = bytes(5000, 9);
         let d = s.push_blob("library/pub", &layer).await;
@@ -1145,16 +950,14 @@ async fn systeminfo_and_statistics() {
         assert_eq!(st["total_storage_consumption"], 5000 + 2 + public_manifest);
 
         // Deleted artifacts stop counting at once, whether or not GC has run.
-        let r = s
-            .api(
-                Method::DELETE,
-                "/projects/library/repositories/pub/artifacts/v1",
-                ADMIN,
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        s.expect(
+            Method::DELETE,
+            "/projects/library/repositories/pub/artifacts/v1",
+            ADMIN,
+            None,
+        )
+        .await
+        .is(200);
         let st: Value = s.api_json("/statistics", ADMIN).await;
         assert_eq!(st["total_storage_consumption"], 5000 + 2 + private_manifest);
         let summary: Value = s.api_json("/projects/library/summary", ADMIN).await;
@@ -1203,21 +1006,17 @@ async fn artifacts_and_tags_api() {
             .await
             .unwrap();
         assert!(list[0].get("tags").is_none());
-        api_error(
-            s.api(Method::GET, base, None).send().await.unwrap(),
-            401,
-            "UNAUTHORIZED",
+        s.expect(Method::GET, base, None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        s.expect(
+            Method::GET,
+            "/projects/p/repositories/nope/artifacts",
+            g,
+            None,
         )
-        .await;
-        api_error(
-            s.api(Method::GET, "/projects/p/repositories/nope/artifacts", g)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        .await
+        .error(404, "NOT_FOUND");
 
         // By tag and by digest.
         let a: Value = s
@@ -1238,55 +1037,29 @@ async fn artifacts_and_tags_api() {
             .await
             .unwrap();
         assert_eq!(a["tags"][0]["name"], "v1");
-        api_error(
-            s.api(Method::GET, &format!("{base}/nope"), g)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        s.expect(Method::GET, &format!("{base}/nope"), g, None)
+            .await
+            .error(404, "NOT_FOUND");
 
         // Tags: a guest may list, not create; a maintainer-level user (admin) may.
         let body = json!({"name": "stable"});
-        api_error(
-            s.api(Method::POST, &format!("{base}/v1/tags"), g)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        let r = s
-            .api(Method::POST, &format!("{base}/v1/tags"), ADMIN)
-            .json(&body)
-            .send()
+        s.expect(Method::POST, &format!("{base}/v1/tags"), g, Some(&body))
             .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        api_error(
-            s.api(Method::POST, &format!("{base}/v2/tags"), ADMIN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            409,
-            "CONFLICT",
+            .error(403, "FORBIDDEN");
+        s.expect(Method::POST, &format!("{base}/v1/tags"), ADMIN, Some(&body))
+            .await
+            .is(201);
+        s.expect(Method::POST, &format!("{base}/v2/tags"), ADMIN, Some(&body))
+            .await
+            .error(409, "CONFLICT");
+        s.expect(
+            Method::POST,
+            &format!("{base}/v1/tags"),
+            ADMIN,
+            Some(&json!({"name": "-bad"})),
         )
-        .await;
-        api_error(
-            s.api(Method::POST, &format!("{base}/v1/tags"), ADMIN)
-                .json(&json!({"name": "-bad"}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "BAD_REQUEST",
-        )
-        .await;
+        .await
+        .error(400, "BAD_REQUEST");
         let tags: Value = s
             .api(Method::GET, &format!("{base}/v1/tags"), g)
             .send()
@@ -1304,55 +1077,37 @@ async fn artifacts_and_tags_api() {
         assert_eq!(names, vec!["stable", "v1"]);
         let r = s.head("/v2/p/web/app/manifests/stable").await;
         assert_eq!(header(&r, "docker-content-digest"), d1);
-        api_error(
-            s.api(Method::DELETE, &format!("{base}/v1/tags/stable"), g)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
+        s.expect(Method::DELETE, &format!("{base}/v1/tags/stable"), g, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(
+            Method::DELETE,
+            &format!("{base}/v1/tags/stable"),
+            ADMIN,
+            None,
         )
-        .await;
-        assert_eq!(
-            s.api(Method::DELETE, &format!("{base}/v1/tags/stable"), ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        api_error(
-            s.api(Method::DELETE, &format!("{base}/v1/tags/stable"), ADMIN)
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "NOT_FOUND",
+        .await
+        .is(200);
+        s.expect(
+            Method::DELETE,
+            &format!("{base}/v1/tags/stable"),
+            ADMIN,
+            None,
         )
-        .await;
+        .await
+        .error(404, "NOT_FOUND");
         assert_eq!(
             s.head("/v2/p/web/app/manifests/stable").await.status(),
             StatusCode::NOT_FOUND
         );
 
         // Delete an artifact: its tags go, the other artifact stays.
-        api_error(
-            s.api(Method::DELETE, &format!("{base}/v1"), g)
-                .send()
-                .await
-                .unwrap(),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        assert_eq!(
-            s.api(Method::DELETE, &format!("{base}/v1"), ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        s.expect(Method::DELETE, &format!("{base}/v1"), g, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::DELETE, &format!("{base}/v1"), ADMIN, None)
+            .await
+            .is(200);
         assert_eq!(
             s.head(&format!("/v2/p/web/app/manifests/{d1}"))
                 .await
@@ -1372,16 +1127,14 @@ async fn artifacts_and_tags_api() {
                 .status(),
             StatusCode::CREATED
         );
-        let r = s
-            .api(
-                Method::DELETE,
-                &format!("/projects/p/repositories/multi/artifacts/{child}"),
-                ADMIN,
-            )
-            .send()
-            .await
-            .unwrap();
-        api_error(r, 412, "PRECONDITION").await;
+        s.expect(
+            Method::DELETE,
+            &format!("/projects/p/repositories/multi/artifacts/{child}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(412, "PRECONDITION");
     }
 }
 
@@ -1673,15 +1426,14 @@ async fn project_summary_and_current_permissions() {
             .unwrap()
             .iter()
             .any(|p| p["resource"] == format!("/project/{pid}/repository").as_str()));
-        api_error(
-            s.api(Method::GET, "/users/current/permissions?scope=/system", g)
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "BAD_REQUEST",
+        s.expect(
+            Method::GET,
+            "/users/current/permissions?scope=/system",
+            g,
+            None,
         )
-        .await;
+        .await
+        .error(400, "BAD_REQUEST");
     }
 }
 
@@ -1742,11 +1494,8 @@ async fn search_projects_and_repositories() {
             1,
             "private repositories stay hidden"
         );
-        api_error(
-            s.api(Method::GET, "/search", ADMIN).send().await.unwrap(),
-            400,
-            "BAD_REQUEST",
-        )
-        .await;
+        s.expect(Method::GET, "/search", ADMIN, None)
+            .await
+            .error(400, "BAD_REQUEST");
     }
 }

@@ -587,12 +587,14 @@ async fn robot_accounts() {
         assert_eq!(r.status(), StatusCode::CREATED);
         // Basic auth on the API: artifacts listable, members not.
         s.push_image("p/app", "v1", "r").await;
-        let r = s
-            .api(Method::GET, "/projects/p/repositories/app/artifacts", robot)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        s.expect(
+            Method::GET,
+            "/projects/p/repositories/app/artifacts",
+            robot,
+            None,
+        )
+        .await
+        .is(200);
         api_error_of(
             s.api(Method::GET, "/projects/p/members", robot)
                 .header("x-is-resource-name", "true")
@@ -677,15 +679,9 @@ async fn robot_accounts() {
 
         // Disable, then delete.
         let upd = json!({"name": "ci", "level": "project", "disable": true, "duration": 30, "permissions": perms});
-        assert_eq!(
-            s.api(Method::PUT, &format!("/robots/{id}"), ADMIN)
-                .json(&upd)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        s.expect(Method::PUT, &format!("/robots/{id}"), ADMIN, Some(&upd))
+            .await
+            .is(200);
         let r = s
             .anon
             .get(s.u("/service/token?scope=repository:p/app:pull"))
@@ -694,14 +690,9 @@ async fn robot_accounts() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            s.api(Method::DELETE, &format!("/robots/{id}"), ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        s.expect(Method::DELETE, &format!("/robots/{id}"), ADMIN, None)
+            .await
+            .is(200);
         api_error_of(
             s.api(Method::GET, &format!("/robots/{id}"), ADMIN)
                 .send()
@@ -809,13 +800,9 @@ async fn robots_grant_no_more_than_their_creator_holds() {
         let id = made["id"].as_i64().unwrap();
         let upd = json!({"name": "puller", "level": "project", "duration": -1,
             "permissions": project_perms("p", &[("repository", "pull"), ("repository", "push")])});
-        let r = s
-            .api(Method::PUT, &format!("/robots/{id}"), maker)
-            .json(&upd)
-            .send()
+        s.expect(Method::PUT, &format!("/robots/{id}"), maker, Some(&upd))
             .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            .is(403);
         // A project admin who is no system admin holds what it grants.
         s.create_user("owner", "Owner12345").await;
         let owner = Some(("owner", "Owner12345"));

@@ -203,32 +203,27 @@ async fn collects_garbage_and_keeps_what_is_referenced() {
         assert_eq!(header(&r, "x-total-count"), "2");
         let list: Vec<Value> = r.json().await.unwrap();
         assert_eq!(list[0]["id"], id);
-        let r = s
-            .api(Method::GET, "/system/gc/999999", ADMIN)
-            .send()
+        s.expect(Method::GET, "/system/gc/999999", ADMIN, None)
             .await
-            .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
+            .error(404, "NOT_FOUND");
         // Only administrators collect garbage.
         s.create_user("gwen", "Passw0rd!").await;
-        let r = s
-            .api(
-                Method::POST,
-                "/system/gc/schedule",
-                Some(("gwen", "Passw0rd!")),
-            )
-            .json(&json!({"schedule": {"type": "Manual"}}))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::POST, "/system/gc/schedule", ADMIN)
-            .json(&json!({"schedule": {"type": "Manual"}, "parameters": {"workers": 11}}))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 400, "BAD_REQUEST").await;
+        s.expect(
+            Method::POST,
+            "/system/gc/schedule",
+            Some(("gwen", "Passw0rd!")),
+            Some(&json!({"schedule": {"type": "Manual"}})),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(
+            Method::POST,
+            "/system/gc/schedule",
+            ADMIN,
+            Some(&json!({"schedule": {"type": "Manual"}, "parameters": {"workers": 11}})),
+        )
+        .await
+        .error(400, "BAD_REQUEST");
     }
 }
 
@@ -243,13 +238,14 @@ async fn paused_queues_stop_and_conflicts() {
         assert_eq!(pause("pause").await.unwrap().status(), 200);
         let id = start_gc(&s, json!({})).await;
         // While one waits, another is refused.
-        let r = s
-            .api(Method::POST, "/system/gc/schedule", ADMIN)
-            .json(&json!({"schedule": {"type": "Manual"}}))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 409, "CONFLICT").await;
+        s.expect(
+            Method::POST,
+            "/system/gc/schedule",
+            ADMIN,
+            Some(&json!({"schedule": {"type": "Manual"}})),
+        )
+        .await
+        .error(409, "CONFLICT");
         let queues: Vec<Value> = s.api_json("/jobservice/queues", ADMIN).await;
         let q = queues
             .iter()
@@ -263,20 +259,14 @@ async fn paused_queues_stop_and_conflicts() {
         let v: Value = s.api_json(&format!("/system/gc/{id}"), ADMIN).await;
         assert_eq!(v["job_status"], "Pending", "a paused queue runs nothing");
 
-        let r = s
-            .api(Method::PUT, &format!("/system/gc/{id}"), ADMIN)
-            .send()
+        s.expect(Method::PUT, &format!("/system/gc/{id}"), ADMIN, None)
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .is(200);
         assert_eq!(wait_gc(&s, id).await["job_status"], "Stopped");
         // Stopping it again changes nothing (Harbor answers 200 too).
-        let r = s
-            .api(Method::PUT, &format!("/system/gc/{id}"), ADMIN)
-            .send()
+        s.expect(Method::PUT, &format!("/system/gc/{id}"), ADMIN, None)
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .is(200);
         assert_eq!(wait_gc(&s, id).await["job_status"], "Stopped");
         assert_eq!(pause("resume").await.unwrap().status(), 200);
         assert_eq!(pause("explode").await.unwrap().status(), 400);
@@ -300,18 +290,12 @@ async fn paused_queues_stop_and_conflicts() {
         // `all` stands for every pool.
         let every: Vec<Value> = s.api_json("/jobservice/pools/all/workers", ADMIN).await;
         assert_eq!(every, workers);
-        let r = s
-            .api(Method::GET, "/jobservice/pools/nope/workers", ADMIN)
-            .send()
+        s.expect(Method::GET, "/jobservice/pools/nope/workers", ADMIN, None)
             .await
-            .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
-        let r = s
-            .api(Method::GET, "/jobservice/queues", None)
-            .send()
+            .error(404, "NOT_FOUND");
+        s.expect(Method::GET, "/jobservice/queues", None, None)
             .await
-            .unwrap();
-        expect_error(r, 401, "UNAUTHORIZED").await;
+            .error(401, "UNAUTHORIZED");
     }
 }
 

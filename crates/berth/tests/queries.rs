@@ -85,15 +85,13 @@ async fn projects_by_every_operator() {
             "public=maybe",
             "name=[a b]",
         ] {
-            let r = s.api(Method::GET, &q(bad), ADMIN).send().await.unwrap();
-            expect_error(r, 400, "BAD_REQUEST").await;
+            s.expect(Method::GET, &q(bad), ADMIN, None)
+                .await
+                .error(400, "BAD_REQUEST");
         }
-        let r = s
-            .api(Method::GET, "/projects?sort=owner_id", ADMIN)
-            .send()
+        s.expect(Method::GET, "/projects?sort=owner_id", ADMIN, None)
             .await
-            .unwrap();
-        expect_error(r, 400, "BAD_REQUEST").await;
+            .error(400, "BAD_REQUEST");
     }
 }
 
@@ -104,17 +102,14 @@ async fn artifacts_by_tags_digest_and_time() {
         let (d1, _) = s.push_image(repo, "v1", "one").await;
         let (d2, _) = s.push_image(repo, "v2", "two").await;
         s.push_image(repo, "latest", "three").await;
-        let r = s
-            .api(
-                Method::POST,
-                &format!("/projects/p/repositories/app/artifacts/{d1}/tags"),
-                ADMIN,
-            )
-            .json(&serde_json::json!({"name": "stable"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        s.expect(
+            Method::POST,
+            &format!("/projects/p/repositories/app/artifacts/{d1}/tags"),
+            ADMIN,
+            Some(&serde_json::json!({"name": "stable"})),
+        )
+        .await
+        .is(201);
         let q = |expr: &str| format!("/projects/p/repositories/app/artifacts?q={}", enc(expr));
         let (n, total) = names(&s, &q("tags=v2"), "digest").await;
         assert_eq!((n, total), (vec![d2.clone()], 1));
@@ -154,12 +149,9 @@ async fn artifacts_by_tags_digest_and_time() {
         )
         .await;
         assert_eq!(n.first(), Some(&d1));
-        let r = s
-            .api(Method::GET, &q("size=[x~]"), ADMIN)
-            .send()
+        s.expect(Method::GET, &q("size=[x~]"), ADMIN, None)
             .await
-            .unwrap();
-        expect_error(r, 400, "BAD_REQUEST").await;
+            .error(400, "BAD_REQUEST");
     }
 }
 

@@ -97,13 +97,9 @@ async fn project_creation_restriction() {
         expect_error(create(ann).await.unwrap(), 403, "FORBIDDEN").await;
         assert_eq!(create(ADMIN).await.unwrap().status(), 201);
         let back = json!({"project_creation_restriction": "everyone"});
-        let r = s
-            .api(Method::PUT, "/configurations", ADMIN)
-            .json(&back)
-            .send()
+        s.expect(Method::PUT, "/configurations", ADMIN, Some(&back))
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .is(200);
         s.create_project("again", false, ann).await;
     }
 }
@@ -139,18 +135,12 @@ async fn grantable_permissions() {
             .unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         s.create_user("bob", PW).await;
-        let r = s
-            .api(Method::GET, "/permissions", Some(("bob", PW)))
-            .send()
+        s.expect(Method::GET, "/permissions", Some(("bob", PW)), None)
             .await
-            .unwrap();
-        expect_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::GET, "/permissions", None)
-            .send()
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/permissions", None, None)
             .await
-            .unwrap();
-        expect_error(r, 401, "UNAUTHORIZED").await;
+            .error(401, "UNAUTHORIZED");
     }
 }
 
@@ -161,13 +151,14 @@ async fn deleting_users() {
         let did = s.create_user("dan", PW).await;
         let cat = Some(("cat", PW));
         let pid = s.create_project("catsproj", false, cat).await;
-        let r = s
-            .api(Method::POST, "/projects/p/members", ADMIN)
-            .json(&json!({"role_id": 2, "member_user": {"username": "cat"}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        s.expect(
+            Method::POST,
+            "/projects/p/members",
+            ADMIN,
+            Some(&json!({"role_id": 2, "member_user": {"username": "cat"}})),
+        )
+        .await
+        .is(201);
 
         let del = |id: i64, user| s.api(Method::DELETE, &format!("/users/{id}"), user).send();
         expect_error(del(did, cat).await.unwrap(), 403, "FORBIDDEN").await;
@@ -176,18 +167,12 @@ async fn deleting_users() {
         expect_error(del(9999, ADMIN).await.unwrap(), 404, "NOT_FOUND").await;
         assert_eq!(del(cid, ADMIN).await.unwrap().status(), 200);
 
-        let r = s
-            .api(Method::GET, &format!("/users/{cid}"), ADMIN)
-            .send()
+        s.expect(Method::GET, &format!("/users/{cid}"), ADMIN, None)
             .await
-            .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
-        let r = s
-            .api(Method::GET, "/users/current", cat)
-            .send()
+            .error(404, "NOT_FOUND");
+        s.expect(Method::GET, "/users/current", cat, None)
             .await
-            .unwrap();
-        expect_error(r, 401, "UNAUTHORIZED").await;
+            .error(401, "UNAUTHORIZED");
         let project: Value = s.api_json(&format!("/projects/{pid}"), ADMIN).await;
         assert_eq!(project["owner_name"], "admin");
         let members: Vec<Value> = s.api_json("/projects/p/members", ADMIN).await;
@@ -209,16 +194,14 @@ async fn read_only_mode_refuses_every_write() {
                 .json(&json!({ "read_only": on }))
                 .send()
         };
-        expect_error(
-            s.api(Method::PUT, "/configurations", ADMIN)
-                .json(&json!({"read_only": "sometimes"}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "BAD_REQUEST",
+        s.expect(
+            Method::PUT,
+            "/configurations",
+            ADMIN,
+            Some(&json!({"read_only": "sometimes"})),
         )
-        .await;
+        .await
+        .error(400, "BAD_REQUEST");
         assert_eq!(set(true).await.unwrap().status(), 200);
         let cfg: Value = s.api_json("/configurations", ADMIN).await;
         assert_eq!(cfg["read_only"], json!({"value": true, "editable": true}));
@@ -237,13 +220,14 @@ async fn read_only_mode_refuses_every_write() {
         );
         assert_eq!(s.delete("/v2/p/app/manifests/v1").await.status(), 403);
         // /api writes: Harbor's envelope with DENIED.
-        let r = s
-            .api(Method::POST, "/projects", ADMIN)
-            .json(&json!({"project_name": "nope"}))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 403, "DENIED").await;
+        s.expect(
+            Method::POST,
+            "/projects",
+            ADMIN,
+            Some(&json!({"project_name": "nope"})),
+        )
+        .await
+        .error(403, "DENIED");
         // Reads and logins go on.
         assert_eq!(s.get("/v2/p/app/manifests/v1").await.status(), 200);
         let r = s
@@ -265,13 +249,14 @@ async fn read_only_mode_refuses_every_write() {
             .await
             .unwrap();
         assert_eq!(r.status(), 403);
-        let r = s
-            .api(Method::PUT, "/configurations", ADMIN)
-            .json(&json!({"read_only": false}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        s.expect(
+            Method::PUT,
+            "/configurations",
+            ADMIN,
+            Some(&json!({"read_only": false})),
+        )
+        .await
+        .is(200);
         s.push_image("p/app", "v2", "after").await;
     }
 }
@@ -329,13 +314,9 @@ async fn self_registration() {
         expect_error(sign_up("eve").await.unwrap(), 401, "UNAUTHORIZED").await;
 
         let on = json!({"self_registration": true});
-        let r = s
-            .api(Method::PUT, "/configurations", ADMIN)
-            .json(&on)
-            .send()
+        s.expect(Method::PUT, "/configurations", ADMIN, Some(&on))
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .is(200);
         let info: Value = s.api_json("/systeminfo", None).await;
         assert_eq!(info["self_registration"], true);
         assert_eq!(sign_up("eve").await.unwrap().status(), 201);
@@ -345,14 +326,15 @@ async fn self_registration() {
         assert_eq!(me["username"], "eve");
         assert_eq!(me["sysadmin_flag"], false);
         // A logged-in user who is not an administrator still cannot create users.
-        let r = s
-            .api(Method::POST, "/users", Some(("eve", PW)))
-            .json(&json!({"username": "mallory", "email": "m@example.com",
-                "realname": "m", "password": PW}))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 403, "FORBIDDEN").await;
+        s.expect(
+            Method::POST,
+            "/users",
+            Some(("eve", PW)),
+            Some(&json!({"username": "mallory", "email": "m@example.com",
+                "realname": "m", "password": PW})),
+        )
+        .await
+        .error(403, "FORBIDDEN");
     }
 }
 
@@ -374,13 +356,9 @@ async fn systeminfo_reflects_the_settings() {
         let banner = r#"{"closable":true,"message":"maintenance at 10","type":"warning"}"#;
         let change =
             json!({"read_only": true, "notification_enable": false, "banner_message": banner});
-        let r = s
-            .api(Method::PUT, "/configurations", ADMIN)
-            .json(&change)
-            .send()
+        s.expect(Method::PUT, "/configurations", ADMIN, Some(&change))
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .is(200);
         let info: Value = s.api_json("/systeminfo", ADMIN).await;
         assert_eq!(info["read_only"], true);
         assert_eq!(info["notification_enable"], false);
@@ -392,12 +370,8 @@ async fn systeminfo_reflects_the_settings() {
         assert_eq!(cfg["banner_message"]["value"], banner);
 
         let too_long = json!({"read_only": false, "banner_message": "x".repeat(5000)});
-        let r = s
-            .api(Method::PUT, "/configurations", ADMIN)
-            .json(&too_long)
-            .send()
+        s.expect(Method::PUT, "/configurations", ADMIN, Some(&too_long))
             .await
-            .unwrap();
-        expect_error(r, 400, "BAD_REQUEST").await;
+            .error(400, "BAD_REQUEST");
     }
 }

@@ -487,13 +487,14 @@ async fn policies_are_managed_by_project_admins() {
         s.create_user("mia", PW).await;
         s.create_user("dee", PW).await;
         for (user, role) in [("mia", 4), ("dee", 2)] {
-            let r = s
-                .api(Method::POST, "/projects/p/members", ADMIN)
-                .json(&json!({"role_id": role, "member_user": {"username": user}}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
+            s.expect(
+                Method::POST,
+                "/projects/p/members",
+                ADMIN,
+                Some(&json!({"role_id": role, "member_user": {"username": user}})),
+            )
+            .await
+            .is(201);
         }
         let body = json!({"name": "ci", "description": "to CI", "event_types": ["PUSH_ARTIFACT"],
             "targets": [{"type": "http", "address": "http://127.0.0.1:9/hook"}]});
@@ -533,37 +534,29 @@ async fn policies_are_managed_by_project_admins() {
             "FORBIDDEN",
         )
         .await;
-        let r = s
-            .api(
-                Method::GET,
-                "/projects/p/webhook/policies",
-                Some(("dee", PW)),
-            )
-            .send()
+        s.expect(
+            Method::GET,
+            "/projects/p/webhook/policies",
+            Some(("dee", PW)),
+            None,
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/projects/p/webhook/policies", None, None)
             .await
-            .unwrap();
-        expect_error(r, 403, "FORBIDDEN").await;
-        let r = s
-            .api(Method::GET, "/projects/p/webhook/policies", None)
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 401, "UNAUTHORIZED").await;
+            .error(401, "UNAUTHORIZED");
 
         let mut changed = body.clone();
         changed["enabled"] = json!(false);
         changed["event_types"] = json!(["PULL_ARTIFACT", "DELETE_ARTIFACT"]);
-        let r = s
-            .api(
-                Method::PUT,
-                &format!("/projects/p/webhook/policies/{id}"),
-                ADMIN,
-            )
-            .json(&changed)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        s.expect(
+            Method::PUT,
+            &format!("/projects/p/webhook/policies/{id}"),
+            ADMIN,
+            Some(&changed),
+        )
+        .await
+        .is(200);
         let one: Value = s
             .api_json(&format!("/projects/p/webhook/policies/{id}"), ADMIN)
             .await;
@@ -575,26 +568,22 @@ async fn policies_are_managed_by_project_admins() {
         let events: Value = s.api_json("/projects/p/webhook/events", ADMIN).await;
         assert_eq!(events["event_type"].as_array().unwrap().len(), 10);
         assert_eq!(events["notify_type"], json!(["http", "slack"]));
-        let r = s
-            .api(
-                Method::DELETE,
-                &format!("/projects/p/webhook/policies/{id}"),
-                ADMIN,
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let r = s
-            .api(
-                Method::GET,
-                &format!("/projects/p/webhook/policies/{id}"),
-                ADMIN,
-            )
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
+        s.expect(
+            Method::DELETE,
+            &format!("/projects/p/webhook/policies/{id}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .is(200);
+        s.expect(
+            Method::GET,
+            &format!("/projects/p/webhook/policies/{id}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
         // A policy in another project is not found through this one.
         let other = s
             .api(Method::POST, "/projects/q/webhook/policies", ADMIN)
@@ -607,16 +596,14 @@ async fn policies_are_managed_by_project_admins() {
             .next()
             .unwrap()
             .to_string();
-        let r = s
-            .api(
-                Method::GET,
-                &format!("/projects/p/webhook/policies/{oid}"),
-                ADMIN,
-            )
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 404, "NOT_FOUND").await;
+        s.expect(
+            Method::GET,
+            &format!("/projects/p/webhook/policies/{oid}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
     }
 }
 

@@ -1,0 +1,594 @@
+//! Berth's integration-test harness, shared by the tests and the benchmark:
+//! spawns the real `berth` binary on 127.0.0.1:0 with a temp data dir, on
+//! SQLite and (when `BERTH_TEST_DATABASE_URL` is set) on a fresh PostgreSQL
+//! database, and talks HTTP to it: `Server::expect` for one request and its
+//! reply, `registry::Registry` for pushes.
+// A harness fails the test that uses it by panicking, with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod registry;
+
+pub use registry::{check, digest, Registry};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const EMPTY_JSON: &str = "application/vnd.oci.empty.v1+json";
+pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// The first administrator's password in every test server.
+pub const ADMIN_PASSWORD: &str = "Harbor12345";
+
+/// A running Berth process and the data it owns.
+pub struct Server {
+    pub url: String,
+    /// Sends the admin's basic credentials on every request.
+    pub client: Client,
+    /// Sends no credentials.
+    pub anon: Client,
+    pub database_url: String,
+    pub backend: &'static str,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// Extra `berth serve` flags.
+    extra: Vec<String>,
+}
+
+/// The database URLs to run each test on.
+pub async fn databases() -> Vec<(&'static str, Option<String>)> {
+    let mut out = vec![("sqlite", None)];
+    if let Ok(base) = std::env::var("BERTH_TEST_DATABASE_URL") {
+        out.push(("postgres", Some(fresh_pg(&base).await)));
+    }
+    out
+}
+
+async fn fresh_pg(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("berth_t_{}", uuid::Uuid::new_v4().simple());
+    let mut c = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to BERTH_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+/// Starts one server per database backend.
+pub async fn servers() -> Vec<Server> {
+    let mut out = Vec::new();
+    for (backend, url) in databases().await {
+        out.push(Server::start(backend, url).await);
+    }
+    out
+}
+
+impl Server {
+    pub async fn start(backend: &'static str, database_url: Option<String>) -> Server {
+        Self::start_with(backend, database_url, &[]).await
+    }
+
+    /// Starts a server with extra `berth serve` flags.
+    pub async fn start_with(
+        backend: &'static str,
+        database_url: Option<String>,
+        extra: &[&str],
+    ) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url =
+            database_url.unwrap_or_else(|| format!("sqlite://{}/berth.db", dir.path().display()));
+        use base64::Engine;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"))
+        );
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, auth.parse().unwrap());
+        let mut s = Server {
+            url: String::new(),
+            client: Client::builder().default_headers(headers).build().unwrap(),
+            anon: Client::new(),
+            database_url,
+            backend,
+            child: None,
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        // Every test server has private projects p and q to push into.
+        for p in ["p", "q"] {
+            s.create_project(p, false, ADMIN).await;
+        }
+        s
+    }
+
+    /// A second Berth process on this server's database (its own data directory).
+    pub fn sibling(&self) -> Server {
+        let mut s = Server {
+            url: String::new(),
+            client: self.client.clone(),
+            anon: Client::new(),
+            database_url: self.database_url.clone(),
+            backend: self.backend,
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            extra: self.extra.clone(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = berth();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--database-url", &self.database_url, "--log-level", "warn"])
+            .args(["--login-max-failures", "10", "--login-lockout-seconds", "2"])
+            .args(&self.extra)
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        let (child, url) = spawn_listening(cmd);
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// The database, opened directly (for integrity checks after a crash).
+    pub async fn open_db(&self) -> berth_db::Db {
+        berth_db::Db::connect(&self.database_url).await.unwrap()
+    }
+
+    /// SIGKILLs the process (no chance to clean up).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Sends SIGTERM and returns the child to wait on.
+    pub fn terminate(&mut self) -> Child {
+        let c = self.child.take().unwrap();
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        c
+    }
+
+    /// Starts the process again on the same data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn u(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.u(path)).send().await.unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> Response {
+        self.client.head(self.u(path)).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.u(path)).send().await.unwrap()
+    }
+
+    /// A request to `/api/v2.0{path}` as `user` (None: anonymous).
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: Option<(&str, &str)>,
+    ) -> reqwest::RequestBuilder {
+        let rb = self
+            .anon
+            .request(method, self.u(&format!("/api/v2.0{path}")));
+        match user {
+            Some((u, p)) => rb.basic_auth(u, Some(p)),
+            None => rb,
+        }
+    }
+
+    /// GETs `/api/v2.0{path}` as `user`, expecting 200; returns the JSON body.
+    pub async fn api_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        user: Option<(&str, &str)>,
+    ) -> T {
+        let v = self.expect(reqwest::Method::GET, path, user, None).await;
+        serde_json::from_value(v.is(200)).unwrap()
+    }
+
+    /// Creates something with a JSON body as `user`; returns the id its
+    /// `Location` ends with.
+    pub async fn create(&self, path: &str, user: Option<(&str, &str)>, body: Value) -> i64 {
+        let r = self
+            .expect(reqwest::Method::POST, path, user, Some(&body))
+            .await;
+        let id = r.header("location").rsplit('/').next().unwrap().parse();
+        r.is(201);
+        id.unwrap()
+    }
+
+    /// Creates a user as admin; returns its id.
+    pub async fn create_user(&self, name: &str, password: &str) -> i64 {
+        let email = format!("{name}@example.com");
+        let body =
+            json!({"username": name, "email": email, "realname": name, "password": password});
+        self.create("/users", ADMIN, body).await
+    }
+
+    /// Creates a project as `user`; returns its id.
+    pub async fn create_project(
+        &self,
+        name: &str,
+        public: bool,
+        user: Option<(&str, &str)>,
+    ) -> i64 {
+        let body = json!({"project_name": name, "metadata": {"public": public.to_string()}});
+        self.create("/projects", user, body).await
+    }
+
+    /// Resolves a Location header (relative or absolute) to a URL.
+    pub fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http") {
+            location.to_string()
+        } else {
+            self.u(location)
+        }
+    }
+
+    /// The registry, as the admin.
+    pub fn registry(&self) -> Registry {
+        Registry {
+            url: self.url.clone(),
+            http: self.client.clone(),
+        }
+    }
+
+    /// Pushes a blob monolithically; returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let data = bytes::Bytes::copy_from_slice(data);
+        self.registry().push_blob_at_once(repo, data).await.unwrap()
+    }
+
+    /// Starts an upload session; returns its absolute URL.
+    pub async fn start_upload(&self, repo: &str) -> String {
+        self.registry().start_upload(repo).await.unwrap()
+    }
+
+    /// `PUT`s a manifest as the admin; returns the response.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Response {
+        let body = bytes::Bytes::copy_from_slice(body);
+        self.registry()
+            .put_manifest(repo, reference, media_type, body)
+            .await
+            .unwrap()
+    }
+
+    /// Pushes config + one layer + an OCI image manifest under `tag`;
+    /// returns (manifest digest, manifest bytes).
+    pub async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<u8>) {
+        let config =
+            format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#).into_bytes();
+        let layer = format!("layer-{seed}").repeat(100).into_bytes();
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (
+                OCI_CONFIG,
+                &self.push_blob(repo, &config).await,
+                config.len(),
+            ),
+            &[(OCI_LAYER, &self.push_blob(repo, &layer).await, layer.len())],
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        (digest(&body), body)
+    }
+}
+
+/// A chart's `.tgz` as `helm package` makes it: its `Chart.yaml` (from
+/// `chart`'s fields) and `files`, all under the chart's name.
+pub fn chart_archive(chart: &Value, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let name = chart["name"].as_str().unwrap();
+    let chart_yaml = serde_norway::to_string(chart).unwrap();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (path, body) in [("Chart.yaml", chart_yaml.as_bytes())]
+        .into_iter()
+        .chain(files.iter().copied())
+    {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("{name}/{path}"), body)
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+impl Server {
+    /// Pushes a chart as `helm push` does: `Chart.yaml`'s fields as the
+    /// config, the archive as the one layer. Returns its digest.
+    pub async fn push_chart(&self, repo: &str, tag: &str, chart: &Value, archive: &[u8]) -> String {
+        let config = serde_json::to_vec(chart).unwrap();
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (
+                HELM_CONFIG,
+                &self.push_blob(repo, &config).await,
+                config.len(),
+            ),
+            &[(
+                HELM_CHART,
+                &self.push_blob(repo, archive).await,
+                archive.len(),
+            )],
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        digest(&body)
+    }
+}
+
+/// Pushes a manifest referring to `subject` with an artifact type; returns its digest.
+pub async fn push_referrer(
+    s: &Server,
+    repo: &str,
+    subject: &(String, Vec<u8>),
+    at: &str,
+) -> String {
+    let empty = s.push_blob(repo, b"{}").await;
+    let payload = format!("payload for {at}").into_bytes();
+    let pd = s.push_blob(repo, &payload).await;
+    let body = image_manifest(
+        OCI_MANIFEST,
+        (EMPTY_JSON, &empty, 2),
+        &[("application/octet-stream", &pd, payload.len())],
+        Some(json!({
+            "artifactType": at,
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.0, "size": subject.1.len()},
+        })),
+    );
+    let d = digest(&body);
+    assert_eq!(
+        s.put_manifest(repo, &d, OCI_MANIFEST, &body).await.status(),
+        201
+    );
+    d
+}
+
+/// The `berth` binary under test: `BERTH_BIN`, or the one cargo built
+/// beside the running test (`target/<profile>/berth`).
+pub fn berth() -> Command {
+    let bin = std::env::var_os("BERTH_BIN").map_or_else(
+        || {
+            let exe = std::env::current_exe().unwrap();
+            // target/<profile>/deps/<test> → target/<profile>/berth
+            exe.parent().unwrap().parent().unwrap().join("berth")
+        },
+        std::path::PathBuf::from,
+    );
+    Command::new(bin)
+}
+
+/// Spawns `berth serve` and waits for its "listening" line; returns the URL.
+pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn berth");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Berth listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The first administrator's credentials.
+pub const ADMIN: Option<(&str, &str)> = Some(("admin", ADMIN_PASSWORD));
+
+pub fn header<'a>(r: &'a Response, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("missing header {name}"))
+        .to_str()
+        .unwrap()
+}
+
+/// A whole reply: status, headers, body as text and, when it is JSON, as JSON
+/// (else `Null`).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    async fn read(r: Response) -> Reply {
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        let text = r.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// Asserts the status; returns the JSON body.
+    #[track_caller]
+    pub fn is(self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.text);
+        self.json
+    }
+
+    /// Asserts an error in its protocol's envelope (status, first code,
+    /// a message); returns the body.
+    #[track_caller]
+    pub fn error(self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status, status,
+            "status for expected {code}: {}",
+            self.text
+        );
+        assert_eq!(self.json["errors"][0]["code"], code, "{}", self.text);
+        let message = self.json["errors"][0]["message"].as_str();
+        assert!(message.is_some_and(|m| !m.is_empty()), "{}", self.text);
+        self.json
+    }
+
+    /// A header's value (which must be there).
+    #[track_caller]
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("missing header {name}"))
+            .to_str()
+            .unwrap()
+    }
+}
+
+impl Server {
+    /// Sends one request as `user` (None: anonymous), with a JSON body if
+    /// given, and reads the whole reply. A path outside `/v2`, `/c/`,
+    /// `/service/` and `/harbor` is an API path, under `/api/v2.0`.
+    pub async fn expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: Option<(&str, &str)>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let outside_api = ["/v2", "/c/", "/service/", "/harbor"];
+        let url = if outside_api.iter().any(|p| path.starts_with(p)) {
+            self.u(path)
+        } else {
+            self.u(&format!("/api/v2.0{path}"))
+        };
+        let mut rb = self.anon.request(method, url);
+        if let Some((u, p)) = user {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        Reply::read(rb.send().await.unwrap()).await
+    }
+}
+
+/// Asserts the status and OCI error code of a response.
+pub async fn expect_error(r: Response, status: u16, code: &str) -> Value {
+    Reply::read(r).await.error(status, code)
+}
+
+pub fn image_manifest(
+    media_type: &str,
+    config: (&str, &str, usize),
+    layers: &[(&str, &str, usize)],
+    extra: Option<Value>,
+) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": {"mediaType": config.0, "digest": config.1, "size": config.2},
+        "layers": layers.iter().map(|(mt, d, s)| json!({"mediaType": mt, "digest": d, "size": s})).collect::<Vec<_>>(),
+    });
+    if let Some(Value::Object(extra)) = extra {
+        for (k, v) in extra {
+            m[k] = v;
+        }
+    }
+    serde_json::to_vec(&m).unwrap()
+}
+
+pub fn index_manifest(media_type: &str, children: &[(&str, &str, usize)]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": children.iter().map(|(mt, d, s)| json!({
+            "mediaType": mt, "digest": d, "size": s,
+            "platform": {"os": "linux", "architecture": "amd64"}
+        })).collect::<Vec<_>>(),
+    }))
+    .unwrap()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A body fed from a channel, to control timing.
+pub fn channel_body() -> (tokio::sync::mpsc::Sender<Vec<u8>>, reqwest::Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), rx))
+    });
+    (tx, reqwest::Body::wrap_stream(stream))
+}
+
+pub async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
