@@ -23,19 +23,8 @@ async fn gc_servers() -> Vec<Server> {
 
 /// Starts a collection; returns its id.
 async fn start_gc(s: &Server, parameters: Value) -> i64 {
-    let r = s
-        .api(Method::POST, "/system/gc/schedule", ADMIN)
-        .json(&json!({"schedule": {"type": "Manual"}, "parameters": parameters}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    header(&r, "location")
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    let body = json!({"schedule": {"type": "Manual"}, "parameters": parameters});
+    s.create("/system/gc/schedule", ADMIN, body).await
 }
 
 /// Waits for a collection to end; returns its history entry.

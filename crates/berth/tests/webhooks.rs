@@ -96,19 +96,14 @@ async fn add_policy(s: &Server, project: &str, events: &[&str], target: Value) -
 
 /// A policy with several targets; returns its id.
 async fn add_policy_for(s: &Server, project: &str, events: &[&str], targets: Value) -> i64 {
-    let r = s
-        .api(Method::POST, &format!("/projects/{project}/webhook/policies"), ADMIN)
-        .json(&json!({"name": format!("hook-{}", targets[0]["address"]), "event_types": events, "targets": targets}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    header(&r, "location")
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    let name = format!("hook-{}", targets[0]["address"]);
+    let body = json!({"name": name, "event_types": events, "targets": targets});
+    s.create(
+        &format!("/projects/{project}/webhook/policies"),
+        ADMIN,
+        body,
+    )
+    .await
 }
 
 #[tokio::test]

@@ -226,9 +226,13 @@ impl Server {
         let r = self
             .expect(reqwest::Method::POST, path, user, Some(&body))
             .await;
-        let id = r.header("location").rsplit('/').next().unwrap().parse();
-        r.is(201);
-        id.unwrap()
+        assert_eq!(r.status, 201, "POST {path}: {}", r.text);
+        r.header("location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     /// Creates a user as admin; returns its id.
@@ -393,10 +397,10 @@ pub async fn push_referrer(
     d
 }
 
-/// The `berth` binary under test: `BERTH_BIN`, or the one cargo built
+/// The `berth` binary under test: `BERTH_TEST_BIN`, or the one cargo built
 /// beside the running test (`target/<profile>/berth`).
 pub fn berth() -> Command {
-    let bin = std::env::var_os("BERTH_BIN").map_or_else(
+    let bin = std::env::var_os("BERTH_TEST_BIN").map_or_else(
         || {
             let exe = std::env::current_exe().unwrap();
             // target/<profile>/deps/<test> → target/<profile>/berth
