@@ -3,14 +3,15 @@
 
 use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
-use super::{csrf_field, message, redirect_with, refusal, Flash};
+use super::{csrf_field, message, redirect_with, refusal, Flash, Viewer};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::{Action, Kind};
-use berth_core::notify::webhooks::{PolicyRequest, Target, EVENT_TYPES};
-use maud::html;
+use berth_core::jobs::Execution;
+use berth_core::notify::webhooks::{Policy, PolicyRequest, Target, EVENT_TYPES};
+use maud::{html, Markup};
 
 /// Deliveries shown per policy.
 const RECENT: i64 = 10;
@@ -32,8 +33,10 @@ pub async fn tab(S(state): S<State>, headers: HeaderMap, InProject(v, p): InProj
         recent.push(runs);
     }
     let may_create = may(&v, &p, Action::Create, Kind::NotificationPolicy).await;
-    let may_update = may(&v, &p, Action::Update, Kind::NotificationPolicy).await;
-    let may_delete = may(&v, &p, Action::Delete, Kind::NotificationPolicy).await;
+    let allowed = Allowed {
+        update: may(&v, &p, Action::Update, Kind::NotificationPolicy).await,
+        delete: may(&v, &p, Action::Delete, Kind::NotificationPolicy).await,
+    };
     let here = tab_url(&p, "webhooks");
     let off = !state.configurations.snapshot().notifications;
     let body = html! {
@@ -45,87 +48,118 @@ pub async fn tab(S(state): S<State>, headers: HeaderMap, InProject(v, p): InProj
                 @if may_create { ": add one below." } @else { "." } }
         }
         @for ((policy, last), runs) in policies.iter().zip(&recent) {
-            section.policy aria-label={ "Webhook " (policy.name) } {
-                h2 { (policy.name) " " span.badge { @if policy.enabled { "Enabled" } @else { "Disabled" } } }
-                dl.facts {
-                    dt { "Endpoint" } dd { @for t in &policy.targets { code { (t.address) } " (" (t.kind) ", " (t.payload_format) ")" br; } }
-                    dt { "Events" } dd { (policy.event_types.join(", ")) }
-                    dt { "Last triggered" } dd.last { @match last { Some(t) => (minutes(*t)), None => "never" } }
-                    dt { "Created by" } dd { (policy.creator) }
-                }
-                @if !runs.is_empty() {
-                    table.deliveries {
-                        caption.muted { "Recent deliveries" }
-                        thead { tr { th scope="col" { "Event" } th scope="col" { "Status" } th scope="col" { "Started" } } }
-                        tbody {
-                            @for e in runs {
-                                tr {
-                                    td { (serde_json::from_str::<serde_json::Value>(&e.extra_attrs).ok()
-                                        .and_then(|a| a["event_type"].as_str().map(str::to_string)).unwrap_or_default()) }
-                                    td { (e.status) }
-                                    td { (minutes(e.start_time)) }
-                                }
-                            }
-                        }
-                    }
-                }
-                @if may_update {
-                    form.inline method="post" action={ (here) "/" (policy.id) } {
-                        (csrf_field(&v))
-                        @if policy.enabled {
-                            button.secondary type="submit" name="action" value="disable" { "Disable" }
-                        } @else {
-                            button.secondary type="submit" name="action" value="enable" { "Enable" }
-                        }
-                    }
-                }
-                @if may_delete {
-                    form.inline method="post" action={ (here) "/" (policy.id) }
-                        data-confirm={ "Delete webhook " (policy.name) "?" } {
-                        (csrf_field(&v))
-                        button.danger type="submit" name="action" value="delete" { "Delete" }
-                    }
-                }
-            }
+            (policy_section(&v, &here, policy, *last, runs, allowed))
         }
-        @if may_create {
-            form method="post" action=(here) {
-                (csrf_field(&v))
-                fieldset {
-                    legend { "New webhook" }
-                    label for="hook_name" { "Name" }
-                    input #hook_name type="text" name="name" required;
-                    label for="hook_address" { "Endpoint URL" }
-                    input #hook_address type="text" inputmode="url" name="address" required placeholder="https://ci.example.com/hooks/berth";
-                    label for="hook_type" { "Notify type" }
-                    select #hook_type name="type" {
-                        option value="http" { "http" }
-                        option value="slack" { "slack" }
-                    }
-                    label for="hook_format" { "Payload format" }
-                    select #hook_format name="payload_format" {
-                        option value="Default" { "Default" }
-                        option value="CloudEvents" { "CloudEvents" }
-                    }
-                    label for="hook_auth" { "Auth header" }
-                    input #hook_auth type="text" name="auth_header" autocomplete="off";
-                    label.check { input type="checkbox" name="skip_cert_verify"; "Skip certificate verification" }
-                    fieldset.grants {
-                        legend { "Event types" }
-                        @for t in EVENT_TYPES {
-                            label.check {
-                                input type="checkbox" name="event_type" value=(t)
-                                    checked[t.ends_with("_ARTIFACT")];
-                                (t)
-                            }
-                        }
-                    }
-                    p { button type="submit" { "Add webhook" } }
-                }
-            }
-        }
+        @if may_create { (new_webhook_form(&v, &here)) }
     };
     show(&v, &headers, &p, "webhooks", body).await
+}
+
+/// What the viewer may do to the project's webhooks besides creating them.
+#[derive(Clone, Copy)]
+struct Allowed {
+    update: bool,
+    delete: bool,
+}
+
+/// One policy: its facts, recent deliveries and the buttons the viewer may use.
+fn policy_section(
+    v: &Viewer,
+    here: &str,
+    policy: &Policy,
+    last: Option<i64>,
+    runs: &[Execution],
+    allowed: Allowed,
+) -> Markup {
+    html! {
+        section.policy aria-label={ "Webhook " (policy.name) } {
+            h2 { (policy.name) " " span.badge { @if policy.enabled { "Enabled" } @else { "Disabled" } } }
+            dl.facts {
+                dt { "Endpoint" } dd { @for t in &policy.targets { code { (t.address) } " (" (t.kind) ", " (t.payload_format) ")" br; } }
+                dt { "Events" } dd { (policy.event_types.join(", ")) }
+                dt { "Last triggered" } dd.last { @match last { Some(t) => (minutes(t)), None => "never" } }
+                dt { "Created by" } dd { (policy.creator) }
+            }
+            @if !runs.is_empty() { (deliveries(runs)) }
+            @if allowed.update {
+                form.inline method="post" action={ (here) "/" (policy.id) } {
+                    (csrf_field(v))
+                    @if policy.enabled {
+                        button.secondary type="submit" name="action" value="disable" { "Disable" }
+                    } @else {
+                        button.secondary type="submit" name="action" value="enable" { "Enable" }
+                    }
+                }
+            }
+            @if allowed.delete {
+                form.inline method="post" action={ (here) "/" (policy.id) }
+                    data-confirm={ "Delete webhook " (policy.name) "?" } {
+                    (csrf_field(v))
+                    button.danger type="submit" name="action" value="delete" { "Delete" }
+                }
+            }
+        }
+    }
+}
+
+/// A policy's recent deliveries.
+fn deliveries(runs: &[Execution]) -> Markup {
+    html! {
+        table.deliveries {
+            caption.muted { "Recent deliveries" }
+            thead { tr { th scope="col" { "Event" } th scope="col" { "Status" } th scope="col" { "Started" } } }
+            tbody {
+                @for e in runs {
+                    tr {
+                        td { (serde_json::from_str::<serde_json::Value>(&e.extra_attrs).ok()
+                            .and_then(|a| a["event_type"].as_str().map(str::to_string)).unwrap_or_default()) }
+                        td { (e.status) }
+                        td { (minutes(e.start_time)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The form that adds a webhook.
+fn new_webhook_form(v: &Viewer, here: &str) -> Markup {
+    html! {
+        form method="post" action=(here) {
+            (csrf_field(v))
+            fieldset {
+                legend { "New webhook" }
+                label for="hook_name" { "Name" }
+                input #hook_name type="text" name="name" required;
+                label for="hook_address" { "Endpoint URL" }
+                input #hook_address type="text" inputmode="url" name="address" required placeholder="https://ci.example.com/hooks/berth";
+                label for="hook_type" { "Notify type" }
+                select #hook_type name="type" {
+                    option value="http" { "http" }
+                    option value="slack" { "slack" }
+                }
+                label for="hook_format" { "Payload format" }
+                select #hook_format name="payload_format" {
+                    option value="Default" { "Default" }
+                    option value="CloudEvents" { "CloudEvents" }
+                }
+                label for="hook_auth" { "Auth header" }
+                input #hook_auth type="text" name="auth_header" autocomplete="off";
+                label.check { input type="checkbox" name="skip_cert_verify"; "Skip certificate verification" }
+                fieldset.grants {
+                    legend { "Event types" }
+                    @for t in EVENT_TYPES {
+                        label.check {
+                            input type="checkbox" name="event_type" value=(t)
+                                checked[t.ends_with("_ARTIFACT")];
+                            (t)
+                        }
+                    }
+                }
+                p { button type="submit" { "Add webhook" } }
+            }
+        }
+    }
 }
 
 pub async fn create(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
