@@ -117,8 +117,29 @@ impl Projects {
         }
     }
 
-    /// The name the audit log gives a member (its id when there is none).
-    async fn member_name(&self, key: &ProjectKey, mid: i64) -> String {
+    /// Runs `work` on the project `key` names and records its outcome.
+    async fn audited<T>(
+        &self,
+        ctx: &SecurityContext,
+        operation: Operation,
+        key: &ProjectKey,
+        work: impl std::future::Future<Output = CoreResult<T>>,
+    ) -> CoreResult<T> {
+        let name = self.name_for(key).await;
+        let target = Target::Project(&name);
+        self.trail.audited(ctx, operation, target, work).await
+    }
+
+    /// Runs `work` on member `mid` of the project `key` names and records
+    /// its outcome (the member named by its id when there is none).
+    async fn member_audited(
+        &self,
+        ctx: &SecurityContext,
+        operation: Operation,
+        key: &ProjectKey,
+        mid: i64,
+        work: impl std::future::Future<Output = CoreResult<()>>,
+    ) -> CoreResult<()> {
         let id = match key {
             ProjectKey::Id(id) => Some(*id),
             ProjectKey::Name(n) => self.lookup(n).await.ok().flatten().map(|p| p.id),
@@ -130,7 +151,10 @@ impl Projects {
                 .flatten(),
             None => None,
         };
-        member.map_or_else(|| mid.to_string(), |m| m.entity_name)
+        let member = member.map_or_else(|| mid.to_string(), |m| m.entity_name);
+        let project = self.name_for(key).await;
+        let target = Target::Member(&project, &member);
+        self.trail.audited(ctx, operation, target, work).await
     }
 
     /// Creates the public `library` project owned by the first administrator, once.
@@ -406,7 +430,6 @@ impl Projects {
 
     /// Deletes an empty project.
     pub async fn delete(&self, ctx: &SecurityContext, key: &ProjectKey) -> CoreResult<()> {
-        let name = self.name_for(key).await;
         let work = async {
             let view = self
                 .authorized(ctx, key, Action::Delete, Kind::Project)
@@ -419,9 +442,7 @@ impl Projects {
             projects::delete(self.db.writer(), view.project.project_id).await?;
             Ok(())
         };
-        (self.trail)
-            .audited(ctx, Operation::Delete, Target::Project(&name), work)
-            .await
+        self.audited(ctx, Operation::Delete, key, work).await
     }
 
     /// Whether the caller could delete the project now (`_deletable`).
@@ -447,7 +468,6 @@ impl Projects {
         key: &ProjectKey,
         metadata: &BTreeMap<String, String>,
     ) -> CoreResult<()> {
-        let name = self.name_for(key).await;
         let work = async {
             let view = self
                 .authorized(ctx, key, Action::Update, Kind::Metadata)
@@ -460,9 +480,7 @@ impl Projects {
             berth_db::commit(tx).await?;
             Ok(())
         };
-        (self.trail)
-            .audited(ctx, Operation::Update, Target::Project(&name), work)
-            .await
+        self.audited(ctx, Operation::Update, key, work).await
     }
 
     /// Reads the project's metadata.
@@ -497,7 +515,6 @@ impl Projects {
         key: &ProjectKey,
         name: &str,
     ) -> CoreResult<()> {
-        let project = self.name_for(key).await;
         let work = async {
             let view = self
                 .authorized(ctx, key, Action::Delete, Kind::Metadata)
@@ -507,9 +524,7 @@ impl Projects {
             }
             Ok(())
         };
-        (self.trail)
-            .audited(ctx, Operation::Update, Target::Project(&project), work)
-            .await
+        self.audited(ctx, Operation::Update, key, work).await
     }
 
     // ----- members -----
@@ -619,7 +634,6 @@ impl Projects {
         mid: i64,
         role: i64,
     ) -> CoreResult<()> {
-        let (project, member) = (self.name_for(key).await, self.member_name(key, mid).await);
         let work = async {
             let view = self
                 .authorized(ctx, key, Action::Update, Kind::Member)
@@ -632,13 +646,7 @@ impl Projects {
             }
             Ok(())
         };
-        (self.trail)
-            .audited(
-                ctx,
-                Operation::Update,
-                Target::Member(&project, &member),
-                work,
-            )
+        self.member_audited(ctx, Operation::Update, key, mid, work)
             .await
     }
 
@@ -649,7 +657,6 @@ impl Projects {
         key: &ProjectKey,
         mid: i64,
     ) -> CoreResult<()> {
-        let (project, member) = (self.name_for(key).await, self.member_name(key, mid).await);
         let work = async {
             let view = self
                 .authorized(ctx, key, Action::Delete, Kind::Member)
@@ -659,13 +666,7 @@ impl Projects {
             }
             Ok(())
         };
-        (self.trail)
-            .audited(
-                ctx,
-                Operation::Delete,
-                Target::Member(&project, &member),
-                work,
-            )
+        self.member_audited(ctx, Operation::Delete, key, mid, work)
             .await
     }
 }
