@@ -23,60 +23,44 @@ pub struct Entry {
 
 /// Writes entries in one transaction, many rows per statement.
 pub async fn insert_all(tx: &mut crate::Tx, entries: &[Entry]) -> Result<(), DbError> {
+    let all: Vec<&Entry> = entries.iter().collect();
+    let extended = "audit_log_ext (project_id, operation, operation_description, \
+        operation_result, resource_type, resource, username, op_time)";
+    insert_into(tx, extended, &all, true).await?;
+    let legacy: Vec<&Entry> = entries.iter().filter(|e| e.legacy).collect();
+    let table = "audit_log (project_id, operation, resource_type, resource, username, op_time)";
+    insert_into(tx, table, &legacy, false).await
+}
+
+/// Writes `entries` into `table`; the extended log's rows also carry the
+/// description and the result.
+async fn insert_into(
+    tx: &mut crate::Tx,
+    table: &str,
+    entries: &[&Entry],
+    extended: bool,
+) -> Result<(), DbError> {
     const ROWS: usize = 32;
-    let project =
-        |n: usize| format!("COALESCE((SELECT project_id FROM project WHERE name = ${n}), 0)");
+    let width = if extended { 8 } else { 6 };
     for run in crate::power_of_two_runs(entries, ROWS) {
         let tuples: Vec<String> = (0..run.len())
             .map(|i| {
-                let b = i * 8;
+                let b = i * width;
                 format!(
-                    "({}, {})",
-                    project(b + 1),
-                    crate::placeholders(b + 2..b + 9)
+                    "(COALESCE((SELECT project_id FROM project WHERE name = ${}), 0), {})",
+                    b + 1,
+                    crate::placeholders(b + 2..b + width + 1)
                 )
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO audit_log_ext (project_id, operation, operation_description, operation_result, \
-             resource_type, resource, username, op_time) VALUES {}",
-            tuples.join(", ")
-        );
+        let sql = format!("INSERT INTO {table} VALUES {}", tuples.join(", "));
         let mut q = sqlx::query(&sql);
         for e in run {
+            q = q.bind(e.project.as_deref()).bind(&e.operation);
+            if extended {
+                q = q.bind(&e.description).bind(i64::from(e.success));
+            }
             q = q
-                .bind(e.project.as_deref())
-                .bind(&e.operation)
-                .bind(&e.description)
-                .bind(i64::from(e.success))
-                .bind(&e.resource_type)
-                .bind(&e.resource)
-                .bind(&e.username)
-                .bind(e.op_time);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    let legacy: Vec<&Entry> = entries.iter().filter(|e| e.legacy).collect();
-    for run in crate::power_of_two_runs(&legacy, ROWS) {
-        let tuples: Vec<String> = (0..run.len())
-            .map(|i| {
-                let b = i * 6;
-                format!(
-                    "({}, {})",
-                    project(b + 1),
-                    crate::placeholders(b + 2..b + 7)
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO audit_log (project_id, operation, resource_type, resource, username, op_time) VALUES {}",
-            tuples.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for e in run {
-            q = q
-                .bind(e.project.as_deref())
-                .bind(&e.operation)
                 .bind(&e.resource_type)
                 .bind(&e.resource)
                 .bind(&e.username)

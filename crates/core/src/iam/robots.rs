@@ -28,6 +28,21 @@ pub struct RobotRequest {
     pub secret: Option<String>,
 }
 
+impl RobotRequest {
+    /// A request that leaves `robot` as it is, with its `permissions`.
+    pub fn unchanged(robot: &Robot, permissions: Vec<Permission>) -> Self {
+        RobotRequest {
+            name: robot.name.clone(),
+            description: robot.description.clone(),
+            level: robot.level.clone(),
+            duration: robot.duration,
+            disable: robot.disabled,
+            permissions,
+            secret: None,
+        }
+    }
+}
+
 /// The robot service.
 #[derive(Clone)]
 pub struct Robots {

@@ -10,9 +10,9 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::require;
 use crate::iam::rbac::{Action, Resource};
+use berth_db::jobs::{self, NewJob, Row, Task};
 /// A run of a job as the API shows it.
-pub use berth_db::jobs::Execution;
-use berth_db::jobs::{self, NewJob, Pool, Queue, Row, Schedule, Task};
+pub use berth_db::jobs::{Execution, Pool, Queue, Schedule};
 use berth_db::{now_millis, Db};
 use std::collections::HashMap;
 use std::future::Future;

@@ -155,16 +155,15 @@ impl Trail {
         result
     }
 
-    /// Runs `work`, whose success the registry records, and records its
-    /// refusal.
-    pub async fn refusal<T>(
+    /// Records `result` if it is a refusal, and passes it on: the registry
+    /// records the success.
+    pub fn refusal<T>(
         &self,
         ctx: &SecurityContext,
         operation: Operation,
         target: Target<'_>,
-        work: impl Future<Output = CoreResult<T>>,
+        result: CoreResult<T>,
     ) -> CoreResult<T> {
-        let result = work.await;
         if result.is_err() {
             self.outcome(ctx.username(), operation, &target, &result);
         }

@@ -7,9 +7,9 @@ use crate::notify::trail::{Operation, Target};
 use crate::project::{ProjectKey, Projects};
 use crate::query::Filter;
 use crate::registry::Registry;
-use berth_db::artifacts::{self, Described, Within};
+use berth_db::artifacts::{self, Within};
 /// The rows the API and portal render.
-pub use berth_db::artifacts::{Accessory, ArtifactRow, TagRow};
+pub use berth_db::artifacts::{Accessory, ArtifactRow, Described, TagRow};
 use berth_db::Db;
 use berth_oci::artifact::IMAGE_CONFIGS;
 use berth_oci::chart::{self, ChartFiles};
@@ -174,9 +174,7 @@ impl Artifacts {
         };
         let work = self.copy_checked(ctx, registry, repo, from);
         let target = Target::Artifact(repo, source);
-        (self.projects.trail())
-            .refusal(ctx, Operation::Create, target, work)
-            .await
+        (self.projects.trail()).refusal(ctx, Operation::Create, target, work.await)
     }
 
     async fn copy_checked(
@@ -227,9 +225,7 @@ impl Artifacts {
                 .await?)
         };
         let target = Target::Artifact(repo, &reference.to_string());
-        (self.projects.trail())
-            .refusal(ctx, Operation::Delete, target, work)
-            .await
+        (self.projects.trail()).refusal(ctx, Operation::Delete, target, work.await)
     }
 
     /// One page of an artifact's accessories (signatures, SBOMs, other
@@ -384,9 +380,7 @@ impl Artifacts {
             }
             Ok(())
         };
-        (self.projects.trail())
-            .refusal(ctx, Operation::Create, Target::Tag(repo, name), work)
-            .await
+        (self.projects.trail()).refusal(ctx, Operation::Create, Target::Tag(repo, name), work.await)
     }
 
     /// Removes a tag from an artifact.
@@ -410,9 +404,7 @@ impl Artifacts {
             registry.delete_tag(repo, name, ctx.username()).await?;
             Ok(())
         };
-        (self.projects.trail())
-            .refusal(ctx, Operation::Delete, Target::Tag(repo, name), work)
-            .await
+        (self.projects.trail()).refusal(ctx, Operation::Delete, Target::Tag(repo, name), work.await)
     }
 }
 

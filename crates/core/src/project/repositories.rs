@@ -120,8 +120,11 @@ impl Repositories {
             Ok(())
         };
         let name = format!("{project}/{repo}");
-        (self.projects.trail())
-            .refusal(ctx, Operation::Delete, Target::Repository(&name), work)
-            .await
+        (self.projects.trail()).refusal(
+            ctx,
+            Operation::Delete,
+            Target::Repository(&name),
+            work.await,
+        )
     }
 }

@@ -2,7 +2,8 @@
 //! system settings.
 
 use super::projects::{counted, minutes, page_number, pager};
-use super::{csrf_field, message, page, redirect_with, refusal, Flash, Posted, Viewer};
+use super::Col::{Plain, Wide};
+use super::{csrf_field, head, outcome, page, refusal, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::HeaderMap;
@@ -10,7 +11,8 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::gc::GcParams;
-use maud::html;
+use berth_core::jobs::{Execution, Pool, Queue, Schedule};
+use maud::{html, Markup};
 use std::collections::BTreeMap;
 
 /// Runs per page.
@@ -44,7 +46,6 @@ pub async fn gc(
         Err(e) => return refusal(&v, &e),
     };
     let schedule = runs.schedule(&v.ctx).await.ok().flatten();
-    let cron_type = schedule.as_ref().map_or("None", |s| s.cron_type.as_str());
     // The form shows the parameters scheduled runs use, when there are any.
     let params: GcParams = schedule
         .as_ref()
@@ -53,8 +54,19 @@ pub async fn gc(
     let body = html! {
         h1 { "Garbage collection" }
         p.muted { "Deletes blobs and manifests no tag or manifest refers to any more. Pushes and pulls go on meanwhile." }
+        (gc_form(&v, &params, schedule.as_ref()))
+        h2 { "History" }
+        (gc_history(&history, total, page_no))
+    };
+    page(Some(&v), &headers, "Garbage collection", body)
+}
+
+/// The parameters of a run, and the schedule that runs with them.
+fn gc_form(v: &Viewer, params: &GcParams, schedule: Option<&Schedule>) -> Markup {
+    let cron_type = schedule.map_or("None", |s| s.cron_type.as_str());
+    html! {
         form method="post" action="/harbor/gc" {
-            (csrf_field(&v))
+            (csrf_field(v))
             fieldset {
                 legend { "Parameters" }
                 label { input type="checkbox" name="delete_untagged" checked[params.delete_untagged]; "Also delete untagged artifacts" }
@@ -76,27 +88,25 @@ pub async fn gc(
                     @for t in CRON_TYPES { option value=(t) selected[*t == cron_type] { (t) } }
                 }
                 label for="cron" { "Custom cron (6 fields, seconds first)" }
-                input #cron type="text" name="cron" value=(schedule.as_ref().map_or("", |s| s.cron.as_str()));
-                @if let Some(s) = &schedule { p.muted { "Next run: " (minutes(s.next_run_at)) } }
+                input #cron type="text" name="cron" value=(schedule.map_or("", |s| s.cron.as_str()));
+                @if let Some(s) = schedule { p.muted { "Next run: " (minutes(s.next_run_at)) } }
                 p { button.secondary type="submit" name="action" value="schedule" { "Save schedule" } }
             }
         }
-        h2 { "History" }
+    }
+}
+
+/// A page of past runs, newest first.
+fn gc_history(history: &[Execution], total: i64, page_no: i64) -> Markup {
+    html! {
         @if history.is_empty() {
             p.empty { "Garbage collection has not run yet." }
         } @else {
             table.runs {
                 (counted(total, "run", "runs"))
-                thead { tr {
-                    th scope="col" { "Run" }
-                    th scope="col" { "Trigger" }
-                    th scope="col" { "Status" }
-                    th.wide scope="col" { "Started" }
-                    th.wide scope="col" { "Ended" }
-                    th scope="col" { "Log" }
-                } }
+                (head(&[Plain("Run"), Plain("Trigger"), Plain("Status"), Wide("Started"), Wide("Ended"), Plain("Log")]))
                 tbody {
-                    @for e in &history {
+                    @for e in history {
                         tr {
                             td { (e.id) @if e.extra_attrs.contains("\"dry_run\":true") { " (dry run)" } }
                             td { (e.trigger) }
@@ -110,8 +120,7 @@ pub async fn gc(
             }
             (pager("/harbor/gc", &[], page_no, PAGE, total))
         }
-    };
-    page(Some(&v), &headers, "Garbage collection", body)
+    }
 }
 
 pub async fn gc_act(S(state): S<State>, Posted(v, form): Posted) -> Response {
@@ -137,10 +146,7 @@ pub async fn gc_act(S(state): S<State>, Posted(v, form): Posted) -> Response {
             format!("{what} {id} started.")
         })
     };
-    match result {
-        Ok(done) => redirect_with("/harbor/gc", Flash::Ok(done)),
-        Err(e) => redirect_with("/harbor/gc", Flash::Err(message(&e))),
-    }
+    outcome("/harbor/gc", result)
 }
 
 pub async fn gc_log(
@@ -238,13 +244,10 @@ pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response 
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let result = state.configurations.update(&v.ctx, &changes).await;
-    match result {
-        Ok(()) => redirect_with(
-            "/harbor/configs",
-            Flash::Ok("The configuration was saved.".into()),
-        ),
-        Err(e) => redirect_with("/harbor/configs", Flash::Err(message(&e))),
-    }
+    outcome(
+        "/harbor/configs",
+        result.map(|()| "The configuration was saved.".into()),
+    )
 }
 
 pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
@@ -257,19 +260,23 @@ pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Re
     };
     let body = html! {
         h1 { "Job queues" }
+        (queue_table(&v, &queues))
+        h2 { "Worker pools" }
+        (pool_table(&pools))
+    };
+    page(Some(&v), &headers, "Job queues", body)
+}
+
+/// Each job type's queue, with pause/resume and stop-all buttons.
+fn queue_table(v: &Viewer, queues: &[Queue]) -> Markup {
+    html! {
         @if queues.is_empty() {
             p.empty { "No job is waiting and no queue is paused." }
         } @else {
             table.queues {
-                thead { tr {
-                    th scope="col" { "Job type" }
-                    th scope="col" { "Pending" }
-                    th scope="col" { "Oldest waiting" }
-                    th scope="col" { "Status" }
-                    th scope="col" { "Actions" }
-                } }
+                (head(&[Plain("Job type"), Plain("Pending"), Plain("Oldest waiting"), Plain("Status"), Plain("Actions")]))
                 tbody {
-                    @for q in &queues {
+                    @for q in queues {
                         tr {
                             td { (q.job_type) }
                             td { (q.count) }
@@ -277,7 +284,7 @@ pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Re
                             td { @if q.paused { "Paused" } @else { "Running" } }
                             td {
                                 form.inline method="post" action="/harbor/job-service-dashboard" {
-                                    (csrf_field(&v))
+                                    (csrf_field(v))
                                     input type="hidden" name="job_type" value=(q.job_type);
                                     @if q.paused {
                                         button.secondary type="submit" name="action" value="resume" { "Resume" }
@@ -287,7 +294,7 @@ pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Re
                                 }
                                 form.inline method="post" action="/harbor/job-service-dashboard"
                                     data-confirm={ "Stop every pending and running " (q.job_type) " job?" } {
-                                    (csrf_field(&v))
+                                    (csrf_field(v))
                                     input type="hidden" name="job_type" value=(q.job_type);
                                     button.danger type="submit" name="action" value="stop" { "Stop all" }
                                 }
@@ -297,17 +304,16 @@ pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Re
                 }
             }
         }
-        h2 { "Worker pools" }
+    }
+}
+
+/// The worker pools running jobs, with their heartbeats.
+fn pool_table(pools: &[Pool]) -> Markup {
+    html! {
         table.pools {
-            thead { tr {
-                th scope="col" { "Pool" }
-                th scope="col" { "Host" }
-                th scope="col" { "Workers" }
-                th.wide scope="col" { "Started" }
-                th.wide scope="col" { "Last heartbeat" }
-            } }
+            (head(&[Plain("Pool"), Plain("Host"), Plain("Workers"), Wide("Started"), Wide("Last heartbeat")]))
             tbody {
-                @for p in &pools {
+                @for p in pools {
                     tr {
                         td { code { (p.id) } }
                         td { (p.host) " (pid " (p.pid) ")" }
@@ -318,15 +324,18 @@ pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Re
                 }
             }
         }
-    };
-    page(Some(&v), &headers, "Job queues", body)
+    }
 }
 
 pub async fn act_on_queue(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let (job_type, action) = (form.get("job_type"), form.get("action"));
     let to = "/harbor/job-service-dashboard";
-    match state.jobs.act_on_queue(&v.ctx, job_type, action).await {
-        Ok(()) => redirect_with(to, Flash::Ok(format!("{job_type}: {action} done."))),
-        Err(e) => redirect_with(to, Flash::Err(message(&e))),
-    }
+    outcome(
+        to,
+        state
+            .jobs
+            .act_on_queue(&v.ctx, job_type, action)
+            .await
+            .map(|()| format!("{job_type}: {action} done.")),
+    )
 }

@@ -1,8 +1,9 @@
 //! Audit log tables: a project's Logs tab and the administrators' log.
 
-use super::message;
 use super::projects::{counted, minutes, pager};
+use super::Col::{Plain, Wide};
 use super::Viewer;
+use super::{head, message};
 use crate::State;
 use berth_core::notify::audit::Table;
 use berth_core::query::Filter;
@@ -42,14 +43,7 @@ pub async fn table(
             Ok((logs, total)) => {
                 table.logs {
                     (counted(*total, "entry", "entries"))
-                    thead { tr {
-                        th scope="col" { "Time" }
-                        th scope="col" { "User" }
-                        th scope="col" { "Operation" }
-                        th scope="col" { "Resource" }
-                        th.wide scope="col" { "Type" }
-                        th scope="col" { "Result" }
-                    } }
+                    (head(&[Plain("Time"), Plain("User"), Plain("Operation"), Plain("Resource"), Wide("Type"), Plain("Result")]))
                     tbody {
                         @for l in logs {
                             tr {

@@ -244,6 +244,14 @@ pub enum Flash {
 
 const FLASH: &str = "berth_flash";
 
+/// Redirects to `to`, showing what an action did or why it failed.
+fn outcome(to: &str, result: Result<String, CoreError>) -> Response {
+    match result {
+        Ok(done) => redirect_with(to, Flash::Ok(done)),
+        Err(e) => redirect_with(to, Flash::Err(message(&e))),
+    }
+}
+
 /// Redirects to `to`, showing `flash` there.
 fn redirect_with(to: &str, flash: Flash) -> Response {
     let (kind, text) = match &flash {
@@ -342,6 +350,49 @@ fn csrf_field(v: &Viewer) -> Markup {
     html! { input type="hidden" name="_csrf" value=(v.csrf); }
 }
 
+/// A table column's heading.
+#[derive(Clone, Copy)]
+pub enum Col {
+    /// Shown on every screen.
+    Plain(&'static str),
+    /// Hidden on narrow screens (the `wide` class).
+    Wide(&'static str),
+}
+
+/// A table's head row.
+fn head(cols: &[Col]) -> Markup {
+    html! {
+        thead { tr {
+            @for c in cols {
+                @match c {
+                    Col::Plain(t) => th scope="col" { (t) },
+                    Col::Wide(t) => th.wide scope="col" { (t) },
+                }
+            }
+        } }
+    }
+}
+
+/// The actions column, when the viewer may take any.
+fn actions(any: bool) -> &'static [Col] {
+    if any {
+        &[Col::Plain("Actions")]
+    } else {
+        &[]
+    }
+}
+
+/// A one-button form for an action that cannot be undone: the browser asks
+/// `confirm` first.
+fn confirmed(v: &Viewer, to: &str, confirm: &str, action: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(to) data-confirm=(confirm) {
+            (csrf_field(v))
+            button.danger type="submit" name="action" value=(action) { (label) }
+        }
+    }
+}
+
 /// What a failed action tells the person who tried it.
 fn message(e: &CoreError) -> String {
     match e {
@@ -360,13 +411,16 @@ fn message(e: &CoreError) -> String {
     }
 }
 
-/// A list sorted by `key`, and searched on it when there is a search.
-pub fn search_filter(key: &'static str, search: &str) -> Filter {
+/// A list page's search for `key` (cleaned of filter syntax) and the
+/// filter it makes, sorted by `key`.
+pub fn searched(query: &Option<String>, key: &'static str) -> (String, Filter) {
+    let search = projects::search_text(&projects::param(query, key));
     let sorted = Filter::new(None, Some(key.into()));
-    match search {
+    let filter = match search.as_str() {
         "" => sorted,
         s => sorted.search(key, s.into()),
-    }
+    };
+    (search, filter)
 }
 
 /// The read-only mode's answer to a portal write.

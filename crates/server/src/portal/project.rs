@@ -2,9 +2,11 @@
 //! repositories, members, robot accounts, logs and configuration (the
 //! webhooks tab has its own module).
 
-use super::projects::{counted, minutes, page_number, pager, param, role_label, search_box, size};
+use super::projects::{counted, minutes, page_number, pager, role_label, search_box, size};
+use super::Col::{Plain, Wide};
 use super::{
-    csrf_field, failed, message, page, read_posted, redirect_with, refusal, Flash, Form, Viewer,
+    actions, confirmed, csrf_field, failed, head, message, outcome, page, read_posted,
+    redirect_with, refusal, Flash, Form, Viewer,
 };
 use crate::State;
 use axum::extract::{
@@ -16,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
 use berth_core::iam::robots::{Permission, Robot};
 use berth_core::iam::robots::{RobotRequest, PROJECT_GRANTS};
-use berth_core::project::{MemberUser, ProjectKey, ProjectView};
+use berth_core::project::{Member, MemberUser, ProjectKey, ProjectView};
 use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -185,8 +187,6 @@ pub async fn summary(
         Ok(s) => (s.members, s.storage),
         Err(e) => return refusal(&v, &e),
     };
-    let host = registry_host(&state);
-    let name = &p.project.name;
     let may_push = may(&v, &p, Action::Push, Kind::Repository).await;
     let body = html! {
         dl.facts {
@@ -205,6 +205,14 @@ pub async fn summary(
             dt { "Owner" } dd { (p.project.owner_name) }
             dt { "Created" } dd { (minutes(p.project.creation_time)) }
         }
+        (push_commands(registry_host(&state), &p.project.name, may_push))
+    };
+    show(&v, &headers, &p, "summary", body).await
+}
+
+/// How to push into the project `name` with each client.
+fn push_commands(host: &str, name: &str, may_push: bool) -> Markup {
+    html! {
         h2 { "Push an image" }
         @if !may_push {
             p.muted { "Your role lets you pull from this project, not push to it." }
@@ -223,8 +231,7 @@ pub async fn summary(
             dt { "ORAS" }
             dd { code.copy { "oras push " (host) "/" (name) "/REPOSITORY[:TAG] FILE" } }
         }
-    };
-    show(&v, &headers, &p, "summary", body).await
+    }
 }
 
 fn my_role(v: &Viewer, p: &ProjectView) -> String {
@@ -249,9 +256,8 @@ pub async fn repositories(
     InProject(v, p): InProject,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let search = super::projects::search_text(&param(&query, "name"));
+    let (search, filter) = super::searched(&query, "name");
     let page_no = page_number(&query);
-    let filter = super::search_filter("name", &search);
     let listed = state
         .repositories
         .list(
@@ -277,12 +283,7 @@ pub async fn repositories(
             Ok((repos, total)) => {
                 table {
                     (counted(*total, "repository", "repositories"))
-                    thead { tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "Artifacts" }
-                        th scope="col" { "Pulls" }
-                        th.wide scope="col" { "Last modified" }
-                    } }
+                    (head(&[Plain("Name"), Plain("Artifacts"), Plain("Pulls"), Wide("Last modified")]))
                     tbody {
                         @for r in repos {
                             tr {
@@ -325,39 +326,13 @@ pub async fn members(
             Ok((members, total)) => {
                 table {
                     (counted(*total, "member", "members"))
-                    thead { tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "Role" }
-                        @if may_change || may_remove { th scope="col" { "Actions" } }
-                    } }
+                    (head(&[&[Plain("Name"), Plain("Role")], actions(may_change || may_remove)].concat()))
                     tbody {
                         @for m in members {
                             tr {
                                 td { (m.entity_name) }
                                 td { (Role::from_id(m.role).map_or("?", role_label)) }
-                                @if may_change || may_remove {
-                                    td {
-                                        @if may_change {
-                                            form.inline method="post" action={ (here) "/" (m.id) } {
-                                                (csrf_field(&v))
-                                                label.sr-only for={ "role-" (m.id) } { "Role of " (m.entity_name) }
-                                                select id={ "role-" (m.id) } name="role" {
-                                                    @for r in ROLES {
-                                                        option value=(r.id()) selected[r.id() == m.role] { (role_label(*r)) }
-                                                    }
-                                                }
-                                                button.secondary type="submit" name="action" value="role" { "Change role" }
-                                            }
-                                        }
-                                        @if may_remove {
-                                            form.inline method="post" action={ (here) "/" (m.id) }
-                                                data-confirm={ "Remove " (m.entity_name) " from " (p.project.name) "?" } {
-                                                (csrf_field(&v))
-                                                button.danger type="submit" name="action" value="remove" { "Remove" }
-                                            }
-                                        }
-                                    }
-                                }
+                                @if may_change || may_remove { td { (member_actions(&v, &p, &here, m, may_change, may_remove)) } }
                             }
                         }
                     }
@@ -365,25 +340,60 @@ pub async fn members(
                 (pager(&here, &[], page_no, PAGE, *total))
             }
         }
-        @if may_add {
-            form method="post" action=(here) {
-                (csrf_field(&v))
-                fieldset {
-                    legend { "Add a member" }
-                    label for="username" { "Username" }
-                    input #username type="text" name="username" required autocomplete="off";
-                    label for="role" { "Role" }
-                    select #role name="role" {
-                        @for r in ROLES {
-                            option value=(r.id()) selected[*r == Role::Developer] { (role_label(*r)) }
-                        }
-                    }
-                    p { button type="submit" { "Add member" } }
-                }
-            }
-        }
+        @if may_add { (new_member_form(&v, &here)) }
     };
     show(&v, &headers, &p, "members", body).await
+}
+
+/// What the viewer may do to one member: change the role, remove.
+fn member_actions(
+    v: &Viewer,
+    p: &ProjectView,
+    here: &str,
+    m: &Member,
+    may_change: bool,
+    may_remove: bool,
+) -> Markup {
+    html! {
+        @if may_change {
+            form.inline method="post" action={ (here) "/" (m.id) } {
+                (csrf_field(v))
+                label.sr-only for={ "role-" (m.id) } { "Role of " (m.entity_name) }
+                select id={ "role-" (m.id) } name="role" {
+                    @for r in ROLES {
+                        option value=(r.id()) selected[r.id() == m.role] { (role_label(*r)) }
+                    }
+                }
+                button.secondary type="submit" name="action" value="role" { "Change role" }
+            }
+        }
+        @if may_remove {
+            (confirmed(v, &format!("{here}/{}", m.id),
+                &format!("Remove {} from {}?", m.entity_name, p.project.name),
+                "remove", "Remove"))
+        }
+    }
+}
+
+/// The form that adds a member with a role (developer preselected).
+fn new_member_form(v: &Viewer, here: &str) -> Markup {
+    html! {
+        form method="post" action=(here) {
+            (csrf_field(v))
+            fieldset {
+                legend { "Add a member" }
+                label for="username" { "Username" }
+                input #username type="text" name="username" required autocomplete="off";
+                label for="role" { "Role" }
+                select #role name="role" {
+                    @for r in ROLES {
+                        option value=(r.id()) selected[*r == Role::Developer] { (role_label(*r)) }
+                    }
+                }
+                p { button type="submit" { "Add member" } }
+            }
+        }
+    }
 }
 
 pub async fn add_member(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
@@ -395,13 +405,10 @@ pub async fn add_member(S(state): S<State>, ProjectPost(v, form, p): ProjectPost
         .add_member(&v.ctx, &key, MemberUser::Name(username.to_string()), role)
         .await;
     let to = tab_url(&p, "members");
-    match result {
-        Ok(_) => redirect_with(
-            &to,
-            Flash::Ok(format!("{username} was added to {}.", p.project.name)),
-        ),
-        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
-    }
+    outcome(
+        &to,
+        result.map(|_| format!("{username} was added to {}.", p.project.name)),
+    )
 }
 
 pub async fn change_member(
@@ -424,10 +431,7 @@ pub async fn change_member(
         (r, format!("{name} is now {label}."))
     };
     let to = tab_url(&p, "members");
-    match result {
-        Ok(()) => redirect_with(&to, Flash::Ok(done)),
-        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
-    }
+    outcome(&to, result.map(|()| done))
 }
 
 /// A robot's permissions as `resource:action` pairs, for people.
@@ -463,12 +467,7 @@ async fn robots_page(
     let may_delete = may(v, p, Action::Delete, Kind::Robot).await;
     let here = tab_url(p, "robot-account");
     let body = html! {
-        @if let Some((name, secret)) = &secret {
-            div.notice.ok role="status" #secret-notice {
-                p { "Copy the secret of " strong { (name) } " now: it is not shown again." }
-                p { code.copy #robot-secret { (secret) } }
-            }
-        }
+        @if let Some((name, secret)) = &secret { (secret_notice(name, secret)) }
         @match &listed {
             Err(e) => div.notice.err role="alert" { (message(e)) },
             Ok((robots, _)) if robots.is_empty() => p.empty {
@@ -478,13 +477,7 @@ async fn robots_page(
             Ok((robots, total)) => {
                 table {
                     (counted(*total, "robot account", "robot accounts"))
-                    thead { tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "Status" }
-                        th.wide scope="col" { "Permissions" }
-                        th scope="col" { "Expires" }
-                        @if may_update || may_delete { th scope="col" { "Actions" } }
-                    } }
+                    (head(&[&[Plain("Name"), Plain("Status"), Wide("Permissions"), Plain("Expires")], actions(may_update || may_delete)].concat()))
                     tbody {
                         @for (r, perms) in robots {
                             tr {
@@ -492,9 +485,7 @@ async fn robots_page(
                                 td { @if r.disabled { "Disabled" } @else { "Enabled" } }
                                 td.wide { (grants(perms)) }
                                 td { @if r.expires_at < 0 { "Never" } @else { (minutes(r.expires_at * 1000)) } }
-                                @if may_update || may_delete {
-                                    td { (robot_actions(v, &here, r, may_update, may_delete)) }
-                                }
+                                (robot_actions(v, &here, r, may_update, may_delete))
                             }
                         }
                     }
@@ -507,9 +498,23 @@ async fn robots_page(
     show(v, headers, p, "robot-account", body).await
 }
 
-/// A robot's enable/disable, refresh and delete buttons, as allowed.
-fn robot_actions(v: &Viewer, here: &str, r: &Robot, may_update: bool, may_delete: bool) -> Markup {
+/// A new or refreshed robot secret, shown this once.
+fn secret_notice(name: &str, secret: &str) -> Markup {
     html! {
+        div.notice.ok role="status" #secret-notice {
+            p { "Copy the secret of " strong { (name) } " now: it is not shown again." }
+            p { code.copy #robot-secret { (secret) } }
+        }
+    }
+}
+
+/// A robot's enable/disable, refresh and delete buttons, as allowed (no
+/// cell when none is).
+fn robot_actions(v: &Viewer, here: &str, r: &Robot, may_update: bool, may_delete: bool) -> Markup {
+    if !may_update && !may_delete {
+        return html! {};
+    }
+    html! { td {
         @if may_update {
             form.inline method="post" action={ (here) "/" (r.id) } {
                 (csrf_field(v))
@@ -526,13 +531,10 @@ fn robot_actions(v: &Viewer, here: &str, r: &Robot, may_update: bool, may_delete
             }
         }
         @if may_delete {
-            form.inline method="post" action={ (here) "/" (r.id) }
-                data-confirm={ "Delete " (r.name) "? Anything using it loses access." } {
-                (csrf_field(v))
-                button.danger type="submit" name="action" value="delete" { "Delete" }
-            }
+            (confirmed(v, &format!("{here}/{}", r.id),
+                &format!("Delete {}? Anything using it loses access.", r.name), "delete", "Delete"))
         }
-    }
+    } }
 }
 
 /// The form that creates a project robot, pull and push checked.
@@ -644,13 +646,8 @@ pub async fn change_robot(
             .map(|()| format!("{name} was deleted.")),
         action @ ("enable" | "disable") => {
             let req = RobotRequest {
-                name: name.clone(),
-                description: robot.description.clone(),
-                level: robot.level.clone(),
-                duration: robot.duration,
                 disable: action == "disable",
-                permissions: perms,
-                secret: None,
+                ..RobotRequest::unchanged(&robot, perms)
             };
             robots
                 .update(&v.ctx, rid, &req)
@@ -659,10 +656,7 @@ pub async fn change_robot(
         }
         other => return redirect_with(&to, Flash::Err(format!("Unknown action {other:?}."))),
     };
-    match result {
-        Ok(done) => redirect_with(&to, Flash::Ok(done)),
-        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
-    }
+    outcome(&to, result)
 }
 
 pub async fn logs(
@@ -733,11 +727,8 @@ pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost)
     let key = ProjectKey::Id(p.project.project_id);
     let result = state.projects.set_metadata(&v.ctx, &key, &metadata).await;
     let to = tab_url(&p, "configs");
-    match result {
-        Ok(()) => redirect_with(
-            &to,
-            Flash::Ok("The project's configuration was saved.".into()),
-        ),
-        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
-    }
+    outcome(
+        &to,
+        result.map(|()| "The project's configuration was saved.".into()),
+    )
 }

@@ -1,11 +1,13 @@
 //! The projects list: search, pages, and creating a project.
 
-use super::{csrf_field, message, page, redirect_with, Flash, Posted, Viewer};
+use super::Col::{Plain, Wide};
+use super::{csrf_field, head, message, outcome, page, Posted, Viewer};
 use crate::State;
 use axum::extract::{RawQuery, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::Role;
+use berth_core::project::ProjectView;
 use maud::{html, Markup};
 use std::collections::BTreeMap;
 
@@ -37,9 +39,8 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let search = search_text(&param(&query, "name"));
+    let (search, filter) = super::searched(&query, "name");
     let page_no = page_number(&query);
-    let filter = super::search_filter("name", &search);
     let listed = state
         .projects
         .list(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)
@@ -73,55 +74,64 @@ pub async fn list(
                 }
             }
             Ok((projects, total)) => {
-                table {
-                    (counted(*total, "project", "projects"))
-                    thead { tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "Access level" }
-                        th scope="col" { "My role" }
-                        th scope="col" { "Repositories" }
-                        th scope="col" { "Storage" }
-                        th.wide scope="col" { "Owner" }
-                        th.wide scope="col" { "Created" }
-                    } }
-                    tbody {
-                        @for p in projects {
-                            tr {
-                                td { a href={ "/harbor/projects/" (p.project.project_id) "/summary" } { (p.project.name) } }
-                                td { @if p.is_public() { "Public" } @else { "Private" } }
-                                td {
-                                    @if v.ctx.is_sysadmin() && p.roles.is_empty() { "System Admin" }
-                                    @else { (p.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", ")) }
-                                }
-                                td { (p.repo_count) }
-                                td { (size(storage.get(&p.project.project_id).copied().unwrap_or(0))) }
-                                td.wide { (p.project.owner_name) }
-                                td.wide { (minutes(p.project.creation_time)) }
-                            }
-                        }
-                    }
-                }
+                (project_table(&v, projects, *total, &storage))
                 (pager("/harbor/projects", &[("name", &search)], page_no, PAGE, *total))
             }
         }
-        @if may_create {
-            h2 { "New project" }
-            form method="post" action="/harbor/projects" {
-                (csrf_field(&v))
-                fieldset {
-                    legend { "Create a project" }
-                    label for="project_name" { "Project name" }
-                    input #project_name type="text" name="project_name" required
-                        pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*" maxlength="255"
-                        aria-describedby="project_name_help";
-                    p #project_name_help .muted { "Lower-case letters, digits and . _ - between them." }
-                    label { input type="checkbox" name="public"; "Public: anyone may pull its images" }
-                    p { button type="submit" { "Create project" } }
+        @if may_create { (new_project_form(&v)) }
+    };
+    page(Some(&v), &headers, "Projects", body)
+}
+
+/// A page of projects, with the storage each uses.
+fn project_table(
+    v: &Viewer,
+    projects: &[ProjectView],
+    total: i64,
+    storage: &BTreeMap<i64, i64>,
+) -> Markup {
+    html! {
+        table {
+            (counted(total, "project", "projects"))
+            (head(&[Plain("Name"), Plain("Access level"), Plain("My role"), Plain("Repositories"), Plain("Storage"), Wide("Owner"), Wide("Created")]))
+            tbody {
+                @for p in projects {
+                    tr {
+                        td { a href={ "/harbor/projects/" (p.project.project_id) "/summary" } { (p.project.name) } }
+                        td { @if p.is_public() { "Public" } @else { "Private" } }
+                        td {
+                            @if v.ctx.is_sysadmin() && p.roles.is_empty() { "System Admin" }
+                            @else { (p.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", ")) }
+                        }
+                        td { (p.repo_count) }
+                        td { (size(storage.get(&p.project.project_id).copied().unwrap_or(0))) }
+                        td.wide { (p.project.owner_name) }
+                        td.wide { (minutes(p.project.creation_time)) }
+                    }
                 }
             }
         }
-    };
-    page(Some(&v), &headers, "Projects", body)
+    }
+}
+
+/// The form that creates a project.
+fn new_project_form(v: &Viewer) -> Markup {
+    html! {
+        h2 { "New project" }
+        form method="post" action="/harbor/projects" {
+            (csrf_field(v))
+            fieldset {
+                legend { "Create a project" }
+                label for="project_name" { "Project name" }
+                input #project_name type="text" name="project_name" required
+                    pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*" maxlength="255"
+                    aria-describedby="project_name_help";
+                p #project_name_help .muted { "Lower-case letters, digits and . _ - between them." }
+                label { input type="checkbox" name="public"; "Public: anyone may pull its images" }
+                p { button type="submit" { "Create project" } }
+            }
+        }
+    }
 }
 
 /// A list's caption: how many rows it has in all.
@@ -211,11 +221,8 @@ pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     };
     let metadata = BTreeMap::from([("public".to_string(), public.to_string())]);
     let result = state.projects.create(&v.ctx, name, &metadata).await;
-    match result {
-        Ok(_) => redirect_with(
-            "/harbor/projects",
-            Flash::Ok(format!("Project {name} created.")),
-        ),
-        Err(e) => redirect_with("/harbor/projects", Flash::Err(message(&e))),
-    }
+    outcome(
+        "/harbor/projects",
+        result.map(|_| format!("Project {name} created.")),
+    )
 }

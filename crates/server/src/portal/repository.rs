@@ -3,7 +3,11 @@
 
 use super::project::{may, registry_host, repository_url as url, InProject, ProjectPost};
 use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text, size};
-use super::{csrf_field, message, page, redirect_with, refusal, Flash};
+use super::Col::{Plain, Wide};
+use super::{
+    actions, confirmed, csrf_field, head, message, outcome, page, redirect_with, refusal, Flash,
+    Viewer,
+};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,9 +15,10 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
-use berth_core::project::artifacts::{additions_of, Accessory};
+use berth_core::project::artifacts::{additions_of, Accessory, ArtifactRow, Described};
 use berth_core::project::ProjectView;
 use berth_core::query::Filter;
+use berth_core::{CoreError, CoreResult};
 use berth_oci::chart::ChartFiles;
 use berth_oci::manifest::Descriptor;
 use berth_oci::{Reference, RepositoryName};
@@ -76,86 +81,100 @@ pub async fn artifacts(
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
     };
     let search = search_text(&param(&query, "tag"));
-    let page_no = page_number(&query);
-    let mut filter = Filter::default();
-    if !search.is_empty() {
-        filter = filter.search("tags", search.clone());
-    }
-    let (rows, total) = match state
-        .artifacts
-        .list(&v.ctx, &repo, &filter, (page_no - 1) * PAGE, PAGE)
-        .await
-    {
-        Ok((rows, total, _)) => (rows, total),
+    let here = url(p.project.project_id, repo.as_str());
+    let listed = artifact_list(&state, &v, &repo, &here, &search, page_number(&query)).await;
+    let (list, total) = match listed {
+        Ok(x) => x,
         Err(e) => return refusal(&v, &e),
     };
-    // A viewer who may not list referrers sees no counts.
-    let referrers = state
-        .artifacts
-        .accessory_counts(&v.ctx, &repo, &rows)
-        .await
-        .unwrap_or_default();
-    // Harbor's type of each (`IMAGE`, `CHART` …), as the API shows it.
-    let mut kinds = Vec::with_capacity(rows.len());
-    for a in &rows {
-        match state.artifacts.described(&state.registry, &repo, a).await {
-            Ok(d) => kinds.push(d.harbor_type),
-            Err(e) => return refusal(&v, &e),
-        }
-    }
     let may_delete = may(&v, &p, Action::Delete, Kind::Repository).await;
-    let here = url(p.project.project_id, repo.as_str());
     let host = registry_host(&state);
     let body = html! {
         (crumbs(&p, &repo, false))
         h1 { (repo.as_str()) }
         p { "Pull by tag: " code.copy { "docker pull " (host) "/" (repo.as_str()) ":TAG" } }
         (search_box(&here, "tag", "Filter by tag", &search, "Filter"))
-        @if rows.is_empty() {
+        (list)
+        @if may_delete {
+            @let confirm = format!("Delete {} and all {total} of its artifacts? This cannot be undone.", repo.as_str());
+            p { (confirmed(&v, &here, &confirm, "delete", "Delete repository")) }
+        }
+    };
+    page(Some(&v), &headers, repo.as_str(), body)
+}
+
+/// One page of a repository's artifacts (those with a tag containing
+/// `search`), each with its Harbor type and referrer count, and the total.
+async fn artifact_list(
+    state: &State,
+    v: &Viewer,
+    repo: &RepositoryName,
+    here: &str,
+    search: &str,
+    page_no: i64,
+) -> CoreResult<(Markup, i64)> {
+    let mut filter = Filter::default();
+    if !search.is_empty() {
+        filter = filter.search("tags", search.to_string());
+    }
+    let offset = (page_no - 1) * PAGE;
+    let (rows, total, _) = state
+        .artifacts
+        .list(&v.ctx, repo, &filter, offset, PAGE)
+        .await?;
+    if rows.is_empty() {
+        let markup = html! {
             p.empty {
                 @if search.is_empty() { "This repository has no artifacts left: push one to it again, or delete it below." }
                 @else { "No tag contains “" (search) "”." }
             }
-        } @else {
-            table.artifacts {
-                (counted(total, "artifact", "artifacts"))
-                thead { tr {
-                    th scope="col" { "Digest" }
-                    th scope="col" { "Tags" }
-                    th.wide scope="col" { "Type" }
-                    th scope="col" { "Size" }
-                    th.wide scope="col" { "Referrers" }
-                    th.wide scope="col" { "Pushed" }
-                    th.wide scope="col" { "Pulled" }
-                } }
-                tbody {
-                    @for (a, kind) in rows.iter().zip(&kinds) {
-                        tr {
-                            td { a href=(artifact_url(p.project.project_id, repo.as_str(), &a.digest)) { code { (short(&a.digest)) } } }
-                            td.tags {
-                                @for t in &a.tags { span.tag { (t.name) } " " }
-                                @if a.tags.is_empty() { span.muted { "untagged" } }
-                            }
-                            td.wide { (kind) }
-                            td { (size(a.size)) }
-                            td.wide.referrers { (referrers.get(&a.digest).copied().unwrap_or(0)) }
-                            td.wide { (minutes(a.push_time)) }
-                            td.wide { @match a.pull_time { Some(t) => (minutes(t)), None => span.muted { "never" } } }
-                        }
-                    }
+        };
+        return Ok((markup, total));
+    }
+    // A viewer who may not list referrers sees no counts.
+    let referrers = state
+        .artifacts
+        .accessory_counts(&v.ctx, repo, &rows)
+        .await
+        .unwrap_or_default();
+    // Harbor's type of each (`IMAGE`, `CHART` …), as the API shows it.
+    let mut kinds = Vec::with_capacity(rows.len());
+    for a in &rows {
+        let described = state.artifacts.described(&state.registry, repo, a).await?;
+        kinds.push(described.harbor_type);
+    }
+    let markup = html! {
+        table.artifacts {
+            (counted(total, "artifact", "artifacts"))
+            (head(&[Plain("Digest"), Plain("Tags"), Wide("Type"), Plain("Size"), Wide("Referrers"), Wide("Pushed"), Wide("Pulled")]))
+            tbody {
+                @for (a, kind) in rows.iter().zip(&kinds) {
+                    @let count = referrers.get(&a.digest).copied().unwrap_or(0);
+                    (artifact_row(here, a, kind, count))
                 }
             }
-            (pager(&here, &[("tag", &search)], page_no, PAGE, total))
         }
-        @if may_delete {
-            form method="post" action=(here)
-                data-confirm={ "Delete " (repo.as_str()) " and all " (total) " of its artifacts? This cannot be undone." } {
-                (csrf_field(&v))
-                p { button.danger type="submit" name="action" value="delete" { "Delete repository" } }
-            }
-        }
+        (pager(here, &[("tag", search)], page_no, PAGE, total))
     };
-    page(Some(&v), &headers, repo.as_str(), body)
+    Ok((markup, total))
+}
+
+/// An artifact's row in its repository's list.
+fn artifact_row(here: &str, a: &ArtifactRow, kind: &str, referrers: i64) -> Markup {
+    html! {
+        tr {
+            td { a href={ (here) "/artifacts/" (a.digest) } { code { (short(&a.digest)) } } }
+            td.tags {
+                @for t in &a.tags { span.tag { (t.name) } " " }
+                @if a.tags.is_empty() { span.muted { "untagged" } }
+            }
+            td.wide { (kind) }
+            td { (size(a.size)) }
+            td.wide.referrers { (referrers) }
+            td.wide { (minutes(a.push_time)) }
+            td.wide { @match a.pull_time { Some(t) => (minutes(t)), None => span.muted { "never" } } }
+        }
+    }
 }
 
 /// Deletes the repository with its artifacts (GC reclaims the storage).
@@ -196,59 +215,46 @@ pub async fn artifact(
         Ok(x) => x,
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
     };
-    let (a, manifest) = match state
-        .artifacts
+    let arts = &state.artifacts;
+    let found = match arts
         .manifest(&v.ctx, &state.registry, &repo, &reference)
         .await
     {
-        Ok(x) => x,
+        Ok((a, manifest)) => match arts.described(&state.registry, &repo, &a).await {
+            Ok(d) => (a, manifest, d),
+            Err(e) => return refusal(&v, &e),
+        },
         Err(e) => return refusal(&v, &e),
     };
-    let described = match state.artifacts.described(&state.registry, &repo, &a).await {
-        Ok(d) => d,
-        Err(e) => return refusal(&v, &e),
-    };
-    // The additions and referrers are optional parts of the page: only
-    // images have a history, only charts their files, and a viewer may not
-    // be allowed to list referrers.
-    let has_history = additions_of(&described, &a.media_type).contains(&"build_history");
-    let history = match has_history {
-        true => state
-            .artifacts
-            .addition(&v.ctx, &state.registry, &repo, &reference, "build_history")
-            .await
-            .ok()
-            .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h.content).ok()),
-        false => None,
-    };
-    let chart = if described.harbor_type == "CHART" {
-        Some(
-            state
-                .artifacts
-                .chart(&v.ctx, &state.registry, &repo, &reference)
-                .await
-                .map_err(|e| e.to_string()),
-        )
-    } else {
-        None
-    };
-    let referrers = state
-        .artifacts
-        .accessories(&v.ctx, &repo, &reference, &Filter::default(), 0, 50)
-        .await
-        .ok();
-    let may_tag = may(&v, &p, Action::Create, Kind::Tag).await;
-    let may_untag = may(&v, &p, Action::Delete, Kind::Tag).await;
-    let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
+    let (a, manifest, described) = found;
     let here = artifact_url(p.project.project_id, repo.as_str(), &a.digest);
-    let host = registry_host(&state);
     let name = repo.as_str();
+    let tags = tag_section(&v, &p, &here, registry_host(&state), name, &a).await;
+    let extras = extras(&state, &v, &p, &repo, &reference, &a, &described).await;
+    let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
     let body = html! {
         (crumbs(&p, &repo, true))
         h1 { code { (short(&a.digest)) } }
+        (facts(&a, &described.harbor_type, registry_host(&state), name))
+        (tags)
+        @if !manifest.layers.is_empty() { h2 { "Layers" } (descriptors(&manifest.layers)) }
+        @if !manifest.manifests.is_empty() { h2 { "Manifests" } (descriptors(&manifest.manifests)) }
+        (extras)
+        @if may_delete {
+            @let confirm = format!("Delete this artifact and its {} tag(s)? This cannot be undone.", a.tags.len());
+            p { (confirmed(&v, &here, &confirm, "delete", "Delete artifact")) }
+        }
+    };
+    let title = format!("{name}@{}", short(&a.digest));
+    page(Some(&v), &headers, &title, body)
+}
+
+/// An artifact's facts and the commands that pull it.
+fn facts(a: &ArtifactRow, harbor_type: &str, host: &str, name: &str) -> Markup {
+    html! {
         dl.facts {
             dt { "Digest" } dd { code.copy { (a.digest) } }
-            dt { "Type" } dd { (described.harbor_type) }
+            dt { "Type" } dd { (harbor_type) }
             dt { "Media type" } dd { (a.media_type) }
             @if let Some(t) = &a.artifact_type { dt { "Artifact type" } dd { (t) } }
             dt { "Size" } dd { (size(a.size)) }
@@ -261,17 +267,27 @@ pub async fn artifact(
             dt { "Podman" } dd { code.copy { "podman pull " (host) "/" (name) "@" (a.digest) } }
             dt { "ORAS" } dd { code.copy { "oras pull " (host) "/" (name) "@" (a.digest) } }
         }
+    }
+}
+
+/// An artifact's tags, with the forms that add and delete them for whoever may.
+async fn tag_section(
+    v: &Viewer,
+    p: &ProjectView,
+    here: &str,
+    host: &str,
+    name: &str,
+    a: &ArtifactRow,
+) -> Markup {
+    let may_tag = may(v, p, Action::Create, Kind::Tag).await;
+    let may_untag = may(v, p, Action::Delete, Kind::Tag).await;
+    html! {
         h2 #tags-heading { "Tags" }
         @if a.tags.is_empty() {
             p.empty { "No tags: this artifact is pulled by digest only." @if may_tag { " Add a tag below." } }
         } @else {
             table.tags aria-labelledby="tags-heading" {
-                thead { tr {
-                    th scope="col" { "Tag" }
-                    th.wide scope="col" { "Pushed" }
-                    th scope="col" { "Pull command" }
-                    @if may_untag { th scope="col" { "Actions" } }
-                } }
+                (head(&[&[Plain("Tag"), Wide("Pushed"), Plain("Pull command")], actions(may_untag)].concat()))
                 tbody {
                     @for tag in &a.tags {
                         @let t = &tag.name;
@@ -283,7 +299,7 @@ pub async fn artifact(
                                 td {
                                     form.inline method="post" action=(here)
                                         data-confirm={ "Delete tag " (t) "? The artifact stays." } {
-                                        (csrf_field(&v))
+                                        (csrf_field(v))
                                         input type="hidden" name="tag" value=(t);
                                         button.danger type="submit" name="action" value="delete-tag"
                                             aria-label={ "Delete tag " (t) } { "Delete" }
@@ -297,7 +313,7 @@ pub async fn artifact(
         }
         @if may_tag {
             form method="post" action=(here) {
-                (csrf_field(&v))
+                (csrf_field(v))
                 fieldset {
                     legend { "Add a tag" }
                     label for="new_tag" { "Tag" }
@@ -307,14 +323,39 @@ pub async fn artifact(
                 }
             }
         }
-        @if !manifest.layers.is_empty() {
-            h2 { "Layers" }
-            (descriptors(&manifest.layers))
-        }
-        @if !manifest.manifests.is_empty() {
-            h2 { "Manifests" }
-            (descriptors(&manifest.manifests))
-        }
+    }
+}
+
+/// The optional parts of an artifact's page: only images have a build
+/// history, only charts their files, and a viewer may not be allowed to
+/// list referrers.
+async fn extras(
+    state: &State,
+    v: &Viewer,
+    p: &ProjectView,
+    repo: &RepositoryName,
+    reference: &Reference,
+    a: &ArtifactRow,
+    described: &Described,
+) -> Markup {
+    let (arts, reg) = (&state.artifacts, &state.registry);
+    let history = match additions_of(described, &a.media_type).contains(&"build_history") {
+        true => arts
+            .addition(&v.ctx, reg, repo, reference, "build_history")
+            .await
+            .ok()
+            .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h.content).ok()),
+        false => None,
+    };
+    let chart = match described.harbor_type == "CHART" {
+        true => Some(arts.chart(&v.ctx, reg, repo, reference).await),
+        false => None,
+    };
+    let referrers = arts
+        .accessories(&v.ctx, repo, reference, &Filter::default(), 0, 50)
+        .await
+        .ok();
+    html! {
         @if let Some(serde_json::Value::Array(steps)) = &history { (build_history(steps)) }
         @match &chart {
             Some(Ok(files)) => { (chart_files(files)) }
@@ -322,22 +363,9 @@ pub async fn artifact(
             None => {}
         }
         @if let Some((accessories, total, _)) = &referrers {
-            (referrer_table(p.project.project_id, name, accessories, *total))
+            (referrer_table(p.project.project_id, repo.as_str(), accessories, *total))
         }
-        @if may_delete {
-            form method="post" action=(here)
-                data-confirm={ "Delete this artifact and its " (a.tags.len()) " tag(s)? This cannot be undone." } {
-                (csrf_field(&v))
-                p { button.danger type="submit" name="action" value="delete" { "Delete artifact" } }
-            }
-        }
-    };
-    page(
-        Some(&v),
-        &headers,
-        &format!("{name}@{}", short(&a.digest)),
-        body,
-    )
+    }
 }
 
 /// An image's build steps.
@@ -347,7 +375,7 @@ fn build_history(steps: &[serde_json::Value]) -> Markup {
         @if steps.is_empty() { p.muted { "The image config records no history." } }
         @else {
             table.history {
-                thead { tr { th scope="col" { "Created" } th scope="col" { "Command" } } }
+                (head(&[Plain("Created"), Plain("Command")]))
                 tbody {
                     @for s in steps {
                         tr {
@@ -372,9 +400,7 @@ fn chart_files(files: &ChartFiles) -> Markup {
         @if files.dependencies.is_empty() { p.muted { "The chart depends on no other chart." } }
         @else {
             table.dependencies {
-                thead { tr {
-                    th scope="col" { "Name" } th scope="col" { "Version" } th scope="col" { "Repository" }
-                } }
+                (head(&[Plain("Name"), Plain("Version"), Plain("Repository")]))
                 tbody {
                     @for d in &files.dependencies {
                         tr { td { (d.name) } td { (d.version) } td { code { (d.repository) } } }
@@ -396,7 +422,7 @@ fn referrer_table(project_id: i64, name: &str, accessories: &[Accessory], total:
         @else {
             table {
                 (counted(total, "referrer", "referrers"))
-                thead { tr { th scope="col" { "Type" } th scope="col" { "Digest" } th scope="col" { "Size" } } }
+                (head(&[Plain("Type"), Plain("Digest"), Plain("Size")]))
                 tbody {
                     @for r in accessories {
                         tr {
@@ -414,11 +440,7 @@ fn referrer_table(project_id: i64, name: &str, accessories: &[Accessory], total:
 fn descriptors(list: &[Descriptor]) -> Markup {
     html! {
         table.layers {
-            thead { tr {
-                th scope="col" { "Digest" }
-                th.wide scope="col" { "Media type" }
-                th scope="col" { "Size" }
-            } }
+            (head(&[Plain("Digest"), Wide("Media type"), Plain("Size")]))
             tbody {
                 @for d in list {
                     tr {
@@ -442,46 +464,22 @@ pub async fn change(
         Ok(x) => x,
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
     };
-    let here = artifact_url(p.project.project_id, repo.as_str(), &digest);
-    let arts = &state.artifacts;
+    let (arts, reg, ctx) = (&state.artifacts, &state.registry, &v.ctx);
     let tag = form.get("tag").trim();
-    let (result, to) = match form.get("action") {
-        "add-tag" => {
-            let r = arts
-                .add_tag(&v.ctx, &state.registry, &repo, &reference, tag)
-                .await;
-            (r.map(|()| format!("Tag {tag} added.")), here)
-        }
-        "delete-tag" => {
-            let r = arts
-                .delete_tag(&v.ctx, &state.registry, &repo, &reference, tag)
-                .await;
-            (r.map(|()| format!("Tag {tag} deleted.")), here)
-        }
-        "delete" => {
-            let r = arts
-                .delete(&v.ctx, &state.registry, &repo, &reference)
-                .await;
-            // A deleted artifact's page is gone: go back to its repository.
-            let to = if r.is_ok() {
-                url(p.project.project_id, repo.as_str())
-            } else {
-                here
-            };
-            (
-                r.map(|()| format!("Artifact {} deleted.", short(&digest))),
-                to,
-            )
-        }
-        other => (
-            Err(berth_core::CoreError::BadRequest(format!(
-                "unknown action {other:?}"
-            ))),
-            here,
-        ),
+    let action = form.get("action");
+    let result = match action {
+        "add-tag" => (arts.add_tag(ctx, reg, &repo, &reference, tag).await)
+            .map(|()| format!("Tag {tag} added.")),
+        "delete-tag" => (arts.delete_tag(ctx, reg, &repo, &reference, tag).await)
+            .map(|()| format!("Tag {tag} deleted.")),
+        "delete" => (arts.delete(ctx, reg, &repo, &reference).await)
+            .map(|()| format!("Artifact {} deleted.", short(&digest))),
+        other => Err(CoreError::BadRequest(format!("unknown action {other:?}"))),
     };
-    match result {
-        Ok(done) => redirect_with(&to, Flash::Ok(done)),
-        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
-    }
+    // A deleted artifact's page is gone: go back to its repository.
+    let to = match (action, &result) {
+        ("delete", Ok(_)) => url(p.project.project_id, repo.as_str()),
+        _ => artifact_url(p.project.project_id, repo.as_str(), &digest),
+    };
+    outcome(&to, result)
 }

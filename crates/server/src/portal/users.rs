@@ -1,16 +1,19 @@
 //! People: the administrators' user list, and each person's own account
 //! (profile and password).
 
-use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text};
-use super::{csrf_field, message, page, redirect_with, refusal, Flash, Posted, Viewer};
+use super::projects::{counted, minutes, page_number, pager, search_box};
+use super::Col::{Plain, Wide};
+use super::{
+    csrf_field, head, message, outcome, page, redirect_with, refusal, Flash, Posted, Viewer,
+};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use berth_core::iam::UserRequest;
-use maud::html;
+use berth_core::iam::{User, UserRequest};
+use maud::{html, Markup};
 
 /// Users per page.
 const PAGE: i64 = 15;
@@ -28,9 +31,8 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let search = search_text(&param(&query, "username"));
+    let (search, filter) = super::searched(&query, "username");
     let page_no = page_number(&query);
-    let filter = super::search_filter("username", &search);
     let listed = state
         .iam
         .list_users(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)
@@ -39,7 +41,6 @@ pub async fn list(
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),
     };
-    let me = v.ctx.user_id();
     let body = html! {
         h1 { "Users" }
         (search_box("/harbor/users", "username", "Search by username", &search, "Search"))
@@ -48,13 +49,7 @@ pub async fn list(
         } @else {
             table.users {
                 (counted(total, "user", "users"))
-                thead { tr {
-                    th scope="col" { "Username" }
-                    th scope="col" { "Administrator" }
-                    th.wide scope="col" { "Email" }
-                    th.wide scope="col" { "Registered" }
-                    th scope="col" { "Actions" }
-                } }
+                (head(&[Plain("Username"), Plain("Administrator"), Wide("Email"), Wide("Registered"), Plain("Actions")]))
                 tbody {
                     @for u in &users {
                         tr {
@@ -62,27 +57,7 @@ pub async fn list(
                             td { @if u.sysadmin { "Yes" } @else { "No" } }
                             td.wide { (u.email.as_deref().unwrap_or("")) }
                             td.wide { (minutes(u.creation_time)) }
-                            td {
-                                // Nobody changes or deletes themselves here.
-                                @if me != Some(u.user_id) {
-                                    form.inline method="post" action={ "/harbor/users/" (u.user_id) } {
-                                        (csrf_field(&v))
-                                        @if u.sysadmin {
-                                            button.secondary type="submit" name="action" value="revoke"
-                                                aria-label={ "Revoke administrator from " (u.username) } { "Revoke admin" }
-                                        } @else {
-                                            button.secondary type="submit" name="action" value="grant"
-                                                aria-label={ "Make " (u.username) " an administrator" } { "Make admin" }
-                                        }
-                                    }
-                                    form.inline method="post" action={ "/harbor/users/" (u.user_id) }
-                                        data-confirm={ "Delete user " (u.username) "? This cannot be undone." } {
-                                        (csrf_field(&v))
-                                        button.danger type="submit" name="action" value="delete"
-                                            aria-label={ "Delete " (u.username) } { "Delete" }
-                                    }
-                                }
-                            }
+                            td { (user_actions(&v, u)) }
                         }
                     }
                 }
@@ -99,6 +74,31 @@ pub async fn list(
         }
     };
     page(Some(&v), &headers, "Users", body)
+}
+
+/// Grant or revoke administrator, and delete: for anyone but the viewer,
+/// who neither changes nor deletes themselves here.
+fn user_actions(v: &Viewer, u: &User) -> Markup {
+    html! {
+        @if v.ctx.user_id() != Some(u.user_id) {
+            form.inline method="post" action={ "/harbor/users/" (u.user_id) } {
+                (csrf_field(v))
+                @if u.sysadmin {
+                    button.secondary type="submit" name="action" value="revoke"
+                        aria-label={ "Revoke administrator from " (u.username) } { "Revoke admin" }
+                } @else {
+                    button.secondary type="submit" name="action" value="grant"
+                        aria-label={ "Make " (u.username) " an administrator" } { "Make admin" }
+                }
+            }
+            form.inline method="post" action={ "/harbor/users/" (u.user_id) }
+                data-confirm={ "Delete user " (u.username) "? This cannot be undone." } {
+                (csrf_field(v))
+                button.danger type="submit" name="action" value="delete"
+                    aria-label={ "Delete " (u.username) } { "Delete" }
+            }
+        }
+    }
 }
 
 /// The fields a new account is made of (the user list and sign-up),
@@ -139,13 +139,10 @@ pub fn person(form: &super::Form) -> UserRequest {
 pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let req = person(&form);
     let result = state.iam.create_user(&v.ctx, &req).await;
-    match result {
-        Ok(_) => redirect_with(
-            "/harbor/users",
-            Flash::Ok(format!("User {} created.", req.username)),
-        ),
-        Err(e) => redirect_with("/harbor/users", Flash::Err(message(&e))),
-    }
+    outcome(
+        "/harbor/users",
+        result.map(|_| format!("User {} created.", req.username)),
+    )
 }
 
 pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Posted) -> Response {
@@ -174,10 +171,7 @@ pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Po
             )
         }
     };
-    match result {
-        Ok(done) => redirect_with("/harbor/users", Flash::Ok(done)),
-        Err(e) => redirect_with("/harbor/users", Flash::Err(message(&e))),
-    }
+    outcome("/harbor/users", result)
 }
 
 pub async fn account(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
@@ -249,8 +243,5 @@ pub async fn update_account(S(state): S<State>, Posted(v, form): Posted) -> Resp
             .await
             .map(|()| "Your profile was saved.".to_string())
     };
-    match result {
-        Ok(done) => redirect_with("/harbor/account", Flash::Ok(done)),
-        Err(e) => redirect_with("/harbor/account", Flash::Err(message(&e))),
-    }
+    outcome("/harbor/account", result)
 }

@@ -3,7 +3,8 @@
 
 use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
-use super::{csrf_field, message, redirect_with, refusal, Flash, Viewer};
+use super::Col::Plain;
+use super::{confirmed, csrf_field, head, message, outcome, redirect_with, refusal, Flash, Viewer};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
@@ -92,11 +93,8 @@ fn policy_section(
                 }
             }
             @if allowed.delete {
-                form.inline method="post" action={ (here) "/" (policy.id) }
-                    data-confirm={ "Delete webhook " (policy.name) "?" } {
-                    (csrf_field(v))
-                    button.danger type="submit" name="action" value="delete" { "Delete" }
-                }
+                (confirmed(v, &format!("{here}/{}", policy.id),
+                    &format!("Delete webhook {}?", policy.name), "delete", "Delete"))
             }
         }
     }
@@ -107,7 +105,7 @@ fn deliveries(runs: &[Execution]) -> Markup {
     html! {
         table.deliveries {
             caption.muted { "Recent deliveries" }
-            thead { tr { th scope="col" { "Event" } th scope="col" { "Status" } th scope="col" { "Started" } } }
+            (head(&[Plain("Event"), Plain("Status"), Plain("Started")]))
             tbody {
                 @for e in runs {
                     tr {
@@ -179,10 +177,7 @@ pub async fn create(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) ->
     let name = &p.project.name;
     let result = state.webhooks.create(&v.ctx, name, &req).await;
     let to = tab_url(&p, "webhooks");
-    match result {
-        Ok(_) => redirect_with(&to, Flash::Ok(format!("Webhook {} added.", req.name))),
-        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
-    }
+    outcome(&to, result.map(|_| format!("Webhook {} added.", req.name)))
 }
 
 pub async fn change(
@@ -217,8 +212,5 @@ pub async fn change(
         }
         other => return redirect_with(&to, Flash::Err(format!("Unknown action {other:?}."))),
     };
-    match result {
-        Ok(done) => redirect_with(&to, Flash::Ok(done)),
-        Err(e) => redirect_with(&to, Flash::Err(message(&e))),
-    }
+    outcome(&to, result)
 }
