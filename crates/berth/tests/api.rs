@@ -652,17 +652,8 @@ async fn brute_force_is_throttled() {
 async fn first_admin_password_is_generated_once_and_resettable() {
     let dir = tempfile::tempdir().unwrap();
     let start = || {
-        let mut cmd = berth();
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "warn",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env_remove("BERTH_ADMIN_PASSWORD");
+        let mut cmd = serve(dir.path());
+        cmd.env_remove("BERTH_ADMIN_PASSWORD");
         spawn_listening(cmd)
     };
     let (mut child, url) = start();

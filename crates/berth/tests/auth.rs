@@ -24,7 +24,7 @@ async fn token(s: &Server, user: Option<(&str, &str)>, scopes: &[&str]) -> (Stri
     let body: Value = r.json().await.unwrap();
     let t = body["token"].as_str().unwrap().to_string();
     assert_eq!(body["access_token"], t.as_str());
-    (t.clone(), claims(&t))
+    (t.clone(), token_claims(&t))
 }
 
 fn form(s: &str) -> String {
@@ -32,33 +32,6 @@ fn form(s: &str) -> String {
         .replace(',', "%2C")
         .replace('/', "%2F")
         .replace('*', "%2A")
-}
-
-fn claims(t: &str) -> Value {
-    let part = t.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-fn actions(c: &Value, name: &str) -> Vec<String> {
-    c["access"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .map(|a| {
-            a["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn bearer(s: &Server, m: Method, path: &str, t: &str) -> reqwest::Response {
@@ -129,7 +102,7 @@ async fn challenge_and_token_claims() {
             1800
         );
         assert!(c["nbf"].is_i64() && c["jti"].is_string());
-        assert_eq!(actions(&c, "p/x"), vec!["pull", "push"]);
+        assert_eq!(granted(&c, "p/x"), vec!["pull", "push"]);
         assert_eq!(
             bearer(&s, Method::GET, "/v2/", &t).await.status(),
             StatusCode::OK
@@ -152,26 +125,26 @@ async fn scopes_follow_roles() {
         setup(&s).await;
         let scope = ["repository:p/app:pull,push,delete"];
         let (_, c) = token(&s, DEV, &scope).await;
-        assert_eq!(actions(&c, "p/app"), vec!["pull", "push"]);
+        assert_eq!(granted(&c, "p/app"), vec!["pull", "push"]);
         let (_, c) = token(&s, GUEST, &scope).await;
-        assert_eq!(actions(&c, "p/app"), vec!["pull"]);
+        assert_eq!(granted(&c, "p/app"), vec!["pull"]);
         let (_, c) = token(&s, STRANGER, &scope).await;
-        assert!(actions(&c, "p/app").is_empty());
+        assert!(granted(&c, "p/app").is_empty());
         let (_, c) = token(&s, None, &scope).await;
-        assert!(actions(&c, "p/app").is_empty());
+        assert!(granted(&c, "p/app").is_empty());
         assert_eq!(c["sub"], "anonymous");
         let (_, c) = token(&s, None, &["repository:library/app:pull,push"]).await;
-        assert_eq!(actions(&c, "library/app"), vec!["pull"]);
+        assert_eq!(granted(&c, "library/app"), vec!["pull"]);
         let (_, c) = token(
             &s,
             ADMIN,
             &["repository:missing/app:pull,push", "repository:p/app:*"],
         )
         .await;
-        assert!(actions(&c, "missing/app").is_empty());
-        assert_eq!(actions(&c, "p/app"), vec!["pull", "push", "delete"]);
+        assert!(granted(&c, "missing/app").is_empty());
+        assert_eq!(granted(&c, "p/app"), vec!["pull", "push", "delete"]);
         let (_, c) = token(&s, DEV, &["registry:catalog:*"]).await;
-        assert_eq!(actions(&c, "catalog"), vec!["*"]);
+        assert_eq!(granted(&c, "catalog"), vec!["*"]);
     }
 }
 
@@ -212,7 +185,7 @@ async fn v2_enforces_tokens_and_roles() {
         expect_error(r, 401, "UNAUTHORIZED").await;
         // A developer may not delete.
         let (dev_del, c) = token(&s, DEV, &["repository:p/app:delete"]).await;
-        assert!(actions(&c, "p/app").is_empty());
+        assert!(granted(&c, "p/app").is_empty());
         expect_error(
             bearer(
                 &s,
@@ -570,8 +543,8 @@ async fn robot_accounts() {
         )
         .await;
         assert_eq!(c["sub"], "robot$p+ci");
-        assert_eq!(actions(&c, "p/app"), vec!["pull", "push"]);
-        assert!(actions(&c, "q/app").is_empty());
+        assert_eq!(granted(&c, "p/app"), vec!["pull", "push"]);
+        assert!(granted(&c, "q/app").is_empty());
         let data = b"robot layer".to_vec();
         let r = s
             .anon
@@ -793,7 +766,7 @@ async fn robots_grant_no_more_than_their_creator_holds() {
         assert_eq!(status, 201, "{made}");
         let puller = Some(("robot$p+puller", made["secret"].as_str().unwrap()));
         let (_, c) = token(&s, puller, &["repository:p/app:pull,push"]).await;
-        assert_eq!(actions(&c, "p/app"), vec!["pull"]);
+        assert_eq!(granted(&c, "p/app"), vec!["pull"]);
         assert_eq!(push_as(&s, puller, "p/app").await, StatusCode::FORBIDDEN);
 
         // Nor may it widen a robot by updating it.
@@ -831,7 +804,7 @@ async fn robot_grants_end_with_their_project_and_skip_a_namesake() {
         let id = made["id"].as_i64().unwrap();
         let robot = Some(("robot$sys", made["secret"].as_str().unwrap()));
         let (_, c) = token(&s, robot, &["repository:tmpp/app:pull,push"]).await;
-        assert_eq!(actions(&c, "tmpp/app"), vec!["pull", "push"]);
+        assert_eq!(granted(&c, "tmpp/app"), vec!["pull", "push"]);
 
         let r = s
             .api(Method::DELETE, "/projects/tmpp", ADMIN)
@@ -843,7 +816,7 @@ async fn robot_grants_end_with_their_project_and_skip_a_namesake() {
         // Another user takes the name: the old grant does not follow it.
         s.create_project("tmpp", false, DEV).await;
         let (_, c) = token(&s, robot, &["repository:tmpp/app:pull,push"]).await;
-        assert!(actions(&c, "tmpp/app").is_empty(), "{c}");
+        assert!(granted(&c, "tmpp/app").is_empty(), "{c}");
         assert_eq!(push_as(&s, robot, "tmpp/app").await, StatusCode::FORBIDDEN);
         // The grant went with its project; the other stays.
         let got: Value = s.api_json(&format!("/robots/{id}"), ADMIN).await;

@@ -125,20 +125,8 @@ async fn serves_tls_with_rustls() {
             .arg(&cert),
     );
     assert!(ok, "{text}");
-    let mut cmd = berth();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--log-level",
-        "warn",
-        "--data-dir",
-    ])
-    .arg(dir.path().join("data"))
-    .arg("--tls-cert")
-    .arg(&cert)
-    .arg("--tls-key")
-    .arg(&key);
+    let mut cmd = serve(&dir.path().join("data"));
+    cmd.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
     let (mut child, url) = spawn_listening(cmd);
     assert!(url.starts_with("https://"), "{url}");
     let (ok, text) = output(

@@ -623,7 +623,6 @@ async fn artifacts_subject_referrers_and_multi_tag() {
     for s in servers().await {
         let repo = "p/art";
         let (subject, subject_body) = s.push_image(repo, "v1", "subj").await;
-        let empty = s.push_blob(repo, b"{}").await;
         let mut referrers = Vec::new();
         for (i, at) in [
             "application/vnd.example.sbom",
@@ -632,18 +631,9 @@ async fn artifacts_subject_referrers_and_multi_tag() {
         .iter()
         .enumerate()
         {
-            let payload = format!("payload {i}").into_bytes();
-            let pd = s.push_blob(repo, &payload).await;
-            let body = image_manifest(
-                OCI_MANIFEST,
-                (EMPTY_JSON, &empty, 2),
-                &[("application/octet-stream", &pd, payload.len())],
-                Some(json!({
-                    "artifactType": at,
-                    "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_body.len()},
-                    "annotations": {"org.example.i": i.to_string()},
-                })),
-            );
+            let annotations = json!({"org.example.i": i.to_string()});
+            let to = (subject.as_str(), subject_body.len());
+            let body = referrer_manifest(&s, repo, to, at, Some(annotations)).await;
             let d = digest(&body);
             let r = s.put_manifest(repo, &d, OCI_MANIFEST, &body).await;
             assert_eq!(r.status(), StatusCode::CREATED);

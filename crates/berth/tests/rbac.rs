@@ -5,7 +5,6 @@
 
 mod common;
 
-use base64::Engine;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -41,26 +40,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
 const PASSWORD: &str = "Matrix1234";
 
 fn actions(token: &str, repo: &str) -> Vec<String> {
-    let part = token.split('.').nth(1).unwrap();
-    let c: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap();
-    c["access"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["name"] == repo)
-        .flat_map(|a| {
-            a["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_string())
-        })
-        .collect()
+    granted(&token_claims(token), repo)
 }
 
 #[tokio::test(flavor = "multi_thread")]

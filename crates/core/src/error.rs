@@ -26,6 +26,18 @@ pub enum CoreError {
     Internal(String),
 }
 
+impl CoreError {
+    /// A write's error: `Conflict(what)` when it broke a unique key (the
+    /// name is taken), the database error otherwise.
+    pub fn taken(e: DbError, what: impl Into<String>) -> Self {
+        if e.is_unique_violation() {
+            CoreError::Conflict(what.into())
+        } else {
+            e.into()
+        }
+    }
+}
+
 /// Result of a management operation.
 pub type CoreResult<T> = Result<T, CoreError>;
 

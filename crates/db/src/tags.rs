@@ -3,26 +3,41 @@
 use crate::DbError;
 use sqlx::{Any, Executor};
 
-/// Points a tag at an artifact, moving it if it exists.
-pub async fn upsert<'e>(
+/// What writing a tag does when the repository already has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Moves it to the artifact (a push).
+    Move,
+    /// Leaves it where it is (adding a tag through the API).
+    Keep,
+}
+
+/// Points a tag at an artifact; false when it existed and was kept.
+pub async fn put<'e>(
     ex: impl Executor<'e, Database = Any>,
-    repository_id: i64,
-    artifact_id: i64,
+    (repository_id, artifact_id): (i64, i64),
     name: &str,
     now: i64,
-) -> Result<(), DbError> {
-    sqlx::query(
+    existing: Existing,
+) -> Result<bool, DbError> {
+    let on_conflict = match existing {
+        Existing::Move => {
+            "DO UPDATE SET artifact_id = excluded.artifact_id, push_time = excluded.push_time"
+        }
+        Existing::Keep => "DO NOTHING",
+    };
+    let sql = format!(
         "INSERT INTO tag (repository_id, artifact_id, name, push_time) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, \
-         push_time = excluded.push_time",
-    )
-    .bind(repository_id)
-    .bind(artifact_id)
-    .bind(name)
-    .bind(now)
-    .execute(ex)
-    .await?;
-    Ok(())
+         ON CONFLICT (repository_id, name) {on_conflict}"
+    );
+    let r = sqlx::query(&sql)
+        .bind(repository_id)
+        .bind(artifact_id)
+        .bind(name)
+        .bind(now)
+        .execute(ex)
+        .await?;
+    Ok(r.rows_affected() > 0)
 }
 
 /// Tag names of a repository after `last`, in lexical order.
@@ -61,27 +76,6 @@ pub async fn delete<'e>(
     )
     .bind(repository)
     .bind(name)
-    .execute(ex)
-    .await?;
-    Ok(r.rows_affected() > 0)
-}
-
-/// Adds a tag to an artifact; false if the repository already has the tag.
-pub async fn insert_new<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    repository_id: i64,
-    artifact_id: i64,
-    name: &str,
-    now: i64,
-) -> Result<bool, DbError> {
-    let r = sqlx::query(
-        "INSERT INTO tag (repository_id, artifact_id, name, push_time) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (repository_id, name) DO NOTHING",
-    )
-    .bind(repository_id)
-    .bind(artifact_id)
-    .bind(name)
-    .bind(now)
     .execute(ex)
     .await?;
     Ok(r.rows_affected() > 0)

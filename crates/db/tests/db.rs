@@ -9,27 +9,14 @@ async fn databases() -> Vec<(Db, Option<tempfile::TempDir>)> {
     let url = format!("sqlite://{}/t.db", dir.path().display());
     let mut out = vec![(Db::connect(&url).await.unwrap(), Some(dir))];
     if let Ok(base) = std::env::var("BERTH_TEST_DATABASE_URL") {
-        out.push((Db::connect(&fresh_pg(&base).await).await.unwrap(), None));
+        out.push((
+            Db::connect(&berth_testkit::fresh_pg(&base).await)
+                .await
+                .unwrap(),
+            None,
+        ));
     }
     out
-}
-
-async fn fresh_pg(base: &str) -> String {
-    use sqlx::Connection;
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("berth_dbtest_{}_{n}", std::process::id());
-    let mut c = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
 }
 
 #[tokio::test]
@@ -66,7 +53,7 @@ async fn migrations_are_idempotent_and_order_is_bytewise() {
             )
             .await
             .unwrap();
-            berth_db::tags::upsert(&mut *tx, a, art, t, now)
+            berth_db::tags::put(&mut *tx, (a, art), t, now, berth_db::tags::Existing::Move)
                 .await
                 .unwrap();
         }

@@ -54,7 +54,8 @@ pub async fn databases() -> Vec<(&'static str, Option<String>)> {
     out
 }
 
-async fn fresh_pg(base: &str) -> String {
+/// A new, empty PostgreSQL database beside `base`; its URL.
+pub async fn fresh_pg(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("berth_t_{}", uuid::Uuid::new_v4().simple());
     let mut c = sqlx::PgConnection::connect(base)
@@ -138,10 +139,8 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let mut cmd = berth();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(self.data_dir())
-            .args(["--database-url", &self.database_url, "--log-level", "warn"])
+        let mut cmd = serve(&self.data_dir());
+        cmd.args(["--database-url", &self.database_url])
             .args(["--login-max-failures", "10", "--login-lockout-seconds", "2"])
             .args(&self.extra)
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
@@ -377,24 +376,70 @@ pub async fn push_referrer(
     subject: &(String, Vec<u8>),
     at: &str,
 ) -> String {
-    let empty = s.push_blob(repo, b"{}").await;
-    let payload = format!("payload for {at}").into_bytes();
-    let pd = s.push_blob(repo, &payload).await;
-    let body = image_manifest(
-        OCI_MANIFEST,
-        (EMPTY_JSON, &empty, 2),
-        &[("application/octet-stream", &pd, payload.len())],
-        Some(json!({
-            "artifactType": at,
-            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.0, "size": subject.1.len()},
-        })),
-    );
+    let body = referrer_manifest(s, repo, (&subject.0, subject.1.len()), at, None).await;
     let d = digest(&body);
     assert_eq!(
         s.put_manifest(repo, &d, OCI_MANIFEST, &body).await.status(),
         201
     );
     d
+}
+
+/// A manifest of artifact type `at` referring to `subject` (digest, size),
+/// with `annotations` if any; its blobs are pushed to `repo`.
+pub async fn referrer_manifest(
+    s: &Server,
+    repo: &str,
+    (subject, size): (&str, usize),
+    at: &str,
+    annotations: Option<Value>,
+) -> Vec<u8> {
+    let empty = s.push_blob(repo, b"{}").await;
+    let payload = format!("payload for {at}").into_bytes();
+    let pd = s.push_blob(repo, &payload).await;
+    let mut extra = json!({
+        "artifactType": at,
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": size},
+    });
+    if let Some(a) = annotations {
+        extra["annotations"] = a;
+    }
+    image_manifest(
+        OCI_MANIFEST,
+        (EMPTY_JSON, &empty, 2),
+        &[("application/octet-stream", &pd, payload.len())],
+        Some(extra),
+    )
+}
+
+/// A JWT's claims, unverified: tests read what the server signed.
+pub fn token_claims(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).expect("a JWT has three parts");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url claims");
+    serde_json::from_slice(&json).expect("JSON claims")
+}
+
+/// The actions token claims grant on the resource `name` (none if absent).
+pub fn granted(claims: &Value, name: &str) -> Vec<String> {
+    let access = claims["access"].as_array().expect("an access list");
+    access
+        .iter()
+        .filter(|a| a["name"] == name)
+        .flat_map(|a| a["actions"].as_array().expect("actions").iter())
+        .map(|x| x.as_str().expect("an action").to_string())
+        .collect()
+}
+
+/// `berth serve` on a free loopback port with `data_dir`, logging warnings.
+pub fn serve(data_dir: &std::path::Path) -> Command {
+    let mut cmd = berth();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .arg("--data-dir")
+        .arg(data_dir);
+    cmd
 }
 
 /// The `berth` binary under test: `BERTH_TEST_BIN`, or the one cargo built

@@ -441,13 +441,7 @@ impl Iam {
             },
         )
         .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                CoreError::Conflict("username or email already exists".into())
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| CoreError::taken(e, "username or email already exists"))?;
         Ok(id)
     }
 
@@ -552,13 +546,7 @@ impl Iam {
         let updated =
             users::update_profile(self.db.writer(), id, email, realname, comment, now_millis())
                 .await
-                .map_err(|e| {
-                    if e.is_unique_violation() {
-                        CoreError::Conflict("email already exists".into())
-                    } else {
-                        e.into()
-                    }
-                })?;
+                .map_err(|e| CoreError::taken(e, "email already exists"))?;
         if !updated {
             return Err(CoreError::NotFound(format!("user {id} not found")));
         }

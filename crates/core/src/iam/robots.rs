@@ -189,13 +189,7 @@ impl Robots {
         let mut tx = self.db.begin().await?;
         robot.id = robots::insert(&mut tx, &robot, &permissions)
             .await
-            .map_err(|e| {
-                if e.is_unique_violation() {
-                    CoreError::Conflict(format!("robot {} already exists", robot.name))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| CoreError::taken(e, format!("robot {} already exists", robot.name)))?;
         berth_db::commit(tx).await?;
         Ok((robot, secret))
     }

@@ -352,11 +352,7 @@ impl Webhooks {
 }
 
 fn conflict(e: berth_db::DbError, name: &str) -> CoreError {
-    if e.is_unique_violation() {
-        CoreError::Conflict(format!("a webhook policy named {name} exists already"))
-    } else {
-        e.into()
-    }
+    CoreError::taken(e, format!("a webhook policy named {name} exists already"))
 }
 
 fn to_row(req: &PolicyRequest, project_id: i64, creator: &str) -> CoreResult<rows::Policy> {

@@ -248,13 +248,7 @@ impl Projects {
         let mut tx = self.db.begin().await?;
         let id = projects::insert(&mut *tx, name, owner, now)
             .await
-            .map_err(|e| {
-                if e.is_unique_violation() {
-                    CoreError::Conflict(format!("the project named {name} already exists"))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| CoreError::taken(e, format!("the project named {name} already exists")))?;
         let mut all = metadata.clone();
         all.entry("public".into()).or_insert_with(|| "false".into());
         for (k, v) in &all {
@@ -582,13 +576,7 @@ impl Projects {
             now_millis(),
         )
         .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                CoreError::Conflict(format!("{} is already a member", found.username))
-            } else {
-                e.into()
-            }
-        })
+        .map_err(|e| CoreError::taken(e, format!("{} is already a member", found.username)))
     }
 
     /// One page of members, with the total.

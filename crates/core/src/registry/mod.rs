@@ -6,6 +6,7 @@ use crate::notify::events::{Artifact, Event, Events};
 use crate::notify::trail::{Operation, Target, Trail};
 use crate::policy::{Chain, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
+use berth_db::tags::Existing;
 use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db};
 use berth_oci::artifact;
 use berth_oci::manifest::MAX_MANIFEST_SIZE;
@@ -561,7 +562,7 @@ impl Registry {
             artifacts::add_child(&mut *tx, id, child).await?;
         }
         for tag in &tag_list {
-            tags::upsert(&mut *tx, repo_id, id, tag.as_str(), now).await?;
+            tags::put(&mut *tx, (repo_id, id), tag.as_str(), now, Existing::Move).await?;
         }
         let event = Event::ArtifactPushed(Artifact {
             repo: repo.clone(),
@@ -812,14 +813,8 @@ impl Registry {
             tag,
         };
         self.policies.check_write(&mut tx, &write).await?;
-        let added = tags::insert_new(
-            &mut *tx,
-            repository_id,
-            artifact_id,
-            tag.as_str(),
-            now_millis(),
-        )
-        .await?;
+        let ids = (repository_id, artifact_id);
+        let added = tags::put(&mut *tx, ids, tag.as_str(), now_millis(), Existing::Keep).await?;
         berth_db::commit(tx).await?;
         if added {
             self.policies.after_write(&write).await;

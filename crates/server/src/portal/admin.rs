@@ -1,11 +1,12 @@
 //! Administration: garbage collection, the audit log, job queues and
 //! system settings.
 
-use super::projects::{counted, minutes, page_number, pager};
+use super::projects::{counted, minutes, pager};
 use super::Col::{Plain, Wide};
+use super::Listing;
 use super::{csrf_field, head, outcome, page, refusal, Posted, Viewer};
 use crate::State;
-use axum::extract::{Path, RawQuery, State as S};
+use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -33,13 +34,8 @@ pub fn router() -> Router<State> {
 /// The schedule types Harbor offers.
 const CRON_TYPES: &[&str] = &["None", "Hourly", "Daily", "Weekly", "Custom"];
 
-pub async fn gc(
-    S(state): S<State>,
-    v: Viewer,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let page_no = page_number(&query);
+pub async fn gc(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
+    let page_no = list.page;
     let runs = state.gc.runs();
     let (history, total) = match runs.history(&v.ctx, (page_no - 1) * PAGE, PAGE).await {
         Ok(x) => x,
@@ -170,13 +166,8 @@ pub async fn gc_log(
     page(Some(&v), &headers, &format!("GC run {id}"), body)
 }
 
-pub async fn logs(
-    S(state): S<State>,
-    v: Viewer,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let page_no = page_number(&query);
+pub async fn logs(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
+    let page_no = list.page;
     let table = super::logs::table(&state, &v, None, page_no, "/harbor/logs").await;
     let body = html! { h1 { "Audit log" } (table) };
     page(Some(&v), &headers, "Audit log", body)

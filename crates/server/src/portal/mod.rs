@@ -411,16 +411,39 @@ fn message(e: &CoreError) -> String {
     }
 }
 
-/// A list page's search for `key` (cleaned of filter syntax) and the
-/// filter it makes, sorted by `key`.
-pub fn searched(query: &Option<String>, key: &'static str) -> (String, Filter) {
-    let search = projects::search_text(&projects::param(query, key));
-    let sorted = Filter::new(None, Some(key.into()));
-    let filter = match search.as_str() {
-        "" => sorted,
-        s => sorted.search(key, s.into()),
-    };
-    (search, filter)
+/// A list page's query: its page number, and what it searches for.
+pub struct Listing {
+    /// From 1.
+    pub page: i64,
+    raw: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Listing {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().map(str::to_string);
+        let page = projects::page_number(&raw);
+        Ok(Listing { page, raw })
+    }
+}
+
+impl Listing {
+    /// The search for `key`, cleaned of filter syntax.
+    pub fn search(&self, key: &str) -> String {
+        projects::search_text(&projects::param(&self.raw, key))
+    }
+
+    /// The search for `key` and the filter it makes, sorted by `key`.
+    pub fn searched(&self, key: &'static str) -> (String, Filter) {
+        let search = self.search(key);
+        let sorted = Filter::new(None, Some(key.into()));
+        let filter = match search.as_str() {
+            "" => sorted,
+            s => sorted.search(key, s.into()),
+        };
+        (search, filter)
+    }
 }
 
 /// The read-only mode's answer to a portal write.

@@ -2,16 +2,15 @@
 //! repositories, members, robot accounts, logs and configuration (the
 //! webhooks tab has its own module).
 
-use super::projects::{counted, minutes, page_number, pager, role_label, search_box, size};
+use super::projects::{counted, minutes, pager, role_label, search_box, size};
 use super::Col::{Plain, Wide};
+use super::Listing;
 use super::{
     actions, confirmed, csrf_field, failed, head, message, outcome, page, read_posted,
     redirect_with, refusal, Flash, Form, Viewer,
 };
 use crate::State;
-use axum::extract::{
-    FromRequest, FromRequestParts, Path, RawPathParams, RawQuery, Request, State as S,
-};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State as S};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -254,10 +253,10 @@ pub async fn repositories(
     S(state): S<State>,
     headers: HeaderMap,
     InProject(v, p): InProject,
-    RawQuery(query): RawQuery,
+    list: Listing,
 ) -> Response {
-    let (search, filter) = super::searched(&query, "name");
-    let page_no = page_number(&query);
+    let (search, filter) = list.searched("name");
+    let page_no = list.page;
     let listed = state
         .repositories
         .list(
@@ -306,9 +305,9 @@ pub async fn members(
     S(state): S<State>,
     headers: HeaderMap,
     InProject(v, p): InProject,
-    RawQuery(query): RawQuery,
+    list: Listing,
 ) -> Response {
-    let page_no = page_number(&query);
+    let page_no = list.page;
     let key = ProjectKey::Id(p.project.project_id);
     let listed = state
         .projects
@@ -573,9 +572,9 @@ pub async fn robots(
     S(state): S<State>,
     headers: HeaderMap,
     InProject(v, p): InProject,
-    RawQuery(query): RawQuery,
+    list: Listing,
 ) -> Response {
-    let page_no = page_number(&query);
+    let page_no = list.page;
     robots_page(&state, &headers, &v, &p, page_no, None).await
 }
 
@@ -663,9 +662,9 @@ pub async fn logs(
     S(state): S<State>,
     headers: HeaderMap,
     InProject(v, p): InProject,
-    RawQuery(query): RawQuery,
+    list: Listing,
 ) -> Response {
-    let page_no = page_number(&query);
+    let page_no = list.page;
     let here = tab_url(&p, "logs");
     let listed = super::logs::table(&state, &v, Some(&p.project.name), page_no, &here).await;
     show(&v, &headers, &p, "logs", listed).await

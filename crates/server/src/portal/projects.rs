@@ -1,9 +1,10 @@
 //! The projects list: search, pages, and creating a project.
 
 use super::Col::{Plain, Wide};
+use super::Listing;
 use super::{csrf_field, head, message, outcome, page, Posted, Viewer};
 use crate::State;
-use axum::extract::{RawQuery, State as S};
+use axum::extract::State as S;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::Role;
@@ -33,14 +34,9 @@ pub fn param(query: &Option<String>, key: &str) -> String {
         .unwrap_or_default()
 }
 
-pub async fn list(
-    S(state): S<State>,
-    v: Viewer,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let (search, filter) = super::searched(&query, "name");
-    let page_no = page_number(&query);
+pub async fn list(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
+    let (search, filter) = list.searched("name");
+    let page_no = list.page;
     let listed = state
         .projects
         .list(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)

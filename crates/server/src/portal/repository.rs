@@ -2,14 +2,15 @@
 //! history, referrers and pull commands.
 
 use super::project::{may, registry_host, repository_url as url, InProject, ProjectPost};
-use super::projects::{counted, minutes, page_number, pager, param, search_box, search_text, size};
+use super::projects::{counted, minutes, pager, search_box, size};
 use super::Col::{Plain, Wide};
+use super::Listing;
 use super::{
     actions, confirmed, csrf_field, head, message, outcome, page, redirect_with, refusal, Flash,
     Viewer,
 };
 use crate::State;
-use axum::extract::{Path, RawQuery, State as S};
+use axum::extract::{Path, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -74,15 +75,15 @@ pub async fn artifacts(
     headers: HeaderMap,
     Path((_, rest)): Path<(String, String)>,
     InProject(v, p): InProject,
-    RawQuery(query): RawQuery,
+    list: Listing,
 ) -> Response {
     let repo = match repository(&p, &rest) {
         Ok(r) => r,
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
     };
-    let search = search_text(&param(&query, "tag"));
+    let search = list.search("tag");
     let here = url(p.project.project_id, repo.as_str());
-    let listed = artifact_list(&state, &v, &repo, &here, &search, page_number(&query)).await;
+    let listed = artifact_list(&state, &v, &repo, &here, &search, list.page).await;
     let (list, total) = match listed {
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),

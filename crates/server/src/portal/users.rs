@@ -1,13 +1,14 @@
 //! People: the administrators' user list, and each person's own account
 //! (profile and password).
 
-use super::projects::{counted, minutes, page_number, pager, search_box};
+use super::projects::{counted, minutes, pager, search_box};
 use super::Col::{Plain, Wide};
+use super::Listing;
 use super::{
     csrf_field, head, message, outcome, page, redirect_with, refusal, Flash, Posted, Viewer,
 };
 use crate::State;
-use axum::extract::{Path, RawQuery, State as S};
+use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -25,14 +26,9 @@ pub fn router() -> Router<State> {
         .route("/harbor/account", get(account).post(update_account))
 }
 
-pub async fn list(
-    S(state): S<State>,
-    v: Viewer,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let (search, filter) = super::searched(&query, "username");
-    let page_no = page_number(&query);
+pub async fn list(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
+    let (search, filter) = list.searched("username");
+    let page_no = list.page;
     let listed = state
         .iam
         .list_users(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)
