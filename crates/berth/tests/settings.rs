@@ -97,9 +97,7 @@ async fn project_creation_restriction() {
         expect_error(create(ann).await.unwrap(), 403, "FORBIDDEN").await;
         assert_eq!(create(ADMIN).await.unwrap().status(), 201);
         let back = json!({"project_creation_restriction": "everyone"});
-        s.expect(Method::PUT, "/configurations", ADMIN, Some(&back))
-            .await
-            .is(200);
+        s.configure(back).await.is(200);
         s.create_project("again", false, ann).await;
     }
 }
@@ -189,20 +187,10 @@ async fn deleting_users() {
 async fn read_only_mode_refuses_every_write() {
     for s in servers().await {
         s.push_image("p/app", "v1", "before").await;
-        let set = |on: bool| {
-            s.api(Method::PUT, "/configurations", ADMIN)
-                .json(&json!({ "read_only": on }))
-                .send()
-        };
-        s.expect(
-            Method::PUT,
-            "/configurations",
-            ADMIN,
-            Some(&json!({"read_only": "sometimes"})),
-        )
-        .await
-        .error(400, "BAD_REQUEST");
-        assert_eq!(set(true).await.unwrap().status(), 200);
+        s.configure(json!({"read_only": "sometimes"}))
+            .await
+            .error(400, "BAD_REQUEST");
+        s.configure(json!({"read_only": true})).await.is(200);
         let cfg: Value = s.api_json("/configurations", ADMIN).await;
         assert_eq!(cfg["read_only"], json!({"value": true, "editable": true}));
 
@@ -249,14 +237,7 @@ async fn read_only_mode_refuses_every_write() {
             .await
             .unwrap();
         assert_eq!(r.status(), 403);
-        s.expect(
-            Method::PUT,
-            "/configurations",
-            ADMIN,
-            Some(&json!({"read_only": false})),
-        )
-        .await
-        .is(200);
+        s.configure(json!({"read_only": false})).await.is(200);
         s.push_image("p/app", "v2", "after").await;
     }
 }
@@ -314,9 +295,7 @@ async fn self_registration() {
         expect_error(sign_up("eve").await.unwrap(), 401, "UNAUTHORIZED").await;
 
         let on = json!({"self_registration": true});
-        s.expect(Method::PUT, "/configurations", ADMIN, Some(&on))
-            .await
-            .is(200);
+        s.configure(on).await.is(200);
         let info: Value = s.api_json("/systeminfo", None).await;
         assert_eq!(info["self_registration"], true);
         assert_eq!(sign_up("eve").await.unwrap().status(), 201);
@@ -356,9 +335,7 @@ async fn systeminfo_reflects_the_settings() {
         let banner = r#"{"closable":true,"message":"maintenance at 10","type":"warning"}"#;
         let change =
             json!({"read_only": true, "notification_enable": false, "banner_message": banner});
-        s.expect(Method::PUT, "/configurations", ADMIN, Some(&change))
-            .await
-            .is(200);
+        s.configure(change).await.is(200);
         let info: Value = s.api_json("/systeminfo", ADMIN).await;
         assert_eq!(info["read_only"], true);
         assert_eq!(info["notification_enable"], false);
@@ -370,8 +347,6 @@ async fn systeminfo_reflects_the_settings() {
         assert_eq!(cfg["banner_message"]["value"], banner);
 
         let too_long = json!({"read_only": false, "banner_message": "x".repeat(5000)});
-        s.expect(Method::PUT, "/configurations", ADMIN, Some(&too_long))
-            .await
-            .error(400, "BAD_REQUEST");
+        s.configure(too_long).await.error(400, "BAD_REQUEST");
     }
 }

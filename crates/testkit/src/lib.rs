@@ -548,6 +548,18 @@ impl Reply {
 }
 
 impl Server {
+    /// Changes the system configuration as the administrator.
+    pub async fn configure(&self, changes: Value) -> Reply {
+        let admin = Some(("admin", ADMIN_PASSWORD));
+        self.expect(
+            reqwest::Method::PUT,
+            "/configurations",
+            admin,
+            Some(&changes),
+        )
+        .await
+    }
+
     /// Sends one request as `user` (None: anonymous), with a JSON body if
     /// given, and reads the whole reply. A path outside `/v2`, `/c/`,
     /// `/service/` and `/harbor` is an API path, under `/api/v2.0`.

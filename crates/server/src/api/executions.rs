@@ -8,6 +8,7 @@ use crate::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_core::iam::context::SecurityContext;
 use berth_core::jobs::Execution;
 use berth_core::jobs::{JobParams, Vendor};
 use serde::Deserialize;
@@ -32,6 +33,19 @@ impl Schedule {
             None => Ok(P::default()),
         }
     }
+
+    /// Makes this the schedule of `runs`' jobs.
+    async fn save<P: JobParams>(
+        &self,
+        ctx: &SecurityContext,
+        runs: &Vendor,
+        params: &P,
+    ) -> Result<(), ApiError> {
+        let kind = &self.schedule.kind;
+        runs.set_schedule(ctx, kind, self.schedule.cron.as_deref(), params)
+            .await?;
+        Ok(())
+    }
 }
 
 /// `POST …/schedule`: `Manual` starts a run now, other types schedule runs.
@@ -49,13 +63,7 @@ pub async fn create<P: JobParams>(
         let id = runs.start(&ctx, &params).await?;
         return Ok(created(format!("{base}/{id}")));
     }
-    runs.set_schedule(
-        &ctx,
-        &req.schedule.kind,
-        req.schedule.cron.as_deref(),
-        &params,
-    )
-    .await?;
+    req.save(&ctx, runs, &params).await?;
     Ok(created(format!("{base}/schedule")))
 }
 
@@ -72,13 +80,7 @@ pub async fn update<P: JobParams>(
         return Err(ApiError::bad_request("use POST to run now"));
     }
     let params: P = req.params()?;
-    runs.set_schedule(
-        &ctx,
-        &req.schedule.kind,
-        req.schedule.cron.as_deref(),
-        &params,
-    )
-    .await?;
+    req.save(&ctx, runs, &params).await?;
     Ok(StatusCode::OK)
 }
 

@@ -382,6 +382,20 @@ fn actions(any: bool) -> &'static [Col] {
     }
 }
 
+/// A form posting to `to` (with the viewer's CSRF token) around one
+/// fieldset titled `legend`.
+fn form_set(v: &Viewer, to: &str, legend: &str, fields: Markup) -> Markup {
+    html! {
+        form method="post" action=(to) {
+            (csrf_field(v))
+            fieldset {
+                legend { (legend) }
+                (fields)
+            }
+        }
+    }
+}
+
 /// A one-button form for an action that cannot be undone: the browser asks
 /// `confirm` first.
 fn confirmed(v: &Viewer, to: &str, confirm: &str, action: &str, label: &str) -> Markup {

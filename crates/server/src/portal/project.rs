@@ -6,7 +6,7 @@ use super::projects::{counted, minutes, pager, role_label, search_box, size};
 use super::Col::{Plain, Wide};
 use super::Listing;
 use super::{
-    actions, confirmed, csrf_field, failed, head, message, outcome, page, read_posted,
+    actions, confirmed, csrf_field, failed, form_set, head, message, outcome, page, read_posted,
     redirect_with, refusal, Flash, Form, Viewer,
 };
 use crate::State;
@@ -377,21 +377,17 @@ fn member_actions(
 /// The form that adds a member with a role (developer preselected).
 fn new_member_form(v: &Viewer, here: &str) -> Markup {
     html! {
-        form method="post" action=(here) {
-            (csrf_field(v))
-            fieldset {
-                legend { "Add a member" }
-                label for="username" { "Username" }
-                input #username type="text" name="username" required autocomplete="off";
-                label for="role" { "Role" }
-                select #role name="role" {
-                    @for r in ROLES {
-                        option value=(r.id()) selected[*r == Role::Developer] { (role_label(*r)) }
-                    }
+        (form_set(v, here, "Add a member", html! {
+            label for="username" { "Username" }
+            input #username type="text" name="username" required autocomplete="off";
+            label for="role" { "Role" }
+            select #role name="role" {
+                @for r in ROLES {
+                    option value=(r.id()) selected[*r == Role::Developer] { (role_label(*r)) }
                 }
-                p { button type="submit" { "Add member" } }
             }
-        }
+            p { button type="submit" { "Add member" } }
+        }))
     }
 }
 
@@ -539,32 +535,28 @@ fn robot_actions(v: &Viewer, here: &str, r: &Robot, may_update: bool, may_delete
 /// The form that creates a project robot, pull and push checked.
 fn new_robot_form(v: &Viewer, here: &str, project: &str) -> Markup {
     html! {
-        form method="post" action=(here) {
-            (csrf_field(v))
-            fieldset {
-                legend { "New robot account" }
-                label for="robot_name" { "Name" }
-                input #robot_name type="text" name="name" required pattern="[A-Za-z0-9._-]+" maxlength="200"
-                    aria-describedby="robot_name_help";
-                p #robot_name_help .muted { "It signs in as robot$" (project) "+NAME." }
-                label for="robot_description" { "Description" }
-                input #robot_description type="text" name="description";
-                label for="robot_days" { "Expires after (days, -1 for never)" }
-                input #robot_days type="text" inputmode="numeric" name="duration" value="30";
-                fieldset.grants {
-                    legend { "Permissions" }
-                    @for (resource, action) in PROJECT_GRANTS {
-                        @let value = format!("{resource}:{action}");
-                        label.check {
-                            input type="checkbox" name="perm" value=(value)
-                                checked[*resource == "repository" && (*action == "pull" || *action == "push")];
-                            (value)
-                        }
+        (form_set(v, here, "New robot account", html! {
+            label for="robot_name" { "Name" }
+            input #robot_name type="text" name="name" required pattern="[A-Za-z0-9._-]+" maxlength="200"
+                aria-describedby="robot_name_help";
+            p #robot_name_help .muted { "It signs in as robot$" (project) "+NAME." }
+            label for="robot_description" { "Description" }
+            input #robot_description type="text" name="description";
+            label for="robot_days" { "Expires after (days, -1 for never)" }
+            input #robot_days type="text" inputmode="numeric" name="duration" value="30";
+            fieldset.grants {
+                legend { "Permissions" }
+                @for (resource, action) in PROJECT_GRANTS {
+                    @let value = format!("{resource}:{action}");
+                    label.check {
+                        input type="checkbox" name="perm" value=(value)
+                            checked[*resource == "repository" && (*action == "pull" || *action == "push")];
+                        (value)
                     }
                 }
-                p { button type="submit" { "Create robot account" } }
             }
-        }
+            p { button type="submit" { "Create robot account" } }
+        }))
     }
 }
 

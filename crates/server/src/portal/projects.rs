@@ -2,7 +2,7 @@
 
 use super::Col::{Plain, Wide};
 use super::Listing;
-use super::{csrf_field, head, message, outcome, page, Posted, Viewer};
+use super::{form_set, head, message, outcome, page, Posted, Viewer};
 use crate::State;
 use axum::extract::State as S;
 use axum::http::HeaderMap;
@@ -114,19 +114,15 @@ fn project_table(
 fn new_project_form(v: &Viewer) -> Markup {
     html! {
         h2 { "New project" }
-        form method="post" action="/harbor/projects" {
-            (csrf_field(v))
-            fieldset {
-                legend { "Create a project" }
-                label for="project_name" { "Project name" }
-                input #project_name type="text" name="project_name" required
-                    pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*" maxlength="255"
-                    aria-describedby="project_name_help";
-                p #project_name_help .muted { "Lower-case letters, digits and . _ - between them." }
-                label { input type="checkbox" name="public"; "Public: anyone may pull its images" }
-                p { button type="submit" { "Create project" } }
-            }
-        }
+        (form_set(v, "/harbor/projects", "Create a project", html! {
+            label for="project_name" { "Project name" }
+            input #project_name type="text" name="project_name" required
+                pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*" maxlength="255"
+                aria-describedby="project_name_help";
+            p #project_name_help .muted { "Lower-case letters, digits and . _ - between them." }
+            label { input type="checkbox" name="public"; "Public: anyone may pull its images" }
+            p { button type="submit" { "Create project" } }
+        }))
     }
 }
 

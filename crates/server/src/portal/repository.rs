@@ -6,8 +6,8 @@ use super::projects::{counted, minutes, pager, search_box, size};
 use super::Col::{Plain, Wide};
 use super::Listing;
 use super::{
-    actions, confirmed, csrf_field, head, message, outcome, page, redirect_with, refusal, Flash,
-    Viewer,
+    actions, confirmed, csrf_field, form_set, head, message, outcome, page, redirect_with, refusal,
+    Flash, Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
@@ -313,16 +313,12 @@ async fn tag_section(
             }
         }
         @if may_tag {
-            form method="post" action=(here) {
-                (csrf_field(v))
-                fieldset {
-                    legend { "Add a tag" }
-                    label for="new_tag" { "Tag" }
-                    input #new_tag type="text" name="tag" required maxlength="128"
-                        pattern="[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}";
-                    p { button type="submit" name="action" value="add-tag" { "Add tag" } }
-                }
-            }
+            (form_set(v, here, "Add a tag", html! {
+                label for="new_tag" { "Tag" }
+                input #new_tag type="text" name="tag" required maxlength="128"
+                    pattern="[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}";
+                p { button type="submit" name="action" value="add-tag" { "Add tag" } }
+            }))
         }
     }
 }

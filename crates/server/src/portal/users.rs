@@ -5,7 +5,8 @@ use super::projects::{counted, minutes, pager, search_box};
 use super::Col::{Plain, Wide};
 use super::Listing;
 use super::{
-    csrf_field, head, message, outcome, page, redirect_with, refusal, Flash, Posted, Viewer,
+    csrf_field, form_set, head, message, outcome, page, redirect_with, refusal, Flash, Posted,
+    Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
@@ -60,14 +61,10 @@ pub async fn list(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listi
             }
             (pager("/harbor/users", &[("username", &search)], page_no, PAGE, total))
         }
-        form method="post" action="/harbor/users" {
-            (csrf_field(&v))
-            fieldset {
-                legend { "New user" }
-                (person_fields(None))
-                p { button type="submit" { "Create user" } }
-            }
-        }
+        (form_set(&v, "/harbor/users", "New user", html! {
+            (person_fields(None))
+            p { button type="submit" { "Create user" } }
+        }))
     };
     page(Some(&v), &headers, "Users", body)
 }
@@ -177,32 +174,24 @@ pub async fn account(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Respo
     };
     let body = html! {
         h1 { "My account" }
-        form method="post" action="/harbor/account" {
-            (csrf_field(&v))
-            fieldset {
-                legend { "Profile of " (me.username) }
-                label for="email" { "Email" }
-                input #email type="text" inputmode="email" name="email" value=(me.email.as_deref().unwrap_or(""));
-                label for="realname" { "Full name" }
-                input #realname type="text" name="realname" value=(me.realname);
-                label for="comment" { "Comment" }
-                input #comment type="text" name="comment" value=(me.comment);
-                p { button type="submit" name="action" value="profile" { "Save profile" } }
-            }
-        }
-        form method="post" action="/harbor/account" {
-            (csrf_field(&v))
-            fieldset {
-                legend { "Change password" }
-                label for="old_password" { "Current password" }
-                input #old_password type="password" name="old_password" required autocomplete="current-password";
-                label for="new_password" { "New password" }
-                input #new_password type="password" name="new_password" required autocomplete="new-password"
-                    aria-describedby="new_password_help";
-                p #new_password_help .muted { "8 to 128 characters, with an upper-case letter, a lower-case letter and a digit." }
-                p { button type="submit" name="action" value="password" { "Change password" } }
-            }
-        }
+        (form_set(&v, "/harbor/account", &format!("Profile of {}", me.username), html! {
+            label for="email" { "Email" }
+            input #email type="text" inputmode="email" name="email" value=(me.email.as_deref().unwrap_or(""));
+            label for="realname" { "Full name" }
+            input #realname type="text" name="realname" value=(me.realname);
+            label for="comment" { "Comment" }
+            input #comment type="text" name="comment" value=(me.comment);
+            p { button type="submit" name="action" value="profile" { "Save profile" } }
+        }))
+        (form_set(&v, "/harbor/account", "Change password", html! {
+            label for="old_password" { "Current password" }
+            input #old_password type="password" name="old_password" required autocomplete="current-password";
+            label for="new_password" { "New password" }
+            input #new_password type="password" name="new_password" required autocomplete="new-password"
+                aria-describedby="new_password_help";
+            p #new_password_help .muted { "8 to 128 characters, with an upper-case letter, a lower-case letter and a digit." }
+            p { button type="submit" name="action" value="password" { "Change password" } }
+        }))
     };
     page(Some(&v), &headers, "My account", body)
 }

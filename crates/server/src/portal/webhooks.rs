@@ -4,7 +4,9 @@
 use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
 use super::Col::Plain;
-use super::{confirmed, csrf_field, head, message, outcome, redirect_with, refusal, Flash, Viewer};
+use super::{
+    confirmed, csrf_field, form_set, head, message, outcome, redirect_with, refusal, Flash, Viewer,
+};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
@@ -123,40 +125,36 @@ fn deliveries(runs: &[Execution]) -> Markup {
 /// The form that adds a webhook.
 fn new_webhook_form(v: &Viewer, here: &str) -> Markup {
     html! {
-        form method="post" action=(here) {
-            (csrf_field(v))
-            fieldset {
-                legend { "New webhook" }
-                label for="hook_name" { "Name" }
-                input #hook_name type="text" name="name" required;
-                label for="hook_address" { "Endpoint URL" }
-                input #hook_address type="text" inputmode="url" name="address" required placeholder="https://ci.example.com/hooks/berth";
-                label for="hook_type" { "Notify type" }
-                select #hook_type name="type" {
-                    option value="http" { "http" }
-                    option value="slack" { "slack" }
-                }
-                label for="hook_format" { "Payload format" }
-                select #hook_format name="payload_format" {
-                    option value="Default" { "Default" }
-                    option value="CloudEvents" { "CloudEvents" }
-                }
-                label for="hook_auth" { "Auth header" }
-                input #hook_auth type="text" name="auth_header" autocomplete="off";
-                label.check { input type="checkbox" name="skip_cert_verify"; "Skip certificate verification" }
-                fieldset.grants {
-                    legend { "Event types" }
-                    @for t in EVENT_TYPES {
-                        label.check {
-                            input type="checkbox" name="event_type" value=(t)
-                                checked[t.ends_with("_ARTIFACT")];
-                            (t)
-                        }
+        (form_set(v, here, "New webhook", html! {
+            label for="hook_name" { "Name" }
+            input #hook_name type="text" name="name" required;
+            label for="hook_address" { "Endpoint URL" }
+            input #hook_address type="text" inputmode="url" name="address" required placeholder="https://ci.example.com/hooks/berth";
+            label for="hook_type" { "Notify type" }
+            select #hook_type name="type" {
+                option value="http" { "http" }
+                option value="slack" { "slack" }
+            }
+            label for="hook_format" { "Payload format" }
+            select #hook_format name="payload_format" {
+                option value="Default" { "Default" }
+                option value="CloudEvents" { "CloudEvents" }
+            }
+            label for="hook_auth" { "Auth header" }
+            input #hook_auth type="text" name="auth_header" autocomplete="off";
+            label.check { input type="checkbox" name="skip_cert_verify"; "Skip certificate verification" }
+            fieldset.grants {
+                legend { "Event types" }
+                @for t in EVENT_TYPES {
+                    label.check {
+                        input type="checkbox" name="event_type" value=(t)
+                            checked[t.ends_with("_ARTIFACT")];
+                        (t)
                     }
                 }
-                p { button type="submit" { "Add webhook" } }
             }
-        }
+            p { button type="submit" { "Add webhook" } }
+        }))
     }
 }
 
