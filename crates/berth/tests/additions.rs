@@ -145,25 +145,25 @@ async fn build_history_of_an_image() {
                 .contains("BUILD_HISTORY isn't supported for IMAGE"),
             "{e}"
         );
-        s.expect(
-            Method::GET,
-            "/projects/p/repositories/built/artifacts/v1/additions/readme.md",
-            ADMIN,
-            None,
-        )
-        .await
-        .error(400, "BAD_REQUEST");
-        s.expect(
-            Method::GET,
-            "/projects/p/repositories/built/artifacts/v1/additions/nonsense",
-            ADMIN,
-            None,
-        )
-        .await
-        .error(400, "BAD_REQUEST");
-        s.expect(Method::GET, path, None, None)
-            .await
-            .error(401, "UNAUTHORIZED");
+        for (path, user, status, code) in [
+            (
+                "/projects/p/repositories/built/artifacts/v1/additions/readme.md",
+                ADMIN,
+                400,
+                "BAD_REQUEST",
+            ),
+            (
+                "/projects/p/repositories/built/artifacts/v1/additions/nonsense",
+                ADMIN,
+                400,
+                "BAD_REQUEST",
+            ),
+            (path, None, 401, "UNAUTHORIZED"),
+        ] {
+            s.expect(Method::GET, path, user, None)
+                .await
+                .error(status, code);
+        }
     }
 }
 

@@ -45,25 +45,15 @@ async fn users_and_authentication() {
         assert_eq!(me["username"], "admin");
         assert_eq!(me["sysadmin_flag"], true);
         assert!(me.get("password").is_none() && me.get("password_hash").is_none());
-        s.expect(Method::GET, "/users/current", None, None)
-            .await
-            .error(401, "UNAUTHORIZED");
-        s.expect(
-            Method::GET,
-            "/users/current",
-            Some(("admin", "wrong")),
-            None,
-        )
-        .await
-        .error(401, "UNAUTHORIZED");
-        s.expect(
-            Method::GET,
-            "/users/current",
-            Some(("ghost", "Whatever1")),
-            None,
-        )
-        .await
-        .error(401, "UNAUTHORIZED");
+        for (user, status, code) in [
+            (None, 401, "UNAUTHORIZED"),
+            (Some(("admin", "wrong")), 401, "UNAUTHORIZED"),
+            (Some(("ghost", "Whatever1")), 401, "UNAUTHORIZED"),
+        ] {
+            s.expect(Method::GET, "/users/current", user, None)
+                .await
+                .error(status, code);
+        }
 
         let alice = s.create_user("alice", "Alice12345").await;
         let a = Some(("alice", "Alice12345"));
@@ -374,30 +364,30 @@ async fn projects_visibility_metadata_and_members() {
 
         // Members.
         let members = format!("/projects/{id}/members");
-        s.expect(
-            Method::POST,
-            &members,
-            x,
-            Some(&json!({"role_id": 2, "member_user": {"username": "dev"}})),
-        )
-        .await
-        .error(403, "FORBIDDEN");
-        s.expect(
-            Method::POST,
-            &members,
-            o,
-            Some(&json!({"role_id": 9, "member_user": {"username": "dev"}})),
-        )
-        .await
-        .error(400, "BAD_REQUEST");
-        s.expect(
-            Method::POST,
-            &members,
-            o,
-            Some(&json!({"role_id": 2, "member_user": {"username": "nobody"}})),
-        )
-        .await
-        .error(404, "NOT_FOUND");
+        for (user, body, status, code) in [
+            (
+                x,
+                Some(json!({"role_id": 2, "member_user": {"username": "dev"}})),
+                403,
+                "FORBIDDEN",
+            ),
+            (
+                o,
+                Some(json!({"role_id": 9, "member_user": {"username": "dev"}})),
+                400,
+                "BAD_REQUEST",
+            ),
+            (
+                o,
+                Some(json!({"role_id": 2, "member_user": {"username": "nobody"}})),
+                404,
+                "NOT_FOUND",
+            ),
+        ] {
+            s.expect(Method::POST, members.as_str(), user, body.as_ref())
+                .await
+                .error(status, code);
+        }
         let r = s
             .api(Method::POST, &members, o)
             .json(&json!({"role_id": 3, "member_user": {"username": "dev"}}))
@@ -610,14 +600,9 @@ async fn brute_force_is_throttled() {
         );
         // Locked: even the right password waits, on /api, /v2 and the token service.
         api_error(try_login("Victim1234").await, 429, "TOO_MANY_REQUESTS").await;
-        let r = s
-            .anon
-            .get(s.u("/v2/"))
-            .basic_auth("victim", Some("Victim1234"))
-            .send()
+        s.expect(Method::GET, "/v2/", Some(("victim", "Victim1234")), None)
             .await
-            .unwrap();
-        expect_error(r, 429, "TOOMANYREQUESTS").await;
+            .error(429, "TOOMANYREQUESTS");
         let r = s
             .anon
             .get(s.u("/service/token"))
@@ -745,15 +730,15 @@ async fn repositories_api() {
         let app = &list[1];
         assert_eq!(app["artifact_count"], 2);
         assert!(app["project_id"].as_i64().unwrap() > 0 && app["creation_time"].is_string());
-        s.expect(Method::GET, "/projects/p/repositories", x, None)
-            .await
-            .error(403, "FORBIDDEN");
-        s.expect(Method::GET, "/projects/p/repositories", None, None)
-            .await
-            .error(401, "UNAUTHORIZED");
-        s.expect(Method::GET, "/projects/none/repositories", m, None)
-            .await
-            .error(404, "NOT_FOUND");
+        for (path, user, status, code) in [
+            ("/projects/p/repositories", x, 403, "FORBIDDEN"),
+            ("/projects/p/repositories", None, 401, "UNAUTHORIZED"),
+            ("/projects/none/repositories", m, 404, "NOT_FOUND"),
+        ] {
+            s.expect(Method::GET, path, user, None)
+                .await
+                .error(status, code);
+        }
 
         // All visible repositories: a stranger sees public ones only.
         let all: Value = s

@@ -200,14 +200,14 @@ async fn v2_enforces_tokens_and_roles() {
         .await;
 
         // Basic auth works too: an authenticated user without the right gets 403.
-        let r = s
-            .anon
-            .post(s.u("/v2/p/app/blobs/uploads/"))
-            .basic_auth("guest", Some("Guest12345"))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 403, "DENIED").await;
+        s.expect(
+            Method::POST,
+            "/v2/p/app/blobs/uploads/",
+            Some(("guest", "Guest12345")),
+            None,
+        )
+        .await
+        .error(403, "DENIED");
         let r = s
             .anon
             .post(s.u("/v2/p/app/blobs/uploads/"))
@@ -216,22 +216,17 @@ async fn v2_enforces_tokens_and_roles() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let r = s
-            .anon
-            .post(s.u("/v2/nope/app/blobs/uploads/"))
-            .basic_auth("dev", Some("Devel12345"))
-            .send()
+        s.expect(
+            Method::POST,
+            "/v2/nope/app/blobs/uploads/",
+            Some(("dev", "Devel12345")),
+            None,
+        )
+        .await
+        .error(404, "NAME_UNKNOWN");
+        s.expect(Method::GET, "/v2/", Some(("dev", "wrong")), None)
             .await
-            .unwrap();
-        expect_error(r, 404, "NAME_UNKNOWN").await;
-        let r = s
-            .anon
-            .get(s.u("/v2/"))
-            .basic_auth("dev", Some("wrong"))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 401, "UNAUTHORIZED").await;
+            .error(401, "UNAUTHORIZED");
 
         // Anonymous: public projects pull, private ones challenge.
         s.push_image("library/pub", "v1", "pub").await;

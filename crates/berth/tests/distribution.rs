@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -33,12 +33,9 @@ async fn base_and_routing_errors() {
         )
         .await;
         let r = s
-            .client
-            .patch(s.u("/v2/a/b/tags/list"))
-            .send()
+            .expect(Method::PATCH, "/v2/a/b/tags/list", ADMIN, None)
             .await
-            .unwrap();
-        let r = expect_error(r, 405, "UNSUPPORTED").await;
+            .error(405, "UNSUPPORTED");
         assert!(r["errors"][0]["message"].is_string());
         expect_error(s.get("/v2/a/b/tags/list").await, 404, "NAME_UNKNOWN").await;
     }
@@ -402,13 +399,14 @@ async fn cross_repository_mount() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let r = s
-            .client
-            .post(s.u("/v2/p/dst/blobs/uploads/?mount=sha256:bad&from=p/src"))
-            .send()
-            .await
-            .unwrap();
-        expect_error(r, 400, "DIGEST_INVALID").await;
+        s.expect(
+            Method::POST,
+            "/v2/p/dst/blobs/uploads/?mount=sha256:bad&from=p/src",
+            ADMIN,
+            None,
+        )
+        .await
+        .error(400, "DIGEST_INVALID");
     }
 }
 

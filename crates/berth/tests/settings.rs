@@ -195,13 +195,11 @@ async fn read_only_mode_refuses_every_write() {
         assert_eq!(cfg["read_only"], json!({"value": true, "editable": true}));
 
         // /v2 writes: the OCI envelope.
-        let r = s
-            .client
-            .post(s.u("/v2/p/app/blobs/uploads/"))
-            .send()
+        let upload = "/v2/p/app/blobs/uploads/";
+        let body = s
+            .expect(Method::POST, upload, ADMIN, None)
             .await
-            .unwrap();
-        let body = expect_error(r, 403, "DENIED").await;
+            .error(403, "DENIED");
         assert_eq!(
             body["errors"][0]["message"],
             "The system is in read only mode. Any modification is prohibited."
@@ -230,13 +228,9 @@ async fn read_only_mode_refuses_every_write() {
         // Still on after a restart; off again through the configuration.
         let mut s = s;
         s.restart();
-        let r = s
-            .client
-            .post(s.u("/v2/p/app/blobs/uploads/"))
-            .send()
+        s.expect(Method::POST, upload, ADMIN, None)
             .await
-            .unwrap();
-        assert_eq!(r.status(), 403);
+            .error(403, "DENIED");
         s.configure(json!({"read_only": false})).await.is(200);
         s.push_image("p/app", "v2", "after").await;
     }

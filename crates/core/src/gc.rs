@@ -110,10 +110,8 @@ impl Gc {
             store,
             settings,
         });
-        let run = inner.clone();
-        jobs.register(VENDOR, move |ctx| {
-            let inner = run.clone();
-            async move { inner.collect(ctx).await }
+        jobs.register_on(VENDOR, inner.clone(), |gc, ctx| async move {
+            gc.collect(ctx).await
         });
         Gc {
             inner,

@@ -507,7 +507,26 @@ impl Iam {
         realname: &str,
         comment: &str,
     ) -> CoreResult<()> {
-        let work = self.set_profile(ctx, id, email, realname, comment);
+        let work = async {
+            if ctx.user_id() != Some(id) {
+                require(ctx, Action::Update, Resource::Users).await?;
+            }
+            let email = email.filter(|e| !e.is_empty());
+            if email.is_some_and(|e| !valid_email(e)) {
+                return Err(CoreError::BadRequest("invalid email address".into()));
+            }
+            if realname.chars().count() > 255 || comment.chars().count() > 30_000 {
+                return Err(CoreError::BadRequest("realname or comment too long".into()));
+            }
+            let updated =
+                users::update_profile(self.db.writer(), id, email, realname, comment, now_millis())
+                    .await
+                    .map_err(|e| CoreError::taken(e, "email already exists"))?;
+            if !updated {
+                return Err(CoreError::NotFound(format!("user {id} not found")));
+            }
+            Ok(())
+        };
         self.audited(ctx, Operation::Update, id, work).await
     }
 
@@ -525,34 +544,6 @@ impl Iam {
             .await
     }
 
-    async fn set_profile(
-        &self,
-        ctx: &SecurityContext,
-        id: i64,
-        email: Option<&str>,
-        realname: &str,
-        comment: &str,
-    ) -> CoreResult<()> {
-        if ctx.user_id() != Some(id) {
-            require(ctx, Action::Update, Resource::Users).await?;
-        }
-        let email = email.filter(|e| !e.is_empty());
-        if email.is_some_and(|e| !valid_email(e)) {
-            return Err(CoreError::BadRequest("invalid email address".into()));
-        }
-        if realname.chars().count() > 255 || comment.chars().count() > 30_000 {
-            return Err(CoreError::BadRequest("realname or comment too long".into()));
-        }
-        let updated =
-            users::update_profile(self.db.writer(), id, email, realname, comment, now_millis())
-                .await
-                .map_err(|e| CoreError::taken(e, "email already exists"))?;
-        if !updated {
-            return Err(CoreError::NotFound(format!("user {id} not found")));
-        }
-        Ok(())
-    }
-
     /// Changes a password: a user gives the old one; an administrator may set
     /// anyone else's without it.
     pub async fn change_password(
@@ -562,36 +553,28 @@ impl Iam {
         old: Option<&str>,
         new: &str,
     ) -> CoreResult<()> {
-        let work = self.set_password(ctx, id, old, new);
-        self.audited(ctx, Operation::Update, id, work).await
-    }
-
-    async fn set_password(
-        &self,
-        ctx: &SecurityContext,
-        id: i64,
-        old: Option<&str>,
-        new: &str,
-    ) -> CoreResult<()> {
-        let user = self.get_user(ctx, id).await?;
-        let own = ctx.user_id() == Some(id);
-        if own {
-            let old = old.unwrap_or("");
-            if !password::verify(old, &user.password_hash).await {
-                return Err(CoreError::Forbidden("the old password is wrong".into()));
+        let work = async {
+            let user = self.get_user(ctx, id).await?;
+            let own = ctx.user_id() == Some(id);
+            if own {
+                let old = old.unwrap_or("");
+                if !password::verify(old, &user.password_hash).await {
+                    return Err(CoreError::Forbidden("the old password is wrong".into()));
+                }
+            } else {
+                require(ctx, Action::Update, Resource::Users).await?;
             }
-        } else {
-            require(ctx, Action::Update, Resource::Users).await?;
-        }
-        password::check_rule(new)?;
-        if password::verify(new, &user.password_hash).await {
-            return Err(CoreError::BadRequest(
-                "the new password must differ from the old one".into(),
-            ));
-        }
-        let hash = password::hash(new).await?;
-        users::set_password(self.db.writer(), id, &hash, now_millis()).await?;
-        Ok(())
+            password::check_rule(new)?;
+            if password::verify(new, &user.password_hash).await {
+                return Err(CoreError::BadRequest(
+                    "the new password must differ from the old one".into(),
+                ));
+            }
+            let hash = password::hash(new).await?;
+            users::set_password(self.db.writer(), id, &hash, now_millis()).await?;
+            Ok(())
+        };
+        self.audited(ctx, Operation::Update, id, work).await
     }
 
     /// Deletes a user (administrators only, not themselves): memberships go,

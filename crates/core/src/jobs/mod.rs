@@ -190,6 +190,17 @@ impl Jobs {
         crate::lock(&self.inner.handlers).insert(job_type.to_string(), handler);
     }
 
+    /// Registers the handler of `job_type` as `f` run on a shared `target`
+    /// (a service's state).
+    pub fn register_on<T, F, Fut>(&self, job_type: &str, target: Arc<T>, f: F)
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobResult> + Send + 'static,
+    {
+        self.register(job_type, move |ctx| f(target.clone(), ctx));
+    }
+
     /// Starts the dispatcher, the recorder and the housekeeping loop.
     pub fn start(&self) {
         let inner = self.inner.clone();

@@ -86,10 +86,8 @@ impl Audit {
             configurations,
             trail,
         });
-        let run = inner.clone();
-        jobs.register(PURGE_VENDOR, move |ctx| {
-            let inner = run.clone();
-            async move { inner.purge(ctx).await }
+        jobs.register_on(PURGE_VENDOR, inner.clone(), |audit, ctx| async move {
+            audit.purge(ctx).await
         });
         Audit {
             inner,

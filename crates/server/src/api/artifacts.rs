@@ -2,7 +2,8 @@
 //! accessories and additions.
 
 use super::model::{self, Accessory, Artifact, Errors, Tag};
-use super::{created, json_body, query_value, timestamp, ApiError, Ctx, ListParams, Page};
+use super::ApiJson;
+use super::{created, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::header::CONTENT_TYPE;
@@ -207,9 +208,7 @@ async fn list(
         )
         .await?;
     let out = artifacts_json(&state, &ctx, &rows, project_id, q.as_deref()).await?;
-    let mut resp = Json(out).into_response();
-    page.headers(&mut resp, &base(&p, &r), total);
-    Ok(resp)
+    Ok(page.respond(out, &base(&p, &r), total))
 }
 
 /// A project's artifacts across its repositories, newest first (`q` as for
@@ -226,8 +225,8 @@ async fn list_in_project(
     Path(p): Path<String>,
     RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
     let filters = query_value(q.as_deref(), "q").unwrap_or_default();
     let by_type = filters
         .split(',')
@@ -371,10 +370,9 @@ async fn add_tag(
     S(state): S<State>,
     Path((p, r, reference_s)): Path<(String, String, String)>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<TagReq>,
 ) -> Result<Response, ApiError> {
     let repo = repo(&p, &r)?;
-    let req: TagReq = json_body(&body)?;
     state
         .artifacts
         .add_tag(

@@ -8,7 +8,7 @@ use super::{context, filter, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use berth_core::notify::audit::{Log, Table};
 use berth_core::notify::audit::{PurgeParams, EVENT_TYPES, PURGE_VENDOR};
@@ -67,9 +67,7 @@ async fn list<T: serde::Serialize>(
         .audit
         .list(&ctx, table, project, &query, page.offset(), page.size)
         .await?;
-    let mut resp = Json(rows.iter().map(shape).collect::<Vec<_>>()).into_response();
-    page.headers(&mut resp, path, total);
-    Ok(resp)
+    Ok(page.respond(rows.iter().map(shape).collect::<Vec<_>>(), path, total))
 }
 
 /// The legacy audit log over what the caller may see; `q` keys: operation,

@@ -6,7 +6,7 @@ use super::model::{ExecHistory, ScheduleObj};
 use super::{context, created, json_body, timestamp, ApiError, Page};
 use crate::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use berth_core::iam::context::SecurityContext;
 use berth_core::jobs::Execution;
@@ -129,9 +129,11 @@ pub async fn history(
     let ctx = context(state, headers).await?;
     let page = Page::parse(q)?;
     let (rows, total) = runs.history(&ctx, page.offset(), page.size).await?;
-    let mut resp = Json(rows.iter().map(history_json).collect::<Vec<_>>()).into_response();
-    page.headers(&mut resp, path, total);
-    Ok(resp)
+    Ok(page.respond(
+        rows.iter().map(history_json).collect::<Vec<_>>(),
+        path,
+        total,
+    ))
 }
 
 /// One run.

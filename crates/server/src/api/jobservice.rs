@@ -1,9 +1,10 @@
 //! `/api/v2.0/jobservice`: worker pools, workers, queues and jobs.
 
 use super::model::{JobQueue, ScheduleTask, SchedulerStatus, Worker, WorkerPool};
-use super::{json_body, timestamp, ApiError, Ctx, Page};
+use super::ApiJson;
+use super::{timestamp, ApiError, Ctx, Page};
 use crate::State;
-use axum::extract::{Path, RawQuery, State as S};
+use axum::extract::{Path, State as S};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,12 +28,7 @@ pub fn router() -> OpenApiRouter<State> {
 #[utoipa::path(get, path = "/api/v2.0/schedules", tag = "schedule", operation_id = "listSchedules",
     params(("page" = Option<i64>, Query), ("page_size" = Option<i64>, Query)),
     responses((status = 200, description = "The schedules", body = [ScheduleTask])))]
-async fn schedules(
-    S(state): S<State>,
-    RawQuery(q): RawQuery,
-    Ctx(ctx): Ctx,
-) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
+async fn schedules(S(state): S<State>, Ctx(ctx): Ctx, page: Page) -> Result<Response, ApiError> {
     Ok(page.of(
         state
             .jobs
@@ -151,9 +147,8 @@ async fn act_on_queue(
     S(state): S<State>,
     Path(job_type): Path<String>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<ActionRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let req: ActionRequest = json_body(&body)?;
     state
         .jobs
         .act_on_queue(&ctx, &job_type, &req.action)
@@ -170,9 +165,8 @@ async fn act_on_job(
     S(state): S<State>,
     Path(job_id): Path<String>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<ActionRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let req: ActionRequest = json_body(&body)?;
     if req.action != "stop" {
         return Err(ApiError::bad_request("the only action on a job is stop"));
     }

@@ -220,6 +220,20 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
+/// A handler's JSON request body; one that does not parse is Harbor's 400.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let body = <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+        json_body(&body).map(ApiJson)
+    }
+}
+
 /// The paging and query parameters every list takes (documentation of
 /// what [`Page::parse`] and [`filter`] read from the raw query).
 #[derive(IntoParams)]
@@ -241,6 +255,16 @@ pub struct ListParams {
 pub struct Page {
     pub page: i64,
     pub size: i64,
+}
+
+/// A list handler's page, after its caller is known: a bad `page` or
+/// `page_size` is a 400.
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Page::parse(parts.uri.query())
+    }
 }
 
 impl Page {
@@ -278,13 +302,19 @@ impl Page {
             .skip(self.offset() as usize)
             .take(self.size as usize)
             .collect();
-        let mut resp = Json(page).into_response();
+        self.respond(page, path, total)
+    }
+
+    /// This page of `items` (of `total` in all) as JSON, with
+    /// `X-Total-Count` and `Link` (prev/next) headers.
+    pub fn respond<T: serde::Serialize>(&self, items: T, path: &str, total: i64) -> Response {
+        let mut resp = Json(items).into_response();
         self.headers(&mut resp, path, total);
         resp
     }
 
     /// Adds `X-Total-Count` and `Link` (prev/next) to a list response.
-    pub fn headers(&self, resp: &mut Response, path: &str, total: i64) {
+    fn headers(&self, resp: &mut Response, path: &str, total: i64) {
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
             h.insert("x-total-count", v);

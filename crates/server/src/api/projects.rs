@@ -4,11 +4,12 @@ use super::model::{
     CveAllowlist, Errors, Project, ProjectDeletable, ProjectMemberEntity, ProjectSummary,
     ProjectSummaryQuota,
 };
+use super::ApiJson;
 use super::{created, json_body, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Json;
 use berth_core::project::Member;
@@ -104,9 +105,8 @@ async fn create(
     S(state): S<State>,
     headers: HeaderMap,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<ProjectReq>,
 ) -> Result<Response, ApiError> {
-    let req: ProjectReq = json_body(&body)?;
     let name = req
         .project_name
         .ok_or_else(|| ApiError::bad_request("project_name is required"))?;
@@ -172,9 +172,11 @@ async fn list(
         .projects
         .list(&ctx, &query, page.offset(), page.size)
         .await?;
-    let mut resp = Json(projects.iter().map(project_json).collect::<Vec<_>>()).into_response();
-    page.headers(&mut resp, "/api/v2.0/projects", total);
-    Ok(resp)
+    Ok(page.respond(
+        projects.iter().map(project_json).collect::<Vec<_>>(),
+        "/api/v2.0/projects",
+        total,
+    ))
 }
 
 /// One project, by id or (with `X-Is-Resource-Name: true`) name.
@@ -199,9 +201,8 @@ async fn update(
     headers: HeaderMap,
     Path(p): Path<String>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<ProjectReq>,
 ) -> Result<StatusCode, ApiError> {
-    let req: ProjectReq = json_body(&body)?;
     let mut metadata = metadata_strings(req.metadata)?;
     if let Some(p) = req.public {
         metadata.insert("public".into(), p.to_string());
@@ -393,8 +394,8 @@ async fn members(
     Path(p): Path<String>,
     RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
     let name = query_value(q.as_deref(), "entityname");
     let (list, total) = state
         .projects
@@ -406,9 +407,11 @@ async fn members(
             page.size,
         )
         .await?;
-    let mut resp = Json(list.iter().map(member_json).collect::<Vec<_>>()).into_response();
-    page.headers(&mut resp, &format!("/api/v2.0/projects/{p}/members"), total);
-    Ok(resp)
+    Ok(page.respond(
+        list.iter().map(member_json).collect::<Vec<_>>(),
+        &format!("/api/v2.0/projects/{p}/members"),
+        total,
+    ))
 }
 
 /// A new member: a user by id or name, and a role id (1–5).
@@ -438,9 +441,8 @@ async fn add_member(
     headers: HeaderMap,
     Path(p): Path<String>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<MemberReq>,
 ) -> Result<Response, ApiError> {
-    let req: MemberReq = json_body(&body)?;
     if req.member_group.is_some() {
         return Err(ApiError::bad_request(
             "group members need LDAP or OIDC authentication, which is not configured",
@@ -498,9 +500,8 @@ async fn update_member(
     headers: HeaderMap,
     Path((p, mid)): Path<(String, String)>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<RoleReq>,
 ) -> Result<StatusCode, ApiError> {
-    let req: RoleReq = json_body(&body)?;
     state
         .projects
         .update_member(

@@ -1,11 +1,12 @@
 //! `/api/v2.0/repositories` and `/api/v2.0/projects/{p}/repositories`.
 
 use super::model::Repository;
+use super::ApiJson;
 use super::{context, filter, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use berth_core::project::repositories::RepositoryRow;
 use serde::Deserialize;
@@ -56,9 +57,7 @@ async fn list(
         .repositories
         .list(&ctx, project, &query, page.offset(), page.size)
         .await?;
-    let mut resp = Json(rows.iter().map(repo_json).collect::<Vec<_>>()).into_response();
-    page.headers(&mut resp, path, total);
-    Ok(resp)
+    Ok(page.respond(rows.iter().map(repo_json).collect::<Vec<_>>(), path, total))
 }
 
 /// Repositories in every project the caller may see; `q` keys: name,
@@ -123,9 +122,8 @@ async fn update(
     S(state): S<State>,
     Path((p, r)): Path<(String, String)>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<UpdateReq>,
 ) -> Result<StatusCode, ApiError> {
-    let req: UpdateReq = super::json_body(&body)?;
     state
         .repositories
         .update_description(&ctx, &p, &repo_name(&r)?, &req.description)

@@ -190,22 +190,21 @@ async fn list(
     S(state): S<State>,
     RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
     let project = project_filter(q.as_deref())?;
     let (rows, total) = state
         .iam
         .robots
         .list(&ctx, project, page.offset(), page.size)
         .await?;
-    let mut resp = Json(
+    Ok(page.respond(
         rows.iter()
             .map(|(r, p)| robot_json(r, p))
             .collect::<Vec<_>>(),
-    )
-    .into_response();
-    page.headers(&mut resp, "/api/v2.0/robots", total);
-    Ok(resp)
+        "/api/v2.0/robots",
+        total,
+    ))
 }
 
 /// One robot account.

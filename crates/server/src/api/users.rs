@@ -2,11 +2,12 @@
 
 use super::model::Errors;
 use super::model::{Permission, UserResp, UserSearchRespItem};
-use super::{created, filter, json_body, query_value, timestamp, ApiError, Ctx, ListParams, Page};
+use super::ApiJson;
+use super::{created, filter, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use berth_core::iam::User;
 use berth_core::iam::UserRequest;
@@ -59,9 +60,8 @@ struct CreateReq {
 async fn create(
     S(state): S<State>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<CreateReq>,
 ) -> Result<Response, ApiError> {
-    let req: CreateReq = json_body(&body)?;
     let id = state
         .iam
         .create_user(
@@ -86,8 +86,8 @@ async fn list(
     S(state): S<State>,
     RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
     let mut query = filter(q.as_deref());
     if let Some(name) = query_value(q.as_deref(), "username") {
         query = query.search("username", name);
@@ -96,9 +96,11 @@ async fn list(
         .iam
         .list_users(&ctx, &query, page.offset(), page.size)
         .await?;
-    let mut resp = Json(users.iter().map(user_json).collect::<Vec<_>>()).into_response();
-    page.headers(&mut resp, "/api/v2.0/users", total);
-    Ok(resp)
+    Ok(page.respond(
+        users.iter().map(user_json).collect::<Vec<_>>(),
+        "/api/v2.0/users",
+        total,
+    ))
 }
 
 /// The calling user.
@@ -133,8 +135,8 @@ async fn search(
     S(state): S<State>,
     RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
     let name = query_value(q.as_deref(), "username")
         .ok_or_else(|| ApiError::bad_request("username is required"))?;
     let (found, total) = state
@@ -145,9 +147,7 @@ async fn search(
         .into_iter()
         .map(|(user_id, username)| UserSearchRespItem { user_id, username })
         .collect();
-    let mut resp = Json(body).into_response();
-    page.headers(&mut resp, "/api/v2.0/users/search", total);
-    Ok(resp)
+    Ok(page.respond(body, "/api/v2.0/users/search", total))
 }
 
 /// `?scope=/project/<id>[&relative=true]`: what the caller may do there.
@@ -219,9 +219,8 @@ async fn update(
     S(state): S<State>,
     Path(id): Path<String>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<ProfileReq>,
 ) -> Result<StatusCode, ApiError> {
-    let req: ProfileReq = json_body(&body)?;
     state
         .iam
         .update_profile(
@@ -249,9 +248,8 @@ async fn password(
     S(state): S<State>,
     Path(id): Path<String>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<PasswordReq>,
 ) -> Result<StatusCode, ApiError> {
-    let req: PasswordReq = json_body(&body)?;
     state
         .iam
         .change_password(
@@ -277,9 +275,8 @@ async fn sysadmin(
     S(state): S<State>,
     Path(id): Path<String>,
     Ctx(ctx): Ctx,
-    body: axum::body::Bytes,
+    ApiJson(req): ApiJson<SysadminReq>,
 ) -> Result<StatusCode, ApiError> {
-    let req: SysadminReq = json_body(&body)?;
     state
         .iam
         .set_sysadmin(&ctx, super::path_id(&id, "user id")?, req.sysadmin_flag)

@@ -8,7 +8,7 @@ use super::model::{
 };
 use super::{created, json_body, timestamp, ApiError, Ctx, Page};
 use crate::State;
-use axum::extract::{Path, RawQuery, State as S};
+use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -203,10 +203,9 @@ fn execution_json(e: &berth_core::jobs::Execution) -> Execution {
 async fn executions(
     S(state): S<State>,
     Path((p, id)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
     let (rows, total) = state
         .webhooks
         .executions(
@@ -217,10 +216,12 @@ async fn executions(
             page.size,
         )
         .await?;
-    let mut resp = Json(rows.iter().map(execution_json).collect::<Vec<_>>()).into_response();
     let path = format!("/api/v2.0/projects/{p}/webhook/policies/{id}/executions");
-    page.headers(&mut resp, &path, total);
-    Ok(resp)
+    Ok(page.respond(
+        rows.iter().map(execution_json).collect::<Vec<_>>(),
+        &path,
+        total,
+    ))
 }
 
 /// A delivery's tasks.
@@ -232,10 +233,9 @@ async fn executions(
 async fn tasks(
     S(state): S<State>,
     Path((p, id, eid)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = Page::parse(q.as_deref())?;
     let tasks = state
         .webhooks
         .tasks(

@@ -7,7 +7,6 @@ use super::Listing;
 use super::{csrf_field, head, outcome, page, refusal, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, State as S};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -34,10 +33,9 @@ pub fn router() -> Router<State> {
 /// The schedule types Harbor offers.
 const CRON_TYPES: &[&str] = &["None", "Hourly", "Daily", "Weekly", "Custom"];
 
-pub async fn gc(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
-    let page_no = list.page;
+pub async fn gc(S(state): S<State>, v: Viewer, list: Listing) -> Response {
     let runs = state.gc.runs();
-    let (history, total) = match runs.history(&v.ctx, (page_no - 1) * PAGE, PAGE).await {
+    let (history, total) = match runs.history(&v.ctx, list.offset(PAGE), PAGE).await {
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),
     };
@@ -52,9 +50,9 @@ pub async fn gc(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing
         p.muted { "Deletes blobs and manifests no tag or manifest refers to any more. Pushes and pulls go on meanwhile." }
         (gc_form(&v, &params, schedule.as_ref()))
         h2 { "History" }
-        (gc_history(&history, total, page_no))
+        (gc_history(&history, total, list.page))
     };
-    page(Some(&v), &headers, "Garbage collection", body)
+    page(&v, "Garbage collection", body)
 }
 
 /// The parameters of a run, and the schedule that runs with them.
@@ -145,12 +143,7 @@ pub async fn gc_act(S(state): S<State>, Posted(v, form): Posted) -> Response {
     outcome("/harbor/gc", result)
 }
 
-pub async fn gc_log(
-    S(state): S<State>,
-    v: Viewer,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Response {
+pub async fn gc_log(S(state): S<State>, v: Viewer, Path(id): Path<i64>) -> Response {
     let runs = state.gc.runs();
     let (run, log) = match (runs.get(&v.ctx, id).await, runs.log(&v.ctx, id).await) {
         (Ok(run), Ok(log)) => (run, log),
@@ -163,17 +156,16 @@ pub async fn gc_log(
         @if log.is_empty() { p.empty { "The run has not written anything yet. Reload in a moment." } }
         @else { pre.log { (log) } }
     };
-    page(Some(&v), &headers, &format!("GC run {id}"), body)
+    page(&v, &format!("GC run {id}"), body)
 }
 
-pub async fn logs(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
-    let page_no = list.page;
-    let table = super::logs::table(&state, &v, None, page_no, "/harbor/logs").await;
+pub async fn logs(S(state): S<State>, v: Viewer, list: Listing) -> Response {
+    let table = super::logs::table(&state, &v, None, list.page, "/harbor/logs").await;
     let body = html! { h1 { "Audit log" } (table) };
-    page(Some(&v), &headers, "Audit log", body)
+    page(&v, "Audit log", body)
 }
 
-pub async fn configs(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
+pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
     let all = match state.configurations.all(&v.ctx).await {
         Ok(all) => all,
         Err(e) => return refusal(&v, &e),
@@ -208,7 +200,7 @@ pub async fn configs(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Respo
             p { button type="submit" { "Save" } }
         }
     };
-    page(Some(&v), &headers, "Configuration", body)
+    page(&v, "Configuration", body)
 }
 
 pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response {
@@ -241,7 +233,7 @@ pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response 
     )
 }
 
-pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
+pub async fn job_queues(S(state): S<State>, v: Viewer) -> Response {
     let (queues, pools) = match (
         state.jobs.queues(&v.ctx).await,
         state.jobs.pools(&v.ctx).await,
@@ -255,7 +247,7 @@ pub async fn job_queues(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Re
         h2 { "Worker pools" }
         (pool_table(&pools))
     };
-    page(Some(&v), &headers, "Job queues", body)
+    page(&v, "Job queues", body)
 }
 
 /// Each job type's queue, with pause/resume and stop-all buttons.

@@ -108,6 +108,8 @@ pub struct Viewer {
     pub ctx: SecurityContext,
     /// The session's CSRF token, which every form echoes.
     pub csrf: String,
+    /// What the last action did, to show on this page once.
+    flash: Option<Flash>,
 }
 
 /// A handler's viewer: without a session the request is sent to sign in.
@@ -159,7 +161,11 @@ async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> 
         None => None,
     };
     match found {
-        Some((ctx, csrf)) => Ok(Viewer { ctx, csrf }),
+        Some((ctx, csrf)) => Ok(Viewer {
+            ctx,
+            csrf,
+            flash: take_flash(headers),
+        }),
         None => Err(Redirect::to("/harbor/sign-in").into_response()),
     }
 }
@@ -281,11 +287,15 @@ fn take_flash(headers: &HeaderMap) -> Option<Flash> {
     }
 }
 
+/// A full page for the viewer.
+fn page(v: &Viewer, title: &str, body: Markup) -> Response {
+    framed(Some(v), v.flash.as_ref(), title, body)
+}
+
 /// A full page; a flash shown on it is cleared.
-fn page(v: Option<&Viewer>, headers: &HeaderMap, title: &str, body: Markup) -> Response {
-    let flash = take_flash(headers);
+fn framed(v: Option<&Viewer>, flash: Option<&Flash>, title: &str, body: Markup) -> Response {
     let clear = flash.is_some();
-    let mut resp = respond(StatusCode::OK, layout(v, title, flash.as_ref(), body));
+    let mut resp = respond(StatusCode::OK, layout(v, title, flash, body));
     if clear {
         resp.headers_mut().insert(
             header::SET_COOKIE,
@@ -396,6 +406,20 @@ fn form_set(v: &Viewer, to: &str, legend: &str, fields: Markup) -> Markup {
     }
 }
 
+/// The button that disables what is `enabled`, or enables it.
+fn switch(v: &Viewer, to: &str, enabled: bool) -> Markup {
+    let (action, label) = match enabled {
+        true => ("disable", "Disable"),
+        false => ("enable", "Enable"),
+    };
+    html! {
+        form.inline method="post" action=(to) {
+            (csrf_field(v))
+            button.secondary type="submit" name="action" value=(action) { (label) }
+        }
+    }
+}
+
 /// A one-button form for an action that cannot be undone: the browser asks
 /// `confirm` first.
 fn confirmed(v: &Viewer, to: &str, confirm: &str, action: &str, label: &str) -> Markup {
@@ -443,6 +467,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Listing {
 }
 
 impl Listing {
+    /// Where this page starts, at `per_page` rows a page.
+    pub fn offset(&self, per_page: i64) -> i64 {
+        (self.page - 1) * per_page
+    }
+
     /// The search for `key`, cleaned of filter syntax.
     pub fn search(&self, key: &str) -> String {
         projects::search_text(&projects::param(&self.raw, key))

@@ -7,12 +7,12 @@ use super::Col::{Plain, Wide};
 use super::Listing;
 use super::{
     actions, confirmed, csrf_field, failed, form_set, head, message, outcome, page, read_posted,
-    redirect_with, refusal, Flash, Form, Viewer,
+    redirect_with, refusal, switch, Flash, Form, Viewer,
 };
 use crate::State;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State as S};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
 use berth_core::iam::robots::{Permission, Robot};
@@ -148,15 +148,9 @@ async fn frame(v: &Viewer, p: &ProjectView, tab: &str, body: Markup) -> Markup {
 }
 
 /// A project tab's page.
-pub(super) async fn show(
-    v: &Viewer,
-    headers: &HeaderMap,
-    p: &ProjectView,
-    tab: &str,
-    body: Markup,
-) -> Response {
+pub(super) async fn show(v: &Viewer, p: &ProjectView, tab: &str, body: Markup) -> Response {
     let title = format!("{} · {}", p.project.name, tab);
-    page(Some(v), headers, &title, frame(v, p, tab, body).await)
+    page(v, &title, frame(v, p, tab, body).await)
 }
 
 /// The address of one of the project's tabs.
@@ -176,11 +170,7 @@ pub(super) fn registry_host(state: &State) -> &str {
         .map_or(state.external_url.as_str(), |(_, h)| h)
 }
 
-pub async fn summary(
-    S(state): S<State>,
-    headers: HeaderMap,
-    InProject(v, p): InProject,
-) -> Response {
+pub async fn summary(S(state): S<State>, InProject(v, p): InProject) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
     let (counts, storage) = match state.projects.summary(&v.ctx, &key).await {
         Ok(s) => (s.members, s.storage),
@@ -206,7 +196,7 @@ pub async fn summary(
         }
         (push_commands(registry_host(&state), &p.project.name, may_push))
     };
-    show(&v, &headers, &p, "summary", body).await
+    show(&v, &p, "summary", body).await
 }
 
 /// How to push into the project `name` with each client.
@@ -251,19 +241,17 @@ fn my_role(v: &Viewer, p: &ProjectView) -> String {
 
 pub async fn repositories(
     S(state): S<State>,
-    headers: HeaderMap,
     InProject(v, p): InProject,
     list: Listing,
 ) -> Response {
     let (search, filter) = list.searched("name");
-    let page_no = list.page;
     let listed = state
         .repositories
         .list(
             &v.ctx,
             Some(&p.project.name),
             &filter,
-            (page_no - 1) * PAGE,
+            list.offset(PAGE),
             PAGE,
         )
         .await
@@ -294,24 +282,18 @@ pub async fn repositories(
                         }
                     }
                 }
-                (pager(&here, &[("name", &search)], page_no, PAGE, *total))
+                (pager(&here, &[("name", &search)], list.page, PAGE, *total))
             }
         }
     };
-    show(&v, &headers, &p, "repositories", body).await
+    show(&v, &p, "repositories", body).await
 }
 
-pub async fn members(
-    S(state): S<State>,
-    headers: HeaderMap,
-    InProject(v, p): InProject,
-    list: Listing,
-) -> Response {
-    let page_no = list.page;
+pub async fn members(S(state): S<State>, InProject(v, p): InProject, list: Listing) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
     let listed = state
         .projects
-        .members(&v.ctx, &key, None, (page_no - 1) * PAGE, PAGE)
+        .members(&v.ctx, &key, None, list.offset(PAGE), PAGE)
         .await;
     let (may_add, may_change, may_remove) = (
         may(&v, &p, Action::Create, Kind::Member).await,
@@ -336,12 +318,12 @@ pub async fn members(
                         }
                     }
                 }
-                (pager(&here, &[], page_no, PAGE, *total))
+                (pager(&here, &[], list.page, PAGE, *total))
             }
         }
         @if may_add { (new_member_form(&v, &here)) }
     };
-    show(&v, &headers, &p, "members", body).await
+    show(&v, &p, "members", body).await
 }
 
 /// What the viewer may do to one member: change the role, remove.
@@ -441,7 +423,6 @@ fn grants(perms: &[Permission]) -> String {
 /// The robots tab; `secret` is a just-issued secret, shown this once.
 async fn robots_page(
     state: &State,
-    headers: &HeaderMap,
     v: &Viewer,
     p: &ProjectView,
     page_no: i64,
@@ -490,7 +471,7 @@ async fn robots_page(
         }
         @if may_create { (new_robot_form(v, &here, &p.project.name)) }
     };
-    show(v, headers, p, "robot-account", body).await
+    show(v, p, "robot-account", body).await
 }
 
 /// A new or refreshed robot secret, shown this once.
@@ -511,14 +492,7 @@ fn robot_actions(v: &Viewer, here: &str, r: &Robot, may_update: bool, may_delete
     }
     html! { td {
         @if may_update {
-            form.inline method="post" action={ (here) "/" (r.id) } {
-                (csrf_field(v))
-                @if r.disabled {
-                    button.secondary type="submit" name="action" value="enable" { "Enable" }
-                } @else {
-                    button.secondary type="submit" name="action" value="disable" { "Disable" }
-                }
-            }
+            (switch(v, &format!("{here}/{}", r.id), !r.disabled))
             form.inline method="post" action={ (here) "/" (r.id) }
                 data-confirm={ "Issue a new secret for " (r.name) "? The old one stops working." } {
                 (csrf_field(v))
@@ -560,21 +534,11 @@ fn new_robot_form(v: &Viewer, here: &str, project: &str) -> Markup {
     }
 }
 
-pub async fn robots(
-    S(state): S<State>,
-    headers: HeaderMap,
-    InProject(v, p): InProject,
-    list: Listing,
-) -> Response {
-    let page_no = list.page;
-    robots_page(&state, &headers, &v, &p, page_no, None).await
+pub async fn robots(S(state): S<State>, InProject(v, p): InProject, list: Listing) -> Response {
+    robots_page(&state, &v, &p, list.page, None).await
 }
 
-pub async fn create_robot(
-    S(state): S<State>,
-    headers: HeaderMap,
-    ProjectPost(v, form, p): ProjectPost,
-) -> Response {
+pub async fn create_robot(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
     let permissions = form
         .all("perm")
         .filter_map(|g| g.split_once(':'))
@@ -596,16 +560,13 @@ pub async fn create_robot(
         secret: None,
     };
     match state.iam.robots.create(&v.ctx, &req).await {
-        Ok((robot, secret)) => {
-            robots_page(&state, &headers, &v, &p, 1, Some((robot.name, secret))).await
-        }
+        Ok((robot, secret)) => robots_page(&state, &v, &p, 1, Some((robot.name, secret))).await,
         Err(e) => redirect_with(&tab_url(&p, "robot-account"), Flash::Err(message(&e))),
     }
 }
 
 pub async fn change_robot(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((_, rid)): Path<(String, i64)>,
     ProjectPost(v, form, p): ProjectPost,
 ) -> Response {
@@ -627,7 +588,7 @@ pub async fn change_robot(
         "refresh" => {
             let r = robots.refresh_secret(&v.ctx, rid, None).await;
             return match r {
-                Ok(secret) => robots_page(&state, &headers, &v, &p, 1, Some((name, secret))).await,
+                Ok(secret) => robots_page(&state, &v, &p, 1, Some((name, secret))).await,
                 Err(e) => redirect_with(&to, Flash::Err(message(&e))),
             };
         }
@@ -650,16 +611,10 @@ pub async fn change_robot(
     outcome(&to, result)
 }
 
-pub async fn logs(
-    S(state): S<State>,
-    headers: HeaderMap,
-    InProject(v, p): InProject,
-    list: Listing,
-) -> Response {
-    let page_no = list.page;
+pub async fn logs(S(state): S<State>, InProject(v, p): InProject, list: Listing) -> Response {
     let here = tab_url(&p, "logs");
-    let listed = super::logs::table(&state, &v, Some(&p.project.name), page_no, &here).await;
-    show(&v, &headers, &p, "logs", listed).await
+    let listed = super::logs::table(&state, &v, Some(&p.project.name), list.page, &here).await;
+    show(&v, &p, "logs", listed).await
 }
 
 /// The switches of a project's Configuration tab: metadata key and label.
@@ -685,7 +640,7 @@ const SWITCHES: &[(&str, &str)] = &[
 /// The severities from which `prevent_vul` blocks a pull.
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 
-pub async fn configuration(headers: HeaderMap, InProject(v, p): InProject) -> Response {
+pub async fn configuration(InProject(v, p): InProject) -> Response {
     let editable = may(&v, &p, Action::Update, Kind::Metadata).await;
     let on = |k: &str| p.metadata.get(k).is_some_and(|v| v == "true");
     let severity = p.metadata.get("severity").map_or("low", String::as_str);
@@ -706,7 +661,7 @@ pub async fn configuration(headers: HeaderMap, InProject(v, p): InProject) -> Re
             }
         }
     };
-    show(&v, &headers, &p, "configs", body).await
+    show(&v, &p, "configs", body).await
 }
 
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {

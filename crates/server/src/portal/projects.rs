@@ -5,7 +5,6 @@ use super::Listing;
 use super::{form_set, head, message, outcome, page, Posted, Viewer};
 use crate::State;
 use axum::extract::State as S;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::Role;
 use berth_core::project::ProjectView;
@@ -34,12 +33,11 @@ pub fn param(query: &Option<String>, key: &str) -> String {
         .unwrap_or_default()
 }
 
-pub async fn list(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
+pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
     let (search, filter) = list.searched("name");
-    let page_no = list.page;
     let listed = state
         .projects
-        .list(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)
+        .list(&v.ctx, &filter, list.offset(PAGE), PAGE)
         .await
         .map_err(|e| message(&e));
     let may_create = state.projects.may_create(&v.ctx).await;
@@ -71,12 +69,12 @@ pub async fn list(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listi
             }
             Ok((projects, total)) => {
                 (project_table(&v, projects, *total, &storage))
-                (pager("/harbor/projects", &[("name", &search)], page_no, PAGE, *total))
+                (pager("/harbor/projects", &[("name", &search)], list.page, PAGE, *total))
             }
         }
         @if may_create { (new_project_form(&v)) }
     };
-    page(Some(&v), &headers, "Projects", body)
+    page(&v, "Projects", body)
 }
 
 /// A page of projects, with the storage each uses.

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::State;
 use axum::extract::{Path, State as S};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -72,7 +72,6 @@ fn crumbs(p: &ProjectView, repo: &RepositoryName, inside: bool) -> Markup {
 
 pub async fn artifacts(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((_, rest)): Path<(String, String)>,
     InProject(v, p): InProject,
     list: Listing,
@@ -101,7 +100,7 @@ pub async fn artifacts(
             p { (confirmed(&v, &here, &confirm, "delete", "Delete repository")) }
         }
     };
-    page(Some(&v), &headers, repo.as_str(), body)
+    page(&v, repo.as_str(), body)
 }
 
 /// One page of a repository's artifacts (those with a tag containing
@@ -208,7 +207,6 @@ fn named(p: &ProjectView, rest: &str, digest: &str) -> Result<(RepositoryName, R
 
 pub async fn artifact(
     S(state): S<State>,
-    headers: HeaderMap,
     Path((_, rest, digest)): Path<(String, String, String)>,
     InProject(v, p): InProject,
 ) -> Response {
@@ -247,7 +245,7 @@ pub async fn artifact(
         }
     };
     let title = format!("{name}@{}", short(&a.digest));
-    page(Some(&v), &headers, &title, body)
+    page(&v, &title, body)
 }
 
 /// An artifact's facts and the commands that pull it.

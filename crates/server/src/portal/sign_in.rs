@@ -1,6 +1,6 @@
 //! Signing in and out.
 
-use super::{layout, page, redirect_with, respond, Flash, Form, Posted};
+use super::{layout, redirect_with, respond, Flash, Form, Posted};
 use crate::session;
 use crate::State;
 use axum::body::Bytes;
@@ -44,7 +44,7 @@ fn render(headers: &HeaderMap, error: Option<&str>, status: StatusCode, sign_up:
     let resp = if error.is_some() {
         respond(status, layout(None, "Sign in", None, body))
     } else {
-        page(None, headers, "Sign in", body)
+        super::framed(None, super::take_flash(headers).as_ref(), "Sign in", body)
     };
     with_form_cookie(resp, status, &token)
 }

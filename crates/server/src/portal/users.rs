@@ -10,7 +10,6 @@ use super::{
 };
 use crate::State;
 use axum::extract::{Path, State as S};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,12 +26,11 @@ pub fn router() -> Router<State> {
         .route("/harbor/account", get(account).post(update_account))
 }
 
-pub async fn list(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listing) -> Response {
+pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
     let (search, filter) = list.searched("username");
-    let page_no = list.page;
     let listed = state
         .iam
-        .list_users(&v.ctx, &filter, (page_no - 1) * PAGE, PAGE)
+        .list_users(&v.ctx, &filter, list.offset(PAGE), PAGE)
         .await;
     let (users, total) = match listed {
         Ok(x) => x,
@@ -59,14 +57,14 @@ pub async fn list(S(state): S<State>, v: Viewer, headers: HeaderMap, list: Listi
                     }
                 }
             }
-            (pager("/harbor/users", &[("username", &search)], page_no, PAGE, total))
+            (pager("/harbor/users", &[("username", &search)], list.page, PAGE, total))
         }
         (form_set(&v, "/harbor/users", "New user", html! {
             (person_fields(None))
             p { button type="submit" { "Create user" } }
         }))
     };
-    page(Some(&v), &headers, "Users", body)
+    page(&v, "Users", body)
 }
 
 /// Grant or revoke administrator, and delete: for anyone but the viewer,
@@ -167,7 +165,7 @@ pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Po
     outcome("/harbor/users", result)
 }
 
-pub async fn account(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Response {
+pub async fn account(S(state): S<State>, v: Viewer) -> Response {
     let me = match state.iam.current_user(&v.ctx).await {
         Ok(u) => u,
         Err(e) => return refusal(&v, &e),
@@ -193,7 +191,7 @@ pub async fn account(S(state): S<State>, v: Viewer, headers: HeaderMap) -> Respo
             p { button type="submit" name="action" value="password" { "Change password" } }
         }))
     };
-    page(Some(&v), &headers, "My account", body)
+    page(&v, "My account", body)
 }
 
 pub async fn update_account(S(state): S<State>, Posted(v, form): Posted) -> Response {

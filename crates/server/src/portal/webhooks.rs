@@ -5,11 +5,10 @@ use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
 use super::Col::Plain;
 use super::{
-    confirmed, csrf_field, form_set, head, message, outcome, redirect_with, refusal, Flash, Viewer,
+    confirmed, form_set, head, message, outcome, redirect_with, refusal, switch, Flash, Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_core::iam::rbac::{Action, Kind};
 use berth_core::jobs::Execution;
@@ -19,7 +18,7 @@ use maud::{html, Markup};
 /// Deliveries shown per policy.
 const RECENT: i64 = 10;
 
-pub async fn tab(S(state): S<State>, headers: HeaderMap, InProject(v, p): InProject) -> Response {
+pub async fn tab(S(state): S<State>, InProject(v, p): InProject) -> Response {
     let name = &p.project.name;
     let policies = match state.webhooks.last_triggers(&v.ctx, name).await {
         Ok(x) => x,
@@ -55,7 +54,7 @@ pub async fn tab(S(state): S<State>, headers: HeaderMap, InProject(v, p): InProj
         }
         @if may_create { (new_webhook_form(&v, &here)) }
     };
-    show(&v, &headers, &p, "webhooks", body).await
+    show(&v, &p, "webhooks", body).await
 }
 
 /// What the viewer may do to the project's webhooks besides creating them.
@@ -85,14 +84,7 @@ fn policy_section(
             }
             @if !runs.is_empty() { (deliveries(runs)) }
             @if allowed.update {
-                form.inline method="post" action={ (here) "/" (policy.id) } {
-                    (csrf_field(v))
-                    @if policy.enabled {
-                        button.secondary type="submit" name="action" value="disable" { "Disable" }
-                    } @else {
-                        button.secondary type="submit" name="action" value="enable" { "Enable" }
-                    }
-                }
+                (switch(v, &format!("{here}/{}", policy.id), policy.enabled))
             }
             @if allowed.delete {
                 (confirmed(v, &format!("{here}/{}", policy.id),
