@@ -204,13 +204,48 @@ async fn sign_in_create_and_find_projects_sign_out() {
             .unwrap();
         assert_eq!(r.status(), 404);
 
-        // Read-only mode refuses the portal's writes too.
-        configure(&s, json!({"read_only": true})).await;
+        // Read-only mode: every page says so and offers no write, and a
+        // write posted anyway is refused on a page with the navigation.
+        configure(
+            &s,
+            json!({"read_only": true, "banner_message": "Maintenance tonight"}),
+        )
+        .await;
+        for page in [
+            "/harbor/projects",
+            "/harbor/users",
+            "/harbor/gc",
+            "/harbor/account",
+        ] {
+            c.goto(&s.u(page)).await.unwrap();
+            assert!(text(&c, ".notice.read-only")
+                .await
+                .starts_with("Read-only mode."));
+            assert_eq!(text(&c, ".notice.banner").await, "Maintenance tonight");
+            let posts = c
+                .find_all(Locator::Css("main form[method=post]"))
+                .await
+                .unwrap();
+            assert!(posts.is_empty(), "{page} offers a write in read-only mode");
+        }
+        let r = s
+            .anon
+            .post(s.u("/harbor/projects"))
+            .header("cookie", format!("sid={sid}"))
+            .form(&[("project_name", "during-read-only")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("read only mode") && page.contains("aria-label=\"Main\""),
+            "{page}"
+        );
+        configure(&s, json!({"read_only": false, "banner_message": ""})).await;
         c.goto(&s.u("/harbor/projects")).await.unwrap();
-        fill(&c, "#project_name", "during-read-only").await;
-        submit(&c, "form[action='/harbor/projects'][method=post] button").await;
-        assert!(text(&c, ".notice.err").await.contains("read only mode"));
-        configure(&s, json!({"read_only": false})).await;
+        assert!(c.find(Locator::Css("#project_name")).await.is_ok());
+        assert!(c.find(Locator::Css(".notice.read-only")).await.is_err());
 
         c.goto(&s.u("/harbor/projects")).await.unwrap();
         submit(&c, "form[action='/harbor/sign-out'] button").await;

@@ -195,7 +195,7 @@ async fn read_only_guard(
     );
     if write && !exempt && state.configurations.snapshot().read_only {
         return if path.starts_with("/harbor") {
-            portal::read_only(READ_ONLY)
+            portal::read_only(&state, req.headers(), READ_ONLY).await
         } else if path.starts_with("/v2") {
             distribution::OciError::new(berth_oci::ErrorCode::Denied, READ_ONLY).into_response()
         } else {

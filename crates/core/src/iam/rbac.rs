@@ -70,6 +70,13 @@ pub enum Action {
     Stop,
 }
 
+impl Action {
+    /// Whether the action changes something (what read-only mode refuses).
+    pub fn writes(self) -> bool {
+        !matches!(self, Action::Read | Action::List | Action::Pull)
+    }
+}
+
 /// A project, as authorization needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProjectRef {

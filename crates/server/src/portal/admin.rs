@@ -57,6 +57,9 @@ pub async fn gc(S(state): S<State>, v: Viewer, list: Listing) -> Response {
 
 /// The parameters of a run, and the schedule that runs with them.
 fn gc_form(v: &Viewer, params: &GcParams, schedule: Option<&Schedule>) -> Markup {
+    if v.read_only {
+        return html! {};
+    }
     let cron_type = schedule.map_or("None", |s| s.cron_type.as_str());
     html! {
         form method="post" action="/harbor/gc" {
@@ -266,6 +269,7 @@ fn queue_table(v: &Viewer, queues: &[Queue]) -> Markup {
                             td { (q.latency / 1000) " s" }
                             td { @if q.paused { "Paused" } @else { "Running" } }
                             td {
+                                @if !v.read_only {
                                 form.inline method="post" action="/harbor/job-service-dashboard" {
                                     (csrf_field(v))
                                     input type="hidden" name="job_type" value=(q.job_type);
@@ -280,6 +284,7 @@ fn queue_table(v: &Viewer, queues: &[Queue]) -> Markup {
                                     (csrf_field(v))
                                     input type="hidden" name="job_type" value=(q.job_type);
                                     button.danger type="submit" name="action" value="stop" { "Stop all" }
+                                }
                                 }
                             }
                         }

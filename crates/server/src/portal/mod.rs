@@ -110,6 +110,11 @@ pub struct Viewer {
     pub csrf: String,
     /// What the last action did, to show on this page once.
     flash: Option<Flash>,
+    /// The system refuses every change (configuration `read_only`): pages
+    /// say so and offer no write.
+    pub read_only: bool,
+    /// The administrators' banner message, shown on every page.
+    banner: String,
 }
 
 /// A handler's viewer: without a session the request is sent to sign in.
@@ -149,7 +154,7 @@ pub(super) async fn read_posted(
         .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
     let form = Form::parse(&body);
     if !berth_core::iam::constant_time_eq(form.get("_csrf").as_bytes(), v.csrf.as_bytes()) {
-        return Err(refused());
+        return Err(refused(Some(&v)));
     }
     Ok((v, form))
 }
@@ -161,11 +166,16 @@ async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> 
         None => None,
     };
     match found {
-        Some((ctx, csrf)) => Ok(Viewer {
-            ctx,
-            csrf,
-            flash: take_flash(headers),
-        }),
+        Some((ctx, csrf)) => {
+            let system = state.configurations.snapshot();
+            Ok(Viewer {
+                ctx,
+                csrf,
+                flash: take_flash(headers),
+                read_only: system.read_only,
+                banner: system.banner_message,
+            })
+        }
         None => Err(Redirect::to("/harbor/sign-in").into_response()),
     }
 }
@@ -201,9 +211,9 @@ impl Form {
 }
 
 /// What a form without its CSRF token gets.
-fn refused() -> Response {
+fn refused(v: Option<&Viewer>) -> Response {
     let body = layout(
-        None,
+        v,
         "Request refused",
         None,
         html! {
@@ -343,6 +353,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                     }
                 }
                 main {
+                    @if let Some(v) = v { (system_notices(v)) }
                     @match flash {
                         Some(Flash::Ok(t)) => div.notice.ok role="status" { (t) },
                         Some(Flash::Err(t)) => div.notice.err role="alert" { (t) },
@@ -352,6 +363,21 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                 }
             }
         }
+    }
+}
+
+/// Read-only mode and the administrators' banner, above every page.
+fn system_notices(v: &Viewer) -> Markup {
+    html! {
+        @if v.read_only {
+            div.notice.warn.read-only role="status" {
+                strong { "Read-only mode. " }
+                "Pushes, deletions and changes are refused until an administrator turns it off"
+                @if rbac::administers(&v.ctx) { " in " a href="/harbor/configs" { "Configuration" } }
+                "."
+            }
+        }
+        @if !v.banner.is_empty() { div.notice.banner role="note" { (v.banner) } }
     }
 }
 
@@ -395,6 +421,9 @@ fn actions(any: bool) -> &'static [Col] {
 /// A form posting to `to` (with the viewer's CSRF token) around one
 /// fieldset titled `legend`.
 fn form_set(v: &Viewer, to: &str, legend: &str, fields: Markup) -> Markup {
+    if v.read_only {
+        return html! {};
+    }
     html! {
         form method="post" action=(to) {
             (csrf_field(v))
@@ -408,6 +437,9 @@ fn form_set(v: &Viewer, to: &str, legend: &str, fields: Markup) -> Markup {
 
 /// The button that disables what is `enabled`, or enables it.
 fn switch(v: &Viewer, to: &str, enabled: bool) -> Markup {
+    if v.read_only {
+        return html! {};
+    }
     let (action, label) = match enabled {
         true => ("disable", "Disable"),
         false => ("enable", "Enable"),
@@ -423,6 +455,9 @@ fn switch(v: &Viewer, to: &str, enabled: bool) -> Markup {
 /// A one-button form for an action that cannot be undone: the browser asks
 /// `confirm` first.
 fn confirmed(v: &Viewer, to: &str, confirm: &str, action: &str, label: &str) -> Markup {
+    if v.read_only {
+        return html! {};
+    }
     html! {
         form.inline method="post" action=(to) data-confirm=(confirm) {
             (csrf_field(v))
@@ -490,12 +525,7 @@ impl Listing {
 }
 
 /// The read-only mode's answer to a portal write.
-pub fn read_only(message: &str) -> Response {
-    let body = layout(
-        None,
-        "Read-only mode",
-        Some(&Flash::Err(message.to_string())),
-        html! { p { a href="/harbor/projects" { "Back to the projects" } } },
-    );
-    respond(StatusCode::FORBIDDEN, body)
+pub async fn read_only(state: &State, headers: &HeaderMap, message: &str) -> Response {
+    let v = viewer(state, headers).await.ok();
+    failed(v.as_ref(), StatusCode::FORBIDDEN, message)
 }

@@ -114,6 +114,9 @@ async fn project(state: &State, v: &Viewer, id: &str) -> Result<ProjectView, Res
 
 /// Whether the viewer may do `action` on `kind` in the project.
 pub(super) async fn may(v: &Viewer, p: &ProjectView, action: Action, kind: Kind) -> bool {
+    if v.read_only && action.writes() {
+        return false;
+    }
     can(&v.ctx, action, Resource::Project(p.as_ref(), kind))
         .await
         .unwrap_or(false)

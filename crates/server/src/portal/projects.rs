@@ -40,7 +40,7 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
         .list(&v.ctx, &filter, list.offset(PAGE), PAGE)
         .await
         .map_err(|e| message(&e));
-    let may_create = state.projects.may_create(&v.ctx).await;
+    let may_create = !v.read_only && state.projects.may_create(&v.ctx).await;
     let storage = match &listed {
         Ok((projects, _)) => {
             let views: Vec<_> = projects.iter().collect();

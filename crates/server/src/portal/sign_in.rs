@@ -110,7 +110,7 @@ pub async fn sign_up_form(S(state): S<State>) -> Response {
 pub async fn sign_up(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
     if !form_checks(&headers, &form) {
-        return super::refused();
+        return super::refused(None);
     }
     if !state.configurations.snapshot().self_registration {
         return no_sign_up();
@@ -133,7 +133,7 @@ pub async fn sign_up(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Res
 pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
     if !form_checks(&headers, &form) {
-        return super::refused();
+        return super::refused(None);
     }
     let principal = form.get("principal");
     let result = state

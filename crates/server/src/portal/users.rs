@@ -71,7 +71,7 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
 /// who neither changes nor deletes themselves here.
 fn user_actions(v: &Viewer, u: &User) -> Markup {
     html! {
-        @if v.ctx.user_id() != Some(u.user_id) {
+        @if v.ctx.user_id() != Some(u.user_id) && !v.read_only {
             form.inline method="post" action={ "/harbor/users/" (u.user_id) } {
                 (csrf_field(v))
                 @if u.sysadmin {
