@@ -621,32 +621,13 @@ pub async fn logs(S(state): S<State>, InProject(v, p): InProject, list: Listing)
 }
 
 /// The switches of a project's Configuration tab: metadata key and label.
-const SWITCHES: &[(&str, &str)] = &[
-    ("public", "Public: anyone may pull its images"),
-    (
-        "enable_content_trust",
-        "Content trust: only signed images may be pulled",
-    ),
-    (
-        "enable_content_trust_cosign",
-        "Cosign: only images signed with cosign may be pulled",
-    ),
-    ("prevent_vul", "Prevent vulnerable images from being pulled"),
-    ("auto_scan", "Scan images automatically on push"),
-    (
-        "auto_sbom_generation",
-        "Generate an SBOM automatically on push",
-    ),
-    ("reuse_sys_cve_allowlist", "Use the system CVE allowlist"),
-];
-
-/// The severities from which `prevent_vul` blocks a pull.
-const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+/// Only what Berth enforces is offered: content trust, vulnerability
+/// prevention and scanning on push come with scanning.
+const SWITCHES: &[(&str, &str)] = &[("public", "Public: anyone may pull its images")];
 
 pub async fn configuration(InProject(v, p): InProject) -> Response {
     let editable = may(&v, &p, Action::Update, Kind::Metadata).await;
     let on = |k: &str| p.metadata.get(k).is_some_and(|v| v == "true");
-    let severity = p.metadata.get("severity").map_or("low", String::as_str);
     let body = html! {
         form method="post" action=(tab_url(&p, "configs")) {
             (csrf_field(&v))
@@ -654,10 +635,6 @@ pub async fn configuration(InProject(v, p): InProject) -> Response {
                 legend { "Project settings" }
                 @for (key, label) in SWITCHES {
                     label.check { input type="checkbox" name=(key) checked[on(key)]; (label) }
-                }
-                label for="severity" { "Prevent pulls from this severity up" }
-                select #severity name="severity" {
-                    @for s in SEVERITIES { option value=(s) selected[*s == severity] { (s) } }
                 }
                 @if editable { p { button type="submit" { "Save" } } }
                 @else { p.muted { "Only the project's administrators change these." } }
@@ -668,11 +645,10 @@ pub async fn configuration(InProject(v, p): InProject) -> Response {
 }
 
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
-    let mut metadata: std::collections::BTreeMap<String, String> = SWITCHES
+    let metadata: std::collections::BTreeMap<String, String> = SWITCHES
         .iter()
         .map(|(k, _)| (k.to_string(), form.checked(k).to_string()))
         .collect();
-    metadata.insert("severity".into(), form.get("severity").to_string());
     let key = ProjectKey::Id(p.project.project_id);
     let result = state.projects.set_metadata(&v.ctx, &key, &metadata).await;
     let to = tab_url(&p, "configs");
