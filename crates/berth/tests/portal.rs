@@ -513,13 +513,7 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
 
         // GC from the portal, then its log.
         c.goto(&s.u("/harbor/gc")).await.unwrap();
-        c.find(Locator::Css("#time_window"))
-            .await
-            .unwrap()
-            .clear()
-            .await
-            .unwrap();
-        fill(&c, "#time_window", "0").await;
+        fill(&c, "#run_time_window", "0").await;
         submit(&c, "button[value=run]").await;
         assert!(text(&c, ".notice.ok")
             .await
@@ -535,11 +529,13 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
         }
         assert_eq!(status, "Success");
         screenshot(&c, &format!("{b}-gc")).await;
-        // A schedule keeps the parameters it was saved with.
+        // A schedule has parameters of its own, keeps them, and the page
+        // says what a scheduled run will do.
+        let untagged = "fieldset:has(#cron_type) input[name=delete_untagged]";
         for css in [
             "#cron_type option[value=Daily]",
-            "#workers option[value='2']",
-            "input[name=delete_untagged]",
+            "#schedule_workers option[value='2']",
+            untagged,
         ] {
             c.find(Locator::Css(css))
                 .await
@@ -550,20 +546,33 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
         }
         submit(&c, "button[value=schedule]").await;
         assert_eq!(text(&c, ".notice.ok").await, "The schedule was saved.");
-        assert!(text(&c, "main").await.contains("Next run:"));
+        let scheduled = text(&c, "p.scheduled").await;
+        assert!(
+            scheduled.starts_with("Next run:")
+                && scheduled.contains("2 worker(s)")
+                && !scheduled.contains("untagged"),
+            "{scheduled}"
+        );
         let schedule: serde_json::Value = s.api_json("/system/gc/schedule", ADMIN).await;
         assert_eq!(schedule["schedule"]["type"], "Daily", "{schedule}");
         let params: serde_json::Value =
             serde_json::from_str(schedule["job_parameters"].as_str().unwrap()).unwrap();
         assert_eq!(params["delete_untagged"], false, "{schedule}");
         assert_eq!(params["workers"], 2, "{schedule}");
-        assert!(!c
-            .find(Locator::Css("input[name=delete_untagged]"))
-            .await
-            .unwrap()
-            .is_selected()
-            .await
-            .unwrap());
+        let ticked = |css: &'static str| {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Css(css))
+                    .await
+                    .unwrap()
+                    .is_selected()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(!ticked(untagged).await);
+        // A run now starts from Harbor's defaults, not the schedule's.
+        assert!(ticked("fieldset:has(#run_workers) input[name=delete_untagged]").await);
         submit(&c, "tbody a").await;
         assert!(text(&c, "pre.log").await.contains("succeeded"));
         screenshot(&c, &format!("{b}-gc-log")).await;

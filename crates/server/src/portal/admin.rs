@@ -4,7 +4,7 @@
 use super::projects::{counted, minutes, pager};
 use super::Col::{Plain, Wide};
 use super::Listing;
-use super::{csrf_field, head, outcome, page, refusal, Posted, Viewer};
+use super::{csrf_field, form_set, head, outcome, page, refusal, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::response::Response;
@@ -40,56 +40,75 @@ pub async fn gc(S(state): S<State>, v: Viewer, list: Listing) -> Response {
         Err(e) => return refusal(&v, &e),
     };
     let schedule = runs.schedule(&v.ctx).await.ok().flatten();
-    // The form shows the parameters scheduled runs use, when there are any.
-    let params: GcParams = schedule
-        .as_ref()
-        .and_then(|s| serde_json::from_str(&s.params).ok())
-        .unwrap_or_default();
     let body = html! {
         h1 { "Garbage collection" }
         p.muted { "Deletes blobs and manifests no tag or manifest refers to any more. Pushes and pulls go on meanwhile." }
-        (gc_form(&v, &params, schedule.as_ref()))
+        (run_form(&v))
+        (schedule_form(&v, schedule.as_ref()))
         h2 { "History" }
         (gc_history(&history, total, list.page))
     };
     page(&v, "Garbage collection", body)
 }
 
-/// The parameters of a run, and the schedule that runs with them.
-fn gc_form(v: &Viewer, params: &GcParams, schedule: Option<&Schedule>) -> Markup {
-    if v.read_only {
-        return html! {};
-    }
+/// A run now, with Harbor's default parameters to start from.
+fn run_form(v: &Viewer) -> Markup {
+    form_set(
+        v,
+        "/harbor/gc",
+        "Run now",
+        html! {
+            (gc_fields("run", &GcParams::default()))
+            p {
+                button type="submit" name="action" value="run" { "Run GC now" } " "
+                button.secondary type="submit" name="action" value="dry-run" { "Dry run" }
+            }
+        },
+    )
+}
+
+/// The schedule, with the parameters its runs use (a dry run is not
+/// schedulable), and what the next run will do.
+fn schedule_form(v: &Viewer, schedule: Option<&Schedule>) -> Markup {
     let cron_type = schedule.map_or("None", |s| s.cron_type.as_str());
+    let params: GcParams = schedule
+        .and_then(|s| serde_json::from_str(&s.params).ok())
+        .unwrap_or_default();
+    form_set(
+        v,
+        "/harbor/gc",
+        "Schedule",
+        html! {
+            label for="cron_type" { "Repeat" }
+            select #cron_type name="cron_type" {
+                @for t in CRON_TYPES { option value=(t) selected[*t == cron_type] { (t) } }
+            }
+            label for="cron" { "Custom cron (6 fields, seconds first)" }
+            input #cron type="text" name="cron" value=(schedule.map_or("", |s| s.cron.as_str()));
+            (gc_fields("schedule", &params))
+            @if let Some(s) = schedule.filter(|s| s.cron_type != "None") {
+                p.muted.scheduled {
+                    "Next run: " (minutes(s.next_run_at)) ". It deletes what nothing refers to"
+                    @if params.delete_untagged { " and every untagged artifact" }
+                    ", with " (params.workers) " worker(s), sparing anything touched in the last "
+                    (params.time_window) " hour(s)."
+                }
+            }
+            p { button.secondary type="submit" name="action" value="schedule" { "Save schedule" } }
+        },
+    )
+}
+
+/// The parameters of a collection, with ids under `prefix`.
+fn gc_fields(prefix: &str, params: &GcParams) -> Markup {
     html! {
-        form method="post" action="/harbor/gc" {
-            (csrf_field(v))
-            fieldset {
-                legend { "Parameters" }
-                label { input type="checkbox" name="delete_untagged" checked[params.delete_untagged]; "Also delete untagged artifacts" }
-                label for="workers" { "Workers" }
-                select #workers name="workers" {
-                    @for n in 1..=5 { option value=(n) selected[n == params.workers] { (n) } }
-                }
-                label for="time_window" { "Spare anything touched in the last (hours)" }
-                input #time_window type="text" inputmode="numeric" name="time_window" value=(params.time_window);
-                p {
-                    button type="submit" name="action" value="run" { "Run GC now" } " "
-                    button.secondary type="submit" name="action" value="dry-run" { "Dry run" }
-                }
-            }
-            fieldset {
-                legend { "Schedule (runs with the parameters above)" }
-                label for="cron_type" { "Repeat" }
-                select #cron_type name="cron_type" {
-                    @for t in CRON_TYPES { option value=(t) selected[*t == cron_type] { (t) } }
-                }
-                label for="cron" { "Custom cron (6 fields, seconds first)" }
-                input #cron type="text" name="cron" value=(schedule.map_or("", |s| s.cron.as_str()));
-                @if let Some(s) = schedule { p.muted { "Next run: " (minutes(s.next_run_at)) } }
-                p { button.secondary type="submit" name="action" value="schedule" { "Save schedule" } }
-            }
+        label { input type="checkbox" name="delete_untagged" checked[params.delete_untagged]; "Also delete untagged artifacts" }
+        label for={ (prefix) "_workers" } { "Workers" }
+        select id={ (prefix) "_workers" } name="workers" {
+            @for n in 1..=5 { option value=(n) selected[n == params.workers] { (n) } }
         }
+        label for={ (prefix) "_time_window" } { "Spare anything touched in the last (hours)" }
+        input id={ (prefix) "_time_window" } type="text" inputmode="numeric" name="time_window" value=(params.time_window);
     }
 }
 
