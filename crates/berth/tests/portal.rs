@@ -849,6 +849,60 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         );
         submit(&c, &format!("a[href$='{subject}']")).await;
         assert!(text(&c, "main").await.contains(&signature[..19]));
+        // The signature's page links back to its subject and offers no
+        // container client's pull.
+        submit(&c, &format!("a[href$='{signature}']")).await;
+        assert!(!text(&c, "dl.commands").await.contains("docker pull"));
+        submit(&c, "dd.subject a").await;
+        assert!(text(&c, "h1").await.contains(&subject[..19]));
+
+        // A two-platform index: its children are on its page, with their
+        // platforms and links, not rows of their own in the repository.
+        let mut children = Vec::new();
+        for (seed, platform) in [
+            ("amd", json!({"os": "linux", "architecture": "amd64"})),
+            (
+                "arm",
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ),
+        ] {
+            let body = s.image("p/signed", seed).await;
+            let d = common::digest(&body);
+            assert_eq!(
+                s.put_manifest("p/signed", &d, common::OCI_MANIFEST, &body)
+                    .await
+                    .status(),
+                201
+            );
+            children.push(json!({"mediaType": common::OCI_MANIFEST, "digest": d, "size": body.len(), "platform": platform}));
+        }
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": common::OCI_INDEX, "manifests": children,
+        }))
+        .unwrap();
+        assert_eq!(
+            s.put_manifest("p/signed", "multi", common::OCI_INDEX, &index)
+                .await
+                .status(),
+            201
+        );
+        submit(&c, "p.crumbs a[href$='/repositories/signed']").await;
+        let rows = c
+            .find_all(Locator::Css("table.artifacts tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "{}", text(&c, "table.artifacts").await);
+        let index_digest = common::digest(&index);
+        submit(&c, &format!("table.artifacts a[href$='{index_digest}']")).await;
+        let platforms = text(&c, "table.manifests").await;
+        assert!(
+            platforms.contains("linux/amd64") && platforms.contains("linux/arm64/v8"),
+            "{platforms}"
+        );
+        let arm = children[1]["digest"].as_str().unwrap().to_string();
+        submit(&c, &format!("table.manifests a[href$='{arm}']")).await;
+        assert!(text(&c, "h1").await.contains(&arm[..19]));
+        screenshot(&c, &format!("{b}-index-child")).await;
         // The repository goes, after a confirmation.
         submit(&c, "p.crumbs a[href$='/repositories/signed']").await;
         confirm(&c, "button[value=delete]").await;

@@ -299,19 +299,7 @@ impl Server {
     /// Pushes config + one layer + an OCI image manifest under `tag`;
     /// returns (manifest digest, manifest bytes).
     pub async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<u8>) {
-        let config =
-            format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#).into_bytes();
-        let layer = format!("layer-{seed}").repeat(100).into_bytes();
-        let body = image_manifest(
-            OCI_MANIFEST,
-            (
-                OCI_CONFIG,
-                &self.push_blob(repo, &config).await,
-                config.len(),
-            ),
-            &[(OCI_LAYER, &self.push_blob(repo, &layer).await, layer.len())],
-            None,
-        );
+        let body = self.image(repo, seed).await;
         let r = self.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
         assert_eq!(
             r.status(),
@@ -320,6 +308,26 @@ impl Server {
             r.text().await.unwrap()
         );
         (digest(&body), body)
+    }
+}
+
+impl Server {
+    /// A one-layer image manifest made from `seed`, its blobs pushed to
+    /// `repo` (the manifest is not).
+    pub async fn image(&self, repo: &str, seed: &str) -> Vec<u8> {
+        let config =
+            format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#).into_bytes();
+        let layer = format!("layer-{seed}").repeat(100).into_bytes();
+        image_manifest(
+            OCI_MANIFEST,
+            (
+                OCI_CONFIG,
+                &self.push_blob(repo, &config).await,
+                config.len(),
+            ),
+            &[(OCI_LAYER, &self.push_blob(repo, &layer).await, layer.len())],
+            None,
+        )
     }
 }
 

@@ -234,10 +234,11 @@ pub async fn artifact(
     let body = html! {
         (crumbs(&p, &repo, true))
         h1 { code { (short(&a.digest)) } }
-        (facts(&a, &described.harbor_type, registry_host(&state), name))
+        (facts(&a, &described.harbor_type, manifest.subject.as_ref(), &here))
+        (pull_commands(&a.digest, &described.harbor_type, registry_host(&state), name))
         (tags)
         @if !manifest.layers.is_empty() { h2 { "Layers" } (descriptors(&manifest.layers)) }
-        @if !manifest.manifests.is_empty() { h2 { "Manifests" } (descriptors(&manifest.manifests)) }
+        @if !manifest.manifests.is_empty() { (children(&manifest.manifests, &here)) }
         (extras)
         @if may_delete {
             @let confirm = format!("Delete this artifact and its {} tag(s)? This cannot be undone.", a.tags.len());
@@ -248,24 +249,77 @@ pub async fn artifact(
     page(&v, &title, body)
 }
 
-/// An artifact's facts and the commands that pull it.
-fn facts(a: &ArtifactRow, harbor_type: &str, host: &str, name: &str) -> Markup {
+/// An artifact's facts; a referrer's link to its subject (`here` is the
+/// artifact's own page).
+fn facts(a: &ArtifactRow, harbor_type: &str, subject: Option<&Descriptor>, here: &str) -> Markup {
     html! {
         dl.facts {
             dt { "Digest" } dd { code.copy { (a.digest) } }
             dt { "Type" } dd { (harbor_type) }
             dt { "Media type" } dd { (a.media_type) }
             @if let Some(t) = &a.artifact_type { dt { "Artifact type" } dd { (t) } }
+            @if let Some(s) = subject {
+                dt { "Refers to" }
+                dd.subject { a href=(sibling(here, &s.digest.to_string())) { code { (short(&s.digest.to_string())) } } }
+            }
             dt { "Size" } dd { (size(a.size)) }
             dt { "Pushed" } dd { (minutes(a.push_time)) }
             dt { "Pulled" } dd { @match a.pull_time { Some(t) => (minutes(t)), None => "never" } }
         }
+    }
+}
+
+/// The commands that pull an artifact: container clients for images (and
+/// indexes of images), ORAS for anything.
+fn pull_commands(digest: &str, harbor_type: &str, host: &str, name: &str) -> Markup {
+    html! {
         h2 { "Pull" }
         dl.commands {
-            dt { "Docker" } dd { code.copy { "docker pull " (host) "/" (name) "@" (a.digest) } }
-            dt { "Podman" } dd { code.copy { "podman pull " (host) "/" (name) "@" (a.digest) } }
-            dt { "ORAS" } dd { code.copy { "oras pull " (host) "/" (name) "@" (a.digest) } }
+            @if harbor_type == "IMAGE" {
+                dt { "Docker" } dd { code.copy { "docker pull " (host) "/" (name) "@" (digest) } }
+                dt { "Podman" } dd { code.copy { "podman pull " (host) "/" (name) "@" (digest) } }
+            }
+            dt { "ORAS" } dd { code.copy { "oras pull " (host) "/" (name) "@" (digest) } }
         }
+    }
+}
+
+/// The page of another artifact of the same repository.
+fn sibling(here: &str, digest: &str) -> String {
+    let base = here.rsplit_once('/').map_or(here, |(b, _)| b);
+    format!("{base}/{digest}")
+}
+
+/// An index's manifests: each child's platform and a link to its page.
+fn children(list: &[Descriptor], here: &str) -> Markup {
+    html! {
+        h2 { "Manifests" }
+        table.manifests {
+            (head(&[Plain("Digest"), Plain("Platform"), Wide("Media type"), Plain("Size")]))
+            tbody {
+                @for d in list {
+                    @let digest = d.digest.to_string();
+                    tr {
+                        td { a href=(sibling(here, &digest)) { code { (short(&digest)) } } }
+                        td.platform { (platform(d.platform.as_ref())) }
+                        td.wide { (d.media_type) }
+                        td { (size(d.size as i64)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `os/architecture[/variant]`, as `docker manifest inspect` writes it.
+fn platform(p: Option<&serde_json::Value>) -> String {
+    let field = |k: &str| p.and_then(|p| p.get(k)).and_then(|v| v.as_str());
+    match (field("os"), field("architecture")) {
+        (Some(os), Some(arch)) => match field("variant") {
+            Some(variant) => format!("{os}/{arch}/{variant}"),
+            None => format!("{os}/{arch}"),
+        },
+        _ => "—".into(),
     }
 }
 
