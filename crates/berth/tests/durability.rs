@@ -252,3 +252,24 @@ async fn sigterm_lets_in_flight_requests_finish() {
         sleep_ms(50).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_sends_nothing_does_not_hold_up_shutdown() {
+    let mut s = Server::start("sqlite", None).await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let _silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    sleep_ms(100).await;
+    let mut child = s.terminate();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a silent connection held up shutdown"
+        );
+        sleep_ms(50).await;
+    }
+}

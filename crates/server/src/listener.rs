@@ -324,7 +324,12 @@ impl Served {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static + Negotiated,
     {
-        let h2 = io.wants_h2().await;
+        // A client that connected but has sent nothing yet is not in
+        // flight: shutdown does not wait for its first byte.
+        let h2 = tokio::select! {
+            h2 = io.wants_h2() => h2,
+            _ = closing.wait_for(|c| *c) => return,
+        };
         let svc = hyper::service::service_fn(move |req| self.clone().call(req));
         let io = TokioIo::new(io);
         let mut served: Pin<Box<dyn Connection>> = if h2 {
