@@ -248,6 +248,21 @@ async fn sign_in_create_and_find_projects_sign_out() {
         assert!(c.find(Locator::Css("#project_name")).await.is_ok());
         assert!(c.find(Locator::Css(".notice.read-only")).await.is_err());
 
+        // Deleting a project: refused while it holds a repository (and the
+        // page says why), done once it is empty.
+        s.push_image("p/app", "v1", "undeletable").await;
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        tab(&c, &s, p["project_id"].as_i64().unwrap(), "configs").await;
+        assert!(text(&c, "p.undeletable")
+            .await
+            .contains("delete its 1 repository first"));
+        assert!(c.find(Locator::Css("button[value=delete]")).await.is_err());
+        let web: serde_json::Value = s.api_json("/projects/web-one", ADMIN).await;
+        tab(&c, &s, web["project_id"].as_i64().unwrap(), "configs").await;
+        confirm(&c, "button[value=delete]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Project web-one deleted.");
+        assert_eq!(s.get("/api/v2.0/projects/web-one").await.status(), 404);
+
         c.goto(&s.u("/harbor/projects")).await.unwrap();
         submit(&c, "form[action='/harbor/sign-out'] button").await;
         assert_eq!(text(&c, ".notice.ok").await, "You have signed out.");
@@ -725,6 +740,22 @@ async fn sign_up_account_and_user_administration_in_the_browser() {
             .find(Locator::Css("button[aria-label='Delete admin']"))
             .await
             .is_err());
+        // The administrator resets another person's password, without
+        // knowing the old one; a weak one is refused on the same page.
+        submit(&c, "a[aria-label='Reset the password of made']").await;
+        fill(&c, "#new_password", "weak").await;
+        submit(&c, "button[value=password]").await;
+        assert!(text(&c, ".notice.err").await.contains("8 to 128 characters"));
+        fill(&c, "#new_password", "Reset12345pass").await;
+        submit(&c, "button[value=password]").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The password of made was reset."
+        );
+        let made = Some(("made", "Reset12345pass"));
+        s.expect(Method::GET, "/users/current", made, None)
+            .await
+            .is(200);
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
     c.close().await.unwrap();

@@ -44,7 +44,10 @@ pub fn router() -> Router<State> {
             "/harbor/projects",
             get(projects::list).post(projects::create),
         )
-        .route("/harbor/projects/{id}", get(project::root))
+        .route(
+            "/harbor/projects/{id}",
+            get(project::root).post(project::delete),
+        )
         .route("/harbor/projects/{id}/summary", get(project::summary))
         .route(
             "/harbor/projects/{id}/repositories",

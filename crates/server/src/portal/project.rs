@@ -640,8 +640,40 @@ pub async fn configuration(InProject(v, p): InProject) -> Response {
                 @else { p.muted { "Only the project's administrators change these." } }
             }
         }
+        @if may(&v, &p, Action::Delete, Kind::Project).await { (deletion(&v, &p)) }
     };
     show(&v, &p, "configs", body).await
+}
+
+/// Deleting the project, which Harbor allows only once it holds no
+/// repositories.
+fn deletion(v: &Viewer, p: &ProjectView) -> Markup {
+    let name = &p.project.name;
+    html! {
+        h2 { "Delete project" }
+        @if p.repo_count > 0 {
+            p.muted.undeletable {
+                "A project can be deleted only when it holds no repositories: delete its "
+                (p.repo_count) " repositor" @if p.repo_count == 1 { "y" } @else { "ies" } " first."
+            }
+        } @else {
+            @let to = format!("/harbor/projects/{}", p.project.project_id);
+            @let confirm = format!("Delete project {name}? Its members, robots and webhooks go with it.");
+            p { (confirmed(v, &to, &confirm, "delete", "Delete project")) }
+        }
+    }
+}
+
+/// Deletes the project (refused while it holds repositories).
+pub async fn delete(S(state): S<State>, ProjectPost(v, _, p): ProjectPost) -> Response {
+    let key = ProjectKey::Id(p.project.project_id);
+    match state.projects.delete(&v.ctx, &key).await {
+        Ok(()) => redirect_with(
+            "/harbor/projects",
+            Flash::Ok(format!("Project {} deleted.", p.project.name)),
+        ),
+        Err(e) => redirect_with(&tab_url(&p, "configs"), Flash::Err(message(&e))),
+    }
 }
 
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {

@@ -23,6 +23,7 @@ pub fn router() -> Router<State> {
     Router::new()
         .route("/harbor/users", get(list).post(create))
         .route("/harbor/users/{id}", post(change))
+        .route("/harbor/users/{id}/password", get(password_form))
         .route("/harbor/account", get(account).post(update_account))
 }
 
@@ -82,6 +83,9 @@ fn user_actions(v: &Viewer, u: &User) -> Markup {
                         aria-label={ "Make " (u.username) " an administrator" } { "Make admin" }
                 }
             }
+            a.button.secondary href={ "/harbor/users/" (u.user_id) "/password" }
+                aria-label={ "Reset the password of " (u.username) } { "Reset password" }
+            " "
             form.inline method="post" action={ "/harbor/users/" (u.user_id) }
                 data-confirm={ "Delete user " (u.username) "? This cannot be undone." } {
                 (csrf_field(v))
@@ -112,7 +116,7 @@ pub fn person_fields(entered: Option<&UserRequest>) -> maud::Markup {
         label for="new_password" { "Password" }
         input #new_password type="password" name="password" required autocomplete="new-password"
             aria-describedby="new_password_help";
-        p #new_password_help .muted { "8 to 128 characters, with an upper-case letter, a lower-case letter and a digit." }
+        p #new_password_help .muted { (PASSWORD_RULE) }
     }
 }
 
@@ -155,6 +159,16 @@ pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Po
             .delete_user(&v.ctx, id)
             .await
             .map(|()| format!("User {name} deleted.")),
+        "password" => {
+            let new = form.get("new_password");
+            return match iam.change_password(&v.ctx, id, None, new).await {
+                Ok(()) => outcome(
+                    "/harbor/users",
+                    Ok(format!("The password of {name} was reset.")),
+                ),
+                Err(e) => outcome(&format!("/harbor/users/{id}/password"), Err(e)),
+            };
+        }
         other => {
             return redirect_with(
                 "/harbor/users",
@@ -164,6 +178,32 @@ pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Po
     };
     outcome("/harbor/users", result)
 }
+
+/// An administrator sets another person's password (Harbor's "Reset
+/// password"); the old one is not asked for.
+pub async fn password_form(S(state): S<State>, Path(id): Path<i64>, v: Viewer) -> Response {
+    let user = match state.iam.get_user(&v.ctx, id).await {
+        Ok(u) => u,
+        Err(e) => return refusal(&v, &e),
+    };
+    let to = format!("/harbor/users/{id}");
+    let body = html! {
+        p.crumbs { a href="/harbor/users" { "Users" } " /" }
+        h1 { "Reset the password of " (user.username) }
+        (form_set(&v, &to, "New password", html! {
+            label for="new_password" { "New password" }
+            input #new_password type="password" name="new_password" required autocomplete="new-password"
+                aria-describedby="new_password_help";
+            p #new_password_help .muted { (PASSWORD_RULE) }
+            p { button type="submit" name="action" value="password" { "Reset password" } }
+        }))
+    };
+    page(&v, "Reset password", body)
+}
+
+/// What a password must be, as the forms say it.
+const PASSWORD_RULE: &str =
+    "8 to 128 characters, with an upper-case letter, a lower-case letter and a digit.";
 
 pub async fn account(S(state): S<State>, v: Viewer) -> Response {
     let me = match state.iam.current_user(&v.ctx).await {
@@ -187,7 +227,7 @@ pub async fn account(S(state): S<State>, v: Viewer) -> Response {
             label for="new_password" { "New password" }
             input #new_password type="password" name="new_password" required autocomplete="new-password"
                 aria-describedby="new_password_help";
-            p #new_password_help .muted { "8 to 128 characters, with an upper-case letter, a lower-case letter and a digit." }
+            p #new_password_help .muted { (PASSWORD_RULE) }
             p { button type="submit" name="action" value="password" { "Change password" } }
         }))
     };
