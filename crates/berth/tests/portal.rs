@@ -745,7 +745,9 @@ async fn sign_up_account_and_user_administration_in_the_browser() {
         submit(&c, "a[aria-label='Reset the password of made']").await;
         fill(&c, "#new_password", "weak").await;
         submit(&c, "button[value=password]").await;
-        assert!(text(&c, ".notice.err").await.contains("8 to 128 characters"));
+        assert!(text(&c, ".notice.err")
+            .await
+            .contains("8 to 128 characters"));
         fill(&c, "#new_password", "Reset12345pass").await;
         submit(&c, "button[value=password]").await;
         assert_eq!(
@@ -809,6 +811,46 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         assert!(text(&c, "table.deliveries").await.contains("PUSH_ARTIFACT"));
         assert!(got.load(std::sync::atomic::Ordering::SeqCst) > before);
         screenshot(&c, &format!("{b}-project-webhooks")).await;
+        // A delivery's log, from its row.
+        submit(&c, "table.deliveries a").await;
+        assert_eq!(text(&c, "strong.status").await, "Success");
+        assert!(!text(&c, "pre.log").await.is_empty());
+        // Editing a policy keeps what is not changed and saves what is.
+        tab(&c, &s, pid, "webhooks").await;
+        submit(&c, "a[aria-label='Edit webhook ci']").await;
+        assert_eq!(
+            c.find(Locator::Css("#hook_address"))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap(),
+            Some(hook.clone())
+        );
+        c.find(Locator::Css("#hook_format option[value=CloudEvents]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "input[value=DELETE_ARTIFACT]").await;
+        submit(&c, "button[value=update]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Webhook ci saved.");
+        let policies: serde_json::Value = s.api_json("/projects/p/webhook/policies", ADMIN).await;
+        assert_eq!(
+            policies[0]["targets"][0]["payload_format"], "CloudEvents",
+            "{policies}"
+        );
+        assert_eq!(
+            policies[0]["targets"][0]["address"],
+            hook.as_str(),
+            "{policies}"
+        );
+        let events = policies[0]["event_types"].to_string();
+        assert!(
+            events.contains("PUSH_ARTIFACT") && !events.contains("DELETE_ARTIFACT"),
+            "{events}"
+        );
 
         submit(&c, "button[value=disable]").await;
         assert_eq!(text(&c, ".notice.ok").await, "Webhook ci is disabled.");

@@ -76,7 +76,11 @@ pub fn router() -> Router<State> {
         )
         .route(
             "/harbor/projects/{id}/webhooks/{policy}",
-            post(webhooks::change),
+            get(webhooks::edit).post(webhooks::change),
+        )
+        .route(
+            "/harbor/projects/{id}/webhooks/{policy}/deliveries/{execution}",
+            get(webhooks::delivery),
         )
         .route(
             "/harbor/projects/{id}/configs",

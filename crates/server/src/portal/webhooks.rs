@@ -5,7 +5,8 @@ use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
 use super::Col::Plain;
 use super::{
-    confirmed, form_set, head, message, outcome, redirect_with, refusal, switch, Flash, Viewer,
+    confirmed, form_set, head, message, outcome, redirect_with, refusal, switch, Flash, Form,
+    Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
@@ -82,8 +83,10 @@ fn policy_section(
                 dt { "Last triggered" } dd.last { @match last { Some(t) => (minutes(t)), None => "never" } }
                 dt { "Created by" } dd { (policy.creator) }
             }
-            @if !runs.is_empty() { (deliveries(runs)) }
-            @if allowed.update {
+            @if !runs.is_empty() { (deliveries(runs, &format!("{here}/{}", policy.id))) }
+            @if allowed.update && !v.read_only {
+                a.button.secondary href={ (here) "/" (policy.id) } aria-label={ "Edit webhook " (policy.name) } { "Edit" }
+                " "
                 (switch(v, &format!("{here}/{}", policy.id), policy.enabled))
             }
             @if allowed.delete {
@@ -94,12 +97,13 @@ fn policy_section(
     }
 }
 
-/// A policy's recent deliveries.
-fn deliveries(runs: &[Execution]) -> Markup {
+/// A policy's recent deliveries, each linking to its log (`policy` is the
+/// policy's page).
+fn deliveries(runs: &[Execution], policy: &str) -> Markup {
     html! {
         table.deliveries {
             caption.muted { "Recent deliveries" }
-            (head(&[Plain("Event"), Plain("Status"), Plain("Started")]))
+            (head(&[Plain("Event"), Plain("Status"), Plain("Started"), Plain("Log")]))
             tbody {
                 @for e in runs {
                     tr {
@@ -107,6 +111,7 @@ fn deliveries(runs: &[Execution]) -> Markup {
                             .and_then(|a| a["event_type"].as_str().map(str::to_string)).unwrap_or_default()) }
                         td { (e.status) }
                         td { (minutes(e.start_time)) }
+                        td { a href={ (policy) "/deliveries/" (e.id) } { "Log of delivery " (e.id) } }
                     }
                 }
             }
@@ -116,45 +121,61 @@ fn deliveries(runs: &[Execution]) -> Markup {
 
 /// The form that adds a webhook.
 fn new_webhook_form(v: &Viewer, here: &str) -> Markup {
-    html! {
-        (form_set(v, here, "New webhook", html! {
-            label for="hook_name" { "Name" }
-            input #hook_name type="text" name="name" required;
-            label for="hook_address" { "Endpoint URL" }
-            input #hook_address type="text" inputmode="url" name="address" required placeholder="https://ci.example.com/hooks/berth";
-            label for="hook_type" { "Notify type" }
-            select #hook_type name="type" {
-                option value="http" { "http" }
-                option value="slack" { "slack" }
-            }
-            label for="hook_format" { "Payload format" }
-            select #hook_format name="payload_format" {
-                option value="Default" { "Default" }
-                option value="CloudEvents" { "CloudEvents" }
-            }
-            label for="hook_auth" { "Auth header" }
-            input #hook_auth type="text" name="auth_header" autocomplete="off";
-            label.check { input type="checkbox" name="skip_cert_verify"; "Skip certificate verification" }
-            fieldset.grants {
-                legend { "Event types" }
-                @for t in EVENT_TYPES {
-                    label.check {
-                        input type="checkbox" name="event_type" value=(t)
-                            checked[t.ends_with("_ARTIFACT")];
-                        (t)
-                    }
-                }
-            }
+    form_set(
+        v,
+        here,
+        "New webhook",
+        html! {
+            (webhook_fields(None))
             p { button type="submit" { "Add webhook" } }
-        }))
+        },
+    )
+}
+
+/// A policy's fields, holding its current settings when it has some.
+fn webhook_fields(policy: Option<&Policy>) -> Markup {
+    let target = policy.and_then(|p| p.targets.first());
+    let kind = target.map_or("http", |t| t.kind.as_str());
+    let format = target.map_or("Default", |t| t.payload_format.as_str());
+    let wanted = |t: &str| match policy {
+        Some(p) => p.event_types.iter().any(|e| e == t),
+        None => t.ends_with("_ARTIFACT"),
+    };
+    html! {
+        label for="hook_name" { "Name" }
+        input #hook_name type="text" name="name" required value=[policy.map(|p| &p.name)];
+        label for="hook_address" { "Endpoint URL" }
+        input #hook_address type="text" inputmode="url" name="address" required
+            placeholder="https://ci.example.com/hooks/berth" value=[target.map(|t| &t.address)];
+        label for="hook_type" { "Notify type" }
+        select #hook_type name="type" {
+            @for k in ["http", "slack"] { option value=(k) selected[k == kind] { (k) } }
+        }
+        label for="hook_format" { "Payload format" }
+        select #hook_format name="payload_format" {
+            @for f in ["Default", "CloudEvents"] { option value=(f) selected[f == format] { (f) } }
+        }
+        label for="hook_auth" { "Auth header" }
+        input #hook_auth type="text" name="auth_header" autocomplete="off" value=[target.map(|t| &t.auth_header)];
+        label.check {
+            input type="checkbox" name="skip_cert_verify" checked[target.is_some_and(|t| t.skip_cert_verify)];
+            "Skip certificate verification"
+        }
+        fieldset.grants {
+            legend { "Event types" }
+            @for t in EVENT_TYPES {
+                label.check { input type="checkbox" name="event_type" value=(t) checked[wanted(t)]; (t) }
+            }
+        }
     }
 }
 
-pub async fn create(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
-    let req = PolicyRequest {
+/// The policy a posted form describes.
+fn requested(form: &Form, enabled: bool) -> PolicyRequest {
+    PolicyRequest {
         name: form.get("name").trim().to_string(),
         description: String::new(),
-        enabled: true,
+        enabled,
         event_types: form.all("event_type").map(str::to_string).collect(),
         targets: vec![Target {
             kind: form.get("type").to_string(),
@@ -163,7 +184,66 @@ pub async fn create(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) ->
             skip_cert_verify: form.checked("skip_cert_verify"),
             payload_format: form.get("payload_format").to_string(),
         }],
+    }
+}
+
+/// A policy's page: its settings to edit.
+pub async fn edit(
+    S(state): S<State>,
+    Path((_, policy)): Path<(String, i64)>,
+    InProject(v, p): InProject,
+) -> Response {
+    let current = match state.webhooks.get(&v.ctx, &p.project.name, policy).await {
+        Ok(c) => c,
+        Err(e) => return refusal(&v, &e),
     };
+    let here = tab_url(&p, "webhooks");
+    let body = html! {
+        p.crumbs { a href=(here) { "Webhooks" } " /" }
+        h2 { "Webhook " (current.name) }
+        (form_set(&v, &format!("{here}/{policy}"), "Settings", html! {
+            (webhook_fields(Some(&current)))
+            p { button type="submit" name="action" value="update" { "Save" } }
+        }))
+    };
+    show(&v, &p, "webhooks", body).await
+}
+
+/// One delivery: each of its tasks with its status and log.
+pub async fn delivery(
+    S(state): S<State>,
+    Path((_, policy, execution)): Path<(String, i64, i64)>,
+    InProject(v, p): InProject,
+) -> Response {
+    let (hooks, name) = (&state.webhooks, &p.project.name);
+    let tasks = match hooks.tasks(&v.ctx, name, policy, execution).await {
+        Ok(t) => t,
+        Err(e) => return refusal(&v, &e),
+    };
+    let mut logs = Vec::with_capacity(tasks.len());
+    for t in &tasks {
+        logs.push(
+            hooks
+                .task_log(&v.ctx, name, policy, execution, t.id)
+                .await
+                .unwrap_or_default(),
+        );
+    }
+    let here = tab_url(&p, "webhooks");
+    let body = html! {
+        p.crumbs { a href=(here) { "Webhooks" } " /" }
+        h2 { "Delivery " (execution) }
+        @for (t, log) in tasks.iter().zip(&logs) {
+            p { "Attempt " (t.id) ": " strong.status { (t.status) } }
+            @if log.is_empty() { p.empty { "Nothing logged yet. Reload in a moment." } }
+            @else { pre.log { (log) } }
+        }
+    };
+    show(&v, &p, "webhooks", body).await
+}
+
+pub async fn create(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
+    let req = requested(&form, true);
     let name = &p.project.name;
     let result = state.webhooks.create(&v.ctx, name, &req).await;
     let to = tab_url(&p, "webhooks");
@@ -187,6 +267,14 @@ pub async fn change(
             .delete(&v.ctx, name, policy)
             .await
             .map(|()| format!("Webhook {} deleted.", current.name)),
+        "update" => {
+            let req = requested(&form, current.enabled);
+            let updated = hooks.update(&v.ctx, name, policy, &req).await;
+            if let Err(e) = updated {
+                return redirect_with(&format!("{to}/{policy}"), Flash::Err(message(&e)));
+            }
+            Ok(format!("Webhook {} saved.", req.name))
+        }
         action @ ("enable" | "disable") => {
             let req = PolicyRequest {
                 name: current.name.clone(),
