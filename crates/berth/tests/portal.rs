@@ -986,3 +986,80 @@ async fn project_webhooks_and_configuration_in_the_browser() {
     }
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn harbor_links_unknown_pages_and_sign_in_return() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        let (digest, _) = s.push_image("p/app", "v1", "links").await;
+        let path = |c: &Client| {
+            let c = c.clone();
+            async move { c.current_url().await.unwrap().path().to_string() }
+        };
+
+        // Signing in leads back to the page that was asked for.
+        c.goto(&s.u("/harbor/gc")).await.unwrap();
+        assert_eq!(path(&c).await, "/harbor/sign-in");
+        fill(&c, "#principal", "admin").await;
+        fill(&c, "#password", ADMIN_PASSWORD).await;
+        submit(&c, "form[action='/harbor/sign-in'] button").await;
+        assert_eq!(path(&c).await, "/harbor/gc");
+        assert_eq!(text(&c, "h1").await, "Garbage collection");
+
+        // Harbor's portal addresses land on Berth's pages.
+        let app = format!("/harbor/projects/{pid}/repositories/app");
+        for (harbor, berth) in [
+            (
+                "/harbor/clearing-job/gc".to_string(),
+                "/harbor/gc".to_string(),
+            ),
+            ("/harbor/audit-log".into(), "/harbor/logs".into()),
+            (
+                format!("/harbor/projects/{pid}/webhook"),
+                format!("/harbor/projects/{pid}/webhooks"),
+            ),
+            (format!("{app}/artifacts-tab"), app.clone()),
+            (
+                format!("{app}/artifacts-tab/artifacts/{digest}"),
+                format!("{app}/artifacts/{digest}"),
+            ),
+        ] {
+            c.goto(&s.u(&harbor)).await.unwrap();
+            assert_eq!(path(&c).await, berth, "{harbor}");
+            text(&c, "h1").await;
+        }
+        assert!(text(&c, "h1").await.contains(&digest[..19]));
+
+        // Unknown pages and malformed addresses get the portal's own page,
+        // with the navigation.
+        for bad in ["/harbor/no-such-page", "/harbor/gc/not-a-number/log"] {
+            c.goto(&s.u(bad)).await.unwrap();
+            assert!(!text(&c, "main .notice.err").await.is_empty(), "{bad}");
+            assert!(
+                text(&c, "nav[aria-label=Main]").await.contains("Projects"),
+                "{bad}"
+            );
+        }
+        let r = s
+            .anon
+            .get(s.u("/harbor/static/favicon.svg"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], "image/svg+xml");
+
+        // Only the portal's own pages are places to return to.
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        c.goto(&s.u("/harbor/sign-in?next=//evil.example/harbor/"))
+            .await
+            .unwrap();
+        fill(&c, "#principal", "admin").await;
+        fill(&c, "#password", ADMIN_PASSWORD).await;
+        submit(&c, "form[action='/harbor/sign-in'] button").await;
+        assert_eq!(path(&c).await, "/harbor/projects");
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+    c.close().await.unwrap();
+}

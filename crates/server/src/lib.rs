@@ -55,6 +55,7 @@ pub fn router(state: State) -> Router {
         .merge(portal::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), durable))
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), portal::styled_errors))
         .with_state(state)
         .layer(axum::middleware::from_fn(envelopes))
         .layer(

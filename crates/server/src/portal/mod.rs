@@ -13,7 +13,7 @@ mod users;
 mod webhooks;
 
 use crate::State;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -34,6 +34,8 @@ pub fn router() -> Router<State> {
         )
         .route("/harbor/static/portal.css", get(css))
         .route("/harbor/static/portal.js", get(js))
+        .route("/harbor/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/harbor/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/harbor/sign-out", post(sign_in::sign_out))
         .route(
@@ -86,13 +88,59 @@ pub fn router() -> Router<State> {
             "/harbor/projects/{id}/configs",
             get(project::configuration).post(project::configure),
         )
+        .merge(harbor_links())
         .merge(repository::router())
         .merge(admin::router())
         .merge(users::router())
 }
 
+/// Harbor's own portal addresses (bookmarks, links from CI tools), sent to
+/// Berth's page for the same thing.
+fn harbor_links() -> Router<State> {
+    let to = |target: &'static str| get(move || async move { Redirect::permanent(target) });
+    Router::new()
+        .route("/harbor/clearing-job/gc", to("/harbor/gc"))
+        .route("/harbor/audit-log", to("/harbor/logs"))
+        .route("/harbor/logs/audit-log", to("/harbor/logs"))
+        .route(
+            "/harbor/projects/{id}/webhook",
+            get(|Path(id): Path<String>| async move {
+                Redirect::permanent(&format!("/harbor/projects/{id}/webhooks"))
+            }),
+        )
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts-tab",
+            get(|Path((id, repo)): Path<(String, String)>| async move {
+                Redirect::permanent(&format!(
+                    "/harbor/projects/{id}/repositories/{}",
+                    encode(&repo)
+                ))
+            }),
+        )
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}",
+            get(
+                |Path((id, repo, digest)): Path<(String, String, String)>| async move {
+                    let repo = encode(&repo);
+                    Redirect::permanent(&format!(
+                        "/harbor/projects/{id}/repositories/{repo}/artifacts/{digest}"
+                    ))
+                },
+            ),
+        )
+}
+
+/// A repository name (inside its project) as one path segment again.
+fn encode(repo: &str) -> String {
+    percent_encoding::utf8_percent_encode(repo, project::SEGMENT).to_string()
+}
+
 async fn css() -> Response {
     asset("text/css", include_str!("../../assets/portal.css"))
+}
+
+async fn favicon() -> Response {
+    asset("image/svg+xml", include_str!("../../assets/favicon.svg"))
 }
 
 async fn js() -> Response {
@@ -129,7 +177,21 @@ impl FromRequestParts<State> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Response> {
-        viewer(state, &parts.headers).await
+        let signed_in = viewer(state, &parts.headers).await;
+        match signed_in {
+            // Signing in leads back to the page that was asked for.
+            Err(_) if parts.method == axum::http::Method::GET => {
+                let asked = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/harbor/projects", |p| p.as_str());
+                let next: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", asked)
+                    .finish();
+                Err(Redirect::to(&format!("/harbor/sign-in?{next}")).into_response())
+            }
+            other => other,
+        }
     }
 }
 
@@ -185,6 +247,14 @@ async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> 
         }
         None => Err(Redirect::to("/harbor/sign-in").into_response()),
     }
+}
+
+/// Where to go after signing in: a portal page of this Berth only (never
+/// another site, never the sign-in pages themselves).
+pub fn safe_next(next: &str) -> Option<&str> {
+    let local = next.starts_with("/harbor/") && !next.contains("\\") && !next.contains("//");
+    let loops = next.starts_with("/harbor/sign-");
+    (local && !loops).then_some(next)
 }
 
 /// A posted form's fields.
@@ -336,6 +406,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Berth" }
                 link rel="stylesheet" href="/harbor/static/portal.css";
+                link rel="icon" href="/harbor/static/favicon.svg" type="image/svg+xml";
                 script src="/harbor/static/portal.js" defer {}
             }
             body {
@@ -529,6 +600,38 @@ impl Listing {
         };
         (search, filter)
     }
+}
+
+/// Gives an error under `/harbor` that is not a portal page (an unknown
+/// path, a malformed id in the URL) the portal's own page, with the
+/// navigation when the viewer is signed in.
+pub async fn styled_errors(
+    axum::extract::State(state): axum::extract::State<State>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !req.uri().path().starts_with("/harbor") {
+        return next.run(req).await;
+    }
+    let headers = req.headers().clone();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if html || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let text = match status {
+        StatusCode::NOT_FOUND => "There is no page at this address.",
+        StatusCode::METHOD_NOT_ALLOWED => "This page cannot be used that way.",
+        StatusCode::PAYLOAD_TOO_LARGE => "That form is larger than any of the portal's.",
+        s if s.is_client_error() => "This address is not valid: check the link.",
+        _ => "Something went wrong on our side. Try again in a moment.",
+    };
+    let v = viewer(&state, &headers).await.ok();
+    failed(v.as_ref(), status, text)
 }
 
 /// The read-only mode's answer to a portal write.

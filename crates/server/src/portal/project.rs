@@ -22,7 +22,7 @@ use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// What must be escaped in a repository name to make it one path segment.
-const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'%').add(b'?').add(b'#');
+pub(super) const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'%').add(b'?').add(b'#');
 
 /// A repository's page; `full` is `project/rest`.
 pub fn repository_url(project_id: i64, full: &str) -> String {

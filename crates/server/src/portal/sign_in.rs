@@ -4,7 +4,7 @@ use super::{layout, redirect_with, respond, Flash, Form, Posted};
 use crate::session;
 use crate::State;
 use axum::body::Bytes;
-use axum::extract::State as S;
+use axum::extract::{RawQuery, State as S};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
@@ -12,15 +12,23 @@ use maud::html;
 /// The sign-in form's own CSRF cookie: there is no session yet to hold one.
 const FORM_COOKIE: &str = "berth_signin";
 
-pub async fn form(S(state): S<State>, headers: HeaderMap) -> Response {
+pub async fn form(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let next = super::projects::param(&query, "next");
+    let next = super::safe_next(&next).unwrap_or("/harbor/projects");
     if super::viewer(&state, &headers).await.is_ok() {
-        return Redirect::to("/harbor/projects").into_response();
+        return Redirect::to(next).into_response();
     }
     let sign_up = state.configurations.snapshot().self_registration;
-    render(&headers, None, StatusCode::OK, sign_up)
+    render(&headers, None, StatusCode::OK, sign_up, next)
 }
 
-fn render(headers: &HeaderMap, error: Option<&str>, status: StatusCode, sign_up: bool) -> Response {
+fn render(
+    headers: &HeaderMap,
+    error: Option<&str>,
+    status: StatusCode,
+    sign_up: bool,
+    next: &str,
+) -> Response {
     let token = berth_core::iam::random_token();
     let body = html! {
         div.sign-in {
@@ -30,6 +38,7 @@ fn render(headers: &HeaderMap, error: Option<&str>, status: StatusCode, sign_up:
             }
             form method="post" action="/harbor/sign-in" {
                 input type="hidden" name="_csrf" value=(token);
+                input type="hidden" name="next" value=(next);
                 label for="principal" { "Username or email" }
                 input #principal type="text" name="principal" autocomplete="username" required autofocus;
                 label for="password" { "Password" }
@@ -136,6 +145,7 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
         return super::refused(None);
     }
     let principal = form.get("principal");
+    let next = super::safe_next(form.get("next")).unwrap_or("/harbor/projects");
     let result = state
         .iam
         .sign_in(principal, form.get("password"), crate::listener::peer())
@@ -148,6 +158,7 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
                 Some("Invalid username or password."),
                 StatusCode::UNAUTHORIZED,
                 false,
+                next,
             )
         }
         Err(e) => {
@@ -156,12 +167,12 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
                 berth_core::CoreError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            return render(&headers, Some(&super::message(&e)), status, false);
+            return render(&headers, Some(&super::message(&e)), status, false, next);
         }
     };
     match session::start(&state, &ctx).await {
         Ok((cookie, _)) => {
-            let mut resp = Redirect::to("/harbor/projects").into_response();
+            let mut resp = Redirect::to(next).into_response();
             resp.headers_mut().insert(header::SET_COOKIE, cookie);
             resp
         }
@@ -170,6 +181,7 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
             Some(&super::message(&e)),
             StatusCode::FORBIDDEN,
             false,
+            next,
         ),
     }
 }
