@@ -1007,6 +1007,12 @@ async fn harbor_links_unknown_pages_and_sign_in_return() {
         submit(&c, "form[action='/harbor/sign-in'] button").await;
         assert_eq!(path(&c).await, "/harbor/gc");
         assert_eq!(text(&c, "h1").await, "Garbage collection");
+        // The navigation marks the section; a skip link leads past it.
+        assert_eq!(
+            text(&c, "nav a[aria-current=page]").await,
+            "Garbage Collection"
+        );
+        assert!(c.find(Locator::Css("a.skip[href='#main']")).await.is_ok());
 
         // Harbor's portal addresses land on Berth's pages.
         let app = format!("/harbor/projects/{pid}/repositories/app");

@@ -170,6 +170,8 @@ pub struct Viewer {
     pub read_only: bool,
     /// The administrators' banner message, shown on every page.
     banner: String,
+    /// The page's path: the navigation marks its section.
+    path: String,
 }
 
 /// A handler's viewer: without a session the request is sent to sign in.
@@ -177,7 +179,10 @@ impl FromRequestParts<State> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Response> {
-        let signed_in = viewer(state, &parts.headers).await;
+        let signed_in = viewer(state, &parts.headers).await.map(|mut v| {
+            v.path = parts.uri.path().to_string();
+            v
+        });
         match signed_in {
             // Signing in leads back to the page that was asked for.
             Err(_) if parts.method == axum::http::Method::GET => {
@@ -217,7 +222,8 @@ pub(super) async fn read_posted(
     body: axum::body::Body,
     state: &State,
 ) -> Result<(Viewer, Form), Response> {
-    let v = viewer(state, &parts.headers).await?;
+    let mut v = viewer(state, &parts.headers).await?;
+    v.path = parts.uri.path().to_string();
     let body = axum::body::to_bytes(body, MAX_FORM)
         .await
         .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
@@ -243,6 +249,7 @@ async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> 
                 flash: take_flash(headers),
                 read_only: system.read_only,
                 banner: system.banner_message,
+                path: String::new(),
             })
         }
         None => Err(Redirect::to("/harbor/sign-in").into_response()),
@@ -410,17 +417,18 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                 script src="/harbor/static/portal.js" defer {}
             }
             body {
+                a.skip href="#main" { "Skip to the content" }
                 header.top {
                     a.brand href="/harbor/projects" { "Berth" }
                     @if let Some(v) = v {
                         nav aria-label="Main" {
-                            a href="/harbor/projects" { "Projects" }
+                            (section_link(v, "/harbor/projects", "Projects"))
                             @if rbac::administers(&v.ctx) {
-                                a href="/harbor/users" { "Users" }
-                                a href="/harbor/logs" { "Logs" }
-                                a href="/harbor/gc" { "Garbage Collection" }
-                                a href="/harbor/job-service-dashboard" { "Job Queues" }
-                                a href="/harbor/configs" { "Configuration" }
+                                (section_link(v, "/harbor/users", "Users"))
+                                (section_link(v, "/harbor/logs", "Logs"))
+                                (section_link(v, "/harbor/gc", "Garbage Collection"))
+                                (section_link(v, "/harbor/job-service-dashboard", "Job Queues"))
+                                (section_link(v, "/harbor/configs", "Configuration"))
                             }
                         }
                         span { "Signed in as " a href="/harbor/account" { strong { (v.ctx.username()) } } }
@@ -430,7 +438,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                         }
                     }
                 }
-                main {
+                main #main tabindex="-1" {
                     @if let Some(v) = v { (system_notices(v)) }
                     @match flash {
                         Some(Flash::Ok(t)) => div.notice.ok role="status" { (t) },
@@ -442,6 +450,12 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
             }
         }
     }
+}
+
+/// A link of the main navigation, marked when the page is in its section.
+fn section_link(v: &Viewer, href: &str, label: &str) -> Markup {
+    let current = v.path.starts_with(href);
+    html! { a href=(href) aria-current=[current.then_some("page")] { (label) } }
 }
 
 /// Read-only mode and the administrators' banner, above every page.
