@@ -168,10 +168,20 @@ async fn sign_in_create_and_find_projects_sign_out() {
         let p: serde_json::Value = s.api_json("/projects/web-one", ADMIN).await;
         assert_eq!(p["metadata"]["public"], "true");
 
-        // A name taken already: the error is shown, nothing else changes.
+        // A name taken already: the error is shown, what was typed stays,
+        // nothing else changes.
         fill(&c, "#project_name", "web-one").await;
         submit(&c, "form[action='/harbor/projects'][method=post] button").await;
         assert!(text(&c, ".notice.err").await.contains("already exists"));
+        let typed = c.find(Locator::Css("#project_name")).await.unwrap();
+        assert_eq!(
+            typed.prop("value").await.unwrap().as_deref(),
+            Some("web-one")
+        );
+        // Shown once: the next page starts afresh.
+        c.goto(&s.u("/harbor/projects")).await.unwrap();
+        let typed = c.find(Locator::Css("#project_name")).await.unwrap();
+        assert_eq!(typed.prop("value").await.unwrap().as_deref(), Some(""));
 
         fill(&c, "#search-name", "web").await;
         submit(&c, "form[role=search] button").await;

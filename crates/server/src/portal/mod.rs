@@ -172,6 +172,27 @@ pub struct Viewer {
     banner: String,
     /// The page's path: the navigation marks its section.
     path: String,
+    /// What was typed into a form the server refused, to type in again.
+    pub kept: Form,
+}
+
+impl Viewer {
+    /// What was typed into the field `name` of a refused form, else `default`.
+    pub fn typed<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        match self.kept.is_empty() {
+            true => default,
+            false => self.kept.get(name),
+        }
+    }
+
+    /// Whether the checkbox `name` with `value` was ticked on a refused
+    /// form, else `default`.
+    pub fn ticked(&self, name: &str, value: &str, default: bool) -> bool {
+        match self.kept.is_empty() {
+            true => default,
+            false => self.kept.all(name).any(|v| v == value),
+        }
+    }
 }
 
 /// A handler's viewer: without a session the request is sent to sign in.
@@ -250,6 +271,7 @@ async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> 
                 read_only: system.read_only,
                 banner: system.banner_message,
                 path: String::new(),
+                kept: kept_fields(headers),
             })
         }
         None => Err(Redirect::to("/harbor/sign-in").into_response()),
@@ -286,6 +308,11 @@ impl Form {
             .iter()
             .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the form has no field at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Whether a checkbox was ticked.
@@ -352,15 +379,46 @@ fn outcome(to: &str, result: Result<String, CoreError>) -> Response {
     }
 }
 
+/// Like `outcome`, and a refused form's fields are typed in again on the
+/// page it goes back to (never a password, a secret or the CSRF token).
+fn outcome_keeping(to: &str, result: Result<String, CoreError>, form: &Form) -> Response {
+    let Err(e) = result else {
+        return outcome(to, result);
+    };
+    const SECRET: &[&str] = &["password", "secret", "auth_header", "_csrf"];
+    const MOST: usize = 1500;
+    let mut kept = Vec::new();
+    let mut size = 0;
+    for (k, v) in &form.0 {
+        size += k.len() + v.len();
+        if size > MOST {
+            break;
+        }
+        if !SECRET.iter().any(|s| k.contains(s)) {
+            kept.push((k.as_str(), v.as_str()));
+        }
+    }
+    flash_redirect(to, &Flash::Err(message(&e)), &kept)
+}
+
 /// Redirects to `to`, showing `flash` there.
 fn redirect_with(to: &str, flash: Flash) -> Response {
-    let (kind, text) = match &flash {
+    flash_redirect(to, &flash, &[])
+}
+
+/// Redirects to `to` with the flash cookie: the message first, then the
+/// kept fields as `k:<name>` pairs.
+fn flash_redirect(to: &str, flash: &Flash, kept: &[(&str, &str)]) -> Response {
+    let (kind, text) = match flash {
         Flash::Ok(t) => ("ok", t),
         Flash::Err(t) => ("err", t),
     };
-    let value: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair(kind, text)
-        .finish();
+    let mut value = form_urlencoded::Serializer::new(String::new());
+    value.append_pair(kind, text);
+    for (k, v) in kept {
+        value.append_pair(&format!("k:{k}"), v);
+    }
+    let value = value.finish();
     let mut resp = Redirect::to(to).into_response();
     if let Ok(c) = HeaderValue::from_str(&format!(
         "{FLASH}={value}; Path=/harbor; HttpOnly; SameSite=Strict"
@@ -368,6 +426,15 @@ fn redirect_with(to: &str, flash: Flash) -> Response {
         resp.headers_mut().insert(header::SET_COOKIE, c);
     }
     resp
+}
+
+/// The fields a refused form left in the flash cookie.
+fn kept_fields(headers: &HeaderMap) -> Form {
+    let raw = crate::session::cookie(headers, FLASH).unwrap_or("");
+    let fields = form_urlencoded::parse(raw.as_bytes())
+        .filter_map(|(k, v)| Some((k.strip_prefix("k:")?.to_string(), v.into_owned())))
+        .collect();
+    Form(fields)
 }
 
 /// The message the previous step left, if any.

@@ -6,8 +6,8 @@ use super::projects::{counted, minutes, pager, role_label, search_box, size};
 use super::Col::{Plain, Wide};
 use super::Listing;
 use super::{
-    actions, confirmed, csrf_field, failed, form_set, head, message, outcome, page, read_posted,
-    redirect_with, refusal, switch, Flash, Form, Viewer,
+    actions, confirmed, csrf_field, failed, form_set, head, message, outcome, outcome_keeping,
+    page, read_posted, redirect_with, refusal, switch, Flash, Form, Viewer,
 };
 use crate::State;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State as S};
@@ -364,11 +364,12 @@ fn new_member_form(v: &Viewer, here: &str) -> Markup {
     html! {
         (form_set(v, here, "Add a member", html! {
             label for="username" { "Username" }
-            input #username type="text" name="username" required autocomplete="off";
+            input #username type="text" name="username" required autocomplete="off" value=(v.typed("username", ""));
             label for="role" { "Role" }
+            @let developer = Role::Developer.id().to_string();
             select #role name="role" {
                 @for r in ROLES {
-                    option value=(r.id()) selected[*r == Role::Developer] { (role_label(*r)) }
+                    option value=(r.id()) selected[r.id().to_string() == v.typed("role", &developer)] { (role_label(*r)) }
                 }
             }
             p { button type="submit" { "Add member" } }
@@ -384,11 +385,8 @@ pub async fn add_member(S(state): S<State>, ProjectPost(v, form, p): ProjectPost
         .projects
         .add_member(&v.ctx, &key, MemberUser::Name(username.to_string()), role)
         .await;
-    let to = tab_url(&p, "members");
-    outcome(
-        &to,
-        result.map(|_| format!("{username} was added to {}.", p.project.name)),
-    )
+    let done = result.map(|_| format!("{username} was added to {}.", p.project.name));
+    outcome_keeping(&tab_url(&p, "members"), done, &form)
 }
 
 pub async fn change_member(
@@ -515,19 +513,19 @@ fn new_robot_form(v: &Viewer, here: &str, project: &str) -> Markup {
         (form_set(v, here, "New robot account", html! {
             label for="robot_name" { "Name" }
             input #robot_name type="text" name="name" required pattern="[A-Za-z0-9._-]+" maxlength="200"
-                aria-describedby="robot_name_help";
+                aria-describedby="robot_name_help" value=(v.typed("name", ""));
             p #robot_name_help .muted { "It signs in as robot$" (project) "+NAME." }
             label for="robot_description" { "Description" }
-            input #robot_description type="text" name="description";
+            input #robot_description type="text" name="description" value=(v.typed("description", ""));
             label for="robot_days" { "Expires after (days, -1 for never)" }
-            input #robot_days type="text" inputmode="numeric" name="duration" value="30";
+            input #robot_days type="text" inputmode="numeric" name="duration" value=(v.typed("duration", "30"));
             fieldset.grants {
                 legend { "Permissions" }
                 @for (resource, action) in PROJECT_GRANTS {
                     @let value = format!("{resource}:{action}");
                     label.check {
-                        input type="checkbox" name="perm" value=(value)
-                            checked[*resource == "repository" && (*action == "pull" || *action == "push")];
+                        @let default = *resource == "repository" && (*action == "pull" || *action == "push");
+                        input type="checkbox" name="perm" value=(value) checked[v.ticked("perm", &value, default)];
                         (value)
                     }
                 }
@@ -564,7 +562,7 @@ pub async fn create_robot(S(state): S<State>, ProjectPost(v, form, p): ProjectPo
     };
     match state.iam.robots.create(&v.ctx, &req).await {
         Ok((robot, secret)) => robots_page(&state, &v, &p, 1, Some((robot.name, secret))).await,
-        Err(e) => redirect_with(&tab_url(&p, "robot-account"), Flash::Err(message(&e))),
+        Err(e) => outcome_keeping(&tab_url(&p, "robot-account"), Err(e), &form),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::Col::{Plain, Wide};
 use super::Listing;
-use super::{form_set, head, message, outcome, page, Posted, Viewer};
+use super::{form_set, head, message, outcome_keeping, page, Posted, Viewer};
 use crate::State;
 use axum::extract::State as S;
 use axum::response::Response;
@@ -115,10 +115,10 @@ fn new_project_form(v: &Viewer) -> Markup {
         (form_set(v, "/harbor/projects", "Create a project", html! {
             label for="project_name" { "Project name" }
             input #project_name type="text" name="project_name" required
-                pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*" maxlength="255"
+                pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*" maxlength="255" value=(v.typed("project_name", ""))
                 aria-describedby="project_name_help";
             p #project_name_help .muted { "Lower-case letters, digits and . _ - between them." }
-            label { input type="checkbox" name="public"; "Public: anyone may pull its images" }
+            label { input type="checkbox" name="public" checked[v.ticked("public", "on", false)]; "Public: anyone may pull its images" }
             p { button type="submit" { "Create project" } }
         }))
     }
@@ -211,8 +211,6 @@ pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     };
     let metadata = BTreeMap::from([("public".to_string(), public.to_string())]);
     let result = state.projects.create(&v.ctx, name, &metadata).await;
-    outcome(
-        "/harbor/projects",
-        result.map(|_| format!("Project {name} created.")),
-    )
+    let done = result.map(|_| format!("Project {name} created."));
+    outcome_keeping("/harbor/projects", done, &form)
 }

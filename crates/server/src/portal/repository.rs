@@ -6,8 +6,8 @@ use super::projects::{counted, minutes, pager, search_box, size};
 use super::Col::{Plain, Wide};
 use super::Listing;
 use super::{
-    actions, confirmed, csrf_field, form_set, head, message, outcome, page, redirect_with, refusal,
-    Flash, Viewer,
+    actions, confirmed, csrf_field, form_set, head, message, outcome_keeping, page, redirect_with,
+    refusal, Flash, Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
@@ -368,7 +368,7 @@ async fn tag_section(
             (form_set(v, here, "Add a tag", html! {
                 label for="new_tag" { "Tag" }
                 input #new_tag type="text" name="tag" required maxlength="128"
-                    pattern="[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}";
+                    pattern="[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}" value=(v.typed("tag", ""));
                 p { button type="submit" name="action" value="add-tag" { "Add tag" } }
             }))
         }
@@ -530,5 +530,5 @@ pub async fn change(
         ("delete", Ok(_)) => url(p.project.project_id, repo.as_str()),
         _ => artifact_url(p.project.project_id, repo.as_str(), &digest),
     };
-    outcome(&to, result)
+    outcome_keeping(&to, result, &form)
 }

@@ -5,8 +5,8 @@ use super::projects::{counted, minutes, pager, search_box};
 use super::Col::{Plain, Wide};
 use super::Listing;
 use super::{
-    csrf_field, form_set, head, message, outcome, page, redirect_with, refusal, Flash, Posted,
-    Viewer,
+    csrf_field, form_set, head, message, outcome, outcome_keeping, page, redirect_with, refusal,
+    Flash, Posted, Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
@@ -61,7 +61,7 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
             (pager("/harbor/users", &[("username", &search)], list.page, PAGE, total))
         }
         (form_set(&v, "/harbor/users", "New user", html! {
-            (person_fields(None))
+            (person_fields(Some(&person(&v.kept))))
             p { button type="submit" { "Create user" } }
         }))
     };
@@ -134,10 +134,8 @@ pub fn person(form: &super::Form) -> UserRequest {
 pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let req = person(&form);
     let result = state.iam.create_user(&v.ctx, &req).await;
-    outcome(
-        "/harbor/users",
-        result.map(|_| format!("User {} created.", req.username)),
-    )
+    let done = result.map(|_| format!("User {} created.", req.username));
+    outcome_keeping("/harbor/users", done, &form)
 }
 
 pub async fn change(S(state): S<State>, Path(id): Path<i64>, Posted(v, form): Posted) -> Response {

@@ -5,8 +5,8 @@ use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
 use super::Col::Plain;
 use super::{
-    confirmed, form_set, head, message, outcome, redirect_with, refusal, switch, Flash, Form,
-    Viewer,
+    confirmed, form_set, head, message, outcome, outcome_keeping, redirect_with, refusal, switch,
+    Flash, Form, Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
@@ -121,19 +121,20 @@ fn deliveries(runs: &[Execution], policy: &str) -> Markup {
 
 /// The form that adds a webhook.
 fn new_webhook_form(v: &Viewer, here: &str) -> Markup {
+    let kept = (!v.kept.is_empty()).then(|| requested(&v.kept, true));
     form_set(
         v,
         here,
         "New webhook",
         html! {
-            (webhook_fields(None))
+            (webhook_fields(kept.as_ref()))
             p { button type="submit" { "Add webhook" } }
         },
     )
 }
 
-/// A policy's fields, holding its current settings when it has some.
-fn webhook_fields(policy: Option<&Policy>) -> Markup {
+/// A policy's fields, holding its settings when it has some.
+fn webhook_fields(policy: Option<&PolicyRequest>) -> Markup {
     let target = policy.and_then(|p| p.targets.first());
     let kind = target.map_or("http", |t| t.kind.as_str());
     let format = target.map_or("Default", |t| t.payload_format.as_str());
@@ -170,6 +171,17 @@ fn webhook_fields(policy: Option<&Policy>) -> Markup {
     }
 }
 
+/// A policy's settings, as a form holds them.
+fn settings(policy: &Policy) -> PolicyRequest {
+    PolicyRequest {
+        name: policy.name.clone(),
+        description: policy.description.clone(),
+        enabled: policy.enabled,
+        event_types: policy.event_types.clone(),
+        targets: policy.targets.clone(),
+    }
+}
+
 /// The policy a posted form describes.
 fn requested(form: &Form, enabled: bool) -> PolicyRequest {
     PolicyRequest {
@@ -202,7 +214,7 @@ pub async fn edit(
         p.crumbs { a href=(here) { "Webhooks" } " /" }
         h2 { "Webhook " (current.name) }
         (form_set(&v, &format!("{here}/{policy}"), "Settings", html! {
-            (webhook_fields(Some(&current)))
+            (webhook_fields(Some(&settings(&current))))
             p { button type="submit" name="action" value="update" { "Save" } }
         }))
     };
@@ -246,8 +258,8 @@ pub async fn create(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) ->
     let req = requested(&form, true);
     let name = &p.project.name;
     let result = state.webhooks.create(&v.ctx, name, &req).await;
-    let to = tab_url(&p, "webhooks");
-    outcome(&to, result.map(|_| format!("Webhook {} added.", req.name)))
+    let done = result.map(|_| format!("Webhook {} added.", req.name));
+    outcome_keeping(&tab_url(&p, "webhooks"), done, &form)
 }
 
 pub async fn change(
