@@ -656,6 +656,32 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
             logged.contains("p/member dev1") && logged.contains("p/app:v2"),
             "{logged}"
         );
+        // Filters narrow the log and keep to its pages.
+        c.find(Locator::Css("#log_operation option[value=delete]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "form.filters button").await;
+        let operations = c
+            .find_all(Locator::Css("table.logs tbody td:nth-child(3)"))
+            .await
+            .unwrap();
+        assert!(!operations.is_empty());
+        for o in operations {
+            assert_eq!(o.text().await.unwrap(), "delete");
+        }
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .query()
+            .unwrap_or("")
+            .contains("operation=delete"));
+        let later = format!("/harbor/projects/{pid}/logs?username=admin&from=2999-01-01");
+        c.goto(&s.u(&later)).await.unwrap();
+        assert_eq!(text(&c, "p.empty").await, "No entry matches these filters.");
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
     c.close().await.unwrap();

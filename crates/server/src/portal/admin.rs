@@ -182,7 +182,7 @@ pub async fn gc_log(S(state): S<State>, v: Viewer, Path(id): Path<i64>) -> Respo
 }
 
 pub async fn logs(S(state): S<State>, v: Viewer, list: Listing) -> Response {
-    let table = super::logs::table(&state, &v, None, list.page, "/harbor/logs").await;
+    let table = super::logs::table(&state, &v, None, &list, "/harbor/logs").await;
     let body = html! { h1 { "Audit log" } (table) };
     page(&v, "Audit log", body)
 }

@@ -2,8 +2,8 @@
 
 use super::projects::{counted, minutes, pager};
 use super::Col::{Plain, Wide};
-use super::Viewer;
 use super::{head, message};
+use super::{Listing, Viewer};
 use crate::State;
 use berth_core::notify::audit::Table;
 use berth_core::query::Filter;
@@ -12,31 +12,167 @@ use maud::{html, Markup};
 /// Entries per page.
 const PAGE: i64 = 20;
 
+/// The operations and resource types the log's filters offer.
+const OPERATIONS: &[&str] = &["create", "update", "delete", "pull", "login", "logout"];
+const RESOURCE_TYPES: &[&str] = &[
+    "artifact",
+    "tag",
+    "repository",
+    "project",
+    "member",
+    "robot",
+    "user",
+    "configuration",
+];
+
+/// What the viewer filters the log on.
+struct Filters {
+    username: String,
+    operation: String,
+    resource: String,
+    resource_type: String,
+    /// Days, `YYYY-MM-DD`, both ends included.
+    from: String,
+    to: String,
+}
+
+impl Filters {
+    fn read(list: &Listing) -> Filters {
+        let day = |key| {
+            Some(list.search(key))
+                .filter(|d| is_day(d))
+                .unwrap_or_default()
+        };
+        let one_of = |key, allowed: &[&str]| {
+            let v = list.search(key);
+            if allowed.contains(&v.as_str()) {
+                v
+            } else {
+                String::new()
+            }
+        };
+        Filters {
+            username: list.search("username"),
+            operation: one_of("operation", OPERATIONS),
+            resource: list.search("resource"),
+            resource_type: one_of("resource_type", RESOURCE_TYPES),
+            from: day("from"),
+            to: day("to"),
+        }
+    }
+
+    /// The list's filter: newest first, narrowed by what is filled in.
+    fn filter(&self) -> Filter {
+        let range = match (self.from.as_str(), self.to.as_str()) {
+            ("", "") => None,
+            (from, to) => {
+                let from = if from.is_empty() { "1970-01-01" } else { from };
+                let to = if to.is_empty() { "9999-12-31" } else { to };
+                Some(format!("op_time=[{from} 00:00:00~{to} 23:59:59]"))
+            }
+        };
+        let mut f = Filter::new(range, Some("-op_time".into()));
+        for (key, value, fuzzy) in [
+            ("username", &self.username, true),
+            ("operation", &self.operation, false),
+            ("resource", &self.resource, true),
+            ("resource_type", &self.resource_type, false),
+        ] {
+            if !value.is_empty() {
+                f = if fuzzy {
+                    f.search(key, value.clone())
+                } else {
+                    f.exact(key, value.clone())
+                };
+            }
+        }
+        f
+    }
+
+    /// The query parameters that keep the filters from page to page.
+    fn keep(&self) -> [(&str, &str); 6] {
+        [
+            ("username", &self.username),
+            ("operation", &self.operation),
+            ("resource", &self.resource),
+            ("resource_type", &self.resource_type),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+    }
+
+    fn any(&self) -> bool {
+        self.keep().iter().any(|(_, v)| !v.is_empty())
+    }
+}
+
+/// `YYYY-MM-DD`, what a date input sends.
+fn is_day(s: &str) -> bool {
+    s.len() == 10
+        && s.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
+/// The filter form above the log.
+fn filter_form(here: &str, f: &Filters) -> Markup {
+    html! {
+        form.filters method="get" action=(here) role="search" {
+            label for="log_username" { "User" }
+            input #log_username type="text" name="username" value=(f.username);
+            label for="log_operation" { "Operation" }
+            select #log_operation name="operation" {
+                option value="" { "Any" }
+                @for o in OPERATIONS { option value=(o) selected[*o == f.operation] { (o) } }
+            }
+            label for="log_resource" { "Resource" }
+            input #log_resource type="text" name="resource" value=(f.resource);
+            label for="log_type" { "Resource type" }
+            select #log_type name="resource_type" {
+                option value="" { "Any" }
+                @for t in RESOURCE_TYPES { option value=(t) selected[*t == f.resource_type] { (t) } }
+            }
+            label for="log_from" { "From" }
+            input #log_from type="date" name="from" value=(f.from);
+            label for="log_to" { "To" }
+            input #log_to type="date" name="to" value=(f.to);
+            p { button type="submit" { "Filter" } " " a href=(here) { "Clear" } }
+        }
+    }
+}
+
 /// One page of the extended audit log (of one project, or all the viewer
-/// may see), newest first; `here` is the page's own address.
+/// may see), newest first, narrowed by the page's filters; `here` is the
+/// page's own address.
 pub async fn table(
     state: &State,
     v: &Viewer,
     project: Option<&str>,
-    page_no: i64,
+    list: &Listing,
     here: &str,
 ) -> Markup {
-    let newest_first = Filter::new(None, Some("-op_time".into()));
+    let filters = Filters::read(list);
     let listed = state
         .audit
         .list(
             &v.ctx,
             Table::Extended,
             project,
-            &newest_first,
-            (page_no - 1) * PAGE,
+            &filters.filter(),
+            list.offset(PAGE),
             PAGE,
         )
         .await
         .map_err(|e| message(&e));
     html! {
+        (filter_form(here, &filters))
         @match &listed {
             Err(e) => div.notice.err role="alert" { (e) },
+            Ok((logs, _)) if logs.is_empty() && filters.any() => p.empty { "No entry matches these filters." },
             Ok((logs, _)) if logs.is_empty() => p.empty {
                 "Nothing has been recorded yet: pushes, pulls, deletions and changes appear here."
             },
@@ -57,7 +193,7 @@ pub async fn table(
                         }
                     }
                 }
-                (pager(here, &[], page_no, PAGE, *total))
+                (pager(here, &filters.keep(), list.page, PAGE, *total))
             }
         }
     }

@@ -614,7 +614,7 @@ pub async fn change_robot(
 
 pub async fn logs(S(state): S<State>, InProject(v, p): InProject, list: Listing) -> Response {
     let here = tab_url(&p, "logs");
-    let listed = super::logs::table(&state, &v, Some(&p.project.name), list.page, &here).await;
+    let listed = super::logs::table(&state, &v, Some(&p.project.name), &list, &here).await;
     show(&v, &p, "logs", listed).await
 }
 
