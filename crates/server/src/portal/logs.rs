@@ -118,24 +118,27 @@ fn is_day(s: &str) -> bool {
         })
 }
 
+/// A labelled select of `options`, "Any" first.
+fn choice(id: &str, name: &str, label: &str, options: &[&str], chosen: &str) -> Markup {
+    html! {
+        label for=(id) { (label) }
+        select id=(id) name=(name) {
+            option value="" { "Any" }
+            @for o in options { option value=(o) selected[*o == chosen] { (o) } }
+        }
+    }
+}
+
 /// The filter form above the log.
 fn filter_form(here: &str, f: &Filters) -> Markup {
     html! {
         form.filters method="get" action=(here) role="search" {
             label for="log_username" { "User" }
             input #log_username type="text" name="username" value=(f.username);
-            label for="log_operation" { "Operation" }
-            select #log_operation name="operation" {
-                option value="" { "Any" }
-                @for o in OPERATIONS { option value=(o) selected[*o == f.operation] { (o) } }
-            }
+            (choice("log_operation", "operation", "Operation", OPERATIONS, &f.operation))
             label for="log_resource" { "Resource" }
             input #log_resource type="text" name="resource" value=(f.resource);
-            label for="log_type" { "Resource type" }
-            select #log_type name="resource_type" {
-                option value="" { "Any" }
-                @for t in RESOURCE_TYPES { option value=(t) selected[*t == f.resource_type] { (t) } }
-            }
+            (choice("log_type", "resource_type", "Resource type", RESOURCE_TYPES, &f.resource_type))
             label for="log_from" { "From" }
             input #log_from type="date" name="from" value=(f.from);
             label for="log_to" { "To" }

@@ -189,14 +189,21 @@ pub async fn password_form(S(state): S<State>, Path(id): Path<i64>, v: Viewer) -
         p.crumbs { a href="/harbor/users" { "Users" } " /" }
         h1 { "Reset the password of " (user.username) }
         (form_set(&v, &to, "New password", html! {
-            label for="new_password" { "New password" }
-            input #new_password type="password" name="new_password" required autocomplete="new-password"
-                aria-describedby="new_password_help";
-            p #new_password_help .muted { (PASSWORD_RULE) }
+            (new_password_field())
             p { button type="submit" name="action" value="password" { "Reset password" } }
         }))
     };
     page(&v, "Reset password", body)
+}
+
+/// A new password's field, with the rule it must follow.
+fn new_password_field() -> Markup {
+    html! {
+        label for="new_password" { "New password" }
+        input #new_password type="password" name="new_password" required autocomplete="new-password"
+            aria-describedby="new_password_help";
+        p #new_password_help .muted { (PASSWORD_RULE) }
+    }
 }
 
 /// What a password must be, as the forms say it.
@@ -222,10 +229,7 @@ pub async fn account(S(state): S<State>, v: Viewer) -> Response {
         (form_set(&v, "/harbor/account", "Change password", html! {
             label for="old_password" { "Current password" }
             input #old_password type="password" name="old_password" required autocomplete="current-password";
-            label for="new_password" { "New password" }
-            input #new_password type="password" name="new_password" required autocomplete="new-password"
-                aria-describedby="new_password_help";
-            p #new_password_help .muted { (PASSWORD_RULE) }
+            (new_password_field())
             p { button type="submit" name="action" value="password" { "Change password" } }
         }))
     };
