@@ -488,6 +488,19 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
         assert_eq!(tags.as_array().unwrap().len(), 2, "{tags}");
         confirm(&c, "button[aria-label='Delete tag v2']").await;
         assert_eq!(text(&c, ".notice.ok").await, "Tag v2 deleted.");
+        // Tags in natural order on the artifact's page; in the repository's
+        // list, the first and how many more.
+        for t in ["v10", "v9"] {
+            fill(&c, "#new_tag", t).await;
+            submit(&c, "button[value=add-tag]").await;
+        }
+        let mut names = Vec::new();
+        for e in c.find_all(Locator::Css("td.tag-name")).await.unwrap() {
+            names.push(e.text().await.unwrap());
+        }
+        assert_eq!(names, ["v1", "v9", "v10"]);
+        submit(&c, "p.crumbs a[href$='/repositories/app']").await;
+        assert_eq!(text(&c, "td.tags").await, "v1 +2");
         let r = s
             .get("/api/v2.0/projects/p/repositories/app/artifacts/v2")
             .await;

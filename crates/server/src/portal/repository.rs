@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
-use berth_core::project::artifacts::{additions_of, Accessory, ArtifactRow, Described};
+use berth_core::project::artifacts::{additions_of, Accessory, ArtifactRow, Described, TagRow};
 use berth_core::project::ProjectView;
 use berth_core::query::Filter;
 use berth_core::{CoreError, CoreResult};
@@ -48,6 +48,40 @@ fn artifact_url(project_id: i64, full: &str, digest: &str) -> String {
 fn repository(p: &ProjectView, rest: &str) -> Result<RepositoryName, String> {
     RepositoryName::parse(&format!("{}/{rest}", p.project.name))
         .map_err(|e| format!("Invalid repository name: {e}."))
+}
+
+/// Tags in natural order: `v2` before `v10`.
+fn naturally(tags: &[TagRow]) -> Vec<&TagRow> {
+    let mut sorted: Vec<&TagRow> = tags.iter().collect();
+    sorted.sort_by(|a, b| natural(&a.name, &b.name));
+    sorted
+}
+
+/// Compares runs of digits by their value and everything else as text.
+fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    while let (Some(&p), Some(&q)) = (x.first(), y.first()) {
+        let order = if p.is_ascii_digit() && q.is_ascii_digit() {
+            let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+            let (m, n) = (run(x), run(y));
+            let (dx, dy) = (trim_zeros(&x[..m]), trim_zeros(&y[..n]));
+            let by_value = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy));
+            (x, y) = (&x[m..], &y[n..]);
+            by_value
+        } else {
+            (x, y) = (&x[1..], &y[1..]);
+            p.cmp(&q)
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    x.len().cmp(&y.len()).then_with(|| a.cmp(b))
+}
+
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let zeros = digits.iter().take_while(|&&c| c == b'0').count();
+    &digits[zeros..]
 }
 
 /// `sha256:0123456789ab` — how Harbor's lists show a digest.
@@ -165,8 +199,16 @@ fn artifact_row(here: &str, a: &ArtifactRow, kind: &str, referrers: i64) -> Mark
         tr {
             td { a href={ (here) "/artifacts/" (a.digest) } { code { (short(&a.digest)) } } }
             td.tags {
-                @for t in &a.tags { span.tag { (t.name) } " " }
-                @if a.tags.is_empty() { span.muted { "untagged" } }
+                @let tags = naturally(&a.tags);
+                @match tags.split_first() {
+                    Some((first, [])) => span.tag { (first.name) },
+                    Some((first, rest)) => {
+                        span.tag { (first.name) } " "
+                        @let others: Vec<&str> = rest.iter().map(|t| t.name.as_str()).collect();
+                        span.more title=(others.join(", ")) { "+" (rest.len()) }
+                    }
+                    None => span.muted { "untagged" },
+                }
             }
             td.wide { (kind) }
             td { (size(a.size)) }
@@ -342,7 +384,7 @@ async fn tag_section(
             table.tags aria-labelledby="tags-heading" {
                 (head(&[&[Plain("Tag"), Wide("Pushed"), Plain("Pull command")], actions(may_untag)].concat()))
                 tbody {
-                    @for tag in &a.tags {
+                    @for tag in naturally(&a.tags) {
                         @let t = &tag.name;
                         tr {
                             td.tag-name { (t) }
@@ -531,4 +573,19 @@ pub async fn change(
         _ => artifact_url(p.project.project_id, repo.as_str(), &digest),
     };
     outcome_keeping(&to, result, &form)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn natural_order_reads_numbers_as_numbers() {
+        let mut tags = [
+            "v10", "v2", "latest", "v1.10", "v1.9", "v02", "1", "10", "9",
+        ];
+        tags.sort_by(|a, b| super::natural(a, b));
+        assert_eq!(
+            tags,
+            ["1", "9", "10", "latest", "v1.9", "v1.10", "v02", "v2", "v10"]
+        );
+    }
 }
