@@ -316,6 +316,22 @@ impl Webhooks {
         self.inner.jobs.task_log(task).await
     }
 
+    /// A delivery's tasks, each with its log.
+    pub async fn task_logs(
+        &self,
+        ctx: &SecurityContext,
+        project: &str,
+        policy: i64,
+        execution: i64,
+    ) -> CoreResult<Vec<(Task, String)>> {
+        let mut out = Vec::new();
+        for task in self.tasks(ctx, project, policy, execution).await? {
+            let log = self.inner.jobs.task_log(task.id).await?;
+            out.push((task, log));
+        }
+        Ok(out)
+    }
+
     /// Each policy with when it last sent something (ms), if ever.
     pub async fn last_triggers(
         &self,

@@ -106,16 +106,10 @@ impl Filters {
     }
 }
 
-/// `YYYY-MM-DD`, what a date input sends.
+/// A calendar day as a date input sends it, `YYYY-MM-DD`.
 fn is_day(s: &str) -> bool {
-    s.len() == 10
-        && s.char_indices().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == '-'
-            } else {
-                c.is_ascii_digit()
-            }
-        })
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, day).is_ok()
 }
 
 /// A labelled select of `options`, "Any" first.

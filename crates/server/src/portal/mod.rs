@@ -655,7 +655,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Listing {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let raw = parts.uri.query().map(str::to_string);
-        let page = projects::page_number(&raw);
+        let page = param(&raw, "page").parse::<i64>().unwrap_or(1).max(1);
         Ok(Listing { page, raw })
     }
 }
@@ -668,7 +668,7 @@ impl Listing {
 
     /// The search for `key`, cleaned of filter syntax.
     pub fn search(&self, key: &str) -> String {
-        projects::search_text(&projects::param(&self.raw, key))
+        search_text(&param(&self.raw, key))
     }
 
     /// The search for `key` and the filter it makes, sorted by `key`.
@@ -719,4 +719,21 @@ pub async fn styled_errors(
 pub async fn read_only(state: &State, headers: &HeaderMap, message: &str) -> Response {
     let v = viewer(state, headers).await.ok();
     failed(v.as_ref(), StatusCode::FORBIDDEN, message)
+}
+
+/// A query parameter's value.
+fn param(query: &Option<String>, key: &str) -> String {
+    form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// A search box's text, without the characters of the query language.
+fn search_text(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !",=~[]{}()".contains(*c))
+        .collect::<String>()
+        .trim()
+        .to_string()
 }

@@ -25,14 +25,6 @@ pub fn role_label(r: Role) -> &'static str {
     }
 }
 
-/// A query parameter's value.
-pub fn param(query: &Option<String>, key: &str) -> String {
-    form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
     let (search, filter) = list.searched("name");
     let listed = state
@@ -129,11 +121,6 @@ pub fn counted(total: i64, one: &str, many: &str) -> Markup {
     html! { caption.muted { (total) " " @if total == 1 { (one) } @else { (many) } } }
 }
 
-/// The page number a list was asked for (from 1).
-pub fn page_number(query: &Option<String>) -> i64 {
-    param(query, "page").parse::<i64>().unwrap_or(1).max(1)
-}
-
 /// A list's search form: one field `name` (labelled `label`) sent by GET to `action`.
 pub fn search_box(action: &str, name: &str, label: &str, value: &str, button: &str) -> Markup {
     html! {
@@ -147,15 +134,6 @@ pub fn search_box(action: &str, name: &str, label: &str, value: &str, button: &s
             }
         }
     }
-}
-
-/// A search box's text, without the characters of the query language.
-pub fn search_text(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| !",=~[]{}()".contains(*c))
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 /// Sizes as people read them.

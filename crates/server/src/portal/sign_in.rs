@@ -13,7 +13,7 @@ use maud::html;
 const FORM_COOKIE: &str = "berth_signin";
 
 pub async fn form(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let next = super::projects::param(&query, "next");
+    let next = super::param(&query, "next");
     let next = super::safe_next(&next).unwrap_or("/harbor/projects");
     if super::viewer(&state, &headers).await.is_ok() {
         return Redirect::to(next).into_response();

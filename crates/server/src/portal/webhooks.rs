@@ -227,25 +227,18 @@ pub async fn delivery(
     Path((_, policy, execution)): Path<(String, i64, i64)>,
     InProject(v, p): InProject,
 ) -> Response {
-    let (hooks, name) = (&state.webhooks, &p.project.name);
-    let tasks = match hooks.tasks(&v.ctx, name, policy, execution).await {
+    let listed = (state.webhooks)
+        .task_logs(&v.ctx, &p.project.name, policy, execution)
+        .await;
+    let tasks = match listed {
         Ok(t) => t,
         Err(e) => return refusal(&v, &e),
     };
-    let mut logs = Vec::with_capacity(tasks.len());
-    for t in &tasks {
-        logs.push(
-            hooks
-                .task_log(&v.ctx, name, policy, execution, t.id)
-                .await
-                .unwrap_or_default(),
-        );
-    }
     let here = tab_url(&p, "webhooks");
     let body = html! {
         p.crumbs { a href=(here) { "Webhooks" } " /" }
         h2 { "Delivery " (execution) }
-        @for (t, log) in tasks.iter().zip(&logs) {
+        @for (t, log) in &tasks {
             p { "Attempt " (t.id) ": " strong.status { (t.status) } }
             @if log.is_empty() { p.empty { "Nothing logged yet. Reload in a moment." } }
             @else { pre.log { (log) } }
@@ -289,11 +282,8 @@ pub async fn change(
         }
         action @ ("enable" | "disable") => {
             let req = PolicyRequest {
-                name: current.name.clone(),
-                description: current.description.clone(),
                 enabled: action == "enable",
-                event_types: current.event_types.clone(),
-                targets: current.targets.clone(),
+                ..settings(&current)
             };
             hooks
                 .update(&v.ctx, name, policy, &req)
