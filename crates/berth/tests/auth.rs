@@ -528,6 +528,27 @@ async fn robot_accounts() {
             .await
             .unwrap();
         assert_eq!(list.as_array().unwrap().len(), 1);
+        // Harbor's portal lists the system robots with `Level=system`.
+        let made = s
+            .api(Method::POST, "/robots", ADMIN)
+            .json(&json!({"name": "sys", "level": "system", "duration": -1,
+                "permissions": [{"kind": "system", "namespace": "/",
+                    "access": [{"resource": "catalog", "action": "read"}]}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), 201);
+        let names = |list: Value| -> Vec<String> {
+            let rows = list.as_array().unwrap().iter();
+            rows.map(|r| r["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let system: Value = s.api_json("/robots?q=Level%3Dsystem", ADMIN).await;
+        assert_eq!(names(system), ["robot$sys"]);
+        let all: Value = s.api_json("/robots", ADMIN).await;
+        assert_eq!(names(all), ["robot$p+ci", "robot$sys"]);
+        let bad = s.api(Method::GET, "/robots?q=Level%3Dother", ADMIN);
+        api_error_of(bad.send().await.unwrap(), 400).await;
 
         // The robot logs in with its secret: token scopes follow its permissions.
         let robot = Some(("robot$p+ci", secret.as_str()));

@@ -1072,6 +1072,10 @@ async fn harbor_links_unknown_pages_and_sign_in_return() {
             ),
             ("/harbor/audit-log".into(), "/harbor/logs".into()),
             (
+                "/harbor/robot-accounts".into(),
+                "/harbor/robot-accounts".into(),
+            ),
+            (
                 format!("/harbor/projects/{pid}/webhook"),
                 format!("/harbor/projects/{pid}/webhooks"),
             ),
@@ -1114,6 +1118,175 @@ async fn harbor_links_unknown_pages_and_sign_in_return() {
         fill(&c, "#password", ADMIN_PASSWORD).await;
         submit(&c, "form[action='/harbor/sign-in'] button").await;
         assert_eq!(path(&c).await, "/harbor/projects");
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+    c.close().await.unwrap();
+}
+
+/// Whether the checkbox `css` is ticked.
+async fn is_ticked(c: &Client, css: &str) -> bool {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.prop("checked").await.unwrap().as_deref() == Some("true")
+}
+
+/// A robot's permissions from the API, as sorted `namespace:resource:action`.
+async fn robot_grants(s: &Server, name: &str) -> (serde_json::Value, Vec<String>) {
+    let all: serde_json::Value = s.api_json("/robots", ADMIN).await;
+    let robot = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {all}"))
+        .clone();
+    let mut grants = Vec::new();
+    for p in robot["permissions"].as_array().unwrap() {
+        for a in p["access"].as_array().unwrap() {
+            let ns = p["namespace"].as_str().unwrap();
+            grants.push(format!("{ns}:{}:{}", a["resource"], a["action"]).replace('"', ""));
+        }
+    }
+    grants.sort();
+    (robot, grants)
+}
+
+#[tokio::test]
+async fn robot_accounts_with_the_permission_grid_in_the_browser() {
+    let (_driver, c) = browser().await;
+    let work = tempfile::tempdir().unwrap();
+    let image = image_layout(work.path());
+    for s in common::servers().await {
+        let b = s.backend;
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        s.create_user("dev1", "Dev12345pass").await;
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+
+        // The grid: a row per resource, "select all" ticks every box.
+        tab(&c, &s, pid, "robot-account").await;
+        assert!(is_ticked(&c, "input[name=perm][value='repository:push']").await);
+        assert!(!is_ticked(&c, "input[name=perm][value='artifact:delete']").await);
+        assert!(
+            c.find(Locator::Css("input[value='repository:stop']"))
+                .await
+                .is_err(),
+            "only grantable pairs get a box"
+        );
+        click(&c, "input[data-select-all=perm]").await;
+        assert!(is_ticked(&c, "input[name=perm][value='artifact:delete']").await);
+        fill(&c, "#robot_name", "all").await;
+        screenshot(&c, &format!("{b}-robot-grid")).await;
+        submit(&c, "form[action$='/robot-account'] button[type=submit]").await;
+        text(&c, "#robot-secret").await;
+        let (_, grants) = robot_grants(&s, "robot$p+all").await;
+        assert_eq!(grants.len(), 38, "{grants:?}");
+
+        // Editing: fewer permissions, never expires; a refused form keeps
+        // what was typed.
+        let (robot, _) = robot_grants(&s, "robot$p+all").await;
+        let rid = robot["id"].as_i64().unwrap();
+        tab(&c, &s, pid, "robot-account").await;
+        click(&c, &format!("a[href$='/robot-account/{rid}']")).await;
+        assert_eq!(text(&c, "h2").await, "Edit robot$p+all");
+        assert!(is_ticked(&c, "input[name=perm][value='artifact:delete']").await);
+        click(&c, "input[data-select-all=perm]").await;
+        click(&c, "input[name=perm][value='repository:pull']").await;
+        fill(&c, "#robot_description", "pulls only").await;
+        fill(&c, "#robot_days", "soon").await;
+        submit(&c, "button[value=update]").await;
+        assert_eq!(
+            text(&c, ".notice.err").await,
+            "Enter how many days the robot account lasts (1 or more), or tick \"Never expires\"."
+        );
+        let kept = c.find(Locator::Css("#robot_description")).await.unwrap();
+        assert_eq!(
+            kept.prop("value").await.unwrap().as_deref(),
+            Some("pulls only")
+        );
+        assert!(!is_ticked(&c, "input[name=perm][value='artifact:delete']").await);
+        click(&c, "#robot_never").await;
+        submit(&c, "button[value=update]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "robot$p+all was saved.");
+        let (robot, grants) = robot_grants(&s, "robot$p+all").await;
+        assert_eq!(grants, ["p:repository:pull"]);
+        assert_eq!(robot["description"], "pulls only");
+        assert_eq!(robot["duration"], -1);
+        assert_eq!(robot["expires_at"], -1);
+
+        // System robots: their own page, permissions across projects.
+        click(&c, "nav a[href='/harbor/robot-accounts']").await;
+        assert_eq!(text(&c, "h1").await, "Robot accounts");
+        fill(&c, "#robot_name", "builder").await;
+        click(&c, "input[name=sys][value='catalog:read']").await;
+        fill(&c, "#robot_projects", "p").await;
+        submit(
+            &c,
+            "form[action='/harbor/robot-accounts'] button[type=submit]",
+        )
+        .await;
+        let secret = text(&c, "#robot-secret").await;
+        screenshot(&c, &format!("{b}-system-robots")).await;
+        let (_, grants) = robot_grants(&s, "robot$builder").await;
+        assert_eq!(
+            grants,
+            ["/:catalog:read", "p:repository:pull", "p:repository:push"]
+        );
+        let out = skopeo_push(
+            &image,
+            &s,
+            "p/app:from-system-robot",
+            &format!("robot$builder:{secret}"),
+        );
+        assert!(out.status.success(), "{out:?}");
+        assert!(text(&c, "tbody")
+            .await
+            .contains("Project p: Repository pull, push"));
+        // A project robot is not edited from here, nor the other way round.
+        c.goto(&s.u(&format!("/harbor/robot-accounts/{rid}")))
+            .await
+            .unwrap();
+        assert!(text(&c, ".notice.err").await.contains("not found"));
+        // Every project, including later ones.
+        let (robot, _) = robot_grants(&s, "robot$builder").await;
+        let sid = robot["id"].as_i64().unwrap();
+        c.goto(&s.u(&format!("/harbor/robot-accounts/{sid}")))
+            .await
+            .unwrap();
+        click(&c, "input[name=scope][value=all]").await;
+        submit(&c, "button[value=update]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "robot$builder was saved.");
+        let (_, grants) = robot_grants(&s, "robot$builder").await;
+        assert_eq!(
+            grants,
+            ["*:repository:pull", "*:repository:push", "/:catalog:read"]
+        );
+        assert!(text(&c, "tbody")
+            .await
+            .contains("All projects: Repository pull, push"));
+        // Project permissions need projects.
+        click(&c, "input[name=scope][value=listed]").await;
+        fill(&c, "#robot_name", "nowhere").await;
+        submit(
+            &c,
+            "form[action='/harbor/robot-accounts'] button[type=submit]",
+        )
+        .await;
+        assert!(text(&c, ".notice.err")
+            .await
+            .starts_with("Name the projects"));
+        assert!(is_ticked(&c, "input[name=scope][value=listed]").await);
+
+        // Only administrators manage system robots.
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        sign_in(&c, &s, "dev1", "Dev12345pass").await;
+        assert!(c
+            .find(Locator::Css("nav a[href='/harbor/robot-accounts']"))
+            .await
+            .is_err());
+        c.goto(&s.u("/harbor/robot-accounts")).await.unwrap();
+        assert!(text(&c, "main .notice.err")
+            .await
+            .contains("system administrators"));
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
     c.close().await.unwrap();

@@ -425,6 +425,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "artifact_attributes",
         include_str!("../migrations/0016_artifact_attributes.sql"),
     ),
+    (
+        17,
+        "robot_level",
+        include_str!("../migrations/0017_robot_level.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -126,17 +126,19 @@ pub async fn by_id<'e>(
         .transpose()
 }
 
-/// One page of robots, optionally of one project, by id.
+/// One page of an owner's robots, by id.
 pub async fn list<'e>(
     ex: impl Executor<'e, Database = Any>,
-    project_id: Option<i64>,
+    owner: Owner,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<Robot>, DbError> {
+    let (project, level) = owner.binds();
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM robot WHERE ($1 IS NULL OR project_id = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        "SELECT {COLUMNS} FROM robot WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR level = $2) ORDER BY id LIMIT $3 OFFSET $4"
     ))
-    .bind(project_id)
+    .bind(project)
+    .bind(level)
     .bind(limit)
     .bind(offset)
     .fetch_all(ex)
@@ -146,17 +148,41 @@ pub async fn list<'e>(
     .collect()
 }
 
-/// Number of robots, optionally of one project.
+/// Number of robots of an owner.
 pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
-    project_id: Option<i64>,
+    owner: Owner,
 ) -> Result<i64, DbError> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM robot WHERE ($1 IS NULL OR project_id = $1)")
-            .bind(project_id)
-            .fetch_one(ex)
-            .await?,
+    let (project, level) = owner.binds();
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM robot WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR level = $2)",
     )
+    .bind(project)
+    .bind(level)
+    .fetch_one(ex)
+    .await?)
+}
+
+/// Whose robots a list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Every robot.
+    All,
+    /// System-level robots.
+    System,
+    /// One project's robots.
+    Project(i64),
+}
+
+impl Owner {
+    /// The project id and level the list's query filters on.
+    fn binds(self) -> (Option<i64>, Option<&'static str>) {
+        match self {
+            Owner::All => (None, None),
+            Owner::System => (None, Some("system")),
+            Owner::Project(id) => (Some(id), Some("project")),
+        }
+    }
 }
 
 /// A robot's permissions.

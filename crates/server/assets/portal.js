@@ -38,3 +38,18 @@ document.querySelectorAll("code.copy").forEach(function (code) {
   });
   wrap.appendChild(button);
 });
+
+// A permission grid's "Select all" ticks or clears every box of its field.
+document.querySelectorAll("input[data-select-all]").forEach(function (all) {
+  var field = all.getAttribute("data-select-all");
+  var boxes = all.closest("fieldset").querySelectorAll("input[name='" + field + "']");
+  var sync = function () {
+    all.checked = Array.prototype.every.call(boxes, function (b) { return b.checked; });
+  };
+  all.addEventListener("change", function () {
+    boxes.forEach(function (b) { b.checked = all.checked; });
+  });
+  boxes.forEach(function (b) { b.addEventListener("change", sync); });
+  sync();
+  all.closest("label").hidden = false;
+});

@@ -10,7 +10,7 @@ use crate::notify::trail::{Operation, Target};
 use crate::project::Projects;
 use berth_db::robots;
 /// A robot and its grants as the API and portal render them.
-pub use berth_db::robots::{Permission, Robot};
+pub use berth_db::robots::{Owner, Permission, Robot};
 use berth_db::{now_millis, Db};
 
 /// What a robot is created or updated with.
@@ -209,27 +209,28 @@ impl Robots {
         Ok((r, perms))
     }
 
-    /// One page of robots (all for admins; of one project for its readers), with the total.
+    /// One page of an owner's robots (a project's for its robot readers,
+    /// others for administrators), with the total.
     pub async fn list(
         &self,
         ctx: &SecurityContext,
-        project_id: Option<i64>,
+        owner: Owner,
         offset: i64,
         limit: i64,
     ) -> CoreResult<(Vec<(Robot, Vec<Permission>)>, i64)> {
-        match project_id {
-            Some(id) => {
+        match owner {
+            Owner::Project(id) => {
                 self.require_manage(ctx, "project", Some(id), Action::List)
                     .await?
             }
-            None => {
+            _ => {
                 self.require_manage(ctx, "system", None, Action::List)
                     .await?
             }
         }
-        let total = robots::count(self.db.reader(), project_id).await?;
+        let total = robots::count(self.db.reader(), owner).await?;
         let mut out = Vec::new();
-        for r in robots::list(self.db.reader(), project_id, offset, limit).await? {
+        for r in robots::list(self.db.reader(), owner, offset, limit).await? {
             let perms = robots::permissions(self.db.reader(), r.id).await?;
             out.push((r, perms));
         }

@@ -7,8 +7,8 @@ use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::iam::robots::Permission;
 use berth_core::iam::robots::RobotRequest;
+use berth_core::iam::robots::{Owner, Permission};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -163,26 +163,37 @@ async fn create(
     Ok(resp)
 }
 
-/// `q=Level=project,ProjectID=<id>` lists one project's robots; no `q` lists all (admins).
-fn project_filter(q: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// Whose robots `q` asks for: `Level=project,ProjectID=<id>` one
+/// project's, `Level=system` the system robots, none every robot.
+fn owner_filter(q: Option<&str>) -> Result<Owner, ApiError> {
     let Some(expr) = query_value(q, "q") else {
-        return Ok(None);
+        return Ok(Owner::All);
     };
+    let mut level = None;
+    let mut project = None;
     for part in expr.split(',') {
-        if let Some(id) = part.strip_prefix("ProjectID=") {
-            return id
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request("ProjectID must be an integer"));
+        match part.split_once('=') {
+            Some(("Level", l)) => level = Some(l),
+            Some(("ProjectID", id)) => {
+                project = Some(
+                    id.parse()
+                        .map_err(|_| ApiError::bad_request("ProjectID must be an integer"))?,
+                )
+            }
+            _ => level = Some("?"),
         }
     }
-    Err(ApiError::bad_request(format!(
-        "unsupported query {expr:?}: use q=Level=project,ProjectID=<id>"
-    )))
+    match (level, project) {
+        (Some("system"), None) => Ok(Owner::System),
+        (Some("project") | None, Some(id)) => Ok(Owner::Project(id)),
+        _ => Err(ApiError::bad_request(format!(
+            "unsupported query {expr:?}: use q=Level=system or q=Level=project,ProjectID=<id>"
+        ))),
+    }
 }
 
-/// Robot accounts: all (administrators), or one project's with
-/// `q=Level=project,ProjectID=<id>`.
+/// Robot accounts: all (administrators), the system's with
+/// `q=Level=system`, or one project's with `q=Level=project,ProjectID=<id>`.
 #[utoipa::path(get, path = "/api/v2.0/robots", tag = "robot", operation_id = "ListRobot",
     params(ListParams),
     responses((status = 200, description = "A page of robots", body = [Robot])))]
@@ -192,11 +203,11 @@ async fn list(
     Ctx(ctx): Ctx,
     page: Page,
 ) -> Result<Response, ApiError> {
-    let project = project_filter(q.as_deref())?;
+    let owner = owner_filter(q.as_deref())?;
     let (rows, total) = state
         .iam
         .robots
-        .list(&ctx, project, page.offset(), page.size)
+        .list(&ctx, owner, page.offset(), page.size)
         .await?;
     Ok(page.respond(
         rows.iter()

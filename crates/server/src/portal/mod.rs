@@ -8,6 +8,7 @@ mod logs;
 mod project;
 mod projects;
 mod repository;
+mod robots;
 mod sign_in;
 mod users;
 mod webhooks;
@@ -63,14 +64,6 @@ pub fn router() -> Router<State> {
             "/harbor/projects/{id}/members/{mid}",
             post(project::change_member),
         )
-        .route(
-            "/harbor/projects/{id}/robot-account",
-            get(project::robots).post(project::create_robot),
-        )
-        .route(
-            "/harbor/projects/{id}/robot-account/{rid}",
-            post(project::change_robot),
-        )
         .route("/harbor/projects/{id}/logs", get(project::logs))
         .route(
             "/harbor/projects/{id}/webhooks",
@@ -92,6 +85,7 @@ pub fn router() -> Router<State> {
         .merge(repository::router())
         .merge(admin::router())
         .merge(users::router())
+        .merge(robots::router())
 }
 
 /// Harbor's own portal addresses (bookmarks, links from CI tools), sent to
@@ -492,6 +486,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                             (section_link(v, "/harbor/projects", "Projects"))
                             @if rbac::administers(&v.ctx) {
                                 (section_link(v, "/harbor/users", "Users"))
+                                (section_link(v, "/harbor/robot-accounts", "Robot Accounts"))
                                 (section_link(v, "/harbor/logs", "Logs"))
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))
                                 (section_link(v, "/harbor/job-service-dashboard", "Job Queues"))

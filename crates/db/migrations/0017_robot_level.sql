@@ -1,0 +1,2 @@
+-- The system robots page lists robots by level.
+CREATE INDEX robot_level ON robot (level, id);
