@@ -1291,3 +1291,68 @@ async fn robot_accounts_with_the_permission_grid_in_the_browser() {
     }
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn repository_description_and_tag_pages_in_the_browser() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        let (digest, body) = s.push_image("p/app", "v1", "described").await;
+        for n in 2..=20 {
+            let tag = format!("v{n}");
+            let r = s
+                .put_manifest("p/app", &tag, common::OCI_MANIFEST, &body)
+                .await;
+            assert_eq!(r.status(), 201);
+        }
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+
+        // The description is Markdown, shown without its HTML or script links.
+        let app = format!("/harbor/projects/{pid}/repositories/app");
+        c.goto(&s.u(&app)).await.unwrap();
+        assert_eq!(text(&c, ".overview p.muted").await, "No description.");
+        click(&c, "details.describe summary").await;
+        let markdown = "# Web app\n\nServes **everything**.\n\n<script>document.title='x'</script>\n\n[docs](javascript:alert(1)) and [site](https://example.com/)";
+        fill(&c, "#description", markdown).await;
+        submit(&c, "button[value=describe]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The description was saved.");
+        assert_eq!(text(&c, ".readme h3").await, "Web app");
+        assert_eq!(text(&c, ".readme strong").await, "everything");
+        assert!(text(&c, ".readme").await.contains("<script>"));
+        assert!(c.find(Locator::Css(".readme script")).await.is_err());
+        let links = c.find_all(Locator::Css(".readme a")).await.unwrap();
+        assert_eq!(links[0].attr("href").await.unwrap().as_deref(), Some("#"));
+        assert_eq!(
+            links[1].attr("href").await.unwrap().as_deref(),
+            Some("https://example.com/")
+        );
+        assert_eq!(c.title().await.unwrap(), "p/app · Berth");
+        let repo: serde_json::Value = s.api_json("/projects/p/repositories/app", ADMIN).await;
+        assert_eq!(repo["description"], markdown);
+        screenshot(&c, &format!("{}-repository-description", s.backend)).await;
+
+        // Twenty tags come fifteen to a page, in natural order.
+        c.goto(&s.u(&format!("{app}/artifacts/{digest}")))
+            .await
+            .unwrap();
+        assert_eq!(text(&c, "table.tags caption").await, "20 tags");
+        let names = |c: &Client| {
+            let c = c.clone();
+            async move {
+                let mut out = Vec::new();
+                for e in c.find_all(Locator::Css("td.tag-name")).await.unwrap() {
+                    out.push(e.text().await.unwrap());
+                }
+                out
+            }
+        };
+        let first = names(&c).await;
+        assert_eq!(first.len(), 15);
+        assert_eq!((first[0].as_str(), first[14].as_str()), ("v1", "v15"));
+        click(&c, "nav.pager a[rel=next]").await;
+        assert_eq!(names(&c).await, ["v16", "v17", "v18", "v19", "v20"]);
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+    c.close().await.unwrap();
+}

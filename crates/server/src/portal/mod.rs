@@ -5,6 +5,7 @@
 
 mod admin;
 mod logs;
+mod markdown;
 mod project;
 mod projects;
 mod repository;

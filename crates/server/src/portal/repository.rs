@@ -4,11 +4,11 @@
 use super::project::{may, registry_host, repository_url as url, InProject, ProjectPost};
 use super::projects::{counted, minutes, pager, search_box, size};
 use super::Col::{Plain, Wide};
-use super::Listing;
 use super::{
     actions, confirmed, csrf_field, form_set, head, message, outcome_keeping, page, redirect_with,
     refusal, Flash, Viewer,
 };
+use super::{markdown, Listing};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
@@ -32,7 +32,7 @@ pub fn router() -> Router<State> {
     Router::new()
         .route(
             "/harbor/projects/{id}/repositories/{repo}",
-            get(artifacts).post(delete_repository),
+            get(artifacts).post(change_repository),
         )
         .route(
             "/harbor/projects/{id}/repositories/{repo}/artifacts/{digest}",
@@ -122,11 +122,16 @@ pub async fn artifacts(
         Err(e) => return refusal(&v, &e),
     };
     let may_delete = may(&v, &p, Action::Delete, Kind::Repository).await;
+    let may_describe = may(&v, &p, Action::Update, Kind::Repository).await;
+    let described = state.repositories.get(&v.ctx, &p.project.name, &rest).await;
+    let description = described.map(|r| r.description).unwrap_or_default();
     let host = registry_host(&state);
     let body = html! {
         (crumbs(&p, &repo, false))
         h1 { (repo.as_str()) }
         p { "Pull by tag: " code.copy { "docker pull " (host) "/" (repo.as_str()) ":TAG" } }
+        (overview(&v, &here, &description, may_describe))
+        h2 { "Artifacts" }
         (search_box(&here, "tag", "Filter by tag", &search, "Filter"))
         (list)
         @if may_delete {
@@ -219,21 +224,65 @@ fn artifact_row(here: &str, a: &ArtifactRow, kind: &str, referrers: i64) -> Mark
     }
 }
 
-/// Deletes the repository with its artifacts (GC reclaims the storage).
-pub async fn delete_repository(
+/// The repository's description (Harbor's Info tab), Markdown rendered
+/// safely, and the form that edits it.
+fn overview(v: &Viewer, here: &str, description: &str, may_describe: bool) -> Markup {
+    html! {
+        section.overview aria-label="Description" {
+            @if description.trim().is_empty() {
+                p.muted { "No description." }
+            } @else {
+                div.readme { (markdown::render(description)) }
+            }
+            @if may_describe && !v.read_only {
+                details.describe open[!v.kept.is_empty()] {
+                    summary { "Edit the description" }
+                    form method="post" action=(here) {
+                        (csrf_field(v))
+                        label for="description" { "Description (Markdown)" }
+                        textarea #description name="description" rows="8" { (v.typed("description", description)) }
+                        p { button type="submit" name="action" value="describe" { "Save description" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Saves the description, or deletes the repository.
+pub async fn change_repository(
     S(state): S<State>,
     Path((_, rest)): Path<(String, String)>,
-    ProjectPost(v, _, p): ProjectPost,
+    ProjectPost(v, form, p): ProjectPost,
 ) -> Response {
+    let name = &p.project.name;
+    let full = format!("{name}/{rest}");
+    let here = url(p.project.project_id, &full);
+    if form.get("action") == "describe" {
+        // Browsers send a textarea's lines ending in CRLF; API clients read LF.
+        let text = form.get("description").replace("\r\n", "\n");
+        let saved = state
+            .repositories
+            .update_description(&v.ctx, name, &rest, &text);
+        let result = saved
+            .await
+            .map(|()| "The description was saved.".to_string());
+        return outcome_keeping(&here, result, &form);
+    }
+    delete_repository(&state, &v, &p, &rest).await
+}
+
+/// Deletes the repository with its artifacts (GC reclaims the storage).
+async fn delete_repository(state: &State, v: &Viewer, p: &ProjectView, rest: &str) -> Response {
     let name = &p.project.name;
     let result = state
         .repositories
-        .delete(&v.ctx, &state.registry, name, &rest)
+        .delete(&v.ctx, &state.registry, name, rest)
         .await;
     let full = format!("{name}/{rest}");
     match result {
         Ok(()) => redirect_with(
-            &super::project::tab_url(&p, "repositories"),
+            &super::project::tab_url(p, "repositories"),
             Flash::Ok(format!("Repository {full} deleted.")),
         ),
         Err(e) => redirect_with(&url(p.project.project_id, &full), Flash::Err(message(&e))),
@@ -251,6 +300,7 @@ pub async fn artifact(
     S(state): S<State>,
     Path((_, rest, digest)): Path<(String, String, String)>,
     InProject(v, p): InProject,
+    list: Listing,
 ) -> Response {
     let (repo, reference) = match named(&p, &rest, &digest) {
         Ok(x) => x,
@@ -270,7 +320,7 @@ pub async fn artifact(
     let (a, manifest, described) = found;
     let here = artifact_url(p.project.project_id, repo.as_str(), &a.digest);
     let name = repo.as_str();
-    let tags = tag_section(&v, &p, &here, registry_host(&state), name, &a).await;
+    let tags = tag_section(&v, &p, (&here, list.page), registry_host(&state), name, &a).await;
     let extras = extras(&state, &v, &p, &repo, &reference, &a, &described).await;
     let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
     let body = html! {
@@ -365,26 +415,34 @@ fn platform(p: Option<&serde_json::Value>) -> String {
     }
 }
 
-/// An artifact's tags, with the forms that add and delete them for whoever may.
+/// One page of an artifact's tags (in natural order), with the forms that
+/// add and delete them for whoever may.
 async fn tag_section(
     v: &Viewer,
     p: &ProjectView,
-    here: &str,
+    (here, page_no): (&str, i64),
     host: &str,
     name: &str,
     a: &ArtifactRow,
 ) -> Markup {
     let may_tag = may(v, p, Action::Create, Kind::Tag).await;
     let may_untag = may(v, p, Action::Delete, Kind::Tag).await;
+    let sorted = naturally(&a.tags);
+    let shown = sorted
+        .iter()
+        .skip(((page_no - 1) * PAGE) as usize)
+        .take(PAGE as usize);
+    let total = sorted.len() as i64;
     html! {
         h2 #tags-heading { "Tags" }
         @if a.tags.is_empty() {
             p.empty { "No tags: this artifact is pulled by digest only." @if may_tag { " Add a tag below." } }
         } @else {
             table.tags aria-labelledby="tags-heading" {
+                (counted(total, "tag", "tags"))
                 (head(&[&[Plain("Tag"), Wide("Pushed"), Plain("Pull command")], actions(may_untag)].concat()))
                 tbody {
-                    @for tag in naturally(&a.tags) {
+                    @for tag in shown {
                         @let t = &tag.name;
                         tr {
                             td.tag-name { (t) }
@@ -405,6 +463,7 @@ async fn tag_section(
                     }
                 }
             }
+            @if total > PAGE { (pager(here, &[], page_no, PAGE, total)) }
         }
         @if may_tag {
             (form_set(v, here, "Add a tag", html! {
