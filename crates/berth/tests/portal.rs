@@ -1356,3 +1356,239 @@ async fn repository_description_and_tag_pages_in_the_browser() {
     }
     c.close().await.unwrap();
 }
+
+/// sRGB relative luminance of a CSS `rgb(…)`/`rgba(…)` colour.
+fn luminance(css: &str) -> f64 {
+    let inner = css.split_once('(').unwrap().1.trim_end_matches(')');
+    let channels: Vec<f64> = inner
+        .split(',')
+        .take(3)
+        .map(|c| c.trim().parse::<f64>().unwrap() / 255.0)
+        .map(|c| {
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        })
+        .collect();
+    0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+}
+
+/// WCAG contrast ratio of two CSS colours.
+fn contrast(a: &str, b: &str) -> f64 {
+    let (x, y) = (luminance(a), luminance(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+/// Runs a script in the page and returns its string result.
+async fn eval(c: &Client, script: &str) -> String {
+    let v = c.execute(script, vec![]).await.unwrap();
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+#[tokio::test]
+async fn every_page_fits_a_phone_in_both_themes() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let b = s.backend;
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        let (digest, _) = s
+            .push_image(
+                "p/a-rather-long-repository-name/with/parts",
+                "release-2026.12.05-candidate",
+                "phone",
+            )
+            .await;
+        let uid = s.create_user("dev1", "Dev12345pass").await;
+        let hook = json!({"name": "h", "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"type": "http", "address": "http://127.0.0.1:9/a/rather/long/address/for/a/webhook/endpoint"}]});
+        let hid = s.create("/projects/p/webhook/policies", ADMIN, hook).await;
+        let grant = |kind: &str, ns: &str| {
+            json!([{"kind": kind, "namespace": ns,
+            "access": [{"resource": "repository", "action": "pull"}]}])
+        };
+        let rid = s
+            .create(
+                "/robots",
+                ADMIN,
+                json!({"name": "ci", "level": "project",
+            "duration": 30, "permissions": grant("project", "p")}),
+            )
+            .await;
+        let sid = s
+            .create(
+                "/robots",
+                ADMIN,
+                json!({"name": "sys", "level": "system",
+            "duration": -1, "permissions": grant("project", "*")}),
+            )
+            .await;
+        let project = format!("/harbor/projects/{pid}");
+        let repo = format!("{project}/repositories/a-rather-long-repository-name%2Fwith%2Fparts");
+        let mut pages = vec![
+            ("projects".to_string(), "/harbor/projects".to_string()),
+            ("repository".into(), repo.clone()),
+            ("artifact".into(), format!("{repo}/artifacts/{digest}")),
+            ("webhook".into(), format!("{project}/webhooks/{hid}")),
+            ("robot".into(), format!("{project}/robot-account/{rid}")),
+            ("users".into(), "/harbor/users".into()),
+            (
+                "user-password".into(),
+                format!("/harbor/users/{uid}/password"),
+            ),
+            ("account".into(), "/harbor/account".into()),
+            ("system-robots".into(), "/harbor/robot-accounts".into()),
+            (
+                "system-robot".into(),
+                format!("/harbor/robot-accounts/{sid}"),
+            ),
+            ("logs".into(), "/harbor/logs".into()),
+            ("gc".into(), "/harbor/gc".into()),
+            ("job-queues".into(), "/harbor/job-service-dashboard".into()),
+            ("configs".into(), "/harbor/configs".into()),
+        ];
+        for tab in [
+            "summary",
+            "repositories",
+            "members",
+            "robot-account",
+            "logs",
+            "webhooks",
+            "configs",
+        ] {
+            pages.push((format!("project-{tab}"), format!("{project}/{tab}")));
+        }
+        c.set_window_size(390, 844).await.unwrap();
+        c.goto(&s.u("/harbor/sign-in")).await.unwrap();
+        let width = eval(&c, "return String(window.innerWidth)").await;
+        assert!(
+            width.parse::<i64>().unwrap() <= 400,
+            "the window is {width} px wide"
+        );
+        let fits = |c: &Client, name: String| {
+            let c = c.clone();
+            async move {
+                let sizes = eval(
+                    &c,
+                    "return document.documentElement.scrollWidth + ' ' + window.innerWidth",
+                )
+                .await;
+                let (page, window) = sizes.split_once(' ').unwrap();
+                assert!(
+                    page.parse::<i64>().unwrap() <= window.parse::<i64>().unwrap(),
+                    "{name} scrolls sideways at 390 px: {sizes}"
+                );
+            }
+        };
+        configure(&s, json!({"self_registration": true})).await;
+        let signed_out = [
+            ("sign-in", "/harbor/sign-in"),
+            ("sign-up", "/harbor/sign-up"),
+        ];
+        for (name, path) in signed_out {
+            c.goto(&s.u(path)).await.unwrap();
+            fits(&c, name.into()).await;
+            screenshot(&c, &format!("{b}-phone-{name}")).await;
+        }
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        for (name, path) in &pages {
+            c.goto(&s.u(path)).await.unwrap();
+            text(&c, "main").await;
+            fits(&c, name.clone()).await;
+            screenshot(&c, &format!("{b}-phone-{name}")).await;
+        }
+
+        // The theme switch: the choice holds on every page, and each theme's
+        // focus ring stands out from the page at 3:1 or more.
+        c.set_window_size(1280, 900).await.unwrap();
+        let background = "return getComputedStyle(document.body).backgroundColor";
+        for theme in ["light", "dark"] {
+            c.goto(&s.u("/harbor/projects")).await.unwrap();
+            c.find(Locator::Css(&format!("#theme option[value={theme}]")))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            assert_eq!(
+                eval(&c, "return document.documentElement.dataset.theme").await,
+                theme
+            );
+            let expected = if theme == "dark" {
+                "rgb(15, 19, 26)"
+            } else {
+                "rgb(246, 248, 251)"
+            };
+            for (name, path) in &pages {
+                c.goto(&s.u(path)).await.unwrap();
+                text(&c, "main").await;
+                assert_eq!(eval(&c, background).await, expected, "{name} in {theme}");
+                screenshot(&c, &format!("{b}-{name}-{theme}")).await;
+            }
+            c.find(Locator::Css("body"))
+                .await
+                .unwrap()
+                .send_keys("\u{e004}")
+                .await
+                .unwrap();
+            let ring = eval(
+                &c,
+                "return getComputedStyle(document.activeElement).outlineColor",
+            )
+            .await;
+            let page = eval(&c, background).await;
+            let ratio = contrast(&ring, &page);
+            assert!(
+                ratio >= 3.0,
+                "{theme}: focus ring {ring} on {page} is {ratio:.2}:1"
+            );
+        }
+        // Back to following the system.
+        c.find(Locator::Css("#theme option[value=auto]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.refresh().await.unwrap();
+        assert_eq!(
+            eval(
+                &c,
+                "return String(document.documentElement.hasAttribute('data-theme'))"
+            )
+            .await,
+            "false"
+        );
+        let system_dark = eval(
+            &c,
+            "return String(matchMedia('(prefers-color-scheme: dark)').matches)",
+        )
+        .await;
+        let expected = if system_dark == "true" {
+            "rgb(15, 19, 26)"
+        } else {
+            "rgb(246, 248, 251)"
+        };
+        assert_eq!(eval(&c, background).await, expected);
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        // The signed-out pages have the switch too.
+        for theme in ["light", "dark", "auto"] {
+            for (name, path) in signed_out {
+                c.goto(&s.u(path)).await.unwrap();
+                let option = format!("#theme option[value={theme}]");
+                c.find(Locator::Css(&option))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                if theme != "auto" {
+                    screenshot(&c, &format!("{b}-{name}-{theme}")).await;
+                }
+            }
+        }
+    }
+    c.close().await.unwrap();
+}

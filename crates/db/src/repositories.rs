@@ -212,6 +212,19 @@ pub async fn get<'e>(
     .transpose()
 }
 
+/// A repository's description, without the counts `get` adds.
+pub async fn description<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT description FROM repository WHERE name = $1")
+            .bind(name)
+            .fetch_optional(ex)
+            .await?,
+    )
+}
+
 /// Sets a repository's description.
 pub async fn set_description<'e>(
     ex: impl Executor<'e, Database = Any>,

@@ -415,12 +415,10 @@ impl Iam {
         let email = req.email.as_deref().filter(|e| !e.is_empty());
         match email {
             Some(e) if valid_email(e) => {}
-            Some(_) => return Err(CoreError::BadRequest("invalid email address".into())),
-            None => return Err(CoreError::BadRequest("email is required".into())),
+            Some(_) => return Err(bad_email()),
+            None => return Err(CoreError::BadRequest("enter an email address".into())),
         }
-        if req.realname.chars().count() > 255 || req.comment.chars().count() > 30_000 {
-            return Err(CoreError::BadRequest("realname or comment too long".into()));
-        }
+        check_lengths(&req.realname, &req.comment)?;
         password::check_rule(&req.password)?;
         if users::exists(self.db.reader(), &req.username, email).await? {
             return Err(CoreError::Conflict(
@@ -513,11 +511,9 @@ impl Iam {
             }
             let email = email.filter(|e| !e.is_empty());
             if email.is_some_and(|e| !valid_email(e)) {
-                return Err(CoreError::BadRequest("invalid email address".into()));
+                return Err(bad_email());
             }
-            if realname.chars().count() > 255 || comment.chars().count() > 30_000 {
-                return Err(CoreError::BadRequest("realname or comment too long".into()));
-            }
+            check_lengths(realname, comment)?;
             let updated =
                 users::update_profile(self.db.writer(), id, email, realname, comment, now_millis())
                     .await
@@ -626,6 +622,25 @@ pub(crate) async fn dummy_hash() -> String {
         .await
         .unwrap_or_default();
     DUMMY_HASH.get_or_init(|| h).clone()
+}
+
+fn bad_email() -> CoreError {
+    CoreError::BadRequest("enter an email address such as name@example.com".into())
+}
+
+/// Harbor's limits on a user's full name and comment.
+fn check_lengths(realname: &str, comment: &str) -> CoreResult<()> {
+    if realname.chars().count() > 255 {
+        return Err(CoreError::BadRequest(
+            "the full name may be at most 255 characters".into(),
+        ));
+    }
+    if comment.chars().count() > 30_000 {
+        return Err(CoreError::BadRequest(
+            "the comment may be at most 30,000 characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Harbor's username rule: 1–255 characters, none of `,"~#%$` or control characters.

@@ -376,8 +376,11 @@ fn to_row(req: &PolicyRequest, project_id: i64, creator: &str) -> CoreResult<row
     if req.name.trim().is_empty() {
         return bad("a policy needs a name".into());
     }
-    if req.event_types.is_empty() || req.targets.is_empty() {
-        return bad("a policy needs event types and targets".into());
+    if req.event_types.is_empty() {
+        return bad("choose at least one event type".into());
+    }
+    if req.targets.is_empty() {
+        return bad("a policy needs an endpoint (targets)".into());
     }
     if let Some(t) = req
         .event_types
@@ -387,18 +390,22 @@ fn to_row(req: &PolicyRequest, project_id: i64, creator: &str) -> CoreResult<row
         return bad(format!("unknown event type {t:?}"));
     }
     for t in &req.targets {
-        let url_ok = t.address.starts_with("http://") || t.address.starts_with("https://");
-        let format_ok = match t.kind.as_str() {
-            "http" => matches!(t.payload_format.as_str(), "Default" | "CloudEvents"),
-            "slack" => t.payload_format == "Default",
-            _ => false,
-        };
-        if !url_ok || !format_ok {
+        if !(t.address.starts_with("http://") || t.address.starts_with("https://")) {
+            let given = match t.address.trim() {
+                "" => String::new(),
+                other => format!(", not {other:?}"),
+            };
             return bad(format!(
-                "target {} must be an http(s) address of type http (Default or CloudEvents) or slack (Default)",
-                t.address
+                "enter an endpoint URL starting with http:// or https://{given}"
             ));
         }
+        let problem = match (t.kind.as_str(), t.payload_format.as_str()) {
+            ("http", "Default" | "CloudEvents") | ("slack", "Default") => continue,
+            ("slack", _) => "a slack endpoint takes the Default payload format",
+            ("http", _) => "the payload format is Default or CloudEvents",
+            _ => "the notify type is http or slack",
+        };
+        return bad(format!("{problem} (endpoint {})", t.address));
     }
     let now = now_millis();
     Ok(rows::Policy {

@@ -78,6 +78,23 @@ impl Repositories {
         self.checked(ctx, project, repo, Action::Read).await
     }
 
+    /// The description of a repository the caller may read ("" for one
+    /// that holds nothing yet).
+    pub async fn description(
+        &self,
+        ctx: &SecurityContext,
+        project: &str,
+        repo: &str,
+    ) -> CoreResult<String> {
+        self.projects
+            .require_in(ctx, project, Action::Read, Kind::Repository)
+            .await?;
+        let name = format!("{project}/{repo}");
+        Ok(repositories::description(self.db.reader(), &name)
+            .await?
+            .unwrap_or_default())
+    }
+
     /// Sets the description.
     pub async fn update_description(
         &self,

@@ -476,7 +476,8 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                 title { (title) " · Berth" }
                 link rel="stylesheet" href="/harbor/static/portal.css";
                 link rel="icon" href="/harbor/static/favicon.svg" type="image/svg+xml";
-                script src="/harbor/static/portal.js" defer {}
+                // Not deferred: it sets the chosen theme before the page is drawn.
+                script src="/harbor/static/portal.js" {}
             }
             body {
                 a.skip href="#main" { "Skip to the content" }
@@ -498,6 +499,15 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                         form method="post" action="/harbor/sign-out" {
                             input type="hidden" name="_csrf" value=(v.csrf);
                             button.secondary type="submit" { "Sign out" }
+                        }
+                    }
+                    // Shown by the script, which makes it work.
+                    div.theme hidden {
+                        label.sr-only for="theme" { "Colour theme" }
+                        select #theme {
+                            option value="auto" { "Auto theme" }
+                            option value="light" { "Light theme" }
+                            option value="dark" { "Dark theme" }
                         }
                     }
                 }

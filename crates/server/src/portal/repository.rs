@@ -123,8 +123,10 @@ pub async fn artifacts(
     };
     let may_delete = may(&v, &p, Action::Delete, Kind::Repository).await;
     let may_describe = may(&v, &p, Action::Update, Kind::Repository).await;
-    let described = state.repositories.get(&v.ctx, &p.project.name, &rest).await;
-    let description = described.map(|r| r.description).unwrap_or_default();
+    let described = state
+        .repositories
+        .description(&v.ctx, &p.project.name, &rest);
+    let description = described.await.unwrap_or_default();
     let host = registry_host(&state);
     let body = html! {
         (crumbs(&p, &repo, false))
@@ -202,7 +204,7 @@ async fn artifact_list(
 fn artifact_row(here: &str, a: &ArtifactRow, kind: &str, referrers: i64) -> Markup {
     html! {
         tr {
-            td { a href={ (here) "/artifacts/" (a.digest) } { code { (short(&a.digest)) } } }
+            td { a href={ (here) "/artifacts/" (a.digest) } { code.digest { (short(&a.digest)) } } }
             td.tags {
                 @let tags = naturally(&a.tags);
                 @match tags.split_first() {
@@ -325,7 +327,7 @@ pub async fn artifact(
     let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
     let body = html! {
         (crumbs(&p, &repo, true))
-        h1 { code { (short(&a.digest)) } }
+        h1 { code.digest { (short(&a.digest)) } }
         (facts(&a, &described.harbor_type, manifest.subject.as_ref(), &here))
         (pull_commands(&a.digest, &described.harbor_type, registry_host(&state), name))
         (tags)
@@ -352,7 +354,7 @@ fn facts(a: &ArtifactRow, harbor_type: &str, subject: Option<&Descriptor>, here:
             @if let Some(t) = &a.artifact_type { dt { "Artifact type" } dd { (t) } }
             @if let Some(s) = subject {
                 dt { "Refers to" }
-                dd.subject { a href=(sibling(here, &s.digest.to_string())) { code { (short(&s.digest.to_string())) } } }
+                dd.subject { a href=(sibling(here, &s.digest.to_string())) { code.digest { (short(&s.digest.to_string())) } } }
             }
             dt { "Size" } dd { (size(a.size)) }
             dt { "Pushed" } dd { (minutes(a.push_time)) }
@@ -392,7 +394,7 @@ fn children(list: &[Descriptor], here: &str) -> Markup {
                 @for d in list {
                     @let digest = d.digest.to_string();
                     tr {
-                        td { a href=(sibling(here, &digest)) { code { (short(&digest)) } } }
+                        td { a href=(sibling(here, &digest)) { code.digest { (short(&digest)) } } }
                         td.platform { (platform(d.platform.as_ref())) }
                         td.wide { (d.media_type) }
                         td { (size(d.size as i64)) }
@@ -577,7 +579,7 @@ fn referrer_table(project_id: i64, name: &str, accessories: &[Accessory], total:
                     @for r in accessories {
                         tr {
                             td { (r.kind) }
-                            td { a href=(artifact_url(project_id, name, &r.digest)) { code { (short(&r.digest)) } } }
+                            td { a href=(artifact_url(project_id, name, &r.digest)) { code.digest { (short(&r.digest)) } } }
                             td { (size(r.size)) }
                         }
                     }
@@ -594,7 +596,7 @@ fn descriptors(list: &[Descriptor]) -> Markup {
             tbody {
                 @for d in list {
                     tr {
-                        td { code { (short(&d.digest.to_string())) } }
+                        td { code.digest { (short(&d.digest.to_string())) } }
                         td.wide { (d.media_type) }
                         td { (size(d.size as i64)) }
                     }
