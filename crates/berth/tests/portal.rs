@@ -815,19 +815,22 @@ async fn sign_up_account_and_user_administration_in_the_browser() {
 #[tokio::test]
 async fn project_webhooks_and_configuration_in_the_browser() {
     let (_driver, c) = browser().await;
-    // A receiver that counts what it is sent.
-    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = got.clone();
+    // A receiver that keeps the event types it is sent.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let received = got.clone();
     let app = axum::Router::new().route(
         "/hook",
-        axum::routing::post(move || {
-            let counter = counter.clone();
+        axum::routing::post(move |body: String| {
+            let received = received.clone();
             async move {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let event: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let kind = event["type"].as_str().unwrap_or_default().to_string();
+                received.lock().unwrap().push(kind);
                 "ok"
             }
         }),
     );
+    let types = |got: &std::sync::Mutex<Vec<String>>| got.lock().unwrap().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -840,12 +843,21 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         tab(&c, &s, pid, "webhooks").await;
         assert!(text(&c, "p.empty").await.contains("No webhooks"));
         fill(&c, "#hook_name", "ci").await;
+        // A message for people, and what was typed stays.
+        fill(&c, "#hook_address", "ftp://example.com/hook").await;
+        submit(&c, "form[action$='/webhooks'] button").await;
+        assert_eq!(
+            text(&c, ".notice.err").await,
+            "Enter an endpoint URL starting with http:// or https://, not \"ftp://example.com/hook\""
+        );
+        let name = c.find(Locator::Css("#hook_name")).await.unwrap();
+        assert_eq!(name.prop("value").await.unwrap().as_deref(), Some("ci"));
         fill(&c, "#hook_address", &hook).await;
         submit(&c, "form[action$='/webhooks'] button").await;
         assert_eq!(text(&c, ".notice.ok").await, "Webhook ci added.");
         assert_eq!(text(&c, "dd.last").await, "never");
         // A push is delivered and shows as the policy's last trigger.
-        let before = got.load(std::sync::atomic::Ordering::SeqCst);
+        let before = types(&got).len();
         s.push_image("p/hooked", "v1", "portal-webhook").await;
         let mut last = String::new();
         for _ in 0..100 {
@@ -858,7 +870,39 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         }
         assert!(last.ends_with("UTC"), "{last}");
         assert!(text(&c, "table.deliveries").await.contains("PUSH_ARTIFACT"));
-        assert!(got.load(std::sync::atomic::Ordering::SeqCst) > before);
+        assert_eq!(
+            types(&got).get(before).map(String::as_str),
+            Some("PUSH_ARTIFACT")
+        );
+        // "Test endpoint" sends a PING now and says what the endpoint answered.
+        let before = types(&got).len();
+        submit(&c, "button[value=ping]").await;
+        let said = text(&c, ".notice.ok").await;
+        assert!(
+            said.starts_with(&format!("Test event sent: {hook} answered 200 OK")),
+            "{said}"
+        );
+        assert_eq!(types(&got)[before..], ["PING"]);
+        // An endpoint nobody answers at: the page says so.
+        let dead = json!({"name": "dead", "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"type": "http", "address": "http://127.0.0.1:9/"}]});
+        let dead = s.create("/projects/p/webhook/policies", ADMIN, dead).await;
+        tab(&c, &s, pid, "webhooks").await;
+        submit(
+            &c,
+            &format!("form[action$='/webhooks/{dead}'] button[value=ping]"),
+        )
+        .await;
+        let said = text(&c, ".notice.err").await;
+        assert!(
+            said.starts_with(
+                "The test event did not arrive: sending to http://127.0.0.1:9/ failed"
+            ),
+            "{said}"
+        );
+        let path = format!("/projects/p/webhook/policies/{dead}");
+        s.expect(Method::DELETE, &path, ADMIN, None).await.is(200);
+        tab(&c, &s, pid, "webhooks").await;
         screenshot(&c, &format!("{b}-project-webhooks")).await;
         // A delivery's log, from its row.
         submit(&c, "table.deliveries a").await;

@@ -206,6 +206,41 @@ impl Webhooks {
             .ok_or_else(|| CoreError::NotFound(format!("webhook policy {id} not found")))
     }
 
+    /// Sends a `PING` event (no resources, so receivers that act on
+    /// artifact events ignore it) to each of a policy's endpoints now, as
+    /// a delivery would, whether or not the policy is enabled; returns what
+    /// each did. Nothing is recorded: it is a check, not a delivery.
+    pub async fn ping(
+        &self,
+        ctx: &SecurityContext,
+        project: &str,
+        id: i64,
+    ) -> CoreResult<Vec<Result<String, String>>> {
+        let found = (self.projects)
+            .require_in(ctx, project, Action::Update, Kind::NotificationPolicy)
+            .await?;
+        let (project_id, public) = (found.id, found.public);
+        let p = self.policy(project_id, id).await?;
+        let mut answers = Vec::with_capacity(p.targets.len());
+        for t in &p.targets {
+            let data = EventData {
+                resources: Vec::new(),
+                repository: Repository {
+                    date_created: now_millis() / 1000,
+                    name: "",
+                    namespace: project,
+                    repo_full_name: project,
+                    repo_type: if public { "public" } else { "private" },
+                },
+            };
+            let source = format!("/projects/{project_id}/webhook/policies/{id}");
+            let occurred = ("PING", "harbor.ping", now_millis());
+            let body = to_json(&envelope(t, occurred, ctx.username(), source, data));
+            answers.push(send(t, body).await);
+        }
+        Ok(answers)
+    }
+
     /// Creates a policy; returns its id.
     pub async fn create(
         &self,
@@ -666,31 +701,44 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
             repo_type: if scope.public { "public" } else { "private" },
         },
     };
+    let source = format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id);
+    let kind = event.kind();
+    let occurred = (kind, cloud_type(kind), e.at);
+    envelope(t, occurred, &e.operator, source, data)
+}
+
+/// `data` in the target's format; `occurred` is the event type, its
+/// CloudEvents type and when it happened (ms).
+fn envelope<'a>(
+    t: &Target,
+    (kind, cloud_kind, at): (&'a str, &'static str, i64),
+    operator: &'a str,
+    source: String,
+    data: EventData<'a>,
+) -> Payload<'a> {
     match (t.kind.as_str(), t.payload_format.as_str()) {
         (_, "CloudEvents") => Payload::CloudEvents {
             specversion: "1.0",
             id: uuid::Uuid::new_v4().to_string(),
             requestid: uuid::Uuid::new_v4().to_string(),
-            source: format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id),
-            kind: cloud_type(event.kind()),
+            source,
+            kind: cloud_kind,
             datacontenttype: "application/json",
-            time: crate::timestamp(e.at),
-            operator: &e.operator,
+            time: crate::timestamp(at),
+            operator,
             data,
         },
         ("slack", _) => Payload::Slack {
             text: format!(
-                "Harbor webhook events\n**event_type:** {}\n**occur_at:** {}\n**operator:** {}\n**event_data:** ```{}```",
-                event.kind(),
-                crate::timestamp(e.at),
-                e.operator,
+                "Harbor webhook events\n**event_type:** {kind}\n**occur_at:** {}\n**operator:** {operator}\n**event_data:** ```{}```",
+                crate::timestamp(at),
                 to_json(&data)
             ),
         },
         _ => Payload::Default {
-            kind: event.kind(),
-            occur_at: e.at / 1000,
-            operator: &e.operator,
+            kind,
+            occur_at: at / 1000,
+            operator,
             event_data: data,
         },
     }
@@ -740,6 +788,17 @@ async fn deliver(ctx: JobContext) -> JobResult {
         target,
         body,
     } = ctx.params::<Delivery<Target, &RawValue>>()?;
+    ctx.log(format!("sending {event_type} to {}", target.address));
+    let sent = send(&target, body.get().to_owned()).await;
+    match &sent {
+        Ok(answer) | Err(answer) => ctx.log(answer),
+    }
+    sent.map(drop)
+}
+
+/// POSTs `body` to the target; what happened, in words, as success (a
+/// 2xx answer within the timeout) or failure.
+async fn send(target: &Target, body: String) -> Result<String, String> {
     let content_type = if target.payload_format == "CloudEvents" {
         "application/cloudevents+json"
     } else {
@@ -748,31 +807,19 @@ async fn deliver(ctx: JobContext) -> JobResult {
     let mut req = client(target.skip_cert_verify)?
         .post(&target.address)
         .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(body.get().to_owned());
+        .body(body);
     if !target.auth_header.is_empty() {
         req = req.header(reqwest::header::AUTHORIZATION, &target.auth_header);
     }
-    ctx.log(format!("sending {event_type} to {}", target.address));
     let started = Instant::now();
     match req.send().await {
-        Ok(r) if r.status().is_success() => {
-            ctx.log(format!(
-                "{} answered {} in {:?}",
-                target.address,
-                r.status(),
-                started.elapsed()
-            ));
-            Ok(())
-        }
-        Ok(r) => {
-            let msg = format!("{} answered {}", target.address, r.status());
-            ctx.log(&msg);
-            Err(msg)
-        }
-        Err(e) => {
-            let msg = format!("sending to {} failed: {e}", target.address);
-            ctx.log(&msg);
-            Err(msg)
-        }
+        Ok(r) if r.status().is_success() => Ok(format!(
+            "{} answered {} in {:?}",
+            target.address,
+            r.status(),
+            started.elapsed()
+        )),
+        Ok(r) => Err(format!("{} answered {}", target.address, r.status())),
+        Err(e) => Err(format!("sending to {} failed: {e}", target.address)),
     }
 }

@@ -5,8 +5,8 @@ use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
 use super::Col::Plain;
 use super::{
-    confirmed, form_set, head, message, outcome, outcome_keeping, redirect_with, refusal, switch,
-    Flash, Form, Viewer,
+    confirmed, csrf_field, form_set, head, message, outcome, outcome_keeping, redirect_with,
+    refusal, switch, Flash, Form, Viewer,
 };
 use crate::State;
 use axum::extract::{Path, State as S};
@@ -88,6 +88,11 @@ fn policy_section(
                 a.button.secondary href={ (here) "/" (policy.id) } aria-label={ "Edit webhook " (policy.name) } { "Edit" }
                 " "
                 (switch(v, &format!("{here}/{}", policy.id), policy.enabled))
+                form.inline method="post" action={ (here) "/" (policy.id) } {
+                    (csrf_field(v))
+                    button.secondary type="submit" name="action" value="ping"
+                        aria-label={ "Send a test event to the endpoint of " (policy.name) } { "Test endpoint" }
+                }
             }
             @if allowed.delete {
                 (confirmed(v, &format!("{here}/{}", policy.id),
@@ -290,7 +295,29 @@ pub async fn change(
                 .await
                 .map(|()| format!("Webhook {} is {action}d.", current.name))
         }
+        "ping" => return ping(&state, &v, name, policy, &to).await,
         other => return redirect_with(&to, Flash::Err(format!("Unknown action {other:?}."))),
     };
     outcome(&to, result)
+}
+
+/// Sends a test event to a policy's endpoints and says what each answered.
+async fn ping(state: &State, v: &Viewer, project: &str, policy: i64, to: &str) -> Response {
+    let answers = match state.webhooks.ping(&v.ctx, project, policy).await {
+        Ok(a) => a,
+        Err(e) => return redirect_with(to, Flash::Err(message(&e))),
+    };
+    let failed = answers.iter().any(Result::is_err);
+    let said: Vec<String> = answers
+        .into_iter()
+        .map(|(Ok(a) | Err(a))| format!("{a}."))
+        .collect();
+    let said = said.join(" ");
+    match failed {
+        false => redirect_with(to, Flash::Ok(format!("Test event sent: {said}"))),
+        true => redirect_with(
+            to,
+            Flash::Err(format!("The test event did not arrive: {said}")),
+        ),
+    }
 }
