@@ -9,7 +9,7 @@ use berth_core::notify::audit::Audit;
 use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
-use berth_core::policy::Chain;
+use berth_core::policy::{Chain, ProjectSettings};
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
@@ -159,7 +159,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_token_expiration(config.token_expiry_minutes);
     // Read-only mode and the other switches hold from the first request.
     configurations.refresh().await?;
-    let projects = Projects::new(db.clone(), configurations.clone(), trail.clone());
+    let settings = ProjectSettings::new(db.clone());
+    let projects = Projects::new(
+        db.clone(),
+        configurations.clone(),
+        trail.clone(),
+        settings.clone(),
+    );
     let iam = Iam::with_lockout(
         db.clone(),
         configurations.clone(),
@@ -213,7 +219,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts: Artifacts::new(db.clone(), projects.clone()),
-        registry: Registry::new(db, store, events.clone(), Chain::standard(), trail),
+        registry: Registry::new(
+            db.clone(),
+            store,
+            events.clone(),
+            Chain::standard(&db, &settings),
+            trail,
+        ),
         iam,
         projects,
         configurations,

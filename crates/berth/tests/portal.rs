@@ -952,9 +952,9 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         confirm(&c, "button[value=delete]").await;
         assert_eq!(text(&c, ".notice.ok").await, "Webhook ci deleted.");
 
-        // Configuration: make p public. Switches for what Berth does not
-        // enforce yet are not offered, and saving leaves the metadata an API
-        // client set alone.
+        // Configuration: make p public and ask for cosign signatures.
+        // Switches for what Berth does not enforce yet are not offered, and
+        // saving leaves the metadata an API client set alone.
         let vul = json!({"metadata": {"prevent_vul": "true", "severity": "critical"}});
         s.expect(Method::PUT, "/projects/p", ADMIN, Some(&vul))
             .await
@@ -962,8 +962,6 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         tab(&c, &s, pid, "configs").await;
         for unenforced in [
             "prevent_vul",
-            "enable_content_trust",
-            "enable_content_trust_cosign",
             "auto_scan",
             "auto_sbom_generation",
             "severity",
@@ -975,6 +973,7 @@ async fn project_webhooks_and_configuration_in_the_browser() {
             assert!(found.is_empty(), "the portal offers {unenforced}");
         }
         click(&c, "input[name=public]").await;
+        click(&c, "input[name=enable_content_trust_cosign]").await;
         submit(&c, "form[action$='/configs'] button").await;
         assert_eq!(
             text(&c, ".notice.ok").await,
@@ -983,6 +982,8 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         screenshot(&c, &format!("{b}-project-configs")).await;
         let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
         assert_eq!(p["metadata"]["public"], "true", "{p}");
+        assert_eq!(p["metadata"]["enable_content_trust_cosign"], "true", "{p}");
+        assert_eq!(p["metadata"]["enable_content_trust"], "false", "{p}");
         assert_eq!(p["metadata"]["prevent_vul"], "true", "{p}");
         assert_eq!(p["metadata"]["severity"], "critical", "{p}");
         // Now anyone may pull: the anonymous catalog of p answers.

@@ -6,7 +6,7 @@
 
 use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
-use berth_core::policy::{Chain, Policy, Read, Write};
+use berth_core::policy::{Chain, Policy, ProjectSettings, Puller, Read, Write};
 use berth_core::{Registry, RegistryError};
 use berth_db::{artifacts, Db, Tx};
 use berth_oci::{Digest, Reference, RepositoryName, Tag};
@@ -148,7 +148,8 @@ async fn every_write_and_pull_passes_the_chain() {
         let store = berth_storage::FsStore::open(store_dir.path()).unwrap();
         let committed = Arc::new(Mutex::new(Vec::new()));
         let denied_blob = berth_storage::digest_of(b"secret layer");
-        let chain = Chain::standard().with(Frozen {
+        let settings = ProjectSettings::new(db.clone());
+        let chain = Chain::standard(&db, &settings).with(Frozen {
             denied_blob: denied_blob.clone(),
             committed: committed.clone(),
         });
@@ -218,7 +219,9 @@ async fn every_write_and_pull_passes_the_chain() {
             Err(RegistryError::Denied(_))
         ));
         assert!(r.blob(&repo, &denied_blob).await.is_ok());
-        assert!(r.serve_manifest(&repo, &tag("frozen")).await.is_ok());
+        let frozen = tag("frozen");
+        let pulled = r.serve_manifest(&repo, &frozen, Puller::default());
+        assert!(pulled.await.is_ok());
 
         assert!(r.delete_repository(&repo, "tester").await.unwrap());
         let seen = committed.lock().unwrap().clone();

@@ -240,6 +240,23 @@ pub async fn children<'e>(
     .await?)
 }
 
+/// The digests of the indexes in a repository that list the manifest `digest`.
+pub async fn parent_digests<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    digest: &str,
+) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT p.digest FROM artifact c JOIN repository r ON r.id = c.repository_id \
+         JOIN artifact_reference ar ON ar.child_id = c.id JOIN artifact p ON p.id = ar.parent_id \
+         WHERE r.name = $1 AND c.digest = $2",
+    )
+    .bind(repository)
+    .bind(digest)
+    .fetch_all(ex)
+    .await?)
+}
+
 /// The accessories that go when their subject is deleted (Harbor's hard
 /// references): the subject's referrers in its repository, but for
 /// accelerators (Harbor's soft references), and cosign signatures under
@@ -669,6 +686,45 @@ const ACCESSORY_WHERE: &str = "FROM artifact a JOIN repository r ON r.id = a.rep
 
 fn cosign_tag(subject: &str) -> String {
     format!("{}.sig", subject.replacen(':', "-", 1))
+}
+
+/// Whether `subject` in a repository has an accessory of Harbor's type
+/// `kind` (`signature.cosign`, `signature.notation` …).
+pub async fn has_accessory<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    subject: &str,
+    kind: &str,
+) -> Result<bool, DbError> {
+    let sql = format!("SELECT 1 {ACCESSORY_WHERE} AND {ACCESSORY_TYPE} = $4 LIMIT 1");
+    let found = sqlx::query(&sql)
+        .bind(repository)
+        .bind(subject)
+        .bind(cosign_tag(subject))
+        .bind(kind)
+        .fetch_optional(ex)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Whether the artifact `digest` of a repository is itself a signature (a
+/// cosign or notation one, or tagged as a cosign signature).
+pub async fn is_signature<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    digest: &str,
+) -> Result<bool, DbError> {
+    let found = sqlx::query(
+        "SELECT 1 FROM artifact a JOIN repository r ON r.id = a.repository_id \
+         WHERE r.name = $1 AND a.digest = $2 AND (a.artifact_type IN \
+         ('application/vnd.dev.cosign.artifact.sig.v1+json', 'application/vnd.cncf.notary.signature') \
+         OR EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND t.name LIKE 'sha256-%.sig')) LIMIT 1",
+    )
+    .bind(repository)
+    .bind(digest)
+    .fetch_optional(ex)
+    .await?;
+    Ok(found.is_some())
 }
 
 /// One page of the accessories of `subject` in a repository, with the total.

@@ -224,6 +224,23 @@ pub async fn metadata<'e>(
         .collect()
 }
 
+/// The metadata of project `name`.
+pub async fn metadata_by_name<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query(
+        "SELECT m.name, m.value FROM project_metadata m \
+         JOIN project p ON p.project_id = m.project_id WHERE p.name = $1",
+    )
+    .bind(name)
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
 /// Sets one metadata value.
 pub async fn set_metadata<'e>(
     ex: impl Executor<'e, Database = Any>,

@@ -17,6 +17,9 @@ pub enum ErrorCode {
     Denied,
     Unsupported,
     TooManyRequests,
+    /// Harbor's code (not the OCI spec's) for a pull a project's policy
+    /// refuses, with 412: clients show its message.
+    ProjectPolicyViolation,
     /// Distribution's code for an internal failure.
     Unknown,
 }
@@ -39,6 +42,7 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::ProjectPolicyViolation => "PROJECTPOLICYVIOLATION",
             ErrorCode::Unknown => "UNKNOWN",
         }
     }

@@ -158,7 +158,8 @@ impl Iam {
     pub fn new(db: Db) -> Self {
         let trail = Trail::new();
         let configurations = crate::Configurations::new(db.clone(), trail.clone());
-        let projects = Projects::new(db.clone(), configurations.clone(), trail);
+        let settings = crate::policy::ProjectSettings::new(db.clone());
+        let projects = Projects::new(db.clone(), configurations.clone(), trail, settings);
         Self::with_lockout(db, configurations, projects, 10, Duration::from_secs(300))
     }
 

@@ -9,10 +9,14 @@
 //! against; a refusal rolls the write back. `after_write` runs once the
 //! write has committed; `check_pull` before content is served.
 
+mod content_trust;
 mod referenced;
+mod settings;
+
+pub use settings::ProjectSettings;
 
 use crate::registry::error::RegistryError;
-use berth_db::Tx;
+use berth_db::{Db, Tx};
 use berth_oci::manifest::Manifest;
 use berth_oci::{Digest, RepositoryName, Tag};
 use futures_util::future::BoxFuture;
@@ -61,11 +65,21 @@ pub enum Read<'a> {
     Manifest {
         repo: &'a RepositoryName,
         digest: &'a str,
+        puller: Puller,
     },
     Blob {
         repo: &'a RepositoryName,
         digest: &'a Digest,
     },
+}
+
+/// Who pulls, as far as the rules care.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Puller {
+    /// A signing tool (cosign, notation) that may push to the repository:
+    /// it reads a manifest in order to sign it, so signature rules let it
+    /// through, as Harbor's do.
+    pub signing: bool,
 }
 
 /// A rule on the registry's writes and reads. Every hook allows by default.
@@ -95,9 +109,16 @@ pub trait Policy: Send + Sync {
 pub struct Chain(Vec<Box<dyn Policy>>);
 
 impl Chain {
-    /// Berth's rules.
-    pub fn standard() -> Self {
-        Chain(vec![Box::new(referenced::ReferencedByIndex)])
+    /// Berth's rules, reading what they need from `db` and projects'
+    /// settings from `settings`.
+    pub fn standard(db: &Db, settings: &ProjectSettings) -> Self {
+        Chain(vec![
+            Box::new(referenced::ReferencedByIndex),
+            Box::new(content_trust::ContentTrust::new(
+                db.clone(),
+                settings.clone(),
+            )),
+        ])
     }
 
     /// The chain with one more rule, run last.

@@ -9,6 +9,7 @@ use crate::iam::context::SecurityContext;
 use crate::iam::rbac::require;
 use crate::iam::rbac::{self, can, Action, Kind, ProjectRef, Resource, Role};
 use crate::notify::trail::{Operation, Target, Trail};
+use crate::policy::ProjectSettings;
 use crate::query::Filter;
 /// A project member as the API and portal render it.
 pub use berth_db::projects::Member;
@@ -87,16 +88,25 @@ pub struct Projects {
     db: Db,
     configurations: Configurations,
     trail: Trail,
+    /// What the pull rules know of projects' metadata, forgotten here when
+    /// it changes.
+    settings: ProjectSettings,
 }
 
 impl Projects {
-    /// The service on a database, following the run-time settings and
-    /// recording changes on `trail`.
-    pub fn new(db: Db, configurations: Configurations, trail: Trail) -> Self {
+    /// The service on a database, following the run-time settings,
+    /// recording changes on `trail` and keeping `settings` current.
+    pub fn new(
+        db: Db,
+        configurations: Configurations,
+        trail: Trail,
+        settings: ProjectSettings,
+    ) -> Self {
         Projects {
             db,
             configurations,
             trail,
+            settings,
         }
     }
 
@@ -256,6 +266,7 @@ impl Projects {
         }
         projects::add_member(&mut *tx, id, owner, Role::ProjectAdmin as i64, now).await?;
         berth_db::commit(tx).await?;
+        self.settings.forget(name);
         Ok(id)
     }
 
@@ -434,6 +445,7 @@ impl Projects {
                 ));
             }
             projects::delete(self.db.writer(), view.project.project_id).await?;
+            self.settings.forget(&view.project.name);
             Ok(())
         };
         self.audited(ctx, Operation::Delete, key, work).await
@@ -472,6 +484,7 @@ impl Projects {
                 projects::set_metadata(&mut *tx, view.project.project_id, k, v).await?;
             }
             berth_db::commit(tx).await?;
+            self.settings.forget(&view.project.name);
             Ok(())
         };
         self.audited(ctx, Operation::Update, key, work).await
@@ -516,6 +529,7 @@ impl Projects {
             if !projects::delete_metadata(self.db.writer(), view.project.project_id, name).await? {
                 return Err(CoreError::NotFound(format!("metadata {name} not found")));
             }
+            self.settings.forget(&view.project.name);
             Ok(())
         };
         self.audited(ctx, Operation::Update, key, work).await

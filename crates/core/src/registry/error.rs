@@ -36,6 +36,9 @@ pub enum RegistryError {
     #[error("the artifact is referenced by an index and cannot be deleted")]
     Referenced,
     /// A policy refused the write or pull (the text says why).
+    /// A project's policy refuses the pull (content trust, vulnerabilities).
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("{0}")]
     Denied(String),
     #[error(transparent)]
@@ -50,6 +53,7 @@ impl From<RegistryError> for CoreError {
         match e {
             R::Referenced => CoreError::Precondition(e.to_string()),
             R::Denied(why) => CoreError::Forbidden(why),
+            R::PolicyViolation(why) => CoreError::Precondition(why),
             R::ManifestUnknown | R::NameUnknown | R::BlobUnknown => {
                 CoreError::NotFound(e.to_string())
             }

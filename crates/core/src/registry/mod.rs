@@ -4,7 +4,7 @@ pub mod error;
 
 use crate::notify::events::{Artifact, Event, Events};
 use crate::notify::trail::{Operation, Target, Trail};
-use crate::policy::{Chain, Read, Write};
+use crate::policy::{Chain, Puller, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
 use berth_db::tags::Existing;
 use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db};
@@ -711,12 +711,14 @@ impl Registry {
         &self,
         repo: &RepositoryName,
         reference: &Reference,
+        puller: Puller,
     ) -> Result<ManifestRow> {
         let row = self.get_manifest(repo, reference).await?;
         self.policies
             .check_pull(&Read::Manifest {
                 repo,
                 digest: &row.digest,
+                puller,
             })
             .await?;
         Ok(row)

@@ -82,6 +82,11 @@ impl From<RegistryError> for OciError {
             }
             R::Referenced => OciError::status(StatusCode::PRECONDITION_FAILED, C::Denied, msg),
             R::Denied(_) => OciError::status(StatusCode::FORBIDDEN, C::Denied, msg),
+            R::PolicyViolation(_) => OciError::status(
+                StatusCode::PRECONDITION_FAILED,
+                C::ProjectPolicyViolation,
+                msg,
+            ),
             R::Db(_) | R::Storage(_) => {
                 tracing::error!(error = %msg, "internal error");
                 OciError::status(

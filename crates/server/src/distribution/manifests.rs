@@ -5,6 +5,7 @@ use super::{header_str, query_values, OciError};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_core::policy::Puller;
 use berth_core::{Registry, RegistryError};
 use berth_oci::manifest::MAX_MANIFEST_SIZE;
 use berth_oci::{ErrorCode, Reference, RepositoryName, Tag};
@@ -14,12 +15,13 @@ pub async fn get(
     r: &Registry,
     name: &RepositoryName,
     reference: &Reference,
-    puller: Option<&str>,
+    operator: Option<&str>,
+    puller: Puller,
 ) -> Result<Response, OciError> {
-    let m = r.serve_manifest(name, reference).await?;
+    let m = r.serve_manifest(name, reference, puller).await?;
     // HEAD checks for existence; only a GET is a pull (as in Harbor).
-    let head = puller.is_none();
-    if let Some(operator) = puller {
+    let head = operator.is_none();
+    if let Some(operator) = operator {
         r.pulled(name, reference, &m, operator);
     }
     let builder = Response::builder()

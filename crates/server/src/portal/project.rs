@@ -417,9 +417,19 @@ pub async fn logs(S(state): S<State>, InProject(v, p): InProject, list: Listing)
 }
 
 /// The switches of a project's Configuration tab: metadata key and label.
-/// Only what Berth enforces is offered: content trust, vulnerability
-/// prevention and scanning on push come with scanning.
-const SWITCHES: &[(&str, &str)] = &[("public", "Public: anyone may pull its images")];
+/// Only what Berth enforces is offered: vulnerability prevention and
+/// scanning on push come with scanning.
+const SWITCHES: &[(&str, &str)] = &[
+    ("public", "Public: anyone may pull its images"),
+    (
+        "enable_content_trust_cosign",
+        "Content trust (cosign): pull only images signed with cosign",
+    ),
+    (
+        "enable_content_trust",
+        "Content trust (notation): pull only images signed with notation",
+    ),
+];
 
 pub async fn configuration(InProject(v, p): InProject) -> Response {
     let editable = may(&v, &p, Action::Update, Kind::Metadata).await;

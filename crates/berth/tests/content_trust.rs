@@ -1,0 +1,149 @@
+//! Content trust at the pull-check point: a project that asks for cosign
+//! (or notation) signatures serves only signed manifests, with Harbor's 412
+//! and message, to docker-style clients and to skopeo alike.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{digest, push_referrer, Server, ADMIN, ADMIN_PASSWORD, OCI_INDEX, OCI_MANIFEST};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::process::Command;
+
+const COSIGN: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+const NOTATION: &str = "application/vnd.cncf.notary.signature";
+
+/// `GET /v2/<repo>/manifests/<reference>` as `user` with a User-Agent;
+/// the status and the first error, if any.
+async fn pull(
+    s: &Server,
+    repo: &str,
+    reference: &str,
+    user: (&str, &str),
+    agent: &str,
+) -> (u16, Value) {
+    let r = s
+        .anon
+        .get(s.u(&format!("/v2/{repo}/manifests/{reference}")))
+        .basic_auth(user.0, Some(user.1))
+        .header("user-agent", agent)
+        .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    (status, body["errors"][0].clone())
+}
+
+/// Turns the project's switches on or off.
+async fn switch(s: &Server, key: &str, on: bool) {
+    let body = json!({"metadata": {key: on.to_string()}});
+    s.expect(Method::PUT, "/projects/p", ADMIN, Some(&body))
+        .await
+        .is(200);
+}
+
+/// `skopeo copy` of `p/<image>` out of Berth as the admin.
+fn skopeo_pull(s: &Server, image: &str) -> std::process::Output {
+    let host = s.url.trim_start_matches("http://");
+    let dir = tempfile::tempdir().unwrap();
+    Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
+        .args(["--src-creds", &format!("admin:{ADMIN_PASSWORD}")])
+        .arg(format!("docker://{host}/p/{image}"))
+        .arg(format!("oci:{}:x", dir.path().display()))
+        .output()
+        .expect("skopeo (scripts/test.sh installs it)")
+}
+
+#[tokio::test]
+async fn signed_images_only_where_the_project_asks_for_them() {
+    let admin = ("admin", ADMIN_PASSWORD);
+    for s in common::servers().await {
+        s.create_user("puller", "Puller12345").await;
+        let member = json!({"role_id": 3, "member_user": {"username": "puller"}});
+        s.create("/projects/p/members", ADMIN, member).await;
+        let puller = ("puller", "Puller12345");
+        let image = s.push_image("p/app", "v1", "trusted").await;
+        let other = s.push_image("p/app", "v2", "untrusted").await;
+
+        // Off: anything is served.
+        assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
+
+        switch(&s, "enable_content_trust_cosign", true).await;
+        let (status, error) = pull(&s, "p/app", "v1", admin, "docker").await;
+        assert_eq!(status, 412, "{error}");
+        assert_eq!(error["code"], "PROJECTPOLICYVIOLATION");
+        assert_eq!(error["message"], "The image is not signed by cosign.");
+        let head = s
+            .anon
+            .head(s.u("/v2/p/app/manifests/v1"))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 412);
+        let out = skopeo_pull(&s, "app:v1");
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("The image is not signed by cosign."),
+            "{said}"
+        );
+
+        // Signed (a cosign signature referring to it): served, to skopeo too.
+        let signature = push_referrer(&s, "p/app", &image, COSIGN).await;
+        assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
+        assert!(skopeo_pull(&s, "app:v1").status.success());
+        // The signature itself is served; the other image still is not.
+        assert_eq!(pull(&s, "p/app", &signature, puller, "docker").await.0, 200);
+        assert_eq!(pull(&s, "p/app", "v2", admin, "docker").await.0, 412);
+        // cosign's own tag scheme counts too (`sha256-<hex>.sig`).
+        let tagged = s.image("p/app", "tag-signature").await;
+        let sig_tag = format!("{}.sig", other.0.replacen(':', "-", 1));
+        let r = s
+            .put_manifest("p/app", &sig_tag, OCI_MANIFEST, &tagged)
+            .await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(pull(&s, "p/app", "v2", admin, "docker").await.0, 200);
+
+        // A signing tool that may push reads what it signs; one that may
+        // only pull does not.
+        let unsigned = s.push_image("p/app", "v3", "to-sign").await;
+        assert_eq!(pull(&s, "p/app", "v3", admin, "cosign/v2.4.1").await.0, 200);
+        assert_eq!(
+            pull(&s, "p/app", "v3", puller, "cosign/v2.4.1").await.0,
+            412
+        );
+        assert_eq!(pull(&s, "p/app", "v3", admin, "notation/1.2").await.0, 200);
+
+        // An index: its children are served once the index is signed.
+        let index =
+            common::index_manifest(OCI_INDEX, &[(OCI_MANIFEST, &unsigned.0, unsigned.1.len())]);
+        assert_eq!(
+            s.put_manifest("p/app", "multi", OCI_INDEX, &index)
+                .await
+                .status(),
+            201
+        );
+        assert_eq!(pull(&s, "p/app", "multi", admin, "docker").await.0, 412);
+        assert_eq!(pull(&s, "p/app", &unsigned.0, admin, "docker").await.0, 412);
+        push_referrer(&s, "p/app", &(digest(&index), index.clone()), COSIGN).await;
+        assert_eq!(pull(&s, "p/app", "multi", admin, "docker").await.0, 200);
+        assert_eq!(pull(&s, "p/app", &unsigned.0, admin, "docker").await.0, 200);
+
+        // Notation asks for a notation signature besides.
+        switch(&s, "enable_content_trust", true).await;
+        let (status, error) = pull(&s, "p/app", "v1", admin, "docker").await;
+        assert_eq!(status, 412);
+        assert_eq!(error["message"], "The image is not signed by notation.");
+        push_referrer(&s, "p/app", &image, NOTATION).await;
+        assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
+
+        // Off again: everything is served.
+        switch(&s, "enable_content_trust_cosign", false).await;
+        switch(&s, "enable_content_trust", false).await;
+        assert_eq!(pull(&s, "p/app", "v3", puller, "docker").await.0, 200);
+    }
+}
