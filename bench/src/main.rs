@@ -292,6 +292,17 @@ async fn main() -> Result<()> {
         if let Some((blobs, rate)) = x.gc {
             println!("| Berth GC mark+sweep, {blobs} orphan blobs | blobs/s | {rate:.0} | – | – |");
         }
+        if let Some((plain, trusted)) = &x.trusted_reads {
+            println!(
+                "| Berth manifest GET c=32, plain project | req/s | {} | – | – |",
+                fmt_rounds(plain)
+            );
+            println!(
+                "| Berth manifest GET c=32, cosign content trust on (signed) | req/s | {} | – | {} |",
+                fmt_rounds(trusted),
+                of_base(trusted, plain, "plain")
+            );
+        }
     }
     if let Some(p) = portal {
         for (which, ms) in &p.pages {
@@ -317,6 +328,9 @@ struct Extras {
     expected: usize,
     /// Orphan blobs collected and the mark+sweep rate (blobs/s), if GC ran.
     gc: Option<(usize, f64)>,
+    /// Manifest GET req/s per round on a plain project and on one that asks
+    /// for cosign signatures (the image signed), if they ran.
+    trusted_reads: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// Which of audit logging and webhooks an image-push run has on, and how
@@ -521,10 +535,14 @@ async fn berth_extras(
         }
     }
 
-    let gc = if gc {
-        Some(gc_rate(url, &t, (user, password), scale).await?)
+    let (gc, trusted_reads) = if gc {
+        let reads = content_trust_reads(url, (user, password), plan.rounds, scale).await?;
+        (
+            Some(gc_rate(url, &t, (user, password), scale).await?),
+            Some(reads),
+        )
     } else {
-        None
+        (None, None)
     };
     Ok(Extras {
         pushes,
@@ -532,7 +550,71 @@ async fn berth_extras(
         expected,
         delivered: delivered.load(std::sync::atomic::Ordering::Relaxed),
         gc,
+        trusted_reads,
     })
+}
+
+/// Manifest GET by tag, 32 in flight, on a plain project and on one with
+/// cosign content trust on (its image signed, so every read passes the
+/// check), alternating each round: req/s per round of each.
+async fn content_trust_reads(
+    url: &str,
+    (user, password): (&str, &str),
+    rounds: usize,
+    scale: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let admin = Client::new();
+    let metadata = serde_json::json!({"enable_content_trust_cosign": "true"});
+    let r = admin
+        .post(format!("{url}/api/v2.0/projects"))
+        .basic_auth(user, Some(password))
+        .json(&serde_json::json!({"project_name": "trusted", "metadata": metadata}))
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "content-trust project")?;
+    let mut reads = Vec::new();
+    for (repo, sign) in [("bench/plain", false), ("trusted/app", true)] {
+        let t = berth_pusher(url, user, password, repo, 32).await?;
+        let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux"}"#);
+        let layer = Bytes::from(random(1024, 11));
+        let manifest = t.reg.push_image_blobs(repo, config, layer).await?;
+        let subject = serde_json::json!({"mediaType": OCI_MANIFEST,
+            "digest": digest(&manifest), "size": manifest.len()});
+        (t.reg)
+            .push_manifest(repo, "latest", OCI_MANIFEST, manifest)
+            .await?;
+        if sign {
+            let signature = t
+                .reg
+                .push_image_blobs(repo, Bytes::from_static(b"{}"), Bytes::from_static(b"sig"))
+                .await?;
+            let mut m: serde_json::Value = serde_json::from_slice(&signature)?;
+            m["artifactType"] = "application/vnd.dev.cosign.artifact.sig.v1+json".into();
+            m["subject"] = subject;
+            let m = Bytes::from(serde_json::to_vec(&m)?);
+            let d = digest(&m);
+            t.reg.push_manifest(repo, &d, OCI_MANIFEST, m).await?;
+        }
+        reads.push((format!("{url}/v2/{repo}/manifests/latest"), t));
+    }
+    let requests = 10_000 / scale;
+    let (mut plain, mut trusted) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut order = [0, 1];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (url, t) = &reads[i];
+            let (rps, _) = hammer(t, 32, requests, url, false).await?;
+            if i == 0 {
+                plain.push(rps)
+            } else {
+                trusted.push(rps)
+            }
+        }
+    }
+    Ok((plain, trusted))
 }
 
 /// GC: orphan blobs pushed, then one collection with no time window;
@@ -1017,10 +1099,15 @@ fn peak_rss_mb(pid: u32) -> Result<f64> {
 /// each round's own ratio (a round measures every mode within seconds, so
 /// its ratio is spared the drift of a shared machine between rounds).
 fn of_off(mode: &[f64], off: &[f64]) -> String {
-    let per_round: Vec<f64> = mode.iter().zip(off).map(|(m, o)| m / o).collect();
+    of_base(mode, off, "off")
+}
+
+/// Like `of_off`, against the rounds of `base` (named `name`).
+fn of_base(mode: &[f64], base: &[f64], name: &str) -> String {
+    let per_round: Vec<f64> = mode.iter().zip(base).map(|(m, o)| m / o).collect();
     format!(
-        "{:.2}x of off (per round: median {:.2}x)",
-        mean(mode) / mean(off),
+        "{:.2}x of {name} (per round: median {:.2}x)",
+        mean(mode) / mean(base),
         percentile(&per_round, 0.5)
     )
 }

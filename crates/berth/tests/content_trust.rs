@@ -140,6 +140,12 @@ async fn signed_images_only_where_the_project_asks_for_them() {
         assert_eq!(error["message"], "The image is not signed by notation.");
         push_referrer(&s, "p/app", &image, NOTATION).await;
         assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
+        // A signature deleted no longer counts.
+        let path = format!("/projects/p/repositories/app/artifacts/{signature}");
+        s.expect(Method::DELETE, &path, ADMIN, None).await.is(200);
+        let (status, error) = pull(&s, "p/app", "v1", admin, "docker").await;
+        assert_eq!(status, 412);
+        assert_eq!(error["message"], "The image is not signed by cosign.");
 
         // Off again: everything is served.
         switch(&s, "enable_content_trust_cosign", false).await;
