@@ -1016,10 +1016,18 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         );
         submit(&c, &format!("a[href$='{subject}']")).await;
         assert!(text(&c, "main").await.contains(&signature[..19]));
+        // p asks for cosign signatures, and this one is notation's: the
+        // page says pulls are refused, and why.
+        let refused = text(&c, ".notice.pull-refused").await;
+        assert!(
+            refused.contains("The image is not signed by cosign."),
+            "{refused}"
+        );
         // The signature's page links back to its subject and offers no
-        // container client's pull.
+        // container client's pull; a signature itself is pulled.
         submit(&c, &format!("a[href$='{signature}']")).await;
         assert!(!text(&c, "dl.commands").await.contains("docker pull"));
+        assert!(c.find(Locator::Css(".notice.pull-refused")).await.is_err());
         submit(&c, "dd.subject a").await;
         assert!(text(&c, "h1").await.contains(&subject[..19]));
 

@@ -724,6 +724,25 @@ impl Registry {
         Ok(row)
     }
 
+    /// Why the policies refuse an ordinary client's pull of manifest
+    /// `digest` now (content trust …), if they do: the portal says so.
+    pub async fn pull_refusal(
+        &self,
+        repo: &RepositoryName,
+        digest: &str,
+    ) -> Result<Option<String>> {
+        let read = Read::Manifest {
+            repo,
+            digest,
+            puller: Puller::default(),
+        };
+        match self.policies.check_pull(&read).await {
+            Ok(()) => Ok(None),
+            Err(RegistryError::PolicyViolation(why)) => Ok(Some(why)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A manifest by tag or digest.
     pub async fn get_manifest(
         &self,

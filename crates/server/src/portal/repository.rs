@@ -325,9 +325,16 @@ pub async fn artifact(
     let tags = tag_section(&v, &p, (&here, list.page), registry_host(&state), name, &a).await;
     let extras = extras(&state, &v, &p, &repo, &reference, &a, &described).await;
     let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
+    let refused = state.registry.pull_refusal(&repo, &a.digest).await;
     let body = html! {
         (crumbs(&p, &repo, true))
         h1 { code.digest { (short(&a.digest)) } }
+        @if let Ok(Some(why)) = &refused {
+            div.notice.warn.pull-refused role="note" {
+                strong { "Pulls of this artifact are refused. " } (why)
+                " The project's configuration asks for it."
+            }
+        }
         (facts(&a, &described.harbor_type, manifest.subject.as_ref(), &here))
         (pull_commands(&a.digest, &described.harbor_type, registry_host(&state), name))
         (tags)
