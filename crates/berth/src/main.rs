@@ -10,7 +10,7 @@ use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::{Chain, ProjectSettings};
-use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
+use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeOptions};
@@ -37,6 +37,23 @@ enum Command {
     Admin {
         #[command(subcommand)]
         task: AdminTask,
+    },
+    /// The vulnerability database the built-in scanner matches against
+    Vulndb {
+        #[command(subcommand)]
+        task: VulndbTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum VulndbTask {
+    /// Import OSV advisories: an ecosystem's all.zip as osv.dev publishes
+    /// it, or a directory of OSV .json files (Berth may be running)
+    Import {
+        /// The archive or directory
+        source: PathBuf,
+        #[command(flatten)]
+        opts: ServeOptions,
     },
 }
 
@@ -80,7 +97,39 @@ fn main() -> anyhow::Result<()> {
             init_tracing(&config)?;
             runtime.block_on(reset_password(config, username, password))
         }
+        Command::Vulndb {
+            task: VulndbTask::Import { source, opts },
+        } => {
+            let config = opts.resolve(file.as_deref())?;
+            init_tracing(&config)?;
+            runtime.block_on(import_vulndb(config, source))
+        }
     }
+}
+
+async fn import_vulndb(config: Config, source: PathBuf) -> anyhow::Result<()> {
+    let db = berth_db::Db::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let vulndb = berth_core::scan::VulnDb::new(db);
+    let done = vulndb
+        .import(&source)
+        .await
+        .with_context(|| format!("importing {}", source.display()))?;
+    for why in &done.invalid {
+        eprintln!("skipped: {why}");
+    }
+    let status = vulndb.status().await?;
+    println!(
+        "Read {} records from {}: {} advisories stored, {} withdrawn removed, {} invalid; {} advisories in the database.",
+        done.read,
+        source.display(),
+        done.stored,
+        done.withdrawn,
+        done.invalid.len(),
+        status.advisories
+    );
+    Ok(())
 }
 
 async fn reset_password(
@@ -216,16 +265,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let events = Events::new();
     webhooks.subscribe(&events);
+    let registry = Arc::new(Registry::new(
+        db.clone(),
+        store,
+        events.clone(),
+        Chain::standard(&db, &settings),
+        trail,
+    ));
+    let artifacts = Artifacts::new(db.clone(), projects.clone());
+    let scans = Scans::new(
+        db.clone(),
+        registry.clone(),
+        projects.clone(),
+        artifacts.clone(),
+        jobs.clone(),
+    );
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
-        artifacts: Artifacts::new(db.clone(), projects.clone()),
-        registry: Registry::new(
-            db.clone(),
-            store,
-            events.clone(),
-            Chain::standard(&db, &settings),
-            trail,
-        ),
+        artifacts,
+        registry,
+        scans,
         iam,
         projects,
         configurations,

@@ -562,6 +562,39 @@ async fn every_answer_matches_the_published_document() {
             .call(M::GET, &format!("{chart_additions}/build_history"), a, None)
             .await;
         assert_eq!(st, 400);
+        // A scan (of an image whose layer is no archive: it fails, and
+        // says so in its overview and log).
+        let v1 = format!("{arts}/v1");
+        assert_eq!(c.call(M::POST, &format!("{v1}/scan"), a, None).await.0, 202);
+        let mut overview = Value::Null;
+        for _ in 0..100 {
+            let (_, art) = c.call(M::GET, &format!("{v1}?{flags}"), a, None).await;
+            overview = art["scan_overview"]
+                .as_object()
+                .and_then(|o| o.values().next().cloned())
+                .unwrap_or_default();
+            if overview["scan_status"] == "Error" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(overview["scan_status"], "Error", "{overview}");
+        let report = overview["report_id"].as_str().unwrap();
+        let (st, log) = c
+            .call(M::GET, &format!("{v1}/scan/{report}/log"), a, None)
+            .await;
+        assert_eq!(st, 200);
+        assert!(log.as_str().unwrap().contains("not a tar archive"), "{log}");
+        let stop = Some(json!({"scan_type": "vulnerability"}));
+        assert_eq!(
+            c.call(M::POST, &format!("{v1}/scan/stop"), a, stop).await.0,
+            400
+        );
+        let (_, none) = c
+            .call(M::GET, &format!("{v1}/additions/vulnerabilities"), a, None)
+            .await;
+        assert_eq!(none, json!({}));
+        c.call(M::GET, &format!("{arts}?{flags}"), a, None).await;
         assert_eq!(
             c.call(M::DELETE, &v2("/projects/docs"), a, None).await.0,
             412

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod project;
 pub mod query;
 pub mod registry;
+pub mod scan;
 
 /// Now, in Unix milliseconds (every stored time).
 pub use berth_db::now_millis;
@@ -25,6 +26,7 @@ pub use project::artifacts::Artifacts;
 pub use project::repositories::Repositories;
 pub use project::Projects;
 pub use registry::{Registry, RegistryError};
+pub use scan::Scans;
 
 /// Locks a mutex, carrying on past a panic elsewhere (every guarded value
 /// here stays consistent between statements).

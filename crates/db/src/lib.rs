@@ -33,10 +33,12 @@ pub mod properties;
 pub mod query;
 pub mod repositories;
 pub mod robots;
+pub mod scans;
 pub mod sessions;
 pub mod tags;
 pub mod uploads;
 pub mod users;
+pub mod vulnerabilities;
 pub mod webhooks;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -430,6 +432,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "robot_level",
         include_str!("../migrations/0017_robot_level.sql"),
     ),
+    (18, "scan", include_str!("../migrations/0018_scan.sql")),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -18,18 +18,19 @@ use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::notify::audit::Audit;
 use berth_core::notify::webhooks::Webhooks;
-use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories};
+use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// Everything a handler can reach.
 pub struct AppState {
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub iam: Iam,
     pub projects: Projects,
     pub repositories: Repositories,
     pub artifacts: Artifacts,
+    pub scans: Scans,
     pub configurations: Configurations,
     pub jobs: Jobs,
     pub gc: Gc,

@@ -44,6 +44,13 @@ pub const DEVIATIONS: &[(&str, &str, u16, &str)] = &[
     ),
     (
         "get",
+        "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/additions/vulnerabilities",
+        200,
+        "Harbor's document calls the report a JSON string; Harbor, like Berth, sends a JSON \
+         object of reports by report type ({} before a scan)",
+    ),
+    (
+        "get",
         "/projects/{project_name_or_id}",
         404,
         "Harbor answers 404 for a project that does not exist too; its document omits it",

@@ -24,11 +24,15 @@ pub enum Kind {
     Accessory,
     /// Webhook policies.
     NotificationPolicy,
+    /// Vulnerability scans of artifacts and their reports.
+    Scan,
+    /// SBOMs generated for artifacts.
+    Sbom,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -40,6 +44,8 @@ impl Kind {
         Kind::ArtifactAddition,
         Kind::Accessory,
         Kind::NotificationPolicy,
+        Kind::Scan,
+        Kind::Sbom,
     ];
 }
 
@@ -211,6 +217,8 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::ArtifactAddition => "artifact-addition",
         Kind::Accessory => "accessory",
         Kind::NotificationPolicy => "notification-policy",
+        Kind::Scan => "scan",
+        Kind::Sbom => "sbom",
     }
 }
 
@@ -253,6 +261,7 @@ fn public_allows(kind: Kind, action: Action) -> bool {
             | (Tag, List)
             | (ArtifactAddition, Read)
             | (Accessory, List)
+            | (Scan, Read)
     )
 }
 
@@ -289,6 +298,8 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
         }
         (NotificationPolicy, Maintainer) => matches!(action, Read | List),
         (NotificationPolicy, _) => false,
+        (Scan | Sbom, ProjectAdmin | Maintainer) => matches!(action, Create | Read | Stop),
+        (Scan | Sbom, _) => action == Read,
         (ArtifactAddition, _) => action == Read,
         (Accessory, _) => action == List,
     }

@@ -251,6 +251,13 @@ impl Jobs {
         Ok(execution)
     }
 
+    /// Enqueues a job in the caller's transaction, so what the job works on
+    /// is written with it; returns its execution id. Call [`Jobs::wake`]
+    /// once the transaction has committed.
+    pub async fn enqueue_in(&self, tx: &mut berth_db::Tx, job: &NewJob<'_>) -> CoreResult<i64> {
+        Ok(jobs::enqueue(tx, job, now_millis()).await?.0)
+    }
+
     /// Nothing yet: jobs to add in a caller's transaction (see [`Enqueued`]).
     pub fn batch(&self) -> Enqueued {
         Enqueued {

@@ -30,6 +30,16 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(icon))
 }
 
+/// The `X-Accept-Vulnerabilities` header: which report types the client
+/// reads (Harbor's native one when absent).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct AcceptVulnerabilities {
+    #[param(rename = "X-Accept-Vulnerabilities")]
+    x_accept_vulnerabilities: Option<String>,
+}
+
 /// The artifacts collection's path, for `Link` headers (the repository
 /// name stays encoded twice).
 fn base(p: &str, r: &str) -> String {
@@ -37,12 +47,12 @@ fn base(p: &str, r: &str) -> String {
     format!("/api/v2.0/projects/{p}/repositories/{r}/artifacts")
 }
 
-fn repo(p: &str, r: &str) -> Result<RepositoryName, ApiError> {
+pub(super) fn repo(p: &str, r: &str) -> Result<RepositoryName, ApiError> {
     let r = super::repositories::repo_name(r)?;
     RepositoryName::parse(&format!("{p}/{r}")).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-fn reference(s: &str) -> Result<Reference, ApiError> {
+pub(super) fn reference(s: &str) -> Result<Reference, ApiError> {
     Reference::parse(s).map_err(|e| ApiError::bad_request(format!("invalid reference {s:?}: {e}")))
 }
 
@@ -62,13 +72,22 @@ fn tag_json(a: &ArtifactRow, t: &TagRow) -> Tag {
 struct With {
     tags: bool,
     accessories: bool,
+    /// The report types the client accepts, when it asks for overviews.
+    scan_overview: Option<Option<String>>,
 }
 
 impl With {
-    fn parse(q: Option<&str>) -> With {
+    fn parse(q: Option<&str>, headers: &HeaderMap) -> With {
+        let accept = headers
+            .get("x-accept-vulnerabilities")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         With {
             tags: query_value(q, "with_tag").is_none_or(|v| v != "false"),
             accessories: query_value(q, "with_accessory").is_some_and(|v| v == "true"),
+            scan_overview: query_value(q, "with_scan_overview")
+                .is_some_and(|v| v == "true")
+                .then_some(accept),
         }
     }
 }
@@ -113,8 +132,10 @@ async fn artifact_json(
         None
     };
     let (project, name_in_project) = repo.as_str().split_once('/').unwrap_or_default();
+    let scannable = berth_core::scan::scannable_type(&described.harbor_type);
     let addition_links = berth_core::project::artifacts::additions_of(&described, &a.media_type)
         .iter()
+        .chain(scannable.then_some(&"vulnerabilities"))
         .map(|name| {
             let href = format!(
                 "{}/{}/additions/{name}",
@@ -160,6 +181,7 @@ async fn artifact_json(
             .tags
             .then(|| a.tags.iter().map(|t| tag_json(a, t)).collect()),
         accessories,
+        scan_overview: None,
     })
 }
 
@@ -170,15 +192,20 @@ async fn artifacts_json(
     ctx: &SecurityContext,
     rows: &[ArtifactRow],
     project_id: i64,
-    query: Option<&str>,
+    with: &With,
 ) -> Result<Vec<Artifact>, ApiError> {
-    let with = With::parse(query);
     let mut out = Vec::with_capacity(rows.len());
     for a in rows {
         // Stored names were checked when their repository was made.
         let repo = RepositoryName::parse(&a.repository_name)
             .map_err(|e| berth_core::CoreError::Internal(e.to_string()))?;
-        out.push(artifact_json(state, ctx, a, project_id, &repo, &with).await?);
+        out.push(artifact_json(state, ctx, a, project_id, &repo, with).await?);
+    }
+    if let Some(accept) = &with.scan_overview {
+        let mut overviews = state.scans.overviews(rows, accept.as_deref()).await?;
+        for a in &mut out {
+            a.scan_overview = overviews.remove(&a.id);
+        }
     }
     Ok(out)
 }
@@ -187,10 +214,12 @@ async fn artifacts_json(
 /// media_type, artifact_type, size, push_time, pull_time.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts", tag = "artifact",
     operation_id = "listArtifacts",
-    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query)),
+    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
+        ("with_scan_overview" = Option<bool>, Query), AcceptVulnerabilities),
     responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
 async fn list(
     S(state): S<State>,
+    headers: HeaderMap,
     Path((p, r)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
@@ -207,7 +236,8 @@ async fn list(
             page.size,
         )
         .await?;
-    let out = artifacts_json(&state, &ctx, &rows, project_id, q.as_deref()).await?;
+    let with = With::parse(q.as_deref(), &headers);
+    let out = artifacts_json(&state, &ctx, &rows, project_id, &with).await?;
     Ok(page.respond(out, &base(&p, &r), total))
 }
 
@@ -217,6 +247,7 @@ async fn list(
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/artifacts", tag = "project",
     operation_id = "listArtifactsOfProject",
     params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
+        ("with_scan_overview" = Option<bool>, Query), AcceptVulnerabilities,
         ("latest_in_repository" = Option<bool>, Query)),
     responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
 async fn list_in_project(
@@ -244,7 +275,8 @@ async fn list_in_project(
             page.size,
         )
         .await?;
-    let out = artifacts_json(&state, &ctx, &rows, project_id, q.as_deref()).await?;
+    let with = With::parse(q.as_deref(), &headers);
+    let out = artifacts_json(&state, &ctx, &rows, project_id, &with).await?;
     let mut resp = Json(out).into_response();
     page.headers(
         &mut resp,
@@ -297,10 +329,12 @@ async fn copy(
 /// One artifact, by tag or digest.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}",
     tag = "artifact", operation_id = "getArtifact",
-    params(("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query)),
+    params(("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
+        ("with_scan_overview" = Option<bool>, Query), AcceptVulnerabilities),
     responses((status = 200, description = "The artifact", body = Artifact)))]
 async fn get_one(
     S(state): S<State>,
+    headers: HeaderMap,
     Path((p, r, reference_s)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
@@ -310,10 +344,9 @@ async fn get_one(
         .artifacts
         .get(&ctx, &repo, &reference(&reference_s)?)
         .await?;
-    let with = With::parse(q.as_deref());
-    Ok(Json(
-        artifact_json(&state, &ctx, &a, project_id, &repo, &with).await?,
-    ))
+    let with = With::parse(q.as_deref(), &headers);
+    let mut out = artifacts_json(&state, &ctx, std::slice::from_ref(&a), project_id, &with).await?;
+    Ok(Json(out.remove(0)))
 }
 
 /// Deletes an artifact and its tags.
@@ -483,10 +516,21 @@ async fn list_accessories(
             (String = "text/markdown")))))]
 async fn addition(
     S(state): S<State>,
+    headers: HeaderMap,
     Path((p, r, reference_s, addition)): Path<(String, String, String, String)>,
     Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
     let repo = repo(&p, &r)?;
+    if addition.eq_ignore_ascii_case("vulnerabilities") {
+        let accept = headers
+            .get("x-accept-vulnerabilities")
+            .and_then(|v| v.to_str().ok());
+        let reports = state
+            .scans
+            .vulnerabilities(&ctx, &repo, &reference(&reference_s)?, accept)
+            .await?;
+        return Ok(Json(reports).into_response());
+    }
     let a = state
         .artifacts
         .addition(

@@ -15,6 +15,7 @@ mod openapi;
 mod projects;
 mod repositories;
 mod robots;
+mod scan;
 mod system;
 mod users;
 mod webhooks;
@@ -49,6 +50,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(repositories::router())
         .merge(robots::router())
         .merge(artifacts::router())
+        .merge(scan::router())
         .merge(system::router())
         .merge(jobservice::router())
         .merge(gc::router())

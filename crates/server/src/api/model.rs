@@ -214,6 +214,11 @@ pub struct Artifact {
     pub tags: Option<Vec<Tag>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accessories: Option<Vec<Accessory>>,
+    /// The scan's state and findings' counts, by report type
+    /// (`with_scan_overview=true`, once scanned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub scan_overview: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// A child of an index.
@@ -319,8 +324,8 @@ pub struct ChartDependency {
     pub alias: Option<String>,
 }
 
-/// An addition sent as JSON: an image's build history or a chart's
-/// dependencies.
+/// An addition sent as JSON: an image's build history, a chart's
+/// dependencies, or an image's vulnerability reports by report type.
 pub struct AdditionJson;
 
 impl utoipa::PartialSchema for AdditionJson {
@@ -328,9 +333,25 @@ impl utoipa::PartialSchema for AdditionJson {
         use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
         use utoipa::openapi::Ref;
         let list_of = |name| ArrayBuilder::new().items(Ref::from_schema_name(name));
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let report = ObjectBuilder::new()
+            .description(Some(
+                "Harbor's vulnerability report: generated_at, scanner, severity, vulnerabilities",
+            ))
+            .property(
+                "generated_at",
+                ObjectBuilder::new().schema_type(Type::String),
+            )
+            .property("scanner", ObjectBuilder::new().schema_type(Type::Object))
+            .property("severity", ObjectBuilder::new().schema_type(Type::String))
+            .property(
+                "vulnerabilities",
+                ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)),
+            );
         AnyOfBuilder::new()
             .item(list_of("BuildHistoryEntry"))
             .item(list_of("ChartDependency"))
+            .item(ObjectBuilder::new().additional_properties(Some(report)))
             .into()
     }
 }

@@ -1,0 +1,569 @@
+//! Vulnerability scanning with the built-in scanner: real OSV advisories
+//! imported with `berth vulndb import`, images built here with dpkg, apk,
+//! Python, npm and Cargo packages of known versions, and the findings,
+//! overviews and logs a Harbor client reads.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{
+    berth, digest, image_manifest, Server, ADMIN, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
+};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+const NATIVE: &str = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
+const GENERIC: &str = "application/vnd.security.vulnerability.report; version=1.1";
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv")
+}
+
+/// `berth vulndb import` on the server's database (while it runs).
+fn import(s: &Server, source: &std::path::Path) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let out = berth()
+        .args(["vulndb", "import"])
+        .arg(source)
+        .args(["--database-url", &s.database_url])
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A gzip-compressed tar layer of text files.
+fn layer(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, path, content.as_bytes()).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Pushes an image of these layers; its digest and size.
+async fn push(s: &Server, repo: &str, tag: &str, layers: &[Vec<u8>]) -> (String, usize) {
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+    let config_digest = s.push_blob(repo, config).await;
+    let mut descriptors = Vec::new();
+    for l in layers {
+        descriptors.push((s.push_blob(repo, l).await, l.len()));
+    }
+    let layers: Vec<(&str, &str, usize)> = descriptors
+        .iter()
+        .map(|(d, n)| (OCI_LAYER, d.as_str(), *n))
+        .collect();
+    let body = image_manifest(
+        OCI_MANIFEST,
+        (OCI_CONFIG, &config_digest, config.len()),
+        &layers,
+        None,
+    );
+    let r = s.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    (digest(&body), body.len())
+}
+
+const DPKG_STATUS: &str = "\
+Package: libssl3
+Status: install ok installed
+Architecture: amd64
+Source: openssl
+Version: 3.0.11-1~deb12u1
+Description: Secure Sockets Layer toolkit - shared libraries
+
+Package: openssl
+Status: install ok installed
+Architecture: amd64
+Version: 3.0.11-1~deb12u1
+Description: Secure Sockets Layer toolkit - cryptographic utility
+
+Package: zlib1g
+Status: install ok installed
+Architecture: amd64
+Source: zlib
+Version: 1:1.2.13.dfsg-1
+Description: compression library - runtime
+
+Package: removed-tool
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0-1
+";
+
+/// A Debian 12 image with Python, npm and Cargo packages; the second
+/// layer deletes a lock file the first had.
+async fn push_debian(s: &Server, repo: &str, tag: &str) -> (String, usize) {
+    let base = layer(&[
+        ("etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n"),
+        ("var/lib/dpkg/status", DPKG_STATUS),
+        (
+            "usr/lib/python3/dist-packages/PyYAML-5.3.1.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: PyYAML\nVersion: 5.3.1\nLicense: MIT\n\nYAML parser and emitter for Python\n",
+        ),
+        (
+            "usr/lib/python3/dist-packages/requests-2.25.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: requests\nVersion: 2.25.0\n",
+        ),
+        (
+            "srv/web/package-lock.json",
+            r#"{"name":"web","lockfileVersion":3,"packages":{"":{"name":"web"},"node_modules/lodash":{"version":"4.17.15"}}}"#,
+        ),
+        (
+            "srv/tool/Cargo.lock",
+            "version = 3\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.100\"\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.4.0\"\n",
+        ),
+        ("srv/old/Cargo.lock", "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"0.6.10\"\n"),
+    ]);
+    let top = layer(&[
+        ("srv/old/.wh.Cargo.lock", ""),
+        ("srv/README", "deleted the old tool\n"),
+    ]);
+    push(s, repo, tag, &[base, top]).await
+}
+
+async fn push_alpine(s: &Server, repo: &str, tag: &str) -> (String, usize) {
+    let installed = "C:Q1abc=\nP:libcrypto3\nV:3.1.4-r1\nA:x86_64\no:openssl\nL:Apache-2.0\n\n\
+        C:Q1def=\nP:libssl3\nV:3.1.4-r1\nA:x86_64\no:openssl\nL:Apache-2.0\n\n\
+        C:Q1ghi=\nP:busybox\nV:1.36.1-r15\nA:x86_64\no:busybox\nL:GPL-2.0-only\n";
+    let base = layer(&[
+        (
+            "etc/os-release",
+            "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.0\n",
+        ),
+        ("lib/apk/db/installed", installed),
+    ]);
+    push(s, repo, tag, &[base]).await
+}
+
+fn artifact_path(repo: &str, reference: &str) -> String {
+    let (project, name) = repo.split_once('/').unwrap();
+    format!(
+        "/projects/{project}/repositories/{}/artifacts/{reference}",
+        name.replace('/', "%252F")
+    )
+}
+
+/// Waits for the artifact's scan to end; its overview.
+async fn scanned(s: &Server, repo: &str, reference: &str) -> Value {
+    let path = format!("{}?with_scan_overview=true", artifact_path(repo, reference));
+    for _ in 0..200 {
+        let a = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+        let overview = a["scan_overview"][NATIVE].clone();
+        let status = overview["scan_status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !["", "Pending", "Running"].contains(&status.as_str()) {
+            return overview;
+        }
+        common::sleep_ms(50).await;
+    }
+    panic!("the scan of {repo}@{reference} did not end");
+}
+
+/// The report's findings as (id, package, version, fix, severity).
+fn findings(report: &Value) -> Vec<(String, String, String, String, String)> {
+    report["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (
+                s("id"),
+                s("package"),
+                s("version"),
+                s("fix_version"),
+                s("severity"),
+            )
+        })
+        .collect()
+}
+
+fn row(
+    id: &str,
+    package: &str,
+    version: &str,
+    fix: &str,
+    severity: &str,
+) -> (String, String, String, String, String) {
+    (
+        id.into(),
+        package.into(),
+        version.into(),
+        fix.into(),
+        severity.into(),
+    )
+}
+
+#[tokio::test]
+async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages() {
+    for s in common::servers().await {
+        let imported = import(&s, &fixtures());
+        assert!(
+            imported.contains(
+                "7 advisories stored, 1 withdrawn removed, 0 invalid; 7 advisories in the database"
+            ),
+            "{imported}"
+        );
+        let (debian, debian_size) = push_debian(&s, "p/app", "bookworm").await;
+        let (alpine, alpine_size) = push_alpine(&s, "p/app", "alpine").await;
+
+        // Nothing is shown before a scan; the addition link is there.
+        let path = artifact_path("p/app", "bookworm");
+        let a = s
+            .expect(
+                Method::GET,
+                &format!("{path}?with_scan_overview=true"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert!(a.get("scan_overview").is_none(), "{a}");
+        assert_eq!(
+            a["addition_links"]["vulnerabilities"]["href"],
+            format!("/api/v2.0/projects/p/repositories/app/artifacts/{debian}/additions/vulnerabilities")
+        );
+        let none = s
+            .expect(
+                Method::GET,
+                &format!("{path}/additions/vulnerabilities"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(none, json!({}));
+
+        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
+            .await
+            .is(202);
+        let overview = scanned(&s, "p/app", "bookworm").await;
+        assert_eq!(overview["scan_status"], "Success", "{overview}");
+        assert_eq!(overview["severity"], "Critical");
+        assert_eq!(overview["complete_percent"], 100);
+        assert_eq!(overview["scanner"]["name"], "Berth");
+        assert_eq!(
+            overview["summary"],
+            json!({"total": 6, "fixable": 6, "summary": {"Critical": 2, "High": 3, "Medium": 1}})
+        );
+
+        let report = s
+            .expect(
+                Method::GET,
+                &format!("{path}/additions/vulnerabilities"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        let report = &report[NATIVE];
+        assert_eq!(report["severity"], "Critical");
+        // The same CVE from GitHub's and PyPA's databases is one finding;
+        // the deleted lock file's smallvec 0.6.10 is not there; zlib has
+        // no advisory; the removed package is not installed.
+        assert_eq!(
+            findings(report),
+            [
+                row("CVE-2020-14343", "PyYAML", "5.3.1", "5.4", "Critical"),
+                row("CVE-2021-25900", "smallvec", "1.4.0", "1.6.1", "Critical"),
+                row(
+                    "CVE-2023-5363",
+                    "libssl3",
+                    "3.0.11-1~deb12u1",
+                    "3.0.11-1~deb12u2",
+                    "High"
+                ),
+                row("CVE-2020-8203", "lodash", "4.17.15", "4.17.20", "High"),
+                row(
+                    "CVE-2023-5363",
+                    "openssl",
+                    "3.0.11-1~deb12u1",
+                    "3.0.11-1~deb12u2",
+                    "High"
+                ),
+                row("CVE-2023-32681", "requests", "2.25.0", "2.31.0", "Medium"),
+            ]
+        );
+        let lodash = &report["vulnerabilities"][3];
+        assert_eq!(lodash["preferred_cvss"]["score_v3"], 7.4);
+        assert_eq!(lodash["cwe_ids"], json!(["CWE-1321", "CWE-770"]));
+        assert_eq!(lodash["artifact_digests"], json!([debian]));
+        assert_eq!(
+            lodash["links"][0],
+            "https://osv.dev/vulnerability/GHSA-p6mc-m468-83gw"
+        );
+
+        // The generic report type when the client asks for it.
+        let generic = s
+            .anon
+            .get(s.u(&format!("/api/v2.0{path}/additions/vulnerabilities")))
+            .basic_auth("admin", Some(common::ADMIN_PASSWORD))
+            .header("X-Accept-Vulnerabilities", GENERIC)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(findings(&generic[GENERIC]).len(), 6);
+
+        // The scan's log.
+        let report_id = overview["report_id"].as_str().unwrap();
+        let log = s
+            .expect(
+                Method::GET,
+                &format!("{path}/scan/{report_id}/log"),
+                ADMIN,
+                None,
+            )
+            .await;
+        assert_eq!(log.status, 200);
+        assert!(
+            log.text.contains("6 vulnerabilities, severity Critical"),
+            "{}",
+            log.text
+        );
+        s.expect(
+            Method::GET,
+            &format!("{path}/scan/no-such-report/log"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
+
+        // Alpine: both binary packages of the openssl origin.
+        let apath = artifact_path("p/app", "alpine");
+        s.expect(
+            Method::POST,
+            &format!("{apath}/scan"),
+            ADMIN,
+            Some(&json!({"scan_type": "vulnerability"})),
+        )
+        .await
+        .is(202);
+        let overview = scanned(&s, "p/app", "alpine").await;
+        assert_eq!(overview["summary"]["total"], 2, "{overview}");
+        let report = s
+            .expect(
+                Method::GET,
+                &format!("{apath}/additions/vulnerabilities"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(
+            findings(&report[NATIVE]),
+            [
+                row(
+                    "CVE-2024-0727",
+                    "libcrypto3",
+                    "3.1.4-r1",
+                    "3.1.4-r5",
+                    "Medium"
+                ),
+                row("CVE-2024-0727", "libssl3", "3.1.4-r1", "3.1.4-r5", "Medium"),
+            ]
+        );
+
+        // An index of both: its overview and report add up its children's.
+        let index = common::index_manifest(
+            OCI_INDEX,
+            &[
+                (OCI_MANIFEST, &debian, debian_size),
+                (OCI_MANIFEST, &alpine, alpine_size),
+            ],
+        );
+        let r = s.put_manifest("p/app", "multi", OCI_INDEX, &index).await;
+        assert_eq!(r.status(), 201);
+        let listed = s
+            .expect(
+                Method::GET,
+                "/projects/p/repositories/app/artifacts?with_scan_overview=true&q=tags%3Dmulti",
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        let o = &listed[0]["scan_overview"][NATIVE];
+        assert_eq!(o["summary"]["total"], 8, "{listed}");
+        assert_eq!(o["severity"], "Critical");
+        let merged = s
+            .expect(
+                Method::GET,
+                &format!(
+                    "{}/additions/vulnerabilities",
+                    artifact_path("p/app", "multi")
+                ),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(findings(&merged[NATIVE]).len(), 8);
+
+        // Scanning the index scans both images again.
+        let ipath = artifact_path("p/app", "multi");
+        s.expect(Method::POST, &format!("{ipath}/scan"), ADMIN, None)
+            .await
+            .is(202);
+        let o = scanned(&s, "p/app", "multi").await;
+        assert_eq!(o["scan_status"], "Success", "{o}");
+        assert_eq!(o["summary"]["total"], 8);
+
+        // What is not an image is not scanned; bad scan types are refused.
+        let chart = json!({"apiVersion": "v2", "name": "c", "version": "1.0"});
+        let archive = common::chart_archive(&chart, &[]);
+        let chart = s.push_chart("p/chart", "1.0", &chart, &archive).await;
+        let cpath = artifact_path("p/chart", &chart);
+        let e = s
+            .expect(Method::POST, &format!("{cpath}/scan"), ADMIN, None)
+            .await
+            .error(400, "BAD_REQUEST");
+        assert!(
+            e["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not support scanning"),
+            "{e}"
+        );
+        s.expect(
+            Method::POST,
+            &format!("{path}/scan"),
+            ADMIN,
+            Some(&json!({"scan_type": "viruses"})),
+        )
+        .await
+        .error(400, "BAD_REQUEST");
+        s.expect(
+            Method::POST,
+            &format!("{path}/scan/stop"),
+            ADMIN,
+            Some(&json!({"scan_type": "vulnerability"})),
+        )
+        .await
+        .error(400, "BAD_REQUEST");
+
+        // Who may: a guest reads overviews but may not scan; strangers see nothing.
+        s.create_user("guest", "Guest12345").await;
+        s.create(
+            "/projects/p/members",
+            ADMIN,
+            json!({"role_id": 3, "member_user": {"username": "guest"}}),
+        )
+        .await;
+        let guest = Some(("guest", "Guest12345"));
+        s.expect(Method::POST, &format!("{path}/scan"), guest, None)
+            .await
+            .error(403, "FORBIDDEN");
+        let seen = s
+            .expect(
+                Method::GET,
+                &format!("{path}?with_scan_overview=true"),
+                guest,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(seen["scan_overview"][NATIVE]["scan_status"], "Success");
+        s.expect(Method::POST, &format!("{path}/scan"), None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        s.create_user("stranger", "Stranger12345").await;
+        s.expect(
+            Method::GET,
+            &format!("{path}/scan/{report_id}/log"),
+            Some(("stranger", "Stranger12345")),
+            None,
+        )
+        .await
+        .error(403, "FORBIDDEN");
+    }
+}
+
+#[tokio::test]
+async fn an_archive_import_replaces_and_withdraws_advisories() {
+    let s = Server::start("sqlite", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("all.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            zip.start_file(path.file_name().unwrap().to_string_lossy(), options)
+                .unwrap();
+            std::io::Write::write_all(&mut zip, &std::fs::read(&path).unwrap()).unwrap();
+        }
+    }
+    zip.start_file("broken.json", options).unwrap();
+    std::io::Write::write_all(&mut zip, b"{not json").unwrap();
+    zip.finish().unwrap();
+    let out = import(&s, &zip_path);
+    assert!(out.contains("Read 9 records"), "{out}");
+    assert!(
+        out.contains("7 advisories stored, 1 withdrawn removed, 1 invalid"),
+        "{out}"
+    );
+
+    // lodash's advisory withdrawn later: it no longer matches.
+    let withdrawn = dir.path().join("update");
+    std::fs::create_dir(&withdrawn).unwrap();
+    std::fs::write(
+        withdrawn.join("GHSA-p6mc-m468-83gw.json"),
+        r#"{"id":"GHSA-p6mc-m468-83gw","modified":"2030-01-01T00:00:00Z","withdrawn":"2030-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let out = import(&s, &withdrawn);
+    assert!(
+        out.contains("0 advisories stored, 1 withdrawn removed, 0 invalid; 6 advisories"),
+        "{out}"
+    );
+    push_debian(&s, "p/app", "v1").await;
+    s.expect(
+        Method::POST,
+        &format!("{}/scan", artifact_path("p/app", "v1")),
+        ADMIN,
+        None,
+    )
+    .await
+    .is(202);
+    let o = scanned(&s, "p/app", "v1").await;
+    assert_eq!(o["summary"]["summary"]["High"], 2, "{o}");
+
+    // Not an archive: a clear error, nothing imported.
+    let bad = dir.path().join("bad.zip");
+    std::fs::write(&bad, b"not a zip").unwrap();
+    let out = berth()
+        .args(["vulndb", "import"])
+        .arg(&bad)
+        .args(["--database-url", &s.database_url])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a zip archive"),
+        "{out:?}"
+    );
+}

@@ -1,0 +1,246 @@
+//! The vulnerability database the built-in scanner matches packages
+//! against: OSV advisories imported into Berth's own database, so every
+//! replica scans with the same advisories.
+
+use super::report::{Cvss, Finding};
+use crate::error::{CoreError, CoreResult};
+use berth_db::{properties, vulnerabilities as db, Db};
+use berth_scan::inventory::Inventory;
+use berth_scan::osv::{self, Record, Versions};
+use berth_scan::version::Scheme;
+use berth_scan::Severity;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Advisories written per transaction.
+const BATCH: usize = 500;
+const UPDATED_AT: &str = "vulndb.updated_at";
+const SOURCE: &str = "vulndb.source";
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Records read.
+    pub read: u64,
+    /// Advisories stored (new or replaced).
+    pub stored: u64,
+    /// Withdrawn advisories removed.
+    pub withdrawn: u64,
+    /// Records that were not valid OSV, with why.
+    pub invalid: Vec<String>,
+}
+
+/// The database's state, as the portal and `/scanners/{id}/metadata` show it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub advisories: i64,
+    /// When the last import ended (ms), if any.
+    pub updated_at: Option<i64>,
+    pub source: Option<String>,
+}
+
+/// The vulnerability database.
+#[derive(Clone)]
+pub struct VulnDb {
+    db: Db,
+}
+
+/// An advisory or a withdrawal, read from an archive.
+enum Item {
+    Store(Box<(db::Advisory, Vec<db::Affected>)>),
+    Withdraw(String),
+    Invalid(String),
+}
+
+impl VulnDb {
+    /// The database in Berth's metadata database.
+    pub fn new(db: Db) -> Self {
+        VulnDb { db }
+    }
+
+    /// Imports OSV records from an archive (`all.zip`) or a directory of
+    /// `.json` files (searched recursively); a record replaces what an
+    /// earlier import stored under its id.
+    pub async fn import(&self, source: &Path) -> CoreResult<Imported> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(4);
+        let path = source.to_path_buf();
+        let reader = tokio::task::spawn_blocking(move || read_records(&path, tx));
+        let mut done = Imported::default();
+        while let Some(items) = rx.recv().await {
+            let mut store = Vec::new();
+            let mut withdraw = Vec::new();
+            for item in items {
+                done.read += 1;
+                match item {
+                    Item::Store(advisory) => store.push(*advisory),
+                    Item::Withdraw(id) => withdraw.push(id),
+                    Item::Invalid(why) => done.invalid.push(why),
+                }
+            }
+            let mut tx = self.db.begin().await?;
+            db::upsert(&mut tx, &store).await?;
+            db::remove(&mut tx, &withdraw).await?;
+            berth_db::commit(tx).await?;
+            done.stored += store.len() as u64;
+            done.withdrawn += withdraw.len() as u64;
+        }
+        reader
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .map_err(CoreError::BadRequest)?;
+        let w = self.db.writer();
+        properties::set(w, UPDATED_AT, &berth_db::now_millis().to_string()).await?;
+        properties::set(w, SOURCE, &source.display().to_string()).await?;
+        Ok(done)
+    }
+
+    /// How many advisories there are and when they were imported.
+    pub async fn status(&self) -> CoreResult<Status> {
+        let r = self.db.reader();
+        Ok(Status {
+            advisories: db::count(r).await?,
+            updated_at: properties::get(r, UPDATED_AT)
+                .await?
+                .and_then(|v| v.parse().ok()),
+            source: properties::get(r, SOURCE).await?,
+        })
+    }
+
+    /// The vulnerabilities of an image's packages, each package and
+    /// advisory once.
+    pub async fn findings(&self, inv: &Inventory, digest: &str) -> CoreResult<Vec<Finding>> {
+        let mut candidates: HashMap<(String, String), Vec<db::Candidate>> = HashMap::new();
+        let mut out: BTreeMap<(String, String, String), Finding> = BTreeMap::new();
+        for p in &inv.packages {
+            let Some(ecosystem) = &p.ecosystem else {
+                continue;
+            };
+            let key = (osv::lookup_ecosystem(ecosystem), p.lookup.0.clone());
+            if !candidates.contains_key(&key) {
+                let found = db::naming(self.db.reader(), &key.0, &key.1).await?;
+                candidates.insert(key.clone(), found);
+            }
+            let scheme = Scheme::of(ecosystem);
+            for c in &candidates[&key] {
+                let Ok(versions) = serde_json::from_str::<Versions>(&c.versions) else {
+                    continue;
+                };
+                let Some(fix) = versions.affects(scheme, &p.lookup.1) else {
+                    continue;
+                };
+                let a = &c.advisory;
+                let id = a.cve.clone().unwrap_or_else(|| a.id.clone());
+                let entry = (id.clone(), p.name.clone(), p.version.clone());
+                let severity = (c.package_severity.as_deref())
+                    .and_then(Severity::parse)
+                    .or_else(|| Severity::parse(&a.severity))
+                    .unwrap_or(Severity::Unknown);
+                let mut links = vec![format!("https://osv.dev/vulnerability/{}", a.id)];
+                links.extend(serde_json::from_str::<Vec<String>>(&a.links).unwrap_or_default());
+                let finding = Finding {
+                    id,
+                    package: p.name.clone(),
+                    version: p.version.clone(),
+                    fix_version: fix.unwrap_or_default(),
+                    severity,
+                    description: a.description.clone(),
+                    links,
+                    artifact_digests: vec![digest.to_string()],
+                    preferred_cvss: Cvss {
+                        score_v3: a.cvss_x10.map(|s| s as f64 / 10.0),
+                        vector_v3: a.cvss_vector.clone().unwrap_or_default(),
+                    },
+                    cwe_ids: serde_json::from_str(&a.cwe_ids).unwrap_or_default(),
+                    vendor_attributes: BTreeMap::from([
+                        ("osv_id".into(), a.id.clone().into()),
+                        ("package_type".into(), p.kind.into()),
+                    ]),
+                };
+                // The same CVE from two databases (GHSA and the CVE's own
+                // record) is one finding; the first fix named wins.
+                out.entry(entry).or_insert(finding);
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+}
+
+/// Reads the records of an archive or directory on a blocking thread,
+/// handing them over in batches.
+fn read_records(source: &Path, tx: tokio::sync::mpsc::Sender<Vec<Item>>) -> Result<(), String> {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut each = |record: Result<Record, String>| -> Result<(), String> {
+        batch.push(item(record));
+        if batch.len() >= BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            tx.blocking_send(full)
+                .map_err(|_| "import stopped".to_string())?;
+        }
+        Ok(())
+    };
+    if source.is_dir() {
+        for path in json_files(source)? {
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            each(Record::parse(&bytes).map_err(|e| format!("{}: {e}", path.display())))?;
+        }
+    } else {
+        let file = std::fs::File::open(source).map_err(|e| format!("{}: {e}", source.display()))?;
+        osv::read_archive(std::io::BufReader::new(file), &mut each)?;
+    }
+    if !batch.is_empty() {
+        tx.blocking_send(batch)
+            .map_err(|_| "import stopped".to_string())?;
+    }
+    Ok(())
+}
+
+fn item(record: Result<Record, String>) -> Item {
+    let record = match record {
+        Ok(r) => r,
+        Err(why) => return Item::Invalid(why),
+    };
+    let id = record.id.clone();
+    let Some((a, packages)) = record.split() else {
+        return Item::Withdraw(id);
+    };
+    let advisory = db::Advisory {
+        id: a.id,
+        cve: a.cve,
+        modified: a.modified,
+        description: a.description,
+        severity: a.severity.as_str().into(),
+        cvss_x10: a.cvss.as_ref().map(|(s, _)| (s * 10.0).round() as i64),
+        cvss_vector: a.cvss.map(|(_, v)| v),
+        links: serde_json::to_string(&a.links).unwrap_or_else(|_| "[]".into()),
+        cwe_ids: serde_json::to_string(&a.cwe_ids).unwrap_or_else(|_| "[]".into()),
+    };
+    let packages = packages
+        .into_iter()
+        .map(|p| db::Affected {
+            ecosystem: p.ecosystem,
+            name: p.name,
+            versions: p.versions,
+            severity: p.severity.map(|s| s.as_str().into()),
+        })
+        .collect();
+    Item::Store(Box::new((advisory, packages)))
+}
+
+/// Every `.json` file under a directory, in a stable order.
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
