@@ -594,6 +594,15 @@ async fn every_answer_matches_the_published_document() {
             .call(M::GET, &format!("{v1}/additions/vulnerabilities"), a, None)
             .await;
         assert_eq!(none, json!({}));
+        let sbom = Some(json!({"scan_type": "sbom"}));
+        assert_eq!(c.call(M::POST, &format!("{v1}/scan"), a, sbom).await.0, 202);
+        for _ in 0..100 {
+            let (_, art) = c.call(M::GET, &format!("{v1}?{flags}"), a, None).await;
+            if art["sbom_overview"]["scan_status"] == "Error" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         c.call(M::GET, &format!("{arts}?{flags}"), a, None).await;
         assert_eq!(
             c.call(M::DELETE, &v2("/projects/docs"), a, None).await.0,

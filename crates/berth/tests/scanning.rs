@@ -567,3 +567,158 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
         "{out:?}"
     );
 }
+
+/// Waits for the artifact's SBOM generation to end; its overview.
+async fn sbom_generated(s: &Server, repo: &str, reference: &str) -> Value {
+    let path = format!("{}?with_sbom_overview=true", artifact_path(repo, reference));
+    let mut a = Value::Null;
+    for _ in 0..200 {
+        a = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+        let status = a["sbom_overview"]["scan_status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !["", "Pending", "Running"].contains(&status.as_str()) {
+            return a;
+        }
+        common::sleep_ms(50).await;
+    }
+    panic!("the SBOM of {repo}@{reference} was not generated: {a}");
+}
+
+#[tokio::test]
+async fn an_sbom_lists_every_package_and_is_pushed_as_the_images_accessory() {
+    for s in common::servers().await {
+        let (debian, _) = push_debian(&s, "p/app", "bookworm").await;
+        let path = artifact_path("p/app", "bookworm");
+        let sbom = json!({"scan_type": "sbom"});
+        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, Some(&sbom))
+            .await
+            .is(202);
+        let a = sbom_generated(&s, "p/app", "bookworm").await;
+        let overview = &a["sbom_overview"];
+        assert_eq!(overview["scan_status"], "Success", "{a}");
+        assert_eq!(overview["scanner"]["name"], "Berth");
+        let sbom_digest = overview["sbom_digest"].as_str().unwrap();
+        let href = a["addition_links"]["sboms"]["href"].as_str().unwrap();
+        assert_eq!(
+            href,
+            format!("/api/v2.0/projects/p/repositories/app/artifacts/{sbom_digest}/additions/sbom")
+        );
+        // No vulnerability scan was asked for.
+        assert!(a.get("scan_overview").is_none());
+
+        // The document lists every installed package with its package URL.
+        let doc = s
+            .expect(
+                Method::GET,
+                href.trim_start_matches("/api/v2.0"),
+                ADMIN,
+                None,
+            )
+            .await;
+        assert_eq!(doc.status, 200, "{}", doc.text);
+        assert_eq!(
+            doc.header("content-type"),
+            "application/vnd.goharbor.harbor.sbom.v1"
+        );
+        let doc: Value = serde_json::from_str(&doc.text).unwrap();
+        assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+        assert_eq!(doc["name"], format!("p/app@{debian}"));
+        let mut purls: Vec<&str> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+            .filter(|p| !p.starts_with("pkg:oci/"))
+            .collect();
+        purls.sort();
+        assert_eq!(
+            purls,
+            [
+                "pkg:cargo/serde@1.0.100",
+                "pkg:cargo/smallvec@1.4.0",
+                "pkg:deb/debian/libssl3@3.0.11-1~deb12u1?arch=amd64&distro=debian-12",
+                "pkg:deb/debian/openssl@3.0.11-1~deb12u1?arch=amd64&distro=debian-12",
+                "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64&distro=debian-12",
+                "pkg:npm/lodash@4.17.15",
+                "pkg:pypi/PyYAML@5.3.1",
+                "pkg:pypi/requests@2.25.0",
+            ]
+        );
+        let contains = doc["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["relationshipType"] == "CONTAINS")
+            .count();
+        assert_eq!(contains, 9, "the OS and 8 packages");
+
+        // The SBOM is the image's accessory, of Harbor's SBOM type, pushed by
+        // the one who asked (audit).
+        let accessories = s
+            .expect(Method::GET, &format!("{path}/accessories"), ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(accessories[0]["type"], "sbom.harbor", "{accessories}");
+        assert_eq!(accessories[0]["digest"], sbom_digest);
+        let sbom_art = s
+            .expect(
+                Method::GET,
+                &artifact_path("p/app", sbom_digest),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(sbom_art["type"], "SBOM");
+        assert_eq!(
+            sbom_art["annotations"]["org.opencontainers.artifact.description"],
+            "SPDX JSON SBOM"
+        );
+        let pushed = format!("p/app@{sbom_digest}");
+        let mut logs = Value::Null;
+        for _ in 0..50 {
+            logs = s
+                .expect(Method::GET, "/audit-logs?page_size=100", ADMIN, None)
+                .await
+                .is(200);
+            if logs
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["resource"] == pushed)
+            {
+                break;
+            }
+            common::sleep_ms(100).await;
+        }
+        let entry = logs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["resource"] == pushed);
+        assert_eq!(
+            entry.map(|e| (&e["operation"], &e["username"])),
+            Some((&json!("create"), &json!("admin"))),
+            "{logs}"
+        );
+
+        // A maintainer may generate SBOMs, a developer may not.
+        s.create_user("dev", "Developer1").await;
+        s.create(
+            "/projects/p/members",
+            ADMIN,
+            json!({"role_id": 2, "member_user": {"username": "dev"}}),
+        )
+        .await;
+        s.expect(
+            Method::POST,
+            &format!("{path}/scan"),
+            Some(("dev", "Developer1")),
+            Some(&sbom),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+    }
+}

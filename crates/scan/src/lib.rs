@@ -1,11 +1,12 @@
 //! Berth's built-in scanner, as pure functions: what packages an image's
 //! layers hold (`inventory`), what OSV advisories say of them (`osv`, in
-//! each ecosystem's `version` order).
+//! each ecosystem's `version` order), and the SBOM that lists them (`sbom`).
 //! The registry and the database are the caller's: parsers take a `Read`
 //! or bytes.
 
 pub mod inventory;
 pub mod osv;
+pub mod sbom;
 pub mod version;
 
 use serde::{Deserialize, Serialize};

@@ -335,6 +335,9 @@ impl Artifacts {
         if name == "build_history" {
             return build_history(registry, repo, &parsed(registry, repo, &a).await?).await;
         }
+        if name == "sbom" {
+            return sbom_document(registry, repo, &parsed(registry, repo, &a).await?).await;
+        }
         let files = chart_files(registry, repo, &a).await?;
         Ok(match name.as_str() {
             "values.yaml" => Addition::new(files.values, "text/plain; charset=utf-8"),
@@ -425,7 +428,7 @@ async fn parsed(
 
 /// The additions Harbor's processor for an artifact lists (as its links
 /// name them): an image manifest's build history (not an index's), a
-/// chart's values, readme and dependencies.
+/// chart's values, readme and dependencies, an SBOM's document.
 pub fn additions_of(d: &Described, manifest_media_type: &str) -> &'static [&'static str] {
     match d.harbor_type.as_str() {
         "IMAGE" | "WASM"
@@ -434,6 +437,7 @@ pub fn additions_of(d: &Described, manifest_media_type: &str) -> &'static [&'sta
             &["build_history"]
         }
         "CHART" => &["values.yaml", "readme.md", "dependencies"],
+        "SBOM" => &["sbom"],
         _ => &[],
     }
 }
@@ -454,6 +458,25 @@ async fn chart_files(
         .read_blob_with(repo, &layer.digest, chart::read)
         .await?
         .map_err(|e| CoreError::BadRequest(e.to_string()))
+}
+
+/// An SBOM accessory's document: its one layer, as Harbor serves it.
+async fn sbom_document(
+    registry: &Registry,
+    repo: &RepositoryName,
+    manifest: &Manifest,
+) -> CoreResult<Addition> {
+    const MAX_SBOM: u64 = 64 << 20;
+    let [layer] = manifest.layers.as_slice() else {
+        return Err(CoreError::NotFound("The sbom is not found".into()));
+    };
+    let content = registry
+        .read_small_blob(repo, &layer.digest, MAX_SBOM)
+        .await?;
+    Ok(Addition::new(
+        content,
+        "application/vnd.goharbor.harbor.sbom.v1",
+    ))
 }
 
 /// The `history` of an image's config, as JSON.

@@ -13,11 +13,12 @@ use crate::jobs::{JobContext, JobResult, Jobs};
 use crate::project::artifacts::{ArtifactRow, Artifacts};
 use crate::project::Projects;
 use crate::registry::Registry;
+use berth_db::artifacts::ManifestRow;
 use berth_db::jobs::NewJob;
 use berth_db::{now_millis, scans as db, Db};
 use berth_oci::manifest::{Manifest, ManifestKind};
 use berth_oci::{Digest, Reference, RepositoryName};
-use berth_scan::inventory::Layers;
+use berth_scan::inventory::{Inventory, Layers};
 use report::{Overview, Report, ScannerInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -31,8 +32,57 @@ pub const NATIVE_REPORT: &str =
     "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
 /// The generic vulnerability report type (same content).
 pub const VULN_REPORT: &str = "application/vnd.security.vulnerability.report; version=1.1";
+/// Harbor's SBOM report type (its summary names the SBOM accessory).
+pub const SBOM_REPORT: &str = "application/vnd.security.sbom.report+json; version=1.0";
+/// The job type (and execution vendor) of an SBOM generation.
+pub const SBOM_JOB: &str = "SBOM";
+/// The config media type of an SBOM accessory, as Harbor pushes it.
+const SBOM_CONFIG: &str = "application/vnd.goharbor.harbor.sbom.v1";
 /// The registration of the built-in scanner.
 pub const BUILTIN: &str = "8a0e5d2c-1b1e-4c55-9a43-6f7d2b8e0001";
+
+/// What a scan makes: a vulnerability report, or an SBOM pushed as the
+/// artifact's accessory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanType {
+    Vulnerability,
+    Sbom,
+}
+
+impl ScanType {
+    /// Harbor's `scan_type` word; None for another.
+    pub fn parse(word: &str) -> Option<ScanType> {
+        match word {
+            "vulnerability" => Some(ScanType::Vulnerability),
+            "sbom" => Some(ScanType::Sbom),
+            _ => None,
+        }
+    }
+
+    /// The report type its reports are stored under.
+    fn mime(self) -> &'static str {
+        match self {
+            ScanType::Vulnerability => VULN_REPORT,
+            ScanType::Sbom => SBOM_REPORT,
+        }
+    }
+
+    fn job(self) -> &'static str {
+        match self {
+            ScanType::Vulnerability => SCAN_JOB,
+            ScanType::Sbom => SBOM_JOB,
+        }
+    }
+
+    /// The permission it takes.
+    fn kind(self) -> Kind {
+        match self {
+            ScanType::Vulnerability => Kind::Scan,
+            ScanType::Sbom => Kind::Sbom,
+        }
+    }
+}
 
 /// The built-in scanner, as reports name it.
 pub fn builtin() -> ScannerInfo {
@@ -67,6 +117,10 @@ pub fn accepted(header: Option<&str>) -> Vec<&'static str> {
 struct ScanParams {
     repository: String,
     targets: Vec<Target>,
+    #[serde(rename = "type")]
+    scan_type: ScanType,
+    /// Who asked: an SBOM is pushed in their name.
+    operator: String,
 }
 
 /// A manifest to scan and the report it fills.
@@ -108,9 +162,11 @@ impl Scans {
             artifacts,
             jobs: jobs.clone(),
         });
-        jobs.register_on(SCAN_JOB, inner.clone(), |inner, ctx| async move {
-            inner.run(ctx).await
-        });
+        for job in [SCAN_JOB, SBOM_JOB] {
+            jobs.register_on(job, inner.clone(), |inner, ctx| async move {
+                inner.run(ctx).await
+            });
+        }
         Scans { inner }
     }
 
@@ -127,10 +183,11 @@ impl Scans {
         ctx: &SecurityContext,
         repo: &RepositoryName,
         reference: &Reference,
+        scan_type: ScanType,
     ) -> CoreResult<()> {
         let i = &self.inner;
         let (a, digests, earlier) = i
-            .subject(ctx, repo, reference, Action::Create, Kind::Scan)
+            .subject(ctx, repo, reference, Action::Create, scan_type)
             .await?;
         if digests.is_empty() {
             return Err(CoreError::BadRequest(format!(
@@ -139,10 +196,10 @@ impl Scans {
             )));
         }
         if let Some(busy) = earlier.iter().find(|r| busy(r)) {
-            return Err(CoreError::Conflict(format!(
-                "a previous scan process is {}",
-                busy.status
-            )));
+            return Err(CoreError::Conflict(match scan_type {
+                ScanType::Vulnerability => format!("a previous scan process is {}", busy.status),
+                ScanType::Sbom => "a previous sbom generate process is running".into(),
+            }));
         }
         let targets: Vec<Target> = digests
             .into_iter()
@@ -154,22 +211,24 @@ impl Scans {
         let params = ScanParams {
             repository: repo.to_string(),
             targets,
+            scan_type,
+            operator: ctx.username().to_string(),
         };
         let attrs = serde_json::json!({
             "artifact": {"id": a.id, "repository_name": repo.as_str(), "digest": a.digest},
             "registration": {"uuid": BUILTIN, "name": "Berth"},
-            "enabled_capabilities": {"type": "vulnerability"},
+            "enabled_capabilities": {"type": scan_type},
             "operator": ctx.username(),
         });
         let params_json =
             serde_json::to_string(&params).map_err(|e| CoreError::Internal(e.to_string()))?;
         let mut tx = i.db.begin().await?;
         let job = NewJob {
-            vendor_type: SCAN_JOB,
+            vendor_type: scan_type.job(),
             vendor_id: a.id,
             trigger: "MANUAL",
             extra_attrs: &attrs.to_string(),
-            job_type: SCAN_JOB,
+            job_type: scan_type.job(),
             params: &params_json,
             max_runs: 2,
         };
@@ -181,7 +240,7 @@ impl Scans {
                 &t.report,
                 &t.digest,
                 BUILTIN,
-                VULN_REPORT,
+                scan_type.mime(),
                 execution,
                 now,
             )
@@ -198,10 +257,11 @@ impl Scans {
         ctx: &SecurityContext,
         repo: &RepositoryName,
         reference: &Reference,
+        scan_type: ScanType,
     ) -> CoreResult<()> {
         let i = &self.inner;
         let (a, _, reports) = i
-            .subject(ctx, repo, reference, Action::Stop, Kind::Scan)
+            .subject(ctx, repo, reference, Action::Stop, scan_type)
             .await?;
         let executions: Vec<i64> = reports
             .iter()
@@ -266,7 +326,7 @@ impl Scans {
     ) -> CoreResult<BTreeMap<String, Report>> {
         let (_, digests, rows) = self
             .inner
-            .subject(ctx, repo, reference, Action::Read, Kind::ArtifactAddition)
+            .subject(ctx, repo, reference, Action::Read, ScanType::Vulnerability)
             .await?;
         let mut out = BTreeMap::new();
         let done: Vec<Report> = rows
@@ -282,15 +342,14 @@ impl Scans {
         Ok(out)
     }
 
-    /// The scan overviews of artifacts a caller has listed, by artifact id
-    /// (those never scanned have none), keyed by the first accepted type.
+    /// The overviews of scans of a type of artifacts a caller has listed,
+    /// by artifact id (those never scanned have none).
     pub async fn overviews(
         &self,
         rows: &[ArtifactRow],
-        accept: Option<&str>,
-    ) -> CoreResult<HashMap<i64, BTreeMap<String, serde_json::Value>>> {
+        scan_type: ScanType,
+    ) -> CoreResult<HashMap<i64, Overview>> {
         let i = &self.inner;
-        let mime = accepted(accept)[0];
         // A manifest has a report only if it was scannable: the digests
         // are looked up without reading the manifests.
         let mut images: Vec<(i64, Vec<String>)> = Vec::new();
@@ -307,7 +366,7 @@ impl Scans {
             .iter()
             .flat_map(|(_, d)| d.iter().map(String::as_str))
             .collect();
-        let reports = db::of_digests(i.db.reader(), &all, BUILTIN, VULN_REPORT).await?;
+        let reports = db::of_digests(i.db.reader(), &all, BUILTIN, scan_type.mime()).await?;
         let by_digest: HashMap<&str, &db::Report> =
             reports.iter().map(|r| (r.digest.as_str(), r)).collect();
         let mut out = HashMap::new();
@@ -318,7 +377,7 @@ impl Scans {
                 .map(|r| overview(r))
                 .collect();
             if let Some(o) = Overview::combine(children) {
-                out.insert(id, BTreeMap::from([(mime.to_string(), o.to_json())]));
+                out.insert(id, o);
             }
         }
         Ok(out)
@@ -367,26 +426,27 @@ fn busy(r: &db::Report) -> bool {
 }
 
 impl Inner {
-    /// Checks that the caller may `action` on `kind` in the artifact's
-    /// project; the artifact, the digests of the images it is, and their
-    /// reports.
+    /// Checks that the caller may `action` on scans of the type in the
+    /// artifact's project; the artifact, the digests of the images it is,
+    /// and their reports of the type.
     async fn subject(
         &self,
         ctx: &SecurityContext,
         repo: &RepositoryName,
         reference: &Reference,
         action: Action,
-        kind: Kind,
+        scan_type: ScanType,
     ) -> CoreResult<(ArtifactRow, Vec<String>, Vec<db::Report>)> {
         self.projects
-            .require_in(ctx, repo.project(), action, kind)
+            .require_in(ctx, repo.project(), action, scan_type.kind())
             .await?;
         let (a, m) = (self.artifacts)
             .manifest(ctx, &self.registry, repo, reference)
             .await?;
         let digests = self.images(repo, &a, &m).await?;
         let refs: Vec<&str> = digests.iter().map(String::as_str).collect();
-        let reports = db::of_digests(self.db.reader(), &refs, BUILTIN, VULN_REPORT).await?;
+        let mime = scan_type.mime();
+        let reports = db::of_digests(self.db.reader(), &refs, BUILTIN, mime).await?;
         Ok((a, digests, reports))
     }
 
@@ -434,21 +494,20 @@ impl Inner {
                 continue;
             }
             job.log(format!("scanning {repo}@{}", t.digest));
-            match self.scan_one(&repo, &t.digest).await {
-                Ok(report) => {
-                    let summary = report.summary();
-                    job.log(format!(
-                        "{} vulnerabilities, severity {}",
-                        report.vulnerabilities.len(),
-                        report.severity.as_str()
-                    ));
-                    let body = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+            let outcome = match p.scan_type {
+                ScanType::Vulnerability => self.vulnerabilities(&repo, &t.digest).await,
+                ScanType::Sbom => self.sbom(&repo, &t.digest, &p.operator).await,
+            };
+            match outcome {
+                Ok(done) => {
+                    job.log(&done.said);
+                    let summary = done.summary.to_string();
                     db::finish(
                         w,
                         &t.report,
-                        report.severity.as_str(),
-                        &summary.to_string(),
-                        &body,
+                        &done.severity,
+                        &summary,
+                        &done.report,
                         now_millis(),
                     )
                     .await
@@ -466,8 +525,12 @@ impl Inner {
         failed.map_or(Ok(()), Err)
     }
 
-    /// Reads one image's layers, lists its packages and matches them.
-    async fn scan_one(&self, repo: &RepositoryName, digest: &str) -> Result<Report, String> {
+    /// Reads one image's layers and lists its packages; with its manifest.
+    async fn inventory(
+        &self,
+        repo: &RepositoryName,
+        digest: &str,
+    ) -> Result<(ManifestRow, Inventory), String> {
         let d = Digest::parse(digest).map_err(|e| e.to_string())?;
         let row = self
             .registry
@@ -491,11 +554,121 @@ impl Inner {
         let inventory = tokio::task::spawn_blocking(move || layers.inventory())
             .await
             .map_err(|e| e.to_string())?;
+        Ok((row, inventory))
+    }
+
+    /// An image's vulnerability report.
+    async fn vulnerabilities(&self, repo: &RepositoryName, digest: &str) -> Result<Done, String> {
+        let (_, inventory) = self.inventory(repo, digest).await?;
         let findings = self
             .vulndb
             .findings(&inventory, digest)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Report::new(findings, builtin(), now_millis()))
+        let report = Report::new(findings, builtin(), now_millis());
+        Ok(Done {
+            said: format!(
+                "{} packages, {} vulnerabilities, severity {}",
+                inventory.packages.len(),
+                report.vulnerabilities.len(),
+                report.severity.as_str()
+            ),
+            severity: report.severity.as_str().into(),
+            summary: report.summary(),
+            report: serde_json::to_string(&report).map_err(|e| e.to_string())?,
+        })
     }
+
+    /// An image's SBOM (SPDX JSON), pushed beside it as Harbor pushes one:
+    /// an image manifest whose config is Harbor's SBOM type, whose one
+    /// layer is the document, and whose subject is the image.
+    async fn sbom(
+        &self,
+        repo: &RepositoryName,
+        digest: &str,
+        operator: &str,
+    ) -> Result<Done, String> {
+        let (subject, inventory) = self.inventory(repo, digest).await?;
+        let now = now_millis();
+        let created = crate::timestamp(now);
+        let namespace = format!("https://berth.invalid/spdx/{repo}/{}", uuid::Uuid::new_v4());
+        let tool = format!("Berth-{}", env!("CARGO_PKG_VERSION"));
+        let document = berth_scan::sbom::spdx(
+            &inventory,
+            &berth_scan::sbom::Subject {
+                repository: repo.as_str(),
+                digest,
+                namespace: &namespace,
+                created: &created,
+                tool: &tool,
+            },
+        );
+        let layer = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
+        let layer_digest = self.push_blob(repo, layer.clone()).await?;
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "", "os": "", "created": created,
+            "history": [{"created": created, "created_by": "Berth", "author": "Berth"}],
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest.to_string()]},
+        }))
+        .map_err(|e| e.to_string())?;
+        let config_digest = self.push_blob(repo, config.clone()).await?;
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": berth_oci::media::OCI_MANIFEST,
+            "config": {"mediaType": SBOM_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest.to_string(), "size": layer.len()}],
+            "annotations": {
+                "created": created,
+                "created-by": "Berth",
+                "org.opencontainers.artifact.created": created,
+                "org.opencontainers.artifact.description": "SPDX JSON SBOM",
+            },
+            "subject": {"mediaType": subject.media_type, "digest": digest, "size": subject.manifest.len()},
+        }))
+        .map_err(|e| e.to_string())?;
+        let sbom_digest = berth_storage::digest_of(&manifest);
+        self.registry
+            .put_manifest(
+                repo,
+                &Reference::Digest(sbom_digest.clone()),
+                Some(berth_oci::media::OCI_MANIFEST),
+                &manifest,
+                Vec::new(),
+                operator,
+            )
+            .await
+            .map_err(|e| format!("pushing the SBOM: {e}"))?;
+        Ok(Done {
+            said: format!(
+                "{} packages; SBOM {sbom_digest} pushed",
+                inventory.packages.len()
+            ),
+            severity: String::new(),
+            summary: serde_json::json!({"sbom_digest": sbom_digest.to_string()}),
+            report: String::new(),
+        })
+    }
+
+    /// Stores a small blob in a repository.
+    async fn push_blob(&self, repo: &RepositoryName, bytes: Vec<u8>) -> Result<Digest, String> {
+        let digest = berth_storage::digest_of(&bytes);
+        let len = bytes.len() as u64;
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+            bytes::Bytes::from(bytes),
+        )]);
+        self.registry
+            .upload_monolithic(repo, &digest, Some(len), body)
+            .await
+            .map_err(|e| format!("pushing a blob of the SBOM: {e}"))?;
+        Ok(digest)
+    }
+}
+
+/// What a scan of one image made.
+struct Done {
+    /// A line for the log.
+    said: String,
+    severity: String,
+    summary: serde_json::Value,
+    report: String,
 }

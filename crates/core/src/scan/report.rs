@@ -126,6 +126,29 @@ pub struct Overview {
 }
 
 impl Overview {
+    /// An SBOM generation's state, as Harbor's `SBOMOverview`.
+    pub fn sbom_json(&self) -> Value {
+        let mut v = json!({
+            "report_id": self.report_id,
+            "scan_status": self.status,
+            "start_time": timestamp(self.start_time),
+            "scanner": self.scanner,
+        });
+        if let Some(end) = self.end_time {
+            v["end_time"] = json!(timestamp(end));
+            v["duration"] = json!((end - self.start_time).max(0) / 1000);
+        }
+        if let Some(d) = self.sbom_digest() {
+            v["sbom_digest"] = json!(d);
+        }
+        v
+    }
+
+    /// The SBOM accessory an SBOM generation pushed (one image's).
+    pub fn sbom_digest(&self) -> Option<&str> {
+        self.summary.as_ref()?.get("sbom_digest")?.as_str()
+    }
+
     /// Its JSON, as Harbor's `NativeReportSummary`.
     pub fn to_json(&self) -> Value {
         let mut v = json!({

@@ -13,8 +13,10 @@ use axum::Json;
 use berth_core::iam::context::SecurityContext;
 use berth_core::project::artifacts::{ArtifactRow, TagRow};
 use berth_core::query::Filter;
+use berth_core::scan::ScanType;
 use berth_oci::{Reference, RepositoryName};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -74,6 +76,7 @@ struct With {
     accessories: bool,
     /// The report types the client accepts, when it asks for overviews.
     scan_overview: Option<Option<String>>,
+    sbom_overview: bool,
 }
 
 impl With {
@@ -88,6 +91,7 @@ impl With {
             scan_overview: query_value(q, "with_scan_overview")
                 .is_some_and(|v| v == "true")
                 .then_some(accept),
+            sbom_overview: query_value(q, "with_sbom_overview").is_some_and(|v| v == "true"),
         }
     }
 }
@@ -182,6 +186,7 @@ async fn artifact_json(
             .then(|| a.tags.iter().map(|t| tag_json(a, t)).collect()),
         accessories,
         scan_overview: None,
+        sbom_overview: None,
     })
 }
 
@@ -202,9 +207,32 @@ async fn artifacts_json(
         out.push(artifact_json(state, ctx, a, project_id, &repo, with).await?);
     }
     if let Some(accept) = &with.scan_overview {
-        let mut overviews = state.scans.overviews(rows, accept.as_deref()).await?;
+        let mime = berth_core::scan::accepted(accept.as_deref())[0];
+        let mut overviews = state.scans.overviews(rows, ScanType::Vulnerability).await?;
         for a in &mut out {
-            a.scan_overview = overviews.remove(&a.id);
+            a.scan_overview = (overviews.remove(&a.id))
+                .map(|o| BTreeMap::from([(mime.to_string(), o.to_json())]));
+        }
+    }
+    if with.sbom_overview {
+        let mut overviews = state.scans.overviews(rows, ScanType::Sbom).await?;
+        for a in &mut out {
+            let Some(o) = overviews.remove(&a.id) else {
+                continue;
+            };
+            // As Harbor: where an SBOM was pushed, the link to read it.
+            if let Some(sbom) = o.sbom_digest() {
+                let (project, name) = a.repository_name.split_once('/').unwrap_or_default();
+                let link = model::AdditionLink {
+                    href: format!(
+                        "{}/{sbom}/additions/sbom",
+                        base(project, &name.replace('/', "%2F"))
+                    ),
+                    absolute: false,
+                };
+                a.addition_links.insert("sboms".into(), link);
+            }
+            a.sbom_overview = Some(o.sbom_json());
         }
     }
     Ok(out)
@@ -215,7 +243,8 @@ async fn artifacts_json(
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts", tag = "artifact",
     operation_id = "listArtifacts",
     params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
-        ("with_scan_overview" = Option<bool>, Query), AcceptVulnerabilities),
+        ("with_scan_overview" = Option<bool>, Query), ("with_sbom_overview" = Option<bool>, Query),
+        AcceptVulnerabilities),
     responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
 async fn list(
     S(state): S<State>,
@@ -247,8 +276,8 @@ async fn list(
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/artifacts", tag = "project",
     operation_id = "listArtifactsOfProject",
     params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
-        ("with_scan_overview" = Option<bool>, Query), AcceptVulnerabilities,
-        ("latest_in_repository" = Option<bool>, Query)),
+        ("with_scan_overview" = Option<bool>, Query), ("with_sbom_overview" = Option<bool>, Query),
+        AcceptVulnerabilities, ("latest_in_repository" = Option<bool>, Query)),
     responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
 async fn list_in_project(
     S(state): S<State>,
@@ -330,7 +359,8 @@ async fn copy(
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}",
     tag = "artifact", operation_id = "getArtifact",
     params(("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
-        ("with_scan_overview" = Option<bool>, Query), AcceptVulnerabilities),
+        ("with_scan_overview" = Option<bool>, Query), ("with_sbom_overview" = Option<bool>, Query),
+        AcceptVulnerabilities),
     responses((status = 200, description = "The artifact", body = Artifact)))]
 async fn get_one(
     S(state): S<State>,
@@ -505,15 +535,18 @@ async fn list_accessories(
     Ok(resp)
 }
 
-/// An artifact's addition: an image's `build_history`, a chart's
-/// `values.yaml`, `readme.md` or `dependencies`, with its own media type.
+/// An artifact's addition: an image's `build_history` or
+/// `vulnerabilities`, a chart's `values.yaml`, `readme.md` or
+/// `dependencies`, an SBOM's `sbom` (the SPDX document), each with its
+/// own media type.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/additions/{addition}",
     tag = "artifact", operation_id = "getAddition",
     responses((status = 200, description = "The addition: JSON for build_history and dependencies, \
         text for values.yaml and readme.md", content(
             (model::AdditionJson = "application/json"),
             (String = "text/plain"),
-            (String = "text/markdown")))))]
+            (String = "text/markdown"),
+            (Object = "application/vnd.goharbor.harbor.sbom.v1")))))]
 async fn addition(
     S(state): S<State>,
     headers: HeaderMap,

@@ -219,6 +219,11 @@ pub struct Artifact {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub scan_overview: Option<BTreeMap<String, serde_json::Value>>,
+    /// The SBOM generation's state and the SBOM's digest
+    /// (`with_sbom_overview=true`, once generated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sbom_overview: Option<serde_json::Value>,
 }
 
 /// A child of an index.

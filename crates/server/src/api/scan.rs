@@ -26,28 +26,27 @@ pub struct ScanType {
 }
 
 /// The scan type a request names; the body is optional for a scan.
-fn scan_type(body: &[u8], required: bool) -> Result<(), ApiError> {
+fn scan_type(body: &[u8], required: bool) -> Result<berth_core::scan::ScanType, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return if required {
             Err(ApiError::bad_request("scan_type is required"))
         } else {
-            Ok(())
+            Ok(berth_core::scan::ScanType::Vulnerability)
         };
     }
     let t: ScanType = json_body(body)?;
-    match t.scan_type.as_deref() {
-        None | Some("vulnerability") => Ok(()),
-        Some("sbom") => Err(ApiError::bad_request(
-            "scan_type sbom: SBOM generation is not available yet",
-        )),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "invalid scan_type {other:?}: it must be vulnerability or sbom"
-        ))),
-    }
+    let word = t.scan_type.as_deref().unwrap_or("vulnerability");
+    berth_core::scan::ScanType::parse(word).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "invalid scan_type {word:?}: it must be vulnerability or sbom"
+        ))
+    })
 }
 
-/// Starts a scan of the artifact (an index: of each image in it); it runs
-/// as a job, and the artifact's `scan_overview` follows it.
+/// Starts a scan of the artifact (an index: of each image in it): a
+/// vulnerability report, or with `scan_type: sbom` an SBOM pushed as its
+/// accessory; it runs as a job, and the artifact's `scan_overview` or
+/// `sbom_overview` follows it.
 #[utoipa::path(post, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/scan",
     tag = "scan", operation_id = "scanArtifact", request_body(content = Option<ScanType>),
     responses((status = 202, description = "The scan is queued"),
@@ -60,8 +59,8 @@ async fn scan(
 ) -> Result<StatusCode, ApiError> {
     let repo = repo(&p, &r)?;
     let reference = reference(&reference_s)?;
-    scan_type(&body, false)?;
-    state.scans.scan(&ctx, &repo, &reference).await?;
+    let scan_type = scan_type(&body, false)?;
+    state.scans.scan(&ctx, &repo, &reference, scan_type).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -77,8 +76,8 @@ async fn stop(
 ) -> Result<StatusCode, ApiError> {
     let repo = repo(&p, &r)?;
     let reference = reference(&reference_s)?;
-    scan_type(&body, true)?;
-    state.scans.stop(&ctx, &repo, &reference).await?;
+    let scan_type = scan_type(&body, true)?;
+    state.scans.stop(&ctx, &repo, &reference, scan_type).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
