@@ -277,9 +277,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         db.clone(),
         registry.clone(),
         projects.clone(),
+        settings,
         artifacts.clone(),
         jobs.clone(),
     );
+    scans.subscribe(&events);
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts,

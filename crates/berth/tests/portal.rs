@@ -960,12 +960,7 @@ async fn project_webhooks_and_configuration_in_the_browser() {
             .await
             .is(200);
         tab(&c, &s, pid, "configs").await;
-        for unenforced in [
-            "prevent_vul",
-            "auto_scan",
-            "auto_sbom_generation",
-            "severity",
-        ] {
+        for unenforced in ["prevent_vul", "severity"] {
             let found = c
                 .find_all(Locator::Css(&format!("[name={unenforced}]")))
                 .await
@@ -974,6 +969,7 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         }
         click(&c, "input[name=public]").await;
         click(&c, "input[name=enable_content_trust_cosign]").await;
+        click(&c, "input[name=auto_scan]").await;
         submit(&c, "form[action$='/configs'] button").await;
         assert_eq!(
             text(&c, ".notice.ok").await,
@@ -984,6 +980,8 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         assert_eq!(p["metadata"]["public"], "true", "{p}");
         assert_eq!(p["metadata"]["enable_content_trust_cosign"], "true", "{p}");
         assert_eq!(p["metadata"]["enable_content_trust"], "false", "{p}");
+        assert_eq!(p["metadata"]["auto_scan"], "true", "{p}");
+        assert_eq!(p["metadata"]["auto_sbom_generation"], "false", "{p}");
         assert_eq!(p["metadata"]["prevent_vul"], "true", "{p}");
         assert_eq!(p["metadata"]["severity"], "critical", "{p}");
         // Now anyone may pull: the anonymous catalog of p answers.
@@ -1232,7 +1230,7 @@ async fn robot_accounts_with_the_permission_grid_in_the_browser() {
         submit(&c, "form[action$='/robot-account'] button[type=submit]").await;
         text(&c, "#robot-secret").await;
         let (_, grants) = robot_grants(&s, "robot$p+all").await;
-        assert_eq!(grants.len(), 38, "{grants:?}");
+        assert_eq!(grants.len(), 44, "{grants:?}");
 
         // Editing: fewer permissions, never expires; a refused form keeps
         // what was typed.

@@ -722,3 +722,72 @@ async fn an_sbom_lists_every_package_and_is_pushed_as_the_images_accessory() {
         .error(403, "FORBIDDEN");
     }
 }
+
+#[tokio::test]
+async fn a_project_can_scan_and_make_sboms_on_push() {
+    for s in common::servers().await {
+        import(&s, &fixtures());
+        let on = json!({"metadata": {"auto_scan": "true", "auto_sbom_generation": "true"}});
+        s.expect(Method::PUT, "/projects/q", ADMIN, Some(&on))
+            .await
+            .is(200);
+        let (digest, size) = push_debian(&s, "q/app", "v1").await;
+        let overview = scanned(&s, "q/app", "v1").await;
+        assert_eq!(overview["scan_status"], "Success", "{overview}");
+        assert_eq!(overview["summary"]["total"], 6);
+        let a = sbom_generated(&s, "q/app", "v1").await;
+        assert_eq!(a["sbom_overview"]["scan_status"], "Success", "{a}");
+
+        // The SBOM the push made is not scanned in turn, nor is an index
+        // (its images were, as they came); an image pushed to p, which has
+        // not the switches on, is not scanned at all.
+        let index = common::index_manifest(OCI_INDEX, &[(OCI_MANIFEST, &digest, size)]);
+        assert_eq!(
+            s.put_manifest("q/app", "multi", OCI_INDEX, &index)
+                .await
+                .status(),
+            201
+        );
+        push_alpine(&s, "p/plain", "v1").await;
+        common::sleep_ms(300).await;
+        let listed = s
+            .expect(Method::GET, "/projects/q/repositories/app/artifacts?with_scan_overview=true&with_sbom_overview=true&with_accessory=true", ADMIN, None)
+            .await
+            .is(200);
+        let accessories = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["digest"] == digest.as_str())
+            .unwrap()["accessories"]
+            .clone();
+        assert_eq!(accessories.as_array().unwrap().len(), 1, "{listed}");
+        let sbom = accessories[0]["digest"].as_str().unwrap();
+        let sbom_art = s
+            .expect(
+                Method::GET,
+                &format!(
+                    "{}?with_scan_overview=true&with_sbom_overview=true",
+                    artifact_path("q/app", sbom)
+                ),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert!(
+            sbom_art.get("scan_overview").is_none() && sbom_art.get("sbom_overview").is_none(),
+            "{sbom_art}"
+        );
+        let plain = s
+            .expect(
+                Method::GET,
+                &format!("{}?with_scan_overview=true", artifact_path("p/plain", "v1")),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert!(plain.get("scan_overview").is_none(), "{plain}");
+    }
+}

@@ -251,13 +251,6 @@ impl Jobs {
         Ok(execution)
     }
 
-    /// Enqueues a job in the caller's transaction, so what the job works on
-    /// is written with it; returns its execution id. Call [`Jobs::wake`]
-    /// once the transaction has committed.
-    pub async fn enqueue_in(&self, tx: &mut berth_db::Tx, job: &NewJob<'_>) -> CoreResult<i64> {
-        Ok(jobs::enqueue(tx, job, now_millis()).await?.0)
-    }
-
     /// Nothing yet: jobs to add in a caller's transaction (see [`Enqueued`]).
     pub fn batch(&self) -> Enqueued {
         Enqueued {
@@ -465,6 +458,20 @@ impl Enqueued {
         jobs::enqueue(tx, job, now).await?;
         self.pending = true;
         Ok(())
+    }
+
+    /// Adds a job as a pending task for the dispatcher, never held, so it
+    /// has its execution at once (for rows of the caller's that refer to
+    /// it); returns the execution id.
+    pub async fn add_task(
+        &mut self,
+        tx: &mut berth_db::Tx,
+        job: &NewJob<'_>,
+        now: i64,
+    ) -> Result<i64, berth_db::DbError> {
+        let (execution, _) = jobs::enqueue(tx, job, now).await?;
+        self.pending = true;
+        Ok(execution)
     }
 
     /// The transaction committed: held tasks start, the rest are the dispatcher's.

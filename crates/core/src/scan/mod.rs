@@ -9,7 +9,9 @@ pub mod vulndb;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
-use crate::jobs::{JobContext, JobResult, Jobs};
+use crate::jobs::{Enqueued, JobContext, JobResult, Jobs};
+use crate::notify::events::{Event, Events, Outbox};
+use crate::policy::ProjectSettings;
 use crate::project::artifacts::{ArtifactRow, Artifacts};
 use crate::project::Projects;
 use crate::registry::Registry;
@@ -19,6 +21,7 @@ use berth_db::{now_millis, scans as db, Db};
 use berth_oci::manifest::{Manifest, ManifestKind};
 use berth_oci::{Digest, Reference, RepositoryName};
 use berth_scan::inventory::{Inventory, Layers};
+use futures_util::future::BoxFuture;
 use report::{Overview, Report, ScannerInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -134,6 +137,7 @@ struct Inner {
     db: Db,
     registry: Arc<Registry>,
     projects: Projects,
+    settings: ProjectSettings,
     artifacts: Artifacts,
     jobs: Jobs,
     vulndb: VulnDb,
@@ -151,6 +155,7 @@ impl Scans {
         db: Db,
         registry: Arc<Registry>,
         projects: Projects,
+        settings: ProjectSettings,
         artifacts: Artifacts,
         jobs: Jobs,
     ) -> Self {
@@ -159,6 +164,7 @@ impl Scans {
             db,
             registry,
             projects,
+            settings,
             artifacts,
             jobs: jobs.clone(),
         });
@@ -168,6 +174,12 @@ impl Scans {
             });
         }
         Scans { inner }
+    }
+
+    /// Scans on push: a pushed image is scanned, or has its SBOM made,
+    /// when its project's `auto_scan` or `auto_sbom_generation` is on.
+    pub fn subscribe(&self, events: &Events) {
+        events.add_outbox(self.inner.clone());
     }
 
     /// The vulnerability database.
@@ -201,53 +213,20 @@ impl Scans {
                 ScanType::Sbom => "a previous sbom generate process is running".into(),
             }));
         }
-        let targets: Vec<Target> = digests
-            .into_iter()
-            .map(|digest| Target {
-                digest,
-                report: uuid::Uuid::new_v4().to_string(),
-            })
-            .collect();
-        let params = ScanParams {
-            repository: repo.to_string(),
-            targets,
+        let request = Request {
+            repo,
+            artifact_id: a.id,
+            digest: &a.digest,
+            images: digests,
             scan_type,
-            operator: ctx.username().to_string(),
-        };
-        let attrs = serde_json::json!({
-            "artifact": {"id": a.id, "repository_name": repo.as_str(), "digest": a.digest},
-            "registration": {"uuid": BUILTIN, "name": "Berth"},
-            "enabled_capabilities": {"type": scan_type},
-            "operator": ctx.username(),
-        });
-        let params_json =
-            serde_json::to_string(&params).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let mut tx = i.db.begin().await?;
-        let job = NewJob {
-            vendor_type: scan_type.job(),
-            vendor_id: a.id,
+            operator: ctx.username(),
             trigger: "MANUAL",
-            extra_attrs: &attrs.to_string(),
-            job_type: scan_type.job(),
-            params: &params_json,
-            max_runs: 2,
         };
-        let execution = i.jobs.enqueue_in(&mut tx, &job).await?;
-        let now = now_millis();
-        for t in &params.targets {
-            db::start(
-                &mut *tx,
-                &t.report,
-                &t.digest,
-                BUILTIN,
-                scan_type.mime(),
-                execution,
-                now,
-            )
-            .await?;
-        }
+        let mut tx = i.db.begin().await?;
+        let mut jobs = i.jobs.batch();
+        request.enqueue(&mut tx, &mut jobs).await?;
         berth_db::commit(tx).await?;
-        i.jobs.wake();
+        jobs.start();
         Ok(())
     }
 
@@ -418,6 +397,126 @@ fn scannable(m: &Manifest) -> bool {
     m.kind == ManifestKind::Image
         && berth_oci::artifact::harbor_type(m) == "IMAGE"
         && !m.layers.is_empty()
+}
+
+impl Outbox for Inner {
+    fn enqueue<'a>(
+        &'a self,
+        tx: &'a mut berth_db::Tx,
+        e: &'a Event,
+    ) -> BoxFuture<'a, Result<Option<Enqueued>, berth_db::DbError>> {
+        Box::pin(async move {
+            let Event::ArtifactPushed(pushed) = e else {
+                return Ok(None);
+            };
+            let settings = self.settings.of(pushed.repo.project()).await?;
+            let on = |key: &str| settings.get(key).is_some_and(|v| v == "true");
+            let wanted: Vec<ScanType> = [
+                (ScanType::Vulnerability, "auto_scan"),
+                (ScanType::Sbom, "auto_sbom_generation"),
+            ]
+            .into_iter()
+            .filter(|(_, key)| on(key))
+            .map(|(t, _)| t)
+            .collect();
+            if wanted.is_empty() {
+                return Ok(None);
+            }
+            // An index's images are scanned as each is pushed.
+            let repo = pushed.repo.as_str();
+            let Some(row) = berth_db::artifacts::by_digest(&mut **tx, repo, &pushed.digest).await?
+            else {
+                return Ok(None);
+            };
+            if !Manifest::parse(&row.manifest, Some(&row.media_type)).is_ok_and(|m| scannable(&m)) {
+                return Ok(None);
+            }
+            let mut jobs = self.jobs.batch();
+            for scan_type in wanted {
+                let digests = [pushed.digest.as_str()];
+                let earlier =
+                    db::of_digests(&mut **tx, &digests, BUILTIN, scan_type.mime()).await?;
+                if earlier.iter().any(busy) {
+                    continue;
+                }
+                let request = Request {
+                    repo: &pushed.repo,
+                    artifact_id: row.id,
+                    digest: &pushed.digest,
+                    images: vec![pushed.digest.clone()],
+                    scan_type,
+                    operator: &pushed.operator,
+                    trigger: "EVENT",
+                };
+                request.enqueue(tx, &mut jobs).await?;
+            }
+            Ok(Some(jobs))
+        })
+    }
+}
+
+/// A scan to queue.
+struct Request<'a> {
+    repo: &'a RepositoryName,
+    artifact_id: i64,
+    digest: &'a str,
+    /// The digests of the images to scan (the artifact's, or an index's
+    /// children's).
+    images: Vec<String>,
+    scan_type: ScanType,
+    operator: &'a str,
+    /// `MANUAL`, or `EVENT` for a scan on push.
+    trigger: &'a str,
+}
+
+impl Request<'_> {
+    /// Queues the job, and a pending report for each image, in the
+    /// caller's transaction.
+    async fn enqueue(
+        self,
+        tx: &mut berth_db::Tx,
+        jobs: &mut Enqueued,
+    ) -> Result<(), berth_db::DbError> {
+        let targets: Vec<Target> = (self.images.into_iter())
+            .map(|digest| Target {
+                digest,
+                report: uuid::Uuid::new_v4().to_string(),
+            })
+            .collect();
+        let attrs = serde_json::json!({
+            "artifact": {"id": self.artifact_id, "repository_name": self.repo.as_str(), "digest": self.digest},
+            "registration": {"uuid": BUILTIN, "name": "Berth"},
+            "enabled_capabilities": {"type": self.scan_type},
+            "operator": self.operator,
+        });
+        let params = ScanParams {
+            repository: self.repo.to_string(),
+            targets,
+            scan_type: self.scan_type,
+            operator: self.operator.to_string(),
+        };
+        // Plain strings and numbers: serializing cannot fail.
+        let params_json = serde_json::to_string(&params).unwrap_or_default();
+        let job = NewJob {
+            vendor_type: self.scan_type.job(),
+            vendor_id: self.artifact_id,
+            trigger: self.trigger,
+            extra_attrs: &attrs.to_string(),
+            job_type: self.scan_type.job(),
+            params: &params_json,
+            max_runs: 2,
+        };
+        let now = now_millis();
+        let execution = jobs.add_task(tx, &job, now).await?;
+        let mime = self.scan_type.mime();
+        for t in &params.targets {
+            db::start(
+                &mut **tx, &t.report, &t.digest, BUILTIN, mime, execution, now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// A scan that has not ended.

@@ -417,8 +417,8 @@ pub async fn logs(S(state): S<State>, InProject(v, p): InProject, list: Listing)
 }
 
 /// The switches of a project's Configuration tab: metadata key and label.
-/// Only what Berth enforces is offered: vulnerability prevention and
-/// scanning on push come with scanning.
+/// Only what Berth enforces is offered: vulnerability prevention comes
+/// with its rule on the pull-check point.
 const SWITCHES: &[(&str, &str)] = &[
     ("public", "Public: anyone may pull its images"),
     (
@@ -428,6 +428,14 @@ const SWITCHES: &[(&str, &str)] = &[
     (
         "enable_content_trust",
         "Content trust (notation): pull only images signed with notation",
+    ),
+    (
+        "auto_scan",
+        "Vulnerability scanning: scan images automatically when they are pushed",
+    ),
+    (
+        "auto_sbom_generation",
+        "SBOM generation: generate an SBOM automatically when an image is pushed",
     ),
 ];
 
