@@ -9,7 +9,7 @@ use berth_core::notify::audit::Audit;
 use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
-use berth_core::policy::{Chain, ProjectSettings};
+use berth_core::policy::{Chain, ProjectSettings, ScanVerdicts};
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
@@ -265,11 +265,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let events = Events::new();
     webhooks.subscribe(&events);
+    let verdicts = ScanVerdicts::default();
     let registry = Arc::new(Registry::new(
         db.clone(),
         store,
         events.clone(),
-        Chain::standard(&db, &settings),
+        Chain::standard(&db, &settings, &verdicts),
         trail,
     ));
     let artifacts = Artifacts::new(db.clone(), projects.clone());
@@ -278,6 +279,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         registry.clone(),
         projects.clone(),
         settings,
+        verdicts,
         artifacts.clone(),
         jobs.clone(),
     );

@@ -952,24 +952,27 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         confirm(&c, "button[value=delete]").await;
         assert_eq!(text(&c, ".notice.ok").await, "Webhook ci deleted.");
 
-        // Configuration: make p public and ask for cosign signatures.
-        // Switches for what Berth does not enforce yet are not offered, and
-        // saving leaves the metadata an API client set alone.
+        // Configuration: make p public and ask for cosign signatures;
+        // what an API client set shows as set.
         let vul = json!({"metadata": {"prevent_vul": "true", "severity": "critical"}});
         s.expect(Method::PUT, "/projects/p", ADMIN, Some(&vul))
             .await
             .is(200);
         tab(&c, &s, pid, "configs").await;
-        for unenforced in ["prevent_vul", "severity"] {
-            let found = c
-                .find_all(Locator::Css(&format!("[name={unenforced}]")))
-                .await
-                .unwrap();
-            assert!(found.is_empty(), "the portal offers {unenforced}");
-        }
+        assert!(is_ticked(&c, "input[name=prevent_vul]").await);
+        let chosen = c
+            .find(Locator::Css("#severity"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(chosen.as_deref(), Some("critical"));
         click(&c, "input[name=public]").await;
         click(&c, "input[name=enable_content_trust_cosign]").await;
         click(&c, "input[name=auto_scan]").await;
+        let select = c.find(Locator::Css("#severity")).await.unwrap();
+        select.select_by_value("high").await.unwrap();
         submit(&c, "form[action$='/configs'] button").await;
         assert_eq!(
             text(&c, ".notice.ok").await,
@@ -983,7 +986,7 @@ async fn project_webhooks_and_configuration_in_the_browser() {
         assert_eq!(p["metadata"]["auto_scan"], "true", "{p}");
         assert_eq!(p["metadata"]["auto_sbom_generation"], "false", "{p}");
         assert_eq!(p["metadata"]["prevent_vul"], "true", "{p}");
-        assert_eq!(p["metadata"]["severity"], "critical", "{p}");
+        assert_eq!(p["metadata"]["severity"], "high", "{p}");
         // Now anyone may pull: the anonymous catalog of p answers.
         let r = s
             .anon

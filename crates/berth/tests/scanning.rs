@@ -791,3 +791,178 @@ async fn a_project_can_scan_and_make_sboms_on_push() {
         assert!(plain.get("scan_overview").is_none(), "{plain}");
     }
 }
+
+/// `GET /v2/<repo>/manifests/<reference>` as the admin: the status and
+/// the first error.
+async fn pull(s: &Server, repo: &str, reference: &str) -> (u16, Value) {
+    let r = s
+        .client
+        .get(s.u(&format!("/v2/{repo}/manifests/{reference}")))
+        .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    (status, body["errors"][0].clone())
+}
+
+/// `skopeo copy` of an image out of Berth as the admin.
+fn skopeo_pull(s: &Server, image: &str) -> std::process::Output {
+    let host = s.url.trim_start_matches("http://");
+    let dir = tempfile::tempdir().unwrap();
+    std::process::Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
+        .args(["--src-creds", &format!("admin:{}", common::ADMIN_PASSWORD)])
+        .arg(format!("docker://{host}/{image}"))
+        .arg(format!("oci:{}:x", dir.path().display()))
+        .output()
+        .expect("skopeo (scripts/test.sh installs it)")
+}
+
+async fn prevent(s: &Server, project: &str, severity: &str) {
+    let body = json!({"metadata": {"prevent_vul": "true", "severity": severity}});
+    s.expect(
+        Method::PUT,
+        &format!("/projects/{project}"),
+        ADMIN,
+        Some(&body),
+    )
+    .await
+    .is(200);
+}
+
+#[tokio::test]
+async fn prevent_vul_refuses_pulls_of_images_at_or_above_the_projects_severity() {
+    let policy = |severity: &str| {
+        format!(
+            "cannot be pulled due to configured policy in 'Prevent images with vulnerability severity of \"{severity}\" or higher from running.'"
+        )
+    };
+    for s in common::servers().await {
+        import(&s, &fixtures());
+        let (debian, debian_size) = push_debian(&s, "p/app", "debian").await;
+        let (alpine, alpine_size) = push_alpine(&s, "p/app", "alpine").await;
+        s.push_image("p/app", "broken", "not-a-tar").await;
+        let chart = json!({"apiVersion": "v2", "name": "c", "version": "1.0"});
+        s.push_chart(
+            "p/chart",
+            "1.0",
+            &chart,
+            &common::chart_archive(&chart, &[]),
+        )
+        .await;
+        for tag in ["debian", "broken"] {
+            let path = format!("{}/scan", artifact_path("p/app", tag));
+            s.expect(Method::POST, &path, ADMIN, None).await.is(202);
+            scanned(&s, "p/app", tag).await;
+        }
+        // Off: everything is served.
+        assert_eq!(pull(&s, "p/app", "debian").await.0, 200);
+
+        prevent(&s, "p", "high").await;
+        let (status, error) = pull(&s, "p/app", "debian").await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (412, Some("PROJECTPOLICYVIOLATION")),
+            "{error}"
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("current image with 6 vulnerabilities "),
+            "{message}"
+        );
+        assert!(message.contains(&policy("High")), "{message}");
+        assert!(
+            message.ends_with(
+                "to exempt matched vulnerabilities through configuring the CVE allowlist."
+            ),
+            "{message}"
+        );
+        let out = skopeo_pull(&s, "p/app:debian");
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("current image with 6 vulnerabilities"),
+            "{out:?}"
+        );
+
+        // Not scanned yet: refused until a scan says otherwise, and the
+        // scan's verdict holds at once.
+        let (status, error) = pull(&s, "p/app", "alpine").await;
+        assert_eq!(status, 412);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("current image without vulnerability scanning "),
+            "{error}"
+        );
+        let path = format!("{}/scan", artifact_path("p/app", "alpine"));
+        s.expect(Method::POST, &path, ADMIN, None).await.is(202);
+        scanned(&s, "p/app", "alpine").await;
+        assert_eq!(
+            pull(&s, "p/app", "alpine").await.0,
+            200,
+            "Medium findings pass a High threshold"
+        );
+        assert!(skopeo_pull(&s, "p/app:alpine").status.success());
+
+        // A failed scan refuses, and says why.
+        let (status, error) = pull(&s, "p/app", "broken").await;
+        assert_eq!(status, 412);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("current image with \"Error\" status of vulnerability scanning "),
+            "{error}"
+        );
+
+        // What the scanner does not read passes; so does an index of
+        // images, whose images are checked by themselves.
+        assert_eq!(pull(&s, "p/chart", "1.0").await.0, 200);
+        let index = common::index_manifest(
+            OCI_INDEX,
+            &[
+                (OCI_MANIFEST, &debian, debian_size),
+                (OCI_MANIFEST, &alpine, alpine_size),
+            ],
+        );
+        assert_eq!(
+            s.put_manifest("p/app", "multi", OCI_INDEX, &index)
+                .await
+                .status(),
+            201
+        );
+        assert_eq!(pull(&s, "p/app", "multi").await.0, 200);
+        assert_eq!(pull(&s, "p/app", &debian).await.0, 412);
+
+        // The threshold follows the setting: with "critical", a Medium
+        // image passes and a Critical one does not; with "low", neither.
+        prevent(&s, "p", "critical").await;
+        assert_eq!(pull(&s, "p/app", "alpine").await.0, 200);
+        let (status, error) = pull(&s, "p/app", "debian").await;
+        assert_eq!(status, 412);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains(&policy("Critical")),
+            "{error}"
+        );
+        prevent(&s, "p", "low").await;
+        let (status, error) = pull(&s, "p/app", "alpine").await;
+        assert_eq!(status, 412);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("current image with 2 vulnerabilities "),
+            "{error}"
+        );
+
+        // Another project is not concerned.
+        push_debian(&s, "q/app", "debian").await;
+        assert_eq!(pull(&s, "q/app", "debian").await.0, 200);
+    }
+}

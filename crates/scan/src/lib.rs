@@ -11,6 +11,17 @@ pub mod version;
 
 use serde::{Deserialize, Serialize};
 
+/// Harbor's native vulnerability report type, what clients get by default.
+pub const NATIVE_REPORT: &str =
+    "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
+/// The generic vulnerability report type (the same content).
+pub const VULN_REPORT: &str = "application/vnd.security.vulnerability.report; version=1.1";
+/// Harbor's SBOM report type (its summary names the SBOM accessory).
+pub const SBOM_REPORT: &str = "application/vnd.security.sbom.report+json; version=1.0";
+/// The registration id of Berth's built-in scanner: its reports are
+/// stored under it.
+pub const BUILTIN_SCANNER: &str = "8a0e5d2c-1b1e-4c55-9a43-6f7d2b8e0001";
+
 /// Harbor's severities, in Harbor's order (`None` and `Unknown` rank alike
 /// there: neither blocks a pull).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -12,8 +12,10 @@
 mod content_trust;
 mod referenced;
 mod settings;
+mod vulnerability;
 
 pub use settings::ProjectSettings;
+pub use vulnerability::ScanVerdicts;
 
 use crate::registry::error::RegistryError;
 use berth_db::{Db, Tx};
@@ -109,14 +111,20 @@ pub trait Policy: Send + Sync {
 pub struct Chain(Vec<Box<dyn Policy>>);
 
 impl Chain {
-    /// Berth's rules, reading what they need from `db` and projects'
-    /// settings from `settings`.
-    pub fn standard(db: &Db, settings: &ProjectSettings) -> Self {
+    /// Berth's rules, reading what they need from `db`, projects'
+    /// settings from `settings`, and what scans found through `verdicts`
+    /// (which the scanner clears as it writes reports).
+    pub fn standard(db: &Db, settings: &ProjectSettings, verdicts: &ScanVerdicts) -> Self {
         Chain(vec![
             Box::new(referenced::ReferencedByIndex),
             Box::new(content_trust::ContentTrust::new(
                 db.clone(),
                 settings.clone(),
+            )),
+            Box::new(vulnerability::Vulnerability::new(
+                db.clone(),
+                settings.clone(),
+                verdicts.clone(),
             )),
         ])
     }

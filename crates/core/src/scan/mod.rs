@@ -11,7 +11,7 @@ use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::jobs::{Enqueued, JobContext, JobResult, Jobs};
 use crate::notify::events::{Event, Events, Outbox};
-use crate::policy::ProjectSettings;
+use crate::policy::{ProjectSettings, ScanVerdicts};
 use crate::project::artifacts::{ArtifactRow, Artifacts};
 use crate::project::Projects;
 use crate::registry::Registry;
@@ -30,19 +30,12 @@ pub use vulndb::VulnDb;
 
 /// The job type (and execution vendor) of a vulnerability scan.
 pub const SCAN_JOB: &str = "IMAGE_SCAN";
-/// Harbor's native report type, what clients get by default.
-pub const NATIVE_REPORT: &str =
-    "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
-/// The generic vulnerability report type (same content).
-pub const VULN_REPORT: &str = "application/vnd.security.vulnerability.report; version=1.1";
-/// Harbor's SBOM report type (its summary names the SBOM accessory).
-pub const SBOM_REPORT: &str = "application/vnd.security.sbom.report+json; version=1.0";
+pub use berth_scan::{NATIVE_REPORT, SBOM_REPORT, VULN_REPORT};
 /// The job type (and execution vendor) of an SBOM generation.
 pub const SBOM_JOB: &str = "SBOM";
 /// The config media type of an SBOM accessory, as Harbor pushes it.
 const SBOM_CONFIG: &str = "application/vnd.goharbor.harbor.sbom.v1";
-/// The registration of the built-in scanner.
-pub const BUILTIN: &str = "8a0e5d2c-1b1e-4c55-9a43-6f7d2b8e0001";
+use berth_scan::BUILTIN_SCANNER as BUILTIN;
 
 /// What a scan makes: a vulnerability report, or an SBOM pushed as the
 /// artifact's accessory.
@@ -138,6 +131,7 @@ struct Inner {
     registry: Arc<Registry>,
     projects: Projects,
     settings: ProjectSettings,
+    verdicts: ScanVerdicts,
     artifacts: Artifacts,
     jobs: Jobs,
     vulndb: VulnDb,
@@ -156,6 +150,7 @@ impl Scans {
         registry: Arc<Registry>,
         projects: Projects,
         settings: ProjectSettings,
+        verdicts: ScanVerdicts,
         artifacts: Artifacts,
         jobs: Jobs,
     ) -> Self {
@@ -165,6 +160,7 @@ impl Scans {
             registry,
             projects,
             settings,
+            verdicts,
             artifacts,
             jobs: jobs.clone(),
         });
@@ -213,11 +209,12 @@ impl Scans {
                 ScanType::Sbom => "a previous sbom generate process is running".into(),
             }));
         }
+        let images = digests.clone();
         let request = Request {
             repo,
             artifact_id: a.id,
             digest: &a.digest,
-            images: digests,
+            images,
             scan_type,
             operator: ctx.username(),
             trigger: "MANUAL",
@@ -227,6 +224,9 @@ impl Scans {
         request.enqueue(&mut tx, &mut jobs).await?;
         berth_db::commit(tx).await?;
         jobs.start();
+        for d in &digests {
+            i.verdicts.forget(d);
+        }
         Ok(())
     }
 
@@ -585,10 +585,9 @@ impl Inner {
         let w = self.db.writer();
         let mut failed = None;
         for t in &p.targets {
-            if !db::set_status(w, &t.report, "Running", None)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            let written = db::set_status(w, &t.report, "Running", None).await;
+            self.verdicts.forget(&t.digest);
+            if !written.map_err(|e| e.to_string())? {
                 job.log(format!("{}: a later scan replaced this one", t.digest));
                 continue;
             }
@@ -614,9 +613,9 @@ impl Inner {
                 }
                 Err(e) => {
                     job.log(format!("{}: {e}", t.digest));
-                    db::set_status(w, &t.report, "Error", Some(now_millis()))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let written = db::set_status(w, &t.report, "Error", Some(now_millis())).await;
+                    self.verdicts.forget(&t.digest);
+                    written.map_err(|e| e.to_string())?;
                     failed = Some(e);
                 }
             }

@@ -417,8 +417,7 @@ pub async fn logs(S(state): S<State>, InProject(v, p): InProject, list: Listing)
 }
 
 /// The switches of a project's Configuration tab: metadata key and label.
-/// Only what Berth enforces is offered: vulnerability prevention comes
-/// with its rule on the pull-check point.
+/// Only what Berth enforces is offered.
 const SWITCHES: &[(&str, &str)] = &[
     ("public", "Public: anyone may pull its images"),
     (
@@ -430,6 +429,11 @@ const SWITCHES: &[(&str, &str)] = &[
         "Content trust (notation): pull only images signed with notation",
     ),
     (
+        "prevent_vul",
+        "Prevent vulnerable images from running: pull only images scanned without \
+         findings at or above the severity below",
+    ),
+    (
         "auto_scan",
         "Vulnerability scanning: scan images automatically when they are pushed",
     ),
@@ -437,6 +441,15 @@ const SWITCHES: &[(&str, &str)] = &[
         "auto_sbom_generation",
         "SBOM generation: generate an SBOM automatically when an image is pushed",
     ),
+];
+
+/// The severities `prevent_vul` takes, as Harbor's portal offers them.
+const SEVERITIES: &[(&str, &str)] = &[
+    ("critical", "Critical"),
+    ("high", "High"),
+    ("medium", "Medium"),
+    ("low", "Low"),
+    ("none", "None (any finding)"),
 ];
 
 pub async fn configuration(InProject(v, p): InProject) -> Response {
@@ -449,6 +462,13 @@ pub async fn configuration(InProject(v, p): InProject) -> Response {
                 legend { "Project settings" }
                 @for (key, label) in SWITCHES {
                     label.check { input type="checkbox" name=(key) checked[on(key)]; (label) }
+                }
+                @let severity = p.metadata.get("severity").map_or("low", String::as_str);
+                label for="severity" { "Severity that prevents a pull" }
+                select #severity name="severity" {
+                    @for (value, shown) in SEVERITIES {
+                        option value=(value) selected[*value == severity] { (shown) }
+                    }
                 }
                 @if editable { p { button type="submit" { "Save" } } }
                 @else { p.muted { "Only the project's administrators change these." } }
@@ -491,10 +511,14 @@ pub async fn delete(S(state): S<State>, ProjectPost(v, _, p): ProjectPost) -> Re
 }
 
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
-    let metadata: std::collections::BTreeMap<String, String> = SWITCHES
+    let mut metadata: std::collections::BTreeMap<String, String> = SWITCHES
         .iter()
         .map(|(k, _)| (k.to_string(), form.checked(k).to_string()))
         .collect();
+    let severity = form.get("severity");
+    if let Some((value, _)) = SEVERITIES.iter().find(|(value, _)| *value == severity) {
+        metadata.insert("severity".into(), value.to_string());
+    }
     let key = ProjectKey::Id(p.project.project_id);
     let result = state.projects.set_metadata(&v.ctx, &key, &metadata).await;
     let to = tab_url(&p, "configs");
