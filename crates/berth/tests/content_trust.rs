@@ -5,10 +5,11 @@
 
 mod common;
 
-use common::{digest, push_referrer, Server, ADMIN, ADMIN_PASSWORD, OCI_INDEX, OCI_MANIFEST};
+use common::{
+    digest, push_referrer, skopeo_pull, Server, ADMIN, ADMIN_PASSWORD, OCI_INDEX, OCI_MANIFEST,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::process::Command;
 
 const COSIGN: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 const NOTATION: &str = "application/vnd.cncf.notary.signature";
@@ -44,19 +45,6 @@ async fn switch(s: &Server, key: &str, on: bool) {
         .is(200);
 }
 
-/// `skopeo copy` of `p/<image>` out of Berth as the admin.
-fn skopeo_pull(s: &Server, image: &str) -> std::process::Output {
-    let host = s.url.trim_start_matches("http://");
-    let dir = tempfile::tempdir().unwrap();
-    Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
-        .args(["--src-creds", &format!("admin:{ADMIN_PASSWORD}")])
-        .arg(format!("docker://{host}/p/{image}"))
-        .arg(format!("oci:{}:x", dir.path().display()))
-        .output()
-        .expect("skopeo (scripts/test.sh installs it)")
-}
-
 #[tokio::test]
 async fn signed_images_only_where_the_project_asks_for_them() {
     let admin = ("admin", ADMIN_PASSWORD);
@@ -84,7 +72,7 @@ async fn signed_images_only_where_the_project_asks_for_them() {
             .await
             .unwrap();
         assert_eq!(head.status(), 412);
-        let out = skopeo_pull(&s, "app:v1");
+        let out = skopeo_pull(&s, "p/app:v1");
         assert!(!out.status.success());
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -95,7 +83,7 @@ async fn signed_images_only_where_the_project_asks_for_them() {
         // Signed (a cosign signature referring to it): served, to skopeo too.
         let signature = push_referrer(&s, "p/app", &image, COSIGN).await;
         assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
-        assert!(skopeo_pull(&s, "app:v1").status.success());
+        assert!(skopeo_pull(&s, "p/app:v1").status.success());
         // The signature itself is served; the other image still is not.
         assert_eq!(pull(&s, "p/app", &signature, puller, "docker").await.0, 200);
         assert_eq!(pull(&s, "p/app", "v2", admin, "docker").await.0, 412);

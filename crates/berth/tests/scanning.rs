@@ -807,19 +807,6 @@ async fn pull(s: &Server, repo: &str, reference: &str) -> (u16, Value) {
     (status, body["errors"][0].clone())
 }
 
-/// `skopeo copy` of an image out of Berth as the admin.
-fn skopeo_pull(s: &Server, image: &str) -> std::process::Output {
-    let host = s.url.trim_start_matches("http://");
-    let dir = tempfile::tempdir().unwrap();
-    std::process::Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
-        .args(["--src-creds", &format!("admin:{}", common::ADMIN_PASSWORD)])
-        .arg(format!("docker://{host}/{image}"))
-        .arg(format!("oci:{}:x", dir.path().display()))
-        .output()
-        .expect("skopeo (scripts/test.sh installs it)")
-}
-
 async fn prevent(s: &Server, project: &str, severity: &str) {
     let body = json!({"metadata": {"prevent_vul": "true", "severity": severity}});
     s.expect(
@@ -879,7 +866,7 @@ async fn prevent_vul_refuses_pulls_of_images_at_or_above_the_projects_severity()
             ),
             "{message}"
         );
-        let out = skopeo_pull(&s, "p/app:debian");
+        let out = common::skopeo_pull(&s, "p/app:debian");
         assert!(!out.status.success());
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("current image with 6 vulnerabilities"),
@@ -905,7 +892,7 @@ async fn prevent_vul_refuses_pulls_of_images_at_or_above_the_projects_severity()
             200,
             "Medium findings pass a High threshold"
         );
-        assert!(skopeo_pull(&s, "p/app:alpine").status.success());
+        assert!(common::skopeo_pull(&s, "p/app:alpine").status.success());
 
         // A failed scan refuses, and says why.
         let (status, error) = pull(&s, "p/app", "broken").await;

@@ -441,6 +441,20 @@ pub fn granted(claims: &Value, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// `skopeo copy` of `project/repository:tag` out of Berth as the admin,
+/// into a throwaway OCI layout.
+pub fn skopeo_pull(s: &Server, image: &str) -> std::process::Output {
+    let host = s.url.trim_start_matches("http://");
+    let dir = tempfile::tempdir().unwrap();
+    Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
+        .args(["--src-creds", &format!("admin:{ADMIN_PASSWORD}")])
+        .arg(format!("docker://{host}/{image}"))
+        .arg(format!("oci:{}:x", dir.path().display()))
+        .output()
+        .expect("skopeo (scripts/test.sh installs it)")
+}
+
 /// `berth serve` on a free loopback port with `data_dir`, logging warnings.
 pub fn serve(data_dir: &std::path::Path) -> Command {
     let mut cmd = berth();
