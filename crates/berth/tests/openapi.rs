@@ -237,6 +237,14 @@ async fn every_answer_matches_the_published_document() {
             200
         );
         c.call(M::GET, &v2("/search?q=p"), a, None).await;
+        let allowlist =
+            json!({"items": [{"cve_id": "CVE-2020-14343"}], "expires_at": 4_000_000_000u64});
+        let put = c
+            .call(M::PUT, &v2("/system/CVEAllowlist"), a, Some(allowlist))
+            .await;
+        assert_eq!(put.0, 200);
+        let (_, got) = c.call(M::GET, &v2("/system/CVEAllowlist"), a, None).await;
+        assert_eq!(got["items"][0]["cve_id"], "CVE-2020-14343");
 
         // Users.
         let body = json!({"username": "uma", "email": "uma@example.com", "realname": "Uma", "password": PW});
@@ -328,7 +336,8 @@ async fn every_answer_matches_the_published_document() {
             M::PUT,
             &v2("/projects/docs"),
             a,
-            Some(json!({"metadata": {"auto_scan": "true"}})),
+            Some(json!({"metadata": {"auto_scan": "true"},
+                "cve_allowlist": {"items": [{"cve_id": "CVE-2021-25900"}]}})),
         )
         .await;
         c.call(M::GET, &v2("/projects/docs/_deletable"), a, None)

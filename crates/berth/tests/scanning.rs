@@ -951,5 +951,93 @@ async fn prevent_vul_refuses_pulls_of_images_at_or_above_the_projects_severity()
         // Another project is not concerned.
         push_debian(&s, "q/app", "debian").await;
         assert_eq!(pull(&s, "q/app", "debian").await.0, 200);
+
+        // CVE allowlists: the project's own, then the system's it reuses.
+        prevent(&s, "p", "critical").await;
+        let criticals = json!([{"cve_id": "CVE-2020-14343"}, {"cve_id": "CVE-2021-25900"}]);
+        let own = json!({"cve_allowlist": {"items": criticals}});
+        s.expect(Method::PUT, "/projects/p", ADMIN, Some(&own))
+            .await
+            .is(200);
+        let project = s
+            .expect(Method::GET, "/projects/p", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(project["cve_allowlist"]["items"], criticals, "{project}");
+        assert!(project["cve_allowlist"].get("expires_at").is_none());
+        assert_eq!(
+            pull(&s, "p/app", "debian").await.0,
+            200,
+            "the High findings pass a Critical threshold"
+        );
+        prevent(&s, "p", "high").await;
+        let (status, error) = pull(&s, "p/app", "debian").await;
+        assert_eq!(status, 412);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("current image with 4 vulnerabilities "),
+            "{error}"
+        );
+        prevent(&s, "p", "critical").await;
+        let expired = json!({"cve_allowlist": {"items": criticals, "expires_at": 1_600_000_000}});
+        s.expect(Method::PUT, "/projects/p", ADMIN, Some(&expired))
+            .await
+            .is(200);
+        assert_eq!(
+            pull(&s, "p/app", "debian").await.0,
+            412,
+            "an expired allowlist lets nothing through"
+        );
+
+        let reuse = json!({"metadata": {"reuse_sys_cve_allowlist": "true"}});
+        s.expect(Method::PUT, "/projects/p", ADMIN, Some(&reuse))
+            .await
+            .is(200);
+        assert_eq!(
+            pull(&s, "p/app", "debian").await.0,
+            412,
+            "the system's list is empty"
+        );
+        let system = json!({"items": criticals, "expires_at": 4_000_000_000u64});
+        s.expect(Method::PUT, "/system/CVEAllowlist", ADMIN, Some(&system))
+            .await
+            .is(200);
+        assert_eq!(pull(&s, "p/app", "debian").await.0, 200);
+        let shown = s
+            .expect(Method::GET, "/system/CVEAllowlist", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(
+            (&shown["project_id"], &shown["expires_at"], &shown["items"]),
+            (&json!(0), &json!(4_000_000_000u64), &criticals)
+        );
+
+        // Harbor's refusals.
+        let dup = json!({"items": [{"cve_id": "CVE-1"}, {"cve_id": "CVE-1"}]});
+        let e = s
+            .expect(Method::PUT, "/system/CVEAllowlist", ADMIN, Some(&dup))
+            .await
+            .error(400, "BAD_REQUEST");
+        assert_eq!(
+            e["errors"][0]["message"],
+            "duplicate CVE ID in allowlist: CVE-1"
+        );
+        let blank = json!({"cve_allowlist": {"items": [{"cve_id": " "}]}});
+        s.expect(Method::PUT, "/projects/p", ADMIN, Some(&blank))
+            .await
+            .error(400, "BAD_REQUEST");
+        s.create_user("reader", "Reader12345").await;
+        let reader = Some(("reader", "Reader12345"));
+        s.expect(Method::GET, "/system/CVEAllowlist", reader, None)
+            .await
+            .is(200);
+        s.expect(Method::PUT, "/system/CVEAllowlist", reader, Some(&system))
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/system/CVEAllowlist", None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
     }
 }

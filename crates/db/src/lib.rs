@@ -24,6 +24,7 @@ macro_rules! listed_artifact {
     };
 }
 
+pub mod allowlists;
 pub mod artifacts;
 pub mod audit;
 pub mod blobs;
@@ -433,6 +434,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0017_robot_level.sql"),
     ),
     (18, "scan", include_str!("../migrations/0018_scan.sql")),
+    (
+        19,
+        "cve_allowlist",
+        include_str!("../migrations/0019_cve_allowlist.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

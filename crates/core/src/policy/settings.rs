@@ -2,8 +2,8 @@
 //! cached a moment per project, forgotten at once when this process
 //! changes it, so only another replica's change takes up to `FRESH_FOR`.
 
-use berth_db::{projects, Db, DbError};
-use std::collections::{BTreeMap, HashMap};
+use berth_db::{allowlists, projects, Db, DbError};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,13 +13,35 @@ pub(super) const FRESH_FOR: Duration = Duration::from_secs(2);
 /// A project's metadata: key to value.
 pub type Metadata = Arc<BTreeMap<String, String>>;
 
+/// The CVEs a project's pulls let through, and when that stops (seconds
+/// since the epoch).
+#[derive(Debug, Default)]
+pub struct Allowed {
+    pub expires_at: Option<i64>,
+    pub cves: HashSet<String>,
+}
+
+impl Allowed {
+    /// Whether a CVE is let through now.
+    pub fn allows(&self, cve: &str) -> bool {
+        let live = self
+            .expires_at
+            .is_none_or(|at| at > berth_db::now_millis() / 1000);
+        live && self.cves.contains(cve)
+    }
+}
+
 /// The cache, shared by the rules that read it and by `Projects`, which
 /// forgets a project whose metadata it writes.
 #[derive(Clone)]
 pub struct ProjectSettings {
     db: Db,
-    cache: Arc<Mutex<HashMap<String, (Instant, Metadata)>>>,
+    cache: Cache<Metadata>,
+    allowed: Cache<Arc<Allowed>>,
 }
+
+/// Values per project name, each with when it was read.
+type Cache<T> = Arc<Mutex<HashMap<String, (Instant, T)>>>;
 
 impl ProjectSettings {
     /// An empty cache over `db`.
@@ -27,6 +49,7 @@ impl ProjectSettings {
         ProjectSettings {
             db,
             cache: Arc::default(),
+            allowed: Arc::default(),
         }
     }
 
@@ -43,8 +66,35 @@ impl ProjectSettings {
         Ok(m)
     }
 
-    /// Drops what is known of project `name`: its metadata changed.
+    /// The CVE allowlist project `name`'s pulls use (its own, or the
+    /// system's when it reuses that).
+    pub async fn allowed(&self, name: &str) -> Result<Arc<Allowed>, DbError> {
+        if let Some((at, a)) = crate::lock(&self.allowed).get(name) {
+            if at.elapsed() < FRESH_FOR {
+                return Ok(a.clone());
+            }
+        }
+        let read = allowlists::effective(self.db.reader(), name).await?;
+        let a = Arc::new(match read {
+            Some((expires_at, items)) => Allowed {
+                expires_at,
+                cves: serde_json::from_str(&items).unwrap_or_default(),
+            },
+            None => Allowed::default(),
+        });
+        crate::lock(&self.allowed).insert(name.to_string(), (Instant::now(), a.clone()));
+        Ok(a)
+    }
+
+    /// Drops what is known of project `name`: its metadata or allowlist
+    /// changed.
     pub fn forget(&self, name: &str) {
         crate::lock(&self.cache).remove(name);
+        crate::lock(&self.allowed).remove(name);
+    }
+
+    /// Drops every project's allowlist: the system's changed.
+    pub fn forget_allowlists(&self) {
+        crate::lock(&self.allowed).clear();
     }
 }

@@ -1,5 +1,6 @@
 //! Projects: creation, visibility, metadata, deletion and members.
 
+pub mod allowlist;
 pub mod artifacts;
 pub mod repositories;
 
@@ -444,7 +445,10 @@ impl Projects {
                     "the project contains repositories and cannot be deleted".into(),
                 ));
             }
-            projects::delete(self.db.writer(), view.project.project_id).await?;
+            let mut tx = self.db.begin().await?;
+            projects::delete(&mut *tx, view.project.project_id).await?;
+            berth_db::allowlists::delete(&mut *tx, view.project.project_id).await?;
+            berth_db::commit(tx).await?;
             self.settings.forget(&view.project.name);
             Ok(())
         };

@@ -3,7 +3,7 @@
 //! Handlers serialize these types and the OpenAPI document describes the
 //! same types, so the published schema cannot drift from what is sent.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
@@ -104,15 +104,57 @@ pub struct Project {
     pub cve_allowlist: CveAllowlist,
 }
 
-/// A project's CVE allowlist.
-#[derive(Serialize, ToSchema)]
+/// A CVE allowlist: the system's (`project_id` 0) or a project's.
+#[derive(Serialize, Deserialize, ToSchema, Default)]
 pub struct CveAllowlist {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub id: i64,
+    #[serde(default)]
     pub project_id: i64,
+    /// Seconds since the epoch; absent: it never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
     pub items: Vec<CveAllowlistItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub creation_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub update_time: Option<String>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl CveAllowlist {
+    /// As Harbor shows a stored allowlist (one never set has no id or times).
+    pub fn of(l: berth_core::project::allowlist::CveAllowlist) -> Self {
+        let set = l.id != 0;
+        CveAllowlist {
+            id: l.id,
+            project_id: l.project_id,
+            expires_at: l.expires_at,
+            items: (l.items.into_iter())
+                .map(|cve_id| CveAllowlistItem { cve_id })
+                .collect(),
+            creation_time: set.then(|| crate::api::timestamp(l.creation_time)),
+            update_time: set.then(|| crate::api::timestamp(l.update_time)),
+        }
+    }
+
+    /// What a request asks to set.
+    pub fn change(&self) -> berth_core::project::allowlist::AllowlistChange {
+        berth_core::project::allowlist::AllowlistChange {
+            expires_at: self.expires_at,
+            items: self.items.iter().map(|i| i.cve_id.clone()).collect(),
+        }
+    }
 }
 
 /// One allowed CVE.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CveAllowlistItem {
     pub cve_id: String,
 }

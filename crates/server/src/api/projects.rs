@@ -68,7 +68,7 @@ pub(super) fn project_json(v: &ProjectView) -> Project {
         metadata: v.metadata.clone(),
         cve_allowlist: CveAllowlist {
             project_id: v.project.project_id,
-            items: Vec::new(),
+            ..CveAllowlist::default()
         },
     }
 }
@@ -82,6 +82,9 @@ struct ProjectReq {
     #[serde(default)]
     #[schema(value_type = BTreeMap<String, String>)]
     metadata: BTreeMap<String, Value>,
+    /// The project's own CVE allowlist (used unless its metadata
+    /// `reuse_sys_cve_allowlist` is `true`).
+    cve_allowlist: Option<CveAllowlist>,
 }
 
 /// Harbor sends metadata values as strings; accept booleans too.
@@ -117,6 +120,16 @@ async fn create(
             .or_insert_with(|| p.to_string());
     }
     let id = state.projects.create(&ctx, &name, &metadata).await?;
+    if let Some(list) = req
+        .cve_allowlist
+        .filter(|l| !l.items.is_empty() || l.expires_at.is_some())
+    {
+        let key = berth_core::project::ProjectKey::Id(id);
+        state
+            .projects
+            .set_allowlist(&ctx, &key, &list.change())
+            .await?;
+    }
     let by_name = headers
         .get("x-resource-name-in-location")
         .and_then(|v| v.to_str().ok())
@@ -179,7 +192,8 @@ async fn list(
     ))
 }
 
-/// One project, by id or (with `X-Is-Resource-Name: true`) name.
+/// One project, by id or (with `X-Is-Resource-Name: true`) name, with its
+/// own CVE allowlist.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}", tag = "project", operation_id = "getProject",
     responses((status = 200, description = "The project", body = Project)))]
 async fn get_one(
@@ -188,12 +202,14 @@ async fn get_one(
     Path(p): Path<String>,
     Ctx(ctx): Ctx,
 ) -> Result<Json<Project>, ApiError> {
-    Ok(Json(project_json(
-        &state.projects.get(&ctx, &key(&headers, &p)).await?,
-    )))
+    let view = state.projects.get(&ctx, &key(&headers, &p)).await?;
+    let mut out = project_json(&view);
+    let list = state.projects.allowlist(view.project.project_id).await?;
+    out.cve_allowlist = CveAllowlist::of(list);
+    Ok(Json(out))
 }
 
-/// Updates a project's metadata.
+/// Updates a project's metadata and its CVE allowlist.
 #[utoipa::path(put, path = "/api/v2.0/projects/{p}", tag = "project", operation_id = "updateProject",
     request_body = ProjectReq, responses((status = 200, description = "Updated")))]
 async fn update(
@@ -207,10 +223,16 @@ async fn update(
     if let Some(p) = req.public {
         metadata.insert("public".into(), p.to_string());
     }
-    state
-        .projects
-        .set_metadata(&ctx, &key(&headers, &p), &metadata)
-        .await?;
+    let key = key(&headers, &p);
+    if !metadata.is_empty() {
+        state.projects.set_metadata(&ctx, &key, &metadata).await?;
+    }
+    if let Some(list) = req.cve_allowlist {
+        state
+            .projects
+            .set_allowlist(&ctx, &key, &list.change())
+            .await?;
+    }
     Ok(StatusCode::OK)
 }
 

@@ -3,7 +3,7 @@
 use super::model::{
     ConfigurationItem, GeneralInfo, Permission, Permissions, Search, SearchRepository, Statistic,
 };
-use super::{timestamp, ApiError, Ctx};
+use super::{timestamp, ApiError, ApiJson, Ctx};
 use crate::State;
 use axum::extract::State as S;
 use axum::http::StatusCode;
@@ -19,6 +19,36 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(search))
         .routes(routes!(permissions))
         .routes(routes!(configurations, update_configurations))
+        .routes(routes!(system_allowlist, set_system_allowlist))
+}
+
+/// The system's CVE allowlist, which projects with
+/// `reuse_sys_cve_allowlist` use (any signed-in caller).
+#[utoipa::path(get, path = "/api/v2.0/system/CVEAllowlist", tag = "SystemCVEAllowlist",
+    operation_id = "getSystemCVEAllowlist",
+    responses((status = 200, description = "The allowlist", body = super::model::CveAllowlist)))]
+async fn system_allowlist(
+    S(state): S<State>,
+    Ctx(ctx): Ctx,
+) -> Result<Json<super::model::CveAllowlist>, ApiError> {
+    let list = state.projects.system_allowlist(&ctx).await?;
+    Ok(Json(super::model::CveAllowlist::of(list)))
+}
+
+/// Replaces the system's CVE allowlist (system administrators).
+#[utoipa::path(put, path = "/api/v2.0/system/CVEAllowlist", tag = "SystemCVEAllowlist",
+    operation_id = "putSystemCVEAllowlist", request_body = super::model::CveAllowlist,
+    responses((status = 200, description = "Replaced")))]
+async fn set_system_allowlist(
+    S(state): S<State>,
+    Ctx(ctx): Ctx,
+    ApiJson(list): ApiJson<super::model::CveAllowlist>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .projects
+        .set_system_allowlist(&ctx, &list.change())
+        .await?;
+    Ok(StatusCode::OK)
 }
 
 /// Anonymous callers get what a login page needs; others also the registry's settings.
