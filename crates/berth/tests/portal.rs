@@ -1411,6 +1411,87 @@ async fn repository_description_and_tag_pages_in_the_browser() {
     c.close().await.unwrap();
 }
 
+#[tokio::test]
+async fn scans_and_sboms_from_the_artifact_page() {
+    let (_driver, c) = browser().await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv");
+    for s in common::servers().await {
+        s.import_vulndb(&fixtures);
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        let installed =
+            "P:libcrypto3\nV:3.1.4-r1\nA:x86_64\no:openssl\n\nP:musl\nV:1.2.4-r2\nA:x86_64\n";
+        let layer = common::tar_gz(&[
+            ("etc/os-release", "ID=alpine\nVERSION_ID=3.19.0\n"),
+            ("lib/apk/db/installed", installed),
+        ]);
+        let (digest, _) = s.push_layers("p/alpine", "3.19", &[layer]).await;
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        let repo = format!("/harbor/projects/{pid}/repositories/alpine");
+        c.goto(&s.u(&repo)).await.unwrap();
+        assert_eq!(text(&c, "td.scan").await, "Not scanned");
+        c.goto(&s.u(&format!("{repo}/artifacts/{digest}")))
+            .await
+            .unwrap();
+        assert_eq!(text(&c, ".scans .scan-state").await, "Not scanned");
+
+        // Scan: the findings appear once the job ends.
+        submit(&c, ".scans button[value=scan]").await;
+        assert!(text(&c, ".notice.ok").await.starts_with("Scan queued"));
+        let mut state = String::new();
+        for _ in 0..100 {
+            c.refresh().await.unwrap();
+            state = text(&c, ".scans .scan-state").await;
+            if state.contains("finding") {
+                break;
+            }
+            common::sleep_ms(50).await;
+        }
+        assert_eq!(state, "Medium · 1 finding");
+        let row = text(&c, "table.findings tbody tr").await;
+        for part in ["Medium", "CVE-2024-0727", "libcrypto3", "3.1.4-r5"] {
+            assert!(row.contains(part), "{row}");
+        }
+        let link = c.find(Locator::Css("table.findings a")).await.unwrap();
+        assert_eq!(
+            link.attr("href").await.unwrap().as_deref(),
+            Some("https://osv.dev/vulnerability/ALPINE-CVE-2024-0727")
+        );
+        screenshot(&c, &format!("{}-artifact-vulnerabilities", s.backend)).await;
+
+        // An SBOM, pushed beside the image and linked from its page.
+        submit(&c, ".scans button[value=sbom]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "SBOM generation queued.");
+        for _ in 0..100 {
+            c.refresh().await.unwrap();
+            if text(&c, ".scans p.sbom").await.starts_with("SBOM: sha256:") {
+                break;
+            }
+            common::sleep_ms(50).await;
+        }
+        submit(&c, ".scans p.sbom a").await;
+        assert_eq!(text(&c, "dl.facts dd:nth-of-type(2)").await, "SBOM");
+
+        // The repository's list shows the scan's result.
+        c.goto(&s.u(&repo)).await.unwrap();
+        assert_eq!(text(&c, "td.scan").await, "Medium · 1 finding");
+
+        // A guest sees the findings and no buttons.
+        s.create_user("viewer", "Viewer12345").await;
+        let member = json!({"role_id": 3, "member_user": {"username": "viewer"}});
+        s.create("/projects/p/members", ADMIN, member).await;
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        sign_in(&c, &s, "viewer", "Viewer12345").await;
+        c.goto(&s.u(&format!("{repo}/artifacts/{digest}")))
+            .await
+            .unwrap();
+        assert_eq!(text(&c, ".scans .scan-state").await, "Medium · 1 finding");
+        assert!(c.find(Locator::Css(".scans button")).await.is_err());
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+    c.close().await.unwrap();
+}
+
 /// sRGB relative luminance of a CSS `rgb(…)`/`rgba(…)` colour.
 fn luminance(css: &str) -> f64 {
     let inner = css.split_once('(').unwrap().1.trim_end_matches(')');

@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::{
-    berth, digest, image_manifest, Server, ADMIN, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
-};
+use common::{berth, tar_gz, Server, ADMIN, OCI_INDEX, OCI_MANIFEST};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -18,65 +16,6 @@ const GENERIC: &str = "application/vnd.security.vulnerability.report; version=1.
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv")
-}
-
-/// `berth vulndb import` on the server's database (while it runs).
-fn import(s: &Server, source: &std::path::Path) -> String {
-    let data = tempfile::tempdir().unwrap();
-    let out = berth()
-        .args(["vulndb", "import"])
-        .arg(source)
-        .args(["--database-url", &s.database_url])
-        .arg("--data-dir")
-        .arg(data.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// A gzip-compressed tar layer of text files.
-fn layer(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, content) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, path, content.as_bytes()).unwrap();
-    }
-    let tar = b.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &tar).unwrap();
-    gz.finish().unwrap()
-}
-
-/// Pushes an image of these layers; its digest and size.
-async fn push(s: &Server, repo: &str, tag: &str, layers: &[Vec<u8>]) -> (String, usize) {
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
-    let config_digest = s.push_blob(repo, config).await;
-    let mut descriptors = Vec::new();
-    for l in layers {
-        descriptors.push((s.push_blob(repo, l).await, l.len()));
-    }
-    let layers: Vec<(&str, &str, usize)> = descriptors
-        .iter()
-        .map(|(d, n)| (OCI_LAYER, d.as_str(), *n))
-        .collect();
-    let body = image_manifest(
-        OCI_MANIFEST,
-        (OCI_CONFIG, &config_digest, config.len()),
-        &layers,
-        None,
-    );
-    let r = s.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    (digest(&body), body.len())
 }
 
 const DPKG_STATUS: &str = "\
@@ -109,7 +48,7 @@ Version: 1.0-1
 /// A Debian 12 image with Python, npm and Cargo packages; the second
 /// layer deletes a lock file the first had.
 async fn push_debian(s: &Server, repo: &str, tag: &str) -> (String, usize) {
-    let base = layer(&[
+    let base = tar_gz(&[
         ("etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n"),
         ("var/lib/dpkg/status", DPKG_STATUS),
         (
@@ -130,25 +69,25 @@ async fn push_debian(s: &Server, repo: &str, tag: &str) -> (String, usize) {
         ),
         ("srv/old/Cargo.lock", "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"0.6.10\"\n"),
     ]);
-    let top = layer(&[
+    let top = tar_gz(&[
         ("srv/old/.wh.Cargo.lock", ""),
         ("srv/README", "deleted the old tool\n"),
     ]);
-    push(s, repo, tag, &[base, top]).await
+    s.push_layers(repo, tag, &[base, top]).await
 }
 
 async fn push_alpine(s: &Server, repo: &str, tag: &str) -> (String, usize) {
     let installed = "C:Q1abc=\nP:libcrypto3\nV:3.1.4-r1\nA:x86_64\no:openssl\nL:Apache-2.0\n\n\
         C:Q1def=\nP:libssl3\nV:3.1.4-r1\nA:x86_64\no:openssl\nL:Apache-2.0\n\n\
         C:Q1ghi=\nP:busybox\nV:1.36.1-r15\nA:x86_64\no:busybox\nL:GPL-2.0-only\n";
-    let base = layer(&[
+    let base = tar_gz(&[
         (
             "etc/os-release",
             "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.0\n",
         ),
         ("lib/apk/db/installed", installed),
     ]);
-    push(s, repo, tag, &[base]).await
+    s.push_layers(repo, tag, &[base]).await
 }
 
 fn artifact_path(repo: &str, reference: &str) -> String {
@@ -215,7 +154,7 @@ fn row(
 #[tokio::test]
 async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages() {
     for s in common::servers().await {
-        let imported = import(&s, &fixtures());
+        let imported = s.import_vulndb(&fixtures());
         assert!(
             imported.contains(
                 "7 advisories stored, 1 withdrawn removed, 0 invalid; 7 advisories in the database"
@@ -518,7 +457,7 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
     zip.start_file("broken.json", options).unwrap();
     std::io::Write::write_all(&mut zip, b"{not json").unwrap();
     zip.finish().unwrap();
-    let out = import(&s, &zip_path);
+    let out = s.import_vulndb(&zip_path);
     assert!(out.contains("Read 9 records"), "{out}");
     assert!(
         out.contains("7 advisories stored, 1 withdrawn removed, 1 invalid"),
@@ -533,7 +472,7 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
         r#"{"id":"GHSA-p6mc-m468-83gw","modified":"2030-01-01T00:00:00Z","withdrawn":"2030-01-01T00:00:00Z"}"#,
     )
     .unwrap();
-    let out = import(&s, &withdrawn);
+    let out = s.import_vulndb(&withdrawn);
     assert!(
         out.contains("0 advisories stored, 1 withdrawn removed, 0 invalid; 6 advisories"),
         "{out}"
@@ -726,7 +665,7 @@ async fn an_sbom_lists_every_package_and_is_pushed_as_the_images_accessory() {
 #[tokio::test]
 async fn a_project_can_scan_and_make_sboms_on_push() {
     for s in common::servers().await {
-        import(&s, &fixtures());
+        s.import_vulndb(&fixtures());
         let on = json!({"metadata": {"auto_scan": "true", "auto_sbom_generation": "true"}});
         s.expect(Method::PUT, "/projects/q", ADMIN, Some(&on))
             .await
@@ -827,7 +766,7 @@ async fn prevent_vul_refuses_pulls_of_images_at_or_above_the_projects_severity()
         )
     };
     for s in common::servers().await {
-        import(&s, &fixtures());
+        s.import_vulndb(&fixtures());
         let (debian, debian_size) = push_debian(&s, "p/app", "debian").await;
         let (alpine, alpine_size) = push_alpine(&s, "p/app", "alpine").await;
         s.push_image("p/app", "broken", "not-a-tar").await;

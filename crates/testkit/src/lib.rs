@@ -441,6 +441,68 @@ pub fn granted(claims: &Value, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// A gzip-compressed tar layer of text files.
+pub fn tar_gz(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, path, content.as_bytes()).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+impl Server {
+    /// Pushes an image of these layers; its digest and manifest size.
+    pub async fn push_layers(&self, repo: &str, tag: &str, layers: &[Vec<u8>]) -> (String, usize) {
+        let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+        let config_digest = self.push_blob(repo, config).await;
+        let mut descriptors = Vec::new();
+        for l in layers {
+            descriptors.push((self.push_blob(repo, l).await, l.len()));
+        }
+        let layers: Vec<(&str, &str, usize)> = descriptors
+            .iter()
+            .map(|(d, n)| (OCI_LAYER, d.as_str(), *n))
+            .collect();
+        let body = image_manifest(
+            OCI_MANIFEST,
+            (OCI_CONFIG, &config_digest, config.len()),
+            &layers,
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &body).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        (digest(&body), body.len())
+    }
+
+    /// `berth vulndb import` of `source` into this server's database while
+    /// it runs; what it printed.
+    pub fn import_vulndb(&self, source: &std::path::Path) -> String {
+        let data = tempfile::tempdir().unwrap();
+        let out = berth()
+            .args(["vulndb", "import"])
+            .arg(source)
+            .args(["--database-url", &self.database_url])
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+}
+
 /// `skopeo copy` of `project/repository:tag` out of Berth as the admin,
 /// into a throwaway OCI layout.
 pub fn skopeo_pull(s: &Server, image: &str) -> std::process::Output {

@@ -19,6 +19,8 @@ use berth_core::iam::rbac::{Action, Kind};
 use berth_core::project::artifacts::{additions_of, Accessory, ArtifactRow, Described, TagRow};
 use berth_core::project::ProjectView;
 use berth_core::query::Filter;
+use berth_core::scan::report::{Overview, Report};
+use berth_core::scan::{scannable_type, ScanType};
 use berth_core::{CoreError, CoreResult};
 use berth_oci::chart::ChartFiles;
 use berth_oci::manifest::Descriptor;
@@ -184,14 +186,19 @@ async fn artifact_list(
         let described = state.artifacts.described(&state.registry, repo, a).await?;
         kinds.push(described.harbor_type);
     }
+    let scans = state
+        .scans
+        .overviews(&rows, ScanType::Vulnerability)
+        .await?;
     let markup = html! {
         table.artifacts {
             (counted(total, "artifact", "artifacts"))
-            (head(&[Plain("Digest"), Plain("Tags"), Wide("Type"), Plain("Size"), Wide("Referrers"), Wide("Pushed"), Wide("Pulled")]))
+            (head(&[Plain("Digest"), Plain("Tags"), Wide("Type"), Plain("Size"), Plain("Vulnerabilities"), Wide("Referrers"), Wide("Pushed"), Wide("Pulled")]))
             tbody {
                 @for (a, kind) in rows.iter().zip(&kinds) {
                     @let count = referrers.get(&a.digest).copied().unwrap_or(0);
-                    (artifact_row(here, a, kind, count))
+                    @let scan = scannable_type(kind).then(|| scans.get(&a.id));
+                    (artifact_row(here, a, kind, scan, count))
                 }
             }
         }
@@ -200,8 +207,15 @@ async fn artifact_list(
     Ok((markup, total))
 }
 
-/// An artifact's row in its repository's list.
-fn artifact_row(here: &str, a: &ArtifactRow, kind: &str, referrers: i64) -> Markup {
+/// An artifact's row in its repository's list; `scan` is None for what
+/// the scanner does not read, `Some(None)` for an image never scanned.
+fn artifact_row(
+    here: &str,
+    a: &ArtifactRow,
+    kind: &str,
+    scan: Option<Option<&Overview>>,
+    referrers: i64,
+) -> Markup {
     html! {
         tr {
             td { a href={ (here) "/artifacts/" (a.digest) } { code.digest { (short(&a.digest)) } } }
@@ -219,9 +233,39 @@ fn artifact_row(here: &str, a: &ArtifactRow, kind: &str, referrers: i64) -> Mark
             }
             td.wide { (kind) }
             td { (size(a.size)) }
+            td.scan {
+                @match scan {
+                    None => span.muted { "—" },
+                    Some(o) => (scan_state(o)),
+                }
+            }
             td.wide.referrers { (referrers) }
             td.wide { (minutes(a.push_time)) }
             td.wide { @match a.pull_time { Some(t) => (minutes(t)), None => span.muted { "never" } } }
+        }
+    }
+}
+
+/// A scan's state in a few words: its worst severity and how many
+/// findings, or how far it is.
+fn scan_state(o: Option<&Overview>) -> Markup {
+    let Some(o) = o else {
+        return html! { span.muted { "Not scanned" } };
+    };
+    let total = (o.summary.as_ref())
+        .and_then(|s| s.get("total"))
+        .and_then(|t| t.as_i64())
+        .unwrap_or(0);
+    html! {
+        @match (o.status.as_str(), o.severity) {
+            ("Success", _) if total == 0 => span.sev.none { "No vulnerabilities" },
+            ("Success", Some(s)) => {
+                span class={ "sev " (s.as_str().to_ascii_lowercase()) } { (s.as_str()) }
+                " · " (total) @if total == 1 { " finding" } @else { " findings" }
+            }
+            ("Pending" | "Running", _) => span.muted { "Scanning…" },
+            ("Error", _) => span.sev.high { "Scan failed" },
+            (other, _) => span.muted { "Scan " (other.to_ascii_lowercase()) },
         }
     }
 }
@@ -514,7 +558,12 @@ async fn extras(
         .accessories(&v.ctx, repo, reference, &Filter::default(), 0, 50)
         .await
         .ok();
+    let scanning = match scannable_type(&described.harbor_type) {
+        true => Some(scan_section(state, v, p, repo, reference, a).await),
+        false => None,
+    };
     html! {
+        @if let Some(section) = scanning { (section) }
         @if let Some(serde_json::Value::Array(steps)) = &history { (build_history(steps)) }
         @match &chart {
             Some(Ok(files)) => { (chart_files(files)) }
@@ -523,6 +572,82 @@ async fn extras(
         }
         @if let Some((accessories, total, _)) = &referrers {
             (referrer_table(p.project.project_id, repo.as_str(), accessories, *total))
+        }
+    }
+}
+
+/// An image's scans: their state, the buttons that start them, the
+/// findings of the last vulnerability scan and where its SBOM is.
+async fn scan_section(
+    state: &State,
+    v: &Viewer,
+    p: &ProjectView,
+    repo: &RepositoryName,
+    reference: &Reference,
+    a: &ArtifactRow,
+) -> Markup {
+    let scans = &state.scans;
+    let one = std::slice::from_ref(a);
+    let vuln = scans.overviews(one, ScanType::Vulnerability).await.ok();
+    let sbom = scans.overviews(one, ScanType::Sbom).await.ok();
+    let vuln = vuln.and_then(|mut m| m.remove(&a.id));
+    let sbom = sbom.and_then(|mut m| m.remove(&a.id));
+    let report = (scans
+        .vulnerabilities(&v.ctx, repo, reference, None)
+        .await
+        .ok())
+    .and_then(|m| m.into_values().next());
+    let may_scan = may(v, p, Action::Create, Kind::Scan).await && !v.read_only;
+    let may_sbom = may(v, p, Action::Create, Kind::Sbom).await && !v.read_only;
+    let here = artifact_url(p.project.project_id, repo.as_str(), &a.digest);
+    html! {
+        section.scans aria-label="Vulnerabilities" {
+            h2 { "Vulnerabilities" }
+            p.scan-state { (scan_state(vuln.as_ref())) }
+            @if may_scan || may_sbom {
+                form.inline method="post" action=(here) {
+                    (csrf_field(v))
+                    @if may_scan { button type="submit" name="action" value="scan" { "Scan" } " " }
+                    @if may_sbom { button.secondary type="submit" name="action" value="sbom" { "Generate SBOM" } }
+                }
+            }
+            @if let Some(r) = &report { (findings(r)) }
+            @match sbom.as_ref().map(|o| (o.status.as_str(), o.sbom_digest())) {
+                Some((_, Some(d))) => p.sbom {
+                    "SBOM: " a href=(artifact_url(p.project.project_id, repo.as_str(), d)) { code.digest { (short(d)) } }
+                },
+                Some(("Pending" | "Running", _)) => p.sbom.muted { "Generating the SBOM…" },
+                Some((status, None)) => p.sbom.muted { "SBOM generation: " (status) },
+                None => {}
+            }
+        }
+    }
+}
+
+/// A report's findings, most severe first.
+fn findings(r: &Report) -> Markup {
+    html! {
+        @if r.vulnerabilities.is_empty() { p.muted { "The last scan found no vulnerabilities." } }
+        @else {
+            table.findings {
+                (head(&[Plain("Severity"), Plain("Vulnerability"), Plain("Package"), Wide("Version"), Plain("Fixed in")]))
+                tbody {
+                    @for f in &r.vulnerabilities {
+                        tr {
+                            td { span class={ "sev " (f.severity.as_str().to_ascii_lowercase()) } { (f.severity.as_str()) } }
+                            td {
+                                @match f.links.first() {
+                                    Some(l) => a href=(l) rel="noreferrer" { (f.id) },
+                                    None => (f.id),
+                                }
+                            }
+                            td { (f.package) }
+                            td.wide { code { (f.version) } }
+                            td { @if f.fix_version.is_empty() { span.muted { "no fix yet" } } @else { code { (f.fix_version) } } }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -613,7 +738,7 @@ fn descriptors(list: &[Descriptor]) -> Markup {
     }
 }
 
-/// Adds or deletes a tag, or deletes the artifact.
+/// Adds or deletes a tag, deletes the artifact, or scans it.
 pub async fn change(
     S(state): S<State>,
     Path((_, rest, digest)): Path<(String, String, String)>,
@@ -633,6 +758,16 @@ pub async fn change(
             .map(|()| format!("Tag {tag} deleted.")),
         "delete" => (arts.delete(ctx, reg, &repo, &reference).await)
             .map(|()| format!("Artifact {} deleted.", short(&digest))),
+        "scan" => (state
+            .scans
+            .scan(ctx, &repo, &reference, ScanType::Vulnerability)
+            .await)
+            .map(|()| "Scan queued: this page shows its findings once it ends.".into()),
+        "sbom" => (state
+            .scans
+            .scan(ctx, &repo, &reference, ScanType::Sbom)
+            .await)
+            .map(|()| "SBOM generation queued.".into()),
         other => Err(CoreError::BadRequest(format!("unknown action {other:?}"))),
     };
     // A deleted artifact's page is gone: go back to its repository.
