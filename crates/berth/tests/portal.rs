@@ -1476,6 +1476,63 @@ async fn scans_and_sboms_from_the_artifact_page() {
         c.goto(&s.u(&repo)).await.unwrap();
         assert_eq!(text(&c, "td.scan").await, "Medium · 1 finding");
 
+        // Vulnerability prevention refuses the image until the project's
+        // allowlist lets its CVE through; the page says which holds.
+        let vul = json!({"metadata": {"prevent_vul": "true", "severity": "low"}});
+        s.expect(Method::PUT, "/projects/p", ADMIN, Some(&vul))
+            .await
+            .is(200);
+        c.goto(&s.u(&format!("{repo}/artifacts/{digest}")))
+            .await
+            .unwrap();
+        let refused = text(&c, ".notice.pull-refused").await;
+        assert!(
+            refused.contains("current image with 1 vulnerability"),
+            "{refused}"
+        );
+        tab(&c, &s, pid, "configs").await;
+        fill(&c, "#cves", "CVE-2024-0727").await;
+        submit(&c, "button[value=allowlist]").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The project's CVE allowlist was saved."
+        );
+        let project: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        assert_eq!(
+            project["cve_allowlist"]["items"],
+            json!([{"cve_id": "CVE-2024-0727"}])
+        );
+        c.goto(&s.u(&format!("{repo}/artifacts/{digest}")))
+            .await
+            .unwrap();
+        assert!(c.find(Locator::Css(".notice.pull-refused")).await.is_err());
+
+        // The administrators' page: the advisories and the system's list.
+        c.goto(&s.u("/harbor/interrogation-services"))
+            .await
+            .unwrap();
+        let db = text(&c, "dl.vulndb").await;
+        assert!(
+            db.contains("Advisories\n7") || db.contains("Advisories 7"),
+            "{db}"
+        );
+        fill(&c, "#cves", "CVE-2020-14343\nCVE-2021-25900").await;
+        c.execute(
+            "document.querySelector('#expires').value = '2031-01-01'",
+            vec![],
+        )
+        .await
+        .unwrap();
+        submit(&c, "button[value=allowlist]").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The system's CVE allowlist was saved."
+        );
+        let system: serde_json::Value = s.api_json("/system/CVEAllowlist", ADMIN).await;
+        assert_eq!(system["items"].as_array().unwrap().len(), 2, "{system}");
+        assert_eq!(system["expires_at"], 1_925_078_400);
+        screenshot(&c, &format!("{}-interrogation-services", s.backend)).await;
+
         // A guest sees the findings and no buttons.
         s.create_user("viewer", "Viewer12345").await;
         let member = json!({"role_id": 3, "member_user": {"username": "viewer"}});

@@ -10,6 +10,7 @@ mod project;
 mod projects;
 mod repository;
 mod robots;
+mod security;
 mod sign_in;
 mod users;
 mod webhooks;
@@ -85,6 +86,7 @@ pub fn router() -> Router<State> {
         .merge(harbor_links())
         .merge(repository::router())
         .merge(admin::router())
+        .merge(security::router())
         .merge(users::router())
         .merge(robots::router())
 }
@@ -492,6 +494,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                                 (section_link(v, "/harbor/logs", "Logs"))
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))
                                 (section_link(v, "/harbor/job-service-dashboard", "Job Queues"))
+                                (section_link(v, "/harbor/interrogation-services", "Interrogation Services"))
                                 (section_link(v, "/harbor/configs", "Configuration"))
                             }
                         }

@@ -434,6 +434,10 @@ const SWITCHES: &[(&str, &str)] = &[
          findings at or above the severity below",
     ),
     (
+        "reuse_sys_cve_allowlist",
+        "CVE allowlist: use the system's allowlist instead of the project's own below",
+    ),
+    (
         "auto_scan",
         "Vulnerability scanning: scan images automatically when they are pushed",
     ),
@@ -452,8 +456,10 @@ const SEVERITIES: &[(&str, &str)] = &[
     ("none", "None (any finding)"),
 ];
 
-pub async fn configuration(InProject(v, p): InProject) -> Response {
+pub async fn configuration(S(state): S<State>, InProject(v, p): InProject) -> Response {
     let editable = may(&v, &p, Action::Update, Kind::Metadata).await;
+    let own = state.projects.allowlist(p.project.project_id).await;
+    let may_list = may(&v, &p, Action::Update, Kind::Project).await;
     let on = |k: &str| p.metadata.get(k).is_some_and(|v| v == "true");
     let body = html! {
         form method="post" action=(tab_url(&p, "configs")) {
@@ -473,6 +479,15 @@ pub async fn configuration(InProject(v, p): InProject) -> Response {
                 @if editable { p { button type="submit" { "Save" } } }
                 @else { p.muted { "Only the project's administrators change these." } }
             }
+        }
+        @match (&own, may_list) {
+            (Ok(list), true) => (super::security::allowlist_form(&v, &tab_url(&p, "configs"), list,
+                "Let these CVEs through vulnerability prevention in this project, unless it uses the system's allowlist.")),
+            (Ok(list), false) if !list.items.is_empty() => {
+                h2 { "CVE allowlist" }
+                p { (list.items.join(", ")) }
+            }
+            _ => {}
         }
         @if may(&v, &p, Action::Delete, Kind::Project).await { (deletion(&v, &p)) }
     };
@@ -511,6 +526,17 @@ pub async fn delete(S(state): S<State>, ProjectPost(v, _, p): ProjectPost) -> Re
 }
 
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
+    let key = ProjectKey::Id(p.project.project_id);
+    let to = tab_url(&p, "configs");
+    if form.get("action") == "allowlist" {
+        let result = match super::security::allowlist_change(form.get("cves"), form.get("expires"))
+        {
+            Ok(change) => (state.projects.set_allowlist(&v.ctx, &key, &change).await)
+                .map(|()| "The project's CVE allowlist was saved.".into()),
+            Err(why) => Err(berth_core::CoreError::BadRequest(why)),
+        };
+        return outcome(&to, result);
+    }
     let mut metadata: std::collections::BTreeMap<String, String> = SWITCHES
         .iter()
         .map(|(k, _)| (k.to_string(), form.checked(k).to_string()))
@@ -519,9 +545,7 @@ pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost)
     if let Some((value, _)) = SEVERITIES.iter().find(|(value, _)| *value == severity) {
         metadata.insert("severity".into(), value.to_string());
     }
-    let key = ProjectKey::Id(p.project.project_id);
     let result = state.projects.set_metadata(&v.ctx, &key, &metadata).await;
-    let to = tab_url(&p, "configs");
     outcome(
         &to,
         result.map(|()| "The project's configuration was saved.".into()),

@@ -193,7 +193,7 @@ async fn artifact_list(
     let markup = html! {
         table.artifacts {
             (counted(total, "artifact", "artifacts"))
-            (head(&[Plain("Digest"), Plain("Tags"), Wide("Type"), Plain("Size"), Plain("Vulnerabilities"), Wide("Referrers"), Wide("Pushed"), Wide("Pulled")]))
+            (head(&[Plain("Digest"), Plain("Tags"), Wide("Type"), Wide("Size"), Plain("Scan"), Wide("Referrers"), Wide("Pushed"), Wide("Pulled")]))
             tbody {
                 @for (a, kind) in rows.iter().zip(&kinds) {
                     @let count = referrers.get(&a.digest).copied().unwrap_or(0);
@@ -232,7 +232,7 @@ fn artifact_row(
                 }
             }
             td.wide { (kind) }
-            td { (size(a.size)) }
+            td.wide { (size(a.size)) }
             td.scan {
                 @match scan {
                     None => span.muted { "—" },
