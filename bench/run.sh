@@ -39,6 +39,8 @@ YAML
 docker-registry serve "$work/distribution.yml" 2> "$work/distribution.log" &
 dist_pid=$!
 
+# The advisories the tests use, so the scan figure matches packages for real.
+"$berth_bin" vulndb import crates/berth/tests/fixtures/osv --data-dir "$work/berth" > /dev/null
 # No GC floor: the GC figure collects blobs pushed a moment before.
 BERTH_ADMIN_PASSWORD=Harbor12345 "$berth_bin" serve --listen 127.0.0.1:0 --data-dir "$work/berth" \
   --log-level warn --gc-min-window-seconds 0 > "$work/berth.out" &

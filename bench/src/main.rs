@@ -4,7 +4,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use berth_testkit::registry::{check, digest, Registry};
-use berth_testkit::OCI_MANIFEST;
+use berth_testkit::{tar_gz, OCI_MANIFEST};
 use bytes::Bytes;
 use clap::Parser;
 use reqwest::{Client, StatusCode};
@@ -292,7 +292,7 @@ async fn main() -> Result<()> {
         if let Some((blobs, rate)) = x.gc {
             println!("| Berth GC mark+sweep, {blobs} orphan blobs | blobs/s | {rate:.0} | – | – |");
         }
-        if let Some((plain, trusted)) = &x.trusted_reads {
+        if let Some([plain, trusted, guarded]) = &x.enforced_reads {
             println!(
                 "| Berth manifest GET c=32, plain project | req/s | {} | – | – |",
                 fmt_rounds(plain)
@@ -301,6 +301,17 @@ async fn main() -> Result<()> {
                 "| Berth manifest GET c=32, cosign content trust on (signed) | req/s | {} | – | {} |",
                 fmt_rounds(trusted),
                 of_base(trusted, plain, "plain")
+            );
+            println!(
+                "| Berth manifest GET c=32, prevent_vul on (scanned, passes) | req/s | {} | – | {} |",
+                fmt_rounds(guarded),
+                of_base(guarded, plain, "plain")
+            );
+        }
+        if !x.scans.is_empty() {
+            println!(
+                "| Berth scan of an image of {SCAN_PACKAGES} dpkg packages, request to report | ms | {} | – | – |",
+                fmt_rounds(&x.scans)
             );
         }
     }
@@ -328,9 +339,13 @@ struct Extras {
     expected: usize,
     /// Orphan blobs collected and the mark+sweep rate (blobs/s), if GC ran.
     gc: Option<(usize, f64)>,
-    /// Manifest GET req/s per round on a plain project and on one that asks
-    /// for cosign signatures (the image signed), if they ran.
-    trusted_reads: Option<(Vec<f64>, Vec<f64>)>,
+    /// Manifest GET req/s per round on a plain project, one that asks for
+    /// cosign signatures (the image signed) and one that prevents
+    /// vulnerable images (the image scanned clean), if they ran.
+    enforced_reads: Option<[Vec<f64>; 3]>,
+    /// Milliseconds from a scan's request to its report, per round, for an
+    /// image of `SCAN_PACKAGES` packages.
+    scans: Vec<f64>,
 }
 
 /// Which of audit logging and webhooks an image-push run has on, and how
@@ -535,14 +550,16 @@ async fn berth_extras(
         }
     }
 
-    let (gc, trusted_reads) = if gc {
-        let reads = content_trust_reads(url, (user, password), plan.rounds, scale).await?;
+    let (gc, enforced_reads, scans) = if gc {
+        let reads = enforced_reads(url, (user, password), plan.rounds, scale).await?;
+        let scans = scan_times(url, (user, password), plan.rounds).await?;
         (
             Some(gc_rate(url, &t, (user, password), scale).await?),
             Some(reads),
+            scans,
         )
     } else {
-        (None, None)
+        (None, None, Vec::new())
     };
     Ok(Extras {
         pushes,
@@ -550,40 +567,60 @@ async fn berth_extras(
         expected,
         delivered: delivered.load(std::sync::atomic::Ordering::Relaxed),
         gc,
-        trusted_reads,
+        enforced_reads,
+        scans,
     })
 }
 
-/// Manifest GET by tag, 32 in flight, on a plain project and on one with
+/// Manifest GET by tag, 32 in flight, on a plain project, on one with
 /// cosign content trust on (its image signed, so every read passes the
-/// check), alternating each round: req/s per round of each.
-async fn content_trust_reads(
+/// check) and on one with `prevent_vul` on (its image scanned with nothing
+/// found, so every read passes too), taking turns each round: req/s per
+/// round of each.
+async fn enforced_reads(
     url: &str,
     (user, password): (&str, &str),
     rounds: usize,
     scale: usize,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<[Vec<f64>; 3]> {
     let admin = Client::new();
-    let metadata = serde_json::json!({"enable_content_trust_cosign": "true"});
-    let r = admin
-        .post(format!("{url}/api/v2.0/projects"))
-        .basic_auth(user, Some(password))
-        .json(&serde_json::json!({"project_name": "trusted", "metadata": metadata}))
-        .send()
-        .await?;
-    check(r.status(), StatusCode::CREATED, "content-trust project")?;
+    let projects = [
+        (
+            "trusted",
+            serde_json::json!({"enable_content_trust_cosign": "true"}),
+        ),
+        (
+            "guarded",
+            serde_json::json!({"prevent_vul": "true", "severity": "low"}),
+        ),
+    ];
+    for (name, metadata) in projects {
+        let r = admin
+            .post(format!("{url}/api/v2.0/projects"))
+            .basic_auth(user, Some(password))
+            .json(&serde_json::json!({"project_name": name, "metadata": metadata}))
+            .send()
+            .await?;
+        check(r.status(), StatusCode::CREATED, "enforcing project")?;
+    }
     let mut reads = Vec::new();
-    for (repo, sign) in [("bench/plain", false), ("trusted/app", true)] {
+    for repo in ["bench/plain", "trusted/app", "guarded/app"] {
         let t = berth_pusher(url, user, password, repo, 32).await?;
         let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux"}"#);
-        let layer = Bytes::from(random(1024, 11));
+        // The scanned image needs a layer the scanner reads: a tar.
+        let layer = match repo {
+            "guarded/app" => {
+                Bytes::from(tar_gz(&[("etc/os-release", "ID=debian\nVERSION_ID=12\n")]))
+            }
+            _ => Bytes::from(random(1024, 11)),
+        };
         let manifest = t.reg.push_image_blobs(repo, config, layer).await?;
         let subject = serde_json::json!({"mediaType": OCI_MANIFEST,
             "digest": digest(&manifest), "size": manifest.len()});
         (t.reg)
             .push_manifest(repo, "latest", OCI_MANIFEST, manifest)
             .await?;
-        if sign {
+        if repo == "trusted/app" {
             let signature = t
                 .reg
                 .push_image_blobs(repo, Bytes::from_static(b"{}"), Bytes::from_static(b"sig"))
@@ -595,26 +632,96 @@ async fn content_trust_reads(
             let d = digest(&m);
             t.reg.push_manifest(repo, &d, OCI_MANIFEST, m).await?;
         }
+        if repo == "guarded/app" {
+            scan(url, (user, password), "guarded", "app").await?;
+        }
         reads.push((format!("{url}/v2/{repo}/manifests/latest"), t));
     }
     let requests = 10_000 / scale;
-    let (mut plain, mut trusted) = (Vec::new(), Vec::new());
+    let mut out: [Vec<f64>; 3] = Default::default();
     for round in 0..rounds {
-        let mut order = [0, 1];
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        for i in order {
+        for k in 0..3 {
+            let i = (round + k) % 3;
             let (url, t) = &reads[i];
             let (rps, _) = hammer(t, 32, requests, url, false).await?;
-            if i == 0 {
-                plain.push(rps)
-            } else {
-                trusted.push(rps)
-            }
+            out[i].push(rps);
         }
     }
-    Ok((plain, trusted))
+    Ok(out)
+}
+
+/// Packages in the scanned image of the scan figure.
+const SCAN_PACKAGES: usize = 200;
+
+/// A scan of an image of `SCAN_PACKAGES` dpkg packages (one of them with
+/// an advisory) per round: milliseconds from the request to the report.
+async fn scan_times(url: &str, creds: (&str, &str), rounds: usize) -> Result<Vec<f64>> {
+    let mut status = String::new();
+    for i in 0..SCAN_PACKAGES {
+        let (name, source) = match i {
+            0 => ("libssl3", "Source: openssl\n"),
+            _ => (&*format!("pkg{i}"), ""),
+        };
+        status.push_str(&format!(
+            "Package: {name}\nStatus: install ok installed\n{source}Version: 1.{i}-1\nArchitecture: amd64\n\n"
+        ));
+    }
+    let layer = tar_gz(&[
+        ("etc/os-release", "ID=debian\nVERSION_ID=12\n"),
+        ("var/lib/dpkg/status", &status),
+    ]);
+    let repo = "bench/scanned";
+    let t = berth_pusher(url, creds.0, creds.1, repo, 1).await?;
+    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux"}"#);
+    let manifest = t
+        .reg
+        .push_image_blobs(repo, config, Bytes::from(layer))
+        .await?;
+    (t.reg)
+        .push_manifest(repo, "latest", OCI_MANIFEST, manifest)
+        .await?;
+    let mut out = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        scan(url, creds, "bench", "scanned").await?;
+        out.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(out)
+}
+
+/// Scans `project/repository:latest` and waits for its report.
+async fn scan(url: &str, (user, password): (&str, &str), project: &str, repo: &str) -> Result<()> {
+    let admin = Client::new();
+    let artifact =
+        format!("{url}/api/v2.0/projects/{project}/repositories/{repo}/artifacts/latest");
+    let r = admin
+        .post(format!("{artifact}/scan"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await?;
+    check(r.status(), StatusCode::ACCEPTED, "scan")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let a: serde_json::Value = admin
+            .get(format!("{artifact}?with_scan_overview=true"))
+            .basic_auth(user, Some(password))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let status = a["scan_overview"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|o| o["scan_status"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        match status.as_str() {
+            "Success" => return Ok(()),
+            "" | "Pending" | "Running" => tokio::time::sleep(Duration::from_millis(2)).await,
+            other => anyhow::bail!("the scan of {project}/{repo} ended {other}"),
+        }
+    }
+    anyhow::bail!("the scan of {project}/{repo} did not end")
 }
 
 /// GC: orphan blobs pushed, then one collection with no time window;

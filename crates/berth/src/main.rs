@@ -108,6 +108,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn import_vulndb(config: Config, source: PathBuf) -> anyhow::Result<()> {
+    // The database may be the data directory's, before Berth ever ran.
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let db = berth_db::Db::connect(&config.database_url)
         .await
         .context("opening the database")?;

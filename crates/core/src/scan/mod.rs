@@ -21,6 +21,8 @@ use berth_db::{now_millis, scans as db, Db};
 use berth_oci::manifest::{Manifest, ManifestKind};
 use berth_oci::{Digest, Reference, RepositoryName};
 use berth_scan::inventory::{Inventory, Layers};
+use berth_scan::BUILTIN_SCANNER as BUILTIN;
+pub use berth_scan::{NATIVE_REPORT, SBOM_REPORT, VULN_REPORT};
 use futures_util::future::BoxFuture;
 use report::{Overview, Report, ScannerInfo};
 use serde::{Deserialize, Serialize};
@@ -30,12 +32,10 @@ pub use vulndb::VulnDb;
 
 /// The job type (and execution vendor) of a vulnerability scan.
 pub const SCAN_JOB: &str = "IMAGE_SCAN";
-pub use berth_scan::{NATIVE_REPORT, SBOM_REPORT, VULN_REPORT};
 /// The job type (and execution vendor) of an SBOM generation.
 pub const SBOM_JOB: &str = "SBOM";
 /// The config media type of an SBOM accessory, as Harbor pushes it.
 const SBOM_CONFIG: &str = "application/vnd.goharbor.harbor.sbom.v1";
-use berth_scan::BUILTIN_SCANNER as BUILTIN;
 
 /// What a scan makes: a vulnerability report, or an SBOM pushed as the
 /// artifact's accessory.
@@ -89,23 +89,16 @@ pub fn builtin() -> ScannerInfo {
     }
 }
 
-/// Which report types a client accepts (`X-Accept-Vulnerabilities`):
-/// the known ones it names, in its order, else the native one.
-pub fn accepted(header: Option<&str>) -> Vec<&'static str> {
-    let named: Vec<&'static str> = header
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|m| {
+/// The report type a client gets (`X-Accept-Vulnerabilities`): the first
+/// known one it names, else the native one, as Harbor answers.
+pub fn accepted(header: Option<&str>) -> &'static str {
+    (header.unwrap_or_default().split(','))
+        .find_map(|m| {
             [NATIVE_REPORT, VULN_REPORT]
                 .into_iter()
                 .find(|k| *k == m.trim())
         })
-        .collect();
-    if named.is_empty() {
-        vec![NATIVE_REPORT]
-    } else {
-        named
-    }
+        .unwrap_or(NATIVE_REPORT)
 }
 
 /// What a scan job is given.
@@ -315,7 +308,7 @@ impl Scans {
             .collect();
         if !digests.is_empty() && done.len() == digests.len() {
             if let Some(merged) = Report::merge(done) {
-                out.insert(accepted(accept)[0].to_string(), merged);
+                out.insert(accepted(accept).to_string(), merged);
             }
         }
         Ok(out)

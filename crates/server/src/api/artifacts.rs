@@ -207,7 +207,7 @@ async fn artifacts_json(
         out.push(artifact_json(state, ctx, a, project_id, &repo, with).await?);
     }
     if let Some(accept) = &with.scan_overview {
-        let mime = berth_core::scan::accepted(accept.as_deref())[0];
+        let mime = berth_core::scan::accepted(accept.as_deref());
         let mut overviews = state.scans.overviews(rows, ScanType::Vulnerability).await?;
         for a in &mut out {
             a.scan_overview = (overviews.remove(&a.id))
