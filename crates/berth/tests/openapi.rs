@@ -669,6 +669,33 @@ async fn every_answer_matches_the_published_document() {
         c.call(M::DELETE, &v2(&format!("/robots/{rid}")), a, None)
             .await;
 
+        // Scan all.
+        let manual = json!({"schedule": {"type": "Manual"}});
+        let (st, _) = c
+            .call(M::POST, &v2("/system/scanAll/schedule"), a, Some(manual))
+            .await;
+        assert_eq!(st, 201);
+        for _ in 0..100 {
+            let (_, stats) = c.call(M::GET, &v2("/scans/all/metrics"), a, None).await;
+            if stats["ongoing"] == false {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        c.call(M::GET, &v2("/scans/schedule/metrics"), a, None)
+            .await;
+        let weekly = json!({"schedule": {"type": "Weekly"}});
+        c.call(M::PUT, &v2("/system/scanAll/schedule"), a, Some(weekly))
+            .await;
+        c.call(M::GET, &v2("/system/scanAll/schedule"), a, None)
+            .await;
+        assert_eq!(
+            c.call(M::POST, &v2("/system/scanAll/stop"), a, None)
+                .await
+                .0,
+            202
+        );
+
         // Garbage collection and the job service.
         let run = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
         let (st, _) = c

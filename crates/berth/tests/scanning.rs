@@ -980,3 +980,105 @@ async fn prevent_vul_refuses_pulls_of_images_at_or_above_the_projects_severity()
             .error(401, "UNAUTHORIZED");
     }
 }
+
+#[tokio::test]
+async fn scan_all_scans_every_image_once_and_reports_its_progress() {
+    for s in common::servers().await {
+        s.import_vulndb(&fixtures());
+        s.expect(Method::POST, "/system/scanAll/stop", ADMIN, None)
+            .await
+            .error(400, "BAD_REQUEST");
+        let none = s
+            .expect(Method::GET, "/scans/all/metrics", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(
+            none,
+            json!({"total": 0, "completed": 0, "metrics": {}, "ongoing": false})
+        );
+        push_debian(&s, "p/app", "debian").await;
+        // The same image in a second repository is scanned once.
+        push_debian(&s, "q/copy", "debian").await;
+        push_alpine(&s, "p/app", "alpine").await;
+        s.push_image("p/app", "broken", "not-a-tar").await;
+        let chart = json!({"apiVersion": "v2", "name": "c", "version": "1.0"});
+        s.push_chart(
+            "p/chart",
+            "1.0",
+            &chart,
+            &common::chart_archive(&chart, &[]),
+        )
+        .await;
+
+        let manual = json!({"schedule": {"type": "Manual"}});
+        s.expect(
+            Method::POST,
+            "/system/scanAll/schedule",
+            ADMIN,
+            Some(&manual),
+        )
+        .await
+        .is(201);
+        let mut stats = Value::Null;
+        for _ in 0..200 {
+            stats = s
+                .expect(Method::GET, "/scans/all/metrics", ADMIN, None)
+                .await
+                .is(200);
+            if stats["ongoing"] == false && stats["total"] != 0 {
+                break;
+            }
+            common::sleep_ms(50).await;
+        }
+        assert_eq!(
+            stats,
+            json!({"total": 3, "completed": 3, "metrics": {"Success": 2, "Error": 1},
+                "ongoing": false, "trigger": "Manual"})
+        );
+        let copy = scanned(&s, "q/copy", "debian").await;
+        assert_eq!(copy["summary"]["total"], 6, "{copy}");
+        assert_eq!(scanned(&s, "p/app", "alpine").await["summary"]["total"], 2);
+        assert_eq!(scanned(&s, "p/app", "broken").await["scan_status"], "Error");
+        let scheduled = s
+            .expect(Method::GET, "/scans/schedule/metrics", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(scheduled["total"], 0, "no scheduled run yet");
+
+        // A schedule.
+        let daily = json!({"schedule": {"type": "Daily"}});
+        s.expect(Method::PUT, "/system/scanAll/schedule", ADMIN, Some(&daily))
+            .await
+            .is(200);
+        let got = s
+            .expect(Method::GET, "/system/scanAll/schedule", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(got["schedule"]["type"], "Daily", "{got}");
+        assert!(got["schedule"]["next_scheduled_time"].is_string(), "{got}");
+        let off = json!({"schedule": {"type": "None"}});
+        s.expect(Method::PUT, "/system/scanAll/schedule", ADMIN, Some(&off))
+            .await
+            .is(200);
+        let got = s
+            .expect(Method::GET, "/system/scanAll/schedule", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(got["schedule"]["type"], "None");
+
+        // Administrators only.
+        s.create_user("user", "User12345").await;
+        let user = Some(("user", "User12345"));
+        s.expect(
+            Method::POST,
+            "/system/scanAll/schedule",
+            user,
+            Some(&manual),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/scans/all/metrics", user, None)
+            .await
+            .error(403, "FORBIDDEN");
+    }
+}

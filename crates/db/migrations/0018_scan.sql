@@ -41,3 +41,5 @@ CREATE TABLE scan_report (
     report TEXT NOT NULL,
     UNIQUE (digest, registration_uuid, mime_type)
 );
+-- A scan all's progress counts its reports.
+CREATE INDEX scan_report_execution ON scan_report (execution_id);

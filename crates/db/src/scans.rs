@@ -75,6 +75,38 @@ pub async fn start<'e>(
     Ok(())
 }
 
+/// Queues a scan of `digest` under a scan all's execution: pending under a
+/// new uuid, keeping the last report (and its status' outcome) until the
+/// new one replaces it, so a rescan does not open or close pulls meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    uuid: &str,
+    digest: &str,
+    registration_uuid: &str,
+    mime_type: &str,
+    execution_id: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO scan_report (uuid, digest, registration_uuid, mime_type, execution_id, \
+         status, start_time, end_time, severity, summary, report) \
+         VALUES ($1, $2, $3, $4, $5, 'Pending', $6, NULL, '', '{}', '') \
+         ON CONFLICT (digest, registration_uuid, mime_type) DO UPDATE SET uuid = excluded.uuid, \
+         execution_id = excluded.execution_id, status = 'Pending', start_time = excluded.start_time, \
+         end_time = NULL",
+    )
+    .bind(uuid)
+    .bind(digest)
+    .bind(registration_uuid)
+    .bind(mime_type)
+    .bind(execution_id)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
 /// Records how far a scan is; an ending status also ends it. False when
 /// the report has been replaced by a later scan meanwhile.
 pub async fn set_status<'e>(
@@ -149,4 +181,39 @@ pub async fn by_uuid<'e>(
     );
     let row = sqlx::query(&sql).bind(uuid).fetch_optional(ex).await?;
     row.map(report).transpose()
+}
+
+/// Every image manifest a scan all considers: one repository holding each
+/// digest (reports are per digest), image manifests only.
+pub async fn candidates<'e>(
+    ex: impl Executor<'e, Database = Any>,
+) -> Result<Vec<(String, String)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT MIN(r.name), a.digest FROM artifact a JOIN repository r ON r.id = a.repository_id \
+         WHERE a.media_type IN ('application/vnd.oci.image.manifest.v1+json', \
+           'application/vnd.docker.distribution.manifest.v2+json') \
+         AND (a.harbor_type IS NULL OR a.harbor_type = 'IMAGE') \
+         GROUP BY a.digest ORDER BY a.digest",
+    )
+    .fetch_all(ex)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// How many of an execution's reports are in each state.
+pub async fn states_of<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    execution_id: i64,
+) -> Result<Vec<(String, i64)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) FROM scan_report WHERE execution_id = $1 GROUP BY status",
+    )
+    .bind(execution_id)
+    .fetch_all(ex)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }

@@ -9,7 +9,7 @@ pub mod vulndb;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
-use crate::jobs::{Enqueued, JobContext, JobResult, Jobs};
+use crate::jobs::{Enqueued, JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::notify::events::{Event, Events, Outbox};
 use crate::policy::{ProjectSettings, ScanVerdicts};
 use crate::project::artifacts::{ArtifactRow, Artifacts};
@@ -32,6 +32,8 @@ pub use vulndb::VulnDb;
 
 /// The job type (and execution vendor) of a vulnerability scan.
 pub const SCAN_JOB: &str = "IMAGE_SCAN";
+/// The job type (and execution vendor) of a scan of every image.
+pub const SCAN_ALL: &str = "SCAN_ALL";
 /// The job type (and execution vendor) of an SBOM generation.
 pub const SBOM_JOB: &str = "SBOM";
 /// The config media type of an SBOM accessory, as Harbor pushes it.
@@ -134,6 +136,30 @@ struct Inner {
 #[derive(Clone)]
 pub struct Scans {
     inner: Arc<Inner>,
+    /// Scan all's runs, behind Harbor's `scan-all` system resource.
+    all: Vendor,
+}
+
+/// Scan all takes no parameters.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ScanAllParams {}
+
+impl JobParams for ScanAllParams {
+    fn validate(&self) -> CoreResult<()> {
+        Ok(())
+    }
+}
+
+/// How far the latest scan all went (Harbor's `Stats`).
+#[derive(Debug, Default)]
+pub struct ScanAllStats {
+    pub total: i64,
+    pub completed: i64,
+    /// Reports per state.
+    pub metrics: BTreeMap<String, i64>,
+    pub ongoing: bool,
+    /// `Manual` or `Schedule`, when there was a run.
+    pub trigger: Option<String>,
 }
 
 impl Scans {
@@ -162,7 +188,55 @@ impl Scans {
                 inner.run(ctx).await
             });
         }
-        Scans { inner }
+        jobs.register_on(SCAN_ALL, inner.clone(), |inner, ctx| async move {
+            inner.scan_all(ctx).await
+        });
+        let all = Vendor::new(jobs, SCAN_ALL, "scan-all");
+        Scans { inner, all }
+    }
+
+    /// Scan all's runs: start, stop, schedule.
+    pub fn all_runs(&self) -> &Vendor {
+        &self.all
+    }
+
+    /// How far the latest scan all went (only scheduled ones when asked).
+    pub async fn all_stats(
+        &self,
+        ctx: &SecurityContext,
+        scheduled: bool,
+    ) -> CoreResult<ScanAllStats> {
+        let (runs, _) = self.all.history(ctx, 0, 50).await?;
+        let latest = runs
+            .into_iter()
+            .find(|e| !scheduled || e.trigger == "SCHEDULE");
+        let Some(run) = latest else {
+            return Ok(ScanAllStats::default());
+        };
+        let states = db::states_of(self.inner.db.reader(), run.id).await?;
+        let ended = ["Success", "Error", "Stopped"];
+        Ok(ScanAllStats {
+            total: states.iter().map(|(_, n)| n).sum(),
+            completed: (states.iter())
+                .filter(|(s, _)| ended.contains(&s.as_str()))
+                .map(|(_, n)| n)
+                .sum(),
+            metrics: states.into_iter().collect(),
+            ongoing: run.status == "Pending" || run.status == "Running",
+            trigger: Some(match run.trigger.as_str() {
+                "SCHEDULE" => "Schedule".into(),
+                _ => "Manual".into(),
+            }),
+        })
+    }
+
+    /// Stops the latest scan all; 400 when there was none.
+    pub async fn stop_all(&self, ctx: &SecurityContext) -> CoreResult<()> {
+        let (runs, _) = self.all.history(ctx, 0, 1).await?;
+        let run = runs
+            .first()
+            .ok_or_else(|| CoreError::BadRequest("no scan all job is found currently".into()))?;
+        self.all.stop(ctx, run.id).await
     }
 
     /// Scans on push: a pushed image is scanned, or has its SBOM made,
@@ -575,45 +649,108 @@ impl Inner {
     async fn run(&self, job: JobContext) -> JobResult {
         let p: ScanParams = job.params()?;
         let repo = RepositoryName::parse(&p.repository).map_err(|e| e.to_string())?;
-        let w = self.db.writer();
         let mut failed = None;
         for t in &p.targets {
-            let written = db::set_status(w, &t.report, "Running", None).await;
-            self.verdicts.forget(&t.digest);
-            if !written.map_err(|e| e.to_string())? {
-                job.log(format!("{}: a later scan replaced this one", t.digest));
-                continue;
-            }
-            job.log(format!("scanning {repo}@{}", t.digest));
-            let outcome = match p.scan_type {
-                ScanType::Vulnerability => self.vulnerabilities(&repo, &t.digest).await,
-                ScanType::Sbom => self.sbom(&repo, &t.digest, &p.operator).await,
-            };
-            match outcome {
-                Ok(done) => {
-                    job.log(&done.said);
-                    let summary = done.summary.to_string();
-                    db::finish(
-                        w,
-                        &t.report,
-                        &done.severity,
-                        &summary,
-                        &done.report,
-                        now_millis(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                }
-                Err(e) => {
-                    job.log(format!("{}: {e}", t.digest));
-                    let written = db::set_status(w, &t.report, "Error", Some(now_millis())).await;
-                    self.verdicts.forget(&t.digest);
-                    written.map_err(|e| e.to_string())?;
-                    failed = Some(e);
-                }
+            if let Err(e) = self
+                .scan_target(&job, &repo, t, p.scan_type, &p.operator)
+                .await?
+            {
+                failed = Some(e);
             }
         }
         failed.map_or(Ok(()), Err)
+    }
+
+    /// One image's scan: its report marked running, then filled or marked
+    /// failed. The outer error is the database's; the inner, the scan's.
+    async fn scan_target(
+        &self,
+        job: &JobContext,
+        repo: &RepositoryName,
+        t: &Target,
+        scan_type: ScanType,
+        operator: &str,
+    ) -> Result<Result<(), String>, String> {
+        let w = self.db.writer();
+        let running = db::set_status(w, &t.report, "Running", None).await;
+        self.verdicts.forget(&t.digest);
+        if !running.map_err(|e| e.to_string())? {
+            job.log(format!("{}: a later scan replaced this one", t.digest));
+            return Ok(Ok(()));
+        }
+        job.log(format!("scanning {repo}@{}", t.digest));
+        let outcome = match scan_type {
+            ScanType::Vulnerability => self.vulnerabilities(repo, &t.digest).await,
+            ScanType::Sbom => self.sbom(repo, &t.digest, operator).await,
+        };
+        let now = now_millis();
+        let written = match &outcome {
+            Ok(done) => {
+                job.log(&done.said);
+                let summary = done.summary.to_string();
+                db::finish(w, &t.report, &done.severity, &summary, &done.report, now).await
+            }
+            Err(e) => {
+                job.log(format!("{}: {e}", t.digest));
+                db::set_status(w, &t.report, "Error", Some(now)).await
+            }
+        };
+        self.verdicts.forget(&t.digest);
+        written.map_err(|e| e.to_string())?;
+        Ok(outcome.map(|_| ()))
+    }
+
+    /// Scan all: every image (each digest once) is queued under this run,
+    /// keeping its last report until its turn comes, then scanned in turn.
+    async fn scan_all(&self, job: JobContext) -> JobResult {
+        let execution = job
+            .execution_id()
+            .ok_or("a scan all runs as a task of its own")?;
+        let fail = |e: berth_db::DbError| e.to_string();
+        let r = self.db.reader();
+        let mut targets = Vec::new();
+        for (repo, digest) in db::candidates(r).await.map_err(fail)? {
+            let Ok(repo) = RepositoryName::parse(&repo) else {
+                continue;
+            };
+            let row = berth_db::artifacts::by_digest(r, repo.as_str(), &digest).await;
+            let image = (row.map_err(fail)?)
+                .and_then(|m| Manifest::parse(&m.manifest, Some(&m.media_type)).ok())
+                .is_some_and(|m| scannable(&m));
+            let report = uuid::Uuid::new_v4().to_string();
+            if image {
+                targets.push((repo, Target { digest, report }));
+            }
+        }
+        let mut tx = self.db.begin().await.map_err(fail)?;
+        let now = now_millis();
+        for (_, t) in &targets {
+            db::queue(
+                &mut *tx,
+                &t.report,
+                &t.digest,
+                BUILTIN,
+                VULN_REPORT,
+                execution,
+                now,
+            )
+            .await
+            .map_err(fail)?;
+        }
+        berth_db::commit(tx).await.map_err(fail)?;
+        job.log(format!("{} images to scan", targets.len()));
+        let (mut scanned, mut failed) = (0, 0);
+        for (repo, t) in &targets {
+            match self
+                .scan_target(&job, repo, t, ScanType::Vulnerability, "")
+                .await?
+            {
+                Ok(()) => scanned += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        job.log(format!("{scanned} scanned, {failed} failed"));
+        Ok(())
     }
 
     /// Reads one image's layers and lists its packages; with its manifest.

@@ -16,6 +16,7 @@ mod projects;
 mod repositories;
 mod robots;
 mod scan;
+mod scan_all;
 mod system;
 mod users;
 mod webhooks;
@@ -51,6 +52,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(robots::router())
         .merge(artifacts::router())
         .merge(scan::router())
+        .merge(scan_all::router())
         .merge(system::router())
         .merge(jobservice::router())
         .merge(gc::router())
