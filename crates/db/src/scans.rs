@@ -56,23 +56,15 @@ pub async fn start<'e>(
     execution_id: i64,
     now: i64,
 ) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO scan_report (uuid, digest, registration_uuid, mime_type, execution_id, \
-         status, start_time, end_time, severity, summary, report) \
-         VALUES ($1, $2, $3, $4, $5, 'Pending', $6, NULL, '', '{}', '') \
-         ON CONFLICT (digest, registration_uuid, mime_type) DO UPDATE SET uuid = excluded.uuid, \
-         execution_id = excluded.execution_id, status = 'Pending', start_time = excluded.start_time, \
-         end_time = NULL, severity = '', summary = '{}', report = ''",
+    let reset = ", severity = '', summary = '{}', report = ''";
+    pending(
+        ex,
+        reset,
+        [uuid, digest, registration_uuid, mime_type],
+        execution_id,
+        now,
     )
-    .bind(uuid)
-    .bind(digest)
-    .bind(registration_uuid)
-    .bind(mime_type)
-    .bind(execution_id)
-    .bind(now)
-    .execute(ex)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Queues a scan of `digest` under a scan all's execution: pending under a
@@ -88,22 +80,41 @@ pub async fn queue<'e>(
     execution_id: i64,
     now: i64,
 ) -> Result<(), DbError> {
-    sqlx::query(
+    pending(
+        ex,
+        "",
+        [uuid, digest, registration_uuid, mime_type],
+        execution_id,
+        now,
+    )
+    .await
+}
+
+/// A pending report; `reset` is what else an existing one loses.
+async fn pending<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    reset: &str,
+    [uuid, digest, registration_uuid, mime_type]: [&str; 4],
+    execution_id: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    let sql = format!(
         "INSERT INTO scan_report (uuid, digest, registration_uuid, mime_type, execution_id, \
          status, start_time, end_time, severity, summary, report) \
-         VALUES ($1, $2, $3, $4, $5, 'Pending', $6, NULL, '', '{}', '') \
+         VALUES ($1, $2, $3, $4, $5, 'Pending', $6, NULL, '', '{{}}', '') \
          ON CONFLICT (digest, registration_uuid, mime_type) DO UPDATE SET uuid = excluded.uuid, \
          execution_id = excluded.execution_id, status = 'Pending', start_time = excluded.start_time, \
-         end_time = NULL",
-    )
-    .bind(uuid)
-    .bind(digest)
-    .bind(registration_uuid)
-    .bind(mime_type)
-    .bind(execution_id)
-    .bind(now)
-    .execute(ex)
-    .await?;
+         end_time = NULL{reset}"
+    );
+    sqlx::query(&sql)
+        .bind(uuid)
+        .bind(digest)
+        .bind(registration_uuid)
+        .bind(mime_type)
+        .bind(execution_id)
+        .bind(now)
+        .execute(ex)
+        .await?;
     Ok(())
 }
 
