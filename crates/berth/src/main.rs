@@ -278,15 +278,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     ));
     let artifacts = Artifacts::new(db.clone(), projects.clone());
     let scans = Scans::new(
-        db.clone(),
         registry.clone(),
         projects.clone(),
         settings,
         verdicts,
         artifacts.clone(),
         jobs.clone(),
+        events.clone(),
     );
-    scans.subscribe(&events);
+    scans.subscribe();
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts,

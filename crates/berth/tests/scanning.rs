@@ -1082,3 +1082,72 @@ async fn scan_all_scans_every_image_once_and_reports_its_progress() {
             .error(403, "FORBIDDEN");
     }
 }
+
+#[tokio::test]
+async fn scans_that_end_are_told_to_webhooks() {
+    // A receiver that keeps what it is sent.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let kept = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    for s in common::servers().await {
+        got.lock().unwrap().clear();
+        s.import_vulndb(&fixtures());
+        let policy = json!({"name": "scans", "targets": [{"type": "http", "address": hook}],
+            "event_types": ["SCANNING_COMPLETED", "SCANNING_FAILED"]});
+        s.create("/projects/p/webhook/policies", ADMIN, policy)
+            .await;
+        let (debian, _) = push_debian(&s, "p/app", "debian").await;
+        s.push_image("p/app", "broken", "not-a-tar").await;
+        for tag in ["debian", "broken"] {
+            let path = format!("{}/scan", artifact_path("p/app", tag));
+            s.expect(Method::POST, &path, ADMIN, None).await.is(202);
+            scanned(&s, "p/app", tag).await;
+        }
+        let mut events = Vec::new();
+        for _ in 0..100 {
+            events = got.lock().unwrap().clone();
+            if events.len() >= 2 {
+                break;
+            }
+            common::sleep_ms(50).await;
+        }
+        assert_eq!(events.len(), 2, "{events:?}");
+        let completed = events
+            .iter()
+            .find(|e| e["type"] == "SCANNING_COMPLETED")
+            .unwrap();
+        let resource = &completed["event_data"]["resources"][0];
+        assert_eq!(resource["digest"], debian.as_str());
+        let overview = &resource["scan_overview"][GENERIC];
+        assert_eq!(overview["scan_status"], "Success", "{completed}");
+        assert_eq!(overview["summary"]["total"], 6);
+        assert_eq!(completed["operator"], "admin");
+        assert_eq!(
+            completed["event_data"]["repository"]["repo_full_name"],
+            "p/app"
+        );
+        let failed = events
+            .iter()
+            .find(|e| e["type"] == "SCANNING_FAILED")
+            .unwrap();
+        assert_eq!(
+            failed["event_data"]["resources"][0]["scan_overview"][GENERIC]["scan_status"],
+            "Error"
+        );
+    }
+}

@@ -24,6 +24,17 @@ pub enum Event {
     ArtifactPulled(Artifact),
     /// A manifest was deleted with its tags.
     ArtifactDeleted(Artifact),
+    /// A vulnerability scan of a manifest ended.
+    Scanned(Artifact, ScanEnd),
+}
+
+/// How a scan ended, as webhooks tell it.
+#[derive(Debug, Clone)]
+pub struct ScanEnd {
+    /// `SCANNING_COMPLETED` or `SCANNING_FAILED`.
+    pub kind: &'static str,
+    /// The artifact's `scan_overview` (report type → summary).
+    pub overview: serde_json::Value,
 }
 
 /// The artifact an event is about.
@@ -42,7 +53,10 @@ impl Event {
     /// The artifact it is about.
     pub fn artifact(&self) -> &Artifact {
         match self {
-            Event::ArtifactPushed(a) | Event::ArtifactPulled(a) | Event::ArtifactDeleted(a) => a,
+            Event::ArtifactPushed(a)
+            | Event::ArtifactPulled(a)
+            | Event::ArtifactDeleted(a)
+            | Event::Scanned(a, _) => a,
         }
     }
 
@@ -52,6 +66,7 @@ impl Event {
             Event::ArtifactPushed(_) => "PUSH_ARTIFACT",
             Event::ArtifactPulled(_) => "PULL_ARTIFACT",
             Event::ArtifactDeleted(_) => "DELETE_ARTIFACT",
+            Event::Scanned(_, end) => end.kind,
         }
     }
 }

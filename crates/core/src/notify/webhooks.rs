@@ -662,6 +662,9 @@ struct Resource<'a> {
     digest: &'a str,
     tag: &'a str,
     resource_url: String,
+    /// A scan's outcome, on scanning events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan_overview: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -678,6 +681,10 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
     let e = event.artifact();
     let repo = e.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
+    let scan_overview = match event {
+        Event::Scanned(_, end) => Some(&end.overview),
+        _ => None,
+    };
     let resource = |tag: &'a str| Resource {
         digest: &e.digest,
         tag,
@@ -686,6 +693,7 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
         } else {
             format!("{host}/{repo}:{tag}")
         },
+        scan_overview,
     };
     let data = EventData {
         resources: if e.tags.is_empty() {

@@ -107,7 +107,7 @@ impl Registry {
         }
     }
 
-    /// The database, for health checks.
+    /// The database (for health checks, and the services beside it).
     pub fn db(&self) -> &Db {
         &self.db
     }

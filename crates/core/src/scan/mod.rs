@@ -129,6 +129,7 @@ struct Inner {
     verdicts: ScanVerdicts,
     artifacts: Artifacts,
     jobs: Jobs,
+    events: Events,
     vulndb: VulnDb,
 }
 
@@ -163,16 +164,18 @@ pub struct ScanAllStats {
 }
 
 impl Scans {
-    /// The service; registers the scan job's code with `jobs`.
+    /// The service, on the registry's database; registers the scan jobs'
+    /// code with `jobs`.
     pub fn new(
-        db: Db,
         registry: Arc<Registry>,
         projects: Projects,
         settings: ProjectSettings,
         verdicts: ScanVerdicts,
         artifacts: Artifacts,
         jobs: Jobs,
+        events: Events,
     ) -> Self {
+        let db = registry.db().clone();
         let inner = Arc::new(Inner {
             vulndb: VulnDb::new(db.clone()),
             db,
@@ -182,6 +185,7 @@ impl Scans {
             verdicts,
             artifacts,
             jobs: jobs.clone(),
+            events,
         });
         for job in [SCAN_JOB, SBOM_JOB] {
             jobs.register_on(job, inner.clone(), |inner, ctx| async move {
@@ -241,8 +245,8 @@ impl Scans {
 
     /// Scans on push: a pushed image is scanned, or has its SBOM made,
     /// when its project's `auto_scan` or `auto_sbom_generation` is on.
-    pub fn subscribe(&self, events: &Events) {
-        events.add_outbox(self.inner.clone());
+    pub fn subscribe(&self) {
+        self.inner.events.add_outbox(self.inner.clone());
     }
 
     /// The vulnerability database.
@@ -697,7 +701,51 @@ impl Inner {
         };
         self.verdicts.forget(&t.digest);
         written.map_err(|e| e.to_string())?;
+        if scan_type == ScanType::Vulnerability {
+            let kind = match outcome {
+                Ok(_) => "SCANNING_COMPLETED",
+                Err(_) => "SCANNING_FAILED",
+            };
+            self.announce(repo, t, kind, operator)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         Ok(outcome.map(|_| ()))
+    }
+
+    /// Tells the events bus (webhooks) how a scan ended, with its overview.
+    async fn announce(
+        &self,
+        repo: &RepositoryName,
+        t: &Target,
+        kind: &'static str,
+        operator: &str,
+    ) -> Result<(), berth_db::DbError> {
+        let Some(report) = db::by_uuid(self.db.reader(), &t.report).await? else {
+            return Ok(());
+        };
+        let overview = serde_json::json!({ VULN_REPORT: overview(&report).to_json() });
+        let artifact = crate::notify::events::Artifact {
+            repo: repo.clone(),
+            digest: t.digest.clone(),
+            tags: Vec::new(),
+            operator: if operator.is_empty() {
+                "auto"
+            } else {
+                operator
+            }
+            .to_string(),
+            at: now_millis(),
+        };
+        let end = crate::notify::events::ScanEnd { kind, overview };
+        let mut tx = self.db.begin().await?;
+        let staged = self
+            .events
+            .stage(&mut tx, Event::Scanned(artifact, end))
+            .await?;
+        berth_db::commit(tx).await?;
+        staged.committed();
+        Ok(())
     }
 
     /// Scan all: every image (each digest once) is queued under this run,
