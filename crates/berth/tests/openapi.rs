@@ -589,9 +589,23 @@ async fn every_answer_matches_the_published_document() {
         }
         assert_eq!(overview["scan_status"], "Error", "{overview}");
         let report = overview["report_id"].as_str().unwrap();
-        let (st, log) = c
-            .call(M::GET, &format!("{v1}/scan/{report}/log"), a, None)
-            .await;
+        // The job service records a run's log as the run ends, a moment
+        // after the report says how it ended.
+        let log_path = format!("{v1}/scan/{report}/log");
+        for _ in 0..100 {
+            let r = s
+                .anon
+                .get(s.u(&log_path))
+                .basic_auth(a.unwrap().0, Some(a.unwrap().1))
+                .send()
+                .await
+                .unwrap();
+            if !r.text().await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (st, log) = c.call(M::GET, &log_path, a, None).await;
         assert_eq!(st, 200);
         assert!(log.as_str().unwrap().contains("not a tar archive"), "{log}");
         let stop = Some(json!({"scan_type": "vulnerability"}));

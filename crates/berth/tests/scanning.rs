@@ -116,6 +116,19 @@ async fn scanned(s: &Server, repo: &str, reference: &str) -> Value {
     panic!("the scan of {repo}@{reference} did not end");
 }
 
+/// A scan's log, once the job service has recorded it (as the run ends,
+/// a moment after the report says how it ended).
+async fn scan_log(s: &Server, path: &str) -> common::Reply {
+    for _ in 0..100 {
+        let log = s.expect(Method::GET, path, ADMIN, None).await;
+        if log.status != 200 || !log.text.is_empty() {
+            return log;
+        }
+        common::sleep_ms(50).await;
+    }
+    s.expect(Method::GET, path, ADMIN, None).await
+}
+
 /// The report's findings as (id, package, version, fix, severity).
 fn findings(report: &Value) -> Vec<(String, String, String, String, String)> {
     report["vulnerabilities"]
@@ -266,14 +279,7 @@ async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages
 
         // The scan's log.
         let report_id = overview["report_id"].as_str().unwrap();
-        let log = s
-            .expect(
-                Method::GET,
-                &format!("{path}/scan/{report_id}/log"),
-                ADMIN,
-                None,
-            )
-            .await;
+        let log = scan_log(&s, &format!("{path}/scan/{report_id}/log")).await;
         assert_eq!(log.status, 200);
         assert!(
             log.text.contains("6 vulnerabilities, severity Critical"),
