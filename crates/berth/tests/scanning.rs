@@ -170,7 +170,7 @@ async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages
         let imported = s.import_vulndb(&fixtures());
         assert!(
             imported.contains(
-                "7 advisories stored, 1 withdrawn removed, 0 invalid; 7 advisories in the database"
+                "8 advisories stored, 1 withdrawn removed, 0 invalid; 8 advisories in the database"
             ),
             "{imported}"
         );
@@ -464,9 +464,9 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
     std::io::Write::write_all(&mut zip, b"{not json").unwrap();
     zip.finish().unwrap();
     let out = s.import_vulndb(&zip_path);
-    assert!(out.contains("Read 9 records"), "{out}");
+    assert!(out.contains("Read 10 records"), "{out}");
     assert!(
-        out.contains("7 advisories stored, 1 withdrawn removed, 1 invalid"),
+        out.contains("8 advisories stored, 1 withdrawn removed, 1 invalid"),
         "{out}"
     );
 
@@ -480,7 +480,7 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
     .unwrap();
     let out = s.import_vulndb(&withdrawn);
     assert!(
-        out.contains("0 advisories stored, 1 withdrawn removed, 0 invalid; 6 advisories"),
+        out.contains("0 advisories stored, 1 withdrawn removed, 0 invalid; 7 advisories"),
         "{out}"
     );
     push_debian(&s, "p/app", "v1").await;
@@ -1154,6 +1154,62 @@ async fn scans_that_end_are_told_to_webhooks() {
         assert_eq!(
             failed["event_data"]["resources"][0]["scan_overview"][GENERIC]["scan_status"],
             "Error"
+        );
+    }
+}
+
+#[tokio::test]
+async fn java_archives_are_scanned_for_their_maven_packages() {
+    for s in common::servers().await {
+        s.import_vulndb(&fixtures());
+        let pom =
+            |a: &str| format!("groupId=org.apache.logging.log4j\nartifactId={a}\nversion=2.14.1\n");
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for a in ["log4j-core", "log4j-api"] {
+            let entry = format!("META-INF/maven/org.apache.logging.log4j/{a}/pom.properties");
+            zip.start_file(entry, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut zip, pom(a).as_bytes()).unwrap();
+        }
+        let jar = zip.finish().unwrap().into_inner();
+        // A tar of the jar (binary, so not through tar_gz's text files).
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(jar.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "opt/app/lib/app.jar", &jar[..])
+            .unwrap();
+        let layer = b.into_inner().unwrap();
+        s.push_layers("p/java", "v1", &[layer]).await;
+        let path = artifact_path("p/java", "v1");
+        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
+            .await
+            .is(202);
+        let overview = scanned(&s, "p/java", "v1").await;
+        assert_eq!(overview["severity"], "Critical", "{overview}");
+        let report = s
+            .expect(
+                Method::GET,
+                &format!("{path}/additions/vulnerabilities"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(
+            findings(&report[NATIVE]),
+            [row(
+                "CVE-2021-44228",
+                "org.apache.logging.log4j:log4j-core",
+                "2.14.1",
+                "2.15.0",
+                "Critical"
+            )]
+        );
+        assert_eq!(
+            report[NATIVE]["vulnerabilities"][0]["preferred_cvss"]["score_v3"],
+            10.0
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The packages an image holds, read from its layers: the OS's package
 //! databases (dpkg, apk) and language packages (Cargo.lock,
-//! package-lock.json and node_modules, Python's installed distributions).
+//! package-lock.json and node_modules, Python's installed distributions,
+//! the Maven coordinates in Java archives, nested ones included).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -51,7 +52,7 @@ impl Os {
 pub struct Package {
     pub name: String,
     pub version: String,
-    /// Its package URL type: `deb`, `apk`, `cargo`, `npm`, `pypi`.
+    /// Its package URL type: `deb`, `apk`, `cargo`, `npm`, `pypi`, `maven`.
     pub kind: &'static str,
     /// The OSV ecosystem advisories name it in, when known.
     pub ecosystem: Option<String>,
@@ -85,6 +86,10 @@ impl Package {
             }
             "npm" => match self.name.strip_prefix('@').and_then(|n| n.split_once('/')) {
                 Some((scope, name)) => format!("%40{}/{}", enc(scope), enc(name)),
+                None => enc(&self.name),
+            },
+            "maven" => match self.name.split_once(':') {
+                Some((group, artifact)) => format!("{}/{}", enc(group), enc(artifact)),
                 None => enc(&self.name),
             },
             _ => enc(&self.name),
@@ -169,17 +174,27 @@ impl Layers {
             }
             let mut bytes = Vec::with_capacity(entry.size() as usize);
             entry.read_to_end(&mut bytes)?;
-            self.kept += bytes.len();
-            if self.kept > MAX_KEPT {
-                return Err(Error::TooLarge);
+            // An archive is kept as the package files inside it, named
+            // `archive!/entry`, not whole.
+            let found = match is_archive(path) {
+                true => archive_entries(path, &bytes, 0),
+                false => vec![(path.to_string(), bytes)],
+            };
+            for (path, bytes) in found {
+                self.kept += bytes.len();
+                if self.kept > MAX_KEPT {
+                    return Err(Error::TooLarge);
+                }
+                added.insert(path, bytes);
             }
-            added.insert(path.to_string(), bytes);
         }
         // Whiteouts hide what lower layers have; this layer's own files stay.
         self.files.retain(|path, _| {
-            let hidden = deleted
-                .iter()
-                .any(|d| path == d || path.starts_with(&format!("{d}/")));
+            let hidden = deleted.iter().any(|d| {
+                path == d
+                    || path.starts_with(&format!("{d}/"))
+                    || path.starts_with(&format!("{d}!/"))
+            });
             !hidden && !opaque.iter().any(|dir| path.starts_with(dir.as_str()))
         });
         self.files.extend(added);
@@ -203,6 +218,7 @@ impl Layers {
                 Some(Kind::PackageLock) => package_lock(&text),
                 Some(Kind::NodeModule) => node_module(&text),
                 Some(Kind::Python) => python(&text),
+                Some(Kind::Maven) => maven(&text),
                 None => Vec::new(),
             };
             packages.extend(found.into_iter().map(|p| Package {
@@ -223,6 +239,7 @@ enum Kind {
     PackageLock,
     NodeModule,
     Python,
+    Maven,
 }
 
 fn kind_of(path: &str) -> Option<Kind> {
@@ -248,6 +265,8 @@ fn kind_of(path: &str) -> Option<Kind> {
             || (base == "PKG-INFO" && parent(1).ends_with(".egg-info"))
         {
             Kind::Python
+        } else if base == "pom.properties" && path.contains("META-INF/maven/") {
+            Kind::Maven
         } else {
             return None;
         },
@@ -255,7 +274,48 @@ fn kind_of(path: &str) -> Option<Kind> {
 }
 
 fn wanted(path: &str) -> bool {
-    path == "etc/os-release" || path == "usr/lib/os-release" || kind_of(path).is_some()
+    path == "etc/os-release"
+        || path == "usr/lib/os-release"
+        || kind_of(path).is_some()
+        || is_archive(path)
+}
+
+/// A Java archive (a zip).
+fn is_archive(path: &str) -> bool {
+    [".jar", ".war", ".ear"].iter().any(|x| path.ends_with(x))
+}
+
+/// The Maven descriptors inside a Java archive, and inside the archives
+/// it holds (a Spring Boot jar's `BOOT-INF/lib`), as `archive!/entry`.
+fn archive_entries(path: &str, bytes: &[u8], depth: usize) -> Vec<(String, Vec<u8>)> {
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let Ok(mut entry) = zip.by_index(i) else {
+            continue;
+        };
+        let name = entry.name().to_string();
+        let inner = format!("{path}!/{name}");
+        let nested = is_archive(&name) && depth < 2;
+        if !(nested || matches!(kind_of(&inner), Some(Kind::Maven))) || entry.size() > MAX_FILE {
+            continue;
+        }
+        let mut content = Vec::with_capacity(entry.size() as usize);
+        if (&mut entry)
+            .take(MAX_FILE)
+            .read_to_end(&mut content)
+            .is_err()
+        {
+            continue;
+        }
+        match nested {
+            true => out.extend(archive_entries(&inner, &content, depth + 1)),
+            false => out.push((inner, content)),
+        }
+    }
+    out
 }
 
 fn os_release(text: &str) -> Os {
@@ -418,6 +478,21 @@ fn node_module(text: &str) -> Vec<Package> {
     }
 }
 
+fn maven(text: &str) -> Vec<Package> {
+    let field = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim())
+    };
+    match (field("groupId"), field("artifactId"), field("version")) {
+        (Some(g), Some(a), Some(v)) => {
+            vec![package("maven", Some("Maven"), &format!("{g}:{a}"), v)]
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn python(text: &str) -> Vec<Package> {
     // The metadata's headers end at the first blank line.
     let head = text.split("\n\n").next().unwrap_or_default();
@@ -540,6 +615,77 @@ mod tests {
         assert_eq!(inv.packages[2].purl(None), "pkg:npm/%40scope/pkg@1.0.0");
     }
 
+    fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, content) in files {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            std::io::Write::write_all(&mut w, content).unwrap_or_else(|e| panic!("{e}"));
+        }
+        w.finish().map(|c| c.into_inner()).unwrap_or_default()
+    }
+
+    #[test]
+    fn reads_maven_coordinates_in_jars_and_jars_in_jars() {
+        let pom = |g: &str, a: &str, v: &str| format!("groupId={g}\nartifactId={a}\nversion={v}\n");
+        let core = pom("org.apache.logging.log4j", "log4j-core", "2.14.1");
+        let api = pom("org.apache.logging.log4j", "log4j-api", "2.14.1");
+        let inner = zip(&[(
+            "META-INF/maven/org.apache.logging.log4j/log4j-api/pom.properties",
+            api.as_bytes(),
+        )]);
+        let app = zip(&[
+            (
+                "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+                core.as_bytes(),
+            ),
+            ("BOOT-INF/lib/log4j-api-2.14.1.jar", &inner),
+            ("com/example/App.class", b"\xca\xfe"),
+        ]);
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(app.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "app/app.jar", &app[..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let layer = b.into_inner().unwrap_or_default();
+        let mut layers = Layers::new();
+        layers.add(&layer[..]).unwrap_or_else(|e| panic!("{e}"));
+        let inv = layers.inventory();
+        let found: Vec<_> = inv
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.purl(None)))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "org.apache.logging.log4j:log4j-api",
+                    "2.14.1",
+                    "pkg:maven/org.apache.logging.log4j/log4j-api@2.14.1".to_string()
+                ),
+                (
+                    "org.apache.logging.log4j:log4j-core",
+                    "2.14.1",
+                    "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1".to_string()
+                ),
+            ]
+        );
+        // Deleting the jar in a later layer deletes what was found in it.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "app/.wh.app.jar", &[][..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let top = b.into_inner().unwrap_or_default();
+        layers.add(&top[..]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(layers.inventory().packages.is_empty());
+    }
+
     proptest::proptest! {
         #[test]
         fn parsers_never_panic(text in "\\PC{0,300}") {
@@ -548,6 +694,8 @@ mod tests {
             let _ = cargo_lock(&text);
             let _ = package_lock(&text);
             let _ = python(&text);
+            let _ = maven(&text);
+            let _ = archive_entries("x.jar", text.as_bytes(), 0);
             let _ = Layers::new().add(text.as_bytes());
         }
     }
