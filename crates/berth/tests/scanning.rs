@@ -910,6 +910,17 @@ async fn prevent_vul_refuses_pulls_of_images_at_or_above_the_projects_severity()
             .is(200);
         assert_eq!(project["cve_allowlist"]["items"], criticals, "{project}");
         assert!(project["cve_allowlist"].get("expires_at").is_none());
+        let listed = s
+            .expect(Method::GET, "/projects?name=p", ADMIN, None)
+            .await
+            .is(200);
+        let row = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "p")
+            .unwrap();
+        assert_eq!(row["cve_allowlist"]["items"], criticals, "{row}");
         assert_eq!(
             pull(&s, "p/app", "debian").await.0,
             200,

@@ -19,29 +19,38 @@ pub struct Allowlist {
     pub update_time: i64,
 }
 
-/// A project's (or the system's) allowlist, if it was ever set.
-pub async fn get<'e>(
+/// The allowlists of the projects given (those ever set), for a page of
+/// projects in one query.
+pub async fn of_projects<'e>(
     ex: impl Executor<'e, Database = Any>,
-    project_id: i64,
-) -> Result<Option<Allowlist>, DbError> {
-    let row = sqlx::query(
+    project_ids: &[i64],
+) -> Result<Vec<Allowlist>, DbError> {
+    if project_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = crate::padded(project_ids);
+    let sql = format!(
         "SELECT id, project_id, expires_at, items, creation_time, update_time \
-         FROM cve_allowlist WHERE project_id = $1",
-    )
-    .bind(project_id)
-    .fetch_optional(ex)
-    .await?;
-    row.map(|r| {
-        Ok(Allowlist {
-            id: r.try_get(0)?,
-            project_id: r.try_get(1)?,
-            expires_at: r.try_get(2)?,
-            items: r.try_get(3)?,
-            creation_time: r.try_get(4)?,
-            update_time: r.try_get(5)?,
+         FROM cve_allowlist WHERE project_id IN ({})",
+        crate::placeholders(1..ids.len() + 1)
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(ex).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Allowlist {
+                id: r.try_get(0)?,
+                project_id: r.try_get(1)?,
+                expires_at: r.try_get(2)?,
+                items: r.try_get(3)?,
+                creation_time: r.try_get(4)?,
+                update_time: r.try_get(5)?,
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 /// The allowlist a project's pulls use: the system's when its

@@ -57,7 +57,7 @@ impl Projects {
         if !ctx.is_authenticated() {
             return Err(CoreError::Unauthorized);
         }
-        self.stored_allowlist(SYSTEM).await
+        self.allowlist(SYSTEM).await
     }
 
     /// Replaces the system allowlist (system administrators).
@@ -85,9 +85,20 @@ impl Projects {
             .await
     }
 
-    /// A project's own allowlist (the caller has read the project).
-    pub async fn allowlist(&self, project_id: i64) -> CoreResult<CveAllowlist> {
-        self.stored_allowlist(project_id).await
+    /// The own allowlists of projects the caller has read, in their order
+    /// (one never set is empty).
+    pub async fn allowlists(&self, project_ids: &[i64]) -> CoreResult<Vec<CveAllowlist>> {
+        let stored = allowlists::of_projects(self.db.reader(), project_ids).await?;
+        Ok(project_ids
+            .iter()
+            .map(|id| match stored.iter().find(|l| l.project_id == *id) {
+                Some(l) => shown(l.clone()),
+                None => CveAllowlist {
+                    project_id: *id,
+                    ..CveAllowlist::default()
+                },
+            })
+            .collect())
     }
 
     /// Replaces a project's own allowlist (a project update).
@@ -117,20 +128,21 @@ impl Projects {
         self.audited(ctx, Operation::Update, key, work).await
     }
 
-    async fn stored_allowlist(&self, project_id: i64) -> CoreResult<CveAllowlist> {
-        Ok(match allowlists::get(self.db.reader(), project_id).await? {
-            Some(l) => CveAllowlist {
-                id: l.id,
-                project_id,
-                expires_at: l.expires_at,
-                items: serde_json::from_str(&l.items).unwrap_or_default(),
-                creation_time: l.creation_time,
-                update_time: l.update_time,
-            },
-            None => CveAllowlist {
-                project_id,
-                ..CveAllowlist::default()
-            },
-        })
+    /// A project's own allowlist (the caller has read the project), or the
+    /// system's (project 0).
+    pub async fn allowlist(&self, project_id: i64) -> CoreResult<CveAllowlist> {
+        let mut one = self.allowlists(&[project_id]).await?;
+        Ok(one.pop().unwrap_or_default())
+    }
+}
+
+fn shown(l: allowlists::Allowlist) -> CveAllowlist {
+    CveAllowlist {
+        id: l.id,
+        project_id: l.project_id,
+        expires_at: l.expires_at,
+        items: serde_json::from_str(&l.items).unwrap_or_default(),
+        creation_time: l.creation_time,
+        update_time: l.update_time,
     }
 }

@@ -185,11 +185,13 @@ async fn list(
         .projects
         .list(&ctx, &query, page.offset(), page.size)
         .await?;
-    Ok(page.respond(
-        projects.iter().map(project_json).collect::<Vec<_>>(),
-        "/api/v2.0/projects",
-        total,
-    ))
+    let ids: Vec<i64> = projects.iter().map(|p| p.project.project_id).collect();
+    let lists = state.projects.allowlists(&ids).await?;
+    let mut out: Vec<Project> = projects.iter().map(project_json).collect();
+    for (p, list) in out.iter_mut().zip(lists) {
+        p.cve_allowlist = CveAllowlist::of(list);
+    }
+    Ok(page.respond(out, "/api/v2.0/projects", total))
 }
 
 /// One project, by id or (with `X-Is-Resource-Name: true`) name, with its
