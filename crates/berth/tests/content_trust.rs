@@ -9,33 +9,10 @@ use common::{
     digest, push_referrer, skopeo_pull, Server, ADMIN, ADMIN_PASSWORD, OCI_INDEX, OCI_MANIFEST,
 };
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const COSIGN: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 const NOTATION: &str = "application/vnd.cncf.notary.signature";
-
-/// `GET /v2/<repo>/manifests/<reference>` as `user` with a User-Agent;
-/// the status and the first error, if any.
-async fn pull(
-    s: &Server,
-    repo: &str,
-    reference: &str,
-    user: (&str, &str),
-    agent: &str,
-) -> (u16, Value) {
-    let r = s
-        .anon
-        .get(s.u(&format!("/v2/{repo}/manifests/{reference}")))
-        .basic_auth(user.0, Some(user.1))
-        .header("user-agent", agent)
-        .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    (status, body["errors"][0].clone())
-}
 
 /// Turns the project's switches on or off.
 async fn switch(s: &Server, key: &str, on: bool) {
@@ -57,10 +34,10 @@ async fn signed_images_only_where_the_project_asks_for_them() {
         let other = s.push_image("p/app", "v2", "untrusted").await;
 
         // Off: anything is served.
-        assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
+        assert_eq!(s.pull_manifest("p/app", "v1", admin, "docker").await.0, 200);
 
         switch(&s, "enable_content_trust_cosign", true).await;
-        let (status, error) = pull(&s, "p/app", "v1", admin, "docker").await;
+        let (status, error) = s.pull_manifest("p/app", "v1", admin, "docker").await;
         assert_eq!(status, 412, "{error}");
         assert_eq!(error["code"], "PROJECTPOLICYVIOLATION");
         assert_eq!(error["message"], "The image is not signed by cosign.");
@@ -82,11 +59,16 @@ async fn signed_images_only_where_the_project_asks_for_them() {
 
         // Signed (a cosign signature referring to it): served, to skopeo too.
         let signature = push_referrer(&s, "p/app", &image, COSIGN).await;
-        assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
+        assert_eq!(s.pull_manifest("p/app", "v1", admin, "docker").await.0, 200);
         assert!(skopeo_pull(&s, "p/app:v1").status.success());
         // The signature itself is served; the other image still is not.
-        assert_eq!(pull(&s, "p/app", &signature, puller, "docker").await.0, 200);
-        assert_eq!(pull(&s, "p/app", "v2", admin, "docker").await.0, 412);
+        assert_eq!(
+            s.pull_manifest("p/app", &signature, puller, "docker")
+                .await
+                .0,
+            200
+        );
+        assert_eq!(s.pull_manifest("p/app", "v2", admin, "docker").await.0, 412);
         // cosign's own tag scheme counts too (`sha256-<hex>.sig`).
         let tagged = s.image("p/app", "tag-signature").await;
         let sig_tag = format!("{}.sig", other.0.replacen(':', "-", 1));
@@ -94,17 +76,29 @@ async fn signed_images_only_where_the_project_asks_for_them() {
             .put_manifest("p/app", &sig_tag, OCI_MANIFEST, &tagged)
             .await;
         assert_eq!(r.status(), 201);
-        assert_eq!(pull(&s, "p/app", "v2", admin, "docker").await.0, 200);
+        assert_eq!(s.pull_manifest("p/app", "v2", admin, "docker").await.0, 200);
 
         // A signing tool that may push reads what it signs; one that may
         // only pull does not.
         let unsigned = s.push_image("p/app", "v3", "to-sign").await;
-        assert_eq!(pull(&s, "p/app", "v3", admin, "cosign/v2.4.1").await.0, 200);
         assert_eq!(
-            pull(&s, "p/app", "v3", puller, "cosign/v2.4.1").await.0,
+            s.pull_manifest("p/app", "v3", admin, "cosign/v2.4.1")
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            s.pull_manifest("p/app", "v3", puller, "cosign/v2.4.1")
+                .await
+                .0,
             412
         );
-        assert_eq!(pull(&s, "p/app", "v3", admin, "notation/1.2").await.0, 200);
+        assert_eq!(
+            s.pull_manifest("p/app", "v3", admin, "notation/1.2")
+                .await
+                .0,
+            200
+        );
 
         // An index: its children are served once the index is signed.
         let index =
@@ -115,29 +109,48 @@ async fn signed_images_only_where_the_project_asks_for_them() {
                 .status(),
             201
         );
-        assert_eq!(pull(&s, "p/app", "multi", admin, "docker").await.0, 412);
-        assert_eq!(pull(&s, "p/app", &unsigned.0, admin, "docker").await.0, 412);
+        assert_eq!(
+            s.pull_manifest("p/app", "multi", admin, "docker").await.0,
+            412
+        );
+        assert_eq!(
+            s.pull_manifest("p/app", &unsigned.0, admin, "docker")
+                .await
+                .0,
+            412
+        );
         push_referrer(&s, "p/app", &(digest(&index), index.clone()), COSIGN).await;
-        assert_eq!(pull(&s, "p/app", "multi", admin, "docker").await.0, 200);
-        assert_eq!(pull(&s, "p/app", &unsigned.0, admin, "docker").await.0, 200);
+        assert_eq!(
+            s.pull_manifest("p/app", "multi", admin, "docker").await.0,
+            200
+        );
+        assert_eq!(
+            s.pull_manifest("p/app", &unsigned.0, admin, "docker")
+                .await
+                .0,
+            200
+        );
 
         // Notation asks for a notation signature besides.
         switch(&s, "enable_content_trust", true).await;
-        let (status, error) = pull(&s, "p/app", "v1", admin, "docker").await;
+        let (status, error) = s.pull_manifest("p/app", "v1", admin, "docker").await;
         assert_eq!(status, 412);
         assert_eq!(error["message"], "The image is not signed by notation.");
         push_referrer(&s, "p/app", &image, NOTATION).await;
-        assert_eq!(pull(&s, "p/app", "v1", admin, "docker").await.0, 200);
+        assert_eq!(s.pull_manifest("p/app", "v1", admin, "docker").await.0, 200);
         // A signature deleted no longer counts.
         let path = format!("/projects/p/repositories/app/artifacts/{signature}");
         s.expect(Method::DELETE, &path, ADMIN, None).await.is(200);
-        let (status, error) = pull(&s, "p/app", "v1", admin, "docker").await;
+        let (status, error) = s.pull_manifest("p/app", "v1", admin, "docker").await;
         assert_eq!(status, 412);
         assert_eq!(error["message"], "The image is not signed by cosign.");
 
         // Off again: everything is served.
         switch(&s, "enable_content_trust_cosign", false).await;
         switch(&s, "enable_content_trust", false).await;
-        assert_eq!(pull(&s, "p/app", "v3", puller, "docker").await.0, 200);
+        assert_eq!(
+            s.pull_manifest("p/app", "v3", puller, "docker").await.0,
+            200
+        );
     }
 }

@@ -100,20 +100,33 @@ fn artifact_path(repo: &str, reference: &str) -> String {
 
 /// Waits for the artifact's scan to end; its overview.
 async fn scanned(s: &Server, repo: &str, reference: &str) -> Value {
-    let path = format!("{}?with_scan_overview=true", artifact_path(repo, reference));
+    let overview = |a: &Value| a["scan_overview"][NATIVE].clone();
+    overview(&ended(s, repo, reference, "with_scan_overview", overview).await)
+}
+
+/// Waits until the overview `flag` asks for (read from the artifact by
+/// `overview`) says a scan ended; the artifact.
+async fn ended(
+    s: &Server,
+    repo: &str,
+    reference: &str,
+    flag: &str,
+    overview: impl Fn(&Value) -> Value,
+) -> Value {
+    let path = format!("{}?{flag}=true", artifact_path(repo, reference));
+    let mut a = Value::Null;
     for _ in 0..200 {
-        let a = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
-        let overview = a["scan_overview"][NATIVE].clone();
-        let status = overview["scan_status"]
+        a = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+        let status = overview(&a)["scan_status"]
             .as_str()
             .unwrap_or_default()
             .to_string();
         if !["", "Pending", "Running"].contains(&status.as_str()) {
-            return overview;
+            return a;
         }
         common::sleep_ms(50).await;
     }
-    panic!("the scan of {repo}@{reference} did not end");
+    panic!("the scan of {repo}@{reference} did not end: {a}");
 }
 
 /// A scan's log, once the job service has recorded it (as the run ends,
@@ -515,20 +528,8 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
 
 /// Waits for the artifact's SBOM generation to end; its overview.
 async fn sbom_generated(s: &Server, repo: &str, reference: &str) -> Value {
-    let path = format!("{}?with_sbom_overview=true", artifact_path(repo, reference));
-    let mut a = Value::Null;
-    for _ in 0..200 {
-        a = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
-        let status = a["sbom_overview"]["scan_status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if !["", "Pending", "Running"].contains(&status.as_str()) {
-            return a;
-        }
-        common::sleep_ms(50).await;
-    }
-    panic!("the SBOM of {repo}@{reference} was not generated: {a}");
+    let overview = |a: &Value| a["sbom_overview"].clone();
+    ended(s, repo, reference, "with_sbom_overview", overview).await
 }
 
 #[tokio::test]
@@ -740,16 +741,8 @@ async fn a_project_can_scan_and_make_sboms_on_push() {
 /// `GET /v2/<repo>/manifests/<reference>` as the admin: the status and
 /// the first error.
 async fn pull(s: &Server, repo: &str, reference: &str) -> (u16, Value) {
-    let r = s
-        .client
-        .get(s.u(&format!("/v2/{repo}/manifests/{reference}")))
-        .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    (status, body["errors"][0].clone())
+    let admin = ("admin", common::ADMIN_PASSWORD);
+    s.pull_manifest(repo, reference, admin, "docker").await
 }
 
 async fn prevent(s: &Server, project: &str, severity: &str) {

@@ -35,6 +35,12 @@ pub fn media_type(m: &Manifest) -> String {
     }
 }
 
+/// An image manifest whose config is an image's, with layers: what a
+/// vulnerability scanner reads.
+pub fn is_scannable_image(m: &Manifest) -> bool {
+    m.kind == ManifestKind::Image && harbor_type(m) == "IMAGE" && !m.layers.is_empty()
+}
+
 /// Harbor's type of an artifact: the processor registered for its artifact
 /// type (its `artifactType`, else its media type) decides; without one,
 /// `application/vnd.<vendor>.<type>.config.<version>+json` as the media

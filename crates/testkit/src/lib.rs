@@ -481,6 +481,30 @@ impl Server {
         (digest(&body), body.len())
     }
 
+    /// `GET /v2/<repo>/manifests/<reference>` as `user` with a
+    /// User-Agent, accepting images and indexes; the status and the first
+    /// error, if any.
+    pub async fn pull_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        user: (&str, &str),
+        agent: &str,
+    ) -> (u16, Value) {
+        let r = self
+            .anon
+            .get(self.u(&format!("/v2/{repo}/manifests/{reference}")))
+            .basic_auth(user.0, Some(user.1))
+            .header("user-agent", agent)
+            .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        (status, body["errors"][0].clone())
+    }
+
     /// `berth vulndb import` of `source` into this server's database while
     /// it runs; what it printed.
     pub fn import_vulndb(&self, source: &std::path::Path) -> String {

@@ -115,12 +115,7 @@ impl Policy for ContentTrust {
 
     fn check_pull<'a>(&'a self, read: &'a Read<'a>) -> BoxFuture<'a, Result<(), RegistryError>> {
         Box::pin(async move {
-            let Read::Manifest {
-                repo,
-                digest,
-                puller,
-            } = read
-            else {
+            let Some((repo, digest, puller)) = read.manifest() else {
                 return Ok(());
             };
             let settings = self.settings.of(repo.project()).await?;

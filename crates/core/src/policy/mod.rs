@@ -75,6 +75,20 @@ pub enum Read<'a> {
     },
 }
 
+impl Read<'_> {
+    /// A manifest read's repository, digest and puller; None for a blob.
+    pub fn manifest(&self) -> Option<(&RepositoryName, &str, Puller)> {
+        match self {
+            Read::Manifest {
+                repo,
+                digest,
+                puller,
+            } => Some((repo, digest, *puller)),
+            Read::Blob { .. } => None,
+        }
+    }
+}
+
 /// Who pulls, as far as the rules care.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Puller {

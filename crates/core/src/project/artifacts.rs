@@ -497,7 +497,8 @@ async fn build_history(
     Addition::json(config.get("history").unwrap_or(&serde_json::json!([])))
 }
 
-fn is_index(media_type: &str) -> bool {
+/// Whether a manifest media type is an index's (OCI or Docker).
+pub fn is_index(media_type: &str) -> bool {
     [
         berth_oci::media::OCI_INDEX,
         berth_oci::media::DOCKER_MANIFEST_LIST,

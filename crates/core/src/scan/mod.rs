@@ -12,12 +12,13 @@ use crate::iam::rbac::{Action, Kind};
 use crate::jobs::{Enqueued, JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::notify::events::{Event, Events, Outbox};
 use crate::policy::{ProjectSettings, ScanVerdicts};
-use crate::project::artifacts::{ArtifactRow, Artifacts};
+use crate::project::artifacts::{is_index, ArtifactRow, Artifacts};
 use crate::project::Projects;
 use crate::registry::Registry;
 use berth_db::artifacts::ManifestRow;
 use berth_db::jobs::NewJob;
 use berth_db::{now_millis, scans as db, Db};
+use berth_oci::artifact::is_scannable_image;
 use berth_oci::manifest::{Manifest, ManifestKind};
 use berth_oci::{Digest, Reference, RepositoryName};
 use berth_scan::inventory::{Inventory, Layers};
@@ -455,21 +456,6 @@ fn overview(r: &db::Report) -> Overview {
     }
 }
 
-fn is_index(media_type: &str) -> bool {
-    [
-        berth_oci::media::OCI_INDEX,
-        berth_oci::media::DOCKER_MANIFEST_LIST,
-    ]
-    .contains(&media_type)
-}
-
-/// An image manifest whose config is an image's: what has layers to read.
-fn scannable(m: &Manifest) -> bool {
-    m.kind == ManifestKind::Image
-        && berth_oci::artifact::harbor_type(m) == "IMAGE"
-        && !m.layers.is_empty()
-}
-
 impl Outbox for Inner {
     fn enqueue<'a>(
         &'a self,
@@ -499,7 +485,9 @@ impl Outbox for Inner {
             else {
                 return Ok(None);
             };
-            if !Manifest::parse(&row.manifest, Some(&row.media_type)).is_ok_and(|m| scannable(&m)) {
+            if !Manifest::parse(&row.manifest, Some(&row.media_type))
+                .is_ok_and(|m| is_scannable_image(&m))
+            {
                 return Ok(None);
             }
             let mut jobs = self.jobs.batch();
@@ -629,7 +617,7 @@ impl Inner {
         m: &Manifest,
     ) -> CoreResult<Vec<String>> {
         if m.kind == ManifestKind::Image {
-            return Ok(if scannable(m) {
+            return Ok(if is_scannable_image(m) {
                 vec![a.digest.clone()]
             } else {
                 Vec::new()
@@ -642,7 +630,9 @@ impl Inner {
                 .get_manifest(repo, &Reference::Digest(child.digest.clone()))
                 .await;
             let Ok(row) = row else { continue };
-            if Manifest::parse(&row.manifest, Some(&row.media_type)).is_ok_and(|c| scannable(&c)) {
+            if Manifest::parse(&row.manifest, Some(&row.media_type))
+                .is_ok_and(|c| is_scannable_image(&c))
+            {
                 out.push(child.digest.to_string());
             }
         }
@@ -696,7 +686,7 @@ impl Inner {
             }
             Err(e) => {
                 job.log(format!("{}: {e}", t.digest));
-                db::set_status(w, &t.report, "Error", Some(now)).await
+                (db::set_status(w, &t.report, "Error", Some(now)).await).map(|_| ())
             }
         };
         self.verdicts.forget(&t.digest);
@@ -764,7 +754,7 @@ impl Inner {
             let row = berth_db::artifacts::by_digest(r, repo.as_str(), &digest).await;
             let image = (row.map_err(fail)?)
                 .and_then(|m| Manifest::parse(&m.manifest, Some(&m.media_type)).ok())
-                .is_some_and(|m| scannable(&m));
+                .is_some_and(|m| is_scannable_image(&m));
             let report = uuid::Uuid::new_v4().to_string();
             if image {
                 targets.push((repo, Target { digest, report }));
