@@ -10,6 +10,7 @@ use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::{Chain, ProjectSettings, ScanVerdicts};
+use berth_core::scan::{RegistryUrls, ScanDeps};
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
 use berth_server::AppState;
 use clap::{Parser, Subcommand};
@@ -277,14 +278,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         trail,
     ));
     let artifacts = Artifacts::new(db.clone(), projects.clone());
+    let tokens = Arc::new(tokens);
     let scans = Scans::new(
         registry.clone(),
-        projects.clone(),
-        settings,
-        verdicts,
-        artifacts.clone(),
-        jobs.clone(),
-        events.clone(),
+        ScanDeps {
+            projects: projects.clone(),
+            settings,
+            verdicts,
+            artifacts: artifacts.clone(),
+            jobs: jobs.clone(),
+            events: events.clone(),
+            robots: iam.robots.clone(),
+            tokens: tokens.clone(),
+            urls: RegistryUrls {
+                external: external_url.clone(),
+                internal: format!("{scheme}://{}", loopback(addr)),
+            },
+        },
     );
     scans.subscribe();
     let state = Arc::new(AppState {
@@ -334,6 +344,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     flush(&state).await;
     tracing::info!("Berth stopped");
     Ok(())
+}
+
+/// The address Berth itself is reached at: the one bound, with a wildcard
+/// bind's loopback in its place.
+fn loopback(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match addr.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, addr.port())
 }
 
 /// The rustls configuration for a PEM certificate chain and key, offering

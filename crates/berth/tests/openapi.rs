@@ -710,6 +710,55 @@ async fn every_answer_matches_the_published_document() {
             202
         );
 
+        // Scanner registrations: Berth's own, and Berth's adapter
+        // registered again over HTTP.
+        let (_, scanners) = c.call(M::GET, &v2("/scanners"), a, None).await;
+        let builtin = scanners[0]["uuid"].as_str().unwrap().to_string();
+        c.call(M::GET, &v2(&format!("/scanners/{builtin}")), a, None)
+            .await;
+        c.call(
+            M::GET,
+            &v2(&format!("/scanners/{builtin}/metadata")),
+            a,
+            None,
+        )
+        .await;
+        let credential = format!("admin:{}", common::ADMIN_PASSWORD);
+        let reg = json!({"name": "again", "url": c.s.u("/scanner-adapter"),
+                         "auth": "Basic", "access_credential": credential});
+        let (st, _) = c
+            .call(M::POST, &v2("/scanners/ping"), a, Some(reg.clone()))
+            .await;
+        assert_eq!(st, 200);
+        let (st, _) = c
+            .call(M::POST, &v2("/scanners"), a, Some(reg.clone()))
+            .await;
+        assert_eq!(st, 201);
+        let (_, found) = c.call(M::GET, &v2("/scanners?name=again"), a, None).await;
+        let again = found[0]["uuid"].as_str().unwrap().to_string();
+        let scanner = json!({"uuid": again});
+        c.call(M::PUT, &v2("/projects/docs/scanner"), a, Some(scanner))
+            .await;
+        c.call(M::GET, &v2("/projects/docs/scanner"), a, None).await;
+        c.call(M::GET, &v2("/projects/docs/scanner/candidates"), a, None)
+            .await;
+        c.call(M::PUT, &v2(&format!("/scanners/{again}")), a, Some(reg))
+            .await;
+        let default = json!({"is_default": true});
+        c.call(
+            M::PATCH,
+            &v2(&format!("/scanners/{again}")),
+            a,
+            Some(default),
+        )
+        .await;
+        let (st, _) = c
+            .call(M::DELETE, &v2(&format!("/scanners/{builtin}")), a, None)
+            .await;
+        assert_eq!(st, 403);
+        c.call(M::DELETE, &v2(&format!("/scanners/{again}")), a, None)
+            .await;
+
         // Garbage collection and the job service.
         let run = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
         let (st, _) = c

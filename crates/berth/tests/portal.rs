@@ -1233,7 +1233,7 @@ async fn robot_accounts_with_the_permission_grid_in_the_browser() {
         submit(&c, "form[action$='/robot-account'] button[type=submit]").await;
         text(&c, "#robot-secret").await;
         let (_, grants) = robot_grants(&s, "robot$p+all").await;
-        assert_eq!(grants.len(), 44, "{grants:?}");
+        assert_eq!(grants.len(), 46, "{grants:?}");
 
         // Editing: fewer permissions, never expires; a refused form keeps
         // what was typed.
@@ -1531,7 +1531,68 @@ async fn scans_and_sboms_from_the_artifact_page() {
         let system: serde_json::Value = s.api_json("/system/CVEAllowlist", ADMIN).await;
         assert_eq!(system["items"].as_array().unwrap().len(), 2, "{system}");
         assert_eq!(system["expires_at"], 1_925_078_400);
+
+        // Scanners: Berth's own adapter registered again, chosen by the
+        // project, made the default, and deleted.
+        fill(&c, "#scanner_name", "over-http").await;
+        fill(&c, "#scanner_url", &s.u("/scanner-adapter")).await;
+        c.execute(
+            "document.querySelector('#scanner_auth').value = 'Basic'",
+            vec![],
+        )
+        .await
+        .unwrap();
+        fill(
+            &c,
+            "#scanner_credential",
+            &format!("admin:{ADMIN_PASSWORD}"),
+        )
+        .await;
+        submit(&c, "button[value=scanner-add]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Scanner over-http was added.");
+        let rows = text(&c, "table.scanners tbody").await;
+        assert!(
+            rows.contains("over-http") && rows.contains("healthy"),
+            "{rows}"
+        );
         screenshot(&c, &format!("{}-interrogation-services", s.backend)).await;
+        tab(&c, &s, pid, "configs").await;
+        assert!(text(&c, ".project-scanner").await.starts_with("Berth"));
+        let over_http = s
+            .api_json::<serde_json::Value>("/scanners?name=over-http", ADMIN)
+            .await[0]["uuid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        c.execute(
+            &format!("document.querySelector('#scanner').value = '{over_http}'"),
+            vec![],
+        )
+        .await
+        .unwrap();
+        submit(&c, "button[value=scanner]").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The project's scanner was set."
+        );
+        assert!(text(&c, ".project-scanner").await.starts_with("over-http"));
+        c.goto(&s.u("/harbor/interrogation-services"))
+            .await
+            .unwrap();
+        submit(&c, "button[value=scanner-default]").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The default scanner was changed."
+        );
+        let chosen: serde_json::Value = s.api_json(&format!("/scanners/{over_http}"), ADMIN).await;
+        assert_eq!(chosen["is_default"], true);
+        submit(&c, "button[value=scanner-delete]").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "Scanner over-http was deleted."
+        );
+        let back: serde_json::Value = s.api_json("/projects/p/scanner", ADMIN).await;
+        assert_eq!(back["name"], "Berth");
 
         // A guest sees the findings and no buttons.
         s.create_user("viewer", "Viewer12345").await;

@@ -1217,3 +1217,370 @@ async fn java_archives_are_scanned_for_their_maven_packages() {
         );
     }
 }
+
+/// Berth's adapter behind a proxy that says, in the metadata, that the
+/// scanner wants a bearer token for the registry (as some adapters do) and
+/// keeps the `Authorization` each scan request hands over; its URL.
+async fn bearer_proxy(adapter: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let handed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = handed.clone();
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (client, adapter, kept) = (client.clone(), adapter.clone(), kept.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            if parts.uri.path() == "/api/v1/scan" {
+                let r: Value = serde_json::from_slice(&body).unwrap();
+                let auth = r["registry"]["authorization"].as_str().unwrap().to_string();
+                kept.lock().unwrap().push(auth);
+            }
+            let url = format!("{adapter}{}", parts.uri);
+            let mut rb = client.request(parts.method.clone(), url).body(body);
+            for name in ["authorization", "accept", "content-type"] {
+                if let Some(v) = parts.headers.get(name) {
+                    rb = rb.header(name, v.to_str().unwrap());
+                }
+            }
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            let mut headers = axum::http::HeaderMap::new();
+            for (k, v) in r.headers() {
+                if ["content-type", "refresh-after"].contains(&k.as_str()) {
+                    headers.insert(
+                        k.as_str().parse::<axum::http::HeaderName>().unwrap(),
+                        v.to_str().unwrap().parse().unwrap(),
+                    );
+                }
+            }
+            let mut bytes = r.bytes().await.unwrap().to_vec();
+            if parts.uri.path() == "/api/v1/metadata" && status == 200 {
+                let mut m: Value = serde_json::from_slice(&bytes).unwrap();
+                m["properties"]["harbor.scanner-adapter/registry-authorization-type"] =
+                    json!("Bearer");
+                bytes = serde_json::to_vec(&m).unwrap();
+            }
+            let status = axum::http::StatusCode::from_u16(status).unwrap();
+            (status, headers, bytes)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, handed)
+}
+
+/// The built-in scanner registered a second time through the adapter Berth
+/// serves: the project's scans go over Harbor's pluggable scanner API (a
+/// scan's robot pulls the image back over `/v2`, past `prevent_vul`) and
+/// give the same report; registrations are managed as Harbor's are.
+#[tokio::test]
+async fn a_scanner_registered_through_its_adapter_api_gives_the_same_report() {
+    for s in common::servers().await {
+        s.import_vulndb(&fixtures());
+        push_debian(&s, "p/app", "bookworm").await;
+        let adapter_url = s.u("/scanner-adapter");
+
+        // Berth's own scanner is registered and the default.
+        let list = s.expect(Method::GET, "/scanners", ADMIN, None).await;
+        assert_eq!(list.header("x-total-count"), "1");
+        let builtin = &list.json[0];
+        assert_eq!(builtin["name"], "Berth");
+        assert_eq!(builtin["is_default"], true);
+        assert_eq!(builtin["health"], "healthy");
+        assert_eq!(builtin["url"], adapter_url);
+        assert_eq!(
+            builtin["capabilities"],
+            json!({"support_vulnerability": true, "support_sbom": true})
+        );
+        let builtin_uuid = builtin["uuid"].as_str().unwrap().to_string();
+
+        // The adapter answers only those who may register scanners.
+        let metadata = "/scanner-adapter/api/v1/metadata";
+        let anon = s.expect(Method::GET, metadata, None, None).await;
+        assert_eq!(anon.status, 401, "{}", anon.text);
+        assert!(anon.json["error"]["message"].is_string(), "{}", anon.text);
+        s.create_user("dev", "Passw0rd!").await;
+        let dev = Some(("dev", "Passw0rd!"));
+        assert_eq!(s.expect(Method::GET, metadata, dev, None).await.status, 403);
+        let meta = s.expect(Method::GET, metadata, ADMIN, None).await;
+        assert_eq!(
+            meta.header("content-type"),
+            "application/vnd.scanner.adapter.metadata+json; version=1.1"
+        );
+        let meta = meta.is(200);
+        assert_eq!(meta["scanner"]["name"], "Berth");
+        assert_eq!(meta["capabilities"][0]["type"], "vulnerability");
+        assert_eq!(meta["capabilities"][1]["type"], "sbom");
+        let bad = s
+            .expect(
+                Method::POST,
+                "/scanner-adapter/api/v1/scan",
+                ADMIN,
+                Some(&json!({"x": 1})),
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.text);
+        let report = "/scanner-adapter/api/v1/scan/nope/report";
+        assert_eq!(s.expect(Method::GET, report, ADMIN, None).await.status, 404);
+
+        // Registering: the name Berth is taken, the adapter must answer,
+        // and a name or URL is registered once.
+        let credential = format!("admin:{}", common::ADMIN_PASSWORD);
+        let registration = |name: &str, url: &str, credential: &str| {
+            json!({"name": name, "url": url, "auth": "Basic", "access_credential": credential,
+                   "description": "Berth's scanner over HTTP"})
+        };
+        let reg = registration("Berth", &adapter_url, &credential);
+        s.expect(Method::POST, "/scanners", ADMIN, Some(&reg))
+            .await
+            .error(400, "BAD_REQUEST");
+        let wrong = registration("over-http", &adapter_url, "admin:wrong");
+        s.expect(Method::POST, "/scanners/ping", ADMIN, Some(&wrong))
+            .await
+            .error(400, "BAD_REQUEST");
+        let down = registration("over-http", "http://127.0.0.1:9", &credential);
+        s.expect(Method::POST, "/scanners", ADMIN, Some(&down))
+            .await
+            .error(400, "BAD_REQUEST");
+        let reg = registration("over-http", &adapter_url, &credential);
+        s.expect(Method::POST, "/scanners/ping", ADMIN, Some(&reg))
+            .await
+            .is(200);
+        s.expect(Method::POST, "/scanners", dev, Some(&reg))
+            .await
+            .error(403, "FORBIDDEN");
+        let created = s.expect(Method::POST, "/scanners", ADMIN, Some(&reg)).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let location = created.header("location").to_string();
+        let uuid = location.rsplit('/').next().unwrap().to_string();
+        s.expect(Method::POST, "/scanners", ADMIN, Some(&reg))
+            .await
+            .error(409, "CONFLICT");
+        let one = s
+            .expect(Method::GET, &format!("/scanners/{uuid}"), ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(one["name"], "over-http");
+        assert_eq!(one["url"], adapter_url);
+        assert_eq!(one["auth"], "Basic");
+        assert_eq!(one["health"], "healthy");
+        assert_eq!(one["adapter"], "Berth");
+        assert_eq!(one["is_default"], false);
+        assert!(one.get("access_credential").is_none(), "{one}");
+        let meta = s
+            .expect(
+                Method::GET,
+                &format!("/scanners/{uuid}/metadata"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(meta["capabilities"][0]["type"], "vulnerability");
+        let searched = s
+            .expect(Method::GET, "/scanners?name=over", ADMIN, None)
+            .await;
+        assert_eq!(searched.header("x-total-count"), "1");
+
+        // The shipped registration stays as it is.
+        let builtin_path = format!("/scanners/{builtin_uuid}");
+        s.expect(Method::DELETE, &builtin_path, ADMIN, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::PUT, &builtin_path, ADMIN, Some(&reg))
+            .await
+            .error(403, "FORBIDDEN");
+
+        // The project scans with it, even where unscanned images may not
+        // be pulled: its robot may.
+        let project_scanner = "/projects/p/scanner";
+        let candidates = s
+            .expect(Method::GET, "/projects/p/scanner/candidates", ADMIN, None)
+            .await;
+        assert_eq!(candidates.header("x-total-count"), "2");
+        s.expect(
+            Method::PUT,
+            project_scanner,
+            ADMIN,
+            Some(&json!({"uuid": "nope"})),
+        )
+        .await
+        .error(404, "NOT_FOUND");
+        s.expect(
+            Method::PUT,
+            project_scanner,
+            ADMIN,
+            Some(&json!({"uuid": uuid})),
+        )
+        .await
+        .is(200);
+        let chosen = s
+            .expect(Method::GET, project_scanner, ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(chosen["name"], "over-http");
+        prevent(&s, "p", "critical").await;
+        assert_eq!(pull(&s, "p/app", "bookworm").await.0, 412);
+        let path = artifact_path("p/app", "bookworm");
+        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
+            .await
+            .is(202);
+        let overview = scanned(&s, "p/app", "bookworm").await;
+        assert_eq!(overview["scan_status"], "Success", "{overview}");
+        assert_eq!(overview["scanner"]["name"], "Berth");
+        assert_eq!(
+            overview["summary"],
+            json!({"total": 6, "fixable": 6, "summary": {"Critical": 2, "High": 3, "Medium": 1}})
+        );
+        let report = s
+            .expect(
+                Method::GET,
+                &format!("{path}/additions/vulnerabilities"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        let ids: Vec<String> = findings(&report[NATIVE]).into_iter().map(|f| f.0).collect();
+        assert_eq!(
+            ids,
+            [
+                "CVE-2020-14343",
+                "CVE-2021-25900",
+                "CVE-2023-5363",
+                "CVE-2020-8203",
+                "CVE-2023-5363",
+                "CVE-2023-32681"
+            ]
+        );
+        assert_eq!(
+            pull(&s, "p/app", "bookworm").await.0,
+            412,
+            "criticals found"
+        );
+        let report_id = overview["report_id"].as_str().unwrap();
+        let log = scan_log(&s, &format!("{path}/scan/{report_id}/log")).await;
+        assert!(
+            log.text.contains("asking over-http to scan"),
+            "{}",
+            log.text
+        );
+        assert!(log.text.contains("accepted the scan as"), "{}", log.text);
+
+        // The scan's robot is gone once the scan ended.
+        let pid = s
+            .expect(Method::GET, "/projects/p", ADMIN, None)
+            .await
+            .is(200)["project_id"]
+            .as_i64()
+            .unwrap();
+        let robots = s
+            .expect(
+                Method::GET,
+                &format!("/robots?q=Level%3Dproject%2CProjectID%3D{pid}"),
+                ADMIN,
+                None,
+            )
+            .await;
+        assert_eq!(robots.header("x-total-count"), "0", "{}", robots.text);
+
+        // An SBOM over the adapter too, pushed as the image's accessory.
+        s.expect(
+            Method::POST,
+            &format!("{path}/scan"),
+            ADMIN,
+            Some(&json!({"scan_type": "sbom"})),
+        )
+        .await
+        .is(202);
+        let a = sbom_generated(&s, "p/app", "bookworm").await;
+        assert_eq!(a["sbom_overview"]["scan_status"], "Success", "{a}");
+        let href = a["addition_links"]["sboms"]["href"].as_str().unwrap();
+        let doc = s
+            .expect(
+                Method::GET,
+                href.trim_start_matches("/api/v2.0"),
+                ADMIN,
+                None,
+            )
+            .await;
+        assert!(doc.text.contains("pkg:pypi/PyYAML@5.3.1"), "{}", doc.text);
+
+        // A scanner that asks for a bearer token gets one from Berth's
+        // token service, scoped to the repository, instead of a password.
+        let (proxy, handed) = bearer_proxy(adapter_url.clone()).await;
+        let reg = registration("bearer", &proxy, &credential);
+        let created = s.expect(Method::POST, "/scanners", ADMIN, Some(&reg)).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let bearer = created
+            .header("location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        s.expect(
+            Method::PUT,
+            project_scanner,
+            ADMIN,
+            Some(&json!({"uuid": bearer})),
+        )
+        .await
+        .is(200);
+        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
+            .await
+            .is(202);
+        let overview = scanned(&s, "p/app", "bookworm").await;
+        assert_eq!(overview["summary"]["total"], 6, "{overview}");
+        let handed = handed.lock().unwrap().clone();
+        assert_eq!(handed.len(), 1);
+        assert!(handed[0].starts_with("Bearer "), "{handed:?}");
+        s.expect(Method::DELETE, &format!("/scanners/{bearer}"), ADMIN, None)
+            .await
+            .is(200);
+        s.expect(
+            Method::PUT,
+            project_scanner,
+            ADMIN,
+            Some(&json!({"uuid": uuid})),
+        )
+        .await
+        .is(200);
+
+        // The default moves; deleting it makes Berth's own the default
+        // again, and the project falls back to it.
+        let default = json!({"is_default": true});
+        s.expect(
+            Method::PATCH,
+            &format!("/scanners/{uuid}"),
+            ADMIN,
+            Some(&default),
+        )
+        .await
+        .is(200);
+        let list = s
+            .expect(Method::GET, "/scanners", ADMIN, None)
+            .await
+            .is(200);
+        let defaults: Vec<&str> = (list.as_array().unwrap().iter())
+            .filter(|r| r["is_default"] == true)
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(defaults, ["over-http"]);
+        let deleted = s
+            .expect(Method::DELETE, &format!("/scanners/{uuid}"), ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(deleted["name"], "over-http");
+        let chosen = s
+            .expect(Method::GET, project_scanner, ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(
+            (chosen["name"].as_str(), chosen["is_default"].as_bool()),
+            (Some("Berth"), Some(true))
+        );
+        // Berth's own scanner never scanned this image.
+        assert_eq!(pull(&s, "p/app", "bookworm").await.0, 412);
+    }
+}

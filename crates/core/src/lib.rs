@@ -14,6 +14,7 @@ pub mod policy;
 pub mod project;
 pub mod query;
 pub mod registry;
+pub mod remote;
 pub mod scan;
 
 /// Now, in Unix milliseconds (every stored time).

@@ -24,6 +24,7 @@ macro_rules! listed_artifact {
     };
 }
 
+pub mod adapter_scans;
 pub mod allowlists;
 pub mod artifacts;
 pub mod audit;
@@ -34,6 +35,7 @@ pub mod properties;
 pub mod query;
 pub mod repositories;
 pub mod robots;
+pub mod scanners;
 pub mod scans;
 pub mod sessions;
 pub mod tags;
@@ -438,6 +440,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         19,
         "cve_allowlist",
         include_str!("../migrations/0019_cve_allowlist.sql"),
+    ),
+    (
+        20,
+        "scanner",
+        include_str!("../migrations/0020_scanner.sql"),
     ),
 ];
 

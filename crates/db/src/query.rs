@@ -283,6 +283,48 @@ pub(crate) fn bind<'q>(
     q
 }
 
+/// One page of `{select} WHERE` the query's conditions, in its order then
+/// `tiebreak`'s, each row read by `read`.
+pub(crate) async fn page<'e, T>(
+    ex: impl sqlx::Executor<'e, Database = Any>,
+    select: &str,
+    query: &ListQuery,
+    tiebreak: &str,
+    (offset, limit): (i64, i64),
+    read: fn(sqlx::any::AnyRow) -> Result<T, crate::DbError>,
+) -> Result<Vec<T>, crate::DbError> {
+    let (cond, args) = query.conditions(1);
+    let n = args.len() + 1;
+    let sql = format!(
+        "{select} WHERE 1 = 1{cond} {} LIMIT ${n} OFFSET ${}",
+        query.order_by(tiebreak),
+        n + 1
+    );
+    bind(sqlx::query(&sql), &args)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(read)
+        .collect()
+}
+
+/// How many rows of `table` match the query.
+pub(crate) async fn count<'e>(
+    ex: impl sqlx::Executor<'e, Database = Any>,
+    table: &str,
+    query: &ListQuery,
+) -> Result<i64, crate::DbError> {
+    use sqlx::Row;
+    let (cond, args) = query.conditions(1);
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE 1 = 1{cond}");
+    Ok(bind(sqlx::query(&sql), &args)
+        .fetch_one(ex)
+        .await?
+        .try_get(0)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -160,21 +160,8 @@ pub async fn list<'e>(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<User>, DbError> {
-    let (cond, args) = query.conditions(1);
-    let n = args.len() + 1;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM harbor_user WHERE 1 = 1{cond} {} LIMIT ${n} OFFSET ${}",
-        query.order_by("user_id"),
-        n + 1
-    );
-    query::bind(sqlx::query(&sql), &args)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(ex)
-        .await?
-        .into_iter()
-        .map(from_row)
-        .collect()
+    let select = format!("SELECT {COLUMNS} FROM harbor_user");
+    query::page(ex, &select, query, "user_id", (offset, limit), from_row).await
 }
 
 /// Number of users matching `query`.
@@ -182,12 +169,7 @@ pub async fn count<'e>(
     ex: impl Executor<'e, Database = Any>,
     query: &ListQuery,
 ) -> Result<i64, DbError> {
-    let (cond, args) = query.conditions(1);
-    let sql = format!("SELECT COUNT(*) FROM harbor_user WHERE 1 = 1{cond}");
-    Ok(query::bind(sqlx::query(&sql), &args)
-        .fetch_one(ex)
-        .await?
-        .try_get(0)?)
+    query::count(ex, "harbor_user", query).await
 }
 
 /// Replaces a user's password hash.

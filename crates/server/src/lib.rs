@@ -4,6 +4,7 @@
 //! Architecture invariant: only this crate knows HTTP; error envelopes are
 //! produced here and nowhere else.
 
+pub mod adapter;
 pub mod api;
 pub mod auth;
 pub mod distribution;
@@ -36,7 +37,7 @@ pub struct AppState {
     pub gc: Gc,
     pub audit: Audit,
     pub webhooks: Webhooks,
-    pub tokens: TokenService,
+    pub tokens: Arc<TokenService>,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,
 }
@@ -51,6 +52,7 @@ pub fn router(state: State) -> Router {
     Router::new()
         .merge(distribution::router())
         .merge(api::router(state.clone()))
+        .merge(adapter::router())
         .merge(token::router())
         .merge(api::login::router())
         .merge(portal::router())

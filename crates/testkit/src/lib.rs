@@ -678,7 +678,7 @@ impl Server {
         user: Option<(&str, &str)>,
         body: Option<&Value>,
     ) -> Reply {
-        let outside_api = ["/v2", "/c/", "/service/", "/harbor"];
+        let outside_api = ["/v2", "/c/", "/service/", "/harbor", "/scanner-adapter"];
         let url = if outside_api.iter().any(|p| path.starts_with(p)) {
             self.u(path)
         } else {

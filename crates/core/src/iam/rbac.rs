@@ -28,11 +28,13 @@ pub enum Kind {
     Scan,
     /// SBOMs generated for artifacts.
     Sbom,
+    /// The scanner a project's scans use.
+    Scanner,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -46,6 +48,7 @@ impl Kind {
         Kind::NotificationPolicy,
         Kind::Scan,
         Kind::Sbom,
+        Kind::Scanner,
     ];
 }
 
@@ -74,6 +77,9 @@ pub enum Action {
     Push,
     /// Stopping a running job (GC, purge, a jobservice task).
     Stop,
+    /// A scanner's pull, which the pull rules (vulnerability, content
+    /// trust) let through: granted only to the robots scans make.
+    ScannerPull,
 }
 
 impl Action {
@@ -156,6 +162,13 @@ pub async fn can(
     action: Action,
     resource: Resource,
 ) -> Result<bool, DbError> {
+    if action == Action::ScannerPull {
+        // Nobody but a scan's own robot: not administrators, not roles.
+        return Ok(
+            matches!(ctx.principal(), Principal::Robot { permissions, .. }
+            if robot_allows(permissions, action, resource)),
+        );
+    }
     if ctx.is_sysadmin() {
         return Ok(true);
     }
@@ -198,7 +211,7 @@ fn robot_allows(grants: &[super::context::RobotGrant], action: Action, resource:
             (None, None) => true,
             _ => false,
         };
-        let act_ok = g.action == act || g.action == "*";
+        let act_ok = g.action == act || (g.action == "*" && action != Action::ScannerPull);
         scope_ok && g.resource == res && act_ok
     })
 }
@@ -219,6 +232,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::NotificationPolicy => "notification-policy",
         Kind::Scan => "scan",
         Kind::Sbom => "sbom",
+        Kind::Scanner => "scanner",
     }
 }
 
@@ -231,7 +245,7 @@ pub fn kind_named(name: &str) -> Option<Kind> {
 pub fn action_named(name: &str) -> Option<Action> {
     Action::ALL
         .into_iter()
-        .chain([Action::Stop])
+        .chain([Action::Stop, Action::ScannerPull])
         .find(|a| action_name(*a) == name)
 }
 
@@ -246,6 +260,7 @@ pub fn action_name(action: Action) -> &'static str {
         Action::Pull => "pull",
         Action::Push => "push",
         Action::Stop => "stop",
+        Action::ScannerPull => "scanner-pull",
     }
 }
 
@@ -261,7 +276,7 @@ fn public_allows(kind: Kind, action: Action) -> bool {
             | (Tag, List)
             | (ArtifactAddition, Read)
             | (Accessory, List)
-            | (Scan, Read)
+            | (Scan | Scanner, Read)
     )
 }
 
@@ -300,6 +315,8 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
         (NotificationPolicy, _) => false,
         (Scan | Sbom, ProjectAdmin | Maintainer) => matches!(action, Create | Read | Stop),
         (Scan | Sbom, _) => action == Read,
+        (Scanner, ProjectAdmin) => matches!(action, Create | Read),
+        (Scanner, _) => action == Read,
         (ArtifactAddition, _) => action == Read,
         (Accessory, _) => action == List,
     }

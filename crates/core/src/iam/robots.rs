@@ -377,6 +377,69 @@ impl Robots {
     }
 }
 
+/// How long a scan's robot lives at most: it is deleted when its scan ends.
+const SCAN_ROBOT_SECONDS: i64 = 3600;
+
+impl Robots {
+    /// A robot for one scan by an external scanner, as Harbor makes one:
+    /// `pull` and `scanner-pull` in the project, for an hour at most. Berth
+    /// makes and deletes it itself ([`Robots::remove_for_scan`]), so it is
+    /// not audited.
+    pub async fn create_for_scan(
+        &self,
+        project: &str,
+        scanner: &str,
+    ) -> CoreResult<(Robot, String)> {
+        let p = (self.projects.lookup(project).await?)
+            .ok_or_else(|| CoreError::NotFound(format!("project {project} not found")))?;
+        let scanner: String = (scanner.chars())
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let permissions: Vec<Permission> = ["pull", "scanner-pull"]
+            .into_iter()
+            .map(|action| Permission {
+                kind: "project".into(),
+                namespace: project.into(),
+                resource: "repository".into(),
+                action: action.into(),
+                project_id: Some(p.id),
+            })
+            .collect();
+        let secret = chosen_or_generated(None)?;
+        let now = now_millis();
+        let mut robot = Robot {
+            id: 0,
+            name: format!("{PREFIX}{project}+scanner-{scanner}-{}", &id[..8]),
+            description: "for scan".into(),
+            level: "project".into(),
+            project_id: Some(p.id),
+            secret_hash: password::hash(&secret).await?,
+            disabled: false,
+            duration: -1,
+            expires_at: now / 1000 + SCAN_ROBOT_SECONDS,
+            creation_time: now,
+            update_time: now,
+        };
+        let mut tx = self.db.begin().await?;
+        robot.id = robots::insert(&mut tx, &robot, &permissions).await?;
+        berth_db::commit(tx).await?;
+        Ok((robot, secret))
+    }
+
+    /// Deletes a scan's robot once its scan has ended.
+    pub async fn remove_for_scan(&self, id: i64) -> CoreResult<()> {
+        robots::delete(self.db.writer(), id).await?;
+        Ok(())
+    }
+}
+
 /// Whether the caller may itself do everything a permission grants (each
 /// action, for `*`). Only system administrators grant system permissions
 /// or every project.
@@ -459,6 +522,11 @@ pub const SYSTEM_GRANTS: &[(&str, &str)] = &[
     ("garbage-collection", "create"),
     ("garbage-collection", "list"),
     ("garbage-collection", "stop"),
+    ("scanner", "read"),
+    ("scanner", "create"),
+    ("scanner", "update"),
+    ("scanner", "delete"),
+    ("scanner", "list"),
     ("scan-all", "read"),
     ("scan-all", "create"),
     ("scan-all", "update"),
@@ -511,6 +579,8 @@ pub const PROJECT_GRANTS: &[(&str, &str)] = &[
     ("sbom", "create"),
     ("sbom", "read"),
     ("sbom", "stop"),
+    ("scanner", "create"),
+    ("scanner", "read"),
     ("tag", "create"),
     ("tag", "delete"),
     ("tag", "list"),

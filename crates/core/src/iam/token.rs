@@ -273,6 +273,13 @@ async fn repository_actions(
             }
         }
     }
+    // A scan's robot asks for `pull` as any client does; its token also
+    // carries `scanner-pull`, which the pull rules let through (Harbor's
+    // token service adds it the same way).
+    let resource = Resource::Project(project, Kind::Repository);
+    if granted.iter().any(|g| g == "pull") && can(ctx, Action::ScannerPull, resource).await? {
+        granted.push("scanner-pull".into());
+    }
     Ok(granted)
 }
 

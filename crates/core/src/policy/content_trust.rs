@@ -1,7 +1,8 @@
 //! Content trust, as Harbor's content-trust middleware: in a project with
 //! `enable_content_trust_cosign` (or `enable_content_trust`, for notation)
 //! on, a manifest is served only when a signature of that kind refers to
-//! it. Signatures themselves pass, and so do signing tools that may push.
+//! it. Signatures themselves pass, and so do signing tools that may push
+//! and scanners pulling with a scan's credential.
 //! Beyond Harbor, a manifest an index lists passes when the index is
 //! signed, so a signed multi-platform image can be pulled.
 //!
@@ -120,7 +121,7 @@ impl Policy for ContentTrust {
             };
             let settings = self.settings.of(repo.project()).await?;
             let on = |key: &str| settings.get(key).is_some_and(|v| v == "true");
-            if !RULES.iter().any(|(key, ..)| on(key)) || puller.signing {
+            if !RULES.iter().any(|(key, ..)| on(key)) || puller.exempt() {
                 return Ok(());
             }
             let verdict = self.verdict(repo.as_str(), digest).await?;

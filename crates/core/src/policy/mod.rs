@@ -96,6 +96,16 @@ pub struct Puller {
     /// it reads a manifest in order to sign it, so signature rules let it
     /// through, as Harbor's do.
     pub signing: bool,
+    /// A scanner Berth handed a scan's credential (`scanner-pull`): it
+    /// reads an image in order to scan it, as Harbor's scanners do.
+    pub scanner: bool,
+}
+
+impl Puller {
+    /// Whether the pull rules let this puller through.
+    pub fn exempt(self) -> bool {
+        self.signing || self.scanner
+    }
 }
 
 /// A rule on the registry's writes and reads. Every hook allows by default.

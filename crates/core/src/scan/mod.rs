@@ -1,14 +1,22 @@
-//! Vulnerability scanning: scans are jobs (`IMAGE_SCAN`) that read an
-//! image's layers from storage, list its packages (`berth_scan`) and match
-//! them against the vulnerability database; reports are kept per manifest
-//! digest, as Harbor keeps them.
+//! Vulnerability scanning: scans are jobs (`IMAGE_SCAN`) run by the
+//! project's scanner. The built-in one reads an image's layers from
+//! storage, lists its packages (`berth_scan`) and matches them against the
+//! vulnerability database; another is called through Harbor's pluggable
+//! scanner API, handed a robot that may pull the image. Reports are kept
+//! per manifest digest and scanner, as Harbor keeps them.
 
+pub mod adapter;
+mod remote_scan;
 pub mod report;
+pub mod scanners;
+mod serve;
 pub mod vulndb;
 
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
+use crate::iam::robots::Robots;
+use crate::iam::token::TokenService;
 use crate::jobs::{Enqueued, JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::notify::events::{Event, Events, Outbox};
 use crate::policy::{ProjectSettings, ScanVerdicts};
@@ -17,6 +25,7 @@ use crate::project::Projects;
 use crate::registry::Registry;
 use berth_db::artifacts::ManifestRow;
 use berth_db::jobs::NewJob;
+use berth_db::scanners::Registration;
 use berth_db::{now_millis, scans as db, Db};
 use berth_oci::artifact::is_scannable_image;
 use berth_oci::manifest::{Manifest, ManifestKind};
@@ -26,7 +35,9 @@ use berth_scan::BUILTIN_SCANNER as BUILTIN;
 pub use berth_scan::{NATIVE_REPORT, SBOM_REPORT, VULN_REPORT};
 use futures_util::future::BoxFuture;
 use report::{Overview, Report, ScannerInfo};
+pub use scanners::Scanners;
 use serde::{Deserialize, Serialize};
+pub use serve::AdapterReport;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 pub use vulndb::VulnDb;
@@ -64,6 +75,14 @@ impl ScanType {
         match self {
             ScanType::Vulnerability => VULN_REPORT,
             ScanType::Sbom => SBOM_REPORT,
+        }
+    }
+
+    /// Harbor's word for it (a capability's type).
+    pub fn word(self) -> &'static str {
+        match self {
+            ScanType::Vulnerability => "vulnerability",
+            ScanType::Sbom => "sbom",
         }
     }
 
@@ -107,12 +126,20 @@ pub fn accepted(header: Option<&str>) -> &'static str {
 /// What a scan job is given.
 #[derive(Serialize, Deserialize)]
 struct ScanParams {
+    /// The registration that scans (the built-in scanner for jobs queued
+    /// before registrations were).
+    #[serde(default = "builtin_uuid")]
+    registration: String,
     repository: String,
     targets: Vec<Target>,
     #[serde(rename = "type")]
     scan_type: ScanType,
     /// Who asked: an SBOM is pushed in their name.
     operator: String,
+}
+
+fn builtin_uuid() -> String {
+    BUILTIN.to_string()
 }
 
 /// A manifest to scan and the report it fills.
@@ -122,9 +149,22 @@ struct Target {
     report: String,
 }
 
+/// Where scanners reach Berth's `/v2` to pull what they scan.
+#[derive(Debug, Clone)]
+pub struct RegistryUrls {
+    /// The URL clients use.
+    pub external: String,
+    /// Berth's own address (a registration's `use_internal_addr`).
+    pub internal: String,
+}
+
 struct Inner {
     db: Db,
     registry: Arc<Registry>,
+    scanners: Scanners,
+    robots: Robots,
+    tokens: Arc<TokenService>,
+    urls: RegistryUrls,
     projects: Projects,
     settings: ProjectSettings,
     verdicts: ScanVerdicts,
@@ -140,6 +180,19 @@ pub struct Scans {
     inner: Arc<Inner>,
     /// Scan all's runs, behind Harbor's `scan-all` system resource.
     all: Vendor,
+}
+
+/// The services a scan needs besides the registry's.
+pub struct ScanDeps {
+    pub projects: Projects,
+    pub settings: ProjectSettings,
+    pub verdicts: ScanVerdicts,
+    pub artifacts: Artifacts,
+    pub jobs: Jobs,
+    pub events: Events,
+    pub robots: Robots,
+    pub tokens: Arc<TokenService>,
+    pub urls: RegistryUrls,
 }
 
 /// Scan all takes no parameters.
@@ -167,32 +220,38 @@ pub struct ScanAllStats {
 impl Scans {
     /// The service, on the registry's database; registers the scan jobs'
     /// code with `jobs`.
-    pub fn new(
-        registry: Arc<Registry>,
-        projects: Projects,
-        settings: ProjectSettings,
-        verdicts: ScanVerdicts,
-        artifacts: Artifacts,
-        jobs: Jobs,
-        events: Events,
-    ) -> Self {
+    pub fn new(registry: Arc<Registry>, deps: ScanDeps) -> Self {
         let db = registry.db().clone();
+        let vulndb = VulnDb::new(db.clone());
+        let jobs = deps.jobs;
         let inner = Arc::new(Inner {
-            vulndb: VulnDb::new(db.clone()),
+            scanners: Scanners::new(
+                db.clone(),
+                deps.projects.clone(),
+                vulndb.clone(),
+                deps.verdicts.clone(),
+            ),
+            vulndb,
             db,
             registry,
-            projects,
-            settings,
-            verdicts,
-            artifacts,
+            robots: deps.robots,
+            tokens: deps.tokens,
+            urls: deps.urls,
+            projects: deps.projects,
+            settings: deps.settings,
+            verdicts: deps.verdicts,
+            artifacts: deps.artifacts,
             jobs: jobs.clone(),
-            events,
+            events: deps.events,
         });
         for job in [SCAN_JOB, SBOM_JOB] {
             jobs.register_on(job, inner.clone(), |inner, ctx| async move {
                 inner.run(ctx).await
             });
         }
+        jobs.register_on(serve::ADAPTER_JOB, inner.clone(), |inner, ctx| async move {
+            inner.adapter_scan(ctx).await
+        });
         jobs.register_on(SCAN_ALL, inner.clone(), |inner, ctx| async move {
             inner.scan_all(ctx).await
         });
@@ -255,6 +314,11 @@ impl Scans {
         &self.inner.vulndb
     }
 
+    /// The scanner registrations.
+    pub fn scanners(&self) -> &Scanners {
+        &self.inner.scanners
+    }
+
     /// Starts a scan of an artifact (an index: of its images); 400 for an
     /// artifact with no image to scan, 409 while an earlier scan of it has
     /// not ended.
@@ -266,13 +330,34 @@ impl Scans {
         scan_type: ScanType,
     ) -> CoreResult<()> {
         let i = &self.inner;
-        let (a, digests, earlier) = i
+        let Subject {
+            artifact: a,
+            images: digests,
+            reports: earlier,
+            registration,
+        } = i
             .subject(ctx, repo, reference, Action::Create, scan_type)
             .await?;
-        if digests.is_empty() {
+        if registration.disabled {
+            return Err(CoreError::Precondition(format!(
+                "scanner {} is deactivated",
+                registration.name
+            )));
+        }
+        let capable = match registration.uuid == BUILTIN {
+            true => true,
+            false => (i.scanners.metadata_of(&registration).await)
+                .map_err(|e| {
+                    CoreError::Precondition(format!("scanner {}: {e}", registration.name))
+                })?
+                .capabilities
+                .iter()
+                .any(|c| c.kind() == scan_type.word()),
+        };
+        if digests.is_empty() || !capable {
             return Err(CoreError::BadRequest(format!(
-                "the configured scanner Berth does not support scanning artifact with mime type {}",
-                a.media_type
+                "the configured scanner {} does not support scanning artifact with mime type {}",
+                registration.name, a.media_type
             )));
         }
         if let Some(busy) = earlier.iter().find(|r| busy(r)) {
@@ -283,6 +368,7 @@ impl Scans {
         }
         let images = digests.clone();
         let request = Request {
+            registration: &registration,
             repo,
             artifact_id: a.id,
             digest: &a.digest,
@@ -311,7 +397,11 @@ impl Scans {
         scan_type: ScanType,
     ) -> CoreResult<()> {
         let i = &self.inner;
-        let (a, _, reports) = i
+        let Subject {
+            artifact: a,
+            reports,
+            ..
+        } = i
             .subject(ctx, repo, reference, Action::Stop, scan_type)
             .await?;
         let executions: Vec<i64> = reports
@@ -375,7 +465,11 @@ impl Scans {
         reference: &Reference,
         accept: Option<&str>,
     ) -> CoreResult<BTreeMap<String, Report>> {
-        let (_, digests, rows) = self
+        let Subject {
+            images: digests,
+            reports: rows,
+            ..
+        } = self
             .inner
             .subject(ctx, repo, reference, Action::Read, ScanType::Vulnerability)
             .await?;
@@ -401,6 +495,13 @@ impl Scans {
         scan_type: ScanType,
     ) -> CoreResult<HashMap<i64, Overview>> {
         let i = &self.inner;
+        let Some(first) = rows.first() else {
+            return Ok(HashMap::new());
+        };
+        // A list is of one repository's artifacts, or one project's.
+        let project = first.repository_name.split('/').next().unwrap_or_default();
+        let registration = i.scanners.resolve(project).await?;
+        let scanner = i.scanner_info(&registration).await;
         // A manifest has a report only if it was scannable: the digests
         // are looked up without reading the manifests.
         let mut images: Vec<(i64, Vec<String>)> = Vec::new();
@@ -417,7 +518,8 @@ impl Scans {
             .iter()
             .flat_map(|(_, d)| d.iter().map(String::as_str))
             .collect();
-        let reports = db::of_digests(i.db.reader(), &all, BUILTIN, scan_type.mime()).await?;
+        let reg = registration.uuid.as_str();
+        let reports = db::of_digests(i.db.reader(), &all, reg, scan_type.mime()).await?;
         let by_digest: HashMap<&str, &db::Report> =
             reports.iter().map(|r| (r.digest.as_str(), r)).collect();
         let mut out = HashMap::new();
@@ -425,7 +527,7 @@ impl Scans {
             let children: Vec<Overview> = digests
                 .iter()
                 .filter_map(|d| by_digest.get(d.as_str()))
-                .map(|r| overview(r))
+                .map(|r| overview(r, &scanner))
                 .collect();
             if let Some(o) = Overview::combine(children) {
                 out.insert(id, o);
@@ -441,7 +543,7 @@ pub fn scannable_type(harbor_type: &str) -> bool {
     harbor_type == "IMAGE"
 }
 
-fn overview(r: &db::Report) -> Overview {
+fn overview(r: &db::Report, scanner: &ScannerInfo) -> Overview {
     let done = r.status == "Success";
     Overview {
         report_id: r.uuid.clone(),
@@ -452,7 +554,7 @@ fn overview(r: &db::Report) -> Overview {
             .flatten(),
         start_time: r.start_time,
         end_time: r.end_time,
-        scanner: builtin(),
+        scanner: scanner.clone(),
     }
 }
 
@@ -490,15 +592,24 @@ impl Outbox for Inner {
             {
                 return Ok(None);
             }
+            let project = pushed.repo.project();
+            let Some(registration) = berth_db::scanners::of_project(&mut **tx, project).await?
+            else {
+                return Ok(None);
+            };
+            if registration.disabled {
+                return Ok(None);
+            }
             let mut jobs = self.jobs.batch();
             for scan_type in wanted {
                 let digests = [pushed.digest.as_str()];
-                let earlier =
-                    db::of_digests(&mut **tx, &digests, BUILTIN, scan_type.mime()).await?;
+                let reg = registration.uuid.as_str();
+                let earlier = db::of_digests(&mut **tx, &digests, reg, scan_type.mime()).await?;
                 if earlier.iter().any(busy) {
                     continue;
                 }
                 let request = Request {
+                    registration: &registration,
                     repo: &pushed.repo,
                     artifact_id: row.id,
                     digest: &pushed.digest,
@@ -516,6 +627,7 @@ impl Outbox for Inner {
 
 /// A scan to queue.
 struct Request<'a> {
+    registration: &'a Registration,
     repo: &'a RepositoryName,
     artifact_id: i64,
     digest: &'a str,
@@ -544,11 +656,12 @@ impl Request<'_> {
             .collect();
         let attrs = serde_json::json!({
             "artifact": {"id": self.artifact_id, "repository_name": self.repo.as_str(), "digest": self.digest},
-            "registration": {"uuid": BUILTIN, "name": "Berth"},
+            "registration": {"uuid": self.registration.uuid, "name": self.registration.name},
             "enabled_capabilities": {"type": self.scan_type},
             "operator": self.operator,
         });
         let params = ScanParams {
+            registration: self.registration.uuid.clone(),
             repository: self.repo.to_string(),
             targets,
             scan_type: self.scan_type,
@@ -569,10 +682,8 @@ impl Request<'_> {
         let execution = jobs.add_task(tx, &job, now).await?;
         let mime = self.scan_type.mime();
         for t in &params.targets {
-            db::start(
-                &mut **tx, &t.report, &t.digest, BUILTIN, mime, execution, now,
-            )
-            .await?;
+            let reg = &self.registration.uuid;
+            db::start(&mut **tx, &t.report, &t.digest, reg, mime, execution, now).await?;
         }
         Ok(())
     }
@@ -583,10 +694,20 @@ fn busy(r: &db::Report) -> bool {
     r.status == "Pending" || r.status == "Running"
 }
 
+/// An artifact a scan request is about.
+struct Subject {
+    artifact: ArtifactRow,
+    /// The digests of the images it is.
+    images: Vec<String>,
+    /// Their reports of the type asked about, by the project's scanner.
+    reports: Vec<db::Report>,
+    /// The project's scanner.
+    registration: Registration,
+}
+
 impl Inner {
     /// Checks that the caller may `action` on scans of the type in the
-    /// artifact's project; the artifact, the digests of the images it is,
-    /// and their reports of the type.
+    /// artifact's project; the artifact and what scans of it are.
     async fn subject(
         &self,
         ctx: &SecurityContext,
@@ -594,18 +715,39 @@ impl Inner {
         reference: &Reference,
         action: Action,
         scan_type: ScanType,
-    ) -> CoreResult<(ArtifactRow, Vec<String>, Vec<db::Report>)> {
+    ) -> CoreResult<Subject> {
         self.projects
             .require_in(ctx, repo.project(), action, scan_type.kind())
             .await?;
         let (a, m) = (self.artifacts)
             .manifest(ctx, &self.registry, repo, reference)
             .await?;
-        let digests = self.images(repo, &a, &m).await?;
-        let refs: Vec<&str> = digests.iter().map(String::as_str).collect();
-        let mime = scan_type.mime();
-        let reports = db::of_digests(self.db.reader(), &refs, BUILTIN, mime).await?;
-        Ok((a, digests, reports))
+        let images = self.images(repo, &a, &m).await?;
+        let registration = self.scanners.resolve(repo.project()).await?;
+        let refs: Vec<&str> = images.iter().map(String::as_str).collect();
+        let (reg, mime) = (registration.uuid.as_str(), scan_type.mime());
+        let reports = db::of_digests(self.db.reader(), &refs, reg, mime).await?;
+        Ok(Subject {
+            artifact: a,
+            images,
+            reports,
+            registration,
+        })
+    }
+
+    /// Who reports name as their scanner: the built-in one, or what a
+    /// registration's adapter last said of itself.
+    async fn scanner_info(&self, r: &Registration) -> ScannerInfo {
+        if r.uuid == BUILTIN {
+            return builtin();
+        }
+        match self.scanners.metadata_of(r).await {
+            Ok(m) => m.scanner,
+            Err(_) => ScannerInfo {
+                name: r.name.clone(),
+                ..ScannerInfo::default()
+            },
+        }
     }
 
     /// The digests of the images an artifact is: itself, or an index's
@@ -643,12 +785,19 @@ impl Inner {
     async fn run(&self, job: JobContext) -> JobResult {
         let p: ScanParams = job.params()?;
         let repo = RepositoryName::parse(&p.repository).map_err(|e| e.to_string())?;
+        let registration = berth_db::scanners::by_uuid(self.db.reader(), &p.registration)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut failed = None;
         for t in &p.targets {
-            if let Err(e) = self
-                .scan_target(&job, &repo, t, p.scan_type, &p.operator)
-                .await?
-            {
+            let scan = Scan {
+                registration: registration.as_ref(),
+                repo: &repo,
+                target: t,
+                scan_type: p.scan_type,
+                operator: &p.operator,
+            };
+            if let Err(e) = self.scan_target(&job, scan).await? {
                 failed = Some(e);
             }
         }
@@ -660,11 +809,15 @@ impl Inner {
     async fn scan_target(
         &self,
         job: &JobContext,
-        repo: &RepositoryName,
-        t: &Target,
-        scan_type: ScanType,
-        operator: &str,
+        scan: Scan<'_>,
     ) -> Result<Result<(), String>, String> {
+        let Scan {
+            registration,
+            repo,
+            target: t,
+            scan_type,
+            operator,
+        } = scan;
         let w = self.db.writer();
         let running = db::set_status(w, &t.report, "Running", None).await;
         self.verdicts.forget(&t.digest);
@@ -672,10 +825,20 @@ impl Inner {
             job.log(format!("{}: a later scan replaced this one", t.digest));
             return Ok(Ok(()));
         }
-        job.log(format!("scanning {repo}@{}", t.digest));
-        let outcome = match scan_type {
-            ScanType::Vulnerability => self.vulnerabilities(repo, &t.digest).await,
-            ScanType::Sbom => self.sbom(repo, &t.digest, operator).await,
+        let outcome = match registration {
+            None => Err("the scanner registration was deleted".to_string()),
+            Some(r) if r.uuid == BUILTIN => {
+                job.log(format!("scanning {repo}@{}", t.digest));
+                match scan_type {
+                    ScanType::Vulnerability => self.vulnerabilities(repo, &t.digest).await,
+                    ScanType::Sbom => self.sbom(repo, &t.digest, operator).await,
+                }
+            }
+            Some(r) => {
+                job.log(format!("asking {} to scan {repo}@{}", r.name, t.digest));
+                self.remote_scan(job, r, repo, &t.digest, scan_type, operator)
+                    .await
+            }
         };
         let now = now_millis();
         let written = match &outcome {
@@ -696,7 +859,7 @@ impl Inner {
                 Ok(_) => "SCANNING_COMPLETED",
                 Err(_) => "SCANNING_FAILED",
             };
-            self.announce(repo, t, kind, operator)
+            self.announce(repo, t, kind, operator, registration)
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -710,11 +873,16 @@ impl Inner {
         t: &Target,
         kind: &'static str,
         operator: &str,
+        registration: Option<&Registration>,
     ) -> Result<(), berth_db::DbError> {
         let Some(report) = db::by_uuid(self.db.reader(), &t.report).await? else {
             return Ok(());
         };
-        let overview = serde_json::json!({ VULN_REPORT: overview(&report).to_json() });
+        let scanner = match registration {
+            Some(r) => self.scanner_info(r).await,
+            None => ScannerInfo::default(),
+        };
+        let overview = serde_json::json!({ VULN_REPORT: overview(&report, &scanner).to_json() });
         let artifact = crate::notify::events::Artifact {
             repo: repo.clone(),
             digest: t.digest.clone(),
@@ -747,10 +915,21 @@ impl Inner {
         let fail = |e: berth_db::DbError| e.to_string();
         let r = self.db.reader();
         let mut targets = Vec::new();
+        // Each project's scanner (None: none usable), looked up once.
+        let mut scanners: HashMap<String, Option<Registration>> = HashMap::new();
         for (repo, digest) in db::candidates(r).await.map_err(fail)? {
             let Ok(repo) = RepositoryName::parse(&repo) else {
                 continue;
             };
+            let project = repo.project().to_string();
+            if !scanners.contains_key(&project) {
+                let reg = berth_db::scanners::of_project(r, &project).await;
+                let usable = reg.map_err(fail)?.filter(|reg| !reg.disabled);
+                scanners.insert(project.clone(), usable);
+            }
+            if scanners.get(&project).is_none_or(Option::is_none) {
+                continue;
+            }
             let row = berth_db::artifacts::by_digest(r, repo.as_str(), &digest).await;
             let image = (row.map_err(fail)?)
                 .and_then(|m| Manifest::parse(&m.manifest, Some(&m.media_type)).ok())
@@ -762,27 +941,27 @@ impl Inner {
         }
         let mut tx = self.db.begin().await.map_err(fail)?;
         let now = now_millis();
-        for (_, t) in &targets {
-            db::queue(
-                &mut *tx,
-                &t.report,
-                &t.digest,
-                BUILTIN,
-                VULN_REPORT,
-                execution,
-                now,
-            )
-            .await
-            .map_err(fail)?;
+        for (repo, t) in &targets {
+            let Some(Some(reg)) = scanners.get(repo.project()) else {
+                continue;
+            };
+            let (uuid, mime) = (reg.uuid.as_str(), VULN_REPORT);
+            db::queue(&mut *tx, &t.report, &t.digest, uuid, mime, execution, now)
+                .await
+                .map_err(fail)?;
         }
         berth_db::commit(tx).await.map_err(fail)?;
         job.log(format!("{} images to scan", targets.len()));
         let (mut scanned, mut failed) = (0, 0);
         for (repo, t) in &targets {
-            match self
-                .scan_target(&job, repo, t, ScanType::Vulnerability, "")
-                .await?
-            {
+            let scan = Scan {
+                registration: scanners.get(repo.project()).and_then(Option::as_ref),
+                repo,
+                target: t,
+                scan_type: ScanType::Vulnerability,
+                operator: "",
+            };
+            match self.scan_target(&job, scan).await? {
                 Ok(()) => scanned += 1,
                 Err(_) => failed += 1,
             }
@@ -832,17 +1011,8 @@ impl Inner {
             .await
             .map_err(|e| e.to_string())?;
         let report = Report::new(findings, builtin(), now_millis());
-        Ok(Done {
-            said: format!(
-                "{} packages, {} vulnerabilities, severity {}",
-                inventory.packages.len(),
-                report.vulnerabilities.len(),
-                report.severity.as_str()
-            ),
-            severity: report.severity.as_str().into(),
-            summary: report.summary(),
-            report: serde_json::to_string(&report).map_err(|e| e.to_string())?,
-        })
+        let packages = inventory.packages.len();
+        Done::of(&report, format!("{packages} packages"))
     }
 
     /// An image's SBOM (SPDX JSON), pushed beside it as Harbor pushes one:
@@ -855,21 +1025,27 @@ impl Inner {
         operator: &str,
     ) -> Result<Done, String> {
         let (subject, inventory) = self.inventory(repo, digest).await?;
-        let now = now_millis();
-        let created = crate::timestamp(now);
-        let namespace = format!("https://berth.invalid/spdx/{repo}/{}", uuid::Uuid::new_v4());
-        let tool = format!("Berth-{}", env!("CARGO_PKG_VERSION"));
-        let document = berth_scan::sbom::spdx(
-            &inventory,
-            &berth_scan::sbom::Subject {
-                repository: repo.as_str(),
-                digest,
-                namespace: &namespace,
-                created: &created,
-                tool: &tool,
-            },
-        );
+        let document = spdx(&inventory, repo.as_str(), digest);
         let layer = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
+        let pushed = self.push_sbom(repo, &subject, layer, operator).await?;
+        Ok(Done {
+            said: format!("{} packages; {}", inventory.packages.len(), pushed.said),
+            ..pushed
+        })
+    }
+
+    /// Pushes an SBOM document beside the image it describes, as Harbor
+    /// pushes one: an image manifest whose config is Harbor's SBOM type,
+    /// whose one layer is the document, and whose subject is the image.
+    async fn push_sbom(
+        &self,
+        repo: &RepositoryName,
+        subject: &ManifestRow,
+        layer: Vec<u8>,
+        operator: &str,
+    ) -> Result<Done, String> {
+        let digest = subject.digest.as_str();
+        let created = crate::timestamp(now_millis());
         let layer_digest = self.push_blob(repo, layer.clone()).await?;
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "", "os": "", "created": created,
@@ -905,10 +1081,7 @@ impl Inner {
             .await
             .map_err(|e| format!("pushing the SBOM: {e}"))?;
         Ok(Done {
-            said: format!(
-                "{} packages; SBOM {sbom_digest} pushed",
-                inventory.packages.len()
-            ),
+            said: format!("SBOM {sbom_digest} pushed"),
             severity: String::new(),
             summary: serde_json::json!({"sbom_digest": sbom_digest.to_string()}),
             report: String::new(),
@@ -930,6 +1103,37 @@ impl Inner {
     }
 }
 
+/// An image's SBOM, as Berth writes one (SPDX 2.3 JSON).
+fn spdx(inventory: &Inventory, repository: &str, digest: &str) -> serde_json::Value {
+    let created = crate::timestamp(now_millis());
+    let namespace = format!(
+        "https://berth.invalid/spdx/{repository}/{}",
+        uuid::Uuid::new_v4()
+    );
+    let tool = format!("Berth-{}", env!("CARGO_PKG_VERSION"));
+    berth_scan::sbom::spdx(
+        inventory,
+        &berth_scan::sbom::Subject {
+            repository,
+            digest,
+            namespace: &namespace,
+            created: &created,
+            tool: &tool,
+        },
+    )
+}
+
+/// One image to scan, by whom, for what.
+#[derive(Clone, Copy)]
+struct Scan<'a> {
+    /// None when the registration was deleted since the scan was queued.
+    registration: Option<&'a Registration>,
+    repo: &'a RepositoryName,
+    target: &'a Target,
+    scan_type: ScanType,
+    operator: &'a str,
+}
+
 /// What a scan of one image made.
 struct Done {
     /// A line for the log.
@@ -937,4 +1141,20 @@ struct Done {
     severity: String,
     summary: serde_json::Value,
     report: String,
+}
+
+impl Done {
+    /// A vulnerability report made, with what the scan saw first.
+    fn of(report: &Report, saw: String) -> Result<Done, String> {
+        Ok(Done {
+            said: format!(
+                "{saw}, {} vulnerabilities, severity {}",
+                report.vulnerabilities.len(),
+                report.severity.as_str()
+            ),
+            severity: report.severity.as_str().into(),
+            summary: report.summary(),
+            report: serde_json::to_string(report).map_err(|e| e.to_string())?,
+        })
+    }
 }

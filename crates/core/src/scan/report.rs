@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// The scanner that wrote a report (`Scanner` in Harbor's API).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ScannerInfo {
     pub name: String,
     pub vendor: String,

@@ -14,6 +14,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
     /// An error with a status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {

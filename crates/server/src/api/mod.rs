@@ -17,6 +17,7 @@ mod repositories;
 mod robots;
 mod scan;
 mod scan_all;
+pub mod scanners;
 mod system;
 mod users;
 mod webhooks;
@@ -53,6 +54,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(artifacts::router())
         .merge(scan::router())
         .merge(scan_all::router())
+        .merge(scanners::router())
         .merge(system::router())
         .merge(jobservice::router())
         .merge(gc::router())

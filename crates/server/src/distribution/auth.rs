@@ -25,6 +25,18 @@ impl Caller {
             Caller::Token(v) => &v.subject,
         }
     }
+
+    /// Whether the caller could hold `scanner-pull` at all (a robot, or a
+    /// token naming it): only those are asked.
+    pub fn may_scanner_pull(&self) -> bool {
+        match self {
+            Caller::Anonymous(_) => false,
+            Caller::User(ctx) => berth_core::iam::robots::is_robot(ctx.username()),
+            Caller::Token(t) => {
+                (t.access.iter()).any(|a| a.actions.iter().any(|x| x == "scanner-pull"))
+            }
+        }
+    }
 }
 
 /// What a repository request needs.
@@ -33,6 +45,8 @@ pub enum RepoAction {
     Pull,
     Push,
     Delete,
+    /// A scan's pull, let through the pull rules.
+    ScannerPull,
 }
 
 impl RepoAction {
@@ -41,13 +55,14 @@ impl RepoAction {
             RepoAction::Pull => "pull",
             RepoAction::Push => "push",
             RepoAction::Delete => "delete",
+            RepoAction::ScannerPull => "scanner-pull",
         }
     }
 
     /// The scope a client should ask for (push implies pull, as Docker asks).
     fn scope_actions(self) -> &'static str {
         match self {
-            RepoAction::Pull => "pull",
+            RepoAction::Pull | RepoAction::ScannerPull => "pull",
             RepoAction::Push => "pull,push",
             RepoAction::Delete => "delete",
         }
@@ -58,6 +73,7 @@ impl RepoAction {
             RepoAction::Pull => Action::Pull,
             RepoAction::Push => Action::Push,
             RepoAction::Delete => Action::Delete,
+            RepoAction::ScannerPull => Action::ScannerPull,
         }
     }
 }

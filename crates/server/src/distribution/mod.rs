@@ -172,7 +172,11 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
                 && auth::authorize(&state, &caller, &name, auth::RepoAction::Push)
                     .await
                     .is_ok();
-            manifests::get(r, &name, &reference, operator, Puller { signing }).await
+            let scanner = caller.may_scanner_pull()
+                && auth::authorize(&state, &caller, &name, auth::RepoAction::ScannerPull)
+                    .await
+                    .is_ok();
+            manifests::get(r, &name, &reference, operator, Puller { signing, scanner }).await
         }
         (E::Manifest(name, reference), Method::PUT) => {
             manifests::put(r, &name, &reference, req, caller.username()).await

@@ -480,6 +480,7 @@ pub async fn configuration(S(state): S<State>, InProject(v, p): InProject) -> Re
                 @else { p.muted { "Only the project's administrators change these." } }
             }
         }
+        (scanner_section(&state, &v, &p).await)
         @match (&own, may_list) {
             (Ok(list), true) => (super::security::allowlist_form(&v, &tab_url(&p, "configs"), list,
                 "Let these CVEs through vulnerability prevention in this project, unless it uses the system's allowlist.")),
@@ -492,6 +493,50 @@ pub async fn configuration(S(state): S<State>, InProject(v, p): InProject) -> Re
         @if may(&v, &p, Action::Delete, Kind::Project).await { (deletion(&v, &p)) }
     };
     show(&v, &p, "configs", body).await
+}
+
+/// The scanner the project's scans use, and the choice of another for
+/// those who may make it.
+async fn scanner_section(state: &State, v: &Viewer, p: &ProjectView) -> Markup {
+    let key = ProjectKey::Id(p.project.project_id);
+    let scanners = state.scans.scanners();
+    let Ok(current) = scanners.of_project(&v.ctx, &key).await else {
+        return html! {};
+    };
+    let editable = may(v, p, Action::Create, Kind::Scanner).await;
+    let everything = berth_core::query::Filter::default();
+    let candidates = match editable {
+        true => (scanners.candidates(&v.ctx, &key, &everything, 0, 100).await)
+            .map(|(c, _)| c)
+            .unwrap_or_default(),
+        false => Vec::new(),
+    };
+    let reg = &current.registration;
+    html! {
+        form method="post" action=(tab_url(p, "configs")) {
+            (csrf_field(v))
+            fieldset disabled[!editable] {
+                legend { "Vulnerability scanner" }
+                p.project-scanner {
+                    strong { (reg.name) }
+                    @if reg.is_default { " (the system default)" }
+                    " — " span class=(current.health()) { (current.health()) }
+                }
+                @if editable {
+                    label for="scanner" { "Scan this project's images with" }
+                    select #scanner name="scanner" {
+                        @for c in &candidates {
+                            @let r = &c.registration;
+                            option value=(r.uuid) selected[r.uuid == reg.uuid] disabled[r.disabled] {
+                                (r.name) @if r.disabled { " (deactivated)" }
+                            }
+                        }
+                    }
+                    p { button type="submit" name="action" value="scanner" { "Use this scanner" } }
+                }
+            }
+        }
+    }
 }
 
 /// Deleting the project, which Harbor allows only once it holds no
@@ -528,6 +573,13 @@ pub async fn delete(S(state): S<State>, ProjectPost(v, _, p): ProjectPost) -> Re
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
     let to = tab_url(&p, "configs");
+    if form.get("action") == "scanner" {
+        let result = (state.scans.scanners())
+            .set_of_project(&v.ctx, &key, form.get("scanner"))
+            .await
+            .map(|()| "The project's scanner was set.".into());
+        return outcome(&to, result);
+    }
     if form.get("action") == "allowlist" {
         let result = match super::security::allowlist_change(form.get("cves"), form.get("expires"))
         {

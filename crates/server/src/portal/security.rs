@@ -1,6 +1,6 @@
 //! The administrators' security page (Harbor's interrogation services):
-//! the vulnerability database the built-in scanner uses, and the system's
-//! CVE allowlist.
+//! the scanners registered (and the default), the vulnerability database
+//! the built-in scanner uses, and the system's CVE allowlist.
 
 use super::{csrf_field, outcome, page, refusal, Posted, Viewer};
 use crate::State;
@@ -9,6 +9,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::project::allowlist::{AllowlistChange, CveAllowlist};
+use berth_core::scan::scanners::{RegistrationRequest, Scanner};
 use maud::{html, Markup};
 
 const HERE: &str = "/harbor/interrogation-services";
@@ -26,8 +27,20 @@ pub async fn show(S(state): S<State>, v: Viewer) -> Response {
         return refusal(&v, &berth_core::CoreError::Forbidden("forbidden".into()));
     }
     let db = state.scans.vulndb().status().await;
+    let everything = berth_core::query::Filter::default();
+    let scanners = state
+        .scans
+        .scanners()
+        .list(&v.ctx, &everything, 0, 100)
+        .await;
     let body = html! {
         h1 { "Interrogation services" }
+        h2 { "Scanners" }
+        @match &scanners {
+            Ok((list, _)) => (scanner_table(&v, &state.external_url, list)),
+            Err(e) => p.notice.err { (super::message(e)) },
+        }
+        (scanner_form(&v))
         h2 { "Vulnerability database" }
         @match db {
             Ok(db) => dl.facts.vulndb {
@@ -51,6 +64,81 @@ pub async fn show(S(state): S<State>, v: Viewer) -> Response {
             every project that uses the system's allowlist."))
     };
     page(&v, "Interrogation services", body)
+}
+
+/// The registered scanners, with what may be done to each.
+fn scanner_table(v: &Viewer, external_url: &str, list: &[Scanner]) -> Markup {
+    html! {
+        table.scanners {
+            thead { tr { th { "Name" } th { "Endpoint" } th { "Health" } th { "Enabled" } th { "Default" } th {} } }
+            tbody {
+                @for s in list {
+                    @let r = &s.registration;
+                    tr {
+                        td { (r.name) @if !r.description.is_empty() { br; span.muted { (r.description) } } }
+                        td { @if s.is_builtin() { span.muted { "built in" } } @else { code { (r.url) } } }
+                        td { span class=(s.health()) { (s.health()) }
+                            @if let Err(why) = &s.metadata { br; span.muted { (why) } } }
+                        td { @if r.disabled { "no" } @else { "yes" } }
+                        td { @if r.is_default { "default" } }
+                        td {
+                            @if !v.read_only && !r.is_default && !r.disabled {
+                                (scanner_button(v, &r.uuid, "scanner-default", "Set as default"))
+                            }
+                            @if !v.read_only && !r.immutable {
+                                (scanner_button(v, &r.uuid, "scanner-delete", "Delete"))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p.muted {
+            "Berth's own scanner is also served to other registries as a pluggable scanner adapter at "
+            code { (external_url) "/scanner-adapter" } " (basic auth as an administrator)."
+        }
+    }
+}
+
+fn scanner_button(v: &Viewer, uuid: &str, action: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(HERE) {
+            (csrf_field(v))
+            input type="hidden" name="uuid" value=(uuid);
+            button.secondary type="submit" name="action" value=(action) { (label) }
+        }
+    }
+}
+
+/// Registering a scanner adapter (Harbor's pluggable scanner API).
+fn scanner_form(v: &Viewer) -> Markup {
+    html! {
+        form method="post" action=(HERE) {
+            (csrf_field(v))
+            fieldset disabled[v.read_only] {
+                legend { "Add a scanner" }
+                label for="scanner_name" { "Name" }
+                input #scanner_name name="name" required;
+                label for="scanner_description" { "Description" }
+                input #scanner_description name="description";
+                label for="scanner_url" { "Adapter URL" }
+                input #scanner_url name="url" type="url" required placeholder="http://harbor-scanner-trivy:8080";
+                label for="scanner_auth" { "Authorization" }
+                select #scanner_auth name="auth" {
+                    option value="" { "None" }
+                    option value="Basic" { "Basic (user:password)" }
+                    option value="Bearer" { "Bearer token" }
+                    option value="APIKey" { "API key (X-ScannerAdapter-API-Key)" }
+                }
+                label for="scanner_credential" { "Credential" }
+                input #scanner_credential name="access_credential" type="password" autocomplete="off";
+                label.check { input type="checkbox" name="skip_cert_verify"; "Skip certificate verification" }
+                label.check { input type="checkbox" name="use_internal_addr";
+                    "Let the scanner pull from Berth's own address rather than its external URL" }
+                @if !v.read_only { p { button type="submit" name="action" value="scanner-add" { "Add scanner" } } }
+            }
+        }
+    }
 }
 
 /// How long ago a time was, roughly.
@@ -116,10 +204,40 @@ pub fn allowlist_change(cves: &str, expires: &str) -> Result<AllowlistChange, St
 }
 
 pub async fn save(S(state): S<State>, Posted(v, form): Posted) -> Response {
-    let result = match allowlist_change(form.get("cves"), form.get("expires")) {
+    let scanners = state.scans.scanners();
+    let uuid = form.get("uuid");
+    let result = match form.get("action") {
+        "scanner-add" => {
+            let req = RegistrationRequest {
+                name: form.get("name").into(),
+                description: form.get("description").into(),
+                url: form.get("url").into(),
+                auth: form.get("auth").into(),
+                access_credential: form.get("access_credential").into(),
+                skip_cert_verify: form.checked("skip_cert_verify"),
+                use_internal_addr: form.checked("use_internal_addr"),
+                disabled: false,
+            };
+            (scanners.create(&v.ctx, &req).await)
+                .map(|_| format!("Scanner {} was added.", req.name))
+        }
+        "scanner-default" => (scanners.set_default(&v.ctx, uuid, true).await)
+            .map(|()| "The default scanner was changed.".into()),
+        "scanner-delete" => (scanners.delete(&v.ctx, uuid).await)
+            .map(|s| format!("Scanner {} was deleted.", s.registration.name)),
+        _ => save_allowlist(&state, &v, &form).await,
+    };
+    outcome(HERE, result)
+}
+
+async fn save_allowlist(
+    state: &State,
+    v: &Viewer,
+    form: &super::Form,
+) -> Result<String, berth_core::CoreError> {
+    match allowlist_change(form.get("cves"), form.get("expires")) {
         Ok(change) => (state.projects.set_system_allowlist(&v.ctx, &change).await)
             .map(|()| "The system's CVE allowlist was saved.".into()),
         Err(why) => Err(berth_core::CoreError::BadRequest(why)),
-    };
-    outcome(HERE, result)
+    }
 }

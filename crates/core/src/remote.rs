@@ -1,0 +1,245 @@
+//! A client of another OCI registry's `/v2` API, for pulling: manifests
+//! and blobs by digest, each verified against its digest, with the Docker
+//! token flow (a 401's Bearer challenge answered from the realm it names)
+//! and basic auth.
+
+use berth_oci::{Digest, RepositoryName};
+use futures_util::{Stream, TryStreamExt};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Response, StatusCode};
+use std::io::Read;
+use std::time::Duration;
+
+/// The manifest types asked for, as a pull asks.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json";
+/// A manifest larger than this is refused (Distribution's own limit).
+const MAX_MANIFEST: usize = 4 << 20;
+
+/// A registry to pull from.
+pub struct Remote {
+    http: reqwest::Client,
+    base: String,
+    /// The `Authorization` the registry was handed with (basic credentials
+    /// for the token flow, or a bearer token used as is); empty for none.
+    authorization: String,
+    /// The bearer token the token flow gave, once it ran.
+    token: tokio::sync::Mutex<Option<String>>,
+}
+
+impl Remote {
+    /// A registry at `base` (`https://host[:port]`).
+    pub fn new(base: &str, authorization: &str, skip_cert_verify: bool) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120))
+            .danger_accept_invalid_certs(skip_cert_verify)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Remote {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            authorization: authorization.to_string(),
+            token: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// A manifest by digest: its media type and bytes.
+    pub async fn manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(String, Vec<u8>), String> {
+        let res = self
+            .get(&format!("/v2/{repo}/manifests/{digest}"), MANIFEST_TYPES)
+            .await?;
+        let media_type = (res.headers().get(reqwest::header::CONTENT_TYPE))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if res.content_length().unwrap_or(0) > MAX_MANIFEST as u64 {
+            return Err(format!("manifest {digest} is larger than 4 MiB"));
+        }
+        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+        if bytes.len() > MAX_MANIFEST || berth_storage::digest_of(&bytes) != *digest {
+            return Err(format!(
+                "manifest {digest}: the registry sent other content"
+            ));
+        }
+        Ok((media_type, bytes.to_vec()))
+    }
+
+    /// A blob by digest, as a stream of its bytes (checked against the
+    /// digest by [`Verified`] as it is read).
+    pub async fn blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + Unpin + 'static, String>
+    {
+        let res = self
+            .get(&format!("/v2/{repo}/blobs/{digest}"), "*/*")
+            .await?;
+        Ok(res.bytes_stream().map_err(std::io::Error::other))
+    }
+
+    /// A GET, authenticated as the registry asks.
+    async fn get(&self, path: &str, accept: &str) -> Result<Response, String> {
+        let url = format!("{}{path}", self.base);
+        let send = |auth: Option<String>| {
+            let mut req = self.http.get(&url).header(ACCEPT, accept);
+            if let Some(a) = auth.filter(|a| !a.is_empty()) {
+                req = req.header(AUTHORIZATION, a);
+            }
+            req.send()
+        };
+        let token = self.token.lock().await.clone();
+        let first = token
+            .map(|t| format!("Bearer {t}"))
+            .unwrap_or_else(|| self.authorization.clone());
+        let mut res = send(Some(first)).await.map_err(|e| e.to_string())?;
+        if res.status() == StatusCode::UNAUTHORIZED {
+            let challenge = (res.headers().get(WWW_AUTHENTICATE))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if let Some(params) = challenge.strip_prefix("Bearer ") {
+                let token = self.token_from(params).await?;
+                *self.token.lock().await = Some(token.clone());
+                res = send(Some(format!("Bearer {token}")))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        if !res.status().is_success() {
+            return Err(format!("GET {path}: {}", res.status()));
+        }
+        Ok(res)
+    }
+
+    /// Runs the token flow against a challenge's realm.
+    async fn token_from(&self, params: &str) -> Result<String, String> {
+        let params = challenge_params(params);
+        let get = |key: &str| {
+            (params.iter())
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let realm = get("realm").ok_or("the registry's challenge names no realm")?;
+        let mut query = Vec::new();
+        for key in ["service", "scope"] {
+            if let Some(v) = get(key) {
+                query.push((key, v));
+            }
+        }
+        let mut req = self.http.get(realm).query(&query);
+        if self.authorization.starts_with("Basic ") {
+            let value = HeaderValue::from_str(&self.authorization).map_err(|e| e.to_string())?;
+            req = req.header(AUTHORIZATION, value);
+        }
+        let res = req.send().await.map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("token service {realm}: {}", res.status()));
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let t: Token = res.json().await.map_err(|e| e.to_string())?;
+        t.token
+            .or(t.access_token)
+            .ok_or_else(|| format!("token service {realm} sent no token"))
+    }
+}
+
+/// A `WWW-Authenticate` challenge's `key="value"` pairs.
+fn challenge_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_string();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((v, n)) => (v, n),
+                None => (quoted, ""),
+            },
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        out.push((key, value.to_string()));
+        rest = next.trim_start_matches(',').trim();
+    }
+    out
+}
+
+/// A reader that checks, at its end, that what it read has the digest it
+/// was promised: a mismatch is an error of the read.
+pub struct Verified<R> {
+    inner: R,
+    hasher: ring::digest::Context,
+    expected: Digest,
+}
+
+impl<R: Read> Verified<R> {
+    /// Reads `inner`, promised to have `expected`'s content.
+    pub fn new(inner: R, expected: Digest) -> Self {
+        Verified {
+            inner,
+            hasher: ring::digest::Context::new(&ring::digest::SHA256),
+            expected,
+        }
+    }
+
+    /// Reads what the consumer left unread and checks the digest.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        std::io::copy(&mut self, &mut std::io::sink()).map(|_| ())
+    }
+}
+
+impl<R: Read> Read for Verified<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let got = self.hasher.clone().finish();
+            let got = Digest::from_sha256_bytes(got.as_ref().try_into().unwrap_or(&[0; 32]));
+            if got != self.expected {
+                return Err(std::io::Error::other(format!(
+                    "blob {}: the registry sent other content",
+                    self.expected
+                )));
+            }
+        }
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_read() {
+        let p = challenge_params(
+            r#"realm="https://r.example/service/token",service="harbor-registry",scope="repository:a/b:pull""#,
+        );
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://r.example/service/token".into())
+        );
+        assert_eq!(p[1], ("service".into(), "harbor-registry".into()));
+        assert_eq!(p[2], ("scope".into(), "repository:a/b:pull".into()));
+    }
+
+    #[test]
+    fn a_blob_with_other_content_fails_its_read() {
+        let good = berth_storage::digest_of(b"hello");
+        let mut ok = Verified::new(&b"hello"[..], good.clone());
+        let mut out = Vec::new();
+        assert!(ok.read_to_end(&mut out).is_ok());
+        let bad = Verified::new(&b"jello"[..], good);
+        assert!(bad.finish().is_err());
+    }
+}
