@@ -759,6 +759,17 @@ async fn every_answer_matches_the_published_document() {
         c.call(M::DELETE, &v2(&format!("/scanners/{again}")), a, None)
             .await;
 
+        // The security hub.
+        let full = "/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true";
+        c.call(M::GET, &v2(full), a, None).await;
+        c.call(
+            M::GET,
+            &v2("/security/vul?with_tag=true&tune_count=true"),
+            a,
+            None,
+        )
+        .await;
+
         // Garbage collection and the job service.
         let run = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
         let (st, _) = c

@@ -1476,6 +1476,31 @@ async fn scans_and_sboms_from_the_artifact_page() {
         c.goto(&s.u(&repo)).await.unwrap();
         assert_eq!(text(&c, "td.scan").await, "Medium · 1 finding");
 
+        // The security hub counts it, and finds it by CVE and severity.
+        c.goto(&s.u("/harbor/security-hub")).await.unwrap();
+        let facts = text(&c, "dl.hub").await;
+        assert!(facts.contains("1 (1 fixable)"), "{facts}");
+        assert!(text(&c, "table.dangerous-artifacts tbody")
+            .await
+            .contains("p/alpine"));
+        fill(&c, "#cve_id", "CVE-2024-0727").await;
+        c.execute(
+            "document.querySelector('#severity').value = 'Medium'",
+            vec![],
+        )
+        .await
+        .unwrap();
+        submit(&c, "form.search button").await;
+        let found = text(&c, "table.findings tbody").await;
+        assert!(
+            found.contains("libcrypto3") && found.contains("3.19"),
+            "{found}"
+        );
+        fill(&c, "#cve_id", "CVE-1999-0001").await;
+        submit(&c, "form.search button").await;
+        assert_eq!(text(&c, "table.findings caption").await, "0 findings");
+        screenshot(&c, &format!("{}-security-hub", s.backend)).await;
+
         // Vulnerability prevention refuses the image until the project's
         // allowlist lets its CVE through; the page says which holds.
         let vul = json!({"metadata": {"prevent_vul": "true", "severity": "low"}});
@@ -1701,6 +1726,11 @@ async fn every_page_fits_a_phone_in_both_themes() {
             ("gc".into(), "/harbor/gc".into()),
             ("job-queues".into(), "/harbor/job-service-dashboard".into()),
             ("configs".into(), "/harbor/configs".into()),
+            (
+                "interrogation-services".into(),
+                "/harbor/interrogation-services".into(),
+            ),
+            ("security-hub".into(), "/harbor/security-hub".into()),
         ];
         for tab in [
             "summary",

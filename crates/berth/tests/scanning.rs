@@ -1584,3 +1584,161 @@ async fn a_scanner_registered_through_its_adapter_api_gives_the_same_report() {
         assert_eq!(pull(&s, "p/app", "bookworm").await.0, 412);
     }
 }
+
+/// The security hub counts and searches the findings of the default
+/// scanner's reports over every artifact.
+#[tokio::test]
+async fn the_security_hub_counts_and_searches_every_artifacts_findings() {
+    for s in common::servers().await {
+        s.import_vulndb(&fixtures());
+        let (debian, _) = push_debian(&s, "p/app", "bookworm").await;
+        let (alpine, _) = push_alpine(&s, "p/app", "alpine").await;
+        s.push_image("p/app", "unscanned", "not-a-tar").await;
+        for tag in ["bookworm", "alpine"] {
+            let path = format!("{}/scan", artifact_path("p/app", tag));
+            s.expect(Method::POST, &path, ADMIN, None).await.is(202);
+            assert_eq!(scanned(&s, "p/app", tag).await["scan_status"], "Success");
+        }
+
+        let summary = s
+            .expect(Method::GET, "/security/summary", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(
+            summary,
+            json!({"critical_cnt": 2, "high_cnt": 3, "medium_cnt": 3, "low_cnt": 0,
+                   "none_cnt": 0, "unknown_cnt": 0, "total_vuls": 8, "scanned_cnt": 2,
+                   "total_artifact": 3, "fixable_cnt": 8})
+        );
+        let full = s
+            .expect(
+                Method::GET,
+                "/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true",
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        let artifacts = full["dangerous_artifacts"].as_array().unwrap();
+        assert_eq!(artifacts.len(), 2, "{full}");
+        assert_eq!(artifacts[0]["digest"], debian);
+        assert_eq!(artifacts[0]["repository_name"], "p/app");
+        assert_eq!(
+            (
+                artifacts[0]["critical_cnt"].as_i64(),
+                artifacts[0]["high_cnt"].as_i64()
+            ),
+            (Some(2), Some(3))
+        );
+        assert_eq!(artifacts[1]["digest"], alpine);
+        let cves = full["dangerous_cves"].as_array().unwrap();
+        assert_eq!(cves.len(), 5, "{full}");
+        let scores: Vec<f64> = cves
+            .iter()
+            .map(|c| c["cvss_score_v3"].as_f64().unwrap())
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        assert_eq!(cves[0]["severity"], "Critical");
+
+        // Administrators only.
+        s.create_user("dev", "Passw0rd!").await;
+        let dev = Some(("dev", "Passw0rd!"));
+        s.expect(Method::GET, "/security/summary", dev, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/security/vul", dev, None)
+            .await
+            .error(403, "FORBIDDEN");
+
+        // The findings, highest score first, searched as Harbor's are.
+        let all = s
+            .expect(Method::GET, "/security/vul?page_size=3", ADMIN, None)
+            .await;
+        assert_eq!(all.header("x-total-count"), "8");
+        let page = all.is(200);
+        assert_eq!(page.as_array().unwrap().len(), 3);
+        assert_eq!(page[0]["severity"], "Critical");
+        let search = |q: &str| {
+            let s = &s;
+            let path = format!("/security/vul?with_tag=true&page_size=50&q={q}");
+            async move { s.expect(Method::GET, &path, ADMIN, None).await.is(200) }
+        };
+        let one = search("cve_id%3DCVE-2023-5363").await;
+        let packages: Vec<&str> = (one.as_array().unwrap().iter())
+            .map(|v| v["package"].as_str().unwrap())
+            .collect();
+        assert_eq!(packages.len(), 2);
+        assert!(packages.contains(&"libssl3") && packages.contains(&"openssl"));
+        assert_eq!(one[0]["digest"], debian);
+        assert_eq!(one[0]["repository_name"], "p/app");
+        assert_eq!(one[0]["tags"], json!(["bookworm"]));
+        assert_eq!(one[0]["fixed_version"], "3.0.11-1~deb12u2");
+        assert_eq!(one[0]["status"], "fixed");
+        assert_eq!(
+            search("severity%3DMedium").await.as_array().unwrap().len(),
+            3
+        );
+        assert_eq!(search("tag%3Dalpine").await.as_array().unwrap().len(), 2);
+        let scored = search("cvss_score_v3%3D%5B9~10%5D").await;
+        assert_eq!(scored.as_array().unwrap().len(), 2, "{scored}");
+        let lodash = search("package%3Dlodash").await;
+        assert_eq!(lodash[0]["cvss_v3_score"], 7.4);
+        assert_eq!(
+            lodash[0]["links"][0],
+            "https://osv.dev/vulnerability/GHSA-p6mc-m468-83gw"
+        );
+        let pid = s
+            .expect(Method::GET, "/projects/p", ADMIN, None)
+            .await
+            .is(200)["project_id"]
+            .as_i64()
+            .unwrap();
+        let mine = search(&format!("project_id%3D{pid},repository_name%3Dp%2Fapp")).await;
+        assert_eq!(mine.as_array().unwrap().len(), 8);
+        assert_eq!(
+            search(&format!("digest%3D{alpine}"))
+                .await
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let tuned = s
+            .expect(Method::GET, "/security/vul?tune_count=true", ADMIN, None)
+            .await;
+        assert_eq!(tuned.header("x-total-count"), "8");
+        s.expect(Method::GET, "/security/vul?q=nope%3D1", ADMIN, None)
+            .await
+            .error(400, "BAD_REQUEST");
+
+        // A rescan's findings replace the last ones; a deleted artifact's
+        // no longer count.
+        let path = format!("{}/scan", artifact_path("p/app", "alpine"));
+        s.expect(Method::POST, &path, ADMIN, None).await.is(202);
+        scanned(&s, "p/app", "alpine").await;
+        let again = s
+            .expect(Method::GET, "/security/summary", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(again["total_vuls"], 8);
+        s.expect(
+            Method::DELETE,
+            &artifact_path("p/app", "alpine"),
+            ADMIN,
+            None,
+        )
+        .await
+        .is(200);
+        let after = s
+            .expect(Method::GET, "/security/summary", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(
+            (
+                after["total_vuls"].as_i64(),
+                after["total_artifact"].as_i64()
+            ),
+            (Some(6), Some(2))
+        );
+    }
+}

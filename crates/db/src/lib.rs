@@ -29,6 +29,7 @@ pub mod allowlists;
 pub mod artifacts;
 pub mod audit;
 pub mod blobs;
+pub mod findings;
 pub mod jobs;
 pub mod projects;
 pub mod properties;
@@ -445,6 +446,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         20,
         "scanner",
         include_str!("../migrations/0020_scanner.sql"),
+    ),
+    (
+        21,
+        "scan_finding",
+        include_str!("../migrations/0021_scan_finding.sql"),
     ),
 ];
 

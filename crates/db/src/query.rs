@@ -15,6 +15,8 @@ pub enum Kind {
     Text,
     /// An integer.
     Int,
+    /// A number (a CVSS score).
+    Float,
     /// A time stored as Unix milliseconds, written `"2020-04-09 02:36:00"`
     /// (UTC) or RFC 3339.
     Time,
@@ -41,6 +43,7 @@ pub struct Field {
 pub enum Arg {
     Text(String),
     Int(i64),
+    Float(f64),
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,11 @@ fn value(f: &Field, raw: &str) -> Result<Arg, QueryError> {
     Ok(match f.kind {
         Kind::Text => Arg::Text(raw.to_string()),
         Kind::Int => Arg::Int(raw.parse().map_err(|_| bad("an integer"))?),
+        Kind::Float => Arg::Float(
+            (raw.parse::<f64>().ok())
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| bad("a number"))?,
+        ),
         Kind::Bool => match raw {
             "true" | "1" => Arg::Text("true".into()),
             "false" | "0" => Arg::Text("false".into()),
@@ -278,6 +286,7 @@ pub(crate) fn bind<'q>(
         q = match a {
             Arg::Text(s) => q.bind(s.clone()),
             Arg::Int(i) => q.bind(*i),
+            Arg::Float(f) => q.bind(*f),
         };
     }
     q

@@ -135,7 +135,8 @@ pub async fn set_status<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Stores a finished report (nothing, when a later scan replaced it).
+/// Stores a finished report; false (and nothing stored) when a later scan
+/// replaced it.
 pub async fn finish<'e>(
     ex: impl Executor<'e, Database = Any>,
     uuid: &str,
@@ -143,8 +144,8 @@ pub async fn finish<'e>(
     summary: &str,
     report: &str,
     now: i64,
-) -> Result<(), DbError> {
-    sqlx::query(
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
         "UPDATE scan_report SET status = 'Success', end_time = $1, severity = $2, summary = $3, \
          report = $4 WHERE uuid = $5",
     )
@@ -155,7 +156,7 @@ pub async fn finish<'e>(
     .bind(uuid)
     .execute(ex)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// The reports of a kind on the digests given.

@@ -527,6 +527,8 @@ pub const SYSTEM_GRANTS: &[(&str, &str)] = &[
     ("scanner", "update"),
     ("scanner", "delete"),
     ("scanner", "list"),
+    ("security-hub", "read"),
+    ("security-hub", "list"),
     ("scan-all", "read"),
     ("scan-all", "create"),
     ("scan-all", "update"),

@@ -6,6 +6,7 @@
 //! per manifest digest and scanner, as Harbor keeps them.
 
 pub mod adapter;
+mod hub;
 mod remote_scan;
 pub mod report;
 pub mod scanners;
@@ -34,6 +35,7 @@ use berth_scan::inventory::{Inventory, Layers};
 use berth_scan::BUILTIN_SCANNER as BUILTIN;
 pub use berth_scan::{NATIVE_REPORT, SBOM_REPORT, VULN_REPORT};
 use futures_util::future::BoxFuture;
+pub use hub::{Listed, SecuritySummary};
 use report::{Overview, Report, ScannerInfo};
 pub use scanners::Scanners;
 use serde::{Deserialize, Serialize};
@@ -684,6 +686,9 @@ impl Request<'_> {
         for t in &params.targets {
             let reg = &self.registration.uuid;
             db::start(&mut **tx, &t.report, &t.digest, reg, mime, execution, now).await?;
+            if self.scan_type == ScanType::Vulnerability {
+                berth_db::findings::clear(&mut **tx, &t.digest, reg).await?;
+            }
         }
         Ok(())
     }
@@ -841,13 +846,13 @@ impl Inner {
             }
         };
         let now = now_millis();
-        let written = match &outcome {
-            Ok(done) => {
+        let written = match (&outcome, registration) {
+            (Ok(done), Some(reg)) => {
                 job.log(&done.said);
-                let summary = done.summary.to_string();
-                db::finish(w, &t.report, &done.severity, &summary, &done.report, now).await
+                self.store(t, reg, done, now).await
             }
-            Err(e) => {
+            (Ok(_), None) => Ok(()),
+            (Err(e), _) => {
                 job.log(format!("{}: {e}", t.digest));
                 (db::set_status(w, &t.report, "Error", Some(now)).await).map(|_| ())
             }
@@ -864,6 +869,33 @@ impl Inner {
                 .map_err(|e| e.to_string())?;
         }
         Ok(outcome.map(|_| ()))
+    }
+
+    /// Stores a finished report and, for a vulnerability report, its
+    /// findings as rows (unless a later scan replaced the report meanwhile).
+    async fn store(
+        &self,
+        t: &Target,
+        registration: &Registration,
+        done: &Done,
+        now: i64,
+    ) -> Result<(), berth_db::DbError> {
+        let summary = done.summary.to_string();
+        let mut tx = self.db.begin().await?;
+        let stored = db::finish(
+            &mut *tx,
+            &t.report,
+            &done.severity,
+            &summary,
+            &done.report,
+            now,
+        )
+        .await?;
+        if stored && !done.findings.is_empty() {
+            let reg = &registration.uuid;
+            berth_db::findings::replace(&mut tx, &t.digest, reg, &done.findings).await?;
+        }
+        berth_db::commit(tx).await
     }
 
     /// Tells the events bus (webhooks) how a scan ended, with its overview.
@@ -1085,6 +1117,7 @@ impl Inner {
             severity: String::new(),
             summary: serde_json::json!({"sbom_digest": sbom_digest.to_string()}),
             report: String::new(),
+            findings: Vec::new(),
         })
     }
 
@@ -1141,6 +1174,8 @@ struct Done {
     severity: String,
     summary: serde_json::Value,
     report: String,
+    /// A vulnerability report's findings, as rows.
+    findings: Vec<berth_db::findings::NewFinding>,
 }
 
 impl Done {
@@ -1155,6 +1190,19 @@ impl Done {
             severity: report.severity.as_str().into(),
             summary: report.summary(),
             report: serde_json::to_string(report).map_err(|e| e.to_string())?,
+            findings: (report.vulnerabilities.iter())
+                .map(|f| berth_db::findings::NewFinding {
+                    cve_id: f.id.clone(),
+                    package: f.package.clone(),
+                    version: f.version.clone(),
+                    fixed_version: f.fix_version.clone(),
+                    severity: f.severity.as_str().into(),
+                    severity_code: i64::from(f.severity.code()),
+                    cvss_score_v3: f.preferred_cvss.score_v3,
+                    description: f.description.clone(),
+                    links: serde_json::to_string(&f.links).unwrap_or_else(|_| "[]".into()),
+                })
+                .collect(),
         })
     }
 }

@@ -18,6 +18,7 @@ mod robots;
 mod scan;
 mod scan_all;
 pub mod scanners;
+mod security;
 mod system;
 mod users;
 mod webhooks;
@@ -55,6 +56,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(scan::router())
         .merge(scan_all::router())
         .merge(scanners::router())
+        .merge(security::router())
         .merge(system::router())
         .merge(jobservice::router())
         .merge(gc::router())

@@ -4,6 +4,7 @@
 //! CSRF token, and a post without it is refused.
 
 mod admin;
+mod hub;
 mod logs;
 mod markdown;
 mod project;
@@ -87,6 +88,7 @@ pub fn router() -> Router<State> {
         .merge(repository::router())
         .merge(admin::router())
         .merge(security::router())
+        .merge(hub::router())
         .merge(users::router())
         .merge(robots::router())
 }
@@ -495,6 +497,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))
                                 (section_link(v, "/harbor/job-service-dashboard", "Job Queues"))
                                 (section_link(v, "/harbor/interrogation-services", "Interrogation Services"))
+                                (section_link(v, "/harbor/security-hub", "Security Hub"))
                                 (section_link(v, "/harbor/configs", "Configuration"))
                             }
                         }
@@ -731,7 +734,7 @@ pub async fn read_only(state: &State, headers: &HeaderMap, message: &str) -> Res
 }
 
 /// A query parameter's value.
-fn param(query: &Option<String>, key: &str) -> String {
+pub(super) fn param(query: &Option<String>, key: &str) -> String {
     form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())

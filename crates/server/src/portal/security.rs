@@ -69,17 +69,17 @@ pub async fn show(S(state): S<State>, v: Viewer) -> Response {
 /// The registered scanners, with what may be done to each.
 fn scanner_table(v: &Viewer, external_url: &str, list: &[Scanner]) -> Markup {
     html! {
-        table.scanners {
-            thead { tr { th { "Name" } th { "Endpoint" } th { "Health" } th { "Enabled" } th { "Default" } th {} } }
+        div.scroll { table.scanners {
+            thead { tr { th { "Name" } th.wide { "Endpoint" } th { "Health" } th.wide { "Enabled" } th { "Default" } th {} } }
             tbody {
                 @for s in list {
                     @let r = &s.registration;
                     tr {
                         td { (r.name) @if !r.description.is_empty() { br; span.muted { (r.description) } } }
-                        td { @if s.is_builtin() { span.muted { "built in" } } @else { code { (r.url) } } }
+                        td.wide { @if s.is_builtin() { span.muted { "built in" } } @else { code { (r.url) } } }
                         td { span class=(s.health()) { (s.health()) }
                             @if let Err(why) = &s.metadata { br; span.muted { (why) } } }
-                        td { @if r.disabled { "no" } @else { "yes" } }
+                        td.wide { @if r.disabled { "no" } @else { "yes" } }
                         td { @if r.is_default { "default" } }
                         td {
                             @if !v.read_only && !r.is_default && !r.disabled {
@@ -92,7 +92,7 @@ fn scanner_table(v: &Viewer, external_url: &str, list: &[Scanner]) -> Markup {
                     }
                 }
             }
-        }
+        } }
         p.muted {
             "Berth's own scanner is also served to other registries as a pluggable scanner adapter at "
             code { (external_url) "/scanner-adapter" } " (basic auth as an administrator)."
