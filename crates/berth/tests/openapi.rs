@@ -88,8 +88,24 @@ impl<'a> Checker<'a> {
         user: Option<(&str, &str)>,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.call_with(method, path_and_query, user, body, &[])
+            .await
+    }
+
+    /// [`Checker::call`] with request headers.
+    async fn call_with(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        user: Option<(&str, &str)>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let url = self.s.u(path_and_query);
         let mut rb = self.s.anon.request(method.clone(), url);
+        for (name, value) in headers {
+            rb = rb.header(*name, *value);
+        }
         if let Some((u, p)) = user {
             rb = rb.basic_auth(u, Some(p));
         }
@@ -769,6 +785,37 @@ async fn every_answer_matches_the_published_document() {
             None,
         )
         .await;
+
+        // CVE export.
+        let (_, docs) = c.call(M::GET, &v2("/projects/docs"), a, None).await;
+        let criteria = json!({"projects": [docs["project_id"]]});
+        let data_type = [(
+            "X-Scan-Data-Type",
+            "application/vnd.security.vulnerability.report; version=1.1",
+        )];
+        let (st, job) = c
+            .call_with(M::POST, &v2("/export/cve"), a, Some(criteria), &data_type)
+            .await;
+        assert_eq!(st, 200);
+        let export = job["id"].as_i64().unwrap();
+        for _ in 0..100 {
+            let path = v2(&format!("/export/cve/execution/{export}"));
+            let (_, run) = c.call(M::GET, &path, a, None).await;
+            if run["file_present"] == true {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        c.call(M::GET, &v2("/export/cve/executions"), a, None).await;
+        let (st, _) = c
+            .call(
+                M::GET,
+                &v2(&format!("/export/cve/download/{export}")),
+                a,
+                None,
+            )
+            .await;
+        assert_eq!(st, 200);
 
         // Garbage collection and the job service.
         let run = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});

@@ -1501,6 +1501,42 @@ async fn scans_and_sboms_from_the_artifact_page() {
         assert_eq!(text(&c, "table.findings caption").await, "0 findings");
         screenshot(&c, &format!("{}-security-hub", s.backend)).await;
 
+        // A CVE export from the project's Configuration tab.
+        tab(&c, &s, pid, "configs").await;
+        fill(&c, "#export_repositories", "alpine").await;
+        submit(&c, "button[value=export]").await;
+        let started = text(&c, ".notice.ok").await;
+        assert!(started.starts_with("CVE export "), "{started}");
+        let mut href = None;
+        for _ in 0..100 {
+            c.refresh().await.unwrap();
+            if let Ok(a) = c.find(Locator::Css("table.exports a")).await {
+                href = a.attr("href").await.unwrap();
+                break;
+            }
+            common::sleep_ms(50).await;
+        }
+        // The link downloads it in the browser's session.
+        let href = href.expect("the export's download link");
+        let cookies: Vec<String> = (c.get_all_cookies().await.unwrap().iter())
+            .map(|k| format!("{}={}", k.name(), k.value()))
+            .collect();
+        let csv = s
+            .anon
+            .get(s.u(&href))
+            .header("Cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.headers()["content-type"], "text/csv");
+        let csv = csv.text().await.unwrap();
+        assert!(
+            csv.contains("p/alpine") && csv.contains("CVE-2024-0727"),
+            "{csv}"
+        );
+        c.refresh().await.unwrap();
+        assert!(text(&c, "table.exports tbody").await.contains("downloaded"));
+
         // Vulnerability prevention refuses the image until the project's
         // allowlist lets its CVE through; the page says which holds.
         let vul = json!({"metadata": {"prevent_vul": "true", "severity": "low"}});

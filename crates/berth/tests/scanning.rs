@@ -1742,3 +1742,221 @@ async fn the_security_hub_counts_and_searches_every_artifacts_findings() {
         );
     }
 }
+
+/// Runs a CVE export as `user` and waits for it; its run.
+async fn exported(s: &Server, user: Option<(&str, &str)>, criteria: Value) -> Value {
+    let started = s
+        .anon
+        .post(s.u("/api/v2.0/export/cve"))
+        .basic_auth(user.unwrap().0, Some(user.unwrap().1))
+        .header("X-Scan-Data-Type", GENERIC)
+        .json(&criteria)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let id = started.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/export/cve/execution/{id}");
+    for _ in 0..200 {
+        let run = s.expect(Method::GET, &path, user, None).await.is(200);
+        if run["status"] == "Success" || run["status"] == "Error" {
+            return run;
+        }
+        common::sleep_ms(50).await;
+    }
+    panic!("export {id} did not end");
+}
+
+/// The rows of a downloaded export (header first).
+async fn download(s: &Server, user: Option<(&str, &str)>, id: i64) -> Vec<Vec<String>> {
+    let r = s
+        .expect(
+            Method::GET,
+            &format!("/export/cve/download/{id}"),
+            user,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("content-type"), "text/csv");
+    assert_eq!(
+        r.header("content-disposition"),
+        format!("attachment; filename=\"scandata_export_{id}.csv\"")
+    );
+    let mut rows = Vec::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(r.text.as_bytes());
+    for line in reader.records() {
+        rows.push(line.unwrap().iter().map(String::from).collect());
+    }
+    rows
+}
+
+/// A project's findings exported to CSV by a job, for the user who asked,
+/// once; filtered by repository and tag patterns and CVE ids.
+#[tokio::test]
+async fn a_projects_findings_export_to_csv_for_the_user_who_asked() {
+    for s in common::servers().await {
+        s.import_vulndb(&fixtures());
+        let (debian, _) = push_debian(&s, "p/app", "bookworm").await;
+        push_alpine(&s, "p/web", "3.19").await;
+        for (repo, tag) in [("p/app", "bookworm"), ("p/web", "3.19")] {
+            let path = format!("{}/scan", artifact_path(repo, tag));
+            s.expect(Method::POST, &path, ADMIN, None).await.is(202);
+            scanned(&s, repo, tag).await;
+        }
+        let pid = s
+            .expect(Method::GET, "/projects/p", ADMIN, None)
+            .await
+            .is(200)["project_id"]
+            .as_i64()
+            .unwrap();
+        for (user, role) in [("dev", 2), ("guest", 3)] {
+            s.create_user(user, "Passw0rd!").await;
+            let member = json!({"role_id": role, "member_user": {"username": user}});
+            s.create("/projects/p/members", ADMIN, member).await;
+        }
+        let developer = ("dev", "Passw0rd!");
+        let dev = Some(developer);
+
+        // What Harbor refuses.
+        let post = |user: (&str, &str), data_type: &str, body: Value| {
+            s.anon
+                .post(s.u("/api/v2.0/export/cve"))
+                .basic_auth(user.0, Some(user.1))
+                .header("X-Scan-Data-Type", data_type)
+                .json(&body)
+                .send()
+        };
+        let one = json!({"projects": [pid]});
+        let refused = [
+            (
+                post(developer, "text/plain", one.clone()).await.unwrap(),
+                400,
+            ),
+            (
+                post(developer, GENERIC, json!({"projects": []}))
+                    .await
+                    .unwrap(),
+                400,
+            ),
+            (
+                post(developer, GENERIC, json!({"projects": [999999]}))
+                    .await
+                    .unwrap(),
+                404,
+            ),
+            (
+                post(
+                    developer,
+                    GENERIC,
+                    json!({"projects": [pid], "labels": [1]}),
+                )
+                .await
+                .unwrap(),
+                404,
+            ),
+            (
+                post(
+                    developer,
+                    GENERIC,
+                    json!({"projects": [pid], "tags": "a b"}),
+                )
+                .await
+                .unwrap(),
+                400,
+            ),
+            (
+                post(("guest", "Passw0rd!"), GENERIC, one.clone())
+                    .await
+                    .unwrap(),
+                403,
+            ),
+        ];
+        for (r, status) in refused {
+            assert_eq!(r.status().as_u16(), status);
+        }
+
+        // A repository and two CVEs.
+        let criteria = json!({"projects": [pid], "repositories": "app",
+                              "cveIds": "{CVE-2023-5363,CVE-2020-8203}", "job_name": "x"});
+        let run = exported(&s, dev, criteria).await;
+        assert_eq!(run["status"], "Success", "{run}");
+        assert_eq!(
+            (run["user_name"].as_str(), run["file_present"].as_bool()),
+            (Some("dev"), Some(true))
+        );
+        let id = run["id"].as_i64().unwrap();
+        let path = format!("/export/cve/execution/{id}");
+        s.expect(Method::GET, &path, ADMIN, None)
+            .await
+            .error(403, "FORBIDDEN");
+        let listed = s
+            .expect(Method::GET, "/export/cve/executions", dev, None)
+            .await
+            .is(200);
+        assert_eq!(listed["items"][0]["id"], id);
+        let rows = download(&s, dev, id).await;
+        assert_eq!(
+            rows[0],
+            [
+                "Repository",
+                "Artifact Digest",
+                "CVE",
+                "Package",
+                "Current Version",
+                "Fixed in version",
+                "Severity",
+                "CWE Ids",
+                "Additional Data",
+                "Scanner"
+            ]
+        );
+        let found: Vec<(&str, &str, &str)> = rows[1..]
+            .iter()
+            .map(|r| (r[0].as_str(), r[2].as_str(), r[3].as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("p/app", "CVE-2020-8203", "lodash"),
+                ("p/app", "CVE-2023-5363", "libssl3"),
+                ("p/app", "CVE-2023-5363", "openssl"),
+            ]
+        );
+        assert!(rows[1..].iter().all(|r| r[1] == debian && r[9] == "Berth"));
+        let lodash = &rows[1];
+        assert_eq!(
+            (lodash[4].as_str(), lodash[5].as_str(), lodash[6].as_str()),
+            ("4.17.15", "4.17.20", "High")
+        );
+        assert_eq!(lodash[7], "CWE-1321,CWE-770");
+        // Downloaded once.
+        s.expect(
+            Method::GET,
+            &format!("/export/cve/download/{id}"),
+            dev,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
+        let run = s.expect(Method::GET, &path, dev, None).await.is(200);
+        assert_eq!(run["file_present"], false);
+
+        // A tag pattern; then the whole project.
+        let run = exported(&s, dev, json!({"projects": [pid], "tags": "3.*"})).await;
+        let rows = download(&s, dev, run["id"].as_i64().unwrap()).await;
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert!(rows[1..]
+            .iter()
+            .all(|r| r[0] == "p/web" && r[2] == "CVE-2024-0727"));
+        let run = exported(&s, dev, json!({"projects": [pid]})).await;
+        assert_eq!(
+            download(&s, dev, run["id"].as_i64().unwrap()).await.len(),
+            9
+        );
+    }
+}

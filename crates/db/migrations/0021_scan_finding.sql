@@ -17,7 +17,11 @@ CREATE TABLE scan_finding (
     cvss_score_v3 DOUBLE PRECISION,
     description TEXT NOT NULL,
     -- JSON array of URLs.
-    links TEXT NOT NULL
+    links TEXT NOT NULL,
+    -- Comma-separated CWE ids.
+    cwe_ids TEXT NOT NULL,
+    -- JSON: what the scanner added (CVSS vectors …).
+    vendor_attributes TEXT NOT NULL
 );
 CREATE INDEX scan_finding_report ON scan_finding (digest, registration_uuid);
 CREATE INDEX scan_finding_cve ON scan_finding (cve_id);

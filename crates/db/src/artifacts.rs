@@ -168,6 +168,20 @@ pub async fn tag_names<'e>(
     )
 }
 
+/// The tag names of an artifact and of the indexes that list it.
+pub async fn tags_with_parents<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    artifact_id: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT name FROM tag WHERE artifact_id = $1 OR artifact_id IN \
+         (SELECT parent_id FROM artifact_reference WHERE child_id = $1) ORDER BY name",
+    )
+    .bind(artifact_id)
+    .fetch_all(ex)
+    .await?)
+}
+
 /// Every artifact of a repository: its digest and tag names, oldest first.
 pub async fn digests_and_tags<'e>(
     ex: impl Executor<'e, Database = Any>,

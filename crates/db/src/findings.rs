@@ -20,6 +20,10 @@ pub struct NewFinding {
     pub description: String,
     /// JSON array of URLs.
     pub links: String,
+    /// Comma-separated.
+    pub cwe_ids: String,
+    /// JSON.
+    pub vendor_attributes: String,
 }
 
 /// Replaces the findings a scanner reported on a manifest.
@@ -38,8 +42,9 @@ pub async fn replace(
         };
         sqlx::query(
             "INSERT INTO scan_finding (digest, registration_uuid, cve_id, package, version, \
-             fixed_version, status, severity, severity_code, cvss_score_v3, description, links) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             fixed_version, status, severity, severity_code, cvss_score_v3, description, links, \
+             cwe_ids, vendor_attributes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(digest)
         .bind(registration_uuid)
@@ -53,6 +58,8 @@ pub async fn replace(
         .bind(f.cvss_score_v3)
         .bind(&f.description)
         .bind(&f.links)
+        .bind(&f.cwe_ids)
+        .bind(&f.vendor_attributes)
         .execute(&mut **tx)
         .await?;
     }
@@ -323,4 +330,56 @@ pub async fn count<'e>(
             .await?
             .try_get(0)?,
     )
+}
+
+/// A finding on an artifact of a project, as the CVE export writes it.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub repository_name: String,
+    pub artifact_id: i64,
+    pub digest: String,
+    pub cve_id: String,
+    pub package: String,
+    pub version: String,
+    pub fixed_version: String,
+    pub severity: String,
+    pub cwe_ids: String,
+    pub vendor_attributes: String,
+}
+
+/// Every finding on the artifacts of a project, by repository and
+/// artifact, the most severe first.
+pub async fn of_project<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    registration_uuid: &str,
+    project: &str,
+) -> Result<Vec<Exported>, DbError> {
+    let rows = sqlx::query(
+        "SELECT r.name, a.id, a.digest, f.cve_id, f.package, f.version, f.fixed_version, \
+         f.severity, f.cwe_ids, f.vendor_attributes FROM artifact a \
+         JOIN repository r ON r.id = a.repository_id \
+         JOIN scan_finding f ON f.digest = a.digest AND f.registration_uuid = $1 \
+         WHERE r.project_name = $2 \
+         ORDER BY r.name, a.id, f.severity_code DESC, f.cve_id, f.package",
+    )
+    .bind(registration_uuid)
+    .bind(project)
+    .fetch_all(ex)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Exported {
+                repository_name: r.try_get(0)?,
+                artifact_id: r.try_get(1)?,
+                digest: r.try_get(2)?,
+                cve_id: r.try_get(3)?,
+                package: r.try_get(4)?,
+                version: r.try_get(5)?,
+                fixed_version: r.try_get(6)?,
+                severity: r.try_get(7)?,
+                cwe_ids: r.try_get(8)?,
+                vendor_attributes: r.try_get(9)?,
+            })
+        })
+        .collect()
 }

@@ -29,6 +29,7 @@ pub mod allowlists;
 pub mod artifacts;
 pub mod audit;
 pub mod blobs;
+pub mod cve_exports;
 pub mod findings;
 pub mod jobs;
 pub mod projects;
@@ -451,6 +452,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         21,
         "scan_finding",
         include_str!("../migrations/0021_scan_finding.sql"),
+    ),
+    (
+        22,
+        "cve_export",
+        include_str!("../migrations/0022_cve_export.sql"),
     ),
 ];
 

@@ -30,11 +30,13 @@ pub enum Kind {
     Sbom,
     /// The scanner a project's scans use.
     Scanner,
+    /// Exports of a project's findings (CSV).
+    ExportCve,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -49,6 +51,7 @@ impl Kind {
         Kind::Scan,
         Kind::Sbom,
         Kind::Scanner,
+        Kind::ExportCve,
     ];
 }
 
@@ -233,6 +236,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::Scan => "scan",
         Kind::Sbom => "sbom",
         Kind::Scanner => "scanner",
+        Kind::ExportCve => "export-cve",
     }
 }
 
@@ -317,6 +321,10 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
         (Scan | Sbom, _) => action == Read,
         (Scanner, ProjectAdmin) => matches!(action, Create | Read),
         (Scanner, _) => action == Read,
+        (ExportCve, ProjectAdmin | Maintainer | Developer) => {
+            matches!(action, Create | Read | List)
+        }
+        (ExportCve, _) => false,
         (ArtifactAddition, _) => action == Read,
         (Accessory, _) => action == List,
     }

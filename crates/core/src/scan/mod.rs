@@ -6,6 +6,7 @@
 //! per manifest digest and scanner, as Harbor keeps them.
 
 pub mod adapter;
+pub mod export;
 mod hub;
 mod remote_scan;
 pub mod report;
@@ -253,6 +254,9 @@ impl Scans {
         }
         jobs.register_on(serve::ADAPTER_JOB, inner.clone(), |inner, ctx| async move {
             inner.adapter_scan(ctx).await
+        });
+        jobs.register_on(export::EXPORT_JOB, inner.clone(), |inner, ctx| async move {
+            inner.export(ctx).await
         });
         jobs.register_on(SCAN_ALL, inner.clone(), |inner, ctx| async move {
             inner.scan_all(ctx).await
@@ -1201,6 +1205,9 @@ impl Done {
                     cvss_score_v3: f.preferred_cvss.score_v3,
                     description: f.description.clone(),
                     links: serde_json::to_string(&f.links).unwrap_or_else(|_| "[]".into()),
+                    cwe_ids: f.cwe_ids.join(","),
+                    vendor_attributes: serde_json::to_string(&f.vendor_attributes)
+                        .unwrap_or_else(|_| "{}".into()),
                 })
                 .collect(),
         })

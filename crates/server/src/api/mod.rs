@@ -7,6 +7,7 @@ mod artifacts;
 mod audit;
 mod error;
 mod executions;
+mod export;
 mod gc;
 mod jobservice;
 pub mod login;
@@ -57,6 +58,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(scan_all::router())
         .merge(scanners::router())
         .merge(security::router())
+        .merge(export::router())
         .merge(system::router())
         .merge(jobservice::router())
         .merge(gc::router())

@@ -1,11 +1,13 @@
 //! The security hub page: the default scanner's findings over every
-//! artifact, counted, the most dangerous ones, and a search.
+//! artifact, counted, the most dangerous ones, and a search; and the
+//! download of a CVE export's file.
 
 use super::projects::{counted, pager};
 use super::{message, page, param, refusal, Listing, Viewer};
 use crate::State;
-use axum::extract::{RawQuery, State as S};
-use axum::response::Response;
+use axum::extract::{Path, RawQuery, State as S};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::query::Filter;
@@ -23,7 +25,27 @@ const FIELDS: &[(&str, &str)] = &[
 ];
 
 pub fn router() -> Router<State> {
-    Router::new().route(HERE, get(show))
+    Router::new()
+        .route(HERE, get(show))
+        .route("/harbor/cve-exports/{id}", get(download))
+}
+
+/// A CVE export's CSV file, for the user who asked for it, once.
+pub async fn download(S(state): S<State>, v: Viewer, Path(id): Path<i64>) -> Response {
+    match state.scans.download_cve_export(&v.ctx, id).await {
+        Ok(csv) => (
+            [
+                (header::CONTENT_TYPE, "text/csv".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"scandata_export_{id}.csv\""),
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(e) => refusal(&v, &e),
+    }
 }
 
 pub async fn show(S(state): S<State>, v: Viewer, list: Listing, RawQuery(q): RawQuery) -> Response {

@@ -481,6 +481,7 @@ pub async fn configuration(S(state): S<State>, InProject(v, p): InProject) -> Re
             }
         }
         (scanner_section(&state, &v, &p).await)
+        (export_section(&state, &v, &p).await)
         @match (&own, may_list) {
             (Ok(list), true) => (super::security::allowlist_form(&v, &tab_url(&p, "configs"), list,
                 "Let these CVEs through vulnerability prevention in this project, unless it uses the system's allowlist.")),
@@ -539,6 +540,52 @@ async fn scanner_section(state: &State, v: &Viewer, p: &ProjectView) -> Markup {
     }
 }
 
+/// Exporting the project's findings to CSV, and the viewer's exports.
+async fn export_section(state: &State, v: &Viewer, p: &ProjectView) -> Markup {
+    if !may(v, p, Action::Create, Kind::ExportCve).await || v.ctx.user_id().is_none() {
+        return html! {};
+    }
+    let runs = state.scans.cve_exports(&v.ctx).await.unwrap_or_default();
+    html! {
+        form method="post" action=(tab_url(p, "configs")) {
+            (csrf_field(v))
+            fieldset {
+                legend { "Export CVEs" }
+                p.muted { "The findings of this project's scanner on its artifacts, as a CSV file you download once." }
+                label for="export_repositories" { "Repositories (a pattern such as ** or {app,web}; empty: all)" }
+                input #export_repositories name="repositories";
+                label for="export_tags" { "Tags (a pattern; empty: every artifact)" }
+                input #export_tags name="tags";
+                label for="export_cves" { "CVE ids (comma-separated; empty: all)" }
+                input #export_cves name="cve_ids";
+                p { button type="submit" name="action" value="export" { "Export CVEs" } }
+            }
+        }
+        @if !runs.is_empty() {
+            div.scroll { table.exports {
+                caption.muted { "Your CVE exports" }
+                thead { tr { th { "Export" } th { "Started" } th { "Status" } th {} } }
+                tbody {
+                    @for r in &runs {
+                        tr {
+                            td { (r.execution.id) }
+                            td { (minutes(r.execution.start_time)) }
+                            td { (r.execution.status) }
+                            td {
+                                @if r.file_present {
+                                    a href={ "/harbor/cve-exports/" (r.execution.id) } { "Download CSV" }
+                                } @else if r.execution.status == "Success" {
+                                    span.muted { "downloaded" }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
 /// Deleting the project, which Harbor allows only once it holds no
 /// repositories.
 fn deletion(v: &Viewer, p: &ProjectView) -> Markup {
@@ -573,6 +620,26 @@ pub async fn delete(S(state): S<State>, ProjectPost(v, _, p): ProjectPost) -> Re
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
     let to = tab_url(&p, "configs");
+    if form.get("action") == "export" {
+        let cves: Vec<&str> = (form.get("cve_ids").split([',', ' ', '\n']))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let criteria = berth_core::scan::export::ExportCriteria {
+            projects: vec![p.project.project_id],
+            repositories: form.get("repositories").trim().into(),
+            tags: form.get("tags").trim().into(),
+            cve_ids: match cves.len() {
+                0 | 1 => cves.concat(),
+                _ => format!("{{{}}}", cves.join(",")),
+            },
+            ..Default::default()
+        };
+        let type_ = berth_core::scan::export::EXPORT_TYPE;
+        let result = (state.scans.export_cves(&v.ctx, type_, criteria).await)
+            .map(|id| format!("CVE export {id} started; download it below once it has run."));
+        return outcome(&to, result);
+    }
     if form.get("action") == "scanner" {
         let result = (state.scans.scanners())
             .set_of_project(&v.ctx, &key, form.get("scanner"))
