@@ -1118,7 +1118,7 @@ async fn scans_that_end_are_told_to_webhooks() {
         got.lock().unwrap().clear();
         s.import_vulndb(&fixtures());
         let policy = json!({"name": "scans", "targets": [{"type": "http", "address": hook}],
-            "event_types": ["SCANNING_COMPLETED", "SCANNING_FAILED"]});
+            "event_types": ["SCANNING_COMPLETED", "SCANNING_FAILED", "SCANNING_STOPPED"]});
         s.create("/projects/p/webhook/policies", ADMIN, policy)
             .await;
         let (debian, _) = push_debian(&s, "p/app", "debian").await;
@@ -1159,6 +1159,50 @@ async fn scans_that_end_are_told_to_webhooks() {
             failed["event_data"]["resources"][0]["scan_overview"][GENERIC]["scan_status"],
             "Error"
         );
+
+        // A scan stopped while its scanner works on it.
+        let (proxy, _) = adapter_proxy(s.u("/scanner-adapter"), Twist::Stall).await;
+        let reg = json!({"name": "stalling", "url": proxy, "auth": "Basic",
+                         "access_credential": format!("admin:{}", common::ADMIN_PASSWORD)});
+        let created = s.expect(Method::POST, "/scanners", ADMIN, Some(&reg)).await;
+        let uuid = created
+            .header("location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let chosen = json!({"uuid": uuid});
+        s.expect(Method::PUT, "/projects/p/scanner", ADMIN, Some(&chosen))
+            .await
+            .is(200);
+        let path = artifact_path("p/app", "debian");
+        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
+            .await
+            .is(202);
+        let vulnerability = json!({"scan_type": "vulnerability"});
+        let stop = format!("{path}/scan/stop");
+        s.expect(Method::POST, &stop, ADMIN, Some(&vulnerability))
+            .await
+            .is(202);
+        assert_eq!(
+            scanned(&s, "p/app", "debian").await["scan_status"],
+            "Stopped"
+        );
+        let mut stopped = None;
+        for _ in 0..100 {
+            stopped = (got.lock().unwrap().iter())
+                .find(|e| e["type"] == "SCANNING_STOPPED")
+                .cloned();
+            if stopped.is_some() {
+                break;
+            }
+            common::sleep_ms(50).await;
+        }
+        let stopped = stopped.expect("SCANNING_STOPPED");
+        let resource = &stopped["event_data"]["resources"][0];
+        assert_eq!(resource["digest"], debian.as_str());
+        assert_eq!(resource["scan_overview"][GENERIC]["scan_status"], "Stopped");
+        assert_eq!(stopped["operator"], "admin");
     }
 }
 
@@ -1218,10 +1262,22 @@ async fn java_archives_are_scanned_for_their_maven_packages() {
     }
 }
 
-/// Berth's adapter behind a proxy that says, in the metadata, that the
-/// scanner wants a bearer token for the registry (as some adapters do) and
-/// keeps the `Authorization` each scan request hands over; its URL.
-async fn bearer_proxy(adapter: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// How a proxy in front of Berth's adapter changes it.
+#[derive(Clone, Copy)]
+enum Twist {
+    /// Its metadata says the scanner wants a bearer token for the registry
+    /// (as some adapters do).
+    Bearer,
+    /// A report is never ready.
+    Stall,
+}
+
+/// Berth's adapter behind a proxy that twists it and keeps the
+/// `Authorization` each scan request hands over; its URL.
+async fn adapter_proxy(
+    adapter: String,
+    twist: Twist,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let handed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = handed.clone();
     let client = reqwest::Client::new();
@@ -1234,6 +1290,11 @@ async fn bearer_proxy(adapter: String) -> (String, std::sync::Arc<std::sync::Mut
                 let r: Value = serde_json::from_slice(&body).unwrap();
                 let auth = r["registry"]["authorization"].as_str().unwrap().to_string();
                 kept.lock().unwrap().push(auth);
+            }
+            if matches!(twist, Twist::Stall) && parts.uri.path().ends_with("/report") {
+                let mut headers = axum::http::HeaderMap::new();
+                headers.insert("refresh-after", "1".parse().unwrap());
+                return (axum::http::StatusCode::FOUND, headers, Vec::new());
             }
             let url = format!("{adapter}{}", parts.uri);
             let mut rb = client.request(parts.method.clone(), url).body(body);
@@ -1254,7 +1315,10 @@ async fn bearer_proxy(adapter: String) -> (String, std::sync::Arc<std::sync::Mut
                 }
             }
             let mut bytes = r.bytes().await.unwrap().to_vec();
-            if parts.uri.path() == "/api/v1/metadata" && status == 200 {
+            if matches!(twist, Twist::Bearer)
+                && parts.uri.path() == "/api/v1/metadata"
+                && status == 200
+            {
                 let mut m: Value = serde_json::from_slice(&bytes).unwrap();
                 m["properties"]["harbor.scanner-adapter/registry-authorization-type"] =
                     json!("Bearer");
@@ -1509,7 +1573,7 @@ async fn a_scanner_registered_through_its_adapter_api_gives_the_same_report() {
 
         // A scanner that asks for a bearer token gets one from Berth's
         // token service, scoped to the repository, instead of a password.
-        let (proxy, handed) = bearer_proxy(adapter_url.clone()).await;
+        let (proxy, handed) = adapter_proxy(adapter_url.clone(), Twist::Bearer).await;
         let reg = registration("bearer", &proxy, &credential);
         let created = s.expect(Method::POST, "/scanners", ADMIN, Some(&reg)).await;
         assert_eq!(created.status, 201, "{}", created.text);

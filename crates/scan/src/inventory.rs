@@ -16,8 +16,6 @@ const MAX_KEPT: usize = 256 << 20;
 pub enum Error {
     #[error("layer is not a tar archive: {0}")]
     Tar(#[from] std::io::Error),
-    #[error("layer is compressed with zstd, which the built-in scanner does not read yet")]
-    Zstd,
     #[error("the image's package files add up to more than {} MiB", MAX_KEPT >> 20)]
     TooLarge,
 }
@@ -131,12 +129,12 @@ impl Layers {
         Self::default()
     }
 
-    /// Applies the next layer (a tar archive, gzip-compressed or not).
+    /// Applies the next layer (a tar archive: plain, gzip or zstd).
     pub fn add(&mut self, layer: impl Read) -> Result<(), Error> {
         let mut reader = BufReader::with_capacity(256 << 10, layer);
         let magic = reader.fill_buf()?;
         if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            return Err(Error::Zstd);
+            return self.apply(zstd::stream::read::Decoder::with_buffer(reader)?);
         }
         if magic.starts_with(&[0x1f, 0x8b]) {
             self.apply(flate2::read::MultiGzDecoder::new(reader))
@@ -522,6 +520,26 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         b.into_inner().unwrap_or_default()
+    }
+
+    #[test]
+    fn reads_zstd_layers() {
+        let layer = tar(&[(
+            "usr/lib/python3/dist-packages/PyYAML-5.3.1.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: PyYAML\nVersion: 5.3.1\n",
+        )]);
+        let compressed = zstd::encode_all(&layer[..], 3).unwrap_or_default();
+        let mut layers = Layers::new();
+        layers
+            .add(&compressed[..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<_> = (layers.inventory().packages.iter())
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        assert_eq!(names, [("PyYAML".to_string(), "5.3.1".to_string())]);
+        let mut broken = compressed.clone();
+        broken.truncate(compressed.len() / 2);
+        assert!(Layers::new().add(&broken[..]).is_err());
     }
 
     const STATUS: &str = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n\

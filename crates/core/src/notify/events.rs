@@ -31,7 +31,7 @@ pub enum Event {
 /// How a scan ended, as webhooks tell it.
 #[derive(Debug, Clone)]
 pub struct ScanEnd {
-    /// `SCANNING_COMPLETED` or `SCANNING_FAILED`.
+    /// `SCANNING_COMPLETED`, `SCANNING_FAILED` or `SCANNING_STOPPED`.
     pub kind: &'static str,
     /// The artifact's `scan_overview` (report type → summary).
     pub overview: serde_json::Value,

@@ -406,27 +406,37 @@ impl Scans {
         let Subject {
             artifact: a,
             reports,
+            registration,
             ..
         } = i
             .subject(ctx, repo, reference, Action::Stop, scan_type)
             .await?;
-        let executions: Vec<i64> = reports
-            .iter()
-            .filter(|r| busy(r))
-            .filter_map(|r| r.execution_id)
+        let stopping: Vec<&db::Report> = (reports.iter())
+            .filter(|r| busy(r) && r.execution_id.is_some())
             .collect();
-        if executions.is_empty() {
+        if stopping.is_empty() {
             return Err(CoreError::BadRequest(format!(
                 "no scan job for artifact digest={}",
                 a.digest
             )));
         }
-        for e in executions {
+        for r in &stopping {
+            let Some(e) = r.execution_id else { continue };
             for task in berth_db::jobs::tasks_of(i.db.reader(), e).await? {
                 match i.jobs.stop_task(task.id).await {
                     Ok(()) | Err(CoreError::Precondition(_)) => {}
                     Err(e) => return Err(e),
                 }
+            }
+        }
+        if scan_type == ScanType::Vulnerability {
+            for r in stopping {
+                let t = Target {
+                    digest: r.digest.clone(),
+                    report: r.uuid.clone(),
+                };
+                let (user, reg) = (ctx.username(), Some(&registration));
+                i.announce(repo, &t, "SCANNING_STOPPED", user, reg).await?;
             }
         }
         Ok(())
@@ -911,9 +921,14 @@ impl Inner {
         operator: &str,
         registration: Option<&Registration>,
     ) -> Result<(), berth_db::DbError> {
-        let Some(report) = db::by_uuid(self.db.reader(), &t.report).await? else {
+        let Some(mut report) = db::by_uuid(self.db.reader(), &t.report).await? else {
             return Ok(());
         };
+        if kind == "SCANNING_STOPPED" {
+            // Told as the stop is asked: the run ends a moment later.
+            report.status = "Stopped".into();
+            report.end_time = Some(now_millis());
+        }
         let scanner = match registration {
             Some(r) => self.scanner_info(r).await,
             None => ScannerInfo::default(),
