@@ -72,6 +72,15 @@ pub struct ServeOptions {
     /// Seconds a request body may send nothing before the request fails [default: 60]
     #[arg(long, env = "BERTH_BODY_TIMEOUT_SECONDS")]
     pub body_timeout_seconds: Option<u64>,
+    /// URLs of OSV archives (osv.dev's per-ecosystem all.zip) the
+    /// vulnerability database is refreshed from, comma-separated; none: it
+    /// is only imported by hand (`berth vulndb import`)
+    #[arg(long, env = "BERTH_VULNDB_URLS", value_delimiter = ',')]
+    pub vulndb_urls: Option<Vec<String>>,
+    /// When the vulnerability database is refreshed from its URLs, as a
+    /// cron with seconds [default: 0 0 3 * * * (daily at 03:00 UTC)]
+    #[arg(long, env = "BERTH_VULNDB_REFRESH_CRON")]
+    pub vulndb_refresh_cron: Option<String>,
 }
 
 /// The effective configuration.
@@ -94,6 +103,8 @@ pub struct Config {
     pub max_connections: Option<usize>,
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
+    /// Where and when the vulnerability database is refreshed from.
+    pub vulndb: berth_core::scan::vulndb::Refresh,
 }
 
 impl ServeOptions {
@@ -119,6 +130,8 @@ impl ServeOptions {
             max_connections: self.max_connections.or(other.max_connections),
             header_timeout_seconds: self.header_timeout_seconds.or(other.header_timeout_seconds),
             body_timeout_seconds: self.body_timeout_seconds.or(other.body_timeout_seconds),
+            vulndb_urls: self.vulndb_urls.or(other.vulndb_urls),
+            vulndb_refresh_cron: self.vulndb_refresh_cron.or(other.vulndb_refresh_cron),
         }
     }
 
@@ -173,6 +186,15 @@ impl ServeOptions {
             body_timeout: std::time::Duration::from_secs(
                 o.body_timeout_seconds.unwrap_or(60).max(1),
             ),
+            vulndb: berth_core::scan::vulndb::Refresh {
+                urls: (o.vulndb_urls.unwrap_or_default().into_iter())
+                    .map(|u| u.trim().to_string())
+                    .filter(|u| !u.is_empty())
+                    .collect(),
+                cron: o
+                    .vulndb_refresh_cron
+                    .unwrap_or_else(|| "0 0 3 * * *".into()),
+            },
         })
     }
 }

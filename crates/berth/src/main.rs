@@ -294,8 +294,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 external: external_url.clone(),
                 internal: format!("{scheme}://{}", loopback(addr)),
             },
+            refresh: config.vulndb.clone(),
+            work_dir: config.data_dir.join("tmp"),
         },
     );
+    scans
+        .schedule_vulndb_refresh()
+        .await
+        .context("scheduling the vulnerability database's refresh")?;
     scans.subscribe();
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),

@@ -2024,3 +2024,108 @@ async fn a_projects_findings_export_to_csv_for_the_user_who_asked() {
         );
     }
 }
+
+/// A portal page as the administrator sees it (signed in through `/c/login`).
+async fn portal_page(s: &Server, path: &str) -> String {
+    let login = s
+        .anon
+        .post(s.u("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "principal=admin&password={}",
+            common::ADMIN_PASSWORD
+        ))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    let sid = cookie.split(';').next().unwrap().to_string();
+    let page = s
+        .anon
+        .get(s.u(path))
+        .header("Cookie", sid)
+        .send()
+        .await
+        .unwrap();
+    page.text().await.unwrap()
+}
+
+/// With `--vulndb-urls`, Berth downloads the OSV archives itself (at
+/// start when its database is empty or old, then on its schedule) and
+/// scans with them; a URL that fails leaves the database as it was.
+#[tokio::test]
+async fn the_vulnerability_database_is_refreshed_from_its_urls() {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            zip.start_file(path.file_name().unwrap().to_string_lossy(), options)
+                .unwrap();
+            std::io::Write::write_all(&mut zip, &std::fs::read(&path).unwrap()).unwrap();
+        }
+    }
+    let archive = zip.finish().unwrap().into_inner();
+    let app = axum::Router::new().route(
+        "/osv/all.zip",
+        axum::routing::get(move || {
+            let archive = archive.clone();
+            async move { archive }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("{base}/osv/all.zip");
+
+    for (backend, database) in common::databases().await {
+        let s = Server::start_with(backend, database, &["--vulndb-urls", &url]).await;
+        let builtin = "/scanners/8a0e5d2c-1b1e-4c55-9a43-6f7d2b8e0001/metadata";
+        let updated = "harbor.scanner-adapter/vulnerability-database-updated-at";
+        let mut meta = Value::Null;
+        for _ in 0..200 {
+            meta = s.expect(Method::GET, builtin, ADMIN, None).await.is(200);
+            if meta["properties"].get(updated).is_some() {
+                break;
+            }
+            common::sleep_ms(50).await;
+        }
+        assert!(meta["properties"].get(updated).is_some(), "{meta}");
+        push_debian(&s, "p/app", "bookworm").await;
+        let path = format!("{}/scan", artifact_path("p/app", "bookworm"));
+        s.expect(Method::POST, &path, ADMIN, None).await.is(202);
+        let overview = scanned(&s, "p/app", "bookworm").await;
+        assert_eq!(overview["summary"]["total"], 6, "{overview}");
+        let page = portal_page(&s, "/harbor/interrogation-services").await;
+        assert!(
+            page.contains(&url),
+            "the page names where the advisories came from"
+        );
+    }
+
+    // A URL that fails is the refresh's error, shown on the page; nothing
+    // is imported.
+    let bad = format!("{base}/osv/missing.zip");
+    let s = Server::start_with("sqlite", None, &["--vulndb-urls", &bad]).await;
+    let mut page = String::new();
+    for _ in 0..200 {
+        page = portal_page(&s, "/harbor/interrogation-services").await;
+        if page.contains("404 Not Found") {
+            break;
+        }
+        common::sleep_ms(50).await;
+    }
+    assert!(page.contains("404 Not Found"), "{page}");
+    let meta = s
+        .expect(
+            Method::GET,
+            "/scanners/8a0e5d2c-1b1e-4c55-9a43-6f7d2b8e0001/metadata",
+            ADMIN,
+            None,
+        )
+        .await
+        .is(200);
+    assert!(meta["properties"]
+        .get("harbor.scanner-adapter/vulnerability-database-updated-at")
+        .is_none());
+}

@@ -168,6 +168,8 @@ struct Inner {
     robots: Robots,
     tokens: Arc<TokenService>,
     urls: RegistryUrls,
+    refresh: vulndb::Refresh,
+    work_dir: std::path::PathBuf,
     projects: Projects,
     settings: ProjectSettings,
     verdicts: ScanVerdicts,
@@ -196,6 +198,10 @@ pub struct ScanDeps {
     pub robots: Robots,
     pub tokens: Arc<TokenService>,
     pub urls: RegistryUrls,
+    /// Where the vulnerability database is refreshed from, and when.
+    pub refresh: vulndb::Refresh,
+    /// Where downloads are written while they are imported.
+    pub work_dir: std::path::PathBuf,
 }
 
 /// Scan all takes no parameters.
@@ -240,6 +246,8 @@ impl Scans {
             robots: deps.robots,
             tokens: deps.tokens,
             urls: deps.urls,
+            refresh: deps.refresh,
+            work_dir: deps.work_dir,
             projects: deps.projects,
             settings: deps.settings,
             verdicts: deps.verdicts,
@@ -258,6 +266,14 @@ impl Scans {
         jobs.register_on(export::EXPORT_JOB, inner.clone(), |inner, ctx| async move {
             inner.export(ctx).await
         });
+        jobs.register_on(
+            vulndb::REFRESH_JOB,
+            inner.clone(),
+            |inner, ctx| async move {
+                let i = &inner;
+                i.vulndb.refresh(&i.refresh.urls, &i.work_dir, &ctx).await
+            },
+        );
         jobs.register_on(SCAN_ALL, inner.clone(), |inner, ctx| async move {
             inner.scan_all(ctx).await
         });
@@ -318,6 +334,35 @@ impl Scans {
     /// The vulnerability database.
     pub fn vulndb(&self) -> &VulnDb {
         &self.inner.vulndb
+    }
+
+    /// Schedules the refresh of the vulnerability database from its URLs
+    /// (none: no refresh), and runs one now when it was never imported or
+    /// is older than a day.
+    pub async fn schedule_vulndb_refresh(&self) -> CoreResult<()> {
+        let i = &self.inner;
+        let job = vulndb::REFRESH_JOB;
+        if i.refresh.urls.is_empty() {
+            return i.jobs.set_schedule(job, "None", None, "{}").await;
+        }
+        i.jobs
+            .set_schedule(job, "Custom", Some(&i.refresh.cron), "{}")
+            .await?;
+        let running = berth_db::jobs::has_active(i.db.reader(), job).await?;
+        if i.vulndb.stale().await? && !running {
+            i.jobs
+                .enqueue(&NewJob {
+                    vendor_type: job,
+                    vendor_id: -1,
+                    trigger: "MANUAL",
+                    extra_attrs: "{}",
+                    job_type: job,
+                    params: "{}",
+                    max_runs: 3,
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// The scanner registrations.

@@ -4,6 +4,7 @@
 
 use super::report::{Cvss, Finding};
 use crate::error::{CoreError, CoreResult};
+use crate::jobs::JobContext;
 use berth_db::{properties, vulnerabilities as db, Db};
 use berth_scan::inventory::Inventory;
 use berth_scan::osv::{self, Record, Versions};
@@ -37,6 +38,20 @@ pub struct Status {
     /// When the last import ended (ms), if any.
     pub updated_at: Option<i64>,
     pub source: Option<String>,
+}
+
+/// The job type of a refresh of the database from its URLs.
+pub const REFRESH_JOB: &str = "VULNDB_UPDATE";
+/// A database older than this is refreshed when Berth starts.
+const STALE_AFTER_MS: i64 = 24 * 3600 * 1000;
+
+/// Where the database is refreshed from, and when (`berth serve`'s
+/// `vulndb_urls` and `vulndb_refresh_cron`).
+#[derive(Debug, Clone, Default)]
+pub struct Refresh {
+    pub urls: Vec<String>,
+    /// A cron with seconds, as Harbor's schedules take.
+    pub cron: String,
 }
 
 /// The vulnerability database.
@@ -92,6 +107,74 @@ impl VulnDb {
         properties::set(w, UPDATED_AT, &berth_db::now_millis().to_string()).await?;
         properties::set(w, SOURCE, &source.display().to_string()).await?;
         Ok(done)
+    }
+
+    /// Downloads each archive, streamed to a file in `dir`, and imports
+    /// it; the source shown is then the URLs.
+    pub async fn refresh(
+        &self,
+        urls: &[String],
+        dir: &Path,
+        job: &JobContext,
+    ) -> Result<(), String> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(120))
+            .build()
+            .map_err(|e| e.to_string())?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        for url in urls {
+            job.log(format!("downloading {url}"));
+            let res = http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            if !res.status().is_success() {
+                return Err(format!("{url}: {}", res.status()));
+            }
+            let path = dir.join(format!("vulndb-{}.zip", uuid::Uuid::new_v4().simple()));
+            let downloaded = async {
+                let mut file = tokio::fs::File::create(&path).await?;
+                let mut body = res.bytes_stream();
+                while let Some(chunk) = body.next().await {
+                    file.write_all(&chunk.map_err(std::io::Error::other)?)
+                        .await?;
+                }
+                file.flush().await
+            }
+            .await;
+            let imported = match downloaded {
+                Ok(()) => self.import(&path).await.map_err(|e| format!("{url}: {e}")),
+                Err(e) => Err(format!("{url}: {e}")),
+            };
+            let _ = tokio::fs::remove_file(&path).await;
+            let done = imported?;
+            job.log(format!(
+                "{url}: {} advisories stored, {} withdrawn removed, {} invalid",
+                done.stored,
+                done.withdrawn,
+                done.invalid.len()
+            ));
+        }
+        (properties::set(self.db.writer(), SOURCE, &urls.join(", ")).await)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The latest refresh from the URLs, if any ran: how it ended.
+    pub async fn last_refresh(&self) -> CoreResult<Option<berth_db::jobs::Execution>> {
+        let (runs, _) = berth_db::jobs::executions(&self.db, REFRESH_JOB, None, 0, 1).await?;
+        Ok(runs.into_iter().next())
+    }
+
+    /// Whether the database was never imported or is older than a day.
+    pub async fn stale(&self) -> CoreResult<bool> {
+        let at = self.status().await?.updated_at;
+        Ok(at.is_none_or(|t| berth_db::now_millis() - t > STALE_AFTER_MS))
     }
 
     /// How many advisories there are and when they were imported.

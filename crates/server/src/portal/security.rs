@@ -27,6 +27,7 @@ pub async fn show(S(state): S<State>, v: Viewer) -> Response {
         return refusal(&v, &berth_core::CoreError::Forbidden("forbidden".into()));
     }
     let db = state.scans.vulndb().status().await;
+    let refresh = state.scans.vulndb().last_refresh().await.ok().flatten();
     let everything = berth_core::query::Filter::default();
     let scanners = state
         .scans
@@ -53,12 +54,19 @@ pub async fn show(S(state): S<State>, v: Viewer) -> Response {
                     }
                 }
                 @if let Some(source) = &db.source { dt { "From" } dd { code { (source) } } }
+                @if let Some(r) = &refresh {
+                    dt { "Last refresh" } dd.refresh {
+                        (r.status) " " (super::projects::minutes(r.start_time))
+                        @if !r.status_message.is_empty() { ": " (r.status_message) }
+                    }
+                }
             },
             Err(e) => p.notice.err { (super::message(&e)) },
         }
         p.muted {
             "Import OSV advisories (osv.dev's per-ecosystem all.zip, or a folder of OSV JSON files) with "
-            code { "berth vulndb import FILE" } "; a newer import replaces what it names."
+            code { "berth vulndb import FILE" } ", or have Berth download them on a schedule ("
+            code { "--vulndb-urls" } ", " code { "--vulndb-refresh-cron" } "); a newer import replaces what it names."
         }
         (allowlist_form(&v, HERE, &list, "Let these CVEs through vulnerability prevention in \
             every project that uses the system's allowlist."))
