@@ -458,12 +458,9 @@ async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages
     }
 }
 
-#[tokio::test]
-async fn an_archive_import_replaces_and_withdraws_advisories() {
-    let s = Server::start("sqlite", None).await;
-    let dir = tempfile::tempdir().unwrap();
-    let zip_path = dir.path().join("all.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+/// An OSV archive (as osv.dev's `all.zip`) of the fixtures, left open for more.
+fn fixtures_zip<W: std::io::Write + std::io::Seek>(w: W) -> zip::ZipWriter<W> {
+    let mut zip = zip::ZipWriter::new(w);
     let options = zip::write::SimpleFileOptions::default();
     for entry in std::fs::read_dir(fixtures()).unwrap() {
         let path = entry.unwrap().path();
@@ -473,6 +470,16 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
             std::io::Write::write_all(&mut zip, &std::fs::read(&path).unwrap()).unwrap();
         }
     }
+    zip
+}
+
+#[tokio::test]
+async fn an_archive_import_replaces_and_withdraws_advisories() {
+    let s = Server::start("sqlite", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("all.zip");
+    let mut zip = fixtures_zip(std::fs::File::create(&zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
     zip.start_file("broken.json", options).unwrap();
     std::io::Write::write_all(&mut zip, b"{not json").unwrap();
     zip.finish().unwrap();
@@ -2055,17 +2062,9 @@ async fn portal_page(s: &Server, path: &str) -> String {
 /// scans with them; a URL that fails leaves the database as it was.
 #[tokio::test]
 async fn the_vulnerability_database_is_refreshed_from_its_urls() {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
-    for entry in std::fs::read_dir(fixtures()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            zip.start_file(path.file_name().unwrap().to_string_lossy(), options)
-                .unwrap();
-            std::io::Write::write_all(&mut zip, &std::fs::read(&path).unwrap()).unwrap();
-        }
-    }
-    let archive = zip.finish().unwrap().into_inner();
+    let archive = (fixtures_zip(std::io::Cursor::new(Vec::new())).finish())
+        .unwrap()
+        .into_inner();
     let app = axum::Router::new().route(
         "/osv/all.zip",
         axum::routing::get(move || {
