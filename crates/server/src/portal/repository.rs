@@ -118,7 +118,8 @@ pub async fn artifacts(
     };
     let search = list.search("tag");
     let here = url(p.project.project_id, repo.as_str());
-    let listed = artifact_list(&state, &v, &repo, &here, &search, list.page).await;
+    let may_scan = may(&v, &p, Action::Create, Kind::Scan).await && !v.read_only;
+    let listed = artifact_list(&state, &v, &repo, &here, (&search, list.page), may_scan).await;
     let (list, total) = match listed {
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),
@@ -153,8 +154,8 @@ async fn artifact_list(
     v: &Viewer,
     repo: &RepositoryName,
     here: &str,
-    search: &str,
-    page_no: i64,
+    (search, page_no): (&str, i64),
+    may_scan: bool,
 ) -> CoreResult<(Markup, i64)> {
     let mut filter = Filter::default();
     if !search.is_empty() {
@@ -190,15 +191,24 @@ async fn artifact_list(
         .scans
         .overviews(&rows, ScanType::Vulnerability)
         .await?;
+    let sboms = state.scans.overviews(&rows, ScanType::Sbom).await?;
     let markup = html! {
         table.artifacts {
             (counted(total, "artifact", "artifacts"))
-            (head(&[Plain("Digest"), Plain("Tags"), Wide("Type"), Wide("Size"), Plain("Scan"), Wide("Referrers"), Wide("Pushed"), Wide("Pulled")]))
+            (head(&[Plain("Digest"), Plain("Tags"), Wide("Type"), Wide("Size"), Plain("Scan"), Wide("SBOM"), Wide("Referrers"), Wide("Pushed"), Wide("Pulled")]))
             tbody {
                 @for (a, kind) in rows.iter().zip(&kinds) {
-                    @let count = referrers.get(&a.digest).copied().unwrap_or(0);
-                    @let scan = scannable_type(kind).then(|| scans.get(&a.id));
-                    (artifact_row(here, a, kind, scan, count))
+                    @let scannable = scannable_type(kind);
+                    @let row = Row {
+                        here,
+                        artifact: a,
+                        kind,
+                        scan: scannable.then(|| scans.get(&a.id)),
+                        sbom: scannable.then(|| sboms.get(&a.id)),
+                        referrers: referrers.get(&a.digest).copied().unwrap_or(0),
+                        scan_button: (may_scan && scannable).then(|| csrf_field(v)),
+                    };
+                    (artifact_row(&row))
                 }
             }
         }
@@ -207,15 +217,31 @@ async fn artifact_list(
     Ok((markup, total))
 }
 
-/// An artifact's row in its repository's list; `scan` is None for what
-/// the scanner does not read, `Some(None)` for an image never scanned.
-fn artifact_row(
-    here: &str,
-    a: &ArtifactRow,
-    kind: &str,
-    scan: Option<Option<&Overview>>,
+/// An artifact's row in its repository's list.
+struct Row<'a> {
+    here: &'a str,
+    artifact: &'a ArtifactRow,
+    kind: &'a str,
+    /// None for what the scanner does not read, `Some(None)` for an image
+    /// never scanned.
+    scan: Option<Option<&'a Overview>>,
+    /// Likewise, its SBOM.
+    sbom: Option<Option<&'a Overview>>,
     referrers: i64,
-) -> Markup {
+    /// The CSRF field of a "Scan" button, for those who may scan.
+    scan_button: Option<Markup>,
+}
+
+fn artifact_row(row: &Row) -> Markup {
+    let Row {
+        here,
+        artifact: a,
+        kind,
+        scan,
+        sbom,
+        referrers,
+        ..
+    } = *row;
     html! {
         tr {
             td { a href={ (here) "/artifacts/" (a.digest) } { code.digest { (short(&a.digest)) } } }
@@ -237,6 +263,19 @@ fn artifact_row(
                 @match scan {
                     None => span.muted { "—" },
                     Some(o) => (scan_state(o)),
+                }
+                @if let Some(csrf) = &row.scan_button {
+                    form.inline method="post" action={ (here) "/artifacts/" (a.digest) } {
+                        (csrf)
+                        " " button.secondary type="submit" name="action" value="scan" { "Scan" }
+                    }
+                }
+            }
+            td.wide.sbom {
+                @match sbom.map(|o| o.map(|o| (o.status.as_str(), o.sbom_digest()))) {
+                    None | Some(None) => span.muted { "—" },
+                    Some(Some((_, Some(d)))) => a href={ (here) "/artifacts/" (d) } { "SBOM" },
+                    Some(Some((status, None))) => span.muted { (status) },
                 }
             }
             td.wide.referrers { (referrers) }
