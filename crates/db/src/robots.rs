@@ -247,3 +247,24 @@ pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: i64) -> Resul
         .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// Deletes a project's robots whose names start with `prefix` and that
+/// expired before `now` (seconds); how many went.
+pub async fn delete_expired<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    prefix: &str,
+    now: i64,
+) -> Result<u64, DbError> {
+    let pattern = format!("{}%", crate::query::like_pattern(prefix).trim_matches('%'));
+    let r = sqlx::query(
+        "DELETE FROM robot WHERE project_id = $1 AND name LIKE $2 ESCAPE '\\' \
+         AND expires_at >= 0 AND expires_at < $3",
+    )
+    .bind(project_id)
+    .bind(pattern)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(r.rows_affected())
+}

@@ -412,11 +412,14 @@ impl Robots {
                 project_id: Some(p.id),
             })
             .collect();
-        let secret = chosen_or_generated(None)?;
+        // A stopped scan leaves its robot to expire: such leftovers go now.
+        let prefix = format!("{PREFIX}{project}+scanner-");
         let now = now_millis();
+        robots::delete_expired(self.db.writer(), p.id, &prefix, now / 1000).await?;
+        let secret = chosen_or_generated(None)?;
         let mut robot = Robot {
             id: 0,
-            name: format!("{PREFIX}{project}+scanner-{scanner}-{}", &id[..8]),
+            name: format!("{prefix}{scanner}-{}", &id[..8]),
             description: "for scan".into(),
             level: "project".into(),
             project_id: Some(p.id),
