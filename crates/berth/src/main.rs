@@ -270,11 +270,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let events = Events::new();
     webhooks.subscribe(&events);
     let verdicts = ScanVerdicts::default();
+    let chain = Chain::standard(&db, &store, &settings, &verdicts);
     let registry = Arc::new(Registry::new(
         db.clone(),
         store,
         events.clone(),
-        Chain::standard(&db, &settings, &verdicts),
+        chain,
         trail,
     ));
     let artifacts = Artifacts::new(db.clone(), projects.clone());

@@ -817,6 +817,25 @@ async fn every_answer_matches_the_published_document() {
             .await;
         assert_eq!(st, 200);
 
+        // A project's cosign keys (Berth's own API).
+        let (_, pem) = common::cosign_key();
+        let key = json!({"name": "ci", "public_key": pem});
+        let (st, _) = c
+            .call(M::POST, &v2("/projects/docs/cosign-keys"), a, Some(key))
+            .await;
+        assert_eq!(st, 201);
+        let (_, keys) = c
+            .call(M::GET, &v2("/projects/docs/cosign-keys"), a, None)
+            .await;
+        let kid = keys[0]["id"].as_i64().unwrap();
+        c.call(
+            M::DELETE,
+            &v2(&format!("/projects/docs/cosign-keys/{kid}")),
+            a,
+            None,
+        )
+        .await;
+
         // Garbage collection and the job service.
         let run = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
         let (st, _) = c

@@ -1548,6 +1548,17 @@ async fn scans_and_sboms_from_the_artifact_page() {
         c.refresh().await.unwrap();
         assert!(text(&c, "table.exports tbody").await.contains("downloaded"));
 
+        // A cosign key, added and deleted on the same tab.
+        let (_, pem) = common::cosign_key();
+        fill(&c, "#key_name", "ci").await;
+        fill(&c, "#key_pem", &pem).await;
+        submit(&c, "button[value=add-key]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Cosign key ci added.");
+        assert!(text(&c, "table.cosign-keys tbody").await.contains("ci"));
+        submit(&c, "button[value=delete-key]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Cosign key deleted.");
+        assert!(c.find(Locator::Css("table.cosign-keys")).await.is_err());
+
         // Vulnerability prevention refuses the image until the project's
         // allowlist lets its CVE through; the page says which holds.
         let vul = json!({"metadata": {"prevent_vul": "true", "severity": "low"}});

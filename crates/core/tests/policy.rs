@@ -149,7 +149,7 @@ async fn every_write_and_pull_passes_the_chain() {
         let committed = Arc::new(Mutex::new(Vec::new()));
         let denied_blob = berth_storage::digest_of(b"secret layer");
         let settings = ProjectSettings::new(db.clone());
-        let chain = Chain::standard(&db, &settings, &Default::default()).with(Frozen {
+        let chain = Chain::standard(&db, &store, &settings, &Default::default()).with(Frozen {
             denied_blob: denied_blob.clone(),
             committed: committed.clone(),
         });

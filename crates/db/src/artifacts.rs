@@ -721,6 +721,25 @@ pub async fn has_accessory<'e>(
     Ok(found.is_some())
 }
 
+/// The manifests of `subject`'s accessories of Harbor's type `kind` in a
+/// repository.
+pub async fn accessory_manifests<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+    subject: &str,
+    kind: &str,
+) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+    let sql =
+        format!("SELECT a.media_type, a.manifest {ACCESSORY_WHERE} AND {ACCESSORY_TYPE} = $4");
+    Ok(sqlx::query_as(&sql)
+        .bind(repository)
+        .bind(subject)
+        .bind(cosign_tag(subject))
+        .bind(kind)
+        .fetch_all(ex)
+        .await?)
+}
+
 /// Whether the artifact `digest` of a repository is itself a signature (a
 /// cosign or notation one, or tagged as a cosign signature).
 pub async fn is_signature<'e>(

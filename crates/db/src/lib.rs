@@ -29,6 +29,7 @@ pub mod allowlists;
 pub mod artifacts;
 pub mod audit;
 pub mod blobs;
+pub mod cosign_keys;
 pub mod cve_exports;
 pub mod findings;
 pub mod jobs;
@@ -457,6 +458,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "cve_export",
         include_str!("../migrations/0022_cve_export.sql"),
+    ),
+    (
+        23,
+        "cosign_key",
+        include_str!("../migrations/0023_cosign_key.sql"),
     ),
 ];
 

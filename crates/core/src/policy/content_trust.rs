@@ -4,7 +4,9 @@
 //! it. Signatures themselves pass, and so do signing tools that may push
 //! and scanners pulling with a scan's credential.
 //! Beyond Harbor, a manifest an index lists passes when the index is
-//! signed, so a signed multi-platform image can be pulled.
+//! signed, so a signed multi-platform image can be pulled; and a project
+//! that holds cosign public keys asks that a signature verify against one
+//! of them (its simple-signing payload naming the signed digest).
 //!
 //! What signs a manifest is cached per repository and digest: any write to
 //! the repository (a signature pushed or deleted, a tag moved) drops the
@@ -12,12 +14,13 @@
 //! seen within `FRESH_FOR`.
 
 use super::settings::FRESH_FOR;
-use super::{Policy, ProjectSettings, Read, Write};
+use super::{cosign, Policy, ProjectSettings, Read, Write};
 use crate::registry::error::RegistryError;
 use berth_db::{artifacts, Db};
+use berth_storage::FsStore;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Each switch, the accessory type it asks for, and Harbor's refusal.
@@ -34,11 +37,15 @@ const RULES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The refusal of a cosign-signed manifest whose signatures verify with
+/// none of the project's keys.
+const UNVERIFIED: &str = "The image is signed by cosign, but not with a key of the project.";
+
 /// Verdicts kept at most, across repositories: past it, all are dropped.
 const MOST: usize = 50_000;
 
 /// What signs one manifest.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Verdict {
     at: Instant,
     /// The manifest is itself a signature.
@@ -46,19 +53,29 @@ struct Verdict {
     /// Per entry of `RULES`: a signature of that kind refers to it or to an
     /// index listing it.
     signed: [bool; RULES.len()],
+    /// The cosign signatures of it (or of an index listing it) whose
+    /// payload names what they sign: (payload, signature), checked against
+    /// the project's keys at each pull, so a key change holds at once.
+    cosign: Arc<[(Vec<u8>, Vec<u8>)]>,
 }
+
+/// A signature payload larger than this is not read (cosign's are a few
+/// hundred bytes).
+const MAX_PAYLOAD: u64 = 64 << 10;
 
 pub struct ContentTrust {
     db: Db,
+    store: FsStore,
     settings: ProjectSettings,
     /// Repository → digest → verdict.
     verdicts: Mutex<HashMap<String, HashMap<String, Verdict>>>,
 }
 
 impl ContentTrust {
-    pub fn new(db: Db, settings: ProjectSettings) -> Self {
+    pub fn new(db: Db, store: FsStore, settings: ProjectSettings) -> Self {
         ContentTrust {
             db,
+            store,
             settings,
             verdicts: Mutex::default(),
         }
@@ -68,7 +85,7 @@ impl ContentTrust {
     async fn verdict(&self, repo: &str, digest: &str) -> Result<Verdict, RegistryError> {
         let cached = crate::lock(&self.verdicts)
             .get(repo)
-            .and_then(|m| m.get(digest).copied());
+            .and_then(|m| m.get(digest).cloned());
         if let Some(v) = cached.filter(|v| v.at.elapsed() < FRESH_FOR) {
             return Ok(v);
         }
@@ -77,16 +94,23 @@ impl ContentTrust {
             at: Instant::now(),
             is_signature: artifacts::is_signature(db, repo, digest).await?,
             signed: [false; RULES.len()],
+            cosign: Arc::new([]),
         };
         if !v.is_signature {
             let parents = artifacts::parent_digests(db, repo, digest).await?;
+            let subjects: Vec<&str> = std::iter::once(digest)
+                .chain(parents.iter().map(String::as_str))
+                .collect();
             for (i, (_, kind, _)) in RULES.iter().enumerate() {
-                for subject in std::iter::once(digest).chain(parents.iter().map(String::as_str)) {
+                for subject in &subjects {
                     if artifacts::has_accessory(db, repo, subject, kind).await? {
                         v.signed[i] = true;
                         break;
                     }
                 }
+            }
+            if v.signed[0] {
+                v.cosign = self.cosign_signatures(repo, &subjects).await?.into();
             }
         }
         let mut all = crate::lock(&self.verdicts);
@@ -94,8 +118,39 @@ impl ContentTrust {
             all.clear();
         }
         let of_repo = all.entry(repo.to_string()).or_default();
-        of_repo.insert(digest.to_string(), v);
+        of_repo.insert(digest.to_string(), v.clone());
         Ok(v)
+    }
+
+    /// The cosign signatures of the subjects whose payload names the
+    /// subject it is attached to, with their payloads read from storage.
+    async fn cosign_signatures(
+        &self,
+        repo: &str,
+        subjects: &[&str],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RegistryError> {
+        let db = self.db.reader();
+        let mut out = Vec::new();
+        for subject in subjects {
+            let kind = RULES[0].1;
+            for (_, manifest) in artifacts::accessory_manifests(db, repo, subject, kind).await? {
+                for (layer, signature) in cosign::signed_layers(&manifest) {
+                    let path = self.store.blob_path(&layer);
+                    let small =
+                        (tokio::fs::metadata(&path).await).is_ok_and(|m| m.len() <= MAX_PAYLOAD);
+                    let Ok(payload) = (match small {
+                        true => tokio::fs::read(&path).await,
+                        false => continue,
+                    }) else {
+                        continue;
+                    };
+                    if cosign::signed_digest(&payload).as_deref() == Some(*subject) {
+                        out.push((payload, signature));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -131,6 +186,17 @@ impl Policy for ContentTrust {
             for ((key, _, refusal), signed) in RULES.iter().zip(verdict.signed) {
                 if on(key) && !signed {
                     return Err(RegistryError::PolicyViolation((*refusal).into()));
+                }
+            }
+            // Beyond Harbor: a project with cosign keys asks that a
+            // signature verify against one of them.
+            if on(RULES[0].0) {
+                let keys = self.settings.cosign_keys(repo.project()).await?;
+                let verified = keys.is_empty()
+                    || (verdict.cosign.iter())
+                        .any(|(payload, sig)| keys.iter().any(|k| k.verifies(payload, sig)));
+                if !verified {
+                    return Err(RegistryError::PolicyViolation(UNVERIFIED.into()));
                 }
             }
             Ok(())

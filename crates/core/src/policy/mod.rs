@@ -10,6 +10,7 @@
 //! write has committed; `check_pull` before content is served.
 
 mod content_trust;
+pub mod cosign;
 mod referenced;
 mod settings;
 mod vulnerability;
@@ -21,6 +22,7 @@ use crate::registry::error::RegistryError;
 use berth_db::{Db, Tx};
 use berth_oci::manifest::Manifest;
 use berth_oci::{Digest, RepositoryName, Tag};
+use berth_storage::FsStore;
 use futures_util::future::BoxFuture;
 
 /// A write to the registry, as the rules see it.
@@ -138,11 +140,17 @@ impl Chain {
     /// Berth's rules, reading what they need from `db`, projects'
     /// settings from `settings`, and what scans found through `verdicts`
     /// (which the scanner clears as it writes reports).
-    pub fn standard(db: &Db, settings: &ProjectSettings, verdicts: &ScanVerdicts) -> Self {
+    pub fn standard(
+        db: &Db,
+        store: &FsStore,
+        settings: &ProjectSettings,
+        verdicts: &ScanVerdicts,
+    ) -> Self {
         Chain(vec![
             Box::new(referenced::ReferencedByIndex),
             Box::new(content_trust::ContentTrust::new(
                 db.clone(),
+                store.clone(),
                 settings.clone(),
             )),
             Box::new(vulnerability::Vulnerability::new(

@@ -2,6 +2,7 @@
 //! cached a moment per project, forgotten at once when this process
 //! changes it, so only another replica's change takes up to `FRESH_FOR`.
 
+use super::cosign::PublicKey;
 use berth_db::{allowlists, projects, Db, DbError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,7 @@ pub struct ProjectSettings {
     db: Db,
     cache: Cache<Metadata>,
     allowed: Cache<Arc<Allowed>>,
+    keys: Cache<Arc<Vec<PublicKey>>>,
 }
 
 /// Values per project name, each with when it was read.
@@ -50,6 +52,7 @@ impl ProjectSettings {
             db,
             cache: Arc::default(),
             allowed: Arc::default(),
+            keys: Arc::default(),
         }
     }
 
@@ -86,11 +89,32 @@ impl ProjectSettings {
         Ok(a)
     }
 
-    /// Drops what is known of project `name`: its metadata or allowlist
-    /// changed.
+    /// The cosign public keys project `name`'s signatures must verify
+    /// against (none: any signature will do, as in Harbor).
+    pub async fn cosign_keys(&self, name: &str) -> Result<Arc<Vec<PublicKey>>, DbError> {
+        if let Some((at, k)) = crate::lock(&self.keys).get(name) {
+            if at.elapsed() < FRESH_FOR {
+                return Ok(k.clone());
+            }
+        }
+        let pems = berth_db::cosign_keys::pems_of(self.db.reader(), name).await?;
+        // Keys are checked as they are added; one that no longer parses
+        // verifies nothing.
+        let k: Arc<Vec<PublicKey>> = Arc::new(
+            (pems.iter())
+                .filter_map(|p| PublicKey::parse(p).ok())
+                .collect(),
+        );
+        crate::lock(&self.keys).insert(name.to_string(), (Instant::now(), k.clone()));
+        Ok(k)
+    }
+
+    /// Drops what is known of project `name`: its metadata, allowlist or
+    /// keys changed.
     pub fn forget(&self, name: &str) {
         crate::lock(&self.cache).remove(name);
         crate::lock(&self.allowed).remove(name);
+        crate::lock(&self.keys).remove(name);
     }
 
     /// Drops every project's allowlist: the system's changed.

@@ -2,6 +2,7 @@
 
 pub mod allowlist;
 pub mod artifacts;
+pub mod cosign_keys;
 pub mod repositories;
 
 use crate::configurations::Configurations;

@@ -51,6 +51,8 @@ pub const SCAN_JOB: &str = "IMAGE_SCAN";
 pub const SCAN_ALL: &str = "SCAN_ALL";
 /// The job type (and execution vendor) of an SBOM generation.
 pub const SBOM_JOB: &str = "SBOM";
+/// Reports a scan all queues per transaction.
+const QUEUED_PER_TX: usize = 200;
 /// The config media type of an SBOM accessory, as Harbor pushes it.
 const SBOM_CONFIG: &str = "application/vnd.goharbor.harbor.sbom.v1";
 
@@ -1035,18 +1037,22 @@ impl Inner {
                 targets.push((repo, Target { digest, report }));
             }
         }
-        let mut tx = self.db.begin().await.map_err(fail)?;
+        // A transaction per batch: SQLite has one writer, which pushes,
+        // claims and heartbeats must not wait on for long.
         let now = now_millis();
-        for (repo, t) in &targets {
-            let Some(Some(reg)) = scanners.get(repo.project()) else {
-                continue;
-            };
-            let (uuid, mime) = (reg.uuid.as_str(), VULN_REPORT);
-            db::queue(&mut *tx, &t.report, &t.digest, uuid, mime, execution, now)
-                .await
-                .map_err(fail)?;
+        for batch in targets.chunks(QUEUED_PER_TX) {
+            let mut tx = self.db.begin().await.map_err(fail)?;
+            for (repo, t) in batch {
+                let Some(Some(reg)) = scanners.get(repo.project()) else {
+                    continue;
+                };
+                let (uuid, mime) = (reg.uuid.as_str(), VULN_REPORT);
+                db::queue(&mut *tx, &t.report, &t.digest, uuid, mime, execution, now)
+                    .await
+                    .map_err(fail)?;
+            }
+            berth_db::commit(tx).await.map_err(fail)?;
         }
-        berth_db::commit(tx).await.map_err(fail)?;
         job.log(format!("{} images to scan", targets.len()));
         let (mut scanned, mut failed) = (0, 0);
         for (repo, t) in &targets {

@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod audit;
+mod cosign_keys;
 mod error;
 mod executions;
 mod export;
@@ -59,6 +60,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(scanners::router())
         .merge(security::router())
         .merge(export::router())
+        .merge(cosign_keys::router())
         .merge(system::router())
         .merge(jobservice::router())
         .merge(gc::router())

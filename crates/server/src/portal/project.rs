@@ -480,6 +480,7 @@ pub async fn configuration(S(state): S<State>, InProject(v, p): InProject) -> Re
                 @else { p.muted { "Only the project's administrators change these." } }
             }
         }
+        (keys_section(&state, &v, &p, editable).await)
         (scanner_section(&state, &v, &p).await)
         (export_section(&state, &v, &p).await)
         @match (&own, may_list) {
@@ -534,6 +535,56 @@ async fn scanner_section(state: &State, v: &Viewer, p: &ProjectView) -> Markup {
                         }
                     }
                     p { button type="submit" name="action" value="scanner" { "Use this scanner" } }
+                }
+            }
+        }
+    }
+}
+
+/// The cosign public keys signatures must verify against (beyond Harbor).
+async fn keys_section(state: &State, v: &Viewer, p: &ProjectView, editable: bool) -> Markup {
+    let key = ProjectKey::Id(p.project.project_id);
+    let keys = state
+        .projects
+        .cosign_keys(&v.ctx, &key)
+        .await
+        .unwrap_or_default();
+    let to = tab_url(p, "configs");
+    html! {
+        h2 { "Cosign keys" }
+        p.muted {
+            "With cosign content trust on and a key here, an image is served only when a cosign signature of it verifies against one of these keys; with none, any cosign signature will do."
+        }
+        @if !keys.is_empty() {
+            div.scroll { table.cosign-keys {
+                thead { tr { th { "Name" } th { "Added" } th {} } }
+                tbody {
+                    @for k in &keys {
+                        tr {
+                            td { (k.name) }
+                            td { (minutes(k.creation_time)) }
+                            td { @if editable {
+                                form.inline method="post" action=(to) {
+                                    (csrf_field(v))
+                                    input type="hidden" name="key" value=(k.id);
+                                    button.secondary type="submit" name="action" value="delete-key" { "Delete" }
+                                }
+                            } }
+                        }
+                    }
+                }
+            } }
+        }
+        @if editable {
+            form method="post" action=(to) {
+                (csrf_field(v))
+                fieldset {
+                    legend { "Add a cosign key" }
+                    label for="key_name" { "Name" }
+                    input #key_name name="name" required;
+                    label for="key_pem" { "Public key (PEM, as cosign.pub)" }
+                    textarea #key_pem name="public_key" rows="5" required {}
+                    p { button type="submit" name="action" value="add-key" { "Add key" } }
                 }
             }
         }
@@ -620,6 +671,22 @@ pub async fn delete(S(state): S<State>, ProjectPost(v, _, p): ProjectPost) -> Re
 pub async fn configure(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
     let to = tab_url(&p, "configs");
+    match form.get("action") {
+        "add-key" => {
+            let result = (state.projects)
+                .add_cosign_key(&v.ctx, &key, form.get("name"), form.get("public_key"))
+                .await
+                .map(|_| format!("Cosign key {} added.", form.get("name").trim()));
+            return outcome(&to, result);
+        }
+        "delete-key" => {
+            let id = form.get("key").parse::<i64>().unwrap_or(0);
+            let result = (state.projects.delete_cosign_key(&v.ctx, &key, id).await)
+                .map(|()| "Cosign key deleted.".into());
+            return outcome(&to, result);
+        }
+        _ => {}
+    }
     if form.get("action") == "export" {
         let cves: Vec<&str> = (form.get("cve_ids").split([',', ' ', '\n']))
             .map(str::trim)
