@@ -178,7 +178,7 @@ fn challenge_params(s: &str) -> Vec<(String, String)> {
 /// was promised: a mismatch is an error of the read.
 pub struct Verified<R> {
     inner: R,
-    hasher: ring::digest::Context,
+    hash: berth_storage::UploadHash,
     expected: Digest,
 }
 
@@ -187,7 +187,7 @@ impl<R: Read> Verified<R> {
     pub fn new(inner: R, expected: Digest) -> Self {
         Verified {
             inner,
-            hasher: ring::digest::Context::new(&ring::digest::SHA256),
+            hash: berth_storage::UploadHash::default(),
             expected,
         }
     }
@@ -201,17 +201,13 @@ impl<R: Read> Verified<R> {
 impl<R: Read> Read for Verified<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            let got = self.hasher.clone().finish();
-            let got = Digest::from_sha256_bytes(got.as_ref().try_into().unwrap_or(&[0; 32]));
-            if got != self.expected {
-                return Err(std::io::Error::other(format!(
-                    "blob {}: the registry sent other content",
-                    self.expected
-                )));
-            }
+        if n == 0 && !buf.is_empty() && self.hash.digest() != self.expected {
+            return Err(std::io::Error::other(format!(
+                "blob {}: the registry sent other content",
+                self.expected
+            )));
         }
-        self.hasher.update(&buf[..n]);
+        self.hash.update(&buf[..n]);
         Ok(n)
     }
 }

@@ -73,6 +73,12 @@ impl UploadHash {
         self.len == 0
     }
 
+    /// Hashes more bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.len += data.len() as u64;
+    }
+
     /// The digest of everything hashed so far.
     pub fn digest(&self) -> Digest {
         to_digest(self.hasher.clone().finish())

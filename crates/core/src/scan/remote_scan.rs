@@ -47,7 +47,8 @@ impl Inner {
         operator: &str,
     ) -> Result<Done, String> {
         let client = scanners::client_of(registration)?;
-        let metadata = client.metadata().await?;
+        // What the scan request asked of the adapter moments ago, cached.
+        let metadata = self.scanners.metadata_of(registration).await?;
         let d = Digest::parse(digest).map_err(|e| e.to_string())?;
         let subject = (self.registry)
             .get_manifest(repo, &Reference::Digest(d))

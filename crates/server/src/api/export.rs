@@ -164,6 +164,12 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let id = path_id(&execution_id, "execution_id")?;
     let csv = state.scans.download_cve_export(&ctx, id).await?;
+    Ok(csv_file(id, csv))
+}
+
+/// An export's CSV as a download, named as Harbor names it (the API's and
+/// the portal's answer alike).
+pub(crate) fn csv_file(id: i64, csv: String) -> Response {
     let mut resp = csv.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
@@ -172,5 +178,5 @@ async fn download(
     )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(resp)
+    resp
 }

@@ -8,7 +8,7 @@ mod audit;
 mod cosign_keys;
 mod error;
 mod executions;
-mod export;
+pub(crate) mod export;
 mod gc;
 mod jobservice;
 pub mod login;

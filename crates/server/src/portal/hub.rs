@@ -6,8 +6,7 @@ use super::projects::{counted, pager};
 use super::{message, page, param, refusal, Listing, Viewer};
 use crate::State;
 use axum::extract::{Path, RawQuery, State as S};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_core::query::Filter;
@@ -33,17 +32,7 @@ pub fn router() -> Router<State> {
 /// A CVE export's CSV file, for the user who asked for it, once.
 pub async fn download(S(state): S<State>, v: Viewer, Path(id): Path<i64>) -> Response {
     match state.scans.download_cve_export(&v.ctx, id).await {
-        Ok(csv) => (
-            [
-                (header::CONTENT_TYPE, "text/csv".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"scandata_export_{id}.csv\""),
-                ),
-            ],
-            csv,
-        )
-            .into_response(),
+        Ok(csv) => crate::api::export::csv_file(id, csv),
         Err(e) => refusal(&v, &e),
     }
 }
