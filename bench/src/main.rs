@@ -314,6 +314,11 @@ async fn main() -> Result<()> {
                 fmt_rounds(&x.scans)
             );
         }
+        if let Some((images, rate)) = x.scan_all {
+            println!(
+                "| Berth scan all, every image of the run ({images}, most of them one random layer) | images/s | {rate:.0} | – | – |"
+            );
+        }
     }
     if let Some(p) = portal {
         for (which, ms) in &p.pages {
@@ -346,6 +351,8 @@ struct Extras {
     /// Milliseconds from a scan's request to its report, per round, for an
     /// image of `SCAN_PACKAGES` packages.
     scans: Vec<f64>,
+    /// Images a scan all scanned and its rate (images/s), if it ran.
+    scan_all: Option<(i64, f64)>,
 }
 
 /// Which of audit logging and webhooks an image-push run has on, and how
@@ -550,16 +557,18 @@ async fn berth_extras(
         }
     }
 
-    let (gc, enforced_reads, scans) = if gc {
+    let (gc, enforced_reads, scans, scan_all) = if gc {
         let reads = enforced_reads(url, (user, password), plan.rounds, scale).await?;
         let scans = scan_times(url, (user, password), plan.rounds).await?;
+        let all = scan_all_rate(url, (user, password)).await?;
         (
             Some(gc_rate(url, &t, (user, password), scale).await?),
             Some(reads),
             scans,
+            Some(all),
         )
     } else {
-        (None, None, Vec::new())
+        (None, None, Vec::new(), None)
     };
     Ok(Extras {
         pushes,
@@ -569,6 +578,7 @@ async fn berth_extras(
         gc,
         enforced_reads,
         scans,
+        scan_all,
     })
 }
 
@@ -687,6 +697,48 @@ async fn scan_times(url: &str, creds: (&str, &str), rounds: usize) -> Result<Vec
         out.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(out)
+}
+
+/// Scan all over every image the run pushed: images scanned and the rate
+/// (images/s). A run still going after two minutes is stopped and counted
+/// as far as it got.
+async fn scan_all_rate(url: &str, (user, password): (&str, &str)) -> Result<(i64, f64)> {
+    let admin = Client::new();
+    let started = Instant::now();
+    let r = admin
+        .post(format!("{url}/api/v2.0/system/scanAll/schedule"))
+        .basic_auth(user, Some(password))
+        .json(&serde_json::json!({"schedule": {"type": "Manual"}}))
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "scan all")?;
+    let deadline = started + Duration::from_secs(120);
+    loop {
+        let m: serde_json::Value = admin
+            .get(format!("{url}/api/v2.0/scans/all/metrics"))
+            .basic_auth(user, Some(password))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let completed = m["completed"].as_i64().unwrap_or(0);
+        let total = m["total"].as_i64().unwrap_or(0);
+        let done = m["ongoing"] == false && total > 0;
+        if done || Instant::now() > deadline {
+            if !done {
+                admin
+                    .post(format!("{url}/api/v2.0/system/scanAll/stop"))
+                    .basic_auth(user, Some(password))
+                    .send()
+                    .await?;
+            }
+            return Ok((
+                completed,
+                completed as f64 / started.elapsed().as_secs_f64(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Scans `project/repository:latest` and waits for its report.

@@ -4,6 +4,8 @@
 //! write's own transaction.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::policy::{Chain, Policy, ProjectSettings, Puller, Read, Write};
@@ -82,29 +84,6 @@ impl Policy for Frozen {
     }
 }
 
-async fn databases() -> Vec<(String, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut out = vec![(format!("sqlite://{}/t.db", dir.path().display()), Some(dir))];
-    if let Ok(base) = std::env::var("BERTH_TEST_DATABASE_URL") {
-        out.push((fresh_pg(&base).await, None));
-    }
-    out
-}
-
-async fn fresh_pg(base: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("berth_policytest_{}", std::process::id());
-    let mut c = sqlx::PgConnection::connect(base).await.unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(&sql).execute(&mut c).await.unwrap();
-    }
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
-}
-
 async fn push_blob(r: &Registry, repo: &RepositoryName, data: &[u8]) -> Digest {
     let d = berth_storage::digest_of(data);
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
@@ -142,7 +121,7 @@ async fn push_image(
 
 #[tokio::test]
 async fn every_write_and_pull_passes_the_chain() {
-    for (url, _dir) in databases().await {
+    for (url, _dir) in common::databases("policy").await {
         let store_dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&url).await.unwrap();
         let store = berth_storage::FsStore::open(store_dir.path()).unwrap();

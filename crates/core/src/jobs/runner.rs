@@ -2,6 +2,7 @@
 //! pool's heartbeat and the recording of run ends.
 
 use super::*;
+use std::pin::pin;
 
 /// Finished runs kept per vendor (each GC, each webhook policy …).
 const KEEP_RUNS: i64 = 50;
@@ -162,8 +163,22 @@ impl Inner {
                             break Err("interrupted".to_string());
                         }
                         _ = beat.tick() => {
-                            if self.heartbeat(&mut task, &ctx, worker, key).await {
+                            // The run goes on while its heartbeat waits: it
+                            // may hold the writer (SQLite has one) that the
+                            // heartbeat is waiting for.
+                            let mut beating = pin!(self.heartbeat(&mut task, &ctx, worker, key));
+                            let mut ended = None;
+                            let stop = loop {
+                                tokio::select! {
+                                    stop = &mut beating => break stop,
+                                    r = &mut fut, if ended.is_none() => ended = Some(r),
+                                }
+                            };
+                            if stop {
                                 interrupt_tx.send_replace(Interrupt::Stop);
+                            }
+                            if let Some(r) = ended {
+                                break r;
                             }
                         }
                     }
