@@ -10,14 +10,17 @@ log() { printf '\n== %s\n' "$*"; }
 
 # --- tools ---
 missing=()
-# The portal's browser tests drive Debian's Chromium through its WebDriver.
-for tool in skopeo umoci curl openssl psql chromium chromedriver; do
+# The portal's browser tests drive Debian's Chromium through its WebDriver;
+# the scanner's tests build an rpm database with rpm and a Go program with Go.
+for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   pkgs=("${missing[@]/psql/postgresql-client}")
   pkgs=("${pkgs[@]/chromedriver/chromium-driver}")
+  pkgs=("${pkgs[@]/rpmbuild/rpm}")
+  pkgs=("${pkgs[@]/#go/golang-go}")
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${pkgs[@]}" >/dev/null
@@ -31,7 +34,7 @@ pg_base=${BERTH_PG_BASE:-postgres://postgres@127.0.0.1:5432}
 if [ -z "${BERTH_TEST_DATABASE_URL:-}" ] && psql "$pg_base/postgres" -qAtc 'select 1' >/dev/null 2>&1; then
   log "fresh PostgreSQL test database"
   # Databases left by earlier runs (one per test server) are dropped first.
-  for db in $(psql "$pg_base/postgres" -qAtc "select datname from pg_database where datname like 'berth\_t\_%' or datname like 'berth\_dbtest\_%' or datname = 'berth_test'"); do
+  for db in $(psql "$pg_base/postgres" -qAtc "select datname from pg_database where datname like 'berth\_t\_%' or datname like 'berth\_%test\_%' or datname = 'berth_test'"); do
     psql "$pg_base/postgres" -qc "drop database if exists $db" >/dev/null
   done
   psql "$pg_base/postgres" -qc "create database berth_test" >/dev/null

@@ -1596,7 +1596,7 @@ async fn scans_and_sboms_from_the_artifact_page() {
             .unwrap();
         let db = text(&c, "dl.vulndb").await;
         assert!(
-            db.contains("Advisories\n8") || db.contains("Advisories 8"),
+            db.contains("Advisories\n10") || db.contains("Advisories 10"),
             "{db}"
         );
         fill(&c, "#cves", "CVE-2020-14343\nCVE-2021-25900").await;

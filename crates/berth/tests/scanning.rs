@@ -1,6 +1,6 @@
 //! Vulnerability scanning with the built-in scanner: real OSV advisories
 //! imported with `berth vulndb import`, images built here with dpkg, apk,
-//! Python, npm and Cargo packages of known versions, and the findings,
+//! rpm, Python, npm, Cargo and Go packages of known versions, and the findings,
 //! overviews and logs a Harbor client reads.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -161,6 +161,40 @@ fn findings(report: &Value) -> Vec<(String, String, String, String, String)> {
         .collect()
 }
 
+/// Scans an artifact and waits for the scan to end; its overview and its
+/// report, as `additions/vulnerabilities` gives it.
+async fn scan_report(s: &Server, repo: &str, reference: &str) -> (Value, Value) {
+    let path = artifact_path(repo, reference);
+    s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
+        .await
+        .is(202);
+    let overview = scanned(s, repo, reference).await;
+    let report = s
+        .expect(
+            Method::GET,
+            &format!("{path}/additions/vulnerabilities"),
+            ADMIN,
+            None,
+        )
+        .await
+        .is(200);
+    (overview, report)
+}
+
+/// The package URLs an SPDX document lists, sorted, but for the image's own.
+fn purls(doc: &Value) -> Vec<String> {
+    let mut out: Vec<String> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .filter(|p| !p.starts_with("pkg:oci/"))
+        .map(String::from)
+        .collect();
+    out.sort();
+    out
+}
+
 fn row(
     id: &str,
     package: &str,
@@ -183,7 +217,7 @@ async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages
         let imported = s.import_vulndb(&fixtures());
         assert!(
             imported.contains(
-                "8 advisories stored, 1 withdrawn removed, 0 invalid; 8 advisories in the database"
+                "10 advisories stored, 1 withdrawn removed, 0 invalid; 10 advisories in the database"
             ),
             "{imported}"
         );
@@ -217,10 +251,7 @@ async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages
             .is(200);
         assert_eq!(none, json!({}));
 
-        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
-            .await
-            .is(202);
-        let overview = scanned(&s, "p/app", "bookworm").await;
+        let (overview, report) = scan_report(&s, "p/app", "bookworm").await;
         assert_eq!(overview["scan_status"], "Success", "{overview}");
         assert_eq!(overview["severity"], "Critical");
         assert_eq!(overview["complete_percent"], 100);
@@ -230,15 +261,6 @@ async fn the_built_in_scanner_finds_exactly_the_advisories_of_an_images_packages
             json!({"total": 6, "fixable": 6, "summary": {"Critical": 2, "High": 3, "Medium": 1}})
         );
 
-        let report = s
-            .expect(
-                Method::GET,
-                &format!("{path}/additions/vulnerabilities"),
-                ADMIN,
-                None,
-            )
-            .await
-            .is(200);
         let report = &report[NATIVE];
         assert_eq!(report["severity"], "Critical");
         // The same CVE from GitHub's and PyPA's databases is one finding;
@@ -484,9 +506,9 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
     std::io::Write::write_all(&mut zip, b"{not json").unwrap();
     zip.finish().unwrap();
     let out = s.import_vulndb(&zip_path);
-    assert!(out.contains("Read 10 records"), "{out}");
+    assert!(out.contains("Read 12 records"), "{out}");
     assert!(
-        out.contains("8 advisories stored, 1 withdrawn removed, 1 invalid"),
+        out.contains("10 advisories stored, 1 withdrawn removed, 1 invalid"),
         "{out}"
     );
 
@@ -500,7 +522,7 @@ async fn an_archive_import_replaces_and_withdraws_advisories() {
     .unwrap();
     let out = s.import_vulndb(&withdrawn);
     assert!(
-        out.contains("0 advisories stored, 1 withdrawn removed, 0 invalid; 7 advisories"),
+        out.contains("0 advisories stored, 1 withdrawn removed, 0 invalid; 9 advisories"),
         "{out}"
     );
     push_debian(&s, "p/app", "v1").await;
@@ -578,16 +600,8 @@ async fn an_sbom_lists_every_package_and_is_pushed_as_the_images_accessory() {
         let doc: Value = serde_json::from_str(&doc.text).unwrap();
         assert_eq!(doc["spdxVersion"], "SPDX-2.3");
         assert_eq!(doc["name"], format!("p/app@{debian}"));
-        let mut purls: Vec<&str> = doc["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
-            .filter(|p| !p.starts_with("pkg:oci/"))
-            .collect();
-        purls.sort();
         assert_eq!(
-            purls,
+            purls(&doc),
             [
                 "pkg:cargo/serde@1.0.100",
                 "pkg:cargo/smallvec@1.4.0",
@@ -1237,21 +1251,8 @@ async fn java_archives_are_scanned_for_their_maven_packages() {
             .unwrap();
         let layer = b.into_inner().unwrap();
         s.push_layers("p/java", "v1", &[layer]).await;
-        let path = artifact_path("p/java", "v1");
-        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
-            .await
-            .is(202);
-        let overview = scanned(&s, "p/java", "v1").await;
+        let (overview, report) = scan_report(&s, "p/java", "v1").await;
         assert_eq!(overview["severity"], "Critical", "{overview}");
-        let report = s
-            .expect(
-                Method::GET,
-                &format!("{path}/additions/vulnerabilities"),
-                ADMIN,
-                None,
-            )
-            .await
-            .is(200);
         assert_eq!(
             findings(&report[NATIVE]),
             [row(
@@ -1265,6 +1266,184 @@ async fn java_archives_are_scanned_for_their_maven_packages() {
         assert_eq!(
             report[NATIVE]["vulnerabilities"][0]["preferred_cvss"]["score_v3"],
             10.0
+        );
+    }
+}
+
+/// Runs a build tool, failing the test with what it said.
+fn run(cmd: &mut std::process::Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// rpm's SQLite database, made by rpm itself: `openssl-libs` (a
+/// subpackage of `openssl`, with an epoch) and `zlib` installed.
+fn rpm_database(dir: &std::path::Path) -> Vec<u8> {
+    let spec = "Name: openssl\nEpoch: 1\nVersion: 3.0.1\nRelease: 46.el9_1\nSummary: TLS\n\
+        License: ASL 2.0\nBuildArch: x86_64\n%description\nTLS\n\
+        %package libs\nSummary: TLS libraries\n%description libs\nTLS libraries\n%files libs\n";
+    let zlib = "Name: zlib\nVersion: 1.2.11\nRelease: 40.el9\nSummary: zlib\nLicense: zlib\n\
+        BuildArch: x86_64\n%description\nzlib\n%files\n";
+    let top = dir.join("rpmbuild");
+    let db = dir.join("rpmdb");
+    for (name, text) in [("openssl.spec", spec), ("zlib.spec", zlib)] {
+        std::fs::write(dir.join(name), text).unwrap();
+        run(std::process::Command::new("rpmbuild")
+            .args(["-bb", "--quiet", "--define"])
+            .arg(format!("_topdir {}", top.display()))
+            .arg(dir.join(name)));
+    }
+    let rpms: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS/x86_64"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    run(std::process::Command::new("rpm")
+        .arg("--dbpath")
+        .arg(&db)
+        .arg("--initdb"));
+    run(std::process::Command::new("rpm")
+        .arg("--dbpath")
+        .arg(&db)
+        .args([
+            "-i",
+            "--justdb",
+            "--nodeps",
+            "--noscripts",
+            "--ignorearch",
+            "--ignoreos",
+        ])
+        .args(&rpms));
+    std::fs::read(db.join("rpmdb.sqlite")).unwrap()
+}
+
+/// A Go program built with `golang.org/x/text` v0.3.7 (vendored: no
+/// network); its bytes and the Go release that built it.
+fn go_program(dir: &std::path::Path) -> (Vec<u8>, String) {
+    let src = dir.join("hello");
+    let lib = src.join("vendor/golang.org/x/text/language");
+    std::fs::create_dir_all(&lib).unwrap();
+    let files = [
+        (src.join("go.mod"), "module example.com/hello\n\ngo 1.19\n\nrequire golang.org/x/text v0.3.7\n"),
+        (src.join("vendor/modules.txt"), "# golang.org/x/text v0.3.7\n## explicit\ngolang.org/x/text/language\n"),
+        (lib.join("language.go"), "package language\n\nfunc Name() string { return \"en\" }\n"),
+        (src.join("main.go"), "package main\n\nimport (\n\t\"fmt\"\n\n\t\"golang.org/x/text/language\"\n)\n\nfunc main() { fmt.Println(language.Name()) }\n"),
+    ];
+    for (path, text) in files {
+        std::fs::write(path, text).unwrap();
+    }
+    let go = |args: &[&str]| {
+        let mut c = std::process::Command::new("go");
+        c.args(args)
+            .current_dir(&src)
+            .env("GOFLAGS", "-mod=vendor")
+            .env("GOPROXY", "off")
+            .env("GOPATH", dir.join("gopath"))
+            .env("GOCACHE", dir.join("gocache"))
+            .env("CGO_ENABLED", "0");
+        c
+    };
+    run(&mut go(&["build", "-trimpath", "-o", "hello", "."]));
+    let version = go(&["env", "GOVERSION"]).output().unwrap().stdout;
+    let version = String::from_utf8(version).unwrap();
+    (
+        std::fs::read(src.join("hello")).unwrap(),
+        version.trim().trim_start_matches("go").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn rpm_databases_and_go_programs_are_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let rpmdb = rpm_database(dir.path());
+    let (program, go_release) = go_program(dir.path());
+    let mut b = tar::Builder::new(Vec::new());
+    let release = b"NAME=\"AlmaLinux\"\nID=\"almalinux\"\nVERSION_ID=\"9.1\"\n";
+    for (path, bytes, mode) in [
+        ("etc/os-release", &release[..], 0o644),
+        ("var/lib/rpm/rpmdb.sqlite", &rpmdb[..], 0o644),
+        ("usr/local/bin/hello", &program[..], 0o755),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(mode);
+        h.set_cksum();
+        b.append_data(&mut h, path, bytes).unwrap();
+    }
+    let layer = b.into_inner().unwrap();
+    let openssl_cves = [
+        "CVE-2022-4203",
+        "CVE-2022-4304",
+        "CVE-2022-4450",
+        "CVE-2023-0215",
+        "CVE-2023-0216",
+        "CVE-2023-0217",
+        "CVE-2023-0286",
+        "CVE-2023-0401",
+    ];
+    for s in common::servers().await {
+        s.import_vulndb(&fixtures());
+        let (digest, _) = s
+            .push_layers("p/alma", "9", std::slice::from_ref(&layer))
+            .await;
+        let (overview, report) = scan_report(&s, "p/alma", "9").await;
+        assert_eq!(overview["severity"], "High", "{overview}");
+        // Every CVE AlmaLinux's advisory names, for the binary package it
+        // names; the Go module's advisory, which rates nothing.
+        let mut want: Vec<_> = openssl_cves
+            .iter()
+            .map(|cve| {
+                row(
+                    cve,
+                    "openssl-libs",
+                    "1:3.0.1-46.el9_1",
+                    "1:3.0.1-47.el9_1",
+                    "High",
+                )
+            })
+            .collect();
+        want.push(row(
+            "CVE-2022-32149",
+            "golang.org/x/text",
+            "v0.3.7",
+            "0.3.8",
+            "Unknown",
+        ));
+        assert_eq!(findings(&report[NATIVE]), want);
+        let first = &report[NATIVE]["vulnerabilities"][0];
+        assert_eq!(first["artifact_digests"][0], digest.as_str());
+        assert_eq!(first["vendor_attributes"]["osv_id"], "ALSA-2023:0946");
+
+        // The SBOM lists every package, the Go release among them.
+        let sbom = json!({"scan_type": "sbom"});
+        let path = artifact_path("p/alma", "9");
+        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, Some(&sbom))
+            .await
+            .is(202);
+        let a = sbom_generated(&s, "p/alma", "9").await;
+        let href = a["addition_links"]["sboms"]["href"].as_str().unwrap();
+        let doc = s
+            .expect(
+                Method::GET,
+                href.trim_start_matches("/api/v2.0"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        let stdlib = format!("pkg:golang/stdlib@{go_release}");
+        assert_eq!(
+            purls(&doc),
+            [
+                "pkg:golang/golang.org/x/text@v0.3.7",
+                stdlib.as_str(),
+                "pkg:rpm/almalinux/openssl-libs@3.0.1-46.el9_1?arch=x86_64&distro=almalinux-9.1&epoch=1",
+                "pkg:rpm/almalinux/zlib@1.2.11-40.el9?arch=x86_64&distro=almalinux-9.1",
+            ]
         );
     }
 }
@@ -1494,25 +1673,13 @@ async fn a_scanner_registered_through_its_adapter_api_gives_the_same_report() {
         prevent(&s, "p", "critical").await;
         assert_eq!(pull(&s, "p/app", "bookworm").await.0, 412);
         let path = artifact_path("p/app", "bookworm");
-        s.expect(Method::POST, &format!("{path}/scan"), ADMIN, None)
-            .await
-            .is(202);
-        let overview = scanned(&s, "p/app", "bookworm").await;
+        let (overview, report) = scan_report(&s, "p/app", "bookworm").await;
         assert_eq!(overview["scan_status"], "Success", "{overview}");
         assert_eq!(overview["scanner"]["name"], "Berth");
         assert_eq!(
             overview["summary"],
             json!({"total": 6, "fixable": 6, "summary": {"Critical": 2, "High": 3, "Medium": 1}})
         );
-        let report = s
-            .expect(
-                Method::GET,
-                &format!("{path}/additions/vulnerabilities"),
-                ADMIN,
-                None,
-            )
-            .await
-            .is(200);
         let ids: Vec<String> = findings(&report[NATIVE]).into_iter().map(|f| f.0).collect();
         assert_eq!(
             ids,

@@ -464,6 +464,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cosign_key",
         include_str!("../migrations/0023_cosign_key.sql"),
     ),
+    (
+        24,
+        "vulnerability_cves",
+        include_str!("../migrations/0024_vulnerability_cves.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

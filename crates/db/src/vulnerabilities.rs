@@ -7,7 +7,8 @@ use sqlx::{Any, Executor, Row};
 #[derive(Debug, Clone)]
 pub struct Advisory {
     pub id: String,
-    pub cve: Option<String>,
+    /// The CVEs it is about, separated by spaces.
+    pub cves: String,
     pub modified: String,
     pub description: String,
     pub severity: String,
@@ -44,15 +45,15 @@ pub async fn upsert(
 ) -> Result<(), DbError> {
     for (a, packages) in batch {
         sqlx::query(
-            "INSERT INTO vulnerability (id, cve, modified, description, severity, cvss_x10, \
+            "INSERT INTO vulnerability (id, cves, modified, description, severity, cvss_x10, \
              cvss_vector, links, cwe_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (id) DO UPDATE SET cve = excluded.cve, modified = excluded.modified, \
+             ON CONFLICT (id) DO UPDATE SET cves = excluded.cves, modified = excluded.modified, \
              description = excluded.description, severity = excluded.severity, \
              cvss_x10 = excluded.cvss_x10, cvss_vector = excluded.cvss_vector, \
              links = excluded.links, cwe_ids = excluded.cwe_ids",
         )
         .bind(&a.id)
-        .bind(&a.cve)
+        .bind(&a.cves)
         .bind(&a.modified)
         .bind(&a.description)
         .bind(&a.severity)
@@ -101,7 +102,7 @@ pub async fn naming<'e>(
     name: &str,
 ) -> Result<Vec<Candidate>, DbError> {
     let rows = sqlx::query(
-        "SELECT v.id, v.cve, v.modified, v.description, v.severity, v.cvss_x10, v.cvss_vector, \
+        "SELECT v.id, COALESCE(v.cves, ''), v.modified, v.description, v.severity, v.cvss_x10, v.cvss_vector, \
          v.links, v.cwe_ids, p.versions, p.severity AS package_severity \
          FROM vulnerability_package p JOIN vulnerability v ON v.id = p.vulnerability_id \
          WHERE p.ecosystem = $1 AND p.name = $2 ORDER BY v.id",
@@ -115,7 +116,7 @@ pub async fn naming<'e>(
             Ok(Candidate {
                 advisory: Advisory {
                     id: r.try_get(0)?,
-                    cve: r.try_get(1)?,
+                    cves: r.try_get(1)?,
                     modified: r.try_get(2)?,
                     description: r.try_get(3)?,
                     severity: r.try_get(4)?,

@@ -1,13 +1,20 @@
 //! The packages an image holds, read from its layers: the OS's package
-//! databases (dpkg, apk) and language packages (Cargo.lock,
-//! package-lock.json and node_modules, Python's installed distributions,
-//! the Maven coordinates in Java archives, nested ones included).
+//! databases (dpkg, apk, rpm's SQLite database) and language packages
+//! (Cargo.lock, package-lock.json and node_modules, Python's installed
+//! distributions, the Maven coordinates in Java archives, nested ones
+//! included, and the modules Go programs were built with).
 
+use crate::{gobinary, rpmdb};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 
 /// A file larger than this is not a package database Berth reads.
 const MAX_FILE: u64 = 32 << 20;
+/// rpm's database holds every header whole: a large install's is larger.
+const MAX_RPMDB: u64 = 128 << 20;
+/// What is kept of a Go program: its build information, as
+/// `program!/GO_BUILD_INFO`.
+const GO_BUILD_INFO: &str = "go.buildinfo";
 /// What all kept files may add up to.
 const MAX_KEPT: usize = 256 << 20;
 
@@ -50,7 +57,8 @@ impl Os {
 pub struct Package {
     pub name: String,
     pub version: String,
-    /// Its package URL type: `deb`, `apk`, `cargo`, `npm`, `pypi`, `maven`.
+    /// Its package URL type: `deb`, `apk`, `rpm`, `cargo`, `npm`, `pypi`,
+    /// `maven`, `golang`.
     pub kind: &'static str,
     /// The OSV ecosystem advisories name it in, when known.
     pub ecosystem: Option<String>,
@@ -78,10 +86,11 @@ impl Package {
                 .collect::<String>()
         };
         let name = match self.kind {
-            "deb" | "apk" => {
+            "deb" | "apk" | "rpm" => {
                 let namespace = os.map(|o| o.id.as_str()).unwrap_or("unknown");
                 format!("{namespace}/{}", enc(&self.name))
             }
+            "golang" => self.name.split('/').map(enc).collect::<Vec<_>>().join("/"),
             "npm" => match self.name.strip_prefix('@').and_then(|n| n.split_once('/')) {
                 Some((scope, name)) => format!("%40{}/{}", enc(scope), enc(name)),
                 None => enc(&self.name),
@@ -92,13 +101,22 @@ impl Package {
             },
             _ => enc(&self.name),
         };
-        let mut purl = format!("pkg:{}/{name}@{}", self.kind, enc(&self.version));
+        // An rpm's epoch is a qualifier of its own.
+        let (epoch, version) = match (self.kind, self.version.split_once(':')) {
+            ("rpm", Some((epoch, version))) => (Some(epoch), version),
+            _ => (None, self.version.as_str()),
+        };
+        let mut purl = format!("pkg:{}/{name}@{}", self.kind, enc(version));
         let mut qualifiers = Vec::new();
         if let Some(arch) = &self.arch {
             qualifiers.push(format!("arch={}", enc(arch)));
         }
-        if let (Some(os), "deb" | "apk") = (os, self.kind) {
+        if let (Some(os), "deb" | "apk" | "rpm") = (os, self.kind) {
             qualifiers.push(format!("distro={}-{}", enc(&os.id), enc(&os.version_id)));
+        }
+        // Qualifiers go in the canonical (sorted) order.
+        if let Some(epoch) = epoch {
+            qualifiers.push(format!("epoch={}", enc(epoch)));
         }
         if !qualifiers.is_empty() {
             purl.push('?');
@@ -148,6 +166,9 @@ impl Layers {
         let mut added = BTreeMap::new();
         let mut deleted = Vec::new();
         let mut opaque = Vec::new();
+        // Archives and programs this layer writes: what lower layers' copies
+        // held is gone, whatever this one holds.
+        let mut replaced = HashSet::new();
         for entry in archive.entries()? {
             let mut entry = entry?;
             let raw = entry.path()?.to_string_lossy().into_owned();
@@ -164,19 +185,43 @@ impl Layers {
                 deleted.push(format!("{dir}{gone}"));
                 continue;
             }
-            if !entry.header().entry_type().is_file() || !wanted(path) {
+            if !entry.header().entry_type().is_file() {
                 continue;
             }
-            if entry.size() > MAX_FILE {
+            let path = path.to_string();
+            let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+            let found = if wanted(&path) {
+                let limit = match kind_of(&path) {
+                    Some(Kind::Rpm) => MAX_RPMDB,
+                    _ => MAX_FILE,
+                };
+                if entry.size() > limit {
+                    continue;
+                }
+                let mut bytes = Vec::with_capacity(entry.size() as usize);
+                entry.read_to_end(&mut bytes)?;
+                // An archive is kept as the package files inside it, named
+                // `archive!/entry`, not whole.
+                match is_archive(&path) {
+                    true => {
+                        replaced.insert(path.clone());
+                        archive_entries(&path, &bytes, 0)
+                    }
+                    false => vec![(path, bytes)],
+                }
+            } else if executable {
+                replaced.insert(path.clone());
+                let mut head = Vec::with_capacity(4);
+                (&mut entry).take(4).read_to_end(&mut head)?;
+                if !gobinary::is_executable(&head) {
+                    continue;
+                }
+                match gobinary::build_info(head.as_slice().chain(&mut entry))? {
+                    Some(info) => vec![(format!("{path}!/{GO_BUILD_INFO}"), info.into_bytes())],
+                    None => continue,
+                }
+            } else {
                 continue;
-            }
-            let mut bytes = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut bytes)?;
-            // An archive is kept as the package files inside it, named
-            // `archive!/entry`, not whole.
-            let found = match is_archive(path) {
-                true => archive_entries(path, &bytes, 0),
-                false => vec![(path.to_string(), bytes)],
             };
             for (path, bytes) in found {
                 self.kept += bytes.len();
@@ -188,6 +233,10 @@ impl Layers {
         }
         // Whiteouts hide what lower layers have; this layer's own files stay.
         self.files.retain(|path, _| {
+            let within = path.split_once("!/").map(|(outer, _)| outer);
+            if within.is_some_and(|outer| replaced.contains(outer)) {
+                return false;
+            }
             let hidden = deleted.iter().any(|d| {
                 path == d
                     || path.starts_with(&format!("{d}/"))
@@ -208,16 +257,20 @@ impl Layers {
         let distro = os.as_ref().and_then(Os::ecosystem);
         let mut packages = Vec::new();
         for (path, bytes) in &self.files {
-            let text = String::from_utf8_lossy(bytes);
-            let found = match kind_of(path) {
-                Some(Kind::Dpkg) => dpkg(&text, distro.as_deref()),
-                Some(Kind::Apk) => apk(&text, distro.as_deref()),
-                Some(Kind::CargoLock) => cargo_lock(&text),
-                Some(Kind::PackageLock) => package_lock(&text),
-                Some(Kind::NodeModule) => node_module(&text),
-                Some(Kind::Python) => python(&text),
-                Some(Kind::Maven) => maven(&text),
-                None => Vec::new(),
+            let Some(kind) = kind_of(path) else {
+                continue;
+            };
+            let text = || String::from_utf8_lossy(bytes);
+            let found = match kind {
+                Kind::Dpkg => dpkg(&text(), distro.as_deref()),
+                Kind::Apk => apk(&text(), distro.as_deref()),
+                Kind::Rpm => rpm(bytes, distro.as_deref()),
+                Kind::CargoLock => cargo_lock(&text()),
+                Kind::PackageLock => package_lock(&text()),
+                Kind::NodeModule => node_module(&text()),
+                Kind::Python => python(&text()),
+                Kind::Maven => maven(&text()),
+                Kind::GoBinary => go(&text()),
             };
             packages.extend(found.into_iter().map(|p| Package {
                 path: path.clone(),
@@ -233,11 +286,13 @@ impl Layers {
 enum Kind {
     Dpkg,
     Apk,
+    Rpm,
     CargoLock,
     PackageLock,
     NodeModule,
     Python,
     Maven,
+    GoBinary,
 }
 
 fn kind_of(path: &str) -> Option<Kind> {
@@ -250,6 +305,9 @@ fn kind_of(path: &str) -> Option<Kind> {
             Kind::Dpkg
         } else if path == "lib/apk/db/installed" {
             Kind::Apk
+        } else if path == "var/lib/rpm/rpmdb.sqlite" || path == "usr/lib/sysimage/rpm/rpmdb.sqlite"
+        {
+            Kind::Rpm
         } else if base == "Cargo.lock" {
             Kind::CargoLock
         } else if base == "package-lock.json" {
@@ -265,6 +323,8 @@ fn kind_of(path: &str) -> Option<Kind> {
             Kind::Python
         } else if base == "pom.properties" && path.contains("META-INF/maven/") {
             Kind::Maven
+        } else if base == GO_BUILD_INFO && path.contains("!/") {
+            Kind::GoBinary
         } else {
             return None;
         },
@@ -397,6 +457,29 @@ fn apk(text: &str, ecosystem: Option<&str>) -> Vec<Package> {
             p.arch = f.get("A").map(|a| a.to_string());
             p.license = f.get("L").map(|l| l.to_string());
             Some(p)
+        })
+        .collect()
+}
+
+fn rpm(file: &[u8], ecosystem: Option<&str>) -> Vec<Package> {
+    (rpmdb::packages(file).into_iter())
+        .map(|h| {
+            // Advisories name binary packages, with their epoch.
+            let mut p = package("rpm", ecosystem, &h.name, &h.evr);
+            p.arch = h.arch;
+            p.license = h.license;
+            p
+        })
+        .collect()
+}
+
+fn go(info: &str) -> Vec<Package> {
+    (gobinary::modules(info).into_iter())
+        .map(|m| {
+            let mut p = package("golang", Some("Go"), &m.path, &m.version);
+            // OSV writes Go versions without the `v`.
+            p.lookup.1 = m.version.trim_start_matches('v').to_string();
+            p
         })
         .collect()
 }

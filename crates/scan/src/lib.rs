@@ -1,11 +1,13 @@
 //! Berth's built-in scanner, as pure functions: what packages an image's
-//! layers hold (`inventory`), what OSV advisories say of them (`osv`, in
+//! layers hold (`inventory`, reading rpm's database with SQLite from memory), what OSV advisories say of them (`osv`, in
 //! each ecosystem's `version` order), and the SBOM that lists them (`sbom`).
 //! The registry and the database are the caller's: parsers take a `Read`
 //! or bytes.
 
+mod gobinary;
 pub mod inventory;
 pub mod osv;
+mod rpmdb;
 pub mod sbom;
 pub mod version;
 

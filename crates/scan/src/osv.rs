@@ -25,6 +25,10 @@ pub struct Record {
     /// Debian's and others' upstream ids (CVE-…).
     #[serde(default)]
     pub upstream: Vec<String>,
+    /// Related ids: where AlmaLinux's and Rocky Linux's advisories name
+    /// the CVEs they fix.
+    #[serde(default)]
+    pub related: Vec<String>,
     #[serde(default)]
     pub severity: Vec<Score>,
     #[serde(default)]
@@ -103,8 +107,9 @@ pub struct Event {
 pub struct Advisory {
     /// The OSV id (`GHSA-…`, `DEBIAN-CVE-…`, `CVE-…`).
     pub id: String,
-    /// The CVE it is, when known (reports name CVEs, as Harbor's do).
-    pub cve: Option<String>,
+    /// The CVEs it is about (reports name CVEs, as Harbor's do); a
+    /// distribution's advisory often fixes several.
+    pub cves: Vec<String>,
     pub modified: String,
     pub description: String,
     pub severity: Severity,
@@ -143,12 +148,16 @@ impl Record {
             .filter_map(|s| cvss_score(&s.score))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         let database = self.database_specific.as_ref();
+        // Red Hat's rebuilds rate an advisory in its summary only
+        // ("Important: openssl security update").
+        let rated = self.summary.as_deref().and_then(|s| s.split_once(": "));
         let severity = match &cvss {
             Some((score, _)) => Severity::of_score(*score),
             None => database
                 .and_then(|d| d.get("severity"))
                 .and_then(Value::as_str)
                 .map(Severity::of_word)
+                .or_else(|| rated.map(|(word, _)| Severity::of_word(word)))
                 .unwrap_or(Severity::Unknown),
         };
         let cwe_ids = database
@@ -160,11 +169,16 @@ impl Record {
                     .collect()
             })
             .unwrap_or_default();
-        let cve = std::iter::once(&self.id)
+        let mut cves: Vec<String> = Vec::new();
+        for id in std::iter::once(&self.id)
             .chain(&self.aliases)
             .chain(&self.upstream)
-            .find(|id| id.starts_with("CVE-"))
-            .cloned();
+            .chain(&self.related)
+        {
+            if id.starts_with("CVE-") && !cves.contains(id) {
+                cves.push(id.clone());
+            }
+        }
         let description = match (self.summary, self.details) {
             (Some(s), Some(d)) if !d.is_empty() && !d.starts_with(s.as_str()) => {
                 format!("{s}\n\n{d}")
@@ -206,7 +220,7 @@ impl Record {
         Some((
             Advisory {
                 id: self.id,
-                cve,
+                cves,
                 modified: self.modified,
                 description,
                 severity,
@@ -425,12 +439,28 @@ mod tests {
         let Some((a, p)) = r.split() else {
             panic!("not withdrawn")
         };
-        assert_eq!(a.cve.as_deref(), Some("CVE-2020-14343"));
+        assert_eq!(a.cves, ["CVE-2020-14343"]);
         assert_eq!(a.severity, Severity::Critical);
         assert_eq!(a.cvss.as_ref().map(|c| c.0), Some(9.8));
         assert_eq!(a.cwe_ids, ["CWE-20"]);
         assert_eq!(p[0].name, "pyyaml");
         assert_eq!(lookup_ecosystem("Ubuntu:Pro:22.04:LTS"), "Ubuntu:22.04");
+    }
+
+    #[test]
+    fn a_rebuilds_advisory_names_its_cves_in_related_and_rates_in_its_summary() {
+        let r = Record::parse(
+            br#"{"id":"ALSA-2023:0946","summary":"Important: openssl security and bug fix update",
+            "related":["CVE-2022-4203","CVE-2022-4304","RHSA-2023:0946"],
+            "affected":[{"package":{"ecosystem":"AlmaLinux:9","name":"openssl-libs"},
+              "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:3.0.1-47.el9_1"}]}]}]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Some((a, _)) = r.split() else {
+            panic!("not withdrawn")
+        };
+        assert_eq!(a.cves, ["CVE-2022-4203", "CVE-2022-4304"]);
+        assert_eq!(a.severity, Severity::High);
     }
 
     proptest::proptest! {

@@ -189,8 +189,8 @@ impl VulnDb {
         })
     }
 
-    /// The vulnerabilities of an image's packages, each package and
-    /// advisory once.
+    /// The vulnerabilities of an image's packages, each package and CVE
+    /// (or advisory naming none) once.
     pub async fn findings(&self, inv: &Inventory, digest: &str) -> CoreResult<Vec<Finding>> {
         let mut candidates: HashMap<(String, String), Vec<db::Candidate>> = HashMap::new();
         let mut out: BTreeMap<(String, String, String), Finding> = BTreeMap::new();
@@ -212,36 +212,42 @@ impl VulnDb {
                     continue;
                 };
                 let a = &c.advisory;
-                let id = a.cve.clone().unwrap_or_else(|| a.id.clone());
-                let entry = (id.clone(), p.name.clone(), p.version.clone());
                 let severity = (c.package_severity.as_deref())
                     .and_then(Severity::parse)
                     .or_else(|| Severity::parse(&a.severity))
                     .unwrap_or(Severity::Unknown);
                 let mut links = vec![format!("https://osv.dev/vulnerability/{}", a.id)];
                 links.extend(serde_json::from_str::<Vec<String>>(&a.links).unwrap_or_default());
-                let finding = Finding {
-                    id,
-                    package: p.name.clone(),
-                    version: p.version.clone(),
-                    fix_version: fix.unwrap_or_default(),
-                    severity,
-                    description: a.description.clone(),
-                    links,
-                    artifact_digests: vec![digest.to_string()],
-                    preferred_cvss: Cvss {
-                        score_v3: a.cvss_x10.map(|s| s as f64 / 10.0),
-                        vector_v3: a.cvss_vector.clone().unwrap_or_default(),
-                    },
-                    cwe_ids: serde_json::from_str(&a.cwe_ids).unwrap_or_default(),
-                    vendor_attributes: BTreeMap::from([
-                        ("osv_id".into(), a.id.clone().into()),
-                        ("package_type".into(), p.kind.into()),
-                    ]),
-                };
-                // The same CVE from two databases (GHSA and the CVE's own
-                // record) is one finding; the first fix named wins.
-                out.entry(entry).or_insert(finding);
+                // One finding per CVE an advisory is about, as Harbor lists them.
+                let mut ids: Vec<&str> = a.cves.split_whitespace().collect();
+                if ids.is_empty() {
+                    ids.push(&a.id);
+                }
+                for id in ids {
+                    let finding = Finding {
+                        id: id.to_string(),
+                        package: p.name.clone(),
+                        version: p.version.clone(),
+                        fix_version: fix.clone().unwrap_or_default(),
+                        severity,
+                        description: a.description.clone(),
+                        links: links.clone(),
+                        artifact_digests: vec![digest.to_string()],
+                        preferred_cvss: Cvss {
+                            score_v3: a.cvss_x10.map(|s| s as f64 / 10.0),
+                            vector_v3: a.cvss_vector.clone().unwrap_or_default(),
+                        },
+                        cwe_ids: serde_json::from_str(&a.cwe_ids).unwrap_or_default(),
+                        vendor_attributes: BTreeMap::from([
+                            ("osv_id".into(), a.id.clone().into()),
+                            ("package_type".into(), p.kind.into()),
+                        ]),
+                    };
+                    // The same CVE from two databases (GHSA and the CVE's own
+                    // record) is one finding; the first fix named wins.
+                    let entry = (id.to_string(), p.name.clone(), p.version.clone());
+                    out.entry(entry).or_insert(finding);
+                }
             }
         }
         Ok(out.into_values().collect())
@@ -288,7 +294,7 @@ fn item(record: Result<Record, String>) -> Item {
     };
     let advisory = db::Advisory {
         id: a.id,
-        cve: a.cve,
+        cves: a.cves.join(" "),
         modified: a.modified,
         description: a.description,
         severity: a.severity.as_str().into(),
