@@ -11,8 +11,9 @@ log() { printf '\n== %s\n' "$*"; }
 # --- tools ---
 missing=()
 # The portal's browser tests drive Debian's Chromium through its WebDriver;
-# the scanner's tests build an rpm database with rpm and a Go program with Go.
-for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go; do
+# the scanner's tests build an rpm database with rpm and a Go program with Go;
+# replication's talk to CNCF Distribution (Debian's docker-registry).
+for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then

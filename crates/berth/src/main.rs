@@ -4,12 +4,14 @@ mod config;
 
 use anyhow::Context;
 use berth_core::gc::Gc;
+use berth_core::iam::secrets::Secrets;
 use berth_core::iam::token::TokenService;
 use berth_core::notify::audit::Audit;
 use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::{Chain, ProjectSettings, ScanVerdicts};
+use berth_core::replication::registries::Registries;
 use berth_core::scan::{RegistryUrls, ScanDeps};
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
 use berth_server::AppState;
@@ -228,6 +230,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     first_start(&config, &iam, &projects).await?;
     let tokens = TokenService::load_or_create(&config.data_dir)?;
+    let secrets = Secrets::load_or_create(&config.data_dir)?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -318,6 +321,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         gc,
         audit,
         webhooks,
+        registries: Registries::new(db.clone(), secrets),
     });
     jobs.start();
     let flusher = {

@@ -775,6 +775,34 @@ async fn every_answer_matches_the_published_document() {
         c.call(M::DELETE, &v2(&format!("/scanners/{again}")), a, None)
             .await;
 
+        // Registry endpoints: Berth itself, over HTTP.
+        c.call(M::GET, &v2("/replication/adapters"), a, None).await;
+        c.call(M::GET, &v2("/replication/adapterinfos"), a, None)
+            .await;
+        let itself = json!({"type": "harbor", "url": c.s.url});
+        let (st, _) = c
+            .call(M::POST, &v2("/registries/ping"), a, Some(itself))
+            .await;
+        assert_eq!(st, 200);
+        let endpoint = json!({"name": "itself", "type": "harbor", "url": c.s.url,
+            "credential": {"type": "basic", "access_key": "admin",
+                           "access_secret": common::ADMIN_PASSWORD}});
+        let (st, _) = c.call(M::POST, &v2("/registries"), a, Some(endpoint)).await;
+        assert_eq!(st, 201);
+        let (_, found) = c
+            .call(M::GET, &v2("/registries?q=name%3Ditself"), a, None)
+            .await;
+        let id = found[0]["id"].as_i64().unwrap();
+        c.call(M::GET, &v2(&format!("/registries/{id}")), a, None)
+            .await;
+        c.call(M::GET, &v2(&format!("/registries/{id}/info")), a, None)
+            .await;
+        let change = json!({"description": "Berth"});
+        c.call(M::PUT, &v2(&format!("/registries/{id}")), a, Some(change))
+            .await;
+        c.call(M::DELETE, &v2(&format!("/registries/{id}")), a, None)
+            .await;
+
         // The security hub.
         let full = "/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true";
         c.call(M::GET, &v2(full), a, None).await;

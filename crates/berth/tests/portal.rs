@@ -1694,6 +1694,57 @@ async fn scans_and_sboms_from_the_artifact_page() {
 }
 
 /// sRGB relative luminance of a CSS `rgb(…)`/`rgba(…)` colour.
+#[tokio::test]
+async fn registry_endpoints_in_the_browser() {
+    let (_driver, c) = browser().await;
+    let dist = common::Distribution::start().await;
+    for s in common::servers().await {
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        c.goto(&s.u("/harbor/registries")).await.unwrap();
+        assert!(text(&c, "main").await.contains("No registry endpoint yet."));
+
+        // Tested before it is added: a closed port does not answer.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        fill(&c, "#registry_name", "dist").await;
+        fill(&c, "#registry_url", &closed).await;
+        submit(&c, "button[value='test-new']").await;
+        assert_eq!(text(&c, ".notice.err").await, "The registry is unhealthy");
+        fill(&c, "#registry_url", &dist.url).await;
+        submit(&c, "button[value='test-new']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The registry answered.");
+        fill(&c, "#registry_name", "dist").await;
+        fill(&c, "#registry_url", &dist.url).await;
+        submit(&c, "button[value='add']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The endpoint dist was added.");
+        let row = text(&c, "table.registries tbody tr").await;
+        assert!(row.contains("dist") && row.contains("healthy"), "{row}");
+        submit(&c, "table.registries button[value='test']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The registry answered.");
+
+        // Its page changes it.
+        submit(&c, "table.registries a").await;
+        fill(&c, "#registry_description", "CNCF Distribution").await;
+        submit(&c, "button[value='save']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The endpoint was saved.");
+        let stored = s
+            .expect(reqwest::Method::GET, "/registries", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(stored[0]["description"], "CNCF Distribution");
+
+        c.goto(&s.u("/harbor/registries")).await.unwrap();
+        confirm(&c, "table.registries button[value='delete']").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The endpoint dist was deleted."
+        );
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+}
+
 fn luminance(css: &str) -> f64 {
     let inner = css.split_once('(').unwrap().1.trim_end_matches(')');
     let channels: Vec<f64> = inner
@@ -1789,6 +1840,7 @@ async fn every_page_fits_a_phone_in_both_themes() {
                 "/harbor/interrogation-services".into(),
             ),
             ("security-hub".into(), "/harbor/security-hub".into()),
+            ("registries".into(), "/harbor/registries".into()),
         ];
         for tab in [
             "summary",

@@ -15,6 +15,7 @@ pub mod project;
 pub mod query;
 pub mod registry;
 pub mod remote;
+pub mod replication;
 pub mod scan;
 
 /// Now, in Unix milliseconds (every stored time).

@@ -15,6 +15,8 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json, \
     application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json";
+/// How long a ping waits for a registry's answer.
+const PING_WITHIN: Duration = Duration::from_secs(15);
 /// A manifest larger than this is refused (Distribution's own limit).
 const MAX_MANIFEST: usize = 4 << 20;
 
@@ -32,12 +34,26 @@ pub struct Remote {
 impl Remote {
     /// A registry at `base` (`https://host[:port]`).
     pub fn new(base: &str, authorization: &str, skip_cert_verify: bool) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        Self::trusting(base, authorization, skip_cert_verify, "")
+    }
+
+    /// A registry whose certificate is verified against `ca_pem` (PEM
+    /// certificates; empty for the system's roots) unless
+    /// `skip_cert_verify`.
+    pub fn trusting(
+        base: &str,
+        authorization: &str,
+        skip_cert_verify: bool,
+        ca_pem: &str,
+    ) -> Result<Self, String> {
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(120))
-            .danger_accept_invalid_certs(skip_cert_verify)
-            .build()
-            .map_err(|e| e.to_string())?;
+            .danger_accept_invalid_certs(skip_cert_verify);
+        for cert in ca_certificates(ca_pem)? {
+            http = http.add_root_certificate(cert);
+        }
+        let http = http.build().map_err(|e| e.to_string())?;
         Ok(Remote {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -83,6 +99,27 @@ impl Remote {
             .get(&format!("/v2/{repo}/blobs/{digest}"), "*/*")
             .await?;
         Ok(res.bytes_stream().map_err(std::io::Error::other))
+    }
+
+    /// Whether the registry answers its API's base (`/v2/`) to these
+    /// credentials; without any, a demand for them is an answer too.
+    pub async fn ping(&self) -> Result<(), String> {
+        let answered = async {
+            if !self.authorization.is_empty() {
+                return self.get("/v2/", "application/json").await.map(|_| ());
+            }
+            let url = format!("{}/v2/", self.base);
+            let res = self.http.get(url).send().await.map_err(|e| e.to_string())?;
+            match res.status() {
+                s if s.is_success() || s == StatusCode::UNAUTHORIZED => Ok(()),
+                s => Err(format!("GET /v2/: {s}")),
+            }
+        };
+        // A registry that takes the connection but never answers is down.
+        match tokio::time::timeout(PING_WITHIN, answered).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {}s", PING_WITHIN.as_secs())),
+        }
     }
 
     /// A GET, authenticated as the registry asks.
@@ -153,6 +190,20 @@ impl Remote {
             .or(t.access_token)
             .ok_or_else(|| format!("token service {realm} sent no token"))
     }
+}
+
+/// The certificates of a PEM bundle (none for an empty one); an error
+/// names what is wrong.
+pub fn ca_certificates(pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    if pem.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        .map_err(|e| format!("invalid CA certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("invalid CA certificate: no valid certificates found in PEM data".into());
+    }
+    Ok(certs)
 }
 
 /// A `WWW-Authenticate` challenge's `key="value"` pairs.

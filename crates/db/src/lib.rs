@@ -36,6 +36,7 @@ pub mod jobs;
 pub mod projects;
 pub mod properties;
 pub mod query;
+pub mod registries;
 pub mod repositories;
 pub mod robots;
 pub mod scanners;
@@ -468,6 +469,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         24,
         "vulnerability_cves",
         include_str!("../migrations/0024_vulnerability_cves.sql"),
+    ),
+    (
+        25,
+        "registry",
+        include_str!("../migrations/0025_registry.sql"),
     ),
 ];
 

@@ -783,3 +783,62 @@ pub fn cosign_key() -> (ring::signature::EcdsaKeyPair, String) {
         format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n"),
     )
 }
+
+/// A CNCF Distribution registry (Debian's `docker-registry`) on a free
+/// loopback port, storing in a directory of its own; stopped when dropped.
+pub struct Distribution {
+    pub url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Distribution {
+    /// Starts one and waits until it answers.
+    pub async fn start() -> Distribution {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("docker-registry (Debian's CNCF Distribution) is installed by scripts/test.sh");
+        // Stopped by its drop if it never answers.
+        let d = Distribution {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        };
+        let client = Client::new();
+        for _ in 0..200 {
+            if client.get(format!("{}/v2/", d.url)).send().await.is_ok() {
+                return d;
+            }
+            sleep_ms(25).await;
+        }
+        panic!("Distribution did not start on {}", d.url);
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,6 +5,7 @@ pub mod password;
 pub mod rbac;
 pub mod robots;
 mod role;
+pub mod secrets;
 pub mod token;
 
 use crate::error::{CoreError, CoreResult};

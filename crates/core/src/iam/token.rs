@@ -283,7 +283,7 @@ async fn repository_actions(
     Ok(granted)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> CoreResult<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> CoreResult<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -15,6 +15,7 @@ pub mod login;
 mod model;
 mod openapi;
 mod projects;
+mod registries;
 mod repositories;
 mod robots;
 mod scan;
@@ -53,6 +54,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(users::router())
         .merge(projects::router())
         .merge(repositories::router())
+        .merge(registries::router())
         .merge(robots::router())
         .merge(artifacts::router())
         .merge(scan::router())

@@ -9,6 +9,7 @@ mod logs;
 mod markdown;
 mod project;
 mod projects;
+mod registries;
 mod repository;
 mod robots;
 mod security;
@@ -88,6 +89,7 @@ pub fn router() -> Router<State> {
         .merge(repository::router())
         .merge(admin::router())
         .merge(security::router())
+        .merge(registries::router())
         .merge(hub::router())
         .merge(users::router())
         .merge(robots::router())
@@ -496,6 +498,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                                 (section_link(v, "/harbor/logs", "Logs"))
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))
                                 (section_link(v, "/harbor/job-service-dashboard", "Job Queues"))
+                                (section_link(v, "/harbor/registries", "Registries"))
                                 (section_link(v, "/harbor/interrogation-services", "Interrogation Services"))
                                 (section_link(v, "/harbor/security-hub", "Security Hub"))
                                 (section_link(v, "/harbor/configs", "Configuration"))

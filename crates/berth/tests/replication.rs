@@ -1,0 +1,281 @@
+//! Registry endpoints (`/registries`) against real registries on loopback:
+//! CNCF Distribution (Debian's `docker-registry`) and Berth itself, whose
+//! token service checks the credentials an endpoint is given.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Distribution, ADMIN, ADMIN_PASSWORD};
+use reqwest::Method;
+use serde_json::json;
+
+/// A loopback address nothing listens on.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+#[tokio::test]
+async fn registry_endpoints_must_answer_and_keep_their_secret() {
+    let dist = Distribution::start().await;
+    for s in common::servers().await {
+        let adapters = s
+            .expect(Method::GET, "/replication/adapters", ADMIN, None)
+            .await
+            .is(200);
+        for kind in [
+            "docker-hub",
+            "docker-registry",
+            "github-ghcr",
+            "gitlab",
+            "harbor",
+            "quay",
+        ] {
+            assert!(
+                adapters.as_array().unwrap().contains(&json!(kind)),
+                "{adapters}"
+            );
+        }
+        let infos = s
+            .expect(Method::GET, "/replication/adapterinfos", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(
+            infos["docker-hub"]["endpoint_pattern"]["endpoints"][0],
+            json!({"key": "hub.docker.com", "value": "https://hub.docker.com"})
+        );
+
+        // Pings: Distribution answers anyone; Berth's token service takes
+        // the right password only; nothing answers on a closed port.
+        let s = &s;
+        let ping = |body: serde_json::Value| async move {
+            s.expect(Method::POST, "/registries/ping", ADMIN, Some(&body))
+                .await
+        };
+        ping(json!({"type": "docker-registry", "url": dist.url}))
+            .await
+            .is(200);
+        let own = |secret: &str| json!({"type": "harbor", "url": s.url, "access_key": "admin", "access_secret": secret});
+        ping(own(ADMIN_PASSWORD)).await.is(200);
+        let e = ping(own("wrong")).await.error(400, "BAD_REQUEST");
+        assert_eq!(e["errors"][0]["message"], "the registry is unhealthy");
+        ping(json!({"type": "docker-registry", "url": closed_port()}))
+            .await
+            .error(400, "BAD_REQUEST");
+        let e = ping(json!({"type": "docker-registry"}))
+            .await
+            .error(400, "BAD_REQUEST");
+        assert_eq!(e["errors"][0]["message"], "type or url cannot be empty");
+
+        // Created once they answer; the secret is sealed in the database
+        // and shows as stars.
+        let created = s
+            .expect(
+                Method::POST,
+                "/registries",
+                ADMIN,
+                Some(&json!({"name": "dist", "type": "docker-registry", "url": format!("{}/", dist.url),
+                    "description": "CNCF Distribution"})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let dist_id: i64 = created
+            .header("location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let own_body = json!({"name": "self", "type": "harbor", "url": s.url,
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
+        let created = s
+            .expect(Method::POST, "/registries", ADMIN, Some(&own_body))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let own_id: i64 = created
+            .header("location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        s.expect(Method::POST, "/registries", ADMIN, Some(&own_body))
+            .await
+            .error(409, "CONFLICT");
+        let wrong = json!({"name": "wrong", "type": "harbor", "url": s.url,
+            "credential": {"access_key": "admin", "access_secret": "wrong"}});
+        let e = s
+            .expect(Method::POST, "/registries", ADMIN, Some(&wrong))
+            .await
+            .error(400, "BAD_REQUEST");
+        assert_eq!(e["errors"][0]["message"], "the registry is unhealthy");
+        for (body, message) in [
+            (
+                json!({"name": "", "type": "harbor", "url": s.url}),
+                "name cannot be empty",
+            ),
+            (
+                json!({"name": "x", "type": "harbor", "url": "ftp://r.example"}),
+                "invalid HTTP scheme: ftp",
+            ),
+        ] {
+            let e = s
+                .expect(Method::POST, "/registries", ADMIN, Some(&body))
+                .await
+                .error(400, "BAD_REQUEST");
+            assert_eq!(e["errors"][0]["message"], message);
+        }
+        let e = s
+            .expect(
+                Method::POST,
+                "/registries",
+                ADMIN,
+                Some(&json!({"name": "x", "type": "ecr", "url": s.url})),
+            )
+            .await
+            .error(400, "BAD_REQUEST");
+        assert!(e["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported registry type"));
+
+        let list = s
+            .expect(Method::GET, "/registries", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+        let dist_json = &list[0];
+        assert_eq!(
+            dist_json["url"],
+            dist.url.as_str(),
+            "stored without its slash"
+        );
+        assert_eq!(dist_json["status"], "healthy");
+        assert!(dist_json.get("credential").is_none(), "{dist_json}");
+        let own = s
+            .expect(Method::GET, &format!("/registries/{own_id}"), ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(
+            own["credential"],
+            json!({"type": "basic", "access_key": "admin", "access_secret": "*****"})
+        );
+        let found = s
+            .expect(Method::GET, "/registries?q=name%3D~sel", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(found.as_array().unwrap().len(), 1);
+        let db = s.open_db().await;
+        let row = berth_db::registries::by_id(db.reader(), own_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            row.access_secret.starts_with("sealed:v1:"),
+            "{}",
+            row.access_secret
+        );
+        assert!(!row.access_secret.contains(ADMIN_PASSWORD));
+
+        // A stored endpoint is pinged at its own address with its own
+        // secret, whatever URL the request names; other credentials may be
+        // tried.
+        let by_id = json!({"id": own_id, "url": closed_port()});
+        ping(by_id).await.is(200);
+        ping(json!({"id": own_id, "access_secret": "wrong"}))
+            .await
+            .error(400, "BAD_REQUEST");
+        ping(json!({"id": 9999})).await.error(404, "NOT_FOUND");
+
+        let info = s
+            .expect(
+                Method::GET,
+                &format!("/registries/{dist_id}/info"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(info["type"], "docker-registry");
+        assert_eq!(info["supported_triggers"], json!(["manual", "scheduled"]));
+
+        // Moving an endpoint elsewhere without a new secret drops its secret:
+        // it is never sent to an address it was not given for.
+        let moved = json!({"url": dist.url, "description": "moved"});
+        s.expect(
+            Method::PUT,
+            &format!("/registries/{own_id}"),
+            ADMIN,
+            Some(&moved),
+        )
+        .await
+        .is(200);
+        let own = s
+            .expect(Method::GET, &format!("/registries/{own_id}"), ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(own["credential"]["access_secret"], "");
+        assert_eq!(own["description"], "moved");
+        let back = json!({"url": s.url, "access_secret": "wrong"});
+        s.expect(
+            Method::PUT,
+            &format!("/registries/{own_id}"),
+            ADMIN,
+            Some(&back),
+        )
+        .await
+        .error(400, "BAD_REQUEST");
+        let renamed = json!({"name": "dist"});
+        s.expect(
+            Method::PUT,
+            &format!("/registries/{own_id}"),
+            ADMIN,
+            Some(&renamed),
+        )
+        .await
+        .error(409, "CONFLICT");
+
+        // A registry gone down shows as such when pinged.
+        let gone = Distribution::start().await;
+        let body = json!({"name": "gone", "type": "docker-registry", "url": gone.url});
+        let created = s
+            .expect(Method::POST, "/registries", ADMIN, Some(&body))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let gone_id: i64 = created
+            .header("location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        drop(gone);
+        ping(json!({"id": gone_id})).await.error(400, "BAD_REQUEST");
+        let stored = s
+            .expect(Method::GET, &format!("/registries/{gone_id}"), ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(stored["status"], "unhealthy");
+
+        // Administrators only.
+        s.create_user("dev", "Passw0rd!").await;
+        s.expect(Method::GET, "/registries", Some(("dev", "Passw0rd!")), None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::GET, "/registries", None, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+
+        s.expect(
+            Method::DELETE,
+            &format!("/registries/{own_id}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .is(200);
+        s.expect(Method::GET, &format!("/registries/{own_id}"), ADMIN, None)
+            .await
+            .error(404, "NOT_FOUND");
+    }
+}
