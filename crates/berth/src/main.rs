@@ -300,8 +300,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             },
             refresh: config.vulndb.clone(),
             work_dir: config.data_dir.join("tmp"),
+            secrets: secrets.clone(),
         },
     );
+    let sealed = (scans.scanners().seal_stored().await)
+        .context("sealing scanner credentials stored in the clear")?;
+    if sealed > 0 {
+        tracing::info!(
+            registrations = sealed,
+            "sealed scanner credentials stored in the clear"
+        );
+    }
     scans
         .schedule_vulndb_refresh()
         .await

@@ -1448,6 +1448,48 @@ async fn rpm_databases_and_go_programs_are_scanned() {
     }
 }
 
+/// A registration an earlier version stored with its credential in the
+/// clear is sealed when Berth starts, and still works.
+#[tokio::test]
+async fn scanner_credentials_stored_in_the_clear_are_sealed_at_start() {
+    for s in common::servers().await {
+        let db = s.open_db().await;
+        let credential = format!("admin:{}", common::ADMIN_PASSWORD);
+        let legacy = berth_db::scanners::Registration {
+            id: 0,
+            uuid: "0c5e4c2e-legacy".into(),
+            name: "legacy".into(),
+            description: String::new(),
+            url: s.u("/scanner-adapter"),
+            disabled: false,
+            is_default: false,
+            auth: "Basic".into(),
+            access_credential: credential.clone(),
+            skip_cert_verify: false,
+            use_internal_addr: false,
+            immutable: false,
+            creation_time: 0,
+            update_time: 0,
+        };
+        berth_db::scanners::insert(db.writer(), &legacy)
+            .await
+            .unwrap();
+        // Another process on the same database starts and seals it.
+        let next = s.sibling();
+        let one = next
+            .expect(Method::GET, "/scanners/0c5e4c2e-legacy", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(one["health"], "healthy", "{one}");
+        let row = berth_db::scanners::by_uuid(db.reader(), "0c5e4c2e-legacy")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.access_credential.starts_with("sealed:v1:"));
+        assert!(!row.access_credential.contains(common::ADMIN_PASSWORD));
+    }
+}
+
 /// How a proxy in front of Berth's adapter changes it.
 #[derive(Clone, Copy)]
 enum Twist {
@@ -1618,6 +1660,14 @@ async fn a_scanner_registered_through_its_adapter_api_gives_the_same_report() {
         assert_eq!(one["adapter"], "Berth");
         assert_eq!(one["is_default"], false);
         assert!(one.get("access_credential").is_none(), "{one}");
+        // Stored sealed, never in the clear.
+        let db = s.open_db().await;
+        let row = berth_db::scanners::by_uuid(db.reader(), &uuid)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.access_credential.starts_with("sealed:v1:"));
+        assert!(!row.access_credential.contains(common::ADMIN_PASSWORD));
         let meta = s
             .expect(
                 Method::GET,

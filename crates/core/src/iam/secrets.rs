@@ -72,6 +72,12 @@ impl Secrets {
         ))
     }
 
+    /// Whether a stored value is sealed (not written in the clear by an
+    /// earlier version).
+    pub fn is_sealed(value: &str) -> bool {
+        value.starts_with(SEALED)
+    }
+
     /// What `sealed` holds; an error when another key sealed it or it was
     /// changed.
     pub fn open(&self, sealed: &str) -> CoreResult<String> {

@@ -18,6 +18,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::iam::robots::Robots;
+use crate::iam::secrets::Secrets;
 use crate::iam::token::TokenService;
 use crate::jobs::{Enqueued, JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::notify::events::{Event, Events, Outbox};
@@ -204,6 +205,8 @@ pub struct ScanDeps {
     pub refresh: vulndb::Refresh,
     /// Where downloads are written while they are imported.
     pub work_dir: std::path::PathBuf,
+    /// Seals adapters' credentials at rest.
+    pub secrets: Secrets,
 }
 
 /// Scan all takes no parameters.
@@ -241,6 +244,7 @@ impl Scans {
                 deps.projects.clone(),
                 vulndb.clone(),
                 deps.verdicts.clone(),
+                deps.secrets,
             ),
             vulndb,
             db,

@@ -7,7 +7,7 @@ use super::adapter::{
     self, ArtifactRef, Client, EnabledCapability, Metadata, Poll, RegistryRef, SbomReport,
     ScanRequest,
 };
-use super::{scanners, Done, Inner, ScanType, NATIVE_REPORT, SBOM_REPORT, VULN_REPORT};
+use super::{Done, Inner, ScanType, NATIVE_REPORT, SBOM_REPORT, VULN_REPORT};
 use crate::iam::token::Access;
 use crate::jobs::JobContext;
 use base64::Engine;
@@ -46,7 +46,7 @@ impl Inner {
         scan_type: ScanType,
         operator: &str,
     ) -> Result<Done, String> {
-        let client = scanners::client_of(registration)?;
+        let client = self.scanners.client_of(registration)?;
         // What the scan request asked of the adapter moments ago, cached.
         let metadata = self.scanners.metadata_of(registration).await?;
         let d = Digest::parse(digest).map_err(|e| e.to_string())?;

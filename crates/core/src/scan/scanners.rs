@@ -1,13 +1,15 @@
 //! Scanner registrations (`/scanners`): the scanners Berth calls through
 //! Harbor's pluggable scanner API, the system default, and each project's
 //! choice. The built-in scanner is a registration too, shipped and
-//! immutable, answered in process rather than over HTTP.
+//! immutable, answered in process rather than over HTTP. An adapter's
+//! credential is stored sealed (`iam::secrets`) and opened only to call it.
 
 use super::adapter::{self, Capability, Client, Metadata};
 use super::{builtin, VulnDb};
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{require, Action, Kind, Resource};
+use crate::iam::secrets::Secrets;
 use crate::policy::ScanVerdicts;
 use crate::project::{ProjectKey, Projects};
 use crate::query::Filter;
@@ -72,6 +74,7 @@ pub struct Scanners {
     projects: Projects,
     vulndb: VulnDb,
     verdicts: ScanVerdicts,
+    secrets: Secrets,
     /// Adapters' metadata by registration uuid, with when it was read.
     seen: Arc<Mutex<HashMap<String, Seen>>>,
 }
@@ -82,14 +85,53 @@ fn scanner_resource() -> Resource {
 
 impl Scanners {
     /// The service on a database.
-    pub(super) fn new(db: Db, projects: Projects, vulndb: VulnDb, verdicts: ScanVerdicts) -> Self {
+    pub(super) fn new(
+        db: Db,
+        projects: Projects,
+        vulndb: VulnDb,
+        verdicts: ScanVerdicts,
+        secrets: Secrets,
+    ) -> Self {
         Scanners {
             db,
             projects,
             vulndb,
             verdicts,
+            secrets,
             seen: Arc::default(),
         }
+    }
+
+    /// Seals the credentials earlier versions stored in the clear; how
+    /// many. Run once at start, before any is read.
+    pub async fn seal_stored(&self) -> CoreResult<usize> {
+        let everything = crate::query::Filter::default().parse(FIELDS)?;
+        let mut sealed = 0;
+        for mut r in db::list(self.db.reader(), &everything, 0, i64::MAX).await? {
+            if r.access_credential.is_empty() || Secrets::is_sealed(&r.access_credential) {
+                continue;
+            }
+            r.access_credential = self.secrets.seal(&r.access_credential)?;
+            db::update(self.db.writer(), &r).await?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    }
+
+    /// A client of a stored registration's adapter, its credential opened.
+    pub(super) fn client_of(&self, r: &Registration) -> Result<Client, String> {
+        let credential = self
+            .secrets
+            .open(&r.access_credential)
+            .map_err(|e| e.to_string())?;
+        client(r, &credential)
+    }
+
+    /// A registration as stored: its credential sealed.
+    fn sealed(&self, r: &Registration) -> CoreResult<Registration> {
+        let mut stored = r.clone();
+        stored.access_credential = self.secrets.seal(&r.access_credential)?;
+        Ok(stored)
     }
 
     /// The built-in scanner's metadata, as its adapter serves it.
@@ -140,7 +182,7 @@ impl Scanners {
                 return m.clone();
             }
         }
-        let m = match client_of(r) {
+        let m = match self.client_of(r) {
             Ok(c) => c.metadata().await,
             Err(e) => Err(e),
         };
@@ -210,7 +252,7 @@ impl Scanners {
     pub async fn ping(&self, ctx: &SecurityContext, req: &RegistrationRequest) -> CoreResult<()> {
         require(ctx, Action::Read, scanner_resource()).await?;
         let r = validated(req, None)?;
-        let client = client_of(&r).map_err(CoreError::BadRequest)?;
+        let client = client(&r, &r.access_credential).map_err(CoreError::BadRequest)?;
         client.metadata().await.map_err(unreachable)?;
         Ok(())
     }
@@ -225,12 +267,12 @@ impl Scanners {
     ) -> CoreResult<String> {
         require(ctx, Action::Create, scanner_resource()).await?;
         let r = validated(req, None)?;
-        client_of(&r)
+        client(&r, &r.access_credential)
             .map_err(CoreError::BadRequest)?
             .metadata()
             .await
             .map_err(unreachable)?;
-        db::insert(self.db.writer(), &r)
+        db::insert(self.db.writer(), &self.sealed(&r)?)
             .await
             .map_err(|e| taken(e, &r))?;
         Ok(r.uuid)
@@ -245,20 +287,21 @@ impl Scanners {
         req: &RegistrationRequest,
     ) -> CoreResult<()> {
         require(ctx, Action::Update, scanner_resource()).await?;
-        let old = self.registration(uuid).await?;
+        let mut old = self.registration(uuid).await?;
         if old.immutable {
             return Err(CoreError::Forbidden(format!(
                 "registration {} is not allowed to update as it is immutable: scanner API: update",
                 old.name
             )));
         }
+        old.access_credential = self.secrets.open(&old.access_credential)?;
         let r = validated(req, Some(&old))?;
         if r.is_default && r.disabled {
             return Err(CoreError::BadRequest(format!(
                 "default registration {uuid} can not be marked to deactivated"
             )));
         }
-        db::update(self.db.writer(), &r)
+        db::update(self.db.writer(), &self.sealed(&r)?)
             .await
             .map_err(|e| taken(e, &r))?;
         crate::lock(&self.seen).remove(uuid);
@@ -420,12 +463,12 @@ fn validated(req: &RegistrationRequest, old: Option<&Registration>) -> CoreResul
     })
 }
 
-/// A client of a registration's adapter.
-pub(super) fn client_of(r: &Registration) -> Result<Client, String> {
+/// A client of a registration's adapter, with its credential in the clear.
+fn client(r: &Registration, credential: &str) -> Result<Client, String> {
     if r.url == BUILTIN_URL {
         return Err("the built-in scanner has no adapter to call".into());
     }
-    Client::new(&r.url, &r.auth, &r.access_credential, r.skip_cert_verify)
+    Client::new(&r.url, &r.auth, credential, r.skip_cert_verify)
 }
 
 /// An adapter that did not answer as it should: the settings are wrong.
