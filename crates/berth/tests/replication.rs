@@ -279,3 +279,101 @@ async fn registry_endpoints_must_answer_and_keep_their_secret() {
             .error(404, "NOT_FOUND");
     }
 }
+
+/// The copy replication runs on: an image with a referrer, and an index of
+/// two images, go from Berth to Distribution and to another project of
+/// Berth with the digests they had; a copy run again sends nothing.
+#[tokio::test]
+async fn artifacts_are_copied_with_their_digests_and_only_once() {
+    use berth_core::remote::Remote;
+    use berth_core::replication::copy::{copy, Copied, Side};
+    use berth_oci::RepositoryName;
+    use common::{OCI_INDEX, OCI_MANIFEST};
+
+    let dist = Distribution::start().await;
+    for s in common::servers().await {
+        let image = s.push_image("p/app", "v1", "copied").await;
+        let signature = common::push_referrer(
+            &s,
+            "p/app",
+            &image,
+            "application/vnd.dev.cosign.artifact.sig.v1+json",
+        )
+        .await;
+        let (a, ma) = s.push_image("p/app", "amd64", "copied-a").await;
+        let (b, mb) = s.push_image("p/app", "arm64", "copied-b").await;
+        let index = common::index_manifest(
+            OCI_INDEX,
+            &[(OCI_MANIFEST, &a, ma.len()), (OCI_MANIFEST, &b, mb.len())],
+        );
+        assert_eq!(
+            s.put_manifest("p/app", "multi", OCI_INDEX, &index)
+                .await
+                .status(),
+            201
+        );
+
+        let basic = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("admin:{ADMIN_PASSWORD}")
+            )
+        );
+        let berth = Remote::new(&s.url, &basic, false).unwrap();
+        let distribution = Remote::new(&dist.url, "", false).unwrap();
+        let repo = |n: &str| RepositoryName::parse(n).unwrap();
+        let (app, mirror, q) = (
+            repo("p/app"),
+            repo(&format!("mirror/{}", s.backend)),
+            repo("q/app"),
+        );
+        let src = Side {
+            registry: &berth,
+            repo: &app,
+        };
+        for dst in [
+            Side {
+                registry: &distribution,
+                repo: &mirror,
+            },
+            Side {
+                registry: &berth,
+                repo: &q,
+            },
+        ] {
+            let first = copy(&src, &dst, "v1").await.unwrap();
+            // The image (config and layer), the signature (its own), the tag.
+            assert_eq!(first.manifests, 3, "{first:?}");
+            assert!(first.blobs >= 3, "{first:?}");
+            assert_eq!(copy(&src, &dst, "v1").await.unwrap(), Copied::default());
+            let there = dst.registry.manifest_digest(dst.repo, "v1").await.unwrap();
+            assert_eq!(there.as_deref(), Some(image.0.as_str()));
+            let sig = dst
+                .registry
+                .manifest_digest(dst.repo, &signature)
+                .await
+                .unwrap();
+            assert_eq!(sig.as_deref(), Some(signature.as_str()));
+
+            let multi = copy(&src, &dst, "multi").await.unwrap();
+            // Both children, the index, the tag.
+            assert_eq!(multi.manifests, 4, "{multi:?}");
+            for child in [&a, &b] {
+                let d = dst.registry.manifest_digest(dst.repo, child).await.unwrap();
+                assert_eq!(d.as_deref(), Some(child.as_str()));
+            }
+        }
+        // Berth's referrers API names the signature in its new home.
+        let referrers = s
+            .expect(
+                Method::GET,
+                &format!("/v2/q/app/referrers/{}", image.0),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(referrers["manifests"][0]["digest"], signature.as_str());
+    }
+}

@@ -5,8 +5,8 @@
 
 use berth_oci::{Digest, RepositoryName};
 use futures_util::{Stream, TryStreamExt};
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::{Response, StatusCode};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
 use std::io::Read;
 use std::time::Duration;
 
@@ -68,22 +68,7 @@ impl Remote {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<(String, Vec<u8>), String> {
-        let res = self
-            .get(&format!("/v2/{repo}/manifests/{digest}"), MANIFEST_TYPES)
-            .await?;
-        let media_type = (res.headers().get(reqwest::header::CONTENT_TYPE))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        if res.content_length().unwrap_or(0) > MAX_MANIFEST as u64 {
-            return Err(format!("manifest {digest} is larger than 4 MiB"));
-        }
-        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-        if bytes.len() > MAX_MANIFEST || berth_storage::digest_of(&bytes) != *digest {
-            return Err(format!(
-                "manifest {digest}: the registry sent other content"
-            ));
-        }
+        let (media_type, bytes, _) = self.fetch_manifest(repo, &digest.to_string()).await?;
         Ok((media_type, bytes.to_vec()))
     }
 
@@ -99,6 +84,176 @@ impl Remote {
             .get(&format!("/v2/{repo}/blobs/{digest}"), "*/*")
             .await?;
         Ok(res.bytes_stream().map_err(std::io::Error::other))
+    }
+
+    /// A manifest by tag or digest: its media type, bytes and digest
+    /// (checked against the digest when asked by one).
+    pub async fn fetch_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &str,
+    ) -> Result<(String, bytes::Bytes, Digest), String> {
+        let res = self
+            .get(&format!("/v2/{repo}/manifests/{reference}"), MANIFEST_TYPES)
+            .await?;
+        let media_type = (res.headers().get(reqwest::header::CONTENT_TYPE))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if res.content_length().unwrap_or(0) > MAX_MANIFEST as u64 {
+            return Err(format!("manifest {repo}:{reference} is larger than 4 MiB"));
+        }
+        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+        let digest = berth_storage::digest_of(&bytes);
+        let asked = Digest::parse(reference).ok();
+        if bytes.len() > MAX_MANIFEST || asked.is_some_and(|d| d != digest) {
+            return Err(format!(
+                "manifest {repo}@{reference}: the registry sent other content"
+            ));
+        }
+        Ok((media_type, bytes, digest))
+    }
+
+    /// The digest a manifest reference names there, or None when it has
+    /// no such manifest.
+    pub async fn manifest_digest(
+        &self,
+        repo: &RepositoryName,
+        reference: &str,
+    ) -> Result<Option<String>, String> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let res = self
+            .send(Method::HEAD, &path, &[(ACCEPT, MANIFEST_TYPES)], None)
+            .await?;
+        match res.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok((res.headers().get("docker-content-digest"))
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)),
+            s => Err(format!("HEAD {path}: {s}")),
+        }
+    }
+
+    /// Stores a manifest under a tag or its digest.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &str,
+        media_type: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<(), String> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let content_type = [(reqwest::header::CONTENT_TYPE, media_type)];
+        let res = self
+            .send(Method::PUT, &path, &content_type, Some(bytes))
+            .await?;
+        match res.status() {
+            StatusCode::CREATED => Ok(()),
+            s => Err(format!(
+                "PUT {path}: {s} {}",
+                res.text().await.unwrap_or_default()
+            )),
+        }
+    }
+
+    /// Whether the registry holds a blob in a repository.
+    pub async fn has_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool, String> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let res = self.send(Method::HEAD, &path, &[], None).await?;
+        match res.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            s => Err(format!("HEAD {path}: {s}")),
+        }
+    }
+
+    /// Uploads a blob of `size` bytes as it streams by: an upload started
+    /// (which also gets the token a push needs), then one `PUT` of it all.
+    pub async fn push_blob<S>(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        body: S,
+    ) -> Result<(), String>
+    where
+        S: Stream<Item = std::io::Result<bytes::Bytes>> + Send + Sync + 'static,
+    {
+        let start = format!("/v2/{repo}/blobs/uploads/");
+        let res = self
+            .send(Method::POST, &start, &[], Some(bytes::Bytes::new()))
+            .await?;
+        if res.status() != StatusCode::ACCEPTED {
+            return Err(format!("POST {start}: {}", res.status()));
+        }
+        let location = (res.headers().get(reqwest::header::LOCATION))
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("POST {start}: no Location"))?;
+        let base = reqwest::Url::parse(&format!("{}/", self.base)).map_err(|e| e.to_string())?;
+        let mut url = base.join(location).map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let mut req = self
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body));
+        let auth = self.current_authorization().await;
+        if !auth.is_empty() {
+            req = req.header(AUTHORIZATION, auth);
+        }
+        let res = req.send().await.map_err(|e| e.to_string())?;
+        match res.status() {
+            StatusCode::CREATED => Ok(()),
+            s => Err(format!(
+                "PUT blob {digest}: {s} {}",
+                res.text().await.unwrap_or_default()
+            )),
+        }
+    }
+
+    /// The manifests that refer to `digest` (the referrers API; none from
+    /// a registry without it).
+    pub async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Vec<Digest>, String> {
+        let path = format!("/v2/{repo}/referrers/{digest}");
+        let accept = [(ACCEPT, "application/vnd.oci.image.index.v1+json")];
+        let res = self.send(Method::GET, &path, &accept, None).await?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !res.status().is_success() {
+            return Err(format!("GET {path}: {}", res.status()));
+        }
+        let index: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
+        Ok((index["manifests"].as_array().into_iter().flatten())
+            .filter_map(|m| m["digest"].as_str().and_then(|d| Digest::parse(d).ok()))
+            .collect())
+    }
+
+    /// A blob's bytes as they stream, with its size.
+    pub async fn blob_sized(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<
+        (
+            u64,
+            impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + Sync + Unpin + 'static,
+        ),
+        String,
+    > {
+        let res = self
+            .get(&format!("/v2/{repo}/blobs/{digest}"), "*/*")
+            .await?;
+        let size = res
+            .content_length()
+            .ok_or_else(|| format!("blob {digest}: no Content-Length"))?;
+        Ok((size, res.bytes_stream().map_err(std::io::Error::other)))
     }
 
     /// Whether the registry answers its API's base (`/v2/`) to these
@@ -122,21 +277,49 @@ impl Remote {
         }
     }
 
-    /// A GET, authenticated as the registry asks.
+    /// A GET, authenticated as the registry asks; an error unless it
+    /// succeeds.
     async fn get(&self, path: &str, accept: &str) -> Result<Response, String> {
-        let url = format!("{}{path}", self.base);
-        let send = |auth: Option<String>| {
-            let mut req = self.http.get(&url).header(ACCEPT, accept);
-            if let Some(a) = auth.filter(|a| !a.is_empty()) {
-                req = req.header(AUTHORIZATION, a);
+        let res = self
+            .send(Method::GET, path, &[(ACCEPT, accept)], None)
+            .await?;
+        if !res.status().is_success() {
+            return Err(format!("GET {path}: {}", res.status()));
+        }
+        Ok(res)
+    }
+
+    /// A request to `path` (or a URL the registry gave), authenticated as
+    /// the registry asks: the credentials given, else the token the token
+    /// flow gets for the challenge a 401 names (kept for the next request,
+    /// as long as the registry takes it). Whatever the status, the answer.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, &str)],
+        body: Option<bytes::Bytes>,
+    ) -> Result<Response, String> {
+        let url = match path.starts_with("http://") || path.starts_with("https://") {
+            true => path.to_string(),
+            false => format!("{}{path}", self.base),
+        };
+        let send = |auth: String| {
+            let mut req = self.http.request(method.clone(), &url);
+            for (k, v) in headers {
+                req = req.header(k, *v);
+            }
+            if !auth.is_empty() {
+                req = req.header(AUTHORIZATION, auth);
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
             }
             req.send()
         };
-        let token = self.token.lock().await.clone();
-        let first = token
-            .map(|t| format!("Bearer {t}"))
-            .unwrap_or_else(|| self.authorization.clone());
-        let mut res = send(Some(first)).await.map_err(|e| e.to_string())?;
+        let mut res = send(self.current_authorization().await)
+            .await
+            .map_err(|e| e.to_string())?;
         if res.status() == StatusCode::UNAUTHORIZED {
             let challenge = (res.headers().get(WWW_AUTHENTICATE))
                 .and_then(|v| v.to_str().ok())
@@ -145,15 +328,21 @@ impl Remote {
             if let Some(params) = challenge.strip_prefix("Bearer ") {
                 let token = self.token_from(params).await?;
                 *self.token.lock().await = Some(token.clone());
-                res = send(Some(format!("Bearer {token}")))
+                res = send(format!("Bearer {token}"))
                     .await
                     .map_err(|e| e.to_string())?;
             }
         }
-        if !res.status().is_success() {
-            return Err(format!("GET {path}: {}", res.status()));
-        }
         Ok(res)
+    }
+
+    /// What the next request is sent with: the last token, else the
+    /// credentials given.
+    async fn current_authorization(&self) -> String {
+        match self.token.lock().await.clone() {
+            Some(t) => format!("Bearer {t}"),
+            None => self.authorization.clone(),
+        }
     }
 
     /// Runs the token flow against a challenge's realm.

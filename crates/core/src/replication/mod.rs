@@ -4,4 +4,5 @@
 //! differs between them is where that API lives and how they are named.
 
 pub mod adapters;
+pub mod copy;
 pub mod registries;
