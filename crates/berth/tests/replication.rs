@@ -180,7 +180,7 @@ async fn registry_endpoints_must_answer_and_keep_their_secret() {
         // A stored endpoint is pinged at its own address with its own
         // secret, whatever URL the request names; other credentials may be
         // tried.
-        let by_id = json!({"id": own_id, "url": closed_port()});
+        let by_id = json!({"id": own_id, "url": closed_port(), "type": "docker-hub"});
         ping(by_id).await.is(200);
         ping(json!({"id": own_id, "access_secret": "wrong"}))
             .await

@@ -200,15 +200,16 @@ impl Registries {
             secret = self.secrets.open(&e.access_secret)?;
         } else {
             // Only settings not stored may point the ping anywhere: a
-            // stored endpoint's secret goes to its own address only.
+            // stored endpoint's secret goes to its own address only (its
+            // type says where too: Docker Hub's API is elsewhere).
             if let Some(url) = &with.url {
                 e.url = normalized(url)?;
             }
+            if let Some(kind) = &req.kind {
+                e.kind.clone_from(kind);
+            }
             e.insecure = with.insecure.unwrap_or(false);
             e.ca_certificate = with.ca_certificate.clone().unwrap_or_default();
-        }
-        if let Some(kind) = &req.kind {
-            e.kind.clone_from(kind);
         }
         for (field, v) in [
             (&mut e.credential_type, &with.credential_type),
