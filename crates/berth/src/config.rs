@@ -81,6 +81,10 @@ pub struct ServeOptions {
     /// cron with seconds [default: 0 0 3 * * * (daily at 03:00 UTC)]
     #[arg(long, env = "BERTH_VULNDB_REFRESH_CRON")]
     pub vulndb_refresh_cron: Option<String>,
+    /// When every registry endpoint's health is checked, as a cron with
+    /// seconds [default: 0 */5 * * * * (every five minutes, as Harbor)]
+    #[arg(long, env = "BERTH_REGISTRY_HEALTH_CRON")]
+    pub registry_health_cron: Option<String>,
 }
 
 /// The effective configuration.
@@ -105,6 +109,8 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Where and when the vulnerability database is refreshed from.
     pub vulndb: berth_core::scan::vulndb::Refresh,
+    /// When registry endpoints' health is checked (a cron with seconds).
+    pub registry_health_cron: String,
 }
 
 impl ServeOptions {
@@ -132,6 +138,7 @@ impl ServeOptions {
             body_timeout_seconds: self.body_timeout_seconds.or(other.body_timeout_seconds),
             vulndb_urls: self.vulndb_urls.or(other.vulndb_urls),
             vulndb_refresh_cron: self.vulndb_refresh_cron.or(other.vulndb_refresh_cron),
+            registry_health_cron: self.registry_health_cron.or(other.registry_health_cron),
         }
     }
 
@@ -195,6 +202,9 @@ impl ServeOptions {
                     .vulndb_refresh_cron
                     .unwrap_or_else(|| "0 0 3 * * *".into()),
             },
+            registry_health_cron: o
+                .registry_health_cron
+                .unwrap_or_else(|| "0 */5 * * * *".into()),
         })
     }
 }

@@ -316,6 +316,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("scheduling the vulnerability database's refresh")?;
     scans.subscribe();
+    let registries = Registries::new(db.clone(), secrets);
+    registries
+        .schedule_health_checks(&jobs, &config.registry_health_cron)
+        .await
+        .context("scheduling registry endpoints' health checks")?;
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts,
@@ -330,7 +335,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         gc,
         audit,
         webhooks,
-        registries: Registries::new(db.clone(), secrets),
+        registries,
     });
     jobs.start();
     let flusher = {

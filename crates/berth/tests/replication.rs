@@ -7,7 +7,7 @@ mod common;
 
 use common::{Distribution, ADMIN, ADMIN_PASSWORD};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// A loopback address nothing listens on.
 fn closed_port() -> String {
@@ -375,5 +375,36 @@ async fn artifacts_are_copied_with_their_digests_and_only_once() {
             .await
             .is(200);
         assert_eq!(referrers["manifests"][0]["digest"], signature.as_str());
+    }
+}
+
+/// Every endpoint's health is checked on a schedule (every second here):
+/// a registry that goes down shows as unhealthy without being pinged.
+#[tokio::test]
+async fn endpoints_are_checked_on_a_schedule() {
+    for (backend, url) in common::databases().await {
+        let s =
+            common::Server::start_with(backend, url, &["--registry-health-cron", "* * * * * *"])
+                .await;
+        let dist = Distribution::start().await;
+        let body = json!({"name": "dist", "type": "docker-registry", "url": dist.url});
+        let created = s
+            .expect(Method::POST, "/registries", ADMIN, Some(&body))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let path = created
+            .header("location")
+            .trim_start_matches("/api/v2.0")
+            .to_string();
+        drop(dist);
+        let mut status = Value::Null;
+        for _ in 0..100 {
+            status = s.expect(Method::GET, &path, ADMIN, None).await.is(200)["status"].clone();
+            if status == "unhealthy" {
+                break;
+            }
+            common::sleep_ms(100).await;
+        }
+        assert_eq!(status, "unhealthy");
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{require, Action, Resource};
 use crate::iam::secrets::Secrets;
+use crate::jobs::{JobContext, JobResult, Jobs};
 use crate::query::Filter;
 use crate::remote::{ca_certificates, Remote};
 use base64::Engine;
@@ -17,6 +18,8 @@ use berth_db::{now_millis, Db};
 
 /// The longest name Harbor takes.
 const MAX_NAME: usize = 64;
+/// The job that checks every endpoint, on a schedule.
+pub const HEALTH_CHECK_JOB: &str = "REGISTRY_HEALTH_CHECK";
 
 fn registry() -> Resource {
     Resource::System("registry")
@@ -83,6 +86,44 @@ impl Registries {
     /// The service on a database, sealing secrets with `secrets`.
     pub fn new(db: Db, secrets: Secrets) -> Self {
         Registries { db, secrets }
+    }
+
+    /// Checks every endpoint on `cron` (Harbor checks every five minutes),
+    /// once across replicas: the job service runs the schedule.
+    pub async fn schedule_health_checks(&self, jobs: &Jobs, cron: &str) -> CoreResult<()> {
+        jobs.register_on(
+            HEALTH_CHECK_JOB,
+            std::sync::Arc::new(self.clone()),
+            |r, ctx| async move { r.check_all(ctx).await },
+        );
+        jobs.set_schedule(HEALTH_CHECK_JOB, "Custom", Some(cron), "{}")
+            .await
+    }
+
+    /// Pings every endpoint as stored and records what it found.
+    async fn check_all(&self, job: JobContext) -> JobResult {
+        let everything = Filter::default().parse(FIELDS).map_err(|e| e.to_string())?;
+        let endpoints = db::list(self.db.reader(), &everything, 0, i64::MAX)
+            .await
+            .map_err(|e| e.to_string())?;
+        for e in endpoints {
+            let secret = self
+                .secrets
+                .open(&e.access_secret)
+                .map_err(|e| e.to_string())?;
+            let (id, name) = (e.id, e.name.clone());
+            let status = match (Open { stored: e, secret }).answers().await {
+                Ok(()) => "healthy",
+                Err(why) => {
+                    job.log(format!("{name}: {why}"));
+                    "unhealthy"
+                }
+            };
+            db::set_status(self.db.writer(), id, status)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// A page of endpoints, and how many match.
