@@ -408,3 +408,70 @@ async fn endpoints_are_checked_on_a_schedule() {
         assert_eq!(status, "unhealthy");
     }
 }
+
+/// Distribution with Docker token auth (a test token server signs the
+/// tokens): endpoints are pinged through the token flow, and a copy gets
+/// the push token it needs; wrong credentials get nothing.
+#[tokio::test]
+async fn a_registry_with_token_auth_is_reached_through_its_tokens() {
+    use berth_core::remote::Remote;
+    use berth_core::replication::copy::{copy, Side};
+    use berth_oci::RepositoryName;
+
+    let tokens = common::TokenServer::start("mirror", "s3cret").await;
+    let dist = Distribution::start_with(Some(&tokens)).await;
+    let basic = |user: &str, password: &str| {
+        let pair = format!("{user}:{password}");
+        format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)
+        )
+    };
+    for s in common::servers().await {
+        let ping = |body: Value| {
+            let s = &s;
+            async move {
+                s.expect(Method::POST, "/registries/ping", ADMIN, Some(&body))
+                    .await
+            }
+        };
+        let with = |secret: &str| json!({"type": "docker-registry", "url": dist.url, "access_key": "mirror", "access_secret": secret});
+        // Without credentials, a demand for them is an answer.
+        ping(json!({"type": "docker-registry", "url": dist.url}))
+            .await
+            .is(200);
+        ping(with("s3cret")).await.is(200);
+        ping(with("wrong")).await.error(400, "BAD_REQUEST");
+
+        let image = s.push_image("p/app", "v1", "tokens").await;
+        let berth = Remote::new(&s.url, &basic("admin", ADMIN_PASSWORD), false).unwrap();
+        let (app, dst) = (
+            RepositoryName::parse("p/app").unwrap(),
+            RepositoryName::parse(&format!("tok/{}", s.backend)).unwrap(),
+        );
+        let src = Side {
+            registry: &berth,
+            repo: &app,
+        };
+        let wrong = Remote::new(&dist.url, &basic("mirror", "wrong"), false).unwrap();
+        let refused = copy(
+            &src,
+            &Side {
+                registry: &wrong,
+                repo: &dst,
+            },
+            "v1",
+        )
+        .await;
+        assert!(refused.is_err(), "{refused:?}");
+        let right = Remote::new(&dist.url, &basic("mirror", "s3cret"), false).unwrap();
+        let to = Side {
+            registry: &right,
+            repo: &dst,
+        };
+        let copied = copy(&src, &to, "v1").await.unwrap();
+        assert_eq!((copied.manifests, copied.blobs), (2, 2), "{copied:?}");
+        let there = right.manifest_digest(&dst, "v1").await.unwrap();
+        assert_eq!(there.as_deref(), Some(image.0.as_str()));
+    }
+}

@@ -793,21 +793,32 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    /// Starts one and waits until it answers.
+    /// Starts one that lets anyone in, and waits until it answers.
     pub async fn start() -> Distribution {
+        Self::start_with(None).await
+    }
+
+    /// Starts one; with a token server, it takes only that server's tokens
+    /// (Docker token auth), as most registries do.
+    pub async fn start_with(tokens: Option<&TokenServer>) -> Distribution {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
+        let auth = match tokens {
+            Some(t) => format!(
+                "auth:\n  token:\n    realm: {}/token\n    service: {TOKEN_SERVICE}\n    \
+                 issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                t.url,
+                t.cert.display()
+            ),
+            None => String::new(),
+        };
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
+                 http:\n  addr: 127.0.0.1:{port}\n{auth}",
                 dir.path().join("data").display()
             ),
         )
@@ -835,6 +846,170 @@ impl Distribution {
         }
         panic!("Distribution did not start on {}", d.url);
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `service` and `iss` a test token server's tokens name.
+const TOKEN_SERVICE: &str = "distribution-test";
+const TOKEN_ISSUER: &str = "berth-test-token-server";
+
+/// A Docker token server for Distribution, as small as a test needs: it
+/// signs (ES256, its certificate in `x5c`) a token granting every scope
+/// asked to one user, checked with basic auth, and refuses anyone else.
+pub struct TokenServer {
+    pub url: String,
+    /// The certificate Distribution trusts its tokens by.
+    pub cert: std::path::PathBuf,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    /// Serves tokens to `user` with `password`.
+    pub async fn start(user: &str, password: &str) -> TokenServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, cert) = (dir.path().join("token.key"), dir.path().join("token.crt"));
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args([
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=berth-test-token-server",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let pem_der = |path: &std::path::Path| -> String {
+            let pem = std::fs::read_to_string(path).unwrap();
+            pem.lines().filter(|l| !l.starts_with("-----")).collect()
+        };
+        let key_der =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pem_der(&key))
+                .unwrap();
+        let signing = jsonwebtoken::EncodingKey::from_ec_der(&key_der);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let expected = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{user}:{password}")
+            )
+        );
+        let state = std::sync::Arc::new((signing, pem_der(&cert), expected));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let _ = answer_token_request(conn, &state.0, &state.1, &state.2).await;
+                });
+            }
+        });
+        TokenServer {
+            url,
+            cert,
+            task,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads one `GET /token?service=…&scope=…` and answers it.
+async fn answer_token_request(
+    mut conn: tokio::net::TcpStream,
+    key: &jsonwebtoken::EncodingKey,
+    cert_der_b64: &str,
+    expected: &str,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+        let n = conn.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let target = head.split_whitespace().nth(1).unwrap_or("/");
+    let authorized = head.lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(k, v)| k.eq_ignore_ascii_case("authorization") && v.trim() == expected)
+    });
+    let (status, body) = if authorized {
+        let url = reqwest::Url::parse(&format!("http://token{target}")).unwrap();
+        let access: Vec<Value> = url
+            .query_pairs()
+            .filter(|(k, _)| k == "scope")
+            .filter_map(|(_, scope)| {
+                let mut parts = scope.splitn(3, ':');
+                let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+            })
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({
+            "iss": TOKEN_ISSUER, "sub": "tester", "aud": TOKEN_SERVICE,
+            "exp": now + 300, "nbf": now - 10, "iat": now,
+            "jti": uuid::Uuid::new_v4().to_string(), "access": access,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.x5c = Some(vec![cert_der_b64.to_string()]);
+        let token = jsonwebtoken::encode(&header, &claims, key).unwrap();
+        (
+            "200 OK",
+            json!({"token": token, "access_token": token, "expires_in": 300}).to_string(),
+        )
+    } else {
+        (
+            "401 Unauthorized",
+            json!({"details": "wrong credentials"}).to_string(),
+        )
+    };
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(reply.as_bytes()).await?;
+    conn.shutdown().await
 }
 
 impl Drop for Distribution {
