@@ -1,7 +1,7 @@
-//! A client of another OCI registry's `/v2` API, for pulling: manifests
-//! and blobs by digest, each verified against its digest, with the Docker
-//! token flow (a 401's Bearer challenge answered from the realm it names)
-//! and basic auth.
+//! A client of another OCI registry's `/v2` API, pulling (manifests and
+//! blobs, each verified against its digest) and pushing (blobs streamed in
+//! one `PUT`, manifests), with the Docker token flow (a 401's Bearer
+//! challenge answered from the realm it names) and basic auth.
 
 use berth_oci::{Digest, RepositoryName};
 use futures_util::{Stream, TryStreamExt};
