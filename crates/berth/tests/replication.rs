@@ -15,6 +15,21 @@ fn closed_port() -> String {
     format!("http://{}", l.local_addr().unwrap())
 }
 
+/// Creates an endpoint (it must be created); its id.
+async fn create_endpoint(s: &common::Server, body: &Value) -> i64 {
+    let created = s
+        .expect(Method::POST, "/registries", ADMIN, Some(body))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created
+        .header("location")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn registry_endpoints_must_answer_and_keep_their_secret() {
     let dist = Distribution::start().await;
@@ -69,36 +84,12 @@ async fn registry_endpoints_must_answer_and_keep_their_secret() {
 
         // Created once they answer; the secret is sealed in the database
         // and shows as stars.
-        let created = s
-            .expect(
-                Method::POST,
-                "/registries",
-                ADMIN,
-                Some(&json!({"name": "dist", "type": "docker-registry", "url": format!("{}/", dist.url),
-                    "description": "CNCF Distribution"})),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        let dist_id: i64 = created
-            .header("location")
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let dist_body = json!({"name": "dist", "type": "docker-registry",
+            "url": format!("{}/", dist.url), "description": "CNCF Distribution"});
+        let dist_id = create_endpoint(s, &dist_body).await;
         let own_body = json!({"name": "self", "type": "harbor", "url": s.url,
             "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
-        let created = s
-            .expect(Method::POST, "/registries", ADMIN, Some(&own_body))
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        let own_id: i64 = created
-            .header("location")
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let own_id = create_endpoint(s, &own_body).await;
         s.expect(Method::POST, "/registries", ADMIN, Some(&own_body))
             .await
             .error(409, "CONFLICT");
@@ -238,17 +229,7 @@ async fn registry_endpoints_must_answer_and_keep_their_secret() {
         // A registry gone down shows as such when pinged.
         let gone = Distribution::start().await;
         let body = json!({"name": "gone", "type": "docker-registry", "url": gone.url});
-        let created = s
-            .expect(Method::POST, "/registries", ADMIN, Some(&body))
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        let gone_id: i64 = created
-            .header("location")
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let gone_id = create_endpoint(s, &body).await;
         drop(gone);
         ping(json!({"id": gone_id})).await.error(400, "BAD_REQUEST");
         let stored = s
@@ -388,14 +369,7 @@ async fn endpoints_are_checked_on_a_schedule() {
                 .await;
         let dist = Distribution::start().await;
         let body = json!({"name": "dist", "type": "docker-registry", "url": dist.url});
-        let created = s
-            .expect(Method::POST, "/registries", ADMIN, Some(&body))
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        let path = created
-            .header("location")
-            .trim_start_matches("/api/v2.0")
-            .to_string();
+        let path = format!("/registries/{}", create_endpoint(&s, &body).await);
         drop(dist);
         let mut status = Value::Null;
         for _ in 0..100 {
@@ -473,5 +447,131 @@ async fn a_registry_with_token_auth_is_reached_through_its_tokens() {
         assert_eq!((copied.manifests, copied.blobs), (2, 2), "{copied:?}");
         let there = right.manifest_digest(&dst, "v1").await.unwrap();
         assert_eq!(there.as_deref(), Some(image.0.as_str()));
+    }
+}
+
+/// Runs openssl, failing the test with what it said.
+fn openssl(args: &[&str], dir: &std::path::Path) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An endpoint over TLS (a Berth serving a certificate of a private CA) is
+/// trusted through the CA in its `ca_certificate`, or not checked with
+/// `insecure`; otherwise it does not answer.
+#[tokio::test]
+async fn an_endpoint_over_tls_is_trusted_by_its_ca_or_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509"],
+        &ec[..],
+        &[
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    ]
+    .concat();
+    openssl(&ca, dir.path());
+    let csr = [
+        &["req"],
+        &ec[..],
+        &[
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+    ]
+    .concat();
+    openssl(&csr, dir.path());
+    std::fs::write(dir.path().join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "cert.pem",
+        ],
+        dir.path(),
+    );
+    let ca_pem = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let mut cmd = common::serve(&dir.path().join("data"));
+    cmd.env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    cmd.arg("--tls-cert").arg(dir.path().join("cert.pem"));
+    cmd.arg("--tls-key").arg(dir.path().join("key.pem"));
+    let (child, url) = common::spawn_listening(cmd);
+    let _tls = Killed(child);
+    assert!(url.starts_with("https://"), "{url}");
+    for s in common::servers().await {
+        let ping = |extra: Value| {
+            let s = &s;
+            let mut body = json!({"type": "harbor", "url": url});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            async move {
+                s.expect(Method::POST, "/registries/ping", ADMIN, Some(&body))
+                    .await
+            }
+        };
+        let e = ping(json!({})).await.error(400, "BAD_REQUEST");
+        assert_eq!(e["errors"][0]["message"], "the registry is unhealthy");
+        ping(json!({"ca_certificate": ca_pem})).await.is(200);
+        ping(json!({"insecure": true})).await.is(200);
+        let e = ping(json!({"ca_certificate": "not a certificate"}))
+            .await
+            .error(400, "BAD_REQUEST");
+        let message = e["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("invalid CA certificate"), "{message}");
+
+        let body = json!({"name": "tls", "type": "harbor", "url": url, "ca_certificate": ca_pem});
+        let path = format!("/registries/{}", create_endpoint(&s, &body).await);
+        let stored = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+        assert_eq!(stored["ca_certificate"], ca_pem.as_str());
+        assert_eq!(stored["insecure"], false);
     }
 }
