@@ -294,14 +294,8 @@ async fn artifacts_are_copied_with_their_digests_and_only_once() {
             201
         );
 
-        let basic = format!(
-            "Basic {}",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                format!("admin:{ADMIN_PASSWORD}")
-            )
-        );
-        let berth = Remote::new(&s.url, &basic, false).unwrap();
+        let admin = common::basic_auth("admin", ADMIN_PASSWORD);
+        let berth = Remote::new(&s.url, &admin, false).unwrap();
         let distribution = Remote::new(&dist.url, "", false).unwrap();
         let repo = |n: &str| RepositoryName::parse(n).unwrap();
         let (app, mirror, q) = (
@@ -394,13 +388,7 @@ async fn a_registry_with_token_auth_is_reached_through_its_tokens() {
 
     let tokens = common::TokenServer::start("mirror", "s3cret").await;
     let dist = Distribution::start_with(Some(&tokens)).await;
-    let basic = |user: &str, password: &str| {
-        let pair = format!("{user}:{password}");
-        format!(
-            "Basic {}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)
-        )
-    };
+    let basic = common::basic_auth;
     for s in common::servers().await {
         let ping = |body: Value| {
             let s = &s;

@@ -856,6 +856,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The `Authorization` value of basic credentials.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)
+    )
+}
+
 /// The `service` and `iss` a test token server's tokens name.
 const TOKEN_SERVICE: &str = "distribution-test";
 const TOKEN_ISSUER: &str = "berth-test-token-server";
@@ -913,13 +922,7 @@ impl TokenServer {
         let signing = jsonwebtoken::EncodingKey::from_ec_der(&key_der);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let expected = format!(
-            "Basic {}",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                format!("{user}:{password}")
-            )
-        );
+        let expected = basic_auth(user, password);
         let state = std::sync::Arc::new((signing, pem_der(&cert), expected));
         let task = tokio::spawn(async move {
             loop {

@@ -113,18 +113,18 @@ impl Registries {
                 Ok(secret) => (Open { stored: e, secret }).answers().await,
                 Err(why) => Err(why.to_string()),
             };
-            let status = match answered {
-                Ok(()) => "healthy",
-                Err(why) => {
-                    job.log(format!("{name}: {why}"));
-                    "unhealthy"
-                }
-            };
-            db::set_status(self.db.writer(), id, status)
-                .await
-                .map_err(|e| e.to_string())?;
+            if let Err(why) = &answered {
+                job.log(format!("{name}: {why}"));
+            }
+            (self.record(id, answered.is_ok()).await).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Records what a check of a stored endpoint found.
+    async fn record(&self, id: i64, answered: bool) -> Result<(), berth_db::DbError> {
+        let status = if answered { "healthy" } else { "unhealthy" };
+        db::set_status(self.db.writer(), id, status).await
     }
 
     /// A page of endpoints, and how many match.
@@ -274,12 +274,7 @@ impl Registries {
             && with.access_key.is_none()
             && with.access_secret.is_none();
         if let (Some(id), true) = (req.id, as_stored) {
-            let status = if answered.is_ok() {
-                "healthy"
-            } else {
-                "unhealthy"
-            };
-            db::set_status(self.db.writer(), id, status).await?;
+            self.record(id, answered.is_ok()).await?;
         }
         answered.map_err(|why| {
             tracing::info!(url = open.stored.url, why, "registry ping");
