@@ -11,6 +11,7 @@ use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::{Chain, ProjectSettings, ScanVerdicts};
+use berth_core::replication::flow::Replication;
 use berth_core::replication::registries::Registries;
 use berth_core::scan::{RegistryUrls, ScanDeps};
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
@@ -321,6 +322,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .schedule_health_checks(&jobs, &config.registry_health_cron)
         .await
         .context("scheduling registry endpoints' health checks")?;
+    let replication = Replication::new(
+        db.clone(),
+        jobs.clone(),
+        registries.clone(),
+        registry.clone(),
+        projects.clone(),
+    );
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts,
@@ -336,6 +344,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         audit,
         webhooks,
         registries,
+        replication,
     });
     jobs.start();
     let flusher = {

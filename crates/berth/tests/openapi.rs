@@ -800,6 +800,56 @@ async fn every_answer_matches_the_published_document() {
         let change = json!({"description": "Berth"});
         c.call(M::PUT, &v2(&format!("/registries/{id}")), a, Some(change))
             .await;
+
+        // Replication: a rule pushing a project to Berth itself, run once.
+        c.s.create_project("replsrc", false, a).await;
+        c.s.push_image("replsrc/app", "v1", "openapi-replication")
+            .await;
+        let rule = json!({"name": "to-itself", "enabled": true,
+            "dest_registry": {"id": id}, "dest_namespace": "repldst",
+            "filters": [{"type": "name", "value": "replsrc/**"}],
+            "trigger": {"type": "manual"}});
+        let (st, _) = c
+            .call(M::POST, &v2("/replication/policies"), a, Some(rule.clone()))
+            .await;
+        assert_eq!(st, 201);
+        let (_, rules) = c
+            .call(M::GET, &v2("/replication/policies?name=to-itself"), a, None)
+            .await;
+        let rid = rules[0]["id"].as_i64().unwrap();
+        let rule_path = v2(&format!("/replication/policies/{rid}"));
+        c.call(M::GET, &rule_path, a, None).await;
+        let mut changed = rule.clone();
+        changed["description"] = json!("to Berth itself");
+        c.call(M::PUT, &rule_path, a, Some(changed)).await;
+        let start = json!({"policy_id": rid});
+        let (st, _) = c
+            .call(M::POST, &v2("/replication/executions"), a, Some(start))
+            .await;
+        assert_eq!(st, 201);
+        let (_, runs) = c
+            .call(
+                M::GET,
+                &v2(&format!("/replication/executions?policy_id={rid}")),
+                a,
+                None,
+            )
+            .await;
+        let run_path = v2(&format!("/replication/executions/{}", runs[0]["id"]));
+        for _ in 0..300 {
+            let (_, run) = c.call(M::GET, &run_path, a, None).await;
+            if run["status"] != "InProgress" {
+                assert_eq!(run["status"], "Succeed", "{run}");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (_, tasks) = c.call(M::GET, &format!("{run_path}/tasks"), a, None).await;
+        let log = format!("{run_path}/tasks/{}/log", tasks[0]["id"]);
+        c.call(M::GET, &log, a, None).await;
+        c.call(M::PUT, &run_path, a, None).await;
+        c.call(M::DELETE, &rule_path, a, None).await;
+
         c.call(M::DELETE, &v2(&format!("/registries/{id}")), a, None)
             .await;
 

@@ -15,11 +15,10 @@ fn closed_port() -> String {
     format!("http://{}", l.local_addr().unwrap())
 }
 
-/// Creates an endpoint (it must be created); its id.
-async fn create_endpoint(s: &common::Server, body: &Value) -> i64 {
-    let created = s
-        .expect(Method::POST, "/registries", ADMIN, Some(body))
-        .await;
+/// Creates something through the API (it must be created); its id, from
+/// the `Location` the answer gives.
+async fn create_at(s: &common::Server, path: &str, body: &Value) -> i64 {
+    let created = s.expect(Method::POST, path, ADMIN, Some(body)).await;
     assert_eq!(created.status, 201, "{}", created.text);
     created
         .header("location")
@@ -28,6 +27,11 @@ async fn create_endpoint(s: &common::Server, body: &Value) -> i64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// Creates an endpoint; its id.
+async fn create_endpoint(s: &common::Server, body: &Value) -> i64 {
+    create_at(s, "/registries", body).await
 }
 
 #[tokio::test]
@@ -267,7 +271,7 @@ async fn registry_endpoints_must_answer_and_keep_their_secret() {
 #[tokio::test]
 async fn artifacts_are_copied_with_their_digests_and_only_once() {
     use berth_core::remote::Remote;
-    use berth_core::replication::copy::{copy, Copied, Side};
+    use berth_core::replication::copy::{copy, Copied, Options, Side, Store};
     use berth_oci::RepositoryName;
     use common::{OCI_INDEX, OCI_MANIFEST};
 
@@ -304,38 +308,34 @@ async fn artifacts_are_copied_with_their_digests_and_only_once() {
             repo("q/app"),
         );
         let src = Side {
-            registry: &berth,
+            store: Store::Remote(&berth),
             repo: &app,
         };
-        for dst in [
-            Side {
-                registry: &distribution,
-                repo: &mirror,
-            },
-            Side {
-                registry: &berth,
-                repo: &q,
-            },
-        ] {
-            let first = copy(&src, &dst, "v1").await.unwrap();
+        let options = Options::default();
+        let tags = |t: &str| vec![t.to_string()];
+        for (remote, dst_repo) in [(&distribution, &mirror), (&berth, &q)] {
+            let dst = Side {
+                store: Store::Remote(remote),
+                repo: dst_repo,
+            };
+            let first = copy(&src, &dst, "v1", &tags("v1"), &options).await.unwrap();
             // The image (config and layer), the signature (its own), the tag.
             assert_eq!(first.manifests, 3, "{first:?}");
             assert!(first.blobs >= 3, "{first:?}");
-            assert_eq!(copy(&src, &dst, "v1").await.unwrap(), Copied::default());
-            let there = dst.registry.manifest_digest(dst.repo, "v1").await.unwrap();
+            let again = copy(&src, &dst, "v1", &tags("v1"), &options).await.unwrap();
+            assert_eq!(again, Copied::default());
+            let there = remote.manifest_digest(dst_repo, "v1").await.unwrap();
             assert_eq!(there.as_deref(), Some(image.0.as_str()));
-            let sig = dst
-                .registry
-                .manifest_digest(dst.repo, &signature)
-                .await
-                .unwrap();
+            let sig = remote.manifest_digest(dst_repo, &signature).await.unwrap();
             assert_eq!(sig.as_deref(), Some(signature.as_str()));
 
-            let multi = copy(&src, &dst, "multi").await.unwrap();
+            let multi = copy(&src, &dst, "multi", &tags("multi"), &options)
+                .await
+                .unwrap();
             // Both children, the index, the tag.
             assert_eq!(multi.manifests, 4, "{multi:?}");
             for child in [&a, &b] {
-                let d = dst.registry.manifest_digest(dst.repo, child).await.unwrap();
+                let d = remote.manifest_digest(dst_repo, child).await.unwrap();
                 assert_eq!(d.as_deref(), Some(child.as_str()));
             }
         }
@@ -383,7 +383,7 @@ async fn endpoints_are_checked_on_a_schedule() {
 #[tokio::test]
 async fn a_registry_with_token_auth_is_reached_through_its_tokens() {
     use berth_core::remote::Remote;
-    use berth_core::replication::copy::{copy, Side};
+    use berth_core::replication::copy::{copy, Options, Side, Store};
     use berth_oci::RepositoryName;
 
     let tokens = common::TokenServer::start("mirror", "s3cret").await;
@@ -412,26 +412,23 @@ async fn a_registry_with_token_auth_is_reached_through_its_tokens() {
             RepositoryName::parse(&format!("tok/{}", s.backend)).unwrap(),
         );
         let src = Side {
-            registry: &berth,
+            store: Store::Remote(&berth),
             repo: &app,
         };
+        let (tags, options) = (["v1".to_string()], Options::default());
         let wrong = Remote::new(&dist.url, &basic("mirror", "wrong"), false).unwrap();
-        let refused = copy(
-            &src,
-            &Side {
-                registry: &wrong,
-                repo: &dst,
-            },
-            "v1",
-        )
-        .await;
+        let to_wrong = Side {
+            store: Store::Remote(&wrong),
+            repo: &dst,
+        };
+        let refused = copy(&src, &to_wrong, "v1", &tags, &options).await;
         assert!(refused.is_err(), "{refused:?}");
         let right = Remote::new(&dist.url, &basic("mirror", "s3cret"), false).unwrap();
         let to = Side {
-            registry: &right,
+            store: Store::Remote(&right),
             repo: &dst,
         };
-        let copied = copy(&src, &to, "v1").await.unwrap();
+        let copied = copy(&src, &to, "v1", &tags, &options).await.unwrap();
         assert_eq!((copied.manifests, copied.blobs), (2, 2), "{copied:?}");
         let there = right.manifest_digest(&dst, "v1").await.unwrap();
         assert_eq!(there.as_deref(), Some(image.0.as_str()));
@@ -561,5 +558,394 @@ async fn an_endpoint_over_tls_is_trusted_by_its_ca_or_insecure() {
         let stored = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
         assert_eq!(stored["ca_certificate"], ca_pem.as_str());
         assert_eq!(stored["insecure"], false);
+    }
+}
+
+/// Creates a replication rule; its id.
+async fn create_policy(s: &common::Server, body: &Value) -> i64 {
+    create_at(s, "/replication/policies", body).await
+}
+
+/// Runs a rule and waits for its run to end; the run.
+async fn run_policy(s: &common::Server, policy: i64) -> Value {
+    let started = s
+        .expect(
+            Method::POST,
+            "/replication/executions",
+            ADMIN,
+            Some(&json!({"policy_id": policy})),
+        )
+        .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started
+        .header("location")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    wait_for_run(s, &id).await
+}
+
+/// Waits for a run to end; the run.
+async fn wait_for_run(s: &common::Server, id: &str) -> Value {
+    let path = format!("/replication/executions/{id}");
+    for _ in 0..600 {
+        let e = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+        if e["status"] != "InProgress" {
+            return e;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("replication run {id} did not end");
+}
+
+/// The digest a registry's `/v2` has for a reference, if any.
+async fn digest_at(
+    url: &str,
+    auth: Option<(&str, &str)>,
+    repo: &str,
+    reference: &str,
+) -> Option<String> {
+    let mut req = reqwest::Client::new()
+        .head(format!("{url}/v2/{repo}/manifests/{reference}"))
+        .header(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+        );
+    if let Some((u, p)) = auth {
+        req = req.basic_auth(u, Some(p));
+    }
+    let res = req.send().await.unwrap();
+    match res.status().as_u16() {
+        404 => None,
+        200 => Some(common::header(&res, "docker-content-digest").to_string()),
+        other => panic!("HEAD {repo}:{reference}: {other}"),
+    }
+}
+
+/// Rules replicate what their filters select, renamed as their namespace
+/// says, with indexes, signatures and digests intact: pushed to CNCF
+/// Distribution and to Berth itself (its projects created through the
+/// API), pulled back; one task per artifact, each with its log.
+#[tokio::test]
+async fn rules_push_and_pull_what_their_filters_select() {
+    use common::{OCI_INDEX, OCI_MANIFEST};
+    let dist = Distribution::start().await;
+    for s in common::servers().await {
+        let b = s.backend;
+        let image = s.push_image("p/app", "v1", "rule").await;
+        let signature = common::push_referrer(
+            &s,
+            "p/app",
+            &image,
+            "application/vnd.dev.cosign.artifact.sig.v1+json",
+        )
+        .await;
+        s.push_image("p/app", "v2-rc", "rule-rc").await;
+        let (a, ma) = s.push_image("p/app", "amd64", "rule-a").await;
+        let (c, mc) = s.push_image("p/app", "arm64", "rule-c").await;
+        let index = common::index_manifest(
+            OCI_INDEX,
+            &[(OCI_MANIFEST, &a, ma.len()), (OCI_MANIFEST, &c, mc.len())],
+        );
+        let multi = s.put_manifest("p/app", "v1-multi", OCI_INDEX, &index).await;
+        assert_eq!(multi.status(), 201);
+        let multi = common::header(&multi, "docker-content-digest").to_string();
+        let other = s.push_image("p/deep/other", "v1", "rule-other").await;
+        s.create_project("elsewhere", false, ADMIN).await;
+        s.push_image("elsewhere/app", "v1", "rule-elsewhere").await;
+
+        let dist_id = create_endpoint(
+            &s,
+            &json!({"name": "dist", "type": "docker-registry", "url": dist.url}),
+        )
+        .await;
+        let ns = format!("mirror-{b}");
+        let push = json!({
+            "name": "to-dist", "enabled": true,
+            "dest_registry": {"id": dist_id},
+            "dest_namespace": ns, "dest_namespace_replace_count": 1,
+            "filters": [
+                {"type": "name", "value": "p/**"},
+                {"type": "tag", "value": "v1*"},
+                {"type": "tag", "value": "*-rc", "decoration": "excludes"},
+                {"type": "resource", "value": "image"},
+            ],
+            "trigger": {"type": "manual"},
+        });
+        let push_id = create_policy(&s, &push).await;
+
+        // What Harbor refuses, Berth refuses with Harbor's words.
+        for (change, status, message) in [
+            (json!({"src_registry": {"id": dist_id}}), 400,
+             "either src_registry or dest_registry should be empty and the other one shouldn't be empty"),
+            (json!({"dest_registry": {"id": 999}}), 404, "registry 999 not found"),
+            (json!({"filters": [{"type": "resource", "value": "chart"}]}), 400,
+             "invalid resource filter: chart"),
+            (json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 * * * * *"}}}), 400,
+             "* is not allowed for the Minutes field of the cron setting of replication policy"),
+            (json!({"name": "to-dist-2", "dest_namespace": "Bad Name"}), 400,
+             "invalid destination namespace: Bad Name"),
+            (json!({}), 409, "policy to-dist already exists"),
+        ] {
+            let mut body = push.clone();
+            for (k, v) in change.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let r = s
+                .expect(Method::POST, "/replication/policies", ADMIN, Some(&body))
+                .await;
+            assert_eq!(r.status, status, "{change}: {}", r.text);
+            assert_eq!(r.json["errors"][0]["message"], message, "{change}");
+        }
+        let shown = s
+            .expect(
+                Method::GET,
+                &format!("/replication/policies/{push_id}"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(shown["src_registry"]["name"], "Local");
+        assert_eq!(shown["dest_registry"]["id"], dist_id);
+        assert_eq!(shown["dest_namespace_replace_count"], 1);
+        assert_eq!(shown["filters"][2]["decoration"], "excludes");
+        let listed = s
+            .expect(Method::GET, "/replication/policies?name=to-", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+        // Pushed: v1 (with its signature), the index (with its images),
+        // p/deep/other:v1 renamed one level up; not the release candidate
+        // nor what the name filter leaves out.
+        let run = run_policy(&s, push_id).await;
+        assert_eq!(run["status"], "Succeed", "{run}");
+        assert_eq!(run["trigger"], "manual");
+        assert_eq!(
+            (run["total"].as_i64(), run["succeed"].as_i64()),
+            (Some(3), Some(3)),
+            "{run}"
+        );
+        let at_dist = |repo: String, r: String| {
+            let url = dist.url.clone();
+            async move { digest_at(&url, None, &repo, &r).await }
+        };
+        let app = format!("{ns}/app");
+        assert_eq!(
+            at_dist(app.clone(), "v1".into()).await,
+            Some(image.0.clone())
+        );
+        assert_eq!(
+            at_dist(app.clone(), signature.clone()).await,
+            Some(signature.clone())
+        );
+        assert_eq!(
+            at_dist(app.clone(), "v1-multi".into()).await,
+            Some(multi.clone())
+        );
+        assert_eq!(at_dist(app.clone(), c.clone()).await, Some(c.clone()));
+        assert_eq!(at_dist(app.clone(), "v2-rc".into()).await, None);
+        assert_eq!(
+            at_dist(format!("{ns}/deep/other"), "v1".into()).await,
+            Some(other.0.clone())
+        );
+        assert_eq!(at_dist(format!("{ns}/app"), "amd64".into()).await, None);
+
+        let id = run["id"].as_i64().unwrap();
+        let tasks = s
+            .expect(
+                Method::GET,
+                &format!("/replication/executions/{id}/tasks"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        let tasks = tasks.as_array().unwrap();
+        assert_eq!(tasks.len(), 3);
+        let v1 = tasks
+            .iter()
+            .find(|t| t["src_resource"] == "p/app:v1")
+            .unwrap();
+        assert_eq!(v1["dst_resource"], format!("{app}:v1"));
+        assert_eq!(
+            (v1["operation"].as_str(), v1["status"].as_str()),
+            (Some("copy"), Some("Succeed"))
+        );
+        let log_path = format!("/replication/executions/{id}/tasks/{}/log", v1["id"]);
+        let log = s.expect(Method::GET, &log_path, ADMIN, None).await;
+        assert_eq!(log.status, 200);
+        assert!(
+            log.text.contains("stored 3 manifests and 4 blobs"),
+            "{}",
+            log.text
+        );
+        s.expect(
+            Method::GET,
+            &format!("/replication/executions/{id}/tasks/999999/log"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
+        let failed = s
+            .expect(
+                Method::GET,
+                &format!("/replication/executions/{id}/tasks?status=Failed"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(failed, json!([]));
+
+        // A second run sends nothing again.
+        let again = run_policy(&s, push_id).await;
+        assert_eq!(again["status"], "Succeed", "{again}");
+        let id = again["id"].as_i64().unwrap();
+        let tasks = s
+            .expect(
+                Method::GET,
+                &format!("/replication/executions/{id}/tasks"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        for t in tasks.as_array().unwrap() {
+            let log_path = format!("/replication/executions/{id}/tasks/{}/log", t["id"]);
+            let log = s.expect(Method::GET, &log_path, ADMIN, None).await.text;
+            assert!(log.contains("stored 0 manifests and 0 blobs"), "{log}");
+        }
+        let listed = s
+            .expect(
+                Method::GET,
+                &format!("/replication/executions?policy_id={push_id}&status=Succeed"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(listed.as_array().unwrap().len(), 2);
+
+        // Pulled back from Distribution into a project created for it.
+        let pull_id = create_policy(
+            &s,
+            &json!({
+                "name": "from-dist", "enabled": true,
+                "src_registry": {"id": dist_id},
+                "dest_namespace": format!("pulled-{b}"),
+                "filters": [{"type": "name", "value": format!("{ns}/app")}],
+            }),
+        )
+        .await;
+        let pulled = run_policy(&s, pull_id).await;
+        assert_eq!(pulled["status"], "Succeed", "{pulled}");
+        let admin = Some(("admin", ADMIN_PASSWORD));
+        let back = format!("pulled-{b}/app");
+        assert_eq!(
+            digest_at(&s.url, admin, &back, "v1").await,
+            Some(image.0.clone())
+        );
+        assert_eq!(
+            digest_at(&s.url, admin, &back, "v1-multi").await,
+            Some(multi.clone())
+        );
+        s.expect(Method::GET, &format!("/projects/pulled-{b}"), ADMIN, None)
+            .await
+            .is(200);
+
+        // Berth to Berth: the destination's project is created through
+        // its API, and the signature is found there as a referrer.
+        let own = create_endpoint(
+            &s,
+            &json!({"name": "self", "type": "harbor", "url": s.url,
+            "credential": {"access_key": "admin", "access_secret": ADMIN_PASSWORD}}),
+        )
+        .await;
+        let to_self = create_policy(
+            &s,
+            &json!({
+                "name": "to-self", "enabled": true, "dest_registry": {"id": own},
+                "dest_namespace": format!("copies-{b}"),
+                "filters": [{"type": "name", "value": "p/app"}, {"type": "tag", "value": "v1"}],
+            }),
+        )
+        .await;
+        let copied = run_policy(&s, to_self).await;
+        assert_eq!(copied["status"], "Succeed", "{copied}");
+        assert_eq!(copied["total"], 1);
+        let referrers = s
+            .expect(
+                Method::GET,
+                &format!("/v2/copies-{b}/app/referrers/{}", image.0),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(referrers["manifests"][0]["digest"], signature.as_str());
+
+        // A disabled rule does not run; an endpoint a rule uses stays;
+        // a rule goes with its runs.
+        let mut disabled = push.clone();
+        disabled["enabled"] = json!(false);
+        s.expect(
+            Method::PUT,
+            &format!("/replication/policies/{push_id}"),
+            ADMIN,
+            Some(&disabled),
+        )
+        .await
+        .is(200);
+        let e = s
+            .expect(
+                Method::POST,
+                "/replication/executions",
+                ADMIN,
+                Some(&json!({"policy_id": push_id})),
+            )
+            .await
+            .error(412, "PRECONDITION");
+        assert_eq!(
+            e["errors"][0]["message"],
+            format!("the policy {push_id} is disabled")
+        );
+        s.expect(
+            Method::DELETE,
+            &format!("/registries/{dist_id}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(412, "PRECONDITION");
+        for p in [push_id, pull_id, to_self] {
+            s.expect(
+                Method::DELETE,
+                &format!("/replication/policies/{p}"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        }
+        s.expect(
+            Method::GET,
+            &format!("/replication/executions/{id}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(404, "NOT_FOUND");
+        s.expect(
+            Method::DELETE,
+            &format!("/registries/{dist_id}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .is(200);
     }
 }

@@ -6,6 +6,7 @@
 pub mod configurations;
 pub mod error;
 pub mod gc;
+pub mod glob;
 pub mod iam;
 pub mod icons;
 pub mod jobs;

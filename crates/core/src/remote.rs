@@ -177,20 +177,9 @@ impl Remote {
         body: S,
     ) -> Result<(), String>
     where
-        S: Stream<Item = std::io::Result<bytes::Bytes>> + Send + Sync + 'static,
+        S: Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
     {
-        let start = format!("/v2/{repo}/blobs/uploads/");
-        let res = self
-            .send(Method::POST, &start, &[], Some(bytes::Bytes::new()))
-            .await?;
-        if res.status() != StatusCode::ACCEPTED {
-            return Err(format!("POST {start}: {}", res.status()));
-        }
-        let location = (res.headers().get(reqwest::header::LOCATION))
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| format!("POST {start}: no Location"))?;
-        let base = reqwest::Url::parse(&format!("{}/", self.base)).map_err(|e| e.to_string())?;
-        let mut url = base.join(location).map_err(|e| e.to_string())?;
+        let mut url = self.start_upload(repo).await?;
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let mut req = self
@@ -208,6 +197,156 @@ impl Remote {
             StatusCode::CREATED => Ok(()),
             s => Err(format!(
                 "PUT blob {digest}: {s} {}",
+                res.text().await.unwrap_or_default()
+            )),
+        }
+    }
+
+    /// Uploads a blob in `chunk`-byte `PATCH`es (each chunk held in
+    /// memory while it is sent), then closes the upload with its digest.
+    pub async fn push_blob_chunked<S>(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: S,
+        chunk: u64,
+    ) -> Result<(), String>
+    where
+        S: Stream<Item = std::io::Result<bytes::Bytes>> + Send + Unpin,
+    {
+        let mut location = self.start_upload(repo).await?;
+        let mut body = body;
+        let mut offset = 0u64;
+        let mut buf = bytes::BytesMut::new();
+        let mut ended = false;
+        loop {
+            while !ended && (buf.len() as u64) < chunk {
+                match body.try_next().await.map_err(|e| e.to_string())? {
+                    Some(b) => buf.extend_from_slice(&b),
+                    None => ended = true,
+                }
+            }
+            let take = buf.len().min(chunk as usize);
+            if take == 0 {
+                break;
+            }
+            let part = buf.split_to(take).freeze();
+            let range = format!("{offset}-{}", offset + take as u64 - 1);
+            let headers = [
+                (reqwest::header::CONTENT_TYPE, "application/octet-stream"),
+                (reqwest::header::CONTENT_RANGE, range.as_str()),
+            ];
+            let res = self
+                .send(Method::PATCH, location.as_str(), &headers, Some(part))
+                .await?;
+            if res.status() != StatusCode::ACCEPTED {
+                return Err(format!("PATCH blob {digest}: {}", res.status()));
+            }
+            location = self.location(&res)?;
+            offset += take as u64;
+        }
+        location
+            .query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let res = self
+            .send(
+                Method::PUT,
+                location.as_str(),
+                &[],
+                Some(bytes::Bytes::new()),
+            )
+            .await?;
+        match res.status() {
+            StatusCode::CREATED => Ok(()),
+            s => Err(format!("PUT blob {digest}: {s}")),
+        }
+    }
+
+    /// Starts an upload (which also gets the token a push needs): where
+    /// its next request goes.
+    async fn start_upload(&self, repo: &RepositoryName) -> Result<reqwest::Url, String> {
+        let start = format!("/v2/{repo}/blobs/uploads/");
+        let res = self
+            .send(Method::POST, &start, &[], Some(bytes::Bytes::new()))
+            .await?;
+        if res.status() != StatusCode::ACCEPTED {
+            return Err(format!("POST {start}: {}", res.status()));
+        }
+        self.location(&res)
+    }
+
+    /// The `Location` an answer names, resolved against the registry.
+    fn location(&self, res: &Response) -> Result<reqwest::Url, String> {
+        let location = (res.headers().get(reqwest::header::LOCATION))
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("{}: no Location", res.url().path()))?;
+        let base = reqwest::Url::parse(&format!("{}/", self.base)).map_err(|e| e.to_string())?;
+        base.join(location).map_err(|e| e.to_string())
+    }
+
+    /// Deletes a manifest by digest; false when the registry had none.
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, String> {
+        let path = format!("/v2/{repo}/manifests/{digest}");
+        let res = self.send(Method::DELETE, &path, &[], None).await?;
+        match res.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            s => Err(format!("DELETE {path}: {s}")),
+        }
+    }
+
+    /// Every repository the registry lists (`_catalog`, page by page).
+    pub async fn catalog(&self) -> Result<Vec<String>, String> {
+        self.pages("/v2/_catalog?n=1000", "repositories").await
+    }
+
+    /// Every tag of a repository (`tags/list`, page by page).
+    pub async fn tags(&self, repo: &RepositoryName) -> Result<Vec<String>, String> {
+        (self.pages(&format!("/v2/{repo}/tags/list?n=1000"), "tags")).await
+    }
+
+    /// The names under `key` of a paginated `/v2` list, following its
+    /// `Link` headers.
+    async fn pages(&self, first: &str, key: &str) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        let mut next = Some(first.to_string());
+        while let Some(path) = next.take() {
+            let res = self.get(&path, "application/json").await?;
+            next = (res.headers().get(reqwest::header::LINK))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map(|(url, _)| url.to_string());
+            let page: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
+            let names = page[key].as_array().into_iter().flatten();
+            out.extend(names.filter_map(|n| n.as_str().map(String::from)));
+            if out.len() > 1_000_000 {
+                return Err(format!("{first}: more than a million entries"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a project on a Harbor (or Berth) registry through its API,
+    /// unless it exists.
+    pub async fn ensure_harbor_project(&self, name: &str) -> Result<(), String> {
+        let url = format!("{}/api/v2.0/projects", self.base);
+        let mut req = (self.http.post(url)).json(&serde_json::json!({
+            "project_name": name,
+            "metadata": {"public": "false"},
+        }));
+        if !self.authorization.is_empty() {
+            req = req.header(AUTHORIZATION, &self.authorization);
+        }
+        let res = req.send().await.map_err(|e| e.to_string())?;
+        match res.status() {
+            s if s.is_success() || s == StatusCode::CONFLICT => Ok(()),
+            s => Err(format!(
+                "creating project {name}: {s} {}",
                 res.text().await.unwrap_or_default()
             )),
         }

@@ -39,11 +39,11 @@ pub struct Execution {
     pub update_time: i64,
 }
 
-const EXECUTION_COLUMNS: &str =
+pub(crate) const EXECUTION_COLUMNS: &str =
     "id, vendor_type, vendor_id, status, status_message, trigger_type, \
      extra_attrs, start_time, end_time, update_time";
 
-fn execution_from_row(r: AnyRow) -> Result<Execution, DbError> {
+pub(crate) fn execution_from_row(r: AnyRow) -> Result<Execution, DbError> {
     Ok(Execution {
         id: r.try_get(0)?,
         vendor_type: r.try_get(1)?,
@@ -76,11 +76,11 @@ pub struct Task {
     pub update_time: i64,
 }
 
-const TASK_COLUMNS: &str =
+pub(crate) const TASK_COLUMNS: &str =
     "id, execution_id, job_type, params, status, status_message, run_count, \
      max_runs, worker, creation_time, start_time, end_time, update_time";
 
-fn task_from_row(r: AnyRow) -> Result<Task, DbError> {
+pub(crate) fn task_from_row(r: AnyRow) -> Result<Task, DbError> {
     Ok(Task {
         id: r.try_get(0)?,
         execution_id: r.try_get(1)?,
@@ -1032,19 +1032,71 @@ pub async fn set_extra_attrs<'e>(
     Ok(())
 }
 
-/// Whether a vendor type has an execution that has not ended.
+/// Whether a vendor (type and id) has an execution that has not ended.
 pub async fn has_active<'e>(
     ex: impl Executor<'e, Database = Any>,
     vendor_type: &str,
+    vendor_id: i64,
 ) -> Result<bool, DbError> {
     let n: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM execution WHERE vendor_type = $1 AND status IN ('Pending', 'Running') \
-         UNION ALL SELECT 1 FROM job_outbox WHERE vendor_type = $1 LIMIT 1",
+        "SELECT 1 FROM execution WHERE vendor_type = $1 AND vendor_id = $2 \
+         AND status IN ('Pending', 'Running') \
+         UNION ALL SELECT 1 FROM job_outbox WHERE vendor_type = $1 AND vendor_id = $2 LIMIT 1",
     )
     .bind(vendor_type)
+    .bind(vendor_id)
     .fetch_optional(ex)
     .await?;
     Ok(n.is_some())
+}
+
+/// Adds pending tasks of `job_type`, one per parameters, to an execution
+/// (a run that plans its own work: each task is one piece of it).
+pub async fn add_tasks(
+    conn: &mut crate::Conn,
+    execution_id: i64,
+    job_type: &str,
+    params: &[String],
+    max_runs: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    for p in params {
+        sqlx::query(
+            "INSERT INTO task (execution_id, job_type, params, status, status_message, run_count, \
+             max_runs, next_run_at, stop_requested, log, creation_time, update_time) \
+             VALUES ($1, $2, $3, 'Pending', '', 0, $4, $5, 0, '', $5, $5)",
+        )
+        .bind(execution_id)
+        .bind(job_type)
+        .bind(p)
+        .bind(max_runs)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records a run that was skipped: an execution ended in error at once,
+/// with no task. Returns its id.
+pub async fn record_skipped<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    vendor_type: &str,
+    vendor_id: i64,
+    trigger: &str,
+    message: &str,
+    now: i64,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(&format!(
+        "{INSERT_EXECUTION} VALUES ($1, $2, 'Error', $3, $4, '{{}}', $5, $5, $5) RETURNING id"
+    ))
+    .bind(vendor_type)
+    .bind(vendor_id)
+    .bind(message)
+    .bind(trigger)
+    .bind(now)
+    .fetch_one(ex)
+    .await?)
 }
 
 /// A schedule row.

@@ -37,6 +37,7 @@ pub mod projects;
 pub mod properties;
 pub mod query;
 pub mod registries;
+pub mod replication;
 pub mod repositories;
 pub mod robots;
 pub mod scanners;
@@ -474,6 +475,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         25,
         "registry",
         include_str!("../migrations/0025_registry.sql"),
+    ),
+    (
+        26,
+        "replication_policy",
+        include_str!("../migrations/0026_replication_policy.sql"),
     ),
 ];
 

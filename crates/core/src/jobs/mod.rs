@@ -384,9 +384,23 @@ impl Jobs {
         cron: Option<&str>,
         params: &str,
     ) -> CoreResult<()> {
+        self.set_schedule_of(vendor_type, -1, cron_type, cron, params)
+            .await
+    }
+
+    /// Sets when one vendor's job runs (a replication rule's, say: its
+    /// vendor id); as [`Jobs::set_schedule`]. The job is the vendor type's.
+    pub async fn set_schedule_of(
+        &self,
+        vendor_type: &str,
+        vendor_id: i64,
+        cron_type: &str,
+        cron: Option<&str>,
+        params: &str,
+    ) -> CoreResult<()> {
         let now = now_millis();
         if cron_type == "None" {
-            jobs::delete_schedule(self.inner.db.writer(), vendor_type, -1).await?;
+            jobs::delete_schedule(self.inner.db.writer(), vendor_type, vendor_id).await?;
             return Ok(());
         }
         let cron = cron_for(cron_type, cron)?;
@@ -394,7 +408,7 @@ impl Jobs {
         jobs::set_schedule(
             self.inner.db.writer(),
             vendor_type,
-            -1,
+            vendor_id,
             cron_type,
             &cron,
             params,

@@ -325,7 +325,7 @@ impl Inner {
                 continue;
             }
             // A run still going on makes this period's run pointless.
-            if !jobs::has_active(&mut *tx, &s.vendor_type).await? {
+            if !jobs::has_active(&mut *tx, &s.vendor_type, s.vendor_id).await? {
                 let attrs = serde_json::json!({
                     "parameters": serde_json::from_str::<serde_json::Value>(&s.params).unwrap_or_default(),
                     "scheduled_at": s.next_run_at,

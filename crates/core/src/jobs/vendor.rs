@@ -33,7 +33,7 @@ impl Vendor {
         params.validate()?;
         let params = &to_json(params)?;
         let db = &self.jobs.inner.db;
-        if jobs::has_active(db.reader(), self.vendor).await? {
+        if jobs::has_active(db.reader(), self.vendor, -1).await? {
             return Err(CoreError::Conflict(format!(
                 "a {} run has not ended yet",
                 self.vendor

@@ -47,6 +47,18 @@ pub enum RegistryError {
     Storage(#[from] StorageError),
 }
 
+impl RegistryError {
+    /// Whether it says the thing asked for is not there.
+    pub fn is_unknown(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::BlobUnknown
+                | RegistryError::ManifestUnknown
+                | RegistryError::NameUnknown
+        )
+    }
+}
+
 impl From<RegistryError> for CoreError {
     fn from(e: RegistryError) -> Self {
         use RegistryError as R;

@@ -127,6 +127,15 @@ impl Registries {
         db::set_status(self.db.writer(), id, status).await
     }
 
+    /// A stored endpoint with a client of its registry (replication's).
+    pub(crate) async fn client(&self, id: i64) -> CoreResult<(Endpoint, Remote)> {
+        let stored = self.stored(id).await?;
+        let secret = self.secrets.open(&stored.access_secret)?;
+        let open = Open { stored, secret };
+        let remote = open.remote().map_err(CoreError::Internal)?;
+        Ok((open.stored, remote))
+    }
+
     /// A page of endpoints, and how many match.
     pub async fn list(
         &self,
@@ -226,6 +235,14 @@ impl Registries {
     pub async fn delete(&self, ctx: &SecurityContext, id: i64) -> CoreResult<Endpoint> {
         require(ctx, Action::Delete, registry()).await?;
         let e = self.stored(id).await?;
+        if !berth_db::replication::using_registry(self.db.reader(), id)
+            .await?
+            .is_empty()
+        {
+            return Err(CoreError::Precondition(format!(
+                "the registry {id} is referenced by replication policies, cannot delete it"
+            )));
+        }
         db::delete(self.db.writer(), id).await?;
         Ok(e)
     }

@@ -4,12 +4,12 @@
 
 use super::{Inner, Scans};
 use crate::error::{CoreError, CoreResult};
+use crate::glob::pattern;
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::jobs::{JobContext, JobResult};
 use berth_db::jobs::{Execution, NewJob};
 use berth_db::{cve_exports, findings, now_millis};
-use globset::GlobMatcher;
 use serde::{Deserialize, Serialize};
 
 /// The job type (and execution vendor) of a CVE export.
@@ -64,19 +64,6 @@ pub struct ExportRun {
     pub user_id: i64,
     pub user_name: String,
     pub file_present: bool,
-}
-
-/// A doublestar pattern as Harbor reads one: `*` within a path segment,
-/// `**` across them, `{a,b}` alternatives.
-fn pattern(p: &str, what: &str) -> CoreResult<Option<GlobMatcher>> {
-    if p.is_empty() {
-        return Ok(None);
-    }
-    let glob = globset::GlobBuilder::new(p)
-        .literal_separator(true)
-        .build()
-        .map_err(|e| CoreError::BadRequest(format!("invalid {what} pattern {p:?}: {e}")))?;
-    Ok(Some(glob.compile_matcher()))
 }
 
 /// `a` or `{a,b}`: the CVE ids asked for.

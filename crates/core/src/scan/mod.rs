@@ -354,7 +354,7 @@ impl Scans {
         i.jobs
             .set_schedule(job, "Custom", Some(&i.refresh.cron), "{}")
             .await?;
-        let running = berth_db::jobs::has_active(i.db.reader(), job).await?;
+        let running = berth_db::jobs::has_active(i.db.reader(), job, -1).await?;
         if i.vulndb.stale().await? && !running {
             i.jobs
                 .enqueue(&NewJob {

@@ -16,6 +16,7 @@ mod model;
 mod openapi;
 mod projects;
 mod registries;
+mod replication;
 mod repositories;
 mod robots;
 mod scan;
@@ -55,6 +56,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(projects::router())
         .merge(repositories::router())
         .merge(registries::router())
+        .merge(replication::router())
         .merge(robots::router())
         .merge(artifacts::router())
         .merge(scan::router())
