@@ -329,6 +329,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         registry.clone(),
         projects.clone(),
     );
+    replication.subscribe(&events);
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts,

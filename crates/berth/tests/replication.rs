@@ -5,6 +5,8 @@
 
 mod common;
 
+use berth_core::remote::Remote;
+use berth_core::replication::copy::{copy, Options, Side, Store};
 use common::{Distribution, ADMIN, ADMIN_PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -192,7 +194,10 @@ async fn registry_endpoints_must_answer_and_keep_their_secret() {
             .await
             .is(200);
         assert_eq!(info["type"], "docker-registry");
-        assert_eq!(info["supported_triggers"], json!(["manual", "scheduled"]));
+        assert_eq!(
+            info["supported_triggers"],
+            json!(["manual", "scheduled", "event_based"])
+        );
 
         // Moving an endpoint elsewhere without a new secret drops its secret:
         // it is never sent to an address it was not given for.
@@ -270,8 +275,7 @@ async fn registry_endpoints_must_answer_and_keep_their_secret() {
 /// Berth with the digests they had; a copy run again sends nothing.
 #[tokio::test]
 async fn artifacts_are_copied_with_their_digests_and_only_once() {
-    use berth_core::remote::Remote;
-    use berth_core::replication::copy::{copy, Copied, Options, Side, Store};
+    use berth_core::replication::copy::Copied;
     use berth_oci::RepositoryName;
     use common::{OCI_INDEX, OCI_MANIFEST};
 
@@ -382,8 +386,6 @@ async fn endpoints_are_checked_on_a_schedule() {
 /// the push token it needs; wrong credentials get nothing.
 #[tokio::test]
 async fn a_registry_with_token_auth_is_reached_through_its_tokens() {
-    use berth_core::remote::Remote;
-    use berth_core::replication::copy::{copy, Options, Side, Store};
     use berth_oci::RepositoryName;
 
     let tokens = common::TokenServer::start("mirror", "s3cret").await;
@@ -947,5 +949,142 @@ async fn rules_push_and_pull_what_their_filters_select() {
         )
         .await
         .is(200);
+    }
+}
+
+/// The runs of a rule once `n` of them have ended, newest first.
+async fn ended_runs(s: &common::Server, policy: i64, n: usize) -> Vec<Value> {
+    let path = format!("/replication/executions?policy_id={policy}");
+    for _ in 0..600 {
+        let runs = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+        let runs = runs.as_array().unwrap().clone();
+        if runs.len() >= n && runs.iter().all(|r| r["status"] != "InProgress") {
+            return runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("rule {policy} did not end {n} runs");
+}
+
+/// An event-based rule replicates what skopeo pushes as it is pushed, and
+/// the deletion of it; only pushes from here can be events.
+#[tokio::test]
+async fn event_based_rules_follow_pushes_and_deletions() {
+    let dist = Distribution::start().await;
+    // What skopeo pushes: an image in Distribution.
+    let seed = common::Server::start("sqlite", None).await;
+    seed.push_image("p/seed", "v1", "event-seed").await;
+    let seed_ep = Remote::new(
+        &seed.url,
+        &common::basic_auth("admin", ADMIN_PASSWORD),
+        false,
+    )
+    .unwrap();
+    let (from, to) = (
+        berth_oci::RepositoryName::parse("p/seed").unwrap(),
+        berth_oci::RepositoryName::parse("seed/image").unwrap(),
+    );
+    let plain = Remote::new(&dist.url, "", false).unwrap();
+    let src = Side {
+        store: Store::Remote(&seed_ep),
+        repo: &from,
+    };
+    let dst = Side {
+        store: Store::Remote(&plain),
+        repo: &to,
+    };
+    copy(&src, &dst, "v1", &["v1".into()], &Options::default())
+        .await
+        .unwrap();
+    let host = |url: &str| url.trim_start_matches("http://").to_string();
+
+    for s in common::servers().await {
+        let b = s.backend;
+        let dist_id = create_endpoint(
+            &s,
+            &json!({"name": "dist", "type": "docker-registry", "url": dist.url}),
+        )
+        .await;
+        let rule = |name: &str, extra: Value| {
+            let mut r = json!({"name": name, "enabled": true, "dest_registry": {"id": dist_id},
+                "dest_namespace": format!("ev-{b}"), "deletion": true,
+                "filters": [{"type": "name", "value": "p/evt"}],
+                "trigger": {"type": "event_based"}});
+            for (k, v) in extra.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            r
+        };
+        let e = s
+            .expect(
+                Method::POST,
+                "/replication/policies",
+                ADMIN,
+                Some(&rule(
+                    "pulling",
+                    json!({"src_registry": {"id": dist_id}, "dest_registry": null}),
+                )),
+            )
+            .await
+            .error(400, "BAD_REQUEST");
+        assert!(
+            e["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("event_based"),
+            "{e}"
+        );
+        let id = create_policy(&s, &rule("follow", json!({}))).await;
+
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "-q",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .args(["--dest-creds", &format!("admin:{ADMIN_PASSWORD}")])
+            .arg(format!("docker://{}/seed/image:v1", host(&dist.url)))
+            .arg(format!("docker://{}/p/evt:v1", host(&s.url)))
+            .output()
+            .expect("skopeo (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let runs = ended_runs(&s, id, 1).await;
+        assert_eq!(runs[0]["status"], "Succeed", "{runs:?}");
+        assert_eq!(runs[0]["trigger"], "event_based");
+        // skopeo may convert what it copies: the digest is what Berth got.
+        let admin = Some(("admin", ADMIN_PASSWORD));
+        let pushed = digest_at(&s.url, admin, "p/evt", "v1").await.unwrap();
+        let there = format!("ev-{b}/evt");
+        assert_eq!(
+            digest_at(&dist.url, None, &there, "v1").await,
+            Some(pushed.clone())
+        );
+
+        // A push the filters leave out starts nothing.
+        s.push_image("p/other", "v1", "event-other").await;
+        let deleted = s.delete(&format!("/v2/p/evt/manifests/{pushed}")).await;
+        assert_eq!(deleted.status(), 202);
+        let runs = ended_runs(&s, id, 2).await;
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_eq!(runs[0]["status"], "Succeed", "{runs:?}");
+        let run = runs[0]["id"].as_i64().unwrap();
+        let tasks = s
+            .expect(
+                Method::GET,
+                &format!("/replication/executions/{run}/tasks"),
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(tasks[0]["operation"], "deletion");
+        assert_eq!(digest_at(&dist.url, None, &there, "v1").await, None);
+        assert_eq!(digest_at(&dist.url, None, &there, &pushed).await, None);
     }
 }

@@ -125,7 +125,7 @@ pub fn info(kind: &str) -> Option<Info> {
                 values: vec!["image"],
             },
         ],
-        supported_triggers: vec!["manual", "scheduled"],
+        supported_triggers: vec!["manual", "scheduled", "event_based"],
     })
 }
 

@@ -13,7 +13,8 @@ use super::registries::Registries;
 use crate::error::{CoreError, CoreResult};
 use crate::iam::context::{Principal, SecurityContext};
 use crate::iam::rbac::{require, Action, Resource};
-use crate::jobs::{Execution, JobContext, JobResult, Jobs};
+use crate::jobs::{Enqueued, Execution, JobContext, JobResult, Jobs};
+use crate::notify::events::{Event, Events, Outbox};
 use crate::project::Projects;
 use crate::query::Filter;
 use crate::registry::Registry;
@@ -24,7 +25,8 @@ use berth_db::{now_millis, Db};
 use berth_oci::{Digest, RepositoryName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The job that plans a run (also the executions' vendor type).
 pub const PLAN_JOB: &str = VENDOR;
@@ -34,6 +36,14 @@ pub const ARTIFACT_JOB: &str = "REPLICATION_ARTIFACT";
 const CHUNK: u64 = 10 << 20;
 /// Tasks added per transaction while planning.
 const TASKS_PER_TX: usize = 500;
+/// How long this process trusts its list of event-based rules: a rule
+/// another replica creates or changes applies to pushes here this much
+/// later at most (changes made here apply at once).
+const EVENT_RULES_FRESH: Duration = Duration::from_secs(5);
+
+/// The enabled event-based rules pushing from here, with their filters,
+/// as read at a time.
+type EventRules = Arc<Vec<(Policy, Filters)>>;
 
 fn policies() -> Resource {
     Resource::System("replication-policy")
@@ -127,6 +137,7 @@ struct Inner {
     registries: Registries,
     registry: Arc<Registry>,
     projects: Projects,
+    event_rules: Mutex<Option<(Instant, EventRules)>>,
 }
 
 /// The replication service.
@@ -150,6 +161,7 @@ impl Replication {
             registries,
             registry,
             projects,
+            event_rules: Mutex::new(None),
         });
         jobs.register_on(PLAN_JOB, inner.clone(), |i, ctx| async move {
             i.plan(ctx).await
@@ -158,6 +170,12 @@ impl Replication {
             i.replicate(ctx).await
         });
         Replication { inner }
+    }
+
+    /// Runs the event-based rules a push or deletion calls for, enqueued
+    /// in the change's own transaction.
+    pub fn subscribe(&self, events: &Events) {
+        events.add_outbox(self.inner.clone());
     }
 
     // ----- rules -----
@@ -215,6 +233,7 @@ impl Replication {
             .map_err(|e| CoreError::taken(e, format!("policy {} already exists", p.name)))?;
         berth_db::commit(tx).await?;
         p.id = id;
+        self.inner.changed();
         self.inner.schedule(&p).await?;
         Ok(id)
     }
@@ -239,6 +258,7 @@ impl Replication {
         if !saved {
             return Err(CoreError::NotFound(format!("policy {id} not found")));
         }
+        self.inner.changed();
         self.inner.schedule(&p).await
     }
 
@@ -257,6 +277,7 @@ impl Replication {
         let mut tx = self.inner.db.begin().await?;
         db::delete(&mut tx, id).await?;
         berth_db::commit(tx).await?;
+        self.inner.changed();
         Ok(p)
     }
 
@@ -371,6 +392,29 @@ impl Replication {
 }
 
 impl Inner {
+    /// A rule changed here: the event-based ones are read again.
+    fn changed(&self) {
+        *crate::lock(&self.event_rules) = None;
+    }
+
+    /// The event-based rules, as read at most [`EVENT_RULES_FRESH`] ago.
+    async fn event_rules(&self, tx: &mut berth_db::Tx) -> Result<EventRules, berth_db::DbError> {
+        if let Some((at, rules)) = crate::lock(&self.event_rules).as_ref() {
+            if at.elapsed() < EVENT_RULES_FRESH {
+                return Ok(rules.clone());
+            }
+        }
+        let rules: EventRules = Arc::new(
+            (db::pushing_on_events(&mut **tx).await?)
+                .into_iter()
+                .filter_map(|p| Some((Filters::parse(&filter_specs(&p)).ok()?, p)))
+                .map(|(f, p)| (p, f))
+                .collect(),
+        );
+        *crate::lock(&self.event_rules) = Some((Instant::now(), rules.clone()));
+        Ok(rules)
+    }
+
     async fn policy(&self, id: i64) -> CoreResult<Policy> {
         db::by_id(self.db.reader(), id)
             .await?
@@ -728,6 +772,53 @@ fn store<'a>(remote: Option<&'a Remote>, registry: &'a Registry, operator: &'a s
     match remote {
         Some(r) => Store::Remote(r),
         None => Store::Local { registry, operator },
+    }
+}
+
+impl Outbox for Inner {
+    fn enqueue<'a>(
+        &'a self,
+        tx: &'a mut berth_db::Tx,
+        e: &'a Event,
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<Enqueued>, berth_db::DbError>> {
+        Box::pin(async move {
+            let (a, deleted) = match e {
+                Event::ArtifactPushed(a) => (a, false),
+                Event::ArtifactDeleted(a) => (a, true),
+                _ => return Ok(None),
+            };
+            let rules = self.event_rules(tx).await?;
+            let mut jobs = self.jobs.batch();
+            let mut any = false;
+            let now = now_millis();
+            for (p, filters) in rules.iter() {
+                let event = EventParams {
+                    repo: a.repo.to_string(),
+                    digest: a.digest.clone(),
+                    tags: a.tags.clone(),
+                    deleted,
+                };
+                if (deleted && !p.replicate_deletion)
+                    || event_candidates(filters, &event).is_empty()
+                {
+                    continue;
+                }
+                let attrs = serde_json::json!({ "operator": a.operator }).to_string();
+                let params = plan_params(p.id, Some(event));
+                let job = NewJob {
+                    vendor_type: VENDOR,
+                    vendor_id: p.id,
+                    trigger: "EVENT",
+                    extra_attrs: &attrs,
+                    job_type: PLAN_JOB,
+                    params: &params,
+                    max_runs: 3,
+                };
+                jobs.add_task(tx, &job, now).await?;
+                any = true;
+            }
+            Ok(any.then_some(jobs))
+        })
     }
 }
 

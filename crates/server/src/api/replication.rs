@@ -296,7 +296,7 @@ fn status_name(s: &str) -> &'static str {
 const TRIGGERS: [(&str, &str); 3] = [
     ("manual", "MANUAL"),
     ("scheduled", "SCHEDULE"),
-    ("event_based", "EVENT_BASED"),
+    ("event_based", "EVENT"),
 ];
 
 fn execution_json(v: &ExecutionView) -> ReplicationExecution {
