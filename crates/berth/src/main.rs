@@ -11,7 +11,7 @@ use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::{Chain, ProjectSettings, ScanVerdicts};
-use berth_core::replication::flow::Replication;
+use berth_core::replication::flow::{Replication, ReplicationDeps};
 use berth_core::replication::registries::Registries;
 use berth_core::scan::{RegistryUrls, ScanDeps};
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
@@ -322,14 +322,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .schedule_health_checks(&jobs, &config.registry_health_cron)
         .await
         .context("scheduling registry endpoints' health checks")?;
-    let replication = Replication::new(
-        db.clone(),
-        jobs.clone(),
-        registries.clone(),
-        registry.clone(),
-        projects.clone(),
-    );
-    replication.subscribe(&events);
+    let replication = Replication::new(ReplicationDeps {
+        db: db.clone(),
+        jobs: jobs.clone(),
+        registries: registries.clone(),
+        registry: registry.clone(),
+        projects: projects.clone(),
+        events: events.clone(),
+        external_url: external_url.clone(),
+    });
+    replication.subscribe();
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts,

@@ -622,3 +622,46 @@ async fn notification_enable_switches_every_policy_off() {
         assert_eq!(got[0].1["event_data"]["resources"][0]["tag"], "on");
     }
 }
+
+/// A replication task that ends is told to the webhooks of this
+/// registry's project, in Harbor's `replication` shape.
+#[tokio::test]
+async fn replication_tasks_reach_the_projects_receivers() {
+    let dist = common::Distribution::start().await;
+    for s in servers().await {
+        let r = receiver(0).await;
+        add_policy(
+            &s,
+            "p",
+            &["REPLICATION"],
+            json!({"type": "http", "address": r.url}),
+        )
+        .await;
+        s.push_image("p/rep", "v1", "replicated-hook").await;
+        let endpoint = json!({"name": "dist", "type": "docker-registry", "url": dist.url});
+        let dist_id = s.create("/registries", ADMIN, endpoint).await;
+        let rule = json!({"name": "hooked", "enabled": true, "dest_registry": {"id": dist_id},
+            "dest_namespace": format!("hooked-{}", s.backend),
+            "filters": [{"type": "name", "value": "p/rep"}]});
+        let rule = s.create("/replication/policies", ADMIN, rule).await;
+        s.create("/replication/executions", ADMIN, json!({"policy_id": rule}))
+            .await;
+        let got = r.wait(1).await;
+        let (_, body) = &got[0];
+        assert_eq!(body["type"], "REPLICATION", "{body}");
+        assert_eq!(body["operator"], "admin");
+        let rep = &body["event_data"]["replication"];
+        assert_eq!(rep["job_status"], "Success", "{rep}");
+        assert_eq!(rep["trigger_type"], "MANUAL");
+        assert_eq!(rep["policy_creator"], "admin");
+        assert_eq!(rep["src_resource"]["namespace"], "p");
+        assert_eq!(rep["src_resource"]["registry_type"], "harbor");
+        assert_eq!(rep["dest_resource"]["registry_name"], "dist");
+        assert_eq!(
+            rep["dest_resource"]["namespace"],
+            format!("hooked-{}", s.backend)
+        );
+        assert_eq!(rep["successful_artifact"][0]["name_tag"], "rep:v1");
+        assert_eq!(rep["successful_artifact"][0]["references"], json!(["v1"]));
+    }
+}

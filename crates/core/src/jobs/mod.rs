@@ -79,6 +79,11 @@ impl JobContext {
         self.ids.get().map(|ids| ids.1)
     }
 
+    /// The run's task, once it has one (see [`Enqueued::add`]).
+    pub fn task_id(&self) -> Option<i64> {
+        self.ids.get().map(|ids| ids.0)
+    }
+
     /// Whether the job was asked to stop (long jobs check between steps).
     pub fn stopping(&self) -> bool {
         *self.stop.borrow()

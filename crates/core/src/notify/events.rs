@@ -26,6 +26,10 @@ pub enum Event {
     ArtifactDeleted(Artifact),
     /// A vulnerability scan of a manifest ended.
     Scanned(Artifact, ScanEnd),
+    /// A replication task ended for good (the artifact is this registry's
+    /// side of it): Harbor's `replication` event data, as built by
+    /// replication.
+    Replicated(Artifact, serde_json::Value),
 }
 
 /// How a scan ended, as webhooks tell it.
@@ -56,7 +60,8 @@ impl Event {
             Event::ArtifactPushed(a)
             | Event::ArtifactPulled(a)
             | Event::ArtifactDeleted(a)
-            | Event::Scanned(a, _) => a,
+            | Event::Scanned(a, _)
+            | Event::Replicated(a, _) => a,
         }
     }
 
@@ -67,6 +72,7 @@ impl Event {
             Event::ArtifactPulled(_) => "PULL_ARTIFACT",
             Event::ArtifactDeleted(_) => "DELETE_ARTIFACT",
             Event::Scanned(_, end) => end.kind,
+            Event::Replicated(..) => "REPLICATION",
         }
     }
 }

@@ -223,7 +223,7 @@ impl Webhooks {
         let p = self.policy(project_id, id).await?;
         let mut answers = Vec::with_capacity(p.targets.len());
         for t in &p.targets {
-            let data = EventData {
+            let data = EventData::Artifact {
                 resources: Vec::new(),
                 repository: Repository {
                     date_created: now_millis() / 1000,
@@ -651,10 +651,18 @@ enum Payload<'a> {
     },
 }
 
+/// What happened: the artifact's resources and repository, or a
+/// replication's own account of itself.
 #[derive(Serialize)]
-struct EventData<'a> {
-    resources: Vec<Resource<'a>>,
-    repository: Repository<'a>,
+#[serde(untagged)]
+enum EventData<'a> {
+    Artifact {
+        resources: Vec<Resource<'a>>,
+        repository: Repository<'a>,
+    },
+    Replication {
+        replication: &'a serde_json::Value,
+    },
 }
 
 #[derive(Serialize)]
@@ -680,7 +688,6 @@ struct Repository<'a> {
 fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &str) -> Payload<'a> {
     let e = event.artifact();
     let repo = e.repo.as_str();
-    let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
     let scan_overview = match event {
         Event::Scanned(_, end) => Some(&end.overview),
         _ => None,
@@ -695,7 +702,26 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
         },
         scan_overview,
     };
-    let data = EventData {
+    let data = match event {
+        Event::Replicated(_, replication) => EventData::Replication { replication },
+        _ => artifact_data(e, scope, resource),
+    };
+    let source = format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id);
+    let kind = event.kind();
+    let occurred = (kind, cloud_type(kind), e.at);
+    envelope(t, occurred, &e.operator, source, data)
+}
+
+/// An artifact event's data: a resource per tag (one without), and the
+/// repository.
+fn artifact_data<'a>(
+    e: &'a crate::notify::events::Artifact,
+    scope: &Scope,
+    resource: impl Fn(&'a str) -> Resource<'a>,
+) -> EventData<'a> {
+    let repo = e.repo.as_str();
+    let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
+    EventData::Artifact {
         resources: if e.tags.is_empty() {
             vec![resource("")]
         } else {
@@ -708,11 +734,7 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
             repo_full_name: repo,
             repo_type: if scope.public { "public" } else { "private" },
         },
-    };
-    let source = format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id);
-    let kind = event.kind();
-    let occurred = (kind, cloud_type(kind), e.at);
-    envelope(t, occurred, &e.operator, source, data)
+    }
 }
 
 /// `data` in the target's format; `occurred` is the event type, its

@@ -34,6 +34,8 @@ pub const PLAN_JOB: &str = VENDOR;
 pub const ARTIFACT_JOB: &str = "REPLICATION_ARTIFACT";
 /// Blobs sent in chunks go in chunks of this size (Harbor's).
 const CHUNK: u64 = 10 << 20;
+/// Runs of an artifact's task (the first and two retries).
+const ARTIFACT_RUNS: i64 = 3;
 /// Tasks added per transaction while planning.
 const TASKS_PER_TX: usize = 500;
 /// How long this process trusts its list of event-based rules: a rule
@@ -137,7 +139,21 @@ struct Inner {
     registries: Registries,
     registry: Arc<Registry>,
     projects: Projects,
+    events: Events,
+    /// Where this registry is (`scheme://host[:port]`), for webhooks.
+    external_url: String,
     event_rules: Mutex<Option<(Instant, EventRules)>>,
+}
+
+/// Where a replication service stands: what it reads from and writes to.
+pub struct ReplicationDeps {
+    pub db: Db,
+    pub jobs: Jobs,
+    pub registries: Registries,
+    pub registry: Arc<Registry>,
+    pub projects: Projects,
+    pub events: Events,
+    pub external_url: String,
 }
 
 /// The replication service.
@@ -148,19 +164,16 @@ pub struct Replication {
 
 impl Replication {
     /// The service; registers its jobs.
-    pub fn new(
-        db: Db,
-        jobs: Jobs,
-        registries: Registries,
-        registry: Arc<Registry>,
-        projects: Projects,
-    ) -> Self {
+    pub fn new(deps: ReplicationDeps) -> Self {
+        let jobs = deps.jobs.clone();
         let inner = Arc::new(Inner {
-            db,
-            jobs: jobs.clone(),
-            registries,
-            registry,
-            projects,
+            db: deps.db,
+            jobs: deps.jobs,
+            registries: deps.registries,
+            registry: deps.registry,
+            projects: deps.projects,
+            events: deps.events,
+            external_url: deps.external_url,
             event_rules: Mutex::new(None),
         });
         jobs.register_on(PLAN_JOB, inner.clone(), |i, ctx| async move {
@@ -174,8 +187,8 @@ impl Replication {
 
     /// Runs the event-based rules a push or deletion calls for, enqueued
     /// in the change's own transaction.
-    pub fn subscribe(&self, events: &Events) {
-        events.add_outbox(self.inner.clone());
+    pub fn subscribe(&self) {
+        self.inner.events.add_outbox(self.inner.clone());
     }
 
     // ----- rules -----
@@ -615,9 +628,16 @@ impl Inner {
                 .collect();
             let fail = |e: berth_db::DbError| e.to_string();
             let mut tx = self.db.begin().await.map_err(fail)?;
-            berth_db::jobs::add_tasks(&mut tx, execution, ARTIFACT_JOB, &params, 3, now)
-                .await
-                .map_err(fail)?;
+            berth_db::jobs::add_tasks(
+                &mut tx,
+                execution,
+                ARTIFACT_JOB,
+                &params,
+                ARTIFACT_RUNS,
+                now,
+            )
+            .await
+            .map_err(fail)?;
             berth_db::commit(tx).await.map_err(fail)?;
         }
         self.jobs.wake();
@@ -704,10 +724,125 @@ impl Inner {
         Ok(())
     }
 
-    /// Replicates one artifact (or deletes it at the destination).
+    /// Replicates one artifact (or deletes it at the destination); once
+    /// it ends for good, tells the webhooks of this registry's project.
     async fn replicate(&self, job: JobContext) -> JobResult {
         let work: Work = job.params()?;
         let p = (self.policy(work.policy_id).await).map_err(|e| e.to_string())?;
+        let result = self.carry_out(&job, &work, &p).await;
+        if result.is_ok() || job.run >= ARTIFACT_RUNS {
+            if let Err(e) = self.tell(&job, &work, &p, result.as_ref().err()).await {
+                job.log(format!("telling webhooks: {e}"));
+            }
+        }
+        result
+    }
+
+    /// Stages Harbor's `REPLICATION` event of a task that ended (`failed`:
+    /// why it failed).
+    async fn tell(
+        &self,
+        job: &JobContext,
+        work: &Work,
+        p: &Policy,
+        failed: Option<&String>,
+    ) -> Result<(), String> {
+        let fail = |e: berth_db::DbError| e.to_string();
+        let r = self.db.reader();
+        let execution = match job.execution_id() {
+            Some(id) => berth_db::jobs::execution(r, id).await.map_err(fail)?,
+            None => None,
+        };
+        let execution = execution.ok_or("the task's run is gone")?;
+        let remote_id = p.src_registry_id.max(p.dest_registry_id);
+        let remote = (berth_db::registries::by_id(r, remote_id).await)
+            .map_err(fail)?
+            .unwrap_or_default();
+        let pushing = p.src_registry_id == 0;
+        let (local_repo, remote_repo) = match pushing {
+            true => (&work.src_repo, &work.dst_repo),
+            false => (&work.dst_repo, &work.src_repo),
+        };
+        let namespace = |repo: &str| repo.split('/').next().unwrap_or_default().to_string();
+        let local = serde_json::json!({
+            "registry_type": "harbor",
+            "endpoint": self.external_url,
+            "namespace": namespace(local_repo),
+        });
+        let other = serde_json::json!({
+            "registry_name": remote.name,
+            "registry_type": remote.kind,
+            "endpoint": remote.url,
+            "namespace": namespace(remote_repo),
+        });
+        let (src, dest) = if pushing {
+            (local, other)
+        } else {
+            (other, local)
+        };
+        let status = if failed.is_some() { "Error" } else { "Success" };
+        let name_tag = work.resource(local_repo);
+        let name_tag = name_tag
+            .split_once('/')
+            .map_or(name_tag.as_str(), |(_, n)| n);
+        let mut artifact = serde_json::json!({
+            "type": work.resource_type,
+            "status": status,
+            "name_tag": name_tag,
+            "references": if work.tags.is_empty() { work.digest.iter().cloned().collect() } else { work.tags.clone() },
+        });
+        if let Some(why) = failed {
+            artifact["fail_reason"] = why.clone().into();
+        }
+        let host = (self.external_url.split("://").nth(1).unwrap_or_default())
+            .split([':', '/'])
+            .next()
+            .unwrap_or_default();
+        let operator = serde_json::from_str::<serde_json::Value>(&execution.extra_attrs)
+            .ok()
+            .and_then(|a| a["operator"].as_str().map(String::from))
+            .unwrap_or_default();
+        let mut data = serde_json::json!({
+            "harbor_hostname": host,
+            "job_status": status,
+            "description": p.description,
+            "artifact_type": work.resource_type,
+            "authentication_type": remote.credential_type,
+            "override_mode": p.override_,
+            "trigger_type": execution.trigger,
+            "policy_creator": p.creator,
+            "execution_timestamp": execution.start_time / 1000,
+            "src_resource": src,
+            "dest_resource": dest,
+            "execution_id": execution.id,
+            "task_id": job.task_id().unwrap_or_default(),
+        });
+        let list = if failed.is_some() {
+            "failed_artifact"
+        } else {
+            "successful_artifact"
+        };
+        data[list] = serde_json::json!([artifact]);
+        let repo = RepositoryName::parse(local_repo).map_err(|e| e.to_string())?;
+        let event = Event::Replicated(
+            crate::notify::events::Artifact {
+                repo,
+                digest: work.digest.clone().unwrap_or_default(),
+                tags: work.tags.clone(),
+                operator,
+                at: now_millis(),
+            },
+            data,
+        );
+        let mut tx = self.db.begin().await.map_err(fail)?;
+        let staged = self.events.stage(&mut tx, event).await.map_err(fail)?;
+        berth_db::commit(tx).await.map_err(fail)?;
+        staged.committed();
+        Ok(())
+    }
+
+    /// What a task does: the copy, or the deletion at the destination.
+    async fn carry_out(&self, job: &JobContext, work: &Work, p: &Policy) -> JobResult {
         let admin = self.acting_admin().await?;
         let operator = admin.username().to_string();
         let src_remote = match p.src_registry_id {
