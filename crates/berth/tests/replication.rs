@@ -601,6 +601,21 @@ async fn wait_for_run(s: &common::Server, id: &str) -> Value {
     panic!("replication run {id} did not end");
 }
 
+/// A run's tasks, each with its log.
+async fn task_logs(s: &common::Server, run: i64) -> Vec<(Value, String)> {
+    let path = format!("/replication/executions/{run}/tasks");
+    let tasks = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+    let mut out = Vec::new();
+    for t in tasks.as_array().unwrap() {
+        let log = s
+            .expect(Method::GET, &format!("{path}/{}/log", t["id"]), ADMIN, None)
+            .await;
+        assert_eq!(log.status, 200);
+        out.push((t.clone(), log.text));
+    }
+    out
+}
+
 /// The digest a registry's `/v2` has for a reference, if any.
 async fn digest_at(
     url: &str,
@@ -807,18 +822,7 @@ async fn rules_push_and_pull_what_their_filters_select() {
         let again = run_policy(&s, push_id).await;
         assert_eq!(again["status"], "Succeed", "{again}");
         let id = again["id"].as_i64().unwrap();
-        let tasks = s
-            .expect(
-                Method::GET,
-                &format!("/replication/executions/{id}/tasks"),
-                ADMIN,
-                None,
-            )
-            .await
-            .is(200);
-        for t in tasks.as_array().unwrap() {
-            let log_path = format!("/replication/executions/{id}/tasks/{}/log", t["id"]);
-            let log = s.expect(Method::GET, &log_path, ADMIN, None).await.text;
+        for (_, log) in task_logs(&s, id).await {
             assert!(log.contains("stored 0 manifests and 0 blobs"), "{log}");
         }
         let listed = s
@@ -1086,5 +1090,157 @@ async fn event_based_rules_follow_pushes_and_deletions() {
         assert_eq!(tasks[0]["operation"], "deletion");
         assert_eq!(digest_at(&dist.url, None, &there, "v1").await, None);
         assert_eq!(digest_at(&dist.url, None, &there, &pushed).await, None);
+    }
+}
+
+/// A destination killed mid-run fails the run (its tasks retried, then
+/// failed); once it is back, a rerun sends only what it lacks. The rule
+/// also limits each task's speed and sends blobs in chunks.
+#[tokio::test]
+async fn a_destination_killed_mid_run_gets_the_rest_on_the_next_run() {
+    let mut dist = Distribution::start().await;
+    for s in common::servers().await {
+        let b = s.backend;
+        s.push_image("p/big", "v1", &format!("killed-1-{b}")).await;
+        s.push_image("p/big", "v2", &format!("killed-2-{b}")).await;
+        // 12 MiB at 4 MiB/s: three seconds, in a 10 MiB and a 2 MiB chunk.
+        let layer: Vec<u8> = (0..12u32 << 20)
+            .map(|i| (i.wrapping_mul(7) % 251) as u8 ^ b.len() as u8)
+            .collect();
+        s.push_layers("p/big", "v3", &[layer]).await;
+        let dist_id = create_endpoint(
+            &s,
+            &json!({"name": "dist", "type": "docker-registry", "url": dist.url}),
+        )
+        .await;
+        let ns = format!("killed-{b}");
+        let rule = create_policy(
+            &s,
+            &json!({"name": "slow", "enabled": true, "dest_registry": {"id": dist_id},
+                "dest_namespace": ns, "speed": 4096, "copy_by_chunk": true,
+                "filters": [{"type": "name", "value": "p/big"}]}),
+        )
+        .await;
+        let started = s
+            .expect(
+                Method::POST,
+                "/replication/executions",
+                ADMIN,
+                Some(&json!({"policy_id": rule})),
+            )
+            .await;
+        assert_eq!(started.status, 201, "{}", started.text);
+        let run = started
+            .header("location")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        // Killed once v1 and v2 are there and v3's config is.
+        let v3 = s
+            .expect(Method::GET, "/v2/p/big/manifests/v3", ADMIN, None)
+            .await
+            .is(200);
+        let config = v3["config"]["digest"].as_str().unwrap().to_string();
+        let there = format!("{ns}/big");
+        let client = reqwest::Client::new();
+        for _ in 0..400 {
+            let blob = client
+                .head(format!("{}/v2/{there}/blobs/{config}", dist.url))
+                .send()
+                .await
+                .unwrap();
+            let done = digest_at(&dist.url, None, &there, "v1").await.is_some()
+                && digest_at(&dist.url, None, &there, "v2").await.is_some();
+            if blob.status() == 200 && done {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        dist.kill();
+        let failed = wait_for_run(&s, &run).await;
+        assert_eq!(failed["status"], "Failed", "{failed}");
+        assert_eq!(
+            (failed["succeed"].as_i64(), failed["failed"].as_i64()),
+            (Some(2), Some(1)),
+            "{failed}"
+        );
+
+        dist.restart().await;
+        let rerun = run_policy(&s, rule).await;
+        assert_eq!(rerun["status"], "Succeed", "{rerun}");
+        let id = rerun["id"].as_i64().unwrap();
+        for (t, log) in task_logs(&s, id).await {
+            if t["src_resource"] == "p/big:v3" {
+                // The config was there; only the layer went again.
+                assert!(log.contains("stored 2 manifests and 1 blobs (12582912 bytes); 1 blobs were there already"), "{log}");
+            } else {
+                assert!(log.contains("stored 0 manifests and 0 blobs"), "{log}");
+            }
+        }
+        let v3_there = digest_at(&dist.url, None, &there, "v3").await;
+        let v3_here = digest_at(&s.url, Some(("admin", ADMIN_PASSWORD)), "p/big", "v3").await;
+        assert_eq!(v3_there, v3_here);
+    }
+}
+
+/// A scheduled rule has a schedule while it is enabled, and its period
+/// starts a run with the `scheduled` trigger.
+#[tokio::test]
+async fn scheduled_rules_run_when_their_period_comes() {
+    let dist = Distribution::start().await;
+    for s in common::servers().await {
+        s.push_image("p/timed", "v1", &format!("timed-{}", s.backend))
+            .await;
+        let dist_id = create_endpoint(
+            &s,
+            &json!({"name": "dist", "type": "docker-registry", "url": dist.url}),
+        )
+        .await;
+        let mut rule = json!({"name": "nightly", "enabled": true, "dest_registry": {"id": dist_id},
+            "dest_namespace": format!("timed-{}", s.backend),
+            "filters": [{"type": "name", "value": "p/timed"}],
+            "trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 3 * * *"}}});
+        let id = create_policy(&s, &rule).await;
+        let ours = |schedules: &Value| {
+            (schedules.as_array().unwrap().iter())
+                .find(|x| x["vendor_type"] == "REPLICATION" && x["vendor_id"] == id)
+                .cloned()
+        };
+        let listed = s
+            .expect(Method::GET, "/schedules", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(ours(&listed).unwrap()["cron"], "0 0 3 * * *");
+
+        // The period comes (made due now, as the scheduler sees it).
+        let db = s.open_db().await;
+        let due = berth_db::jobs::schedule(db.reader(), "REPLICATION", id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        assert!(
+            berth_db::jobs::advance_schedule(&mut tx, due.id, due.next_run_at, 0)
+                .await
+                .unwrap()
+        );
+        berth_db::commit(tx).await.unwrap();
+        let runs = ended_runs(&s, id, 1).await;
+        assert_eq!(runs[0]["trigger"], "scheduled", "{runs:?}");
+        assert_eq!(runs[0]["status"], "Succeed", "{runs:?}");
+        let there = format!("timed-{}/timed", s.backend);
+        assert!(digest_at(&dist.url, None, &there, "v1").await.is_some());
+
+        rule["enabled"] = json!(false);
+        let path = format!("/replication/policies/{id}");
+        s.expect(Method::PUT, &path, ADMIN, Some(&rule))
+            .await
+            .is(200);
+        let listed = s
+            .expect(Method::GET, "/schedules", ADMIN, None)
+            .await
+            .is(200);
+        assert!(ours(&listed).is_none(), "{listed}");
     }
 }

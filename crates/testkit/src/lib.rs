@@ -789,6 +789,7 @@ pub fn cosign_key() -> (ring::signature::EcdsaKeyPair, String) {
 pub struct Distribution {
     pub url: String,
     child: Child,
+    config: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -823,29 +824,51 @@ impl Distribution {
             ),
         )
         .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            // It logs every 404 (a HEAD that finds nothing) as an error.
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian's CNCF Distribution) is installed by scripts/test.sh");
-        // Stopped by its drop if it never answers.
-        let d = Distribution {
+        let mut d = Distribution {
             url: format!("http://127.0.0.1:{port}"),
-            child,
+            child: spawn_distribution(&config),
+            config,
             _dir: dir,
         };
+        d.wait_up().await;
+        d
+    }
+
+    /// Kills it (its storage stays).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on its port and storage, and waits until it answers.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_distribution(&self.config);
+        self.wait_up().await;
+    }
+
+    async fn wait_up(&mut self) {
         let client = Client::new();
         for _ in 0..200 {
-            if client.get(format!("{}/v2/", d.url)).send().await.is_ok() {
-                return d;
+            if client.get(format!("{}/v2/", self.url)).send().await.is_ok() {
+                return;
             }
             sleep_ms(25).await;
         }
-        panic!("Distribution did not start on {}", d.url);
+        panic!("Distribution did not start on {}", self.url);
     }
+}
+
+/// Runs Distribution with a config file; stopped by its owner's drop.
+fn spawn_distribution(config: &std::path::Path) -> Child {
+    Command::new("docker-registry")
+        .arg("serve")
+        .arg(config)
+        // It logs every 404 (a HEAD that finds nothing) as an error.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry (Debian's CNCF Distribution) is installed by scripts/test.sh")
 }
 
 fn free_port() -> u16 {
@@ -1017,7 +1040,6 @@ async fn answer_token_request(
 
 impl Drop for Distribution {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
