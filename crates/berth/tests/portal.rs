@@ -1745,6 +1745,99 @@ async fn registry_endpoints_in_the_browser() {
     }
 }
 
+/// Replication rules in the browser: added (a bad cron refused with the
+/// form kept), run, its run's tasks and a task's log shown, disabled,
+/// changed and deleted.
+#[tokio::test]
+async fn replication_rules_in_the_browser() {
+    let (_driver, c) = browser().await;
+    let dist = common::Distribution::start().await;
+    for s in common::servers().await {
+        let b = s.backend;
+        s.push_image("p/web", "v1", &format!("portal-replication-{b}"))
+            .await;
+        let endpoint = json!({"name": "dist", "type": "docker-registry", "url": dist.url});
+        s.create("/registries", ADMIN, endpoint).await;
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        c.goto(&s.u("/harbor/replications")).await.unwrap();
+        assert!(text(&c, "main").await.contains("No replication rule yet."));
+
+        let pick = |css: &'static str| {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Css(css))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+            }
+        };
+        fill(&c, "#rule_name", "mirror").await;
+        fill(&c, "#rule_filter_name", "p/web").await;
+        fill(&c, "#rule_namespace", &format!("portal-{b}")).await;
+        pick("#rule_trigger option[value=scheduled]").await;
+        fill(&c, "#rule_cron", "0 * * * * *").await;
+        submit(&c, "button[value='add']").await;
+        assert_eq!(
+            text(&c, ".notice.err").await,
+            "* is not allowed for the Minutes field of the cron setting of replication policy"
+        );
+        let kept = c.find(Locator::Css("#rule_filter_name")).await.unwrap();
+        assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some("p/web"));
+        pick("#rule_trigger option[value=manual]").await;
+        fill(&c, "#rule_cron", "").await;
+        submit(&c, "button[value='add']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule mirror was added.");
+        let row = text(&c, "table.rules tbody tr").await;
+        assert!(row.contains("mirror") && row.contains("Enabled"), "{row}");
+
+        submit(&c, "table.rules button[value='run']").await;
+        assert!(text(&c, ".notice.ok").await.starts_with("Run "));
+        let mut status = String::new();
+        for _ in 0..100 {
+            c.goto(&s.u("/harbor/replications")).await.unwrap();
+            status = text(&c, "table.runs td.status").await;
+            if status == "Success" {
+                break;
+            }
+            common::sleep_ms(100).await;
+        }
+        assert_eq!(status, "Success");
+        submit(&c, "table.runs a").await;
+        let task = text(&c, "table.tasks tbody tr").await;
+        assert!(
+            task.contains("p/web:v1") && task.contains("Success"),
+            "{task}"
+        );
+        submit(&c, "table.tasks a").await;
+        assert!(text(&c, "pre.log").await.contains("stored 2 manifests"));
+
+        c.goto(&s.u("/harbor/replications")).await.unwrap();
+        submit(&c, "table.rules button[value='disable']").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The rule mirror was disabled."
+        );
+        submit(&c, "table.rules a").await;
+        fill(&c, "#rule_description", "to Distribution").await;
+        submit(&c, "button[value='save']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule was saved.");
+        let stored = s
+            .expect(reqwest::Method::GET, "/replication/policies", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(stored[0]["description"], "to Distribution");
+        assert_eq!(stored[0]["enabled"], false);
+        assert_eq!(stored[0]["filters"][0]["value"], "p/web");
+
+        c.goto(&s.u("/harbor/replications")).await.unwrap();
+        confirm(&c, "table.rules button[value='delete']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule mirror was deleted.");
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+}
+
 fn luminance(css: &str) -> f64 {
     let inner = css.split_once('(').unwrap().1.trim_end_matches(')');
     let channels: Vec<f64> = inner
@@ -1812,6 +1905,12 @@ async fn every_page_fits_a_phone_in_both_themes() {
             "duration": -1, "permissions": grant("project", "*")}),
             )
             .await;
+        let own = json!({"name": "this-registry-itself", "type": "harbor", "url": s.url});
+        let eid = s.create("/registries", ADMIN, own).await;
+        let rule = json!({"name": "a-rather-long-replication-rule-name", "dest_registry": {"id": eid},
+            "dest_namespace": "a-rather-long-destination-namespace",
+            "filters": [{"type": "name", "value": "p/a-rather-long-repository-name/**"}]});
+        let rule = s.create("/replication/policies", ADMIN, rule).await;
         let project = format!("/harbor/projects/{pid}");
         let repo = format!("{project}/repositories/a-rather-long-repository-name%2Fwith%2Fparts");
         let mut pages = vec![
@@ -1841,6 +1940,8 @@ async fn every_page_fits_a_phone_in_both_themes() {
             ),
             ("security-hub".into(), "/harbor/security-hub".into()),
             ("registries".into(), "/harbor/registries".into()),
+            ("replications".into(), "/harbor/replications".into()),
+            ("replication".into(), format!("/harbor/replications/{rule}")),
         ];
         for tab in [
             "summary",

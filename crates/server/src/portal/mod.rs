@@ -10,6 +10,7 @@ mod markdown;
 mod project;
 mod projects;
 mod registries;
+mod replications;
 mod repository;
 mod robots;
 mod security;
@@ -90,6 +91,7 @@ pub fn router() -> Router<State> {
         .merge(admin::router())
         .merge(security::router())
         .merge(registries::router())
+        .merge(replications::router())
         .merge(hub::router())
         .merge(users::router())
         .merge(robots::router())
@@ -499,6 +501,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))
                                 (section_link(v, "/harbor/job-service-dashboard", "Job Queues"))
                                 (section_link(v, "/harbor/registries", "Registries"))
+                                (section_link(v, "/harbor/replications", "Replications"))
                                 (section_link(v, "/harbor/interrogation-services", "Interrogation Services"))
                                 (section_link(v, "/harbor/security-hub", "Security Hub"))
                                 (section_link(v, "/harbor/configs", "Configuration"))
