@@ -4,10 +4,11 @@
 # Usage: bench/run.sh [--runs N] [--scale K]   (scale > 1 shrinks every size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v docker-registry >/dev/null; then
+# The replication figure races skopeo sync.
+if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq docker-registry >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq docker-registry skopeo >/dev/null
 fi
 cargo build --release -q -p berth -p berth-bench
 # BERTH_BIN measures another build of berth (say, one saved before a change).

@@ -223,6 +223,13 @@ async fn main() -> Result<()> {
         ),
         _ => None,
     };
+    let replication = match &targets[0].creds {
+        Some((user, password)) if !args.push_only && !args.shared_only && !args.portal_only => {
+            let creds = (user.as_str(), password.as_str());
+            Some(replication_race(&targets[0].reg.url, creds, &args.dist, scale).await?)
+        }
+        _ => None,
+    };
     let portal = match &targets[0].creds {
         Some((user, password)) if !args.push_only && !args.shared_only => {
             Some(portal_render(&targets[0].reg.url, user, password, 10_000 / scale).await?)
@@ -319,6 +326,16 @@ async fn main() -> Result<()> {
                 "| Berth scan all, every image of the run ({images}, most of them one random layer) | images/s | {rate:.0} | – | – |"
             );
         }
+    }
+    if let Some(r) = replication {
+        println!(
+            "| Berth replication rule, {} images of one {} KiB layer to Distribution | s | {:.2} | skopeo sync {:.2} | {:.2}x (skopeo/Berth) |",
+            r.images,
+            r.layer / KIB,
+            r.berth,
+            r.skopeo,
+            r.skopeo / r.berth
+        );
     }
     if let Some(p) = portal {
         for (which, ms) in &p.pages {
@@ -865,6 +882,124 @@ async fn berth_pusher(
         pid: 0,
         creds: None,
         results: BTreeMap::new(),
+    })
+}
+
+/// The same images copied to Distribution by a Berth replication rule and
+/// by `skopeo sync`: seconds each took.
+struct ReplicationRace {
+    images: usize,
+    layer: usize,
+    berth: f64,
+    skopeo: f64,
+}
+
+/// Pushes images (config and one random layer each) into `bench/repl`,
+/// then times a replication rule's run copying them to Distribution, and
+/// `skopeo sync` copying them again under another name.
+async fn replication_race(
+    url: &str,
+    (user, password): (&str, &str),
+    dist: &str,
+    scale: usize,
+) -> Result<ReplicationRace> {
+    let (images, layer) = (200 / scale.min(20), MIB / scale);
+    let repo = "bench/repl";
+    let t = berth_pusher(url, user, password, repo, 16).await?;
+    concurrently(16, (0..images).collect(), |i| {
+        let t = &t;
+        async move {
+            let config = Bytes::from(format!(r#"{{"os":"linux","replicated":{i}}}"#));
+            let layer = Bytes::from(random(layer, 7_000_000 + i as u64));
+            let manifest = t.reg.push_image_blobs(repo, config, layer).await?;
+            t.reg
+                .push_manifest(repo, &format!("r{i}"), OCI_MANIFEST, manifest)
+                .await
+        }
+    })
+    .await?;
+    let admin = Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        admin
+            .post(format!("{url}/api/v2.0{path}"))
+            .basic_auth(user, Some(password))
+            .json(&body)
+            .send()
+    };
+    let id_of = |r: &reqwest::Response| -> Result<String> {
+        let location = r.headers().get("location").context("no Location")?;
+        Ok(location
+            .to_str()?
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string())
+    };
+    let endpoint =
+        serde_json::json!({"name": "bench-dist", "type": "docker-registry", "url": dist});
+    let r = post("/registries", endpoint).await?;
+    check(r.status(), StatusCode::CREATED, "registry endpoint")?;
+    let endpoint: i64 = id_of(&r)?.parse()?;
+    let rule = serde_json::json!({"name": "bench", "enabled": true,
+        "dest_registry": {"id": endpoint}, "dest_namespace": "berth-repl",
+        "filters": [{"type": "name", "value": repo}]});
+    let r = post("/replication/policies", rule).await?;
+    check(r.status(), StatusCode::CREATED, "replication rule")?;
+    let rule: i64 = id_of(&r)?.parse()?;
+
+    let started = Instant::now();
+    let r = post(
+        "/replication/executions",
+        serde_json::json!({"policy_id": rule}),
+    )
+    .await?;
+    check(r.status(), StatusCode::CREATED, "replication run")?;
+    let run = id_of(&r)?;
+    loop {
+        let e: serde_json::Value = admin
+            .get(format!("{url}/api/v2.0/replication/executions/{run}"))
+            .basic_auth(user, Some(password))
+            .send()
+            .await?
+            .json()
+            .await?;
+        match e["status"].as_str() {
+            Some("InProgress") => tokio::time::sleep(Duration::from_millis(20)).await,
+            Some("Succeed") if e["succeed"] == images => break,
+            _ => bail!("replication run ended {e}"),
+        }
+    }
+    let berth = started.elapsed().as_secs_f64();
+
+    let host = |u: &str| u.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "sync",
+            "-q",
+            "--src",
+            "docker",
+            "--dest",
+            "docker",
+        ])
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+        .args(["--src-creds", &format!("{user}:{password}")])
+        .arg(format!("{}/{repo}", host(url)))
+        .arg(format!("{}/skopeo-repl", host(dist)))
+        .output()
+        .context("skopeo (apt install skopeo)")?;
+    ensure!(
+        out.status.success(),
+        "skopeo sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let skopeo = started.elapsed().as_secs_f64();
+    Ok(ReplicationRace {
+        images,
+        layer,
+        berth,
+        skopeo,
     })
 }
 
