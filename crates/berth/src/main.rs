@@ -11,6 +11,7 @@ use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::{Chain, ProjectSettings, ScanVerdicts};
+use berth_core::proxy::ProxyCache;
 use berth_core::replication::flow::{Replication, ReplicationDeps};
 use berth_core::replication::registries::Registries;
 use berth_core::scan::{RegistryUrls, ScanDeps};
@@ -332,6 +333,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         external_url: external_url.clone(),
     });
     replication.subscribe();
+    let proxy = ProxyCache::new(registry.clone(), registries.clone());
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         artifacts,
@@ -348,6 +350,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         webhooks,
         registries,
         replication,
+        proxy,
     });
     jobs.start();
     let flusher = {

@@ -1834,6 +1834,20 @@ async fn replication_rules_in_the_browser() {
         c.goto(&s.u("/harbor/replications")).await.unwrap();
         confirm(&c, "table.rules button[value='delete']").await;
         assert_eq!(text(&c, ".notice.ok").await, "The rule mirror was deleted.");
+
+        // A proxy-cache project of the endpoint, and its upstream shown.
+        c.goto(&s.u("/harbor/projects")).await.unwrap();
+        fill(&c, "#project_name", "cache").await;
+        pick("#project_registry option:nth-child(2)").await;
+        submit(&c, "form[action='/harbor/projects'][method=post] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Project cache created.");
+        let table = text(&c, "main table").await;
+        assert!(table.contains("cache (proxy cache)"), "{table}");
+        let cache: serde_json::Value = s.api_json("/projects/cache", ADMIN).await;
+        assert!(cache["registry_id"].as_i64().is_some(), "{cache}");
+        let summary = format!("/harbor/projects/{}/summary", cache["project_id"]);
+        c.goto(&s.u(&summary)).await.unwrap();
+        assert!(text(&c, "dd.upstream").await.starts_with("dist ("));
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
 }

@@ -1244,3 +1244,177 @@ async fn scheduled_rules_run_when_their_period_comes() {
         assert!(ours(&listed).is_none(), "{listed}");
     }
 }
+
+/// A GET of a Berth path as the administrator.
+async fn admin_get(s: &common::Server, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(s.u(path))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A proxy-cache project pulls through CNCF Distribution: skopeo pulls
+/// through it, twenty pulls of one uncached blob fetch it once, what was
+/// pulled is served with upstream down, a moved upstream tag is followed,
+/// and pushes are refused.
+#[tokio::test]
+async fn proxy_cache_projects_pull_through_and_serve_stale() {
+    let mut dist = Distribution::start().await;
+    let seed = common::Server::start("sqlite", None).await;
+    let seed_ep = Remote::new(
+        &seed.url,
+        &common::basic_auth("admin", ADMIN_PASSWORD),
+        false,
+    )
+    .unwrap();
+    let plain = Remote::new(&dist.url, "", false).unwrap();
+    let name = |n: &str| berth_oci::RepositoryName::parse(n).unwrap();
+    let (from, to) = (name("p/seed"), name("team/app"));
+    // Upstream: team/app:v1, and :big with a 4 MiB layer.
+    let upload = |tag: &'static str| {
+        let (seed_ep, plain, from, to) = (&seed_ep, &plain, &from, &to);
+        async move {
+            let src = Side {
+                store: Store::Remote(seed_ep),
+                repo: from,
+            };
+            let dst = Side {
+                store: Store::Remote(plain),
+                repo: to,
+            };
+            let moving = Options {
+                overwrite: true,
+                ..Options::default()
+            };
+            copy(&src, &dst, tag, &[tag.to_string()], &moving)
+                .await
+                .unwrap();
+        }
+    };
+    seed.push_image("p/seed", "v1", "proxied-v1").await;
+    upload("v1").await;
+    let layer: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8).collect();
+    seed.push_layers("p/seed", "big", std::slice::from_ref(&layer))
+        .await;
+    upload("big").await;
+    let layer_digest = common::digest(&layer);
+
+    for s in common::servers().await {
+        // What upstream's v1 is now (the loop moves it).
+        let v1 = digest_at(&dist.url, None, "team/app", "v1").await.unwrap();
+        let dist_id = create_endpoint(
+            &s,
+            &json!({"name": "upstream", "type": "docker-registry", "url": dist.url}),
+        )
+        .await;
+        let project = json!({"project_name": "cache", "registry_id": dist_id,
+            "metadata": {"public": "false"}});
+        s.create("/projects", ADMIN, project.clone()).await;
+        let shown = s
+            .expect(Method::GET, "/projects/cache", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(shown["registry_id"], dist_id);
+        s.create_user("dev", "Dev12345pass").await;
+        let mut theirs = project.clone();
+        theirs["project_name"] = json!("theirs");
+        let e = s
+            .expect(
+                Method::POST,
+                "/projects",
+                Some(("dev", "Dev12345pass")),
+                Some(&theirs),
+            )
+            .await
+            .error(403, "FORBIDDEN");
+        assert_eq!(
+            e["errors"][0]["message"],
+            "Only system admin can create proxy cache project"
+        );
+
+        // skopeo pulls through it; the image is then cached here.
+        let out = common::skopeo_pull(&s, "cache/team/app:v1");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin = Some(("admin", ADMIN_PASSWORD));
+        assert_eq!(
+            digest_at(&s.url, admin, "cache/team/app", "v1").await,
+            Some(v1.clone())
+        );
+        let artifacts = "/projects/cache/repositories/team%252Fapp/artifacts";
+        let mut cached = Value::Null;
+        for _ in 0..100 {
+            cached = s.expect(Method::GET, artifacts, ADMIN, None).await.is(200);
+            if cached.as_array().is_some_and(|a| !a.is_empty()) {
+                break;
+            }
+            common::sleep_ms(100).await;
+        }
+        assert_eq!(cached[0]["digest"], v1.as_str(), "{cached}");
+        assert_eq!(cached[0]["tags"][0]["name"], "v1");
+
+        // Twenty pulls of an uncached blob: one fetch upstream, each gets
+        // every byte.
+        let blob = format!("/v2/cache/team/app/blobs/{layer_digest}");
+        let fetch_line = format!("GET /v2/team/app/blobs/{layer_digest}");
+        let before = dist.requests(&fetch_line);
+        let pulls = (0..20).map(|_| async {
+            let r = admin_get(&s, &blob).await;
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap()
+        });
+        for got in futures_util::future::join_all(pulls).await {
+            assert!(got == layer, "a pull got other bytes");
+        }
+        let fetched = dist.requests(&fetch_line) - before;
+        assert_eq!(fetched, 1, "fetches of the layer upstream");
+
+        // Pushes are refused.
+        let e = s
+            .expect(
+                Method::POST,
+                "/v2/cache/team/app/blobs/uploads/",
+                ADMIN,
+                None,
+            )
+            .await
+            .error(403, "DENIED");
+        assert_eq!(
+            e["errors"][0]["message"],
+            "can not push artifact to a proxy project: cache"
+        );
+
+        // Upstream down: what was pulled is served.
+        dist.kill();
+        assert_eq!(
+            digest_at(&s.url, admin, "cache/team/app", "v1").await,
+            Some(v1.clone())
+        );
+        assert_eq!(admin_get(&s, &blob).await.status(), 200);
+        dist.restart().await;
+
+        // A tag moved upstream is followed.
+        let moved = seed
+            .push_image("p/seed", "v1", &format!("proxied-moved-{}", s.backend))
+            .await;
+        upload("v1").await;
+        assert_eq!(
+            digest_at(&s.url, admin, "cache/team/app", "v1").await,
+            Some(moved.0.clone())
+        );
+
+        s.expect(
+            Method::DELETE,
+            &format!("/registries/{dist_id}"),
+            ADMIN,
+            None,
+        )
+        .await
+        .error(412, "PRECONDITION");
+    }
+}

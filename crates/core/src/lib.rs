@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod notify;
 pub mod policy;
 pub mod project;
+pub mod proxy;
 pub mod query;
 pub mod registry;
 pub mod remote;

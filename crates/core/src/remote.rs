@@ -3,12 +3,16 @@
 //! one `PUT`, manifests), with the Docker token flow (a 401's Bearer
 //! challenge answered from the realm it names) and basic auth.
 
-use berth_oci::{Digest, RepositoryName};
+use berth_oci::Digest;
 use futures_util::{Stream, TryStreamExt};
 use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use std::io::Read;
 use std::time::Duration;
+
+/// A repository's name there: a `RepositoryName`, or (a proxy cache's
+/// upstream) any name the registry has, such as Docker Hub's `alpine`.
+type Name = dyn std::fmt::Display + Sync;
 
 /// The manifest types asked for, as a pull asks.
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -65,7 +69,7 @@ impl Remote {
     /// A manifest by digest: its media type and bytes.
     pub async fn manifest(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         digest: &Digest,
     ) -> Result<(String, Vec<u8>), String> {
         let (media_type, bytes, _) = self.fetch_manifest(repo, &digest.to_string()).await?;
@@ -76,7 +80,7 @@ impl Remote {
     /// digest by [`Verified`] as it is read).
     pub async fn blob(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         digest: &Digest,
     ) -> Result<impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + Unpin + 'static, String>
     {
@@ -90,7 +94,7 @@ impl Remote {
     /// (checked against the digest when asked by one).
     pub async fn fetch_manifest(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         reference: &str,
     ) -> Result<(String, bytes::Bytes, Digest), String> {
         let res = self
@@ -118,7 +122,7 @@ impl Remote {
     /// no such manifest.
     pub async fn manifest_digest(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         reference: &str,
     ) -> Result<Option<String>, String> {
         let path = format!("/v2/{repo}/manifests/{reference}");
@@ -137,7 +141,7 @@ impl Remote {
     /// Stores a manifest under a tag or its digest.
     pub async fn put_manifest(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         reference: &str,
         media_type: &str,
         bytes: bytes::Bytes,
@@ -156,8 +160,19 @@ impl Remote {
         }
     }
 
+    /// A blob's size there, None when it has no such blob.
+    pub async fn blob_size(&self, repo: &Name, digest: &Digest) -> Result<Option<u64>, String> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let res = self.send(Method::HEAD, &path, &[], None).await?;
+        match res.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(res.content_length().unwrap_or(0))),
+            s => Err(format!("HEAD {path}: {s}")),
+        }
+    }
+
     /// Whether the registry holds a blob in a repository.
-    pub async fn has_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool, String> {
+    pub async fn has_blob(&self, repo: &Name, digest: &Digest) -> Result<bool, String> {
         let path = format!("/v2/{repo}/blobs/{digest}");
         let res = self.send(Method::HEAD, &path, &[], None).await?;
         match res.status() {
@@ -171,7 +186,7 @@ impl Remote {
     /// (which also gets the token a push needs), then one `PUT` of it all.
     pub async fn push_blob<S>(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         digest: &Digest,
         size: u64,
         body: S,
@@ -206,7 +221,7 @@ impl Remote {
     /// memory while it is sent), then closes the upload with its digest.
     pub async fn push_blob_chunked<S>(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         digest: &Digest,
         body: S,
         chunk: u64,
@@ -264,7 +279,7 @@ impl Remote {
 
     /// Starts an upload (which also gets the token a push needs): where
     /// its next request goes.
-    async fn start_upload(&self, repo: &RepositoryName) -> Result<reqwest::Url, String> {
+    async fn start_upload(&self, repo: &Name) -> Result<reqwest::Url, String> {
         let start = format!("/v2/{repo}/blobs/uploads/");
         let res = self
             .send(Method::POST, &start, &[], Some(bytes::Bytes::new()))
@@ -285,11 +300,7 @@ impl Remote {
     }
 
     /// Deletes a manifest by digest; false when the registry had none.
-    pub async fn delete_manifest(
-        &self,
-        repo: &RepositoryName,
-        digest: &Digest,
-    ) -> Result<bool, String> {
+    pub async fn delete_manifest(&self, repo: &Name, digest: &Digest) -> Result<bool, String> {
         let path = format!("/v2/{repo}/manifests/{digest}");
         let res = self.send(Method::DELETE, &path, &[], None).await?;
         match res.status() {
@@ -305,7 +316,7 @@ impl Remote {
     }
 
     /// Every tag of a repository (`tags/list`, page by page).
-    pub async fn tags(&self, repo: &RepositoryName) -> Result<Vec<String>, String> {
+    pub async fn tags(&self, repo: &Name) -> Result<Vec<String>, String> {
         (self.pages(&format!("/v2/{repo}/tags/list?n=1000"), "tags")).await
     }
 
@@ -354,11 +365,7 @@ impl Remote {
 
     /// The manifests that refer to `digest` (the referrers API; none from
     /// a registry without it).
-    pub async fn referrers(
-        &self,
-        repo: &RepositoryName,
-        digest: &Digest,
-    ) -> Result<Vec<Digest>, String> {
+    pub async fn referrers(&self, repo: &Name, digest: &Digest) -> Result<Vec<Digest>, String> {
         let path = format!("/v2/{repo}/referrers/{digest}");
         let accept = [(ACCEPT, "application/vnd.oci.image.index.v1+json")];
         let res = self.send(Method::GET, &path, &accept, None).await?;
@@ -377,7 +384,7 @@ impl Remote {
     /// A blob's bytes as they stream, with its size.
     pub async fn blob_sized(
         &self,
-        repo: &RepositoryName,
+        repo: &Name,
         digest: &Digest,
     ) -> Result<
         (

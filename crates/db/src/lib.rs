@@ -481,6 +481,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "replication_policy",
         include_str!("../migrations/0026_replication_policy.sql"),
     ),
+    (
+        27,
+        "proxy_cache",
+        include_str!("../migrations/0027_proxy_cache.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

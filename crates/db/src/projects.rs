@@ -14,11 +14,13 @@ pub struct Project {
     pub owner_name: String,
     pub creation_time: i64,
     pub update_time: i64,
+    /// A proxy-cache project's upstream registry endpoint.
+    pub registry_id: Option<i64>,
 }
 
 const SELECT: &str =
-    "SELECT p.project_id, p.name, p.owner_id, u.username, p.creation_time, p.update_time \
-                      FROM project p JOIN harbor_user u ON u.user_id = p.owner_id";
+    "SELECT p.project_id, p.name, p.owner_id, u.username, p.creation_time, p.update_time, \
+     p.registry_id FROM project p JOIN harbor_user u ON u.user_id = p.owner_id";
 
 fn from_row(r: AnyRow) -> Result<Project, DbError> {
     Ok(Project {
@@ -28,7 +30,35 @@ fn from_row(r: AnyRow) -> Result<Project, DbError> {
         owner_name: r.try_get(3)?,
         creation_time: r.try_get(4)?,
         update_time: r.try_get(5)?,
+        registry_id: r.try_get(6)?,
     })
+}
+
+/// Makes a project a proxy cache of a registry endpoint.
+pub async fn set_registry<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    project_id: i64,
+    registry_id: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE project SET registry_id = $2 WHERE project_id = $1")
+        .bind(project_id)
+        .bind(registry_id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// The names of the projects that are proxy caches of a registry endpoint.
+pub async fn proxying<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    registry_id: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT name FROM project WHERE registry_id = $1 ORDER BY name")
+            .bind(registry_id)
+            .fetch_all(ex)
+            .await?,
+    )
 }
 
 /// Inserts a project; returns its id.
@@ -428,18 +458,35 @@ pub async fn delete_member<'e>(
 pub async fn auth_ref<'e>(
     ex: impl Executor<'e, Database = Any>,
     name: &str,
-) -> Result<Option<(i64, i64, bool)>, DbError> {
+) -> Result<Option<AuthRef>, DbError> {
     let row = sqlx::query(
         "SELECT p.project_id, p.creation_time, \
          (SELECT COUNT(*) FROM project_metadata m WHERE m.project_id = p.project_id \
-          AND m.name = 'public' AND m.value = 'true') \
+          AND m.name = 'public' AND m.value = 'true'), p.registry_id \
          FROM project p WHERE p.name = $1",
     )
     .bind(name)
     .fetch_optional(ex)
     .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? > 0)))
-        .transpose()
+    row.map(|r| {
+        Ok(AuthRef {
+            id: r.try_get(0)?,
+            created_at: r.try_get(1)?,
+            public: r.try_get::<i64, _>(2)? > 0,
+            registry_id: r.try_get(3)?,
+        })
+    })
+    .transpose()
+}
+
+/// What authorization reads of a project.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthRef {
+    pub id: i64,
+    pub created_at: i64,
+    pub public: bool,
+    /// A proxy-cache project's upstream registry endpoint.
+    pub registry_id: Option<i64>,
 }
 
 /// Bytes stored for the artifacts `join` selects (`a` being each artifact),

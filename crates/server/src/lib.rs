@@ -19,6 +19,7 @@ use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::notify::audit::Audit;
 use berth_core::notify::webhooks::Webhooks;
+use berth_core::proxy::ProxyCache;
 use berth_core::replication::flow::Replication;
 use berth_core::replication::registries::Registries;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
@@ -41,6 +42,7 @@ pub struct AppState {
     pub webhooks: Webhooks,
     pub registries: Registries,
     pub replication: Replication,
+    pub proxy: ProxyCache,
     pub tokens: Arc<TokenService>,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,

@@ -817,7 +817,7 @@ impl Distribution {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
                  http:\n  addr: 127.0.0.1:{port}\n{auth}",
                 dir.path().join("data").display()
@@ -832,6 +832,14 @@ impl Distribution {
         };
         d.wait_up().await;
         d
+    }
+
+    /// How many requests its access log shows whose request line starts
+    /// with `line` (`GET /v2/a/b/blobs/sha256:…`).
+    pub fn requests(&self, line: &str) -> usize {
+        let log =
+            std::fs::read_to_string(self.config.with_file_name("access.log")).unwrap_or_default();
+        log.matches(&format!("\"{line}")).count()
     }
 
     /// Kills it (its storage stays).
@@ -859,13 +867,19 @@ impl Distribution {
     }
 }
 
-/// Runs Distribution with a config file; stopped by its owner's drop.
+/// Runs Distribution with a config file, its access log appended to
+/// `access.log` beside it; stopped by its owner's drop.
 fn spawn_distribution(config: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("access.log"))
+        .unwrap();
     Command::new("docker-registry")
         .arg("serve")
         .arg(config)
+        .stdout(log)
         // It logs every 404 (a HEAD that finds nothing) as an error.
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("docker-registry (Debian's CNCF Distribution) is installed by scripts/test.sh")

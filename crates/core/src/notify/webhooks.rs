@@ -471,7 +471,7 @@ impl Inner {
             }
         }
         let loaded = async {
-            let Some((id, _, public)) =
+            let Some(berth_db::projects::AuthRef { id, public, .. }) =
                 berth_db::projects::auth_ref(self.db.reader(), project).await?
             else {
                 return Ok::<_, berth_db::DbError>(None);

@@ -184,6 +184,7 @@ impl Projects {
             "library",
             admin.user_id,
             &BTreeMap::from([("public".into(), "true".into())]),
+            None,
         )
         .await?;
         Ok(())
@@ -210,16 +211,32 @@ impl Projects {
         }
     }
 
-    /// Creates a project owned by the caller, who becomes its project admin.
+    /// Creates a project owned by the caller, who becomes its project
+    /// admin; with `registry_id`, a proxy cache of that registry endpoint
+    /// (system administrators only, as in Harbor).
     pub async fn create(
         &self,
         ctx: &SecurityContext,
         name: &str,
         metadata: &BTreeMap<String, String>,
+        registry_id: Option<i64>,
     ) -> CoreResult<i64> {
         let work = async {
             self.check_creation(ctx).await?;
-            self.create_checked(ctx, name, metadata).await
+            if let Some(id) = registry_id {
+                if !ctx.is_sysadmin() {
+                    return Err(CoreError::Forbidden(
+                        "Only system admin can create proxy cache project".into(),
+                    ));
+                }
+                if berth_db::registries::by_id(self.db.reader(), id)
+                    .await?
+                    .is_none()
+                {
+                    return Err(CoreError::NotFound(format!("registry {id} not found")));
+                }
+            }
+            self.create_checked(ctx, name, metadata, registry_id).await
         };
         (self.trail)
             .audited(ctx, Operation::Create, Target::Project(name), work)
@@ -231,6 +248,7 @@ impl Projects {
         ctx: &SecurityContext,
         name: &str,
         metadata: &BTreeMap<String, String>,
+        registry_id: Option<i64>,
     ) -> CoreResult<i64> {
         validate_name(name)?;
         validate_metadata(metadata)?;
@@ -247,7 +265,7 @@ impl Projects {
                 "the project named {name} already exists"
             )));
         }
-        self.insert(name, owner, metadata).await
+        self.insert(name, owner, metadata, registry_id).await
     }
 
     async fn insert(
@@ -255,6 +273,7 @@ impl Projects {
         name: &str,
         owner: i64,
         metadata: &BTreeMap<String, String>,
+        registry_id: Option<i64>,
     ) -> CoreResult<i64> {
         let now = now_millis();
         let mut tx = self.db.begin().await?;
@@ -267,6 +286,9 @@ impl Projects {
             projects::set_metadata(&mut *tx, id, k, v).await?;
         }
         projects::add_member(&mut *tx, id, owner, Role::ProjectAdmin as i64, now).await?;
+        if let Some(registry) = registry_id {
+            projects::set_registry(&mut *tx, id, registry).await?;
+        }
         berth_db::commit(tx).await?;
         self.settings.forget(name);
         Ok(id)
@@ -287,13 +309,23 @@ impl Projects {
 
     /// A project for authorization checks on `/v2`, without permission checks.
     pub async fn lookup(&self, name: &str) -> CoreResult<Option<ProjectRef>> {
-        Ok(projects::auth_ref(self.db.reader(), name)
-            .await?
-            .map(|(id, created_at, public)| ProjectRef {
-                id,
-                public,
-                created_at,
-            }))
+        Ok(self.lookup_upstream(name).await?.map(|(p, _)| p))
+    }
+
+    /// A project for `/v2`, with its upstream registry endpoint if it is a
+    /// proxy cache.
+    pub async fn lookup_upstream(
+        &self,
+        name: &str,
+    ) -> CoreResult<Option<(ProjectRef, Option<i64>)>> {
+        Ok(projects::auth_ref(self.db.reader(), name).await?.map(|p| {
+            let r = ProjectRef {
+                id: p.id,
+                public: p.public,
+                created_at: p.created_at,
+            };
+            (r, p.registry_id)
+        }))
     }
 
     /// Checks one permission in the named project (404 if it does not exist).

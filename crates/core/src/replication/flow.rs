@@ -707,7 +707,11 @@ impl Inner {
                     {
                         continue;
                     }
-                    match self.projects.create(&admin, name, &BTreeMap::new()).await {
+                    match self
+                        .projects
+                        .create(&admin, name, &BTreeMap::new(), None)
+                        .await
+                    {
                         Ok(_) => job.log(format!("created project {name}")),
                         Err(CoreError::Conflict(_)) => {}
                         Err(e) => return Err(format!("creating project {name}: {e}")),

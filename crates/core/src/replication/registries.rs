@@ -243,6 +243,14 @@ impl Registries {
                 "the registry {id} is referenced by replication policies, cannot delete it"
             )));
         }
+        if !berth_db::projects::proxying(self.db.reader(), id)
+            .await?
+            .is_empty()
+        {
+            return Err(CoreError::Precondition(format!(
+                "the registry {id} is referenced by proxy cache project, cannot delete it"
+            )));
+        }
         db::delete(self.db.writer(), id).await?;
         Ok(e)
     }

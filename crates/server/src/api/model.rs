@@ -87,7 +87,7 @@ pub struct Project {
     pub owner_name: String,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    /// Set for proxy-cache projects (none in Berth yet).
+    /// A proxy-cache project's upstream registry endpoint.
     pub registry_id: Option<i64>,
     #[schema(format = DateTime)]
     pub creation_time: String,

@@ -57,7 +57,7 @@ pub(super) fn project_json(v: &ProjectView) -> Project {
         owner_id: v.project.owner_id,
         owner_name: v.project.owner_name.clone(),
         name: v.project.name.clone(),
-        registry_id: None,
+        registry_id: v.project.registry_id,
         creation_time: timestamp(v.project.creation_time),
         update_time: timestamp(v.project.update_time),
         deleted: false,
@@ -85,6 +85,8 @@ struct ProjectReq {
     /// The project's own CVE allowlist (used unless its metadata
     /// `reuse_sys_cve_allowlist` is `true`).
     cve_allowlist: Option<CveAllowlist>,
+    /// Makes the project a proxy cache of this registry endpoint.
+    registry_id: Option<i64>,
 }
 
 /// Harbor sends metadata values as strings; accept booleans too.
@@ -119,7 +121,9 @@ async fn create(
             .entry("public".into())
             .or_insert_with(|| p.to_string());
     }
-    let id = state.projects.create(&ctx, &name, &metadata).await?;
+    let id = (state.projects)
+        .create(&ctx, &name, &metadata, req.registry_id)
+        .await?;
     if let Some(list) = req
         .cve_allowlist
         .filter(|l| !l.items.is_empty() || l.expires_at.is_some())

@@ -160,49 +160,78 @@ pub async fn authorize(
     repo: &RepositoryName,
     action: RepoAction,
 ) -> Result<(), OciError> {
+    authorize_upstream(state, caller, repo, action)
+        .await
+        .map(drop)
+}
+
+/// Checks one repository action for the caller; the upstream registry
+/// endpoint of the repository's project, if it is a proxy cache.
+pub async fn authorize_upstream(
+    state: &State,
+    caller: &Caller,
+    repo: &RepositoryName,
+    action: RepoAction,
+) -> Result<Option<i64>, OciError> {
     let scope = || Some(format!("repository:{repo}:{}", action.scope_actions()));
-    let project = state
+    let found = state
         .projects
-        .lookup(repo.project())
+        .lookup_upstream(repo.project())
         .await
         .map_err(super::blobs::internal)?;
-    match caller {
-        Caller::Token(t) => {
-            if t.allows_in(project.as_ref(), repo.as_str(), action.token_action()) {
-                Ok(())
-            } else {
-                Err(challenge(state, scope(), "insufficient scope"))
-            }
-        }
-        Caller::Anonymous(ctx) | Caller::User(ctx) => {
-            let anonymous = matches!(caller, Caller::Anonymous(_));
-            let Some(project) = project else {
-                return Err(if anonymous {
-                    challenge(state, scope(), "authentication required")
+    let upstream = found.and_then(|(_, u)| u);
+    let project = found.map(|(p, _)| p);
+    let allowed = async {
+        match caller {
+            Caller::Token(t) => {
+                if t.allows_in(project.as_ref(), repo.as_str(), action.token_action()) {
+                    Ok(())
                 } else {
-                    OciError::new(
-                        ErrorCode::NameUnknown,
-                        format!("project {} not found", repo.project()),
-                    )
-                });
-            };
-            let allowed = can(
-                ctx,
-                action.rbac(),
-                Resource::Project(project, Kind::Repository),
-            )
-            .await
-            .map_err(super::blobs::internal)?;
-            match (allowed, anonymous) {
-                (true, _) => Ok(()),
-                (false, true) => Err(challenge(state, scope(), "authentication required")),
-                (false, false) => Err(OciError::new(
-                    ErrorCode::Denied,
-                    "requested access to the resource is denied",
-                )),
+                    Err(challenge(state, scope(), "insufficient scope"))
+                }
+            }
+            Caller::Anonymous(ctx) | Caller::User(ctx) => {
+                let anonymous = matches!(caller, Caller::Anonymous(_));
+                let Some(project) = project else {
+                    return Err(if anonymous {
+                        challenge(state, scope(), "authentication required")
+                    } else {
+                        OciError::new(
+                            ErrorCode::NameUnknown,
+                            format!("project {} not found", repo.project()),
+                        )
+                    });
+                };
+                let allowed = can(
+                    ctx,
+                    action.rbac(),
+                    Resource::Project(project, Kind::Repository),
+                )
+                .await
+                .map_err(super::blobs::internal)?;
+                match (allowed, anonymous) {
+                    (true, _) => Ok(()),
+                    (false, true) => Err(challenge(state, scope(), "authentication required")),
+                    (false, false) => Err(OciError::new(
+                        ErrorCode::Denied,
+                        "requested access to the resource is denied",
+                    )),
+                }
             }
         }
+    };
+    allowed.await?;
+    // A proxy cache is filled by pulls only (as in Harbor).
+    if upstream.is_some() && matches!(action, RepoAction::Push) {
+        return Err(OciError::new(
+            ErrorCode::Denied,
+            format!(
+                "can not push artifact to a proxy project: {}",
+                repo.project()
+            ),
+        ));
     }
+    Ok(upstream)
 }
 
 /// Whether the caller may read repositories of a project (catalog filtering).

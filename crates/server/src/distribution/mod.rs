@@ -9,6 +9,7 @@ mod blobs;
 mod error;
 mod listing;
 mod manifests;
+mod proxy;
 mod uploads;
 
 pub use error::OciError;
@@ -125,11 +126,25 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
         return Err(unsupported());
     }
     let caller = auth::caller(&state, req.headers()).await?;
+    let mut upstream = None;
     if let Some((name, action)) = needs(&endpoint, &method) {
-        auth::authorize(&state, &caller, name, action).await?;
+        upstream = auth::authorize_upstream(&state, &caller, name, action).await?;
     }
     let r = &state.registry;
     use Endpoint as E;
+    // A proxy cache's reads go through to its upstream.
+    let read = matches!(method, Method::GET | Method::HEAD);
+    if let (Some(id), true) = (upstream, read) {
+        let head = method == Method::HEAD;
+        match &endpoint {
+            E::Manifest(name, reference) => {
+                let operator = caller.username();
+                return proxy::manifest(&state, id, name, reference, operator, head).await;
+            }
+            E::Blob(name, d) => return proxy::blob(&state, id, name, d, req.headers(), head).await,
+            _ => {}
+        }
+    }
     match (endpoint, method) {
         (E::Base, Method::GET | Method::HEAD) => {
             auth::require_login(&state, &caller)?;

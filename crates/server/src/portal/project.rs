@@ -178,8 +178,15 @@ pub async fn summary(S(state): S<State>, InProject(v, p): InProject) -> Response
         Err(e) => return refusal(&v, &e),
     };
     let may_push = may(&v, &p, Action::Push, Kind::Repository).await;
+    let upstream = match p.project.registry_id {
+        Some(id) => upstream_name(&state, &v, id).await,
+        None => None,
+    };
     let body = html! {
         dl.facts {
+            @if let Some(upstream) = &upstream {
+                dt { "Proxy cache of" } dd.upstream { (upstream) }
+            }
             dt { "Access level" } dd { @if p.is_public() { "Public" } @else { "Private" } }
             dt { "My role" } dd { (my_role(&v, &p)) }
             dt { "Repositories" } dd { (p.repo_count) }
@@ -195,9 +202,18 @@ pub async fn summary(S(state): S<State>, InProject(v, p): InProject) -> Response
             dt { "Owner" } dd { (p.project.owner_name) }
             dt { "Created" } dd { (minutes(p.project.creation_time)) }
         }
-        (push_commands(registry_host(&state), &p.project.name, may_push))
+        @if upstream.is_none() { (push_commands(registry_host(&state), &p.project.name, may_push)) }
     };
     show(&v, &p, "summary", body).await
+}
+
+/// What a proxy cache's upstream is called (its URL too, for those who may
+/// read endpoints; the id for others).
+async fn upstream_name(state: &State, v: &Viewer, id: i64) -> Option<String> {
+    Some(match state.registries.get(&v.ctx, id).await {
+        Ok(e) => format!("{} ({})", e.name, e.url),
+        Err(_) => format!("registry endpoint {id}"),
+    })
 }
 
 /// How to push into the project `name` with each client.

@@ -8,6 +8,8 @@ use axum::extract::State as S;
 use axum::response::Response;
 use berth_core::iam::rbac::Role;
 use berth_core::project::ProjectView;
+use berth_core::query::Filter;
+use berth_core::replication::registries::Endpoint;
 use maud::{html, Markup};
 use std::collections::BTreeMap;
 
@@ -33,6 +35,16 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
         .await
         .map_err(|e| message(&e));
     let may_create = !v.read_only && state.projects.may_create(&v.ctx).await;
+    // Administrators may make a project a proxy cache of an endpoint.
+    let endpoints = match v.ctx.is_sysadmin() && may_create {
+        true => (state
+            .registries
+            .list(&v.ctx, &Filter::default(), 0, 100)
+            .await)
+            .map(|(l, _)| l)
+            .unwrap_or_default(),
+        false => Vec::new(),
+    };
     let storage = match &listed {
         Ok((projects, _)) => {
             let views: Vec<_> = projects.iter().collect();
@@ -64,7 +76,7 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
                 (pager("/harbor/projects", &[("name", &search)], list.page, PAGE, *total))
             }
         }
-        @if may_create { (new_project_form(&v)) }
+        @if may_create { (new_project_form(&v, &endpoints)) }
     };
     page(&v, "Projects", body)
 }
@@ -83,7 +95,8 @@ fn project_table(
             tbody {
                 @for p in projects {
                     tr {
-                        td { a href={ "/harbor/projects/" (p.project.project_id) "/summary" } { (p.project.name) } }
+                        td { a href={ "/harbor/projects/" (p.project.project_id) "/summary" } { (p.project.name) }
+                            @if p.project.registry_id.is_some() { " " span.muted { "(proxy cache)" } } }
                         td { @if p.is_public() { "Public" } @else { "Private" } }
                         td {
                             @if v.ctx.is_sysadmin() && p.roles.is_empty() { "System Admin" }
@@ -100,8 +113,9 @@ fn project_table(
     }
 }
 
-/// The form that creates a project.
-fn new_project_form(v: &Viewer) -> Markup {
+/// The form that creates a project (a proxy cache of one of `endpoints`,
+/// if any is given).
+fn new_project_form(v: &Viewer, endpoints: &[Endpoint]) -> Markup {
     html! {
         h2 { "New project" }
         (form_set(v, "/harbor/projects", "Create a project", html! {
@@ -111,6 +125,16 @@ fn new_project_form(v: &Viewer) -> Markup {
                 aria-describedby="project_name_help";
             p #project_name_help .muted { "Lower-case letters, digits and . _ - between them." }
             label { input type="checkbox" name="public" checked[v.ticked("public", "on", false)]; "Public: anyone may pull its images" }
+            @if !endpoints.is_empty() {
+                label for="project_registry" { "Proxy cache" }
+                select #project_registry name="registry_id" {
+                    option value="" { "No: images are pushed into it" }
+                    @for e in endpoints {
+                        option value=(e.id) selected[v.typed("registry_id", "") == e.id.to_string()] {
+                            "Of " (e.name) " (" (e.url) ")" }
+                    }
+                }
+            }
             p { button type="submit" { "Create project" } }
         }))
     }
@@ -188,7 +212,10 @@ pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
         "false"
     };
     let metadata = BTreeMap::from([("public".to_string(), public.to_string())]);
-    let result = state.projects.create(&v.ctx, name, &metadata).await;
+    let upstream = form.get("registry_id").parse().ok();
+    let result = (state.projects)
+        .create(&v.ctx, name, &metadata, upstream)
+        .await;
     let done = result.map(|_| format!("Project {name} created."));
     outcome_keeping("/harbor/projects", done, &form)
 }
