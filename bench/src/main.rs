@@ -977,7 +977,6 @@ async fn replication_race(
         .args([
             "--insecure-policy",
             "sync",
-            "-q",
             "--src",
             "docker",
             "--dest",
