@@ -568,28 +568,19 @@ async fn create_policy(s: &common::Server, body: &Value) -> i64 {
     create_at(s, "/replication/policies", body).await
 }
 
+/// Starts a run of a rule; its id.
+async fn start_run(s: &common::Server, policy: i64) -> i64 {
+    let body = json!({"policy_id": policy});
+    create_at(s, "/replication/executions", &body).await
+}
+
 /// Runs a rule and waits for its run to end; the run.
 async fn run_policy(s: &common::Server, policy: i64) -> Value {
-    let started = s
-        .expect(
-            Method::POST,
-            "/replication/executions",
-            ADMIN,
-            Some(&json!({"policy_id": policy})),
-        )
-        .await;
-    assert_eq!(started.status, 201, "{}", started.text);
-    let id = started
-        .header("location")
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
-    wait_for_run(s, &id).await
+    wait_for_run(s, start_run(s, policy).await).await
 }
 
 /// Waits for a run to end; the run.
-async fn wait_for_run(s: &common::Server, id: &str) -> Value {
+async fn wait_for_run(s: &common::Server, id: i64) -> Value {
     let path = format!("/replication/executions/{id}");
     for _ in 0..600 {
         let e = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
@@ -1121,21 +1112,7 @@ async fn a_destination_killed_mid_run_gets_the_rest_on_the_next_run() {
                 "filters": [{"type": "name", "value": "p/big"}]}),
         )
         .await;
-        let started = s
-            .expect(
-                Method::POST,
-                "/replication/executions",
-                ADMIN,
-                Some(&json!({"policy_id": rule})),
-            )
-            .await;
-        assert_eq!(started.status, 201, "{}", started.text);
-        let run = started
-            .header("location")
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let run = start_run(&s, rule).await;
         // Killed once v1 and v2 are there and v3's config is.
         let v3 = s
             .expect(Method::GET, "/v2/p/big/manifests/v3", ADMIN, None)
@@ -1158,7 +1135,7 @@ async fn a_destination_killed_mid_run_gets_the_rest_on_the_next_run() {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         dist.kill();
-        let failed = wait_for_run(&s, &run).await;
+        let failed = wait_for_run(&s, run).await;
         assert_eq!(failed["status"], "Failed", "{failed}");
         assert_eq!(
             (failed["succeed"].as_i64(), failed["failed"].as_i64()),

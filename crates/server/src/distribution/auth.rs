@@ -5,7 +5,7 @@ use super::OciError;
 use crate::State;
 use axum::http::{header, HeaderMap};
 use berth_core::iam::context::SecurityContext;
-use berth_core::iam::rbac::{can, Action, Kind, Resource};
+use berth_core::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
 use berth_core::iam::token::{Verified, SERVICE};
 use berth_oci::{ErrorCode, RepositoryName};
 
@@ -173,54 +173,13 @@ pub async fn authorize_upstream(
     repo: &RepositoryName,
     action: RepoAction,
 ) -> Result<Option<i64>, OciError> {
-    let scope = || Some(format!("repository:{repo}:{}", action.scope_actions()));
     let found = state
         .projects
         .lookup_upstream(repo.project())
         .await
         .map_err(super::blobs::internal)?;
     let upstream = found.and_then(|(_, u)| u);
-    let project = found.map(|(p, _)| p);
-    let allowed = async {
-        match caller {
-            Caller::Token(t) => {
-                if t.allows_in(project.as_ref(), repo.as_str(), action.token_action()) {
-                    Ok(())
-                } else {
-                    Err(challenge(state, scope(), "insufficient scope"))
-                }
-            }
-            Caller::Anonymous(ctx) | Caller::User(ctx) => {
-                let anonymous = matches!(caller, Caller::Anonymous(_));
-                let Some(project) = project else {
-                    return Err(if anonymous {
-                        challenge(state, scope(), "authentication required")
-                    } else {
-                        OciError::new(
-                            ErrorCode::NameUnknown,
-                            format!("project {} not found", repo.project()),
-                        )
-                    });
-                };
-                let allowed = can(
-                    ctx,
-                    action.rbac(),
-                    Resource::Project(project, Kind::Repository),
-                )
-                .await
-                .map_err(super::blobs::internal)?;
-                match (allowed, anonymous) {
-                    (true, _) => Ok(()),
-                    (false, true) => Err(challenge(state, scope(), "authentication required")),
-                    (false, false) => Err(OciError::new(
-                        ErrorCode::Denied,
-                        "requested access to the resource is denied",
-                    )),
-                }
-            }
-        }
-    };
-    allowed.await?;
+    check_access(state, caller, repo, action, found.map(|(p, _)| p)).await?;
     // A proxy cache is filled by pulls only (as in Harbor).
     if upstream.is_some() && matches!(action, RepoAction::Push) {
         return Err(OciError::new(
@@ -232,6 +191,55 @@ pub async fn authorize_upstream(
         ));
     }
     Ok(upstream)
+}
+
+/// Checks one repository action for the caller in its project (None: it
+/// does not exist).
+async fn check_access(
+    state: &State,
+    caller: &Caller,
+    repo: &RepositoryName,
+    action: RepoAction,
+    project: Option<ProjectRef>,
+) -> Result<(), OciError> {
+    let scope = || Some(format!("repository:{repo}:{}", action.scope_actions()));
+    match caller {
+        Caller::Token(t) => {
+            if t.allows_in(project.as_ref(), repo.as_str(), action.token_action()) {
+                Ok(())
+            } else {
+                Err(challenge(state, scope(), "insufficient scope"))
+            }
+        }
+        Caller::Anonymous(ctx) | Caller::User(ctx) => {
+            let anonymous = matches!(caller, Caller::Anonymous(_));
+            let Some(project) = project else {
+                return Err(if anonymous {
+                    challenge(state, scope(), "authentication required")
+                } else {
+                    OciError::new(
+                        ErrorCode::NameUnknown,
+                        format!("project {} not found", repo.project()),
+                    )
+                });
+            };
+            let allowed = can(
+                ctx,
+                action.rbac(),
+                Resource::Project(project, Kind::Repository),
+            )
+            .await
+            .map_err(super::blobs::internal)?;
+            match (allowed, anonymous) {
+                (true, _) => Ok(()),
+                (false, true) => Err(challenge(state, scope(), "authentication required")),
+                (false, false) => Err(OciError::new(
+                    ErrorCode::Denied,
+                    "requested access to the resource is denied",
+                )),
+            }
+        }
+    }
 }
 
 /// Whether the caller may read repositories of a project (catalog filtering).

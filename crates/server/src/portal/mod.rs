@@ -643,6 +643,26 @@ fn confirmed(v: &Viewer, to: &str, confirm: &str, action: &str, label: &str) -> 
     }
 }
 
+/// A one-button form about row `id` of a list, posting `action` to `to`;
+/// one that cannot be undone asks `confirm` first.
+fn row_button(
+    v: &Viewer,
+    to: &str,
+    id: i64,
+    action: &str,
+    label: &str,
+    confirm: Option<&str>,
+) -> Markup {
+    html! {
+        form.inline method="post" action=(to) data-confirm=[confirm] {
+            (csrf_field(v))
+            input type="hidden" name="id" value=(id);
+            button type="submit" name="action" value=(action)
+                class=(if confirm.is_some() { "danger" } else { "secondary" }) { (label) }
+        }
+    }
+}
+
 /// What a failed action tells the person who tried it.
 fn message(e: &CoreError) -> String {
     match e {

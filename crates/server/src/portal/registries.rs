@@ -2,7 +2,10 @@
 //! endpoints, a form to add one (tested before it is kept), and each
 //! endpoint's page to change it.
 
-use super::{actions, csrf_field, head, outcome_keeping, page, refusal, Col, Form, Posted, Viewer};
+use super::{
+    actions, csrf_field, head, outcome_keeping, page, refusal, row_button, Col, Form, Posted,
+    Viewer,
+};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::response::Response;
@@ -55,8 +58,8 @@ async fn show(S(state): S<State>, v: Viewer) -> Response {
                             td.wide { @if e.insecure { "no" } @else { "yes" } }
                             @if !v.read_only {
                                 td {
-                                    (row_button(&v, e.id, "test", "Test connection", None))
-                                    (row_button(&v, e.id, "delete", "Delete", Some(&format!("Delete the endpoint {}?", e.name))))
+                                    (row_button(&v, HERE, e.id, "test", "Test connection", None))
+                                    (row_button(&v, HERE, e.id, "delete", "Delete", Some(&format!("Delete the endpoint {}?", e.name))))
                                 }
                             }
                         }
@@ -67,19 +70,6 @@ async fn show(S(state): S<State>, v: Viewer) -> Response {
         (endpoint_form(&v, HERE, None))
     };
     page(&v, "Registries", body)
-}
-
-/// A one-button form about one endpoint; one that cannot be undone asks
-/// `confirm` first.
-fn row_button(v: &Viewer, id: i64, action: &str, label: &str, confirm: Option<&str>) -> Markup {
-    html! {
-        form.inline method="post" action=(HERE) data-confirm=[confirm] {
-            (csrf_field(v))
-            input type="hidden" name="id" value=(id);
-            button type="submit" name="action" value=(action)
-                class=(if confirm.is_some() { "danger" } else { "secondary" }) { (label) }
-        }
-    }
 }
 
 /// The fields of an endpoint: empty to add one, or an endpoint's to change

@@ -4,7 +4,7 @@
 
 use super::projects::minutes;
 use super::{actions, csrf_field, head, outcome, outcome_keeping, page, refusal, Col, Form};
-use super::{Posted, Viewer};
+use super::{row_button, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::response::Response;
@@ -73,10 +73,10 @@ async fn show(S(state): S<State>, v: Viewer) -> Response {
                             td.wide { (p.trigger_type) @if !p.trigger_cron.is_empty() { " " code { (p.trigger_cron) } } }
                             @if !v.read_only {
                                 td {
-                                    (row_button(&v, p.id, "run", "Replicate", None))
-                                    @if p.enabled { (row_button(&v, p.id, "disable", "Disable", None)) }
-                                    @else { (row_button(&v, p.id, "enable", "Enable", None)) }
-                                    (row_button(&v, p.id, "delete", "Delete", Some(&format!("Delete the rule {} and its runs?", p.name))))
+                                    (row_button(&v, HERE, p.id, "run", "Replicate", None))
+                                    @if p.enabled { (row_button(&v, HERE, p.id, "disable", "Disable", None)) }
+                                    @else { (row_button(&v, HERE, p.id, "enable", "Enable", None)) }
+                                    (row_button(&v, HERE, p.id, "delete", "Delete", Some(&format!("Delete the rule {} and its runs?", p.name))))
                                 }
                             }
                         }
@@ -118,19 +118,6 @@ fn side(e: &Option<Endpoint>, namespace: Option<&str>) -> Markup {
     html! {
         @match e { Some(e) => (e.name), None => "this registry" }
         @if let Some(ns) = namespace.filter(|n| !n.is_empty()) { " under " code { (ns) } }
-    }
-}
-
-/// A one-button form about one rule; one that cannot be undone asks
-/// `confirm` first.
-fn row_button(v: &Viewer, id: i64, action: &str, label: &str, confirm: Option<&str>) -> Markup {
-    html! {
-        form.inline method="post" action=(HERE) data-confirm=[confirm] {
-            (csrf_field(v))
-            input type="hidden" name="id" value=(id);
-            button type="submit" name="action" value=(action)
-                class=(if confirm.is_some() { "danger" } else { "secondary" }) { (label) }
-        }
     }
 }
 
