@@ -434,6 +434,29 @@ async fn a_registry_with_token_auth_is_reached_through_its_tokens() {
         assert_eq!((copied.manifests, copied.blobs), (2, 2), "{copied:?}");
         let there = right.manifest_digest(&dst, "v1").await.unwrap();
         assert_eq!(there.as_deref(), Some(image.0.as_str()));
+
+        // A client that saw the blobs in one repository mounts them into
+        // another (the token it asks for covers both) instead of sending them.
+        let hinted = Remote::new(&dist.url, &basic("mirror", "s3cret"), false)
+            .unwrap()
+            .with_mount_hints(Default::default());
+        let (seen, other) = (
+            RepositoryName::parse(&format!("tok/{}-seen", s.backend)).unwrap(),
+            RepositoryName::parse(&format!("tok/{}-other", s.backend)).unwrap(),
+        );
+        for (repo, sent, mounted) in [(&seen, 2, 0), (&other, 0, 2)] {
+            let to = Side {
+                store: Store::Remote(&hinted),
+                repo,
+            };
+            let c = copy(&src, &to, "v1", &tags, &options).await.unwrap();
+            assert_eq!((c.blobs, c.blobs_mounted), (sent, mounted), "{c:?}");
+            let there = hinted.manifest_digest(repo, "v1").await.unwrap();
+            assert_eq!(there.as_deref(), Some(image.0.as_str()));
+        }
+        let mounts = format!("POST /v2/{other}/blobs/uploads/?mount=");
+        assert_eq!(dist.requests(&mounts), 2, "mount requests");
+        assert_eq!(dist.requests(&format!("PUT /v2/{other}/blobs/")), 0);
     }
 }
 

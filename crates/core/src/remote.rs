@@ -7,7 +7,9 @@ use berth_oci::Digest;
 use futures_util::{Stream, TryStreamExt};
 use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
+use std::collections::HashMap;
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A repository's name there: a `RepositoryName`, or (a proxy cache's
@@ -24,7 +26,33 @@ const PING_WITHIN: Duration = Duration::from_secs(15);
 /// A manifest larger than this is refused (Distribution's own limit).
 const MAX_MANIFEST: usize = 4 << 20;
 
-/// A registry to pull from.
+/// Mount hints kept before the oldest are forgotten (all at once).
+const MOUNT_HINTS: usize = 100_000;
+
+/// Where blobs were last seen in the registries this process writes to,
+/// by registry and digest: an upload of one into another repository there
+/// mounts it from that one instead of sending its bytes again.
+#[derive(Default)]
+pub struct MountHints(Mutex<HashMap<(String, String), String>>);
+
+impl MountHints {
+    fn seen(&self, base: &str, repo: &Name, digest: &Digest) {
+        let mut hints = crate::lock(&self.0);
+        if hints.len() >= MOUNT_HINTS {
+            hints.clear();
+        }
+        hints.insert((base.to_string(), digest.to_string()), repo.to_string());
+    }
+
+    /// A repository of `base` other than `repo` that had the blob.
+    fn source(&self, base: &str, repo: &Name, digest: &Digest) -> Option<String> {
+        let key = (base.to_string(), digest.to_string());
+        let from = crate::lock(&self.0).get(&key).cloned()?;
+        (from != repo.to_string()).then_some(from)
+    }
+}
+
+/// A registry to pull from and push to.
 pub struct Remote {
     http: reqwest::Client,
     base: String,
@@ -33,6 +61,10 @@ pub struct Remote {
     authorization: String,
     /// The bearer token the token flow gave, once it ran.
     token: tokio::sync::Mutex<Option<String>>,
+    /// The token service (realm and service) the registry's last
+    /// challenge named.
+    realm: Mutex<Option<(String, Option<String>)>>,
+    mounts: Option<Arc<MountHints>>,
 }
 
 impl Remote {
@@ -63,7 +95,24 @@ impl Remote {
             base: base.trim_end_matches('/').to_string(),
             authorization: authorization.to_string(),
             token: tokio::sync::Mutex::new(None),
+            realm: Mutex::new(None),
+            mounts: None,
         })
+    }
+
+    /// The same client, recording where blobs are seen in `hints` and
+    /// mounting from there.
+    pub fn with_mount_hints(self, hints: Arc<MountHints>) -> Self {
+        Remote {
+            mounts: Some(hints),
+            ..self
+        }
+    }
+
+    fn seen(&self, repo: &Name, digest: &Digest) {
+        if let Some(hints) = &self.mounts {
+            hints.seen(&self.base, repo, digest);
+        }
     }
 
     /// A manifest by digest: its media type and bytes.
@@ -177,8 +226,54 @@ impl Remote {
         let res = self.send(Method::HEAD, &path, &[], None).await?;
         match res.status() {
             StatusCode::NOT_FOUND => Ok(false),
-            s if s.is_success() => Ok(true),
+            s if s.is_success() => {
+                self.seen(repo, digest);
+                Ok(true)
+            }
             s => Err(format!("HEAD {path}: {s}")),
+        }
+    }
+
+    /// Mounts a blob into `repo` from another repository of this registry
+    /// that had it, if any did; false when none did or the registry would
+    /// not mount (then nothing was changed).
+    pub async fn mount_blob(&self, repo: &Name, digest: &Digest) -> Result<bool, String> {
+        let from = (self.mounts.as_ref()).and_then(|h| h.source(&self.base, repo, digest));
+        let Some(from) = from else {
+            return Ok(false);
+        };
+        // A token for both repositories, as a client that means to mount
+        // asks for it (a registry may not challenge for the source).
+        let realm = crate::lock(&self.realm).clone();
+        if let Some((realm, service)) = realm {
+            let scopes = [
+                format!("repository:{repo}:pull,push"),
+                format!("repository:{from}:pull"),
+            ];
+            if let Ok(token) = self.token_for(&realm, service.as_deref(), &scopes).await {
+                *self.token.lock().await = Some(token);
+            }
+        }
+        let mut url = reqwest::Url::parse(&format!("{}/v2/{repo}/blobs/uploads/", self.base))
+            .map_err(|e| e.to_string())?;
+        (url.query_pairs_mut())
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", &from);
+        let res = (self.send(Method::POST, url.as_str(), &[], Some(bytes::Bytes::new()))).await?;
+        match res.status() {
+            StatusCode::CREATED => {
+                self.seen(repo, digest);
+                Ok(true)
+            }
+            // Not mounted: the upload session it started instead is
+            // cancelled, the blob is sent.
+            StatusCode::ACCEPTED => {
+                if let Ok(session) = self.location(&res) {
+                    let _ = (self.send(Method::DELETE, session.as_str(), &[], None)).await;
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
         }
     }
 
@@ -209,7 +304,10 @@ impl Remote {
         }
         let res = req.send().await.map_err(|e| e.to_string())?;
         match res.status() {
-            StatusCode::CREATED => Ok(()),
+            StatusCode::CREATED => {
+                self.seen(repo, digest);
+                Ok(())
+            }
             s => Err(format!(
                 "PUT blob {digest}: {s} {}",
                 res.text().await.unwrap_or_default()
@@ -272,7 +370,10 @@ impl Remote {
             )
             .await?;
         match res.status() {
-            StatusCode::CREATED => Ok(()),
+            StatusCode::CREATED => {
+                self.seen(repo, digest);
+                Ok(())
+            }
             s => Err(format!("PUT blob {digest}: {s}")),
         }
     }
@@ -491,7 +592,7 @@ impl Remote {
         }
     }
 
-    /// Runs the token flow against a challenge's realm.
+    /// Runs the token flow against a challenge's realm (kept for mounts).
     async fn token_from(&self, params: &str) -> Result<String, String> {
         let params = challenge_params(params);
         let get = |key: &str| {
@@ -500,12 +601,25 @@ impl Remote {
                 .map(|(_, v)| v.as_str())
         };
         let realm = get("realm").ok_or("the registry's challenge names no realm")?;
-        let mut query = Vec::new();
-        for key in ["service", "scope"] {
-            if let Some(v) = get(key) {
-                query.push((key, v));
-            }
-        }
+        let service = get("service").map(String::from);
+        *crate::lock(&self.realm) = Some((realm.to_string(), service.clone()));
+        // A challenge names its scopes in one value, space-separated.
+        let scopes: Vec<&str> = get("scope")
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        self.token_for(realm, service.as_deref(), &scopes).await
+    }
+
+    /// A token for `scopes` from the token service at `realm`.
+    async fn token_for(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[impl AsRef<str>],
+    ) -> Result<String, String> {
+        let mut query: Vec<(&str, &str)> = service.map(|s| ("service", s)).into_iter().collect();
+        query.extend(scopes.iter().map(|s| ("scope", s.as_ref())));
         let mut req = self.http.get(realm).query(&query);
         if self.authorization.starts_with("Basic ") {
             let value = HeaderValue::from_str(&self.authorization).map_err(|e| e.to_string())?;

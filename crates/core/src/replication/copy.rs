@@ -1,6 +1,7 @@
 //! Copies an artifact from one registry to another, as replication does:
 //! every manifest of it (an index's children before the index), the blobs
-//! the destination lacks (streamed from one to the other, never held
+//! the destination lacks (mounted from another of its repositories that
+//! was seen with them, else streamed from one to the other, never held
 //! whole), the manifests that refer to it (signatures and SBOMs: the
 //! referrers API, and cosign's `sha256-<hex>.sig|att|sbom` tags), then its
 //! tags. What the destination already holds is not sent again, so a copy
@@ -39,6 +40,8 @@ pub struct Copied {
     pub bytes: u64,
     /// Blobs the destination had.
     pub blobs_present: usize,
+    /// Blobs the destination mounted from another of its repositories.
+    pub blobs_mounted: usize,
     /// Tags the destination holds for another artifact, left as they were.
     pub kept_tags: Vec<String>,
 }
@@ -136,6 +139,16 @@ impl Side<'_> {
                 Err(e) if e.is_unknown() => Ok(false),
                 Err(e) => Err(format!("blob {digest}: {e}")),
             },
+        }
+    }
+
+    /// Mounts a blob from another repository of the same registry that is
+    /// known to have it; false when none is.
+    async fn mount_blob(&self, digest: &Digest) -> Result<bool, String> {
+        match self.store {
+            Store::Remote(remote) => remote.mount_blob(self.repo, digest).await,
+            // This registry stores a blob once, whichever repositories have it.
+            Store::Local { .. } => Ok(false),
         }
     }
 
@@ -348,6 +361,10 @@ impl Run<'_, '_> {
     async fn blob(&mut self, digest: &Digest) -> Result<(), String> {
         if self.dst.has_blob(digest).await? {
             self.copied.blobs_present += 1;
+            return Ok(());
+        }
+        if self.dst.mount_blob(digest).await? {
+            self.copied.blobs_mounted += 1;
             return Ok(());
         }
         let (size, stream) = self.src.blob(digest).await?;

@@ -893,8 +893,8 @@ impl Inner {
         ));
         let c = copy(&src, &dst, &reference, &work.tags, &options).await?;
         job.log(format!(
-            "stored {} manifests and {} blobs ({} bytes); {} blobs were there already",
-            c.manifests, c.blobs, c.bytes, c.blobs_present
+            "stored {} manifests and {} blobs ({} bytes); {} blobs were there already, {} mounted",
+            c.manifests, c.blobs, c.bytes, c.blobs_present, c.blobs_mounted
         ));
         if !c.kept_tags.is_empty() {
             job.log(format!(

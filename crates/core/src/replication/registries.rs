@@ -9,12 +9,13 @@ use crate::iam::rbac::{require, Action, Resource};
 use crate::iam::secrets::Secrets;
 use crate::jobs::{JobContext, JobResult, Jobs};
 use crate::query::Filter;
-use crate::remote::{ca_certificates, Remote};
+use crate::remote::{ca_certificates, MountHints, Remote};
 use base64::Engine;
 /// A stored endpoint (its secret sealed).
 pub use berth_db::registries::Endpoint;
 use berth_db::registries::{self as db, FIELDS};
 use berth_db::{now_millis, Db};
+use std::sync::Arc;
 
 /// The longest name Harbor takes.
 const MAX_NAME: usize = 64;
@@ -80,12 +81,18 @@ struct Open {
 pub struct Registries {
     db: Db,
     secrets: Secrets,
+    /// Where replication saw blobs at its destinations, shared by its tasks.
+    mounts: Arc<MountHints>,
 }
 
 impl Registries {
     /// The service on a database, sealing secrets with `secrets`.
     pub fn new(db: Db, secrets: Secrets) -> Self {
-        Registries { db, secrets }
+        Registries {
+            db,
+            secrets,
+            mounts: Arc::default(),
+        }
     }
 
     /// Checks every endpoint on `cron` (Harbor checks every five minutes),
@@ -133,7 +140,7 @@ impl Registries {
         let secret = self.secrets.open(&stored.access_secret)?;
         let open = Open { stored, secret };
         let remote = open.remote().map_err(CoreError::Internal)?;
-        Ok((open.stored, remote))
+        Ok((open.stored, remote.with_mount_hints(self.mounts.clone())))
     }
 
     /// A page of endpoints, and how many match.
