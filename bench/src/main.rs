@@ -230,6 +230,13 @@ async fn main() -> Result<()> {
         }
         _ => None,
     };
+    let proxy = match &targets[0].creds {
+        Some((user, password)) if !args.push_only && !args.shared_only && !args.portal_only => {
+            let creds = (user.as_str(), password.as_str());
+            Some(proxy_pulls(&targets[0].reg.url, creds, &args.dist, args.runs, scale).await?)
+        }
+        _ => None,
+    };
     let portal = match &targets[0].creds {
         Some((user, password)) if !args.push_only && !args.shared_only => {
             Some(portal_render(&targets[0].reg.url, user, password, 10_000 / scale).await?)
@@ -335,6 +342,21 @@ async fn main() -> Result<()> {
             r.berth,
             r.skopeo,
             r.skopeo / r.berth
+        );
+    }
+    if let Some(p) = proxy {
+        let what = format!("{} images of one {} MiB layer", p.images, p.layer / MIB);
+        println!(
+            "| Berth proxy-cache first pull (upstream Distribution), {what} | s | {} | direct pull {} | {:.2}x (proxy/direct) |",
+            fmt_runs(&p.first),
+            fmt_runs(&p.direct),
+            mean(&p.first) / mean(&p.direct)
+        );
+        println!(
+            "| Berth proxy-cache cached pull, {what} | s | {} | local pull {} | {:.2}x (cached/local) |",
+            fmt_runs(&p.cached),
+            fmt_runs(&p.local),
+            mean(&p.cached) / mean(&p.local)
         );
     }
     if let Some(p) = portal {
@@ -1000,6 +1022,160 @@ async fn replication_race(
         berth,
         skopeo,
     })
+}
+
+/// Seconds to pull the same set of images four ways, one list per way
+/// with one entry per round.
+struct ProxyPulls {
+    images: usize,
+    layer: usize,
+    /// From Distribution itself.
+    direct: Vec<f64>,
+    /// Through a Berth proxy-cache project of it, nothing cached yet.
+    first: Vec<f64>,
+    /// Through that project again, everything cached.
+    cached: Vec<f64>,
+    /// Images of the same sizes pushed into a plain Berth project.
+    local: Vec<f64>,
+}
+
+/// Each round pushes fresh images into Distribution and the same number of
+/// the same sizes into `bench/local`, then pulls them from Distribution, through
+/// a proxy-cache project of it (twice) and from `bench/local`.
+async fn proxy_pulls(
+    url: &str,
+    (user, password): (&str, &str),
+    dist: &str,
+    rounds: usize,
+    scale: usize,
+) -> Result<ProxyPulls> {
+    let (images, layer) = (8, 32 * MIB / scale);
+    let admin = Client::new();
+    let endpoint =
+        serde_json::json!({"name": "bench-upstream", "type": "docker-registry", "url": dist});
+    let r = (admin.post(format!("{url}/api/v2.0/registries")))
+        .basic_auth(user, Some(password))
+        .json(&endpoint)
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "registry endpoint")?;
+    let location = r.headers().get("location").context("no Location")?;
+    let endpoint: i64 = location
+        .to_str()?
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .parse()?;
+    let project = serde_json::json!({"project_name": "bench-proxy", "registry_id": endpoint,
+        "metadata": {"public": "false"}});
+    let r = (admin.post(format!("{url}/api/v2.0/projects")))
+        .basic_auth(user, Some(password))
+        .json(&project)
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "proxy-cache project")?;
+
+    let upstream = Registry {
+        url: dist.to_string(),
+        http: Client::new(),
+    };
+    let mut out = ProxyPulls {
+        images,
+        layer,
+        direct: Vec::new(),
+        first: Vec::new(),
+        cached: Vec::new(),
+        local: Vec::new(),
+    };
+    for round in 0..rounds {
+        let (repo, local) = (
+            format!("upstream/pulled{round}"),
+            format!("bench/local{round}"),
+        );
+        let proxied = format!("bench-proxy/{repo}");
+        let local_target = berth_pusher(url, user, password, &local, 4).await?;
+        let proxy_target = berth_pusher(url, user, password, &proxied, 4).await?;
+        for (to, to_repo, seed) in [
+            (&upstream, &repo, 8_000_000),
+            (&local_target.reg, &local, 9_000_000),
+        ] {
+            for i in 0..images {
+                let seed = seed + (round * images + i) as u64;
+                let config = Bytes::from(format!(r#"{{"os":"linux","seed":{seed}}}"#));
+                let layer = Bytes::from(random(layer, seed));
+                let manifest = to.push_image_blobs(to_repo, config, layer).await?;
+                to.push_manifest(to_repo, &format!("i{i}"), OCI_MANIFEST, manifest)
+                    .await?;
+            }
+        }
+        let timed = |reg: &Registry, repo: String| {
+            let reg = reg.clone();
+            async move {
+                let started = Instant::now();
+                let mut bytes = 0;
+                for i in 0..images {
+                    bytes += pull_image(&reg, &repo, &format!("i{i}")).await?;
+                }
+                ensure!(bytes > images * layer, "{repo}: pulled {bytes} bytes");
+                Ok::<_, anyhow::Error>(started.elapsed().as_secs_f64())
+            }
+        };
+        out.direct.push(timed(&upstream, repo.clone()).await?);
+        out.first
+            .push(timed(&proxy_target.reg, proxied.clone()).await?);
+        // The proxy stores a manifest once its blobs are cached, in the background.
+        let stored = format!(
+            "{url}/api/v2.0/projects/bench-proxy/repositories/{}/artifacts?page_size=100",
+            repo.replace('/', "%252F")
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed: serde_json::Value = (admin.get(&stored))
+                .basic_auth(user, Some(password))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if listed.as_array().map_or(0, |a| a.len()) == images {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "proxied manifests never stored: {listed}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        out.cached.push(timed(&proxy_target.reg, proxied).await?);
+        out.local.push(timed(&local_target.reg, local).await?);
+    }
+    Ok(out)
+}
+
+/// Pulls an image as a client does (manifest by tag, then its config and
+/// layers, each read to the end); returns the bytes read.
+async fn pull_image(reg: &Registry, repo: &str, tag: &str) -> Result<usize> {
+    let r = (reg
+        .http
+        .get(format!("{}/v2/{repo}/manifests/{tag}", reg.url)))
+    .header("accept", OCI_MANIFEST)
+    .send()
+    .await?;
+    check(r.status(), StatusCode::OK, "manifest GET")?;
+    let manifest: serde_json::Value = r.json().await?;
+    let blobs = std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().into_iter().flatten());
+    let mut n = 0;
+    for b in blobs {
+        let d = b["digest"].as_str().context("a blob without digest")?;
+        let mut r = (reg.http.get(format!("{}/v2/{repo}/blobs/{d}", reg.url)))
+            .send()
+            .await?;
+        check(r.status(), StatusCode::OK, "blob GET")?;
+        while let Some(c) = r.chunk().await? {
+            n += c.len();
+        }
+    }
+    Ok(n)
 }
 
 /// Time of the portal's repository page over many artifacts, per request.
