@@ -12,8 +12,9 @@ log() { printf '\n== %s\n' "$*"; }
 missing=()
 # The portal's browser tests drive Debian's Chromium through its WebDriver;
 # the scanner's tests build an rpm database with rpm and a Go program with Go;
-# replication's talk to CNCF Distribution (Debian's docker-registry).
-for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry; do
+# replication's talk to CNCF Distribution (Debian's docker-registry); LDAP's
+# to OpenLDAP (slapd, with ldap-utils to load it).
+for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry slapd ldapadd; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,9 +23,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   pkgs=("${pkgs[@]/chromedriver/chromium-driver}")
   pkgs=("${pkgs[@]/rpmbuild/rpm}")
   pkgs=("${pkgs[@]/#go/golang-go}")
+  pkgs=("${pkgs[@]/ldapadd/ldap-utils}")
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
+  # Packaged servers (slapd) are not started: the tests start their own.
+  no_start=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    no_start=1
+    printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo_cmd chmod +x /usr/sbin/policy-rc.d
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  if [ -n "$no_start" ]; then $sudo_cmd rm -f /usr/sbin/policy-rc.d; fi
 fi
 python3 -c 'import oras' 2>/dev/null || { log "installing oras (PyPI)"; python3 -m pip install -q oras; }
 python3 -c 'import harborapi' 2>/dev/null || { log "installing harborapi (PyPI)"; python3 -m pip install -q harborapi; }

@@ -78,6 +78,9 @@ enum AdminTask {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // One TLS provider for every client and server in the process (the
+    // dependency tree offers two).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let file = cli
         .config
         .or_else(|| Some(PathBuf::from("berth.toml")).filter(|p| p.exists()));
@@ -212,8 +215,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         berth_storage::FsStore::open(&config.storage_path).context("opening blob storage")?;
     // What every service records for the audit log (written out by `Audit`).
     let trail = Trail::new();
+    let secrets = Secrets::load_or_create(&config.data_dir)?;
     let configurations = Configurations::new(db.clone(), trail.clone())
-        .with_token_expiration(config.token_expiry_minutes);
+        .with_token_expiration(config.token_expiry_minutes)
+        .with_secrets(secrets.clone());
     // Read-only mode and the other switches hold from the first request.
     configurations.refresh().await?;
     let settings = ProjectSettings::new(db.clone());
@@ -232,7 +237,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     first_start(&config, &iam, &projects).await?;
     let tokens = TokenService::load_or_create(&config.data_dir)?;
-    let secrets = Secrets::load_or_create(&config.data_dir)?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -406,7 +410,6 @@ fn tls_config(
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading the certificate {}", cert.display()))?;

@@ -11,6 +11,7 @@ mod common;
 #[path = "openapi/harbor.rs"]
 mod harbor;
 
+use common::ldap::{self, Slapd};
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -773,6 +774,43 @@ async fn every_answer_matches_the_published_document() {
             .await;
         assert_eq!(st, 403);
         c.call(M::DELETE, &v2(&format!("/scanners/{again}")), a, None)
+            .await;
+
+        // LDAP (settings only: the mode stays database users).
+        let ldap = Slapd::start(
+            "dn: uid=lu,dc=berth,dc=test\nobjectClass: inetOrgPerson\nuid: lu\ncn: L\nsn: U\n\n\
+             dn: cn=lg,dc=berth,dc=test\nobjectClass: groupOfNames\ncn: lg\nmember: uid=lu,dc=berth,dc=test\n",
+        )
+        .await;
+        let directory = json!({"ldap_url": ldap.url, "ldap_search_dn": ldap::MANAGER_DN,
+            "ldap_search_password": ldap::MANAGER_PASSWORD, "ldap_base_dn": ldap::SUFFIX,
+            "ldap_uid": "uid"});
+        assert_eq!(
+            c.call(M::PUT, &v2("/configurations"), a, Some(directory))
+                .await
+                .0,
+            200
+        );
+        let (_, pinged) = c.call(M::POST, &v2("/ldap/ping"), a, Some(json!({}))).await;
+        assert_eq!(pinged["success"], true);
+        c.call(M::GET, &v2("/ldap/users/search?username=lu"), a, None)
+            .await;
+        let import = |uid: &str| Some(json!({"ldap_uid_list": [uid]}));
+        assert_eq!(
+            c.call(M::POST, &v2("/ldap/users/import"), a, import("lu"))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            c.call(M::POST, &v2("/ldap/users/import"), a, import("no"))
+                .await
+                .0,
+            404
+        );
+        c.call(M::GET, &v2("/ldap/groups/search?groupname=lg"), a, None)
+            .await;
+        c.call(M::GET, &v2("/ldap/groups/search?groupname=no"), a, None)
             .await;
 
         // Registry endpoints: Berth itself, over HTTP.

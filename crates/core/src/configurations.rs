@@ -4,6 +4,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::require;
 use crate::iam::rbac::{Action, Resource};
+use crate::iam::secrets::Secrets;
 use crate::notify::trail::{Operation, Target, Trail};
 use berth_db::{properties, Db};
 use std::collections::BTreeMap;
@@ -62,6 +63,9 @@ enum Allowed {
     Range(i64, i64),
     /// Any string of at most this many bytes.
     Text(usize),
+    /// A password or client secret of at most this many bytes: stored
+    /// sealed, never shown.
+    Secret(usize),
 }
 
 impl Allowed {
@@ -80,7 +84,7 @@ impl Allowed {
                 }?;
                 (*lo..=*hi).contains(&n).then(|| n.to_string())
             }
-            (Allowed::Text(max), serde_json::Value::String(s)) => {
+            (Allowed::Text(max) | Allowed::Secret(max), serde_json::Value::String(s)) => {
                 (s.len() <= *max).then(|| s.clone())
             }
             (Allowed::OneOf(values), serde_json::Value::String(s)) => {
@@ -113,12 +117,80 @@ impl Allowed {
             Allowed::ListOf(values) => format!("a comma-separated list of {}", values.join(", ")),
             Allowed::Bool => "true or false".into(),
             Allowed::Range(lo, hi) => format!("a whole number from {lo} to {hi}"),
-            Allowed::Text(max) => format!("a string of at most {max} bytes"),
+            Allowed::Text(max) | Allowed::Secret(max) => {
+                format!("a string of at most {max} bytes")
+            }
         }
     }
 }
 
+/// The authentication modes `auth_mode` may name.
+pub const AUTH_MODES: &[&str] = &["db_auth", "ldap_auth"];
+
+/// A text setting with no value until an administrator gives one.
+const fn text(key: &'static str) -> Editable {
+    Editable {
+        key,
+        default: "",
+        allowed: Allowed::Text(1024),
+    }
+}
+
 const EDITABLE: &[Editable] = &[
+    // Changeable only while the first administrator is the only user.
+    Editable {
+        key: "auth_mode",
+        default: "db_auth",
+        allowed: Allowed::OneOf(AUTH_MODES),
+    },
+    text("ldap_url"),
+    Editable {
+        key: "ldap_start_tls",
+        default: "false",
+        allowed: Allowed::Bool,
+    },
+    text("ldap_search_dn"),
+    Editable {
+        key: "ldap_search_password",
+        default: "",
+        allowed: Allowed::Secret(1024),
+    },
+    text("ldap_base_dn"),
+    text("ldap_filter"),
+    Editable {
+        key: "ldap_uid",
+        default: "cn",
+        allowed: Allowed::Text(256),
+    },
+    Editable {
+        key: "ldap_scope",
+        default: "2",
+        allowed: Allowed::Range(0, 2),
+    },
+    Editable {
+        key: "ldap_timeout",
+        default: "5",
+        allowed: Allowed::Range(1, 300),
+    },
+    Editable {
+        key: "ldap_verify_cert",
+        default: "true",
+        allowed: Allowed::Bool,
+    },
+    text("ldap_group_base_dn"),
+    text("ldap_group_search_filter"),
+    text("ldap_group_attribute_name"),
+    Editable {
+        key: "ldap_group_search_scope",
+        default: "2",
+        allowed: Allowed::Range(0, 2),
+    },
+    text("ldap_group_admin_dn"),
+    Editable {
+        key: "ldap_group_membership_attribute",
+        default: "memberof",
+        allowed: Allowed::Text(256),
+    },
     Editable {
         key: "project_creation_restriction",
         default: "everyone",
@@ -170,12 +242,16 @@ pub struct Snapshot {
     pub banner_message: String,
     /// Lifetime of registry tokens.
     pub token_expiration_minutes: i64,
+    /// How users sign in (`db_auth`, `ldap_auth`).
+    pub auth_mode: String,
 }
 
 /// The configuration service.
 #[derive(Clone)]
 pub struct Configurations {
     db: Db,
+    /// Seals the settings that are secrets (none can be set without it).
+    secrets: Option<Secrets>,
     token_expiration_minutes: i64,
     snapshot: Arc<RwLock<Snapshot>>,
     trail: Trail,
@@ -187,6 +263,7 @@ impl Configurations {
         Configurations {
             db,
             trail,
+            secrets: None,
             token_expiration_minutes: 30,
             snapshot: Arc::new(RwLock::new(Snapshot {
                 notifications: true,
@@ -203,6 +280,33 @@ impl Configurations {
             token_expiration_minutes: minutes,
             ..self
         }
+    }
+
+    /// The service sealing secret settings with `secrets`.
+    pub fn with_secrets(self, secrets: Secrets) -> Self {
+        Configurations {
+            secrets: Some(secrets),
+            ..self
+        }
+    }
+
+    fn secrets(&self) -> CoreResult<&Secrets> {
+        (self.secrets.as_ref()).ok_or_else(|| CoreError::Internal("no key to seal secrets".into()))
+    }
+
+    /// Every setting's value, secrets opened (for the services that use
+    /// them, never for display).
+    pub(crate) async fn current(&self) -> CoreResult<BTreeMap<&'static str, String>> {
+        let mut values = self.values().await?;
+        for e in EDITABLE
+            .iter()
+            .filter(|e| matches!(e.allowed, Allowed::Secret(_)))
+        {
+            if let Some(v) = values.get_mut(e.key).filter(|v| !v.is_empty()) {
+                *v = self.secrets()?.open(v)?;
+            }
+        }
+        Ok(values)
     }
 
     /// Every editable setting's stored text.
@@ -243,6 +347,7 @@ impl Configurations {
             token_expiration_minutes: get("token_expiration")
                 .parse()
                 .unwrap_or(self.token_expiration_minutes),
+            auth_mode: get("auth_mode").to_string(),
         };
         *crate::lock_write(&self.snapshot) = snap.clone();
         Ok(snap)
@@ -268,18 +373,20 @@ impl Configurations {
             value,
             editable: false,
         };
-        let mut out = BTreeMap::from([
-            ("auth_mode", fixed("db_auth".into())),
-            ("robot_name_prefix", fixed("robot$".into())),
-        ]);
+        let mut out = BTreeMap::from([("robot_name_prefix", fixed("robot$".into()))]);
         let values = self.values().await?;
-        for e in EDITABLE {
+        let mode_editable = self.auth_mode_editable().await?;
+        // Secrets are never shown (as Harbor leaves passwords out).
+        for e in EDITABLE
+            .iter()
+            .filter(|e| !matches!(e.allowed, Allowed::Secret(_)))
+        {
             let stored = values.get(e.key).map(String::as_str).unwrap_or_default();
             out.insert(
                 e.key,
                 Item {
                     value: e.allowed.show(stored),
-                    editable: true,
+                    editable: e.key != "auth_mode" || mode_editable,
                 },
             );
         }
@@ -312,7 +419,20 @@ impl Configurations {
             let v = e.allowed.admit(value).ok_or_else(|| {
                 CoreError::BadRequest(format!("{key} must be {}", e.allowed.describe()))
             })?;
+            let v = match e.allowed {
+                Allowed::Secret(_) => self.secrets()?.seal(&v)?,
+                _ => v,
+            };
             valid.push((e.key, v));
+        }
+        let mode = changes.get("auth_mode").and_then(|m| m.as_str());
+        if mode.is_some_and(|m| m != self.snapshot().auth_mode)
+            && !self.auth_mode_editable().await?
+        {
+            return Err(CoreError::BadRequest(
+                "the auth mode cannot be modified as new users have been inserted into database"
+                    .into(),
+            ));
         }
         let mut tx = self.db.begin().await?;
         for (k, v) in &valid {
@@ -321,5 +441,13 @@ impl Configurations {
         berth_db::commit(tx).await?;
         self.refresh().await?;
         Ok(())
+    }
+
+    /// Whether the authentication mode may change: only while the first
+    /// administrator is the only user, as in Harbor (users on-boarded by
+    /// one mode would not sign in through another).
+    async fn auth_mode_editable(&self) -> CoreResult<bool> {
+        let query = berth_db::query::ListQuery::default();
+        Ok(berth_db::users::count(self.db.reader(), &query).await? <= 1)
     }
 }

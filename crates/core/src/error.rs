@@ -9,6 +9,10 @@ pub enum CoreError {
     BadRequest(String),
     #[error("unauthorized")]
     Unauthorized,
+    /// Credentials could not be checked: the directory users sign in
+    /// through did not answer (a 401 with this message, never a 5xx).
+    #[error("{0}")]
+    SignInUnavailable(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]

@@ -6,6 +6,7 @@
 // A harness fails the test that uses it by panicking, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod ldap;
 pub mod registry;
 
 pub use registry::{check, digest, Registry};
@@ -885,7 +886,7 @@ fn spawn_distribution(config: &std::path::Path) -> Child {
         .expect("docker-registry (Debian's CNCF Distribution) is installed by scripts/test.sh")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -1,6 +1,7 @@
 //! Identity and access: users, authentication, the security context and RBAC.
 
 pub mod context;
+pub mod ldap;
 pub mod password;
 pub mod rbac;
 pub mod robots;
@@ -18,6 +19,7 @@ use berth_db::users::NewUser;
 pub use berth_db::users::User;
 use berth_db::{now_millis, users, Db};
 use context::{Principal, SecurityContext};
+use ldap::{LdapGroup, LdapSettings, LdapUser};
 use rbac::{require, Action, Resource};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -108,6 +110,10 @@ struct Attempts {
     failures: u32,
     locked_until: Option<Instant>,
 }
+
+/// The stored password of users who sign in through a directory: no
+/// password verifies against it.
+const NO_LOCAL_PASSWORD: &str = "!";
 
 /// How long a browser session lasts.
 const SESSION_MS: i64 = 60 * 60 * 1000;
@@ -339,8 +345,182 @@ impl Iam {
         }
     }
 
-    /// Checks a user's password (no lockout bookkeeping: use `login`).
+    /// Checks a user's password (no lockout bookkeeping: use `login`)
+    /// where the authentication mode says; the first administrator always
+    /// signs in with the password stored here, so a directory outage
+    /// cannot lock the system out.
     async fn authenticate(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
+        if self.configurations.snapshot().auth_mode == "ldap_auth"
+            && !self.is_local_admin(username).await?
+        {
+            return self.authenticate_ldap(username, password).await;
+        }
+        self.authenticate_locally(username, password).await
+    }
+
+    /// Whether `username` is the first system administrator.
+    async fn is_local_admin(&self, username: &str) -> CoreResult<bool> {
+        let Some(user) = users::by_name(self.db.reader(), username).await? else {
+            return Ok(false);
+        };
+        Ok(users::first_admin(self.db.reader()).await? == Some(user.user_id))
+    }
+
+    /// The LDAP settings, secrets opened.
+    async fn ldap_settings(&self) -> CoreResult<LdapSettings> {
+        Ok(LdapSettings::from_values(
+            &self.configurations.current().await?,
+        ))
+    }
+
+    /// Signs a user in through LDAP, on-boarding them on their first.
+    async fn authenticate_ldap(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
+        let settings = self.ldap_settings().await?;
+        let found = (ldap::authenticate(&settings, username, password).await).map_err(|e| {
+            tracing::warn!(error = %e, "LDAP sign-in could not be checked");
+            CoreError::SignInUnavailable(
+                "the LDAP server could not check these credentials; try again later".into(),
+            )
+        })?;
+        match found {
+            Some(entry) => Ok(Some(self.on_board(&entry).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The local record of a directory user, made on first sight (as
+    /// Harbor's on-boarding: name, full name, email when it is free).
+    async fn on_board(&self, entry: &LdapUser) -> CoreResult<User> {
+        if let Some(u) = users::by_name(self.db.reader(), &entry.username).await? {
+            return Ok(u);
+        }
+        validate_username(&entry.username)?;
+        let email = [entry.email.as_str(), entry.username.as_str()]
+            .into_iter()
+            .find(|e| valid_email(e));
+        let new = |email| NewUser {
+            username: &entry.username,
+            email,
+            realname: &entry.realname,
+            comment: "from LDAP.",
+            password_hash: NO_LOCAL_PASSWORD,
+            sysadmin: false,
+            now: now_millis(),
+        };
+        // An email another user has is left out; a name on-boarded by a
+        // concurrent sign-in is that user.
+        let inserted = match users::insert(self.db.writer(), &new(email)).await {
+            Err(e) if e.is_unique_violation() && email.is_some() => {
+                users::insert(self.db.writer(), &new(None)).await
+            }
+            other => other,
+        };
+        if let Err(e) = inserted {
+            if !e.is_unique_violation() {
+                return Err(e.into());
+            }
+        }
+        users::by_name(self.db.reader(), &entry.username)
+            .await?
+            .ok_or_else(|| CoreError::Internal(format!("on-boarding {}", entry.username)))
+    }
+
+    /// Whether the directory answers to these settings and the search DN
+    /// binds (administrators only): the stored settings when no URL is
+    /// given; a search password or timeout left out is the stored one.
+    /// The outcome is `Err(why)` when it does not.
+    pub async fn ldap_ping(
+        &self,
+        ctx: &SecurityContext,
+        given: LdapSettings,
+    ) -> CoreResult<Result<(), String>> {
+        require(ctx, Action::Read, Resource::Configuration).await?;
+        let stored = self.ldap_settings().await?;
+        let settings = match given.url.is_empty() {
+            true => stored,
+            false => LdapSettings {
+                search_password: match given.search_password.is_empty() {
+                    true => stored.search_password,
+                    false => given.search_password.clone(),
+                },
+                timeout_secs: match given.timeout_secs {
+                    0 => stored.timeout_secs,
+                    t => t,
+                },
+                ..given
+            },
+        };
+        Ok(ldap::ping(&settings).await.map_err(|e| e.to_string()))
+    }
+
+    /// Directory users whose uid is `name` (every one for an empty name).
+    pub async fn ldap_users(&self, ctx: &SecurityContext, name: &str) -> CoreResult<Vec<LdapUser>> {
+        require(ctx, Action::List, Resource::System("ldap-user")).await?;
+        let settings = self.ldap_settings().await?;
+        ldap::search_users(&settings, name)
+            .await
+            .map_err(ldap_unavailable)
+    }
+
+    /// On-boards directory users by uid; the uids that failed, each with
+    /// Harbor's reason (`empty_uid`, `unknown_user`, `failed_search_user`).
+    pub async fn ldap_import(
+        &self,
+        ctx: &SecurityContext,
+        uids: &[String],
+    ) -> CoreResult<Vec<(String, String)>> {
+        require(ctx, Action::Create, Resource::System("ldap-user")).await?;
+        let settings = self.ldap_settings().await?;
+        let mut failed = Vec::new();
+        for uid in uids {
+            let reason = match uid.as_str() {
+                "" => Some("empty_uid".to_string()),
+                _ => match ldap::search_users(&settings, uid).await {
+                    Err(e) => {
+                        tracing::warn!(uid, error = %e, "LDAP import: searching");
+                        Some("failed_search_user".into())
+                    }
+                    Ok(found) => match found.first() {
+                        None => Some("unknown_user".into()),
+                        Some(entry) => match self.on_board(entry).await {
+                            Ok(_) => None,
+                            Err(e) => Some(format!("failed to import user: {uid} ({e})")),
+                        },
+                    },
+                },
+            };
+            if let Some(reason) = reason {
+                failed.push((uid.clone(), reason));
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Directory groups by name (every one for an empty name) or by DN.
+    pub async fn ldap_groups(
+        &self,
+        ctx: &SecurityContext,
+        name: &str,
+        dn: Option<&str>,
+    ) -> CoreResult<Vec<LdapGroup>> {
+        require(ctx, Action::List, Resource::System("ldap-user")).await?;
+        let settings = self.ldap_settings().await?;
+        let groups = (ldap::search_groups(&settings, name, dn).await).map_err(ldap_unavailable)?;
+        if groups.is_empty() {
+            return Err(CoreError::NotFound(format!(
+                "group name:{name}, group DN:{}",
+                dn.unwrap_or_default()
+            )));
+        }
+        Ok(groups)
+    }
+
+    /// Checks a password stored here.
+    async fn authenticate_locally(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> CoreResult<Option<User>> {
         let user = users::by_name(self.db.reader(), username).await?;
         let stored = match &user {
             Some(u) => u.password_hash.clone(),
@@ -395,6 +575,12 @@ impl Iam {
         let signing_up =
             !ctx.is_authenticated() && self.configurations.refresh().await?.self_registration;
         let result = async {
+            let mode = self.configurations.snapshot().auth_mode;
+            if mode != "db_auth" && !mode.is_empty() {
+                return Err(CoreError::Forbidden(format!(
+                    "creating local user is not allowed under auth mode: {mode}"
+                )));
+            }
             if !signing_up {
                 require(ctx, Action::Create, Resource::Users).await?;
             }
@@ -508,6 +694,7 @@ impl Iam {
         comment: &str,
     ) -> CoreResult<()> {
         let work = async {
+            self.require_local(id).await?;
             if ctx.user_id() != Some(id) {
                 require(ctx, Action::Update, Resource::Users).await?;
             }
@@ -526,6 +713,22 @@ impl Iam {
             Ok(())
         };
         self.audited(ctx, Operation::Update, id, work).await
+    }
+
+    /// Refuses to change user `id` here when a directory keeps users'
+    /// profiles and passwords (all but the first administrator's), as
+    /// Harbor does.
+    async fn require_local(&self, id: i64) -> CoreResult<()> {
+        let mode = self.configurations.snapshot().auth_mode;
+        if mode == "db_auth" || mode.is_empty() {
+            return Ok(());
+        }
+        match users::first_admin(self.db.reader()).await? == Some(id) {
+            true => Ok(()),
+            false => Err(CoreError::Forbidden(format!(
+                "User with ID {id} can't be updated"
+            ))),
+        }
     }
 
     /// Runs `work` on user `id` and records its outcome.
@@ -553,6 +756,7 @@ impl Iam {
     ) -> CoreResult<()> {
         let work = async {
             let user = self.get_user(ctx, id).await?;
+            self.require_local(id).await?;
             let own = ctx.user_id() == Some(id);
             if own {
                 let old = old.unwrap_or("");
@@ -614,6 +818,12 @@ impl Iam {
         };
         self.audited(ctx, Operation::Update, id, work).await
     }
+}
+
+/// The directory could not answer an administrator's request: the
+/// settings they gave are what to fix, so the reason is theirs to read.
+fn ldap_unavailable(e: ldap::Unavailable) -> CoreError {
+    CoreError::BadRequest(format!("LDAP: {e}"))
 }
 
 pub(crate) async fn dummy_hash() -> String {

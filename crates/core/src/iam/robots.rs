@@ -546,6 +546,8 @@ pub const SYSTEM_GRANTS: &[(&str, &str)] = &[
     ("purge-audit", "update"),
     ("purge-audit", "stop"),
     ("catalog", "read"),
+    ("ldap-user", "create"),
+    ("ldap-user", "list"),
     ("registry", "read"),
     ("registry", "create"),
     ("registry", "update"),

@@ -70,7 +70,7 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let status = match &e {
             CoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            CoreError::Unauthorized => StatusCode::UNAUTHORIZED,
+            CoreError::Unauthorized | CoreError::SignInUnavailable(_) => StatusCode::UNAUTHORIZED,
             CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
             CoreError::NotFound(_) => StatusCode::NOT_FOUND,
             CoreError::Conflict(_) => StatusCode::CONFLICT,

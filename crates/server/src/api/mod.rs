@@ -11,6 +11,7 @@ mod executions;
 pub(crate) mod export;
 mod gc;
 mod jobservice;
+mod ldap;
 pub mod login;
 mod model;
 mod openapi;
@@ -53,6 +54,7 @@ pub fn router(state: State) -> Router<State> {
         .routes(routes!(ping))
         .routes(routes!(health))
         .merge(users::router())
+        .merge(ldap::router())
         .merge(projects::router())
         .merge(repositories::router())
         .merge(registries::router())

@@ -57,7 +57,7 @@ async fn set_system_allowlist(
 async fn systeminfo(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<GeneralInfo>, ApiError> {
     let settings = state.configurations.refresh().await?;
     let mut info = GeneralInfo {
-        auth_mode: "db_auth".into(),
+        auth_mode: settings.auth_mode,
         primary_auth_mode: false,
         self_registration: settings.self_registration,
         banner_message: settings.banner_message,

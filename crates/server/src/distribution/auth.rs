@@ -119,6 +119,7 @@ pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, OciErr
         Err(berth_core::CoreError::TooManyAttempts(why)) => {
             Err(OciError::new(ErrorCode::TooManyRequests, why))
         }
+        Err(berth_core::CoreError::SignInUnavailable(why)) => Err(challenge(state, None, &why)),
         Err(e) => Err(super::blobs::internal(e)),
     }
 }

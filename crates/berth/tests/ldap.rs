@@ -1,0 +1,378 @@
+//! LDAP authentication against a real OpenLDAP (Debian's slapd) on
+//! loopback: sign-in through `/c/login`, basic auth on `/api`, the token
+//! service; on-boarding, import and search; escaping; lockout; outages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::ldap::{Slapd, MANAGER_DN, MANAGER_PASSWORD};
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// People in two OUs, groups beside them.
+const DIRECTORY: &str = "\
+dn: ou=people,dc=berth,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=eng,ou=people,dc=berth,dc=test
+objectClass: organizationalUnit
+ou: eng
+
+dn: ou=groups,dc=berth,dc=test
+objectClass: organizationalUnit
+ou: groups
+
+dn: uid=alice,ou=eng,ou=people,dc=berth,dc=test
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice Liddell
+sn: Liddell
+mail: alice@berth.test
+userPassword: Alice-12345
+
+dn: uid=bob,ou=people,dc=berth,dc=test
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob Dylan
+sn: Dylan
+userPassword: Bob-12345
+
+dn: uid=carol,ou=people,dc=berth,dc=test
+objectClass: inetOrgPerson
+uid: carol
+cn: Carol King
+sn: King
+mail: carol@berth.test
+userPassword: Carol-12345
+
+dn: cn=devs,ou=groups,dc=berth,dc=test
+objectClass: groupOfNames
+cn: devs
+member: uid=alice,ou=eng,ou=people,dc=berth,dc=test
+member: uid=bob,ou=people,dc=berth,dc=test
+";
+
+/// The settings that point a server at `ldap`.
+fn settings(ldap: &Slapd) -> Value {
+    json!({
+        "auth_mode": "ldap_auth",
+        "ldap_url": ldap.url,
+        "ldap_search_dn": MANAGER_DN,
+        "ldap_search_password": MANAGER_PASSWORD,
+        "ldap_base_dn": "ou=people,dc=berth,dc=test",
+        "ldap_filter": "objectClass=inetOrgPerson",
+        "ldap_uid": "uid",
+        "ldap_group_base_dn": "ou=groups,dc=berth,dc=test",
+        "ldap_group_search_filter": "(objectClass=groupOfNames)",
+    })
+}
+
+/// A `/c/login` sign-in: its status and body.
+async fn sign_in(s: &Server, user: &str, password: &str) -> (u16, String) {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("principal", user)
+        .append_pair("password", password)
+        .finish();
+    let r = (s.anon.post(s.u("/c/login")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Users sign in with their directory password (and only with it), are
+/// on-boarded on their first sign-in, reach the API and the token service
+/// with it; the search DN's password is sealed and never shown; a name
+/// built to widen the search finds no one; local users cannot be made.
+#[tokio::test]
+async fn directory_users_sign_in_everywhere_and_only_as_themselves() {
+    let ldap = Slapd::start(DIRECTORY).await;
+    for s in servers().await {
+        s.configure(settings(&ldap)).await.is(200);
+        let cfg = s
+            .expect(Method::GET, "/configurations", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(cfg["auth_mode"]["value"], "ldap_auth");
+        assert_eq!(cfg["ldap_uid"]["value"], "uid");
+        assert!(cfg.get("ldap_search_password").is_none(), "{cfg}");
+        let info = s
+            .expect(Method::GET, "/systeminfo", None, None)
+            .await
+            .is(200);
+        assert_eq!(info["auth_mode"], "ldap_auth");
+        let db = s.open_db().await;
+        let stored: String =
+            sqlx::query_scalar("SELECT v FROM properties WHERE k = 'ldap_search_password'")
+                .fetch_one(db.reader())
+                .await
+                .unwrap();
+        assert!(!stored.contains(MANAGER_PASSWORD) && !stored.is_empty());
+
+        assert_eq!(sign_in(&s, "alice", "wrong").await.0, 401);
+        assert_eq!(sign_in(&s, "alice", "").await.0, 401);
+        assert_eq!(sign_in(&s, "alice", "Alice-12345").await.0, 200);
+        let alice = Some(("alice", "Alice-12345"));
+        let me = s
+            .expect(Method::GET, "/users/current", alice, None)
+            .await
+            .is(200);
+        assert_eq!(me["username"], "alice");
+        assert_eq!(me["email"], "alice@berth.test");
+        assert_eq!(me["realname"], "Alice Liddell");
+        assert_eq!(me["sysadmin_flag"], false);
+        // A filter's metacharacters in a name are data, not filter.
+        for name in ["*", "*)(uid=*", "alice)(|(uid=*"] {
+            assert_eq!(sign_in(&s, name, "Alice-12345").await.0, 401, "{name}");
+        }
+        let q = "/ldap/users/search?username=%2A%29%28uid%3D%2A";
+        let found = s.expect(Method::GET, q, ADMIN, None).await.is(200);
+        assert_eq!(found, json!([]));
+
+        // Directory users are granted projects like any user.
+        let member = json!({"role_id": 2, "member_user": {"username": "alice"}});
+        s.expect(Method::POST, "/projects/p/members", ADMIN, Some(&member))
+            .await
+            .is(201);
+        let token = s
+            .expect(
+                Method::GET,
+                "/service/token?service=harbor-registry&scope=repository:p/app:pull,push",
+                alice,
+                None,
+            )
+            .await
+            .is(200);
+        let claims = token_claims(token["token"].as_str().unwrap());
+        assert_eq!(granted(&claims, "p/app"), ["pull", "push"]);
+        let v2 = (s.anon.get(s.u("/v2/p/app/tags/list")))
+            .basic_auth("bob", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(v2, 401, "UNAUTHORIZED").await;
+
+        // The directory keeps users: none made, profiles and passwords
+        // changed here (but the first administrator's).
+        let new_user = json!({"username": "dave", "email": "d@x.io", "realname": "D",
+            "password": "Passw0rd!"});
+        let refused = s
+            .expect(Method::POST, "/users", ADMIN, Some(&new_user))
+            .await;
+        let e = refused.error(403, "FORBIDDEN");
+        assert!(
+            e.to_string()
+                .contains("not allowed under auth mode: ldap_auth"),
+            "{e}"
+        );
+        let id = me["user_id"].as_i64().unwrap();
+        let profile = json!({"email": "a@b.io", "realname": "A", "comment": ""});
+        s.expect(Method::PUT, &format!("/users/{id}"), alice, Some(&profile))
+            .await
+            .error(403, "FORBIDDEN");
+        let own = json!({"old_password": "Alice-12345", "new_password": "Passw0rd!2"});
+        s.expect(
+            Method::PUT,
+            &format!("/users/{id}/password"),
+            alice,
+            Some(&own),
+        )
+        .await
+        .error(403, "FORBIDDEN");
+        // Users other than the first administrator exist: the mode stays.
+        let back = s.configure(json!({"auth_mode": "db_auth"})).await;
+        let e = back.error(400, "BAD_REQUEST");
+        assert!(e.to_string().contains("cannot be modified"), "{e}");
+        let cfg = s
+            .expect(Method::GET, "/configurations", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(cfg["auth_mode"]["editable"], false);
+    }
+}
+
+/// Administrators search, import and test the directory; others may not.
+#[tokio::test]
+async fn administrators_search_import_and_ping_the_directory() {
+    let ldap = Slapd::start(DIRECTORY).await;
+    for s in servers().await {
+        s.configure(settings(&ldap)).await.is(200);
+        let all = s
+            .expect(Method::GET, "/ldap/users/search", ADMIN, None)
+            .await
+            .is(200);
+        let mut names: Vec<&str> = (all.as_array().unwrap().iter())
+            .map(|u| u["username"].as_str().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        let carol = (s.expect(
+            Method::GET,
+            "/ldap/users/search?username=carol",
+            ADMIN,
+            None,
+        ))
+        .await
+        .is(200);
+        assert_eq!(
+            carol,
+            json!([{"username": "carol", "realname": "Carol King", "email": "carol@berth.test"}])
+        );
+
+        let import = json!({"ldap_uid_list": ["carol", "nobody", ""]});
+        let r = s
+            .expect(Method::POST, "/ldap/users/import", ADMIN, Some(&import))
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        let mut failed = r.json.as_array().unwrap().clone();
+        failed.sort_by_key(|f| f["uid"].as_str().unwrap().to_string());
+        assert_eq!(
+            failed,
+            [
+                json!({"uid": "", "error": "empty_uid"}),
+                json!({"uid": "nobody", "error": "unknown_user"})
+            ]
+        );
+        let users = s
+            .expect(Method::GET, "/users?q=username%3Dcarol", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(users[0]["email"], "carol@berth.test");
+        let import = json!({"ldap_uid_list": ["carol"]});
+        s.expect(Method::POST, "/ldap/users/import", ADMIN, Some(&import))
+            .await
+            .is(200);
+
+        let devs = (s.expect(
+            Method::GET,
+            "/ldap/groups/search?groupname=devs",
+            ADMIN,
+            None,
+        ))
+        .await
+        .is(200);
+        assert_eq!(
+            devs,
+            json!([{"group_name": "devs", "ldap_group_dn": "cn=devs,ou=groups,dc=berth,dc=test"}])
+        );
+        let by_dn = "/ldap/groups/search?groupdn=cn%3Ddevs%2Cou%3Dgroups%2Cdc%3Dberth%2Cdc%3Dtest";
+        assert_eq!(
+            s.expect(Method::GET, by_dn, ADMIN, None).await.is(200),
+            devs
+        );
+        (s.expect(
+            Method::GET,
+            "/ldap/groups/search?groupname=nobody",
+            ADMIN,
+            None,
+        ))
+        .await
+        .error(404, "NOT_FOUND");
+
+        let ping = |body: Value| {
+            let s = &s;
+            async move {
+                s.expect(Method::POST, "/ldap/ping", ADMIN, Some(&body))
+                    .await
+                    .is(200)
+            }
+        };
+        let stored = ping(json!({})).await;
+        assert_eq!(stored, json!({"success": true, "message": ""}));
+        let given = |url: &str, password: &str| {
+            json!({"ldap_url": url, "ldap_search_dn": MANAGER_DN,
+                "ldap_search_password": password, "ldap_base_dn": "dc=berth,dc=test",
+                "ldap_uid": "uid", "ldap_scope": 2, "ldap_connection_timeout": 5,
+                "ldap_verify_cert": false})
+        };
+        // The stored password stands in for one left out.
+        assert_eq!(ping(given(&ldap.url, "")).await["success"], true);
+        assert_eq!(ping(given(&ldap.ldaps_url, "")).await["success"], true);
+        let wrong = ping(given(&ldap.url, "wrong")).await;
+        assert_eq!(wrong["success"], false);
+        assert!(
+            wrong["message"].as_str().unwrap().starts_with("error: "),
+            "{wrong}"
+        );
+        // A certificate nobody vouches for fails when it is verified.
+        let mut verified = given(&ldap.ldaps_url, "");
+        verified["ldap_verify_cert"] = json!(true);
+        assert_eq!(ping(verified).await["success"], false);
+        assert_eq!(
+            ping(given("ldap://127.0.0.1:1", "")).await["success"],
+            false
+        );
+
+        s.configure(json!({"ldap_start_tls": true, "ldap_verify_cert": false}))
+            .await
+            .is(200);
+        assert_eq!(sign_in(&s, "carol", "Carol-12345").await.0, 200);
+        s.configure(json!({"ldap_verify_cert": true})).await.is(200);
+        assert_eq!(ping(json!({})).await["success"], false);
+
+        // Only administrators (and robots granted it) reach the directory.
+        let carol = Some(("carol", "Carol-12345"));
+        s.configure(json!({"ldap_start_tls": false})).await.is(200);
+        for (method, path) in [
+            (Method::GET, "/ldap/users/search"),
+            (Method::GET, "/ldap/groups/search?groupname=devs"),
+            (Method::POST, "/ldap/ping"),
+        ] {
+            s.expect(method, path, carol, Some(&json!({})))
+                .await
+                .error(403, "FORBIDDEN");
+        }
+        let import = json!({"ldap_uid_list": ["bob"]});
+        (s.expect(Method::POST, "/ldap/users/import", carol, Some(&import)))
+            .await
+            .error(403, "FORBIDDEN");
+    }
+}
+
+/// Wrong directory passwords lock a user out as wrong local ones do; an
+/// entry deleted from the directory no longer signs in; while the
+/// directory is down, sign-in fails with a 401 that says so and the first
+/// administrator still signs in.
+#[tokio::test]
+async fn lockouts_deletions_and_outages() {
+    let mut ldap = Slapd::start(DIRECTORY).await;
+    for s in servers().await {
+        s.configure(settings(&ldap)).await.is(200);
+        for _ in 0..10 {
+            assert_eq!(sign_in(&s, "bob", "wrong").await.0, 401);
+        }
+        assert_eq!(sign_in(&s, "bob", "Bob-12345").await.0, 429);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(sign_in(&s, "bob", "Bob-12345").await.0, 200);
+
+        ldap.stop();
+        let (status, body) = sign_in(&s, "carol", "Carol-12345").await;
+        assert_eq!(status, 401);
+        assert!(body.contains("LDAP server could not check"), "{body}");
+        let basic = s.expect(
+            Method::GET,
+            "/users/current",
+            Some(("carol", "Carol-12345")),
+            None,
+        );
+        basic.await.error(401, "UNAUTHORIZED");
+        assert_eq!(sign_in(&s, "admin", ADMIN_PASSWORD).await.0, 200);
+        ldap.restart().await;
+        assert_eq!(sign_in(&s, "carol", "Carol-12345").await.0, 200);
+
+        let (name, dn) = (
+            format!("temp-{}", s.backend),
+            format!("uid=temp-{},ou=people,dc=berth,dc=test", s.backend),
+        );
+        ldap.add(&format!(
+            "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {name}\ncn: T\nsn: T\nuserPassword: Temp-12345\n"
+        ));
+        assert_eq!(sign_in(&s, &name, "Temp-12345").await.0, 200);
+        ldap.delete(&dn);
+        assert_eq!(sign_in(&s, &name, "Temp-12345").await.0, 401);
+    }
+}
