@@ -1745,6 +1745,81 @@ async fn registry_endpoints_in_the_browser() {
     }
 }
 
+/// LDAP in the browser: its settings typed and tested before they are
+/// saved (a wrong password fails, the fields stay), the mode switched,
+/// a directory user found and imported, another signing in with their
+/// directory password.
+#[tokio::test]
+async fn ldap_settings_import_and_sign_in_in_the_browser() {
+    use common::ldap::{Slapd, MANAGER_DN, MANAGER_PASSWORD};
+    let (_driver, c) = browser().await;
+    let ldap = Slapd::start(
+        "dn: uid=ann,dc=berth,dc=test\nobjectClass: inetOrgPerson\nuid: ann\ncn: Ann Lee\nsn: Lee\n\
+         mail: ann@berth.test\nuserPassword: Ann-12345\n\n\
+         dn: uid=ben,dc=berth,dc=test\nobjectClass: inetOrgPerson\nuid: ben\ncn: Ben\nsn: B\n\
+         userPassword: Ben-12345\n",
+    )
+    .await;
+    for s in common::servers().await {
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        c.goto(&s.u("/harbor/configs")).await.unwrap();
+        fill(&c, "#ldap_url", &ldap.url).await;
+        fill(&c, "#ldap_search_dn", MANAGER_DN).await;
+        fill(&c, "#ldap_search_password", "wrong").await;
+        fill(&c, "#ldap_base_dn", common::ldap::SUFFIX).await;
+        fill(&c, "#ldap_uid", "uid").await;
+        submit(&c, "button[formaction='/harbor/configs/ldap-ping']").await;
+        let refused = text(&c, ".notice.err").await;
+        assert!(refused.starts_with("LDAP connection failed"), "{refused}");
+        // What was typed is still there (the password is typed again).
+        let url = c.find(Locator::Css("#ldap_url")).await.unwrap();
+        assert_eq!(url.prop("value").await.unwrap().unwrap(), ldap.url);
+        fill(&c, "#ldap_search_password", MANAGER_PASSWORD).await;
+        submit(&c, "button[formaction='/harbor/configs/ldap-ping']").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The LDAP server answered and the search DN signed in."
+        );
+        fill(&c, "#ldap_search_password", MANAGER_PASSWORD).await;
+        c.find(Locator::Css("#auth_mode option[value=ldap_auth]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "form[action='/harbor/configs'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The configuration was saved.");
+        screenshot(&c, &format!("{}-configs-ldap", s.backend)).await;
+        let cfg = s
+            .expect(reqwest::Method::GET, "/configurations", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(cfg["auth_mode"]["value"], "ldap_auth");
+        assert_eq!(cfg["ldap_url"]["value"], ldap.url.as_str());
+
+        c.goto(&s.u("/harbor/users")).await.unwrap();
+        submit(&c, "form[action='/harbor/users/ldap'] button").await;
+        let found = text(&c, "table.users").await;
+        assert!(
+            found.contains("Ann Lee") && found.contains("ben"),
+            "{found}"
+        );
+        submit(&c, "button[aria-label='Import ann']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "ann was imported.");
+        assert!(text(&c, "table.users").await.contains("ann@berth.test"));
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+
+        sign_in(&c, &s, "ben", "Ben-12345").await;
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/harbor/projects"));
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+}
+
 /// Replication rules in the browser: added (a bad cron refused with the
 /// form kept), run, its run's tasks and a task's log shown, disabled,
 /// changed and deleted.

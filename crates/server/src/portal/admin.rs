@@ -4,14 +4,15 @@
 use super::projects::{counted, minutes, pager};
 use super::Col::{Plain, Wide};
 use super::Listing;
-use super::{csrf_field, form_set, head, outcome, page, refusal, Posted, Viewer};
+use super::{csrf_field, form_set, head, outcome, outcome_tried, page, refusal, Posted, Viewer};
 use crate::State;
 use axum::extract::{Path, State as S};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use berth_core::gc::GcParams;
 use berth_core::jobs::{Execution, Pool, Queue, Schedule};
+use berth_core::CoreError;
 use maud::{html, Markup};
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<State> {
         .route("/harbor/gc/{id}/log", get(gc_log))
         .route("/harbor/logs", get(logs))
         .route("/harbor/configs", get(configs).post(configure))
+        .route("/harbor/configs/ldap-ping", post(ldap_ping))
         .route(
             "/harbor/job-service-dashboard",
             get(job_queues).post(act_on_queue),
@@ -201,12 +203,22 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
             (csrf_field(&v))
             fieldset {
                 legend { "Authentication" }
-                p { "Auth mode: " strong { (value("auth_mode").as_str().unwrap_or("db_auth")) } " (fixed)" }
+                label for="auth_mode" { "Auth mode" }
+                @let mode = value("auth_mode");
+                @let mode_fixed = !all.get("auth_mode").is_some_and(|i| i.editable);
+                select #auth_mode name="auth_mode" disabled[mode_fixed] {
+                    option value="db_auth" selected[mode == "db_auth"] { "Database" }
+                    option value="ldap_auth" selected[mode == "ldap_auth"] { "LDAP" }
+                }
+                @if mode_fixed {
+                    p.hint { "Fixed: users other than the first administrator exist." }
+                }
                 label { input type="checkbox" name="self_registration" checked[on("self_registration")]; "Allow self-registration" }
                 label for="token_expiration" { "Token expiration (minutes)" }
                 input #token_expiration type="text" inputmode="numeric" name="token_expiration"
                     value=(value("token_expiration"));
             }
+            (ldap_fields(&v, &value))
             fieldset {
                 legend { "System" }
                 label for="project_creation_restriction" { "Who may create projects" }
@@ -219,14 +231,123 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
                 label { input type="checkbox" name="notification_enable" checked[on("notification_enable")];
                     "Send webhook notifications" }
             }
-            p { button type="submit" { "Save" } }
+            p {
+                button type="submit" { "Save" } " "
+                button.secondary type="submit" formaction="/harbor/configs/ldap-ping" { "Test LDAP connection" }
+            }
         }
     };
     page(&v, "Configuration", body)
 }
 
+/// The LDAP settings (`ldap_*`) that are text, with their labels.
+const LDAP_TEXT: &[(&str, &str)] = &[
+    ("ldap_url", "LDAP URL (ldap:// or ldaps://)"),
+    ("ldap_search_dn", "Search DN"),
+    ("ldap_base_dn", "Base DN"),
+    ("ldap_filter", "Filter"),
+    ("ldap_uid", "UID attribute"),
+    ("ldap_timeout", "Timeout (seconds)"),
+    ("ldap_group_base_dn", "Group base DN"),
+    ("ldap_group_search_filter", "Group filter"),
+    ("ldap_group_attribute_name", "Group GID attribute"),
+    ("ldap_group_admin_dn", "Group admin DN"),
+    (
+        "ldap_group_membership_attribute",
+        "Group membership attribute",
+    ),
+];
+/// The LDAP search scopes, by Harbor's numbers.
+const LDAP_SCOPES: &[(&str, &str)] = &[("0", "Base"), ("1", "One level"), ("2", "Subtree")];
+
+/// The LDAP settings (the form's second button tries them unsaved).
+fn ldap_fields(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value) -> Markup {
+    let text = |k: &str| {
+        let stored = match value(k) {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        v.typed(k, &stored).to_string()
+    };
+    let ticked = |k: &str| v.ticked(k, "on", value(k) == true);
+    let scope = |key: &str| {
+        html! {
+            select #(key) name=(key) {
+                @for (n, label) in LDAP_SCOPES {
+                    option value=(n) selected[text(key) == *n] { (label) }
+                }
+            }
+        }
+    };
+    html! {
+        fieldset {
+            legend { "LDAP" }
+            @for (key, label) in LDAP_TEXT {
+                label for=(key) { (label) }
+                input id=(key) type="text" name=(key) value=(text(key));
+            }
+            label for="ldap_search_password" { "Search password (left empty: unchanged)" }
+            input #ldap_search_password type="password" name="ldap_search_password" autocomplete="off";
+            label for="ldap_scope" { "Search scope" }
+            (scope("ldap_scope"))
+            label for="ldap_group_search_scope" { "Group search scope" }
+            (scope("ldap_group_search_scope"))
+            label { input type="checkbox" name="ldap_start_tls" checked[ticked("ldap_start_tls")]; "StartTLS on ldap://" }
+            label { input type="checkbox" name="ldap_verify_cert" checked[ticked("ldap_verify_cert")]; "Verify the server's certificate" }
+        }
+    }
+}
+
+/// The LDAP settings a configuration form gives: text as typed, the
+/// password only when one was typed.
+fn ldap_changes(form: &super::Form) -> Vec<(String, serde_json::Value)> {
+    let mut out: Vec<(String, serde_json::Value)> = LDAP_TEXT
+        .iter()
+        .map(|(k, _)| (k.to_string(), form.get(k).trim().into()))
+        .collect();
+    for k in ["ldap_scope", "ldap_group_search_scope"] {
+        out.push((k.into(), form.get(k).into()));
+    }
+    for k in ["ldap_start_tls", "ldap_verify_cert"] {
+        out.push((k.into(), form.checked(k).into()));
+    }
+    if !form.get("ldap_search_password").is_empty() {
+        out.push((
+            "ldap_search_password".into(),
+            form.get("ldap_search_password").into(),
+        ));
+    }
+    out
+}
+
+/// Tries the LDAP settings of the configuration form (nothing is saved).
+pub async fn ldap_ping(S(state): S<State>, Posted(v, form): Posted) -> Response {
+    let text = |k: &str| form.get(k).trim().to_string();
+    let given = berth_core::iam::ldap::LdapSettings {
+        url: text("ldap_url"),
+        start_tls: form.checked("ldap_start_tls"),
+        search_dn: text("ldap_search_dn"),
+        search_password: form.get("ldap_search_password").to_string(),
+        base_dn: text("ldap_base_dn"),
+        filter: text("ldap_filter"),
+        uid: text("ldap_uid"),
+        scope: text("ldap_scope").parse().unwrap_or(2),
+        timeout_secs: text("ldap_timeout").parse().unwrap_or(0),
+        verify_cert: form.checked("ldap_verify_cert"),
+        ..Default::default()
+    };
+    let result = match state.iam.ldap_ping(&v.ctx, given).await {
+        Ok(Ok(())) => Ok("The LDAP server answered and the search DN signed in.".to_string()),
+        Ok(Err(why)) => Err(CoreError::BadRequest(format!(
+            "LDAP connection failed: {why}"
+        ))),
+        Err(e) => Err(e),
+    };
+    outcome_tried("/harbor/configs", result, &form)
+}
+
 pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response {
-    let changes: BTreeMap<String, serde_json::Value> = [
+    let mut changes: BTreeMap<String, serde_json::Value> = [
         (
             "self_registration",
             form.checked("self_registration").into(),
@@ -248,6 +369,11 @@ pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response 
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // A fixed mode is not in the form (its select is disabled).
+    if !form.get("auth_mode").is_empty() {
+        changes.insert("auth_mode".into(), form.get("auth_mode").into());
+    }
+    changes.extend(ldap_changes(&form));
     let result = state.configurations.update(&v.ctx, &changes).await;
     outcome(
         "/harbor/configs",

@@ -385,9 +385,25 @@ fn outcome(to: &str, result: Result<String, CoreError>) -> Response {
 /// Like `outcome`, and a refused form's fields are typed in again on the
 /// page it goes back to (never a password, a secret or the CSRF token).
 fn outcome_keeping(to: &str, result: Result<String, CoreError>, form: &Form) -> Response {
-    let Err(e) = result else {
-        return outcome(to, result);
+    match result {
+        Ok(_) => outcome(to, result),
+        Err(e) => flash_redirect(to, &Flash::Err(message(&e)), &typed_in(form)),
+    }
+}
+
+/// Like `outcome`, and the form's fields are typed in again whatever the
+/// outcome: a form that was tried (a connection test), not saved.
+fn outcome_tried(to: &str, result: Result<String, CoreError>, form: &Form) -> Response {
+    let flash = match result {
+        Ok(done) => Flash::Ok(done),
+        Err(e) => Flash::Err(message(&e)),
     };
+    flash_redirect(to, &flash, &typed_in(form))
+}
+
+/// A form's fields to type in again (never a password, a secret or the
+/// CSRF token; at most what fits a cookie).
+fn typed_in(form: &Form) -> Vec<(&str, &str)> {
     const SECRET: &[&str] = &["password", "secret", "auth_header", "_csrf"];
     const MOST: usize = 1500;
     let mut kept = Vec::new();
@@ -401,7 +417,7 @@ fn outcome_keeping(to: &str, result: Result<String, CoreError>, form: &Form) -> 
             kept.push((k.as_str(), v.as_str()));
         }
     }
-    flash_redirect(to, &Flash::Err(message(&e)), &kept)
+    kept
 }
 
 /// Redirects to `to`, showing `flash` there.

@@ -22,6 +22,7 @@ const PAGE: i64 = 15;
 pub fn router() -> Router<State> {
     Router::new()
         .route("/harbor/users", get(list).post(create))
+        .route("/harbor/users/ldap", get(ldap_search).post(ldap_import))
         .route("/harbor/users/{id}", post(change))
         .route("/harbor/users/{id}/password", get(password_form))
         .route("/harbor/account", get(account).post(update_account))
@@ -60,12 +61,74 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
             }
             (pager("/harbor/users", &[("username", &search)], list.page, PAGE, total))
         }
-        (form_set(&v, "/harbor/users", "New user", html! {
-            (person_fields(Some(&person(&v.kept))))
-            p { button type="submit" { "Create user" } }
-        }))
+        @if state.configurations.snapshot().auth_mode == "ldap_auth" {
+            (search_box("/harbor/users/ldap", "uid", "Find in LDAP by uid (empty: everyone)", "", "Find in LDAP"))
+        } @else {
+            (form_set(&v, "/harbor/users", "New user", html! {
+                (person_fields(Some(&person(&v.kept))))
+                p { button type="submit" { "Create user" } }
+            }))
+        }
     };
     page(&v, "Users", body)
+}
+
+/// Directory users whose uid is the one asked (everyone for none), each
+/// to import.
+pub async fn ldap_search(S(state): S<State>, v: Viewer, list: Listing) -> Response {
+    let search = list.search("uid");
+    let found = match state.iam.ldap_users(&v.ctx, &search).await {
+        Ok(found) => found,
+        Err(e) => return refusal(&v, &e),
+    };
+    let body = html! {
+        p.crumbs { a href="/harbor/users" { "Users" } " /" }
+        h1 { "LDAP users" }
+        (search_box("/harbor/users/ldap", "uid", "Find in LDAP by uid (empty: everyone)", &search, "Find in LDAP"))
+        @if found.is_empty() {
+            p.empty { "No LDAP user has the uid “" (search) "”." }
+        } @else {
+            table.users {
+                (head(&[Plain("Username"), Wide("Full name"), Wide("Email"), Plain("Actions")]))
+                tbody {
+                    @for u in &found {
+                        tr {
+                            td { (u.username) }
+                            td.wide { (u.realname) }
+                            td.wide { (u.email) }
+                            td {
+                                form.inline method="post" action="/harbor/users/ldap" {
+                                    (csrf_field(&v))
+                                    button type="submit" name="uid" value=(u.username)
+                                        aria-label={ "Import " (u.username) } { "Import" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&v, "LDAP users", body)
+}
+
+/// Imports a directory user (on-boards them before their first sign-in).
+pub async fn ldap_import(S(state): S<State>, Posted(v, form): Posted) -> Response {
+    let uid = form.get("uid").to_string();
+    let result = match state
+        .iam
+        .ldap_import(&v.ctx, std::slice::from_ref(&uid))
+        .await
+    {
+        Ok(failed) => match failed.first() {
+            None => Ok(format!("{uid} was imported.")),
+            Some((_, why)) => Err(berth_core::CoreError::BadRequest(format!(
+                "{uid} was not imported: {why}"
+            ))),
+        },
+        Err(e) => Err(e),
+    };
+    outcome("/harbor/users", result)
 }
 
 /// Grant or revoke administrator, and delete: for anyone but the viewer,
