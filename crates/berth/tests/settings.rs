@@ -284,15 +284,39 @@ async fn self_registration() {
                 )
                 .send()
         };
+        // The sign-up form asks whether a name or email is taken.
+        let exists = |user: Option<(&'static str, &'static str)>, target: &str, value: &str| {
+            let mut r = (s.anon.post(s.u("/c/userExists")))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("target={target}&value={value}"));
+            if let Some((u, p)) = user {
+                r = r.basic_auth(u, Some(p));
+            }
+            r.send()
+        };
+        let answer = |r: reqwest::Response| async move {
+            assert_eq!(r.status(), 200);
+            r.json::<bool>().await.unwrap()
+        };
         let info: Value = s.api_json("/systeminfo", None).await;
         assert_eq!(info["self_registration"], false);
         expect_error(sign_up("eve").await.unwrap(), 401, "UNAUTHORIZED").await;
+        let closed = exists(None, "username", "admin").await.unwrap();
+        expect_error(closed, 412, "PRECONDITION").await;
+        assert!(answer(exists(ADMIN, "username", "admin").await.unwrap()).await);
 
         let on = json!({"self_registration": true});
         s.configure(on).await.is(200);
+        assert!(answer(exists(None, "username", "admin").await.unwrap()).await);
+        assert!(!answer(exists(None, "username", "eve").await.unwrap()).await);
+        assert!(answer(exists(None, "email", "admin%40example.com").await.unwrap()).await);
+        assert!(!answer(exists(None, "email", "eve%40example.com").await.unwrap()).await);
+        let bad = exists(None, "realname", "x").await.unwrap();
+        expect_error(bad, 400, "BAD_REQUEST").await;
         let info: Value = s.api_json("/systeminfo", None).await;
         assert_eq!(info["self_registration"], true);
         assert_eq!(sign_up("eve").await.unwrap().status(), 201);
+        assert!(answer(exists(None, "username", "eve").await.unwrap()).await);
         expect_error(sign_up("eve").await.unwrap(), 409, "CONFLICT").await;
         // The new user logs in and is no administrator.
         let me: Value = s.api_json("/users/current", Some(("eve", PW))).await;

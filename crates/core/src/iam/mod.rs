@@ -662,6 +662,31 @@ impl Iam {
         Ok((page, total))
     }
 
+    /// Whether a user has this username or email (Harbor's
+    /// `/c/userExists`, for the sign-up form): while self-registration is
+    /// on, or for system administrators.
+    pub async fn user_exists(
+        &self,
+        ctx: &SecurityContext,
+        target: &str,
+        value: &str,
+    ) -> CoreResult<bool> {
+        if !self.configurations.refresh().await?.self_registration && !ctx.is_sysadmin() {
+            return Err(CoreError::Precondition(
+                "self registration deactivated, only sysadmin can check user existence".into(),
+            ));
+        }
+        let db = self.db.reader();
+        match target {
+            "username" => Ok(users::exists(db, value, None).await?),
+            // No user has an empty name, so only the email can match.
+            "email" => Ok(users::exists(db, "", Some(value)).await?),
+            other => Err(CoreError::BadRequest(format!(
+                "target must be username or email, not {other:?}"
+            ))),
+        }
+    }
+
     /// Users whose name contains `name`, for any logged-in user (Harbor's
     /// `/users/search`, used to pick members): ids and names only.
     pub async fn search_users(

@@ -1,4 +1,5 @@
-//! Harbor's form sign-in: `POST /c/login` and `GET /c/log_out`.
+//! Harbor's form sign-in: `POST /c/login`, `GET /c/log_out`, and the
+//! sign-up form's `POST /c/userExists`.
 
 use super::ApiError;
 use crate::session::{session_id, start, CLEAR_COOKIE, CSRF_HEADER};
@@ -13,6 +14,27 @@ pub fn router() -> Router<State> {
     Router::new()
         .route("/c/login", post(login))
         .route("/c/log_out", get(log_out))
+        .route("/c/userExists", post(user_exists))
+}
+
+/// Whether a user has the `value` as `target` (`username` or `email`):
+/// `true` or `false`.
+async fn user_exists(
+    S(state): S<State>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<bool>, ApiError> {
+    let ctx = super::context(&state, &headers).await?;
+    let field = |key: &str| {
+        form_urlencoded::parse(&body)
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let found = (state.iam)
+        .user_exists(&ctx, &field("target"), &field("value"))
+        .await?;
+    Ok(axum::Json(found))
 }
 
 /// Form login with `principal` and `password`; sets `sid` and returns the CSRF token.
