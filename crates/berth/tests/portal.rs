@@ -1807,6 +1807,11 @@ async fn ldap_settings_import_and_sign_in_in_the_browser() {
         submit(&c, "button[aria-label='Import ann']").await;
         assert_eq!(text(&c, ".notice.ok").await, "ann was imported.");
         assert!(text(&c, "table.users").await.contains("ann@berth.test"));
+        // The directory keeps passwords: none is reset here.
+        let actions = c
+            .find_all(Locator::Css("a[aria-label^='Reset the password']"))
+            .await;
+        assert!(actions.unwrap().is_empty());
         submit(&c, "form[action='/harbor/sign-out'] button").await;
 
         sign_in(&c, &s, "ben", "Ben-12345").await;

@@ -125,7 +125,7 @@ impl Allowed {
 }
 
 /// The authentication modes `auth_mode` may name.
-pub const AUTH_MODES: &[&str] = &["db_auth", "ldap_auth"];
+const AUTH_MODES: &[&str] = &["db_auth", "ldap_auth"];
 
 /// A text setting with no value until an administrator gives one.
 const fn text(key: &'static str) -> Editable {

@@ -38,6 +38,7 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),
     };
+    let ldap = state.configurations.snapshot().auth_mode == "ldap_auth";
     let body = html! {
         h1 { "Users" }
         (search_box("/harbor/users", "username", "Search by username", &search, "Search"))
@@ -54,14 +55,14 @@ pub async fn list(S(state): S<State>, v: Viewer, list: Listing) -> Response {
                             td { @if u.sysadmin { "Yes" } @else { "No" } }
                             td.wide { (u.email.as_deref().unwrap_or("")) }
                             td.wide { (minutes(u.creation_time)) }
-                            td { (user_actions(&v, u)) }
+                            td { (user_actions(&v, u, ldap)) }
                         }
                     }
                 }
             }
             (pager("/harbor/users", &[("username", &search)], list.page, PAGE, total))
         }
-        @if state.configurations.snapshot().auth_mode == "ldap_auth" {
+        @if ldap {
             (search_box("/harbor/users/ldap", "uid", "Find in LDAP by uid (empty: everyone)", "", "Find in LDAP"))
         } @else {
             (form_set(&v, "/harbor/users", "New user", html! {
@@ -131,9 +132,10 @@ pub async fn ldap_import(S(state): S<State>, Posted(v, form): Posted) -> Respons
     outcome("/harbor/users", result)
 }
 
-/// Grant or revoke administrator, and delete: for anyone but the viewer,
+/// Grant or revoke administrator, reset a password (not while the
+/// directory keeps them: `ldap`), and delete: for anyone but the viewer,
 /// who neither changes nor deletes themselves here.
-fn user_actions(v: &Viewer, u: &User) -> Markup {
+fn user_actions(v: &Viewer, u: &User, ldap: bool) -> Markup {
     html! {
         @if v.ctx.user_id() != Some(u.user_id) && !v.read_only {
             form.inline method="post" action={ "/harbor/users/" (u.user_id) } {
@@ -146,9 +148,11 @@ fn user_actions(v: &Viewer, u: &User) -> Markup {
                         aria-label={ "Make " (u.username) " an administrator" } { "Make admin" }
                 }
             }
-            a.button.secondary href={ "/harbor/users/" (u.user_id) "/password" }
-                aria-label={ "Reset the password of " (u.username) } { "Reset password" }
-            " "
+            @if !ldap {
+                a.button.secondary href={ "/harbor/users/" (u.user_id) "/password" }
+                    aria-label={ "Reset the password of " (u.username) } { "Reset password" }
+                " "
+            }
             form.inline method="post" action={ "/harbor/users/" (u.user_id) }
                 data-confirm={ "Delete user " (u.username) "? This cannot be undone." } {
                 (csrf_field(v))
