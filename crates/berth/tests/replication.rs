@@ -1144,19 +1144,26 @@ async fn a_destination_killed_mid_run_gets_the_rest_on_the_next_run() {
         let config = v3["config"]["digest"].as_str().unwrap().to_string();
         let there = format!("{ns}/big");
         let client = reqwest::Client::new();
-        for _ in 0..400 {
+        let mut arrived = false;
+        // A loaded machine may take long; the layer alone takes 3 s.
+        for _ in 0..1200 {
             let blob = client
                 .head(format!("{}/v2/{there}/blobs/{config}", dist.url))
                 .send()
                 .await
                 .unwrap();
-            let done = digest_at(&dist.url, None, &there, "v1").await.is_some()
+            arrived = blob.status() == 200
+                && digest_at(&dist.url, None, &there, "v1").await.is_some()
                 && digest_at(&dist.url, None, &there, "v2").await.is_some();
-            if blob.status() == 200 && done {
+            if arrived {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+        assert!(
+            arrived,
+            "v1, v2 and v3's config never reached the destination"
+        );
         dist.kill();
         let failed = wait_for_run(&s, run).await;
         assert_eq!(failed["status"], "Failed", "{failed}");
