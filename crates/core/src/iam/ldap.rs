@@ -1,9 +1,9 @@
 //! LDAP and Active Directory, as Harbor's LDAP authenticator uses them: a
 //! user is found with the search DN's bind (`ldap_uid` equal to the name
 //! given, under `ldap_base_dn`, within `ldap_filter`), then signs in by
-//! binding as that entry with their own password. The membership
-//! attribute (`memberof`) names their groups. Every value from a caller
-//! goes into a filter escaped (RFC 4515), so a name cannot widen a search.
+//! binding as that entry with their own password. Every value from a
+//! caller goes into a filter escaped (RFC 4515), so a name cannot widen a
+//! search.
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use std::collections::BTreeMap;
@@ -29,8 +29,6 @@ pub struct LdapSettings {
     pub group_filter: String,
     pub group_name_attribute: String,
     pub group_scope: i64,
-    pub group_admin_dn: String,
-    pub membership_attribute: String,
 }
 
 impl LdapSettings {
@@ -54,8 +52,6 @@ impl LdapSettings {
             group_filter: get("ldap_group_search_filter"),
             group_name_attribute: get("ldap_group_attribute_name"),
             group_scope: number("ldap_group_search_scope", 2),
-            group_admin_dn: get("ldap_group_admin_dn"),
-            membership_attribute: get("ldap_group_membership_attribute"),
         }
     }
 }
@@ -70,8 +66,6 @@ pub struct LdapUser {
     pub realname: String,
     /// `mail`, else `email`.
     pub email: String,
-    /// The DNs the membership attribute names.
-    pub groups: Vec<String>,
 }
 
 /// A group entry.
@@ -252,10 +246,9 @@ impl Session {
     async fn users(&mut self, name: &str) -> Result<Vec<LdapUser>> {
         let s = self.settings.clone();
         let uid = attribute(&s.uid, "cn")?;
-        let membership = attribute(&s.membership_attribute, "memberof")?;
         let filter = equality(base_filter(&s.filter)?, &uid, name);
         self.bind_search_dn().await?;
-        let attrs = ["uid", "cn", "mail", "email", &uid, &membership];
+        let attrs = ["uid", "cn", "mail", "email", &uid];
         let attrs = attrs.iter().map(|a| a.to_string()).collect();
         let entries = self
             .search(&s.base_dn, scope_of(s.scope), &filter, attrs)
@@ -269,15 +262,10 @@ impl Session {
                         .and_then(|(_, v)| v.first())
                         .map(|v| v.trim().to_string())
                 };
-                let groups = (e.attrs.iter())
-                    .filter(|(k, _)| k.eq_ignore_ascii_case(&membership))
-                    .flat_map(|(_, v)| v.iter().map(|g| g.trim().to_string()))
-                    .collect();
                 Some(LdapUser {
                     username: first(&uid)?,
                     realname: first("cn").or_else(|| first("uid")).unwrap_or_default(),
                     email: first("mail").or_else(|| first("email")).unwrap_or_default(),
-                    groups,
                     dn: e.dn,
                 })
             })
@@ -336,12 +324,6 @@ fn dn_parts(dn: &str) -> Vec<String> {
 fn under(base: &str, dn: &str) -> bool {
     let (base, dn) = (dn_parts(base), dn_parts(dn));
     dn.len() >= base.len() && dn[dn.len() - base.len()..] == base[..]
-}
-
-/// Whether two DNs name the same entry.
-pub fn same_dn(a: &str, b: &str) -> bool {
-    let a = dn_parts(a);
-    !a.is_empty() && a == dn_parts(b)
 }
 
 /// Checks settings: the server answers and the search DN binds.
@@ -443,6 +425,5 @@ mod tests {
             "ou=groups,dc=berth,dc=test",
             "cn=x,ou=people,dc=berth,dc=test"
         ));
-        assert!(same_dn("CN=Admins,DC=b", "cn=admins, dc=b"));
     }
 }
