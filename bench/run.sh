@@ -17,7 +17,7 @@ berth_bin=${BERTH_BIN:-target/release/berth}
 # BENCH_DIR puts the data elsewhere (a tmpfs, say), in BENCH_DIR/bench-data.
 work=$(realpath -m "${BENCH_DIR:-target}")/bench-data
 rm -rf "$work"; mkdir -p "$work"
-cleanup() { kill "$berth_pid" "$dist_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "$berth_pid" "$dist_pid" "$proxy_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -39,6 +39,13 @@ http:
 YAML
 docker-registry serve "$work/distribution.yml" 2> "$work/distribution.log" &
 dist_pid=$!
+# Distribution's own pull-through cache of it, the peer of a proxy-cache project.
+proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -e "s|rootdirectory: .*|rootdirectory: $work/distribution-proxy|" -e "s|addr: .*|addr: 127.0.0.1:$proxy_port|" \
+  "$work/distribution.yml" > "$work/distribution-proxy.yml"
+printf 'proxy:\n  remoteurl: http://127.0.0.1:%s\n' "$port" >> "$work/distribution-proxy.yml"
+docker-registry serve "$work/distribution-proxy.yml" 2> "$work/distribution-proxy.log" &
+proxy_pid=$!
 
 # The advisories the tests use, so the scan figure matches packages for real.
 "$berth_bin" vulndb import crates/berth/tests/fixtures/osv --data-dir "$work/berth" > /dev/null
@@ -57,4 +64,4 @@ curl -sf -u admin:Harbor12345 -H 'Content-Type: application/json' -X POST "$bert
 echo "Berth $berth_url (pid $berth_pid), Distribution $(docker-registry --version 2>/dev/null | head -1) http://127.0.0.1:$port (pid $dist_pid)"
 target/release/berth-bench --berth "$berth_url" --berth-pid "$berth_pid" \
   --berth-creds admin:Harbor12345 \
-  --dist "http://127.0.0.1:$port" --dist-pid "$dist_pid" --scratch "$work/scratch" "$@"
+  --dist "http://127.0.0.1:$port" --dist-pid "$dist_pid" --dist-proxy "http://127.0.0.1:$proxy_port" --scratch "$work/scratch" "$@"

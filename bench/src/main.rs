@@ -28,6 +28,9 @@ struct Args {
     /// Distribution's process id
     #[arg(long)]
     dist_pid: u32,
+    /// A Distribution pull-through cache (`proxy.remoteurl`) of `--dist`
+    #[arg(long)]
+    dist_proxy: Option<String>,
     /// Berth credentials (user:password): Berth runs with token auth on,
     /// each run's requests carry a bearer token from /service/token
     #[arg(long)]
@@ -56,6 +59,9 @@ struct Args {
     /// for comparing two builds of Berth's push path
     #[arg(long)]
     push_only: bool,
+    /// Only the proxy-cache pulls (for comparing two builds of Berth on them)
+    #[arg(long)]
+    proxy_only: bool,
     /// Rounds of the image-push modes [default: --runs x 5]
     #[arg(long)]
     push_rounds: Option<usize>,
@@ -169,7 +175,7 @@ async fn main() -> Result<()> {
         disk_ceiling(&args.scratch, &big)?
     );
 
-    let shared_runs = if args.extras_only || args.portal_only || args.push_only {
+    let shared_runs = if args.extras_only || args.portal_only || args.push_only || args.proxy_only {
         0
     } else {
         args.runs
@@ -210,21 +216,25 @@ async fn main() -> Result<()> {
         .map(|t| peak_rss_mb(t.pid))
         .collect::<Result<_>>()?;
     let extras = match &targets[0].creds {
-        Some((user, password)) if !args.portal_only && !args.shared_only => Some(
-            berth_extras(
-                &targets[0].reg.url,
-                targets[0].pid,
-                (user, password),
-                &push_plan(&args)?,
-                !args.push_only,
-                scale,
+        Some((user, password)) if !args.portal_only && !args.shared_only && !args.proxy_only => {
+            Some(
+                berth_extras(
+                    &targets[0].reg.url,
+                    targets[0].pid,
+                    (user, password),
+                    &push_plan(&args)?,
+                    !args.push_only,
+                    scale,
+                )
+                .await?,
             )
-            .await?,
-        ),
+        }
         _ => None,
     };
     let replication = match &targets[0].creds {
-        Some((user, password)) if !args.push_only && !args.shared_only && !args.portal_only => {
+        Some((user, password))
+            if !args.push_only && !args.shared_only && !args.portal_only && !args.proxy_only =>
+        {
             let creds = (user.as_str(), password.as_str());
             Some(replication_race(&targets[0].reg.url, creds, &args.dist, scale).await?)
         }
@@ -233,12 +243,13 @@ async fn main() -> Result<()> {
     let proxy = match &targets[0].creds {
         Some((user, password)) if !args.push_only && !args.shared_only && !args.portal_only => {
             let creds = (user.as_str(), password.as_str());
-            Some(proxy_pulls(&targets[0].reg.url, creds, &args.dist, args.runs, scale).await?)
+            let upstream = (args.dist.as_str(), args.dist_proxy.as_deref());
+            Some(proxy_pulls(&targets[0].reg.url, creds, upstream, args.runs, scale).await?)
         }
         _ => None,
     };
     let portal = match &targets[0].creds {
-        Some((user, password)) if !args.push_only && !args.shared_only => {
+        Some((user, password)) if !args.push_only && !args.shared_only && !args.proxy_only => {
             Some(portal_render(&targets[0].reg.url, user, password, 10_000 / scale).await?)
         }
         _ => None,
@@ -358,6 +369,19 @@ async fn main() -> Result<()> {
             fmt_runs(&p.local),
             mean(&p.cached) / mean(&p.local)
         );
+        if !p.dist_first.is_empty() {
+            for (which, berth, dist) in [
+                ("first", &p.first, &p.dist_first),
+                ("cached", &p.cached, &p.dist_cached),
+            ] {
+                println!(
+                    "| proxy-cache {which} pull, {what} | s | {} | Distribution pull-through cache {} | {:.2}x (lower is better: Dist/Berth) |",
+                    fmt_runs(berth),
+                    fmt_runs(dist),
+                    mean(dist) / mean(berth)
+                );
+            }
+        }
     }
     if let Some(p) = portal {
         for (which, ms) in &p.pages {
@@ -1037,6 +1061,9 @@ struct ProxyPulls {
     cached: Vec<f64>,
     /// Images of the same sizes pushed into a plain Berth project.
     local: Vec<f64>,
+    /// Through Distribution's pull-through cache: nothing cached, then cached.
+    dist_first: Vec<f64>,
+    dist_cached: Vec<f64>,
 }
 
 /// Each round pushes fresh images into Distribution and the same number of
@@ -1045,7 +1072,7 @@ struct ProxyPulls {
 async fn proxy_pulls(
     url: &str,
     (user, password): (&str, &str),
-    dist: &str,
+    (dist, dist_proxy): (&str, Option<&str>),
     rounds: usize,
     scale: usize,
 ) -> Result<ProxyPulls> {
@@ -1086,7 +1113,13 @@ async fn proxy_pulls(
         first: Vec::new(),
         cached: Vec::new(),
         local: Vec::new(),
+        dist_first: Vec::new(),
+        dist_cached: Vec::new(),
     };
+    let dist_proxy = dist_proxy.map(|url| Registry {
+        url: url.to_string(),
+        http: Client::new(),
+    });
     for round in 0..rounds {
         let (repo, local) = (
             format!("upstream/pulled{round}"),
@@ -1123,6 +1156,9 @@ async fn proxy_pulls(
         out.direct.push(timed(&upstream, repo.clone()).await?);
         out.first
             .push(timed(&proxy_target.reg, proxied.clone()).await?);
+        if let Some(d) = &dist_proxy {
+            out.dist_first.push(timed(d, repo.clone()).await?);
+        }
         // The proxy stores a manifest once its blobs are cached, in the background.
         let stored = format!(
             "{url}/api/v2.0/projects/bench-proxy/repositories/{}/artifacts?page_size=100",
@@ -1146,6 +1182,9 @@ async fn proxy_pulls(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         out.cached.push(timed(&proxy_target.reg, proxied).await?);
+        if let Some(d) = &dist_proxy {
+            out.dist_cached.push(timed(d, repo.clone()).await?);
+        }
         out.local.push(timed(&local_target.reg, local).await?);
     }
     Ok(out)

@@ -145,28 +145,30 @@ impl ProxyCache {
         let checked = tokio::time::timeout(UPSTREAM_WAIT, async {
             let c = self.client(registry_id).await?;
             let up = upstream_name(&c.0, repo);
-            let digest = match reference {
-                Reference::Tag(t) => c.1.manifest_digest(&up, t.as_str()).await?,
-                Reference::Digest(d) => Some(d.to_string()),
+            // With no cached copy to compare, the GET below asks by the
+            // reference itself: one round trip instead of two.
+            let wanted = match (reference, &local) {
+                (Reference::Tag(t), Some(_)) => c.1.manifest_digest(&up, t.as_str()).await?,
+                _ => Some(reference.to_string()),
             };
-            Ok::<_, String>((c, up, digest))
+            Ok::<_, String>((c, up, wanted))
         })
         .await
         .unwrap_or_else(|_| Err("upstream did not answer in time".into()));
-        let (c, up, digest) = match checked {
+        let (c, up, wanted) = match checked {
             Ok(found) => found,
             Err(why) => {
                 tracing::info!(%repo, why, "proxy cache: upstream unavailable, serving what is cached");
                 return local.map(served).ok_or(RegistryError::ManifestUnknown);
             }
         };
-        let Some(digest) = digest else {
+        let Some(wanted) = wanted else {
             return Err(RegistryError::ManifestUnknown);
         };
-        if let Some(m) = local.filter(|m| m.digest == digest) {
+        if let Some(m) = local.filter(|m| m.digest == wanted) {
             return Ok(served(m));
         }
-        let (media_type, bytes, d) = (c.1.fetch_manifest(&up, &digest).await).map_err(|why| {
+        let (media_type, bytes, d) = (c.1.fetch_manifest(&up, &wanted).await).map_err(|why| {
             tracing::info!(%repo, why, "proxy cache: fetching a manifest");
             RegistryError::ManifestUnknown
         })?;
