@@ -52,6 +52,11 @@ objectClass: groupOfNames
 cn: devs
 member: uid=alice,ou=eng,ou=people,dc=berth,dc=test
 member: uid=bob,ou=people,dc=berth,dc=test
+
+dn: cn=admins,ou=groups,dc=berth,dc=test
+objectClass: groupOfNames
+cn: admins
+member: uid=carol,ou=people,dc=berth,dc=test
 ";
 
 /// The settings that point a server at `ldap`.
@@ -66,6 +71,7 @@ fn settings(ldap: &Slapd) -> Value {
         "ldap_uid": "uid",
         "ldap_group_base_dn": "ou=groups,dc=berth,dc=test",
         "ldap_group_search_filter": "(objectClass=groupOfNames)",
+        "ldap_group_admin_dn": "cn=admins,ou=groups,dc=berth,dc=test",
     })
 }
 
@@ -315,19 +321,19 @@ async fn administrators_search_import_and_ping_the_directory() {
         assert_eq!(ping(json!({})).await["success"], false);
 
         // Only administrators (and robots granted it) reach the directory.
-        let carol = Some(("carol", "Carol-12345"));
+        let bob = Some(("bob", "Bob-12345"));
         s.configure(json!({"ldap_start_tls": false})).await.is(200);
         for (method, path) in [
             (Method::GET, "/ldap/users/search"),
             (Method::GET, "/ldap/groups/search?groupname=devs"),
             (Method::POST, "/ldap/ping"),
         ] {
-            s.expect(method, path, carol, Some(&json!({})))
+            s.expect(method, path, bob, Some(&json!({})))
                 .await
                 .error(403, "FORBIDDEN");
         }
         let import = json!({"ldap_uid_list": ["bob"]});
-        (s.expect(Method::POST, "/ldap/users/import", carol, Some(&import)))
+        (s.expect(Method::POST, "/ldap/users/import", bob, Some(&import)))
             .await
             .error(403, "FORBIDDEN");
     }
@@ -374,5 +380,183 @@ async fn lockouts_deletions_and_outages() {
         assert_eq!(sign_in(&s, &name, "Temp-12345").await.0, 200);
         ldap.delete(&dn);
         assert_eq!(sign_in(&s, &name, "Temp-12345").await.0, 401);
+    }
+}
+
+/// Directory groups become user groups that projects take as members: a
+/// user's roles include their groups' (as of their last sign-in), the
+/// group admin DN makes administrators, and a group's deletion takes its
+/// memberships with it.
+#[tokio::test]
+async fn groups_grant_projects_and_the_admin_group_grants_admin() {
+    let ldap = Slapd::start(DIRECTORY).await;
+    let devs_dn = "cn=devs,ou=groups,dc=berth,dc=test";
+    let (alice, carol) = (
+        Some(("alice", "Alice-12345")),
+        Some(("carol", "Carol-12345")),
+    );
+    for s in servers().await {
+        s.configure(settings(&ldap)).await.is(200);
+        let cfg = s
+            .expect(Method::GET, "/configurations", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(cfg["ldap_group_membership_attribute"]["value"], "memberof");
+        let project = json!({"project_name": "gp", "metadata": {"public": "false"}});
+        s.expect(Method::POST, "/projects", ADMIN, Some(&project))
+            .await
+            .is(201);
+
+        // Groups the directory has, once each, LDAP groups only (a
+        // member's sign-in adds theirs, as it would this one).
+        let group = json!({"group_name": "developers", "group_type": 1, "ldap_group_dn": devs_dn});
+        let r = s
+            .expect(Method::POST, "/usergroups", ADMIN, Some(&group))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let location = r.header("location").to_string();
+        let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
+        s.expect(Method::GET, "/projects/gp", alice, None)
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::POST, "/usergroups", ADMIN, Some(&group))
+            .await
+            .error(409, "CONFLICT");
+        let missing = json!({"group_name": "x", "group_type": 1,
+            "ldap_group_dn": "cn=nope,ou=groups,dc=berth,dc=test"});
+        let e = s
+            .expect(Method::POST, "/usergroups", ADMIN, Some(&missing))
+            .await
+            .error(400, "BAD_REQUEST");
+        assert!(e.to_string().contains("LDAP Group DN is not found"), "{e}");
+        let http = json!({"group_name": "web", "group_type": 2});
+        s.expect(Method::POST, "/usergroups", ADMIN, Some(&http))
+            .await
+            .error(400, "BAD_REQUEST");
+        s.expect(Method::POST, "/usergroups", alice, Some(&group))
+            .await
+            .error(403, "FORBIDDEN");
+        let by_dn = "/usergroups?ldap_group_dn=CN%3DDevs%2C%20ou%3Dgroups%2Cdc%3Dberth%2Cdc%3Dtest";
+        let listed = s.expect(Method::GET, by_dn, ADMIN, None).await.is(200);
+        assert_eq!(
+            listed,
+            json!([{"id": id, "group_name": "developers", "group_type": 1, "ldap_group_dn": devs_dn}])
+        );
+        let found = s
+            .expect(
+                Method::GET,
+                "/usergroups/search?groupname=velop",
+                alice,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(
+            found,
+            json!([{"id": id, "group_name": "developers", "group_type": 1}])
+        );
+        s.expect(Method::GET, "/usergroups/search", alice, None)
+            .await
+            .error(400, "BAD_REQUEST");
+        s.expect(Method::GET, "/usergroups", alice, None)
+            .await
+            .error(403, "FORBIDDEN");
+
+        // The group as a developer of gp: alice (in devs) pushes there.
+        let member = json!({"role_id": 2, "member_group": {"id": id}});
+        s.expect(Method::POST, "/projects/gp/members", ADMIN, Some(&member))
+            .await
+            .is(201);
+        let members = s
+            .expect(
+                Method::GET,
+                "/projects/gp/members?entityname=develop",
+                ADMIN,
+                None,
+            )
+            .await
+            .is(200);
+        assert_eq!(members[0]["entity_type"], "g");
+        assert_eq!(members[0]["entity_name"], "developers");
+        assert_eq!(members[0]["role_name"], "developer");
+        s.expect(Method::GET, "/projects/gp", alice, None)
+            .await
+            .is(200);
+        let scope = "/service/token?service=harbor-registry&scope=repository:gp/app:pull,push";
+        let token = s.expect(Method::GET, scope, alice, None).await.is(200);
+        let claims = token_claims(token["token"].as_str().unwrap());
+        assert_eq!(granted(&claims, "gp/app"), ["pull", "push"]);
+        let listed = s
+            .expect(Method::GET, "/projects?name=gp", alice, None)
+            .await
+            .is(200);
+        assert_eq!(listed[0]["name"], "gp");
+
+        // carol is in the admin group: an administrator, not by flag.
+        let me = s
+            .expect(Method::GET, "/users/current", carol, None)
+            .await
+            .is(200);
+        assert_eq!(me["sysadmin_flag"], false);
+        assert_eq!(me["admin_role_in_auth"], true);
+        s.expect(Method::GET, "/configurations", carol, None)
+            .await
+            .is(200);
+        s.expect(Method::GET, "/configurations", alice, None)
+            .await
+            .error(403, "FORBIDDEN");
+
+        // A member named by DN adds the directory's group here.
+        let by_dn = json!({"role_id": 3,
+            "member_group": {"ldap_group_dn": "cn=admins,ou=groups,dc=berth,dc=test"}});
+        s.expect(Method::POST, "/projects/gp/members", alice, Some(&by_dn))
+            .await
+            .error(403, "FORBIDDEN");
+        s.expect(Method::POST, "/projects/gp/members", ADMIN, Some(&by_dn))
+            .await
+            .is(201);
+        let all = s
+            .expect(Method::GET, "/usergroups", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+        assert_eq!(all[1]["group_name"], "admins");
+
+        // Renamed, then deleted: the membership goes with the group.
+        let renamed = json!({"group_name": "engineers"});
+        let path = format!("/usergroups/{id}");
+        s.expect(Method::PUT, &path, ADMIN, Some(&renamed))
+            .await
+            .is(200);
+        let got = s.expect(Method::GET, &path, ADMIN, None).await.is(200);
+        assert_eq!(got["group_name"], "engineers");
+        s.expect(Method::DELETE, &path, ADMIN, None).await.is(200);
+        s.expect(Method::GET, &path, ADMIN, None)
+            .await
+            .error(404, "NOT_FOUND");
+        s.expect(Method::GET, "/projects/gp", alice, None)
+            .await
+            .error(403, "FORBIDDEN");
+        // The audit log is written in the background.
+        let logged = ["create developers", "update engineers", "delete engineers"];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let q = "/auditlog-exts?q=resource_type%3Duser_group&page_size=100";
+            let logs = s.expect(Method::GET, q, ADMIN, None).await.is(200);
+            let seen: Vec<String> = (logs.as_array().unwrap().iter())
+                .map(|l| {
+                    format!(
+                        "{} {}",
+                        l["operation"].as_str().unwrap(),
+                        l["resource"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            if logged.iter().all(|l| seen.iter().any(|s| s == l)) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{seen:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }

@@ -812,6 +812,25 @@ async fn every_answer_matches_the_published_document() {
             .await;
         c.call(M::GET, &v2("/ldap/groups/search?groupname=no"), a, None)
             .await;
+        // User groups: the directory's group `lg`.
+        let group = json!({"group_name": "lg", "group_type": 1,
+            "ldap_group_dn": "cn=lg,dc=berth,dc=test"});
+        let groups = v2("/usergroups");
+        let created = c.call(M::POST, &groups, a, Some(group.clone()));
+        assert_eq!(created.await.0, 201);
+        assert_eq!(c.call(M::POST, &groups, a, Some(group)).await.0, 409);
+        let (_, groups) = c
+            .call(M::GET, &v2("/usergroups?group_name=lg"), a, None)
+            .await;
+        let gid = groups[0]["id"].as_i64().unwrap();
+        c.call(M::GET, &v2("/usergroups/search?groupname=l"), a, None)
+            .await;
+        let g = v2(&format!("/usergroups/{gid}"));
+        c.call(M::GET, &g, a, None).await;
+        c.call(M::PUT, &g, a, Some(json!({"group_name": "lg2"})))
+            .await;
+        c.call(M::DELETE, &g, a, None).await;
+        assert_eq!(c.call(M::GET, &g, a, None).await.0, 404);
 
         // Registry endpoints: Berth itself, over HTTP.
         c.call(M::GET, &v2("/replication/adapters"), a, None).await;

@@ -1757,7 +1757,8 @@ async fn ldap_settings_import_and_sign_in_in_the_browser() {
         "dn: uid=ann,dc=berth,dc=test\nobjectClass: inetOrgPerson\nuid: ann\ncn: Ann Lee\nsn: Lee\n\
          mail: ann@berth.test\nuserPassword: Ann-12345\n\n\
          dn: uid=ben,dc=berth,dc=test\nobjectClass: inetOrgPerson\nuid: ben\ncn: Ben\nsn: B\n\
-         userPassword: Ben-12345\n",
+         userPassword: Ben-12345\n\n\
+         dn: cn=crew,dc=berth,dc=test\nobjectClass: groupOfNames\ncn: crew\nmember: uid=ben,dc=berth,dc=test\n",
     )
     .await;
     for s in common::servers().await {
@@ -1812,8 +1813,38 @@ async fn ldap_settings_import_and_sign_in_in_the_browser() {
             .find_all(Locator::Css("a[aria-label^='Reset the password']"))
             .await;
         assert!(actions.unwrap().is_empty());
+
+        // A directory group, added by DN, made a member of a private project.
+        c.goto(&s.u("/harbor/groups")).await.unwrap();
+        assert!(text(&c, "main").await.contains("No group yet."));
+        fill(&c, "#name", "crew").await;
+        fill(&c, "#ldap_group_dn", "cn=nobody,dc=berth,dc=test").await;
+        submit(&c, "button[value='add']").await;
+        let refused = text(&c, ".notice.err").await;
+        assert!(refused.contains("LDAP Group DN is not found"), "{refused}");
+        fill(&c, "#ldap_group_dn", "cn=crew,dc=berth,dc=test").await;
+        submit(&c, "button[value='add']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The group crew was added.");
+        assert!(text(&c, "table.groups")
+            .await
+            .contains("cn=crew,dc=berth,dc=test"));
+        screenshot(&c, &format!("{}-groups", s.backend)).await;
+        let project = json!({"project_name": "crewp", "metadata": {"public": "false"}});
+        let pid = s.create("/projects", ADMIN, project).await;
+        tab(&c, &s, pid, "members").await;
+        c.find(Locator::Css("#kind option[value=group]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        fill(&c, "#username", "crew").await;
+        submit(&c, "form[action$='/members'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "crew was added to crewp.");
+        assert!(text(&c, "tbody").await.contains("Group"));
         submit(&c, "form[action='/harbor/sign-out'] button").await;
 
+        // ben is in crew: the private project is his to see.
         sign_in(&c, &s, "ben", "Ben-12345").await;
         assert!(c
             .current_url()
@@ -1821,6 +1852,7 @@ async fn ldap_settings_import_and_sign_in_in_the_browser() {
             .unwrap()
             .path()
             .ends_with("/harbor/projects"));
+        assert!(text(&c, "main").await.contains("crewp"));
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
 }

@@ -185,8 +185,12 @@ const EDITABLE: &[Editable] = &[
         default: "2",
         allowed: Allowed::Range(0, 2),
     },
-    // `ldap_group_admin_dn` and `ldap_group_membership_attribute` come
-    // with group membership at sign-in: nothing would act on them yet.
+    text("ldap_group_admin_dn"),
+    Editable {
+        key: "ldap_group_membership_attribute",
+        default: "memberof",
+        allowed: Allowed::Text(256),
+    },
     Editable {
         key: "project_creation_restriction",
         default: "everyone",

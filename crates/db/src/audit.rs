@@ -246,9 +246,10 @@ pub async fn memberships<'e>(
     ex: impl Executor<'e, Database = Any>,
     user_id: i64,
 ) -> Result<Vec<(i64, i64)>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT project_id, role FROM project_member WHERE entity_type = 'u' AND entity_id = $1",
-    )
+    Ok(sqlx::query_as(concat!(
+        "SELECT DISTINCT project_id, role FROM project_member pm WHERE ",
+        crate::projects::member_is!("$1")
+    ))
     .bind(user_id)
     .fetch_all(ex)
     .await?)

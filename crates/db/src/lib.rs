@@ -45,6 +45,7 @@ pub mod scans;
 pub mod sessions;
 pub mod tags;
 pub mod uploads;
+pub mod usergroups;
 pub mod users;
 pub mod vulnerabilities;
 pub mod webhooks;
@@ -485,6 +486,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         27,
         "proxy_cache",
         include_str!("../migrations/0027_proxy_cache.sql"),
+    ),
+    (
+        28,
+        "user_group",
+        include_str!("../migrations/0028_user_group.sql"),
     ),
 ];
 

@@ -105,6 +105,22 @@ pub async fn by_id<'e>(
         .transpose()
 }
 
+/// The condition that membership `pm` is the user whose id is bound at
+/// `$n`, or one of the groups they belonged to at their last sign-in.
+macro_rules! member_is {
+    ($user:literal) => {
+        concat!(
+            "((pm.entity_type = 'u' AND pm.entity_id = ",
+            $user,
+            ") OR (pm.entity_type = 'g' AND pm.entity_id IN \
+             (SELECT group_id FROM user_group_member WHERE user_id = ",
+            $user,
+            ")))"
+        )
+    };
+}
+pub(crate) use member_is;
+
 /// Which projects a list may show.
 #[derive(Debug, Clone, Copy)]
 pub enum Visibility {
@@ -172,9 +188,13 @@ pub static FIELDS: &[Field] = &[
 
 /// The condition on project `p` for a caller's visibility; binds `$1`, `$2`
 /// (see [`Visibility::bind`]). Every visibility-filtered query uses it.
-pub(crate) const VISIBLE_TO: &str = "($1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
+pub(crate) const VISIBLE_TO: &str = concat!(
+    "($1 = 1 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.project_id \
      AND m.name = 'public' AND m.value = 'true') OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM project_member pm \
-     WHERE pm.project_id = p.project_id AND pm.entity_type = 'u' AND pm.entity_id = $2)))";
+     WHERE pm.project_id = p.project_id AND ",
+    member_is!("$2"),
+    ")))"
+);
 
 /// One page of visible projects matching `query` (by name unless sorted).
 pub async fn list<'e>(
@@ -304,15 +324,16 @@ pub async fn delete_metadata<'e>(
     Ok(r.rows_affected() > 0)
 }
 
-/// The roles a user holds in a project (directly, as a user member).
+/// The roles a user holds in a project, as a member and through their groups.
 pub async fn user_roles<'e>(
     ex: impl Executor<'e, Database = Any>,
     project_id: i64,
     user_id: i64,
 ) -> Result<Vec<i64>, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT role FROM project_member WHERE project_id = $1 AND entity_type = 'u' AND entity_id = $2",
-    )
+    Ok(sqlx::query_scalar(concat!(
+        "SELECT DISTINCT role FROM project_member pm WHERE project_id = $1 AND ",
+        member_is!("$2")
+    ))
     .bind(project_id)
     .bind(user_id)
     .fetch_all(ex)
@@ -330,8 +351,13 @@ pub struct Member {
     pub role: i64,
 }
 
-const MEMBER_SELECT: &str = "SELECT pm.id, pm.project_id, pm.entity_id, pm.entity_type, u.username, pm.role \
-     FROM project_member pm JOIN harbor_user u ON pm.entity_type = 'u' AND u.user_id = pm.entity_id";
+/// Memberships with their member: a user (`u`) or a group (`g`).
+const MEMBER_FROM: &str = "FROM project_member pm \
+     LEFT JOIN harbor_user u ON pm.entity_type = 'u' AND u.user_id = pm.entity_id \
+     LEFT JOIN user_group g ON pm.entity_type = 'g' AND g.id = pm.entity_id";
+
+const MEMBER_COLUMNS: &str = "SELECT pm.id, pm.project_id, pm.entity_id, pm.entity_type, \
+     COALESCE(u.username, g.group_name), pm.role";
 
 fn member_from_row(r: AnyRow) -> Result<Member, DbError> {
     Ok(Member {
@@ -344,22 +370,24 @@ fn member_from_row(r: AnyRow) -> Result<Member, DbError> {
     })
 }
 
-/// Adds a user member; returns the membership id.
+/// Adds a member (`entity_type` `u` for a user, `g` for a group); returns
+/// the membership id.
 pub async fn add_member<'e>(
     ex: impl Executor<'e, Database = Any>,
     project_id: i64,
-    user_id: i64,
+    (entity_type, entity_id): (&str, i64),
     role: i64,
     now: i64,
 ) -> Result<i64, DbError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO project_member (project_id, entity_id, entity_type, role, creation_time, update_time) \
-         VALUES ($1, $2, 'u', $3, $4, $4) RETURNING id",
+         VALUES ($1, $2, $5, $3, $4, $4) RETURNING id",
     )
     .bind(project_id)
-    .bind(user_id)
+    .bind(entity_id)
     .bind(role)
     .bind(now)
+    .bind(entity_type)
     .fetch_one(ex)
     .await?)
 }
@@ -373,8 +401,8 @@ pub async fn members<'e>(
     limit: i64,
 ) -> Result<Vec<Member>, DbError> {
     sqlx::query(&format!(
-        "{MEMBER_SELECT} WHERE pm.project_id = $1 AND ($2 IS NULL OR LOWER(u.username) LIKE $2 ESCAPE '\\') \
-         ORDER BY pm.id LIMIT $3 OFFSET $4"
+        "{MEMBER_COLUMNS} {MEMBER_FROM} WHERE pm.project_id = $1 \
+         AND ($2 IS NULL OR LOWER(COALESCE(u.username, g.group_name)) LIKE $2 ESCAPE '\\') ORDER BY pm.id LIMIT $3 OFFSET $4"
     ))
     .bind(project_id)
     .bind(name_like.map(query::like_pattern))
@@ -393,10 +421,10 @@ pub async fn member_count<'e>(
     project_id: i64,
     name_like: Option<&str>,
 ) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM project_member pm JOIN harbor_user u ON pm.entity_type = 'u' AND u.user_id = pm.entity_id \
-         WHERE pm.project_id = $1 AND ($2 IS NULL OR LOWER(u.username) LIKE $2 ESCAPE '\\')",
-    )
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) {MEMBER_FROM} WHERE pm.project_id = $1 \
+         AND ($2 IS NULL OR LOWER(COALESCE(u.username, g.group_name)) LIKE $2 ESCAPE '\\')"
+    ))
     .bind(project_id)
     .bind(name_like.map(query::like_pattern))
     .fetch_one(ex)
@@ -410,7 +438,7 @@ pub async fn member<'e>(
     id: i64,
 ) -> Result<Option<Member>, DbError> {
     sqlx::query(&format!(
-        "{MEMBER_SELECT} WHERE pm.project_id = $1 AND pm.id = $2"
+        "{MEMBER_COLUMNS} {MEMBER_FROM} WHERE pm.project_id = $1 AND pm.id = $2"
     ))
     .bind(project_id)
     .bind(id)

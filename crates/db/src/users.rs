@@ -15,12 +15,15 @@ pub struct User {
     pub comment: String,
     pub password_hash: String,
     pub sysadmin: bool,
+    /// Administrator by group at the last sign-in (LDAP group admin DN,
+    /// OIDC admin group).
+    pub admin_role_in_auth: bool,
     pub creation_time: i64,
     pub update_time: i64,
 }
 
 const COLUMNS: &str = "user_id, username, email, realname, comment, password_hash, sysadmin_flag, \
-                       creation_time, update_time";
+                       creation_time, update_time, admin_role_in_auth";
 
 fn from_row(r: AnyRow) -> Result<User, DbError> {
     Ok(User {
@@ -33,6 +36,7 @@ fn from_row(r: AnyRow) -> Result<User, DbError> {
         sysadmin: r.try_get::<i64, _>(6)? != 0,
         creation_time: r.try_get(7)?,
         update_time: r.try_get(8)?,
+        admin_role_in_auth: r.try_get::<i64, _>(9)? != 0,
     })
 }
 

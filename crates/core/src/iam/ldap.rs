@@ -29,6 +29,10 @@ pub struct LdapSettings {
     pub group_filter: String,
     pub group_name_attribute: String,
     pub group_scope: i64,
+    /// Members of this group are system administrators.
+    pub group_admin_dn: String,
+    /// The user attribute listing their groups' DNs.
+    pub group_membership_attribute: String,
 }
 
 impl LdapSettings {
@@ -52,6 +56,8 @@ impl LdapSettings {
             group_filter: get("ldap_group_search_filter"),
             group_name_attribute: get("ldap_group_attribute_name"),
             group_scope: number("ldap_group_search_scope", 2),
+            group_admin_dn: get("ldap_group_admin_dn"),
+            group_membership_attribute: get("ldap_group_membership_attribute"),
         }
     }
 }
@@ -66,6 +72,8 @@ pub struct LdapUser {
     pub realname: String,
     /// `mail`, else `email`.
     pub email: String,
+    /// The DNs the membership attribute lists.
+    pub group_dns: Vec<String>,
 }
 
 /// A group entry.
@@ -248,7 +256,8 @@ impl Session {
         let uid = attribute(&s.uid, "cn")?;
         let filter = equality(base_filter(&s.filter)?, &uid, name);
         self.bind_search_dn().await?;
-        let attrs = ["uid", "cn", "mail", "email", &uid];
+        let member_of = attribute(&s.group_membership_attribute, "memberof")?;
+        let attrs = ["uid", "cn", "mail", "email", &uid, &member_of];
         let attrs = attrs.iter().map(|a| a.to_string()).collect();
         let entries = self
             .search(&s.base_dn, scope_of(s.scope), &filter, attrs)
@@ -262,7 +271,12 @@ impl Session {
                         .and_then(|(_, v)| v.first())
                         .map(|v| v.trim().to_string())
                 };
+                let group_dns = (e.attrs.iter())
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(&member_of))
+                    .flat_map(|(_, v)| v.clone())
+                    .collect();
                 Some(LdapUser {
+                    group_dns,
                     username: first(&uid)?,
                     realname: first("cn").or_else(|| first("uid")).unwrap_or_default(),
                     email: first("mail").or_else(|| first("email")).unwrap_or_default(),
@@ -354,13 +368,22 @@ pub async fn search_groups(
     groups
 }
 
+/// Who signed in: the entry, the groups it belongs to that the group
+/// search finds, and whether it is in the group admin DN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedIn {
+    pub user: LdapUser,
+    pub groups: Vec<LdapGroup>,
+    pub admin: bool,
+}
+
 /// The user `name` if `password` is theirs; None when it is not or there
 /// is no one entry of that name.
 pub async fn authenticate(
     settings: &LdapSettings,
     name: &str,
     password: &str,
-) -> Result<Option<LdapUser>> {
+) -> Result<Option<SignedIn>> {
     if name.trim().is_empty() {
         return Ok(None);
     }
@@ -371,11 +394,30 @@ pub async fn authenticate(
             return Ok(None);
         }
         let user = users.remove(0);
-        Ok(s.binds(&user.dn, password).await?.then_some(user))
+        if !s.binds(&user.dn, password).await? {
+            return Ok(None);
+        }
+        let admin_dn = dn_parts(&settings.group_admin_dn);
+        let admin = !admin_dn.is_empty() && user.group_dns.iter().any(|g| dn_parts(g) == admin_dn);
+        let mut groups = Vec::new();
+        for dn in &user.group_dns {
+            groups.extend(s.groups("", Some(dn)).await?);
+        }
+        Ok(Some(SignedIn {
+            user,
+            groups,
+            admin,
+        }))
     }
     .await;
     s.close().await;
     found
+}
+
+/// A DN as groups are keyed by: lower case, without spaces around its
+/// separators (as Harbor stores LDAP group DNs).
+pub fn normalized_dn(dn: &str) -> String {
+    dn_parts(dn).join(",")
 }
 
 #[cfg(test)]

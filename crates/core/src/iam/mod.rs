@@ -1,6 +1,7 @@
 //! Identity and access: users, authentication, the security context and RBAC.
 
 pub mod context;
+pub mod groups;
 pub mod ldap;
 pub mod password;
 pub mod rbac;
@@ -17,7 +18,7 @@ use berth_db::query::ListQuery;
 use berth_db::users::NewUser;
 /// A user as the API and portal render it.
 pub use berth_db::users::User;
-use berth_db::{now_millis, users, Db};
+use berth_db::{now_millis, usergroups, users, Db};
 use context::{Principal, SecurityContext};
 use ldap::{LdapGroup, LdapSettings, LdapUser};
 use rbac::{require, Action, Resource};
@@ -205,7 +206,7 @@ impl Iam {
             Principal::User {
                 id: user.user_id,
                 name: user.username.clone(),
-                sysadmin: user.sysadmin,
+                sysadmin: user.sysadmin || user.admin_role_in_auth,
             },
             self.db.clone(),
         )
@@ -382,10 +383,21 @@ impl Iam {
                 "the LDAP server could not check these credentials; try again later".into(),
             )
         })?;
-        match found {
-            Some(entry) => Ok(Some(self.on_board(&entry).await?)),
-            None => Ok(None),
+        let Some(signed) = found else {
+            return Ok(None);
+        };
+        let user = self.on_board(&signed.user).await?;
+        let mut ids = Vec::new();
+        for g in &signed.groups {
+            ids.push(self.ensure_group(usergroups::LDAP, &g.name, &g.dn).await?);
         }
+        let mut tx = self.db.begin().await?;
+        usergroups::set_of_user(&mut tx, user.user_id, &ids, signed.admin).await?;
+        berth_db::commit(tx).await?;
+        Ok(Some(User {
+            admin_role_in_auth: signed.admin,
+            ..user
+        }))
     }
 
     /// The local record of a directory user, made on first sight (as

@@ -567,6 +567,11 @@ pub const SYSTEM_GRANTS: &[(&str, &str)] = &[
     ("user", "update"),
     ("user", "delete"),
     ("user", "list"),
+    ("user-group", "create"),
+    ("user-group", "read"),
+    ("user-group", "update"),
+    ("user-group", "delete"),
+    ("user-group", "list"),
 ];
 
 /// What a robot may be granted in a project.

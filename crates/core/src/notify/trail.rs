@@ -50,6 +50,8 @@ pub enum Target<'a> {
     /// An artifact by repository and reference (a tag or a digest).
     Artifact(&'a RepositoryName, &'a str),
     Tag(&'a RepositoryName, &'a str),
+    /// A user group, by name.
+    UserGroup(&'a str),
 }
 
 impl Target<'_> {
@@ -63,12 +65,13 @@ impl Target<'_> {
             Target::Repository(_) => "repository",
             Target::Artifact(..) => "artifact",
             Target::Tag(..) => "tag",
+            Target::UserGroup(_) => "user_group",
         }
     }
 
     fn project(&self) -> Option<&str> {
         match *self {
-            Target::User(_) | Target::Configuration => None,
+            Target::User(_) | Target::Configuration | Target::UserGroup(_) => None,
             Target::Robot(_, p) => p,
             Target::Project(p) | Target::Member(p, _) => Some(p),
             Target::Repository(r) => r.split('/').next(),
@@ -79,9 +82,11 @@ impl Target<'_> {
     /// The resource as the log names it.
     fn name(&self) -> String {
         match self {
-            Target::User(n) | Target::Robot(n, _) | Target::Project(n) | Target::Repository(n) => {
-                n.to_string()
-            }
+            Target::User(n)
+            | Target::Robot(n, _)
+            | Target::Project(n)
+            | Target::Repository(n)
+            | Target::UserGroup(n) => n.to_string(),
             Target::Member(p, m) => format!("{p}/member {m}"),
             Target::Configuration => "configurations".into(),
             // A digest has a colon; a tag cannot.

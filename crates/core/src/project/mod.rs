@@ -16,7 +16,7 @@ use crate::query::Filter;
 /// A project member as the API and portal render it.
 pub use berth_db::projects::Member;
 use berth_db::projects::Project;
-use berth_db::{now_millis, projects, users, Db};
+use berth_db::{now_millis, projects, usergroups, users, Db};
 use std::collections::BTreeMap;
 
 /// Metadata keys a project accepts, with the values each allows.
@@ -285,7 +285,7 @@ impl Projects {
         for (k, v) in &all {
             projects::set_metadata(&mut *tx, id, k, v).await?;
         }
-        projects::add_member(&mut *tx, id, owner, Role::ProjectAdmin as i64, now).await?;
+        projects::add_member(&mut *tx, id, ("u", owner), Role::ProjectAdmin as i64, now).await?;
         if let Some(registry) = registry_id {
             projects::set_registry(&mut *tx, id, registry).await?;
         }
@@ -574,60 +574,69 @@ impl Projects {
 
     // ----- members -----
 
-    /// Adds a user (by name or id) to a project with a role.
+    /// Adds a user (by name or id) or a group to a project with a role.
     pub async fn add_member(
         &self,
         ctx: &SecurityContext,
         key: &ProjectKey,
-        user: MemberUser,
+        member: NewMember,
         role: i64,
     ) -> CoreResult<i64> {
         let project = self.name_for(key).await;
-        let member = match &user {
-            MemberUser::Id(id) => users::by_id(self.db.reader(), *id)
-                .await
-                .ok()
-                .flatten()
-                .map_or_else(|| id.to_string(), |u| u.username),
-            MemberUser::Name(n) => n.clone(),
+        let found = self.member_entity(&member).await;
+        let name = match (&found, &member) {
+            (Ok(Some((_, _, name))), _) => name.clone(),
+            (_, NewMember::Name(n)) => n.clone(),
+            (_, NewMember::Id(id) | NewMember::Group(id)) => id.to_string(),
         };
-        let work = self.add_member_checked(ctx, key, user, role);
+        let work = async {
+            let view = self
+                .authorized(ctx, key, Action::Create, Kind::Member)
+                .await?;
+            Role::from_id(role)
+                .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
+            let (kind, id, name) = found?.ok_or_else(|| match member {
+                NewMember::Group(_) => CoreError::NotFound("user group not found".into()),
+                _ => CoreError::NotFound("user not found".into()),
+            })?;
+            let entity = (kind, id);
+            projects::add_member(
+                self.db.writer(),
+                view.project.project_id,
+                entity,
+                role,
+                now_millis(),
+            )
+            .await
+            .map_err(|e| CoreError::taken(e, format!("{name} is already a member")))
+        };
         (self.trail)
             .audited(
                 ctx,
                 Operation::Create,
-                Target::Member(&project, &member),
+                Target::Member(&project, &name),
                 work,
             )
             .await
     }
 
-    async fn add_member_checked(
+    /// The member a request names: its entity type, id and name.
+    async fn member_entity(
         &self,
-        ctx: &SecurityContext,
-        key: &ProjectKey,
-        user: MemberUser,
-        role: i64,
-    ) -> CoreResult<i64> {
-        let view = self
-            .authorized(ctx, key, Action::Create, Kind::Member)
-            .await?;
-        Role::from_id(role)
-            .ok_or_else(|| CoreError::BadRequest(format!("invalid role id {role}")))?;
-        let found = match &user {
-            MemberUser::Id(id) => users::by_id(self.db.reader(), *id).await?,
-            MemberUser::Name(n) => users::by_name(self.db.reader(), n).await?,
-        }
-        .ok_or_else(|| CoreError::NotFound("user not found".into()))?;
-        projects::add_member(
-            self.db.writer(),
-            view.project.project_id,
-            found.user_id,
-            role,
-            now_millis(),
-        )
-        .await
-        .map_err(|e| CoreError::taken(e, format!("{} is already a member", found.username)))
+        member: &NewMember,
+    ) -> CoreResult<Option<(&'static str, i64, String)>> {
+        let r = self.db.reader();
+        Ok(match member {
+            NewMember::Id(id) => users::by_id(r, *id)
+                .await?
+                .map(|u| ("u", u.user_id, u.username)),
+            NewMember::Name(n) => users::by_name(r, n)
+                .await?
+                .map(|u| ("u", u.user_id, u.username)),
+            NewMember::Group(id) => {
+                (usergroups::by_id(r, *id).await?).map(|g| ("g", g.id, g.group_name))
+            }
+        })
     }
 
     /// One page of members, with the total.
@@ -712,9 +721,11 @@ impl Projects {
 
 /// How a new member is named.
 #[derive(Debug, Clone)]
-pub enum MemberUser {
+pub enum NewMember {
     Id(i64),
     Name(String),
+    /// A user group, by id.
+    Group(i64),
 }
 
 /// Harbor's project name rule: `[a-z0-9]+(?:[._-][a-z0-9]+)*`, 1–255 characters.

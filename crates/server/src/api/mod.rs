@@ -25,6 +25,7 @@ mod scan_all;
 pub mod scanners;
 mod security;
 mod system;
+mod usergroups;
 mod users;
 mod webhooks;
 
@@ -55,6 +56,7 @@ pub fn router(state: State) -> Router<State> {
         .routes(routes!(health))
         .merge(users::router())
         .merge(ldap::router())
+        .merge(usergroups::router())
         .merge(projects::router())
         .merge(repositories::router())
         .merge(registries::router())

@@ -12,8 +12,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Json;
+use berth_core::iam::rbac::{Action, Kind};
 use berth_core::project::Member;
-use berth_core::project::{MemberUser, ProjectKey, ProjectView};
+use berth_core::project::{NewMember, ProjectKey, ProjectView};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -442,14 +443,13 @@ async fn members(
     ))
 }
 
-/// A new member: a user by id or name, and a role id (1–5).
+/// A new member: a user by id or name, or a group by id or LDAP DN, and a
+/// role id (1–5).
 #[derive(Deserialize, ToSchema)]
 struct MemberReq {
     role_id: i64,
     member_user: Option<MemberUserReq>,
-    /// Groups need LDAP or OIDC, which are not configured.
-    #[schema(value_type = Option<Object>)]
-    member_group: Option<Value>,
+    member_group: Option<MemberGroupReq>,
 }
 
 /// A user, by id or name.
@@ -457,6 +457,13 @@ struct MemberReq {
 struct MemberUserReq {
     user_id: Option<i64>,
     username: Option<String>,
+}
+
+/// A group, by id or (an LDAP group, added when new) DN.
+#[derive(Deserialize, ToSchema)]
+struct MemberGroupReq {
+    id: Option<i64>,
+    ldap_group_dn: Option<String>,
 }
 
 /// Adds a member.
@@ -471,27 +478,42 @@ async fn add_member(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<MemberReq>,
 ) -> Result<Response, ApiError> {
-    if req.member_group.is_some() {
-        return Err(ApiError::bad_request(
-            "group members need LDAP or OIDC authentication, which is not configured",
-        ));
-    }
-    let user = match req.member_user {
-        Some(MemberUserReq {
-            user_id: Some(id), ..
-        }) if id > 0 => MemberUser::Id(id),
-        Some(MemberUserReq {
-            username: Some(n), ..
-        }) if !n.is_empty() => MemberUser::Name(n),
+    let member = match (req.member_user, req.member_group) {
+        (
+            Some(MemberUserReq {
+                user_id: Some(id), ..
+            }),
+            _,
+        ) if id > 0 => NewMember::Id(id),
+        (
+            Some(MemberUserReq {
+                username: Some(n), ..
+            }),
+            _,
+        ) if !n.is_empty() => NewMember::Name(n),
+        (_, Some(MemberGroupReq { id: Some(id), .. })) if id > 0 => NewMember::Group(id),
+        (
+            _,
+            Some(MemberGroupReq {
+                ldap_group_dn: Some(dn),
+                ..
+            }),
+        ) if !dn.is_empty() => {
+            // Only who may add members makes a directory group known here.
+            (state.projects)
+                .authorized(&ctx, &key(&headers, &p), Action::Create, Kind::Member)
+                .await?;
+            NewMember::Group(state.iam.ldap_group_id(&ctx, &dn).await?)
+        }
         _ => {
             return Err(ApiError::bad_request(
-                "member_user with user_id or username is required",
+                "member_user with user_id or username, or member_group with id or ldap_group_dn, is required",
             ))
         }
     };
     let id = state
         .projects
-        .add_member(&ctx, &key(&headers, &p), user, req.role_id)
+        .add_member(&ctx, &key(&headers, &p), member, req.role_id)
         .await?;
     Ok(created(format!("/api/v2.0/projects/{p}/members/{id}")))
 }

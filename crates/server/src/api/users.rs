@@ -35,7 +35,7 @@ fn user_json(u: &User) -> UserResp {
         realname: u.realname.clone(),
         comment: u.comment.clone(),
         sysadmin_flag: u.sysadmin,
-        admin_role_in_auth: false,
+        admin_role_in_auth: u.admin_role_in_auth,
         creation_time: timestamp(u.creation_time),
         update_time: timestamp(u.update_time),
     }

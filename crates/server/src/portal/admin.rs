@@ -251,6 +251,11 @@ const LDAP_TEXT: &[(&str, &str)] = &[
     ("ldap_group_base_dn", "Group base DN"),
     ("ldap_group_search_filter", "Group filter"),
     ("ldap_group_attribute_name", "Group GID attribute"),
+    ("ldap_group_admin_dn", "Group admin DN"),
+    (
+        "ldap_group_membership_attribute",
+        "Group membership attribute",
+    ),
 ];
 /// The LDAP search scopes, by Harbor's numbers.
 const LDAP_SCOPES: &[(&str, &str)] = &[("0", "Base"), ("1", "One level"), ("2", "Subtree")];

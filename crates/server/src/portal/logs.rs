@@ -22,6 +22,7 @@ const RESOURCE_TYPES: &[&str] = &[
     "member",
     "robot",
     "user",
+    "user_group",
     "configuration",
 ];
 

@@ -4,6 +4,7 @@
 //! CSRF token, and a post without it is refused.
 
 mod admin;
+mod groups;
 mod hub;
 mod logs;
 mod markdown;
@@ -94,6 +95,7 @@ pub fn router() -> Router<State> {
         .merge(replications::router())
         .merge(hub::router())
         .merge(users::router())
+        .merge(groups::router())
         .merge(robots::router())
 }
 
@@ -512,6 +514,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                             (section_link(v, "/harbor/projects", "Projects"))
                             @if rbac::administers(&v.ctx) {
                                 (section_link(v, "/harbor/users", "Users"))
+                                (section_link(v, "/harbor/groups", "Groups"))
                                 (section_link(v, "/harbor/robot-accounts", "Robot Accounts"))
                                 (section_link(v, "/harbor/logs", "Logs"))
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))

@@ -15,7 +15,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::iam::rbac::{can, Action, Kind, Resource, Role};
-use berth_core::project::{Member, MemberUser, ProjectKey, ProjectView};
+use berth_core::project::{Member, NewMember, ProjectKey, ProjectView};
+use berth_core::CoreError;
 use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -324,11 +325,12 @@ pub async fn members(S(state): S<State>, InProject(v, p): InProject, list: Listi
             Ok((members, total)) => {
                 table {
                     (counted(*total, "member", "members"))
-                    (head(&[&[Plain("Name"), Plain("Role")], actions(may_change || may_remove)].concat()))
+                    (head(&[&[Plain("Name"), Plain("Type"), Plain("Role")], actions(may_change || may_remove)].concat()))
                     tbody {
                         @for m in members {
                             tr {
                                 td { (m.entity_name) }
+                                td { @if m.entity_type == "g" { "Group" } @else { "User" } }
                                 td { (Role::from_id(m.role).map_or("?", role_label)) }
                                 @if may_change || may_remove { td { (member_actions(&v, &p, &here, m, may_change, may_remove)) } }
                             }
@@ -373,11 +375,17 @@ fn member_actions(
     }
 }
 
-/// The form that adds a member with a role (developer preselected).
+/// The form that adds a member, a user or a group by name, with a role
+/// (developer preselected).
 fn new_member_form(v: &Viewer, here: &str) -> Markup {
     html! {
         (form_set(v, here, "Add a member", html! {
-            label for="username" { "Username" }
+            label for="kind" { "Member" }
+            select #kind name="kind" {
+                option value="user" selected[v.typed("kind", "user") == "user"] { "User" }
+                option value="group" selected[v.typed("kind", "user") == "group"] { "Group" }
+            }
+            label for="username" { "User or group name" }
             input #username type="text" name="username" required autocomplete="off" value=(v.typed("username", ""));
             label for="role" { "Role" }
             @let developer = Role::Developer.id().to_string();
@@ -392,14 +400,26 @@ fn new_member_form(v: &Viewer, here: &str) -> Markup {
 }
 
 pub async fn add_member(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Response {
-    let username = form.get("username").trim();
+    let name = form.get("username").trim();
     let role = form.get("role").parse().unwrap_or(0);
     let key = ProjectKey::Id(p.project.project_id);
-    let result = state
-        .projects
-        .add_member(&v.ctx, &key, MemberUser::Name(username.to_string()), role)
-        .await;
-    let done = result.map(|_| format!("{username} was added to {}.", p.project.name));
+    let member = match form.get("kind") {
+        "group" => match state.iam.search_groups(&v.ctx, name, 0, 100).await {
+            Ok((groups, _)) => match groups.into_iter().find(|g| g.group_name == name) {
+                Some(g) => Ok(NewMember::Group(g.id)),
+                None => Err(CoreError::NotFound(format!(
+                    "no user group is named {name}"
+                ))),
+            },
+            Err(e) => Err(e),
+        },
+        _ => Ok(NewMember::Name(name.to_string())),
+    };
+    let result = match member {
+        Ok(m) => state.projects.add_member(&v.ctx, &key, m, role).await,
+        Err(e) => Err(e),
+    };
+    let done = result.map(|_| format!("{name} was added to {}.", p.project.name));
     outcome_keeping(&tab_url(&p, "members"), done, &form)
 }
 
