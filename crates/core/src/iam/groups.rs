@@ -37,9 +37,7 @@ impl Iam {
             group_type: ldap_mode.then_some(usergroups::LDAP),
             ldap_group_dn: dn.as_deref(),
         };
-        let r = self.db.reader();
-        let total = usergroups::count(r, filter).await?;
-        Ok((usergroups::list(r, filter, offset, limit).await?, total))
+        self.group_page(filter, offset, limit).await
     }
 
     /// Groups whose name contains `name`, for anyone signed in (the member
@@ -63,6 +61,15 @@ impl Iam {
             name_like: Some(name),
             ..Filter::default()
         };
+        self.group_page(filter, offset, limit).await
+    }
+
+    async fn group_page(
+        &self,
+        filter: Filter<'_>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<(Vec<UserGroup>, i64)> {
         let r = self.db.reader();
         let total = usergroups::count(r, filter).await?;
         Ok((usergroups::list(r, filter, offset, limit).await?, total))
