@@ -13,8 +13,9 @@ missing=()
 # The portal's browser tests drive Debian's Chromium through its WebDriver;
 # the scanner's tests build an rpm database with rpm and a Go program with Go;
 # replication's talk to CNCF Distribution (Debian's docker-registry); LDAP's
-# to OpenLDAP (slapd, with ldap-utils to load it).
-for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry slapd ldapadd; do
+# to OpenLDAP (slapd, with ldap-utils to load it); OpenID Connect's to the
+# npm oidc-provider package, run by Node.
+for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry slapd ldapadd node npm; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -24,6 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   pkgs=("${pkgs[@]/rpmbuild/rpm}")
   pkgs=("${pkgs[@]/#go/golang-go}")
   pkgs=("${pkgs[@]/ldapadd/ldap-utils}")
+  pkgs=("${pkgs[@]/#node/nodejs}")
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   # Packaged servers (slapd) are not started: the tests start their own.
@@ -35,6 +37,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${pkgs[@]}" >/dev/null
   if [ -n "$no_start" ]; then $sudo_cmd rm -f /usr/sbin/policy-rc.d; fi
+fi
+oidc_dir=target/oidc-provider
+if [ ! -d "$oidc_dir/node_modules/oidc-provider" ]; then
+  log "installing oidc-provider (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$oidc_dir" oidc-provider@9 >/dev/null
 fi
 python3 -c 'import oras' 2>/dev/null || { log "installing oras (PyPI)"; python3 -m pip install -q oras; }
 python3 -c 'import harborapi' 2>/dev/null || { log "installing harborapi (PyPI)"; python3 -m pip install -q harborapi; }

@@ -812,6 +812,9 @@ async fn every_answer_matches_the_published_document() {
             .await;
         c.call(M::GET, &v2("/ldap/groups/search?groupname=no"), a, None)
             .await;
+        let nobody = json!({"url": "http://127.0.0.1:1", "verify_cert": true});
+        let oidc_ping = v2("/system/oidc/ping");
+        assert_eq!(c.call(M::POST, &oidc_ping, a, Some(nobody)).await.0, 400);
         // User groups: the directory's group `lg`.
         let group = json!({"group_name": "lg", "group_type": 1,
             "ldap_group_dn": "cn=lg,dc=berth,dc=test"});

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod ldap;
+pub mod oidc;
 pub mod registry;
 
 pub use registry::{check, digest, Registry};

@@ -3,6 +3,7 @@
 pub mod context;
 pub mod groups;
 pub mod ldap;
+pub mod oidc;
 pub mod password;
 pub mod rbac;
 pub mod robots;
@@ -435,6 +436,24 @@ impl Iam {
         users::by_name(self.db.reader(), &entry.username)
             .await?
             .ok_or_else(|| CoreError::Internal(format!("on-boarding {}", entry.username)))
+    }
+
+    /// Whether an OpenID Connect provider answers at `url` with a valid
+    /// discovery document (administrators; Harbor's message otherwise).
+    pub async fn oidc_ping(
+        &self,
+        ctx: &SecurityContext,
+        url: &str,
+        verify_cert: bool,
+    ) -> CoreResult<()> {
+        require(ctx, Action::Update, Resource::Configuration).await?;
+        match oidc::discover(url, verify_cert).await {
+            Ok(_) => Ok(()),
+            Err(why) => {
+                tracing::info!(url, why, "OIDC ping failed");
+                Err(CoreError::BadRequest("failed to verify connection".into()))
+            }
+        }
     }
 
     /// Whether the directory answers to these settings and the search DN

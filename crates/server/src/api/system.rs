@@ -20,6 +20,35 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(permissions))
         .routes(routes!(configurations, update_configurations))
         .routes(routes!(system_allowlist, set_system_allowlist))
+        .routes(routes!(oidc_ping))
+}
+
+/// An OpenID Connect provider to try.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct OidcEndpoint {
+    /// The provider's issuer URL.
+    url: String,
+    #[serde(default = "verify_by_default")]
+    verify_cert: bool,
+}
+
+fn verify_by_default() -> bool {
+    true
+}
+
+/// Whether an OpenID Connect provider answers at `url` with its discovery
+/// document (administrators).
+#[utoipa::path(post, path = "/api/v2.0/system/oidc/ping", tag = "oidc", operation_id = "pingOIDC",
+    request_body = OidcEndpoint,
+    responses((status = 200, description = "It answered"),
+        (status = 400, description = "It did not: failed to verify connection", body = super::model::Errors)))]
+async fn oidc_ping(
+    S(state): S<State>,
+    Ctx(ctx): Ctx,
+    ApiJson(e): ApiJson<OidcEndpoint>,
+) -> Result<StatusCode, ApiError> {
+    state.iam.oidc_ping(&ctx, &e.url, e.verify_cert).await?;
+    Ok(StatusCode::OK)
 }
 
 /// The system's CVE allowlist, which projects with
