@@ -182,6 +182,9 @@ fn equality(base: Option<String>, attr: &str, value: &str) -> String {
 struct Session {
     ldap: Ldap,
     settings: LdapSettings,
+    /// Whether the connection is bound as the search DN (a sign-in's
+    /// group searches then need no bind each).
+    as_search_dn: bool,
 }
 
 impl Session {
@@ -200,17 +203,21 @@ impl Session {
         Ok(Session {
             ldap,
             settings: settings.clone(),
+            as_search_dn: false,
         })
     }
 
     /// Binds with the search DN's credentials.
     async fn bind_search_dn(&mut self) -> Result<()> {
+        if self.as_search_dn {
+            return Ok(());
+        }
         let (dn, password) = (&self.settings.search_dn, &self.settings.search_password);
         let r = self.ldap.simple_bind(dn, password).await;
         let r = r.map_err(failed("binding the search DN"))?;
-        r.success()
-            .map(|_| ())
-            .map_err(failed("binding the search DN"))
+        r.success().map_err(failed("binding the search DN"))?;
+        self.as_search_dn = true;
+        Ok(())
     }
 
     /// Whether `dn` and `password` bind (an empty password never does:
@@ -219,6 +226,7 @@ impl Session {
         if password.is_empty() {
             return Ok(false);
         }
+        self.as_search_dn = false;
         let r = self.ldap.simple_bind(dn, password).await;
         let r = r.map_err(failed("binding a user"))?;
         match r.rc {
