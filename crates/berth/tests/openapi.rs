@@ -815,6 +815,10 @@ async fn every_answer_matches_the_published_document() {
         let nobody = json!({"url": "http://127.0.0.1:1", "verify_cert": true});
         let oidc_ping = v2("/system/oidc/ping");
         assert_eq!(c.call(M::POST, &oidc_ping, a, Some(nobody)).await.0, 400);
+        // CLI secrets are for OIDC mode only.
+        let secret = json!({"secret": "Secret-12345"});
+        let cli = v2("/users/1/cli_secret");
+        assert_eq!(c.call(M::PUT, &cli, a, Some(secret)).await.0, 412);
         // User groups: the directory's group `lg`.
         let group = json!({"group_name": "lg", "group_type": 1,
             "ldap_group_dn": "cn=lg,dc=berth,dc=test"});

@@ -2212,3 +2212,156 @@ async fn every_page_fits_a_phone_in_both_themes() {
     }
     c.close().await.unwrap();
 }
+
+/// OIDC in the browser: the provider's settings tried and saved, an OIDC
+/// group added, a new user signing in with the provider's button and
+/// choosing a username, their CLI secret shown and regenerated in the
+/// profile, and signing out at the provider too, which ends the secret.
+#[tokio::test]
+async fn oidc_sign_in_onboarding_and_cli_secret_in_the_browser() {
+    use common::oidc::OidcProvider;
+    let (_driver, c) = browser().await;
+    let servers = common::servers().await;
+    let clients: Vec<_> = (servers.iter().enumerate())
+        .map(|(i, s)| {
+            json!({
+                "client_id": format!("portal-{i}"),
+                "client_secret": "Portal-client-1",
+                "redirect_uris": [s.u("/c/oidc/callback")],
+                "post_logout_redirect_uris": [s.u("/harbor/sign-in")],
+            })
+        })
+        .collect();
+    let provider = OidcProvider::start_with(&json!({
+        "clients": clients,
+        "accounts": {"erin": {"name": "Erin", "groups": ["crew"]}},
+        "access_token_ttl": 5,
+    }));
+    for (i, s) in servers.iter().enumerate() {
+        sign_in(&c, s, "admin", ADMIN_PASSWORD).await;
+        c.goto(&s.u("/harbor/configs")).await.unwrap();
+        fill(&c, "#oidc_name", "Test IdP").await;
+        fill(&c, "#oidc_endpoint", &provider.url).await;
+        fill(&c, "#oidc_client_id", &format!("portal-{i}")).await;
+        fill(&c, "#oidc_scope", "openid,profile,email,groups").await;
+        fill(&c, "#oidc_groups_claim", "groups").await;
+        submit(&c, "button[formaction='/harbor/configs/oidc-ping']").await;
+        let ok = text(&c, ".notice.ok").await;
+        assert!(ok.contains("answered with its discovery document"), "{ok}");
+        // What was typed is kept; the secret is typed again.
+        fill(&c, "#oidc_client_secret", "Portal-client-1").await;
+        click(&c, "input[name=oidc_logout]").await;
+        c.find(Locator::Css("#auth_mode option[value=oidc_auth]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "form[action='/harbor/configs'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The configuration was saved.");
+        let cfg = s
+            .expect(Method::GET, "/configurations", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(cfg["auth_mode"]["value"], "oidc_auth");
+        assert_eq!(cfg["oidc_logout"]["value"], true);
+        screenshot(&c, &format!("{}-configs-oidc", s.backend)).await;
+
+        // An OIDC group by name, made a member of a private project.
+        c.goto(&s.u("/harbor/groups")).await.unwrap();
+        assert!(c.find(Locator::Css("#ldap_group_dn")).await.is_err());
+        fill(&c, "#name", "crew").await;
+        submit(&c, "button[value='add']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The group crew was added.");
+        assert!(text(&c, "table.groups").await.contains("OIDC"));
+        let project = json!({"project_name": "crewp", "metadata": {"public": "false"}});
+        s.create("/projects", ADMIN, project).await;
+        let member = json!({"role_id": 2, "member_group": {"group_name": "crew", "group_type": 3}});
+        s.expect(
+            Method::POST,
+            "/projects/crewp/members",
+            ADMIN,
+            Some(&member),
+        )
+        .await
+        .is(201);
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+
+        // The sign-in page offers the provider; it signs erin in, and she
+        // chooses her username.
+        c.goto(&s.u("/harbor/projects")).await.unwrap();
+        let button = text(&c, "#oidc-sign-in").await;
+        assert_eq!(button, "Sign in with Test IdP");
+        click(&c, "#oidc-sign-in").await;
+        c.wait()
+            .for_element(Locator::Css("input[name=login]"))
+            .await
+            .unwrap();
+        fill(&c, "input[name=login]", "erin").await;
+        fill(&c, "input[name=password]", "any").await;
+        click(&c, "button[type=submit]").await;
+        let suggested = c
+            .wait()
+            .for_element(Locator::Css("#username"))
+            .await
+            .unwrap();
+        assert_eq!(suggested.prop("value").await.unwrap().unwrap(), "Erin");
+        screenshot(&c, &format!("{}-oidc-onboard", s.backend)).await;
+        fill(&c, "#username", "erin").await;
+        submit(&c, "form[action='/harbor/oidc-onboard'] button").await;
+        assert!(
+            text(&c, "main").await.contains("crewp"),
+            "the group's project"
+        );
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/harbor/projects"));
+
+        // The profile shows the CLI secret; regenerating replaces it.
+        c.goto(&s.u("/harbor/account")).await.unwrap();
+        click(&c, "details summary").await;
+        let secret = text(&c, "#cli-secret").await;
+        screenshot(&c, &format!("{}-cli-secret", s.backend)).await;
+        let me = |secret: &str| {
+            let secret = secret.to_string();
+            async move {
+                s.expect(Method::GET, "/users/current", Some(("erin", &secret)), None)
+                    .await
+                    .status
+            }
+        };
+        assert_eq!(me(&secret).await, 200);
+        submit(&c, "button[value=cli_secret]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Your CLI secret was set.");
+        click(&c, "details summary").await;
+        let fresh = text(&c, "#cli-secret").await;
+        assert_ne!(fresh, secret);
+        assert_eq!((me(&secret).await, me(&fresh).await), (401, 200));
+
+        // Signing out ends the session at the provider too (it asks to
+        // confirm); the provider then refreshes nothing more for it.
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+        click(&c, "button[name=logout]").await;
+        for _ in 0..100 {
+            if c.current_url()
+                .await
+                .unwrap()
+                .path()
+                .ends_with("/harbor/sign-in")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/harbor/sign-in"));
+        assert_eq!(me(&fresh).await, 401);
+    }
+}

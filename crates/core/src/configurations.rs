@@ -66,6 +66,10 @@ enum Allowed {
     /// A password or client secret of at most this many bytes: stored
     /// sealed, never shown.
     Secret(usize),
+    /// A regular expression (or nothing).
+    Pattern,
+    /// A JSON object of strings, as text (or nothing).
+    StringMap,
 }
 
 impl Allowed {
@@ -87,6 +91,12 @@ impl Allowed {
             (Allowed::Text(max) | Allowed::Secret(max), serde_json::Value::String(s)) => {
                 (s.len() <= *max).then(|| s.clone())
             }
+            (Allowed::Pattern, serde_json::Value::String(s)) => {
+                (s.len() <= 1024 && regex::Regex::new(s).is_ok()).then(|| s.clone())
+            }
+            (Allowed::StringMap, serde_json::Value::String(s)) => (s.is_empty()
+                || serde_json::from_str::<BTreeMap<String, String>>(s).is_ok())
+            .then(|| s.clone()),
             (Allowed::OneOf(values), serde_json::Value::String(s)) => {
                 values.contains(&s.as_str()).then(|| s.clone())
             }
@@ -120,12 +130,14 @@ impl Allowed {
             Allowed::Text(max) | Allowed::Secret(max) => {
                 format!("a string of at most {max} bytes")
             }
+            Allowed::Pattern => "a regular expression".into(),
+            Allowed::StringMap => "a JSON object of strings, as a string".into(),
         }
     }
 }
 
 /// The authentication modes `auth_mode` may name.
-const AUTH_MODES: &[&str] = &["db_auth", "ldap_auth"];
+const AUTH_MODES: &[&str] = &["db_auth", "ldap_auth", "oidc_auth"];
 
 /// A text setting with no value until an administrator gives one.
 const fn text(key: &'static str) -> Editable {
@@ -191,6 +203,47 @@ const EDITABLE: &[Editable] = &[
         default: "memberof",
         allowed: Allowed::Text(256),
     },
+    text("oidc_name"),
+    text("oidc_endpoint"),
+    text("oidc_client_id"),
+    Editable {
+        key: "oidc_client_secret",
+        default: "",
+        allowed: Allowed::Secret(1024),
+    },
+    Editable {
+        key: "oidc_scope",
+        default: "openid,offline_access",
+        allowed: Allowed::Text(1024),
+    },
+    text("oidc_groups_claim"),
+    text("oidc_admin_group"),
+    Editable {
+        key: "oidc_group_filter",
+        default: "",
+        allowed: Allowed::Pattern,
+    },
+    text("oidc_user_claim"),
+    Editable {
+        key: "oidc_auto_onboard",
+        default: "false",
+        allowed: Allowed::Bool,
+    },
+    Editable {
+        key: "oidc_verify_cert",
+        default: "true",
+        allowed: Allowed::Bool,
+    },
+    Editable {
+        key: "oidc_extra_redirect_parms",
+        default: "",
+        allowed: Allowed::StringMap,
+    },
+    Editable {
+        key: "oidc_logout",
+        default: "false",
+        allowed: Allowed::Bool,
+    },
     Editable {
         key: "project_creation_restriction",
         default: "everyone",
@@ -242,8 +295,10 @@ pub struct Snapshot {
     pub banner_message: String,
     /// Lifetime of registry tokens.
     pub token_expiration_minutes: i64,
-    /// How users sign in (`db_auth`, `ldap_auth`).
+    /// How users sign in (`db_auth`, `ldap_auth`, `oidc_auth`).
     pub auth_mode: String,
+    /// The OIDC provider's name for sign-in pages (in OIDC mode).
+    pub oidc_provider_name: String,
 }
 
 /// The configuration service.
@@ -290,7 +345,8 @@ impl Configurations {
         }
     }
 
-    fn secrets(&self) -> CoreResult<&Secrets> {
+    /// The key that seals secrets.
+    pub(crate) fn secrets(&self) -> CoreResult<&Secrets> {
         (self.secrets.as_ref()).ok_or_else(|| CoreError::Internal("no key to seal secrets".into()))
     }
 
@@ -348,6 +404,10 @@ impl Configurations {
                 .parse()
                 .unwrap_or(self.token_expiration_minutes),
             auth_mode: get("auth_mode").to_string(),
+            oidc_provider_name: match get("auth_mode") {
+                "oidc_auth" => get("oidc_name").to_string(),
+                _ => String::new(),
+            },
         };
         *crate::lock_write(&self.snapshot) = snap.clone();
         Ok(snap)

@@ -33,6 +33,7 @@ pub mod cosign_keys;
 pub mod cve_exports;
 pub mod findings;
 pub mod jobs;
+pub mod oidc;
 pub mod projects;
 pub mod properties;
 pub mod query;
@@ -491,6 +492,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         28,
         "user_group",
         include_str!("../migrations/0028_user_group.sql"),
+    ),
+    (
+        29,
+        "oidc_user",
+        include_str!("../migrations/0029_oidc_user.sql"),
     ),
 ];
 

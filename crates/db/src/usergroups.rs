@@ -7,6 +7,8 @@ use sqlx::{Any, Executor, Row};
 
 /// An LDAP group (by DN).
 pub const LDAP: i64 = 1;
+/// An OIDC provider's group (by name).
+pub const OIDC: i64 = 3;
 
 /// A user group.
 #[derive(Debug, Clone, PartialEq)]

@@ -61,6 +61,7 @@ pub fn router(state: State) -> Router {
         .merge(adapter::router())
         .merge(token::router())
         .merge(api::login::router())
+        .merge(api::oidc::router())
         .merge(portal::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), durable))
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))

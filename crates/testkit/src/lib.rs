@@ -612,7 +612,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn read(r: Response) -> Reply {
+    /// Reads a whole response.
+    pub async fn read(r: Response) -> Reply {
         let (status, headers) = (r.status().as_u16(), r.headers().clone());
         let text = r.text().await.unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);

@@ -18,8 +18,14 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// Starts one and waits until it listens.
+    /// Starts one with no clients and waits until it listens.
     pub fn start() -> OidcProvider {
+        Self::start_with(&serde_json::json!({}))
+    }
+
+    /// Starts one with a setup (clients, accounts, access token lifetime:
+    /// see provider.mjs) and waits until it listens.
+    pub fn start_with(setup: &serde_json::Value) -> OidcProvider {
         let dir = std::env::var_os("BERTH_OIDC_PROVIDER_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -37,6 +43,7 @@ impl OidcProvider {
         let mut child = Command::new("node")
             .arg(&script)
             .arg(port.to_string())
+            .arg(setup.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -50,6 +57,20 @@ impl OidcProvider {
             child,
             script,
         }
+    }
+}
+
+impl OidcProvider {
+    /// Makes an account unknown to the provider (it refuses to refresh
+    /// that user's tokens) or known again.
+    pub async fn set_enabled(&self, login: &str, enabled: bool) {
+        let verb = if enabled { "enable" } else { "disable" };
+        let r = reqwest::Client::new()
+            .post(format!("{}/test/{verb}/{login}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
     }
 }
 

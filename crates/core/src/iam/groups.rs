@@ -1,14 +1,15 @@
-//! User groups (Harbor's `/usergroups`): LDAP groups by DN, kept here so
-//! projects can take them as members. A user's groups are the ones the
-//! directory reported at their last sign-in.
+//! User groups (Harbor's `/usergroups`): LDAP groups by DN and OIDC
+//! groups by name, kept here so projects can take them as members. A
+//! user's groups are the ones the directory or provider reported at their
+//! last sign-in.
 
 use super::rbac::{require, Action, Resource};
 use super::{ldap, ldap_unavailable, Iam, SecurityContext};
 use crate::error::{CoreError, CoreResult};
 use crate::notify::trail::{Operation, Target};
-/// A user group as the API and portal render it.
-pub use berth_db::usergroups::UserGroup;
 use berth_db::usergroups::{self, Filter};
+/// A user group as the API and portal render it; the kinds of group.
+pub use berth_db::usergroups::{UserGroup, LDAP, OIDC};
 use berth_db::{now_millis, DbError};
 
 const RESOURCE: Resource = Resource::System("user-group");
@@ -19,7 +20,8 @@ fn not_found(id: i64) -> CoreError {
 
 impl Iam {
     /// One page of groups with the total; in LDAP mode only LDAP groups
-    /// (optionally the one with `ldap_group_dn`), as Harbor lists them.
+    /// (optionally the one with `ldap_group_dn`), in OIDC mode only OIDC
+    /// groups, as Harbor lists them.
     pub async fn groups(
         &self,
         ctx: &SecurityContext,
@@ -29,12 +31,12 @@ impl Iam {
         limit: i64,
     ) -> CoreResult<(Vec<UserGroup>, i64)> {
         require(ctx, Action::List, RESOURCE).await?;
-        let ldap_mode = self.configurations.snapshot().auth_mode == "ldap_auth";
-        let dn = ldap_group_dn.filter(|d| ldap_mode && !d.is_empty());
+        let group_type = self.mode_group_type();
+        let dn = ldap_group_dn.filter(|d| group_type == Some(usergroups::LDAP) && !d.is_empty());
         let dn = dn.map(ldap::normalized_dn);
         let filter = Filter {
             name_like: name.filter(|n| !n.is_empty()),
-            group_type: ldap_mode.then_some(usergroups::LDAP),
+            group_type,
             ldap_group_dn: dn.as_deref(),
         };
         self.group_page(filter, offset, limit).await
@@ -81,8 +83,17 @@ impl Iam {
         (usergroups::by_id(self.db.reader(), id).await?).ok_or_else(|| not_found(id))
     }
 
-    /// Adds an LDAP group (the only kind this Berth's sign-in provides),
-    /// once the directory confirms its DN; returns its id.
+    /// The kind of group the authentication mode provides.
+    fn mode_group_type(&self) -> Option<i64> {
+        match self.configurations.snapshot().auth_mode.as_str() {
+            "ldap_auth" => Some(usergroups::LDAP),
+            "oidc_auth" => Some(usergroups::OIDC),
+            _ => None,
+        }
+    }
+
+    /// Adds an LDAP group, once the directory confirms its DN, or an OIDC
+    /// group by name; returns its id.
     pub async fn create_group(
         &self,
         ctx: &SecurityContext,
@@ -95,13 +106,18 @@ impl Iam {
             if name.trim().is_empty() {
                 return Err(CoreError::BadRequest("group_name is required".into()));
             }
-            if group_type != usergroups::LDAP {
-                return Err(CoreError::BadRequest(format!(
-                    "group_type {group_type} is not supported: only LDAP groups (1) are"
-                )));
-            }
-            self.ldap_group(ldap_group_dn).await?;
-            let dn = ldap::normalized_dn(ldap_group_dn);
+            let dn = match group_type {
+                usergroups::LDAP => {
+                    self.ldap_group(ldap_group_dn).await?;
+                    ldap::normalized_dn(ldap_group_dn)
+                }
+                usergroups::OIDC => String::new(),
+                _ => {
+                    return Err(CoreError::BadRequest(format!(
+                        "group_type {group_type} is not supported: LDAP (1) and OIDC (3) groups are"
+                    )))
+                }
+            };
             let now = now_millis();
             (usergroups::insert(self.db.writer(), group_type, name.trim(), &dn, now).await).map_err(
                 |e| {
@@ -138,6 +154,21 @@ impl Iam {
         }
         let group = self.ldap_group(dn).await?;
         Ok(self.ensure_group(usergroups::LDAP, &group.name, dn).await?)
+    }
+
+    /// The id of the OIDC group with this name, added when it is not here
+    /// yet (the provider will name it in its users' groups claim), as
+    /// Harbor adds a project member group by name in OIDC mode.
+    pub async fn oidc_group_id(&self, ctx: &SecurityContext, name: &str) -> CoreResult<i64> {
+        if !ctx.is_authenticated() {
+            return Err(CoreError::Unauthorized);
+        }
+        if self.mode_group_type() != Some(usergroups::OIDC) || name.trim().is_empty() {
+            return Err(CoreError::BadRequest(format!(
+                "a group is added by name only in OIDC mode: {name}"
+            )));
+        }
+        Ok(self.ensure_group(usergroups::OIDC, name.trim(), "").await?)
     }
 
     /// The id of a group a directory or provider names, added if new.

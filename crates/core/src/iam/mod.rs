@@ -4,6 +4,7 @@ pub mod context;
 pub mod groups;
 pub mod ldap;
 pub mod oidc;
+pub mod oidc_user;
 pub mod password;
 pub mod rbac;
 pub mod robots;
@@ -35,6 +36,8 @@ pub struct Iam {
     configurations: crate::Configurations,
     lockout: Arc<Lockout>,
     trail: Trail,
+    /// The OIDC provider's discovery document and keys, as last read.
+    oidc: oidc::ProviderCache,
     /// Robot accounts (they log in through the same door as users).
     pub robots: robots::Robots,
 }
@@ -187,6 +190,7 @@ impl Iam {
             robots: robots::Robots::new(db.clone(), projects),
             configurations,
             db,
+            oidc: oidc::ProviderCache::default(),
             lockout: Arc::new(Lockout {
                 max_failures: max_failures.max(1),
                 duration,
@@ -284,14 +288,22 @@ impl Iam {
         Ok(ctx)
     }
 
-    /// A sign-in (portal or `/c/login`): a login, recorded as one.
+    /// A sign-in (portal or `/c/login`): a login, recorded as one. In
+    /// OIDC mode only the first administrator signs in with a password
+    /// (the others through the provider; their CLI secrets are for
+    /// clients, not the portal), as Harbor has it.
     pub async fn sign_in(
         &self,
         username: &str,
         password: &str,
         source: Option<IpAddr>,
     ) -> CoreResult<Option<SecurityContext>> {
-        let result = self.login(username, password, source).await;
+        let result = match self.configurations.snapshot().auth_mode == "oidc_auth"
+            && !self.is_local_admin(username).await?
+        {
+            true => Ok(None),
+            false => self.login(username, password, source).await,
+        };
         let ok = matches!(result, Ok(Some(_)));
         (self.trail).record(username, Operation::Login, &Target::User(username), ok);
         result
@@ -352,12 +364,15 @@ impl Iam {
     /// signs in with the password stored here, so a directory outage
     /// cannot lock the system out.
     async fn authenticate(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
-        if self.configurations.snapshot().auth_mode == "ldap_auth"
-            && !self.is_local_admin(username).await?
-        {
-            return self.authenticate_ldap(username, password).await;
+        let mode = self.configurations.snapshot().auth_mode;
+        if mode == "db_auth" || mode.is_empty() || self.is_local_admin(username).await? {
+            return self.authenticate_locally(username, password).await;
         }
-        self.authenticate_locally(username, password).await
+        match mode.as_str() {
+            "ldap_auth" => self.authenticate_ldap(username, password).await,
+            "oidc_auth" => self.authenticate_cli_secret(username, password).await,
+            _ => Ok(None),
+        }
     }
 
     /// Whether `username` is the first system administrator.
@@ -769,6 +784,16 @@ impl Iam {
             Ok(())
         };
         self.audited(ctx, Operation::Update, id, work).await
+    }
+
+    /// Whether user `id`'s profile and password are kept here (so the
+    /// portal offers to change them).
+    pub async fn keeps_profile(&self, id: i64) -> CoreResult<bool> {
+        match self.require_local(id).await {
+            Ok(()) => Ok(true),
+            Err(CoreError::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Refuses to change user `id` here when a directory keeps users'

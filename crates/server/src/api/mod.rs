@@ -14,6 +14,7 @@ mod jobservice;
 mod ldap;
 pub mod login;
 mod model;
+pub mod oidc;
 mod openapi;
 mod projects;
 mod registries;

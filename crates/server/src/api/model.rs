@@ -56,6 +56,25 @@ pub struct UserResp {
     pub creation_time: String,
     #[schema(format = DateTime)]
     pub update_time: String,
+    /// For a user the OIDC provider signs in, read by themselves or an
+    /// administrator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_user_meta: Option<OidcUserInfo>,
+}
+
+/// What is kept of a user the OIDC provider signs in.
+#[derive(Serialize, ToSchema)]
+pub struct OidcUserInfo {
+    pub id: i64,
+    pub user_id: i64,
+    /// The provider's subject followed by its issuer.
+    pub subiss: String,
+    /// The CLI secret: the password of docker, skopeo, helm.
+    pub secret: String,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
 }
 
 /// A user found by `/users/search`.
@@ -479,7 +498,7 @@ pub struct GeneralInfo {
     pub primary_auth_mode: bool,
     pub self_registration: bool,
     pub banner_message: String,
-    /// Empty: sign-in is by database accounts.
+    /// The OIDC provider's name in OIDC mode, else empty.
     pub oidc_provider_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub harbor_version: Option<String>,

@@ -459,11 +459,13 @@ struct MemberUserReq {
     username: Option<String>,
 }
 
-/// A group, by id or (an LDAP group, added when new) DN.
+/// A group, by id, by DN (an LDAP group, added when new) or by name (an
+/// OIDC group, added when new).
 #[derive(Deserialize, ToSchema)]
 struct MemberGroupReq {
     id: Option<i64>,
     ldap_group_dn: Option<String>,
+    group_name: Option<String>,
 }
 
 /// Adds a member.
@@ -505,9 +507,22 @@ async fn add_member(
                 .await?;
             NewMember::Group(state.iam.ldap_group_id(&ctx, &dn).await?)
         }
+        (
+            _,
+            Some(MemberGroupReq {
+                group_name: Some(name),
+                ..
+            }),
+        ) if !name.is_empty() => {
+            (state.projects)
+                .authorized(&ctx, &key(&headers, &p), Action::Create, Kind::Member)
+                .await?;
+            NewMember::Group(state.iam.oidc_group_id(&ctx, &name).await?)
+        }
         _ => {
             return Err(ApiError::bad_request(
-                "member_user with user_id or username, or member_group with id or ldap_group_dn, is required",
+                "member_user with user_id or username, or member_group with id, ldap_group_dn \
+                 or group_name, is required",
             ))
         }
     };

@@ -90,7 +90,7 @@ async fn systeminfo(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<GeneralInf
         primary_auth_mode: false,
         self_registration: settings.self_registration,
         banner_message: settings.banner_message,
-        oidc_provider_name: String::new(),
+        oidc_provider_name: settings.oidc_provider_name,
         harbor_version: None,
         current_time: None,
         external_url: None,

@@ -1,7 +1,7 @@
 //! `/api/v2.0/users`.
 
 use super::model::Errors;
-use super::model::{Permission, UserResp, UserSearchRespItem};
+use super::model::{OidcUserInfo, Permission, UserResp, UserSearchRespItem};
 use super::ApiJson;
 use super::{created, filter, query_value, timestamp, ApiError, Ctx, ListParams, Page};
 use crate::State;
@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State as S};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use berth_core::iam::context::SecurityContext;
 use berth_core::iam::User;
 use berth_core::iam::UserRequest;
 use serde::Deserialize;
@@ -24,6 +25,7 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(get_one, update, delete_one))
         .routes(routes!(password))
         .routes(routes!(sysadmin))
+        .routes(routes!(cli_secret))
 }
 
 /// Harbor's `UserResp` (never the password or its hash).
@@ -38,7 +40,28 @@ fn user_json(u: &User) -> UserResp {
         admin_role_in_auth: u.admin_role_in_auth,
         creation_time: timestamp(u.creation_time),
         update_time: timestamp(u.update_time),
+        oidc_user_meta: None,
     }
+}
+
+/// A user with their OIDC record, when they have one.
+async fn user_with_meta(
+    state: &State,
+    ctx: &SecurityContext,
+    u: &User,
+) -> Result<Json<UserResp>, ApiError> {
+    let meta = state.iam.oidc_user_meta(ctx, u.user_id).await?;
+    Ok(Json(UserResp {
+        oidc_user_meta: meta.map(|m| OidcUserInfo {
+            id: m.id,
+            user_id: m.user_id,
+            subiss: m.subiss,
+            secret: m.secret,
+            creation_time: timestamp(m.creation_time),
+            update_time: timestamp(m.update_time),
+        }),
+        ..user_json(u)
+    }))
 }
 
 /// A new user.
@@ -107,7 +130,8 @@ async fn list(
 #[utoipa::path(get, path = "/api/v2.0/users/current", tag = "user", operation_id = "getCurrentUserInfo",
     responses((status = 200, description = "The caller", body = UserResp)))]
 async fn current(S(state): S<State>, Ctx(ctx): Ctx) -> Result<Json<UserResp>, ApiError> {
-    Ok(Json(user_json(&state.iam.current_user(&ctx).await?)))
+    let me = state.iam.current_user(&ctx).await?;
+    user_with_meta(&state, &ctx, &me).await
 }
 
 /// One user (administrators, or the user themselves).
@@ -118,12 +142,10 @@ async fn get_one(
     Path(id): Path<String>,
     Ctx(ctx): Ctx,
 ) -> Result<Json<UserResp>, ApiError> {
-    Ok(Json(user_json(
-        &state
-            .iam
-            .get_user(&ctx, super::path_id(&id, "user id")?)
-            .await?,
-    )))
+    let user = (state.iam)
+        .get_user(&ctx, super::path_id(&id, "user id")?)
+        .await?;
+    user_with_meta(&state, &ctx, &user).await
 }
 
 /// Users whose name contains `username`, for any signed-in caller.
@@ -281,5 +303,29 @@ async fn sysadmin(
         .iam
         .set_sysadmin(&ctx, super::path_id(&id, "user id")?, req.sysadmin_flag)
         .await?;
+    Ok(StatusCode::OK)
+}
+
+/// A new CLI secret (empty: a random one).
+#[derive(Deserialize, ToSchema)]
+struct CliSecretReq {
+    #[serde(default)]
+    secret: String,
+}
+
+/// Sets a user's CLI secret (the user or an administrator; OIDC mode only).
+#[utoipa::path(put, path = "/api/v2.0/users/{id}/cli_secret", tag = "user",
+    operation_id = "setCliSecret", request_body = CliSecretReq,
+    responses((status = 200, description = "Set; the old secret no longer works"),
+        (status = 400, description = "The secret does not meet the rule", body = Errors),
+        (status = 412, description = "Not in OIDC mode", body = Errors)))]
+async fn cli_secret(
+    S(state): S<State>,
+    Path(id): Path<String>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<CliSecretReq>,
+) -> Result<StatusCode, ApiError> {
+    let id = super::path_id(&id, "user id")?;
+    state.iam.set_cli_secret(&ctx, id, &req.secret).await?;
     Ok(StatusCode::OK)
 }

@@ -26,6 +26,7 @@ pub fn router() -> Router<State> {
         .route("/harbor/logs", get(logs))
         .route("/harbor/configs", get(configs).post(configure))
         .route("/harbor/configs/ldap-ping", post(ldap_ping))
+        .route("/harbor/configs/oidc-ping", post(oidc_ping))
         .route(
             "/harbor/job-service-dashboard",
             get(job_queues).post(act_on_queue),
@@ -209,6 +210,7 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
                 select #auth_mode name="auth_mode" disabled[mode_fixed] {
                     option value="db_auth" selected[mode == "db_auth"] { "Database" }
                     option value="ldap_auth" selected[mode == "ldap_auth"] { "LDAP" }
+                    option value="oidc_auth" selected[mode == "oidc_auth"] { "OIDC" }
                 }
                 @if mode_fixed {
                     p.hint { "Fixed: users other than the first administrator exist." }
@@ -219,6 +221,7 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
                     value=(value("token_expiration"));
             }
             (ldap_fields(&v, &value))
+            (oidc_fields(&v, &value))
             fieldset {
                 legend { "System" }
                 label for="project_creation_restriction" { "Who may create projects" }
@@ -233,7 +236,8 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
             }
             p {
                 button type="submit" { "Save" } " "
-                button.secondary type="submit" formaction="/harbor/configs/ldap-ping" { "Test LDAP connection" }
+                button.secondary type="submit" formaction="/harbor/configs/ldap-ping" { "Test LDAP connection" } " "
+                button.secondary type="submit" formaction="/harbor/configs/oidc-ping" { "Test OIDC provider" }
             }
         }
     };
@@ -260,15 +264,19 @@ const LDAP_TEXT: &[(&str, &str)] = &[
 /// The LDAP search scopes, by Harbor's numbers.
 const LDAP_SCOPES: &[(&str, &str)] = &[("0", "Base"), ("1", "One level"), ("2", "Subtree")];
 
+/// A setting as the form shows it: as typed when the form comes back
+/// with an error, else as stored.
+fn shown(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value, k: &str) -> String {
+    let stored = match value(k) {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    v.typed(k, &stored).to_string()
+}
+
 /// The LDAP settings (the form's second button tries them unsaved).
 fn ldap_fields(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value) -> Markup {
-    let text = |k: &str| {
-        let stored = match value(k) {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        v.typed(k, &stored).to_string()
-    };
+    let text = |k: &str| shown(v, value, k);
     let ticked = |k: &str| v.ticked(k, "on", value(k) == true);
     let scope = |key: &str| {
         html! {
@@ -296,6 +304,79 @@ fn ldap_fields(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value) -> Markup 
             label { input type="checkbox" name="ldap_verify_cert" checked[ticked("ldap_verify_cert")]; "Verify the server's certificate" }
         }
     }
+}
+
+/// The OIDC settings (`oidc_*`) that are text, with their labels.
+const OIDC_TEXT: &[(&str, &str)] = &[
+    ("oidc_name", "Provider name (on the sign-in button)"),
+    ("oidc_endpoint", "Provider endpoint (its issuer URL)"),
+    ("oidc_client_id", "Client ID"),
+    ("oidc_scope", "Scopes (comma-separated)"),
+    ("oidc_groups_claim", "Groups claim"),
+    ("oidc_admin_group", "Admin group"),
+    ("oidc_group_filter", "Group filter (regular expression)"),
+    ("oidc_user_claim", "Username claim (empty: name)"),
+    (
+        "oidc_extra_redirect_parms",
+        "Extra authorization parameters (JSON object)",
+    ),
+];
+/// The OIDC settings that are switches, with their labels.
+const OIDC_SWITCHES: &[(&str, &str)] = &[
+    ("oidc_verify_cert", "Verify the provider's certificate"),
+    (
+        "oidc_auto_onboard",
+        "On-board new users automatically (username from the claim)",
+    ),
+    ("oidc_logout", "Signing out also signs out at the provider"),
+];
+
+/// The OIDC settings; this server's callback URL is the redirect URI to
+/// register with the provider.
+fn oidc_fields(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value) -> Markup {
+    html! {
+        fieldset {
+            legend { "OIDC" }
+            @for (key, label) in OIDC_TEXT {
+                label for=(key) { (label) }
+                input id=(key) type="text" name=(key) value=(shown(v, value, key));
+            }
+            label for="oidc_client_secret" { "Client secret (left empty: unchanged)" }
+            input #oidc_client_secret type="password" name="oidc_client_secret" autocomplete="off";
+            @for (key, label) in OIDC_SWITCHES {
+                label { input type="checkbox" name=(key) checked[v.ticked(key, "on", value(key) == true)]; (label) }
+            }
+        }
+    }
+}
+
+/// The OIDC settings a configuration form gives (the client secret only
+/// when one was typed).
+fn oidc_changes(form: &super::Form) -> Vec<(String, serde_json::Value)> {
+    let mut out: Vec<(String, serde_json::Value)> = OIDC_TEXT
+        .iter()
+        .map(|(k, _)| (k.to_string(), form.get(k).trim().into()))
+        .collect();
+    for (k, _) in OIDC_SWITCHES {
+        out.push((k.to_string(), form.checked(k).into()));
+    }
+    if !form.get("oidc_client_secret").is_empty() {
+        out.push((
+            "oidc_client_secret".into(),
+            form.get("oidc_client_secret").into(),
+        ));
+    }
+    out
+}
+
+/// Tries the provider endpoint of the configuration form (nothing is saved).
+pub async fn oidc_ping(S(state): S<State>, Posted(v, form): Posted) -> Response {
+    let url = form.get("oidc_endpoint").trim();
+    let result = (state.iam)
+        .oidc_ping(&v.ctx, url, form.checked("oidc_verify_cert"))
+        .await
+        .map(|()| format!("The OIDC provider at {url} answered with its discovery document."));
+    outcome_tried("/harbor/configs", result, &form)
 }
 
 /// The LDAP settings a configuration form gives: text as typed, the
@@ -374,6 +455,7 @@ pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response 
         changes.insert("auth_mode".into(), form.get("auth_mode").into());
     }
     changes.extend(ldap_changes(&form));
+    changes.extend(oidc_changes(&form));
     let result = state.configurations.update(&v.ctx, &changes).await;
     outcome(
         "/harbor/configs",

@@ -1,6 +1,7 @@
 //! The administrators' groups page (Harbor's Groups): the user groups
-//! projects can take as members, a form to add an LDAP group by its DN,
-//! and each group's rename and delete.
+//! projects can take as members, a form to add one (an LDAP group by its
+//! DN, an OIDC group by the name the provider's groups claim gives), and
+//! each group's rename and delete.
 
 use super::{
     actions, csrf_field, form_set, head, outcome_keeping, page, refusal, row_button, Col, Posted,
@@ -11,6 +12,7 @@ use axum::extract::State as S;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use berth_core::iam::groups::{LDAP, OIDC};
 use berth_core::CoreError;
 use maud::html;
 
@@ -25,6 +27,7 @@ async fn show(S(state): S<State>, v: Viewer) -> Response {
         Ok(l) => l,
         Err(e) => return refusal(&v, &e),
     };
+    let oidc = state.configurations.snapshot().auth_mode == "oidc_auth";
     let cols = [
         Col::Plain("Name"),
         Col::Plain("Type"),
@@ -32,7 +35,7 @@ async fn show(S(state): S<State>, v: Viewer) -> Response {
     ];
     let body = html! {
         h1 { "Groups" }
-        p.muted { "Groups can be members of projects: whoever belongs to one (as the directory said at their last sign-in) has its role there." }
+        p.muted { "Groups can be members of projects: whoever belongs to one (as the directory or provider said at their last sign-in) has its role there." }
         @if list.is_empty() {
             p.muted { "No group yet." }
         } @else {
@@ -43,7 +46,7 @@ async fn show(S(state): S<State>, v: Viewer) -> Response {
                     @for g in &list {
                         tr {
                             td { (g.group_name) }
-                            td { @if g.group_type == 1 { "LDAP" } @else { (g.group_type) } }
+                            td { (match g.group_type { LDAP => "LDAP", OIDC => "OIDC", _ => "HTTP" }) }
                             td.wide { code { (g.ldap_group_dn) } }
                             @if !v.read_only {
                                 td {
@@ -63,11 +66,13 @@ async fn show(S(state): S<State>, v: Viewer) -> Response {
                 }
             } }
         }
-        (form_set(&v, HERE, "New LDAP group", html! {
+        (form_set(&v, HERE, if oidc { "New OIDC group" } else { "New LDAP group" }, html! {
             label for="name" { "Name" }
             input #name type="text" name="name" required value=(v.typed("name", ""));
-            label for="ldap_group_dn" { "LDAP group DN" }
-            input #ldap_group_dn type="text" name="ldap_group_dn" required value=(v.typed("ldap_group_dn", ""));
+            @if !oidc {
+                label for="ldap_group_dn" { "LDAP group DN" }
+                input #ldap_group_dn type="text" name="ldap_group_dn" required value=(v.typed("ldap_group_dn", ""));
+            }
             p { button type="submit" name="action" value="add" { "Add group" } }
         }))
     };
@@ -79,10 +84,13 @@ async fn save(S(state): S<State>, Posted(v, form): Posted) -> Response {
     let id = form.get("id").parse::<i64>().unwrap_or(0);
     let name = form.get("name").trim();
     let result = match form.get("action") {
-        "add" => (iam
-            .create_group(&v.ctx, name, 1, form.get("ldap_group_dn").trim())
-            .await)
-            .map(|_| format!("The group {name} was added.")),
+        "add" => {
+            let oidc = state.configurations.snapshot().auth_mode == "oidc_auth";
+            let kind = if oidc { OIDC } else { LDAP };
+            (iam.create_group(&v.ctx, name, kind, form.get("ldap_group_dn").trim())
+                .await)
+                .map(|_| format!("The group {name} was added."))
+        }
         "rename" => (iam.rename_group(&v.ctx, id, name).await)
             .map(|()| format!("The group is now named {name}.")),
         "delete" => (iam.delete_group(&v.ctx, id).await).map(|()| "The group was deleted.".into()),

@@ -20,7 +20,7 @@ mod users;
 mod webhooks;
 
 use crate::State;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -45,6 +45,10 @@ pub fn router() -> Router<State> {
         .route("/favicon.ico", get(favicon))
         .route("/harbor/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/harbor/sign-out", post(sign_in::sign_out))
+        .route(
+            "/harbor/oidc-onboard",
+            get(sign_in::onboard_form).post(sign_in::onboard),
+        )
         .route(
             "/harbor/sign-up",
             get(sign_in::sign_up_form).post(sign_in::sign_up),
@@ -105,6 +109,14 @@ fn harbor_links() -> Router<State> {
     let to = |target: &'static str| get(move || async move { Redirect::permanent(target) });
     Router::new()
         .route("/harbor/clearing-job/gc", to("/harbor/gc"))
+        .route("/account/sign-in", to("/harbor/sign-in"))
+        .route(
+            "/oidc-onboard",
+            get(|RawQuery(q): RawQuery| async move {
+                let q = q.map(|q| format!("?{q}")).unwrap_or_default();
+                Redirect::to(&format!("/harbor/oidc-onboard{q}"))
+            }),
+        )
         .route("/harbor/audit-log", to("/harbor/logs"))
         .route("/harbor/logs/audit-log", to("/harbor/logs"))
         .route(
@@ -281,6 +293,11 @@ async fn viewer(state: &State, headers: &HeaderMap) -> Result<Viewer, Response> 
         }
         None => Err(Redirect::to("/harbor/sign-in").into_response()),
     }
+}
+
+/// `s` escaped for a URL's query.
+pub(crate) fn query_escape(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Where to go after signing in: a portal page of this Berth only (never
@@ -779,7 +796,7 @@ pub async fn read_only(state: &State, headers: &HeaderMap, message: &str) -> Res
 }
 
 /// A query parameter's value.
-pub(super) fn param(query: &Option<String>, key: &str) -> String {
+pub(crate) fn param(query: &Option<String>, key: &str) -> String {
     form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())

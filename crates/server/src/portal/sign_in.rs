@@ -18,23 +18,35 @@ pub async fn form(S(state): S<State>, headers: HeaderMap, RawQuery(query): RawQu
     if super::viewer(&state, &headers).await.is_ok() {
         return Redirect::to(next).into_response();
     }
-    let sign_up = state.configurations.snapshot().self_registration;
-    render(&headers, None, StatusCode::OK, sign_up, next)
+    render(&state, &headers, None, StatusCode::OK, next)
 }
 
 fn render(
+    state: &State,
     headers: &HeaderMap,
     error: Option<&str>,
     status: StatusCode,
-    sign_up: bool,
     next: &str,
 ) -> Response {
+    let settings = state.configurations.snapshot();
+    let sign_up = error.is_none() && settings.self_registration;
+    let oidc = settings.auth_mode == "oidc_auth";
     let token = berth_core::iam::random_token();
     let body = html! {
         div.sign-in {
             h1 { "Sign in to Berth" }
             @if let Some(e) = error {
                 div.notice.err role="alert" { (e) }
+            }
+            @if oidc {
+                p {
+                    a.button #oidc-sign-in href={ "/c/oidc/login?redirect_url=" (super::query_escape(next)) } {
+                        "Sign in with "
+                        @if settings.oidc_provider_name.is_empty() { "the OIDC provider" }
+                        @else { (settings.oidc_provider_name) }
+                    }
+                }
+                h2 { "Administrator" }
             }
             form method="post" action="/harbor/sign-in" {
                 input type="hidden" name="_csrf" value=(token);
@@ -154,10 +166,10 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
         Ok(Some(ctx)) => ctx,
         Ok(None) => {
             return render(
+                &state,
                 &headers,
                 Some("Invalid username or password."),
                 StatusCode::UNAUTHORIZED,
-                false,
                 next,
             )
         }
@@ -167,7 +179,7 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
                 berth_core::CoreError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            return render(&headers, Some(&super::message(&e)), status, false, next);
+            return render(&state, &headers, Some(&super::message(&e)), status, next);
         }
     };
     match session::start(&state, &ctx).await {
@@ -177,25 +189,91 @@ pub async fn submit(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Resp
             resp
         }
         Err(e) => render(
+            &state,
             &headers,
             Some(&super::message(&e)),
             StatusCode::FORBIDDEN,
-            false,
             next,
         ),
     }
 }
 
+/// Ends the session; with `oidc_logout`, the browser then signs out at
+/// the provider too.
 pub async fn sign_out(S(state): S<State>, headers: HeaderMap, Posted(_, _): Posted) -> Response {
-    if let Some(sid) = session::session_id(&headers) {
-        if let Err(e) = state.iam.end_session(sid).await {
-            return redirect_with("/harbor/projects", Flash::Err(super::message(&e)));
-        }
-    }
-    let mut resp = redirect_with("/harbor/sign-in", Flash::Ok("You have signed out.".into()));
+    let to = match crate::api::oidc::signed_out_to(&state, &headers).await {
+        Ok(to) => to,
+        Err(e) => return redirect_with("/harbor/projects", Flash::Err(super::message(&e))),
+    };
+    let mut resp = match to.starts_with("/harbor/") {
+        true => redirect_with(&to, Flash::Ok("You have signed out.".into())),
+        false => Redirect::to(&to).into_response(),
+    };
     resp.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_static(session::CLEAR_COOKIE),
     );
     resp
+}
+
+/// The page where a user the OIDC provider signed in for the first time
+/// chooses their username (`?username=` suggests one).
+pub async fn onboard_form(RawQuery(query): RawQuery) -> Response {
+    let username = super::param(&query, "username");
+    let next = super::param(&query, "redirect_url");
+    onboard_page(&username, &next, None, StatusCode::OK)
+}
+
+fn onboard_page(username: &str, next: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let token = berth_core::iam::random_token();
+    let body = html! {
+        div.sign-in {
+            h1 { "Choose your username" }
+            p { "The OIDC provider signed you in. Choose the name Berth will know you by." }
+            @if let Some(e) = error {
+                div.notice.err role="alert" { (e) }
+            }
+            form method="post" action="/harbor/oidc-onboard" {
+                input type="hidden" name="_csrf" value=(token);
+                input type="hidden" name="redirect_url" value=(next);
+                label for="username" { "Username" }
+                input #username type="text" name="username" value=(username) required autofocus;
+                p { button type="submit" { "Continue" } }
+            }
+        }
+    };
+    let resp = respond(status, layout(None, "Choose your username", None, body));
+    with_form_cookie(resp, status, &token)
+}
+
+pub async fn onboard(S(state): S<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if !form_checks(&headers, &form) {
+        return super::refused(None);
+    }
+    let (username, next) = (form.get("username").trim(), form.get("redirect_url"));
+    let key = session::cookie(&headers, crate::api::oidc::STATE_COOKIE);
+    let started = match state.iam.oidc_onboard(key, username).await {
+        Ok((ctx, _)) => session::start(&state, &ctx).await,
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok((cookie, _)) => {
+            let to = super::safe_next(next).unwrap_or("/harbor/projects");
+            let mut resp = Redirect::to(to).into_response();
+            resp.headers_mut().append(header::SET_COOKIE, cookie);
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_static(crate::api::oidc::CLEAR_STATE),
+            );
+            resp
+        }
+        Err(e) => {
+            let status = match &e {
+                berth_core::CoreError::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            onboard_page(username, next, Some(&super::message(&e)), status)
+        }
+    }
 }

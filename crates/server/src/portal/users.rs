@@ -282,8 +282,20 @@ pub async fn account(S(state): S<State>, v: Viewer) -> Response {
         Ok(u) => u,
         Err(e) => return refusal(&v, &e),
     };
+    let oidc = match state.iam.oidc_user_meta(&v.ctx, me.user_id).await {
+        Ok(m) => m,
+        Err(e) => return refusal(&v, &e),
+    };
+    let local = match state.iam.keeps_profile(me.user_id).await {
+        Ok(l) => l,
+        Err(e) => return refusal(&v, &e),
+    };
     let body = html! {
         h1 { "My account" }
+        @if !local {
+            p.muted { "Your name, email and password are kept by the LDAP directory or OIDC provider you sign in with." }
+        }
+        @if local {
         (form_set(&v, "/harbor/account", &format!("Profile of {}", me.username), html! {
             label for="email" { "Email" }
             input #email type="text" inputmode="email" name="email" value=(me.email.as_deref().unwrap_or(""));
@@ -293,12 +305,26 @@ pub async fn account(S(state): S<State>, v: Viewer) -> Response {
             input #comment type="text" name="comment" value=(me.comment);
             p { button type="submit" name="action" value="profile" { "Save profile" } }
         }))
-        (form_set(&v, "/harbor/account", "Change password", html! {
-            label for="old_password" { "Current password" }
-            input #old_password type="password" name="old_password" required autocomplete="current-password";
-            (new_password_field())
-            p { button type="submit" name="action" value="password" { "Change password" } }
-        }))
+        }
+        @if let Some(meta) = &oidc {
+            (form_set(&v, "/harbor/account", "CLI secret", html! {
+                p.hint { "The password of docker, skopeo and helm for " (me.username)
+                    ": it works while the OIDC provider still vouches for you." }
+                details { summary { "Show the CLI secret" } p { code #cli-secret { (meta.secret) } } }
+                label for="cli_secret" { "New secret (empty: a random one)" }
+                input #cli_secret type="password" name="cli_secret" autocomplete="new-password"
+                    aria-describedby="cli_secret_help";
+                p #cli_secret_help .muted { (PASSWORD_RULE) }
+                p { button type="submit" name="action" value="cli_secret" { "Set CLI secret" } }
+            }))
+        } @else if local {
+            (form_set(&v, "/harbor/account", "Change password", html! {
+                label for="old_password" { "Current password" }
+                input #old_password type="password" name="old_password" required autocomplete="current-password";
+                (new_password_field())
+                p { button type="submit" name="action" value="password" { "Change password" } }
+            }))
+        }
     };
     page(&v, "My account", body)
 }
@@ -310,7 +336,12 @@ pub async fn update_account(S(state): S<State>, Posted(v, form): Posted) -> Resp
             Flash::Err("Robots have no account page.".into()),
         );
     };
-    let result = if form.get("action") == "password" {
+    let result = if form.get("action") == "cli_secret" {
+        (state.iam)
+            .set_cli_secret(&v.ctx, id, form.get("cli_secret"))
+            .await
+            .map(|()| "Your CLI secret was set.".to_string())
+    } else if form.get("action") == "password" {
         state
             .iam
             .change_password(
