@@ -469,3 +469,83 @@ async fn users_sign_in_through_the_provider_and_push_with_their_cli_secret() {
         provider.set_enabled("alice", true).await;
     }
 }
+
+/// UAA mode: the server checks passwords by the OAuth2 password grant
+/// (the test provider answering at UAA's paths); users are on-boarded
+/// with the name and email its userinfo gives, a wrong password is a
+/// 401, and when the server is gone the sign-in says so while the
+/// administrator still signs in.
+#[tokio::test]
+async fn uaa_checks_passwords_by_the_password_grant() {
+    let servers = servers().await;
+    let provider = OidcProvider::start_with(&json!({
+        "uaa": true,
+        "clients": [{"client_id": "berth-uaa", "client_secret": "Uaa-client-1",
+            "grant_types": ["password"], "response_types": [], "redirect_uris": []}],
+        "accounts": {"uma": {"name": "Uma U", "email": "uma@uaa.test", "password": "Uma-pass-1"}},
+    }));
+    for s in &servers {
+        let settings = json!({
+            "auth_mode": "uaa_auth",
+            "uaa_endpoint": provider.url,
+            "uaa_client_id": "berth-uaa",
+            "uaa_client_secret": "Uaa-client-1",
+            "uaa_verify_cert": false,
+        });
+        s.configure(settings).await.is(200);
+        let all = s
+            .expect(Method::GET, "/configurations", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(all["uaa_endpoint"]["value"], provider.url.as_str());
+        assert!(all.get("uaa_client_secret").is_none(), "{all}");
+
+        let uma = Some(("uma", "Uma-pass-1"));
+        let me = s
+            .expect(Method::GET, "/users/current", uma, None)
+            .await
+            .is(200);
+        assert_eq!(me["username"], "uma");
+        assert_eq!(me["realname"], "Uma U");
+        assert_eq!(me["email"], "uma@uaa.test");
+        assert_eq!(me["comment"], "From UAA");
+        let form = [("principal", "uma"), ("password", "Uma-pass-1")];
+        let r = s
+            .anon
+            .post(s.u("/c/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the portal's sign-in");
+        let wrong = Some(("uma", "Uma-pass-2"));
+        s.expect(Method::GET, "/users/current", wrong, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        let nobody = Some(("nobody", "Uma-pass-1"));
+        s.expect(Method::GET, "/users/current", nobody, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        // The token service signs UAA users in too.
+        let r = s
+            .anon
+            .get(s.u("/service/token?service=harbor-registry&scope=repository:p/x:pull"))
+            .basic_auth("uma", Some("Uma-pass-1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    drop(provider);
+    for s in &servers {
+        let uma = Some(("uma", "Uma-pass-1"));
+        let e = s
+            .expect(Method::GET, "/users/current", uma, None)
+            .await
+            .error(401, "UNAUTHORIZED");
+        assert!(e.to_string().contains("UAA server could not check"), "{e}");
+        s.expect(Method::GET, "/users/current", ADMIN, None)
+            .await
+            .is(200);
+    }
+}

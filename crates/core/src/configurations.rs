@@ -137,7 +137,7 @@ impl Allowed {
 }
 
 /// The authentication modes `auth_mode` may name.
-const AUTH_MODES: &[&str] = &["db_auth", "ldap_auth", "oidc_auth"];
+const AUTH_MODES: &[&str] = &["db_auth", "ldap_auth", "oidc_auth", "uaa_auth"];
 
 /// A text setting with no value until an administrator gives one.
 const fn text(key: &'static str) -> Editable {
@@ -244,6 +244,18 @@ const EDITABLE: &[Editable] = &[
         default: "false",
         allowed: Allowed::Bool,
     },
+    text("uaa_endpoint"),
+    text("uaa_client_id"),
+    Editable {
+        key: "uaa_client_secret",
+        default: "",
+        allowed: Allowed::Secret(1024),
+    },
+    Editable {
+        key: "uaa_verify_cert",
+        default: "true",
+        allowed: Allowed::Bool,
+    },
     Editable {
         key: "project_creation_restriction",
         default: "everyone",
@@ -295,7 +307,7 @@ pub struct Snapshot {
     pub banner_message: String,
     /// Lifetime of registry tokens.
     pub token_expiration_minutes: i64,
-    /// How users sign in (`db_auth`, `ldap_auth`, `oidc_auth`).
+    /// How users sign in (`db_auth`, `ldap_auth`, `oidc_auth`, `uaa_auth`).
     pub auth_mode: String,
     /// The OIDC provider's name for sign-in pages (in OIDC mode).
     pub oidc_provider_name: String,

@@ -9,7 +9,13 @@
 // on the user's behalf. `POST /test/disable/<login>` makes an account
 // unknown until `POST /test/enable/<login>`, as when a directory removes
 // a user: the provider then refuses to refresh its tokens.
-import Provider from 'oidc-provider';
+//
+// With `uaa: true` it also answers as Cloud Foundry UAA does for Harbor's
+// UAA mode: the OAuth2 password grant at /oauth/token (checking the
+// accounts' `password`) and the userinfo endpoint at /userinfo (with
+// `user_name`). The package has no password grant of its own (OAuth 2.1
+// drops it), so that one handler is written here.
+import Provider, { errors } from 'oidc-provider';
 
 const port = Number(process.argv[2]);
 const setup = JSON.parse(process.argv[3] || '{}');
@@ -23,10 +29,11 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     ...c,
   })),
   cookies: { keys: ['berth-test-cookie-key'] },
+  ...(setup.uaa ? { routes: { token: '/oauth/token', userinfo: '/userinfo' } } : {}),
   claims: {
     openid: ['sub'],
     email: ['email'],
-    profile: ['name', 'preferred_username'],
+    profile: ['name', 'preferred_username', 'user_name'],
     groups: ['groups'],
   },
   scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
@@ -57,6 +64,7 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
           sub: id,
           name: a.name ?? id,
           preferred_username: id,
+          user_name: id,
           email: a.email ?? `${id}@example.com`,
           groups: a.groups ?? [],
         };
@@ -77,6 +85,30 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     return grant;
   },
 });
+
+if (setup.uaa) {
+  provider.registerGrantType('password', async (ctx) => {
+    const { username, password } = ctx.oidc.params;
+    const a = accounts[username];
+    if (!a || a.password !== password || disabled.has(username)) {
+      throw new errors.InvalidGrant('invalid username or password');
+    }
+    const { client } = ctx.oidc;
+    const scope = 'openid email profile';
+    const grant = new provider.Grant({ accountId: username, clientId: client.clientId });
+    grant.addOIDCScope(scope);
+    const grantId = await grant.save();
+    const token = new provider.AccessToken({
+      accountId: username, client, grantId, scope, gty: 'password',
+    });
+    ctx.body = {
+      access_token: await token.save(),
+      token_type: 'Bearer',
+      expires_in: token.expiration,
+      scope,
+    };
+  }, ['username', 'password', 'scope']);
+}
 
 provider.use(async (ctx, next) => {
   const m = ctx.path.match(/^\/test\/(disable|enable)\/(.+)$/);

@@ -11,6 +11,7 @@ pub mod robots;
 mod role;
 pub mod secrets;
 pub mod token;
+pub mod uaa;
 
 use crate::error::{CoreError, CoreResult};
 use crate::notify::trail::{Operation, Target, Trail};
@@ -371,6 +372,7 @@ impl Iam {
         match mode.as_str() {
             "ldap_auth" => self.authenticate_ldap(username, password).await,
             "oidc_auth" => self.authenticate_cli_secret(username, password).await,
+            "uaa_auth" => self.authenticate_uaa(username, password).await,
             _ => Ok(None),
         }
     }
@@ -422,35 +424,49 @@ impl Iam {
         if let Some(u) = users::by_name(self.db.reader(), &entry.username).await? {
             return Ok(u);
         }
-        validate_username(&entry.username)?;
         let email = [entry.email.as_str(), entry.username.as_str()]
             .into_iter()
             .find(|e| valid_email(e));
-        let new = |email| NewUser {
-            username: &entry.username,
-            email,
-            realname: &entry.realname,
-            comment: "from LDAP.",
-            password_hash: NO_LOCAL_PASSWORD,
-            sysadmin: false,
-            now: now_millis(),
-        };
-        // An email another user has is left out; a name on-boarded by a
-        // concurrent sign-in is that user.
-        let inserted = match users::insert(self.db.writer(), &new(email)).await {
-            Err(e) if e.is_unique_violation() && email.is_some() => {
-                users::insert(self.db.writer(), &new(None)).await
-            }
-            other => other,
-        };
-        if let Err(e) = inserted {
-            if !e.is_unique_violation() {
-                return Err(e.into());
+        let inserted =
+            (self.add_external_user(&entry.username, email, &entry.realname, "from LDAP.")).await;
+        // A name on-boarded by a concurrent sign-in is that user.
+        match inserted {
+            Err(CoreError::Db(e)) if e.is_unique_violation() => {}
+            other => {
+                other?;
             }
         }
         users::by_name(self.db.reader(), &entry.username)
             .await?
             .ok_or_else(|| CoreError::Internal(format!("on-boarding {}", entry.username)))
+    }
+
+    /// Adds a user who signs in through a directory or provider (no
+    /// password here); an email another user has is left out. A taken
+    /// name is the database's unique violation.
+    async fn add_external_user(
+        &self,
+        username: &str,
+        email: Option<&str>,
+        realname: &str,
+        comment: &str,
+    ) -> CoreResult<i64> {
+        validate_username(username)?;
+        let new = |email| NewUser {
+            username,
+            email,
+            realname,
+            comment,
+            password_hash: NO_LOCAL_PASSWORD,
+            sysadmin: false,
+            now: now_millis(),
+        };
+        Ok(match users::insert(self.db.writer(), &new(email)).await {
+            Err(e) if e.is_unique_violation() && email.is_some() => {
+                users::insert(self.db.writer(), &new(None)).await
+            }
+            other => other,
+        }?)
     }
 
     /// Whether an OpenID Connect provider answers at `url` with a valid

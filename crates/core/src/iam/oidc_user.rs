@@ -8,7 +8,6 @@ use super::rbac::{require, Action, Resource};
 use super::{random_token, token_hash, validate_username, Iam, SecurityContext, User};
 use crate::error::{CoreError, CoreResult};
 use crate::notify::trail::{Operation, Target};
-use berth_db::users::NewUser;
 use berth_db::{now_millis, oidc, usergroups, users};
 use serde::{Deserialize, Serialize};
 
@@ -305,23 +304,13 @@ impl Iam {
         let (secret, token) = (self.seal(&new_secret())?, self.seal(tokens)?);
         let email = Some(identity.email.as_str()).filter(|e| super::valid_email(e));
         let now = now_millis();
-        let new = |email| NewUser {
-            username,
-            email,
-            realname: username,
-            comment: ONBOARDED,
-            password_hash: super::NO_LOCAL_PASSWORD,
-            sysadmin: false,
-            now,
+        let id = match self
+            .add_external_user(username, email, username, ONBOARDED)
+            .await
+        {
+            Err(CoreError::Db(e)) if e.is_unique_violation() => return Err(taken()),
+            other => other?,
         };
-        // An email another user has is left out, as LDAP's on-boarding does.
-        let id = match users::insert(self.db.writer(), &new(email)).await {
-            Err(e) if e.is_unique_violation() && email.is_some() => {
-                users::insert(self.db.writer(), &new(None)).await
-            }
-            other => other,
-        }
-        .map_err(|e| CoreError::taken(e, taken().to_string()))?;
         let mut tx = self.db.begin().await?;
         let recorded = oidc::insert(&mut tx, id, &identity.subiss(), &secret, &token, now).await;
         if let Err(e) = recorded {

@@ -211,6 +211,7 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
                     option value="db_auth" selected[mode == "db_auth"] { "Database" }
                     option value="ldap_auth" selected[mode == "ldap_auth"] { "LDAP" }
                     option value="oidc_auth" selected[mode == "oidc_auth"] { "OIDC" }
+                    option value="uaa_auth" selected[mode == "uaa_auth"] { "UAA" }
                 }
                 @if mode_fixed {
                     p.hint { "Fixed: users other than the first administrator exist." }
@@ -222,6 +223,7 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
             }
             (ldap_fields(&v, &value))
             (oidc_fields(&v, &value))
+            (uaa_fields(&v, &value))
             fieldset {
                 legend { "System" }
                 label for="project_creation_restriction" { "Who may create projects" }
@@ -350,23 +352,34 @@ fn oidc_fields(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value) -> Markup 
     }
 }
 
-/// The OIDC settings a configuration form gives (the client secret only
-/// when one was typed).
+/// The OIDC settings a configuration form gives.
 fn oidc_changes(form: &super::Form) -> Vec<(String, serde_json::Value)> {
-    let mut out: Vec<(String, serde_json::Value)> = OIDC_TEXT
-        .iter()
-        .map(|(k, _)| (k.to_string(), form.get(k).trim().into()))
-        .collect();
-    for (k, _) in OIDC_SWITCHES {
-        out.push((k.to_string(), form.checked(k).into()));
+    let text = OIDC_TEXT.iter().map(|(k, _)| *k);
+    let switches = OIDC_SWITCHES.iter().map(|(k, _)| *k);
+    section_changes(form, text, switches, "oidc_client_secret")
+}
+
+/// The UAA settings: the server checks passwords by the OAuth2 password
+/// grant.
+fn uaa_fields(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value) -> Markup {
+    html! {
+        fieldset {
+            legend { "UAA" }
+            label for="uaa_endpoint" { "UAA endpoint" }
+            input #uaa_endpoint type="text" name="uaa_endpoint" value=(shown(v, value, "uaa_endpoint"));
+            label for="uaa_client_id" { "Client ID" }
+            input #uaa_client_id type="text" name="uaa_client_id" value=(shown(v, value, "uaa_client_id"));
+            label for="uaa_client_secret" { "Client secret (left empty: unchanged)" }
+            input #uaa_client_secret type="password" name="uaa_client_secret" autocomplete="off";
+            label { input type="checkbox" name="uaa_verify_cert" checked[v.ticked("uaa_verify_cert", "on", value("uaa_verify_cert") == true)]; "Verify the server's certificate" }
+        }
     }
-    if !form.get("oidc_client_secret").is_empty() {
-        out.push((
-            "oidc_client_secret".into(),
-            form.get("oidc_client_secret").into(),
-        ));
-    }
-    out
+}
+
+/// The UAA settings a configuration form gives.
+fn uaa_changes(form: &super::Form) -> Vec<(String, serde_json::Value)> {
+    let text = ["uaa_endpoint", "uaa_client_id"];
+    section_changes(form, text, ["uaa_verify_cert"], "uaa_client_secret")
 }
 
 /// Tries the provider endpoint of the configuration form (nothing is saved).
@@ -379,26 +392,34 @@ pub async fn oidc_ping(S(state): S<State>, Posted(v, form): Posted) -> Response 
     outcome_tried("/harbor/configs", result, &form)
 }
 
-/// The LDAP settings a configuration form gives: text as typed, the
-/// password only when one was typed.
-fn ldap_changes(form: &super::Form) -> Vec<(String, serde_json::Value)> {
-    let mut out: Vec<(String, serde_json::Value)> = LDAP_TEXT
-        .iter()
-        .map(|(k, _)| (k.to_string(), form.get(k).trim().into()))
+/// A section's settings as a configuration form gives them: text as
+/// typed, switches as ticked, the secret only when one was typed.
+fn section_changes<'a>(
+    form: &super::Form,
+    text: impl IntoIterator<Item = &'a str>,
+    switches: impl IntoIterator<Item = &'a str>,
+    secret: &str,
+) -> Vec<(String, serde_json::Value)> {
+    let mut out: Vec<(String, serde_json::Value)> = (text.into_iter())
+        .map(|k| (k.to_string(), form.get(k).trim().into()))
         .collect();
-    for k in ["ldap_scope", "ldap_group_search_scope"] {
-        out.push((k.into(), form.get(k).into()));
-    }
-    for k in ["ldap_start_tls", "ldap_verify_cert"] {
-        out.push((k.into(), form.checked(k).into()));
-    }
-    if !form.get("ldap_search_password").is_empty() {
-        out.push((
-            "ldap_search_password".into(),
-            form.get("ldap_search_password").into(),
-        ));
+    out.extend(
+        switches
+            .into_iter()
+            .map(|k| (k.to_string(), form.checked(k).into())),
+    );
+    if !form.get(secret).is_empty() {
+        out.push((secret.to_string(), form.get(secret).into()));
     }
     out
+}
+
+/// The LDAP settings a configuration form gives.
+fn ldap_changes(form: &super::Form) -> Vec<(String, serde_json::Value)> {
+    let text = LDAP_TEXT.iter().map(|(k, _)| *k);
+    let scopes = ["ldap_scope", "ldap_group_search_scope"];
+    let switches = ["ldap_start_tls", "ldap_verify_cert"];
+    section_changes(form, text.chain(scopes), switches, "ldap_search_password")
 }
 
 /// Tries the LDAP settings of the configuration form (nothing is saved).
@@ -456,6 +477,7 @@ pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response 
     }
     changes.extend(ldap_changes(&form));
     changes.extend(oidc_changes(&form));
+    changes.extend(uaa_changes(&form));
     let result = state.configurations.update(&v.ctx, &changes).await;
     outcome(
         "/harbor/configs",
