@@ -57,6 +57,16 @@ dn: cn=admins,ou=groups,dc=berth,dc=test
 objectClass: groupOfNames
 cn: admins
 member: uid=carol,ou=people,dc=berth,dc=test
+
+dn: cn=staff,ou=groups,dc=berth,dc=test
+objectClass: groupOfNames
+cn: staff
+member: cn=devs,ou=groups,dc=berth,dc=test
+
+dn: cn=everyone,ou=groups,dc=berth,dc=test
+objectClass: groupOfNames
+cn: everyone
+member: cn=staff,ou=groups,dc=berth,dc=test
 ";
 
 /// The settings that point a server at `ldap`.
@@ -558,5 +568,50 @@ async fn groups_grant_projects_and_the_admin_group_grants_admin() {
             assert!(std::time::Instant::now() < deadline, "{seen:?}");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// Nested groups (Berth's `ldap_nested_groups`): alice is in devs, devs in
+/// staff, staff in everyone. Off, only devs counts; on, a project granted
+/// to everyone is hers, and the groups she gained are recorded.
+#[tokio::test]
+async fn nested_groups_count_when_asked() {
+    let ldap = Slapd::start(DIRECTORY).await;
+    let alice = Some(("alice", "Alice-12345"));
+    for s in servers().await {
+        s.configure(settings(&ldap)).await.is(200);
+        let project = json!({"project_name": "np", "metadata": {"public": "false"}});
+        s.expect(Method::POST, "/projects", ADMIN, Some(&project))
+            .await
+            .is(201);
+        let member = json!({"role_id": 3,
+            "member_group": {"ldap_group_dn": "cn=everyone,ou=groups,dc=berth,dc=test"}});
+        s.expect(Method::POST, "/projects/np/members", ADMIN, Some(&member))
+            .await
+            .is(201);
+        s.expect(Method::GET, "/projects/np", alice, None)
+            .await
+            .error(403, "FORBIDDEN");
+        let cfg = s
+            .expect(Method::GET, "/configurations", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(cfg["ldap_nested_groups"]["value"], false);
+
+        s.configure(json!({"ldap_nested_groups": true}))
+            .await
+            .is(200);
+        s.expect(Method::GET, "/projects/np", alice, None)
+            .await
+            .is(200);
+        let groups = s
+            .expect(Method::GET, "/usergroups", ADMIN, None)
+            .await
+            .is(200);
+        let mut names: Vec<_> = (groups.as_array().unwrap().iter())
+            .map(|g| g["group_name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["devs", "everyone", "staff"]);
     }
 }

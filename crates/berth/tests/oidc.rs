@@ -410,6 +410,20 @@ async fn users_sign_in_through_the_provider_and_push_with_their_cli_secret() {
         s.expect(Method::GET, "/users/current", alice_cli, None)
             .await
             .is(200);
+        // Wrong secrets count toward the lockout passwords do (10 here,
+        // for 2 s).
+        for _ in 0..10 {
+            let wrong = Some(("alice", "Wrong-Secret-1"));
+            (s.expect(Method::GET, "/users/current", wrong, None).await).error(401, "UNAUTHORIZED");
+        }
+        let locked = s
+            .expect(Method::GET, "/users/current", alice_cli, None)
+            .await;
+        assert_eq!(locked.status, 429, "{}", locked.text);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        s.expect(Method::GET, "/users/current", alice_cli, None)
+            .await
+            .is(200);
 
         // The admin group makes an administrator; with auto on-boarding
         // the username claim names the user at once.

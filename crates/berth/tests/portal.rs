@@ -2275,16 +2275,29 @@ async fn oidc_sign_in_onboarding_and_cli_secret_in_the_browser() {
         assert_eq!(text(&c, ".notice.ok").await, "The group crew was added.");
         assert!(text(&c, "table.groups").await.contains("OIDC"));
         let project = json!({"project_name": "crewp", "metadata": {"public": "false"}});
-        s.create("/projects", ADMIN, project).await;
-        let member = json!({"role_id": 2, "member_group": {"group_name": "crew", "group_type": 3}});
-        s.expect(
-            Method::POST,
-            "/projects/crewp/members",
-            ADMIN,
-            Some(&member),
-        )
-        .await
-        .is(201);
+        let pid = s.create("/projects", ADMIN, project).await;
+        // The member form suggests groups as a name is typed.
+        tab(&c, s, pid, "members").await;
+        c.find(Locator::Css("#kind option[value=group]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        fill(&c, "#username", "cr").await;
+        let suggested = "return document.querySelector('#member-names option')?.value || ''";
+        let mut seen = String::new();
+        for _ in 0..100 {
+            seen = eval(&c, suggested).await;
+            if !seen.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen, "crew");
+        fill(&c, "#username", "crew").await;
+        submit(&c, "form[action$='/members'] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "crew was added to crewp.");
         submit(&c, "form[action='/harbor/sign-out'] button").await;
 
         // The sign-in page offers the provider; it signs erin in, and she

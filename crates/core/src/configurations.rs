@@ -203,6 +203,12 @@ const EDITABLE: &[Editable] = &[
         default: "memberof",
         allowed: Allowed::Text(256),
     },
+    // Berth's: whether groups of groups count (Harbor has no such setting).
+    Editable {
+        key: "ldap_nested_groups",
+        default: "false",
+        allowed: Allowed::Bool,
+    },
     text("oidc_name"),
     text("oidc_endpoint"),
     text("oidc_client_id"),

@@ -78,3 +78,33 @@ document.addEventListener("DOMContentLoaded", function () {
     all.closest("label").hidden = false;
   });
 });
+
+// The member form suggests users or groups (as its kind says) while a
+// name is typed, from the API's searches.
+document.addEventListener("DOMContentLoaded", function () {
+  var input = document.querySelector("input[list=member-names]");
+  if (!input) return;
+  var list = document.getElementById("member-names");
+  var kind = document.getElementById("kind");
+  var timer;
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      var q = input.value.trim();
+      var group = kind && kind.value === "group";
+      if (!q) { list.replaceChildren(); return; }
+      var url = group
+        ? "/api/v2.0/usergroups/search?page_size=10&groupname="
+        : "/api/v2.0/users/search?page_size=10&username=";
+      fetch(url + encodeURIComponent(q), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (found) {
+          list.replaceChildren.apply(list, found.map(function (f) {
+            var o = document.createElement("option");
+            o.value = group ? f.group_name : f.username;
+            return o;
+          }));
+        });
+    }, 150);
+  });
+});

@@ -6,11 +6,14 @@
 //! search.
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Duration;
 
 /// At most this many entries are read from one search.
 const MAX_ENTRIES: i32 = 1000;
+/// Groups one sign-in follows at most (a cycle or a huge tree of nested
+/// groups ends there).
+const MAX_GROUPS: usize = 1000;
 
 /// The LDAP settings of `/configurations`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,6 +36,9 @@ pub struct LdapSettings {
     pub group_admin_dn: String,
     /// The user attribute listing their groups' DNs.
     pub group_membership_attribute: String,
+    /// Whether a user's groups include the groups their groups belong to,
+    /// through any depth (Berth's `ldap_nested_groups`).
+    pub nested_groups: bool,
 }
 
 impl LdapSettings {
@@ -58,6 +64,7 @@ impl LdapSettings {
             group_scope: number("ldap_group_search_scope", 2),
             group_admin_dn: get("ldap_group_admin_dn"),
             group_membership_attribute: get("ldap_group_membership_attribute"),
+            nested_groups: get("ldap_nested_groups") == "true",
         }
     }
 }
@@ -295,14 +302,20 @@ impl Session {
     }
 
     /// Groups named `name` (all for an empty one) under the group base DN,
-    /// or the group whose DN is `dn`.
-    async fn groups(&mut self, name: &str, dn: Option<&str>) -> Result<Vec<LdapGroup>> {
+    /// or the group whose DN is `dn`; each with the DNs of the groups it
+    /// belongs to (its membership attribute).
+    async fn groups(
+        &mut self,
+        name: &str,
+        dn: Option<&str>,
+    ) -> Result<Vec<(LdapGroup, Vec<String>)>> {
         let s = self.settings.clone();
         let base = match s.group_base_dn.trim() {
             "" => s.base_dn.clone(),
             b => b.to_string(),
         };
         let name_attr = attribute(&s.group_name_attribute, "cn")?;
+        let member_of = attribute(&s.group_membership_attribute, "memberof")?;
         let filter = equality(base_filter(&s.group_filter)?, &name_attr, name);
         let (search_base, scope) = match dn {
             Some(dn) if !under(&base, dn) => return Ok(Vec::new()),
@@ -310,17 +323,20 @@ impl Session {
             None => (base, scope_of(s.group_scope)),
         };
         self.bind_search_dn().await?;
-        let entries = self
-            .search(&search_base, scope, &filter, vec![name_attr.clone()])
-            .await?;
+        let attrs = vec![name_attr.clone(), member_of.clone()];
+        let entries = self.search(&search_base, scope, &filter, attrs).await?;
         Ok(entries
             .into_iter()
             .map(|e| {
-                let name = (e.attrs.iter())
-                    .find(|(k, _)| k.eq_ignore_ascii_case(&name_attr))
-                    .and_then(|(_, v)| v.first().cloned())
-                    .unwrap_or_else(|| e.dn.clone());
-                LdapGroup { dn: e.dn, name }
+                let values = |a: &str| {
+                    (e.attrs.iter())
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(a))
+                        .flat_map(|(_, v)| v.clone())
+                        .collect::<Vec<_>>()
+                };
+                let name = (values(&name_attr).into_iter().next()).unwrap_or_else(|| e.dn.clone());
+                let parents = values(&member_of);
+                (LdapGroup { dn: e.dn, name }, parents)
             })
             .collect())
     }
@@ -373,7 +389,7 @@ pub async fn search_groups(
     let mut s = Session::open(settings).await?;
     let groups = s.groups(name, dn).await;
     s.close().await;
-    groups
+    Ok(groups?.into_iter().map(|(g, _)| g).collect())
 }
 
 /// Who signed in: the entry, the groups it belongs to that the group
@@ -405,12 +421,23 @@ pub async fn authenticate(
         if !s.binds(&user.dn, password).await? {
             return Ok(None);
         }
-        let admin_dn = dn_parts(&settings.group_admin_dn);
-        let admin = !admin_dn.is_empty() && user.group_dns.iter().any(|g| dn_parts(g) == admin_dn);
+        // The groups the entry lists, then (nested groups on) the groups
+        // those belong to, each DN once, at most MAX_GROUPS of them.
+        let mut pending: VecDeque<String> = user.group_dns.iter().cloned().collect();
+        let mut seen: HashSet<String> = pending.iter().map(|d| normalized_dn(d)).collect();
         let mut groups = Vec::new();
-        for dn in &user.group_dns {
-            groups.extend(s.groups("", Some(dn)).await?);
+        while let Some(dn) = pending.pop_front() {
+            for (group, parents) in s.groups("", Some(&dn)).await? {
+                groups.push(group);
+                for p in parents.into_iter().filter(|_| settings.nested_groups) {
+                    if seen.len() < MAX_GROUPS && seen.insert(normalized_dn(&p)) {
+                        pending.push_back(p);
+                    }
+                }
+            }
         }
+        let admin_dn = normalized_dn(&settings.group_admin_dn);
+        let admin = !admin_dn.is_empty() && seen.contains(&admin_dn);
         Ok(Some(SignedIn {
             user,
             groups,

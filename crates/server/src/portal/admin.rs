@@ -304,6 +304,7 @@ fn ldap_fields(v: &Viewer, value: &dyn Fn(&str) -> serde_json::Value) -> Markup 
             (scope("ldap_group_search_scope"))
             label { input type="checkbox" name="ldap_start_tls" checked[ticked("ldap_start_tls")]; "StartTLS on ldap://" }
             label { input type="checkbox" name="ldap_verify_cert" checked[ticked("ldap_verify_cert")]; "Verify the server's certificate" }
+            label { input type="checkbox" name="ldap_nested_groups" checked[ticked("ldap_nested_groups")]; "Nested groups: the groups a user's groups belong to count too" }
         }
     }
 }
@@ -418,7 +419,7 @@ fn section_changes<'a>(
 fn ldap_changes(form: &super::Form) -> Vec<(String, serde_json::Value)> {
     let text = LDAP_TEXT.iter().map(|(k, _)| *k);
     let scopes = ["ldap_scope", "ldap_group_search_scope"];
-    let switches = ["ldap_start_tls", "ldap_verify_cert"];
+    let switches = ["ldap_start_tls", "ldap_verify_cert", "ldap_nested_groups"];
     section_changes(form, text.chain(scopes), switches, "ldap_search_password")
 }
 

@@ -386,7 +386,9 @@ fn new_member_form(v: &Viewer, here: &str) -> Markup {
                 option value="group" selected[v.typed("kind", "user") == "group"] { "Group" }
             }
             label for="username" { "User or group name" }
-            input #username type="text" name="username" required autocomplete="off" value=(v.typed("username", ""));
+            input #username type="text" name="username" required autocomplete="off" list="member-names"
+                value=(v.typed("username", ""));
+            datalist #member-names {}
             label for="role" { "Role" }
             @let developer = Role::Developer.id().to_string();
             select #role name="role" {
