@@ -670,12 +670,7 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
             "{logged}"
         );
         // Filters narrow the log and keep to its pages.
-        c.find(Locator::Css("#log_operation option[value=delete]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#log_operation option[value=delete]").await;
         submit(&c, "form.filters button").await;
         let operations = c
             .find_all(Locator::Css("table.logs tbody td:nth-child(3)"))
@@ -920,12 +915,7 @@ async fn project_webhooks_and_configuration_in_the_browser() {
                 .unwrap(),
             Some(hook.clone())
         );
-        c.find(Locator::Css("#hook_format option[value=CloudEvents]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#hook_format option[value=CloudEvents]").await;
         click(&c, "input[value=DELETE_ARTIFACT]").await;
         submit(&c, "button[value=update]").await;
         assert_eq!(text(&c, ".notice.ok").await, "Webhook ci saved.");
@@ -1782,12 +1772,7 @@ async fn ldap_settings_import_and_sign_in_in_the_browser() {
             "The LDAP server answered and the search DN signed in."
         );
         fill(&c, "#ldap_search_password", MANAGER_PASSWORD).await;
-        c.find(Locator::Css("#auth_mode option[value=ldap_auth]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#auth_mode option[value=ldap_auth]").await;
         submit(&c, "form[action='/harbor/configs'] button").await;
         assert_eq!(text(&c, ".notice.ok").await, "The configuration was saved.");
         screenshot(&c, &format!("{}-configs-ldap", s.backend)).await;
@@ -1832,12 +1817,7 @@ async fn ldap_settings_import_and_sign_in_in_the_browser() {
         let project = json!({"project_name": "crewp", "metadata": {"public": "false"}});
         let pid = s.create("/projects", ADMIN, project).await;
         tab(&c, &s, pid, "members").await;
-        c.find(Locator::Css("#kind option[value=group]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#kind option[value=group]").await;
         fill(&c, "#username", "crew").await;
         submit(&c, "form[action$='/members'] button").await;
         assert_eq!(text(&c, ".notice.ok").await, "crew was added to crewp.");
@@ -2166,12 +2146,7 @@ async fn every_page_fits_a_phone_in_both_themes() {
             );
         }
         // Back to following the system.
-        c.find(Locator::Css("#theme option[value=auto]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#theme option[value=auto]").await;
         c.refresh().await.unwrap();
         assert_eq!(
             eval(
@@ -2251,12 +2226,7 @@ async fn oidc_sign_in_onboarding_and_cli_secret_in_the_browser() {
         // What was typed is kept; the secret is typed again.
         fill(&c, "#oidc_client_secret", "Portal-client-1").await;
         click(&c, "input[name=oidc_logout]").await;
-        c.find(Locator::Css("#auth_mode option[value=oidc_auth]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#auth_mode option[value=oidc_auth]").await;
         submit(&c, "form[action='/harbor/configs'] button").await;
         assert_eq!(text(&c, ".notice.ok").await, "The configuration was saved.");
         let cfg = s
@@ -2278,12 +2248,7 @@ async fn oidc_sign_in_onboarding_and_cli_secret_in_the_browser() {
         let pid = s.create("/projects", ADMIN, project).await;
         // The member form suggests groups as a name is typed.
         tab(&c, s, pid, "members").await;
-        c.find(Locator::Css("#kind option[value=group]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#kind option[value=group]").await;
         fill(&c, "#username", "cr").await;
         let suggested = "return document.querySelector('#member-names option')?.value || ''";
         let mut seen = String::new();
