@@ -4,7 +4,7 @@
 //! endpoint, and refreshing the tokens that keep a CLI secret valid.
 
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -390,6 +390,17 @@ impl Provider {
     ) -> Result<Map<String, Value>, OidcError> {
         let refused = |e: &dyn std::fmt::Display| OidcError::Refused(format!("ID token: {e}"));
         let header = jsonwebtoken::decode_header(raw).map_err(|e| refused(&e))?;
+        // Only the provider's published keys sign: never a shared secret,
+        // which would let a public key be used as one.
+        if matches!(
+            header.alg,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            return Err(refused(&format!(
+                "{:?} is not a public-key signature",
+                header.alg
+            )));
+        }
         let find = |keys: &JwkSet| match &header.kid {
             Some(kid) => keys.find(kid).cloned(),
             None => keys.keys.first().cloned(),
@@ -512,4 +523,31 @@ fn group_names(claim: Option<&Value>, filter: &str) -> Vec<String> {
 /// (RFC 6749, section 2.3.1).
 fn form_escape(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_claims_are_lists_or_one_name_and_are_filtered() {
+        let list = serde_json::json!(["devs", "qa", 3]);
+        assert_eq!(group_names(Some(&list), ""), ["devs", "qa"]);
+        assert_eq!(group_names(Some(&list), "^d"), ["devs"]);
+        assert_eq!(group_names(Some(&serde_json::json!("ops")), ""), ["ops"]);
+        assert!(group_names(None, "").is_empty());
+    }
+
+    #[test]
+    fn tokens_expire_ten_seconds_early() {
+        let t = |expires_at| Tokens {
+            access_token: "a".into(),
+            refresh_token: None,
+            id_token: String::new(),
+            expires_at,
+        };
+        assert!(t(None).valid(0));
+        assert!(t(Some(20_000)).valid(9_999));
+        assert!(!t(Some(20_000)).valid(10_000));
+    }
 }
