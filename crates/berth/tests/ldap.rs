@@ -573,7 +573,8 @@ async fn groups_grant_projects_and_the_admin_group_grants_admin() {
 
 /// Nested groups (Berth's `ldap_nested_groups`): alice is in devs, devs in
 /// staff, staff in everyone. Off, only devs counts; on, a project granted
-/// to everyone is hers, and the groups she gained are recorded.
+/// to everyone is hers, and the groups she gained are recorded. Members
+/// named by username are on-boarded from the directory.
 #[tokio::test]
 async fn nested_groups_count_when_asked() {
     let ldap = Slapd::start(DIRECTORY).await;
@@ -592,6 +593,20 @@ async fn nested_groups_count_when_asked() {
         s.expect(Method::GET, "/projects/np", alice, None)
             .await
             .error(403, "FORBIDDEN");
+        // A directory user who never signed in is on-boarded as a member by name.
+        let carol = json!({"role_id": 3, "member_user": {"username": "carol"}});
+        s.expect(Method::POST, "/projects/np/members", ADMIN, Some(&carol))
+            .await
+            .is(201);
+        let found = s
+            .expect(Method::GET, "/users?username=carol", ADMIN, None)
+            .await
+            .is(200);
+        assert_eq!(found[0]["email"], "carol@berth.test");
+        let nobody = json!({"role_id": 3, "member_user": {"username": "zed"}});
+        s.expect(Method::POST, "/projects/np/members", ADMIN, Some(&nobody))
+            .await
+            .error(404, "NOT_FOUND");
         let cfg = s
             .expect(Method::GET, "/configurations", ADMIN, None)
             .await

@@ -515,6 +515,31 @@ impl Iam {
         Ok(ldap::ping(&settings).await.map_err(|e| e.to_string()))
     }
 
+    /// The id of the user named `name` for a project membership: in LDAP
+    /// mode one the directory has but who never signed in is on-boarded
+    /// first, as Harbor does (only for who may add members: `ctx`).
+    pub async fn member_user_id(
+        &self,
+        ctx: &SecurityContext,
+        name: &str,
+    ) -> CoreResult<Option<i64>> {
+        if !ctx.is_authenticated() {
+            return Err(CoreError::Unauthorized);
+        }
+        if let Some(u) = users::by_name(self.db.reader(), name).await? {
+            return Ok(Some(u.user_id));
+        }
+        if self.configurations.snapshot().auth_mode != "ldap_auth" || name.trim().is_empty() {
+            return Ok(None);
+        }
+        let settings = self.ldap_settings().await?;
+        let found = (ldap::search_users(&settings, name).await).map_err(ldap_unavailable)?;
+        match found.as_slice() {
+            [one] => Ok(Some(self.on_board(one).await?.user_id)),
+            _ => Ok(None),
+        }
+    }
+
     /// Directory users whose uid is `name` (every one for an empty name).
     pub async fn ldap_users(&self, ctx: &SecurityContext, name: &str) -> CoreResult<Vec<LdapUser>> {
         require(ctx, Action::List, Resource::System("ldap-user")).await?;

@@ -492,7 +492,16 @@ async fn add_member(
                 username: Some(n), ..
             }),
             _,
-        ) if !n.is_empty() => NewMember::Name(n),
+        ) if !n.is_empty() => {
+            // Only who may add members on-boards a directory user here.
+            (state.projects)
+                .authorized(&ctx, &key(&headers, &p), Action::Create, Kind::Member)
+                .await?;
+            match state.iam.member_user_id(&ctx, &n).await? {
+                Some(id) => NewMember::Id(id),
+                None => NewMember::Name(n),
+            }
+        }
         (_, Some(MemberGroupReq { id: Some(id), .. })) if id > 0 => NewMember::Group(id),
         (
             _,

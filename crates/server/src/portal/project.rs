@@ -415,7 +415,18 @@ pub async fn add_member(S(state): S<State>, ProjectPost(v, form, p): ProjectPost
             },
             Err(e) => Err(e),
         },
-        _ => Ok(NewMember::Name(name.to_string())),
+        _ => match state
+            .projects
+            .authorized(&v.ctx, &key, Action::Create, Kind::Member)
+            .await
+        {
+            Ok(_) => match state.iam.member_user_id(&v.ctx, name).await {
+                Ok(Some(id)) => Ok(NewMember::Id(id)),
+                Ok(None) => Ok(NewMember::Name(name.to_string())),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
     };
     let result = match member {
         Ok(m) => state.projects.add_member(&v.ctx, &key, m, role).await,
