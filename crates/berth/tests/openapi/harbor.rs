@@ -81,12 +81,20 @@ pub const DEVIATIONS: &[(&str, &str, u16, &str)] = &[
 
 /// Fields Berth adds to one of Harbor's definitions: (definition, field,
 /// its schema, why). Everything else in the definition is still checked.
-pub const ADDED_FIELDS: &[(&str, &str, &str, &str)] = &[(
-    "ConfigurationsResponse",
-    "ldap_start_tls",
-    "BoolConfigItem",
-    "Berth also speaks StartTLS on an ldap:// URL; Harbor's settings cannot ask for it",
-)];
+pub const ADDED_FIELDS: &[(&str, &str, &str, &str)] = &[
+    (
+        "ConfigurationsResponse",
+        "ldap_start_tls",
+        "BoolConfigItem",
+        "Berth also speaks StartTLS on an ldap:// URL; Harbor's settings cannot ask for it",
+    ),
+    (
+        "ConfigurationsResponse",
+        "ldap_nested_groups",
+        "BoolConfigItem",
+        "Berth can count the groups a user's LDAP groups belong to; Harbor cannot",
+    ),
+];
 
 /// Harbor's document, ready to check answers against.
 pub struct Harbor {
