@@ -340,6 +340,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let proxy = ProxyCache::new(registry.clone(), registries.clone());
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
+        labels: berth_core::project::labels::Labels::new(db.clone(), projects.clone()),
         artifacts,
         registry,
         scans,

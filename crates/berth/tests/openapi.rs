@@ -563,6 +563,47 @@ async fn every_answer_matches_the_published_document() {
         );
         c.call(M::GET, &format!("{art}/tags"), a, None).await;
         c.call(M::DELETE, &format!("{art}/tags/v9"), a, None).await;
+        // Labels: made, read, changed, put on the artifact, listed with it,
+        // taken off, deleted.
+        let labels = v2("/labels");
+        let release = json!({"name": "release", "scope": "g", "color": "#00aa00"});
+        assert_eq!(
+            c.call(M::POST, &labels, a, Some(release.clone())).await.0,
+            201
+        );
+        assert_eq!(c.call(M::POST, &labels, a, Some(release)).await.0, 409);
+        let (_, all) = c.call(M::GET, &v2("/labels?scope=g"), a, None).await;
+        let lid = all[0]["id"].as_i64().unwrap();
+        let label = v2(&format!("/labels/{lid}"));
+        c.call(M::GET, &label, a, None).await;
+        c.call(M::PUT, &label, a, Some(json!({"name": "shipped"})))
+            .await;
+        assert_eq!(c.call(M::GET, &v2("/labels?scope=x"), a, None).await.0, 400);
+        let put_on = format!("{art}/labels");
+        assert_eq!(
+            c.call(M::POST, &put_on, a, Some(json!({"id": lid})))
+                .await
+                .0,
+            200
+        );
+        c.call(M::GET, &format!("{arts}?with_label=true"), a, None)
+            .await;
+        c.call(M::GET, &format!("{art}?with_label=true"), a, None)
+            .await;
+        assert_eq!(
+            c.call(M::DELETE, &format!("{put_on}/{lid}"), a, None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            c.call(M::DELETE, &format!("{put_on}/{lid}"), a, None)
+                .await
+                .0,
+            404
+        );
+        c.call(M::DELETE, &label, a, None).await;
+        assert_eq!(c.call(M::GET, &label, a, None).await.0, 404);
         c.call(M::GET, &format!("{art}/accessories"), a, None).await;
         let (_, history) = c
             .call(

@@ -2017,6 +2017,17 @@ async fn every_page_fits_a_phone_in_both_themes() {
             "dest_namespace": "a-rather-long-destination-namespace",
             "filters": [{"type": "name", "value": "p/a-rather-long-repository-name/**"}]});
         let rule = s.create("/replication/policies", ADMIN, rule).await;
+        // Label chips on the artifact and in lists.
+        let long = json!({"name": "a-rather-long-label-name", "scope": "g", "color": "#aa3300"});
+        let long = s.create("/labels", ADMIN, long).await;
+        let qa = json!({"name": "qa", "scope": "p", "project_id": pid});
+        s.create("/labels", ADMIN, qa).await;
+        let on = format!(
+            "/projects/p/repositories/a-rather-long-repository-name%252Fwith%252Fparts/artifacts/{digest}/labels"
+        );
+        (s.expect(Method::POST, &on, ADMIN, Some(&json!({"id": long})))
+            .await)
+            .is(200);
         let project = format!("/harbor/projects/{pid}");
         let repo = format!("{project}/repositories/a-rather-long-repository-name%2Fwith%2Fparts");
         let mut pages = vec![
@@ -2040,6 +2051,7 @@ async fn every_page_fits_a_phone_in_both_themes() {
             ("gc".into(), "/harbor/gc".into()),
             ("job-queues".into(), "/harbor/job-service-dashboard".into()),
             ("configs".into(), "/harbor/configs".into()),
+            ("labels".into(), "/harbor/labels".into()),
             (
                 "interrogation-services".into(),
                 "/harbor/interrogation-services".into(),
@@ -2056,6 +2068,7 @@ async fn every_page_fits_a_phone_in_both_themes() {
             "robot-account",
             "logs",
             "webhooks",
+            "labels",
             "configs",
         ] {
             pages.push((format!("project-{tab}"), format!("{project}/{tab}")));
@@ -2341,5 +2354,66 @@ async fn oidc_sign_in_onboarding_and_cli_secret_in_the_browser() {
             .path()
             .ends_with("/harbor/sign-in"));
         assert_eq!(me(&fresh).await, 401);
+    }
+}
+
+/// Labels in the browser: a global label and a project's added, put on an
+/// artifact and taken off, shown as chips in the repository's list, which
+/// filters on them.
+#[tokio::test]
+async fn labels_on_artifacts_in_the_browser() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        let (one, _) = s.push_image("p/app", "v1", "labelled").await;
+        s.push_image("p/app", "v2", "plain").await;
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+
+        c.goto(&s.u("/harbor/labels")).await.unwrap();
+        assert!(text(&c, "main").await.contains("No label yet."));
+        fill(&c, "#name", "release").await;
+        fill(&c, "#description", "Shipped to customers").await;
+        submit(&c, "button[value=add]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The label release was added.");
+        fill(&c, "#name", "release").await;
+        submit(&c, "button[value=add]").await;
+        assert!(text(&c, ".notice.err").await.contains("already exists"));
+        screenshot(&c, &format!("{}-labels", s.backend)).await;
+
+        tab(&c, &s, pid, "labels").await;
+        fill(&c, "#name", "qa").await;
+        submit(&c, "button[value=add]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The label qa was added.");
+        assert!(text(&c, "table.labels").await.contains("qa"));
+
+        // Put on v1 from its page, both of them; one taken off again.
+        let art = format!("/harbor/projects/{pid}/repositories/app/artifacts/{one}");
+        c.goto(&s.u(&art)).await.unwrap();
+        assert!(text(&c, "main").await.contains("No labels."));
+        for _ in 0..2 {
+            submit(&c, "button[value=add-label]").await;
+            assert_eq!(text(&c, ".notice.ok").await, "Label added.");
+        }
+        let chips = text(&c, "ul.chips").await;
+        assert!(chips.contains("release") && chips.contains("qa"), "{chips}");
+        screenshot(&c, &format!("{}-artifact-labels", s.backend)).await;
+        submit(&c, "button[aria-label='Remove the label qa']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Label removed.");
+        assert!(!text(&c, "ul.chips").await.contains("qa"));
+
+        // The list shows the chip and filters on it.
+        c.goto(&s.u(&format!("/harbor/projects/{pid}/repositories/app")))
+            .await
+            .unwrap();
+        assert!(text(&c, "table.artifacts").await.contains("release"));
+        submit(&c, "nav.label-filter a .chip").await;
+        let rows = c
+            .find_all(Locator::Css("table.artifacts tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(text(&c, "table.artifacts").await.contains("v1"));
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
 }

@@ -2246,6 +2246,18 @@ async fn a_projects_findings_export_to_csv_for_the_user_who_asked() {
             download(&s, dev, run["id"].as_i64().unwrap()).await.len(),
             9
         );
+        // Artifacts carrying a label.
+        let web = s
+            .create("/labels", ADMIN, json!({"name": "web", "scope": "g"}))
+            .await;
+        let put_on = format!("{}/labels", artifact_path("p/web", "3.19"));
+        s.expect(Method::POST, &put_on, dev, Some(&json!({"id": web})))
+            .await
+            .is(200);
+        let run = exported(&s, dev, json!({"projects": [pid], "labels": [web]})).await;
+        let rows = download(&s, dev, run["id"].as_i64().unwrap()).await;
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert!(rows[1..].iter().all(|r| r[0] == "p/web"));
     }
 }
 

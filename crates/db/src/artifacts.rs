@@ -489,6 +489,15 @@ pub static FIELDS: &[Field] = &[
         kind: Kind::Text,
         within: Some("EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND {})"),
     },
+    // Label ids; `labels=(1 2)` wants both on the artifact.
+    Field {
+        key: "labels",
+        column: "lr.label_id",
+        kind: Kind::Int,
+        within: Some(
+            "EXISTS (SELECT 1 FROM label_reference lr WHERE lr.artifact_id = a.id AND {})",
+        ),
+    },
     // Harbor's media type: the config's (the manifest's for artifacts
     // pushed before Berth recorded it).
     Field {

@@ -33,6 +33,7 @@ pub mod cosign_keys;
 pub mod cve_exports;
 pub mod findings;
 pub mod jobs;
+pub mod labels;
 pub mod oidc;
 pub mod projects;
 pub mod properties;
@@ -498,6 +499,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "oidc_user",
         include_str!("../migrations/0029_oidc_user.sql"),
     ),
+    (30, "label", include_str!("../migrations/0030_label.sql")),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -19,6 +19,7 @@ use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::notify::audit::Audit;
 use berth_core::notify::webhooks::Webhooks;
+use berth_core::project::labels::Labels;
 use berth_core::proxy::ProxyCache;
 use berth_core::replication::flow::Replication;
 use berth_core::replication::registries::Registries;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub projects: Projects,
     pub repositories: Repositories,
     pub artifacts: Artifacts,
+    pub labels: Labels,
     pub scans: Scans,
     pub configurations: Configurations,
     pub jobs: Jobs,

@@ -32,11 +32,15 @@ pub enum Kind {
     Scanner,
     /// Exports of a project's findings (CSV).
     ExportCve,
+    /// The project's own labels.
+    Label,
+    /// Labels put on and taken off artifacts.
+    ArtifactLabel,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -52,6 +56,8 @@ impl Kind {
         Kind::Sbom,
         Kind::Scanner,
         Kind::ExportCve,
+        Kind::Label,
+        Kind::ArtifactLabel,
     ];
 }
 
@@ -237,6 +243,8 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::Sbom => "sbom",
         Kind::Scanner => "scanner",
         Kind::ExportCve => "export-cve",
+        Kind::Label => "label",
+        Kind::ArtifactLabel => "artifact-label",
     }
 }
 
@@ -281,6 +289,7 @@ fn public_allows(kind: Kind, action: Action) -> bool {
             | (ArtifactAddition, Read)
             | (Accessory, List)
             | (Scan | Scanner, Read)
+            | (Label, Read | List)
     )
 }
 
@@ -327,6 +336,15 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
         (ExportCve, _) => false,
         (ArtifactAddition, _) => action == Read,
         (Accessory, _) => action == List,
+        (Label, ProjectAdmin | Maintainer) => {
+            matches!(action, Create | Read | Update | Delete | List)
+        }
+        (Label, Developer | Guest) => matches!(action, Read | List),
+        (Label, LimitedGuest) => false,
+        (ArtifactLabel, ProjectAdmin | Maintainer | Developer) => {
+            matches!(action, Create | Delete)
+        }
+        (ArtifactLabel, _) => false,
     }
 }
 

@@ -10,7 +10,7 @@ use crate::registry::Registry;
 use berth_db::artifacts::{self, Within};
 /// The rows the API and portal render.
 pub use berth_db::artifacts::{Accessory, ArtifactRow, Described, TagRow};
-use berth_db::Db;
+use berth_db::{labels, now_millis, Db};
 use berth_oci::artifact::IMAGE_CONFIGS;
 use berth_oci::chart::{self, ChartFiles};
 use berth_oci::manifest::Manifest;
@@ -384,6 +384,53 @@ impl Artifacts {
             Ok(())
         };
         (self.projects.trail()).refusal(ctx, Operation::Create, Target::Tag(repo, name), work.await)
+    }
+
+    /// Puts a label on an artifact: a global label or one of its
+    /// project's.
+    pub async fn add_label(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        reference: &Reference,
+        label: i64,
+    ) -> CoreResult<()> {
+        let project = self
+            .check(ctx, repo, Action::Create, Kind::ArtifactLabel)
+            .await?;
+        let found = labels::by_id(self.db.reader(), label).await?;
+        if !found.is_some_and(|l| l.scope == "g" || l.project_id == project) {
+            return Err(CoreError::NotFound(format!(
+                "project id {project}, label {label} not found"
+            )));
+        }
+        let a = self.find(repo, reference).await?;
+        labels::add_to(self.db.writer(), label, a.id, now_millis())
+            .await
+            .map_err(|e| {
+                let what = format!("label {label} is already added to the artifact {}", a.id);
+                CoreError::taken(e, what)
+            })
+    }
+
+    /// Takes a label off an artifact.
+    pub async fn remove_label(
+        &self,
+        ctx: &SecurityContext,
+        repo: &RepositoryName,
+        reference: &Reference,
+        label: i64,
+    ) -> CoreResult<()> {
+        self.check(ctx, repo, Action::Delete, Kind::ArtifactLabel)
+            .await?;
+        let a = self.find(repo, reference).await?;
+        match labels::remove_from(self.db.writer(), label, a.id).await? {
+            true => Ok(()),
+            false => Err(CoreError::NotFound(format!(
+                "reference with label {label} and artifact {} not found",
+                a.id
+            ))),
+        }
     }
 
     /// Removes a tag from an artifact.

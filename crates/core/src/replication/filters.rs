@@ -27,7 +27,7 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// Checks filters as Harbor does; labels are refused, as Berth has none yet.
+    /// Checks filters as Harbor does; label filters are refused (not built yet).
     pub fn parse(specs: &[FilterSpec]) -> CoreResult<Filters> {
         let bad = |m: &str| CoreError::BadRequest(m.to_string());
         let mut f = Filters::default();
@@ -59,11 +59,7 @@ impl Filters {
                     let glob = pattern(text()?, "tag")?;
                     f.tags.push(TagFilter { glob, excludes });
                 }
-                "label" => {
-                    return Err(bad(
-                        "label filters are not supported: Berth has no labels yet",
-                    ))
-                }
+                "label" => return Err(bad("label filters are not supported yet")),
                 _ => return Err(bad("invalid filter type")),
             }
         }

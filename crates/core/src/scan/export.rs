@@ -27,7 +27,7 @@ pub struct ExportCriteria {
     /// Exactly one project id.
     #[serde(default)]
     pub projects: Vec<i64>,
-    /// Label ids (Berth has no labels yet: any is refused).
+    /// Label ids: only artifacts carrying one of them (empty: all).
     #[serde(default)]
     pub labels: Vec<i64>,
     /// A doublestar pattern of repository names in the project (`**`,
@@ -78,7 +78,7 @@ fn cve_ids(s: &str) -> Vec<String> {
 
 impl ExportCriteria {
     /// Checks the criteria as Harbor does: one project, no spaces in the
-    /// patterns, patterns that compile; no labels (Berth has none).
+    /// patterns, patterns that compile.
     fn check(&self) -> CoreResult<()> {
         if self.projects.len() != 1 {
             return Err(CoreError::BadRequest(format!(
@@ -92,9 +92,6 @@ impl ExportCriteria {
                     "invalid criteria value, please remove additional spaces for input: {s}"
                 )));
             }
-        }
-        if let Some(label) = self.labels.first() {
-            return Err(CoreError::NotFound(format!("label {label} not found")));
         }
         pattern(&self.repositories, "repository")?;
         pattern(&self.tags, "tag")?;
@@ -124,6 +121,12 @@ impl Scans {
         i.projects
             .require_in(ctx, &project.name, Action::Create, Kind::ExportCve)
             .await?;
+        for &label in &criteria.labels {
+            let found = berth_db::labels::by_id(i.db.reader(), label).await?;
+            if !found.is_some_and(|l| l.scope == "g" || l.project_id == id) {
+                return Err(CoreError::NotFound(format!("label {label} not found")));
+            }
+        }
         let user_id = exporter(ctx)?;
         let attrs = ExportAttrs {
             user_id,
@@ -266,6 +269,7 @@ impl Inner {
         out.write_record(header).map_err(|e| e.to_string())?;
         let scanner_name = self.scanner_info(&scanner).await.name;
         let mut tagged: std::collections::HashMap<i64, bool> = Default::default();
+        let mut labelled: std::collections::HashMap<i64, bool> = Default::default();
         let mut written = 0;
         for f in rows {
             let name = f.repository_name.split_once('/').map_or("", |(_, n)| n);
@@ -274,6 +278,22 @@ impl Inner {
             }
             if !cves.is_empty() && !cves.contains(&f.cve_id) {
                 continue;
+            }
+            if !p.criteria.labels.is_empty() {
+                let keep = match labelled.get(&f.artifact_id) {
+                    Some(k) => *k,
+                    None => {
+                        let on = berth_db::labels::of_artifacts(db, &[f.artifact_id])
+                            .await
+                            .map_err(fail)?;
+                        let k = on.iter().any(|(_, l)| p.criteria.labels.contains(&l.id));
+                        labelled.insert(f.artifact_id, k);
+                        k
+                    }
+                };
+                if !keep {
+                    continue;
+                }
             }
             if let Some(m) = &tags {
                 let keep = match tagged.get(&f.artifact_id) {

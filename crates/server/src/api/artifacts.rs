@@ -26,6 +26,8 @@ pub fn router() -> OpenApiRouter<State> {
         .routes(routes!(get_one, delete_one))
         .routes(routes!(list_tags, add_tag))
         .routes(routes!(delete_tag))
+        .routes(routes!(add_label))
+        .routes(routes!(remove_label))
         .routes(routes!(list_accessories))
         .routes(routes!(addition))
         .routes(routes!(list_in_project))
@@ -73,6 +75,7 @@ fn tag_json(a: &ArtifactRow, t: &TagRow) -> Tag {
 /// Which optional parts an artifact is shown with.
 struct With {
     tags: bool,
+    labels: bool,
     accessories: bool,
     /// The report types the client accepts, when it asks for overviews.
     scan_overview: Option<Option<String>>,
@@ -87,6 +90,7 @@ impl With {
             .map(String::from);
         With {
             tags: query_value(q, "with_tag").is_none_or(|v| v != "false"),
+            labels: query_value(q, "with_label").is_some_and(|v| v == "true"),
             accessories: query_value(q, "with_accessory").is_some_and(|v| v == "true"),
             scan_overview: query_value(q, "with_scan_overview")
                 .is_some_and(|v| v == "true")
@@ -206,6 +210,14 @@ async fn artifacts_json(
             .map_err(|e| berth_core::CoreError::Internal(e.to_string()))?;
         out.push(artifact_json(state, ctx, a, project_id, &repo, with).await?);
     }
+    if with.labels {
+        let ids: Vec<i64> = rows.iter().map(|a| a.id).collect();
+        let mut labels = state.labels.of_artifacts(&ids).await?;
+        for a in &mut out {
+            let on = labels.remove(&a.id).unwrap_or_default();
+            a.labels = on.iter().map(super::labels::label_json).collect();
+        }
+    }
     if let Some(accept) = &with.scan_overview {
         let mime = berth_core::scan::accepted(accept.as_deref());
         let mut overviews = state.scans.overviews(rows, ScanType::Vulnerability).await?;
@@ -239,10 +251,11 @@ async fn artifacts_json(
 }
 
 /// A repository's artifacts, newest first; `q` keys: digest, tags,
-/// media_type, artifact_type, size, push_time, pull_time.
+/// labels (ids; `labels=(1 2)` wants both), media_type, artifact_type,
+/// size, push_time, pull_time.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts", tag = "artifact",
     operation_id = "listArtifacts",
-    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
+    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_label" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
         ("with_scan_overview" = Option<bool>, Query), ("with_sbom_overview" = Option<bool>, Query),
         AcceptVulnerabilities),
     responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
@@ -275,7 +288,7 @@ async fn list(
 /// `artifact_type` in `q` keeps the newest match of each repository.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/artifacts", tag = "project",
     operation_id = "listArtifactsOfProject",
-    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
+    params(ListParams, ("with_tag" = Option<bool>, Query), ("with_label" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
         ("with_scan_overview" = Option<bool>, Query), ("with_sbom_overview" = Option<bool>, Query),
         AcceptVulnerabilities, ("latest_in_repository" = Option<bool>, Query)),
     responses((status = 200, description = "A page of artifacts", body = [Artifact])))]
@@ -358,7 +371,7 @@ async fn copy(
 /// One artifact, by tag or digest.
 #[utoipa::path(get, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}",
     tag = "artifact", operation_id = "getArtifact",
-    params(("with_tag" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
+    params(("with_tag" = Option<bool>, Query), ("with_label" = Option<bool>, Query), ("with_accessory" = Option<bool>, Query),
         ("with_scan_overview" = Option<bool>, Query), ("with_sbom_overview" = Option<bool>, Query),
         AcceptVulnerabilities),
     responses((status = 200, description = "The artifact", body = Artifact)))]
@@ -472,6 +485,48 @@ async fn delete_tag(
             &reference(&reference_s)?,
             &tag,
         )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// The label to put on an artifact (Harbor sends a whole `Label`; its id counts).
+#[derive(Deserialize, ToSchema)]
+struct LabelRef {
+    id: i64,
+}
+
+/// Puts a label (global, or the project's) on an artifact.
+#[utoipa::path(post, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/labels",
+    tag = "artifact", operation_id = "addLabel", request_body = LabelRef,
+    responses((status = 200, description = "Put on"),
+        (status = 409, description = "Already on it", body = Errors)))]
+async fn add_label(
+    S(state): S<State>,
+    Path((p, r, reference_s)): Path<(String, String, String)>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<LabelRef>,
+) -> Result<StatusCode, ApiError> {
+    let repo = repo(&p, &r)?;
+    (state.artifacts)
+        .add_label(&ctx, &repo, &reference(&reference_s)?, req.id)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Takes a label off an artifact.
+#[utoipa::path(delete, path = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}/labels/{label_id}",
+    tag = "artifact", operation_id = "removeLabel",
+    responses((status = 200, description = "Taken off"),
+        (status = 404, description = "Not on it", body = Errors)))]
+async fn remove_label(
+    S(state): S<State>,
+    Path((p, r, reference_s, label)): Path<(String, String, String, String)>,
+    Ctx(ctx): Ctx,
+) -> Result<StatusCode, ApiError> {
+    let repo = repo(&p, &r)?;
+    let label = super::path_id(&label, "label id")?;
+    (state.artifacts)
+        .remove_label(&ctx, &repo, &reference(&reference_s)?, label)
         .await?;
     Ok(StatusCode::OK)
 }

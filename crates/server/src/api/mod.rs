@@ -11,6 +11,7 @@ mod executions;
 pub(crate) mod export;
 mod gc;
 mod jobservice;
+pub mod labels;
 mod ldap;
 pub mod login;
 mod model;
@@ -58,6 +59,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(users::router())
         .merge(ldap::router())
         .merge(usergroups::router())
+        .merge(labels::router())
         .merge(projects::router())
         .merge(repositories::router())
         .merge(registries::router())

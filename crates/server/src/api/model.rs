@@ -319,11 +319,19 @@ pub struct Icon {
     pub content: String,
 }
 
-/// A label (labels are not managed by Berth yet; lists are empty).
+/// A label: global (`scope` g, `project_id` 0) or a project's (`p`).
 #[derive(Serialize, ToSchema)]
 pub struct Label {
     pub id: i64,
     pub name: String,
+    pub description: String,
+    pub color: String,
+    pub scope: String,
+    pub project_id: i64,
+    #[schema(format = DateTime)]
+    pub creation_time: String,
+    #[schema(format = DateTime)]
+    pub update_time: String,
 }
 
 /// A tag.

@@ -6,6 +6,7 @@
 mod admin;
 mod groups;
 mod hub;
+mod labels;
 mod logs;
 mod markdown;
 mod project;
@@ -100,6 +101,7 @@ pub fn router() -> Router<State> {
         .merge(hub::router())
         .merge(users::router())
         .merge(groups::router())
+        .merge(labels::router())
         .merge(robots::router())
 }
 
@@ -532,6 +534,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                             @if rbac::administers(&v.ctx) {
                                 (section_link(v, "/harbor/users", "Users"))
                                 (section_link(v, "/harbor/groups", "Groups"))
+                                (section_link(v, "/harbor/labels", "Labels"))
                                 (section_link(v, "/harbor/robot-accounts", "Robot Accounts"))
                                 (section_link(v, "/harbor/logs", "Logs"))
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))

@@ -43,6 +43,7 @@ const TABS: &[(&str, &str, Option<Kind>)] = &[
     ("robot-account", "Robot Accounts", Some(Kind::Robot)),
     ("logs", "Logs", Some(Kind::Log)),
     ("webhooks", "Webhooks", Some(Kind::NotificationPolicy)),
+    ("labels", "Labels", Some(Kind::Label)),
     ("configs", "Configuration", None),
 ];
 

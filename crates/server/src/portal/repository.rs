@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
 use berth_core::project::artifacts::{additions_of, Accessory, ArtifactRow, Described, TagRow};
+use berth_core::project::labels::Label;
 use berth_core::project::ProjectView;
 use berth_core::query::Filter;
 use berth_core::scan::report::{Overview, Report};
@@ -117,9 +118,16 @@ pub async fn artifacts(
         Err(e) => return super::failed(Some(&v), StatusCode::NOT_FOUND, &e),
     };
     let search = list.search("tag");
+    let label = list.search("label").parse::<i64>().ok();
     let here = url(p.project.project_id, repo.as_str());
     let may_scan = may(&v, &p, Action::Create, Kind::Scan).await && !v.read_only;
-    let listed = artifact_list(&state, &v, &repo, &here, (&search, list.page), may_scan).await;
+    let wanted = Wanted {
+        search: &search,
+        label,
+        page: list.page,
+    };
+    let listed = artifact_list(&state, &v, &repo, &here, wanted, may_scan).await;
+    let usable = super::labels::usable(&state, &v, p.project.project_id).await;
     let (list, total) = match listed {
         Ok(x) => x,
         Err(e) => return refusal(&v, &e),
@@ -138,6 +146,7 @@ pub async fn artifacts(
         (overview(&v, &here, &description, may_describe))
         h2 { "Artifacts" }
         (search_box(&here, "tag", "Filter by tag", &search, "Filter"))
+        (super::labels::filter_links(&here, &usable, label))
         (list)
         @if may_delete {
             @let confirm = format!("Delete {} and all {total} of its artifacts? This cannot be undone.", repo.as_str());
@@ -147,19 +156,35 @@ pub async fn artifacts(
     page(&v, repo.as_str(), body)
 }
 
-/// One page of a repository's artifacts (those with a tag containing
-/// `search`), each with its Harbor type and referrer count, and the total.
+/// Which artifacts a list shows: a tag containing `search`, a label,
+/// and the page.
+struct Wanted<'a> {
+    search: &'a str,
+    label: Option<i64>,
+    page: i64,
+}
+
+/// One page of a repository's artifacts (as `wanted`), each with its
+/// Harbor type, labels and referrer count, and the total.
 async fn artifact_list(
     state: &State,
     v: &Viewer,
     repo: &RepositoryName,
     here: &str,
-    (search, page_no): (&str, i64),
+    wanted: Wanted<'_>,
     may_scan: bool,
 ) -> CoreResult<(Markup, i64)> {
+    let Wanted {
+        search,
+        label,
+        page: page_no,
+    } = wanted;
     let mut filter = Filter::default();
     if !search.is_empty() {
         filter = filter.search("tags", search.to_string());
+    }
+    if let Some(l) = label {
+        filter = filter.exact("labels", l.to_string());
     }
     let offset = (page_no - 1) * PAGE;
     let (rows, total, _) = state
@@ -169,7 +194,8 @@ async fn artifact_list(
     if rows.is_empty() {
         let markup = html! {
             p.empty {
-                @if search.is_empty() { "This repository has no artifacts left: push one to it again, or delete it below." }
+                @if label.is_some() { "No artifact here carries this label." }
+                @else if search.is_empty() { "This repository has no artifacts left: push one to it again, or delete it below." }
                 @else { "No tag contains “" (search) "”." }
             }
         };
@@ -192,6 +218,8 @@ async fn artifact_list(
         .overviews(&rows, ScanType::Vulnerability)
         .await?;
     let sboms = state.scans.overviews(&rows, ScanType::Sbom).await?;
+    let ids: Vec<i64> = rows.iter().map(|a| a.id).collect();
+    let labels = state.labels.of_artifacts(&ids).await?;
     let markup = html! {
         table.artifacts {
             (counted(total, "artifact", "artifacts"))
@@ -206,13 +234,15 @@ async fn artifact_list(
                         scan: scannable.then(|| scans.get(&a.id)),
                         sbom: scannable.then(|| sboms.get(&a.id)),
                         referrers: referrers.get(&a.digest).copied().unwrap_or(0),
+                        labels: labels.get(&a.id).map_or(&[], Vec::as_slice),
                         scan_button: (may_scan && scannable).then(|| csrf_field(v)),
                     };
                     (artifact_row(&row))
                 }
             }
         }
-        (pager(here, &[("tag", search)], page_no, PAGE, total))
+        @let label = label.map(|l| l.to_string()).unwrap_or_default();
+        (pager(here, &[("tag", search), ("label", &label)], page_no, PAGE, total))
     };
     Ok((markup, total))
 }
@@ -228,6 +258,7 @@ struct Row<'a> {
     /// Likewise, its SBOM.
     sbom: Option<Option<&'a Overview>>,
     referrers: i64,
+    labels: &'a [Label],
     /// The CSRF field of a "Scan" button, for those who may scan.
     scan_button: Option<Markup>,
 }
@@ -256,6 +287,7 @@ fn artifact_row(row: &Row) -> Markup {
                     }
                     None => span.muted { "untagged" },
                 }
+                @for l in row.labels { " " (super::labels::chip(l)) }
             }
             td.wide { (kind) }
             td.wide { (size(a.size)) }
@@ -406,6 +438,7 @@ pub async fn artifact(
     let here = artifact_url(p.project.project_id, repo.as_str(), &a.digest);
     let name = repo.as_str();
     let tags = tag_section(&v, &p, (&here, list.page), registry_host(&state), name, &a).await;
+    let labels = super::labels::artifact_section(&state, &v, &p, &here, a.id).await;
     let extras = extras(&state, &v, &p, &repo, &reference, &a, &described).await;
     let may_delete = may(&v, &p, Action::Delete, Kind::Artifact).await;
     let refused = state.registry.pull_refusal(&repo, &a.digest).await;
@@ -421,6 +454,7 @@ pub async fn artifact(
         (facts(&a, &described.harbor_type, manifest.subject.as_ref(), &here))
         (pull_commands(&a.digest, &described.harbor_type, registry_host(&state), name))
         (tags)
+        (labels)
         @if !manifest.layers.is_empty() { h2 { "Layers" } (descriptors(&manifest.layers)) }
         @if !manifest.manifests.is_empty() { (children(&manifest.manifests, &here)) }
         (extras)
@@ -795,6 +829,14 @@ pub async fn change(
             .map(|()| format!("Tag {tag} added.")),
         "delete-tag" => (arts.delete_tag(ctx, reg, &repo, &reference, tag).await)
             .map(|()| format!("Tag {tag} deleted.")),
+        "add-label" | "remove-label" => match form.get("label").parse::<i64>() {
+            Ok(label) if action == "add-label" => (arts.add_label(ctx, &repo, &reference, label))
+                .await
+                .map(|()| "Label added.".into()),
+            Ok(label) => (arts.remove_label(ctx, &repo, &reference, label).await)
+                .map(|()| "Label removed.".into()),
+            Err(_) => Err(CoreError::BadRequest("choose a label".into())),
+        },
         "delete" => (arts.delete(ctx, reg, &repo, &reference).await)
             .map(|()| format!("Artifact {} deleted.", short(&digest))),
         "scan" => (state
