@@ -341,6 +341,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         labels: berth_core::project::labels::Labels::new(db.clone(), projects.clone()),
+        immutable: berth_core::project::immutable::ImmutableRules::new(
+            db.clone(),
+            projects.clone(),
+        ),
         artifacts,
         registry,
         scans,

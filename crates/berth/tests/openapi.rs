@@ -604,6 +604,35 @@ async fn every_answer_matches_the_published_document() {
         );
         c.call(M::DELETE, &label, a, None).await;
         assert_eq!(c.call(M::GET, &label, a, None).await.0, 404);
+        // Tag immutability: a rule added, listed, disabled, deleted.
+        let rules = v2("/projects/docs/immutabletagrules");
+        let rule = json!({
+            "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "v*"}],
+            "scope_selectors": {"repository": [
+                {"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}});
+        assert_eq!(c.call(M::POST, &rules, a, Some(rule.clone())).await.0, 201);
+        assert_eq!(c.call(M::POST, &rules, a, Some(rule)).await.0, 409);
+        let (_, listed) = c.call(M::GET, &rules, a, None).await;
+        let rid = listed[0]["id"].as_i64().unwrap();
+        c.call(
+            M::GET,
+            &format!("{art}/tags?with_immutable_status=true"),
+            a,
+            None,
+        )
+        .await;
+        c.call(
+            M::GET,
+            &format!("{arts}?with_immutable_status=true"),
+            a,
+            None,
+        )
+        .await;
+        let mut off = listed[0].clone();
+        off["disabled"] = json!(true);
+        let one = format!("{rules}/{rid}");
+        assert_eq!(c.call(M::PUT, &one, a, Some(off)).await.0, 200);
+        assert_eq!(c.call(M::DELETE, &one, a, None).await.0, 200);
         c.call(M::GET, &format!("{art}/accessories"), a, None).await;
         let (_, history) = c
             .call(

@@ -2069,6 +2069,7 @@ async fn every_page_fits_a_phone_in_both_themes() {
             "logs",
             "webhooks",
             "labels",
+            "immutability",
             "configs",
         ] {
             pages.push((format!("project-{tab}"), format!("{project}/{tab}")));
@@ -2414,6 +2415,51 @@ async fn labels_on_artifacts_in_the_browser() {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert!(text(&c, "table.artifacts").await.contains("v1"));
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+}
+
+/// Tag immutability in the browser: a rule added on the project's tab
+/// keeps a tag from being deleted on its artifact's page, until the rule
+/// is disabled; then the rule is deleted.
+#[tokio::test]
+async fn tag_immutability_rules_in_the_browser() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        let (digest, _) = s.push_image("p/app", "v1.0", "kept").await;
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+
+        tab(&c, &s, pid, "immutability").await;
+        assert!(text(&c, "main").await.contains("No rule"));
+        fill(&c, "#tag_pattern", "v1.*").await;
+        submit(&c, "button[value=add]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule was added.");
+        let rules = text(&c, "table.rules").await;
+        assert!(
+            rules.contains("matching v1.*") && rules.contains("Enabled"),
+            "{rules}"
+        );
+        screenshot(&c, &format!("{}-immutability", s.backend)).await;
+
+        let art = format!("/harbor/projects/{pid}/repositories/app/artifacts/{digest}");
+        c.goto(&s.u(&art)).await.unwrap();
+        confirm(&c, "button[aria-label='Delete tag v1.0']").await;
+        let refused = text(&c, ".notice.err").await;
+        assert!(refused.contains("configured as immutable"), "{refused}");
+
+        tab(&c, &s, pid, "immutability").await;
+        submit(&c, "button[value=disable]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule was disabled.");
+        assert!(text(&c, "table.rules").await.contains("Disabled"));
+        c.goto(&s.u(&art)).await.unwrap();
+        confirm(&c, "button[aria-label='Delete tag v1.0']").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Tag v1.0 deleted.");
+
+        tab(&c, &s, pid, "immutability").await;
+        confirm(&c, "button[value=delete]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule was deleted.");
         submit(&c, "form[action='/harbor/sign-out'] button").await;
     }
 }

@@ -19,6 +19,7 @@ pub mod registry;
 pub mod remote;
 pub mod replication;
 pub mod scan;
+pub mod selector;
 
 /// Now, in Unix milliseconds (every stored time).
 pub use berth_db::now_millis;

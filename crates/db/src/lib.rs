@@ -32,6 +32,7 @@ pub mod blobs;
 pub mod cosign_keys;
 pub mod cve_exports;
 pub mod findings;
+pub mod immutable;
 pub mod jobs;
 pub mod labels;
 pub mod oidc;
@@ -500,6 +501,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0029_oidc_user.sql"),
     ),
     (30, "label", include_str!("../migrations/0030_label.sql")),
+    (
+        31,
+        "immutable_tag_rule",
+        include_str!("../migrations/0031_immutable_tag_rule.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

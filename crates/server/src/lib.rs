@@ -19,6 +19,7 @@ use berth_core::gc::Gc;
 use berth_core::iam::token::TokenService;
 use berth_core::notify::audit::Audit;
 use berth_core::notify::webhooks::Webhooks;
+use berth_core::project::immutable::ImmutableRules;
 use berth_core::project::labels::Labels;
 use berth_core::proxy::ProxyCache;
 use berth_core::replication::flow::Replication;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub repositories: Repositories,
     pub artifacts: Artifacts,
     pub labels: Labels,
+    pub immutable: ImmutableRules,
     pub scans: Scans,
     pub configurations: Configurations,
     pub jobs: Jobs,

@@ -77,6 +77,13 @@ pub const DEVIATIONS: &[(&str, &str, u16, &str)] = &[
         "Harbor answers 404 when no group matches too (its handler's NotFoundError); its \
          document omits it",
     ),
+    (
+        "post",
+        "/projects/{project_name_or_id}/immutabletagrules",
+        409,
+        "Harbor answers 409 for a rule the project has already (its DAO's \"immutable rule \
+         already exists\"); its document omits it",
+    ),
 ];
 
 /// Fields Berth adds to one of Harbor's definitions: (definition, field,

@@ -36,11 +36,13 @@ pub enum Kind {
     Label,
     /// Labels put on and taken off artifacts.
     ArtifactLabel,
+    /// Tag immutability rules.
+    ImmutableTag,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -58,6 +60,7 @@ impl Kind {
         Kind::ExportCve,
         Kind::Label,
         Kind::ArtifactLabel,
+        Kind::ImmutableTag,
     ];
 }
 
@@ -245,6 +248,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::ExportCve => "export-cve",
         Kind::Label => "label",
         Kind::ArtifactLabel => "artifact-label",
+        Kind::ImmutableTag => "immutable-tag",
     }
 }
 
@@ -345,6 +349,10 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
             matches!(action, Create | Delete)
         }
         (ArtifactLabel, _) => false,
+        (ImmutableTag, ProjectAdmin | Maintainer) => {
+            matches!(action, Create | Update | Delete | List)
+        }
+        (ImmutableTag, _) => false,
     }
 }
 

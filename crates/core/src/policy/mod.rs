@@ -11,6 +11,7 @@
 
 mod content_trust;
 pub mod cosign;
+pub mod immutability;
 mod referenced;
 mod settings;
 mod vulnerability;
@@ -148,6 +149,7 @@ impl Chain {
     ) -> Self {
         Chain(vec![
             Box::new(referenced::ReferencedByIndex),
+            Box::new(immutability::Immutability),
             Box::new(content_trust::ContentTrust::new(
                 db.clone(),
                 store.clone(),

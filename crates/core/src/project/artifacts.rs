@@ -4,6 +4,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::iam::context::SecurityContext;
 use crate::iam::rbac::{Action, Kind};
 use crate::notify::trail::{Operation, Target};
+use crate::policy::immutability::{self, ImmutableRule};
 use crate::project::{ProjectKey, Projects};
 use crate::query::Filter;
 use crate::registry::Registry;
@@ -411,6 +412,13 @@ impl Artifacts {
                 let what = format!("label {label} is already added to the artifact {}", a.id);
                 CoreError::taken(e, what)
             })
+    }
+
+    /// The enabled tag immutability rules of the project named `project`
+    /// (`policy::immutability::protected` tests a tag against them).
+    pub async fn immutable_rules(&self, project: &str) -> CoreResult<Vec<ImmutableRule>> {
+        let stored = berth_db::immutable::enabled_in(self.db.reader(), project).await?;
+        Ok(immutability::parsed(&stored))
     }
 
     /// Takes a label off an artifact.

@@ -3,6 +3,7 @@
 pub mod allowlist;
 pub mod artifacts;
 pub mod cosign_keys;
+pub mod immutable;
 pub mod labels;
 pub mod repositories;
 

@@ -41,6 +41,9 @@ pub enum RegistryError {
     PolicyViolation(String),
     #[error("{0}")]
     Denied(String),
+    /// A tag immutability rule keeps the tag (or what it names) as it is.
+    #[error("{0}")]
+    Immutable(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -65,7 +68,7 @@ impl From<RegistryError> for CoreError {
         match e {
             R::Referenced => CoreError::Precondition(e.to_string()),
             R::Denied(why) => CoreError::Forbidden(why),
-            R::PolicyViolation(why) => CoreError::Precondition(why),
+            R::PolicyViolation(why) | R::Immutable(why) => CoreError::Precondition(why),
             R::ManifestUnknown | R::NameUnknown | R::BlobUnknown => {
                 CoreError::NotFound(e.to_string())
             }

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::iam::context::SecurityContext;
+use berth_core::policy::immutability::{protected, ImmutableRule};
 use berth_core::project::artifacts::{ArtifactRow, TagRow};
 use berth_core::query::Filter;
 use berth_core::scan::ScanType;
@@ -60,7 +61,13 @@ pub(super) fn reference(s: &str) -> Result<Reference, ApiError> {
     Reference::parse(s).map_err(|e| ApiError::bad_request(format!("invalid reference {s:?}: {e}")))
 }
 
-fn tag_json(a: &ArtifactRow, t: &TagRow) -> Tag {
+/// A tag as Harbor shows it; `immutable` tells whether `rules` (its
+/// project's, when asked for) protect it.
+fn tag_json(a: &ArtifactRow, t: &TagRow, rules: &[ImmutableRule]) -> Tag {
+    let immutable = match RepositoryName::parse(&a.repository_name) {
+        Ok(repo) => protected(rules, &repo, &t.name),
+        Err(_) => false,
+    };
     Tag {
         id: t.id,
         repository_id: a.repository_id,
@@ -68,13 +75,14 @@ fn tag_json(a: &ArtifactRow, t: &TagRow) -> Tag {
         name: t.name.clone(),
         push_time: timestamp(t.push_time),
         pull_time: t.pull_time.map(timestamp),
-        immutable: false,
+        immutable,
     }
 }
 
 /// Which optional parts an artifact is shown with.
 struct With {
     tags: bool,
+    immutable_status: bool,
     labels: bool,
     accessories: bool,
     /// The report types the client accepts, when it asks for overviews.
@@ -90,6 +98,7 @@ impl With {
             .map(String::from);
         With {
             tags: query_value(q, "with_tag").is_none_or(|v| v != "false"),
+            immutable_status: query_value(q, "with_immutable_status").is_some_and(|v| v == "true"),
             labels: query_value(q, "with_label").is_some_and(|v| v == "true"),
             accessories: query_value(q, "with_accessory").is_some_and(|v| v == "true"),
             scan_overview: query_value(q, "with_scan_overview")
@@ -108,6 +117,7 @@ async fn artifact_json(
     project_id: i64,
     repo: &RepositoryName,
     with: &With,
+    rules: &[ImmutableRule],
 ) -> Result<Artifact, ApiError> {
     let arts = &state.artifacts;
     let described = arts.described(&state.registry, repo, a).await?;
@@ -187,7 +197,7 @@ async fn artifact_json(
         labels: Vec::new(),
         tags: with
             .tags
-            .then(|| a.tags.iter().map(|t| tag_json(a, t)).collect()),
+            .then(|| a.tags.iter().map(|t| tag_json(a, t, rules)).collect()),
         accessories,
         scan_overview: None,
         sbom_overview: None,
@@ -204,11 +214,18 @@ async fn artifacts_json(
     with: &With,
 ) -> Result<Vec<Artifact>, ApiError> {
     let mut out = Vec::with_capacity(rows.len());
+    let rules = match (with.immutable_status, rows.first()) {
+        (true, Some(a)) => {
+            let project = a.repository_name.split_once('/').map_or("", |(p, _)| p);
+            state.artifacts.immutable_rules(project).await?
+        }
+        _ => Vec::new(),
+    };
     for a in rows {
         // Stored names were checked when their repository was made.
         let repo = RepositoryName::parse(&a.repository_name)
             .map_err(|e| berth_core::CoreError::Internal(e.to_string()))?;
-        out.push(artifact_json(state, ctx, a, project_id, &repo, with).await?);
+        out.push(artifact_json(state, ctx, a, project_id, &repo, with, &rules).await?);
     }
     if with.labels {
         let ids: Vec<i64> = rows.iter().map(|a| a.id).collect();
@@ -417,6 +434,7 @@ async fn delete_one(
 async fn list_tags(
     S(state): S<State>,
     Path((p, r, reference_s)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
     Ctx(ctx): Ctx,
 ) -> Result<Response, ApiError> {
     let repo = repo(&p, &r)?;
@@ -424,7 +442,12 @@ async fn list_tags(
         .artifacts
         .get(&ctx, &repo, &reference(&reference_s)?)
         .await?;
-    let mut resp = Json(a.tags.iter().map(|t| tag_json(&a, t)).collect::<Vec<_>>()).into_response();
+    let rules = match query_value(q.as_deref(), "with_immutable_status").as_deref() {
+        Some("true") => state.artifacts.immutable_rules(repo.project()).await?,
+        _ => Vec::new(),
+    };
+    let tags: Vec<Tag> = a.tags.iter().map(|t| tag_json(&a, t, &rules)).collect();
+    let mut resp = Json(tags).into_response();
     if let Ok(v) = a.tags.len().to_string().parse() {
         resp.headers_mut().insert("x-total-count", v);
     }

@@ -10,6 +10,7 @@ mod error;
 mod executions;
 pub(crate) mod export;
 mod gc;
+mod immutable;
 mod jobservice;
 pub mod labels;
 mod ldap;
@@ -60,6 +61,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(ldap::router())
         .merge(usergroups::router())
         .merge(labels::router())
+        .merge(immutable::router())
         .merge(projects::router())
         .merge(repositories::router())
         .merge(registries::router())

@@ -80,7 +80,9 @@ impl From<RegistryError> for OciError {
                 OciError::status(StatusCode::RANGE_NOT_SATISFIABLE, C::BlobUploadInvalid, msg)
                     .header(header::RANGE, upload_range(size))
             }
-            R::Referenced => OciError::status(StatusCode::PRECONDITION_FAILED, C::Denied, msg),
+            R::Referenced | R::Immutable(_) => {
+                OciError::status(StatusCode::PRECONDITION_FAILED, C::Denied, msg)
+            }
             R::Denied(_) => OciError::status(StatusCode::FORBIDDEN, C::Denied, msg),
             R::PolicyViolation(_) => OciError::status(
                 StatusCode::PRECONDITION_FAILED,

@@ -6,6 +6,7 @@
 mod admin;
 mod groups;
 mod hub;
+mod immutable;
 mod labels;
 mod logs;
 mod markdown;
@@ -102,6 +103,7 @@ pub fn router() -> Router<State> {
         .merge(users::router())
         .merge(groups::router())
         .merge(labels::router())
+        .merge(immutable::router())
         .merge(robots::router())
 }
 
