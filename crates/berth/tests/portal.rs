@@ -2320,7 +2320,7 @@ async fn oidc_sign_in_onboarding_and_cli_secret_in_the_browser() {
         let me = |secret: &str| {
             let secret = secret.to_string();
             async move {
-                s.expect(Method::GET, "/users/current", Some(("erin", &secret)), None)
+                s.expect(Method::GET, "/projects", Some(("erin", &secret)), None)
                     .await
                     .status
             }

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_core::iam::context::SecurityContext;
+use berth_core::iam::Door;
 use berth_core::scan::adapter::{self, ScanRequest};
 use berth_core::scan::AdapterReport;
 use berth_core::CoreError;
@@ -75,7 +76,7 @@ async fn caller(state: &State, headers: &HeaderMap) -> Result<SecurityContext, A
             "authentication required".into(),
         ));
     }
-    crate::api::context(state, headers)
+    crate::api::context(state, headers, Door::Other)
         .await
         .map_err(|e| AdapterError(e.status(), e.message().to_string()))
 }

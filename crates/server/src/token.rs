@@ -6,6 +6,7 @@ use axum::extract::{RawQuery, State as S};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
+use berth_core::iam::Door;
 use serde_json::{json, Value};
 
 pub fn router() -> Router<State> {
@@ -19,7 +20,7 @@ async fn token(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let ctx = crate::api::context(&state, &headers).await?;
+    let ctx = crate::api::context(&state, &headers, Door::Client).await?;
     let scopes: Vec<String> = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .filter(|(k, _)| k == "scope")
         .map(|(_, v)| v.into_owned())

@@ -30,6 +30,16 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Which way credentials come in: from a registry client (`/v2`, the
+/// token service, and the few API calls Harbor lets clients make), where an
+/// OIDC user's CLI secret is their password, or any other way, where it is
+/// not (as Harbor's `oidc_cli` security context has it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Client,
+    Other,
+}
+
 /// Users and authentication (database mode).
 #[derive(Clone)]
 pub struct Iam {
@@ -243,6 +253,7 @@ impl Iam {
         username: &str,
         password: &str,
         source: Option<IpAddr>,
+        door: Door,
     ) -> CoreResult<Option<SecurityContext>> {
         if source.is_some_and(|s| self.lockout.throttled(s)) {
             return Err(CoreError::TooManyAttempts(ADDRESS_THROTTLED));
@@ -266,7 +277,7 @@ impl Iam {
         let ctx = if robots::is_robot(username) {
             self.robots.authenticate(username, password).await?
         } else {
-            self.authenticate(username, password)
+            self.authenticate(username, password, door)
                 .await?
                 .map(|u| self.context_for(&u))
         };
@@ -303,7 +314,7 @@ impl Iam {
             && !self.is_local_admin(username).await?
         {
             true => Ok(None),
-            false => self.login(username, password, source).await,
+            false => self.login(username, password, source, Door::Other).await,
         };
         let ok = matches!(result, Ok(Some(_)));
         (self.trail).record(username, Operation::Login, &Target::User(username), ok);
@@ -364,14 +375,21 @@ impl Iam {
     /// where the authentication mode says; the first administrator always
     /// signs in with the password stored here, so a directory outage
     /// cannot lock the system out.
-    async fn authenticate(&self, username: &str, password: &str) -> CoreResult<Option<User>> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        door: Door,
+    ) -> CoreResult<Option<User>> {
         let mode = self.configurations.snapshot().auth_mode;
         if mode == "db_auth" || mode.is_empty() || self.is_local_admin(username).await? {
             return self.authenticate_locally(username, password).await;
         }
         match mode.as_str() {
             "ldap_auth" => self.authenticate_ldap(username, password).await,
-            "oidc_auth" => self.authenticate_cli_secret(username, password).await,
+            "oidc_auth" if door == Door::Client => {
+                self.authenticate_cli_secret(username, password).await
+            }
             "uaa_auth" => self.authenticate_uaa(username, password).await,
             _ => Ok(None),
         }

@@ -10,6 +10,7 @@ use axum::extract::{Path, RawQuery, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use berth_core::iam::Door;
 use berth_core::notify::audit::{Log, Table};
 use berth_core::notify::audit::{PurgeParams, EVENT_TYPES, PURGE_VENDOR};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -60,7 +61,7 @@ async fn list<T: serde::Serialize>(
     path: &str,
     shape: fn(&Log) -> T,
 ) -> Result<Response, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     let page = Page::parse(q)?;
     let query = filter(q);
     let (rows, total) = state

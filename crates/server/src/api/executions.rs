@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use berth_core::iam::context::SecurityContext;
+use berth_core::iam::Door;
 use berth_core::jobs::Execution;
 use berth_core::jobs::{JobParams, Vendor};
 use serde::Deserialize;
@@ -56,7 +57,7 @@ pub async fn create<P: JobParams>(
     runs: &Vendor,
     base: &str,
 ) -> Result<Response, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     let req: Schedule = json_body(body)?;
     let params: P = req.params()?;
     if req.schedule.kind == "Manual" {
@@ -74,7 +75,7 @@ pub async fn update<P: JobParams>(
     body: &[u8],
     runs: &Vendor,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     let req: Schedule = json_body(body)?;
     if req.schedule.kind == "Manual" {
         return Err(ApiError::bad_request("use POST to run now"));
@@ -126,7 +127,7 @@ pub async fn history(
     runs: &Vendor,
     path: &str,
 ) -> Result<Response, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     let page = Page::parse(q)?;
     let (rows, total) = runs.history(&ctx, page.offset(), page.size).await?;
     Ok(page.respond(
@@ -143,7 +144,7 @@ pub async fn get_one(
     id: &str,
     runs: &Vendor,
 ) -> Result<Json<ExecHistory>, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     Ok(Json(history_json(
         &runs.get(&ctx, super::path_id(id, "run id")?).await?,
     )))
@@ -156,7 +157,7 @@ pub async fn stop(
     id: &str,
     runs: &Vendor,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     runs.stop(&ctx, super::path_id(id, "run id")?).await?;
     Ok(StatusCode::OK)
 }
@@ -168,7 +169,7 @@ pub async fn log(
     id: &str,
     runs: &Vendor,
 ) -> Result<Response, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     Ok(text(runs.log(&ctx, super::path_id(id, "run id")?).await?))
 }
 
@@ -179,7 +180,7 @@ pub async fn schedule(
     runs: &Vendor,
     vendor: &str,
 ) -> Result<Json<ExecHistory>, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, Door::Other).await?;
     let s = runs.schedule(&ctx).await?;
     let (id, params, obj, time) = match s {
         Some(s) => (

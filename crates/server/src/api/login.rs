@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use berth_core::iam::Door;
 
 pub fn router() -> Router<State> {
     Router::new()
@@ -24,7 +25,7 @@ async fn user_exists(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<bool>, ApiError> {
-    let ctx = super::context(&state, &headers).await?;
+    let ctx = super::context(&state, &headers, Door::Other).await?;
     let field = |key: &str| {
         form_urlencoded::parse(&body)
             .find(|(k, _)| k == key)

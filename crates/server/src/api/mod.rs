@@ -42,6 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use berth_core::iam::context::SecurityContext;
+use berth_core::iam::Door;
 use model::{ApiVersion, ComponentHealthStatus, OverallHealthStatus};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -205,13 +206,42 @@ impl FromRequestParts<State> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
-        context(state, &parts.headers).await.map(Ctx)
+        let door = door(&parts.method, parts.uri.path());
+        context(state, &parts.headers, door).await.map(Ctx)
+    }
+}
+
+/// The API calls registry clients make (replication, CI tools), where an
+/// OIDC user's CLI secret signs in: Harbor's list.
+pub(super) fn door(method: &Method, path: &str) -> Door {
+    let path = path.trim_end_matches('/');
+    let in_project = |p: &str| p.starts_with("/projects/") && p.contains("/repositories");
+    let client = match (method, path.strip_prefix("/api/v2.0")) {
+        (&Method::POST, Some("/projects")) => true,
+        (&Method::GET, Some("/projects" | "/systeminfo" | "/labels")) => true,
+        (&Method::GET, Some(p)) => {
+            in_project(p) && (p.ends_with("/repositories") || p.ends_with("/artifacts"))
+        }
+        (&Method::DELETE, Some(p)) => {
+            in_project(p) && p.contains("/artifacts/") && p.contains("/tags/")
+        }
+        (&Method::GET, None) => path == "/api/version",
+        _ => false,
+    };
+    if client {
+        Door::Client
+    } else {
+        Door::Other
     }
 }
 
 /// Builds the caller's security context: basic auth, else the session
 /// cookie, else anonymous. Bad credentials are a 401, never silently anonymous.
-pub async fn context(state: &State, headers: &HeaderMap) -> Result<SecurityContext, ApiError> {
+pub async fn context(
+    state: &State,
+    headers: &HeaderMap,
+    door: Door,
+) -> Result<SecurityContext, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         if let Some(sid) = crate::session::session_id(headers) {
             if let Some((ctx, _)) = state.iam.session(sid).await? {
@@ -228,7 +258,7 @@ pub async fn context(state: &State, headers: &HeaderMap) -> Result<SecurityConte
     })?;
     match state
         .iam
-        .login(&user, &password, crate::listener::peer())
+        .login(&user, &password, crate::listener::peer(), door)
         .await?
     {
         Some(ctx) => Ok(ctx),
@@ -390,4 +420,47 @@ pub fn created(location: String) -> Response {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod door_tests {
+    use super::*;
+
+    #[test]
+    fn cli_secrets_open_the_calls_harbor_lets_clients_make() {
+        let client = [
+            (Method::GET, "/api/v2.0/projects"),
+            (Method::POST, "/api/v2.0/projects/"),
+            (Method::GET, "/api/v2.0/systeminfo"),
+            (Method::GET, "/api/version"),
+            (Method::GET, "/api/v2.0/projects/p/repositories"),
+            (
+                Method::GET,
+                "/api/v2.0/projects/p/repositories/a%2Fb/artifacts",
+            ),
+            (
+                Method::DELETE,
+                "/api/v2.0/projects/p/repositories/a/artifacts/v1/tags/v1",
+            ),
+        ];
+        for (m, p) in client {
+            assert_eq!(door(&m, p), Door::Client, "{m} {p}");
+        }
+        let other = [
+            (Method::GET, "/api/v2.0/users/current"),
+            (Method::GET, "/api/v2.0/projects/p"),
+            (
+                Method::DELETE,
+                "/api/v2.0/projects/p/repositories/a/artifacts/v1",
+            ),
+            (Method::PUT, "/api/v2.0/users/3/cli_secret"),
+            (
+                Method::POST,
+                "/api/v2.0/projects/p/repositories/a/artifacts",
+            ),
+        ];
+        for (m, p) in other {
+            assert_eq!(door(&m, p), Door::Other, "{m} {p}");
+        }
+    }
 }

@@ -50,7 +50,7 @@ async fn list(
     q: Option<&str>,
     path: &str,
 ) -> Result<Response, ApiError> {
-    let ctx = context(state, headers).await?;
+    let ctx = context(state, headers, super::door(&axum::http::Method::GET, path)).await?;
     let page = Page::parse(q)?;
     let query = filter(q);
     let (rows, total) = state

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap};
 use berth_core::iam::context::SecurityContext;
 use berth_core::iam::rbac::{can, Action, Kind, ProjectRef, Resource};
 use berth_core::iam::token::{Verified, SERVICE};
+use berth_core::iam::Door;
 use berth_oci::{ErrorCode, RepositoryName};
 
 /// The authenticated caller of a `/v2` request.
@@ -111,7 +112,7 @@ pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, OciErr
     };
     match state
         .iam
-        .login(&user, &password, crate::listener::peer())
+        .login(&user, &password, crate::listener::peer(), Door::Client)
         .await
     {
         Ok(Some(ctx)) => Ok(Caller::User(ctx)),
