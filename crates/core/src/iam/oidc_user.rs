@@ -32,6 +32,17 @@ struct Pending {
     signed: Option<(Tokens, Identity)>,
 }
 
+impl Pending {
+    /// Where the browser goes once signed in (the projects when it did
+    /// not say).
+    fn landing(&self) -> String {
+        match self.redirect.as_str() {
+            "" => "/harbor/projects".to_string(),
+            r => r.to_string(),
+        }
+    }
+}
+
 /// Where to send a browser to sign in with the provider, and the state
 /// that its cookie must hold when it comes back.
 pub struct OidcStart {
@@ -222,10 +233,7 @@ impl Iam {
             .map_err(refused)?;
         let identity =
             (provider.identity(&tokens, true, Some(&pending.nonce)).await).map_err(refused)?;
-        let redirect = match pending.redirect.as_str() {
-            "" => "/harbor/projects".to_string(),
-            r => r.to_string(),
-        };
+        let redirect = pending.landing();
         let known = oidc::by_subiss(self.db.reader(), &identity.subiss()).await?;
         let user = match known {
             Some(record) => {
@@ -282,13 +290,10 @@ impl Iam {
         let sealed =
             (oidc::login(self.db.reader(), &hash, now_millis()).await?).ok_or_else(missing)?;
         let pending: Pending = self.open(&sealed)?;
+        let redirect = pending.landing();
         let (tokens, identity) = pending.signed.ok_or_else(missing)?;
         let user = self.onboard_oidc(username, &tokens, &identity).await?;
         oidc::take_login(self.db.writer(), &hash).await?;
-        let redirect = match pending.redirect.as_str() {
-            "" => "/harbor/projects".to_string(),
-            r => r.to_string(),
-        };
         Ok((self.signed_in_oidc(user, &identity).await?, redirect))
     }
 
