@@ -424,6 +424,8 @@ struct PushMode {
     name: &'static str,
     audit: bool,
     webhooks: bool,
+    /// The project has a storage limit (1 TiB, never reached) to enforce.
+    quota: bool,
     layer: usize,
     /// The mode this one is compared with (same layer size, both off).
     base: usize,
@@ -437,6 +439,7 @@ const PUSH_MODES: &[PushMode] = &[
         name: "1 KiB layer, audit+webhooks off",
         audit: false,
         webhooks: false,
+        quota: false,
         layer: KIB,
         base: 0,
     },
@@ -444,6 +447,7 @@ const PUSH_MODES: &[PushMode] = &[
         name: "1 KiB layer, audit on",
         audit: true,
         webhooks: false,
+        quota: false,
         layer: KIB,
         base: 0,
     },
@@ -451,6 +455,7 @@ const PUSH_MODES: &[PushMode] = &[
         name: "1 KiB layer, webhooks on",
         audit: false,
         webhooks: true,
+        quota: false,
         layer: KIB,
         base: 0,
     },
@@ -458,6 +463,7 @@ const PUSH_MODES: &[PushMode] = &[
         name: "1 KiB layer, audit+webhooks on",
         audit: true,
         webhooks: true,
+        quota: false,
         layer: KIB,
         base: 0,
     },
@@ -465,6 +471,7 @@ const PUSH_MODES: &[PushMode] = &[
         name: "1 MiB layer, audit+webhooks off",
         audit: false,
         webhooks: false,
+        quota: false,
         layer: MIB,
         base: 4,
     },
@@ -472,8 +479,17 @@ const PUSH_MODES: &[PushMode] = &[
         name: "1 MiB layer, audit+webhooks on",
         audit: true,
         webhooks: true,
+        quota: false,
         layer: MIB,
         base: 4,
+    },
+    PushMode {
+        name: "1 KiB layer, storage quota set",
+        audit: false,
+        webhooks: false,
+        quota: true,
+        layer: KIB,
+        base: 0,
     },
 ];
 
@@ -557,6 +573,24 @@ async fn berth_extras(
         .await?;
     check(r.status(), StatusCode::CREATED, "webhook policy")?;
 
+    // The project's quota, given a limit in the quota mode.
+    let project: serde_json::Value = (admin.get(api("/projects/bench")))
+        .basic_auth(user, Some(password))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let quotas: serde_json::Value = (admin.get(api(&format!(
+        "/quotas?reference_id={}",
+        project["project_id"]
+    ))))
+    .basic_auth(user, Some(password))
+    .send()
+    .await?
+    .json()
+    .await?;
+    let quota = api(&format!("/quotas/{}", quotas[0]["id"]));
+
     let t = berth_pusher(url, user, password, "bench/extras", 64).await?;
     // Short rounds of 200 images per mode: modes compared within a round
     // are measured seconds apart, so the drift of a shared machine (a mode's
@@ -582,6 +616,13 @@ async fn berth_extras(
                 .send()
                 .await?;
             check(r.status(), StatusCode::OK, "configuration")?;
+            let hard: i64 = if mode.quota { 1 << 40 } else { -1 };
+            let r = (admin.put(&quota))
+                .basic_auth(user, Some(password))
+                .json(&serde_json::json!({"hard": {"storage": hard}}))
+                .send()
+                .await?;
+            check(r.status(), StatusCode::OK, "quota")?;
             // Writing back dirty pages first keeps the previous mode's
             // write-back from being billed to this one.
             let synced = tokio::process::Command::new("sync").status().await?;

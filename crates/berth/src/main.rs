@@ -10,7 +10,7 @@ use berth_core::notify::audit::Audit;
 use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
-use berth_core::policy::{Chain, ProjectSettings, ScanVerdicts};
+use berth_core::policy::{Chain, Inputs, ProjectSettings, ScanVerdicts};
 use berth_core::proxy::ProxyCache;
 use berth_core::replication::flow::{Replication, ReplicationDeps};
 use berth_core::replication::registries::Registries;
@@ -279,7 +279,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let events = Events::new();
     webhooks.subscribe(&events);
     let verdicts = ScanVerdicts::default();
-    let chain = Chain::standard(&db, &store, &settings, &verdicts);
+    let inputs = Inputs {
+        settings: &settings,
+        verdicts: &verdicts,
+        configurations: &configurations,
+        events: &events,
+    };
+    let chain = Chain::standard(&db, &store, inputs);
     let registry = Arc::new(Registry::new(
         db.clone(),
         store,
@@ -341,6 +347,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         labels: berth_core::project::labels::Labels::new(db.clone(), projects.clone()),
+        quotas: berth_core::quota::Quotas::new(db.clone(), jobs.clone()),
         immutable: berth_core::project::immutable::ImmutableRules::new(
             db.clone(),
             projects.clone(),

@@ -633,6 +633,22 @@ async fn every_answer_matches_the_published_document() {
         let one = format!("{rules}/{rid}");
         assert_eq!(c.call(M::PUT, &one, a, Some(off)).await.0, 200);
         assert_eq!(c.call(M::DELETE, &one, a, None).await.0, 200);
+        // Quotas: listed sorted, one read, its limit set (and refused).
+        let (_, quotas) = c
+            .call(
+                M::GET,
+                &v2("/quotas?sort=-used.storage&reference=project"),
+                a,
+                None,
+            )
+            .await;
+        let quota = v2(&format!("/quotas/{}", quotas[0]["id"]));
+        c.call(M::GET, &quota, a, None).await;
+        let limit = json!({"hard": {"storage": 1 << 30}});
+        assert_eq!(c.call(M::PUT, &quota, a, Some(limit)).await.0, 200);
+        let bad = json!({"hard": {"storage": 0}});
+        assert_eq!(c.call(M::PUT, &quota, a, Some(bad)).await.0, 400);
+        assert_eq!(c.call(M::GET, &v2("/quotas/999999"), a, None).await.0, 404);
         c.call(M::GET, &format!("{art}/accessories"), a, None).await;
         let (_, history) = c
             .call(

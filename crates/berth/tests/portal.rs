@@ -426,7 +426,10 @@ async fn members_images_tags_robots_gc_and_read_only_in_the_browser() {
         assert!(out.status.success(), "{out:?}");
         tab(&c, &s, pid, "summary").await;
         let used = text(&c, "dd.storage").await;
-        assert!(used != "0 B" && used.ends_with('B'), "{used}");
+        assert!(
+            !used.starts_with("0 B") && used.ends_with("B of unlimited"),
+            "{used}"
+        );
         screenshot(&c, &format!("{b}-project-summary")).await;
         tab(&c, &s, pid, "repositories").await;
         screenshot(&c, &format!("{b}-project-repositories")).await;
@@ -2422,6 +2425,66 @@ async fn labels_on_artifacts_in_the_browser() {
 /// Tag immutability in the browser: a rule added on the project's tab
 /// keeps a tag from being deleted on its artifact's page, until the rule
 /// is disabled; then the rule is deleted.
+#[tokio::test]
+async fn storage_quotas_in_the_browser() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        // The default limit, in people's units.
+        c.goto(&s.u("/harbor/configs")).await.unwrap();
+        fill(&c, "#storage_per_project", "3 MiB").await;
+        submit(&c, "form[action='/harbor/configs'] button[type=submit]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The configuration was saved.");
+        assert_eq!(
+            eval(
+                &c,
+                "return document.querySelector('#storage_per_project').value"
+            )
+            .await,
+            "3 MiB"
+        );
+        fill(&c, "#storage_per_project", "lots").await;
+        submit(&c, "form[action='/harbor/configs'] button[type=submit]").await;
+        assert!(text(&c, ".notice.err")
+            .await
+            .contains("is not a storage limit"));
+
+        // A new project takes it, or the limit an administrator gives.
+        c.goto(&s.u("/harbor/projects")).await.unwrap();
+        fill(&c, "#project_name", "quoted").await;
+        fill(&c, "#storage_limit", "1 MiB").await;
+        submit(&c, "form[action='/harbor/projects'][method=post] button").await;
+        assert_eq!(text(&c, ".notice.ok").await, "Project quoted created.");
+        s.push_layers("quoted/app", "v1", &[common::bytes(800_000, 9)])
+            .await;
+        let p: serde_json::Value = s.api_json("/projects/quoted", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        tab(&c, &s, pid, "summary").await;
+        let shown = text(&c, "dd.storage").await;
+        assert!(shown.ends_with("of 1.00 MiB (76%)"), "{shown}");
+        screenshot(&c, &format!("{}-quota-summary", s.backend)).await;
+
+        // The quotas page, fullest first; a limit set there holds.
+        c.goto(&s.u("/harbor/project-quotas")).await.unwrap();
+        let first = text(&c, "table.quotas tbody tr").await;
+        assert!(first.starts_with("quoted"), "{first}");
+        fill(&c, "table.quotas tbody tr input[name=limit]", "700 KiB").await;
+        submit(&c, "table.quotas tbody tr button").await;
+        assert_eq!(
+            text(&c, ".notice.ok").await,
+            "The storage limit of quoted was set."
+        );
+        assert!(text(&c, "table.quotas tbody tr").await.contains("(100%)"));
+        screenshot(&c, &format!("{}-project-quotas", s.backend)).await;
+        let r = s
+            .registry()
+            .push_blob_at_once("quoted/app", bytes::Bytes::from(common::bytes(10, 1)))
+            .await;
+        assert!(r.unwrap_err().to_string().contains("403"));
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+}
+
 #[tokio::test]
 async fn tag_immutability_rules_in_the_browser() {
     let (_driver, c) = browser().await;

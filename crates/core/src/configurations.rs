@@ -70,6 +70,8 @@ enum Allowed {
     Pattern,
     /// A JSON object of strings, as text (or nothing).
     StringMap,
+    /// A storage limit in bytes: -1 (unlimited) or 1 to 1024 TiB.
+    StorageLimit,
 }
 
 impl Allowed {
@@ -80,13 +82,17 @@ impl Allowed {
             (Allowed::Bool, serde_json::Value::String(s)) if s == "true" || s == "false" => {
                 Some(s.clone())
             }
-            (Allowed::Range(lo, hi), v) => {
+            (Allowed::Range(..) | Allowed::StorageLimit, v) => {
                 let n = match v {
                     serde_json::Value::Number(n) => n.as_i64(),
                     serde_json::Value::String(s) => s.parse().ok(),
                     _ => None,
                 }?;
-                (*lo..=*hi).contains(&n).then(|| n.to_string())
+                let valid = match self {
+                    Allowed::Range(lo, hi) => (*lo..=*hi).contains(&n),
+                    _ => crate::quota::check_limit(n).is_ok(),
+                };
+                valid.then(|| n.to_string())
             }
             (Allowed::Text(max) | Allowed::Secret(max), serde_json::Value::String(s)) => {
                 (s.len() <= *max).then(|| s.clone())
@@ -114,7 +120,7 @@ impl Allowed {
     fn show(&self, stored: &str) -> serde_json::Value {
         match self {
             Allowed::Bool => (stored == "true").into(),
-            Allowed::Range(..) => stored
+            Allowed::Range(..) | Allowed::StorageLimit => stored
                 .parse::<i64>()
                 .map_or(serde_json::Value::Null, Into::into),
             _ => stored.into(),
@@ -131,6 +137,12 @@ impl Allowed {
                 format!("a string of at most {max} bytes")
             }
             Allowed::Pattern => "a regular expression".into(),
+            Allowed::StorageLimit => {
+                format!(
+                    "-1 (unlimited) or a number of bytes from 1 to {}",
+                    crate::quota::MAX_LIMIT
+                )
+            }
             Allowed::StringMap => "a JSON object of strings, as a string".into(),
         }
     }
@@ -273,6 +285,17 @@ const EDITABLE: &[Editable] = &[
         allowed: Allowed::ListOf(AUDIT_EVENT_TYPES),
     },
     Editable {
+        key: "quota_per_project_enable",
+        default: "true",
+        allowed: Allowed::Bool,
+    },
+    // Bytes a new project may store (Harbor's default, -1: unlimited).
+    Editable {
+        key: "storage_per_project",
+        default: "-1",
+        allowed: Allowed::StorageLimit,
+    },
+    Editable {
         key: "read_only",
         default: "false",
         allowed: Allowed::Bool,
@@ -317,6 +340,10 @@ pub struct Snapshot {
     pub auth_mode: String,
     /// The OIDC provider's name for sign-in pages (in OIDC mode).
     pub oidc_provider_name: String,
+    /// Whether projects' storage limits are enforced.
+    pub quota_per_project_enable: bool,
+    /// A new project's storage limit in bytes (-1: unlimited).
+    pub storage_per_project: i64,
 }
 
 /// The configuration service.
@@ -341,6 +368,8 @@ impl Configurations {
             snapshot: Arc::new(RwLock::new(Snapshot {
                 notifications: true,
                 token_expiration_minutes: 30,
+                quota_per_project_enable: true,
+                storage_per_project: -1,
                 ..Snapshot::default()
             })),
         }
@@ -426,6 +455,8 @@ impl Configurations {
                 "oidc_auth" => get("oidc_name").to_string(),
                 _ => String::new(),
             },
+            quota_per_project_enable: get("quota_per_project_enable") == "true",
+            storage_per_project: get("storage_per_project").parse().unwrap_or(-1),
         };
         *crate::lock_write(&self.snapshot) = snap.clone();
         Ok(snap)

@@ -17,7 +17,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
 use berth_db::jobs as jobrows;
-use berth_db::{artifacts, blobs, now_millis, uploads, Db};
+use berth_db::{artifacts, blobs, now_millis, quotas, uploads, Db};
 use berth_oci::Digest;
 use berth_storage::FsStore;
 use serde::{Deserialize, Serialize};
@@ -156,6 +156,11 @@ impl Inner {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        if !params.dry_run {
+            self.release_unused(&ctx, cutoff)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let candidates = blobs::unreferenced(self.db.reader(), cutoff)
             .await
             .map_err(|e| e.to_string())?;
@@ -226,10 +231,16 @@ impl Inner {
                     ctx.log(format!("would delete untagged {repo}@{digest}"));
                     continue;
                 }
+                let project = repo.split_once('/').map_or("", |(p, _)| p);
                 let mut tx = self.db.begin().await?;
+                // The quota first, as every writer of a project's usage.
+                quotas::lock(&mut *tx, project, now_millis()).await?;
                 // Checked again inside the transaction: it may have been tagged meanwhile.
                 if artifacts::untagged_by_id(&mut *tx, *id, cutoff).await? {
+                    let mut used = artifacts::blob_digests(&mut *tx, *id).await?;
+                    used.push(digest.clone());
                     artifacts::delete(&mut *tx, *id).await?;
+                    quotas::release(&mut tx, project, &used).await?;
                     berth_db::commit(tx).await?;
                     deleted += 1;
                     ctx.log(format!("deleted untagged {repo}@{digest}"));
@@ -240,6 +251,24 @@ impl Inner {
             }
         }
         Ok(deleted)
+    }
+
+    /// Stops counting in each project's quota what no artifact of it uses
+    /// and nobody added within the window (uploads for pushes that never
+    /// came, blobs of deleted repositories), as Harbor's collections do.
+    async fn release_unused(&self, ctx: &JobContext, cutoff: i64) -> CoreResult<()> {
+        for project in quotas::project_names(self.db.reader()).await? {
+            let mut tx = self.db.begin().await?;
+            quotas::lock(&mut *tx, &project, now_millis()).await?;
+            let freed = quotas::release_unused(&mut tx, &project, cutoff).await?;
+            berth_db::commit(tx).await?;
+            if freed > 0 {
+                ctx.log(format!(
+                    "{project}: {freed} bytes no artifact uses no longer count in its quota"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Deletes candidates with `workers` sweepers; returns (bytes, blobs) freed.

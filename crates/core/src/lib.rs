@@ -15,6 +15,7 @@ pub mod policy;
 pub mod project;
 pub mod proxy;
 pub mod query;
+pub mod quota;
 pub mod registry;
 pub mod remote;
 pub mod replication;

@@ -241,7 +241,7 @@ impl ProxyCache {
     pub async fn blob(
         &self,
         registry_id: i64,
-        repo: &RepositoryName,
+        (repo, operator): (&RepositoryName, &str),
         digest: &Digest,
         head: bool,
     ) -> Result<ProxiedBlob, RegistryError> {
@@ -300,7 +300,7 @@ impl ProxyCache {
             let (size, upstream) = c.1.blob_sized(&up, digest).await.map_err(unknown)?;
             return Ok(ProxiedBlob::Upstream {
                 size,
-                stream: self.tee(repo, digest, size, upstream.boxed(), guard),
+                stream: self.tee((repo, operator), digest, size, upstream.boxed(), guard),
             });
         }
     }
@@ -309,7 +309,7 @@ impl ProxyCache {
     /// on if the client leaves.
     fn tee(
         &self,
-        repo: &RepositoryName,
+        (repo, operator): (&RepositoryName, &str),
         digest: &Digest,
         size: u64,
         mut upstream: BoxStream<'static, std::io::Result<Bytes>>,
@@ -318,6 +318,7 @@ impl ProxyCache {
         let (client_tx, client_rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
         let (store_tx, store_rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
         let (registry, repo, digest) = (self.inner.registry.clone(), repo.clone(), digest.clone());
+        let operator = operator.to_string();
         tokio::spawn(async move {
             let _guard = guard;
             let pump = async move {
@@ -345,7 +346,7 @@ impl ProxyCache {
                 }
             };
             let body = Box::pin(receiver_stream(store_rx));
-            let store = registry.upload_monolithic(&repo, &digest, Some(size), body);
+            let store = registry.upload_monolithic((&repo, &operator), &digest, Some(size), body);
             let ((), stored) = tokio::join!(pump, store);
             if let Err(e) = stored {
                 tracing::warn!(%repo, %digest, error = %e, "proxy cache: storing a blob");

@@ -8,7 +8,8 @@ mod common;
 
 use berth_core::notify::events::Events;
 use berth_core::notify::trail::Trail;
-use berth_core::policy::{Chain, Policy, ProjectSettings, Puller, Read, Write};
+use berth_core::policy::{Chain, Inputs, Policy, ProjectSettings, Puller, Read, Write};
+use berth_core::Configurations;
 use berth_core::{Registry, RegistryError};
 use berth_db::{artifacts, Db, Tx};
 use berth_oci::{Digest, Reference, RepositoryName, Tag};
@@ -87,7 +88,7 @@ impl Policy for Frozen {
 async fn push_blob(r: &Registry, repo: &RepositoryName, data: &[u8]) -> Digest {
     let d = berth_storage::digest_of(data);
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
-    r.upload_monolithic(repo, &d, Some(data.len() as u64), body)
+    r.upload_monolithic((repo, "tester"), &d, Some(data.len() as u64), body)
         .await
         .unwrap();
     d
@@ -128,11 +129,18 @@ async fn every_write_and_pull_passes_the_chain() {
         let committed = Arc::new(Mutex::new(Vec::new()));
         let denied_blob = berth_storage::digest_of(b"secret layer");
         let settings = ProjectSettings::new(db.clone());
-        let chain = Chain::standard(&db, &store, &settings, &Default::default()).with(Frozen {
+        let events = Events::new();
+        let inputs = Inputs {
+            settings: &settings,
+            verdicts: &Default::default(),
+            configurations: &Configurations::new(db.clone(), Trail::new()),
+            events: &events,
+        };
+        let chain = Chain::standard(&db, &store, inputs).with(Frozen {
             denied_blob: denied_blob.clone(),
             committed: committed.clone(),
         });
-        let r = Registry::new(db, store, Events::new(), chain, Trail::new());
+        let r = Registry::new(db, store, events, chain, Trail::new());
         let repo = RepositoryName::parse("p/app").unwrap();
         let tag = |t: &str| Reference::Tag(Tag::parse(t).unwrap());
 

@@ -206,6 +206,34 @@ pub async fn digests_and_tags<'e>(
     Ok(out.into_iter().map(|(_, d, t)| (d, t)).collect())
 }
 
+/// The blobs an artifact references.
+pub async fn blob_digests<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    artifact_id: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT digest FROM artifact_blob WHERE artifact_id = $1")
+            .bind(artifact_id)
+            .fetch_all(ex)
+            .await?,
+    )
+}
+
+/// The digests of a repository's artifacts and of the blobs they reference.
+pub async fn used_in_repository<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    repository: &str,
+) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT a.digest FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE r.name = $1 \
+         UNION SELECT ab.digest FROM artifact_blob ab JOIN artifact a ON a.id = ab.artifact_id \
+         JOIN repository r ON r.id = a.repository_id WHERE r.name = $1",
+    )
+    .bind(repository)
+    .fetch_all(ex)
+    .await?)
+}
+
 /// Records that an artifact references a blob.
 pub async fn add_blob<'e>(
     ex: impl Executor<'e, Database = Any>,

@@ -39,6 +39,7 @@ pub mod oidc;
 pub mod projects;
 pub mod properties;
 pub mod query;
+pub mod quotas;
 pub mod registries;
 pub mod replication;
 pub mod repositories;
@@ -506,6 +507,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "immutable_tag_rule",
         include_str!("../migrations/0031_immutable_tag_rule.sql"),
     ),
+    (32, "quota", include_str!("../migrations/0032_quota.sql")),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -573,8 +573,7 @@ pub async fn member_counts<'e>(
         .collect()
 }
 
-/// Bytes stored for each project (see [`stored`]), as the statistics
-/// count them.
+/// Bytes each project's quota counts.
 pub async fn storage_used<'e>(
     ex: impl Executor<'e, Database = Any>,
     project_ids: &[i64],
@@ -583,10 +582,7 @@ pub async fn storage_used<'e>(
         return Ok(Vec::new());
     }
     let list = crate::placeholders(1..project_ids.len() + 1);
-    let sql = format!(
-        "SELECT p.project_id, {} FROM project p WHERE p.project_id IN ({list})",
-        stored("JOIN repository r ON r.id = a.repository_id WHERE r.project_name = p.name")
-    );
+    let sql = format!("SELECT project_id, used FROM quota WHERE project_id IN ({list})");
     let mut q = sqlx::query(&sql);
     for id in project_ids {
         q = q.bind(id);

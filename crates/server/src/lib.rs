@@ -22,6 +22,7 @@ use berth_core::notify::webhooks::Webhooks;
 use berth_core::project::immutable::ImmutableRules;
 use berth_core::project::labels::Labels;
 use berth_core::proxy::ProxyCache;
+use berth_core::quota::Quotas;
 use berth_core::replication::flow::Replication;
 use berth_core::replication::registries::Registries;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
@@ -37,6 +38,7 @@ pub struct AppState {
     pub repositories: Repositories,
     pub artifacts: Artifacts,
     pub labels: Labels,
+    pub quotas: Quotas,
     pub immutable: ImmutableRules,
     pub scans: Scans,
     pub configurations: Configurations,

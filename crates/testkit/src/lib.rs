@@ -9,6 +9,7 @@
 pub mod ldap;
 pub mod oidc;
 pub mod registry;
+pub mod webhook;
 
 pub use registry::{check, digest, Registry};
 

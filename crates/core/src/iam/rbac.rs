@@ -38,11 +38,13 @@ pub enum Kind {
     ArtifactLabel,
     /// Tag immutability rules.
     ImmutableTag,
+    /// The project's storage quota.
+    Quota,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -61,6 +63,7 @@ impl Kind {
         Kind::Label,
         Kind::ArtifactLabel,
         Kind::ImmutableTag,
+        Kind::Quota,
     ];
 }
 
@@ -249,6 +252,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::Label => "label",
         Kind::ArtifactLabel => "artifact-label",
         Kind::ImmutableTag => "immutable-tag",
+        Kind::Quota => "quota",
     }
 }
 
@@ -353,6 +357,7 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
             matches!(action, Create | Update | Delete | List)
         }
         (ImmutableTag, _) => false,
+        (Quota, _) => action == Read,
     }
 }
 

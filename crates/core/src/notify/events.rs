@@ -30,6 +30,18 @@ pub enum Event {
     /// side of it): Harbor's `replication` event data, as built by
     /// replication.
     Replicated(Artifact, serde_json::Value),
+    /// A project's storage quota refused a write (`QUOTA_EXCEED`) or its
+    /// usage passed the warning level (`QUOTA_WARNING`); the artifact is
+    /// the manifest pushed (no digest for a blob), the text Harbor's.
+    Quota(Artifact, QuotaNote),
+}
+
+/// What a quota event says.
+#[derive(Debug, Clone)]
+pub struct QuotaNote {
+    /// `QUOTA_EXCEED` or `QUOTA_WARNING`.
+    pub kind: &'static str,
+    pub details: String,
 }
 
 /// How a scan ended, as webhooks tell it.
@@ -61,7 +73,8 @@ impl Event {
             | Event::ArtifactPulled(a)
             | Event::ArtifactDeleted(a)
             | Event::Scanned(a, _)
-            | Event::Replicated(a, _) => a,
+            | Event::Replicated(a, _)
+            | Event::Quota(a, _) => a,
         }
     }
 
@@ -73,6 +86,7 @@ impl Event {
             Event::ArtifactDeleted(_) => "DELETE_ARTIFACT",
             Event::Scanned(_, end) => end.kind,
             Event::Replicated(..) => "REPLICATION",
+            Event::Quota(_, note) => note.kind,
         }
     }
 }

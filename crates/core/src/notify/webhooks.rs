@@ -1,8 +1,8 @@
 //! Webhooks: a project's policies send artifact events to HTTP or Slack
 //! targets. Each delivery is a job (3 runs, 3 s timeout): for pushes and
 //! deletes it is enqueued in the change's own transaction (an outbox on the
-//! event bus), for pulls by a stateful subscriber that enqueues whatever
-//! pulls came meanwhile in one transaction. The payload is fixed when the
+//! event bus), for pulls and quota events by a stateful subscriber that
+//! enqueues whatever came meanwhile in one transaction. The payload is fixed when the
 //! job is enqueued, so every retry sends the same bytes.
 
 use crate::configurations::Configurations;
@@ -18,7 +18,7 @@ use berth_db::{now_millis, Db, DbError, Tx};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -226,7 +226,7 @@ impl Webhooks {
             let data = EventData::Artifact {
                 resources: Vec::new(),
                 repository: Repository {
-                    date_created: now_millis() / 1000,
+                    date_created: Some(now_millis() / 1000),
                     name: "",
                     namespace: project,
                     repo_full_name: project,
@@ -387,16 +387,21 @@ impl Webhooks {
     }
 
     /// Listens on the bus: pushes and deletes through an outbox, pulls
-    /// through a stateful subscriber (called at start, inside the runtime).
+    /// and quota events (published, never staged) through a stateful
+    /// subscriber (called at start, inside the runtime).
     pub fn subscribe(&self, events: &Events) {
         events.add_outbox(self.inner.clone());
         let inner = self.inner.clone();
         let wants = self.inner.clone();
         events.subscribe(
-            Box::new(move |e| matches!(e, Event::ArtifactPulled(_)) && wants.may_want_pulls(e)),
-            Subscriber::Stateful(Box::new(move |pulls| {
+            Box::new(move |e| match e {
+                Event::ArtifactPulled(_) => wants.may_want_pulls(e),
+                Event::Quota(..) => true,
+                _ => false,
+            }),
+            Subscriber::Stateful(Box::new(move |published| {
                 let inner = inner.clone();
-                Box::pin(async move { inner.pulled(&pulls).await })
+                Box::pin(async move { inner.published(&published).await })
             })),
         );
     }
@@ -517,10 +522,10 @@ impl Inner {
         }
     }
 
-    /// Enqueues the deliveries of pulls, all in one transaction.
-    async fn pulled(&self, pulls: &[Arc<Event>]) {
+    /// Enqueues the deliveries of published events, all in one transaction.
+    async fn published(&self, events: &[Arc<Event>]) {
         let mut specs = Vec::new();
-        for e in pulls {
+        for e in events {
             specs.extend(
                 self.specs(e)
                     .await
@@ -542,7 +547,7 @@ impl Inner {
         .await;
         match result {
             Ok(()) => jobs.start(),
-            Err(e) => tracing::warn!(error = %e, "enqueuing pull webhooks"),
+            Err(e) => tracing::warn!(error = %e, "enqueuing webhooks of pulls and quotas"),
         }
     }
 
@@ -592,7 +597,7 @@ impl Outbox for Inner {
         e: &'a Event,
     ) -> BoxFuture<'a, Result<Option<Enqueued>, DbError>> {
         Box::pin(async move {
-            if matches!(e, Event::ArtifactPulled(_)) {
+            if matches!(e, Event::ArtifactPulled(_) | Event::Quota(..)) {
                 return Ok(None);
             }
             let specs = self.specs(e).await;
@@ -651,14 +656,21 @@ enum Payload<'a> {
     },
 }
 
-/// What happened: the artifact's resources and repository, or a
-/// replication's own account of itself.
+/// What happened: the artifact's resources and repository, a quota's
+/// account (Harbor's `custom_attributes.Details`), or a replication's own
+/// account of itself.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum EventData<'a> {
     Artifact {
         resources: Vec<Resource<'a>>,
         repository: Repository<'a>,
+    },
+    Quota {
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        resources: Vec<Resource<'a>>,
+        repository: Repository<'a>,
+        custom_attributes: BTreeMap<&'static str, &'a str>,
     },
     Replication {
         replication: &'a serde_json::Value,
@@ -677,7 +689,8 @@ struct Resource<'a> {
 
 #[derive(Serialize)]
 struct Repository<'a> {
-    date_created: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_created: Option<i64>,
     name: &'a str,
     namespace: &'a str,
     repo_full_name: &'a str,
@@ -704,7 +717,24 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
     };
     let data = match event {
         Event::Replicated(_, replication) => EventData::Replication { replication },
-        _ => artifact_data(e, scope, resource),
+        Event::Quota(_, note) => {
+            let (mut resources, mut repository) = artifact_parts(e, scope, resource);
+            // A blob has no resource, and Harbor dates no quota event's repository.
+            resources.retain(|r| !r.digest.is_empty());
+            repository.date_created = None;
+            EventData::Quota {
+                resources,
+                repository,
+                custom_attributes: BTreeMap::from([("Details", note.details.as_str())]),
+            }
+        }
+        _ => {
+            let (resources, repository) = artifact_parts(e, scope, resource);
+            EventData::Artifact {
+                resources,
+                repository,
+            }
+        }
     };
     let source = format!("/projects/{}/webhook/policies/{}", scope.project_id, p.id);
     let kind = event.kind();
@@ -712,29 +742,27 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
     envelope(t, occurred, &e.operator, source, data)
 }
 
-/// An artifact event's data: a resource per tag (one without), and the
-/// repository.
-fn artifact_data<'a>(
+/// An artifact event's resources (one per tag, one without) and repository.
+fn artifact_parts<'a>(
     e: &'a crate::notify::events::Artifact,
     scope: &Scope,
     resource: impl Fn(&'a str) -> Resource<'a>,
-) -> EventData<'a> {
+) -> (Vec<Resource<'a>>, Repository<'a>) {
     let repo = e.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
-    EventData::Artifact {
-        resources: if e.tags.is_empty() {
-            vec![resource("")]
-        } else {
-            e.tags.iter().map(|t| resource(t)).collect()
-        },
-        repository: Repository {
-            date_created: e.at / 1000,
-            name,
-            namespace,
-            repo_full_name: repo,
-            repo_type: if scope.public { "public" } else { "private" },
-        },
-    }
+    let resources = if e.tags.is_empty() {
+        vec![resource("")]
+    } else {
+        e.tags.iter().map(|t| resource(t)).collect()
+    };
+    let repository = Repository {
+        date_created: Some(e.at / 1000),
+        name,
+        namespace,
+        repo_full_name: repo,
+        repo_type: if scope.public { "public" } else { "private" },
+    };
+    (resources, repository)
 }
 
 /// `data` in the target's format; `occurred` is the event type, its

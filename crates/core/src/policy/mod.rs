@@ -6,12 +6,16 @@
 //!
 //! Write checks run in order inside the write's transaction, before it
 //! changes anything, so what a rule reads is what the write commits
-//! against; a refusal rolls the write back. `after_write` runs once the
-//! write has committed; `check_pull` before content is served.
+//! against; a refusal rolls the write back. Then each rule keeps its
+//! accounts of the write (`account`: a quota's usage), which may still
+//! refuse it. `after_write` runs once the write has committed, and the
+//! events the rules raised are published; `check_pull` runs before
+//! content is served.
 
 mod content_trust;
 pub mod cosign;
 pub mod immutability;
+pub mod quota;
 mod referenced;
 mod settings;
 mod vulnerability;
@@ -19,6 +23,8 @@ mod vulnerability;
 pub use settings::ProjectSettings;
 pub use vulnerability::ScanVerdicts;
 
+use crate::configurations::Configurations;
+use crate::notify::events::{Event, Events};
 use crate::registry::error::RegistryError;
 use berth_db::{Db, Tx};
 use berth_oci::manifest::Manifest;
@@ -35,7 +41,10 @@ pub enum Write<'a> {
         repo: &'a RepositoryName,
         digest: &'a Digest,
         manifest: &'a Manifest,
+        /// The manifest's own size in bytes.
+        size: u64,
         tags: &'a [Tag],
+        operator: &'a str,
     },
     /// A tag added to a stored artifact.
     AddTag {
@@ -61,6 +70,8 @@ pub enum Write<'a> {
     PutBlob {
         repo: &'a RepositoryName,
         digest: &'a Digest,
+        size: u64,
+        operator: &'a str,
     },
 }
 
@@ -123,6 +134,18 @@ pub trait Policy: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// After every rule allowed the write, still inside its transaction
+    /// and before it changes anything: what the rule keeps account of (a
+    /// project's storage use); an error still refuses the write. Returns
+    /// events to publish once the write has committed.
+    fn account<'a>(
+        &'a self,
+        _tx: &'a mut Tx,
+        _write: &'a Write<'a>,
+    ) -> BoxFuture<'a, Result<Vec<Event>, RegistryError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// After a write has committed.
     fn after_write<'a>(&'a self, _write: &'a Write<'a>) -> BoxFuture<'a, ()> {
         Box::pin(async {})
@@ -134,20 +157,39 @@ pub trait Policy: Send + Sync {
     }
 }
 
-/// The rules, in the order they run.
-pub struct Chain(Vec<Box<dyn Policy>>);
+/// A write the rules allowed: the events they raised, to publish once it
+/// has committed (see [`Chain::after_write`]).
+#[must_use = "hand it to after_write once the write has committed"]
+pub struct Passed(Vec<Event>);
+
+/// What the rules read besides the database and the blob store.
+pub struct Inputs<'a> {
+    /// Projects' settings.
+    pub settings: &'a ProjectSettings,
+    /// What scans found (the scanner clears it as it writes reports).
+    pub verdicts: &'a ScanVerdicts,
+    /// Run-time settings (whether quotas are enforced).
+    pub configurations: &'a Configurations,
+    /// Where the rules' own events go.
+    pub events: &'a Events,
+}
+
+/// The rules, in the order they run, and where their events go.
+pub struct Chain {
+    rules: Vec<Box<dyn Policy>>,
+    events: Events,
+}
 
 impl Chain {
-    /// Berth's rules, reading what they need from `db`, projects'
-    /// settings from `settings`, and what scans found through `verdicts`
-    /// (which the scanner clears as it writes reports).
-    pub fn standard(
-        db: &Db,
-        store: &FsStore,
-        settings: &ProjectSettings,
-        verdicts: &ScanVerdicts,
-    ) -> Self {
-        Chain(vec![
+    /// Berth's rules, reading what they need from `db` and `inputs`.
+    pub fn standard(db: &Db, store: &FsStore, inputs: Inputs<'_>) -> Self {
+        let Inputs {
+            settings,
+            verdicts,
+            configurations,
+            events,
+        } = inputs;
+        let rules: Vec<Box<dyn Policy>> = vec![
             Box::new(referenced::ReferencedByIndex),
             Box::new(immutability::Immutability),
             Box::new(content_trust::ContentTrust::new(
@@ -160,12 +202,17 @@ impl Chain {
                 settings.clone(),
                 verdicts.clone(),
             )),
-        ])
+            Box::new(quota::Quota::new(configurations.clone(), events.clone())),
+        ];
+        Chain {
+            rules,
+            events: events.clone(),
+        }
     }
 
     /// The chain with one more rule, run last.
     pub fn with(mut self, rule: impl Policy + 'static) -> Self {
-        self.0.push(Box::new(rule));
+        self.rules.push(Box::new(rule));
         self
     }
 
@@ -173,21 +220,28 @@ impl Chain {
         &self,
         tx: &mut Tx,
         write: &Write<'_>,
-    ) -> Result<(), RegistryError> {
-        for rule in &self.0 {
+    ) -> Result<Passed, RegistryError> {
+        for rule in &self.rules {
             rule.check_write(tx, write).await?;
         }
-        Ok(())
+        let mut raised = Vec::new();
+        for rule in &self.rules {
+            raised.extend(rule.account(tx, write).await?);
+        }
+        Ok(Passed(raised))
     }
 
-    pub(crate) async fn after_write(&self, write: &Write<'_>) {
-        for rule in &self.0 {
+    pub(crate) async fn after_write(&self, write: &Write<'_>, passed: Passed) {
+        for rule in &self.rules {
             rule.after_write(write).await;
+        }
+        for e in passed.0 {
+            self.events.publish(e);
         }
     }
 
     pub(crate) async fn check_pull(&self, read: &Read<'_>) -> Result<(), RegistryError> {
-        for rule in &self.0 {
+        for rule in &self.rules {
             rule.check_pull(read).await?;
         }
         Ok(())

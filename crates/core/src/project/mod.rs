@@ -39,8 +39,9 @@ pub struct Summary {
     pub repo_count: i64,
     /// Members by role (roles without members are absent).
     pub members: Vec<(Role, i64)>,
-    /// Bytes stored, as `/statistics` counts them.
-    pub storage: i64,
+    /// The storage quota: (hard limit, bytes used), -1 for no limit;
+    /// None when quotas are off or the caller may not read them.
+    pub quota: Option<(i64, i64)>,
 }
 
 /// A project with what the API shows about it.
@@ -182,13 +183,10 @@ impl Projects {
         let Some(admin) = users::by_name(self.db.reader(), "admin").await? else {
             return Ok(());
         };
-        self.insert(
-            "library",
-            admin.user_id,
-            &BTreeMap::from([("public".into(), "true".into())]),
-            None,
-        )
-        .await?;
+        let public = BTreeMap::from([("public".into(), "true".into())]);
+        let limit = self.configurations.snapshot().storage_per_project;
+        self.insert("library", admin.user_id, &public, (None, limit))
+            .await?;
         Ok(())
     }
 
@@ -215,16 +213,27 @@ impl Projects {
 
     /// Creates a project owned by the caller, who becomes its project
     /// admin; with `registry_id`, a proxy cache of that registry endpoint
-    /// (system administrators only, as in Harbor).
+    /// (system administrators only, as in Harbor). Its storage limit is
+    /// `storage_limit` when a system administrator gives one, else the
+    /// `storage_per_project` setting.
     pub async fn create(
         &self,
         ctx: &SecurityContext,
         name: &str,
         metadata: &BTreeMap<String, String>,
-        registry_id: Option<i64>,
+        (registry_id, storage_limit): (Option<i64>, Option<i64>),
     ) -> CoreResult<i64> {
         let work = async {
             self.check_creation(ctx).await?;
+            if let Some(limit) = storage_limit {
+                crate::quota::check_limit(limit)?;
+            }
+            let settings = self.configurations.refresh().await?;
+            let limit = match storage_limit {
+                _ if !settings.quota_per_project_enable => -1,
+                Some(n) if ctx.is_sysadmin() && n != 0 => n,
+                _ => settings.storage_per_project,
+            };
             if let Some(id) = registry_id {
                 if !ctx.is_sysadmin() {
                     return Err(CoreError::Forbidden(
@@ -238,7 +247,8 @@ impl Projects {
                     return Err(CoreError::NotFound(format!("registry {id} not found")));
                 }
             }
-            self.create_checked(ctx, name, metadata, registry_id).await
+            self.create_checked(ctx, name, metadata, (registry_id, limit))
+                .await
         };
         (self.trail)
             .audited(ctx, Operation::Create, Target::Project(name), work)
@@ -250,7 +260,7 @@ impl Projects {
         ctx: &SecurityContext,
         name: &str,
         metadata: &BTreeMap<String, String>,
-        registry_id: Option<i64>,
+        registry_and_limit: (Option<i64>, i64),
     ) -> CoreResult<i64> {
         validate_name(name)?;
         validate_metadata(metadata)?;
@@ -267,7 +277,7 @@ impl Projects {
                 "the project named {name} already exists"
             )));
         }
-        self.insert(name, owner, metadata, registry_id).await
+        self.insert(name, owner, metadata, registry_and_limit).await
     }
 
     async fn insert(
@@ -275,7 +285,7 @@ impl Projects {
         name: &str,
         owner: i64,
         metadata: &BTreeMap<String, String>,
-        registry_id: Option<i64>,
+        (registry_id, storage_limit): (Option<i64>, i64),
     ) -> CoreResult<i64> {
         let now = now_millis();
         let mut tx = self.db.begin().await?;
@@ -291,6 +301,7 @@ impl Projects {
         if let Some(registry) = registry_id {
             projects::set_registry(&mut *tx, id, registry).await?;
         }
+        berth_db::quotas::create(&mut *tx, id, storage_limit, now).await?;
         berth_db::commit(tx).await?;
         self.settings.forget(name);
         Ok(id)
@@ -433,16 +444,28 @@ impl Projects {
             .into_iter()
             .filter_map(|(role, n)| Role::from_id(role).map(|r| (r, n)))
             .collect();
-        let storage = self.storage_used(&[&view]).await?.remove(&id).unwrap_or(0);
+        let quota = match self.configurations.snapshot().quota_per_project_enable
+            && can(
+                ctx,
+                Action::Read,
+                Resource::Project(view.as_ref(), Kind::Quota),
+            )
+            .await?
+        {
+            true => berth_db::quotas::of_project(self.db.reader(), id)
+                .await?
+                .map(|q| (q.hard, q.used)),
+            false => None,
+        };
         Ok(Summary {
             repo_count: view.repo_count,
             members,
-            storage,
+            quota,
         })
     }
 
-    /// Bytes stored for each of these projects. The views show the caller
-    /// was allowed to read them.
+    /// Bytes each of these projects' quotas count. The views show the
+    /// caller was allowed to read them.
     pub async fn storage_used(&self, projects: &[&ProjectView]) -> CoreResult<BTreeMap<i64, i64>> {
         let ids: Vec<i64> = projects.iter().map(|p| p.project.project_id).collect();
         Ok(projects::storage_used(self.db.reader(), &ids)

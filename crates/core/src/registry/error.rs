@@ -44,6 +44,9 @@ pub enum RegistryError {
     /// A tag immutability rule keeps the tag (or what it names) as it is.
     #[error("{0}")]
     Immutable(String),
+    /// The project's storage quota would be exceeded (Harbor's message).
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -67,7 +70,7 @@ impl From<RegistryError> for CoreError {
         use RegistryError as R;
         match e {
             R::Referenced => CoreError::Precondition(e.to_string()),
-            R::Denied(why) => CoreError::Forbidden(why),
+            R::Denied(why) | R::QuotaExceeded(why) => CoreError::Forbidden(why),
             R::PolicyViolation(why) | R::Immutable(why) => CoreError::Precondition(why),
             R::ManifestUnknown | R::NameUnknown | R::BlobUnknown => {
                 CoreError::NotFound(e.to_string())

@@ -38,6 +38,15 @@ where
     type Error = E;
 }
 
+/// An upload about to become a blob: its id, what it received, the size the
+/// client announced, and whether it has a session row.
+struct Upload<'a> {
+    id: Uuid,
+    state: &'a UploadHash,
+    expected_size: Option<u64>,
+    has_row: bool,
+}
+
 /// An upload's in-memory state; `None` until loaded (it is rebuilt from the
 /// file after a restart). The mutex serializes requests on one upload.
 type UploadSlot = Arc<tokio::sync::Mutex<Option<UploadHash>>>;
@@ -208,6 +217,7 @@ impl Registry {
         repo: &RepositoryName,
         digest: &Digest,
         from: &RepositoryName,
+        operator: &str,
     ) -> Result<bool> {
         // A blob whose file is aside (a collection is deleting it) is not
         // mounted: the client uploads it instead. Checked before the
@@ -227,12 +237,18 @@ impl Registry {
         if !blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? {
             return Ok(false);
         }
-        let write = Write::PutBlob { repo, digest };
-        self.policies.check_write(&mut tx, &write).await?;
+        let size = blobs::linked_size(&mut *tx, from.as_str(), &d).await?;
+        let write = Write::PutBlob {
+            repo,
+            digest,
+            size: size.unwrap_or_default() as u64,
+            operator,
+        };
+        let passed = self.policies.check_write(&mut tx, &write).await?;
         let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
         blobs::link(&mut *tx, id, &d, now).await?;
         berth_db::commit(tx).await?;
-        self.policies.after_write(&write).await;
+        self.policies.after_write(&write, passed).await;
         Ok(true)
     }
 
@@ -256,7 +272,7 @@ impl Registry {
     /// Pushes a whole blob in one request (POST with `?digest=`).
     pub async fn upload_monolithic<S: BodyStream>(
         &self,
-        repo: &RepositoryName,
+        (repo, operator): (&RepositoryName, &str),
         digest: &Digest,
         content_length: Option<u64>,
         body: S,
@@ -271,8 +287,13 @@ impl Registry {
             .await;
         let result = match written {
             Ok(()) => {
-                self.complete(repo, id, &state, digest, content_length, false)
-                    .await
+                let upload = Upload {
+                    id,
+                    state: &state,
+                    expected_size: content_length,
+                    has_row: false,
+                };
+                self.complete((repo, operator), upload, digest).await
             }
             Err(e) => Err(e.into()),
         };
@@ -321,7 +342,7 @@ impl Registry {
     /// Closes an upload (PUT with `?digest=`), with an optional last chunk.
     pub async fn finish_upload<S: BodyStream>(
         &self,
-        repo: &RepositoryName,
+        (repo, operator): (&RepositoryName, &str),
         id: &str,
         digest: &Digest,
         range: Option<ByteRange>,
@@ -341,9 +362,13 @@ impl Registry {
             (None, Some(n)) => Some(before + n),
             _ => None,
         };
-        let result = self
-            .complete(repo, id, &state, digest, expected_total, true)
-            .await;
+        let upload = Upload {
+            id,
+            state: &state,
+            expected_size: expected_total,
+            has_row: true,
+        };
+        let result = self.complete((repo, operator), upload, digest).await;
         if matches!(result, Err(RegistryError::DigestMismatch)) {
             // A wrong digest ends the session, as Distribution does: the bytes
             // can never become the blob the client named.
@@ -372,13 +397,16 @@ impl Registry {
     /// Verifies and commits an upload's bytes as a blob of `repo`.
     async fn complete(
         &self,
-        repo: &RepositoryName,
-        id: Uuid,
-        state: &UploadHash,
+        (repo, operator): (&RepositoryName, &str),
+        upload: Upload<'_>,
         digest: &Digest,
-        expected_size: Option<u64>,
-        has_row: bool,
     ) -> Result<()> {
+        let Upload {
+            id,
+            state,
+            expected_size,
+            has_row,
+        } = upload;
         if let Some(n) = expected_size {
             if n != state.len() {
                 return Err(RegistryError::SizeInvalid(format!(
@@ -394,8 +422,13 @@ impl Registry {
         let now = now_millis();
         let d = digest.to_string();
         let mut tx = self.db.begin().await?;
-        let write = Write::PutBlob { repo, digest };
-        self.policies.check_write(&mut tx, &write).await?;
+        let write = Write::PutBlob {
+            repo,
+            digest,
+            size: state.len(),
+            operator,
+        };
+        let passed = self.policies.check_write(&mut tx, &write).await?;
         let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
         // Row first, file second: a garbage collection sweeping this digest
         // either finished before the row was touched, or sees it touched.
@@ -406,7 +439,7 @@ impl Registry {
             uploads::delete(&mut *tx, &id.to_string()).await?;
         }
         berth_db::commit(tx).await?;
-        self.policies.after_write(&write).await;
+        self.policies.after_write(&write, passed).await;
         Ok(())
     }
 
@@ -499,9 +532,11 @@ impl Registry {
             repo,
             digest: &digest,
             manifest: &manifest,
+            size: body.len() as u64,
             tags: &tag_list,
+            operator,
         };
-        self.policies.check_write(&mut tx, &write).await?;
+        let passed = self.policies.check_write(&mut tx, &write).await?;
         let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
         let mut size = body.len() as u64;
         let mut blob_digests = BTreeMap::new();
@@ -574,7 +609,7 @@ impl Registry {
         let staged = self.events.stage(&mut tx, event).await?;
         berth_db::commit(tx).await?;
         staged.committed();
-        self.policies.after_write(&write).await;
+        self.policies.after_write(&write, passed).await;
         let pushed = Target::Artifact(repo, &reference.to_string());
         self.trail
             .record(operator, Operation::Create, &pushed, true);
@@ -673,23 +708,22 @@ impl Registry {
             let mut linked = Vec::new();
             for blob in manifest.required_blobs() {
                 let d = blob.digest.to_string();
-                if blobs::linked_size(&mut *tx, src.as_str(), &d)
-                    .await?
-                    .is_none()
-                {
+                let Some(size) = blobs::linked_size(&mut *tx, src.as_str(), &d).await? else {
                     return Err(RegistryError::ManifestBlobUnknown(blob.digest.clone()));
-                }
+                };
                 let write = Write::PutBlob {
                     repo: dst,
                     digest: &blob.digest,
+                    size: size as u64,
+                    operator,
                 };
-                self.policies.check_write(&mut tx, &write).await?;
+                let passed = self.policies.check_write(&mut tx, &write).await?;
                 blobs::link(&mut *tx, dst_id, &d, now).await?;
-                linked.push(write);
+                linked.push((write, passed));
             }
             berth_db::commit(tx).await?;
-            for write in &linked {
-                self.policies.after_write(write).await;
+            for (write, passed) in linked {
+                self.policies.after_write(&write, passed).await;
             }
             let digest = Digest::parse(&row.digest)
                 .map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
@@ -797,9 +831,10 @@ impl Registry {
             artifact_id: row.id,
             digest: &d,
         };
-        self.policies.check_write(&mut tx, &write).await?;
+        let passed = self.policies.check_write(&mut tx, &write).await?;
         let tags = artifacts::tag_names(&mut *tx, row.id).await?;
-        delete_deeply(&mut tx, row.repository_id, row.id, &row.digest).await?;
+        let freed = delete_deeply(&mut tx, row.repository_id, row.id, &row.digest).await?;
+        crate::quota::release(&mut tx, repo.project(), &freed).await?;
         let event = Event::ArtifactDeleted(Artifact {
             repo: repo.clone(),
             digest: row.digest,
@@ -810,7 +845,7 @@ impl Registry {
         let staged = self.events.stage(&mut tx, event).await?;
         berth_db::commit(tx).await?;
         staged.committed();
-        self.policies.after_write(&write).await;
+        self.policies.after_write(&write, passed).await;
         let deleted = Target::Artifact(repo, &d);
         self.trail
             .record(operator, Operation::Delete, &deleted, true);
@@ -833,12 +868,12 @@ impl Registry {
             artifact_id,
             tag,
         };
-        self.policies.check_write(&mut tx, &write).await?;
+        let passed = self.policies.check_write(&mut tx, &write).await?;
         let ids = (repository_id, artifact_id);
         let added = tags::put(&mut *tx, ids, tag.as_str(), now_millis(), Existing::Keep).await?;
         berth_db::commit(tx).await?;
         if added {
-            self.policies.after_write(&write).await;
+            self.policies.after_write(&write, passed).await;
             let tagged = Target::Tag(repo, tag.as_str());
             self.trail
                 .record(operator, Operation::Create, &tagged, true);
@@ -855,11 +890,11 @@ impl Registry {
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let write = Write::DeleteTag { repo, tag };
-        self.policies.check_write(&mut tx, &write).await?;
+        let passed = self.policies.check_write(&mut tx, &write).await?;
         let deleted = tags::delete(&mut *tx, repo.as_str(), tag).await?;
         berth_db::commit(tx).await?;
         if deleted {
-            self.policies.after_write(&write).await;
+            self.policies.after_write(&write, passed).await;
             let untagged = Target::Tag(repo, tag);
             self.trail
                 .record(operator, Operation::Delete, &untagged, true);
@@ -873,11 +908,13 @@ impl Registry {
     pub async fn delete_repository(&self, repo: &RepositoryName, operator: &str) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let write = Write::DeleteRepository { repo };
-        self.policies.check_write(&mut tx, &write).await?;
+        let passed = self.policies.check_write(&mut tx, &write).await?;
         let artifacts = artifacts::digests_and_tags(&mut *tx, repo.as_str()).await?;
+        let used = artifacts::used_in_repository(&mut *tx, repo.as_str()).await?;
         if !repositories::delete(&mut tx, repo.as_str()).await? {
             return Ok(false);
         }
+        crate::quota::release(&mut tx, repo.project(), &used).await?;
         let at = now_millis();
         let mut staged = Vec::with_capacity(artifacts.len());
         for (digest, tags) in artifacts {
@@ -894,7 +931,7 @@ impl Registry {
         for s in staged {
             s.committed();
         }
-        self.policies.after_write(&write).await;
+        self.policies.after_write(&write, passed).await;
         let deleted = Target::Repository(repo.as_str());
         self.trail
             .record(operator, Operation::Delete, &deleted, true);
@@ -980,13 +1017,15 @@ fn truncate(page: &mut Vec<String>, limit: i64) -> (Vec<String>, bool) {
 /// accessories (unless an index still lists one) and its children that no
 /// tag and no other index keeps, and theirs in turn. Only the artifact
 /// itself is announced, as in Harbor. The caller has checked that no index
-/// lists it.
+/// lists it. Returns the digests the deleted artifacts were and used, for
+/// the project's quota to release.
 async fn delete_deeply(
     tx: &mut berth_db::Tx,
     repository_id: i64,
     id: i64,
     digest: &str,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut used = Vec::new();
     // (id, digest, whether a tag keeps it: true for children, not for
     // accessories, whose cosign tag only names their subject).
     let mut pending = Vec::new();
@@ -997,7 +1036,9 @@ async fn delete_deeply(
             let children = artifacts::children(&mut **tx, id).await?;
             let accessories =
                 artifacts::hard_accessories(&mut **tx, repository_id, &digest).await?;
+            used.extend(artifacts::blob_digests(&mut **tx, id).await?);
             artifacts::delete(&mut **tx, id).await?;
+            used.push(digest.clone());
             pending.extend(children.into_iter().map(|(i, d)| (i, d, true)));
             pending.extend(accessories.into_iter().map(|(i, d)| (i, d, false)));
         }
@@ -1012,7 +1053,7 @@ async fn delete_deeply(
             break;
         }
     }
-    Ok(())
+    Ok(used)
 }
 
 /// A blob of at most `max` bytes, read whole.

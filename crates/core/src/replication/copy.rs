@@ -182,8 +182,8 @@ impl Side<'_> {
                 }
                 None => remote.push_blob(self.repo, digest, size, body).await,
             },
-            Store::Local { registry, .. } => {
-                (registry.upload_monolithic(self.repo, digest, Some(size), body))
+            Store::Local { registry, operator } => {
+                (registry.upload_monolithic((self.repo, operator), digest, Some(size), body))
                     .await
                     .map_err(|e| format!("storing blob {digest}: {e}"))
             }

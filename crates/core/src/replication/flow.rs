@@ -709,7 +709,7 @@ impl Inner {
                     }
                     match self
                         .projects
-                        .create(&admin, name, &BTreeMap::new(), None)
+                        .create(&admin, name, &BTreeMap::new(), (None, None))
                         .await
                     {
                         Ok(_) => job.log(format!("created project {name}")),

@@ -1152,14 +1152,14 @@ impl Inner {
     ) -> Result<Done, String> {
         let digest = subject.digest.as_str();
         let created = crate::timestamp(now_millis());
-        let layer_digest = self.push_blob(repo, layer.clone()).await?;
+        let layer_digest = self.push_blob((repo, operator), layer.clone()).await?;
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "", "os": "", "created": created,
             "history": [{"created": created, "created_by": "Berth", "author": "Berth"}],
             "rootfs": {"type": "layers", "diff_ids": [layer_digest.to_string()]},
         }))
         .map_err(|e| e.to_string())?;
-        let config_digest = self.push_blob(repo, config.clone()).await?;
+        let config_digest = self.push_blob((repo, operator), config.clone()).await?;
         let manifest = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
             "mediaType": berth_oci::media::OCI_MANIFEST,
@@ -1196,14 +1196,18 @@ impl Inner {
     }
 
     /// Stores a small blob in a repository.
-    async fn push_blob(&self, repo: &RepositoryName, bytes: Vec<u8>) -> Result<Digest, String> {
+    async fn push_blob(
+        &self,
+        to: (&RepositoryName, &str),
+        bytes: Vec<u8>,
+    ) -> Result<Digest, String> {
         let digest = berth_storage::digest_of(&bytes);
         let len = bytes.len() as u64;
         let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
             bytes::Bytes::from(bytes),
         )]);
         self.registry
-            .upload_monolithic(repo, &digest, Some(len), body)
+            .upload_monolithic(to, &digest, Some(len), body)
             .await
             .map_err(|e| format!("pushing a blob of the SBOM: {e}"))?;
         Ok(digest)

@@ -19,6 +19,7 @@ mod model;
 pub mod oidc;
 mod openapi;
 mod projects;
+mod quotas;
 mod registries;
 mod replication;
 mod repositories;
@@ -63,6 +64,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(usergroups::router())
         .merge(labels::router())
         .merge(immutable::router())
+        .merge(quotas::router())
         .merge(projects::router())
         .merge(repositories::router())
         .merge(registries::router())
@@ -83,6 +85,7 @@ pub fn router(state: State) -> Router<State> {
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     router
+        .merge(quotas::internal())
         .route(OPENAPI_PATH, get(move || async move { Json(doc) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API") })
         .layer(axum::middleware::from_fn(media_type_filter))

@@ -194,7 +194,9 @@ pub struct ProjectSummary {
     pub developer_count: i64,
     pub guest_count: i64,
     pub limited_guest_count: i64,
-    pub quota: ProjectSummaryQuota,
+    /// Absent when quotas are off (or the caller may not read them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<ProjectSummaryQuota>,
 }
 
 /// A project's limits and use, by resource (`storage`, in bytes).
@@ -317,6 +319,27 @@ pub struct Icon {
     #[serde(rename = "content-type")]
     pub content_type: String,
     pub content: String,
+}
+
+/// A quota: its project (`ref`), hard limits and use by resource
+/// (`storage`, in bytes; -1 unlimited).
+#[derive(Serialize, ToSchema)]
+pub struct Quota {
+    pub id: i64,
+    #[serde(rename = "ref")]
+    pub reference: QuotaRef,
+    pub hard: BTreeMap<String, i64>,
+    pub used: BTreeMap<String, i64>,
+    pub creation_time: String,
+    pub update_time: String,
+}
+
+/// The project a quota is of.
+#[derive(Serialize, ToSchema)]
+pub struct QuotaRef {
+    pub id: i64,
+    pub name: String,
+    pub owner_name: String,
 }
 
 /// A label: global (`scope` g, `project_id` 0) or a project's (`p`).

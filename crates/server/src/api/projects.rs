@@ -88,6 +88,10 @@ struct ProjectReq {
     cve_allowlist: Option<CveAllowlist>,
     /// Makes the project a proxy cache of this registry endpoint.
     registry_id: Option<i64>,
+    /// Bytes the project may store, -1 unlimited (system administrators;
+    /// others get the `storage_per_project` setting). Checked but not
+    /// applied on update: `/quotas/{id}` changes a limit, as in Harbor.
+    storage_limit: Option<i64>,
 }
 
 /// Harbor sends metadata values as strings; accept booleans too.
@@ -123,7 +127,7 @@ async fn create(
             .or_insert_with(|| p.to_string());
     }
     let id = (state.projects)
-        .create(&ctx, &name, &metadata, req.registry_id)
+        .create(&ctx, &name, &metadata, (req.registry_id, req.storage_limit))
         .await?;
     if let Some(list) = req
         .cve_allowlist
@@ -230,6 +234,9 @@ async fn update(
     if let Some(p) = req.public {
         metadata.insert("public".into(), p.to_string());
     }
+    if let Some(limit) = req.storage_limit {
+        berth_core::quota::check_limit(limit)?;
+    }
     let key = key(&headers, &p);
     if !metadata.is_empty() {
         state.projects.set_metadata(&ctx, &key, &metadata).await?;
@@ -297,11 +304,10 @@ async fn summary(
         developer_count: count(Role::Developer),
         guest_count: count(Role::Guest),
         limited_guest_count: count(Role::LimitedGuest),
-        // No quotas yet: storage is unlimited (-1), as Harbor shows it.
-        quota: ProjectSummaryQuota {
-            hard: BTreeMap::from([("storage".into(), -1)]),
-            used: BTreeMap::from([("storage".into(), summary.storage)]),
-        },
+        quota: summary.quota.map(|(hard, used)| ProjectSummaryQuota {
+            hard: BTreeMap::from([("storage".into(), hard)]),
+            used: BTreeMap::from([("storage".into(), used)]),
+        }),
     }))
 }
 

@@ -83,7 +83,9 @@ impl From<RegistryError> for OciError {
             R::Referenced | R::Immutable(_) => {
                 OciError::status(StatusCode::PRECONDITION_FAILED, C::Denied, msg)
             }
-            R::Denied(_) => OciError::status(StatusCode::FORBIDDEN, C::Denied, msg),
+            R::Denied(_) | R::QuotaExceeded(_) => {
+                OciError::status(StatusCode::FORBIDDEN, C::Denied, msg)
+            }
             R::PolicyViolation(_) => OciError::status(
                 StatusCode::PRECONDITION_FAILED,
                 C::ProjectPolicyViolation,

@@ -141,7 +141,10 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
                 let operator = caller.username();
                 return proxy::manifest(&state, id, name, reference, operator, head).await;
             }
-            E::Blob(name, d) => return proxy::blob(&state, id, name, d, req.headers(), head).await,
+            E::Blob(name, d) => {
+                let to = (name, d, caller.username());
+                return proxy::blob(&state, id, to, req.headers(), head).await;
+            }
             _ => {}
         }
     }
@@ -172,11 +175,13 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
                     .is_ok(),
                 None => false,
             };
-            uploads::start(r, &name, req, may_mount).await
+            uploads::start(r, (&name, caller.username()), req, may_mount).await
         }
         (E::Upload(name, id), Method::GET) => uploads::status(r, &name, &id).await,
         (E::Upload(name, id), Method::PATCH) => uploads::patch(r, &name, &id, req).await,
-        (E::Upload(name, id), Method::PUT) => uploads::put(r, &name, &id, req).await,
+        (E::Upload(name, id), Method::PUT) => {
+            uploads::put(r, (&name, caller.username()), &id, req).await
+        }
         (E::Upload(name, id), Method::DELETE) => uploads::cancel(r, &name, &id).await,
         (E::Manifest(name, reference), m @ (Method::GET | Method::HEAD)) => {
             let operator = (m == Method::GET).then(|| caller.username());

@@ -41,12 +41,15 @@ pub async fn manifest(
 pub async fn blob(
     state: &State,
     registry_id: i64,
-    name: &RepositoryName,
-    digest: &Digest,
+    (name, digest, operator): (&RepositoryName, &Digest, &str),
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response, OciError> {
-    match state.proxy.blob(registry_id, name, digest, head).await? {
+    match state
+        .proxy
+        .blob(registry_id, (name, operator), digest, head)
+        .await?
+    {
         ProxiedBlob::Local(_) => blobs::get(&state.registry, name, digest, headers, head).await,
         ProxiedBlob::Upstream { size, stream } => {
             let d = digest.to_string();

@@ -61,7 +61,7 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<ByteRange>, OciError> {
 /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic push, or a new session.
 pub async fn start(
     r: &Registry,
-    name: &RepositoryName,
+    (name, operator): (&RepositoryName, &str),
     req: Request<Body>,
     may_mount: bool,
 ) -> Result<Response, OciError> {
@@ -71,7 +71,7 @@ pub async fn start(
         if let Some(from) = query_value(query, "from").filter(|_| may_mount) {
             let from = RepositoryName::parse(&from)
                 .map_err(|e| OciError::new(ErrorCode::NameInvalid, e.to_string()))?;
-            if r.mount_blob(name, &digest, &from).await? {
+            if r.mount_blob(name, &digest, &from, operator).await? {
                 return Ok(blob_created(name, &digest));
             }
         }
@@ -79,8 +79,13 @@ pub async fn start(
     } else if let Some(d) = query_value(query, "digest") {
         let digest = parse_digest(&d)?;
         let len = content_length(req.headers());
-        r.upload_monolithic(name, &digest, len, req.into_body().into_data_stream())
-            .await?;
+        r.upload_monolithic(
+            (name, operator),
+            &digest,
+            len,
+            req.into_body().into_data_stream(),
+        )
+        .await?;
         return Ok(blob_created(name, &digest));
     }
     let id = r.start_upload(name).await?;
@@ -117,7 +122,7 @@ pub async fn patch(
 /// `PUT <location>?digest=`: close the session, with an optional last chunk.
 pub async fn put(
     r: &Registry,
-    name: &RepositoryName,
+    (name, operator): (&RepositoryName, &str),
     id: &str,
     req: Request<Body>,
 ) -> Result<Response, OciError> {
@@ -132,7 +137,7 @@ pub async fn put(
     let range = chunk_range(req.headers())?;
     let len = content_length(req.headers());
     r.finish_upload(
-        name,
+        (name, operator),
         id,
         &digest,
         range,

@@ -236,6 +236,17 @@ pub async fn configs(S(state): S<State>, v: Viewer) -> Response {
                 label { input type="checkbox" name="notification_enable" checked[on("notification_enable")];
                     "Send webhook notifications" }
             }
+            fieldset {
+                legend { "Quotas" }
+                label { input type="checkbox" name="quota_per_project_enable" checked[on("quota_per_project_enable")];
+                    "Enforce project storage limits" }
+                label for="storage_per_project" { "Default storage limit of a new project" }
+                @let default = value("storage_per_project").as_i64().unwrap_or(-1);
+                input #storage_per_project type="text" name="storage_per_project"
+                    value=(v.typed("storage_per_project", &super::quotas::limit_text(default)))
+                    aria-describedby="storage_per_project_help";
+                p #storage_per_project_help .muted { "Such as 500 MiB or 2 GiB; -1 for unlimited." }
+            }
             p {
                 button type="submit" { "Save" } " "
                 button.secondary type="submit" formaction="/harbor/configs/ldap-ping" { "Test LDAP connection" } " "
@@ -472,6 +483,14 @@ pub async fn configure(S(state): S<State>, Posted(v, form): Posted) -> Response 
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    match super::quotas::parse_limit(form.get("storage_per_project")) {
+        Ok(limit) => changes.insert("storage_per_project".into(), limit.into()),
+        Err(e) => return outcome("/harbor/configs", Err(e)),
+    };
+    changes.insert(
+        "quota_per_project_enable".into(),
+        form.checked("quota_per_project_enable").into(),
+    );
     // A fixed mode is not in the form (its select is disabled).
     if !form.get("auth_mode").is_empty() {
         changes.insert("auth_mode".into(), form.get("auth_mode").into());

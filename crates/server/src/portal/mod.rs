@@ -12,6 +12,7 @@ mod logs;
 mod markdown;
 mod project;
 mod projects;
+mod quotas;
 mod registries;
 mod replications;
 mod repository;
@@ -103,6 +104,7 @@ pub fn router() -> Router<State> {
         .merge(users::router())
         .merge(groups::router())
         .merge(labels::router())
+        .merge(quotas::router())
         .merge(immutable::router())
         .merge(robots::router())
 }
@@ -537,6 +539,7 @@ fn layout(v: Option<&Viewer>, title: &str, flash: Option<&Flash>, body: Markup) 
                                 (section_link(v, "/harbor/users", "Users"))
                                 (section_link(v, "/harbor/groups", "Groups"))
                                 (section_link(v, "/harbor/labels", "Labels"))
+                                (section_link(v, "/harbor/project-quotas", "Project Quotas"))
                                 (section_link(v, "/harbor/robot-accounts", "Robot Accounts"))
                                 (section_link(v, "/harbor/logs", "Logs"))
                                 (section_link(v, "/harbor/gc", "Garbage Collection"))

@@ -176,8 +176,8 @@ pub(super) fn registry_host(state: &State) -> &str {
 
 pub async fn summary(S(state): S<State>, InProject(v, p): InProject) -> Response {
     let key = ProjectKey::Id(p.project.project_id);
-    let (counts, storage) = match state.projects.summary(&v.ctx, &key).await {
-        Ok(s) => (s.members, s.storage),
+    let (counts, quota) = match state.projects.summary(&v.ctx, &key).await {
+        Ok(s) => (s.members, s.quota),
         Err(e) => return refusal(&v, &e),
     };
     let may_push = may(&v, &p, Action::Push, Kind::Repository).await;
@@ -193,7 +193,9 @@ pub async fn summary(S(state): S<State>, InProject(v, p): InProject) -> Response
             dt { "Access level" } dd { @if p.is_public() { "Public" } @else { "Private" } }
             dt { "My role" } dd { (my_role(&v, &p)) }
             dt { "Repositories" } dd { (p.repo_count) }
-            dt { "Storage used" } dd.storage { (size(storage)) }
+            @if let Some((hard, used)) = quota {
+                dt { "Storage" } dd.storage { (quota_bar(hard, used)) }
+            }
             dt { "Members" }
             dd {
                 @if counts.is_empty() { "none" }
@@ -208,6 +210,25 @@ pub async fn summary(S(state): S<State>, InProject(v, p): InProject) -> Response
         @if upstream.is_none() { (push_commands(registry_host(&state), &p.project.name, may_push)) }
     };
     show(&v, &p, "summary", body).await
+}
+
+/// Storage used against the limit: a bar and the figures.
+pub(super) fn quota_bar(hard: i64, used: i64) -> Markup {
+    if hard < 0 {
+        return html! { (size(used)) " of unlimited" };
+    }
+    let percent = (used as f64 * 100.0 / hard.max(1) as f64).min(100.0);
+    let level = match percent {
+        p if p >= 100.0 => "full",
+        p if p >= berth_core::quota::WARNING_PERCENT as f64 => "warn",
+        _ => "ok",
+    };
+    html! {
+        span.bar.(level) title=(format!("{percent:.0}%")) {
+            span.fill style=(format!("width: {percent:.1}%")) {}
+        }
+        " " (size(used)) " of " (size(hard)) " (" (format!("{percent:.0}")) "%)"
+    }
 }
 
 /// What a proxy cache's upstream is called (its URL too, for those who may

@@ -135,6 +135,12 @@ fn new_project_form(v: &Viewer, endpoints: &[Endpoint]) -> Markup {
                     }
                 }
             }
+            @if berth_core::iam::rbac::administers(&v.ctx) {
+                label for="storage_limit" { "Storage limit" }
+                input #storage_limit type="text" name="storage_limit" value=(v.typed("storage_limit", ""))
+                    aria-describedby="storage_limit_help";
+                p #storage_limit_help .muted { "Such as 500 MiB or 2 GiB; -1 for unlimited; empty for the default." }
+            }
             p { button type="submit" { "Create project" } }
         }))
     }
@@ -213,9 +219,16 @@ pub async fn create(S(state): S<State>, Posted(v, form): Posted) -> Response {
     };
     let metadata = BTreeMap::from([("public".to_string(), public.to_string())]);
     let upstream = form.get("registry_id").parse().ok();
-    let result = (state.projects)
-        .create(&v.ctx, name, &metadata, upstream)
-        .await;
+    let result = async {
+        let limit = match form.get("storage_limit").trim() {
+            "" => None,
+            given => Some(super::quotas::parse_limit(given)?),
+        };
+        (state.projects)
+            .create(&v.ctx, name, &metadata, (upstream, limit))
+            .await
+    }
+    .await;
     let done = result.map(|_| format!("Project {name} created."));
     outcome_keeping("/harbor/projects", done, &form)
 }
