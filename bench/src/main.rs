@@ -62,6 +62,9 @@ struct Args {
     /// Only the proxy-cache pulls (for comparing two builds of Berth on them)
     #[arg(long)]
     proxy_only: bool,
+    /// Only the tag retention runs over 100,000 artifacts.
+    #[arg(long)]
+    retention_only: bool,
     /// Rounds of the image-push modes [default: --runs x 5]
     #[arg(long)]
     push_rounds: Option<usize>,
@@ -175,11 +178,14 @@ async fn main() -> Result<()> {
         disk_ceiling(&args.scratch, &big)?
     );
 
-    let shared_runs = if args.extras_only || args.portal_only || args.push_only || args.proxy_only {
-        0
-    } else {
-        args.runs
-    };
+    let others_only = args.retention_only;
+    let shared_runs =
+        if args.extras_only || args.portal_only || args.push_only || args.proxy_only || others_only
+        {
+            0
+        } else {
+            args.runs
+        };
     for run in 0..shared_runs {
         for t in targets.iter_mut() {
             eprintln!("run {} on {}", run + 1, t.name);
@@ -216,7 +222,9 @@ async fn main() -> Result<()> {
         .map(|t| peak_rss_mb(t.pid))
         .collect::<Result<_>>()?;
     let extras = match &targets[0].creds {
-        Some((user, password)) if !args.portal_only && !args.shared_only && !args.proxy_only => {
+        Some((user, password))
+            if !args.portal_only && !args.shared_only && !args.proxy_only && !others_only =>
+        {
             Some(
                 berth_extras(
                     &targets[0].reg.url,
@@ -233,7 +241,11 @@ async fn main() -> Result<()> {
     };
     let replication = match &targets[0].creds {
         Some((user, password))
-            if !args.push_only && !args.shared_only && !args.portal_only && !args.proxy_only =>
+            if !args.push_only
+                && !args.shared_only
+                && !args.portal_only
+                && !args.proxy_only
+                && !others_only =>
         {
             let creds = (user.as_str(), password.as_str());
             Some(replication_race(&targets[0].reg.url, creds, &args.dist, scale).await?)
@@ -241,15 +253,29 @@ async fn main() -> Result<()> {
         _ => None,
     };
     let proxy = match &targets[0].creds {
-        Some((user, password)) if !args.push_only && !args.shared_only && !args.portal_only => {
+        Some((user, password))
+            if !args.push_only && !args.shared_only && !args.portal_only && !others_only =>
+        {
             let creds = (user.as_str(), password.as_str());
             let upstream = (args.dist.as_str(), args.dist_proxy.as_deref());
             Some(proxy_pulls(&targets[0].reg.url, creds, upstream, args.runs, scale).await?)
         }
         _ => None,
     };
+    let retention = match &targets[0].creds {
+        Some((user, password))
+            if args.retention_only
+                || !(args.push_only || args.shared_only || args.portal_only || args.proxy_only) =>
+        {
+            let creds = (user.as_str(), password.as_str());
+            Some(retention_runs(&targets[0].reg.url, creds, 100_000 / scale).await?)
+        }
+        _ => None,
+    };
     let portal = match &targets[0].creds {
-        Some((user, password)) if !args.push_only && !args.shared_only && !args.proxy_only => {
+        Some((user, password))
+            if !args.push_only && !args.shared_only && !args.proxy_only && !others_only =>
+        {
             Some(portal_render(&targets[0].reg.url, user, password, 10_000 / scale).await?)
         }
         _ => None,
@@ -383,6 +409,12 @@ async fn main() -> Result<()> {
             }
         }
     }
+    if let Some((n, dry, real, deleted)) = retention {
+        println!("| Berth tag retention dry run, {n} artifacts weighed | s | {dry:.2} | – | – |");
+        println!(
+            "| Berth tag retention run, {n} artifacts weighed, {deleted} deleted | s | {real:.2} | – | – |"
+        );
+    }
     if let Some(p) = portal {
         for (which, ms) in &p.pages {
             println!(
@@ -395,6 +427,118 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tag retention over `n` artifacts in ten repositories of a project (one
+/// config and layer, `n` manifests each tagged): a policy keeping the
+/// 90 % most recently pushed of each repository is dry-run, then run; the
+/// seconds of each from the request to the run's success, and how many
+/// artifacts the run deleted.
+async fn retention_runs(
+    url: &str,
+    (user, password): (&str, &str),
+    n: usize,
+) -> Result<(usize, f64, f64, i64)> {
+    let admin = Client::new();
+    let api = |path: &str| format!("{url}/api/v2.0{path}");
+    let r = (admin.post(api("/projects")))
+        .basic_auth(user, Some(password))
+        .json(&serde_json::json!({"project_name": "retained"}))
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "project")?;
+    let project = location_id(&r)?;
+    let mut pushers = Vec::new();
+    for repo in 0..10 {
+        let name = format!("retained/r{repo}");
+        let t = berth_pusher(url, user, password, &name, 16).await?;
+        let config = Bytes::from_static(br#"{"os":"linux"}"#);
+        let layer = Bytes::from_static(b"retained");
+        let manifest = t.reg.push_image_blobs(&name, config, layer).await?;
+        pushers.push((name, t, manifest));
+    }
+    let pushers = &pushers;
+    concurrently(16, (0..n).collect(), |i| async move {
+        let (name, t, manifest) = &pushers[i % 10];
+        let mut m: serde_json::Value = serde_json::from_slice(manifest)?;
+        m["annotations"] = serde_json::json!({"i": i.to_string()});
+        let body = Bytes::from(serde_json::to_vec(&m)?);
+        t.reg
+            .push_manifest(name, &format!("t{i}"), OCI_MANIFEST, body)
+            .await
+    })
+    .await?;
+    let keep = (n / 10) * 9 / 10;
+    let policy = serde_json::json!({"algorithm": "or", "rules": [{
+        "template": "latestPushedK", "params": {"latestPushedK": keep},
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+        "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+        "scope": {"level": "project", "ref": project}});
+    let r = (admin.post(api("/retentions")))
+        .basic_auth(user, Some(password))
+        .json(&policy)
+        .send()
+        .await?;
+    check(r.status(), StatusCode::CREATED, "retention policy")?;
+    let id = location_id(&r)?;
+    let mut seconds = Vec::new();
+    let mut deleted = 0;
+    for dry_run in [true, false] {
+        let started = Instant::now();
+        let r = (admin.post(api(&format!("/retentions/{id}/executions"))))
+            .basic_auth(user, Some(password))
+            .json(&serde_json::json!({"dry_run": dry_run}))
+            .send()
+            .await?;
+        check(r.status(), StatusCode::CREATED, "retention run")?;
+        let eid = location_id(&r)?;
+        loop {
+            let runs: serde_json::Value = (admin.get(api(&format!("/retentions/{id}/executions"))))
+                .basic_auth(user, Some(password))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let run = (runs.as_array().into_iter().flatten())
+                .find(|r| r["id"] == eid)
+                .context("the run is not listed")?;
+            match run["status"].as_str() {
+                Some("Success") => break,
+                Some("Pending" | "Running") => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => bail!("retention run ended {other:?}"),
+            }
+        }
+        seconds.push(started.elapsed().as_secs_f64());
+        let tasks: serde_json::Value = (admin.get(api(&format!(
+            "/retentions/{id}/executions/{eid}/tasks?page_size=100"
+        ))))
+        .basic_auth(user, Some(password))
+        .send()
+        .await?
+        .json()
+        .await?;
+        let weighed: i64 = (tasks.as_array().into_iter().flatten())
+            .map(|t| t["total"].as_i64().unwrap_or(0) - t["retained"].as_i64().unwrap_or(0))
+            .sum();
+        ensure!(
+            weighed as usize == n - keep * 10,
+            "the run found {weighed} to delete, not {}",
+            n - keep * 10
+        );
+        deleted = weighed;
+    }
+    Ok((n, seconds[0], seconds[1], deleted))
+}
+
+/// The id a `Location` header ends with.
+fn location_id(r: &reqwest::Response) -> Result<i64> {
+    let loc = r
+        .headers()
+        .get("location")
+        .context("no Location")?
+        .to_str()?;
+    Ok(loc.rsplit('/').next().unwrap_or("").parse()?)
 }
 
 /// Berth-only figures.

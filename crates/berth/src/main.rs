@@ -344,10 +344,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     replication.subscribe();
     let proxy = ProxyCache::new(registry.clone(), registries.clone());
+    let retention = berth_core::retention::Retention::new(
+        db.clone(),
+        jobs.clone(),
+        projects.clone(),
+        (registry.clone(), events.clone()),
+        &external_url,
+    );
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         labels: berth_core::project::labels::Labels::new(db.clone(), projects.clone()),
         quotas: berth_core::quota::Quotas::new(db.clone(), jobs.clone()),
+        retention,
         immutable: berth_core::project::immutable::ImmutableRules::new(
             db.clone(),
             projects.clone(),

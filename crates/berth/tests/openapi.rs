@@ -633,6 +633,61 @@ async fn every_answer_matches_the_published_document() {
         let one = format!("{rules}/{rid}");
         assert_eq!(c.call(M::PUT, &one, a, Some(off)).await.0, 200);
         assert_eq!(c.call(M::DELETE, &one, a, None).await.0, 200);
+        // Tag retention: a policy, a dry run, its tasks and log, a stop.
+        c.call(M::GET, &v2("/retentions/metadatas"), a, None).await;
+        let (_, docs) = c.call(M::GET, &v2("/projects/docs"), a, None).await;
+        let keep = json!({"algorithm": "or", "rules": [{"template": "always", "params": {},
+            "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+            "scope_selectors": {"repository": [
+                {"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+            "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+            "scope": {"level": "project", "ref": docs["project_id"]}});
+        assert_eq!(
+            c.call(M::POST, &v2("/retentions"), a, Some(keep.clone()))
+                .await
+                .0,
+            201
+        );
+        assert_eq!(
+            c.call(M::POST, &v2("/retentions"), a, Some(keep.clone()))
+                .await
+                .0,
+            400
+        );
+        let (_, meta) = c
+            .call(M::GET, &v2("/projects/docs/metadatas"), a, None)
+            .await;
+        let policy = v2(&format!(
+            "/retentions/{}",
+            meta["retention_id"].as_str().unwrap()
+        ));
+        c.call(M::GET, &policy, a, None).await;
+        assert_eq!(c.call(M::PUT, &policy, a, Some(keep)).await.0, 200);
+        let runs = format!("{policy}/executions");
+        let dry = json!({"dry_run": true});
+        assert_eq!(c.call(M::POST, &runs, a, Some(dry)).await.0, 201);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let run = loop {
+            let (_, listed) = c.call(M::GET, &runs, a, None).await;
+            if listed[0]["status"] == "Success" {
+                break listed[0]["id"].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "{listed}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let (_, tasks) = c
+            .call(M::GET, &format!("{runs}/{run}/tasks"), a, None)
+            .await;
+        let log = format!("{runs}/{run}/tasks/{}", tasks[0]["id"]);
+        assert_eq!(c.call(M::GET, &log, a, None).await.0, 200);
+        let stop = json!({"action": "stop"});
+        assert_eq!(
+            c.call(M::PATCH, &format!("{runs}/{run}"), a, Some(stop))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(c.call(M::DELETE, &policy, a, None).await.0, 200);
         // Quotas: listed sorted, one read, its limit set (and refused).
         let (_, quotas) = c
             .call(

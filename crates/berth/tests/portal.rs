@@ -2486,6 +2486,62 @@ async fn storage_quotas_in_the_browser() {
 }
 
 #[tokio::test]
+async fn tag_retention_in_the_browser() {
+    let (_driver, c) = browser().await;
+    for s in common::servers().await {
+        let p: serde_json::Value = s.api_json("/projects/p", ADMIN).await;
+        let pid = p["project_id"].as_i64().unwrap();
+        for tag in ["v1", "v2", "v3"] {
+            s.push_image("p/app", tag, tag).await;
+        }
+        sign_in(&c, &s, "admin", ADMIN_PASSWORD).await;
+        tab(&c, &s, pid, "tag-retention").await;
+        assert!(text(&c, "p.empty").await.contains("No retention rule"));
+        fill(&c, "#count", "1").await;
+        fill(&c, "#tag_pattern", "v*").await;
+        submit(&c, "button[value=add]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule was added.");
+        let rules = text(&c, "table.rules").await;
+        assert!(
+            rules.contains("matching v*") && rules.contains("the 1 most recently pushed"),
+            "{rules}"
+        );
+        submit(&c, "button[value=dry-run]").await;
+        assert!(text(&c, ".notice.ok").await.starts_with("Run "));
+        // The run ends in a moment: its repository shows what it kept.
+        let mut runs = String::new();
+        for _ in 0..100 {
+            tab(&c, &s, pid, "tag-retention").await;
+            runs = text(&c, "table.runs").await;
+            if runs.contains("Success") {
+                break;
+            }
+            common::sleep_ms(100).await;
+        }
+        assert!(
+            runs.contains("(dry run)") && runs.contains("p/app: 1 of 3 kept"),
+            "{runs}"
+        );
+        screenshot(&c, &format!("{}-tag-retention", s.backend)).await;
+        submit(&c, "table.runs a").await;
+        let log = text(&c, "pre.log").await;
+        assert_eq!(log.matches("(dry run: kept)").count(), 2, "{log}");
+        assert_eq!(
+            s.api_json::<serde_json::Value>("/projects/p/repositories/app/artifacts", ADMIN)
+                .await
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        tab(&c, &s, pid, "tag-retention").await;
+        confirm(&c, "table.rules button[value=delete]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule was deleted.");
+        submit(&c, "form[action='/harbor/sign-out'] button").await;
+    }
+}
+
+#[tokio::test]
 async fn tag_immutability_rules_in_the_browser() {
     let (_driver, c) = browser().await;
     for s in common::servers().await {

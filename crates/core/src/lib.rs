@@ -19,6 +19,7 @@ pub mod quota;
 pub mod registry;
 pub mod remote;
 pub mod replication;
+pub mod retention;
 pub mod scan;
 pub mod selector;
 

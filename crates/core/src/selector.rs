@@ -4,6 +4,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One selector (Harbor's `ImmutableSelector` / retention selector).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -17,6 +18,22 @@ pub struct Selector {
     pub pattern: String,
     /// Harbor's extra settings as JSON text (`{"untagged":true}`).
     pub extras: String,
+}
+
+/// A rule as Harbor writes tag immutability and retention rules: what it
+/// does (`action`, `template` with `params`) to the tags and repositories
+/// its selectors pick.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Rule {
+    pub id: i64,
+    pub priority: i64,
+    pub disabled: bool,
+    pub action: String,
+    pub template: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub tag_selectors: Vec<Selector>,
+    pub scope_selectors: BTreeMap<String, Vec<Selector>>,
 }
 
 /// What a selector picks from.

@@ -43,6 +43,7 @@ pub mod quotas;
 pub mod registries;
 pub mod replication;
 pub mod repositories;
+pub mod retention;
 pub mod robots;
 pub mod scanners;
 pub mod scans;
@@ -508,6 +509,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0031_immutable_tag_rule.sql"),
     ),
     (32, "quota", include_str!("../migrations/0032_quota.sql")),
+    (
+        33,
+        "retention",
+        include_str!("../migrations/0033_retention.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

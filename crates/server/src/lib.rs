@@ -25,6 +25,7 @@ use berth_core::proxy::ProxyCache;
 use berth_core::quota::Quotas;
 use berth_core::replication::flow::Replication;
 use berth_core::replication::registries::Registries;
+use berth_core::retention::Retention;
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -39,6 +40,7 @@ pub struct AppState {
     pub artifacts: Artifacts,
     pub labels: Labels,
     pub quotas: Quotas,
+    pub retention: Retention,
     pub immutable: ImmutableRules,
     pub scans: Scans,
     pub configurations: Configurations,

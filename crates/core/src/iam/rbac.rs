@@ -40,11 +40,13 @@ pub enum Kind {
     ImmutableTag,
     /// The project's storage quota.
     Quota,
+    /// The project's tag retention policy and its runs.
+    TagRetention,
 }
 
 impl Kind {
     /// Every kind, for listing permissions.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Project,
         Kind::Member,
         Kind::Metadata,
@@ -64,6 +66,7 @@ impl Kind {
         Kind::ArtifactLabel,
         Kind::ImmutableTag,
         Kind::Quota,
+        Kind::TagRetention,
     ];
 }
 
@@ -253,6 +256,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::ArtifactLabel => "artifact-label",
         Kind::ImmutableTag => "immutable-tag",
         Kind::Quota => "quota",
+        Kind::TagRetention => "tag-retention",
     }
 }
 
@@ -358,6 +362,13 @@ fn role_allows(role: Role, kind: Kind, action: Action) -> bool {
         }
         (ImmutableTag, _) => false,
         (Quota, _) => action == Read,
+        // Harbor's code gives developers every retention action too; a
+        // retention run deletes artifacts, which developers may not.
+        (TagRetention, ProjectAdmin | Maintainer) => {
+            matches!(action, Create | Read | Update | Delete | List)
+        }
+        (TagRetention, Developer) => matches!(action, Read | List),
+        (TagRetention, _) => false,
     }
 }
 

@@ -289,6 +289,20 @@ impl Jobs {
         }
     }
 
+    /// Stops every task of an execution that has not ended, without a
+    /// permission check (the caller checked its own).
+    pub async fn stop_execution(&self, execution_id: i64) -> CoreResult<()> {
+        for t in jobs::tasks_of(self.inner.db.reader(), execution_id).await? {
+            if t.end_time.is_none() {
+                match self.stop_task(t.id).await {
+                    Ok(()) | Err(CoreError::Precondition(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A task's log.
     pub async fn log(&self, ctx: &SecurityContext, task_id: i64) -> CoreResult<String> {
         require(ctx, Action::List, Resource::System("jobservice-monitor")).await?;

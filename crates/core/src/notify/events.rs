@@ -34,6 +34,9 @@ pub enum Event {
     /// usage passed the warning level (`QUOTA_WARNING`); the artifact is
     /// the manifest pushed (no digest for a blob), the text Harbor's.
     Quota(Artifact, QuotaNote),
+    /// A tag retention task deleted artifacts of a repository: Harbor's
+    /// `retention` event data, as built by retention.
+    Retained(Artifact, serde_json::Value),
 }
 
 /// What a quota event says.
@@ -74,7 +77,8 @@ impl Event {
             | Event::ArtifactDeleted(a)
             | Event::Scanned(a, _)
             | Event::Replicated(a, _)
-            | Event::Quota(a, _) => a,
+            | Event::Quota(a, _)
+            | Event::Retained(a, _) => a,
         }
     }
 
@@ -87,6 +91,7 @@ impl Event {
             Event::Scanned(_, end) => end.kind,
             Event::Replicated(..) => "REPLICATION",
             Event::Quota(_, note) => note.kind,
+            Event::Retained(..) => "TAG_RETENTION",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Webhooks: a project's policies send artifact events to HTTP or Slack
 //! targets. Each delivery is a job (3 runs, 3 s timeout): for pushes and
 //! deletes it is enqueued in the change's own transaction (an outbox on the
-//! event bus), for pulls and quota events by a stateful subscriber that
+//! event bus), for pulls, quota and retention events by a stateful subscriber that
 //! enqueues whatever came meanwhile in one transaction. The payload is fixed when the
 //! job is enqueued, so every retry sends the same bytes.
 
@@ -386,9 +386,9 @@ impl Webhooks {
         self.check(ctx, project, Action::List).await.map(|_| ())
     }
 
-    /// Listens on the bus: pushes and deletes through an outbox, pulls
-    /// and quota events (published, never staged) through a stateful
-    /// subscriber (called at start, inside the runtime).
+    /// Listens on the bus: pushes and deletes through an outbox; pulls,
+    /// quota and retention events (published, never staged) through a
+    /// stateful subscriber (called at start, inside the runtime).
     pub fn subscribe(&self, events: &Events) {
         events.add_outbox(self.inner.clone());
         let inner = self.inner.clone();
@@ -396,7 +396,7 @@ impl Webhooks {
         events.subscribe(
             Box::new(move |e| match e {
                 Event::ArtifactPulled(_) => wants.may_want_pulls(e),
-                Event::Quota(..) => true,
+                Event::Quota(..) | Event::Retained(..) => true,
                 _ => false,
             }),
             Subscriber::Stateful(Box::new(move |published| {
@@ -597,7 +597,10 @@ impl Outbox for Inner {
         e: &'a Event,
     ) -> BoxFuture<'a, Result<Option<Enqueued>, DbError>> {
         Box::pin(async move {
-            if matches!(e, Event::ArtifactPulled(_) | Event::Quota(..)) {
+            if matches!(
+                e,
+                Event::ArtifactPulled(_) | Event::Quota(..) | Event::Retained(..)
+            ) {
                 return Ok(None);
             }
             let specs = self.specs(e).await;
@@ -675,6 +678,9 @@ enum EventData<'a> {
     Replication {
         replication: &'a serde_json::Value,
     },
+    Retention {
+        retention: &'a serde_json::Value,
+    },
 }
 
 #[derive(Serialize)]
@@ -717,6 +723,7 @@ fn payload<'a>(event: &'a Event, scope: &Scope, p: &Policy, t: &Target, host: &s
     };
     let data = match event {
         Event::Replicated(_, replication) => EventData::Replication { replication },
+        Event::Retained(_, retention) => EventData::Retention { retention },
         Event::Quota(_, note) => {
             let (mut resources, mut repository) = artifact_parts(e, scope, resource);
             // A blob has no resource, and Harbor dates no quota event's repository.

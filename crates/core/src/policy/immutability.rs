@@ -6,41 +6,25 @@
 
 use super::{Policy, Write};
 use crate::registry::error::RegistryError;
-use crate::selector::{On, Selector};
+use crate::selector::On;
 use berth_db::{artifacts, immutable, Tx};
 use berth_oci::RepositoryName;
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A rule as Harbor's API and storage write it (`ImmutableRule`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ImmutableRule {
-    pub id: i64,
-    pub priority: i64,
-    pub disabled: bool,
-    pub action: String,
-    pub template: String,
-    pub params: BTreeMap<String, serde_json::Value>,
-    pub tag_selectors: Vec<Selector>,
-    pub scope_selectors: BTreeMap<String, Vec<Selector>>,
-}
+pub use crate::selector::Rule as ImmutableRule;
 
-impl ImmutableRule {
-    /// Whether the rule protects `tag` of repository `repo` (its name in
-    /// the project): its first repository selector and first tag selector
-    /// both pick it, as Harbor's matcher reads a rule.
-    pub fn protects(&self, repo: &str, tag: &str) -> bool {
-        let repos = self
-            .scope_selectors
-            .get("repository")
-            .and_then(|s| s.first());
-        let tags = self.tag_selectors.first();
-        match (repos, tags) {
-            (Some(r), Some(t)) => r.selects(On::Repository, repo) && t.selects(On::Tag, tag),
-            _ => false,
-        }
+/// Whether a rule protects `tag` of repository `repo` (its name in the
+/// project): its first repository selector and first tag selector both
+/// pick it, as Harbor's matcher reads a rule.
+fn protects(rule: &ImmutableRule, repo: &str, tag: &str) -> bool {
+    let repos = rule
+        .scope_selectors
+        .get("repository")
+        .and_then(|s| s.first());
+    match (repos, rule.tag_selectors.first()) {
+        (Some(r), Some(t)) => r.selects(On::Repository, repo) && t.selects(On::Tag, tag),
+        _ => false,
     }
 }
 
@@ -54,7 +38,7 @@ pub fn parsed(stored: &[String]) -> Vec<ImmutableRule> {
 /// Whether one of `rules` (the project's) protects `tag` in `repo`.
 pub fn protected(rules: &[ImmutableRule], repo: &RepositoryName, tag: &str) -> bool {
     let name = repo.as_str().split_once('/').map_or("", |(_, n)| n);
-    rules.iter().any(|r| r.protects(name, tag))
+    rules.iter().any(|r| protects(r, name, tag))
 }
 
 fn refused(message: String) -> RegistryError {

@@ -307,15 +307,7 @@ impl Replication {
     pub async fn stop(&self, ctx: &SecurityContext, id: i64) -> CoreResult<()> {
         require(ctx, Action::Create, runs()).await?;
         self.inner.execution(id).await?;
-        for t in berth_db::jobs::tasks_of(self.inner.db.reader(), id).await? {
-            if t.end_time.is_none() {
-                match self.inner.jobs.stop_task(t.id).await {
-                    Ok(()) | Err(CoreError::Precondition(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
+        self.inner.jobs.stop_execution(id).await
     }
 
     /// A page of runs (newest first unless sorted), and how many match.

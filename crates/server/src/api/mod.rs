@@ -23,6 +23,7 @@ mod quotas;
 mod registries;
 mod replication;
 mod repositories;
+mod retention;
 mod robots;
 mod scan;
 mod scan_all;
@@ -65,6 +66,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(labels::router())
         .merge(immutable::router())
         .merge(quotas::router())
+        .merge(retention::router())
         .merge(projects::router())
         .merge(repositories::router())
         .merge(registries::router())

@@ -23,7 +23,7 @@ pub fn router() -> Router<State> {
 }
 
 /// A selector in words: "matching v1.*", "excluding latest".
-fn said(s: Option<&Selector>) -> String {
+pub(super) fn said(s: Option<&Selector>) -> String {
     match s {
         Some(s) if s.decoration.ends_with("xcludes") => format!("excluding {}", s.pattern),
         Some(s) => format!("matching {}", s.pattern),
@@ -68,16 +68,19 @@ async fn tab(S(state): S<State>, InProject(v, p): InProject) -> Response {
     show(&v, &p, TAB, body).await
 }
 
+/// A selector's "matching" / "excluding" choice, named `id`.
+pub(super) fn choice(v: &Viewer, id: &str, keep: &str, drop: &str) -> Markup {
+    html! {
+        select id=(id) name=(id) {
+            option value=(keep) selected[v.typed(id, keep) == keep] { "matching" }
+            option value=(drop) selected[v.typed(id, keep) == drop] { "excluding" }
+        }
+    }
+}
+
 /// The form that adds a rule: which repositories, which tags.
 fn new_rule_form(v: &Viewer, here: &str) -> Markup {
-    let choice = |id: &str, keep: &str, drop: &str| {
-        html! {
-            select id=(id) name=(id) {
-                option value=(keep) selected[v.typed(id, keep) == keep] { "matching" }
-                option value=(drop) selected[v.typed(id, keep) == drop] { "excluding" }
-            }
-        }
-    };
+    let choice = |id: &str, keep: &str, drop: &str| choice(v, id, keep, drop);
     html! {
         (form_set(v, here, "New rule", html! {
             label for="repo_decoration" { "Repositories" }
@@ -93,12 +96,13 @@ fn new_rule_form(v: &Viewer, here: &str) -> Markup {
     }
 }
 
-fn selector(decoration: &str, pattern: &str) -> Selector {
+/// A doublestar selector as a form gives it.
+pub(super) fn selector(decoration: &str, pattern: &str, extras: &str) -> Selector {
     Selector {
         kind: "doublestar".into(),
         decoration: decoration.into(),
         pattern: pattern.trim().into(),
-        extras: String::new(),
+        extras: extras.into(),
     }
 }
 
@@ -112,12 +116,14 @@ async fn save(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Respo
                 tag_selectors: vec![selector(
                     form.get("tag_decoration"),
                     form.get("tag_pattern"),
+                    "",
                 )],
                 scope_selectors: BTreeMap::from([(
                     "repository".to_string(),
                     vec![selector(
                         form.get("repo_decoration"),
                         form.get("repo_pattern"),
+                        "",
                     )],
                 )]),
                 ..ImmutableRule::default()

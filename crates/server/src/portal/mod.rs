@@ -16,6 +16,7 @@ mod quotas;
 mod registries;
 mod replications;
 mod repository;
+mod retention;
 mod robots;
 mod security;
 mod sign_in;
@@ -105,6 +106,7 @@ pub fn router() -> Router<State> {
         .merge(groups::router())
         .merge(labels::router())
         .merge(quotas::router())
+        .merge(retention::router())
         .merge(immutable::router())
         .merge(robots::router())
 }

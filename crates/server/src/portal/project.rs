@@ -44,6 +44,7 @@ const TABS: &[(&str, &str, Option<Kind>)] = &[
     ("logs", "Logs", Some(Kind::Log)),
     ("webhooks", "Webhooks", Some(Kind::NotificationPolicy)),
     ("labels", "Labels", Some(Kind::Label)),
+    ("tag-retention", "Tag Retention", Some(Kind::TagRetention)),
     ("immutability", "Tag Immutability", Some(Kind::ImmutableTag)),
     ("configs", "Configuration", None),
 ];
