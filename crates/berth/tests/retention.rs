@@ -283,6 +283,20 @@ async fn each_template_keeps_what_harbor_keeps_and_runs_delete_the_rest() {
         assert_eq!(retention["deleted_artifact"].as_array().unwrap().len(), 83);
         assert_eq!(retention["project_name"], "ret");
 
+        // A cron in the trigger schedules runs; a bad one is refused.
+        let mut scheduled = policy(pid, vec![rule("always", 0, "**")]);
+        scheduled["trigger"]["settings"]["cron"] = json!("0 0 3 * * *");
+        (s.expect(Method::PUT, &one, ADMIN, Some(&scheduled)).await).is(200);
+        let schedules = s
+            .expect(Method::GET, "/schedules", ADMIN, None)
+            .await
+            .is(200);
+        let ours = (schedules.as_array().unwrap().iter())
+            .find(|x| x["vendor_type"] == "RETENTION" && x["vendor_id"] == id);
+        assert_eq!(ours.unwrap()["cron"], "0 0 3 * * *", "{schedules}");
+        scheduled["trigger"]["settings"]["cron"] = json!("every day");
+        (s.expect(Method::PUT, &one, ADMIN, Some(&scheduled)).await).error(400, "BAD_REQUEST");
+
         // A run is stopped only by `stop`; deleting the policy unbinds it.
         let eid = s.create(&run_path, ADMIN, json!({"dry_run": true})).await;
         let patch = format!("{run_path}/{eid}");
@@ -301,5 +315,13 @@ async fn each_template_keeps_what_harbor_keeps_and_runs_delete_the_rest() {
         (s.expect(Method::GET, &one, ADMIN, None).await).error(404, "NOT_FOUND");
         let meta: Value = s.api_json("/projects/ret/metadatas", ADMIN).await;
         assert!(meta.get("retention_id").is_none(), "{meta}");
+        let schedules = s
+            .expect(Method::GET, "/schedules", ADMIN, None)
+            .await
+            .is(200);
+        assert!(
+            !(schedules.as_array().unwrap().iter()).any(|x| x["vendor_type"] == "RETENTION"),
+            "{schedules}"
+        );
     }
 }

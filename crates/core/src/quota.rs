@@ -163,11 +163,6 @@ impl Quotas {
         Ok(())
     }
 
-    /// A project's quota (for its summary; the caller checked access).
-    pub async fn of_project(&self, project_id: i64) -> CoreResult<Option<QuotaRow>> {
-        Ok(quotas::of_project(self.db.reader(), project_id).await?)
-    }
-
     /// Recounts of every project's usage: start, history, log.
     pub fn syncs(&self) -> &Vendor {
         &self.syncs

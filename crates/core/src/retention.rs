@@ -586,6 +586,12 @@ impl Inner {
             .execution_id()
             .ok_or("a plan runs as a task of its own")?;
         let r = self.db.reader();
+        // A plan run again after its commit (its process died before the
+        // run was recorded) has nothing left to do.
+        if !rows::tasks(r, execution).await.map_err(fail)?.is_empty() {
+            job.log("planned already");
+            return Ok(());
+        }
         let row = (rows::by_id(r, params.policy_id).await.map_err(fail)?)
             .ok_or("the policy was deleted")?;
         let policy = parsed(&row).map_err(|e| e.to_string())?;
