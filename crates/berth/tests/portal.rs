@@ -2506,6 +2506,17 @@ async fn tag_retention_in_the_browser() {
             rules.contains("matching v*") && rules.contains("the 1 most recently pushed"),
             "{rules}"
         );
+        // Edited in place: keep two, then one again.
+        click(&c, "table.rules summary").await;
+        fill(&c, "#count-0", "2").await;
+        submit(&c, "table.rules button[value=update]").await;
+        assert_eq!(text(&c, ".notice.ok").await, "The rule was saved.");
+        assert!(text(&c, "table.rules")
+            .await
+            .contains("the 2 most recently pushed"));
+        click(&c, "table.rules summary").await;
+        fill(&c, "#count-0", "1").await;
+        submit(&c, "table.rules button[value=update]").await;
         submit(&c, "button[value=dry-run]").await;
         assert!(text(&c, ".notice.ok").await.starts_with("Run "));
         // The run ends in a moment: its repository shows what it kept.

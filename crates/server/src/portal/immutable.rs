@@ -69,7 +69,7 @@ async fn tab(S(state): S<State>, InProject(v, p): InProject) -> Response {
 }
 
 /// A selector's "matching" / "excluding" choice, named `id`.
-pub(super) fn choice(v: &Viewer, id: &str, keep: &str, drop: &str) -> Markup {
+fn choice(v: &Viewer, id: &str, keep: &str, drop: &str) -> Markup {
     html! {
         select id=(id) name=(id) {
             option value=(keep) selected[v.typed(id, keep) == keep] { "matching" }

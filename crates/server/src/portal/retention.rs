@@ -2,7 +2,7 @@
 //! schedule, dry runs and runs, and their history with each repository's
 //! log.
 
-use super::immutable::{choice, said, selector};
+use super::immutable::{said, selector};
 use super::project::{may, show, tab_url, InProject, ProjectPost};
 use super::projects::minutes;
 use super::{actions, form_set, head, outcome_keeping, row_button, Col, Viewer};
@@ -106,7 +106,18 @@ async fn tab(S(state): S<State>, InProject(v, p): InProject) -> Response {
                             }
                             td { (keeps(r)) }
                             @if may_change {
-                                td { (row_button(&v, &here, n as i64, "delete", "Delete", Some("Delete this rule?"))) }
+                                td {
+                                    details {
+                                        summary { "Edit " span.sr-only { "rule " (n + 1) } }
+                                        form method="post" action=(here) {
+                                            (super::csrf_field(&v))
+                                            input type="hidden" name="id" value=(n);
+                                            (rule_fields(&v, Some(r), &format!("-{n}")))
+                                            button.secondary type="submit" name="action" value="update" { "Save" }
+                                        }
+                                    }
+                                    (row_button(&v, &here, n as i64, "delete", "Delete", Some("Delete this rule?")))
+                                }
                             }
                         }
                     }
@@ -173,37 +184,112 @@ fn schedule_form(v: &Viewer, here: &str, policy: &RetentionPolicy) -> Markup {
     }
 }
 
+/// A rule's templates, as the form offers them.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("latestPushedK", "the most recently pushed # artifacts"),
+    ("latestPulledN", "the most recently pulled # artifacts"),
+    ("nDaysSinceLastPush", "pushed within the last # days"),
+    ("nDaysSinceLastPull", "pulled within the last # days"),
+    ("always", "always"),
+];
+
+/// A select of `options` (value, label) with `chosen` selected.
+fn pick(id: &str, name: &str, options: &[(&str, &str)], chosen: &str) -> Markup {
+    html! {
+        select id=(id) name=(name) {
+            @for (value, label) in options {
+                option value=(value) selected[*value == chosen] { (label) }
+            }
+        }
+    }
+}
+
+/// A rule's fields: `r`'s values when editing it (ids suffixed so each
+/// row's form has its own), else what was typed or the defaults.
+fn rule_fields(v: &Viewer, r: Option<&Rule>, suffix: &str) -> Markup {
+    let repo = r.and_then(|r| r.scope_selectors.get("repository")?.first());
+    let tag = r.and_then(|r| r.tag_selectors.first());
+    let value = |k: &str, stored: Option<String>, default: &str| match r {
+        Some(_) => stored.unwrap_or_default(),
+        None => v.typed(k, default).to_string(),
+    };
+    let count = r.map(keeps_count);
+    let untagged = match r {
+        Some(_) => tag.is_some_and(|t| t.extras.contains("true")),
+        None => v.ticked("untagged", "on", false),
+    };
+    let id = |k: &str| format!("{k}{suffix}");
+    let matching =
+        |keep: &'static str, drop: &'static str| [(keep, "matching"), (drop, "excluding")];
+    html! {
+        label for=(id("repo_decoration")) { "Repositories" }
+        (pick(&id("repo_decoration"), "repo_decoration", &matching("repoMatches", "repoExcludes"),
+            &value("repo_decoration", repo.map(|s| s.decoration.clone()), "repoMatches")))
+        label for=(id("repo_pattern")) { "Repository pattern (doublestar: **, {a,b})" }
+        input id=(id("repo_pattern")) type="text" name="repo_pattern" required
+            value=(value("repo_pattern", repo.map(|s| s.pattern.clone()), "**"));
+        label for=(id("template")) { "Keep" }
+        (pick(&id("template"), "template", TEMPLATES,
+            &value("template", r.map(|r| r.template.clone()), "latestPushedK")))
+        label for=(id("count")) { "# (count or days)" }
+        input id=(id("count")) type="number" min="1" name="count" value=(value("count", count, "10"));
+        label for=(id("tag_decoration")) { "Tags" }
+        (pick(&id("tag_decoration"), "tag_decoration", &matching("matches", "excludes"),
+            &value("tag_decoration", tag.map(|s| s.decoration.clone()), "matches")))
+        label for=(id("tag_pattern")) { "Tag pattern" }
+        input id=(id("tag_pattern")) type="text" name="tag_pattern" required
+            value=(value("tag_pattern", tag.map(|s| s.pattern.clone()), "**"));
+        label { input type="checkbox" name="untagged" checked[untagged]; "Untagged artifacts too" }
+    }
+}
+
+/// A rule's count or number of days, as the form shows it.
+fn keeps_count(r: &Rule) -> String {
+    let n = r
+        .params
+        .get(&r.template)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    n.trim_matches('"').to_string()
+}
+
 /// The form that adds a rule.
 fn new_rule_form(v: &Viewer, here: &str) -> Markup {
-    let choice = |id: &str, keep: &str, drop: &str| choice(v, id, keep, drop);
-    let templates = [
-        ("latestPushedK", "the most recently pushed # artifacts"),
-        ("latestPulledN", "the most recently pulled # artifacts"),
-        ("nDaysSinceLastPush", "pushed within the last # days"),
-        ("nDaysSinceLastPull", "pulled within the last # days"),
-        ("always", "always"),
-    ];
     html! {
         (form_set(v, here, "New rule", html! {
-            label for="repo_decoration" { "Repositories" }
-            (choice("repo_decoration", "repoMatches", "repoExcludes"))
-            label for="repo_pattern" { "Repository pattern (doublestar: **, {a,b})" }
-            input #repo_pattern type="text" name="repo_pattern" required value=(v.typed("repo_pattern", "**"));
-            label for="template" { "Keep" }
-            select #template name="template" {
-                @for (id, text) in templates {
-                    option value=(id) selected[v.typed("template", "latestPushedK") == id] { (text) }
-                }
-            }
-            label for="count" { "# (count or days)" }
-            input #count type="number" min="1" name="count" value=(v.typed("count", "10"));
-            label for="tag_decoration" { "Tags" }
-            (choice("tag_decoration", "matches", "excludes"))
-            label for="tag_pattern" { "Tag pattern" }
-            input #tag_pattern type="text" name="tag_pattern" required value=(v.typed("tag_pattern", "**"));
-            label { input type="checkbox" name="untagged" checked[v.ticked("untagged", "on", false)]; "Untagged artifacts too" }
+            (rule_fields(v, None, ""))
             p { button type="submit" name="action" value="add" { "Add rule" } }
         }))
+    }
+}
+
+/// The rule a form describes.
+fn rule_from(form: &super::Form) -> Rule {
+    let template = form.get("template");
+    let untagged = if form.checked("untagged") {
+        r#"{"untagged":true}"#
+    } else {
+        ""
+    };
+    let count = form.get("count").trim().parse::<i64>().unwrap_or(0);
+    Rule {
+        template: template.into(),
+        action: "retain".into(),
+        params: BTreeMap::from([(template.to_string(), json!(count))]),
+        tag_selectors: vec![selector(
+            form.get("tag_decoration"),
+            form.get("tag_pattern"),
+            untagged,
+        )],
+        scope_selectors: BTreeMap::from([(
+            "repository".to_string(),
+            vec![selector(
+                form.get("repo_decoration"),
+                form.get("repo_pattern"),
+                "",
+            )],
+        )]),
+        ..Rule::default()
     }
 }
 
@@ -229,33 +315,15 @@ async fn save(S(state): S<State>, ProjectPost(v, form, p): ProjectPost) -> Respo
         });
         let done = match form.get("action") {
             "add" => {
-                let template = form.get("template");
-                let untagged = if form.checked("untagged") {
-                    r#"{"untagged":true}"#
-                } else {
-                    ""
-                };
-                let count = form.get("count").trim().parse::<i64>().unwrap_or(0);
-                policy.rules.push(Rule {
-                    template: template.into(),
-                    action: "retain".into(),
-                    params: BTreeMap::from([(template.to_string(), json!(count))]),
-                    tag_selectors: vec![selector(
-                        form.get("tag_decoration"),
-                        form.get("tag_pattern"),
-                        untagged,
-                    )],
-                    scope_selectors: BTreeMap::from([(
-                        "repository".to_string(),
-                        vec![selector(
-                            form.get("repo_decoration"),
-                            form.get("repo_pattern"),
-                            "",
-                        )],
-                    )]),
-                    ..Rule::default()
-                });
+                policy.rules.push(rule_from(&form));
                 "The rule was added."
+            }
+            "update" => {
+                let n = form.get("id").parse::<usize>().unwrap_or(usize::MAX);
+                let rule = (policy.rules.get_mut(n))
+                    .ok_or_else(|| CoreError::NotFound("no such rule".into()))?;
+                *rule = rule_from(&form);
+                "The rule was saved."
             }
             "delete" => {
                 let n = form.get("id").parse::<usize>().unwrap_or(usize::MAX);
