@@ -11,7 +11,7 @@ use crate::iam::rbac::{require, Action, Resource};
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
 use crate::query::Filter;
 pub use berth_db::quotas::QuotaRow;
-use berth_db::{now_millis, quotas, Db, Tx};
+use berth_db::{now_millis, quotas, Db};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -55,20 +55,6 @@ pub fn check_limit(limit: i64) -> CoreResult<()> {
         return Err(CoreError::BadRequest(format!(
             "exceeded 1024TB, which is 1125899906842624 Bytes, value={limit}"
         )));
-    }
-    Ok(())
-}
-
-/// Stops counting what the artifacts just deleted in `project` used, if no
-/// other artifact of it uses them. Run in the delete's transaction, which
-/// the quota rule has locked the project's quota in.
-pub(crate) async fn release(
-    tx: &mut Tx,
-    project: &str,
-    digests: &[String],
-) -> Result<(), berth_db::DbError> {
-    if !digests.is_empty() {
-        quotas::release(tx, project, digests).await?;
     }
     Ok(())
 }

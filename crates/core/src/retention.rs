@@ -77,7 +77,7 @@ impl Trigger {
 
 /// A rule's templates: Harbor's id, its parameter's unit, and how the
 /// portal says it.
-const TEMPLATES: &[(&str, &str, &str)] = &[
+pub const TEMPLATES: &[(&str, &str, &str)] = &[
     (
         "latestPushedK",
         "COUNT",
@@ -122,7 +122,7 @@ pub fn metadata() -> Value {
 }
 
 /// A rule's count or number of days.
-fn parameter(rule: &Rule) -> Option<i64> {
+pub fn parameter(rule: &Rule) -> Option<i64> {
     let v = rule.params.get(&rule.template)?;
     v.as_i64()
         .or_else(|| v.as_f64().map(|f| f as i64))

@@ -94,24 +94,25 @@ pub async fn unlink<'e>(
     Ok(r.rows_affected() > 0)
 }
 
-/// Marks a blob linked to `repository` as just used (a mount); false if it
-/// is not linked there (or a garbage collection just removed it).
+/// Marks a blob linked to `repository` as just used (a mount); its size,
+/// or None if it is not linked there (or a garbage collection just removed
+/// it).
 pub async fn touch_linked<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository: &str,
     digest: &str,
     now: i64,
-) -> Result<bool, DbError> {
-    let r = sqlx::query(
+) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar(
         "UPDATE blob SET touched_at = $3 WHERE digest = $2 AND EXISTS (SELECT 1 FROM repository_blob rb \
-         JOIN repository r ON r.id = rb.repository_id WHERE r.name = $1 AND rb.digest = $2)",
+         JOIN repository r ON r.id = rb.repository_id WHERE r.name = $1 AND rb.digest = $2) \
+         RETURNING size",
     )
     .bind(repository)
     .bind(digest)
     .bind(now)
-    .execute(ex)
-    .await?;
-    Ok(r.rows_affected() > 0)
+    .fetch_optional(ex)
+    .await?)
 }
 
 /// Whether a blob row exists.

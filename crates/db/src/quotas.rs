@@ -257,6 +257,9 @@ pub async fn release(
     project: &str,
     digests: &[String],
 ) -> Result<i64, DbError> {
+    if digests.is_empty() {
+        return Ok(0);
+    }
     let Some(project_id) = project_id(&mut *conn, project).await? else {
         return Ok(0);
     };

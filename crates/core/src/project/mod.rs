@@ -228,7 +228,8 @@ impl Projects {
             if let Some(limit) = storage_limit {
                 crate::quota::check_limit(limit)?;
             }
-            let settings = self.configurations.refresh().await?;
+            // check_creation has just read the settings.
+            let settings = self.configurations.snapshot();
             let limit = match storage_limit {
                 _ if !settings.quota_per_project_enable => -1,
                 Some(n) if ctx.is_sysadmin() && n != 0 => n,

@@ -7,7 +7,7 @@ use crate::notify::trail::{Operation, Target, Trail};
 use crate::policy::{Chain, Puller, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
 use berth_db::tags::Existing;
-use berth_db::{artifacts, blobs, now_millis, repositories, tags, uploads, Db};
+use berth_db::{artifacts, blobs, now_millis, quotas, repositories, tags, uploads, Db};
 use berth_oci::artifact;
 use berth_oci::manifest::MAX_MANIFEST_SIZE;
 use berth_oci::{
@@ -234,14 +234,13 @@ impl Registry {
         let now = now_millis();
         let mut tx = self.db.begin().await?;
         // Touching the blob keeps a concurrent garbage collection off it.
-        if !blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? {
+        let Some(size) = blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? else {
             return Ok(false);
-        }
-        let size = blobs::linked_size(&mut *tx, from.as_str(), &d).await?;
+        };
         let write = Write::PutBlob {
             repo,
             digest,
-            size: size.unwrap_or_default() as u64,
+            size: size as u64,
             operator,
         };
         let passed = self.policies.check_write(&mut tx, &write).await?;
@@ -834,7 +833,7 @@ impl Registry {
         let passed = self.policies.check_write(&mut tx, &write).await?;
         let tags = artifacts::tag_names(&mut *tx, row.id).await?;
         let freed = delete_deeply(&mut tx, row.repository_id, row.id, &row.digest).await?;
-        crate::quota::release(&mut tx, repo.project(), &freed).await?;
+        quotas::release(&mut tx, repo.project(), &freed).await?;
         let event = Event::ArtifactDeleted(Artifact {
             repo: repo.clone(),
             digest: row.digest,
@@ -914,7 +913,7 @@ impl Registry {
         if !repositories::delete(&mut tx, repo.as_str()).await? {
             return Ok(false);
         }
-        crate::quota::release(&mut tx, repo.project(), &used).await?;
+        quotas::release(&mut tx, repo.project(), &used).await?;
         let at = now_millis();
         let mut staged = Vec::with_capacity(artifacts.len());
         for (digest, tags) in artifacts {

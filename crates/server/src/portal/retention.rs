@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use berth_core::iam::rbac::{Action, Kind};
 use berth_core::project::ProjectView;
-use berth_core::retention::{RetentionPolicy, Rule, Scope, Trigger};
+use berth_core::retention::{parameter, RetentionPolicy, Rule, Scope, Trigger, TEMPLATES};
 use berth_core::CoreError;
 use maud::{html, Markup};
 use serde_json::{json, Value};
@@ -184,15 +184,6 @@ fn schedule_form(v: &Viewer, here: &str, policy: &RetentionPolicy) -> Markup {
     }
 }
 
-/// A rule's templates, as the form offers them.
-const TEMPLATES: &[(&str, &str)] = &[
-    ("latestPushedK", "the most recently pushed # artifacts"),
-    ("latestPulledN", "the most recently pulled # artifacts"),
-    ("nDaysSinceLastPush", "pushed within the last # days"),
-    ("nDaysSinceLastPull", "pulled within the last # days"),
-    ("always", "always"),
-];
-
 /// A select of `options` (value, label) with `chosen` selected.
 fn pick(id: &str, name: &str, options: &[(&str, &str)], chosen: &str) -> Markup {
     html! {
@@ -221,6 +212,7 @@ fn rule_fields(v: &Viewer, r: Option<&Rule>, suffix: &str) -> Markup {
     let id = |k: &str| format!("{k}{suffix}");
     let matching =
         |keep: &'static str, drop: &'static str| [(keep, "matching"), (drop, "excluding")];
+    let templates: Vec<(&str, &str)> = (TEMPLATES.iter()).map(|(t, _, text)| (*t, *text)).collect();
     html! {
         label for=(id("repo_decoration")) { "Repositories" }
         (pick(&id("repo_decoration"), "repo_decoration", &matching("repoMatches", "repoExcludes"),
@@ -229,7 +221,7 @@ fn rule_fields(v: &Viewer, r: Option<&Rule>, suffix: &str) -> Markup {
         input id=(id("repo_pattern")) type="text" name="repo_pattern" required
             value=(value("repo_pattern", repo.map(|s| s.pattern.clone()), "**"));
         label for=(id("template")) { "Keep" }
-        (pick(&id("template"), "template", TEMPLATES,
+        (pick(&id("template"), "template", &templates,
             &value("template", r.map(|r| r.template.clone()), "latestPushedK")))
         label for=(id("count")) { "# (count or days)" }
         input id=(id("count")) type="number" min="1" name="count" value=(value("count", count, "10"));
@@ -245,12 +237,7 @@ fn rule_fields(v: &Viewer, r: Option<&Rule>, suffix: &str) -> Markup {
 
 /// A rule's count or number of days, as the form shows it.
 fn keeps_count(r: &Rule) -> String {
-    let n = r
-        .params
-        .get(&r.template)
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    n.trim_matches('"').to_string()
+    parameter(r).map_or_else(String::new, |n| n.to_string())
 }
 
 /// The form that adds a rule.
