@@ -3,23 +3,30 @@
 # copy out byte-identical, delete, copy --all of a multi-arch index, webhooks
 # for its push, pull and delete), harborapi and oras (push, pull, referrers).
 # Images are built locally with umoci: no network.
-# Usage: scripts/clients.sh BERTH_BINARY [DATABASE_URL]
+# Usage: scripts/clients.sh BERTH_BINARY [DATABASE_URL [S3_ENDPOINT]]
+# (with an S3 endpoint, blobs go to a fresh bucket there)
 set -euo pipefail
 bin=$(realpath "$1")
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 db_url=${2:-}
+s3=${3:-}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 
 args=(serve --listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn)
 [ -n "$db_url" ] && args+=(--database-url "$db_url")
+if [ -n "$s3" ]; then
+  bucket="clients$RANDOM$RANDOM"
+  curl -sf -X PUT "$s3/$bucket" >/dev/null
+  args+=(--storage-url "s3://$bucket" --storage-option "endpoint=$s3,allow_http=true,region=us-east-1,access_key_id=berth,secret_access_key=berth")
+fi
 BERTH_ADMIN_PASSWORD=Harbor12345 "$bin" "${args[@]}" > berth.out &
 pid=$!
 for _ in $(seq 100); do grep -q "listening" berth.out 2>/dev/null && break; sleep 0.1; done
 host=$(sed -n 's|^Berth listening on http://||p' berth.out)
 [ -n "$host" ] || { echo "berth did not start"; exit 1; }
-echo "clients: Berth at $host ($([ -n "$db_url" ] && echo PostgreSQL || echo SQLite))"
+echo "clients: Berth at $host ($([ -n "$db_url" ] && echo PostgreSQL || echo SQLite), blobs in ${s3:+S3 bucket }${bucket:-the filesystem})"
 sk=(skopeo --insecure-policy)
 # Every skopeo call goes through Docker token auth (401 challenge, /service/token).
 tls=(--dest-tls-verify=false --dest-creds admin:Harbor12345)

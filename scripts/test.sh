@@ -2,7 +2,8 @@
 # Runs every test of Berth on a fresh machine: installs the real clients when
 # missing, creates a fresh PostgreSQL test database when a server is reachable,
 # checks formatting and lints, runs the Rust test suite on SQLite and
-# PostgreSQL, then the real-client checks (skopeo, umoci, oras) on both.
+# PostgreSQL (there with blobs in S3: moto's server), then the real-client
+# checks (skopeo, umoci, oras) on both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,7 @@ if [ ! -d "$oidc_dir/node_modules/oidc-provider" ]; then
 fi
 python3 -c 'import oras' 2>/dev/null || { log "installing oras (PyPI)"; python3 -m pip install -q oras; }
 python3 -c 'import harborapi' 2>/dev/null || { log "installing harborapi (PyPI)"; python3 -m pip install -q harborapi; }
+python3 -c 'import moto.server' 2>/dev/null || { log "installing moto (PyPI), an S3 server"; python3 -m pip install -q "moto[server]"; }
 python3 -c 'import openapi_spec_validator' 2>/dev/null || { log "installing openapi-spec-validator (PyPI)"; python3 -m pip install -q openapi-spec-validator; }
 
 # --- database ---
@@ -64,6 +66,20 @@ else
   echo "no PostgreSQL reachable: SQLite only"
 fi
 
+# --- object storage ---
+# Servers on PostgreSQL keep their blobs in S3 (a fresh bucket each): moto's
+# S3 server on loopback, so the suite runs on both kinds of storage.
+if [ -n "${BERTH_TEST_DATABASE_URL:-}" ] && [ -z "${BERTH_TEST_S3:-}" ]; then
+  s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p target
+  python3 -m moto.server -H 127.0.0.1 -p "$s3_port" > target/moto.log 2>&1 &
+  moto_pid=$!
+  trap 'kill $moto_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$s3_port/" >/dev/null && break; sleep 0.1; done
+  export BERTH_TEST_S3="http://127.0.0.1:$s3_port"
+fi
+if [ -n "${BERTH_TEST_S3:-}" ]; then echo "S3 (PostgreSQL servers' blobs) at: $BERTH_TEST_S3"; fi
+
 # --- checks and tests ---
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -76,9 +92,9 @@ grep -q "test result: FAILED" target/test-output.txt && exit 1
 log "real clients (SQLite)"
 scripts/clients.sh target/debug/berth
 if [ -n "${BERTH_TEST_DATABASE_URL:-}" ]; then
-  log "real clients (PostgreSQL)"
+  log "real clients (PostgreSQL, S3)"
   psql "$BERTH_TEST_DATABASE_URL" -qc "select 1" >/dev/null
   psql "${BERTH_TEST_DATABASE_URL%/*}/postgres" -qc "drop database if exists berth_t_clients" -qc "create database berth_t_clients" >/dev/null
-  scripts/clients.sh target/debug/berth "${BERTH_TEST_DATABASE_URL%/*}/berth_t_clients"
+  scripts/clients.sh target/debug/berth "${BERTH_TEST_DATABASE_URL%/*}/berth_t_clients" "${BERTH_TEST_S3:-}"
 fi
 log "all tests passed"

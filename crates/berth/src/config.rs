@@ -24,8 +24,26 @@ pub struct ServeOptions {
     #[arg(long, env = "BERTH_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Directory for blobs and uploads [default: <data-dir>/storage]
-    #[arg(long, env = "BERTH_STORAGE_PATH")]
+    #[arg(long, env = "BERTH_STORAGE_PATH", conflicts_with = "storage_url")]
     pub storage_path: Option<PathBuf>,
+    /// Keep blobs in an object store instead: s3://bucket[/prefix],
+    /// gs://bucket[/prefix] or az://container[/prefix]
+    #[arg(long, env = "BERTH_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// An object store setting as key=value (repeatable, or comma-separated
+    /// in the environment): endpoint, region, access_key_id,
+    /// secret_access_key, allow_http, virtual_hosted_style_request,
+    /// server_side_encryption, sse_kms_key_id …; AWS_*/GOOGLE_*/AZURE_*
+    /// variables and instance credentials apply where these are silent
+    #[arg(
+        long = "storage-option",
+        env = "BERTH_STORAGE_OPTIONS",
+        value_delimiter = ','
+    )]
+    pub storage_options: Option<Vec<String>>,
+    /// Answer blob downloads with a redirect to a presigned object-store URL [default: false]
+    #[arg(long, env = "BERTH_STORAGE_REDIRECT")]
+    pub storage_redirect: Option<bool>,
     /// PEM certificate chain; with --tls-key, serve HTTPS (rustls)
     #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -87,6 +105,13 @@ pub struct ServeOptions {
     pub registry_health_cron: Option<String>,
 }
 
+/// Where blobs are kept.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    Filesystem(PathBuf),
+    Object(berth_storage::ObjectConfig),
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -94,7 +119,7 @@ pub struct Config {
     pub external_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: String,
-    pub storage_path: PathBuf,
+    pub storage: Storage,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub log_level: String,
     pub json_logs: bool,
@@ -122,6 +147,9 @@ impl ServeOptions {
             data_dir: self.data_dir.or(other.data_dir),
             database_url: self.database_url.or(other.database_url),
             storage_path: self.storage_path.or(other.storage_path),
+            storage_url: self.storage_url.or(other.storage_url),
+            storage_options: self.storage_options.or(other.storage_options),
+            storage_redirect: self.storage_redirect.or(other.storage_redirect),
             tls_cert: self.tls_cert.or(other.tls_cert),
             tls_key: self.tls_key.or(other.tls_key),
             log_level: self.log_level.or(other.log_level),
@@ -167,7 +195,21 @@ impl ServeOptions {
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             external_url: o.external_url,
-            storage_path: o.storage_path.unwrap_or_else(|| data_dir.join("storage")),
+            storage: match o.storage_url {
+                Some(url) => Storage::Object(berth_storage::ObjectConfig {
+                    url,
+                    options: (o.storage_options.unwrap_or_default().iter())
+                        .map(|kv| match kv.split_once('=') {
+                            Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
+                            None => Err(anyhow::anyhow!("storage option {kv:?} is not key=value")),
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                    redirect: o.storage_redirect.unwrap_or(false),
+                }),
+                None => {
+                    Storage::Filesystem(o.storage_path.unwrap_or_else(|| data_dir.join("storage")))
+                }
+            },
             data_dir,
             database_url,
             tls: o.tls_cert.zip(o.tls_key),

@@ -17,6 +17,7 @@ use berth_core::replication::registries::Registries;
 use berth_core::scan::{RegistryUrls, ScanDeps};
 use berth_core::{Artifacts, Configurations, Iam, Jobs, Projects, Registry, Repositories, Scans};
 use berth_server::AppState;
+use berth_storage::Store;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeOptions};
 use std::path::PathBuf;
@@ -211,8 +212,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let db = berth_db::Db::connect(&config.database_url)
         .await
         .context("opening the database")?;
-    let store =
-        berth_storage::FsStore::open(&config.storage_path).context("opening blob storage")?;
+    let store = match &config.storage {
+        config::Storage::Filesystem(path) => berth_storage::FsStore::open(path).map(Store::Fs),
+        config::Storage::Object(object) => {
+            berth_storage::ObjectStore::open(object).map(Store::Object)
+        }
+    }
+    .context("opening blob storage")?;
     // What every service records for the audit log (written out by `Audit`).
     let trail = Trail::new();
     let secrets = Secrets::load_or_create(&config.data_dir)?;
@@ -259,9 +265,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .transpose()?;
     let jobs = Jobs::new(db.clone(), config.jobs);
     let gc = Gc::new(db.clone(), store.clone(), jobs.clone(), config.gc);
-    gc.recover_trash()
-        .await
-        .context("recovering blobs a collection left aside")?;
     let audit = Audit::new(
         db.clone(),
         configurations.clone(),

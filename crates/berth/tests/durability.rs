@@ -8,25 +8,12 @@ use common::*;
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 
-/// Every file under blobs/ must hash to its own name: nothing partial is ever
+/// Every stored blob must hash to its own name: nothing partial is ever
 /// visible at a content address.
-fn assert_blob_files_whole(s: &Server) {
-    let root = s.data_dir().join("storage/blobs/sha256");
-    for prefix in std::fs::read_dir(&root).unwrap() {
-        for f in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
-            let f = f.unwrap();
-            let data = std::fs::read(f.path()).unwrap();
-            let hex: String = ring::digest::digest(&ring::digest::SHA256, &data)
-                .as_ref()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(
-                hex,
-                f.file_name().to_string_lossy(),
-                "blob file is not whole"
-            );
-        }
+async fn assert_blob_files_whole(s: &Server) {
+    for d in s.stored_blobs().await {
+        let data = s.stored_blob(&d).await.unwrap();
+        assert_eq!(digest(&data), d, "stored blob is not whole");
     }
 }
 
@@ -119,7 +106,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged() {
         drop((tx, mono_tx));
 
         assert_db_sound(&s).await;
-        assert_blob_files_whole(&s);
+        assert_blob_files_whole(&s).await;
         s.restart();
 
         // Everything acknowledged is intact; nothing partial is visible.
@@ -175,7 +162,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged() {
             .await
             .unwrap();
         assert!(got.as_ref() == &big[..], "resumed blob differs");
-        assert_blob_files_whole(&s);
+        assert_blob_files_whole(&s).await;
     }
 }
 

@@ -3,23 +3,27 @@
 //!
 //! Mark reads references from the database only: untagged artifacts
 //! (optionally) are deleted, then every blob that no artifact references and
-//! nobody touched within the time window is a candidate. Sweep deletes
-//! blobs in small batches, one transaction each: a row goes (only if it is
-//! still garbage), its file is moved to `trash/`, the transaction commits,
-//! the trashed files are unlinked. An upload of the same digest touches the row before placing
-//! its file, so it either waits for the sweep's commit or makes the sweep
-//! skip the blob; a manifest that references a blob being swept fails its
-//! foreign key and is told to push the blob again. A crash leaves at worst
-//! a file in `trash/`, put back or removed by the next run, which is also
-//! how a stopped or killed collection resumes: each run starts from what
-//! the database says is garbage now.
+//! nobody touched within the time window is a candidate. Sweep works in
+//! small batches, two transactions each. The first deletes the rows that
+//! are still garbage and records each digest in `blob_trash`; a manifest
+//! that references a blob being swept fails its foreign key and is told to
+//! push the blob again. The second holds each such digest with a
+//! placeholder row (an upload of the same digest inserts its row before it
+//! places its bytes, so it waits for this transaction, or makes it spare
+//! the bytes), deletes the bytes from the store, and ends the holds and
+//! trash entries. So a row never names missing bytes: a crash between the
+//! two leaves trash entries the next run finishes, and bytes the store has
+//! with no row (a crash between an upload's bytes and its commit) are
+//! found by listing the store and deleted the same way. That is also how a
+//! stopped or killed collection resumes: each run starts from what the
+//! database says is garbage now.
 
 use crate::error::{CoreError, CoreResult};
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
 use berth_db::jobs as jobrows;
 use berth_db::{artifacts, blobs, now_millis, quotas, uploads, Db};
 use berth_oci::Digest;
-use berth_storage::FsStore;
+use berth_storage::{Store, UploadState};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -91,42 +95,32 @@ pub struct GcResult {
 
 struct Inner {
     db: Db,
-    store: FsStore,
+    store: Store,
     settings: GcSettings,
 }
 
 /// The garbage collection service.
 #[derive(Clone)]
 pub struct Gc {
-    inner: Arc<Inner>,
     runs: Vendor,
 }
 
 impl Gc {
     /// The service; registers its job with `jobs`.
-    pub fn new(db: Db, store: FsStore, jobs: Jobs, settings: GcSettings) -> Self {
+    pub fn new(db: Db, store: Store, jobs: Jobs, settings: GcSettings) -> Self {
         let inner = Arc::new(Inner {
             db,
             store,
             settings,
         });
-        jobs.register_on(VENDOR, inner.clone(), |gc, ctx| async move {
-            gc.collect(ctx).await
-        });
-        Gc {
+        jobs.register_on(
+            VENDOR,
             inner,
+            |gc, ctx| async move { gc.collect(ctx).await },
+        );
+        Gc {
             runs: Vendor::new(jobs, VENDOR, "garbage-collection"),
         }
-    }
-
-    /// Puts back or finishes deleting what an interrupted sweep left in the
-    /// trash. Run at start, before serving: until then a blob may be
-    /// recorded while its file is aside, and the run that moved it may wait
-    /// for a retry or have been stopped for good.
-    pub async fn recover_trash(&self) -> CoreResult<()> {
-        self.inner
-            .recover_trash(|line| tracing::info!("garbage collection: {line}"))
-            .await
     }
 
     /// History, logs, stop and schedule of collections.
@@ -146,9 +140,18 @@ impl Inner {
             "parameters: delete_untagged={} dry_run={} workers={} time_window={}h (sparing anything touched in the last {}s)",
             params.delete_untagged, params.dry_run, params.workers, params.time_window, window.as_secs()
         ));
-        self.recover_trash(|line| ctx.log(line))
+        let trashed = blobs::trashed(self.db.reader())
             .await
             .map_err(|e| e.to_string())?;
+        if !trashed.is_empty() {
+            self.delete_bytes(&trashed)
+                .await
+                .map_err(|e| e.to_string())?;
+            ctx.log(format!(
+                "finished deleting {} blobs an earlier run dropped",
+                trashed.len()
+            ));
+        }
         let mut result = GcResult::default();
         if params.delete_untagged {
             result.deleted_artifacts = self
@@ -179,6 +182,12 @@ impl Inner {
         if ctx.stopping() {
             return Err("stopped during the sweep".into());
         }
+        let strays = self.delete_strays().await.map_err(|e| e.to_string())?;
+        if strays > 0 {
+            ctx.log(format!(
+                "deleted {strays} stored blobs no row names (left by uploads cut short)"
+            ));
+        }
         result.purged_uploads = self.purge_uploads(&ctx).await.map_err(|e| e.to_string())?;
         ctx.log(format!(
             "freed {} bytes: {} blobs, {} untagged artifacts, {} abandoned uploads deleted",
@@ -193,20 +202,6 @@ impl Inner {
         jobrows::set_extra_attrs(self.db.writer(), execution, &attrs)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(())
-    }
-
-    /// Puts back or finishes deleting what an interrupted sweep left in the trash.
-    async fn recover_trash(&self, log: impl Fn(String)) -> CoreResult<()> {
-        for d in self.store.trashed().await.map_err(internal)? {
-            if blobs::exists(self.db.reader(), &d.to_string()).await? {
-                self.store.restore_blob(&d).await.map_err(internal)?;
-                log(format!("restored {d}, whose deletion did not commit"));
-            } else {
-                self.store.empty_trash(&d).await.map_err(internal)?;
-                log(format!("finished deleting {d}"));
-            }
-        }
         Ok(())
     }
 
@@ -337,42 +332,62 @@ impl Inner {
         (freed.load(Ordering::Relaxed), count.load(Ordering::Relaxed))
     }
 
-    /// Deletes the blobs of a batch that are still garbage, in one
-    /// transaction; returns each digest with its size if it went.
+    /// Deletes the blobs of a batch that are still garbage (rows in one
+    /// transaction, then their bytes); returns each digest with its size if
+    /// it went.
     async fn sweep_batch(
         &self,
         digests: &[String],
         cutoff: i64,
     ) -> CoreResult<Vec<(String, Option<i64>)>> {
         let mut tx = self.db.begin().await?;
-        let mut moved = Vec::new();
         let mut out = Vec::new();
-        let marked: CoreResult<()> = async {
-            for digest in digests {
-                let d = Digest::parse(digest).map_err(internal)?;
-                let size = blobs::delete_unreferenced(&mut tx, digest, cutoff).await?;
-                if size.is_some() && self.store.trash_blob(&d).await.map_err(internal)? {
-                    moved.push(d);
-                }
-                out.push((digest.clone(), size));
-            }
-            Ok(())
+        for digest in digests {
+            let size = blobs::delete_unreferenced(&mut tx, digest, cutoff).await?;
+            out.push((digest.clone(), size));
         }
-        .await;
-        let committed = match marked {
-            Ok(()) => berth_db::commit(tx).await.map_err(CoreError::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = committed {
-            for d in &moved {
-                self.store.restore_blob(d).await.map_err(internal)?;
-            }
-            return Err(e);
-        }
-        for d in &moved {
-            self.store.empty_trash(d).await.map_err(internal)?;
-        }
+        berth_db::commit(tx).await?;
+        let dropped: Vec<String> = (out.iter())
+            .filter(|(_, size)| size.is_some())
+            .map(|(d, _)| d.clone())
+            .collect();
+        self.delete_bytes(&dropped).await?;
         Ok(out)
+    }
+
+    /// Deletes the stored bytes of digests no row names, each held by a
+    /// placeholder row meanwhile, and forgets their trash entries.
+    async fn delete_bytes(&self, digests: &[String]) -> CoreResult<()> {
+        for batch in digests.chunks(BATCH) {
+            let mut tx = self.db.begin().await?;
+            let mut held = Vec::new();
+            for d in batch {
+                if blobs::hold_absent(&mut tx, d).await? {
+                    held.push(Digest::parse(d).map_err(internal)?);
+                }
+            }
+            self.store.delete_blobs(&held).await.map_err(internal)?;
+            for d in batch {
+                blobs::release_held(&mut tx, d).await?;
+            }
+            berth_db::commit(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes stored blobs no row names; returns how many.
+    async fn delete_strays(&self) -> CoreResult<usize> {
+        let stored = self.store.list_blobs().await.map_err(internal)?;
+        let mut strays = Vec::new();
+        for chunk in stored.chunks(512) {
+            let names: Vec<String> = chunk.iter().map(Digest::to_string).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let recorded = blobs::recorded(self.db.reader(), &refs).await?;
+            let recorded: std::collections::HashSet<String> = recorded.into_iter().collect();
+            strays.extend(names.into_iter().filter(|d| !recorded.contains(d)));
+        }
+        self.delete_bytes(&strays).await?;
+        Ok(strays.len())
     }
 
     /// Removes upload sessions (and stray upload files) idle for the configured age.
@@ -380,17 +395,18 @@ impl Inner {
         let age = self.settings.upload_age;
         let before = now_millis() - age.as_millis() as i64;
         let mut purged = 0;
-        for id in uploads::idle_since(self.db.reader(), before).await? {
+        for (id, saved) in uploads::idle_since(self.db.reader(), before).await? {
             uploads::delete(self.db.writer(), &id).await?;
             if let Ok(uuid) = uuid::Uuid::parse_str(&id) {
-                self.store.delete_upload(uuid).await.map_err(internal)?;
+                let state = saved.as_deref().and_then(UploadState::from_bytes);
+                (self.store.delete_upload(uuid, state.as_ref()).await).map_err(internal)?;
             }
             purged += 1;
         }
         // Files of uploads that never had a session row (a monolithic push cut short).
         for id in self.store.old_uploads(age).await.map_err(internal)? {
             if !uploads::exists(self.db.reader(), &id.to_string()).await? {
-                self.store.delete_upload(id).await.map_err(internal)?;
+                self.store.delete_upload(id, None).await.map_err(internal)?;
                 purged += 1;
             }
         }

@@ -125,7 +125,8 @@ async fn every_write_and_pull_passes_the_chain() {
     for (url, _dir) in common::databases("policy").await {
         let store_dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&url).await.unwrap();
-        let store = berth_storage::FsStore::open(store_dir.path()).unwrap();
+        let store =
+            berth_storage::Store::Fs(berth_storage::FsStore::open(store_dir.path()).unwrap());
         let committed = Arc::new(Mutex::new(Vec::new()));
         let denied_blob = berth_storage::digest_of(b"secret layer");
         let settings = ProjectSettings::new(db.clone());

@@ -115,18 +115,6 @@ pub async fn touch_linked<'e>(
     .await?)
 }
 
-/// Whether a blob row exists.
-pub async fn exists<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    digest: &str,
-) -> Result<bool, DbError> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob WHERE digest = $1")
-        .bind(digest)
-        .fetch_optional(ex)
-        .await?;
-    Ok(n.is_some())
-}
-
 /// Blobs no artifact references and nobody touched since `cutoff`: what a
 /// garbage collection may delete. (digest, size)
 pub async fn unreferenced<'e>(
@@ -159,12 +147,86 @@ pub async fn delete_unreferenced(
     .bind(cutoff)
     .execute(&mut *conn)
     .await?;
-    Ok(sqlx::query_scalar(
+    let size: Option<i64> = sqlx::query_scalar(
         "DELETE FROM blob WHERE digest = $1 AND touched_at < $2 \
          AND NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest = blob.digest) RETURNING size",
     )
     .bind(digest)
     .bind(cutoff)
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?;
+    if size.is_some() {
+        sqlx::query(
+            "INSERT INTO blob_trash (digest, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(digest)
+        .bind(crate::now_millis())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(size)
+}
+
+/// Blobs a collection dropped whose bytes may still be in the store.
+pub async fn trashed<'e>(ex: impl Executor<'e, Database = Any>) -> Result<Vec<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT digest FROM blob_trash ORDER BY digest")
+            .fetch_all(ex)
+            .await?,
+    )
+}
+
+/// The size a placeholder row has: it marks a digest whose bytes are being
+/// deleted, for the deleting transaction's length only.
+const HELD: i64 = -1;
+
+/// Holds a digest that has no blob row by inserting a placeholder one, so
+/// an upload of that digest waits for this transaction (on PostgreSQL its
+/// insert blocks on the placeholder's key; on SQLite the writer is taken);
+/// false if a row exists (or an uncommitted upload's row appeared, once it
+/// commits): its bytes are in use.
+pub async fn hold_absent(conn: &mut crate::Conn, digest: &str) -> Result<bool, DbError> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO blob (digest, size, created_at, touched_at) VALUES ($1, $2, 0, 0) \
+         ON CONFLICT (digest) DO NOTHING RETURNING size",
+    )
+    .bind(digest)
+    .bind(HELD)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(held.is_some())
+}
+
+/// Ends a digest's hold and its trash entry (its bytes are gone, or in use).
+pub async fn release_held(conn: &mut crate::Conn, digest: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM blob WHERE digest = $1 AND size = $2")
+        .bind(digest)
+        .bind(HELD)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM blob_trash WHERE digest = $1")
+        .bind(digest)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Which of `digests` have a blob row.
+pub async fn recorded<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    digests: &[&str],
+) -> Result<Vec<String>, DbError> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let digests = crate::padded(digests);
+    let sql = format!(
+        "SELECT digest FROM blob WHERE digest IN ({})",
+        crate::placeholders(1..digests.len() + 1)
+    );
+    let mut q = sqlx::query_scalar(&sql);
+    for d in digests {
+        q = q.bind(*d);
+    }
+    Ok(q.fetch_all(ex).await?)
 }

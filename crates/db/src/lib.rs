@@ -514,6 +514,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retention",
         include_str!("../migrations/0033_retention.sql"),
     ),
+    (
+        34,
+        "blob_store",
+        include_str!("../migrations/0034_blob_store.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -1,19 +1,28 @@
-//! Content-addressed blob storage on the local filesystem.
+//! Content-addressed blob storage: on the local filesystem (`fs`) or in an
+//! object store — S3 and S3-compatible stores, Google Cloud Storage, Azure
+//! Blob — (`object`), behind one `Store`.
 //!
-//! Layout under the root: `blobs/sha256/<first two hex>/<hex>` for committed
-//! blobs, `uploads/<uuid>` for upload sessions in progress.
+//! Committed blobs live at `blobs/sha256/<first two hex>/<hex>`; uploads in
+//! progress under `uploads/<uuid>`.
 //!
-//! Architecture invariants: a file appears under `blobs/` only by an atomic
-//! rename of a fully written, fsynced file whose digest was computed while it
-//! was written, so a committed blob is never partial; no path is built from
-//! anything but a parsed `Digest` or `Uuid`.
+//! Architecture invariants: a blob appears at its content address only
+//! complete, its digest verified while it was received; no path or key is
+//! built from anything but a parsed `Digest` or `Uuid`.
+
+mod fs;
+mod object;
+
+pub use fs::FsStore;
+pub use object::{ObjectConfig, ObjectStore};
 
 use berth_oci::Digest;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use sha2::digest::common::hazmat::SerializableState;
+use sha2::{Digest as _, Sha256};
+use std::io;
 use uuid::Uuid;
 
 /// Errors from the blob store.
@@ -21,45 +30,32 @@ use uuid::Uuid;
 pub enum StorageError {
     #[error("storage I/O: {0}")]
     Io(#[from] io::Error),
+    #[error("object store: {0}")]
+    Object(#[from] object_store::Error),
     #[error("upload body: {0}")]
     Body(String),
+    #[error("storage configuration: {0}")]
+    Config(String),
 }
 
-/// Writeback is started every this many bytes so the final fsync has little left to flush.
-const WRITEBACK_EVERY: u64 = 16 * 1024 * 1024;
-/// Window size when streaming a blob out.
-const READ_SLICE: u64 = 4 * 1024 * 1024;
-/// Alignment of memory-map offsets (the page size on every supported target).
-const PAGE: u64 = 4096;
-/// Chunks buffered between the network and the writer thread.
-const PIPELINE_DEPTH: usize = 16;
+/// Bytes of a blob, streamed.
+pub type BlobStream = BoxStream<'static, io::Result<Bytes>>;
 
-/// The running hash of an upload, kept in memory between requests.
-/// (ring's SHA-256 uses the CPU's SHA extensions: the hash is the upload's
-/// main CPU cost.)
-#[derive(Clone)]
+/// Saves an upload's state in the middle of a request, where the store
+/// keeps no record of its own (an object store's parts).
+pub type Checkpoint = dyn Fn(UploadState) -> BoxFuture<'static, ()> + Send + Sync;
+
+/// The running hash of an upload. Its state can be saved (104 bytes) and
+/// resumed, so any process may take the next chunk of an upload.
+#[derive(Clone, Default)]
 pub struct UploadHash {
-    hasher: ring::digest::Context,
+    hasher: Sha256,
     len: u64,
-}
-
-impl Default for UploadHash {
-    fn default() -> Self {
-        UploadHash {
-            hasher: ring::digest::Context::new(&ring::digest::SHA256),
-            len: 0,
-        }
-    }
-}
-
-fn to_digest(out: ring::digest::Digest) -> Digest {
-    // A SHA-256 output is always 32 bytes; the fallback is unreachable.
-    Digest::from_sha256_bytes(out.as_ref().try_into().unwrap_or(&[0; 32]))
 }
 
 /// The sha256 digest of a byte string.
 pub fn digest_of(data: &[u8]) -> Digest {
-    to_digest(ring::digest::digest(&ring::digest::SHA256, data))
+    Digest::from_sha256_bytes(&Sha256::digest(data).into())
 }
 
 impl UploadHash {
@@ -81,474 +77,300 @@ impl UploadHash {
 
     /// The digest of everything hashed so far.
     pub fn digest(&self) -> Digest {
-        to_digest(self.hasher.clone().finish())
+        Digest::from_sha256_bytes(&self.hasher.clone().finalize().into())
     }
 }
 
-/// Filesystem blob store.
+/// Where an upload stands: its hash, and in an object store the parts
+/// uploaded so far and the bytes after them. Saved with the upload's
+/// session row after every request, so the next may land anywhere.
+#[derive(Clone, Default)]
+pub struct UploadState {
+    hash: UploadHash,
+    /// Object stores: the multipart upload, once a part was sent.
+    multipart: Option<String>,
+    /// Object stores: the parts' ids (ETags), in order.
+    parts: Vec<String>,
+    /// Object stores: the key suffix and length of the bytes received
+    /// after the last part.
+    tail: Option<(String, u64)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    hash: String,
+    len: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multipart: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    parts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tail: Option<(String, u64)>,
+}
+
+impl UploadState {
+    /// The digest of what was received.
+    pub fn digest(&self) -> Digest {
+        self.hash.digest()
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.hash.len
+    }
+
+    /// Whether nothing was received yet.
+    pub fn is_empty(&self) -> bool {
+        self.hash.len == 0
+    }
+
+    /// The state as saved in the database.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let saved = SavedState {
+            hash: hex::encode(self.hash.hasher.serialize()),
+            len: self.hash.len,
+            multipart: self.multipart.clone(),
+            parts: self.parts.clone(),
+            tail: self.tail.clone(),
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    /// A saved state; None if it cannot be read.
+    pub fn from_bytes(bytes: &[u8]) -> Option<UploadState> {
+        let saved: SavedState = serde_json::from_slice(bytes).ok()?;
+        let raw = hex::decode(&saved.hash).ok()?;
+        let hasher = Sha256::deserialize(raw.as_slice().try_into().ok()?).ok()?;
+        Some(UploadState {
+            hash: UploadHash {
+                hasher,
+                len: saved.len,
+            },
+            multipart: saved.multipart,
+            parts: saved.parts,
+            tail: saved.tail,
+        })
+    }
+}
+
+/// The blob store Berth runs on.
 #[derive(Clone, Debug)]
-pub struct FsStore {
-    root: PathBuf,
+pub enum Store {
+    Fs(FsStore),
+    Object(ObjectStore),
 }
 
-impl FsStore {
-    /// Opens (creating if needed) a store rooted at `root`.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
-        let root = root.into();
-        fs::create_dir_all(root.join("blobs/sha256"))?;
-        fs::create_dir_all(root.join("uploads"))?;
-        Ok(FsStore { root })
-    }
-
-    /// Where a committed blob lives.
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join(digest.algorithm())
-            .join(&hex[..2])
-            .join(hex)
-    }
-
-    fn upload_path(&self, id: Uuid) -> PathBuf {
-        self.root.join("uploads").join(id.to_string())
-    }
-
-    /// Opens a committed blob; None if its file is not there (a collection
-    /// is deleting it, or moved it aside before a crash).
-    pub async fn open_blob(&self, digest: &Digest) -> Result<Option<BlobFile>, StorageError> {
-        let path = self.blob_path(digest);
-        let file = tokio::task::spawn_blocking(move || File::open(path))
-            .await
-            .map_err(io::Error::other)?;
-        match file {
-            Ok(f) => Ok(Some(BlobFile(std::sync::Arc::new(f)))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+impl Store {
+    /// What the store is, for logs and health ("filesystem", "s3" …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Fs(_) => "filesystem",
+            Store::Object(o) => o.kind(),
         }
     }
 
-    /// The first of `digests` whose file is not there, if any.
-    pub async fn first_missing(
+    /// Whether the store answers (lists its blobs' first key).
+    pub async fn check(&self) -> Result<(), StorageError> {
+        match self {
+            Store::Fs(f) => f.check().await,
+            Store::Object(o) => o.check().await,
+        }
+    }
+
+    /// Streams bytes `start..end` of a committed blob; None if it is not
+    /// there (a collection deleted it meanwhile).
+    pub async fn read(
         &self,
-        digests: Vec<Digest>,
-    ) -> Result<Option<Digest>, StorageError> {
-        let paths: Vec<_> = digests.iter().map(|d| self.blob_path(d)).collect();
-        let found = tokio::task::spawn_blocking(move || -> io::Result<Option<usize>> {
-            for (i, p) in paths.iter().enumerate() {
-                match fs::metadata(p) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(i)),
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(None)
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(found.map(|i| digests[i].clone()))
+        digest: &Digest,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<BlobStream>, StorageError> {
+        match self {
+            Store::Fs(f) => f.read(digest, start, end).await,
+            Store::Object(o) => o.read(digest, start, end).await,
+        }
     }
 
-    /// Creates the empty file of a new upload session.
-    pub async fn create_upload(&self, id: Uuid) -> Result<(), StorageError> {
-        let path = self.upload_path(id);
-        tokio::task::spawn_blocking(move || {
-            OpenOptions::new().write(true).create_new(true).open(path)
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(())
+    /// A committed blob of at most `max` bytes, read whole; None if it is
+    /// not there or larger.
+    pub async fn read_small(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        if size > max {
+            return Ok(None);
+        }
+        let Some(mut stream) = self.read(digest, 0, size).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(size as usize);
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Some(out))
     }
 
-    /// Rebuilds an upload's hash state from its file, after a restart lost the
-    /// in-memory state. The file length is the upload's true offset.
-    pub async fn rehash_upload(&self, id: Uuid) -> Result<UploadHash, StorageError> {
-        let path = self.upload_path(id);
-        let state = tokio::task::spawn_blocking(move || -> io::Result<UploadHash> {
-            let mut file = File::open(path)?;
-            let mut state = UploadHash::default();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                state.hasher.update(&buf[..n]);
-                state.len += n as u64;
-            }
-            Ok(state)
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(state)
+    /// A short-lived URL the client may fetch the blob from directly, when
+    /// the store is configured to redirect.
+    pub async fn redirect(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
+        match self {
+            Store::Fs(_) => Ok(None),
+            Store::Object(o) => o.redirect(digest).await,
+        }
     }
 
-    /// Streams `body` onto the end of an upload, hashing as it writes.
-    ///
-    /// Network reads run on the async task while a blocking thread writes and
-    /// hashes, so receiving, hashing and disk writeback overlap. Returns the new
-    /// hash state; on a body error the bytes already written stay (the client can
-    /// resume from the reported offset) and the error is returned with the state.
+    /// Starts an upload.
+    pub async fn create_upload(&self, id: Uuid) -> Result<UploadState, StorageError> {
+        match self {
+            Store::Fs(f) => f.create_upload(id).await,
+            Store::Object(_) => Ok(UploadState::default()),
+        }
+    }
+
+    /// An upload's state from what its session row saved (None: saved
+    /// by a version that kept none).
+    pub async fn resume_upload(
+        &self,
+        id: Uuid,
+        saved: Option<&[u8]>,
+    ) -> Result<UploadState, StorageError> {
+        let state = saved.and_then(UploadState::from_bytes);
+        match self {
+            Store::Fs(f) => f.resume_upload(id, state).await,
+            Store::Object(_) => state.ok_or_else(|| {
+                StorageError::Io(io::Error::new(io::ErrorKind::NotFound, "upload state lost"))
+            }),
+        }
+    }
+
+    /// Streams `body` onto the end of an upload, hashing as it goes.
+    /// Returns the new state, also on a body error: the bytes received stay,
+    /// and the client may resume from the offset reported.
     pub async fn append<S, E>(
         &self,
         id: Uuid,
-        state: UploadHash,
+        state: UploadState,
         body: S,
         limit: Option<u64>,
-    ) -> (UploadHash, Result<(), StorageError>)
+        checkpoint: &Checkpoint,
+    ) -> (UploadState, Result<(), StorageError>)
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let path = self.upload_path(id);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
-        let writer = tokio::task::spawn_blocking(move || write_chunks(&path, state, rx));
-        let feed = feed(body, tx, limit).await;
-        match writer.await {
-            Ok((state, write)) => {
-                let result = write.and(feed);
-                (state, result)
-            }
-            Err(join) => (
-                UploadHash::default(),
-                Err(StorageError::Io(io::Error::other(join))),
-            ),
+        match self {
+            Store::Fs(f) => f.append(id, state, body, limit).await,
+            Store::Object(o) => o.append(id, state, body, limit, checkpoint).await,
         }
     }
 
-    /// Makes an upload's bytes durable (before it is placed).
-    pub async fn sync_upload(&self, id: Uuid) -> Result<(), StorageError> {
-        let path = self.upload_path(id);
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let started = std::time::Instant::now();
-            File::open(&path)?.sync_all()?;
-            tracing::debug!(
-                fsync_ms = started.elapsed().as_millis() as u64,
-                "upload fsynced"
-            );
-            Ok(())
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(())
-    }
-
-    /// Moves a synced upload to its content address, durably.
-    pub async fn place(&self, id: Uuid, digest: &Digest) -> Result<(), StorageError> {
-        let from = self.upload_path(id);
-        let to = self.blob_path(digest);
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let dir = to.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir)?;
-            // Renaming over an existing copy is harmless: same digest, same bytes.
-            fs::rename(&from, &to)?;
-            File::open(dir)?.sync_all()
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(())
-    }
-
-    fn trash_path(&self, digest: &Digest) -> PathBuf {
-        self.root
-            .join("trash")
-            .join(format!("{}-{}", digest.algorithm(), digest.hex()))
-    }
-
-    /// Moves a blob aside (the first step of deleting it); false if it was not there.
-    pub async fn trash_blob(&self, digest: &Digest) -> Result<bool, StorageError> {
-        let (from, to) = (self.blob_path(digest), self.trash_path(digest));
-        tokio::task::spawn_blocking(move || -> io::Result<bool> {
-            fs::create_dir_all(to.parent().unwrap_or(Path::new(".")))?;
-            match fs::rename(&from, &to) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(e),
-            }
-        })
-        .await
-        .map_err(io::Error::other)?
-        .map_err(Into::into)
-    }
-
-    /// Puts a trashed blob back, unless a fresh copy took its place.
-    pub async fn restore_blob(&self, digest: &Digest) -> Result<(), StorageError> {
-        let (to, from) = (self.blob_path(digest), self.trash_path(digest));
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            if to.exists() {
-                return remove_if_present(&from);
-            }
-            match fs::rename(&from, &to) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(())
-    }
-
-    /// Deletes a trashed blob for good.
-    pub async fn empty_trash(&self, digest: &Digest) -> Result<(), StorageError> {
-        let path = self.trash_path(digest);
-        tokio::task::spawn_blocking(move || remove_if_present(&path))
-            .await
-            .map_err(io::Error::other)??;
-        Ok(())
-    }
-
-    /// Blobs left in the trash by an interrupted deletion.
-    pub async fn trashed(&self) -> Result<Vec<Digest>, StorageError> {
-        let dir = self.root.join("trash");
-        let names = tokio::task::spawn_blocking(move || -> io::Result<Vec<String>> {
-            match fs::read_dir(&dir) {
-                Ok(entries) => entries
-                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-                    .collect(),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-                Err(e) => Err(e),
-            }
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(names
-            .iter()
-            .filter_map(|n| n.split_once('-'))
-            .filter_map(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}")).ok())
-            .collect())
-    }
-
-    /// Ids of upload files not written to for `age`.
-    pub async fn old_uploads(&self, age: std::time::Duration) -> Result<Vec<Uuid>, StorageError> {
-        let dir = self.root.join("uploads");
-        let ids = tokio::task::spawn_blocking(move || -> io::Result<Vec<Uuid>> {
-            let mut out = Vec::new();
-            for e in fs::read_dir(&dir)? {
-                let e = e?;
-                let old = e.metadata()?.modified()?.elapsed().is_ok_and(|d| d >= age);
-                if let (true, Ok(id)) = (old, Uuid::parse_str(&e.file_name().to_string_lossy())) {
-                    out.push(id);
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(ids)
-    }
-
-    /// Removes an upload's file; missing is fine.
-    pub async fn delete_upload(&self, id: Uuid) -> Result<(), StorageError> {
-        match tokio::fs::remove_file(self.upload_path(id)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+    /// Makes an upload's bytes whole and durable before it is placed (an
+    /// fsync; an object store's parts joined). May be called again.
+    pub async fn seal(&self, id: Uuid, state: &UploadState) -> Result<(), StorageError> {
+        match self {
+            Store::Fs(f) => f.sync_upload(id).await,
+            Store::Object(o) => o.seal(id, state).await,
         }
     }
-}
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// An open committed blob: it stays readable to the end even if a
-/// collection unlinks it meanwhile.
-pub struct BlobFile(std::sync::Arc<File>);
-
-impl BlobFile {
-    /// Streams bytes `start..end`.
-    ///
-    /// Each slice is a read-only memory map of one window of the file, made
-    /// (and faulted in with `MAP_POPULATE`) on a blocking thread, so bytes go
-    /// from the page cache to the socket with one copy and a cold read never
-    /// stalls the async runtime. A window is unmapped when the response has
-    /// sent it, so memory use stays at a few windows per download.
-    pub fn stream(
+    /// Puts a sealed upload at its content address. Called while the
+    /// blob's row is held, so a collection of the same digest cannot
+    /// interleave.
+    pub async fn place(
         &self,
-        start: u64,
-        end: u64,
-    ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-        let file = self.0.clone();
-        futures_util::stream::unfold(start, move |offset| {
-            let file = file.clone();
-            async move {
-                if offset >= end {
-                    return None;
-                }
-                let next = (offset + READ_SLICE).min(end);
-                let window = tokio::task::spawn_blocking(move || map_window(&file, offset, next))
-                    .await
-                    .map_err(io::Error::other)
-                    .and_then(|r| r);
-                Some((window, next))
-            }
-        })
+        id: Uuid,
+        state: &UploadState,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        match self {
+            Store::Fs(f) => f.place(id, digest).await,
+            Store::Object(o) => o.place(id, state, digest).await,
+        }
+    }
+
+    /// Removes what an upload left (its file, parts and pieces); missing
+    /// is fine. Without its state, an object store lists the upload's keys.
+    pub async fn delete_upload(
+        &self,
+        id: Uuid,
+        state: Option<&UploadState>,
+    ) -> Result<(), StorageError> {
+        match self {
+            Store::Fs(f) => f.delete_upload(id).await,
+            Store::Object(o) => o.delete_upload(id, state).await,
+        }
+    }
+
+    /// Uploads nothing was written to for `age`.
+    pub async fn old_uploads(&self, age: std::time::Duration) -> Result<Vec<Uuid>, StorageError> {
+        match self {
+            Store::Fs(f) => f.old_uploads(age).await,
+            Store::Object(o) => o.old_uploads(age).await,
+        }
+    }
+
+    /// Deletes committed blobs; missing ones are fine.
+    pub async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError> {
+        match self {
+            Store::Fs(f) => f.delete_blobs(digests).await,
+            Store::Object(o) => o.delete_blobs(digests).await,
+        }
+    }
+
+    /// Every committed blob in the store.
+    pub async fn list_blobs(&self) -> Result<Vec<Digest>, StorageError> {
+        match self {
+            Store::Fs(f) => f.list_blobs().await,
+            Store::Object(o) => o.list_blobs().await,
+        }
     }
 }
 
-/// Maps bytes `start..end` of a blob file read-only, faulted in.
-fn map_window(file: &File, start: u64, end: u64) -> io::Result<Bytes> {
-    // Touching a mapped page past the end of the file would be SIGBUS.
-    if file.metadata()?.len() < end {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "blob file is shorter than recorded",
-        ));
-    }
-    // Map offsets must be page-aligned; the slice skips the alignment slack.
-    let aligned = start - start % PAGE;
-    let len = usize::try_from(end - aligned).map_err(io::Error::other)?;
-    // SAFETY: blob files are immutable: written under a temporary name,
-    // fsynced, renamed into place, and never modified or truncated after;
-    // removal unlinks the name, which leaves an existing mapping valid.
-    let map = unsafe {
-        memmap2::MmapOptions::new()
-            .offset(aligned)
-            .len(len)
-            .populate()
-            .map(file)?
-    };
-    Ok(Bytes::from_owner(map).slice((start - aligned) as usize..))
+/// The digest a blob key's file name names (`<hex>`), if it is one.
+fn digest_of_name(name: &str) -> Option<Digest> {
+    Digest::parse(&format!("sha256:{name}")).ok()
 }
 
-/// Moves body chunks into the writer's channel, enforcing an optional byte limit.
-async fn feed<S, E>(
-    mut body: S,
-    tx: tokio::sync::mpsc::Sender<Bytes>,
+/// The body's chunks, failing once it runs past `limit` bytes.
+fn limited<S, E>(
+    body: S,
     limit: Option<u64>,
-) -> Result<(), StorageError>
+) -> impl Stream<Item = Result<Bytes, StorageError>> + Unpin
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let mut seen = 0u64;
-    while let Some(chunk) = body.next().await {
+    body.map(move |chunk| {
         let chunk = chunk.map_err(|e| StorageError::Body(e.to_string()))?;
         seen += chunk.len() as u64;
         if limit.is_some_and(|l| seen > l) {
             return Err(StorageError::Body("body is longer than declared".into()));
         }
-        if tx.send(chunk).await.is_err() {
-            // The writer stopped on an I/O error; it reports it.
-            break;
-        }
-    }
-    Ok(())
+        Ok(chunk)
+    })
 }
-
-fn write_chunks(
-    path: &Path,
-    mut state: UploadHash,
-    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
-) -> (UploadHash, Result<(), StorageError>) {
-    let mut file = match OpenOptions::new().append(true).open(path) {
-        Ok(f) => f,
-        Err(e) => return (state, Err(e.into())),
-    };
-    let mut unflushed_from = state.len;
-    while let Some(chunk) = rx.blocking_recv() {
-        if let Err(e) = file.write_all(&chunk) {
-            return (state, Err(e.into()));
-        }
-        state.hasher.update(&chunk);
-        state.len += chunk.len() as u64;
-        if state.len - unflushed_from >= WRITEBACK_EVERY {
-            start_writeback(&file, unflushed_from, state.len - unflushed_from);
-            unflushed_from = state.len;
-        }
-    }
-    (state, Ok(()))
-}
-
-/// Asks the kernel to begin writing a range back now (Linux), without waiting.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: plain syscall on a valid open fd; failure only loses the hint.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
-        futures_util::stream::iter(
-            parts
-                .iter()
-                .map(|p| Ok(Bytes::from_static(p)))
-                .collect::<Vec<_>>(),
-        )
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn upload_hash_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsStore::open(dir.path()).unwrap();
-        let id = Uuid::new_v4();
-        store.create_upload(id).await.unwrap();
-        let (state, r) = store
-            .append(
-                id,
-                UploadHash::default(),
-                chunks(&[b"hello ", b"world"]),
-                None,
-            )
-            .await;
-        r.unwrap();
-        assert_eq!(state.len(), 11);
-        let rehashed = store.rehash_upload(id).await.unwrap();
-        assert_eq!(rehashed.digest(), state.digest());
-        let digest = state.digest();
+    #[test]
+    fn state_survives_saving() {
+        let mut s = UploadState::default();
+        s.hash.update(b"hello ");
+        s.parts.push("\"etag\"".into());
+        let mut back = UploadState::from_bytes(&s.to_bytes()).unwrap();
+        back.hash.update(b"world");
+        assert_eq!(back.len(), 11);
+        assert_eq!(back.parts, s.parts);
         assert_eq!(
-            digest.to_string(),
+            back.hash.digest().to_string(),
             "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
         );
-        store.sync_upload(id).await.unwrap();
-        store.place(id, &digest).await.unwrap();
-        let file = store.open_blob(&digest).await.unwrap().unwrap();
-        let parts: Vec<Bytes> = file.stream(6, 11).map(|c| c.unwrap()).collect().await;
-        assert_eq!(parts.concat(), b"world");
-        assert!(store.rehash_upload(id).await.is_err());
-        assert!(store
-            .first_missing(vec![digest.clone()])
-            .await
-            .unwrap()
-            .is_none());
-        assert!(store.trash_blob(&digest).await.unwrap());
-        assert!(store.open_blob(&digest).await.unwrap().is_none());
-        assert_eq!(
-            store.first_missing(vec![digest.clone()]).await.unwrap(),
-            Some(digest)
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn limit_is_enforced() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsStore::open(dir.path()).unwrap();
-        let id = Uuid::new_v4();
-        store.create_upload(id).await.unwrap();
-        let (_, r) = store
-            .append(
-                id,
-                UploadHash::default(),
-                chunks(&[b"abc", b"def"]),
-                Some(4),
-            )
-            .await;
-        assert!(r.is_err());
+        assert!(UploadState::from_bytes(b"{}").is_none());
+        assert!(UploadState::from_bytes(b"{\"hash\":\"zz\",\"len\":0}").is_none());
     }
 }

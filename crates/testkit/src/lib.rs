@@ -46,6 +46,31 @@ pub struct Server {
     dir: tempfile::TempDir,
     /// Extra `berth serve` flags.
     extra: Vec<String>,
+    /// The S3 bucket (endpoint, name) its blobs are in, if not on disk.
+    pub bucket: Option<(String, String)>,
+}
+
+/// Servers on PostgreSQL keep their blobs in a fresh bucket of the S3
+/// server `BERTH_TEST_S3` names (scripts/test.sh starts one), so the suite
+/// runs on both kinds of storage: (endpoint, bucket) and the flags.
+async fn object_store(backend: &str) -> Option<((String, String), Vec<String>)> {
+    let endpoint = std::env::var("BERTH_TEST_S3")
+        .ok()
+        .filter(|_| backend == "postgres")?;
+    let bucket = format!("b{}", uuid::Uuid::new_v4().simple());
+    let r = Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 server BERTH_TEST_S3 names");
+    assert!(r.status().is_success(), "creating a bucket: {}", r.status());
+    let flags = vec![
+        "--storage-url".into(),
+        format!("s3://{bucket}"),
+        "--storage-option".into(),
+        format!("endpoint={endpoint},allow_http=true,region=us-east-1,access_key_id=berth,secret_access_key=berth"),
+    ];
+    Some(((endpoint, bucket), flags))
 }
 
 /// The database URLs to run each test on.
@@ -102,6 +127,14 @@ impl Server {
         );
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, auth.parse().unwrap());
+        let mut extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let bucket = match object_store(backend).await {
+            Some((bucket, flags)) => {
+                extra.extend(flags);
+                Some(bucket)
+            }
+            None => None,
+        };
         let mut s = Server {
             url: String::new(),
             client: Client::builder().default_headers(headers).build().unwrap(),
@@ -110,7 +143,8 @@ impl Server {
             backend,
             child: None,
             dir,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra,
+            bucket,
         };
         s.spawn();
         // Every test server has private projects p and q to push into.
@@ -120,7 +154,8 @@ impl Server {
         s
     }
 
-    /// A second Berth process on this server's database (its own data directory).
+    /// A second Berth process on this server's database and blob store (its
+    /// own data directory).
     pub fn sibling(&self) -> Server {
         let mut s = Server {
             url: String::new(),
@@ -131,6 +166,7 @@ impl Server {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             extra: self.extra.clone(),
+            bucket: self.bucket.clone(),
         };
         s.spawn();
         s
@@ -150,6 +186,88 @@ impl Server {
         let (child, url) = spawn_listening(cmd);
         self.url = url;
         self.child = Some(child);
+    }
+
+    /// The bucket, as Berth's own credentials reach it (objects are private).
+    fn bucket_store(&self) -> Option<object_store::aws::AmazonS3> {
+        let (endpoint, bucket) = self.bucket.as_ref()?;
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("berth")
+            .with_secret_access_key("berth")
+            .with_bucket_name(bucket)
+            .build()
+            .unwrap();
+        Some(store)
+    }
+
+    fn blob_path(&self, digest: &str) -> String {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        format!("blobs/sha256/{}/{hex}", &hex[..2])
+    }
+
+    /// The committed blobs in the store, by digest.
+    pub async fn stored_blobs(&self) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        let Some(bucket) = self.bucket_store() else {
+            let root = self.data_dir().join("storage/blobs/sha256");
+            let mut out = Vec::new();
+            for prefix in std::fs::read_dir(&root).unwrap() {
+                for f in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+                    out.push(format!(
+                        "sha256:{}",
+                        f.unwrap().file_name().to_string_lossy()
+                    ));
+                }
+            }
+            return out;
+        };
+        let listed: Vec<_> = object_store::ObjectStore::list(&bucket, Some(&"blobs".into()))
+            .try_collect()
+            .await
+            .unwrap();
+        (listed.iter())
+            .map(|m| format!("sha256:{}", m.location.filename().unwrap()))
+            .collect()
+    }
+
+    /// A committed blob's bytes as the store holds them, if it does.
+    pub async fn stored_blob(&self, digest: &str) -> Option<Vec<u8>> {
+        use object_store::ObjectStoreExt;
+        let path = self.blob_path(digest);
+        let Some(bucket) = self.bucket_store() else {
+            return std::fs::read(self.data_dir().join("storage").join(path)).ok();
+        };
+        match bucket.get(&path.into()).await {
+            Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => panic!("reading {digest} from the bucket: {e}"),
+        }
+    }
+
+    /// Writes bytes at a digest's place in the store, behind Berth's back.
+    pub async fn put_stored_blob(&self, digest: &str, data: &[u8]) {
+        use object_store::ObjectStoreExt;
+        let path = self.blob_path(digest);
+        let Some(bucket) = self.bucket_store() else {
+            let file = self.data_dir().join("storage").join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            return std::fs::write(file, data).unwrap();
+        };
+        let payload = object_store::PutPayload::from(data.to_vec());
+        bucket.put(&path.into(), payload).await.unwrap();
+    }
+
+    /// Deletes a digest's bytes from the store, behind Berth's back.
+    pub async fn delete_stored_blob(&self, digest: &str) {
+        use object_store::ObjectStoreExt;
+        let path = self.blob_path(digest);
+        let Some(bucket) = self.bucket_store() else {
+            return std::fs::remove_file(self.data_dir().join("storage").join(path)).unwrap();
+        };
+        bucket.delete(&path.into()).await.unwrap();
     }
 
     /// The database, opened directly (for integrity checks after a crash).

@@ -17,7 +17,7 @@ use super::settings::FRESH_FOR;
 use super::{cosign, Policy, ProjectSettings, Read, Write};
 use crate::registry::error::RegistryError;
 use berth_db::{artifacts, Db};
-use berth_storage::FsStore;
+use berth_storage::Store;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,14 +65,14 @@ const MAX_PAYLOAD: u64 = 64 << 10;
 
 pub struct ContentTrust {
     db: Db,
-    store: FsStore,
+    store: Store,
     settings: ProjectSettings,
     /// Repository → digest → verdict.
     verdicts: Mutex<HashMap<String, HashMap<String, Verdict>>>,
 }
 
 impl ContentTrust {
-    pub fn new(db: Db, store: FsStore, settings: ProjectSettings) -> Self {
+    pub fn new(db: Db, store: Store, settings: ProjectSettings) -> Self {
         ContentTrust {
             db,
             store,
@@ -134,14 +134,9 @@ impl ContentTrust {
         for subject in subjects {
             let kind = RULES[0].1;
             for (_, manifest) in artifacts::accessory_manifests(db, repo, subject, kind).await? {
-                for (layer, signature) in cosign::signed_layers(&manifest) {
-                    let path = self.store.blob_path(&layer);
-                    let small =
-                        (tokio::fs::metadata(&path).await).is_ok_and(|m| m.len() <= MAX_PAYLOAD);
-                    let Ok(payload) = (match small {
-                        true => tokio::fs::read(&path).await,
-                        false => continue,
-                    }) else {
+                for (layer, size, signature) in cosign::signed_layers(&manifest) {
+                    let read = self.store.read_small(&layer, size, MAX_PAYLOAD).await;
+                    let Ok(Some(payload)) = read else {
                         continue;
                     };
                     if cosign::signed_digest(&payload).as_deref() == Some(*subject) {

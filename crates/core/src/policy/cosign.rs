@@ -48,8 +48,8 @@ impl PublicKey {
     }
 }
 
-/// A signature manifest's layers: each payload's digest and its signature.
-pub fn signed_layers(manifest: &[u8]) -> Vec<(Digest, Vec<u8>)> {
+/// A signature manifest's layers: each payload's digest and size, and its signature.
+pub fn signed_layers(manifest: &[u8]) -> Vec<(Digest, u64, Vec<u8>)> {
     use base64::Engine;
     #[derive(serde::Deserialize)]
     struct Manifest {
@@ -59,6 +59,7 @@ pub fn signed_layers(manifest: &[u8]) -> Vec<(Digest, Vec<u8>)> {
     #[derive(serde::Deserialize)]
     struct Layer {
         digest: String,
+        size: u64,
         #[serde(default)]
         annotations: std::collections::HashMap<String, String>,
     }
@@ -71,7 +72,7 @@ pub fn signed_layers(manifest: &[u8]) -> Vec<(Digest, Vec<u8>)> {
             let signature = base64::engine::general_purpose::STANDARD
                 .decode(l.annotations.get(SIGNATURE)?)
                 .ok()?;
-            Some((digest, signature))
+            Some((digest, l.size, signature))
         })
         .collect()
 }

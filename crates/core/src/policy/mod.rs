@@ -29,7 +29,7 @@ use crate::registry::error::RegistryError;
 use berth_db::{Db, Tx};
 use berth_oci::manifest::Manifest;
 use berth_oci::{Digest, RepositoryName, Tag};
-use berth_storage::FsStore;
+use berth_storage::Store;
 use futures_util::future::BoxFuture;
 
 /// A write to the registry, as the rules see it.
@@ -182,7 +182,7 @@ pub struct Chain {
 
 impl Chain {
     /// Berth's rules, reading what they need from `db` and `inputs`.
-    pub fn standard(db: &Db, store: &FsStore, inputs: Inputs<'_>) -> Self {
+    pub fn standard(db: &Db, store: &Store, inputs: Inputs<'_>) -> Self {
         let Inputs {
             settings,
             verdicts,

@@ -13,9 +13,10 @@ use berth_oci::manifest::MAX_MANIFEST_SIZE;
 use berth_oci::{
     ByteRange, Digest, Manifest, ManifestError, ManifestKind, Reference, RepositoryName, Tag,
 };
-use berth_storage::{BlobFile, FsStore, StorageError, UploadHash};
+use berth_storage::{BlobStream, Checkpoint, StorageError, Store, UploadState};
 use bytes::Bytes;
 pub use error::RegistryError;
+use futures_util::future::BoxFuture;
 use futures_util::Stream;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -42,14 +43,14 @@ where
 /// client announced, and whether it has a session row.
 struct Upload<'a> {
     id: Uuid,
-    state: &'a UploadHash,
+    state: &'a UploadState,
     expected_size: Option<u64>,
     has_row: bool,
 }
 
-/// An upload's in-memory state; `None` until loaded (it is rebuilt from the
-/// file after a restart). The mutex serializes requests on one upload.
-type UploadSlot = Arc<tokio::sync::Mutex<Option<UploadHash>>>;
+/// Serializes this process's requests on one upload. (Its state is saved
+/// with the session row, so the next request may land on any process.)
+type UploadSlot = Arc<tokio::sync::Mutex<()>>;
 
 /// The result of a manifest push.
 #[derive(Debug, Clone)]
@@ -59,23 +60,28 @@ pub struct PushedManifest {
     pub tags: Vec<Tag>,
 }
 
-/// A blob the caller may read (its repository link was checked), open.
+/// A blob the caller may read (its repository link was checked).
 pub struct Blob {
     pub size: u64,
-    file: BlobFile,
+    digest: Digest,
+    store: Store,
 }
 
 impl Blob {
-    /// Streams the whole blob, or an inclusive byte range of it.
-    pub fn stream(
-        &self,
-        range: Option<ByteRange>,
-    ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    /// Opens the whole blob, or an inclusive byte range of it, for
+    /// streaming; unknown if a collection deleted it since it was found.
+    pub async fn open(&self, range: Option<ByteRange>) -> Result<BlobStream> {
         let (start, end) = match range {
             Some(r) => (r.start, r.end + 1),
             None => (0, self.size),
         };
-        self.file.stream(start, end)
+        (self.store.read(&self.digest, start, end).await?).ok_or(RegistryError::BlobUnknown)
+    }
+
+    /// A URL the client may fetch the blob from directly, when the store
+    /// is configured to redirect.
+    pub async fn redirect(&self) -> Result<Option<String>> {
+        Ok(self.store.redirect(&self.digest).await?)
     }
 }
 
@@ -92,7 +98,7 @@ struct PullStats {
 /// The registry engine.
 pub struct Registry {
     db: Db,
-    store: FsStore,
+    store: Store,
     uploads: Mutex<HashMap<Uuid, UploadSlot>>,
     pulls: Mutex<PullStats>,
     events: Events,
@@ -104,7 +110,7 @@ impl Registry {
     /// Builds the engine on a database and a blob store; it tells `events`
     /// of pushes, pulls and deletes, and every write and pull passes
     /// `policies`; it records each change and pull on `trail`.
-    pub fn new(db: Db, store: FsStore, events: Events, policies: Chain, trail: Trail) -> Self {
+    pub fn new(db: Db, store: Store, events: Events, policies: Chain, trail: Trail) -> Self {
         Registry {
             db,
             store,
@@ -123,18 +129,18 @@ impl Registry {
 
     // ----- blobs -----
 
-    /// A blob linked to the repository, opened: HEAD and GET answer alike,
-    /// and a blob whose file a collection is deleting is unknown to both.
+    /// A blob linked to the repository. Its row is the truth: a blob's
+    /// bytes are stored before its row commits and deleted only after the
+    /// row is gone, so HEAD needs no storage request.
     pub async fn blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Blob> {
         let size = blobs::linked_size(self.db.reader(), repo.as_str(), &digest.to_string())
             .await?
             .ok_or(RegistryError::BlobUnknown)? as u64;
-        let file = self
-            .store
-            .open_blob(digest)
-            .await?
-            .ok_or(RegistryError::BlobUnknown)?;
-        Ok(Blob { size, file })
+        Ok(Blob {
+            size,
+            digest: digest.clone(),
+            store: self.store.clone(),
+        })
     }
 
     /// A blob served over `/v2`, once the policies allow the pull.
@@ -165,7 +171,7 @@ impl Registry {
         digest: &Digest,
         parse: impl FnOnce(Box<dyn std::io::Read + Send>) -> T + Send + 'static,
     ) -> Result<T> {
-        let stream = Box::pin(self.blob(repo, digest).await?.stream(None));
+        let stream = self.blob(repo, digest).await?.open(None).await?;
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         tokio::task::spawn_blocking(move || parse(Box::new(reader)))
             .await
@@ -183,15 +189,17 @@ impl Registry {
             .as_ref()
             .filter(|_| artifact::reads_config(m, &harbor_type))
         {
-            let file = self.store.open_blob(&c.digest).await.ok().flatten();
-            if let Some(file) = file {
-                let blob = Blob { size: c.size, file };
-                let bytes = read_whole(blob, &c.digest, artifact::MAX_CONFIG_SIZE).await;
-                if let Some(config) = bytes.ok().and_then(|b| serde_json::from_slice(&b).ok()) {
-                    let attrs = artifact::extra_attrs(m, &harbor_type, &config);
-                    extra_attrs =
-                        (!attrs.is_empty()).then(|| serde_json::Value::Object(attrs).to_string());
-                }
+            let bytes = (self.store)
+                .read_small(&c.digest, c.size, artifact::MAX_CONFIG_SIZE)
+                .await;
+            if let Some(config) = bytes
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                let attrs = artifact::extra_attrs(m, &harbor_type, &config);
+                extra_attrs =
+                    (!attrs.is_empty()).then(|| serde_json::Value::Object(attrs).to_string());
             }
         }
         Described {
@@ -219,17 +227,6 @@ impl Registry {
         from: &RepositoryName,
         operator: &str,
     ) -> Result<bool> {
-        // A blob whose file is aside (a collection is deleting it) is not
-        // mounted: the client uploads it instead. Checked before the
-        // transaction, so the writer is not held over a file system call.
-        if self
-            .store
-            .first_missing(vec![digest.clone()])
-            .await?
-            .is_some()
-        {
-            return Ok(false);
-        }
         let d = digest.to_string();
         let now = now_millis();
         let mut tx = self.db.begin().await?;
@@ -256,15 +253,15 @@ impl Registry {
     /// Opens an upload session recorded in the database.
     pub async fn start_upload(&self, repo: &RepositoryName) -> Result<Uuid> {
         let id = Uuid::new_v4();
-        self.store.create_upload(id).await?;
+        let state = self.store.create_upload(id).await?;
         uploads::insert(
             self.db.writer(),
             &id.to_string(),
             repo.as_str(),
+            &state.to_bytes(),
             now_millis(),
         )
         .await?;
-        self.slot(id, Some(UploadHash::default()));
         Ok(id)
     }
 
@@ -276,13 +273,13 @@ impl Registry {
         content_length: Option<u64>,
         body: S,
     ) -> Result<()> {
-        // No session row: a crash leaves only an unreferenced file in uploads/,
+        // No session row: a crash leaves only unreferenced bytes in uploads/,
         // which the abandoned-upload purge removes.
         let id = Uuid::new_v4();
-        self.store.create_upload(id).await?;
-        let (state, written) = self
-            .store
-            .append(id, UploadHash::default(), body, content_length)
+        let state = self.store.create_upload(id).await?;
+        let unsaved: &Checkpoint = &|_| Box::pin(async {});
+        let (state, written) = (self.store)
+            .append(id, state, body, content_length, unsaved)
             .await;
         let result = match written {
             Ok(()) => {
@@ -296,17 +293,16 @@ impl Registry {
             }
             Err(e) => Err(e.into()),
         };
-        if result.is_err() {
-            self.store.delete_upload(id).await?;
-        }
+        // Done or failed, the upload's pieces go (a placed blob is elsewhere).
+        self.store.delete_upload(id, Some(&state)).await?;
         result
     }
 
     /// The number of bytes an upload has received.
     pub async fn upload_size(&self, repo: &RepositoryName, id: &str) -> Result<(Uuid, u64)> {
         let (id, slot) = self.session(repo, id).await?;
-        let mut state = slot.lock().await;
-        let state = self.loaded(id, &mut state).await?;
+        let _serial = slot.lock().await;
+        let state = self.loaded(repo, id).await?;
         Ok((id, state.len()))
     }
 
@@ -320,13 +316,15 @@ impl Registry {
         body: S,
     ) -> Result<(Uuid, u64)> {
         let (id, slot) = self.session(repo, id).await?;
-        let mut guard = slot.lock().await;
-        let state = self.loaded(id, &mut guard).await?.clone();
+        let _serial = slot.lock().await;
+        let state = self.loaded(repo, id).await?;
         let limit = check_chunk(&state, range, content_length)?;
-        let (state, written) = self.store.append(id, state, body, limit).await;
+        let checkpoint = self.checkpoint(id);
+        let (state, written) = (self.store)
+            .append(id, state, body, limit, &checkpoint)
+            .await;
         let size = state.len();
-        *guard = Some(state);
-        uploads::set_size(self.db.writer(), &id.to_string(), size as i64, now_millis()).await?;
+        self.save(id, &state).await?;
         written.map_err(|e| RegistryError::UploadInvalid(e.to_string()))?;
         if let Some(r) = range {
             if size != r.end + 1 {
@@ -349,13 +347,18 @@ impl Registry {
         body: S,
     ) -> Result<()> {
         let (id, slot) = self.session(repo, id).await?;
-        let mut guard = slot.lock().await;
-        let state = self.loaded(id, &mut guard).await?.clone();
+        let _serial = slot.lock().await;
+        let state = self.loaded(repo, id).await?;
         let before = state.len();
         let limit = check_chunk(&state, range, content_length)?;
-        let (state, written) = self.store.append(id, state, body, limit).await;
-        *guard = Some(state.clone());
-        written.map_err(|e| RegistryError::UploadInvalid(e.to_string()))?;
+        let checkpoint = self.checkpoint(id);
+        let (state, written) = (self.store)
+            .append(id, state, body, limit, &checkpoint)
+            .await;
+        if let Err(e) = written {
+            self.save(id, &state).await?;
+            return Err(RegistryError::UploadInvalid(e.to_string()));
+        }
         let expected_total = match (range, content_length) {
             (Some(r), _) => Some(r.end + 1),
             (None, Some(n)) => Some(before + n),
@@ -368,13 +371,14 @@ impl Registry {
             has_row: true,
         };
         let result = self.complete((repo, operator), upload, digest).await;
-        if matches!(result, Err(RegistryError::DigestMismatch)) {
+        match &result {
             // A wrong digest ends the session, as Distribution does: the bytes
             // can never become the blob the client named.
-            self.discard(id).await?;
-        }
-        if result.is_ok() {
-            self.forget(id);
+            Err(RegistryError::DigestMismatch) => self.discard(id, &state).await?,
+            // The session row went with the blob's commit.
+            Ok(()) => self.forget(id, &state).await?,
+            // Anything else may be retried: the session keeps what it received.
+            Err(_) => self.save(id, &state).await?,
         }
         result
     }
@@ -382,14 +386,51 @@ impl Registry {
     /// Cancels an upload session.
     pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<()> {
         let (id, slot) = self.session(repo, id).await?;
-        let _guard = slot.lock().await;
-        self.discard(id).await
+        let _serial = slot.lock().await;
+        let state = self.loaded(repo, id).await?;
+        self.discard(id, &state).await
     }
 
-    async fn discard(&self, id: Uuid) -> Result<()> {
+    /// Ends an upload: its session row and its pieces.
+    async fn discard(&self, id: Uuid, state: &UploadState) -> Result<()> {
         uploads::delete(self.db.writer(), &id.to_string()).await?;
-        self.store.delete_upload(id).await?;
-        self.forget(id);
+        self.forget(id, state).await
+    }
+
+    /// Removes the pieces of an upload whose session row is gone.
+    async fn forget(&self, id: Uuid, state: &UploadState) -> Result<()> {
+        self.store.delete_upload(id, Some(state)).await?;
+        crate::lock(&self.uploads).remove(&id);
+        Ok(())
+    }
+
+    /// Saves an upload's state with its session row as the store reaches
+    /// each of its parts.
+    fn checkpoint(&self, id: Uuid) -> impl Fn(UploadState) -> BoxFuture<'static, ()> + Send + Sync {
+        let db = self.db.clone();
+        move |state: UploadState| {
+            let db = db.clone();
+            Box::pin(async move {
+                let (id, size, bytes) = (id.to_string(), state.len() as i64, state.to_bytes());
+                let saved = uploads::save(db.writer(), &id, size, &bytes, now_millis());
+                if let Err(e) = saved.await {
+                    tracing::warn!(upload = %id, error = %e, "saving an upload's progress");
+                }
+            })
+        }
+    }
+
+    /// Saves what an upload received with its session row.
+    async fn save(&self, id: Uuid, state: &UploadState) -> Result<()> {
+        let (size, state) = (state.len() as i64, state.to_bytes());
+        uploads::save(
+            self.db.writer(),
+            &id.to_string(),
+            size,
+            &state,
+            now_millis(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -417,7 +458,7 @@ impl Registry {
         if state.digest() != *digest {
             return Err(RegistryError::DigestMismatch);
         }
-        self.store.sync_upload(id).await?;
+        self.store.seal(id, state).await?;
         let now = now_millis();
         let d = digest.to_string();
         let mut tx = self.db.begin().await?;
@@ -429,10 +470,11 @@ impl Registry {
         };
         let passed = self.policies.check_write(&mut tx, &write).await?;
         let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
-        // Row first, file second: a garbage collection sweeping this digest
-        // either finished before the row was touched, or sees it touched.
+        // Row first, bytes second: a garbage collection deleting this
+        // digest's bytes holds its row until they are gone, and one that
+        // comes later finds the row and spares them.
         blobs::insert(&mut *tx, &d, state.len() as i64, now).await?;
-        self.store.place(id, digest).await?;
+        self.store.place(id, state, digest).await?;
         blobs::link(&mut *tx, repo_id, &d, now).await?;
         if has_row {
             uploads::delete(&mut *tx, &id.to_string()).await?;
@@ -445,42 +487,25 @@ impl Registry {
     /// Finds a session of this repository and its in-memory slot.
     async fn session(&self, repo: &RepositoryName, id: &str) -> Result<(Uuid, UploadSlot)> {
         let uuid = Uuid::parse_str(id).map_err(|_| RegistryError::UploadUnknown)?;
-        let row = uploads::get(self.db.reader(), &uuid.to_string())
-            .await?
-            .ok_or(RegistryError::UploadUnknown)?;
-        if row.repository_name != repo.as_str() {
-            return Err(RegistryError::UploadUnknown);
-        }
-        Ok((uuid, self.slot(uuid, None)))
-    }
-
-    fn slot(&self, id: Uuid, initial: Option<UploadHash>) -> UploadSlot {
+        self.loaded(repo, uuid).await?;
         let mut map = crate::lock(&self.uploads);
-        map.entry(id)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(initial)))
-            .clone()
+        Ok((uuid, map.entry(uuid).or_default().clone()))
     }
 
-    fn forget(&self, id: Uuid) {
-        crate::lock(&self.uploads).remove(&id);
-    }
-
-    /// The upload's hash state, rebuilt from its file if this process has none.
-    async fn loaded<'a>(
-        &self,
-        id: Uuid,
-        state: &'a mut Option<UploadHash>,
-    ) -> Result<&'a UploadHash> {
-        if state.is_none() {
-            let rebuilt = self.store.rehash_upload(id).await.map_err(|e| match e {
-                StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                    RegistryError::UploadUnknown
-                }
-                e => e.into(),
-            })?;
-            *state = Some(rebuilt);
-        }
-        state.as_ref().ok_or(RegistryError::UploadUnknown)
+    /// The upload's state as its session row saved it (read again once the
+    /// slot is held: the last request may have changed it).
+    async fn loaded(&self, repo: &RepositoryName, id: Uuid) -> Result<UploadState> {
+        let row = uploads::get(self.db.reader(), &id.to_string())
+            .await?
+            .filter(|row| row.repository_name == repo.as_str())
+            .ok_or(RegistryError::UploadUnknown)?;
+        let resumed = self.store.resume_upload(id, row.state.as_deref()).await;
+        resumed.map_err(|e| match e {
+            StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                RegistryError::UploadUnknown
+            }
+            e => e.into(),
+        })
     }
 
     // ----- manifests -----
@@ -514,14 +539,6 @@ impl Registry {
             .as_ref()
             .filter(|a| !a.is_empty())
             .and_then(|a| serde_json::to_string(a).ok());
-        // What the manifest needs must be servable, not just recorded.
-        let needed = manifest
-            .required_blobs()
-            .map(|d| d.digest.clone())
-            .collect();
-        if let Some(missing) = self.store.first_missing(needed).await? {
-            return Err(RegistryError::ManifestBlobUnknown(missing));
-        }
         let described = self.describe(&manifest).await;
         let d = digest.to_string();
         let now = now_millis();
@@ -982,7 +999,7 @@ impl Registry {
 /// Checks a chunk's `Content-Range`/`Content-Length` against the upload and
 /// returns how many bytes the body may carry.
 fn check_chunk(
-    state: &UploadHash,
+    state: &UploadState,
     range: Option<ByteRange>,
     content_length: Option<u64>,
 ) -> Result<Option<u64>> {
@@ -1064,7 +1081,8 @@ async fn read_whole(blob: Blob, digest: &Digest, max: u64) -> Result<Vec<u8>> {
         )));
     }
     let chunks: Vec<Bytes> = blob
-        .stream(None)
+        .open(None)
+        .await?
         .try_collect()
         .await
         .map_err(StorageError::from)?;

@@ -161,7 +161,8 @@ impl Side<'_> {
             Store::Local { registry, .. } => {
                 let blob = (registry.blob(self.repo, digest).await)
                     .map_err(|e| format!("blob {digest}: {e}"))?;
-                Ok((blob.size, blob.stream(None).boxed()))
+                let stream = (blob.open(None).await).map_err(|e| format!("blob {digest}: {e}"))?;
+                Ok((blob.size, stream))
             }
         }
     }

@@ -32,8 +32,17 @@ pub async fn get(
             .body(Body::empty())
             .map_err(internal);
     }
+    // A store configured to redirect serves the bytes itself.
+    if let Some(url) = blob.redirect().await? {
+        return common(Response::builder())
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(header::LOCATION, url)
+            .header(header::CONTENT_LENGTH, 0)
+            .body(Body::empty())
+            .map_err(internal);
+    }
     let Some(range) = header_str(headers, header::RANGE) else {
-        let stream = blob.stream(None);
+        let stream = blob.open(None).await?;
         return common(Response::builder())
             .header(header::CONTENT_LENGTH, size)
             .body(Body::from_stream(stream))
@@ -47,7 +56,7 @@ pub async fn get(
         OciError::status(status, ErrorCode::SizeInvalid, e.to_string())
             .header(header::CONTENT_RANGE, format!("bytes */{size}"))
     })?;
-    let stream = blob.stream(Some(range));
+    let stream = blob.open(Some(range)).await?;
     common(Response::builder())
         .status(StatusCode::PARTIAL_CONTENT)
         .header(header::CONTENT_LENGTH, range.len())

@@ -1,0 +1,424 @@
+//! Blobs on the local filesystem: `blobs/sha256/<2 hex>/<hex>`,
+//! `uploads/<uuid>`.
+//!
+//! A file appears under `blobs/` only by an atomic rename of a fully
+//! written, fsynced file whose digest was computed while it was written.
+
+use crate::{digest_of_name, limited, BlobStream, StorageError, UploadHash, UploadState};
+use berth_oci::Digest;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// Writeback is started every this many bytes so the final fsync has little left to flush.
+const WRITEBACK_EVERY: u64 = 16 * 1024 * 1024;
+/// Window size when streaming a blob out.
+const READ_SLICE: u64 = 4 * 1024 * 1024;
+/// Alignment of memory-map offsets (the page size on every supported target).
+const PAGE: u64 = 4096;
+/// Chunks buffered between the network and the writer thread.
+const PIPELINE_DEPTH: usize = 16;
+
+/// Filesystem blob store.
+#[derive(Clone, Debug)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+/// Runs blocking file work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    Ok(tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)??)
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let root = root.into();
+        fs::create_dir_all(root.join("blobs/sha256"))?;
+        fs::create_dir_all(root.join("uploads"))?;
+        let store = FsStore { root };
+        store.restore_trash()?;
+        Ok(store)
+    }
+
+    /// Earlier versions moved a blob to `trash/` inside the collection's
+    /// transaction; one cut short there may have left a blob its row still
+    /// names. Each goes back: what no row names is an orphan the next
+    /// collection removes.
+    fn restore_trash(&self) -> io::Result<()> {
+        let dir = self.root.join("trash");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for e in entries {
+            let path = e?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let digest = name.as_deref().and_then(|n| n.strip_prefix("sha256-"));
+            match digest.and_then(digest_of_name) {
+                Some(d) => {
+                    let to = self.blob_path(&d);
+                    fs::create_dir_all(to.parent().unwrap_or(Path::new(".")))?;
+                    fs::rename(&path, to)?;
+                }
+                None => fs::remove_file(&path)?,
+            }
+        }
+        fs::remove_dir(dir)
+    }
+
+    /// Where a committed blob lives.
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_path(&self, id: Uuid) -> PathBuf {
+        self.root.join("uploads").join(id.to_string())
+    }
+
+    /// Whether the store's directories can be read.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        let dir = self.root.join("blobs");
+        blocking(move || fs::read_dir(dir).map(|_| ())).await
+    }
+
+    /// Streams bytes `start..end` of a committed blob. The file is opened
+    /// now, so it stays readable to the end even if a collection unlinks it.
+    pub async fn read(
+        &self,
+        digest: &Digest,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<BlobStream>, StorageError> {
+        let path = self.blob_path(digest);
+        let file = match blocking(move || File::open(path)).await {
+            Ok(f) => std::sync::Arc::new(f),
+            Err(StorageError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(stream_file(file, start, end).boxed()))
+    }
+
+    /// Creates the empty file of a new upload.
+    pub async fn create_upload(&self, id: Uuid) -> Result<UploadState, StorageError> {
+        let path = self.upload_path(id);
+        blocking(move || OpenOptions::new().write(true).create_new(true).open(path)).await?;
+        Ok(UploadState::default())
+    }
+
+    /// The saved state when the file agrees with it; else the hash is
+    /// rebuilt from the file (a crash after a write, before its save), whose
+    /// length is the upload's true offset.
+    pub async fn resume_upload(
+        &self,
+        id: Uuid,
+        saved: Option<UploadState>,
+    ) -> Result<UploadState, StorageError> {
+        let path = self.upload_path(id);
+        blocking(move || {
+            let mut file = File::open(path)?;
+            let len = file.metadata()?.len();
+            if let Some(state) = saved.filter(|s| s.len() == len) {
+                return Ok(state);
+            }
+            let mut hash = UploadHash::default();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&buf[..n]);
+            }
+            Ok(UploadState {
+                hash,
+                ..UploadState::default()
+            })
+        })
+        .await
+    }
+
+    /// Streams `body` onto the end of an upload's file.
+    ///
+    /// Network reads run on the async task while a blocking thread writes and
+    /// hashes, so receiving, hashing and disk writeback overlap.
+    pub async fn append<S, E>(
+        &self,
+        id: Uuid,
+        state: UploadState,
+        body: S,
+        limit: Option<u64>,
+    ) -> (UploadState, Result<(), StorageError>)
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = self.upload_path(id);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+        let writer = tokio::task::spawn_blocking(move || write_chunks(&path, state, rx));
+        let mut body = limited(body, limit);
+        let mut fed = Ok(());
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    // A writer that stopped (an I/O error) reports it.
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    fed = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        match writer.await {
+            Ok((state, write)) => (state, write.and(fed)),
+            Err(join) => (
+                UploadState::default(),
+                Err(StorageError::Io(io::Error::other(join))),
+            ),
+        }
+    }
+
+    /// Makes an upload's bytes durable (before it is placed).
+    pub async fn sync_upload(&self, id: Uuid) -> Result<(), StorageError> {
+        let path = self.upload_path(id);
+        blocking(move || File::open(&path)?.sync_all()).await
+    }
+
+    /// Moves a synced upload to its content address, durably.
+    pub async fn place(&self, id: Uuid, digest: &Digest) -> Result<(), StorageError> {
+        let from = self.upload_path(id);
+        let to = self.blob_path(digest);
+        blocking(move || {
+            let dir = to.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir)?;
+            // Renaming over an existing copy is harmless: same digest, same bytes.
+            fs::rename(&from, &to)?;
+            File::open(dir)?.sync_all()
+        })
+        .await
+    }
+
+    /// Removes an upload's file; missing is fine.
+    pub async fn delete_upload(&self, id: Uuid) -> Result<(), StorageError> {
+        let path = self.upload_path(id);
+        blocking(move || remove_if_present(&path)).await
+    }
+
+    /// Ids of upload files not written to for `age`.
+    pub async fn old_uploads(&self, age: std::time::Duration) -> Result<Vec<Uuid>, StorageError> {
+        let dir = self.root.join("uploads");
+        blocking(move || {
+            let mut out = Vec::new();
+            for e in fs::read_dir(&dir)? {
+                let e = e?;
+                let old = e.metadata()?.modified()?.elapsed().is_ok_and(|d| d >= age);
+                if let (true, Ok(id)) = (old, Uuid::parse_str(&e.file_name().to_string_lossy())) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Unlinks committed blobs (readers that opened one keep reading it).
+    pub async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError> {
+        let paths: Vec<_> = digests.iter().map(|d| self.blob_path(d)).collect();
+        blocking(move || paths.iter().try_for_each(|p| remove_if_present(p))).await
+    }
+
+    /// Every committed blob's digest.
+    pub async fn list_blobs(&self) -> Result<Vec<Digest>, StorageError> {
+        let dir = self.root.join("blobs/sha256");
+        blocking(move || {
+            let mut out = Vec::new();
+            for prefix in fs::read_dir(&dir)? {
+                for e in fs::read_dir(prefix?.path())? {
+                    if let Some(d) = digest_of_name(&e?.file_name().to_string_lossy()) {
+                        out.push(d);
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Streams bytes `start..end` of an open blob file.
+///
+/// Each slice is a read-only memory map of one window of the file, made
+/// (and faulted in with `MAP_POPULATE`) on a blocking thread, so bytes go
+/// from the page cache to the socket with one copy and a cold read never
+/// stalls the async runtime. A window is unmapped when the response has
+/// sent it, so memory use stays at a few windows per download.
+fn stream_file(
+    file: std::sync::Arc<File>,
+    start: u64,
+    end: u64,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::unfold(start, move |offset| {
+        let file = file.clone();
+        async move {
+            if offset >= end {
+                return None;
+            }
+            let next = (offset + READ_SLICE).min(end);
+            let window = tokio::task::spawn_blocking(move || map_window(&file, offset, next))
+                .await
+                .map_err(io::Error::other)
+                .and_then(|r| r);
+            Some((window, next))
+        }
+    })
+}
+
+/// Maps bytes `start..end` of a blob file read-only, faulted in.
+fn map_window(file: &File, start: u64, end: u64) -> io::Result<Bytes> {
+    // Touching a mapped page past the end of the file would be SIGBUS.
+    if file.metadata()?.len() < end {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "blob file is shorter than recorded",
+        ));
+    }
+    // Map offsets must be page-aligned; the slice skips the alignment slack.
+    let aligned = start - start % PAGE;
+    let len = usize::try_from(end - aligned).map_err(io::Error::other)?;
+    // SAFETY: blob files are immutable: written under a temporary name,
+    // fsynced, renamed into place, and never modified or truncated after;
+    // removal unlinks the name, which leaves an existing mapping valid.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(aligned)
+            .len(len)
+            .populate()
+            .map(file)?
+    };
+    Ok(Bytes::from_owner(map).slice((start - aligned) as usize..))
+}
+
+fn write_chunks(
+    path: &Path,
+    mut state: UploadState,
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> (UploadState, Result<(), StorageError>) {
+    let mut file = match OpenOptions::new().append(true).open(path) {
+        Ok(f) => f,
+        Err(e) => return (state, Err(e.into())),
+    };
+    let mut unflushed_from = state.len();
+    while let Some(chunk) = rx.blocking_recv() {
+        if let Err(e) = file.write_all(&chunk) {
+            return (state, Err(e.into()));
+        }
+        state.hash.update(&chunk);
+        if state.len() - unflushed_from >= WRITEBACK_EVERY {
+            start_writeback(&file, unflushed_from, state.len() - unflushed_from);
+            unflushed_from = state.len();
+        }
+    }
+    (state, Ok(()))
+}
+
+/// Asks the kernel to begin writing a range back now (Linux), without waiting.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall on a valid open fd; failure only loses the hint.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn upload_hash_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        let state = store.create_upload(id).await.unwrap();
+        let (state, r) = store
+            .append(id, state, chunks(&[b"hello ", b"world"]), None)
+            .await;
+        r.unwrap();
+        assert_eq!(state.len(), 11);
+        // A state that disagrees with the file is rebuilt from it.
+        let rehashed = store
+            .resume_upload(id, Some(UploadState::default()))
+            .await
+            .unwrap();
+        assert_eq!(rehashed.digest(), state.digest());
+        let digest = state.digest();
+        assert_eq!(
+            digest.to_string(),
+            "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        store.sync_upload(id).await.unwrap();
+        store.place(id, &digest).await.unwrap();
+        let stream = store.read(&digest, 6, 11).await.unwrap().unwrap();
+        let parts: Vec<Bytes> = stream.map(|c| c.unwrap()).collect().await;
+        assert_eq!(parts.concat(), b"world");
+        assert!(store.resume_upload(id, None).await.is_err());
+        assert_eq!(store.list_blobs().await.unwrap(), vec![digest.clone()]);
+        store
+            .delete_blobs(std::slice::from_ref(&digest))
+            .await
+            .unwrap();
+        assert!(store.read(&digest, 0, 11).await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn limit_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        let state = store.create_upload(id).await.unwrap();
+        let (_, r) = store
+            .append(id, state, chunks(&[b"abc", b"def"]), Some(4))
+            .await;
+        assert!(r.is_err());
+    }
+}
