@@ -42,7 +42,7 @@ pub struct ServeOptions {
     )]
     pub storage_options: Option<Vec<String>>,
     /// Answer blob downloads with a redirect to a presigned object-store URL [default: false]
-    #[arg(long, env = "BERTH_STORAGE_REDIRECT")]
+    #[arg(long, env = "BERTH_STORAGE_REDIRECT", num_args = 0..=1, default_missing_value = "true")]
     pub storage_redirect: Option<bool>,
     /// PEM certificate chain; with --tls-key, serve HTTPS (rustls)
     #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
@@ -103,6 +103,14 @@ pub struct ServeOptions {
     /// seconds [default: 0 */5 * * * * (every five minutes, as Harbor)]
     #[arg(long, env = "BERTH_REGISTRY_HEALTH_CRON")]
     pub registry_health_cron: Option<String>,
+    /// Serve Prometheus metrics at /metrics on the main port, to system
+    /// administrators [default: false]
+    #[arg(long, env = "BERTH_METRICS", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics: Option<bool>,
+    /// Serve Prometheus metrics at /metrics on an address of their own,
+    /// without credentials (bind it where only the scraper reaches)
+    #[arg(long, env = "BERTH_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where blobs are kept.
@@ -136,6 +144,10 @@ pub struct Config {
     pub vulndb: berth_core::scan::vulndb::Refresh,
     /// When registry endpoints' health is checked (a cron with seconds).
     pub registry_health_cron: String,
+    /// `/metrics` on the main port.
+    pub metrics: bool,
+    /// `/metrics` on an address of its own.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeOptions {
@@ -167,6 +179,8 @@ impl ServeOptions {
             vulndb_urls: self.vulndb_urls.or(other.vulndb_urls),
             vulndb_refresh_cron: self.vulndb_refresh_cron.or(other.vulndb_refresh_cron),
             registry_health_cron: self.registry_health_cron.or(other.registry_health_cron),
+            metrics: self.metrics.or(other.metrics),
+            metrics_listen: self.metrics_listen.or(other.metrics_listen),
         }
     }
 
@@ -181,6 +195,9 @@ impl ServeOptions {
             None => ServeOptions::default(),
         };
         let o = self.or(from_file);
+        if o.storage_redirect == Some(true) && o.storage_url.is_none() {
+            anyhow::bail!("storage_redirect needs storage_url: the filesystem serves blobs itself");
+        }
         let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("berth-data"));
         let database_url = o
             .database_url
@@ -247,6 +264,8 @@ impl ServeOptions {
             registry_health_cron: o
                 .registry_health_cron
                 .unwrap_or_else(|| "0 */5 * * * *".into()),
+            metrics: o.metrics.unwrap_or(false),
+            metrics_listen: o.metrics_listen,
         })
     }
 }

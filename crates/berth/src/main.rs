@@ -291,7 +291,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let chain = Chain::standard(&db, &store, inputs);
     let registry = Arc::new(Registry::new(
         db.clone(),
-        store,
+        store.clone(),
         events.clone(),
         chain,
         trail,
@@ -354,6 +354,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         (registry.clone(), events.clone()),
         &external_url,
     );
+    let health = berth_core::health::Health::new(db.clone(), store, jobs.clone(), scans.clone());
     let state = Arc::new(AppState {
         repositories: Repositories::new(db.clone(), projects.clone()),
         labels: berth_core::project::labels::Labels::new(db.clone(), projects.clone()),
@@ -378,6 +379,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         registries,
         replication,
         proxy,
+        health: health.clone(),
+        exporter: berth_core::metrics::Exporter::new(db.clone(), health),
+        metrics_on_main_port: config.metrics,
     });
     jobs.start();
     let flusher = {
@@ -391,6 +395,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })
     };
     let app = berth_server::router(state.clone());
+    if let Some(addr) = config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr} for metrics"))?;
+        let router = berth_server::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, router).await {
+                tracing::error!(error = %e, "metrics listener");
+            }
+        });
+        tracing::info!(%addr, "metrics served");
+    }
     tracing::info!(%addr, external_url = ?config.external_url, "Berth started");
     // A plain line on stdout that scripts and tests wait for.
     println!("Berth listening on {scheme}://{addr}");

@@ -35,6 +35,7 @@ pub mod findings;
 pub mod immutable;
 pub mod jobs;
 pub mod labels;
+pub mod metrics;
 pub mod oidc;
 pub mod projects;
 pub mod properties;

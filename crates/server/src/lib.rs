@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod distribution;
 pub mod listener;
+pub mod metrics;
 pub mod portal;
 pub mod session;
 pub mod token;
@@ -16,7 +17,9 @@ pub mod token;
 use axum::http::{HeaderName, Request};
 use axum::Router;
 use berth_core::gc::Gc;
+use berth_core::health::Health;
 use berth_core::iam::token::TokenService;
+use berth_core::metrics::Exporter;
 use berth_core::notify::audit::Audit;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::project::immutable::ImmutableRules;
@@ -54,6 +57,10 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// The URL clients use to reach Berth, without a trailing slash.
     pub external_url: String,
+    pub health: Health,
+    pub exporter: Exporter,
+    /// Serve `/metrics` on the main port (to system administrators).
+    pub metrics_on_main_port: bool,
 }
 
 /// Shared handler state.
@@ -63,7 +70,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
 pub fn router(state: State) -> Router {
+    let metrics = match state.metrics_on_main_port {
+        true => Router::new().route("/metrics", axum::routing::get(admin_metrics)),
+        false => Router::new(),
+    };
     Router::new()
+        .merge(metrics)
         .merge(distribution::router())
         .merge(api::router(state.clone()))
         .merge(adapter::router())
@@ -74,6 +86,7 @@ pub fn router(state: State) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), durable))
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), portal::styled_errors))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(axum::middleware::from_fn(envelopes))
         .layer(
@@ -91,6 +104,35 @@ pub fn router(state: State) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// `/metrics` on the main port: it names private projects, so system
+/// administrators only (a scraper signs in as one, or a robot granted it).
+async fn admin_metrics(
+    axum::extract::State(state): axum::extract::State<State>,
+    api::Ctx(ctx): api::Ctx,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use berth_core::iam::rbac::{require, Action, Resource};
+    match require(&ctx, Action::Read, Resource::System("metrics")).await {
+        Ok(()) => metrics::render(&state).await,
+        Err(e) => api::ApiError::from(e).into_response(),
+    }
+}
+
+/// `/metrics` alone, for a port of its own (no credentials: bind it where
+/// only the scraper reaches).
+pub fn metrics_router(state: State) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(state): axum::extract::State<State>| async move {
+                    metrics::render(&state).await
+                },
+            ),
+        )
+        .with_state(state)
 }
 
 /// The longest request target served (path and query, as nginx in front

@@ -1007,7 +1007,7 @@ fn spawn_distribution(config: &std::path::Path) -> Child {
         .expect("docker-registry (Debian's CNCF Distribution) is installed by scripts/test.sh")
 }
 
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -17,7 +17,7 @@ use berth_db::{now_millis, Db};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify};
@@ -145,6 +145,8 @@ struct Inner {
     running: Mutex<HashMap<u64, Running>>,
     next_run: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// When the housekeeping loop last went round (0: not started).
+    last_round: AtomicI64,
 }
 
 /// The job service.
@@ -181,6 +183,7 @@ impl Jobs {
                 running: Mutex::new(HashMap::new()),
                 next_run: AtomicU64::new(0),
                 shutdown: watch::channel(false).0,
+                last_round: AtomicI64::new(0),
             }),
         }
     }
@@ -223,6 +226,21 @@ impl Jobs {
             }
             inner.housekeeping().await
         });
+    }
+
+    /// Whether the service goes round: its housekeeping loop (schedules,
+    /// requeues, the pool's heartbeat) ran within the last 15 seconds.
+    pub fn alive(&self) -> Result<(), String> {
+        let last = self.inner.last_round.load(Ordering::Relaxed);
+        let ago = now_millis() - last;
+        match last {
+            0 => Err("the job service has not started".into()),
+            _ if ago > 15_000 => Err(format!(
+                "the job service last went round {}s ago",
+                ago / 1000
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Stops claiming; running tasks are interrupted and will run again.

@@ -302,6 +302,7 @@ impl Inner {
             if let Err(e) = jobs::pool_heartbeat(self.db.writer(), &pool).await {
                 tracing::warn!(error = %e, "worker pool heartbeat");
             }
+            self.last_round.store(now, Ordering::Relaxed);
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => return,

@@ -171,6 +171,20 @@ impl Scanners {
         })
     }
 
+    /// Whether the default scanner answers: None when there is none.
+    pub async fn check_default(&self) -> Result<Option<()>, String> {
+        let Some(r) = db::default(self.db.reader())
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        match self.metadata_of(&r).await {
+            Ok(_) => Ok(Some(())),
+            Err(e) => Err(format!("scanner {}: {e}", r.name)),
+        }
+    }
+
     /// What a registration's adapter says of itself (cached for 30 s, as
     /// Harbor does; the built-in scanner answers in process).
     pub async fn metadata_of(&self, r: &Registration) -> Result<Metadata, String> {

@@ -86,6 +86,7 @@ pub fn router(state: State) -> Router<State> {
         .merge(webhooks::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
+    crate::metrics::learn_operations(&doc);
     router
         .merge(quotas::internal())
         .route(OPENAPI_PATH, get(move || async move { Json(doc) }))
@@ -110,30 +111,32 @@ async fn ping() -> &'static str {
     "Pong"
 }
 
-/// The health of Berth and its database.
+/// The health of each component: the database, the blob store
+/// ("registry"), the job service and the default scanner.
 #[utoipa::path(get, path = "/api/v2.0/health", tag = "health", operation_id = "getHealth",
     responses((status = 200, description = "Healthy", body = OverallHealthStatus),
         (status = 503, description = "Unhealthy", body = OverallHealthStatus)))]
 async fn health(axum::extract::State(state): axum::extract::State<State>) -> Response {
-    let db_ok = state.registry.db().ping().await;
-    let status = if db_ok { "healthy" } else { "unhealthy" };
-    let component = |name: &str, status: &str| ComponentHealthStatus {
-        name: name.into(),
-        status: status.into(),
-    };
+    let components = state.health.check().await;
+    let healthy = components.iter().all(|c| c.error.is_none());
+    let status = |ok: bool| if ok { "healthy" } else { "unhealthy" }.to_string();
     let body = Json(OverallHealthStatus {
-        status: status.into(),
-        components: vec![component("core", "healthy"), component("database", status)],
+        status: status(healthy),
+        components: (components.into_iter())
+            .map(|c| ComponentHealthStatus {
+                name: c.name.into(),
+                status: status(c.error.is_none()),
+                error: c.error,
+            })
+            .collect(),
     });
-    (
-        if db_ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        body,
-    )
-        .into_response()
+    // Unhealthy is a 503 (Harbor answers 200), so a load balancer's or
+    // orchestrator's readiness probe can use it as is.
+    let code = match healthy {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, body).into_response()
 }
 
 /// Unsafe requests that ride on a session cookie must echo its CSRF token

@@ -40,6 +40,9 @@ pub struct OverallHealthStatus {
 pub struct ComponentHealthStatus {
     pub name: String,
     pub status: String,
+    /// Why it is unhealthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A user (never its password).

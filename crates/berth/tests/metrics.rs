@@ -1,0 +1,178 @@
+//! Operations: Prometheus metrics (parsed with a text-format parser) under
+//! Harbor's and Distribution's names, moving with traffic, on the main port
+//! for administrators or on a port of their own; health per component.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use prometheus_parse::{Scrape, Value};
+use reqwest::Method;
+
+fn parse(text: &str) -> Scrape {
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+}
+
+/// The value of the sample of `metric` with these labels (among others).
+fn value(s: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let sample = s.samples.iter().find(|x| {
+        x.metric == metric && (labels.iter()).all(|(k, v)| x.labels.get(k) == Some(*v))
+    })?;
+    match sample.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+        Value::Histogram(ref buckets) => buckets.last().map(|b| b.count),
+        _ => None,
+    }
+}
+
+async fn scrape(s: &Server, url: &str) -> Scrape {
+    let r = s.client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").starts_with("text/plain"));
+    parse(&r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_move_with_traffic_under_harbors_names() {
+    for (backend, url) in databases().await {
+        let s = Server::start_with(backend, url, &["--metrics"]).await;
+        let metrics = s.u("/metrics");
+        s.push_image("p/app", "v1", "metrics").await;
+        let listed = s.api(Method::GET, "/projects", ADMIN).send().await.unwrap();
+        assert_eq!(listed.status(), 200);
+
+        let a = scrape(&s, &metrics).await;
+        let list = [
+            ("method", "GET"),
+            ("code", "200"),
+            ("operation", "listProjects"),
+        ];
+        let listed_a = value(&a, "harbor_core_http_request_total", &list).unwrap();
+        assert!(listed_a >= 1.0, "{backend}");
+        let put = [("method", "PUT"), ("code", "201")];
+        assert!(value(&a, "registry_http_requests_total", &put).unwrap() >= 1.0);
+        assert!(value(
+            &a,
+            "registry_http_request_duration_seconds",
+            &[("method", "PUT")]
+        )
+        .is_some());
+        let p = [("project_name", "p"), ("public", "false")];
+        assert_eq!(
+            value(&a, "harbor_project_repo_total", &p),
+            Some(1.0),
+            "{backend}"
+        );
+        let image = [("project_name", "p"), ("artifact_type", "IMAGE")];
+        assert_eq!(
+            value(&a, "harbor_project_artifact_total", &image),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&a, "harbor_project_total", &[("public", "true")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&a, "harbor_project_total", &[("public", "false")]),
+            Some(2.0)
+        );
+        let usage = value(
+            &a,
+            "harbor_project_quota_usage_byte",
+            &[("project_name", "p")],
+        );
+        assert!(usage.unwrap() > 0.0);
+        assert_eq!(
+            value(&a, "harbor_project_quota_byte", &[("project_name", "p")]),
+            Some(-1.0)
+        );
+        assert_eq!(
+            value(&a, "harbor_up", &[("component", "database")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&a, "harbor_up", &[("component", "registry")]),
+            Some(1.0)
+        );
+        assert_eq!(value(&a, "harbor_health", &[]), Some(1.0));
+
+        for _ in 0..3 {
+            s.api(Method::GET, "/projects", ADMIN).send().await.unwrap();
+        }
+        let b = scrape(&s, &metrics).await;
+        let listed_b = value(&b, "harbor_core_http_request_total", &list).unwrap();
+        assert_eq!(listed_b - listed_a, 3.0, "{backend}");
+        // Label values are route templates or operation ids, never raw paths.
+        for sample in &b.samples {
+            for (_, v) in sample.labels.iter() {
+                assert!(!v.contains("p/app") && !v.contains("/v2/"), "{sample:?}");
+            }
+        }
+
+        // It names private projects: administrators only on the main port.
+        assert_eq!(s.anon.get(&metrics).send().await.unwrap().status(), 401);
+        s.create_user("watcher", "Watcher12345").await;
+        let r = s
+            .anon
+            .get(&metrics)
+            .basic_auth("watcher", Some("Watcher12345"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+}
+
+#[tokio::test]
+async fn metrics_on_a_port_of_their_own() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let s = Server::start_with("sqlite", None, &["--metrics-listen", &listen]).await;
+    // Not on the main port then.
+    assert_eq!(s.get("/metrics").await.status(), 404);
+    let mut scraped = None;
+    for _ in 0..50 {
+        if let Ok(r) = s.anon.get(format!("http://{listen}/metrics")).send().await {
+            scraped = Some(parse(&r.text().await.unwrap()));
+            break;
+        }
+        sleep_ms(100).await;
+    }
+    let scraped = scraped.expect("the metrics port answers");
+    assert_eq!(value(&scraped, "harbor_health", &[]), Some(1.0));
+}
+
+#[tokio::test]
+async fn health_reports_each_component() {
+    for s in servers().await {
+        let health: serde_json::Value = s.api_json("/health", ADMIN).await;
+        assert_eq!(health["status"], "healthy", "{health}");
+        let names: Vec<&str> = (health["components"].as_array().unwrap().iter())
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        for name in ["core", "database", "registry", "jobservice"] {
+            assert!(names.contains(&name), "{name} missing: {health}");
+        }
+        if s.bucket.is_some() {
+            continue;
+        }
+        // Storage that cannot be read: the registry component says why.
+        let blobs = s.data_dir().join("storage/blobs");
+        let aside = s.data_dir().join("storage/blobs-aside");
+        std::fs::rename(&blobs, &aside).unwrap();
+        let r = s.get("/api/v2.0/health").await;
+        assert_eq!(r.status(), 503);
+        let health: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(health["status"], "unhealthy");
+        let registry = (health["components"].as_array().unwrap().iter())
+            .find(|c| c["name"] == "registry")
+            .unwrap();
+        assert_eq!(registry["status"], "unhealthy");
+        assert!(registry["error"]
+            .as_str()
+            .unwrap()
+            .contains("filesystem storage"));
+        std::fs::rename(&aside, &blobs).unwrap();
+        assert_eq!(s.get("/api/v2.0/health").await.status(), 200);
+    }
+}
