@@ -81,12 +81,12 @@ static HTTP: LazyLock<Http> = LazyLock::new(|| {
     }
 });
 
-/// (method, route template) → Harbor's operation id, from the OpenAPI document.
-static OPERATIONS: OnceLock<HashMap<(String, String), String>> = OnceLock::new();
+/// method → route template → Harbor's operation id, from the OpenAPI document.
+static OPERATIONS: OnceLock<HashMap<&'static str, HashMap<String, String>>> = OnceLock::new();
 
 /// Learns the API's operation ids (once, when the router is built).
 pub fn learn_operations(doc: &utoipa::openapi::OpenApi) {
-    let mut map = HashMap::new();
+    let mut map: HashMap<&'static str, HashMap<String, String>> = HashMap::new();
     for (path, item) in &doc.paths.paths {
         let ops = [
             ("GET", &item.get),
@@ -98,7 +98,7 @@ pub fn learn_operations(doc: &utoipa::openapi::OpenApi) {
         ];
         for (method, op) in ops {
             if let Some(id) = op.as_ref().and_then(|o| o.operation_id.clone()) {
-                map.insert((method.to_string(), path.clone()), id);
+                map.entry(method).or_default().insert(path.clone(), id);
             }
         }
     }
@@ -110,15 +110,13 @@ pub async fn track(req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_string();
     let path = req.uri().path();
     let v2 = path == "/v2" || path.starts_with("/v2/");
-    let operation = match req.extensions().get::<MatchedPath>() {
-        Some(m) => {
-            let template = m.as_str();
-            (OPERATIONS.get())
-                .and_then(|ops| ops.get(&(method.clone(), template.to_string())))
-                .cloned()
-                .unwrap_or_else(|| template.to_string())
-        }
-        None => "unmatched".to_string(),
+    // Distribution's names carry no operation: `/v2` skips the lookup.
+    let operation = match (v2, req.extensions().get::<MatchedPath>()) {
+        (true, _) => String::new(),
+        (false, Some(m)) => (OPERATIONS.get())
+            .and_then(|ops| ops.get(method.as_str())?.get(m.as_str()))
+            .map_or_else(|| m.as_str().to_string(), Clone::clone),
+        (false, None) => "unmatched".to_string(),
     };
     let http = &*HTTP;
     let inflight = if v2 {
