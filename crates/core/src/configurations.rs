@@ -8,6 +8,7 @@ use crate::iam::secrets::Secrets;
 use crate::notify::trail::{Operation, Target, Trail};
 use berth_db::{properties, Db};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// The audit log's event types (`operation_resourcetype`), as Harbor names
@@ -353,7 +354,11 @@ pub struct Configurations {
     /// Seals the settings that are secrets (none can be set without it).
     secrets: Option<Secrets>,
     token_expiration_minutes: i64,
-    snapshot: Arc<RwLock<Snapshot>>,
+    /// The settings as last read, with the number of the read that gave
+    /// them: reads overlap (the audit flush re-reads every second), and
+    /// one begun before a change must not replace what a later one found.
+    snapshot: Arc<RwLock<(u64, Snapshot)>>,
+    reads: Arc<AtomicU64>,
     trail: Trail,
 }
 
@@ -365,19 +370,23 @@ impl Configurations {
             trail,
             secrets: None,
             token_expiration_minutes: 30,
-            snapshot: Arc::new(RwLock::new(Snapshot {
-                notifications: true,
-                token_expiration_minutes: 30,
-                quota_per_project_enable: true,
-                storage_per_project: -1,
-                ..Snapshot::default()
-            })),
+            snapshot: Arc::new(RwLock::new((
+                0,
+                Snapshot {
+                    notifications: true,
+                    token_expiration_minutes: 30,
+                    quota_per_project_enable: true,
+                    storage_per_project: -1,
+                    ..Snapshot::default()
+                },
+            ))),
+            reads: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// The token lifetime used until an administrator sets one.
     pub fn with_token_expiration(self, minutes: i64) -> Self {
-        crate::lock_write(&self.snapshot).token_expiration_minutes = minutes;
+        crate::lock_write(&self.snapshot).1.token_expiration_minutes = minutes;
         Configurations {
             token_expiration_minutes: minutes,
             ..self
@@ -433,6 +442,7 @@ impl Configurations {
     /// Re-reads the settings (every process does so every second, so a
     /// change made through any of them is followed within seconds).
     pub async fn refresh(&self) -> CoreResult<Snapshot> {
+        let read = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
         let v = self.values().await?;
         let get = |k: &str| v.get(k).map(String::as_str).unwrap_or("");
         let snap = Snapshot {
@@ -458,7 +468,10 @@ impl Configurations {
             quota_per_project_enable: get("quota_per_project_enable") == "true",
             storage_per_project: get("storage_per_project").parse().unwrap_or(-1),
         };
-        *crate::lock_write(&self.snapshot) = snap.clone();
+        let mut last = crate::lock_write(&self.snapshot);
+        if read > last.0 {
+            *last = (read, snap.clone());
+        }
         Ok(snap)
     }
 
@@ -467,6 +480,7 @@ impl Configurations {
         self.snapshot
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .1
             .clone()
     }
 
