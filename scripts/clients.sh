@@ -3,30 +3,70 @@
 # copy out byte-identical, delete, copy --all of a multi-arch index, webhooks
 # for its push, pull and delete), harborapi and oras (push, pull, referrers).
 # Images are built locally with umoci: no network.
-# Usage: scripts/clients.sh BERTH_BINARY [DATABASE_URL [S3_ENDPOINT]]
-# (with an S3 endpoint, blobs go to a fresh bucket there)
+# Usage: scripts/clients.sh BERTH_BINARY [DATABASE_URL [S3_ENDPOINT [REPLICAS]]]
+# (with an S3 endpoint, blobs go to a fresh bucket there; with REPLICAS > 1,
+# that many Berth processes share the database and the bucket behind nginx,
+# round robin, and every client goes through nginx)
 set -euo pipefail
 bin=$(realpath "$1")
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 db_url=${2:-}
 s3=${3:-}
+replicas=${4:-1}
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-args=(serve --listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn)
+args=(serve --listen 127.0.0.1:0 --log-level warn --secret-key-file "$work/secret-key")
 [ -n "$db_url" ] && args+=(--database-url "$db_url")
 if [ -n "$s3" ]; then
   bucket="clients$RANDOM$RANDOM"
   curl -sf -X PUT "$s3/$bucket" >/dev/null
   args+=(--storage-url "s3://$bucket" --storage-option "endpoint=$s3,allow_http=true,region=us-east-1,access_key_id=berth,secret_access_key=berth")
 fi
-BERTH_ADMIN_PASSWORD=Harbor12345 "$bin" "${args[@]}" > berth.out &
-pid=$!
-for _ in $(seq 100); do grep -q "listening" berth.out 2>/dev/null && break; sleep 0.1; done
-host=$(sed -n 's|^Berth listening on http://||p' berth.out)
-[ -n "$host" ] || { echo "berth did not start"; exit 1; }
-echo "clients: Berth at $host ($([ -n "$db_url" ] && echo PostgreSQL || echo SQLite), blobs in ${s3:+S3 bucket }${bucket:-the filesystem})"
+if [ "$replicas" -gt 1 ]; then
+  lb_port=$(free_port)
+  args+=(--external-url "http://127.0.0.1:$lb_port" --trusted-proxies 127.0.0.1)
+fi
+upstreams=""
+for i in $(seq "$replicas"); do
+  BERTH_ADMIN_PASSWORD=Harbor12345 "$bin" "${args[@]}" --data-dir "$work/data$i" > "berth$i.out" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "listening" "berth$i.out" 2>/dev/null && break; sleep 0.1; done
+  host=$(sed -n 's|^Berth listening on http://||p' "berth$i.out")
+  [ -n "$host" ] || { echo "berth did not start"; exit 1; }
+  upstreams+="server $host; "
+done
+if [ "$replicas" -gt 1 ]; then
+  user=""; [ "$(id -u)" -eq 0 ] && user="user root;"
+  cat > nginx.conf <<NGINX
+$user worker_processes 1; error_log $work/nginx.log warn; pid $work/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nb; proxy_temp_path $work/np; fastcgi_temp_path $work/nf;
+  uwsgi_temp_path $work/nu; scgi_temp_path $work/ns;
+  upstream berth { $upstreams}
+  server {
+    listen 127.0.0.1:$lb_port;
+    client_max_body_size 0; proxy_request_buffering off; proxy_buffering off; proxy_http_version 1.1;
+    location / {
+      proxy_pass http://berth;
+      proxy_set_header Host \$http_host;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGINX
+  nginx -p "$work" -c nginx.conf -g 'daemon off;' &
+  pids+=($!)
+  host="127.0.0.1:$lb_port"
+  for _ in $(seq 100); do curl -sf "http://$host/api/v2.0/ping" >/dev/null && break; sleep 0.1; done
+fi
+echo "clients: Berth at $host ($replicas process(es), $([ -n "$db_url" ] && echo PostgreSQL || echo SQLite), blobs in ${s3:+S3 bucket }${bucket:-the filesystem})"
 sk=(skopeo --insecure-policy)
 # Every skopeo call goes through Docker token auth (401 challenge, /service/token).
 tls=(--dest-tls-verify=false --dest-creds admin:Harbor12345)

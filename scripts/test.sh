@@ -15,8 +15,8 @@ missing=()
 # the scanner's tests build an rpm database with rpm and a Go program with Go;
 # replication's talk to CNCF Distribution (Debian's docker-registry); LDAP's
 # to OpenLDAP (slapd, with ldap-utils to load it); OpenID Connect's to the
-# npm oidc-provider package, run by Node.
-for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry slapd ldapadd node npm; do
+# npm oidc-provider package, run by Node; replicas sit behind nginx.
+for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry slapd ldapadd node npm nginx; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -27,6 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   pkgs=("${pkgs[@]/#go/golang-go}")
   pkgs=("${pkgs[@]/ldapadd/ldap-utils}")
   pkgs=("${pkgs[@]/#node/nodejs}")
+  pkgs=("${pkgs[@]/#nginx/nginx-light}")
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   # Packaged servers (slapd) are not started: the tests start their own.
@@ -92,9 +93,9 @@ grep -q "test result: FAILED" target/test-output.txt && exit 1
 log "real clients (SQLite)"
 scripts/clients.sh target/debug/berth
 if [ -n "${BERTH_TEST_DATABASE_URL:-}" ]; then
-  log "real clients (PostgreSQL, S3)"
+  log "real clients (three replicas behind nginx: PostgreSQL, S3)"
   psql "$BERTH_TEST_DATABASE_URL" -qc "select 1" >/dev/null
   psql "${BERTH_TEST_DATABASE_URL%/*}/postgres" -qc "drop database if exists berth_t_clients" -qc "create database berth_t_clients" >/dev/null
-  scripts/clients.sh target/debug/berth "${BERTH_TEST_DATABASE_URL%/*}/berth_t_clients" "${BERTH_TEST_S3:-}"
+  scripts/clients.sh target/debug/berth "${BERTH_TEST_DATABASE_URL%/*}/berth_t_clients" "${BERTH_TEST_S3:-}" 3
 fi
 log "all tests passed"

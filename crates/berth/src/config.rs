@@ -20,6 +20,19 @@ pub struct ServeOptions {
     /// Directory for all local data [default: ./berth-data]
     #[arg(long, env = "BERTH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The key that seals stored credentials and the token signing key;
+    /// every replica on one database needs the same one [default: <data-dir>/secret-key, made at the first start]
+    #[arg(long, env = "BERTH_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Load balancers and proxies in front of Berth, as addresses or CIDR
+    /// blocks (comma-separated in the environment): from them, the client
+    /// is the last address in X-Forwarded-For not itself one of them
+    #[arg(
+        long = "trusted-proxies",
+        env = "BERTH_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Database URL: sqlite://path or postgres://user@host/db [default: sqlite://<data-dir>/berth.db]
     #[arg(long, env = "BERTH_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -126,6 +139,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub external_url: Option<String>,
     pub data_dir: PathBuf,
+    pub secret_key_file: PathBuf,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub database_url: String,
     pub storage: Storage,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -157,6 +172,8 @@ impl ServeOptions {
             listen: self.listen.or(other.listen),
             external_url: self.external_url.or(other.external_url),
             data_dir: self.data_dir.or(other.data_dir),
+            secret_key_file: self.secret_key_file.or(other.secret_key_file),
+            trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
             database_url: self.database_url.or(other.database_url),
             storage_path: self.storage_path.or(other.storage_path),
             storage_url: self.storage_url.or(other.storage_url),
@@ -227,6 +244,20 @@ impl ServeOptions {
                     Storage::Filesystem(o.storage_path.unwrap_or_else(|| data_dir.join("storage")))
                 }
             },
+            secret_key_file: o
+                .secret_key_file
+                .unwrap_or_else(|| data_dir.join(berth_core::iam::secrets::KEY_FILE)),
+            trusted_proxies: (o.trusted_proxies.unwrap_or_default().iter())
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            anyhow::anyhow!("trusted proxy {p:?} is not an address or CIDR block")
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?,
             data_dir,
             database_url,
             tls: o.tls_cert.zip(o.tls_key),

@@ -221,7 +221,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .context("opening blob storage")?;
     // What every service records for the audit log (written out by `Audit`).
     let trail = Trail::new();
-    let secrets = Secrets::load_or_create(&config.data_dir)?;
+    let secrets = Secrets::load_or_create(&config.secret_key_file)?;
     let configurations = Configurations::new(db.clone(), trail.clone())
         .with_token_expiration(config.token_expiry_minutes)
         .with_secrets(secrets.clone());
@@ -242,7 +242,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.login_lockout,
     );
     first_start(&config, &iam, &projects).await?;
-    let tokens = TokenService::load_or_create(&config.data_dir)?;
+    let tokens = TokenService::load_or_create(&db, &secrets, &config.data_dir).await?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -417,6 +417,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .unwrap_or_else(|| connection_cap(raise_open_file_limit())),
         header_timeout: config.header_timeout,
         body_idle_timeout: config.body_timeout,
+        trusted_proxies: config.trusted_proxies.clone().into(),
     };
     tracing::info!(max_connections = limits.max_connections, "serving");
     let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -327,7 +327,7 @@ async fn v2_enforces_tokens_and_roles() {
 async fn forged_and_stale_tokens_are_rejected() {
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
     for s in servers().await {
-        let key = std::fs::read(s.data_dir().join("token-signing-key.p8")).unwrap();
+        let key = s.token_signing_key().await;
         let good = EncodingKey::from_ec_der(&key);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -148,3 +148,62 @@ async fn serves_tls_with_rustls() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_token_key_lives_in_the_database_under_the_secret_key() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    // A data directory as an earlier version left it: the signing key in a file.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let old_key = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    std::fs::write(data.join("token-signing-key.p8"), old_key.as_ref()).unwrap();
+    let mut cmd = serve(&data);
+    cmd.env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    let (mut child, url) = spawn_listening(cmd);
+    // A token that key signed before the upgrade still opens the registry.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"iss": "harbor-token-issuer", "sub": "admin",
+        "aud": "harbor-registry", "iat": now, "nbf": now, "exp": now + 600, "jti": "x",
+        "access": [{"type": "registry", "name": "catalog", "actions": ["*"]}]});
+    let token = encode(
+        &Header::new(Algorithm::ES256),
+        &claims,
+        &EncodingKey::from_ec_der(old_key.as_ref()),
+    )
+    .unwrap();
+    let catalog = |url: &str, token: &str| {
+        reqwest::Client::new()
+            .get(format!("{url}/v2/_catalog"))
+            .bearer_auth(token.to_string())
+            .send()
+    };
+    assert_eq!(catalog(&url, &token).await.unwrap().status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // It was moved into the database: gone from the file, it still works.
+    std::fs::remove_file(data.join("token-signing-key.p8")).unwrap();
+    let (mut child, url) = spawn_listening(serve(&data));
+    assert_eq!(catalog(&url, &token).await.unwrap().status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Another secret key cannot open it: Berth refuses to start, and says why.
+    let (ok, text) = output(
+        serve(&data)
+            .arg("--secret-key-file")
+            .arg(dir.path().join("another-key")),
+    );
+    assert!(!ok);
+    assert!(
+        text.contains("cannot be opened with this secret key")
+            && text.contains("--secret-key-file"),
+        "{text}"
+    );
+}

@@ -227,19 +227,7 @@ async fn login_floods_are_throttled_per_address_and_sessions_outlast_a_lockout()
     for s in servers().await {
         let current = s.u("/api/v2.0/users/current");
         // A browser session opened before the trouble starts.
-        let r = s
-            .anon
-            .post(s.u("/c/login"))
-            .form(&[("principal", "admin"), ("password", ADMIN_PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let sid = header(&r, "set-cookie")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let sid = s.session("admin", ADMIN_PASSWORD).await;
 
         // One address guesses random names: after its budget, it is refused
         // before any password is checked.
@@ -323,5 +311,46 @@ async fn login_floods_are_throttled_per_address_and_sessions_outlast_a_lockout()
         tokio::time::sleep(Duration::from_millis(2200)).await;
         let r = s.client.get(&current).send().await.unwrap();
         assert_eq!(r.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_the_proxy() {
+    for (backend, url) in databases().await {
+        let s = Server::start_with(backend, url, &["--trusted-proxies", "127.0.0.5/32"]).await;
+        let current = s.u("/api/v2.0/users/current");
+        let proxy = client_from("127.0.0.5");
+        let login = |from: &reqwest::Client, forwarded: &str, user: &str, password: &str| {
+            from.get(&current)
+                .header("x-forwarded-for", forwarded)
+                .basic_auth(user, Some(password))
+                .send()
+        };
+        // One client behind the proxy floods; it alone is throttled.
+        let mut statuses = Vec::new();
+        for i in 0..21 {
+            let r = login(&proxy, "203.0.113.7", &format!("nobody{i}"), "Wrong12345");
+            statuses.push(r.await.unwrap().status().as_u16());
+        }
+        assert_eq!(&statuses[..20], &[401; 20], "{statuses:?}");
+        assert_eq!(statuses[20], 429);
+        let r = login(&proxy, "203.0.113.8", "admin", ADMIN_PASSWORD);
+        assert_eq!(r.await.unwrap().status(), 200);
+        // Naming someone else first does not help: the proxy saw the flooder.
+        let r = login(&proxy, "203.0.113.8, 203.0.113.7", "admin", ADMIN_PASSWORD);
+        assert_eq!(r.await.unwrap().status(), 429);
+        // From anyone but the proxy the header is the client's own word.
+        let direct = client_from("127.0.0.6");
+        for i in 0..20 {
+            let r = login(
+                &direct,
+                &format!("198.51.100.{i}"),
+                &format!("nobody{i}"),
+                "Wrong12345",
+            );
+            assert_eq!(r.await.unwrap().status(), 401);
+        }
+        let r = login(&direct, "198.51.100.99", "admin", ADMIN_PASSWORD);
+        assert_eq!(r.await.unwrap().status(), 429);
     }
 }

@@ -2263,19 +2263,7 @@ async fn a_projects_findings_export_to_csv_for_the_user_who_asked() {
 
 /// A portal page as the administrator sees it (signed in through `/c/login`).
 async fn portal_page(s: &Server, path: &str) -> String {
-    let login = s
-        .anon
-        .post(s.u("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "principal=admin&password={}",
-            common::ADMIN_PASSWORD
-        ))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login.headers()["set-cookie"].to_str().unwrap();
-    let sid = cookie.split(';').next().unwrap().to_string();
+    let sid = s.session("admin", common::ADMIN_PASSWORD).await;
     let page = s
         .anon
         .get(s.u(path))

@@ -49,6 +49,7 @@ pub mod robots;
 pub mod scanners;
 pub mod scans;
 pub mod sessions;
+pub mod system_keys;
 pub mod tags;
 pub mod uploads;
 pub mod usergroups;
@@ -519,6 +520,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         34,
         "blob_store",
         include_str!("../migrations/0034_blob_store.sql"),
+    ),
+    (
+        35,
+        "system_key",
+        include_str!("../migrations/0035_system_key.sql"),
     ),
 ];
 

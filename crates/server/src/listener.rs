@@ -11,7 +11,7 @@
 //!   into a connection that is closing.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Request, Response, Version};
+use axum::http::{header, HeaderMap, HeaderValue, Request, Response, Version};
 use axum::Router;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,8 +31,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
-/// What one client may hold.
-#[derive(Debug, Clone, Copy)]
+/// What one client may hold, and whom to believe about who it is.
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Connections served at once; past it a client is answered 503.
     pub max_connections: usize,
@@ -41,17 +41,39 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long a request body may stall between two chunks.
     pub body_idle_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 tokio::task_local! {
     /// The address of the client whose request is being handled.
-    static PEER: SocketAddr;
+    static PEER: IpAddr;
 }
 
 /// The address of the client whose request this task handles (None
 /// outside a request served by [`serve`]).
 pub fn peer() -> Option<std::net::IpAddr> {
-    PEER.try_with(|p| p.ip()).ok()
+    PEER.try_with(|p| *p).ok()
+}
+
+/// The client of a request from `peer`: the peer itself, unless it is a
+/// trusted proxy; then the last `X-Forwarded-For` address that is not one
+/// (those before it are the client's own word, which anyone may forge).
+fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[ipnet::IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| proxies.iter().any(|n| n.contains(ip));
+    let mut client = peer;
+    let hops = (headers.get_all("x-forwarded-for").iter().rev())
+        .flat_map(|v| v.to_str().unwrap_or("").rsplit(','));
+    for hop in hops {
+        if !trusted(&client) {
+            break;
+        }
+        match hop.trim().parse() {
+            Ok(ip) => client = ip,
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -78,7 +100,7 @@ pub async fn serve(
     let (closing, closing_rx) = watch::channel(false);
     let refusing = Arc::new(AtomicUsize::new(0));
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-    let reaper = tokio::spawn(reap(conns.clone(), limits));
+    let reaper = tokio::spawn(reap(conns.clone(), limits.clone()));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -119,6 +141,7 @@ pub async fn serve(
             peer,
             conn: conn.state.clone(),
             body_idle: limits.body_idle_timeout,
+            proxies: limits.trusted_proxies.clone(),
         };
         let (tls, closing) = (tls.clone(), closing_rx.clone());
         tokio::spawn(async move {
@@ -315,6 +338,7 @@ struct Served {
     peer: SocketAddr,
     conn: Arc<ConnState>,
     body_idle: Duration,
+    proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl Served {
@@ -356,6 +380,7 @@ impl Served {
         let flight = InFlight::start(self.conn.clone());
         let http1 = req.version() <= Version::HTTP_11;
         let (parts, body) = req.into_parts();
+        let client = client_address(self.peer.ip(), &parts.headers, &self.proxies);
         let read_all = Arc::new(AtomicBool::new(body.is_end_stream()));
         let body = RequestBody {
             inner: body,
@@ -365,7 +390,7 @@ impl Served {
             read_all: read_all.clone(),
         };
         let handled = self.app.oneshot(Request::from_parts(parts, body));
-        let Ok(mut resp) = PEER.scope(self.peer, handled).await;
+        let Ok(mut resp) = PEER.scope(client, handled).await;
         if http1 && !read_all.load(Ordering::SeqCst) {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -544,5 +569,55 @@ impl HttpBody for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(peer: &str, forwarded: &[&str], proxies: &[&str]) -> String {
+        let mut headers = HeaderMap::new();
+        for f in forwarded {
+            headers.append(
+                "x-forwarded-for",
+                HeaderValue::from_str(f).unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        let proxies: Vec<ipnet::IpNet> = (proxies.iter())
+            .map(|p| p.parse().unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let peer = peer.parse().unwrap_or_else(|e| panic!("{e}"));
+        client_address(peer, &headers, &proxies).to_string()
+    }
+
+    #[test]
+    fn only_trusted_proxies_name_the_client() {
+        // No trusted proxy: the header is anyone's word.
+        assert_eq!(client("10.0.0.1", &["1.2.3.4"], &[]), "10.0.0.1");
+        assert_eq!(
+            client("10.0.0.1", &["1.2.3.4"], &["10.0.0.2/32"]),
+            "10.0.0.1"
+        );
+        // From a trusted proxy: the last hop it did not add itself.
+        assert_eq!(client("10.0.0.1", &["1.2.3.4"], &["10.0.0.0/8"]), "1.2.3.4");
+        assert_eq!(
+            client("10.0.0.1", &["6.6.6.6, 1.2.3.4"], &["10.0.0.0/8"]),
+            "1.2.3.4"
+        );
+        assert_eq!(
+            client(
+                "10.0.0.1",
+                &["6.6.6.6, 1.2.3.4", "10.0.0.9"],
+                &["10.0.0.0/8"]
+            ),
+            "1.2.3.4"
+        );
+        // Garbage ends the chain at the last address believed.
+        assert_eq!(
+            client("10.0.0.1", &["1.2.3.4, junk"], &["10.0.0.0/8"]),
+            "10.0.0.1"
+        );
+        assert_eq!(client("10.0.0.1", &[], &["10.0.0.0/8"]), "10.0.0.1");
     }
 }

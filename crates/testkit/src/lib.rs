@@ -6,6 +6,7 @@
 // A harness fails the test that uses it by panicking, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod balancer;
 pub mod ldap;
 pub mod oidc;
 pub mod registry;
@@ -128,6 +129,12 @@ impl Server {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, auth.parse().unwrap());
         let mut extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        // Siblings share the first process's secret key, as replicas must.
+        let key = dir
+            .path()
+            .join("data")
+            .join(berth_core::iam::secrets::KEY_FILE);
+        extra.extend(["--secret-key-file".into(), key.display().to_string()]);
         let bucket = match object_store(backend).await {
             Some((bucket, flags)) => {
                 extra.extend(flags);
@@ -268,6 +275,36 @@ impl Server {
             return std::fs::remove_file(self.data_dir().join("storage").join(path)).unwrap();
         };
         bucket.delete(&path.into()).await.unwrap();
+    }
+
+    /// Signs in through `/c/login`; the session's `sid=…` cookie.
+    pub async fn session(&self, user: &str, password: &str) -> String {
+        let r = self
+            .anon
+            .post(self.u("/c/login"))
+            .form(&[("principal", user), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "signing in as {user}");
+        let cookie = header(&r, "set-cookie");
+        cookie.split(';').next().unwrap().to_string()
+    }
+
+    /// The token signing key (PKCS#8) as every replica opens it, to forge
+    /// tokens with.
+    pub async fn token_signing_key(&self) -> Vec<u8> {
+        use base64::Engine;
+        let key = self.data_dir().join(berth_core::iam::secrets::KEY_FILE);
+        let secrets = berth_core::iam::secrets::Secrets::load_or_create(&key).unwrap();
+        let db = self.open_db().await;
+        let sealed = berth_db::system_keys::get(db.reader(), "token_signing_key")
+            .await
+            .unwrap()
+            .unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(secrets.open(&sealed).unwrap())
+            .unwrap()
     }
 
     /// The database, opened directly (for integrity checks after a crash).

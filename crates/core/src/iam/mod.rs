@@ -647,7 +647,7 @@ impl Iam {
         };
         password::check_rule(&pw)?;
         let hash = password::hash(&pw).await?;
-        users::insert(
+        let made = users::insert(
             self.db.writer(),
             &NewUser {
                 username: "admin",
@@ -659,8 +659,13 @@ impl Iam {
                 now: now_millis(),
             },
         )
-        .await?;
-        Ok(generated.then_some(pw))
+        .await;
+        match made {
+            Ok(_) => Ok(generated.then_some(pw)),
+            // Another replica starting on the same database made it first.
+            Err(e) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sets a user's password without the old one (operator recovery).

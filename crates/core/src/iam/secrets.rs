@@ -1,8 +1,9 @@
 //! Secrets Berth must keep and use again (the credentials of the
 //! registries it replicates with), sealed at rest with AES-256-GCM under a
 //! key of its own: a database dump alone gives nothing away. The key is
-//! `secret-key` in the data directory, made (0600) at the first start;
-//! replicas on one database share it as they share the token signing key.
+//! `secret-key` in the data directory (or `--secret-key-file`), made (0600)
+//! at the first start; replicas on one database must all have it, and the
+//! token signing key it seals in the database tells them when one does not.
 
 use crate::error::{CoreError, CoreResult};
 use base64::Engine;
@@ -13,7 +14,8 @@ use std::sync::Arc;
 
 /// What a sealed value starts with (the format's version).
 const SEALED: &str = "sealed:v1:";
-const KEY_FILE: &str = "secret-key";
+/// The key's file in the data directory unless configured elsewhere.
+pub const KEY_FILE: &str = "secret-key";
 
 /// Seals and opens secrets.
 #[derive(Clone)]
@@ -23,17 +25,16 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// The key in `dir`, made on first use.
-    pub fn load_or_create(dir: &Path) -> CoreResult<Secrets> {
-        let path = dir.join(KEY_FILE);
+    /// The key in the file at `path`, made on first use.
+    pub fn load_or_create(path: &Path) -> CoreResult<Secrets> {
         let rng = SystemRandom::new();
-        let bytes = match std::fs::read(&path) {
+        let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut k = [0u8; 32];
                 rng.fill(&mut k)
                     .map_err(|_| CoreError::Internal("generating the secret key".into()))?;
-                super::token::write_private(&path, &k)?;
+                super::token::write_private(path, &k)?;
                 k.to_vec()
             }
             Err(e) => {
@@ -112,7 +113,8 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_with_its_key_only() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let s = Secrets::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let s =
+            Secrets::load_or_create(&dir.path().join(KEY_FILE)).unwrap_or_else(|e| panic!("{e}"));
         let sealed = s.seal("hunter2").unwrap_or_default();
         assert!(sealed.starts_with(SEALED) && !sealed.contains("hunter2"));
         assert_ne!(
@@ -122,10 +124,12 @@ mod tests {
         );
         assert_eq!(s.open(&sealed).ok().as_deref(), Some("hunter2"));
         // The same key again from the file.
-        let again = Secrets::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let again =
+            Secrets::load_or_create(&dir.path().join(KEY_FILE)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again.open(&sealed).ok().as_deref(), Some("hunter2"));
         let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let stranger = Secrets::load_or_create(other.path()).unwrap_or_else(|e| panic!("{e}"));
+        let stranger =
+            Secrets::load_or_create(&other.path().join(KEY_FILE)).unwrap_or_else(|e| panic!("{e}"));
         assert!(stranger.open(&sealed).is_err());
         let mut tampered = sealed.clone();
         tampered.pop();

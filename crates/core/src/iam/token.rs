@@ -3,9 +3,11 @@
 
 use super::context::SecurityContext;
 use super::rbac::{can, Action, Kind, ProjectRef, Resource};
+use super::secrets::Secrets;
 use crate::error::{CoreError, CoreResult};
 use crate::project::Projects;
 use base64::Engine;
+use berth_db::{system_keys, Db};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,10 @@ use std::sync::Mutex;
 pub const ISSUER: &str = "harbor-token-issuer";
 /// The service (audience) Harbor's registry expects.
 pub const SERVICE: &str = "harbor-registry";
+/// The signing key's name among the shared keys.
+const KEY_NAME: &str = "token_signing_key";
+/// Where versions before the key moved to the database kept it.
+const LEGACY_KEY_FILE: &str = "token-signing-key.p8";
 /// Verified tokens remembered, so a hot client is not re-verified per request.
 const CACHE_LIMIT: usize = 10_000;
 
@@ -94,32 +100,55 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    /// Loads the signing key from `dir`, generating it (0600) on first start.
-    pub fn load_or_create(dir: &Path) -> CoreResult<Self> {
-        let path = dir.join("token-signing-key.p8");
-        let pkcs8 = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let rng = ring::rand::SystemRandom::new();
-                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .map_err(|_| CoreError::Internal("generating the token signing key".into()))?;
-                write_private(&path, doc.as_ref())?;
-                doc.as_ref().to_vec()
-            }
-            Err(e) => {
-                return Err(CoreError::Internal(format!(
-                    "reading {}: {e}",
-                    path.display()
-                )))
-            }
-        };
+    /// The signing key every replica shares: kept in the database sealed
+    /// under the secret key, made at the first start — or taken from the
+    /// file an earlier version kept in `data_dir`, so the tokens it issued
+    /// stay valid.
+    pub async fn load_or_create(db: &Db, secrets: &Secrets, data_dir: &Path) -> CoreResult<Self> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        if system_keys::get(db.reader(), KEY_NAME).await?.is_none() {
+            let legacy = data_dir.join(LEGACY_KEY_FILE);
+            let pkcs8 = match std::fs::read(&legacy) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let rng = ring::rand::SystemRandom::new();
+                    EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                        .map_err(|_| {
+                            CoreError::Internal("generating the token signing key".into())
+                        })?
+                        .as_ref()
+                        .to_vec()
+                }
+                Err(e) => {
+                    return Err(CoreError::Internal(format!(
+                        "reading {}: {e}",
+                        legacy.display()
+                    )))
+                }
+            };
+            let sealed = secrets.seal(&b64.encode(pkcs8))?;
+            // Replicas starting together: the first one's key stays.
+            system_keys::insert_absent(db.writer(), KEY_NAME, &sealed, berth_db::now_millis())
+                .await?;
+        }
+        let sealed = (system_keys::get(db.writer(), KEY_NAME).await?)
+            .ok_or_else(|| CoreError::Internal("the token signing key vanished".into()))?;
+        let pkcs8 = (secrets.open(&sealed).ok())
+            .and_then(|k| b64.decode(k).ok())
+            .ok_or_else(|| {
+                CoreError::Internal(
+                    "the token signing key in the database cannot be opened with this secret key: \
+                     every Berth on one database needs the same secret key (--secret-key-file)"
+                        .into(),
+                )
+            })?;
         let pair = EcdsaKeyPair::from_pkcs8(
             &ECDSA_P256_SHA256_FIXED_SIGNING,
             &pkcs8,
             &ring::rand::SystemRandom::new(),
         )
         .map_err(|_| {
-            CoreError::Internal(format!("{} is not a P-256 PKCS#8 key", path.display()))
+            CoreError::Internal("the token signing key is not a P-256 PKCS#8 key".into())
         })?;
         let public = pair.public_key().as_ref();
         let digest = ring::digest::digest(&ring::digest::SHA256, public);

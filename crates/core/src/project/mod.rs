@@ -185,9 +185,14 @@ impl Projects {
         };
         let public = BTreeMap::from([("public".into(), "true".into())]);
         let limit = self.configurations.snapshot().storage_per_project;
-        self.insert("library", admin.user_id, &public, (None, limit))
-            .await?;
-        Ok(())
+        match self
+            .insert("library", admin.user_id, &public, (None, limit))
+            .await
+        {
+            // Another replica starting on the same database made it first.
+            Err(CoreError::Conflict(_)) | Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the caller may create projects (what `create` checks first).
