@@ -39,6 +39,23 @@ struct Cli {
 enum Command {
     /// Run the registry server
     Serve(ServeOptions),
+    /// Copy the database, every blob it names and the secret key into a new
+    /// directory, consistent with each other, while Berth runs (SQLite with
+    /// blobs on the filesystem)
+    Backup {
+        /// The directory to create
+        to: PathBuf,
+        #[command(flatten)]
+        opts: ServeOptions,
+    },
+    /// Put a backup in place in a data directory that has no database yet
+    /// (with Berth stopped)
+    Restore {
+        /// The backup's directory
+        from: PathBuf,
+        #[command(flatten)]
+        opts: ServeOptions,
+    },
     /// Operator tasks on the database (stop Berth first on SQLite)
     Admin {
         #[command(subcommand)]
@@ -106,6 +123,16 @@ fn main() -> anyhow::Result<()> {
             init_tracing(&config)?;
             runtime.block_on(reset_password(config, username, password))
         }
+        Command::Backup { to, opts } => {
+            let config = opts.resolve(file.as_deref())?;
+            init_tracing(&config)?;
+            runtime.block_on(backup(config, to))
+        }
+        Command::Restore { from, opts } => {
+            let config = opts.resolve(file.as_deref())?;
+            init_tracing(&config)?;
+            runtime.block_on(restore(config, from))
+        }
         Command::Vulndb {
             task: VulndbTask::Import { source, opts },
         } => {
@@ -140,6 +167,54 @@ async fn import_vulndb(config: Config, source: PathBuf) -> anyhow::Result<()> {
         done.withdrawn,
         done.invalid.len(),
         status.advisories
+    );
+    Ok(())
+}
+
+/// The SQLite file and the blob directory of the embedded setup, the one
+/// `berth backup` and `berth restore` cover.
+fn embedded(config: &Config) -> anyhow::Result<(PathBuf, berth_storage::FsStore)> {
+    let file = (config.database_url.strip_prefix("sqlite://"))
+        .or_else(|| config.database_url.strip_prefix("sqlite:"))
+        .map(|f| PathBuf::from(f.split('?').next().unwrap_or(f)));
+    match (file, &config.storage) {
+        (Some(file), config::Storage::Filesystem(path)) => {
+            let store = berth_storage::FsStore::open(path).context("opening blob storage")?;
+            Ok((file, store))
+        }
+        _ => anyhow::bail!(
+            "berth backup and restore cover SQLite with blobs on the filesystem; with \
+             PostgreSQL or object storage, back up the database and the bucket \
+             with their own tools (see README.md, Backups)"
+        ),
+    }
+}
+
+async fn backup(config: Config, to: PathBuf) -> anyhow::Result<()> {
+    let (_, store) = embedded(&config)?;
+    let db = berth_db::Db::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let done = berth_core::backup::backup(&db, &store, &config.secret_key_file, &to).await?;
+    println!(
+        "Backed up the database, {} blobs ({} bytes) and the secret key to {}.",
+        done.blobs,
+        done.bytes,
+        to.display()
+    );
+    Ok(())
+}
+
+async fn restore(config: Config, from: PathBuf) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let (file, store) = embedded(&config)?;
+    let done = berth_core::backup::restore(&from, &file, &store, &config.secret_key_file).await?;
+    println!(
+        "Restored the database, {} blobs ({} bytes) and the secret key from {}.",
+        done.blobs,
+        done.bytes,
+        from.display()
     );
     Ok(())
 }

@@ -207,3 +207,142 @@ async fn the_token_key_lives_in_the_database_under_the_secret_key() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_berth_collects_restores_whole() {
+    // The embedded setup backups cover: SQLite, blobs on the filesystem.
+    let s = Server::start_with("sqlite", None, &["--gc-min-window-seconds", "1"]).await;
+    let (image, body) = s.push_image("p/app", "v1", "backed-up").await;
+    s.create_user("dev", "Devel12345").await;
+    // While a backup holds collections back, they delete rows, not bytes.
+    let db = s.open_db().await;
+    let until = (std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    berth_db::properties::set(db.writer(), "backup_running_until", &until.to_string())
+        .await
+        .unwrap();
+    let (held, held_body) = s.push_image("p/held", "h", "held").await;
+    let held_layer = serde_json::from_slice::<serde_json::Value>(&held_body).unwrap()["layers"][0]
+        ["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.delete(&format!("/v2/p/held/manifests/{held}"))
+            .await
+            .status(),
+        202
+    );
+    sleep_ms(1200).await;
+    let gc = s
+        .start_gc(serde_json::json!({"delete_untagged": true, "time_window": 0}))
+        .await;
+    assert_eq!(s.wait_gc(gc).await["job_status"], "Success");
+    let r = s.head(&format!("/v2/p/held/blobs/{held_layer}")).await;
+    assert_eq!(r.status(), 404, "the row went");
+    assert!(s.stored_blob(&held_layer).await.is_some(), "the bytes wait");
+    berth_db::properties::delete(db.writer(), "backup_running_until")
+        .await
+        .unwrap();
+    let gc = s.start_gc(serde_json::json!({"time_window": 0})).await;
+    assert_eq!(s.wait_gc(gc).await["job_status"], "Success");
+    assert!(
+        s.stored_blob(&held_layer).await.is_none(),
+        "the next run deletes them"
+    );
+
+    // Garbage for a collection running while the backup copies.
+    for i in 0..8 {
+        let (m, _) = s
+            .push_image("p/junk", &format!("j{i}"), &format!("junk{i}"))
+            .await;
+        let r = s.delete(&format!("/v2/p/junk/manifests/{m}")).await;
+        assert_eq!(r.status(), 202);
+    }
+    sleep_ms(1200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("backup");
+    let gc = s
+        .start_gc(serde_json::json!({"delete_untagged": true, "time_window": 0}))
+        .await;
+    let mut cmd = berth();
+    cmd.arg("backup")
+        .arg(&to)
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["--database-url", &s.database_url]);
+    let (ok, text) = output(&mut cmd);
+    assert!(ok && text.contains("Backed up the database"), "{text}");
+    assert_eq!(s.wait_gc(gc).await["job_status"], "Success");
+    // Berth goes on; what happens after the backup is not in it.
+    s.push_image("p/app", "v2", "after").await;
+    // A backup goes into a new directory only.
+    let mut again = berth();
+    again
+        .arg("backup")
+        .arg(&to)
+        .arg("--data-dir")
+        .arg(s.data_dir());
+    let (ok, text) = output(&mut again);
+    assert!(!ok && text.contains("is not empty"), "{text}");
+
+    // Restored into a new data directory (every blob the database names
+    // copied and checked, or the restore fails), Berth starts there.
+    let data = dir.path().join("restored");
+    let (ok, text) = output(berth().arg("restore").arg(&to).arg("--data-dir").arg(&data));
+    assert!(ok && text.contains("Restored the database"), "{text}");
+    let (mut child, url) = spawn_listening(serve(&data));
+    let restored = Registry {
+        url: url.clone(),
+        http: s.client.clone(),
+    };
+    let r = restored
+        .http
+        .get(format!("{url}/v2/p/app/manifests/v1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "docker-content-digest"), image);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &body[..]);
+    let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    for blob in [&m["config"], &m["layers"][0]] {
+        let d = blob["digest"].as_str().unwrap();
+        let r = (restored.http.get(format!("{url}/v2/p/app/blobs/{d}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(digest(&r.bytes().await.unwrap()), d);
+    }
+    let r = (restored.http.get(format!("{url}/v2/p/app/manifests/v2")))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "pushed after the backup");
+    let r = reqwest::Client::new()
+        .get(format!("{url}/api/v2.0/users/current"))
+        .basic_auth("dev", Some("Devel12345"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Never over an existing database; never on PostgreSQL or object storage.
+    let (ok, text) = output(berth().arg("restore").arg(&to).arg("--data-dir").arg(&data));
+    assert!(!ok && text.contains("exists"), "{text}");
+    let (ok, text) = output(
+        berth()
+            .arg("backup")
+            .arg(dir.path().join("pg"))
+            .args(["--database-url", "postgres://nobody@127.0.0.1:1/none"]),
+    );
+    assert!(
+        !ok && text.contains("SQLite with blobs on the filesystem"),
+        "{text}"
+    );
+}

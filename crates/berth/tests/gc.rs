@@ -21,28 +21,6 @@ async fn gc_servers() -> Vec<Server> {
     out
 }
 
-/// Starts a collection; returns its id.
-async fn start_gc(s: &Server, parameters: Value) -> i64 {
-    let body = json!({"schedule": {"type": "Manual"}, "parameters": parameters});
-    s.create("/system/gc/schedule", ADMIN, body).await
-}
-
-/// Waits for a collection to end; returns its history entry.
-async fn wait_gc(s: &Server, id: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let v: Value = s.api_json(&format!("/system/gc/{id}"), ADMIN).await;
-        if !matches!(v["job_status"].as_str(), Some("Pending" | "Running")) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "collection {id} did not end: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn gc_log(s: &Server, id: i64) -> String {
     let r = s
         .api(Method::GET, &format!("/system/gc/{id}/log"), ADMIN)
@@ -141,8 +119,8 @@ async fn collects_garbage_and_keeps_what_is_referenced() {
         tokio::time::sleep(Duration::from_millis(1200)).await;
 
         // A dry run reports and deletes nothing.
-        let id = start_gc(&s, json!({"dry_run": true, "time_window": 0})).await;
-        assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+        let id = s.start_gc(json!({"dry_run": true, "time_window": 0})).await;
+        assert_eq!(s.wait_gc(id).await["job_status"], "Success");
         let log = gc_log(&s, id).await;
         assert!(
             log.contains("mark: 7 unreferenced blobs")
@@ -157,12 +135,10 @@ async fn collects_garbage_and_keeps_what_is_referenced() {
             assert!(s.stored_blob(d).await.is_some());
         }
 
-        let id = start_gc(
-            &s,
-            json!({"delete_untagged": true, "time_window": 0, "workers": 3}),
-        )
-        .await;
-        let run = wait_gc(&s, id).await;
+        let id = s
+            .start_gc(json!({"delete_untagged": true, "time_window": 0, "workers": 3}))
+            .await;
+        let run = s.wait_gc(id).await;
         assert_eq!(run["job_status"], "Success", "{}", gc_log(&s, id).await);
         assert_eq!(run["job_kind"], "MANUAL");
         assert_eq!(run["schedule"]["type"], "Manual");
@@ -224,7 +200,7 @@ async fn paused_queues_stop_and_conflicts() {
                 .send()
         };
         assert_eq!(pause("pause").await.unwrap().status(), 200);
-        let id = start_gc(&s, json!({})).await;
+        let id = s.start_gc(json!({})).await;
         // While one waits, another is refused.
         s.expect(
             Method::POST,
@@ -250,16 +226,16 @@ async fn paused_queues_stop_and_conflicts() {
         s.expect(Method::PUT, &format!("/system/gc/{id}"), ADMIN, None)
             .await
             .is(200);
-        assert_eq!(wait_gc(&s, id).await["job_status"], "Stopped");
+        assert_eq!(s.wait_gc(id).await["job_status"], "Stopped");
         // Stopping it again changes nothing (Harbor answers 200 too).
         s.expect(Method::PUT, &format!("/system/gc/{id}"), ADMIN, None)
             .await
             .is(200);
-        assert_eq!(wait_gc(&s, id).await["job_status"], "Stopped");
+        assert_eq!(s.wait_gc(id).await["job_status"], "Stopped");
         assert_eq!(pause("resume").await.unwrap().status(), 200);
         assert_eq!(pause("explode").await.unwrap().status(), 400);
-        let id = start_gc(&s, json!({})).await;
-        assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+        let id = s.start_gc(json!({})).await;
+        assert_eq!(s.wait_gc(id).await["job_status"], "Success");
 
         // The pool of this process and its workers.
         let pools: Vec<Value> = s.api_json("/jobservice/pools", ADMIN).await;
@@ -325,8 +301,8 @@ async fn pushes_and_pulls_go_on_during_collection() {
         let collector = async {
             let mut ids = Vec::new();
             for _ in 0..3 {
-                let id = start_gc(&s, json!({"time_window": 0, "workers": 4})).await;
-                assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+                let id = s.start_gc(json!({"time_window": 0, "workers": 4})).await;
+                assert_eq!(s.wait_gc(id).await["job_status"], "Success");
                 ids.push(id);
             }
             ids
@@ -337,8 +313,8 @@ async fn pushes_and_pulls_go_on_during_collection() {
         }
         // Long after the pushes, a collection still keeps every layer they use.
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        let id = start_gc(&s, json!({"time_window": 0})).await;
-        assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+        let id = s.start_gc(json!({"time_window": 0})).await;
+        assert_eq!(s.wait_gc(id).await["job_status"], "Success");
         for (tag, m) in &pushed {
             pull_exact(&s, "p/live", tag, m).await;
         }
@@ -353,7 +329,7 @@ async fn kill_mid_sweep(s: &mut Server, n: usize, seed: u64) -> (i64, Vec<u8>, V
     let (mut orphan_digests, _) = orphans(s, "p/junk", n, seed).await;
     orphan_digests.sort();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let id = start_gc(s, json!({"time_window": 0, "workers": 1})).await;
+    let id = s.start_gc(json!({"time_window": 0, "workers": 1})).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while s.stored_blob(&orphan_digests[0]).await.is_some() {
         assert!(Instant::now() < deadline, "the sweep never started");
@@ -372,7 +348,7 @@ async fn a_collection_killed_mid_sweep_resumes_after_restart() {
             left += s.stored_blob(d).await.is_some() as usize;
         }
         s.restart();
-        let run = wait_gc(&s, id).await;
+        let run = s.wait_gc(id).await;
         assert_eq!(run["job_status"], "Success", "{}", gc_log(&s, id).await);
         let log = gc_log(&s, id).await;
         assert!(
@@ -540,11 +516,11 @@ async fn a_collection_killed_then_stopped_ends_and_an_old_trash_is_put_back() {
             .await
             .unwrap();
         assert_eq!(stop.status(), 200, "{backend}");
-        let run = wait_gc(&s, id).await;
+        let run = s.wait_gc(id).await;
         assert_eq!(run["job_status"], "Stopped", "{backend}: {run}");
         // Ended for good: a new collection is accepted and finishes the job.
-        let next = start_gc(&s, json!({"time_window": 0, "workers": 2})).await;
-        assert_eq!(wait_gc(&s, next).await["job_status"], "Success");
+        let next = s.start_gc(json!({"time_window": 0, "workers": 2})).await;
+        assert_eq!(s.wait_gc(next).await["job_status"], "Success");
         for d in &orphan_digests {
             assert!(s.stored_blob(d).await.is_none(), "{backend}: {d} survived");
         }
@@ -587,8 +563,8 @@ async fn a_collection_deletes_stored_bytes_no_row_names_and_finishes_what_a_dead
             .unwrap();
         assert!(s.stored_blob(&dropped).await.is_some());
 
-        let id = start_gc(&s, json!({"time_window": 0})).await;
-        assert_eq!(wait_gc(&s, id).await["job_status"], "Success");
+        let id = s.start_gc(json!({"time_window": 0})).await;
+        assert_eq!(s.wait_gc(id).await["job_status"], "Success");
         let log = gc_log(&s, id).await;
         assert!(
             log.contains("finished deleting 2 blobs an earlier run dropped"),

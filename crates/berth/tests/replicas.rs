@@ -218,26 +218,10 @@ async fn three_replicas_behind_a_balancer_are_one_registry() {
             pushed
         })
     };
-    let params = json!({"delete_untagged": true, "workers": 2});
+    let params = json!({"delete_untagged": true, "time_window": 0, "workers": 2});
     while !pusher.is_finished() {
-        let id = a
-            .create(
-                "/system/gc/schedule",
-                ADMIN,
-                json!({"schedule": {"type": "Manual"}, "parameters": params}),
-            )
-            .await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let v: Value = a.api_json(&format!("/system/gc/{id}"), ADMIN).await;
-            match v["job_status"].as_str() {
-                Some("Pending" | "Running") => {}
-                Some("Success") => break,
-                _ => panic!("collection {id}: {v}"),
-            }
-            assert!(Instant::now() < deadline, "collection {id} did not end");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let id = a.start_gc(params.clone()).await;
+        assert_eq!(a.wait_gc(id).await["job_status"], "Success");
     }
     let pushed = pusher.await.unwrap();
     for (tag, m) in &pushed {

@@ -144,13 +144,17 @@ impl Inner {
             .await
             .map_err(|e| e.to_string())?;
         if !trashed.is_empty() {
-            self.delete_bytes(&trashed)
-                .await
-                .map_err(|e| e.to_string())?;
-            ctx.log(format!(
-                "finished deleting {} blobs an earlier run dropped",
-                trashed.len()
-            ));
+            let done = (self.delete_bytes(&trashed).await).map_err(|e| e.to_string())?;
+            ctx.log(match done {
+                true => format!(
+                    "finished deleting {} blobs an earlier run dropped",
+                    trashed.len()
+                ),
+                false => format!(
+                    "{} blobs an earlier run dropped wait: a backup is running",
+                    trashed.len()
+                ),
+            });
         }
         let mut result = GcResult::default();
         if params.delete_untagged {
@@ -356,9 +360,15 @@ impl Inner {
     }
 
     /// Deletes the stored bytes of digests no row names, each held by a
-    /// placeholder row meanwhile, and forgets their trash entries.
-    async fn delete_bytes(&self, digests: &[String]) -> CoreResult<()> {
+    /// placeholder row meanwhile, and forgets their trash entries; false
+    /// when a backup held them back.
+    async fn delete_bytes(&self, digests: &[String]) -> CoreResult<bool> {
         for batch in digests.chunks(BATCH) {
+            // A backup is copying what its snapshot names: the bytes wait
+            // (their trash entries stay) for a later run.
+            if crate::backup::running(&self.db).await? {
+                return Ok(false);
+            }
             let mut tx = self.db.begin().await?;
             let mut held = Vec::new();
             for d in batch {
@@ -372,7 +382,7 @@ impl Inner {
             }
             berth_db::commit(tx).await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes stored blobs no row names; returns how many.

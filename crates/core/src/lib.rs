@@ -3,6 +3,7 @@
 //! Architecture invariant: no HTTP types here; errors are domain errors that
 //! the server maps to each protocol's envelope.
 
+pub mod backup;
 pub mod configurations;
 pub mod error;
 pub mod gc;

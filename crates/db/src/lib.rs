@@ -28,6 +28,7 @@ pub mod adapter_scans;
 pub mod allowlists;
 pub mod artifacts;
 pub mod audit;
+pub mod backup;
 pub mod blobs;
 pub mod cosign_keys;
 pub mod cve_exports;
@@ -78,6 +79,8 @@ pub enum DbError {
     UnsupportedUrl(String),
     #[error("database file: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl DbError {
@@ -255,6 +258,12 @@ impl Db {
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// Closes every connection (SQLite folds its log back into the file).
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
     }
 
     /// The pool for reads.

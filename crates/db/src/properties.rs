@@ -38,3 +38,12 @@ pub async fn set<'e>(
     .await?;
     Ok(())
 }
+
+/// Removes a setting.
+pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, key: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM properties WHERE k = $1")
+        .bind(key)
+        .execute(ex)
+        .await?;
+    Ok(())
+}

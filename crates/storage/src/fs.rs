@@ -242,6 +242,51 @@ impl FsStore {
         blocking(move || paths.iter().try_for_each(|p| remove_if_present(p))).await
     }
 
+    /// Copies a committed blob into another store, checking its digest on
+    /// the way, so a backup or a restore never carries a damaged blob; its
+    /// size, or `None` when this store lacks it.
+    pub async fn copy_to(
+        &self,
+        digest: &Digest,
+        dest: &FsStore,
+    ) -> Result<Option<u64>, StorageError> {
+        let (from, to) = (self.blob_path(digest), dest.blob_path(digest));
+        let tmp = dest.upload_path(Uuid::new_v4());
+        let want = digest.clone();
+        blocking(move || {
+            let mut src = match File::open(&from) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let mut out = File::create(&tmp)?;
+            let mut hash = UploadHash::default();
+            let mut buf = vec![0; READ_SLICE as usize];
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
+            }
+            out.sync_all()?;
+            if hash.digest() != want {
+                remove_if_present(&tmp)?;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the stored bytes of {want} do not match their digest"),
+                ));
+            }
+            let dir = to.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir)?;
+            fs::rename(&tmp, &to)?;
+            File::open(dir)?.sync_all()?;
+            Ok(Some(hash.len()))
+        })
+        .await
+    }
+
     /// Every committed blob's digest.
     pub async fn list_blobs(&self) -> Result<Vec<Digest>, StorageError> {
         let dir = self.root.join("blobs/sha256");

@@ -277,6 +277,28 @@ impl Server {
         bucket.delete(&path.into()).await.unwrap();
     }
 
+    /// Starts a garbage collection with `parameters`; returns its id.
+    pub async fn start_gc(&self, parameters: Value) -> i64 {
+        let body = json!({"schedule": {"type": "Manual"}, "parameters": parameters});
+        self.create("/system/gc/schedule", ADMIN, body).await
+    }
+
+    /// Waits for a collection to end; returns its history entry.
+    pub async fn wait_gc(&self, id: i64) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let v: Value = self.api_json(&format!("/system/gc/{id}"), ADMIN).await;
+            if !matches!(v["job_status"].as_str(), Some("Pending" | "Running")) {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "collection {id} did not end: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Signs in through `/c/login`; the session's `sid=…` cookie.
     pub async fn session(&self, user: &str, password: &str) -> String {
         let r = self
