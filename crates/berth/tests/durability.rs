@@ -260,3 +260,136 @@ async fn a_client_that_sends_nothing_does_not_hold_up_shutdown() {
         sleep_ms(50).await;
     }
 }
+
+/// Copies a directory tree.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn data_an_earlier_version_wrote_is_migrated_whole() {
+    // Written by scripts/upgrade-fixture.sh: a data directory on SQLite, a
+    // dump and its data directory on PostgreSQL.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade");
+    for (backend, url) in databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        copy_tree(&fixture.join(backend), &data);
+        // Where the fixture's Berth listened: its registry endpoint is itself.
+        let mut cmd = berth();
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:29417",
+            "--log-level",
+            "warn",
+        ])
+        .arg("--data-dir")
+        .arg(&data);
+        let mut second = None;
+        if let Some(url) = &url {
+            let dump = data.join("dump.sql");
+            let loaded = std::process::Command::new("psql")
+                .args(["-q", "-v", "ON_ERROR_STOP=1", url, "-f"])
+                .arg(&dump)
+                .output()
+                .unwrap();
+            assert!(loaded.status.success(), "{loaded:?}");
+            cmd.args(["--database-url", url]);
+            // Two replicas start at once on it: one migrates, both serve.
+            let mut other = serve(&dir.path().join("other"));
+            other.args(["--database-url", url, "--secret-key-file"]);
+            other
+                .arg(data.join("secret-key"))
+                .arg("--storage-path")
+                .arg(data.join("storage"));
+            second = Some(std::thread::spawn(move || spawn_listening(other)));
+        }
+        let (child, base) = spawn_listening(cmd);
+        let mut children = vec![Reaped(child)];
+        let mut urls = vec![base.clone()];
+        if let Some(t) = second {
+            let (c, u) = t.join().unwrap();
+            children.push(Reaped(c));
+            urls.push(u);
+        }
+        let http = reqwest::Client::new();
+        for base in &urls {
+            // The member signs in with their password and pulls the image whole.
+            let r = (http.get(format!("{base}/api/v2.0/users/current")))
+                .basic_auth("dev", Some("Devel12345"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{backend}");
+            let r = (http.get(format!("{base}/v2/fixture/app/manifests/v1")))
+                .basic_auth("dev", Some("Devel12345"))
+                .header("accept", OCI_MANIFEST)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{backend}");
+            let m: serde_json::Value = r.json().await.unwrap();
+            for blob in [&m["config"], &m["layers"][0]] {
+                let d = blob["digest"].as_str().unwrap();
+                let r = (http.get(format!("{base}/v2/fixture/app/blobs/{d}")))
+                    .basic_auth("dev", Some("Devel12345"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(digest(&r.bytes().await.unwrap()), d, "{backend}");
+            }
+        }
+        let admin = |path: &str| {
+            http.get(format!("{base}/api/v2.0{path}"))
+                .basic_auth("admin", Some(ADMIN_PASSWORD))
+                .send()
+        };
+        let settings: serde_json::Value = admin("/configurations")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            settings["banner_message"]["value"], "fixture banner",
+            "{backend}"
+        );
+        let robots: serde_json::Value = admin("/robots").await.unwrap().json().await.unwrap();
+        assert_eq!(robots[0]["name"], "robot$fixture+ci", "{backend}");
+        let logs: Vec<serde_json::Value> =
+            admin("/audit-logs").await.unwrap().json().await.unwrap();
+        assert!(!logs.is_empty(), "{backend}");
+        // The endpoint's sealed password still opens, and is the right one.
+        let registries: serde_json::Value =
+            admin("/registries").await.unwrap().json().await.unwrap();
+        let id = registries[0]["id"].as_i64().unwrap();
+        let r = (http.post(format!("{base}/api/v2.0/registries/ping")))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .json(&serde_json::json!({"id": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{backend}: {}", r.text().await.unwrap());
+        drop(children);
+    }
+}
+
+/// A child process killed when dropped, so a failed assertion leaves none.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
