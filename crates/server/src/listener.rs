@@ -60,8 +60,9 @@ pub fn peer() -> Option<std::net::IpAddr> {
 /// trusted proxy; then the last `X-Forwarded-For` address that is not one
 /// (those before it are the client's own word, which anyone may forge).
 fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[ipnet::IpNet]) -> IpAddr {
-    let trusted = |ip: &IpAddr| proxies.iter().any(|n| n.contains(ip));
-    let mut client = peer;
+    // An IPv4 client of a `[::]` listener arrives IPv4-mapped.
+    let trusted = |ip: &IpAddr| proxies.iter().any(|n| n.contains(&ip.to_canonical()));
+    let mut client = peer.to_canonical();
     let hops = (headers.get_all("x-forwarded-for").iter().rev())
         .flat_map(|v| v.to_str().unwrap_or("").rsplit(','));
     for hop in hops {
@@ -69,7 +70,7 @@ fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[ipnet::IpNet]) -
             break;
         }
         match hop.trim().parse() {
-            Ok(ip) => client = ip,
+            Ok(ip) => client = IpAddr::to_canonical(&ip),
             Err(_) => break,
         }
     }
@@ -613,6 +614,12 @@ mod tests {
             ),
             "1.2.3.4"
         );
+        // An IPv4 peer or client seen IPv4-mapped is the IPv4 address.
+        assert_eq!(
+            client("::ffff:10.0.0.1", &["1.2.3.4"], &["10.0.0.0/8"]),
+            "1.2.3.4"
+        );
+        assert_eq!(client("::ffff:10.0.0.1", &[], &[]), "10.0.0.1");
         // Garbage ends the chain at the last address believed.
         assert_eq!(
             client("10.0.0.1", &["1.2.3.4, junk"], &["10.0.0.0/8"]),
