@@ -315,11 +315,11 @@ async fn data_an_earlier_version_wrote_is_migrated_whole() {
             second = Some(std::thread::spawn(move || spawn_listening(other)));
         }
         let (child, base) = spawn_listening(cmd);
-        let mut children = vec![Reaped(child)];
+        let mut children = vec![Killed(child)];
         let mut urls = vec![base.clone()];
         if let Some(t) = second {
             let (c, u) = t.join().unwrap();
-            children.push(Reaped(c));
+            children.push(Killed(c));
             urls.push(u);
         }
         let http = reqwest::Client::new();
@@ -381,15 +381,5 @@ async fn data_an_earlier_version_wrote_is_migrated_whole() {
             .unwrap();
         assert_eq!(r.status(), 200, "{backend}: {}", r.text().await.unwrap());
         drop(children);
-    }
-}
-
-/// A child process killed when dropped, so a failed assertion leaves none.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use berth_core::remote::Remote;
 use berth_core::replication::copy::{copy, Options, Side, Store};
-use common::{Distribution, ADMIN, ADMIN_PASSWORD};
+use common::{Distribution, Killed, ADMIN, ADMIN_PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -472,16 +472,6 @@ fn openssl(args: &[&str], dir: &std::path::Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A process killed when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// An endpoint over TLS (a Berth serving a certificate of a private CA) is

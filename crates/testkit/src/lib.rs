@@ -762,6 +762,16 @@ pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
     (child, url)
 }
 
+/// A process killed when the test ends, however it ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
