@@ -66,6 +66,14 @@ pub struct ServeOptions {
     /// Log filter, e.g. info or berth_core=debug,info [default: info]
     #[arg(long, env = "BERTH_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// Send traces to this OpenTelemetry collector (OTLP over HTTP, e.g.
+    /// http://collector:4318; /v1/traces is added) [default: no tracing]
+    #[arg(long, env = "BERTH_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces sampled, 0 to 1; a request carrying a
+    /// traceparent follows its caller's decision [default: 1]
+    #[arg(long, env = "BERTH_OTLP_SAMPLING_RATIO")]
+    pub otlp_sampling_ratio: Option<f64>,
     /// Log format: text or json [default: text]
     #[arg(long, env = "BERTH_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -133,6 +141,14 @@ pub enum Storage {
     Object(berth_storage::ObjectConfig),
 }
 
+/// OpenTelemetry trace export.
+#[derive(Debug, Clone)]
+pub struct Otlp {
+    /// The collector's traces URL.
+    pub endpoint: String,
+    pub sampling_ratio: f64,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -146,6 +162,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub log_level: String,
     pub json_logs: bool,
+    /// Where traces go, if anywhere.
+    pub otlp: Option<Otlp>,
     pub token_expiry_minutes: i64,
     pub login_max_failures: u32,
     pub login_lockout: std::time::Duration,
@@ -183,6 +201,8 @@ impl ServeOptions {
             tls_key: self.tls_key.or(other.tls_key),
             log_level: self.log_level.or(other.log_level),
             log_format: self.log_format.or(other.log_format),
+            otlp_endpoint: self.otlp_endpoint.or(other.otlp_endpoint),
+            otlp_sampling_ratio: self.otlp_sampling_ratio.or(other.otlp_sampling_ratio),
             token_expiry_minutes: self.token_expiry_minutes.or(other.token_expiry_minutes),
             login_max_failures: self.login_max_failures.or(other.login_max_failures),
             login_lockout_seconds: self.login_lockout_seconds.or(other.login_lockout_seconds),
@@ -224,7 +244,34 @@ impl ServeOptions {
             Some("json") => true,
             Some(other) => anyhow::bail!("log format must be text or json, not {other:?}"),
         };
+        let otlp = match (o.otlp_endpoint, o.otlp_sampling_ratio) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                anyhow::bail!(
+                    "otlp_sampling_ratio needs otlp_endpoint: without it nothing is traced"
+                )
+            }
+            (Some(_), Some(r)) if !(0.0..=1.0).contains(&r) => {
+                anyhow::bail!("otlp_sampling_ratio must be between 0 and 1, not {r}")
+            }
+            (Some(endpoint), ratio) => {
+                let base = endpoint.trim().trim_end_matches('/');
+                if !base.starts_with("http://") && !base.starts_with("https://") {
+                    anyhow::bail!(
+                        "otlp_endpoint must be an http:// or https:// URL, not {endpoint:?}"
+                    );
+                }
+                Some(Otlp {
+                    endpoint: match base.ends_with("/v1/traces") {
+                        true => base.to_string(),
+                        false => format!("{base}/v1/traces"),
+                    },
+                    sampling_ratio: ratio.unwrap_or(1.0),
+                })
+            }
+        };
         Ok(Config {
+            otlp,
             listen: o
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

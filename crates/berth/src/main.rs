@@ -20,6 +20,8 @@ use berth_server::AppState;
 use berth_storage::Store;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeOptions};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,8 +110,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(opts) => {
             let config = opts.resolve(file.as_deref())?;
-            init_tracing(&config)?;
-            runtime.block_on(serve(config))
+            let traces = init_tracing(&config, config.otlp.as_ref())?;
+            let served = runtime.block_on(serve(config));
+            if let Some(Err(e)) = traces.map(|p| p.shutdown()) {
+                eprintln!("sending the last traces: {e}");
+            }
+            served
         }
         Command::Admin {
             task:
@@ -120,24 +126,24 @@ fn main() -> anyhow::Result<()> {
                 },
         } => {
             let config = opts.resolve(file.as_deref())?;
-            init_tracing(&config)?;
+            init_tracing(&config, None)?;
             runtime.block_on(reset_password(config, username, password))
         }
         Command::Backup { to, opts } => {
             let config = opts.resolve(file.as_deref())?;
-            init_tracing(&config)?;
+            init_tracing(&config, None)?;
             runtime.block_on(backup(config, to))
         }
         Command::Restore { from, opts } => {
             let config = opts.resolve(file.as_deref())?;
-            init_tracing(&config)?;
+            init_tracing(&config, None)?;
             runtime.block_on(restore(config, from))
         }
         Command::Vulndb {
             task: VulndbTask::Import { source, opts },
         } => {
             let config = opts.resolve(file.as_deref())?;
-            init_tracing(&config)?;
+            init_tracing(&config, None)?;
             runtime.block_on(import_vulndb(config, source))
         }
     }
@@ -266,19 +272,67 @@ fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn init_tracing(config: &Config) -> anyhow::Result<()> {
+/// Logs to stderr at the configured level; with an OTLP endpoint (`berth
+/// serve` only), each request's span and Berth's debug-level spans inside
+/// it go to the collector too, whatever the log level. The provider
+/// flushes them at shutdown.
+fn init_tracing(
+    config: &Config,
+    otlp: Option<&config::Otlp>,
+) -> anyhow::Result<Option<SdkTracerProvider>> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .with_context(|| format!("bad log level {:?}", config.log_level))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
-    if config.json_logs {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-    Ok(())
+    let fmt = match config.json_logs {
+        true => fmt.json().boxed(),
+        false => fmt.boxed(),
+    };
+    let mut provider = None;
+    let otel = match otlp {
+        None => None,
+        Some(o) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(&o.endpoint)
+                .build()
+                .context("setting up the OTLP exporter")?;
+            let sampler = Sampler::TraceIdRatioBased(o.sampling_ratio);
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name("berth")
+                .with_attribute(opentelemetry::KeyValue::new(
+                    "service.version",
+                    env!("CARGO_PKG_VERSION"),
+                ))
+                .build();
+            let p = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_sampler(Sampler::ParentBased(Box::new(sampler)))
+                .with_resource(resource)
+                .build();
+            opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+            berth_server::traces::enable();
+            // Berth's requests, and what runs inside them: a background
+            // commit outside any request would make a trace of its own.
+            let within_requests = tracing_subscriber::filter::DynFilterFn::new(|meta, cx| {
+                meta.target().starts_with("berth")
+                    && *meta.level() <= tracing::Level::DEBUG
+                    && (meta.name() == "request" || cx.lookup_current().is_some())
+            });
+            let layer = tracing_opentelemetry::layer().with_tracer(p.tracer("berth"));
+            provider = Some(p);
+            Some(layer.with_filter(within_requests))
+        }
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .init();
+    Ok(provider)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

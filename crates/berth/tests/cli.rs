@@ -31,6 +31,8 @@ fn help_explains_every_option() {
         "--tls-key",
         "--log-level",
         "--log-format",
+        "--otlp-endpoint",
+        "--otlp-sampling-ratio",
         "BERTH_LISTEN",
         "BERTH_DATABASE_URL",
     ] {
@@ -94,6 +96,17 @@ async fn config_file_env_and_flags() {
             .arg(dir.path().join("d")),
     );
     assert!(!ok && text.contains("sqlite"), "{text}");
+    // A sampling ratio alone would trace nothing: refused, as is a bad one.
+    let (ok, text) = output(berth().args(["serve", "--otlp-sampling-ratio", "0.5"]));
+    assert!(!ok && text.contains("needs otlp_endpoint"), "{text}");
+    let (ok, text) = output(berth().args([
+        "serve",
+        "--otlp-endpoint",
+        "http://127.0.0.1:4318",
+        "--otlp-sampling-ratio",
+        "2",
+    ]));
+    assert!(!ok && text.contains("between 0 and 1"), "{text}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Operations: Prometheus metrics (parsed with a text-format parser) under
 //! Harbor's and Distribution's names, moving with traffic, on the main port
-//! for administrators or on a port of their own; health per component.
+//! for administrators or on a port of their own; health per component;
+//! OpenTelemetry traces received by an OTLP receiver.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -95,6 +96,22 @@ async fn metrics_move_with_traffic_under_harbors_names() {
             Some(1.0)
         );
         assert_eq!(value(&a, "harbor_health", &[]), Some(1.0));
+        // Storage actions are timed under Distribution's name.
+        let driver = match s.bucket {
+            Some(_) => "s3",
+            None => "filesystem",
+        };
+        let action = |scrape: &Scrape, action: &str| {
+            let labels = [("driver", driver), ("action", action)];
+            value(scrape, "registry_storage_action_seconds", &labels).unwrap_or(0.0)
+        };
+        assert!(
+            action(&a, "Move") >= 2.0,
+            "{backend}: the image's two blobs"
+        );
+        let layer = s.push_blob("p/app", b"a layer to read").await;
+        let read = s.get(&format!("/v2/p/app/blobs/{layer}")).await;
+        assert_eq!(read.status(), 200);
 
         for _ in 0..3 {
             s.api(Method::GET, "/projects", ADMIN).send().await.unwrap();
@@ -102,6 +119,8 @@ async fn metrics_move_with_traffic_under_harbors_names() {
         let b = scrape(&s, &metrics).await;
         let listed_b = value(&b, "harbor_core_http_request_total", &list).unwrap();
         assert_eq!(listed_b - listed_a, 3.0, "{backend}");
+        assert_eq!(action(&b, "Move") - action(&a, "Move"), 1.0, "{backend}");
+        assert!(action(&b, "Reader") > action(&a, "Reader"), "{backend}");
         // Label values are route templates or operation ids, never raw paths.
         for sample in &b.samples {
             for (_, v) in sample.labels.iter() {
@@ -175,4 +194,142 @@ async fn health_reports_each_component() {
         std::fs::rename(&aside, &blobs).unwrap();
         assert_eq!(s.get("/api/v2.0/health").await.status(), 200);
     }
+}
+
+/// 32 (trace) or 16 (span) random hex digits.
+fn random_hex(digits: usize) -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..digits].to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A GET carrying a W3C traceparent.
+async fn traced_get(s: &Server, path: &str, trace: &str, parent: &str, sampled: bool) -> u16 {
+    let flags = if sampled { "01" } else { "00" };
+    let r = (s.client.get(s.u(path)))
+        .header("traceparent", format!("00-{trace}-{parent}-{flags}"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[tokio::test]
+async fn traces_reach_an_otlp_collector() {
+    let collector = berth_testkit::otlp::receiver().await;
+    for (backend, url) in databases().await {
+        let s = Server::start_with(backend, url, &["--otlp-endpoint", &collector.url]).await;
+        s.push_image("p/app", "v1", "traces").await;
+
+        // A caller's trace goes on in Berth: the request's span is its
+        // child, named by the route template; core's and the database's
+        // spans are children of it.
+        let (trace, parent) = (random_hex(32), random_hex(16));
+        let path = "/v2/p/app/manifests/v1";
+        assert_eq!(traced_get(&s, path, &trace, &parent, true).await, 200);
+        let in_trace = |name: &'static str| {
+            let trace = trace.clone();
+            move |sp: &berth_testkit::otlp::Span| hex(&sp.trace_id) == trace && sp.name == name
+        };
+        let request = collector
+            .wait_for(
+                "for the request",
+                in_trace("GET /v2/{name}/manifests/{reference}"),
+            )
+            .await;
+        assert_eq!(request.service, "berth");
+        assert_eq!(request.kind, 2, "a server span");
+        assert_eq!(hex(&request.parent_span_id), parent, "{backend}");
+        let route = request.attr("http.route");
+        assert_eq!(route.as_deref(), Some("/v2/{name}/manifests/{reference}"));
+        let status = request.attr("http.response.status_code");
+        assert_eq!(status.as_deref(), Some("200"));
+        assert_eq!(request.attr("url.path").as_deref(), Some(path));
+        let core = (collector.wait_for("from core", in_trace("registry.serve_manifest"))).await;
+        assert_eq!(core.parent_span_id, request.span_id);
+        let db = (collector.wait_for("from the database", in_trace("db.artifact_by_tag"))).await;
+        assert_eq!(db.parent_span_id, core.span_id);
+
+        // Storage, on a blob read.
+        let layer = s.push_blob("p/app", b"traced bytes").await;
+        let (trace, parent) = (random_hex(32), random_hex(16));
+        let blob = format!("/v2/p/app/blobs/{layer}");
+        assert_eq!(traced_get(&s, &blob, &trace, &parent, true).await, 200);
+        let read = collector
+            .wait_for("from storage", |sp| {
+                hex(&sp.trace_id) == trace && sp.name == "Reader"
+            })
+            .await;
+        let driver = if s.bucket.is_some() {
+            "s3"
+        } else {
+            "filesystem"
+        };
+        assert_eq!(read.attr("storage.driver").as_deref(), Some(driver));
+
+        // The API's spans are named by their route; a failure's status is kept.
+        let (trace, parent) = (random_hex(32), random_hex(16));
+        let missing = "/api/v2.0/projects/nosuch";
+        assert_eq!(traced_get(&s, missing, &trace, &parent, true).await, 404);
+        let api = collector
+            .wait_for("for the API", |sp| {
+                hex(&sp.trace_id) == trace && sp.kind == 2
+            })
+            .await;
+        assert_eq!(api.name, "GET /api/v2.0/projects/{p}");
+        assert_eq!(
+            api.attr("http.response.status_code").as_deref(),
+            Some("404")
+        );
+
+        // A caller that did not sample its trace gets none from Berth.
+        let (unsampled, parent) = (random_hex(32), random_hex(16));
+        assert_eq!(traced_get(&s, path, &unsampled, &parent, false).await, 200);
+        let (trace, parent) = (random_hex(32), random_hex(16));
+        assert_eq!(traced_get(&s, path, &trace, &parent, true).await, 200);
+        collector
+            .wait_for("after the unsampled request", |sp| {
+                hex(&sp.trace_id) == trace
+            })
+            .await;
+        let leaked = collector
+            .spans()
+            .into_iter()
+            .any(|sp| hex(&sp.trace_id) == unsampled);
+        assert!(!leaked, "{backend}: an unsampled trace was exported");
+    }
+
+    // A ratio of 0 samples no new trace, and still follows callers'.
+    let s = Server::start_with(
+        "sqlite",
+        None,
+        &[
+            "--otlp-endpoint",
+            &collector.url,
+            "--otlp-sampling-ratio",
+            "0",
+        ],
+    )
+    .await;
+    let before = collector.spans().len();
+    let listed = s.get("/api/v2.0/projects").await;
+    assert_eq!(listed.status(), 200);
+    let (trace, parent) = (random_hex(32), random_hex(16));
+    assert_eq!(
+        traced_get(&s, "/api/v2.0/projects", &trace, &parent, true).await,
+        200
+    );
+    collector
+        .wait_for("from a sampled caller", |sp| {
+            hex(&sp.trace_id) == trace && sp.kind == 2
+        })
+        .await;
+    let new: Vec<_> = collector.spans().into_iter().skip(before).collect();
+    assert!(
+        new.iter().all(|sp| hex(&sp.trace_id) == trace),
+        "only the caller's trace: {new:?}"
+    );
 }

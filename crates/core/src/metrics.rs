@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use berth_db::metrics::ProjectFigures;
+/// Storage actions timed (`registry_storage_action_seconds`), for `/metrics`.
+pub use berth_storage::metrics::gather as storage_actions;
 
 /// How long a snapshot is served before it is read again.
 const FRESH: Duration = Duration::from_secs(10);

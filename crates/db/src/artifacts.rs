@@ -28,6 +28,7 @@ impl ManifestRow {
 }
 
 /// A manifest in a repository, by digest.
+#[tracing::instrument(level = "debug", name = "db.artifact_by_digest", skip_all)]
 pub async fn by_digest<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository: &str,
@@ -46,6 +47,7 @@ pub async fn by_digest<'e>(
 }
 
 /// A manifest in a repository, by tag.
+#[tracing::instrument(level = "debug", name = "db.artifact_by_tag", skip_all)]
 pub async fn by_tag<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository: &str,

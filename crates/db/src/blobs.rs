@@ -44,6 +44,7 @@ pub async fn link<'e>(
 }
 
 /// The size of a blob if it is linked to the named repository.
+#[tracing::instrument(level = "debug", name = "db.blob_linked_size", skip_all)]
 pub async fn linked_size<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository: &str,

@@ -277,6 +277,7 @@ impl Db {
     }
 
     /// Starts a write transaction.
+    #[tracing::instrument(level = "debug", name = "db.begin", skip_all)]
     pub async fn begin(&self) -> Result<Tx, DbError> {
         Ok(self.write.begin().await?)
     }
@@ -284,6 +285,7 @@ impl Db {
     /// Makes every write committed so far durable, through a power loss
     /// too: on SQLite one fsync of the log, shared by every caller waiting
     /// at the time; nothing on PostgreSQL, whose commits are durable.
+    #[tracing::instrument(level = "debug", name = "db.sync", skip_all)]
     pub async fn sync(&self) -> Result<(), DbError> {
         let Some(wal) = &self.wal else {
             return Ok(());
@@ -567,6 +569,7 @@ pub fn now_millis() -> i64 {
 }
 
 /// Commits a write transaction.
+#[tracing::instrument(level = "debug", name = "db.commit", skip_all)]
 pub async fn commit(tx: Tx) -> Result<(), DbError> {
     Ok(tx.commit().await?)
 }

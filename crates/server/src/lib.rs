@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod portal;
 pub mod session;
 pub mod token;
+pub mod traces;
 
 use axum::http::{HeaderName, Request};
 use axum::Router;
@@ -84,8 +85,14 @@ pub fn router(state: State) -> Router {
         .merge(api::oidc::router())
         .merge(portal::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), durable))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), read_only_guard))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), portal::styled_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            read_only_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            portal::styled_errors,
+        ))
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(axum::middleware::from_fn(envelopes))
@@ -93,14 +100,16 @@ pub fn router(state: State) -> Router {
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
-                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                        let id = req
-                            .headers()
-                            .get(&REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
-                    }),
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req
+                                .headers()
+                                .get(&REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            traces::request_span(req, id)
+                        })
+                        .on_response(traces::on_response),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )

@@ -113,9 +113,12 @@ pub async fn track(req: Request, next: Next) -> Response {
     // Distribution's names carry no operation: `/v2` skips the lookup.
     let operation = match (v2, req.extensions().get::<MatchedPath>()) {
         (true, _) => String::new(),
-        (false, Some(m)) => (OPERATIONS.get())
-            .and_then(|ops| ops.get(method.as_str())?.get(m.as_str()))
-            .map_or_else(|| m.as_str().to_string(), Clone::clone),
+        (false, Some(m)) => {
+            crate::traces::route(req.method(), m.as_str());
+            (OPERATIONS.get())
+                .and_then(|ops| ops.get(method.as_str())?.get(m.as_str()))
+                .map_or_else(|| m.as_str().to_string(), Clone::clone)
+        }
         (false, None) => "unmatched".to_string(),
     };
     let http = &*HTTP;
@@ -244,6 +247,7 @@ pub async fn render(state: &State) -> Response {
 
     let mut families = HTTP.registry.gather();
     families.extend(figures.gather());
+    families.extend(berth_core::metrics::storage_actions());
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::warn!(error = %e, "encoding metrics");

@@ -10,6 +10,7 @@
 //! built from anything but a parsed `Digest` or `Uuid`.
 
 mod fs;
+pub mod metrics;
 mod object;
 
 pub use fs::FsStore;
@@ -22,7 +23,10 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest as _, Sha256};
+use std::future::Future;
 use std::io;
+use std::time::Instant;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Errors from the blob store.
@@ -161,6 +165,15 @@ pub enum Store {
 }
 
 impl Store {
+    /// Runs a storage action in a span of its own and times it.
+    async fn action<T>(&self, name: &'static str, work: impl Future<Output = T>) -> T {
+        let span = tracing::debug_span!("storage", otel.name = name, storage.driver = self.kind());
+        let started = Instant::now();
+        let out = work.instrument(span).await;
+        metrics::observe(self.kind(), name, started.elapsed());
+        out
+    }
+
     /// What the store is, for logs and health ("filesystem", "s3" …).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -171,10 +184,13 @@ impl Store {
 
     /// Whether the store answers (lists its blobs' first key).
     pub async fn check(&self) -> Result<(), StorageError> {
-        match self {
-            Store::Fs(f) => f.check().await,
-            Store::Object(o) => o.check().await,
-        }
+        self.action("List", async {
+            match self {
+                Store::Fs(f) => f.check().await,
+                Store::Object(o) => o.check().await,
+            }
+        })
+        .await
     }
 
     /// Streams bytes `start..end` of a committed blob; None if it is not
@@ -185,10 +201,13 @@ impl Store {
         start: u64,
         end: u64,
     ) -> Result<Option<BlobStream>, StorageError> {
-        match self {
-            Store::Fs(f) => f.read(digest, start, end).await,
-            Store::Object(o) => o.read(digest, start, end).await,
-        }
+        self.action("Reader", async {
+            match self {
+                Store::Fs(f) => f.read(digest, start, end).await,
+                Store::Object(o) => o.read(digest, start, end).await,
+            }
+        })
+        .await
     }
 
     /// A committed blob of at most `max` bytes, read whole; None if it is
@@ -217,14 +236,14 @@ impl Store {
     pub async fn redirect(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
         match self {
             Store::Fs(_) => Ok(None),
-            Store::Object(o) => o.redirect(digest).await,
+            Store::Object(o) => self.action("RedirectURL", o.redirect(digest)).await,
         }
     }
 
     /// Starts an upload.
     pub async fn create_upload(&self, id: Uuid) -> Result<UploadState, StorageError> {
         match self {
-            Store::Fs(f) => f.create_upload(id).await,
+            Store::Fs(f) => self.action("Writer", f.create_upload(id)).await,
             Store::Object(_) => Ok(UploadState::default()),
         }
     }
@@ -238,7 +257,7 @@ impl Store {
     ) -> Result<UploadState, StorageError> {
         let state = saved.and_then(UploadState::from_bytes);
         match self {
-            Store::Fs(f) => f.resume_upload(id, state).await,
+            Store::Fs(f) => self.action("Stat", f.resume_upload(id, state)).await,
             Store::Object(_) => state.ok_or_else(|| {
                 StorageError::Io(io::Error::new(io::ErrorKind::NotFound, "upload state lost"))
             }),
@@ -260,19 +279,25 @@ impl Store {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        match self {
-            Store::Fs(f) => f.append(id, state, body, limit).await,
-            Store::Object(o) => o.append(id, state, body, limit, checkpoint).await,
-        }
+        self.action("Writer", async {
+            match self {
+                Store::Fs(f) => f.append(id, state, body, limit).await,
+                Store::Object(o) => o.append(id, state, body, limit, checkpoint).await,
+            }
+        })
+        .await
     }
 
     /// Makes an upload's bytes whole and durable before it is placed (an
     /// fsync; an object store's parts joined). May be called again.
     pub async fn seal(&self, id: Uuid, state: &UploadState) -> Result<(), StorageError> {
-        match self {
-            Store::Fs(f) => f.sync_upload(id).await,
-            Store::Object(o) => o.seal(id, state).await,
-        }
+        self.action("Commit", async {
+            match self {
+                Store::Fs(f) => f.sync_upload(id).await,
+                Store::Object(o) => o.seal(id, state).await,
+            }
+        })
+        .await
     }
 
     /// Puts a sealed upload at its content address. Called while the
@@ -284,10 +309,13 @@ impl Store {
         state: &UploadState,
         digest: &Digest,
     ) -> Result<(), StorageError> {
-        match self {
-            Store::Fs(f) => f.place(id, digest).await,
-            Store::Object(o) => o.place(id, state, digest).await,
-        }
+        self.action("Move", async {
+            match self {
+                Store::Fs(f) => f.place(id, digest).await,
+                Store::Object(o) => o.place(id, state, digest).await,
+            }
+        })
+        .await
     }
 
     /// Removes what an upload left (its file, parts and pieces); missing
@@ -297,34 +325,46 @@ impl Store {
         id: Uuid,
         state: Option<&UploadState>,
     ) -> Result<(), StorageError> {
-        match self {
-            Store::Fs(f) => f.delete_upload(id).await,
-            Store::Object(o) => o.delete_upload(id, state).await,
-        }
+        self.action("Delete", async {
+            match self {
+                Store::Fs(f) => f.delete_upload(id).await,
+                Store::Object(o) => o.delete_upload(id, state).await,
+            }
+        })
+        .await
     }
 
     /// Uploads nothing was written to for `age`.
     pub async fn old_uploads(&self, age: std::time::Duration) -> Result<Vec<Uuid>, StorageError> {
-        match self {
-            Store::Fs(f) => f.old_uploads(age).await,
-            Store::Object(o) => o.old_uploads(age).await,
-        }
+        self.action("List", async {
+            match self {
+                Store::Fs(f) => f.old_uploads(age).await,
+                Store::Object(o) => o.old_uploads(age).await,
+            }
+        })
+        .await
     }
 
     /// Deletes committed blobs; missing ones are fine.
     pub async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError> {
-        match self {
-            Store::Fs(f) => f.delete_blobs(digests).await,
-            Store::Object(o) => o.delete_blobs(digests).await,
-        }
+        self.action("Delete", async {
+            match self {
+                Store::Fs(f) => f.delete_blobs(digests).await,
+                Store::Object(o) => o.delete_blobs(digests).await,
+            }
+        })
+        .await
     }
 
     /// Every committed blob in the store.
     pub async fn list_blobs(&self) -> Result<Vec<Digest>, StorageError> {
-        match self {
-            Store::Fs(f) => f.list_blobs().await,
-            Store::Object(o) => o.list_blobs().await,
-        }
+        self.action("Walk", async {
+            match self {
+                Store::Fs(f) => f.list_blobs().await,
+                Store::Object(o) => o.list_blobs().await,
+            }
+        })
+        .await
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod balancer;
 pub mod ldap;
 pub mod oidc;
+pub mod otlp;
 pub mod registry;
 pub mod webhook;
 
@@ -726,7 +727,9 @@ pub fn serve(data_dir: &std::path::Path) -> Command {
     let mut cmd = berth();
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
         .arg("--data-dir")
-        .arg(data_dir);
+        .arg(data_dir)
+        // Traces, where a test asks for them, are sent within 0.2 s.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200");
     cmd
 }
 

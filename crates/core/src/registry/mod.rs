@@ -144,6 +144,7 @@ impl Registry {
     }
 
     /// A blob served over `/v2`, once the policies allow the pull.
+    #[tracing::instrument(level = "debug", name = "registry.serve_blob", skip_all)]
     pub async fn serve_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Blob> {
         let blob = self.blob(repo, digest).await?;
         self.policies
@@ -210,6 +211,7 @@ impl Registry {
     }
 
     /// Unlinks a blob from a repository (storage is reclaimed by GC).
+    #[tracing::instrument(level = "debug", name = "registry.delete_blob", skip_all)]
     pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
         let mut tx = self.db.begin().await?;
         if !blobs::unlink(&mut *tx, repo.as_str(), &digest.to_string()).await? {
@@ -220,6 +222,7 @@ impl Registry {
     }
 
     /// Links a blob from `from` into `repo`; false if `from` does not have it.
+    #[tracing::instrument(level = "debug", name = "registry.mount_blob", skip_all)]
     pub async fn mount_blob(
         &self,
         repo: &RepositoryName,
@@ -251,6 +254,7 @@ impl Registry {
     // ----- uploads -----
 
     /// Opens an upload session recorded in the database.
+    #[tracing::instrument(level = "debug", name = "registry.start_upload", skip_all)]
     pub async fn start_upload(&self, repo: &RepositoryName) -> Result<Uuid> {
         let id = Uuid::new_v4();
         let state = self.store.create_upload(id).await?;
@@ -266,6 +270,7 @@ impl Registry {
     }
 
     /// Pushes a whole blob in one request (POST with `?digest=`).
+    #[tracing::instrument(level = "debug", name = "registry.upload_monolithic", skip_all)]
     pub async fn upload_monolithic<S: BodyStream>(
         &self,
         (repo, operator): (&RepositoryName, &str),
@@ -307,6 +312,7 @@ impl Registry {
     }
 
     /// Appends a chunk (PATCH). `range` is the optional `Content-Range`.
+    #[tracing::instrument(level = "debug", name = "registry.upload_chunk", skip_all)]
     pub async fn upload_chunk<S: BodyStream>(
         &self,
         repo: &RepositoryName,
@@ -337,6 +343,7 @@ impl Registry {
     }
 
     /// Closes an upload (PUT with `?digest=`), with an optional last chunk.
+    #[tracing::instrument(level = "debug", name = "registry.finish_upload", skip_all)]
     pub async fn finish_upload<S: BodyStream>(
         &self,
         (repo, operator): (&RepositoryName, &str),
@@ -384,6 +391,7 @@ impl Registry {
     }
 
     /// Cancels an upload session.
+    #[tracing::instrument(level = "debug", name = "registry.cancel_upload", skip_all)]
     pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<()> {
         let (id, slot) = self.session(repo, id).await?;
         let _serial = slot.lock().await;
@@ -511,6 +519,7 @@ impl Registry {
     // ----- manifests -----
 
     /// Stores a manifest under a tag or digest, plus any extra tags (`?tag=`).
+    #[tracing::instrument(level = "debug", name = "registry.put_manifest", skip_all)]
     pub async fn put_manifest(
         &self,
         repo: &RepositoryName,
@@ -757,6 +766,7 @@ impl Registry {
     }
 
     /// A manifest served over `/v2`, once the policies allow the pull.
+    #[tracing::instrument(level = "debug", name = "registry.serve_manifest", skip_all)]
     pub async fn serve_manifest(
         &self,
         repo: &RepositoryName,
@@ -822,6 +832,7 @@ impl Registry {
     }
 
     /// Deletes a tag, or a manifest by digest (with its tags).
+    #[tracing::instrument(level = "debug", name = "registry.delete_manifest", skip_all)]
     pub async fn delete_manifest(
         &self,
         repo: &RepositoryName,
@@ -870,6 +881,7 @@ impl Registry {
 
     /// Adds a tag to a stored artifact of the repository; false if the
     /// repository has the tag already.
+    #[tracing::instrument(level = "debug", name = "registry.add_tag", skip_all)]
     pub async fn add_tag(
         &self,
         repo: &RepositoryName,
@@ -898,6 +910,7 @@ impl Registry {
     }
 
     /// Removes a tag; false if the repository has no such tag.
+    #[tracing::instrument(level = "debug", name = "registry.delete_tag", skip_all)]
     pub async fn delete_tag(
         &self,
         repo: &RepositoryName,
@@ -921,6 +934,7 @@ impl Registry {
     /// Deletes a repository with its artifacts and tags; each artifact's
     /// deletion is an event, as if it had been deleted on its own. False if
     /// there was no such repository.
+    #[tracing::instrument(level = "debug", name = "registry.delete_repository", skip_all)]
     pub async fn delete_repository(&self, repo: &RepositoryName, operator: &str) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let write = Write::DeleteRepository { repo };
@@ -957,6 +971,7 @@ impl Registry {
     // ----- listings -----
 
     /// One page of a repository's tags, and whether more follow.
+    #[tracing::instrument(level = "debug", name = "registry.tags", skip_all)]
     pub async fn tags(
         &self,
         repo: &RepositoryName,
@@ -972,6 +987,7 @@ impl Registry {
     }
 
     /// One page of the catalog, and whether more follow.
+    #[tracing::instrument(level = "debug", name = "registry.catalog", skip_all)]
     pub async fn catalog(&self, n: Option<i64>, last: Option<&str>) -> Result<(Vec<String>, bool)> {
         let limit = page_limit(n);
         let mut page =
@@ -980,6 +996,7 @@ impl Registry {
     }
 
     /// Manifests in the repository whose subject is `digest`.
+    #[tracing::instrument(level = "debug", name = "registry.referrers", skip_all)]
     pub async fn referrers(
         &self,
         repo: &RepositoryName,

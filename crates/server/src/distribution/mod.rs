@@ -38,6 +38,20 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The endpoint's route template, as the distribution spec writes it.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Endpoint::Base => "/v2/",
+            Endpoint::Catalog => "/v2/_catalog",
+            Endpoint::Tags(_) => "/v2/{name}/tags/list",
+            Endpoint::Manifest(..) => "/v2/{name}/manifests/{reference}",
+            Endpoint::Blob(..) => "/v2/{name}/blobs/{digest}",
+            Endpoint::UploadStart(_) => "/v2/{name}/blobs/uploads/",
+            Endpoint::Upload(..) => "/v2/{name}/blobs/uploads/{reference}",
+            Endpoint::Referrers(..) => "/v2/{name}/referrers/{digest}",
+        }
+    }
+
     /// Parses the path after `/v2/`.
     pub fn parse(rest: &str) -> Result<Endpoint, OciError> {
         if rest.is_empty() {
@@ -122,6 +136,7 @@ async fn route(state: State, req: Request<Body>) -> Result<Response, OciError> {
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let endpoint = Endpoint::parse(rest)?;
     let method = req.method().clone();
+    crate::traces::route(&method, endpoint.template());
     if !supported(&endpoint, &method) {
         return Err(unsupported());
     }
