@@ -289,7 +289,9 @@ impl Store {
     }
 
     /// Makes an upload's bytes whole and durable before it is placed (an
-    /// fsync; an object store's parts joined). May be called again.
+    /// fsync; an object store's parts joined and the whole copied to its
+    /// content address, so `place` has only to confirm it). Called before
+    /// the blob's transaction; may be called again.
     pub async fn seal(&self, id: Uuid, state: &UploadState) -> Result<(), StorageError> {
         self.action("Commit", async {
             match self {

@@ -305,13 +305,30 @@ impl ObjectStore {
     }
 
     /// Joins the parts, with the tail as the last, into `uploads/<id>/data`
-    /// (done already if that object has the upload's length).
+    /// (done already if that object has the upload's length), then copies
+    /// the upload to its content address: the copy (seconds for a large
+    /// blob) is made before the caller's transaction, and `place` inside
+    /// it only confirms the bytes are still there.
     pub async fn seal(&self, id: Uuid, state: &UploadState) -> Result<(), StorageError> {
+        self.join_parts(id, state).await?;
+        let to = self.blob_key(&state.digest());
+        if !self.holds(&to, state.len()).await {
+            self.copy_upload(id, state, &to).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `key` holds an object of `size` bytes.
+    async fn holds(&self, key: &Path, size: u64) -> bool {
+        (self.store.head(key).await).is_ok_and(|m| m.size == size)
+    }
+
+    async fn join_parts(&self, id: Uuid, state: &UploadState) -> Result<(), StorageError> {
         let Some(upload) = &state.multipart else {
             return Ok(());
         };
         let key = self.upload_key(id, "data");
-        if (self.store.head(&key).await).is_ok_and(|m| m.size == state.len()) {
+        if self.holds(&key, state.len()).await {
             return Ok(());
         }
         let mut parts: Vec<PartId> = (state.parts.iter())
@@ -332,7 +349,9 @@ impl ObjectStore {
         Ok(())
     }
 
-    /// Copies a sealed upload to its content address.
+    /// Makes sure a sealed upload is at its content address: `seal` put it
+    /// there, but a collection of the same digest may have deleted it
+    /// since (before the caller's row held it), and then it is copied again.
     pub async fn place(
         &self,
         id: Uuid,
@@ -340,24 +359,37 @@ impl ObjectStore {
         digest: &Digest,
     ) -> Result<(), StorageError> {
         let to = self.blob_key(digest);
+        if self.holds(&to, state.len()).await {
+            return Ok(());
+        }
+        self.copy_upload(id, state, &to).await
+    }
+
+    /// Copies a joined upload to `to`.
+    async fn copy_upload(
+        &self,
+        id: Uuid,
+        state: &UploadState,
+        to: &Path,
+    ) -> Result<(), StorageError> {
         let from = match (&state.multipart, &state.tail) {
             (Some(_), _) => self.upload_key(id, "data"),
             (None, Some((name, _))) => self.upload_key(id, name),
             (None, None) => {
-                self.store.put(&to, PutPayload::default()).await?;
+                self.store.put(to, PutPayload::default()).await?;
                 return Ok(());
             }
         };
         if self.kind == "s3" && state.len() > S3_COPY_LIMIT {
             let mut source = self.store.get(&from).await?.into_stream();
-            let mut out = WriteMultipart::new(self.store.put_multipart(&to).await?);
+            let mut out = WriteMultipart::new(self.store.put_multipart(to).await?);
             while let Some(chunk) = source.next().await {
                 out.write(&chunk?);
                 out.wait_for_capacity(4).await?;
             }
             out.finish().await?;
         } else {
-            self.store.copy(&from, &to).await?;
+            self.store.copy(&from, to).await?;
         }
         Ok(())
     }
