@@ -20,13 +20,13 @@ struct Args {
     #[arg(long)]
     berth: String,
     /// Berth's process id (for peak RSS)
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     berth_pid: u32,
     /// Distribution's base URL
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     dist: String,
     /// Distribution's process id
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     dist_pid: u32,
     /// A Distribution pull-through cache (`proxy.remoteurl`) of `--dist`
     #[arg(long)]
@@ -39,8 +39,13 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     runs: usize,
     /// A directory on the registries' disk, for the write+fsync ceiling
-    #[arg(long)]
+    #[arg(long, default_value = ".")]
     scratch: PathBuf,
+    /// Only manifest GETs, through each of these `name=URL`s of one
+    /// Berth deployment in turn (bench/replicas.sh: one replica, nginx in
+    /// front of it, nginx in front of three); the first is `--berth`
+    #[arg(long, value_delimiter = ',')]
+    replica_reads: Vec<String>,
     /// Scale every size and count down by this factor (for a quick smoke run)
     #[arg(long, default_value_t = 1)]
     scale: usize,
@@ -141,6 +146,9 @@ struct Target {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if !args.replica_reads.is_empty() {
+        return replica_reads(&args).await;
+    }
     let client = || Client::builder().pool_max_idle_per_host(64).build();
     let mut targets = [
         Target {
@@ -425,6 +433,61 @@ async fn main() -> Result<()> {
                 percentile(ms, 0.95),
             );
         }
+    }
+    Ok(())
+}
+
+/// Manifest GETs by tag, c=32, through each entrance to one deployment
+/// of replicas, taking turns in a rotating order over `--runs` rounds.
+async fn replica_reads(args: &Args) -> Result<()> {
+    let (user, password) = (args.berth_creds.as_deref())
+        .and_then(|c| c.split_once(':'))
+        .context("--berth-creds")?;
+    let entrances: Vec<(&str, &str)> = (args.replica_reads.iter())
+        .map(|e| e.split_once('=').context("--replica-reads takes name=URL"))
+        .collect::<Result<_>>()?;
+    let repo = "bench/replicas";
+    let pusher = berth_pusher(&args.berth, user, password, repo, 32).await?;
+    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux"}"#);
+    let layer = Bytes::from(random(1024, 13));
+    let manifest = pusher.reg.push_image_blobs(repo, config, layer).await?;
+    (pusher.reg)
+        .push_manifest(repo, "latest", OCI_MANIFEST, manifest)
+        .await?;
+    let mut readers = Vec::new();
+    for (_, url) in &entrances {
+        readers.push(berth_pusher(url, user, password, repo, 32).await?);
+    }
+    let requests = 20_000 / args.scale.max(1);
+    let mut rps = vec![Vec::new(); entrances.len()];
+    let mut p99 = vec![Vec::new(); entrances.len()];
+    for round in 0..args.runs {
+        for k in 0..entrances.len() {
+            let i = (round + k) % entrances.len();
+            let t = &readers[i];
+            let url = format!("{}/v2/{repo}/manifests/latest", t.reg.url);
+            let (r, p) = hammer(t, 32, requests, &url, false).await?;
+            eprintln!(
+                "round {} {}: {r:.0} req/s, p99 {p:.1} ms",
+                round + 1,
+                entrances[i].0
+            );
+            rps[i].push(r);
+            p99[i].push(p);
+        }
+    }
+    println!(
+        "\n| manifest GET by tag c=32, through | req/s (rounds) | p99 ms | of {} |",
+        entrances[0].0
+    );
+    println!("|---|---|---|---|");
+    for (i, (name, _)) in entrances.iter().enumerate() {
+        println!(
+            "| {name} | {} | {:.1} | {:.2}x |",
+            fmt_rounds(&rps[i]),
+            mean(&p99[i]),
+            mean(&rps[i]) / mean(&rps[0])
+        );
     }
     Ok(())
 }
