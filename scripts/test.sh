@@ -15,7 +15,8 @@ missing=()
 # the scanner's tests build an rpm database with rpm and a Go program with Go;
 # replication's talk to CNCF Distribution (Debian's docker-registry); LDAP's
 # to OpenLDAP (slapd, with ldap-utils to load it); OpenID Connect's to the
-# npm oidc-provider package, run by Node; replicas sit behind nginx.
+# npm oidc-provider package, run by Node; replicas sit behind nginx; az://
+# storage talks to the npm azurite package.
 for tool in skopeo umoci curl openssl psql chromium chromedriver rpmbuild go docker-registry slapd ldapadd node npm nginx; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
@@ -44,6 +45,11 @@ oidc_dir=target/oidc-provider
 if [ ! -d "$oidc_dir/node_modules/oidc-provider" ]; then
   log "installing oidc-provider (npm)"
   npm install --silent --no-audit --no-fund --prefix "$oidc_dir" oidc-provider@9 >/dev/null
+fi
+azurite_dir=target/azurite
+if [ ! -x "$azurite_dir/node_modules/.bin/azurite-blob" ]; then
+  log "installing azurite (npm), an Azure Blob Storage server"
+  npm install --silent --no-audit --no-fund --prefix "$azurite_dir" azurite@3 >/dev/null
 fi
 python3 -c 'import oras' 2>/dev/null || { log "installing oras (PyPI)"; python3 -m pip install -q oras; }
 python3 -c 'import harborapi' 2>/dev/null || { log "installing harborapi (PyPI)"; python3 -m pip install -q harborapi; }

@@ -6,6 +6,7 @@
 // A harness fails the test that uses it by panicking, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod azurite;
 pub mod balancer;
 pub mod ldap;
 pub mod oidc;
