@@ -337,7 +337,7 @@ impl Projects {
         &self,
         name: &str,
     ) -> CoreResult<Option<(ProjectRef, Option<i64>)>> {
-        Ok(projects::auth_ref(self.db.reader(), name).await?.map(|p| {
+        Ok(self.settings.auth_ref(name).await?.map(|p| {
             let r = ProjectRef {
                 id: p.id,
                 public: p.public,
