@@ -3,9 +3,9 @@
 //! raw path. Off unless an OTLP endpoint is configured; then the spans of
 //! core, storage and the database open inside it.
 
-use axum::http::{HeaderMap, Method, Request, Response};
-use opentelemetry::propagation::Extractor;
+use axum::http::{Method, Request, Response};
 use opentelemetry::trace::TraceContextExt;
+use opentelemetry_http::HeaderExtractor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tower_http::trace::{DefaultOnResponse, OnResponse};
@@ -22,18 +22,6 @@ pub fn enable() {
 
 fn on() -> bool {
     ON.load(Ordering::Relaxed)
-}
-
-struct Headers<'a>(&'a HeaderMap);
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
 }
 
 /// The span of one request (`id` is its `X-Request-Id`).
@@ -54,8 +42,9 @@ pub fn request_span<B>(req: &Request<B>, id: &str) -> Span {
         http.route = Empty,
         http.response.status_code = Empty,
     );
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(req.headers())));
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(req.headers()))
+    });
     let _ = span.set_parent(parent);
     span
 }
