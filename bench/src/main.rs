@@ -103,6 +103,11 @@ const METRICS: &[Metric] = &[
         higher_is_better: true,
     },
     Metric {
+        name: "server CPU per GB pushed",
+        unit: "s",
+        higher_is_better: false,
+    },
+    Metric {
         name: "16 KiB blob pushes c=16",
         unit: "blobs/s",
         higher_is_better: true,
@@ -118,6 +123,11 @@ const METRICS: &[Metric] = &[
         higher_is_better: false,
     },
     Metric {
+        name: "manifest GET CPU per request",
+        unit: "µs",
+        higher_is_better: false,
+    },
+    Metric {
         name: "manifest HEAD by digest c=32",
         unit: "req/s",
         higher_is_better: true,
@@ -126,6 +136,11 @@ const METRICS: &[Metric] = &[
         name: "manifest HEAD by digest p99",
         unit: "ms",
         higher_is_better: false,
+    },
+    Metric {
+        name: "manifest pushes c=16",
+        unit: "manifests/s",
+        higher_is_better: true,
     },
     Metric {
         name: "list 2,000 tags",
@@ -1593,9 +1608,11 @@ async fn scenarios(
     // Digests are computed before the clock starts: only the server is timed.
     let big = Bytes::from(salted(big, run, t.name));
     let big_digest = digest(&big);
+    let cpu_before = cpu_millis(t.pid)?;
     let started = Instant::now();
     t.reg.push_blob(&repo, big.clone(), &big_digest).await?;
     out.insert("blob push 512 MiB", mb(big.len(), started.elapsed()));
+    let mut push_cpu = cpu_millis(t.pid)? - cpu_before;
 
     let started = Instant::now();
     let mut resp = t
@@ -1616,6 +1633,7 @@ async fn scenarios(
 
     let mid = salted(mid, run, t.name);
     let mid_digest = digest(&mid);
+    let cpu_before = cpu_millis(t.pid)?;
     let started = Instant::now();
     (t.reg)
         .push_chunked(&repo, &mid, &mid_digest, 8 * 1024 * 1024 / scale)
@@ -1624,6 +1642,10 @@ async fn scenarios(
         "chunked push 256 MiB / 8 MiB",
         mb(mid.len(), started.elapsed()),
     );
+    push_cpu += cpu_millis(t.pid)? - cpu_before;
+    // The server's own CPU seconds per 10^9 bytes over both pushes.
+    let pushed_gb = (big.len() + mid.len()) as f64 / 1e9;
+    out.insert("server CPU per GB pushed", push_cpu / 1000.0 / pushed_gb);
 
     let count = 500 / scale.min(10);
     let small: Vec<(Bytes, String)> = (0..count)
@@ -1657,9 +1679,15 @@ async fn scenarios(
 
     let requests = 20_000 / scale;
     let url = format!("{}/v2/{repo}/manifests/latest", t.reg.url);
+    let cpu_before = cpu_millis(t.pid)?;
     let (rps, p99) = hammer(t, 32, requests, &url, false).await?;
+    let cpu = cpu_millis(t.pid)? - cpu_before;
     out.insert("manifest GET by tag c=32", rps);
     out.insert("manifest GET by tag p99", p99);
+    out.insert(
+        "manifest GET CPU per request",
+        cpu * 1000.0 / requests as f64,
+    );
     let url = format!("{}/v2/{repo}/manifests/{md}", t.reg.url);
     let (rps, p99) = hammer(t, 32, requests, &url, true).await?;
     out.insert("manifest HEAD by digest c=32", rps);
@@ -1667,6 +1695,7 @@ async fn scenarios(
 
     let tags: Vec<String> = (0..2000 / scale).map(|i| format!("t{i:05}")).collect();
     let n_tags = tags.len();
+    let started = Instant::now();
     concurrently(16, tags, |tag| {
         let manifest = manifest.clone();
         let repo = &repo;
@@ -1677,6 +1706,10 @@ async fn scenarios(
         }
     })
     .await?;
+    out.insert(
+        "manifest pushes c=16",
+        n_tags as f64 / started.elapsed().as_secs_f64(),
+    );
     let lists = 50;
     let started = Instant::now();
     for _ in 0..lists {

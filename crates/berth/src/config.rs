@@ -86,6 +86,10 @@ pub struct ServeOptions {
     /// How long a lockout lasts, in seconds [default: 300]
     #[arg(long, env = "BERTH_LOGIN_LOCKOUT_SECONDS")]
     pub login_lockout_seconds: Option<u64>,
+    /// Memory for manifests kept to answer pulls by tag and digest without
+    /// a database read, in MiB; 0 keeps none [default: 8]
+    #[arg(long, env = "BERTH_MANIFEST_CACHE_MB")]
+    pub manifest_cache_mb: Option<usize>,
     /// Background job workers in this process [default: 10]
     #[arg(long, env = "BERTH_JOB_WORKERS")]
     pub job_workers: Option<usize>,
@@ -167,6 +171,8 @@ pub struct Config {
     pub token_expiry_minutes: i64,
     pub login_max_failures: u32,
     pub login_lockout: std::time::Duration,
+    /// Bytes of manifests kept for pulls.
+    pub manifest_cache_bytes: usize,
     pub jobs: berth_core::jobs::JobSettings,
     pub gc: berth_core::gc::GcSettings,
     /// `None`: from the open-file limit at start.
@@ -205,6 +211,7 @@ impl ServeOptions {
             otlp_sampling_ratio: self.otlp_sampling_ratio.or(other.otlp_sampling_ratio),
             token_expiry_minutes: self.token_expiry_minutes.or(other.token_expiry_minutes),
             login_max_failures: self.login_max_failures.or(other.login_max_failures),
+            manifest_cache_mb: self.manifest_cache_mb.or(other.manifest_cache_mb),
             login_lockout_seconds: self.login_lockout_seconds.or(other.login_lockout_seconds),
             job_workers: self.job_workers.or(other.job_workers),
             job_lease_seconds: self.job_lease_seconds.or(other.job_lease_seconds),
@@ -312,6 +319,7 @@ impl ServeOptions {
             json_logs,
             token_expiry_minutes: o.token_expiry_minutes.unwrap_or(30).max(1),
             login_max_failures: o.login_max_failures.unwrap_or(10).max(1),
+            manifest_cache_bytes: o.manifest_cache_mb.unwrap_or(8).saturating_mul(1 << 20),
             login_lockout: std::time::Duration::from_secs(o.login_lockout_seconds.unwrap_or(300)),
             jobs: berth_core::jobs::JobSettings {
                 workers: o.job_workers.unwrap_or(10).clamp(1, 100),

@@ -12,6 +12,7 @@ use berth_core::notify::trail::Trail;
 use berth_core::notify::webhooks::Webhooks;
 use berth_core::policy::{Chain, Inputs, ProjectSettings, ScanVerdicts};
 use berth_core::proxy::ProxyCache;
+use berth_core::registry::ManifestCache;
 use berth_core::replication::flow::{Replication, ReplicationDeps};
 use berth_core::replication::registries::Registries;
 use berth_core::scan::{RegistryUrls, ScanDeps};
@@ -393,7 +394,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|(c, k)| tls_config(c, k))
         .transpose()?;
     let jobs = Jobs::new(db.clone(), config.jobs);
-    let gc = Gc::new(db.clone(), store.clone(), jobs.clone(), config.gc);
+    let manifests = ManifestCache::new(config.manifest_cache_bytes);
+    let gc = Gc::new(
+        db.clone(),
+        store.clone(),
+        jobs.clone(),
+        config.gc,
+        manifests.clone(),
+    );
     let audit = Audit::new(
         db.clone(),
         configurations.clone(),
@@ -424,6 +432,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         events.clone(),
         chain,
         trail,
+        manifests,
     ));
     let artifacts = Artifacts::new(db.clone(), projects.clone());
     let tokens = Arc::new(tokens);

@@ -777,3 +777,89 @@ async fn tags_and_catalog_paginate() {
         assert_eq!(cat["repositories"], json!(["p/tags", "q/c3"]));
     }
 }
+
+/// What a GET of a manifest answers: its digest, or the status and error code.
+async fn served(s: &Server, repo: &str, reference: &str) -> Result<String, (u16, String)> {
+    let path = format!("/v2/{repo}/manifests/{reference}");
+    let head = s.head(&path).await.status().as_u16();
+    let r = s
+        .client
+        .get(s.u(&path))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(head, status, "HEAD and GET of {path} agree");
+    if status == 200 {
+        return Ok(header(&r, "docker-content-digest").to_string());
+    }
+    let v: Value = r.json().await.unwrap();
+    Err((status, v["errors"][0]["code"].as_str().unwrap().to_string()))
+}
+
+/// A figure of the manifest cache from `/metrics` (hits, misses, bytes).
+async fn cache_figure(s: &Server, name: &str) -> f64 {
+    let text = s.get("/metrics").await.text().await.unwrap();
+    let line = (text.lines())
+        .find_map(|l| l.strip_prefix(&format!("berth_manifest_cache_{name} ")))
+        .unwrap_or_else(|| panic!("no berth_manifest_cache_{name} in:\n{text}"));
+    line.trim().parse().unwrap()
+}
+
+/// Pulls are answered from memory once read (the metrics count them), and
+/// each change this server makes is seen by the very next pull: a tag
+/// moved, a manifest deleted, a tag deleted, a repository deleted.
+#[tokio::test]
+async fn pulls_see_each_change_at_once() {
+    let unknown = |code: &str| Err((404, code.to_string()));
+    for (backend, url) in databases().await {
+        let s = Server::start_with(backend, url, &["--metrics"]).await;
+        let repo = "p/hot";
+        let (d1, _) = s.push_image(repo, "v1", "one").await;
+        for _ in 0..3 {
+            assert_eq!(served(&s, repo, "v1").await, Ok(d1.clone()));
+            assert_eq!(served(&s, repo, &d1).await, Ok(d1.clone()));
+        }
+        let hits = cache_figure(&s, "hits_total").await;
+        assert!(hits >= 8.0, "{backend}: {hits} pulls from memory");
+        assert!(cache_figure(&s, "bytes").await > 0.0);
+
+        let (d2, _) = s.push_image(repo, "v1", "two").await;
+        assert_eq!(served(&s, repo, "v1").await, Ok(d2.clone()), "{backend}");
+        assert_eq!(served(&s, repo, &d1).await, Ok(d1.clone()));
+        let r = s.delete(&format!("/v2/{repo}/manifests/{d1}")).await;
+        assert_eq!(r.status(), 202);
+        assert_eq!(served(&s, repo, &d1).await, unknown("MANIFEST_UNKNOWN"));
+
+        assert_eq!(served(&s, repo, &d2).await, Ok(d2.clone()));
+        let untag = format!("/projects/p/repositories/hot/artifacts/{d2}/tags/v1");
+        let r = s.api(Method::DELETE, &untag, ADMIN).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(served(&s, repo, "v1").await, unknown("MANIFEST_UNKNOWN"));
+        assert_eq!(served(&s, repo, &d2).await, Ok(d2.clone()));
+
+        let two = s.image(repo, "two").await;
+        assert_eq!(
+            s.put_manifest(repo, "v2", OCI_MANIFEST, &two)
+                .await
+                .status(),
+            201
+        );
+        assert_eq!(served(&s, repo, "v2").await, Ok(d2.clone()));
+        let r = s.api(Method::DELETE, "/projects/p/repositories/hot", ADMIN);
+        assert_eq!(r.send().await.unwrap().status(), 200);
+        assert_eq!(served(&s, repo, "v2").await, unknown("NAME_UNKNOWN"));
+        assert_eq!(served(&s, repo, &d2).await, unknown("NAME_UNKNOWN"));
+    }
+
+    // With no memory for it, every pull reads the database.
+    let s = Server::start_with("sqlite", None, &["--metrics", "--manifest-cache-mb", "0"]).await;
+    let (d, _) = s.push_image("p/cold", "v1", "cold").await;
+    for _ in 0..3 {
+        assert_eq!(served(&s, "p/cold", "v1").await, Ok(d.clone()));
+    }
+    assert_eq!(cache_figure(&s, "hits_total").await, 0.0);
+    assert!(cache_figure(&s, "misses_total").await >= 6.0);
+    assert_eq!(cache_figure(&s, "bytes").await, 0.0);
+}

@@ -135,6 +135,9 @@ async fn collects_garbage_and_keeps_what_is_referenced() {
             assert!(s.stored_blob(d).await.is_some());
         }
 
+        // Pulled right before the collection: what the server keeps in
+        // memory for pulls must not outlive the artifact.
+        pull_exact(&s, "p/app", &ud, &untagged).await;
         let id = s
             .start_gc(json!({"delete_untagged": true, "time_window": 0, "workers": 3}))
             .await;

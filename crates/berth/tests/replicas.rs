@@ -14,9 +14,10 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// How long another replica may act on an old setting (the settings are
-/// re-read every second; the bound the documentation states is 2 s).
-const SETTINGS_STALENESS: Duration = Duration::from_secs(2);
+/// How long another replica may act on an old setting or serve a moved
+/// tag's old manifest (settings are re-read every second; the bound the
+/// documentation states is 2 s).
+const STALENESS: Duration = Duration::from_secs(2);
 
 /// Three replicas (the first made the database) and the balancer before them.
 async fn cluster(url: Option<String>) -> (Vec<Server>, Balancer) {
@@ -146,11 +147,11 @@ async fn three_replicas_behind_a_balancer_are_one_registry() {
             assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
             break;
         }
-        assert!(changed.elapsed() < SETTINGS_STALENESS, "c still writable");
+        assert!(changed.elapsed() < STALENESS, "c still writable");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(read_only(false).await.unwrap().status(), 200);
-    tokio::time::sleep(SETTINGS_STALENESS).await;
+    tokio::time::sleep(STALENESS).await;
 
     // Pulls through the balancer land on every replica; each counts them
     // and the audit log (read on one) has every one.
@@ -179,6 +180,26 @@ async fn three_replicas_behind_a_balancer_are_one_registry() {
         }
         assert!(Instant::now() < deadline, "{pulls} pulls audited; {repo}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A tag moved on one replica is served by another within the bound,
+    // though that one keeps the manifest it served in memory for pulls.
+    let served = |s: &Server| {
+        let r = s.client.get(s.u("/v2/p/moved/manifests/v1"));
+        async move {
+            let r = r.header("accept", OCI_MANIFEST).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            header(&r, "docker-content-digest").to_string()
+        }
+    };
+    let (old, _) = a.push_image("p/moved", "v1", "old").await;
+    assert_eq!(served(b).await, old);
+    assert_eq!(served(b).await, old);
+    let (new, _) = a.push_image("p/moved", "v1", "new").await;
+    let moved = Instant::now();
+    while served(b).await != new {
+        assert!(moved.elapsed() < STALENESS, "b still serves the old v1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // Collections on one replica while another pushes images that reuse

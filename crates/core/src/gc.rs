@@ -20,6 +20,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::jobs::{JobContext, JobParams, JobResult, Jobs, Vendor};
+use crate::registry::ManifestCache;
 use berth_db::jobs as jobrows;
 use berth_db::{artifacts, blobs, now_millis, quotas, uploads, Db};
 use berth_oci::Digest;
@@ -97,6 +98,8 @@ struct Inner {
     db: Db,
     store: Store,
     settings: GcSettings,
+    /// Forgets the repositories whose untagged artifacts it deletes.
+    manifests: ManifestCache,
 }
 
 /// The garbage collection service.
@@ -107,11 +110,18 @@ pub struct Gc {
 
 impl Gc {
     /// The service; registers its job with `jobs`.
-    pub fn new(db: Db, store: Store, jobs: Jobs, settings: GcSettings) -> Self {
+    pub fn new(
+        db: Db,
+        store: Store,
+        jobs: Jobs,
+        settings: GcSettings,
+        manifests: ManifestCache,
+    ) -> Self {
         let inner = Arc::new(Inner {
             db,
             store,
             settings,
+            manifests,
         });
         jobs.register_on(
             VENDOR,
@@ -241,6 +251,7 @@ impl Inner {
                     artifacts::delete(&mut *tx, *id).await?;
                     quotas::release(&mut tx, project, &used).await?;
                     berth_db::commit(tx).await?;
+                    self.manifests.forget(repo);
                     deleted += 1;
                     ctx.log(format!("deleted untagged {repo}@{digest}"));
                 }

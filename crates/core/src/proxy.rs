@@ -135,7 +135,7 @@ impl ProxyCache {
         };
         let served = |m: berth_db::artifacts::ManifestRow| Served {
             media_type: m.media_type,
-            bytes: Bytes::from(m.manifest),
+            bytes: m.manifest,
             digest: m.digest,
         };
         // A digest names the same bytes here and upstream.

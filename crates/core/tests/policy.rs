@@ -141,7 +141,8 @@ async fn every_write_and_pull_passes_the_chain() {
             denied_blob: denied_blob.clone(),
             committed: committed.clone(),
         });
-        let r = Registry::new(db, store, events, chain, Trail::new());
+        let cache = berth_core::registry::ManifestCache::new(1 << 20);
+        let r = Registry::new(db, store, events, chain, Trail::new(), cache);
         let repo = RepositoryName::parse("p/app").unwrap();
         let tag = |t: &str| Reference::Tag(Tag::parse(t).unwrap());
 

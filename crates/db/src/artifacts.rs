@@ -2,6 +2,7 @@
 
 use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
+use bytes::Bytes;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -12,7 +13,7 @@ pub struct ManifestRow {
     pub repository_id: i64,
     pub digest: String,
     pub media_type: String,
-    pub manifest: Vec<u8>,
+    pub manifest: Bytes,
 }
 
 impl ManifestRow {
@@ -21,7 +22,7 @@ impl ManifestRow {
             id: r.try_get(0)?,
             digest: r.try_get(1)?,
             media_type: r.try_get(2)?,
-            manifest: r.try_get(3)?,
+            manifest: Bytes::from(r.try_get::<Vec<u8>, _>(3)?),
             repository_id: r.try_get(4)?,
         })
     }

@@ -10,8 +10,8 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
@@ -244,6 +244,27 @@ pub async fn render(state: &State) -> Response {
     let health = Gauge::new("harbor_health", "Running status of Harbor");
     let health = registered(&figures, health.unwrap_or_else(|_| unreachable!()));
     health.set(f64::from(u8::from(healthy)));
+
+    let cache = state.registry.manifest_cache().stats();
+    let kept = Gauge::new(
+        "berth_manifest_cache_bytes",
+        "Bytes of manifests kept in memory for pulls",
+    );
+    registered(&figures, kept.unwrap_or_else(|_| unreachable!())).set(cache.bytes as f64);
+    let served = |name: &str, help: &str, n: u64| {
+        let c = IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("valid metric"));
+        registered(&figures, c).inc_by(n);
+    };
+    served(
+        "berth_manifest_cache_hits_total",
+        "Manifest pulls answered from memory",
+        cache.hits,
+    );
+    served(
+        "berth_manifest_cache_misses_total",
+        "Manifest pulls that read the database",
+        cache.misses,
+    );
 
     let mut families = HTTP.registry.gather();
     families.extend(figures.gather());

@@ -21,6 +21,7 @@ mod settings;
 mod vulnerability;
 
 pub use settings::ProjectSettings;
+pub(crate) use settings::FRESH_FOR;
 pub use vulnerability::ScanVerdicts;
 
 use crate::configurations::Configurations;

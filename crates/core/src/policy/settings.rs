@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a project's metadata read here is trusted.
-pub(super) const FRESH_FOR: Duration = Duration::from_secs(2);
+pub(crate) const FRESH_FOR: Duration = Duration::from_secs(2);
 
 /// A project's metadata: key to value.
 pub type Metadata = Arc<BTreeMap<String, String>>;

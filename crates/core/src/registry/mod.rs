@@ -1,5 +1,6 @@
 //! The registry engine: blob uploads and mounts, manifests, tags, referrers.
 
+mod cache;
 pub mod error;
 
 use crate::notify::events::{Artifact, Event, Events};
@@ -15,6 +16,7 @@ use berth_oci::{
 };
 use berth_storage::{BlobStream, Checkpoint, StorageError, Store, UploadState};
 use bytes::Bytes;
+pub use cache::{CacheStats, ManifestCache};
 pub use error::RegistryError;
 use futures_util::future::BoxFuture;
 use futures_util::Stream;
@@ -104,13 +106,22 @@ pub struct Registry {
     events: Events,
     policies: Chain,
     trail: Trail,
+    manifests: ManifestCache,
 }
 
 impl Registry {
     /// Builds the engine on a database and a blob store; it tells `events`
     /// of pushes, pulls and deletes, and every write and pull passes
-    /// `policies`; it records each change and pull on `trail`.
-    pub fn new(db: Db, store: Store, events: Events, policies: Chain, trail: Trail) -> Self {
+    /// `policies`; it records each change and pull on `trail`. Pulls
+    /// read manifests through `manifests`.
+    pub fn new(
+        db: Db,
+        store: Store,
+        events: Events,
+        policies: Chain,
+        trail: Trail,
+        manifests: ManifestCache,
+    ) -> Self {
         Registry {
             db,
             store,
@@ -119,7 +130,13 @@ impl Registry {
             events,
             policies,
             trail,
+            manifests,
         }
+    }
+
+    /// The manifests kept for pulls.
+    pub fn manifest_cache(&self) -> &ManifestCache {
+        &self.manifests
     }
 
     /// The database (for health checks, and the services beside it).
@@ -633,6 +650,7 @@ impl Registry {
         });
         let staged = self.events.stage(&mut tx, event).await?;
         berth_db::commit(tx).await?;
+        self.manifests.forget(repo.as_str());
         staged.committed();
         self.policies.after_write(&write, passed).await;
         let pushed = Target::Artifact(repo, &reference.to_string());
@@ -772,8 +790,13 @@ impl Registry {
         repo: &RepositoryName,
         reference: &Reference,
         puller: Puller,
-    ) -> Result<ManifestRow> {
-        let row = self.get_manifest(repo, reference).await?;
+    ) -> Result<Arc<ManifestRow>> {
+        let read = self.read_manifest(repo, reference);
+        let key = reference.to_string();
+        let row = match self.manifests.get(repo.as_str(), &key, read).await? {
+            Some(row) => row,
+            None => return Err(self.missing_manifest(repo).await),
+        };
         self.policies
             .check_pull(&Read::Manifest {
                 repo,
@@ -809,17 +832,21 @@ impl Registry {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<ManifestRow> {
-        let row = match reference {
-            Reference::Tag(t) => {
-                artifacts::by_tag(self.db.reader(), repo.as_str(), t.as_str()).await?
-            }
-            Reference::Digest(d) => {
-                artifacts::by_digest(self.db.reader(), repo.as_str(), &d.to_string()).await?
-            }
-        };
-        match row {
+        match self.read_manifest(repo, reference).await? {
             Some(r) => Ok(r),
             None => Err(self.missing_manifest(repo).await),
+        }
+    }
+
+    async fn read_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<ManifestRow>, berth_db::DbError> {
+        let pool = self.db.reader();
+        match reference {
+            Reference::Tag(t) => artifacts::by_tag(pool, repo.as_str(), t.as_str()).await,
+            Reference::Digest(d) => artifacts::by_digest(pool, repo.as_str(), &d.to_string()).await,
         }
     }
 
@@ -871,6 +898,7 @@ impl Registry {
         });
         let staged = self.events.stage(&mut tx, event).await?;
         berth_db::commit(tx).await?;
+        self.manifests.forget(repo.as_str());
         staged.committed();
         self.policies.after_write(&write, passed).await;
         let deleted = Target::Artifact(repo, &d);
@@ -922,6 +950,7 @@ impl Registry {
         let passed = self.policies.check_write(&mut tx, &write).await?;
         let deleted = tags::delete(&mut *tx, repo.as_str(), tag).await?;
         berth_db::commit(tx).await?;
+        self.manifests.forget(repo.as_str());
         if deleted {
             self.policies.after_write(&write, passed).await;
             let untagged = Target::Tag(repo, tag);
@@ -958,6 +987,7 @@ impl Registry {
             staged.push(self.events.stage(&mut tx, event).await?);
         }
         berth_db::commit(tx).await?;
+        self.manifests.forget(repo.as_str());
         for s in staged {
             s.committed();
         }

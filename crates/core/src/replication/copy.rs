@@ -92,7 +92,7 @@ impl Side<'_> {
                 let row = (registry.get_manifest(self.repo, &reference(r)?).await)
                     .map_err(|e| format!("manifest {}:{r}: {e}", self.repo))?;
                 let digest = Digest::parse(&row.digest).map_err(|e| e.to_string())?;
-                Ok((row.media_type, Bytes::from(row.manifest), digest))
+                Ok((row.media_type, row.manifest, digest))
             }
         }
     }

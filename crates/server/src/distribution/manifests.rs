@@ -32,7 +32,7 @@ pub async fn get(
     let body = if head {
         Body::empty()
     } else {
-        Body::from(m.manifest)
+        Body::from(m.manifest.clone())
     };
     builder.body(body).map_err(internal)
 }
