@@ -92,9 +92,17 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-log "cargo test"
-cargo test --workspace 2>&1 | tee target/test-output.txt
-grep -q "test result: FAILED" target/test-output.txt && exit 1
+# cargo-nextest (on this project's machines) runs the tests of every
+# binary side by side: most of them wait on servers they started, so a
+# few more at once than there are cores keeps the suite short. Without
+# it, cargo test runs the binaries one after another.
+if cargo nextest --version >/dev/null 2>&1; then
+  log "cargo nextest run"
+  cargo nextest run --workspace --test-threads "${BERTH_TEST_THREADS:-4}"
+else
+  log "cargo test"
+  cargo test --workspace --no-fail-fast
+fi
 
 log "real clients (SQLite)"
 scripts/clients.sh target/debug/berth
