@@ -1,8 +1,12 @@
 //! Blobs on the local filesystem: `blobs/sha256/<2 hex>/<hex>`,
 //! `uploads/<uuid>`.
 //!
-//! A file appears under `blobs/` only by an atomic rename of a fully
-//! written, fsynced file whose digest was computed while it was written.
+//! A file appears under `blobs/` only as a hard link to a fully written,
+//! fsynced upload whose digest was computed while it was written. The link
+//! is made and made durable before the blob's transaction (`seal`), so the
+//! database's single writer never waits on the disk; inside it, `place`
+//! only checks that the link is still there (a collection may have taken
+//! it meanwhile) and links the upload again if not.
 
 use crate::{digest_of_name, limited, BlobStream, StorageError, UploadHash, UploadState};
 use berth_oci::Digest;
@@ -193,22 +197,36 @@ impl FsStore {
         }
     }
 
-    /// Makes an upload's bytes durable (before it is placed).
-    pub async fn sync_upload(&self, id: Uuid) -> Result<(), StorageError> {
-        let path = self.upload_path(id);
-        blocking(move || File::open(&path)?.sync_all()).await
+    /// Makes an upload's bytes durable and links them, durably, at their
+    /// content address. The upload keeps its own name until it is deleted.
+    pub async fn seal(&self, id: Uuid, digest: &Digest) -> Result<(), StorageError> {
+        let from = self.upload_path(id);
+        let to = self.blob_path(digest);
+        blocking(move || {
+            File::open(&from)?.sync_all()?;
+            link_durably(&from, &to)
+        })
+        .await
     }
 
-    /// Moves a synced upload to its content address, durably.
+    /// Makes sure a sealed upload is at its content address: the link
+    /// `seal` made, or another upload's of the same bytes, made again when
+    /// a collection removed it since.
     pub async fn place(&self, id: Uuid, digest: &Digest) -> Result<(), StorageError> {
         let from = self.upload_path(id);
         let to = self.blob_path(digest);
         blocking(move || {
-            let dir = to.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir)?;
-            // Renaming over an existing copy is harmless: same digest, same bytes.
-            fs::rename(&from, &to)?;
-            File::open(dir)?.sync_all()
+            use std::os::unix::fs::MetadataExt;
+            let ours = fs::metadata(&from)?;
+            match fs::metadata(&to) {
+                // The link `seal` made durable.
+                Ok(m) if (m.dev(), m.ino()) == (ours.dev(), ours.ino()) => Ok(()),
+                // Another upload's link, perhaps not yet durable: this
+                // upload's commit must not depend on it.
+                Ok(_) => File::open(to.parent().unwrap_or(Path::new(".")))?.sync_all(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => link_durably(&from, &to),
+                Err(e) => Err(e),
+            }
         })
         .await
     }
@@ -303,6 +321,18 @@ impl FsStore {
         })
         .await
     }
+}
+
+/// Links `from` at `to` (an existing `to` holds the same bytes: the name
+/// is their digest) and fsyncs `to`'s directory.
+fn link_durably(from: &Path, to: &Path) -> io::Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    match fs::hard_link(from, to) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    File::open(dir)?.sync_all()
 }
 
 fn remove_if_present(path: &Path) -> io::Result<()> {
@@ -441,8 +471,13 @@ mod tests {
             digest.to_string(),
             "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
         );
-        store.sync_upload(id).await.unwrap();
+        store.seal(id, &digest).await.unwrap();
+        assert!(store.read(&digest, 0, 11).await.unwrap().is_some());
+        // A collection took the bytes between seal and place: placed again.
+        let digests = std::slice::from_ref(&digest);
+        store.delete_blobs(digests).await.unwrap();
         store.place(id, &digest).await.unwrap();
+        store.delete_upload(id).await.unwrap();
         let stream = store.read(&digest, 6, 11).await.unwrap().unwrap();
         let parts: Vec<Bytes> = stream.map(|c| c.unwrap()).collect().await;
         assert_eq!(parts.concat(), b"world");

@@ -288,21 +288,23 @@ impl Store {
         .await
     }
 
-    /// Makes an upload's bytes whole and durable before it is placed (an
-    /// fsync; an object store's parts joined and the whole copied to its
-    /// content address, so `place` has only to confirm it). Called before
-    /// the blob's transaction; may be called again.
+    /// Makes an upload's bytes whole and durable at their content address
+    /// before the blob's transaction, so `place` has only to confirm them
+    /// there (a file fsynced and hard-linked, its directory fsynced; an
+    /// object store's parts joined and the whole copied). May be called
+    /// again.
     pub async fn seal(&self, id: Uuid, state: &UploadState) -> Result<(), StorageError> {
         self.action("Commit", async {
             match self {
-                Store::Fs(f) => f.sync_upload(id).await,
+                Store::Fs(f) => f.seal(id, &state.digest()).await,
                 Store::Object(o) => o.seal(id, state).await,
             }
         })
         .await
     }
 
-    /// Puts a sealed upload at its content address. Called while the
+    /// Makes sure a sealed upload is at its content address, putting it
+    /// there again if a collection took it since `seal`. Called while the
     /// blob's row is held, so a collection of the same digest cannot
     /// interleave.
     pub async fn place(
