@@ -113,6 +113,11 @@ const METRICS: &[Metric] = &[
         higher_is_better: true,
     },
     Metric {
+        name: "server CPU per 16 KiB push",
+        unit: "µs",
+        higher_is_better: false,
+    },
+    Metric {
         name: "manifest GET by tag c=32",
         unit: "req/s",
         higher_is_better: true,
@@ -191,6 +196,10 @@ async fn main() -> Result<()> {
             results: BTreeMap::new(),
         },
     ];
+    // Memory before any request (the servers were just started).
+    let idle: Vec<(f64, f64)> = (targets.iter())
+        .map(|t| Ok((status_mb(t.pid, "VmRSS")?, status_mb(t.pid, "RssAnon")?)))
+        .collect::<Result<_>>()?;
     let scale = args.scale.max(1);
     let big = random(512 * 1024 * 1024 / scale, 1);
     let mid = random(256 * 1024 * 1024 / scale, 2);
@@ -240,10 +249,10 @@ async fn main() -> Result<()> {
         _ => None,
     };
     // Peak memory of the shared scenarios, before Berth's own figures below.
-    let rss: Vec<f64> = targets
-        .iter()
-        .map(|t| peak_rss_mb(t.pid))
-        .collect::<Result<_>>()?;
+    let mem = |field: &str| -> Result<Vec<f64>> {
+        (targets.iter()).map(|t| status_mb(t.pid, field)).collect()
+    };
+    let (rss, anon) = (mem("VmHWM")?, mem("RssAnon")?);
     let extras = match &targets[0].creds {
         Some((user, password))
             if !args.portal_only && !args.shared_only && !args.proxy_only && !others_only =>
@@ -331,6 +340,20 @@ async fn main() -> Result<()> {
             rss[0],
             rss[1],
             rss[0] / rss[1]
+        );
+        println!(
+            "| RSS private (anonymous) after the runs | MB | {:.1} | {:.1} | {:.2}x (Berth/Dist, lower is better) |",
+            anon[0],
+            anon[1],
+            anon[0] / anon[1]
+        );
+        println!(
+            "| idle RSS at start (private part) | MB | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.2}x (Berth/Dist, lower is better) |",
+            idle[0].0,
+            idle[0].1,
+            idle[1].0,
+            idle[1].1,
+            idle[0].0 / idle[1].0
         );
     }
     if let Some(rate) = token_rate {
@@ -1656,6 +1679,7 @@ async fn scenarios(
         })
         .collect();
     let repo_ref = &repo;
+    let cpu_before = cpu_millis(t.pid)?;
     let started = Instant::now();
     concurrently(16, small, |(blob, d)| async move {
         t.reg.push_blob(repo_ref, blob, &d).await
@@ -1665,6 +1689,8 @@ async fn scenarios(
         "16 KiB blob pushes c=16",
         count as f64 / started.elapsed().as_secs_f64(),
     );
+    let cpu = cpu_millis(t.pid)? - cpu_before;
+    out.insert("server CPU per 16 KiB push", cpu * 1000.0 / count as f64);
 
     // A small image for manifest reads; then 2,000 tags on it.
     let config = Bytes::from(format!(
@@ -1871,12 +1897,14 @@ fn cpu_millis(pid: u32) -> Result<f64> {
     Ok(ticks * 10.0)
 }
 
-fn peak_rss_mb(pid: u32) -> Result<f64> {
+/// A memory figure of a process from `/proc/<pid>/status` (`VmHWM`: peak
+/// RSS; `VmRSS`; `RssAnon`: its private part), in MB.
+fn status_mb(pid: u32, field: &str) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .context("no VmHWM")?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .with_context(|| format!("no {field}"))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -1,14 +1,15 @@
 //! Password hashing (argon2id) and Harbor's password rule.
 //!
 //! argon2 is memory-hard by design: each hash fills `M_COST_KIB` of memory.
-//! Hashes run on blocking threads, at most one per core, each reusing a
-//! preallocated work area, so a burst of logins costs bounded CPU and memory
-//! instead of one fresh allocation per request.
+//! Hashes run on blocking threads, at most one per core, so a burst of
+//! logins costs bounded CPU and memory; each work area is freed when its
+//! hash is done (large blocks go back to the system: see `berth`'s
+//! allocator settings), so an idle server does not hold them.
 
 use crate::error::{CoreError, CoreResult};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
-use std::sync::{Mutex, OnceLock};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::OnceLock;
 use tokio::sync::Semaphore;
 
 /// OWASP's argon2id setting for a small memory budget: 7 MiB, 5 passes.
@@ -35,49 +36,28 @@ pub fn check_rule(password: &str) -> CoreResult<()> {
     }
 }
 
-struct Workers {
-    permits: Semaphore,
-    areas: Mutex<Vec<Vec<Block>>>,
-}
-
-fn workers() -> &'static Workers {
-    static W: OnceLock<Workers> = OnceLock::new();
-    W.get_or_init(|| {
+/// Hashes running at once: one per core.
+fn permits() -> &'static Semaphore {
+    static P: OnceLock<Semaphore> = OnceLock::new();
+    P.get_or_init(|| {
         let n = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        Workers {
-            permits: Semaphore::new(n),
-            areas: Mutex::new(Vec::new()),
-        }
+        Semaphore::new(n)
     })
 }
 
-/// Runs one argon2 computation on a blocking thread with a reused work area.
+/// Runs one argon2 computation on a blocking thread.
 async fn compute(password: Vec<u8>, salt: Vec<u8>, params: Params) -> CoreResult<Vec<u8>> {
-    let w = workers();
-    let _permit = w
-        .permits
-        .acquire()
-        .await
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
-    let mut area = crate::lock(&w.areas).pop().unwrap_or_default();
-    let (area, out) = tokio::task::spawn_blocking(move || {
-        let need = params.block_count();
-        if area.len() < need {
-            area.resize(need, Block::default());
-        }
+    let _permit = (permits().acquire().await).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let out = tokio::task::spawn_blocking(move || {
         let mut out = vec![0u8; params.output_len().unwrap_or(OUTPUT_LEN)];
         let r = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into_with_memory(&password, &salt, &mut out, &mut area[..need]);
-        (area, r.map(|()| out))
+            .hash_password_into(&password, &salt, &mut out);
+        r.map(|()| out)
     })
     .await
     .map_err(|e| CoreError::Internal(e.to_string()))?;
-    // Only standard-size areas are kept: an old hash with a larger cost does not pin memory.
-    if area.len() <= params_default().block_count() {
-        crate::lock(&w.areas).push(area);
-    }
     out.map_err(|e| CoreError::Internal(format!("argon2: {e}")))
 }
 

@@ -22,6 +22,7 @@ use futures_util::future::BoxFuture;
 use futures_util::Stream;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -322,9 +323,7 @@ impl Registry {
 
     /// The number of bytes an upload has received.
     pub async fn upload_size(&self, repo: &RepositoryName, id: &str) -> Result<(Uuid, u64)> {
-        let (id, slot) = self.session(repo, id).await?;
-        let _serial = slot.lock().await;
-        let state = self.loaded(repo, id).await?;
+        let (id, _serial, state) = self.session(repo, id).await?;
         Ok((id, state.len()))
     }
 
@@ -338,9 +337,7 @@ impl Registry {
         content_length: Option<u64>,
         body: S,
     ) -> Result<(Uuid, u64)> {
-        let (id, slot) = self.session(repo, id).await?;
-        let _serial = slot.lock().await;
-        let state = self.loaded(repo, id).await?;
+        let (id, _serial, state) = self.session(repo, id).await?;
         let limit = check_chunk(&state, range, content_length)?;
         let checkpoint = self.checkpoint(id);
         let (state, written) = (self.store)
@@ -370,9 +367,7 @@ impl Registry {
         content_length: Option<u64>,
         body: S,
     ) -> Result<()> {
-        let (id, slot) = self.session(repo, id).await?;
-        let _serial = slot.lock().await;
-        let state = self.loaded(repo, id).await?;
+        let (id, _serial, state) = self.session(repo, id).await?;
         let before = state.len();
         let limit = check_chunk(&state, range, content_length)?;
         let checkpoint = self.checkpoint(id);
@@ -410,9 +405,7 @@ impl Registry {
     /// Cancels an upload session.
     #[tracing::instrument(level = "debug", name = "registry.cancel_upload", skip_all)]
     pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<()> {
-        let (id, slot) = self.session(repo, id).await?;
-        let _serial = slot.lock().await;
-        let state = self.loaded(repo, id).await?;
+        let (id, _serial, state) = self.session(repo, id).await?;
         self.discard(id, &state).await
     }
 
@@ -509,16 +502,32 @@ impl Registry {
         Ok(())
     }
 
-    /// Finds a session of this repository and its in-memory slot.
-    async fn session(&self, repo: &RepositoryName, id: &str) -> Result<(Uuid, UploadSlot)> {
+    /// Holds this process's slot of a session of this repository (so its
+    /// requests here run one at a time) and reads the session's state.
+    async fn session(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+    ) -> Result<(Uuid, OwnedMutexGuard<()>, UploadState)> {
         let uuid = Uuid::parse_str(id).map_err(|_| RegistryError::UploadUnknown)?;
-        self.loaded(repo, uuid).await?;
-        let mut map = crate::lock(&self.uploads);
-        Ok((uuid, map.entry(uuid).or_default().clone()))
+        let slot = crate::lock(&self.uploads).entry(uuid).or_default().clone();
+        let serial = slot.lock_owned().await;
+        match self.loaded(repo, uuid).await {
+            Ok(state) => Ok((uuid, serial, state)),
+            Err(e) => {
+                drop(serial);
+                // No slot is kept for an id that names no session here.
+                let mut map = crate::lock(&self.uploads);
+                if map.get(&uuid).is_some_and(|s| Arc::strong_count(s) == 1) {
+                    map.remove(&uuid);
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// The upload's state as its session row saved it (read again once the
-    /// slot is held: the last request may have changed it).
+    /// The upload's state as its session row saved it (read once the slot
+    /// is held: the last request may have changed it).
     async fn loaded(&self, repo: &RepositoryName, id: Uuid) -> Result<UploadState> {
         let row = uploads::get(self.db.reader(), &id.to_string())
             .await?
