@@ -8,7 +8,7 @@ mod common;
 
 use common::webhook::receiver;
 use common::*;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -362,5 +362,65 @@ async fn quotas_are_for_administrators_and_recounts_repair_drift() {
         assert_eq!(sync(("admin", ADMIN_PASSWORD)).await.unwrap().status(), 200);
         wait_for(|| async { quota(&s, "joes").await.2 == 8000 }).await;
         assert_eq!(quota(&s, "p").await.2, 0);
+    }
+}
+
+/// More pushes into one project at once than the server keeps database
+/// connections, for longer than its settings are kept (2 s): each push
+/// holds the project's quota from its count to its commit, and the one
+/// that finds the settings lapsed on the way must not wait behind the
+/// others for a connection to read them.
+#[tokio::test]
+async fn more_pushers_than_connections_all_land() {
+    for s in servers().await {
+        s.create("/projects", ADMIN, json!({"project_name": "busy"}))
+            .await;
+        let image: Value = serde_json::from_slice(&s.image("busy/app", "busy").await).unwrap();
+        // A token, as docker pushes: no password to check on each request.
+        let scope = "service=harbor-registry&scope=repository:busy/app:pull,push";
+        let token = s.get(&format!("/service/token?{scope}")).await;
+        let token: Value = token.json().await.unwrap();
+        let mut auth = reqwest::header::HeaderMap::new();
+        let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+        auth.insert(reqwest::header::AUTHORIZATION, bearer.parse().unwrap());
+        let registry = Registry {
+            url: s.url.clone(),
+            http: reqwest::Client::builder()
+                .default_headers(auth)
+                .build()
+                .unwrap(),
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        let pushers = (0..48).map(|p| {
+            let (s, image, registry) = (&s, &image, &registry);
+            async move {
+                let mut pushed = 0;
+                while Instant::now() < until {
+                    let mut m = image.clone();
+                    m["annotations"] = json!({"i": format!("{p}-{pushed}")});
+                    let body = serde_json::to_vec(&m).unwrap().into();
+                    let tag = format!("p{p}-{pushed}");
+                    let r = registry.put_manifest("busy/app", &tag, OCI_MANIFEST, body);
+                    let r = r.await.unwrap();
+                    let status = r.status();
+                    assert_eq!(
+                        status,
+                        StatusCode::CREATED,
+                        "{}: {}",
+                        s.backend,
+                        r.text().await.unwrap()
+                    );
+                    pushed += 1;
+                }
+                pushed
+            }
+        });
+        let pushed: usize = futures_util::future::join_all(pushers)
+            .await
+            .into_iter()
+            .sum();
+        let listed = s.get("/api/v2.0/projects/busy/repositories/app").await;
+        let listed: Value = listed.json().await.unwrap();
+        assert_eq!(listed["artifact_count"], pushed, "{}: {listed}", s.backend);
     }
 }

@@ -246,15 +246,22 @@ impl Db {
                     })),
                 }
             }
+            // Two pools, as on SQLite: a transaction that holds a row lock
+            // (a project's quota) may read a lapsed setting on the way, and
+            // if it took that connection from its own pool, writers queued
+            // behind its lock could hold every one of them, each waiting
+            // for the other. Plain reads never wait on row locks, so the
+            // read pool always frees up.
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect(url)
-                    .await?;
+                let pool = |n| {
+                    AnyPoolOptions::new()
+                        .max_connections(n)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .connect(url)
+                };
                 Db {
-                    write: pool.clone(),
-                    read: pool,
+                    write: pool(16).await?,
+                    read: pool(8).await?,
                     backend,
                     wal: None,
                 }
