@@ -356,18 +356,14 @@ impl Inner {
         cutoff: i64,
     ) -> CoreResult<Vec<(String, Option<i64>)>> {
         let mut tx = self.db.begin().await?;
-        let mut out = Vec::new();
-        for digest in digests {
-            let size = blobs::delete_unreferenced(&mut tx, digest, cutoff).await?;
-            out.push((digest.clone(), size));
-        }
+        let deleted = blobs::delete_unreferenced(&mut tx, digests, cutoff).await?;
         berth_db::commit(tx).await?;
-        let dropped: Vec<String> = (out.iter())
-            .filter(|(_, size)| size.is_some())
-            .map(|(d, _)| d.clone())
-            .collect();
+        let dropped: Vec<String> = deleted.iter().map(|(d, _)| d.clone()).collect();
         self.delete_bytes(&dropped).await?;
-        Ok(out)
+        let sizes: std::collections::HashMap<String, i64> = deleted.into_iter().collect();
+        Ok((digests.iter())
+            .map(|d| (d.clone(), sizes.get(d).copied()))
+            .collect())
     }
 
     /// Deletes the stored bytes of digests no row names, each held by a
@@ -381,16 +377,11 @@ impl Inner {
                 return Ok(false);
             }
             let mut tx = self.db.begin().await?;
-            let mut held = Vec::new();
-            for d in batch {
-                if blobs::hold_absent(&mut tx, d).await? {
-                    held.push(Digest::parse(d).map_err(internal)?);
-                }
-            }
+            let held: Vec<Digest> = (blobs::hold_absent(&mut tx, batch).await?.iter())
+                .map(|d| Digest::parse(d).map_err(internal))
+                .collect::<CoreResult<_>>()?;
             self.store.delete_blobs(&held).await.map_err(internal)?;
-            for d in batch {
-                blobs::release_held(&mut tx, d).await?;
-            }
+            blobs::release_held(&mut tx, batch).await?;
             berth_db::commit(tx).await?;
         }
         Ok(true)

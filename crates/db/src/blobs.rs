@@ -131,41 +131,52 @@ pub async fn unreferenced<'e>(
     .await?)
 }
 
-/// Deletes a blob's row and links if it is still unreferenced and untouched
-/// since `cutoff`; returns its size if it was deleted.
+/// Deletes the rows and links of those of `digests` still unreferenced
+/// and untouched since `cutoff`, putting them in the trash until their
+/// bytes go; returns each one deleted with its size.
 pub async fn delete_unreferenced(
     conn: &mut crate::Conn,
-    digest: &str,
+    digests: &[String],
     cutoff: i64,
-) -> Result<Option<i64>, DbError> {
-    const STILL_GARBAGE: &str =
-        "EXISTS (SELECT 1 FROM blob b WHERE b.digest = $1 AND b.touched_at < $2 \
-         AND NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest = b.digest))";
-    sqlx::query(&format!(
-        "DELETE FROM repository_blob WHERE digest = $1 AND {STILL_GARBAGE}"
-    ))
-    .bind(digest)
-    .bind(cutoff)
-    .execute(&mut *conn)
-    .await?;
-    let size: Option<i64> = sqlx::query_scalar(
-        "DELETE FROM blob WHERE digest = $1 AND touched_at < $2 \
-         AND NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest = blob.digest) RETURNING size",
-    )
-    .bind(digest)
-    .bind(cutoff)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if size.is_some() {
-        sqlx::query(
-            "INSERT INTO blob_trash (digest, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(digest)
-        .bind(crate::now_millis())
-        .execute(&mut *conn)
-        .await?;
+) -> Result<Vec<(String, i64)>, DbError> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(size)
+    let list = crate::padded(digests);
+    let garbage = format!(
+        "digest IN ({}) AND touched_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest = blob.digest)",
+        crate::placeholders(2..list.len() + 2)
+    );
+    let links = format!(
+        "DELETE FROM repository_blob WHERE digest IN (SELECT digest FROM blob WHERE {garbage})"
+    );
+    let mut q = sqlx::query(&links).bind(cutoff);
+    for d in &list {
+        q = q.bind(d.as_str());
+    }
+    q.execute(&mut *conn).await?;
+    let rows = format!("DELETE FROM blob WHERE {garbage} RETURNING digest, size");
+    let mut q = sqlx::query_as(&rows).bind(cutoff);
+    for d in &list {
+        q = q.bind(d.as_str());
+    }
+    let deleted: Vec<(String, i64)> = q.fetch_all(&mut *conn).await?;
+    for run in crate::power_of_two_runs(&deleted, 64) {
+        let sql = format!(
+            "INSERT INTO blob_trash (digest, created_at) VALUES {} ON CONFLICT DO NOTHING",
+            (2..run.len() + 2)
+                .map(|i| format!("(${i}, $1)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(crate::now_millis());
+        for (d, _) in run {
+            q = q.bind(d);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(deleted)
 }
 
 /// Blobs a collection dropped whose bytes may still be in the store.
@@ -181,34 +192,58 @@ pub async fn trashed<'e>(ex: impl Executor<'e, Database = Any>) -> Result<Vec<St
 /// deleted, for the deleting transaction's length only.
 const HELD: i64 = -1;
 
-/// Holds a digest that has no blob row by inserting a placeholder one, so
-/// an upload of that digest waits for this transaction (on PostgreSQL its
-/// insert blocks on the placeholder's key; on SQLite the writer is taken);
-/// false if a row exists (or an uncommitted upload's row appeared, once it
-/// commits): its bytes are in use.
-pub async fn hold_absent(conn: &mut crate::Conn, digest: &str) -> Result<bool, DbError> {
-    let held: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO blob (digest, size, created_at, touched_at) VALUES ($1, $2, 0, 0) \
-         ON CONFLICT (digest) DO NOTHING RETURNING size",
-    )
-    .bind(digest)
-    .bind(HELD)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(held.is_some())
+/// Holds those of `digests` that have no blob row by inserting a
+/// placeholder one for each, so an upload of such a digest waits for this
+/// transaction (on PostgreSQL its insert blocks on the placeholder's key;
+/// on SQLite the writer is taken); returns the digests held. One that has
+/// a row (or an uncommitted upload's row appeared, once it commits) is in
+/// use: its bytes stay.
+pub async fn hold_absent(
+    conn: &mut crate::Conn,
+    digests: &[String],
+) -> Result<Vec<String>, DbError> {
+    let mut held = Vec::new();
+    for run in crate::power_of_two_runs(digests, 64) {
+        let sql = format!(
+            "INSERT INTO blob (digest, size, created_at, touched_at) VALUES {} \
+             ON CONFLICT (digest) DO NOTHING RETURNING digest",
+            (2..run.len() + 2)
+                .map(|i| format!("(${i}, $1, 0, 0)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query_scalar(&sql).bind(HELD);
+        for d in run {
+            q = q.bind(d);
+        }
+        held.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(held)
 }
 
-/// Ends a digest's hold and its trash entry (its bytes are gone, or in use).
-pub async fn release_held(conn: &mut crate::Conn, digest: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM blob WHERE digest = $1 AND size = $2")
-        .bind(digest)
-        .bind(HELD)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM blob_trash WHERE digest = $1")
-        .bind(digest)
-        .execute(&mut *conn)
-        .await?;
+/// Ends the holds and trash entries of `digests` (their bytes are gone,
+/// or in use).
+pub async fn release_held(conn: &mut crate::Conn, digests: &[String]) -> Result<(), DbError> {
+    if digests.is_empty() {
+        return Ok(());
+    }
+    let list = crate::padded(digests);
+    let ins = crate::placeholders(2..list.len() + 2);
+    let holds = format!("DELETE FROM blob WHERE size = $1 AND digest IN ({ins})");
+    let mut q = sqlx::query(&holds).bind(HELD);
+    for d in &list {
+        q = q.bind(d.as_str());
+    }
+    q.execute(&mut *conn).await?;
+    let trash = format!(
+        "DELETE FROM blob_trash WHERE digest IN ({})",
+        crate::placeholders(1..list.len() + 1)
+    );
+    let mut q = sqlx::query(&trash);
+    for d in &list {
+        q = q.bind(d.as_str());
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 
