@@ -518,7 +518,8 @@ pub static FIELDS: &[Field] = &[
         key: "tags",
         column: "t.name",
         kind: Kind::Text,
-        within: Some("EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id AND {})"),
+        // Uncorrelated, so a selective tag drives the search (tag_name).
+        within: Some("a.id IN (SELECT t.artifact_id FROM tag t WHERE {})"),
     },
     // Label ids; `labels=(1 2)` wants both on the artifact.
     Field {
@@ -598,7 +599,12 @@ impl Within<'_> {
     /// being `$n` and the query's own conditions `cond`.
     fn listed(&self, n: usize, cond: &str) -> String {
         match self {
-            Within::Repository(_) => format!("r.name = ${n} AND a.id NOT IN ({})", hidden(n)),
+            // By the repository's id, not a join on its name: the planner
+            // then reads a page straight off the push-order index.
+            Within::Repository(_) => format!(
+                "a.repository_id = (SELECT id FROM repository WHERE name = ${n}) AND a.id NOT IN ({})",
+                hidden(n)
+            ),
             Within::Project { latest: false, .. } => format!("r.project_name = ${n}{LISTED}"),
             Within::Project { latest: true, .. } => format!(
                 "r.project_name = ${n} AND a.id IN (SELECT x.id FROM (SELECT a.id, ROW_NUMBER() OVER \
@@ -620,10 +626,14 @@ pub async fn list<'e>(
 ) -> Result<Vec<ArtifactRow>, DbError> {
     let (cond, args) = query.conditions(3);
     let n = args.len() + 3;
+    let order = query.order_by("a.push_time DESC, a.id DESC");
+    // The page's ids first, then the columns and tags of those rows only:
+    // the rows an offset skips are never read whole.
     let sql = format!(
-        "{ARTIFACT_SELECT} WHERE {}{cond} {} LIMIT ${n} OFFSET ${}",
+        "{ARTIFACT_SELECT} WHERE a.id IN (SELECT a.id FROM artifact a \
+         JOIN repository r ON r.id = a.repository_id WHERE {}{cond} {order} \
+         LIMIT ${n} OFFSET ${}) {order}",
         within.listed(2, &cond),
-        query.order_by("a.push_time DESC, a.id DESC"),
         n + 1
     );
     query::bind(sqlx::query(&sql).bind("\n").bind(within.name()), &args)
@@ -682,10 +692,20 @@ pub async fn count<'e>(
     query: &ListQuery,
 ) -> Result<i64, DbError> {
     let (cond, args) = query.conditions(2);
-    let sql = format!(
-        "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE {}{cond}",
-        within.listed(1, &cond)
-    );
+    let sql = match within {
+        // All of a repository's artifacts less the few hidden: a count
+        // over one index, not a test of each of them.
+        Within::Repository(_) if cond.is_empty() => format!(
+            "SELECT (SELECT COUNT(*) FROM artifact a \
+             WHERE a.repository_id = (SELECT id FROM repository WHERE name = $1)) \
+             - (SELECT COUNT(*) FROM ({}) h)",
+            hidden(1)
+        ),
+        _ => format!(
+            "SELECT COUNT(*) FROM artifact a JOIN repository r ON r.id = a.repository_id WHERE {}{cond}",
+            within.listed(1, &cond)
+        ),
+    };
     let row = query::bind(sqlx::query(&sql).bind(within.name()), &args)
         .fetch_one(ex)
         .await?;

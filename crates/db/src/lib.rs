@@ -143,7 +143,8 @@ pub enum Backend {
 }
 
 /// Connection pools: one writer and a reader pool on SQLite (WAL lets reads
-/// run beside the single writer), one shared pool on PostgreSQL.
+/// run beside the single writer); on PostgreSQL a pool for writes and
+/// transactions and one for plain reads.
 #[derive(Clone, Debug)]
 pub struct Db {
     write: AnyPool,
@@ -257,6 +258,16 @@ impl Db {
                     AnyPoolOptions::new()
                         .max_connections(n)
                         .acquire_timeout(Duration::from_secs(30))
+                        // JIT compiling a query plan costs 100-200 ms, more
+                        // than any of Berth's queries takes to run (a count
+                        // over 100,000 artifacts: 35 ms run, 216 ms compile).
+                        // PostgreSQL before 11 has no such setting.
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                let _ = conn.execute("SET jit = off").await;
+                                Ok(())
+                            })
+                        })
                         .connect(url)
                 };
                 Db {
@@ -547,6 +558,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         35,
         "system_key",
         include_str!("../migrations/0035_system_key.sql"),
+    ),
+    (
+        36,
+        "list_indexes",
+        include_str!("../migrations/0036_list_indexes.sql"),
     ),
 ];
 

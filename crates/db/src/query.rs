@@ -265,14 +265,21 @@ impl ListQuery {
         (sql, args)
     }
 
-    /// `ORDER BY` the requested keys, then `tiebreak` so pages are stable.
+    /// `ORDER BY` the requested keys, then those of `tiebreak` on other
+    /// columns so pages are stable. A column is named once: a repeated key
+    /// keeps a database from reading the order off an index.
     pub(crate) fn order_by(&self, tiebreak: &str) -> String {
         let mut keys: Vec<String> = self
             .sort
             .iter()
             .map(|(f, desc)| format!("{} {}", f.column, if *desc { "DESC" } else { "ASC" }))
             .collect();
-        keys.push(tiebreak.to_string());
+        for key in tiebreak.split(", ") {
+            let column = key.split(' ').next().unwrap_or(key);
+            if !self.sort.iter().any(|(f, _)| f.column == column) {
+                keys.push(key.to_string());
+            }
+        }
         format!("ORDER BY {}", keys.join(", "))
     }
 }
@@ -416,5 +423,8 @@ mod tests {
     fn sorts_then_breaks_ties() {
         let q = ListQuery::parse(None, Some("name,-size"), FIELDS).unwrap();
         assert_eq!(q.order_by("x.id"), "ORDER BY x.name ASC, x.size DESC, x.id");
+        // A tiebreak key on a sorted column gives way to the requested one.
+        let q = ListQuery::parse(None, Some("-size"), FIELDS).unwrap();
+        assert_eq!(q.order_by("x.size ASC, x.id"), "ORDER BY x.size DESC, x.id");
     }
 }
