@@ -14,6 +14,8 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod scale;
+
 #[derive(Parser)]
 struct Args {
     /// Berth's base URL
@@ -70,6 +72,18 @@ struct Args {
     /// Only the tag retention runs over 100,000 artifacts.
     #[arg(long)]
     retention_only: bool,
+    /// Only Berth's GC mark+sweep of 100,000 orphan blobs
+    #[arg(long)]
+    gc_only: bool,
+    /// Only Berth, over a large data set (bench/scale.sh): 100,000
+    /// artifacts, 10,000 projects, 100,000 repositories; list latencies,
+    /// a `_catalog` walk, 256 clients pulling for 60 s
+    #[arg(long)]
+    scale_scenarios: bool,
+    /// With --scale-scenarios: the PostgreSQL database to `VACUUM
+    /// ANALYZE` (with psql) after seeding, as autovacuum would by then
+    #[arg(long)]
+    analyze: Option<String>,
     /// Rounds of the image-push modes [default: --runs x 5]
     #[arg(long)]
     push_rounds: Option<usize>,
@@ -168,6 +182,22 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     if !args.replica_reads.is_empty() {
         return replica_reads(&args).await;
+    }
+    if args.scale_scenarios {
+        let (user, password) = (args.berth_creds.as_deref())
+            .and_then(|c| c.split_once(':'))
+            .context("--scale-scenarios needs --berth-creds")?;
+        let analyze = args.analyze.as_deref();
+        return scale::run(&args.berth, (user, password), args.scale.max(1), analyze).await;
+    }
+    if args.gc_only {
+        let (user, password) = (args.berth_creds.as_deref())
+            .and_then(|c| c.split_once(':'))
+            .context("--gc-only needs --berth-creds")?;
+        let t = berth_pusher(&args.berth, user, password, "bench/extras", 32).await?;
+        let (blobs, rate) = gc_rate(&args.berth, &t, (user, password), args.scale.max(1)).await?;
+        println!("| Berth GC mark+sweep, {blobs} orphan blobs | blobs/s | {rate:.0} | – | – |");
+        return Ok(());
     }
     let client = || Client::builder().pool_max_idle_per_host(64).build();
     let mut targets = [
