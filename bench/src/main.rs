@@ -1225,22 +1225,9 @@ async fn berth_pusher(
     repo: &str,
     idle: usize,
 ) -> Result<Target> {
-    let scope = format!("repository:{repo}:pull,push");
-    let token = fetch_token(&Client::new(), url, user, password, &scope).await?;
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse()?,
-    );
     Ok(Target {
         name: "berth",
-        reg: Registry {
-            url: url.to_string(),
-            http: Client::builder()
-                .pool_max_idle_per_host(idle)
-                .default_headers(h)
-                .build()?,
-        },
+        reg: scale::token_registry(url, (user, password), &[repo], idle).await?,
         pid: 0,
         creds: None,
         results: BTreeMap::new(),

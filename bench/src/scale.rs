@@ -204,7 +204,7 @@ struct Image {
 /// `n` artifacts in `scale/many`, one config and layer, manifests told
 /// apart by an annotation, each tagged `t<i>`.
 async fn seed_artifacts(url: &str, user: &str, password: &str, n: usize) -> Result<Image> {
-    let reg = token_registry(url, user, password, &["scale/many"]).await?;
+    let reg = token_registry(url, (user, password), &["scale/many"], 16).await?;
     let config = Bytes::from_static(br#"{"os":"linux","architecture":"amd64"}"#);
     let layer = Bytes::from(crate::random(4096, 42));
     let manifest: serde_json::Value =
@@ -270,7 +270,7 @@ async fn seed_repositories(
         let names: Vec<String> = batch.iter().map(|i| format!("scale/r{i}")).collect();
         let mut repos: Vec<&str> = names.iter().map(String::as_str).collect();
         repos.push("scale/many");
-        let reg = &token_registry(url, user, password, &repos).await?;
+        let reg = &token_registry(url, (user, password), &repos, 16).await?;
         concurrently(8, names.iter().collect(), |name| async move {
             let r = (reg.http)
                 .post(format!(
@@ -291,8 +291,13 @@ async fn seed_repositories(
 }
 
 /// A registry client whose every request carries a token to pull and push
-/// `repos`.
-async fn token_registry(url: &str, user: &str, password: &str, repos: &[&str]) -> Result<Registry> {
+/// `repos`, keeping up to `idle` connections.
+pub async fn token_registry(
+    url: &str,
+    (user, password): (&str, &str),
+    repos: &[&str],
+    idle: usize,
+) -> Result<Registry> {
     let scope = (repos.iter())
         .map(|r| format!("repository:{r}:pull,push"))
         .collect::<Vec<_>>()
@@ -306,7 +311,7 @@ async fn token_registry(url: &str, user: &str, password: &str, repos: &[&str]) -
     Ok(Registry {
         url: url.to_string(),
         http: Client::builder()
-            .pool_max_idle_per_host(16)
+            .pool_max_idle_per_host(idle)
             .default_headers(h)
             .build()?,
     })
