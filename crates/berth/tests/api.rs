@@ -936,8 +936,16 @@ async fn systeminfo_and_statistics() {
         .is(200);
         let st: Value = s.api_json("/statistics", ADMIN).await;
         assert_eq!(st["total_storage_consumption"], 5000 + 2 + private_manifest);
+        // As in Harbor, the repository stays, listed with no artifacts,
+        // until it is deleted itself.
+        assert_eq!(st["public_repo_count"], 1);
+        let repo: Value = s
+            .api_json("/projects/library/repositories/pub", ADMIN)
+            .await;
+        assert_eq!(repo["artifact_count"], 0, "{repo}");
         let summary: Value = s.api_json("/projects/library/summary", ADMIN).await;
         assert_eq!(summary["quota"]["used"]["storage"], 0, "{summary}");
+        assert_eq!(summary["repo_count"], 1, "{summary}");
         let summary: Value = s.api_json("/projects/p/summary", ADMIN).await;
         assert_eq!(
             summary["quota"]["used"]["storage"],

@@ -518,8 +518,13 @@ pub static FIELDS: &[Field] = &[
         key: "tags",
         column: "t.name",
         kind: Kind::Text,
-        // Uncorrelated, so a selective tag drives the search (tag_name).
-        within: Some("a.id IN (SELECT t.artifact_id FROM tag t WHERE {})"),
+        // Uncorrelated, so the tags drive the search, and only those of the
+        // listed repositories (`Within::scoped`): a fuzzy match reads them
+        // off tag (repository_id, name), not every tag of the registry.
+        within: Some(
+            "a.id IN (SELECT t.artifact_id FROM tag t \
+             WHERE t.repository_id IN ({repositories}) AND {})",
+        ),
     },
     // Label ids; `labels=(1 2)` wants both on the artifact.
     Field {
@@ -595,6 +600,19 @@ impl Within<'_> {
         }
     }
 
+    /// The query's conditions `cond` with the repositories listed (their
+    /// name `$n`) put in for `{repositories}`.
+    fn scoped(&self, n: usize, cond: &str) -> String {
+        let column = match self {
+            Within::Repository(_) => "name",
+            Within::Project { .. } => "project_name",
+        };
+        cond.replace(
+            "{repositories}",
+            &format!("SELECT id FROM repository WHERE {column} = ${n}"),
+        )
+    }
+
     /// The condition on `a`/`r` that keeps the listed artifacts, its name
     /// being `$n` and the query's own conditions `cond`.
     fn listed(&self, n: usize, cond: &str) -> String {
@@ -625,6 +643,7 @@ pub async fn list<'e>(
     limit: i64,
 ) -> Result<Vec<ArtifactRow>, DbError> {
     let (cond, args) = query.conditions(3);
+    let cond = within.scoped(2, &cond);
     let n = args.len() + 3;
     let order = query.order_by("a.push_time DESC, a.id DESC");
     // The page's ids first, then the columns and tags of those rows only:
@@ -671,7 +690,8 @@ pub async fn find<'e>(
 /// referrers, index children and cosign signatures can be, and each of
 /// those sets is found through an index and is small beside the
 /// repository, so the listing's test runs on them alone rather than on
-/// every artifact of a large repository.
+/// every artifact of a large repository. The signature tags are a range of
+/// the tag index: SQLite's `LIKE` alone, case-blind, would read every tag.
 fn hidden(n: usize) -> String {
     let repo = format!("(SELECT id FROM repository WHERE name = ${n})");
     format!(
@@ -679,8 +699,8 @@ fn hidden(n: usize) -> String {
          WHERE a.repository_id = {repo} AND a.subject_digest IS NOT NULL \
          UNION SELECT ar.child_id FROM artifact_reference ar JOIN artifact c ON c.id = ar.child_id \
          WHERE c.repository_id = {repo} \
-         UNION SELECT t.artifact_id FROM tag t \
-         WHERE t.repository_id = {repo} AND t.name LIKE 'sha256-%.sig') h \
+         UNION SELECT t.artifact_id FROM tag t WHERE t.repository_id = {repo} \
+         AND t.name >= 'sha256-' AND t.name < 'sha256.' AND t.name LIKE 'sha256-%.sig') h \
          JOIN artifact a ON a.id = h.id WHERE NOT (1 = 1{LISTED})"
     )
 }
@@ -692,6 +712,7 @@ pub async fn count<'e>(
     query: &ListQuery,
 ) -> Result<i64, DbError> {
     let (cond, args) = query.conditions(2);
+    let cond = within.scoped(1, &cond);
     let sql = match within {
         // All of a repository's artifacts less the few hidden: a count
         // over one index, not a test of each of them.

@@ -564,6 +564,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "list_indexes",
         include_str!("../migrations/0036_list_indexes.sql"),
     ),
+    (
+        37,
+        "list_scale",
+        include_str!("../migrations/0037_list_scale.sql"),
+    ),
 ];
 
 /// Splits a migration into statements; `--` comments are dropped first so

@@ -246,14 +246,13 @@ pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: i64) -> Resul
     Ok(())
 }
 
-/// Number of repositories holding at least one artifact in a project.
+/// Number of listed repositories in a project.
 pub async fn repo_count<'e>(
     ex: impl Executor<'e, Database = Any>,
     name: &str,
 ) -> Result<i64, DbError> {
     Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM repository r WHERE r.project_name = $1 \
-         AND EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)",
+        "SELECT COUNT(*) FROM repository r WHERE r.project_name = $1 AND r.listed = 1",
     )
     .bind(name)
     .fetch_one(ex)
@@ -543,7 +542,7 @@ pub async fn statistics<'e>(
             AND m.name = 'public' AND m.value = 'true') AS pub FROM project p \
            WHERE {VISIBLE_TO}), \
          r AS (SELECT r.id, v.pub FROM repository r JOIN v ON v.name = r.project_name \
-           WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)) \
+           WHERE r.listed = 1) \
          SELECT (SELECT COUNT(*) FROM v WHERE pub > 0), (SELECT COUNT(*) FROM v WHERE pub = 0), \
            (SELECT COUNT(*) FROM r WHERE pub > 0), (SELECT COUNT(*) FROM r WHERE pub = 0), \
            {}",

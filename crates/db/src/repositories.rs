@@ -5,21 +5,26 @@ use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
 use sqlx::{Any, Executor};
 
-/// Returns the id of the named repository, creating the row if needed.
+/// Returns the id of the named repository, creating the row if needed;
+/// `artifact` (a manifest is being pushed) makes it listed from now on.
 pub async fn ensure<'e>(
     ex: impl Executor<'e, Database = Any>,
     name: &str,
     project: &str,
     now: i64,
+    artifact: bool,
 ) -> Result<i64, DbError> {
     // DO UPDATE (not DO NOTHING) so RETURNING yields the id of an existing row too.
     let id = sqlx::query_scalar(
-        "INSERT INTO repository (name, project_name, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-         ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
+        "INSERT INTO repository (name, project_name, created_at, updated_at, listed) \
+         VALUES ($1, $2, $3, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, \
+         listed = CASE WHEN excluded.listed = 1 THEN 1 ELSE repository.listed END RETURNING id",
     )
     .bind(name)
     .bind(project)
     .bind(now)
+    .bind(i64::from(artifact))
     .fetch_one(ex)
     .await?;
     Ok(id)
@@ -38,15 +43,14 @@ pub async fn id_by_name<'e>(
     )
 }
 
-/// Names of repositories holding at least one artifact, after `last`, in lexical order.
+/// Names of listed repositories after `last`, in lexical order.
 pub async fn catalog<'e>(
     ex: impl Executor<'e, Database = Any>,
     last: &str,
     limit: i64,
 ) -> Result<Vec<String>, DbError> {
     Ok(sqlx::query_scalar(
-        "SELECT r.name FROM repository r WHERE r.name > $1 \
-         AND EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id) \
+        "SELECT r.name FROM repository r WHERE r.name > $1 AND r.listed = 1 \
          ORDER BY r.name LIMIT $2",
     )
     .bind(last)
@@ -91,10 +95,10 @@ const REPO_SELECT: &str = concat!(
      FROM repository r JOIN project p ON p.name = r.project_name"
 );
 
-/// Repositories listed are those holding at least one artifact, in projects
+/// Repositories listed (an artifact was pushed there), in projects
 /// the caller may see (`$1` all, `$2` member user id), optionally of one
 /// project (`$3`); query conditions follow from `$4`.
-const REPO_WHERE: &str = "WHERE EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id) \
+const REPO_WHERE: &str = "WHERE r.listed = 1 \
      AND ($3 IS NULL OR r.project_name = $3) AND ";
 
 /// What a repository list can be filtered and sorted on.
@@ -197,19 +201,17 @@ pub async fn count<'e>(
     Ok(row.try_get(0)?)
 }
 
-/// One repository holding at least one artifact.
+/// One listed repository.
 pub async fn get<'e>(
     ex: impl Executor<'e, Database = Any>,
     name: &str,
 ) -> Result<Option<RepositoryRow>, DbError> {
-    sqlx::query(&format!(
-        "{REPO_SELECT} WHERE r.name = $1 AND EXISTS (SELECT 1 FROM artifact a WHERE a.repository_id = r.id)"
-    ))
-    .bind(name)
-    .fetch_optional(ex)
-    .await?
-    .map(repo_from_row)
-    .transpose()
+    sqlx::query(&format!("{REPO_SELECT} WHERE r.name = $1 AND r.listed = 1"))
+        .bind(name)
+        .fetch_optional(ex)
+        .await?
+        .map(repo_from_row)
+        .transpose()
 }
 
 /// A repository's description, without the counts `get` adds.

@@ -24,14 +24,20 @@ async fn migrations_are_idempotent_and_order_is_bytewise() {
     for (db, _dir) in databases().await {
         let mut tx = db.begin().await.unwrap();
         let now = now_millis();
-        let a = repositories::ensure(&mut *tx, "p/B", "p", now)
+        let a = repositories::ensure(&mut *tx, "p/B", "p", now, true)
             .await
             .unwrap();
-        let again = repositories::ensure(&mut *tx, "p/B", "p", now)
+        // A blob mounted later into the repository leaves it listed.
+        let again = repositories::ensure(&mut *tx, "p/B", "p", now, false)
             .await
             .unwrap();
         assert_eq!(a, again);
+        repositories::ensure(&mut *tx, "p/blobs-only", "p", now, false)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
+        let listed = repositories::catalog(db.reader(), "", 10).await.unwrap();
+        assert_eq!(listed, vec!["p/B"]);
         assert!(db.integrity_check().await.unwrap().is_empty());
         // Bytewise: "B" < "a"; a locale collation would put "a" first.
         let mut tx = db.begin().await.unwrap();

@@ -262,7 +262,7 @@ impl Registry {
             operator,
         };
         let passed = self.policies.check_write(&mut tx, &write).await?;
-        let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
+        let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, false).await?;
         blobs::link(&mut *tx, id, &d, now).await?;
         berth_db::commit(tx).await?;
         self.policies.after_write(&write, passed).await;
@@ -487,7 +487,8 @@ impl Registry {
             operator,
         };
         let passed = self.policies.check_write(&mut tx, &write).await?;
-        let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
+        let repo_id =
+            repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, false).await?;
         // Row first, bytes second: a garbage collection deleting this
         // digest's bytes holds its row until they are gone, and one that
         // comes later finds the row and spares them.
@@ -588,7 +589,8 @@ impl Registry {
             operator,
         };
         let passed = self.policies.check_write(&mut tx, &write).await?;
-        let repo_id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now).await?;
+        let repo_id =
+            repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, true).await?;
         let mut size = body.len() as u64;
         let mut blob_digests = BTreeMap::new();
         for desc in manifest.required_blobs() {
@@ -756,7 +758,8 @@ impl Registry {
             };
             let now = now_millis();
             let mut tx = self.db.begin().await?;
-            let dst_id = repositories::ensure(&mut *tx, dst.as_str(), dst.project(), now).await?;
+            let dst_id =
+                repositories::ensure(&mut *tx, dst.as_str(), dst.project(), now, false).await?;
             let mut linked = Vec::new();
             for blob in manifest.required_blobs() {
                 let d = blob.digest.to_string();
