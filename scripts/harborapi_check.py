@@ -62,6 +62,11 @@ async def main() -> None:
 
     await admin.delete_artifact("hapi", "app", digest)
     assert await admin.get_artifacts("hapi", "app") == []
+    # As in Harbor, the repository outlives its last artifact, and a project
+    # with a repository cannot be deleted until the repository is.
+    repo = await admin.get_repository("hapi", "app")
+    assert repo.artifact_count == 0, repo
+    await admin.delete_repository("hapi", "app")
     await admin.delete_project("hapi")
     assert "hapi" not in [p.name for p in await admin.get_projects()]
     print("harborapi: user, private project, member, robot, robot push, repositories, artifacts, tags, deletes")
