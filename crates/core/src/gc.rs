@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Blobs deleted per transaction.
-const BATCH: usize = 32;
+const BATCH: usize = 128;
 
 /// Harbor's vendor and job type for garbage collection.
 pub const VENDOR: &str = "GARBAGE_COLLECTION";

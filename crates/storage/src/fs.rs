@@ -254,10 +254,20 @@ impl FsStore {
         .await
     }
 
-    /// Unlinks committed blobs (readers that opened one keep reading it).
+    /// Unlinks committed blobs (readers that opened one keep reading it),
+    /// on up to `UNLINKERS` threads at once: an unlink waits on the file
+    /// system (freeing the file's blocks) more than it computes, and the
+    /// caller holds the database's writer meanwhile.
     pub async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError> {
+        const UNLINKERS: usize = 4;
         let paths: Vec<_> = digests.iter().map(|d| self.blob_path(d)).collect();
-        blocking(move || paths.iter().try_for_each(|p| remove_if_present(p))).await
+        let share = paths.len().div_ceil(UNLINKERS).max(1);
+        let unlinks = paths.chunks(share).map(|part| {
+            let part = part.to_vec();
+            blocking(move || part.iter().try_for_each(|p| remove_if_present(p)))
+        });
+        futures_util::future::try_join_all(unlinks).await?;
+        Ok(())
     }
 
     /// Copies a committed blob into another store, checking its digest on
