@@ -1155,6 +1155,29 @@ async fn scan(url: &str, (user, password): (&str, &str), project: &str, repo: &s
     anyhow::bail!("the scan of {project}/{repo} did not end")
 }
 
+/// Signs in through the portal's form: the session cookie (`sid=…`) and
+/// the CSRF token its writes need.
+async fn portal_sign_in(
+    http: &Client,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> Result<(String, String)> {
+    let r = (http.post(format!("{url}/c/login")))
+        .form(&[("principal", user), ("password", password)])
+        .send()
+        .await?;
+    check(r.status(), StatusCode::OK, "portal sign-in")?;
+    let header = |name| r.headers().get(name).and_then(|v| v.to_str().ok());
+    let cookie = (header("set-cookie").and_then(|c| c.split(';').next()))
+        .context("no session cookie")?
+        .to_string();
+    let csrf = header("x-harbor-csrf-token")
+        .context("no CSRF token")?
+        .to_string();
+    Ok((cookie, csrf))
+}
+
 /// GC: orphan blobs pushed, then one collection with no time window;
 /// returns the blobs and the mark+sweep rate (blobs/s).
 async fn gc_rate(
@@ -1183,19 +1206,7 @@ async fn gc_rate(
     // The polls ride a session, as the portal's do: a password check per
     // poll (argon2, every 50 ms) was a quarter of Berth's CPU samples
     // during the collection measured.
-    let r = admin
-        .post(format!("{url}/c/login"))
-        .form(&[("principal", user), ("password", password)])
-        .send()
-        .await?;
-    check(r.status(), StatusCode::OK, "login")?;
-    let session = r
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .context("login set no cookie")?
-        .to_string();
+    let (session, _) = portal_sign_in(&admin, url, user, password).await?;
     loop {
         let v: serde_json::Value = admin
             .get(&gc)
@@ -1576,20 +1587,7 @@ async fn portal_render(
     })
     .await?;
 
-    let r = client
-        .post(format!("{url}/c/login"))
-        .form(&[("principal", user), ("password", password)])
-        .send()
-        .await?;
-    check(r.status(), StatusCode::OK, "portal sign-in")?;
-    let sid = r
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("sid=")?.split(';').next())
-        .context("no session cookie")?
-        .to_string();
+    let (session, _) = portal_sign_in(&client, url, user, password).await?;
     let project: serde_json::Value = client
         .get(format!("{url}/api/v2.0/projects/bench"))
         .basic_auth(user, Some(password))
@@ -1603,14 +1601,14 @@ async fn portal_render(
     );
     let last = format!("{page}?page={}", artifacts.div_ceil(15));
     let time = |u: String, expect: String| {
-        let (client, sid) = (&client, &sid);
+        let (client, session) = (&client, &session);
         async move {
             let mut ms = Vec::new();
             for i in 0..35 {
                 let started = Instant::now();
                 let r = client
                     .get(&u)
-                    .header(reqwest::header::COOKIE, format!("sid={sid}"))
+                    .header(reqwest::header::COOKIE, session)
                     .send()
                     .await?;
                 check(r.status(), StatusCode::OK, "portal page")?;

@@ -30,18 +30,7 @@ struct Session {
 impl Session {
     async fn sign_in(url: &str, user: &str, password: &str) -> Result<Self> {
         let http = Client::builder().pool_max_idle_per_host(32).build()?;
-        let r = (http.post(format!("{url}/c/login")))
-            .form(&[("principal", user), ("password", password)])
-            .send()
-            .await?;
-        check(r.status(), StatusCode::OK, "sign-in")?;
-        let header = |name| r.headers().get(name).and_then(|v| v.to_str().ok());
-        let cookie = (header("set-cookie").and_then(|c| c.split(';').next()))
-            .context("no session cookie")?
-            .to_string();
-        let csrf = header("x-harbor-csrf-token")
-            .context("no CSRF token")?
-            .to_string();
+        let (cookie, csrf) = crate::portal_sign_in(&http, url, user, password).await?;
         Ok(Session {
             url: url.to_string(),
             http,
