@@ -121,6 +121,11 @@ async fn artifacts_by_tags_digest_and_time() {
         assert_eq!(n.len(), 2);
         let (n, _) = names(&s, &q("tags=~lat"), "digest").await;
         assert_eq!(n.len(), 1);
+        // Blind to case, as Harbor's; `_` and `%` are themselves.
+        let (n, _) = names(&s, &q("tags=~LaT"), "digest").await;
+        assert_eq!(n.len(), 1);
+        let (n, _) = names(&s, &q("tags=~a_e"), "digest").await;
+        assert!(n.is_empty());
         let (n, _) = names(&s, &q(&format!("digest={d1}")), "digest").await;
         assert_eq!(n, [d1.as_str()]);
         // As in Harbor, media_type is the config's; manifest_media_type the manifest's.

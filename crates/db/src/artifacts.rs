@@ -3,7 +3,8 @@
 use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
 use bytes::Bytes;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
 use sqlx::{Any, Executor, Row};
 
 /// A manifest as served on `/v2`.
@@ -593,36 +594,43 @@ pub enum Within<'a> {
     Project { name: &'a str, latest: bool },
 }
 
+/// What `$n` in a list's SQL stands for: a repository's id, resolved first
+/// so PostgreSQL plans with it (its statistics then tell a repository of
+/// 100,000 tags from one of a few; behind a subquery on the name every
+/// repository looks average), or a project's name.
+enum Key<'a> {
+    Repository(i64),
+    Project(&'a str),
+}
+
 impl Within<'_> {
-    fn name(&self) -> &str {
-        match self {
-            Within::Repository(n) | Within::Project { name: n, .. } => n,
-        }
+    /// The value `$n` stands for; `None` for a repository that does not exist.
+    async fn key(&self, db: &crate::Db) -> Result<Option<Key<'_>>, DbError> {
+        Ok(match self {
+            Within::Repository(name) => crate::repositories::id_by_name(db.reader(), name)
+                .await?
+                .map(Key::Repository),
+            Within::Project { name, .. } => Some(Key::Project(name)),
+        })
     }
 
-    /// The query's conditions `cond` with the repositories listed (their
-    /// name `$n`) put in for `{repositories}`.
+    /// The query's conditions `cond` with the repositories listed put in
+    /// for `{repositories}`, `$n` being the key.
     fn scoped(&self, n: usize, cond: &str) -> String {
-        let column = match self {
-            Within::Repository(_) => "name",
-            Within::Project { .. } => "project_name",
+        let repositories = match self {
+            Within::Repository(_) => format!("${n}"),
+            Within::Project { .. } => {
+                format!("SELECT id FROM repository WHERE project_name = ${n}")
+            }
         };
-        cond.replace(
-            "{repositories}",
-            &format!("SELECT id FROM repository WHERE {column} = ${n}"),
-        )
+        cond.replace("{repositories}", &repositories)
     }
 
-    /// The condition on `a`/`r` that keeps the listed artifacts, its name
-    /// being `$n` and the query's own conditions `cond`.
+    /// The condition on `a`/`r` that keeps the listed artifacts, `$n` being
+    /// the key and the query's own conditions `cond`.
     fn listed(&self, n: usize, cond: &str) -> String {
         match self {
-            // By the repository's id, not a join on its name: the planner
-            // then reads a page straight off the push-order index.
-            Within::Repository(_) => format!(
-                "a.repository_id = (SELECT id FROM repository WHERE name = ${n}) AND a.id NOT IN ({})",
-                hidden(n)
-            ),
+            Within::Repository(_) => format!("a.repository_id = ${n} AND a.id NOT IN ({})", hidden(n)),
             Within::Project { latest: false, .. } => format!("r.project_name = ${n}{LISTED}"),
             Within::Project { latest: true, .. } => format!(
                 "r.project_name = ${n} AND a.id IN (SELECT x.id FROM (SELECT a.id, ROW_NUMBER() OVER \
@@ -634,15 +642,36 @@ impl Within<'_> {
     }
 }
 
+/// A list statement. On PostgreSQL it is planned afresh for each call
+/// with its values (an unnamed statement): a plan cached for any
+/// repository assumes an average one, and reads a repository of 100,000
+/// tags one artifact at a time.
+fn statement<'q>(db: &crate::Db, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
+    sqlx::query(sql).persistent(db.backend() == crate::Backend::Sqlite)
+}
+
+impl Key<'_> {
+    /// Binds the key as the statement's next value.
+    fn bind<'q>(&self, q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+        match *self {
+            Key::Repository(id) => q.bind(id),
+            Key::Project(name) => q.bind(name.to_string()),
+        }
+    }
+}
+
 /// One page of the listed artifacts matching `query` (newest first unless sorted).
-pub async fn list<'e>(
-    ex: impl Executor<'e, Database = Any>,
+pub async fn list(
+    db: &crate::Db,
     within: Within<'_>,
     query: &ListQuery,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<ArtifactRow>, DbError> {
-    let (cond, args) = query.conditions(3);
+    let Some(key) = within.key(db).await? else {
+        return Ok(Vec::new());
+    };
+    let (cond, args) = query.conditions_on(3, db.backend());
     let cond = within.scoped(2, &cond);
     let n = args.len() + 3;
     let order = query.order_by("a.push_time DESC, a.id DESC");
@@ -655,10 +684,10 @@ pub async fn list<'e>(
         within.listed(2, &cond),
         n + 1
     );
-    query::bind(sqlx::query(&sql).bind("\n").bind(within.name()), &args)
+    query::bind(key.bind(statement(db, &sql).bind("\n")), &args)
         .bind(limit)
         .bind(offset)
-        .fetch_all(ex)
+        .fetch_all(db.reader())
         .await?
         .into_iter()
         .map(artifact_from_row)
@@ -686,39 +715,36 @@ pub async fn find<'e>(
     .transpose()
 }
 
-/// The artifacts of the repository named `$n` that lists hide. Only
+/// The artifacts of the repository whose id is `$n` that lists hide. Only
 /// referrers, index children and cosign signatures can be, and each of
 /// those sets is found through an index and is small beside the
 /// repository, so the listing's test runs on them alone rather than on
 /// every artifact of a large repository. The signature tags are a range of
 /// the tag index: SQLite's `LIKE` alone, case-blind, would read every tag.
 fn hidden(n: usize) -> String {
-    let repo = format!("(SELECT id FROM repository WHERE name = ${n})");
     format!(
         "SELECT a.id FROM (SELECT a.id FROM artifact a \
-         WHERE a.repository_id = {repo} AND a.subject_digest IS NOT NULL \
+         WHERE a.repository_id = ${n} AND a.subject_digest IS NOT NULL \
          UNION SELECT ar.child_id FROM artifact_reference ar JOIN artifact c ON c.id = ar.child_id \
-         WHERE c.repository_id = {repo} \
-         UNION SELECT t.artifact_id FROM tag t WHERE t.repository_id = {repo} \
+         WHERE c.repository_id = ${n} \
+         UNION SELECT t.artifact_id FROM tag t WHERE t.repository_id = ${n} \
          AND t.name >= 'sha256-' AND t.name < 'sha256.' AND t.name LIKE 'sha256-%.sig') h \
          JOIN artifact a ON a.id = h.id WHERE NOT (1 = 1{LISTED})"
     )
 }
 
 /// Number of the listed artifacts matching `query`.
-pub async fn count<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    within: Within<'_>,
-    query: &ListQuery,
-) -> Result<i64, DbError> {
-    let (cond, args) = query.conditions(2);
+pub async fn count(db: &crate::Db, within: Within<'_>, query: &ListQuery) -> Result<i64, DbError> {
+    let Some(key) = within.key(db).await? else {
+        return Ok(0);
+    };
+    let (cond, args) = query.conditions_on(2, db.backend());
     let cond = within.scoped(1, &cond);
     let sql = match within {
         // All of a repository's artifacts less the few hidden: a count
         // over one index, not a test of each of them.
         Within::Repository(_) if cond.is_empty() => format!(
-            "SELECT (SELECT COUNT(*) FROM artifact a \
-             WHERE a.repository_id = (SELECT id FROM repository WHERE name = $1)) \
+            "SELECT (SELECT COUNT(*) FROM artifact a WHERE a.repository_id = $1) \
              - (SELECT COUNT(*) FROM ({}) h)",
             hidden(1)
         ),
@@ -727,8 +753,8 @@ pub async fn count<'e>(
             within.listed(1, &cond)
         ),
     };
-    let row = query::bind(sqlx::query(&sql).bind(within.name()), &args)
-        .fetch_one(ex)
+    let row = query::bind(key.bind(statement(db, &sql)), &args)
+        .fetch_one(db.reader())
         .await?;
     Ok(row.try_get(0)?)
 }

@@ -399,6 +399,9 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
+        if self.backend == Backend::Postgres {
+            trigram_index(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -416,6 +419,41 @@ impl Db {
             .replace("{{bytes}}", bytes)
             .replace("{{name}}", name)
     }
+}
+
+/// On PostgreSQL, a trigram index under fuzzy tag filters (`q=tags=~v`),
+/// which otherwise read every tag of the repositories listed. It needs the
+/// `pg_trgm` extension, which a server may not offer or let this user
+/// create; then the filters still work, as a scan, and a later start tries
+/// again. Not a migration, since a migration cannot be optional.
+async fn trigram_index(tx: &mut Tx) -> Result<(), DbError> {
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT CAST(to_regclass('tag_name_trgm') AS TEXT)")
+            .fetch_one(&mut **tx)
+            .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    sqlx::query("SAVEPOINT trigram").execute(&mut **tx).await?;
+    let created = async {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("CREATE INDEX tag_name_trgm ON tag USING gin (LOWER(name) gin_trgm_ops)")
+            .execute(&mut **tx)
+            .await
+    }
+    .await;
+    match created {
+        Ok(_) => sqlx::query("RELEASE SAVEPOINT trigram"),
+        Err(e) => {
+            tracing::warn!(error = %e, "no trigram index (pg_trgm): fuzzy tag filters will scan");
+            sqlx::query("ROLLBACK TO SAVEPOINT trigram")
+        }
+    }
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The migrations, in order: (version, name, SQL).

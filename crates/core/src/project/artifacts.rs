@@ -84,7 +84,7 @@ impl Artifacts {
         let query = &filter.parse(berth_db::artifacts::FIELDS)?;
         let project_id = self.check(ctx, repo, Action::List, Kind::Artifact).await?;
         let within = Within::Repository(repo.as_str());
-        let total = artifacts::count(self.db.reader(), within, query).await?;
+        let total = artifacts::count(&self.db, within, query).await?;
         if total == 0
             && berth_db::repositories::id_by_name(self.db.reader(), repo.as_str())
                 .await?
@@ -92,7 +92,7 @@ impl Artifacts {
         {
             return Err(CoreError::NotFound(format!("repository {repo} not found")));
         }
-        let page = artifacts::list(self.db.reader(), within, query, offset, limit).await?;
+        let page = artifacts::list(&self.db, within, query, offset, limit).await?;
         Ok((page, total, project_id))
     }
 
@@ -117,8 +117,8 @@ impl Artifacts {
             name: &view.project.name,
             latest,
         };
-        let total = artifacts::count(self.db.reader(), within, query).await?;
-        let page = artifacts::list(self.db.reader(), within, query, offset, limit).await?;
+        let total = artifacts::count(&self.db, within, query).await?;
+        let page = artifacts::list(&self.db, within, query, offset, limit).await?;
         Ok((page, total, view.project.project_id))
     }
 

@@ -649,9 +649,10 @@ impl Inner {
             let page = (berth_db::repositories::catalog(r, &last, 1000).await).map_err(fail)?;
             for repo in page.iter().filter(|n| filters.repository(n)) {
                 let within = berth_db::artifacts::Within::Repository(repo);
-                let artifacts = berth_db::artifacts::list(r, within, &everything, 0, i64::MAX)
-                    .await
-                    .map_err(fail)?;
+                let artifacts =
+                    berth_db::artifacts::list(&self.db, within, &everything, 0, i64::MAX)
+                        .await
+                        .map_err(fail)?;
                 for a in artifacts.into_iter().rev() {
                     let harbor_type = a.described.as_ref().map(|d| d.harbor_type.as_str());
                     if !filters.resource(harbor_type) {
