@@ -7,8 +7,9 @@
 //! small batches, two transactions each. The first deletes the rows that
 //! are still garbage and records each digest in `blob_trash`; a manifest
 //! that references a blob being swept fails its foreign key and is told to
-//! push the blob again. The second holds each such digest with a
-//! placeholder row (an upload of the same digest inserts its row before it
+//! push the blob again. Once that is durable, the second holds each such
+//! digest still without a row (a placeholder row on PostgreSQL, the one
+//! writer on SQLite; an upload of the same digest inserts its row before it
 //! places its bytes, so it waits for this transaction, or makes it spare
 //! the bytes), deletes the bytes from the store, and ends the holds and
 //! trash entries. So a row never names missing bytes: a crash between the
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Blobs deleted per transaction.
-const BATCH: usize = 128;
+const BATCH: usize = 256;
 
 /// Harbor's vendor and job type for garbage collection.
 pub const VENDOR: &str = "GARBAGE_COLLECTION";
@@ -203,6 +204,8 @@ impl Inner {
             ));
         }
         result.purged_uploads = self.purge_uploads(&ctx).await.map_err(|e| e.to_string())?;
+        // The run ends when the space it reports freed is free.
+        self.store.reclaimed().await;
         ctx.log(format!(
             "freed {} bytes: {} blobs, {} untagged artifacts, {} abandoned uploads deleted",
             result.freed_bytes,
@@ -366,10 +369,14 @@ impl Inner {
             .collect())
     }
 
-    /// Deletes the stored bytes of digests no row names, each held by a
-    /// placeholder row meanwhile, and forgets their trash entries; false
-    /// when a backup held them back.
+    /// Deletes the stored bytes of digests no row names, each held
+    /// (`blobs::hold_absent`) meanwhile, and forgets their trash entries;
+    /// false when a backup held them back.
     async fn delete_bytes(&self, digests: &[String]) -> CoreResult<bool> {
+        // What made them garbage (their rows' deletion) is durable before
+        // their bytes go: a power loss must not bring back a row whose
+        // bytes are gone.
+        self.db.sync().await?;
         for batch in digests.chunks(BATCH) {
             // A backup is copying what its snapshot names: the bytes wait
             // (their trash entries stay) for a later run.

@@ -192,16 +192,28 @@ pub async fn trashed<'e>(ex: impl Executor<'e, Database = Any>) -> Result<Vec<St
 /// deleted, for the deleting transaction's length only.
 const HELD: i64 = -1;
 
-/// Holds those of `digests` that have no blob row by inserting a
-/// placeholder one for each, so an upload of such a digest waits for this
-/// transaction (on PostgreSQL its insert blocks on the placeholder's key;
-/// on SQLite the writer is taken); returns the digests held. One that has
-/// a row (or an uncommitted upload's row appeared, once it commits) is in
-/// use: its bytes stay.
+/// Holds those of `digests` that have no blob row, so an upload of such a
+/// digest waits for this transaction; returns the digests held. One that
+/// has a row (or an uncommitted upload's row appeared, once it commits) is
+/// in use: its bytes stay. On PostgreSQL the hold is a placeholder row for
+/// each, on whose key an upload's insert blocks. On SQLite the transaction
+/// holds the one writer, so no upload's row can appear before it ends: the
+/// rows absent now are held already, and placeholders would only write
+/// and then delete a row on a random page per digest.
 pub async fn hold_absent(
     conn: &mut crate::Conn,
     digests: &[String],
 ) -> Result<Vec<String>, DbError> {
+    if conn.backend_name() != "PostgreSQL" {
+        let names: Vec<&str> = digests.iter().map(String::as_str).collect();
+        let present: std::collections::HashSet<String> =
+            recorded(&mut *conn, &names).await?.into_iter().collect();
+        return Ok(digests
+            .iter()
+            .filter(|d| !present.contains(*d))
+            .cloned()
+            .collect());
+    }
     let mut held = Vec::new();
     for run in crate::power_of_two_runs(digests, 64) {
         let sql = format!(
@@ -228,13 +240,15 @@ pub async fn release_held(conn: &mut crate::Conn, digests: &[String]) -> Result<
         return Ok(());
     }
     let list = crate::padded(digests);
-    let ins = crate::placeholders(2..list.len() + 2);
-    let holds = format!("DELETE FROM blob WHERE size = $1 AND digest IN ({ins})");
-    let mut q = sqlx::query(&holds).bind(HELD);
-    for d in &list {
-        q = q.bind(d.as_str());
+    if conn.backend_name() == "PostgreSQL" {
+        let ins = crate::placeholders(2..list.len() + 2);
+        let holds = format!("DELETE FROM blob WHERE size = $1 AND digest IN ({ins})");
+        let mut q = sqlx::query(&holds).bind(HELD);
+        for d in &list {
+            q = q.bind(d.as_str());
+        }
+        q.execute(&mut *conn).await?;
     }
-    q.execute(&mut *conn).await?;
     let trash = format!(
         "DELETE FROM blob_trash WHERE digest IN ({})",
         crate::placeholders(1..list.len() + 1)

@@ -360,6 +360,14 @@ impl Store {
         .await
     }
 
+    /// Waits until the bytes of blobs deleted so far are gone from the
+    /// backend (an object store's deletes are done when they return).
+    pub async fn reclaimed(&self) {
+        if let Store::Fs(f) = self {
+            f.reclaimed().await
+        }
+    }
+
     /// Every committed blob in the store.
     pub async fn list_blobs(&self) -> Result<Vec<Digest>, StorageError> {
         self.action("Walk", async {
