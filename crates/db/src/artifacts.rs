@@ -238,20 +238,28 @@ pub async fn used_in_repository<'e>(
     .await?)
 }
 
-/// Records that an artifact references a blob.
-pub async fn add_blob<'e>(
-    ex: impl Executor<'e, Database = Any>,
+/// Records that an artifact references these blobs (a few multi-row
+/// statements, not one per blob).
+pub async fn add_blobs(
+    conn: &mut crate::Conn,
     artifact_id: i64,
-    digest: &str,
+    digests: &[String],
 ) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO artifact_blob (artifact_id, digest) VALUES ($1, $2) \
-         ON CONFLICT (artifact_id, digest) DO NOTHING",
-    )
-    .bind(artifact_id)
-    .bind(digest)
-    .execute(ex)
-    .await?;
+    for run in crate::power_of_two_runs(digests, 64) {
+        let sql = format!(
+            "INSERT INTO artifact_blob (artifact_id, digest) VALUES {} \
+             ON CONFLICT (artifact_id, digest) DO NOTHING",
+            (2..run.len() + 2)
+                .map(|i| format!("($1, ${i})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(artifact_id);
+        for d in run {
+            q = q.bind(d.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -62,20 +62,27 @@ pub async fn linked_size<'e>(
     .await?)
 }
 
-/// The size of a blob linked to the repository with this id.
-pub async fn linked_size_by_id<'e>(
+/// The sizes of those of `digests` linked to the repository with this id,
+/// in one statement (a manifest's blobs are checked together).
+pub async fn linked_sizes<'e>(
     ex: impl Executor<'e, Database = Any>,
     repository_id: i64,
-    digest: &str,
-) -> Result<Option<i64>, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT b.size FROM repository_blob rb JOIN blob b ON b.digest = rb.digest \
-         WHERE rb.repository_id = $1 AND rb.digest = $2",
-    )
-    .bind(repository_id)
-    .bind(digest)
-    .fetch_optional(ex)
-    .await?)
+    digests: &[String],
+) -> Result<std::collections::HashMap<String, i64>, DbError> {
+    if digests.is_empty() {
+        return Ok(Default::default());
+    }
+    let list = crate::padded(digests);
+    let sql = format!(
+        "SELECT b.digest, b.size FROM repository_blob rb JOIN blob b ON b.digest = rb.digest \
+         WHERE rb.repository_id = $1 AND rb.digest IN ({})",
+        crate::placeholders(2..list.len() + 2)
+    );
+    let mut q = sqlx::query_as(&sql).bind(repository_id);
+    for d in list {
+        q = q.bind(d.as_str());
+    }
+    Ok(q.fetch_all(ex).await?.into_iter().collect())
 }
 
 /// Removes a blob's link to a repository; returns whether it was linked.

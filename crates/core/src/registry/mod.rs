@@ -20,7 +20,7 @@ pub use cache::{CacheStats, ManifestCache};
 pub use error::RegistryError;
 use futures_util::future::BoxFuture;
 use futures_util::Stream;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -592,10 +592,16 @@ impl Registry {
         let repo_id =
             repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, true).await?;
         let mut size = body.len() as u64;
-        let mut blob_digests = BTreeMap::new();
-        for desc in manifest.required_blobs() {
-            let stored = blobs::linked_size_by_id(&mut *tx, repo_id, &desc.digest.to_string())
-                .await?
+        let required: Vec<_> = manifest.required_blobs().collect();
+        let blob_digests: Vec<String> = (required.iter().map(|d| d.digest.to_string()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let stored = blobs::linked_sizes(&mut *tx, repo_id, &blob_digests).await?;
+        let mut counted = BTreeSet::new();
+        for desc in required {
+            let digest = desc.digest.to_string();
+            let stored = *(stored.get(&digest))
                 .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
             if stored as u64 != desc.size {
                 return Err(RegistryError::ManifestInvalid(format!(
@@ -603,7 +609,7 @@ impl Registry {
                     desc.digest, desc.size
                 )));
             }
-            if blob_digests.insert(desc.digest.to_string(), ()).is_none() {
+            if counted.insert(digest) {
                 size += desc.size;
             }
         }
@@ -636,15 +642,22 @@ impl Registry {
             },
         )
         .await?;
-        for blob in blob_digests.keys() {
-            // A garbage collection that removed the blob since it was checked
-            // above makes the reference fail: the client pushes it again.
-            artifacts::add_blob(&mut *tx, id, blob).await.map_err(|e| {
-                match (e.is_foreign_key_violation(), Digest::parse(blob)) {
-                    (true, Ok(d)) => RegistryError::ManifestBlobUnknown(d),
-                    _ => e.into(),
-                }
-            })?;
+        // A garbage collection that removed a blob since it was checked
+        // above makes the reference fail: the client pushes it again.
+        if let Err(e) = artifacts::add_blobs(&mut tx, id, &blob_digests).await {
+            if !e.is_foreign_key_violation() {
+                return Err(e.into());
+            }
+            drop(tx);
+            let names: Vec<&str> = blob_digests.iter().map(String::as_str).collect();
+            let present = blobs::recorded(self.db.reader(), &names).await?;
+            let gone = (blob_digests.iter())
+                .find(|d| !present.contains(d))
+                .and_then(|d| Digest::parse(d).ok());
+            return Err(match gone {
+                Some(d) => RegistryError::ManifestBlobUnknown(d),
+                None => e.into(),
+            });
         }
         for child in children {
             artifacts::add_child(&mut *tx, id, child).await?;
