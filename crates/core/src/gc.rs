@@ -373,6 +373,9 @@ impl Inner {
     /// (`blobs::hold_absent`) meanwhile, and forgets their trash entries;
     /// false when a backup held them back.
     async fn delete_bytes(&self, digests: &[String]) -> CoreResult<bool> {
+        if digests.is_empty() {
+            return Ok(true);
+        }
         // What made them garbage (their rows' deletion) is durable before
         // their bytes go: a power loss must not bring back a row whose
         // bytes are gone.

@@ -595,35 +595,28 @@ const LISTED: &str = listed_artifact!();
 /// Whose artifacts a list is of.
 #[derive(Debug, Clone, Copy)]
 pub enum Within<'a> {
-    /// One repository's (by name).
-    Repository(&'a str),
+    /// One repository's, by id: bound as a value, so PostgreSQL plans with
+    /// it (its statistics then tell a repository of 100,000 tags from one
+    /// of a few; behind a subquery on the name every repository looks
+    /// average).
+    Repository(i64),
     /// Every repository's of a project (by name); with `latest`, only the
     /// newest of each repository among those the query matches.
     Project { name: &'a str, latest: bool },
 }
 
-/// What `$n` in a list's SQL stands for: a repository's id, resolved first
-/// so PostgreSQL plans with it (its statistics then tell a repository of
-/// 100,000 tags from one of a few; behind a subquery on the name every
-/// repository looks average), or a project's name.
-enum Key<'a> {
-    Repository(i64),
-    Project(&'a str),
-}
-
 impl Within<'_> {
-    /// The value `$n` stands for; `None` for a repository that does not exist.
-    async fn key(&self, db: &crate::Db) -> Result<Option<Key<'_>>, DbError> {
-        Ok(match self {
-            Within::Repository(name) => crate::repositories::id_by_name(db.reader(), name)
-                .await?
-                .map(Key::Repository),
-            Within::Project { name, .. } => Some(Key::Project(name)),
-        })
+    /// Binds what `$n` in the list's SQL stands for (the repository's id or
+    /// the project's name) as the statement's next value.
+    fn bind<'q>(&self, q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+        match *self {
+            Within::Repository(id) => q.bind(id),
+            Within::Project { name, .. } => q.bind(name.to_string()),
+        }
     }
 
     /// The query's conditions `cond` with the repositories listed put in
-    /// for `{repositories}`, `$n` being the key.
+    /// for `{repositories}`, `$n` being what `bind` binds.
     fn scoped(&self, n: usize, cond: &str) -> String {
         let repositories = match self {
             Within::Repository(_) => format!("${n}"),
@@ -635,7 +628,7 @@ impl Within<'_> {
     }
 
     /// The condition on `a`/`r` that keeps the listed artifacts, `$n` being
-    /// the key and the query's own conditions `cond`.
+    /// what `bind` binds and the query's own conditions `cond`.
     fn listed(&self, n: usize, cond: &str) -> String {
         match self {
             Within::Repository(_) => format!("a.repository_id = ${n} AND a.id NOT IN ({})", hidden(n)),
@@ -658,16 +651,6 @@ fn statement<'q>(db: &crate::Db, sql: &'q str) -> Query<'q, Any, AnyArguments<'q
     sqlx::query(sql).persistent(db.backend() == crate::Backend::Sqlite)
 }
 
-impl Key<'_> {
-    /// Binds the key as the statement's next value.
-    fn bind<'q>(&self, q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
-        match *self {
-            Key::Repository(id) => q.bind(id),
-            Key::Project(name) => q.bind(name.to_string()),
-        }
-    }
-}
-
 /// One page of the listed artifacts matching `query` (newest first unless sorted).
 pub async fn list(
     db: &crate::Db,
@@ -676,9 +659,6 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<ArtifactRow>, DbError> {
-    let Some(key) = within.key(db).await? else {
-        return Ok(Vec::new());
-    };
     let (cond, args) = query.conditions_on(3, db.backend());
     let cond = within.scoped(2, &cond);
     let n = args.len() + 3;
@@ -692,7 +672,7 @@ pub async fn list(
         within.listed(2, &cond),
         n + 1
     );
-    query::bind(key.bind(statement(db, &sql).bind("\n")), &args)
+    query::bind(within.bind(statement(db, &sql).bind("\n")), &args)
         .bind(limit)
         .bind(offset)
         .fetch_all(db.reader())
@@ -743,9 +723,6 @@ fn hidden(n: usize) -> String {
 
 /// Number of the listed artifacts matching `query`.
 pub async fn count(db: &crate::Db, within: Within<'_>, query: &ListQuery) -> Result<i64, DbError> {
-    let Some(key) = within.key(db).await? else {
-        return Ok(0);
-    };
     let (cond, args) = query.conditions_on(2, db.backend());
     let cond = within.scoped(1, &cond);
     let sql = match within {
@@ -761,7 +738,7 @@ pub async fn count(db: &crate::Db, within: Within<'_>, query: &ListQuery) -> Res
             within.listed(1, &cond)
         ),
     };
-    let row = query::bind(key.bind(statement(db, &sql)), &args)
+    let row = query::bind(within.bind(statement(db, &sql)), &args)
         .fetch_one(db.reader())
         .await?;
     Ok(row.try_get(0)?)

@@ -83,15 +83,11 @@ impl Artifacts {
     ) -> CoreResult<(Vec<ArtifactRow>, i64, i64)> {
         let query = &filter.parse(berth_db::artifacts::FIELDS)?;
         let project_id = self.check(ctx, repo, Action::List, Kind::Artifact).await?;
-        let within = Within::Repository(repo.as_str());
+        let id = berth_db::repositories::id_by_name(self.db.reader(), repo.as_str())
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("repository {repo} not found")))?;
+        let within = Within::Repository(id);
         let total = artifacts::count(&self.db, within, query).await?;
-        if total == 0
-            && berth_db::repositories::id_by_name(self.db.reader(), repo.as_str())
-                .await?
-                .is_none()
-        {
-            return Err(CoreError::NotFound(format!("repository {repo} not found")));
-        }
         let page = artifacts::list(&self.db, within, query, offset, limit).await?;
         Ok((page, total, project_id))
     }

@@ -592,16 +592,14 @@ impl Registry {
         let repo_id =
             repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, true).await?;
         let mut size = body.len() as u64;
-        let required: Vec<_> = manifest.required_blobs().collect();
-        let blob_digests: Vec<String> = (required.iter().map(|d| d.digest.to_string()))
+        let blob_digests: Vec<String> = (manifest.required_blobs())
+            .map(|d| d.digest.to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
         let stored = blobs::linked_sizes(&mut *tx, repo_id, &blob_digests).await?;
-        let mut counted = BTreeSet::new();
-        for desc in required {
-            let digest = desc.digest.to_string();
-            let stored = *(stored.get(&digest))
+        for desc in manifest.required_blobs() {
+            let stored = *(stored.get(&desc.digest.to_string()))
                 .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
             if stored as u64 != desc.size {
                 return Err(RegistryError::ManifestInvalid(format!(
@@ -609,10 +607,9 @@ impl Registry {
                     desc.digest, desc.size
                 )));
             }
-            if counted.insert(digest) {
-                size += desc.size;
-            }
         }
+        // Each distinct blob once (its size is its descriptors', as checked).
+        size += stored.values().sum::<i64>() as u64;
         let mut children = Vec::new();
         if manifest.kind == ManifestKind::Index {
             for desc in &manifest.manifests {

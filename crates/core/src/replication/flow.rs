@@ -648,7 +648,12 @@ impl Inner {
         loop {
             let page = (berth_db::repositories::catalog(r, &last, 1000).await).map_err(fail)?;
             for repo in page.iter().filter(|n| filters.repository(n)) {
-                let within = berth_db::artifacts::Within::Repository(repo);
+                // Deleted since the catalog page was read: nothing to copy.
+                let Some(id) = (berth_db::repositories::id_by_name(r, repo).await).map_err(fail)?
+                else {
+                    continue;
+                };
+                let within = berth_db::artifacts::Within::Repository(id);
                 let artifacts =
                     berth_db::artifacts::list(&self.db, within, &everything, 0, i64::MAX)
                         .await
