@@ -26,6 +26,10 @@ const WRITEBACK_EVERY: u64 = 16 * 1024 * 1024;
 const READ_SLICE: u64 = 4 * 1024 * 1024;
 /// Alignment of memory-map offsets (the page size on every supported target).
 const PAGE: u64 = 4096;
+/// Windows up to this size are copied rather than mapped: unmapping
+/// interrupts every other CPU running the process to flush its TLB, which
+/// costs more than copying a few pages (manifest configs, small layers).
+const COPY_BELOW: u64 = 64 * 1024;
 /// Chunks buffered between the network and the writer thread.
 const PIPELINE_DEPTH: usize = 16;
 
@@ -135,6 +139,25 @@ impl FsStore {
             Err(e) => return Err(e),
         };
         Ok(Some(stream_file(file, start, end).boxed()))
+    }
+
+    /// A blob of `size` bytes read whole in one blocking call (a read
+    /// stream takes two); None if it is not there.
+    pub async fn read_whole(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = self.blob_path(digest);
+        blocking(move || {
+            let file = match File::open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            map_window(&file, 0, size).map(|b| Some(Vec::from(b)))
+        })
+        .await
     }
 
     /// Creates the empty file of a new upload.
@@ -455,6 +478,11 @@ fn map_window(file: &File, start: u64, end: u64) -> io::Result<Bytes> {
             io::ErrorKind::UnexpectedEof,
             "blob file is shorter than recorded",
         ));
+    }
+    if end - start <= COPY_BELOW {
+        let mut buf = vec![0; (end - start) as usize];
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, start)?;
+        return Ok(Bytes::from(buf));
     }
     // Map offsets must be page-aligned; the slice skips the alignment slack.
     let aligned = start - start % PAGE;

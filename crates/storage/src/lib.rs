@@ -221,6 +221,9 @@ impl Store {
         if size > max {
             return Ok(None);
         }
+        if let Store::Fs(f) = self {
+            return self.action("Reader", f.read_whole(digest, size)).await;
+        }
         let Some(mut stream) = self.read(digest, 0, size).await? else {
             return Ok(None);
         };

@@ -3,12 +3,12 @@
 mod cache;
 pub mod error;
 
-use crate::notify::events::{Artifact, Event, Events};
+use crate::notify::events::{Artifact, Event, Events, Staged};
 use crate::notify::trail::{Operation, Target, Trail};
-use crate::policy::{Chain, Puller, Read, Write};
+use crate::policy::{Chain, Passed, Puller, Read, Write};
 use berth_db::artifacts::{Described, ManifestRow, NewArtifact, Referrer};
 use berth_db::tags::Existing;
-use berth_db::{artifacts, blobs, now_millis, quotas, repositories, tags, uploads, Db};
+use berth_db::{artifacts, blobs, now_millis, quotas, repositories, tags, uploads, Db, Tx};
 use berth_oci::artifact;
 use berth_oci::manifest::MAX_MANIFEST_SIZE;
 use berth_oci::{
@@ -105,7 +105,7 @@ pub struct Registry {
     uploads: Mutex<HashMap<Uuid, UploadSlot>>,
     pulls: Mutex<PullStats>,
     events: Events,
-    policies: Chain,
+    policies: Arc<Chain>,
     trail: Trail,
     manifests: ManifestCache,
 }
@@ -129,7 +129,7 @@ impl Registry {
             uploads: Mutex::new(HashMap::new()),
             pulls: Mutex::new(PullStats::default()),
             events,
-            policies,
+            policies: Arc::new(policies),
             trail,
             manifests,
         }
@@ -248,24 +248,29 @@ impl Registry {
         from: &RepositoryName,
         operator: &str,
     ) -> Result<bool> {
-        let d = digest.to_string();
-        let now = now_millis();
-        let mut tx = self.db.begin().await?;
-        // Touching the blob keeps a concurrent garbage collection off it.
-        let Some(size) = blobs::touch_linked(&mut *tx, from.as_str(), &d, now).await? else {
+        let link = Arc::new(BlobLink::new(repo, digest, operator));
+        let (policies, from, l) = (Arc::clone(&self.policies), from.clone(), Arc::clone(&link));
+        let mounted = (self.db)
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (d, now) = (l.digest.to_string(), now_millis());
+                    // Touching the blob keeps a concurrent garbage collection off it.
+                    let Some(size) = blobs::touch_linked(&mut **tx, from.as_str(), &d, now).await?
+                    else {
+                        return Ok(None);
+                    };
+                    let (passed, repo_id) = l.admit(tx, &policies, size as u64, now).await?;
+                    blobs::link(&mut **tx, repo_id, &d, now).await?;
+                    Ok::<_, RegistryError>(Some((size, passed)))
+                })
+            })
+            .await?;
+        let Some((size, passed)) = mounted else {
             return Ok(false);
         };
-        let write = Write::PutBlob {
-            repo,
-            digest,
-            size: size as u64,
-            operator,
-        };
-        let passed = self.policies.check_write(&mut tx, &write).await?;
-        let id = repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, false).await?;
-        blobs::link(&mut *tx, id, &d, now).await?;
-        berth_db::commit(tx).await?;
-        self.policies.after_write(&write, passed).await;
+        self.policies
+            .after_write(&link.write(size as u64), passed)
+            .await;
         Ok(true)
     }
 
@@ -477,29 +482,32 @@ impl Registry {
             return Err(RegistryError::DigestMismatch);
         }
         self.store.seal(id, state).await?;
-        let now = now_millis();
-        let d = digest.to_string();
-        let mut tx = self.db.begin().await?;
-        let write = Write::PutBlob {
-            repo,
-            digest,
-            size: state.len(),
-            operator,
-        };
-        let passed = self.policies.check_write(&mut tx, &write).await?;
-        let repo_id =
-            repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, false).await?;
-        // Row first, bytes second: a garbage collection deleting this
-        // digest's bytes holds its row until they are gone, and one that
-        // comes later finds the row and spares them.
-        blobs::insert(&mut *tx, &d, state.len() as i64, now).await?;
-        self.store.place(id, state, digest).await?;
-        blobs::link(&mut *tx, repo_id, &d, now).await?;
-        if has_row {
-            uploads::delete(&mut *tx, &id.to_string()).await?;
-        }
-        berth_db::commit(tx).await?;
-        self.policies.after_write(&write, passed).await;
+        let link = Arc::new(BlobLink::new(repo, digest, operator));
+        let (policies, store, l) = (
+            Arc::clone(&self.policies),
+            self.store.clone(),
+            Arc::clone(&link),
+        );
+        let (size, state) = (state.len(), state.clone());
+        let passed = (self.db)
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (d, now) = (l.digest.to_string(), now_millis());
+                    let (passed, repo_id) = l.admit(tx, &policies, size, now).await?;
+                    // Row first, bytes second: a garbage collection deleting this
+                    // digest's bytes holds its row until they are gone, and one that
+                    // comes later finds the row and spares them.
+                    blobs::insert(&mut **tx, &d, size as i64, now).await?;
+                    store.place(id, &state, &l.digest).await?;
+                    blobs::link(&mut **tx, repo_id, &d, now).await?;
+                    if has_row {
+                        uploads::delete(&mut **tx, &id.to_string()).await?;
+                    }
+                    Ok::<_, RegistryError>(passed)
+                })
+            })
+            .await?;
+        self.policies.after_write(&link.write(size), passed).await;
         Ok(())
     }
 
@@ -576,111 +584,48 @@ impl Registry {
             .filter(|a| !a.is_empty())
             .and_then(|a| serde_json::to_string(a).ok());
         let described = self.describe(&manifest).await;
-        let d = digest.to_string();
-        let now = now_millis();
-
-        let mut tx = self.db.begin().await?;
-        let write = Write::PushManifest {
-            repo,
-            digest: &digest,
-            manifest: &manifest,
-            size: body.len() as u64,
-            tags: &tag_list,
-            operator,
-        };
-        let passed = self.policies.check_write(&mut tx, &write).await?;
-        let repo_id =
-            repositories::ensure(&mut *tx, repo.as_str(), repo.project(), now, true).await?;
-        let mut size = body.len() as u64;
-        let blob_digests: Vec<String> = (manifest.required_blobs())
-            .map(|d| d.digest.to_string())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let stored = blobs::linked_sizes(&mut *tx, repo_id, &blob_digests).await?;
-        for desc in manifest.required_blobs() {
-            let stored = *(stored.get(&desc.digest.to_string()))
-                .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
-            if stored as u64 != desc.size {
-                return Err(RegistryError::ManifestInvalid(format!(
-                    "descriptor of {} says {} bytes, the blob has {stored}",
-                    desc.digest, desc.size
-                )));
-            }
-        }
-        // Each distinct blob once (its size is its descriptors', as checked).
-        size += stored.values().sum::<i64>() as u64;
-        let mut children = Vec::new();
-        if manifest.kind == ManifestKind::Index {
-            for desc in &manifest.manifests {
-                let child =
-                    artifacts::id_in_repository(&mut *tx, repo_id, &desc.digest.to_string())
-                        .await?
-                        .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
-                children.push(child);
-                size += desc.size;
-            }
-        }
-        let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
-        let subject_str = subject.as_ref().map(|s| s.to_string());
-        let id = artifacts::upsert(
-            &mut *tx,
-            &NewArtifact {
-                repository_id: repo_id,
-                digest: &d,
-                media_type: &manifest.media_type,
-                artifact_type: manifest.artifact_type.as_deref(),
-                manifest: body,
-                size: size as i64,
-                subject_digest: subject_str.as_deref(),
-                annotations: annotations.as_deref(),
-                described: &described,
-                now,
-            },
-        )
-        .await?;
-        // A garbage collection that removed a blob since it was checked
-        // above makes the reference fail: the client pushes it again.
-        if let Err(e) = artifacts::add_blobs(&mut tx, id, &blob_digests).await {
-            if !e.is_foreign_key_violation() {
-                return Err(e.into());
-            }
-            drop(tx);
-            let names: Vec<&str> = blob_digests.iter().map(String::as_str).collect();
-            let present = blobs::recorded(self.db.reader(), &names).await?;
-            let gone = (blob_digests.iter())
-                .find(|d| !present.contains(d))
-                .and_then(|d| Digest::parse(d).ok());
-            return Err(match gone {
-                Some(d) => RegistryError::ManifestBlobUnknown(d),
-                None => e.into(),
-            });
-        }
-        for child in children {
-            artifacts::add_child(&mut *tx, id, child).await?;
-        }
-        for tag in &tag_list {
-            tags::put(&mut *tx, (repo_id, id), tag.as_str(), now, Existing::Move).await?;
-        }
-        let event = Event::ArtifactPushed(Artifact {
+        let push = Arc::new(ManifestPush {
             repo: repo.clone(),
-            digest: d,
-            tags: tag_list.iter().map(|t| t.as_str().to_string()).collect(),
+            digest,
+            manifest,
+            body: body.to_vec(),
+            tags: tag_list,
             operator: operator.to_string(),
-            at: now,
+            annotations,
+            described,
         });
-        let staged = self.events.stage(&mut tx, event).await?;
-        berth_db::commit(tx).await?;
+        let (policies, events) = (Arc::clone(&self.policies), self.events.clone());
+        let p = Arc::clone(&push);
+        let written = (self.db)
+            .write(move |tx| Box::pin(async move { p.store(tx, &policies, &events).await }))
+            .await;
+        let (passed, staged) = match written {
+            Ok(done) => done,
+            // A garbage collection removed a blob after it was checked.
+            Err(RegistryError::Db(e)) if e.is_foreign_key_violation() => {
+                let blobs = push.blob_digests();
+                let names: Vec<&str> = blobs.iter().map(String::as_str).collect();
+                let present = blobs::recorded(self.db.reader(), &names).await?;
+                let gone = (blobs.iter())
+                    .find(|d| !present.contains(d))
+                    .and_then(|d| Digest::parse(d).ok());
+                return Err(match gone {
+                    Some(d) => RegistryError::ManifestBlobUnknown(d),
+                    None => e.into(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         self.manifests.forget(repo.as_str());
         staged.committed();
-        self.policies.after_write(&write, passed).await;
+        self.policies.after_write(&push.write(), passed).await;
         let pushed = Target::Artifact(repo, &reference.to_string());
         self.trail
             .record(operator, Operation::Create, &pushed, true);
         Ok(PushedManifest {
-            digest,
-            subject,
-            tags: tag_list,
+            digest: push.digest.clone(),
+            subject: push.manifest.subject.as_ref().map(|s| s.digest.clone()),
+            tags: push.tags.clone(),
         })
     }
 
@@ -1156,4 +1101,158 @@ async fn read_whole(blob: Blob, digest: &Digest, max: u64) -> Result<Vec<u8>> {
         .await
         .map_err(StorageError::from)?;
     Ok(chunks.concat())
+}
+
+/// A manifest push, owned, for its transaction on the writer's thread.
+struct ManifestPush {
+    repo: RepositoryName,
+    digest: Digest,
+    manifest: Manifest,
+    body: Vec<u8>,
+    tags: Vec<Tag>,
+    operator: String,
+    annotations: Option<String>,
+    described: Described,
+}
+
+impl ManifestPush {
+    /// The write the policies judge.
+    fn write(&self) -> Write<'_> {
+        Write::PushManifest {
+            repo: &self.repo,
+            digest: &self.digest,
+            manifest: &self.manifest,
+            size: self.body.len() as u64,
+            tags: &self.tags,
+            operator: &self.operator,
+        }
+    }
+
+    /// The blobs the manifest references, each once, sorted.
+    fn blob_digests(&self) -> Vec<String> {
+        (self.manifest.required_blobs())
+            .map(|d| d.digest.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Checks the manifest against what the repository holds and stores
+    /// it with its tags, inside `tx`; returns what to publish once it has
+    /// committed. A blob a collection took since it was checked fails
+    /// with a foreign-key violation.
+    async fn store(
+        &self,
+        tx: &mut Tx,
+        policies: &Chain,
+        events: &Events,
+    ) -> Result<(Passed, Staged)> {
+        let (repo, manifest) = (&self.repo, &self.manifest);
+        let now = now_millis();
+        let passed = policies.check_write(tx, &self.write()).await?;
+        let repo_id =
+            repositories::ensure(&mut **tx, repo.as_str(), repo.project(), now, true).await?;
+        let mut size = self.body.len() as u64;
+        let blob_digests = self.blob_digests();
+        let stored = blobs::linked_sizes(&mut **tx, repo_id, &blob_digests).await?;
+        for desc in manifest.required_blobs() {
+            let stored = *(stored.get(&desc.digest.to_string()))
+                .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
+            if stored as u64 != desc.size {
+                return Err(RegistryError::ManifestInvalid(format!(
+                    "descriptor of {} says {} bytes, the blob has {stored}",
+                    desc.digest, desc.size
+                )));
+            }
+        }
+        // Each distinct blob once (its size is its descriptors', as checked).
+        size += stored.values().sum::<i64>() as u64;
+        let mut children = Vec::new();
+        if manifest.kind == ManifestKind::Index {
+            for desc in &manifest.manifests {
+                let child =
+                    artifacts::id_in_repository(&mut **tx, repo_id, &desc.digest.to_string())
+                        .await?
+                        .ok_or_else(|| RegistryError::ManifestBlobUnknown(desc.digest.clone()))?;
+                children.push(child);
+                size += desc.size;
+            }
+        }
+        let d = self.digest.to_string();
+        let subject = manifest.subject.as_ref().map(|s| s.digest.to_string());
+        let id = artifacts::upsert(
+            &mut **tx,
+            &NewArtifact {
+                repository_id: repo_id,
+                digest: &d,
+                media_type: &manifest.media_type,
+                artifact_type: manifest.artifact_type.as_deref(),
+                manifest: &self.body,
+                size: size as i64,
+                subject_digest: subject.as_deref(),
+                annotations: self.annotations.as_deref(),
+                described: &self.described,
+                now,
+            },
+        )
+        .await?;
+        artifacts::add_blobs(tx, id, &blob_digests).await?;
+        for child in children {
+            artifacts::add_child(&mut **tx, id, child).await?;
+        }
+        for tag in &self.tags {
+            tags::put(&mut **tx, (repo_id, id), tag.as_str(), now, Existing::Move).await?;
+        }
+        let event = Event::ArtifactPushed(Artifact {
+            repo: repo.clone(),
+            digest: d,
+            tags: self.tags.iter().map(|t| t.as_str().to_string()).collect(),
+            operator: self.operator.clone(),
+            at: now,
+        });
+        Ok((passed, events.stage(tx, event).await?))
+    }
+}
+
+/// A blob being linked into a repository (uploaded or mounted), owned, for
+/// its transaction on the writer's thread.
+struct BlobLink {
+    repo: RepositoryName,
+    digest: Digest,
+    operator: String,
+}
+
+impl BlobLink {
+    fn new(repo: &RepositoryName, digest: &Digest, operator: &str) -> Self {
+        BlobLink {
+            repo: repo.clone(),
+            digest: digest.clone(),
+            operator: operator.to_string(),
+        }
+    }
+
+    /// The write the policies judge, for a blob of `size` bytes.
+    fn write(&self, size: u64) -> Write<'_> {
+        Write::PutBlob {
+            repo: &self.repo,
+            digest: &self.digest,
+            size,
+            operator: &self.operator,
+        }
+    }
+
+    /// Passes the policies and makes sure the repository exists; returns
+    /// what they raised and the repository's id.
+    async fn admit(
+        &self,
+        tx: &mut Tx,
+        policies: &Chain,
+        size: u64,
+        now: i64,
+    ) -> Result<(Passed, i64)> {
+        let passed = policies.check_write(tx, &self.write(size)).await?;
+        let repo = &self.repo;
+        let id = repositories::ensure(&mut **tx, repo.as_str(), repo.project(), now, false).await?;
+        Ok((passed, id))
+    }
 }
