@@ -448,7 +448,8 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
 /// (and faulted in with `MAP_POPULATE`) on a blocking thread, so bytes go
 /// from the page cache to the socket with one copy and a cold read never
 /// stalls the async runtime. A window is unmapped when the response has
-/// sent it, so memory use stays at a few windows per download.
+/// sent it, so memory use stays at a few windows per download. A window
+/// of `COPY_BELOW` bytes or less is copied instead.
 fn stream_file(
     file: std::sync::Arc<File>,
     start: u64,
@@ -470,7 +471,8 @@ fn stream_file(
     })
 }
 
-/// Maps bytes `start..end` of a blob file read-only, faulted in.
+/// Bytes `start..end` of a blob file: mapped read-only and faulted in, or
+/// copied when there are few.
 fn map_window(file: &File, start: u64, end: u64) -> io::Result<Bytes> {
     // Touching a mapped page past the end of the file would be SIGBUS.
     if file.metadata()?.len() < end {
