@@ -249,10 +249,7 @@ pub async fn add_blobs(
         let sql = format!(
             "INSERT INTO artifact_blob (artifact_id, digest) VALUES {} \
              ON CONFLICT (artifact_id, digest) DO NOTHING",
-            (2..run.len() + 2)
-                .map(|i| format!("($1, ${i})"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::value_rows(run.len(), |i| format!("($1, ${i})"))
         );
         let mut q = sqlx::query(&sql).bind(artifact_id);
         for d in run {

@@ -172,10 +172,7 @@ pub async fn delete_unreferenced(
     for run in crate::power_of_two_runs(&deleted, 64) {
         let sql = format!(
             "INSERT INTO blob_trash (digest, created_at) VALUES {} ON CONFLICT DO NOTHING",
-            (2..run.len() + 2)
-                .map(|i| format!("(${i}, $1)"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::value_rows(run.len(), |i| format!("(${i}, $1)"))
         );
         let mut q = sqlx::query(&sql).bind(crate::now_millis());
         for (d, _) in run {
@@ -226,10 +223,7 @@ pub async fn hold_absent(
         let sql = format!(
             "INSERT INTO blob (digest, size, created_at, touched_at) VALUES {} \
              ON CONFLICT (digest) DO NOTHING RETURNING digest",
-            (2..run.len() + 2)
-                .map(|i| format!("(${i}, $1, 0, 0)"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::value_rows(run.len(), |i| format!("(${i}, $1, 0, 0)"))
         );
         let mut q = sqlx::query_scalar(&sql).bind(HELD);
         for d in run {

@@ -111,6 +111,12 @@ pub(crate) fn placeholders(positions: std::ops::Range<usize>) -> String {
         .join(", ")
 }
 
+/// `n` rows of a multi-row `VALUES` whose shared value is `$1`: `row(i)`
+/// writes the row of the item bound at `$i` (from `$2`).
+pub(crate) fn value_rows(n: usize, row: impl Fn(usize) -> String) -> String {
+    (2..n + 2).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// A batch's rows padded to a power of two by repeating them, so a
 /// batch statement's text takes one of a few forms, each prepared once per
 /// connection; preparing a statement costs more than running it. Callers

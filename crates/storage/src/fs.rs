@@ -49,6 +49,12 @@ struct Reclaim {
     running: Mutex<Vec<JoinHandle<()>>>,
 }
 
+impl Reclaim {
+    fn running(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Threads unlinking deleted blobs at once.
 const UNLINKERS: usize = 4;
 
@@ -336,11 +342,7 @@ impl FsStore {
                 tracing::warn!(error = %e, "unlinking deleted blobs");
             }
         });
-        let mut running = self
-            .reclaim
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut running = self.reclaim.running();
         running.retain(|h| !h.is_finished());
         running.push(unlink);
         Ok(())
@@ -348,13 +350,7 @@ impl FsStore {
 
     /// Waits until the blobs deleted so far are unlinked (their space is free).
     pub async fn reclaimed(&self) {
-        let running = std::mem::take(
-            &mut *self
-                .reclaim
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let running = std::mem::take(&mut *self.reclaim.running());
         for h in running {
             let _ = h.await;
         }
