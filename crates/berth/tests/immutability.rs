@@ -164,3 +164,44 @@ async fn immutable_tags_stay_where_they_are() {
         (s.expect(Method::DELETE, &path, mai, None).await).error(404, "NOT_FOUND");
     }
 }
+
+/// Pushes racing one another (on SQLite the writer commits them in
+/// groups, and a refused one sends its group back to run alone) each get
+/// their own answer, and only the accepted ones took effect.
+#[tokio::test]
+async fn racing_pushes_each_get_their_own_answer() {
+    for s in servers().await {
+        s.create_project("race", false, ADMIN).await;
+        s.create("/projects/race/immutabletagrules", ADMIN, rule("v*", "**"))
+            .await;
+        let (first, _) = s.push_image("race/app", "v0", "first").await;
+        for i in 1..16 {
+            s.push_image("race/app", &format!("v{i}"), "first").await;
+        }
+        let second = s.image("race/app", "second").await;
+        let pushes = (0..32).map(|i| {
+            let (s, second) = (&s, &second);
+            // Even: a protected tag moved (refused); odd: a new tag.
+            let tag = if i % 2 == 0 {
+                format!("v{}", i / 2)
+            } else {
+                format!("n{i}")
+            };
+            async move {
+                let r = s.put_manifest("race/app", &tag, OCI_MANIFEST, second).await;
+                (tag, r.status().as_u16())
+            }
+        });
+        for (tag, status) in futures_util::future::join_all(pushes).await {
+            let want = if tag.starts_with('v') { 412 } else { 201 };
+            assert_eq!(status, want, "{tag}");
+            let r = s.head(&format!("/v2/race/app/manifests/{tag}")).await;
+            let now = if tag.starts_with('v') {
+                &first
+            } else {
+                &digest(&second)
+            };
+            assert_eq!(header(&r, "docker-content-digest"), now, "{tag}");
+        }
+    }
+}

@@ -57,6 +57,10 @@ pub mod usergroups;
 pub mod users;
 pub mod vulnerabilities;
 pub mod webhooks;
+mod writer;
+
+pub use writer::WriteFuture;
+use writer::WriterThread;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -162,67 +166,6 @@ pub struct Db {
     writer: Option<Arc<WriterThread>>,
 }
 
-/// The thread SQLite's write transactions run on, with a runtime of its
-/// own, kept on one CPU. sqlx runs each SQLite connection on a worker
-/// thread, so every statement is a round trip between the transaction's
-/// task and that thread; between two CPUs each wakes a sleeping CPU (on
-/// the 2-CPU VM measured: 72 µs a `SELECT 1` inside a transaction), on
-/// one CPU it is a context switch (11 µs). The writer connection is
-/// opened from this thread, so its worker inherits the CPU.
-#[derive(Debug)]
-struct WriterThread {
-    runtime: tokio::runtime::Handle,
-    /// Dropped with the last `Db`, which ends the thread.
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl WriterThread {
-    fn start() -> std::io::Result<WriterThread> {
-        let (ready, handle) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("berth-db-writer".into())
-            .spawn(move || {
-                pin_to_this_cpu();
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                let runtime = match runtime {
-                    Ok(r) => r,
-                    Err(e) => return drop(ready.send(Err(e))),
-                };
-                if ready.send(Ok(runtime.handle().clone())).is_ok() {
-                    let _ = runtime.block_on(stopped);
-                }
-            })?;
-        let runtime = handle.recv().map_err(std::io::Error::other)??;
-        Ok(WriterThread {
-            runtime,
-            _stop: stop,
-        })
-    }
-}
-
-/// Keeps the calling thread, and the threads it starts, on the CPU it
-/// runs on now.
-fn pin_to_this_cpu() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on this thread with a zeroed, then
-    // filled, CPU set of the size passed.
-    unsafe {
-        let cpu = libc::sched_getcpu();
-        if cpu >= 0 {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu as usize, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
-    }
-}
-
-/// The future a [`Db::write`] body returns.
-pub type WriteFuture<'t, T, E> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send + 't>>;
-
 /// Group commit for SQLite. Commits run with `synchronous = NORMAL`: the
 /// log is written but not fsynced under the single writer's lock, so a
 /// commit survives a killed process but not a power loss. [`Db::sync`]
@@ -285,6 +228,7 @@ impl Db {
                 // Opened on the writer's thread, see `WriterThread`.
                 let write =
                     (writer.runtime.spawn(write).await).map_err(std::io::Error::other)??;
+                writer.serve(write.clone());
                 let read = AnyPoolOptions::new()
                     .max_connections(8)
                     .test_before_acquire(false)
@@ -380,28 +324,21 @@ impl Db {
 
     /// Runs `body` in a write transaction and commits it unless it fails
     /// (then the transaction rolls back). On SQLite it runs on the writer's
-    /// thread (see `WriterThread`), to the end even if the caller goes away.
+    /// thread, to the end even if the caller goes away, perhaps in one
+    /// transaction with others and then perhaps twice (see `writer`).
     pub async fn write<T, E, F>(&self, body: F) -> Result<T, E>
     where
-        F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
+        F: for<'t> Fn(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + Sync + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let db = self.clone();
-        let run = async move {
-            let mut tx = db.begin().await?;
-            let out = body(&mut tx).await?;
-            commit(tx).await?;
-            Ok(out)
-        };
-        let Some(writer) = &self.writer else {
-            return run.await;
-        };
-        match writer.runtime.spawn(run).await {
-            Ok(out) => out,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(DbError::Io(std::io::Error::other(e)).into()),
+        if let Some(writer) = &self.writer {
+            return writer.write(body).await;
         }
+        let mut tx = self.begin().await?;
+        let out = body(&mut tx).await?;
+        commit(tx).await?;
+        Ok(out)
     }
 
     /// Makes every write committed so far durable, through a power loss

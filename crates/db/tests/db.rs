@@ -114,3 +114,53 @@ async fn sweeping_keeps_the_newest_finished_runs_of_each_vendor() {
         assert_eq!(jobs::sweep(&db, 50).await.unwrap(), 0);
     }
 }
+
+/// Writes queued behind a running one share its successor's transaction
+/// on SQLite; one that fails or panics there must cost the others
+/// nothing, and must leave nothing itself.
+#[tokio::test]
+async fn racing_writes_each_keep_their_own_outcome() {
+    use berth_db::DbError;
+    use std::sync::Arc;
+    for (db, _dir) in databases().await {
+        // The first write holds the writer until every other one is queued.
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let writes = (0..32).map(|i| {
+            let (db, gate) = (db.clone(), Arc::clone(&gate));
+            tokio::spawn(async move {
+                db.write(move |tx| {
+                    let gate = Arc::clone(&gate);
+                    Box::pin(async move {
+                        let name = format!("p/r{i:02}");
+                        repositories::ensure(&mut **tx, &name, "p", now_millis(), true).await?;
+                        match i {
+                            0 => drop(gate.acquire().await),
+                            5 => panic!("a body panicked"),
+                            i if i % 4 == 2 => return Err(DbError::Unsupported("refused")),
+                            _ => {}
+                        }
+                        Ok(i)
+                    })
+                })
+                .await
+            })
+        });
+        let writes: Vec<_> = writes.collect();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        gate.add_permits(64);
+        let mut kept = Vec::new();
+        for (i, w) in writes.into_iter().enumerate() {
+            match w.await {
+                Err(e) => assert!(e.is_panic() && i == 5, "{i}: {e}"),
+                Ok(Err(e)) => assert!(i % 4 == 2, "{i}: {e}"),
+                Ok(Ok(n)) => {
+                    assert_eq!(n, i);
+                    kept.push(format!("p/r{i:02}"));
+                }
+            }
+        }
+        assert_eq!(kept.len(), 32 - 8 - 1);
+        let listed = repositories::catalog(db.reader(), "", 100).await.unwrap();
+        assert_eq!(listed, kept);
+    }
+}

@@ -249,9 +249,10 @@ impl Registry {
         operator: &str,
     ) -> Result<bool> {
         let link = Arc::new(BlobLink::new(repo, digest, operator));
-        let (policies, from, l) = (Arc::clone(&self.policies), from.clone(), Arc::clone(&link));
+        let (policies, from, link2) = (Arc::clone(&self.policies), from.clone(), Arc::clone(&link));
         let mounted = (self.db)
             .write(move |tx| {
+                let (policies, from, l) = (policies.clone(), from.clone(), link2.clone());
                 Box::pin(async move {
                     let (d, now) = (l.digest.to_string(), now_millis());
                     // Touching the blob keeps a concurrent garbage collection off it.
@@ -281,14 +282,16 @@ impl Registry {
     pub async fn start_upload(&self, repo: &RepositoryName) -> Result<Uuid> {
         let id = Uuid::new_v4();
         let state = self.store.create_upload(id).await?;
-        uploads::insert(
-            self.db.writer(),
-            &id.to_string(),
-            repo.as_str(),
-            &state.to_bytes(),
-            now_millis(),
-        )
-        .await?;
+        let row = Arc::new((id.to_string(), repo.clone(), state.to_bytes(), now_millis()));
+        (self.db)
+            .write(move |tx| {
+                let row = Arc::clone(&row);
+                Box::pin(async move {
+                    let (id, repo, state, now) = &*row;
+                    uploads::insert(&mut **tx, id, repo.as_str(), state, *now).await
+                })
+            })
+            .await?;
         Ok(id)
     }
 
@@ -483,14 +486,16 @@ impl Registry {
         }
         self.store.seal(id, state).await?;
         let link = Arc::new(BlobLink::new(repo, digest, operator));
-        let (policies, store, l) = (
+        let (policies, store, link2) = (
             Arc::clone(&self.policies),
             self.store.clone(),
             Arc::clone(&link),
         );
-        let (size, state) = (state.len(), state.clone());
+        let (size, state) = (state.len(), Arc::new(state.clone()));
         let passed = (self.db)
             .write(move |tx| {
+                let (policies, store, l) = (policies.clone(), store.clone(), link2.clone());
+                let state = state.clone();
                 Box::pin(async move {
                     let (d, now) = (l.digest.to_string(), now_millis());
                     let (passed, repo_id) = l.admit(tx, &policies, size, now).await?;
@@ -597,7 +602,10 @@ impl Registry {
         let (policies, events) = (Arc::clone(&self.policies), self.events.clone());
         let p = Arc::clone(&push);
         let written = (self.db)
-            .write(move |tx| Box::pin(async move { p.store(tx, &policies, &events).await }))
+            .write(move |tx| {
+                let (p, policies, events) = (p.clone(), policies.clone(), events.clone());
+                Box::pin(async move { p.store(tx, &policies, &events).await })
+            })
             .await;
         let (passed, staged) = match written {
             Ok(done) => done,
