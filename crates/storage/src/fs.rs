@@ -423,8 +423,16 @@ impl FsStore {
 /// is their digest) and fsyncs `to`'s directory.
 fn link_durably(from: &Path, to: &Path) -> io::Result<()> {
     let dir = to.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    match fs::hard_link(from, to) {
+    // The directory is made only when missing: making it takes its
+    // parent's lock, which every upload shares, even when it exists.
+    let linked = match fs::hard_link(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+            fs::create_dir_all(dir)?;
+            fs::hard_link(from, to)
+        }
+        linked => linked,
+    };
+    match linked {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
         _ => {}
     }
