@@ -249,10 +249,10 @@ impl Registry {
         operator: &str,
     ) -> Result<bool> {
         let link = Arc::new(BlobLink::new(repo, digest, operator));
-        let (policies, from, link2) = (Arc::clone(&self.policies), from.clone(), Arc::clone(&link));
+        let (policies, from, l) = (Arc::clone(&self.policies), from.clone(), Arc::clone(&link));
         let mounted = (self.db)
             .write(move |tx| {
-                let (policies, from, l) = (policies.clone(), from.clone(), link2.clone());
+                let (policies, from, l) = (policies.clone(), from.clone(), l.clone());
                 Box::pin(async move {
                     let (d, now) = (l.digest.to_string(), now_millis());
                     // Touching the blob keeps a concurrent garbage collection off it.
@@ -486,7 +486,7 @@ impl Registry {
         }
         self.store.seal(id, state).await?;
         let link = Arc::new(BlobLink::new(repo, digest, operator));
-        let (policies, store, link2) = (
+        let (policies, store, l) = (
             Arc::clone(&self.policies),
             self.store.clone(),
             Arc::clone(&link),
@@ -494,7 +494,7 @@ impl Registry {
         let (size, state) = (state.len(), Arc::new(state.clone()));
         let passed = (self.db)
             .write(move |tx| {
-                let (policies, store, l) = (policies.clone(), store.clone(), link2.clone());
+                let (policies, store, l) = (policies.clone(), store.clone(), l.clone());
                 let state = state.clone();
                 Box::pin(async move {
                     let (d, now) = (l.digest.to_string(), now_millis());
