@@ -207,7 +207,6 @@ impl Db {
         let db = match backend {
             Backend::Sqlite => {
                 let rw = sqlite_url(url, "rwc");
-                let writer = Arc::new(WriterThread::start()?);
                 // A SQLite connection is a file handle that cannot go stale:
                 // pinging it before each use (sqlx's default) would cost a
                 // round trip to its worker thread on every acquire.
@@ -225,10 +224,8 @@ impl Db {
                         })
                     })
                     .connect_with(AnyConnectOptions::from_str(&rw)?);
-                // Opened on the writer's thread, see `WriterThread`.
-                let write =
-                    (writer.runtime.spawn(write).await).map_err(std::io::Error::other)??;
-                writer.serve(write.clone());
+                // Opened on the writer's thread (see `writer`).
+                let (writer, write) = WriterThread::start(write).await?;
                 let read = AnyPoolOptions::new()
                     .max_connections(8)
                     .test_before_acquire(false)
@@ -261,7 +258,7 @@ impl Db {
                         started: AtomicU64::new(0),
                         done: AtomicU64::new(0),
                     })),
-                    writer: Some(writer),
+                    writer: Some(Arc::new(writer)),
                 }
             }
             // Two pools, as on SQLite: a transaction that holds a row lock

@@ -36,15 +36,18 @@ type Outcome<T, E> = std::thread::Result<Result<T, E>>;
 /// The writer's thread, with a runtime of its own, kept on one CPU.
 #[derive(Debug)]
 pub(crate) struct WriterThread {
-    pub(crate) runtime: tokio::runtime::Handle,
-    queue: std::sync::OnceLock<mpsc::UnboundedSender<Box<dyn Queued>>>,
+    queue: mpsc::UnboundedSender<Box<dyn Queued>>,
     /// Dropped with the last `Db`, which ends the thread.
     _stop: oneshot::Sender<()>,
 }
 
 impl WriterThread {
-    /// Starts the thread; [`WriterThread::serve`] then gives it its pool.
-    pub(crate) fn start() -> std::io::Result<WriterThread> {
+    /// Starts the thread, opens the writer's pool (one connection) on it
+    /// with `open`, and starts taking bodies; returns the thread and pool.
+    pub(crate) async fn start<O>(open: O) -> Result<(WriterThread, AnyPool), DbError>
+    where
+        O: std::future::Future<Output = Result<AnyPool, sqlx::Error>> + Send + 'static,
+    {
         let (ready, handle) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -63,18 +66,11 @@ impl WriterThread {
                 }
             })?;
         let runtime = handle.recv().map_err(std::io::Error::other)??;
-        Ok(WriterThread {
-            runtime,
-            queue: std::sync::OnceLock::new(),
-            _stop: stop,
-        })
-    }
-
-    /// Starts taking bodies, run in transactions on `pool` (one connection).
-    pub(crate) fn serve(&self, pool: AnyPool) {
+        let pool = (runtime.spawn(open).await).map_err(std::io::Error::other)??;
         let (queue, bodies) = mpsc::unbounded_channel();
-        self.runtime.spawn(run_groups(pool, bodies));
-        let _ = self.queue.set(queue);
+        runtime.spawn(run_groups(pool.clone(), bodies));
+        let writer = WriterThread { queue, _stop: stop };
+        Ok((writer, pool))
     }
 
     /// Runs `body` in a transaction on the thread, perhaps with others.
@@ -90,22 +86,16 @@ impl WriterThread {
             outcome: None,
             reply,
         });
-        let gone = || {
-            E::from(DbError::Io(std::io::Error::other(
-                "the writer thread stopped",
-            )))
-        };
-        let Some(queue) = self.queue.get() else {
-            return Err(gone());
-        };
-        if queue.send(job).is_err() {
-            return Err(gone());
+        // Sent and answered unless the thread is gone (a runtime failure).
+        if self.queue.send(job).is_ok() {
+            match outcome.await {
+                Ok(Ok(out)) => return out,
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) => {}
+            }
         }
-        match outcome.await {
-            Ok(Ok(out)) => out,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => Err(gone()),
-        }
+        let gone = std::io::Error::other("the writer thread stopped");
+        Err(E::from(DbError::Io(gone)))
     }
 }
 
