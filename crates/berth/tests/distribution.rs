@@ -490,8 +490,15 @@ async fn image_manifest_push_pull_delete() {
         assert_eq!(header(&r, "docker-content-digest"), md);
         assert_eq!(header(&r, "location"), format!("/v2/{repo}/manifests/{md}"));
         assert!(r.headers().get("oci-subject").is_none());
+        // Stored here, it is not stored in a repository without its blobs.
+        let r = s.put_manifest("p/bare", "v1", OCI_MANIFEST, &body).await;
+        expect_error(r, 400, "MANIFEST_BLOB_UNKNOWN").await;
+        // Pushed again here, it gains the tag.
+        let r = s.put_manifest(repo, "v1-again", OCI_MANIFEST, &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(header(&r, "docker-content-digest"), md);
 
-        for reference in ["v1", md.as_str()] {
+        for reference in ["v1", "v1-again", md.as_str()] {
             let r = s.get(&format!("/v2/{repo}/manifests/{reference}")).await;
             assert_eq!(r.status(), StatusCode::OK);
             assert_eq!(header(&r, "content-type"), OCI_MANIFEST);

@@ -146,6 +146,11 @@ async fn usage_counts_each_blob_once_and_limits_refuse_what_would_pass_them() {
         Reply::read(r).await.error(403, "DENIED");
         assert_eq!(s.get("/v2/lim/app/manifests/v2").await.status(), 404);
         assert_eq!(quota(&s, "lim").await.2, used);
+        // The stored manifest pushed again under another tag adds nothing:
+        // at the limit it is let through, and nothing more counts.
+        s.push_layers("lim/app", "v1b", std::slice::from_ref(&layer))
+            .await;
+        assert_eq!(quota(&s, "lim").await.2, used);
 
         // The summary shows the quota to members.
         s.create_user("dev", PW).await;

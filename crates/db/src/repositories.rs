@@ -5,6 +5,18 @@ use crate::query::{self, Field, Kind, ListQuery};
 use crate::DbError;
 use sqlx::{Any, Executor};
 
+/// Creates a repository's row unless it exists, else touches it ($1 name,
+/// $2 project, $3 time, $4 listed); returns its id.
+macro_rules! ensure_sql {
+    () => {
+        // DO UPDATE (not DO NOTHING) so RETURNING yields the id of an existing row too.
+        "INSERT INTO repository (name, project_name, created_at, updated_at, listed) \
+         VALUES ($1, $2, $3, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, \
+         listed = CASE WHEN excluded.listed = 1 THEN 1 ELSE repository.listed END RETURNING id"
+    };
+}
+
 /// Returns the id of the named repository, creating the row if needed;
 /// `artifact` (a manifest is being pushed) makes it listed from now on.
 pub async fn ensure<'e>(
@@ -14,20 +26,37 @@ pub async fn ensure<'e>(
     now: i64,
     artifact: bool,
 ) -> Result<i64, DbError> {
-    // DO UPDATE (not DO NOTHING) so RETURNING yields the id of an existing row too.
-    let id = sqlx::query_scalar(
-        "INSERT INTO repository (name, project_name, created_at, updated_at, listed) \
-         VALUES ($1, $2, $3, $3, $4) \
-         ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, \
-         listed = CASE WHEN excluded.listed = 1 THEN 1 ELSE repository.listed END RETURNING id",
-    )
-    .bind(name)
-    .bind(project)
-    .bind(now)
-    .bind(i64::from(artifact))
-    .fetch_one(ex)
-    .await?;
+    let id = sqlx::query_scalar(ensure_sql!())
+        .bind(name)
+        .bind(project)
+        .bind(now)
+        .bind(i64::from(artifact))
+        .fetch_one(ex)
+        .await?;
     Ok(id)
+}
+
+/// As [`ensure`] for a manifest being pushed, in the same statement finding
+/// whether the repository holds it already: (repository id, artifact id).
+pub async fn ensure_holding<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    name: &str,
+    project: &str,
+    now: i64,
+    digest: &str,
+) -> Result<(i64, Option<i64>), DbError> {
+    let sql = concat!(
+        ensure_sql!(),
+        ", (SELECT a.id FROM artifact a WHERE a.repository_id = repository.id AND a.digest = $5)"
+    );
+    Ok(sqlx::query_as(sql)
+        .bind(name)
+        .bind(project)
+        .bind(now)
+        .bind(1_i64)
+        .bind(digest)
+        .fetch_one(ex)
+        .await?)
 }
 
 /// The id of a repository by name.

@@ -51,6 +51,8 @@ pub struct Immutability;
 impl Immutability {
     async fn check(tx: &mut Tx, write: &Write<'_>) -> Result<(), RegistryError> {
         let repo = match write {
+            // A push by digest moves no tag.
+            Write::PushManifest { tags: [], .. } => return Ok(()),
             Write::PushManifest { repo, .. }
             | Write::AddTag { repo, .. }
             | Write::DeleteTag { repo, .. }

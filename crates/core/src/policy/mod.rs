@@ -46,6 +46,9 @@ pub enum Write<'a> {
         size: u64,
         tags: &'a [Tag],
         operator: &'a str,
+        /// The repository held this manifest already: its blobs were
+        /// checked and counted when it was first pushed.
+        stored: bool,
     },
     /// A tag added to a stored artifact.
     AddTag {

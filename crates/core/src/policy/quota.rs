@@ -42,6 +42,8 @@ impl Quota {
                 *operator,
                 None,
             ),
+            // Nothing new: what it uses is counted already.
+            Write::PushManifest { stored: true, .. } => return Ok(Vec::new()),
             Write::PushManifest {
                 repo,
                 digest,
@@ -49,6 +51,7 @@ impl Quota {
                 size,
                 tags,
                 operator,
+                stored: false,
             } => {
                 let mut items = vec![(digest.to_string(), *size as i64)];
                 items.extend(

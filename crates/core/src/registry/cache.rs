@@ -1,12 +1,14 @@
 //! Manifests served over `/v2`, by tag and by digest, kept in memory a
-//! moment so a hot pull reads no database. This process forgets a
+//! moment so a hot pull reads no database; and what pushed manifests were
+//! described as. This process forgets a
 //! repository's entries as soon as it changes its tags or artifacts;
 //! another replica's change is seen within `FRESH_FOR`, as projects'
 //! settings are. The cache never holds more than its budget in bytes.
 
 use crate::policy::FRESH_FOR;
-use berth_db::artifacts::ManifestRow;
+use berth_db::artifacts::{Described, ManifestRow};
 use berth_db::DbError;
+use berth_oci::Digest;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -166,6 +168,37 @@ impl State {
             if let Some(gone) = self.repos.remove(&name) {
                 self.bytes -= gone.values().map(|e| e.cost).sum::<usize>();
             }
+        }
+    }
+}
+
+/// At most this many bytes of descriptions are kept.
+const DESCRIPTIONS_BUDGET: usize = 1 << 20;
+
+/// What pushed manifests were described as, by digest. A description
+/// follows from the manifest's bytes and its config's, both fixed by the
+/// digest, so it never goes stale: a manifest pushed again (under more
+/// tags, into another repository) reads no config. Starts over when full.
+#[derive(Default)]
+pub(crate) struct Descriptions(Mutex<(HashMap<Digest, Described>, usize)>);
+
+impl Descriptions {
+    pub(crate) fn get(&self, digest: &Digest) -> Option<Described> {
+        crate::lock(&self.0).0.get(digest).cloned()
+    }
+
+    pub(crate) fn keep(&self, digest: &Digest, d: &Described) {
+        let cost = OVERHEAD
+            + digest.hex().len()
+            + d.harbor_type.len()
+            + d.media_type.len()
+            + d.extra_attrs.as_ref().map_or(0, String::len);
+        let mut kept = crate::lock(&self.0);
+        if kept.1 + cost > DESCRIPTIONS_BUDGET {
+            *kept = Default::default();
+        }
+        if kept.0.insert(digest.clone(), d.clone()).is_none() {
+            kept.1 += cost;
         }
     }
 }

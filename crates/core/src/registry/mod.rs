@@ -16,6 +16,7 @@ use berth_oci::{
 };
 use berth_storage::{BlobStream, Checkpoint, StorageError, Store, UploadState};
 use bytes::Bytes;
+use cache::Descriptions;
 pub use cache::{CacheStats, ManifestCache};
 pub use error::RegistryError;
 use futures_util::future::BoxFuture;
@@ -108,6 +109,7 @@ pub struct Registry {
     policies: Arc<Chain>,
     trail: Trail,
     manifests: ManifestCache,
+    descriptions: Descriptions,
 }
 
 impl Registry {
@@ -132,6 +134,7 @@ impl Registry {
             policies: Arc::new(policies),
             trail,
             manifests,
+            descriptions: Descriptions::default(),
         }
     }
 
@@ -201,8 +204,15 @@ impl Registry {
     /// and the attributes of its config when its type takes them from there
     /// (a config that cannot be read or parsed leaves them out).
     pub async fn describe(&self, m: &Manifest) -> Described {
+        self.described(m).await.0
+    }
+
+    /// `describe`'s answer, and whether it is final: not when a config it
+    /// needed could not be read or parsed (it may be pushed later).
+    async fn described(&self, m: &Manifest) -> (Described, bool) {
         let harbor_type = artifact::harbor_type(m);
         let mut extra_attrs = None;
+        let mut whole = true;
         if let Some(c) = m
             .config
             .as_ref()
@@ -211,21 +221,25 @@ impl Registry {
             let bytes = (self.store)
                 .read_small(&c.digest, c.size, artifact::MAX_CONFIG_SIZE)
                 .await;
-            if let Some(config) = bytes
+            match bytes
                 .ok()
                 .flatten()
                 .and_then(|b| serde_json::from_slice(&b).ok())
             {
-                let attrs = artifact::extra_attrs(m, &harbor_type, &config);
-                extra_attrs =
-                    (!attrs.is_empty()).then(|| serde_json::Value::Object(attrs).to_string());
+                Some(config) => {
+                    let attrs = artifact::extra_attrs(m, &harbor_type, &config);
+                    extra_attrs =
+                        (!attrs.is_empty()).then(|| serde_json::Value::Object(attrs).to_string());
+                }
+                None => whole = false,
             }
         }
-        Described {
+        let described = Described {
             media_type: artifact::media_type(m),
             harbor_type,
             extra_attrs,
-        }
+        };
+        (described, whole)
     }
 
     /// Unlinks a blob from a repository (storage is reclaimed by GC).
@@ -588,7 +602,16 @@ impl Registry {
             .as_ref()
             .filter(|a| !a.is_empty())
             .and_then(|a| serde_json::to_string(a).ok());
-        let described = self.describe(&manifest).await;
+        let described = match self.descriptions.get(&digest) {
+            Some(known) => known,
+            None => {
+                let (described, whole) = self.described(&manifest).await;
+                if whole {
+                    self.descriptions.keep(&digest, &described);
+                }
+                described
+            }
+        };
         let push = Arc::new(ManifestPush {
             repo: repo.clone(),
             digest,
@@ -607,7 +630,7 @@ impl Registry {
                 Box::pin(async move { p.store(tx, &policies, &events).await })
             })
             .await;
-        let (passed, staged) = match written {
+        let (passed, staged, stored) = match written {
             Ok(done) => done,
             // A garbage collection removed a blob after it was checked.
             Err(RegistryError::Db(e)) if e.is_foreign_key_violation() => {
@@ -626,7 +649,7 @@ impl Registry {
         };
         self.manifests.forget(repo.as_str());
         staged.committed();
-        self.policies.after_write(&push.write(), passed).await;
+        self.policies.after_write(&push.write(stored), passed).await;
         let pushed = Target::Artifact(repo, &reference.to_string());
         self.trail
             .record(operator, Operation::Create, &pushed, true);
@@ -1124,8 +1147,9 @@ struct ManifestPush {
 }
 
 impl ManifestPush {
-    /// The write the policies judge.
-    fn write(&self) -> Write<'_> {
+    /// The write the policies judge; `stored` when the repository holds
+    /// the manifest already.
+    fn write(&self, stored: bool) -> Write<'_> {
         Write::PushManifest {
             repo: &self.repo,
             digest: &self.digest,
@@ -1133,6 +1157,7 @@ impl ManifestPush {
             size: self.body.len() as u64,
             tags: &self.tags,
             operator: &self.operator,
+            stored,
         }
     }
 
@@ -1147,19 +1172,45 @@ impl ManifestPush {
 
     /// Checks the manifest against what the repository holds and stores
     /// it with its tags, inside `tx`; returns what to publish once it has
-    /// committed. A blob a collection took since it was checked fails
-    /// with a foreign-key violation.
+    /// committed, and whether the repository held the manifest already (a
+    /// push of more tags: its blobs and children were checked and counted
+    /// when it was first pushed). A blob a collection took since it was
+    /// checked fails with a foreign-key violation.
     async fn store(
         &self,
         tx: &mut Tx,
         policies: &Chain,
         events: &Events,
-    ) -> Result<(Passed, Staged)> {
-        let (repo, manifest) = (&self.repo, &self.manifest);
+    ) -> Result<(Passed, Staged, bool)> {
+        let repo = &self.repo;
         let now = now_millis();
-        let passed = policies.check_write(tx, &self.write()).await?;
-        let repo_id =
-            repositories::ensure(&mut **tx, repo.as_str(), repo.project(), now, true).await?;
+        let d = self.digest.to_string();
+        let (repo_id, stored) =
+            repositories::ensure_holding(&mut **tx, repo.as_str(), repo.project(), now, &d).await?;
+        let passed = policies
+            .check_write(tx, &self.write(stored.is_some()))
+            .await?;
+        let id = match stored {
+            Some(id) => id,
+            None => self.insert(tx, repo_id, &d, now).await?,
+        };
+        for tag in &self.tags {
+            tags::put(&mut **tx, (repo_id, id), tag.as_str(), now, Existing::Move).await?;
+        }
+        let event = Event::ArtifactPushed(Artifact {
+            repo: repo.clone(),
+            digest: d,
+            tags: self.tags.iter().map(|t| t.as_str().to_string()).collect(),
+            operator: self.operator.clone(),
+            at: now,
+        });
+        Ok((passed, events.stage(tx, event).await?, stored.is_some()))
+    }
+
+    /// Adds the manifest as a new artifact of the repository with id
+    /// `repo_id`, once its blobs and children are found there; its id.
+    async fn insert(&self, tx: &mut Tx, repo_id: i64, d: &str, now: i64) -> Result<i64> {
+        let manifest = &self.manifest;
         let mut size = self.body.len() as u64;
         let blob_digests = self.blob_digests();
         let stored = blobs::linked_sizes(&mut **tx, repo_id, &blob_digests).await?;
@@ -1186,13 +1237,12 @@ impl ManifestPush {
                 size += desc.size;
             }
         }
-        let d = self.digest.to_string();
         let subject = manifest.subject.as_ref().map(|s| s.digest.to_string());
         let id = artifacts::upsert(
             &mut **tx,
             &NewArtifact {
                 repository_id: repo_id,
-                digest: &d,
+                digest: d,
                 media_type: &manifest.media_type,
                 artifact_type: manifest.artifact_type.as_deref(),
                 manifest: &self.body,
@@ -1208,17 +1258,7 @@ impl ManifestPush {
         for child in children {
             artifacts::add_child(&mut **tx, id, child).await?;
         }
-        for tag in &self.tags {
-            tags::put(&mut **tx, (repo_id, id), tag.as_str(), now, Existing::Move).await?;
-        }
-        let event = Event::ArtifactPushed(Artifact {
-            repo: repo.clone(),
-            digest: d,
-            tags: self.tags.iter().map(|t| t.as_str().to_string()).collect(),
-            operator: self.operator.clone(),
-            at: now,
-        });
-        Ok((passed, events.stage(tx, event).await?))
+        Ok(id)
     }
 }
 
