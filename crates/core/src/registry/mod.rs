@@ -1185,6 +1185,10 @@ impl ManifestPush {
         let repo = &self.repo;
         let now = now_millis();
         let d = self.digest.to_string();
+        // The project's quota row first, as every writer of its usage and
+        // every delete takes it (PostgreSQL's lock order): the artifact
+        // found here cannot be deleted before the push commits.
+        quotas::lock(&mut **tx, repo.project(), now).await?;
         let (repo_id, stored) =
             repositories::ensure_holding(&mut **tx, repo.as_str(), repo.project(), now, &d).await?;
         let passed = policies
