@@ -1,9 +1,9 @@
 //! Manifests served over `/v2`, by tag and by digest, kept in memory a
-//! moment so a hot pull reads no database; and what pushed manifests were
-//! described as. This process forgets a
+//! moment so a hot pull reads no database. This process forgets a
 //! repository's entries as soon as it changes its tags or artifacts;
 //! another replica's change is seen within `FRESH_FOR`, as projects'
 //! settings are. The cache never holds more than its budget in bytes.
+//! Beside it, what pushed manifests were described as (`Descriptions`).
 
 use crate::policy::FRESH_FOR;
 use berth_db::artifacts::{Described, ManifestRow};
